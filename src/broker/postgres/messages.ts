@@ -1,0 +1,254 @@
+/**
+ * Typed PostgreSQL messages the broker and the emulator speak: authentication, errors, session
+ * setup, and the query messages audit reads. Pure encoders and decoders over frames.
+ */
+import { cstring, encodeMessage, int32, PayloadReader } from './frames.js';
+import { ProtocolError } from './protocol-error.js';
+
+export enum BackendCode {
+  Authentication = 0x52, // R
+  BackendKeyData = 0x4b, // K
+  ErrorResponse = 0x45, // E
+  NoticeResponse = 0x4e, // N
+  ParameterStatus = 0x53, // S
+  ReadyForQuery = 0x5a, // Z
+  NegotiateProtocolVersion = 0x76, // v
+}
+
+export enum FrontendCode {
+  Password = 0x70, // p (PasswordMessage, SASLInitialResponse, SASLResponse)
+  Query = 0x51, // Q
+  Parse = 0x50, // P
+  Bind = 0x42, // B
+  Execute = 0x45, // E
+  Terminate = 0x58, // X
+}
+
+enum AuthCode {
+  Ok = 0,
+  CleartextPassword = 3,
+  MD5Password = 5,
+  SASL = 10,
+  SASLContinue = 11,
+  SASLFinal = 12,
+}
+
+const MAX_SASL_MECHANISMS = 16;
+/** Bind parameter counts are int16 on the wire; refuse more than this many. */
+export const MAX_BIND_PARAMETERS = 65_535;
+
+// ---- Authentication ------------------------------------------------------------------------
+
+export type AuthenticationRequest =
+  | { type: 'ok' }
+  | { type: 'cleartext' }
+  | { type: 'md5'; salt: Buffer }
+  | { type: 'sasl'; mechanisms: string[] }
+  | { type: 'sasl-continue'; data: Buffer }
+  | { type: 'sasl-final'; data: Buffer }
+  | { type: 'unsupported'; code: number };
+
+export function decodeAuthentication(payload: Buffer): AuthenticationRequest {
+  const reader = new PayloadReader(payload, 'Authentication');
+  const code = reader.int32();
+  switch (code) {
+    case AuthCode.Ok:
+      return { type: 'ok' };
+    case AuthCode.CleartextPassword:
+      return { type: 'cleartext' };
+    case AuthCode.MD5Password:
+      return { type: 'md5', salt: Buffer.from(reader.bytes(4)) };
+    case AuthCode.SASL: {
+      const mechanisms: string[] = [];
+      for (;;) {
+        const name = reader.cstring();
+        if (name === '') break;
+        if (mechanisms.push(name) > MAX_SASL_MECHANISMS) throw new ProtocolError('too many SASL mechanisms');
+      }
+      return { type: 'sasl', mechanisms };
+    }
+    case AuthCode.SASLContinue:
+      return { type: 'sasl-continue', data: Buffer.from(reader.rest()) };
+    case AuthCode.SASLFinal:
+      return { type: 'sasl-final', data: Buffer.from(reader.rest()) };
+    default:
+      return { type: 'unsupported', code };
+  }
+}
+
+export function encodeAuthentication(request: AuthenticationRequest): Buffer {
+  const R = BackendCode.Authentication;
+  switch (request.type) {
+    case 'ok':
+      return encodeMessage(R, int32(AuthCode.Ok));
+    case 'cleartext':
+      return encodeMessage(R, int32(AuthCode.CleartextPassword));
+    case 'md5':
+      return encodeMessage(R, int32(AuthCode.MD5Password), request.salt);
+    case 'sasl':
+      return encodeMessage(R, int32(AuthCode.SASL), ...request.mechanisms.map(cstring), Buffer.from([0]));
+    case 'sasl-continue':
+      return encodeMessage(R, int32(AuthCode.SASLContinue), request.data);
+    case 'sasl-final':
+      return encodeMessage(R, int32(AuthCode.SASLFinal), request.data);
+    case 'unsupported':
+      return encodeMessage(R, int32(request.code));
+  }
+}
+
+/** PasswordMessage: cleartext or MD5 password (NUL-terminated). */
+export function encodePasswordMessage(password: string): Buffer {
+  return encodeMessage(FrontendCode.Password, cstring(password));
+}
+
+export function decodePasswordMessage(payload: Buffer): string {
+  const reader = new PayloadReader(payload, 'PasswordMessage');
+  const password = reader.cstring();
+  reader.end();
+  return password;
+}
+
+export function encodeSaslInitialResponse(mechanism: string, data: Buffer): Buffer {
+  return encodeMessage(FrontendCode.Password, cstring(mechanism), int32(data.length), data);
+}
+
+export function decodeSaslInitialResponse(payload: Buffer): { mechanism: string; data: Buffer } {
+  const reader = new PayloadReader(payload, 'SASLInitialResponse');
+  const mechanism = reader.cstring();
+  const length = reader.int32();
+  const data = length === -1 ? Buffer.alloc(0) : Buffer.from(reader.bytes(length));
+  reader.end();
+  return { mechanism, data };
+}
+
+export function encodeSaslResponse(data: Buffer): Buffer {
+  return encodeMessage(FrontendCode.Password, data);
+}
+
+// ---- Errors and notices --------------------------------------------------------------------
+
+export interface ErrorFields {
+  severity: 'ERROR' | 'FATAL' | 'PANIC' | 'WARNING' | 'NOTICE';
+  /** SQLSTATE, e.g. 28P01. */
+  code: string;
+  message: string;
+  detail?: string;
+  hint?: string;
+}
+
+const FIELD_CODES: ReadonlyArray<[keyof ErrorFields, string]> = [
+  ['severity', 'S'],
+  ['code', 'C'],
+  ['message', 'M'],
+  ['detail', 'D'],
+  ['hint', 'H'],
+];
+
+export function encodeErrorResponse(fields: ErrorFields): Buffer {
+  const parts: Buffer[] = [];
+  for (const [key, letter] of FIELD_CODES) {
+    const value = fields[key];
+    if (value !== undefined) parts.push(Buffer.from(letter, 'ascii'), cstring(value));
+    // 'V' is the non-localized severity, which libpq prefers when present.
+    if (key === 'severity') parts.push(Buffer.from('V', 'ascii'), cstring(fields.severity));
+  }
+  parts.push(Buffer.from([0]));
+  return encodeMessage(BackendCode.ErrorResponse, ...parts);
+}
+
+/** Fields of an ErrorResponse / NoticeResponse keyed by their one-letter codes. */
+export function decodeErrorFields(payload: Buffer): Record<string, string> {
+  const reader = new PayloadReader(payload, 'ErrorResponse');
+  const fields: Record<string, string> = {};
+  for (let count = 0; count < 64; count++) {
+    const type = reader.byte();
+    if (type === 0) return fields;
+    fields[String.fromCharCode(type)] = reader.cstring();
+  }
+  throw new ProtocolError('ErrorResponse has too many fields');
+}
+
+// ---- Session setup ---------------------------------------------------------------------------
+
+export function encodeBackendKeyData(processId: number, secretKey: Buffer): Buffer {
+  return encodeMessage(BackendCode.BackendKeyData, int32(processId), secretKey);
+}
+
+export function decodeBackendKeyData(payload: Buffer): { processId: number; secretKey: Buffer } {
+  const reader = new PayloadReader(payload, 'BackendKeyData');
+  const processId = reader.int32();
+  if (reader.remaining < 4 || reader.remaining > 256) throw new ProtocolError('BackendKeyData has a bad key length');
+  return { processId, secretKey: Buffer.from(reader.rest()) };
+}
+
+export function encodeParameterStatus(name: string, value: string): Buffer {
+  return encodeMessage(BackendCode.ParameterStatus, cstring(name), cstring(value));
+}
+
+export function encodeReadyForQuery(status: 'I' | 'T' | 'E'): Buffer {
+  return encodeMessage(BackendCode.ReadyForQuery, Buffer.from(status, 'ascii'));
+}
+
+/** Tells a 3.x client with a newer minor version that the server speaks 3.0. */
+export function encodeNegotiateProtocolVersion(newestMinor: number, unsupportedOptions: string[]): Buffer {
+  return encodeMessage(
+    BackendCode.NegotiateProtocolVersion,
+    int32(newestMinor),
+    int32(unsupportedOptions.length),
+    ...unsupportedOptions.map(cstring),
+  );
+}
+
+export function encodeTerminate(): Buffer {
+  return encodeMessage(FrontendCode.Terminate);
+}
+
+// ---- Query messages (what audit reads) ---------------------------------------------------
+
+export function decodeQuery(payload: Buffer): string {
+  const reader = new PayloadReader(payload, 'Query');
+  const sql = reader.cstring();
+  reader.end();
+  return sql;
+}
+
+export function decodeParse(payload: Buffer): { statement: string; query: string; parameterTypeCount: number } {
+  const reader = new PayloadReader(payload, 'Parse');
+  const statement = reader.cstring();
+  const query = reader.cstring();
+  const parameterTypeCount = reader.int16();
+  if (parameterTypeCount < 0) throw new ProtocolError('Parse: negative parameter type count');
+  reader.bytes(parameterTypeCount * 4);
+  reader.end();
+  return { statement, query, parameterTypeCount };
+}
+
+/** Bind's names and count; parameter values are skipped, never read into audit. */
+export function decodeBind(payload: Buffer): { portal: string; statement: string; parameterCount: number } {
+  const reader = new PayloadReader(payload, 'Bind');
+  const portal = reader.cstring();
+  const statement = reader.cstring();
+  const formatCount = reader.int16();
+  if (formatCount < 0) throw new ProtocolError('Bind: negative format code count');
+  reader.bytes(formatCount * 2);
+  const parameterCount = reader.int16();
+  if (parameterCount < 0) throw new ProtocolError('Bind: negative parameter count');
+  for (let i = 0; i < parameterCount; i++) {
+    const length = reader.int32();
+    if (length < -1) throw new ProtocolError(`Bind: bad length ${length} of parameter ${i + 1}`);
+    if (length > 0) reader.bytes(length);
+  }
+  const resultFormatCount = reader.int16();
+  if (resultFormatCount < 0) throw new ProtocolError('Bind: negative result format count');
+  reader.bytes(resultFormatCount * 2);
+  reader.end();
+  return { portal, statement, parameterCount };
+}
+
+export function decodeExecute(payload: Buffer): { portal: string; maxRows: number } {
+  const reader = new PayloadReader(payload, 'Execute');
+  const portal = reader.cstring();
+  const maxRows = reader.int32();
+  reader.end();
+  return { portal, maxRows };
+}

@@ -1,0 +1,181 @@
+/**
+ * argv → command. Every command of the DESIGN contract is declared here with its flags; the
+ * work lives in ./commands. Exit codes: 0 ok, 1 failure, 2 usage error.
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { BugError, REPORT_URL, toAzdbError, UserError } from '../errors.js';
+import { createOutput, type Output, type OutputStreams } from './output.js';
+import { notYetAvailable } from './commands/pending.js';
+import { configCheck } from './commands/config-check.js';
+import { demo } from './commands/demo.js';
+
+export interface CliContext {
+  out: Output;
+  env: NodeJS.ProcessEnv;
+  /** --config as given (resolved later against AZDB_CONFIG and XDG). */
+  configFlag: string | undefined;
+}
+
+interface GlobalOptions {
+  config?: string;
+  json?: boolean;
+}
+
+const ISSUE = {
+  broker: 'the PostgreSQL broker (issue #4)',
+  discovery: 'discovery, roles and the headless broker (issue #6)',
+  troubleshooting: 'the troubleshooting tools (issue #7)',
+  tui: 'the terminal UI (issue #8)',
+};
+
+export async function main(argv: string[], streams: Partial<OutputStreams> = {}): Promise<number> {
+  const io: OutputStreams = {
+    stdout: streams.stdout ?? process.stdout,
+    stderr: streams.stderr ?? process.stderr,
+    env: streams.env ?? process.env,
+    isTTY: streams.isTTY ?? Boolean(process.stdout.isTTY),
+  };
+  let out = createOutput(argv.includes('--json'), io);
+  const program = buildProgram(io, (ctx) => (out = ctx.out));
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (error) {
+    return report(error, out);
+  }
+}
+
+function buildProgram(io: OutputStreams, onContext: (ctx: CliContext) => void): Command {
+  const program = new Command('azdb')
+    .description('Password-free, audited access to Azure Database for PostgreSQL and MySQL with Microsoft Entra ID tokens.')
+    .addOption(new Option('--config <path>', 'config file (else $AZDB_CONFIG, else $XDG_CONFIG_HOME/azdb/azdb.yaml)'))
+    .option('--json', 'machine output: one JSON document on stdout, human text on stderr')
+    .showHelpAfterError('(run with --help for usage)')
+    .configureHelp({ showGlobalOptions: true })
+    .configureOutput({
+      writeOut: (text) => io.stdout.write(text),
+      writeErr: (text) => io.stderr.write(text),
+    })
+    .exitOverride();
+
+  const context = (command: Command): CliContext => {
+    const globals = command.optsWithGlobals<GlobalOptions>();
+    const ctx: CliContext = { out: createOutput(Boolean(globals.json), io), env: io.env, configFlag: globals.config };
+    onContext(ctx);
+    return ctx;
+  };
+  const pending = (name: string, capability: string) => (...args: unknown[]) => {
+    context(args.at(-1) as Command);
+    notYetAvailable(name, capability);
+  };
+
+  program
+    .command('tui', { isDefault: true })
+    .description('connection picker (needs a TTY)')
+    .action(pending('tui', ISSUE.tui));
+
+  program.command('setup').description('onboarding wizard: the five steps from credentials to a first connection').action(pending('setup', ISSUE.tui));
+
+  program
+    .command('demo')
+    .description('emulated Azure + embedded PostgreSQL, then the picker')
+    .option('--no-tui', 'stay in plain mode: print how to connect and run until Ctrl+C')
+    .action(async (options: { tui: boolean }, command: Command) => demo(context(command), options));
+
+  const db = program.command('db').description('databases: list, connect, log out');
+  db.command('ls').description('databases visible under the roles').action(pending('db ls', ISSUE.discovery));
+  db.command('connect')
+    .description('psql / mysql through the broker')
+    .argument('<name>', 'database name as in `azdb db ls`')
+    .option('--db-user <user>', 'database user (default: the only one the roles allow)')
+    .option('--db-name <name>', 'database name (default: the only one the roles allow)')
+    .action(pending('db connect', ISSUE.broker));
+  db.command('logout')
+    .description('close tunnels and drop cached tokens for NAME (or all)')
+    .argument('[name]', 'database name')
+    .action(pending('db logout', ISSUE.broker));
+
+  const proxy = program.command('proxy').description('local tunnels for GUI clients and drivers');
+  proxy
+    .command('db')
+    .description('tunnel until SIGINT/SIGTERM')
+    .argument('<name>', 'database name as in `azdb db ls`')
+    .option('--db-user <user>', 'database user')
+    .option('--db-name <name>', 'database name')
+    .option('--host <host>', 'listen address', '127.0.0.1')
+    .option('--port <port>', 'listen port (default: any free port)', parsePort)
+    .action(pending('proxy db', ISSUE.broker));
+
+  program
+    .command('queries')
+    .description('list active sessions; cancel or terminate one')
+    .argument('<name>', 'database name')
+    .option('--db-user <user>', 'database user')
+    .option('--db-name <name>', 'database name')
+    .addOption(new Option('--cancel <pid>', 'cancel the running query of PID').conflicts('terminate'))
+    .addOption(new Option('--terminate <pid>', 'terminate the session PID').conflicts('cancel'))
+    .action(pending('queries', ISSUE.troubleshooting));
+
+  program
+    .command('doctor')
+    .description('check config, credentials, DNS, TCP, TLS and login for a database')
+    .argument('[name]', 'database name')
+    .action(pending('doctor', ISSUE.troubleshooting));
+
+  program
+    .command('creds')
+    .description('probe each credential source; never prints a token')
+    .action(pending('creds', ISSUE.troubleshooting));
+
+  const config = program.command('config').description('azdb.yaml: create and check');
+  config
+    .command('create')
+    .description('write a starter config with discovery and a role')
+    .option('-o, --output <file>', 'where to write (default: the config path)')
+    .option('--azure-postgres-discovery <region>', 'discover Azure PostgreSQL servers in REGION')
+    .option('--azure-mysql-discovery <region>', 'discover Azure MySQL servers in REGION')
+    .option('--subscription <id>', 'subscription to discover in')
+    .option('--resource-group <rg>', 'resource group to discover in')
+    .option('--tag <k=v>', 'tag the servers must carry (repeatable)', collect, [])
+    .action(pending('config create', ISSUE.discovery));
+  config
+    .command('check')
+    .description('validate the config file; prints OK or every error with its line')
+    .action(async (_options: unknown, command: Command) => configCheck(context(command)));
+
+  program
+    .command('serve')
+    .description('headless broker: config listeners, discovery refresh, /healthz /readyz /metrics')
+    .action(pending('serve', ISSUE.discovery));
+
+  return program;
+}
+
+function parsePort(value: string): number {
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new UserError(`--port must be an integer from 0 to 65535, got "${value}"`, { usage: true });
+  }
+  return port;
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+function report(error: unknown, out: Output): number {
+  if (error instanceof CommanderError) {
+    // Help and version are not failures; commander already printed the usage error.
+    return error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help' ? 0 : 2;
+  }
+  const failure = toAzdbError(error);
+  if (failure instanceof BugError) {
+    out.info(`azdb hit a bug: ${failure.message}`);
+    out.info(`Please report it at ${REPORT_URL} with the command you ran${process.env.AZDB_DEBUG ? '' : ' (set AZDB_DEBUG=1 for details)'}.`);
+    if (process.env.AZDB_DEBUG && error instanceof Error && error.stack) out.info(error.stack);
+    return 1;
+  }
+  out.info(`error: ${failure.message}`);
+  if (failure.hint) out.info(`hint: ${failure.hint}`);
+  return failure instanceof UserError ? failure.exitCode : 1;
+}

