@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { BugError, REPORT_URL, toAzdbError, UserError } from '../errors.js';
+import { ExitWithoutMessage } from './exit.js';
 import { createOutput, type Output, type OutputStreams } from './output.js';
 import { notYetAvailable } from './commands/pending.js';
 import { configCheck } from './commands/config-check.js';
@@ -168,6 +169,7 @@ function report(error: unknown, out: Output): number {
     // Help and version are not failures; commander already printed the usage error.
     return error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help' ? 0 : 2;
   }
+  if (error instanceof ExitWithoutMessage) return error.exitCode;
   const failure = toAzdbError(error);
   if (failure instanceof BugError) {
     out.info(`azdb hit a bug: ${failure.message}`);

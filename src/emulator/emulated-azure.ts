@@ -8,21 +8,15 @@ import { join } from 'node:path';
 import { CLOUDS } from '../azure/clouds.js';
 import { loadOrCreateCa } from './ca.js';
 import { createTokenIssuer, TokenRejected } from './entra.js';
-import { startIdentityEndpoint } from './identity-endpoint.js';
+import { startIdentityEndpoint, type IdentityEndpoint } from './identity-endpoint.js';
 import { startArm } from './arm.js';
 import { startRealPostgres, type RealPostgres } from './real-postgres.js';
 import { startPostgresFront, type PostgresFront, type TokenVerifier } from './postgres-front.js';
 import { loadSampleData } from './sample-data.js';
+import { DEMO_IDENTITY, DEMO_RESOURCE_GROUP, DEMO_SUBSCRIPTION_ID, DEMO_TENANT_ID } from './demo-identity.js';
 
-export const DEMO_TENANT_ID = '00000000-0000-4000-8000-00000000a2db';
-export const DEMO_SUBSCRIPTION_ID = '11111111-2222-3333-4444-555555555555';
-export const DEMO_RESOURCE_GROUP = 'azdb-demo';
-/** The managed identity the demo runs as, and the database role made for it. */
-export const DEMO_IDENTITY = {
-  clientId: '0b6c3a5e-7f1d-4c2a-9e8b-1d2c3b4a5f60',
-  objectId: '5d1e0f7a-3b2c-4d8e-9f10-a1b2c3d4e5f6',
-  role: 'azdb-demo',
-} as const;
+export { DEMO_IDENTITY } from './demo-identity.js';
+
 
 export interface EmulatedServerInfo {
   name: string;
@@ -38,7 +32,7 @@ export interface EmulatedServerInfo {
 export interface EmulatedAzure {
   caFile: string;
   caPem: string;
-  identity: { endpoint: string; header: string; env: Record<string, string>; readonly requests: number; setMode(mode: 'up' | 'error-500' | 'unreachable'): void; setTokenTtl(seconds: number): void };
+  identity: IdentityEndpoint;
   armEndpoint: string;
   servers: EmulatedServerInfo[];
   fronts: Map<string, PostgresFront>;
@@ -154,16 +148,7 @@ export async function startEmulatedAzure(options: EmulatedAzureOptions): Promise
     return {
       caFile,
       caPem: ca.caPem,
-      identity: {
-        endpoint: identity.endpoint,
-        header: identity.header,
-        env: identity.env(),
-        get requests() {
-          return identity.requests;
-        },
-        setMode: (mode) => identity.setMode(mode),
-        setTokenTtl: (seconds) => identity.setTokenTtl(seconds),
-      },
+      identity,
       armEndpoint: arm.endpoint,
       servers,
       fronts,

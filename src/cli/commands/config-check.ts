@@ -1,21 +1,27 @@
 import { homedir } from 'node:os';
 import { resolveConfigPath } from '../../config/paths.js';
-import { loadConfig } from '../../config/load.js';
+import { ConfigError, formatIssue, loadConfig } from '../../config/load.js';
+import { ExitWithoutMessage } from '../exit.js';
 import type { CliContext } from '../main.js';
 
-/** `azdb config check`: OK, or every error with file:line:col (the error carries them). */
+/** `azdb config check`: OK, or every error with file:line:col (the ConfigError carries them). */
 export async function configCheck(ctx: CliContext): Promise<void> {
   const file = resolveConfigPath({ flag: ctx.configFlag, env: ctx.env, homedir: homedir() });
-  const config = await loadConfig(file);
-  const warnings = insecureDatabases(config.databases);
-  for (const name of warnings) ctx.out.warn(`database "${name}" uses tls.mode insecure: its server certificate is not verified`);
+  let config;
+  try {
+    config = await loadConfig(file);
+  } catch (error) {
+    if (ctx.out.json && error instanceof ConfigError) {
+      ctx.out.document({ ok: false, file, errors: error.errors.map((e) => ({ ...e, text: formatIssue(e) })) });
+      throw new ExitWithoutMessage(1);
+    }
+    throw error;
+  }
+  const warnings = config.warnings.map(formatIssue);
+  for (const warning of warnings) ctx.out.warn(warning);
   if (ctx.out.json) {
-    ctx.out.document({ ok: true, file, databases: config.databases.length, roles: config.roles.length, warnings: warnings.map((n) => `${n}: tls.mode insecure`) });
+    ctx.out.document({ ok: true, file, databases: config.databases.length, roles: config.roles.length, warnings });
   } else {
     ctx.out.line(`OK: ${file} (${config.databases.length} databases, ${config.roles.length} roles)`);
   }
-}
-
-function insecureDatabases(databases: ReadonlyArray<{ name: string; tls?: { mode?: string } }>): string[] {
-  return databases.filter((d) => d.tls?.mode === 'insecure').map((d) => d.name);
 }

@@ -6,13 +6,14 @@
 import { chmod, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import YAML from 'yaml';
+import { renderConfig } from '../../config/generate.js';
+import type { ConfigInput } from '../../config/schema.js';
 import { resolveStateDir } from '../../config/paths.js';
 import { DEMO_IDENTITY, startEmulatedAzure, type EmulatedAzure } from '../../emulator/emulated-azure.js';
 import type { CliContext } from '../main.js';
 
 export async function demo(ctx: CliContext, options: { tui: boolean }): Promise<void> {
-  const dir = join(resolveStateDir({ env: ctx.env, homedir: homedir(), uid: process.getuid?.() ?? 1000 }), 'demo');
+  const dir = join(resolveStateDir(ctx.env, homedir(), process.getuid?.()), 'demo');
   const started = Date.now();
   const azure = await startEmulatedAzure({ dir, onProgress: (m) => ctx.out.info(m) });
   const stopped = waitForSignal();
@@ -21,9 +22,9 @@ export async function demo(ctx: CliContext, options: { tui: boolean }): Promise<
     const envFile = join(dir, 'env.sh');
     await writeFile(configFile, demoConfig(azure, dir));
     // The identity header is the emulator's secret: it goes in a 0600 file, never on screen.
-    await writeFile(envFile, envScript(configFile, azure.identity.env), { mode: 0o600 });
+    await writeFile(envFile, envScript(configFile, azure.identity.env()), { mode: 0o600 });
     await chmod(envFile, 0o600);
-    Object.assign(process.env, azure.identity.env, { AZDB_CONFIG: configFile });
+    Object.assign(process.env, azure.identity.env(), { AZDB_CONFIG: configFile });
 
     if (options.tui) ctx.out.info('The picker arrives with the terminal UI issue; running in plain mode (--no-tui).');
     report(ctx, azure, { configFile, envFile, dir, seconds: (Date.now() - started) / 1000 });
@@ -37,7 +38,7 @@ export async function demo(ctx: CliContext, options: { tui: boolean }): Promise<
 }
 
 function demoConfig(azure: EmulatedAzure, dir: string): string {
-  const config = {
+  const config: ConfigInput = {
     version: 'v1',
     azure: { cloud: 'AzureCloud', resource_manager_endpoint: azure.armEndpoint },
     databases: azure.servers.map((s) => ({
@@ -58,7 +59,7 @@ function demoConfig(azure: EmulatedAzure, dir: string): string {
     ],
     broker: { roles: ['demo-access'], audit: { path: join(dir, 'audit.log'), queries: true } },
   };
-  return `# Written by \`azdb demo\` for the emulated Azure it started; rewritten on every start.\n${YAML.stringify(config)}`;
+  return renderConfig(config, { header: 'Written by `azdb demo` for the emulated Azure it started; rewritten on every start.' });
 }
 
 function envScript(configFile: string, identityEnv: Record<string, string>): string {

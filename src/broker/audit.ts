@@ -1,0 +1,64 @@
+/**
+ * Audit log: one JSON object a line. Session start and end, and (when enabled) each query a
+ * client sends. It never holds a token or a password: events are built from fixed fields, and
+ * query text is the statement only (Bind's parameter values are never read).
+ */
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+export interface SessionIdentity {
+  session_id: string;
+  database: string;
+  protocol: 'postgres' | 'mysql';
+  db_user: string;
+  db_name: string;
+  client_address: string;
+}
+
+export type AuditEvent =
+  | ({ event: 'session.start' } & SessionIdentity)
+  | ({
+      event: 'session.end';
+      result: 'ok' | 'error';
+      error?: string;
+      bytes_from_client: number;
+      bytes_to_client: number;
+      duration_ms: number;
+    } & SessionIdentity)
+  | ({ event: 'session.rejected'; error: string } & SessionIdentity)
+  | { event: 'query'; session_id: string; database: string; db_user: string; db_name: string; kind: 'simple' | 'parse' | 'bind' | 'execute'; query: string; statement?: string; portal?: string; parameters?: number };
+
+export interface AuditSink {
+  readonly queries: boolean;
+  write(event: AuditEvent): void;
+  close(): Promise<void>;
+}
+
+/** Longest statement text kept in one audit line. */
+const MAX_QUERY_TEXT = 16 * 1024;
+
+export function truncateQuery(text: string): string {
+  return text.length > MAX_QUERY_TEXT ? `${text.slice(0, MAX_QUERY_TEXT)}…[${text.length - MAX_QUERY_TEXT} more characters]` : text;
+}
+
+/** Appends JSON lines to `path` (created with 0600). */
+export function createFileAuditSink(path: string, options: { queries: boolean }): AuditSink {
+  mkdirSync(dirname(path), { recursive: true });
+  const stream: WriteStream = createWriteStream(path, { flags: 'a', mode: 0o600 });
+  stream.on('error', () => {});
+  return {
+    queries: options.queries,
+    write(event) {
+      stream.write(`${JSON.stringify({ time: new Date().toISOString(), ...event })}\n`);
+    },
+    close: () => new Promise<void>((resolve) => stream.end(() => resolve())),
+  };
+}
+
+export function createMemoryAuditSink(options: { queries: boolean }): AuditSink & { events: AuditEvent[] } {
+  const events: AuditEvent[] = [];
+  return { queries: options.queries, events, write: (e) => void events.push(e), close: async () => {} };
+}
+
+export const NO_AUDIT: AuditSink = { queries: false, write: () => {}, close: async () => {} };

@@ -1,0 +1,342 @@
+/**
+ * One PostgreSQL client connection through the broker, as an explicit sequence of steps:
+ *
+ *   AwaitingStartup → (TLS) → Authenticating (tunnel password, SCRAM) → Authorizing (roles)
+ *   → ConnectingUpstream (token, TLS, login) → Relaying → Closed
+ *
+ * Every failure before Relaying reaches the client as an ErrorResponse with a SQLSTATE and a
+ * message that says what to do; the broker and its other sessions are unaffected. Once relaying,
+ * bytes are piped with backpressure; when queries are audited the client→server stream is
+ * scanned on the side, never copied into the forwarding path.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Socket } from 'node:net';
+import { TLSSocket, type SecureContext } from 'node:tls';
+import { Transform, type TransformCallback } from 'node:stream';
+import { errorMessage } from '../../errors.js';
+import type { AuditSink, SessionIdentity } from '../audit.js';
+import { truncateQuery } from '../audit.js';
+import type { CancelRegistry } from '../cancel-registry.js';
+import { upstreamLoginUser, type UpstreamTarget } from '../target.js';
+import { UpstreamError, openTcp, startTls } from '../upstream-connect.js';
+import { HandshakeTimeoutError, PeerClosedError, WireReader } from '../wire-reader.js';
+import { DEFAULT_MAX_MESSAGE_LENGTH, readFrame } from './frames.js';
+import {
+  FrontendCode,
+  decodeBind,
+  decodeExecute,
+  decodeParse,
+  decodeQuery,
+  decodeSaslInitialResponse,
+  encodeAuthentication,
+  encodeBackendKeyData,
+  encodeErrorResponse,
+  encodeNegotiateProtocolVersion,
+  type ErrorFields,
+} from './messages.js';
+import { ProtocolError } from './protocol-error.js';
+import { QueryScanner } from './query-scanner.js';
+import { SCRAM_MECHANISM, ScramServer } from './scram.js';
+import { encodeCancelRequest, encodeSslRequest, readStartupPacket, type StartupPacket } from './startup.js';
+import { UpstreamRefused, loginUpstream } from './upstream.js';
+
+export type AccessDecision = { allowed: true } | { allowed: false; reason: string };
+
+export interface PostgresSessionOptions {
+  target: UpstreamTarget;
+  /** The tunnel's random password; clients prove it with SCRAM-SHA-256. */
+  localPassword: string;
+  defaults: { dbUser?: string; dbName?: string };
+  authorize: (dbUser: string, dbName: string) => AccessDecision;
+  getToken: () => Promise<string>;
+  audit: AuditSink;
+  cancels: CancelRegistry;
+  /** When set, SSLRequest is answered 'S' and the client talks TLS. */
+  clientTls?: SecureContext;
+  /** Time from connect to a finished login. @default 60_000 (PostgreSQL's authentication_timeout) */
+  handshakeTimeoutMs?: number;
+  maxMessageLength?: number;
+  onEvent?: (event: SessionEvent) => void;
+}
+
+export type SessionEvent =
+  | { type: 'relaying'; id: string; dbUser: string; dbName: string; client: string }
+  | { type: 'closed'; id: string; result: 'ok' | 'error'; error?: string }
+  | { type: 'cancel'; forwarded: boolean };
+
+/** An error for the client, already phrased for it. */
+class ClientError extends Error {
+  constructor(readonly fields: ErrorFields, readonly frame?: Buffer) {
+    super(fields.message);
+  }
+}
+
+const fatal = (code: string, message: string, hint?: string): ClientError =>
+  new ClientError({ severity: 'FATAL', code, message, ...(hint ? { hint } : {}) });
+
+const MAX_AUTH_MESSAGE = 4096;
+
+export async function runPostgresSession(clientSocket: Socket, options: PostgresSessionOptions): Promise<void> {
+  const id = randomUUID();
+  const started = Date.now();
+  const deadline = { at: started + (options.handshakeTimeoutMs ?? 60_000), what: 'the client to log in' };
+  let socket: Socket = clientSocket;
+  let reader = new WireReader(clientSocket);
+  let identity: SessionIdentity | undefined;
+  try {
+    // AwaitingStartup
+    let startup: Extract<StartupPacket, { type: 'startup' }> | undefined;
+    let encrypted = false;
+    while (!startup) {
+      const packet = await reader.read(readStartupPacket, deadline);
+      switch (packet.type) {
+        case 'ssl-request':
+          if (options.clientTls && !encrypted) {
+            reader.detach();
+            clientSocket.write('S');
+            socket = new TLSSocket(clientSocket, { isServer: true, secureContext: options.clientTls });
+            socket.on('error', () => clientSocket.destroy());
+            reader = new WireReader(socket);
+            encrypted = true;
+          } else {
+            socket.write('N');
+          }
+          break;
+        case 'gssenc-request':
+          socket.write('N');
+          break;
+        case 'cancel': {
+          const forwarded = await options.cancels.cancel(packet.processId, packet.secretKey).catch(() => false);
+          options.onEvent?.({ type: 'cancel', forwarded });
+          socket.end();
+          return;
+        }
+        case 'startup':
+          startup = packet;
+      }
+    }
+    const unsupported = Object.keys(startup.params).filter((name) => name.startsWith('_pq_.'));
+    if (startup.minor > 0 || unsupported.length > 0) socket.write(encodeNegotiateProtocolVersion(0, unsupported));
+
+    const dbUser = startup.params.user || options.defaults.dbUser || '';
+    const dbName = startup.params.database || options.defaults.dbName || dbUser;
+    identity = {
+      session_id: id,
+      database: options.target.name,
+      protocol: 'postgres',
+      db_user: dbUser,
+      db_name: dbName,
+      client_address: `${clientSocket.remoteAddress}:${clientSocket.remotePort}`,
+    };
+
+    // Authenticating: the tunnel's local password, never forwarded anywhere.
+    await authenticateClient(socket, reader, options.localPassword, dbUser, deadline);
+
+    // Authorizing
+    const decision = options.authorize(dbUser, dbName);
+    if (!decision.allowed) {
+      throw fatal(
+        '28000',
+        `access to database "${dbName}" as user "${dbUser}" on ${options.target.name} is denied by your azdb roles: ${decision.reason}`,
+        'Run `azdb db ls` to see the database users and names your roles allow.',
+      );
+    }
+
+    // ConnectingUpstream
+    let token: string;
+    try {
+      token = await options.getToken();
+    } catch (error) {
+      throw fatal('08001', `azdb could not get an Entra token for ${options.target.name}: ${errorMessage(error)}`, 'Run `azdb creds` to see which credential source works and how to fix the others.');
+    }
+    const loginUser = upstreamLoginUser(options.target, dbUser);
+    const passthrough: Record<string, string> = {};
+    for (const [name, value] of Object.entries(startup.params)) {
+      if (name !== 'user' && name !== 'database' && !name.startsWith('_pq_.')) passthrough[name] = value;
+    }
+    const upstream = await loginUpstream(options.target, { user: loginUser, database: dbName, params: passthrough }, token).catch((error: unknown) => {
+      throw upstreamFailure(error, options.target, loginUser, dbName);
+    });
+
+    // Relaying
+    const minted = upstream.backendKey
+      ? options.cancels.mint(() => forwardCancel(options.target, upstream.backendKey!))
+      : undefined;
+    try {
+      const greeting = upstream.greeting;
+      const ready = greeting.pop()!;
+      const early = reader.detach();
+      socket.write(Buffer.concat([...greeting, ...(minted ? [encodeBackendKeyData(minted.processId, minted.secretKey)] : []), ready]));
+      if (upstream.rest.length > 0) socket.write(upstream.rest);
+      options.audit.write({ event: 'session.start', ...identity });
+      options.onEvent?.({ type: 'relaying', id, dbUser, dbName, client: identity.client_address });
+      const result = await relay(socket, upstream.socket, early, options, identity);
+      finish(result.error ? 'error' : 'ok', result.error);
+    } finally {
+      if (minted) options.cancels.release(minted.processId);
+    }
+  } catch (error) {
+    const clientError = toClientError(error);
+    if (clientError && !socket.destroyed) {
+      socket.end(clientError.frame ?? encodeErrorResponse(clientError.fields));
+    }
+    const message = clientError?.fields.message ?? errorMessage(error);
+    if (identity) options.audit.write({ event: 'session.rejected', ...identity, error: message });
+    options.onEvent?.({ type: 'closed', id, result: 'error', error: message });
+  }
+
+  function finish(result: 'ok' | 'error', error?: string): void {
+    if (!identity) return;
+    options.audit.write({
+      event: 'session.end',
+      ...identity,
+      result,
+      ...(error ? { error } : {}),
+      bytes_from_client: clientSocket.bytesRead,
+      bytes_to_client: clientSocket.bytesWritten,
+      duration_ms: Date.now() - started,
+    });
+    options.onEvent?.({ type: 'closed', id, result, ...(error ? { error } : {}) });
+  }
+}
+
+async function authenticateClient(
+  socket: Socket,
+  reader: WireReader,
+  password: string,
+  dbUser: string,
+  deadline: { at: number; what: string },
+): Promise<void> {
+  const next = async (what: string) => {
+    const frame = await reader.read((b) => readFrame(b, MAX_AUTH_MESSAGE), deadline);
+    if (frame.code !== FrontendCode.Password) throw fatal('08P01', `expected ${what}, got message type ${frame.code}`);
+    return frame.payload;
+  };
+  const wrong = () =>
+    fatal('28P01', `password authentication failed for user "${dbUser}"`, 'Use the password azdb gave for this tunnel (`azdb proxy db NAME --json` prints it); it changes with every tunnel.');
+  socket.write(encodeAuthentication({ type: 'sasl', mechanisms: [SCRAM_MECHANISM] }));
+  const initial = decodeSaslInitialResponse(await next('a SASLInitialResponse'));
+  if (initial.mechanism !== SCRAM_MECHANISM) throw fatal('28000', `SASL mechanism "${initial.mechanism}" is not supported; use ${SCRAM_MECHANISM}`);
+  const scram = new ScramServer(password);
+  socket.write(encodeAuthentication({ type: 'sasl-continue', data: scram.first(initial.data) }));
+  const result = scram.final(await next('a SASLResponse'));
+  if (!result.ok) throw wrong();
+  socket.write(encodeAuthentication({ type: 'sasl-final', data: result.serverFinal }));
+}
+
+/** Pipes both ways until either side ends; resolves with how it ended. */
+function relay(client: Socket, upstream: Socket, early: Buffer, options: PostgresSessionOptions, identity: SessionIdentity): Promise<{ error?: string }> {
+  return new Promise((resolve) => {
+    let done = false;
+    const end = (error?: string) => {
+      if (done) return;
+      done = true;
+      client.destroy();
+      upstream.destroy();
+      resolve(error ? { error } : {});
+    };
+    client.on('error', (e) => end(`client: ${e.message}`));
+    upstream.on('error', (e) => end(`upstream: ${e.message}`));
+    client.on('close', () => end());
+    upstream.on('close', () => end());
+    upstream.setNoDelay(true);
+    const toUpstream = options.audit.queries ? client.pipe(auditingTap(options, identity, (m) => end(m))) : client;
+    if (early.length > 0) {
+      if (options.audit.queries) (toUpstream as Transform).write(early);
+      else upstream.write(early);
+    }
+    toUpstream.pipe(upstream);
+    upstream.pipe(client);
+    client.resume();
+  });
+}
+
+/** Passes chunks through unchanged; records Query/Parse/Bind/Execute on the side. */
+function auditingTap(options: PostgresSessionOptions, identity: SessionIdentity, fail: (message: string) => void): Transform {
+  const scanner = new QueryScanner(options.maxMessageLength ?? DEFAULT_MAX_MESSAGE_LENGTH);
+  const base = { session_id: identity.session_id, database: identity.database, db_user: identity.db_user, db_name: identity.db_name };
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback: TransformCallback) {
+      try {
+        for (const message of scanner.push(chunk)) {
+          switch (message.code) {
+            case FrontendCode.Query:
+              options.audit.write({ event: 'query', ...base, kind: 'simple', query: truncateQuery(decodeQuery(message.payload)) });
+              break;
+            case FrontendCode.Parse: {
+              const parse = decodeParse(message.payload);
+              options.audit.write({ event: 'query', ...base, kind: 'parse', query: truncateQuery(parse.query), statement: parse.statement });
+              break;
+            }
+            case FrontendCode.Bind: {
+              const bind = decodeBind(message.payload);
+              options.audit.write({ event: 'query', ...base, kind: 'bind', query: '', statement: bind.statement, portal: bind.portal, parameters: bind.parameterCount });
+              break;
+            }
+            case FrontendCode.Execute: {
+              const execute = decodeExecute(message.payload);
+              options.audit.write({ event: 'query', ...base, kind: 'execute', query: '', portal: execute.portal });
+              break;
+            }
+          }
+        }
+      } catch (error) {
+        fail(`client sent a malformed message: ${errorMessage(error)}`);
+        callback();
+        return;
+      }
+      callback(null, chunk);
+    },
+  });
+}
+
+/** CancelRequest to the upstream server over TLS, with the server's real key. */
+async function forwardCancel(target: UpstreamTarget, key: { processId: number; secretKey: Buffer }): Promise<void> {
+  const tcp = await openTcp(target);
+  try {
+    tcp.write(encodeSslRequest());
+    const reader = new WireReader(tcp);
+    const answer = await reader.read((b) => ({ value: b[0]!, rest: b.subarray(1) }), { at: Date.now() + 10_000, what: 'the TLS answer' });
+    reader.detach();
+    if (answer !== 0x53) throw new UpstreamError(`${target.name} refused TLS for the cancel request`, 'tls');
+    const secure = await startTls(tcp, target);
+    await new Promise<void>((resolve) => {
+      secure.on('close', () => resolve());
+      secure.on('error', () => resolve());
+      secure.end(encodeCancelRequest(key.processId, key.secretKey));
+    });
+  } finally {
+    tcp.destroy();
+  }
+}
+
+function upstreamFailure(error: unknown, target: UpstreamTarget, loginUser: string, dbName: string): ClientError {
+  if (error instanceof UpstreamRefused) {
+    const fields = error.fields;
+    const hint =
+      fields.C === '28P01' || fields.C === '28000'
+        ? `Azure refused the Entra token for "${loginUser}" on ${target.name}: the role must exist for this identity (pgaadauth_create_principal_with_oid) and be allowed "${dbName}". Run \`azdb doctor ${target.name}\`.`
+        : undefined;
+    return new ClientError({
+      severity: fields.S === 'ERROR' ? 'ERROR' : 'FATAL',
+      code: fields.C ?? '08006',
+      message: fields.M ?? 'the server refused the login',
+      ...(fields.D ? { detail: fields.D } : {}),
+      ...(fields.H ?? hint ? { hint: fields.H ?? hint } : {}),
+    });
+  }
+  if (error instanceof UpstreamError) {
+    const code = error.stage === 'protocol' ? '08P01' : error.stage === 'auth' ? '28000' : '08001';
+    return fatal(code, error.message, error.hint);
+  }
+  if (error instanceof ProtocolError) return fatal('08P01', `${target.name} broke the protocol: ${error.message}`);
+  return fatal('08006', `connection to ${target.name} failed: ${errorMessage(error)}`, `Run \`azdb doctor ${target.name}\`.`);
+}
+
+function toClientError(error: unknown): ClientError | undefined {
+  if (error instanceof ClientError) return error;
+  if (error instanceof ProtocolError) return fatal('08P01', `invalid frontend message: ${error.message}`);
+  if (error instanceof HandshakeTimeoutError) return fatal('08006', `${error.message}; closing the connection`);
+  if (error instanceof PeerClosedError) return undefined;
+  return fatal('XX000', `azdb broker error: ${errorMessage(error)}`);
+}

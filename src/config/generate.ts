@@ -1,0 +1,161 @@
+/**
+ * Config → azdb.yaml text (for `azdb config create`, `azdb setup` and `azdb demo`). Keys come out
+ * in the documented order, values equal to their default are left out where that reads better,
+ * and the result always parses back to the same normalized config.
+ */
+import { Document, isMap, isPair, isScalar, visit } from 'yaml';
+import { parseConfig } from './load.js';
+import {
+  CONFIG_VERSION,
+  ROLE_KIND,
+  ROLE_VERSION,
+  type AzdbConfig,
+  type ConfigInput,
+  type DatabaseInput,
+  type DiscoveryInput,
+  type ListenerInput,
+  type RoleConditions,
+  type RoleInput,
+} from './schema.js';
+
+export const DEFAULT_HEADER = [
+  'azdb configuration: password-free access to Azure Database for PostgreSQL and MySQL.',
+  'Check it with `azdb config check`; see `azdb --help` for the commands that use it.',
+].join('\n');
+
+export interface RenderOptions {
+  /** Comment lines at the top (without `#`). */
+  header?: string;
+}
+
+type Plain = Record<string, unknown>;
+
+// Lists of short scalars go on one line (`types: [postgres, mysql]`), longer ones one per line.
+const MAX_INLINE_WIDTH = 60;
+
+export function renderConfig(config: ConfigInput, options: RenderOptions = {}): string {
+  const doc = new Document(toPlain(config));
+  doc.commentBefore = (options.header ?? DEFAULT_HEADER)
+    .split('\n')
+    .map((line) => (line === '' ? '' : ` ${line}`))
+    .join('\n');
+  visit(doc, {
+    Pair(_, pair, path) {
+      // A blank line between top-level sections.
+      if (path.length === 2 && isScalar(pair.key)) pair.key.spaceBefore = true;
+    },
+    Seq(_, seq) {
+      const width = seq.items.reduce<number>((sum, item) => sum + (isScalar(item) ? String(item.value).length + 2 : Infinity), 0);
+      if (width <= MAX_INLINE_WIDTH) seq.flow = true;
+    },
+    Map(_, map, path) {
+      // Small leaf mappings under a key (tls, azure, labels, tags) read best on one line.
+      const parent = path[path.length - 1];
+      if (path.length > 3 && isPair(parent) && map.items.length <= 3 && map.items.every((item) => isScalar(item.value))) {
+        map.flow = true;
+      }
+    },
+  });
+  const first = isMap(doc.contents) ? doc.contents.items[0] : undefined;
+  if (first !== undefined && isScalar(first.key)) first.key.spaceBefore = false;
+  return doc.toString({ lineWidth: 0, flowCollectionPadding: false });
+}
+
+/** Validates a config built in code by rendering and parsing it, as a file would be. */
+export function buildConfig(config: ConfigInput, file = '<generated azdb.yaml>'): AzdbConfig {
+  return parseConfig(renderConfig(config), file);
+}
+
+function toPlain(config: ConfigInput): Plain {
+  const azure = config.azure ?? {};
+  const out: Plain = {
+    version: config.version ?? CONFIG_VERSION,
+    azure: compact({
+      cloud: azure.cloud ?? 'AzureCloud',
+      resource_manager_endpoint: azure.resource_manager_endpoint,
+      managed_identity_client_id: azure.managed_identity_client_id,
+    }),
+  };
+  if (config.discovery?.length) out['discovery'] = config.discovery.map(discoveryPlain);
+  if (config.databases?.length) out['databases'] = config.databases.map(databasePlain);
+  if (config.roles?.length) out['roles'] = config.roles.map(rolePlain);
+  const broker = brokerPlain(config.broker);
+  if (Object.keys(broker).length > 0) out['broker'] = broker;
+  return out;
+}
+
+function discoveryPlain(matcher: DiscoveryInput): Plain {
+  return compact({
+    types: [...matcher.types],
+    regions: copy(matcher.regions),
+    subscriptions: copy(matcher.subscriptions),
+    resource_groups: copy(matcher.resource_groups),
+    tags: matcher.tags === undefined ? undefined : { ...matcher.tags },
+  });
+}
+
+function databasePlain(db: DatabaseInput): Plain {
+  const tls = compact({ mode: db.tls?.mode, ca_file: db.tls?.ca_file, server_name: db.tls?.server_name });
+  const defaultTls = Object.keys(tls).length === 0 || (Object.keys(tls).length === 1 && tls['mode'] === 'verify-full');
+  return compact({
+    name: db.name,
+    protocol: db.protocol,
+    uri: db.uri,
+    azure: db.azure === undefined ? undefined : { server_kind: db.azure.server_kind, server_name: db.azure.server_name },
+    tls: defaultTls ? undefined : tls,
+    labels: db.labels === undefined || Object.keys(db.labels).length === 0 ? undefined : { ...db.labels },
+  });
+}
+
+function rolePlain(role: RoleInput): Plain {
+  const spec = compact({ allow: conditionsPlain(role.spec?.allow), deny: conditionsPlain(role.spec?.deny) });
+  return {
+    version: role.version ?? ROLE_VERSION,
+    kind: role.kind ?? ROLE_KIND,
+    metadata: { name: role.metadata.name },
+    spec,
+  };
+}
+
+function conditionsPlain(conditions: RoleConditions | undefined): Plain | undefined {
+  if (conditions === undefined) return undefined;
+  const out = compact({
+    db_labels: conditions.db_labels === undefined ? undefined : { ...conditions.db_labels },
+    db_names: copy(conditions.db_names),
+    db_users: copy(conditions.db_users),
+  });
+  return Object.keys(out).length === 0 ? undefined : out;
+}
+
+function brokerPlain(broker: ConfigInput['broker']): Plain {
+  if (broker === undefined) return {};
+  const audit = compact({ path: broker.audit?.path, queries: broker.audit?.queries || undefined });
+  return compact({
+    // Kept even when empty: an empty list (nothing allowed) differs from none (allow-all).
+    roles: copy(broker.roles),
+    listeners: broker.listeners?.length ? broker.listeners.map(listenerPlain) : undefined,
+    audit: Object.keys(audit).length === 0 ? undefined : audit,
+    http: broker.http?.address === undefined ? undefined : { address: broker.http.address },
+  });
+}
+
+function listenerPlain(listener: ListenerInput): Plain {
+  return compact({
+    database: listener.database,
+    host: listener.host,
+    port: listener.port,
+    db_user: listener.db_user,
+    db_name: listener.db_name,
+    password_file: listener.password_file,
+    cert_file: listener.cert_file,
+    key_file: listener.key_file,
+  });
+}
+
+function compact(object: Plain): Plain {
+  return Object.fromEntries(Object.entries(object).filter(([, value]) => value !== undefined));
+}
+
+function copy<T>(list: readonly T[] | undefined): T[] | undefined {
+  return list === undefined ? undefined : [...list];
+}

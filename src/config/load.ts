@@ -1,0 +1,133 @@
+/**
+ * Reading azdb.yaml: text → {@link AzdbConfig}, or one {@link ConfigError} naming every problem
+ * as `file:line:col: message`.
+ */
+import { open, type FileHandle } from 'node:fs/promises';
+import { isScalar, LineCounter, parseDocument } from 'yaml';
+import { UserError } from '../errors.js';
+import { MAX_CONFIG_BYTES, type AzdbConfig, type ConfigIssue } from './schema.js';
+import { validateConfig } from './validate.js';
+import { Issues } from './yaml-reader.js';
+
+// Listing thousands of lines helps nobody; `errors` keeps them all.
+const MAX_LISTED = 50;
+
+export class ConfigError extends UserError {
+  readonly errors: readonly ConfigIssue[];
+
+  constructor(errors: readonly ConfigIssue[], options: { omitted?: number } = {}) {
+    const omitted = options.omitted ?? 0;
+    const total = errors.length + omitted;
+    const lines = errors.slice(0, MAX_LISTED).map(formatIssue);
+    const more = total - lines.length;
+    if (more > 0) lines.push(`… and ${more} more`);
+    super(`${total === 1 ? '1 error' : `${total} errors`} in config:\n${lines.join('\n')}`, {
+      hint: 'Fix the lines above, then run `azdb config check`.',
+    });
+    this.errors = errors;
+  }
+}
+
+export function formatIssue(issue: ConfigIssue): string {
+  return `${issue.file}:${issue.line}:${issue.column}: ${issue.message}`;
+}
+
+/** Parses and validates azdb.yaml text; `file` is only used in messages and positions. */
+export function parseConfig(text: string, file: string): AzdbConfig {
+  const bytes = Buffer.byteLength(text, 'utf8');
+  if (bytes > MAX_CONFIG_BYTES) throw tooLarge(file, bytes);
+
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const issues = new Issues(file, lineCounter);
+  if (doc.errors.length > 0) {
+    // After a syntax error the tree is a guess; checking its shape would only add noise.
+    for (const error of doc.errors) {
+      issues.error(error.pos[0], '', `YAML syntax error: ${firstLine(error.message)}`);
+    }
+    throw new ConfigError(issues.errors, { omitted: issues.dropped });
+  }
+  if (doc.contents === null || (isScalar(doc.contents) && doc.contents.value === null)) {
+    throw new ConfigError([
+      {
+        ...issues.positionAt(0),
+        path: '',
+        message: `the file is empty; expected a mapping that starts with "version: v1" (create one with \`azdb config create\`)`,
+      },
+    ]);
+  }
+  const config = validateConfig(doc.contents, issues);
+  if (config === undefined || issues.errors.length > 0) {
+    const errors = [...issues.errors].sort((a, b) => a.line - b.line || a.column - b.column);
+    throw new ConfigError(errors, { omitted: issues.dropped });
+  }
+  config.warnings.sort((a, b) => a.line - b.line || a.column - b.column);
+  return config;
+}
+
+/** Reads at most {@link MAX_CONFIG_BYTES} + 1 bytes, so a huge file or a device never fills memory. */
+export async function loadConfig(file: string): Promise<AzdbConfig> {
+  let handle: FileHandle;
+  try {
+    handle = await open(file, 'r');
+  } catch (error) {
+    throw openError(file, error);
+  }
+  try {
+    if ((await handle.stat()).isDirectory()) {
+      throw new UserError(`config file ${file} is a directory`, {
+        hint: 'Point --config or AZDB_CONFIG at a file such as azdb.yaml.',
+      });
+    }
+    const buffer = Buffer.alloc(MAX_CONFIG_BYTES + 1);
+    let length = 0;
+    while (length < buffer.length) {
+      const { bytesRead } = await handle.read(buffer, length, buffer.length - length, null);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+    }
+    if (length > MAX_CONFIG_BYTES) throw tooLarge(file, length, true);
+    let text: string;
+    try {
+      text = new TextDecoder('utf-8', { fatal: true }).decode(buffer.subarray(0, length));
+    } catch {
+      throw new ConfigError([{ file, line: 1, column: 1, path: '', message: 'the file is not valid UTF-8 text' }]);
+    }
+    return parseConfig(text, file);
+  } finally {
+    await handle.close();
+  }
+}
+
+function openError(file: string, error: unknown): UserError {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') {
+    return new UserError(`config file ${file} does not exist`, {
+      hint: 'Create one with `azdb config create` or `azdb setup`, or point --config / AZDB_CONFIG at an existing file.',
+    });
+  }
+  if (code === 'EACCES' || code === 'EPERM') {
+    return new UserError(`config file ${file} cannot be read: permission denied`, {
+      hint: 'Check the file owner and mode (it should be readable by the user running azdb).',
+    });
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return new UserError(`config file ${file} cannot be read: ${message}`, { cause: error });
+}
+
+function tooLarge(file: string, bytes: number, atLeast = false): ConfigError {
+  const size = atLeast ? `more than ${MAX_CONFIG_BYTES} bytes` : `${bytes} bytes`;
+  return new ConfigError([
+    {
+      file,
+      line: 1,
+      column: 1,
+      path: '',
+      message: `the file is too large (${size}); azdb.yaml may be at most 1 MiB`,
+    },
+  ]);
+}
+
+function firstLine(message: string): string {
+  return (message.split('\n', 1)[0] ?? message).trim();
+}

@@ -1,0 +1,58 @@
+/**
+ * Small file helpers for the emulator's persisted secrets (CA key, token signing key): creation
+ * that is safe when several processes race, and atomic replacement.
+ */
+import { randomBytes } from 'node:crypto';
+import { chmod, link, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+
+/** The file's text, or undefined when it does not exist. */
+export async function readTextIfExists(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (error) {
+    if (isNotFound(error)) return undefined;
+    throw error;
+  }
+}
+
+/**
+ * Creates `path` with `content` unless it exists (a hard link of a complete temporary file, so a
+ * reader never sees half a file and exactly one of several racing creators wins).
+ */
+export async function createExclusively(path: string, content: string, mode: number): Promise<void> {
+  const temp = await writeTemp(path, content, mode);
+  try {
+    await link(temp, path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  } finally {
+    await unlink(temp);
+  }
+}
+
+/** Makes `path` hold `content`, replacing it atomically when it differs. */
+export async function ensureFileContent(path: string, content: string, mode: number): Promise<void> {
+  if ((await readTextIfExists(path)) === content) return;
+  await rename(await writeTemp(path, content, mode), path);
+}
+
+/** Removes `path` if it still holds `seen` (used to replace a corrupt or stale file). */
+export async function removeIfUnchanged(path: string, seen: string): Promise<void> {
+  if ((await readTextIfExists(path)) !== seen) return;
+  try {
+    await unlink(path);
+  } catch (error) {
+    if (!isNotFound(error)) throw error;
+  }
+}
+
+async function writeTemp(path: string, content: string, mode: number): Promise<string> {
+  const temp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  await writeFile(temp, content, { mode });
+  await chmod(temp, mode); // the umask may have narrowed or the file may have existed
+  return temp;
+}
+
+function isNotFound(error: unknown): boolean {
+  return (error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
+}
