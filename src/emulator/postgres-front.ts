@@ -9,8 +9,11 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { createSecureContext, TLSSocket, type SecureContext } from 'node:tls';
 import { errorMessage } from '../errors.js';
 import { readFrame } from '../broker/postgres/frames.js';
+import { randomBytes } from 'node:crypto';
+import { md5PasswordAnswer, SCRAM_MECHANISM, ScramServer } from '../broker/postgres/scram.js';
 import {
   decodePasswordMessage,
+  decodeSaslInitialResponse,
   encodeAuthentication,
   encodeErrorResponse,
   encodeNegotiateProtocolVersion,
@@ -33,6 +36,13 @@ export interface VerifiedIdentity {
 
 export type TokenVerifier = (token: string) => Promise<{ ok: true; identity: VerifiedIdentity } | { ok: false; reason: TokenRejection }>;
 
+/**
+ * How the front asks for the password. Azure asks for cleartext; MD5 and SCRAM exist so the
+ * broker's answers to them are tested against a real peer. A hashed answer does not reveal the
+ * token, so for those the front checks it against the tokens the emulator has issued.
+ */
+export type FrontAuthMethod = 'cleartext' | 'md5' | 'scram-sha-256';
+
 export interface PostgresFrontOptions {
   serverName: string;
   kind: 'flexible' | 'single';
@@ -46,6 +56,10 @@ export interface PostgresFrontOptions {
   port?: number;
   /** Time allowed from connect to a finished login. @default 30_000 */
   authenticationTimeoutMs?: number;
+  /** @default 'cleartext' */
+  authMethod?: FrontAuthMethod;
+  /** Tokens the emulator issued, newest first: candidates for MD5 and SCRAM answers. */
+  issuedTokens?: () => readonly string[];
 }
 
 export interface PostgresFront {
@@ -53,6 +67,7 @@ export interface PostgresFront {
   port: number;
   /** Swaps the certificate (tests: expired or wrong-name certificates). */
   setCertificate(certPem: string, keyPem: string): void;
+  setAuthMethod(method: FrontAuthMethod): void;
   /** Logins that passed token validation. */
   readonly logins: number;
   close(): Promise<void>;
@@ -70,6 +85,7 @@ export async function startPostgresFront(options: PostgresFrontOptions): Promise
   let secureContext: SecureContext = createSecureContext({ cert: options.certPem, key: options.keyPem });
   const sockets = new Set<Socket>();
   let logins = 0;
+  let authMethod: FrontAuthMethod = options.authMethod ?? 'cleartext';
 
   const server: Server = createServer((socket) => {
     sockets.add(socket);
@@ -133,10 +149,7 @@ export async function startPostgresFront(options: PostgresFrontOptions): Promise
     const unsupported = Object.keys(startup.params).filter((name) => name.startsWith('_pq_.'));
     if (startup.minor > 0 || unsupported.length > 0) socket.write(encodeNegotiateProtocolVersion(0, unsupported));
 
-    socket.write(encodeAuthentication({ type: 'cleartext' }));
-    const frame = await reader.read((b) => readFrame(b, MAX_PASSWORD_MESSAGE), deadline);
-    if (frame.code !== FrontendCode.Password) throw refusal('08P01', 'expected a password response');
-    const token = decodePasswordMessage(frame.payload);
+    const token = await receivePassword(socket, reader, requestedUser, deadline);
 
     const verdict = await options.verifyToken(token);
     if (!verdict.ok) throw tokenRefusal(verdict.reason, requestedUser);
@@ -169,6 +182,43 @@ export async function startPostgresFront(options: PostgresFrontOptions): Promise
     socket.pipe(upstream);
     upstream.pipe(socket);
     socket.resume();
+  }
+
+  async function receivePassword(socket: Socket, reader: WireReader, user: string, deadline: { at: number; what: string }): Promise<string> {
+    const next = async () => {
+      const frame = await reader.read((b) => readFrame(b, MAX_PASSWORD_MESSAGE), deadline);
+      if (frame.code !== FrontendCode.Password) throw refusal('08P01', 'expected a password response');
+      return frame.payload;
+    };
+    const candidates = () => options.issuedTokens?.() ?? [];
+    switch (authMethod) {
+      case 'cleartext':
+        socket.write(encodeAuthentication({ type: 'cleartext' }));
+        return decodePasswordMessage(await next());
+      case 'md5': {
+        const salt = randomBytes(4);
+        socket.write(encodeAuthentication({ type: 'md5', salt }));
+        const answer = decodePasswordMessage(await next());
+        const token = candidates().find((t) => md5PasswordAnswer(t, user, salt) === answer);
+        if (!token) throw passwordFailed(user);
+        return token;
+      }
+      case 'scram-sha-256': {
+        socket.write(encodeAuthentication({ type: 'sasl', mechanisms: [SCRAM_MECHANISM] }));
+        const initial = decodeSaslInitialResponse(await next());
+        const scram = new ScramServer('', 4096);
+        socket.write(encodeAuthentication({ type: 'sasl-continue', data: scram.first(initial.data) }));
+        const clientFinal = await next();
+        for (const token of candidates()) {
+          const result = scram.final(clientFinal, token);
+          if (result.ok) {
+            socket.write(encodeAuthentication({ type: 'sasl-final', data: result.serverFinal }));
+            return token;
+          }
+        }
+        throw passwordFailed(user);
+      }
+    }
   }
 
   function roleFromUser(user: string): string {
@@ -227,6 +277,9 @@ export async function startPostgresFront(options: PostgresFrontOptions): Promise
     port: address.port,
     setCertificate(certPem, keyPem) {
       secureContext = createSecureContext({ cert: certPem, key: keyPem });
+    },
+    setAuthMethod(method) {
+      authMethod = method;
     },
     get logins() {
       return logins;

@@ -111,8 +111,11 @@ export class ScramServer {
     return Buffer.from(this.serverFirst);
   }
 
-  /** Takes the client-final-message; returns the server-final-message when the proof is right. */
-  final(clientFinalData: Buffer): { ok: true; serverFinal: Buffer } | { ok: false } {
+  /**
+   * Takes the client-final-message; returns the server-final-message when the proof is right.
+   * `password` defaults to the one given at construction (the emulator tries several).
+   */
+  final(clientFinalData: Buffer, password = this.password): { ok: true; serverFinal: Buffer } | { ok: false } {
     const clientFinal = clientFinalData.toString('utf8');
     const proofAt = clientFinal.lastIndexOf(',p=');
     if (proofAt < 0) throw new ProtocolError('SCRAM client-final-message has no proof');
@@ -121,7 +124,7 @@ export class ScramServer {
     if (required(attributes, 'r', 'SCRAM client-final-message') !== this.nonce) return { ok: false };
     const proof = Buffer.from(required(attributes, 'p', 'SCRAM client-final-message'), 'base64');
     const authMessage = `${this.clientFirstBare},${this.serverFirst},${withoutProof}`;
-    const { storedKey, serverKey } = keys(this.password, this.salt, this.iterations);
+    const { storedKey, serverKey } = keys(password, this.salt, this.iterations);
     if (proof.length !== 32) return { ok: false };
     const clientKey = xor(proof, hmac(storedKey, authMessage));
     if (!timingSafeEqual(sha256(clientKey), storedKey)) return { ok: false };

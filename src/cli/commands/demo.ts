@@ -11,12 +11,13 @@ import type { ConfigInput } from '../../config/schema.js';
 import { resolveStateDir } from '../../config/paths.js';
 import { DEMO_IDENTITY, startEmulatedAzure, type EmulatedAzure } from '../../emulator/emulated-azure.js';
 import type { CliContext } from '../main.js';
+import { untilSignal } from '../signals.js';
 
 export async function demo(ctx: CliContext, options: { tui: boolean }): Promise<void> {
   const dir = join(resolveStateDir(ctx.env, homedir(), process.getuid?.()), 'demo');
   const started = Date.now();
   const azure = await startEmulatedAzure({ dir, onProgress: (m) => ctx.out.info(m) });
-  const stopped = waitForSignal();
+  const stopped = untilSignal();
   try {
     const configFile = join(dir, 'azdb.yaml');
     const envFile = join(dir, 'env.sh');
@@ -87,19 +88,4 @@ function report(ctx: CliContext, azure: EmulatedAzure, info: { configFile: strin
   ctx.out.line(`\nConfig: ${info.configFile}`);
   ctx.out.line(`From another shell:  source ${info.envFile}  then  azdb db ls  /  azdb db connect orders`);
   ctx.out.line('Press Ctrl+C to stop.');
-}
-
-function waitForSignal(): { promise: Promise<NodeJS.Signals>; dispose(): void } {
-  let resolve: (signal: NodeJS.Signals) => void = () => {};
-  const promise = new Promise<NodeJS.Signals>((r) => (resolve = r));
-  const onSignal = (signal: NodeJS.Signals) => resolve(signal);
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  return {
-    promise,
-    dispose() {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-    },
-  };
 }

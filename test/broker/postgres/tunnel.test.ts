@@ -1,5 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer, type Server } from 'node:net';
+import { createSecureContext } from 'node:tls';
+import { join } from 'node:path';
+import { loadOrCreateCa } from '../../../src/emulator/ca.js';
 import pg from 'pg';
 import { execa } from 'execa';
 import { startTestAzure } from '../../harness/emulator.js';
@@ -86,6 +89,35 @@ describe('PostgreSQL tunnel against emulated Azure', () => {
     const again = await c.query({ name: 'by-id', text: 'select email from customers where id = $1', values: [8] });
     expect(again.rows[0].email).toBe('customer8@example.com');
     await c.end();
+  });
+
+  it.each(['md5', 'scram-sha-256'] as const)('answers an upstream that asks for %s with the token', async (method) => {
+    const front = azure.fronts.get('inventory')!;
+    front.setAuthMethod(method);
+    try {
+      const t = await tunnel({ target: targetFor('inventory'), dbName: 'inventory' });
+      const before = front.logins;
+      const c = client(t);
+      await c.connect();
+      expect((await c.query('select count(*)::int as n from products')).rows[0].n).toBe(17);
+      await c.end();
+      expect(front.logins).toBe(before + 1);
+    } finally {
+      front.setAuthMethod('cleartext');
+    }
+  });
+
+  it('speaks TLS to clients when the listener has a certificate', async () => {
+    const ca = await loadOrCreateCa(join(azure.dir, 'ca'));
+    const cert = await ca.issueServerCertificate({ dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
+    const t = await tunnel({ clientTls: createSecureContext({ cert: cert.certPem, key: cert.keyPem }) });
+    const c = client(t, { ssl: { ca: ca.caPem, servername: 'localhost' } });
+    await c.connect();
+    expect((await c.query('select 1 as one')).rows[0].one).toBe(1);
+    await c.end();
+    const plainAfterTls = await tunnel();
+    const error = await loginError(plainAfterTls, { ssl: { ca: ca.caPem } });
+    expect(error.message).toMatch(/does not support SSL/);
   });
 
   it('logs in as user@server on a single server', async () => {

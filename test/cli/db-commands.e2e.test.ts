@@ -1,0 +1,176 @@
+/**
+ * `azdb proxy db`, `azdb db connect` and `azdb db logout` as a user runs them: the built CLI as a
+ * child process, a config pointing at the emulated Azure, real psql.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chmod, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { tmpdir } from 'node:os';
+import { execa, type ResultPromise } from 'execa';
+import pg from 'pg';
+import { startTestAzure } from '../harness/emulator.js';
+import { findTool } from '../harness/tools.js';
+import { waitFor } from '../helpers/wait.js';
+import { renderConfig } from '../../src/config/generate.js';
+import { DEMO_IDENTITY } from '../../src/emulator/demo-identity.js';
+import type { EmulatedAzure } from '../../src/emulator/emulated-azure.js';
+
+const BIN = resolve(import.meta.dirname, '../../bin/azdb.js');
+const psql = await findTool('psql');
+
+let azure: EmulatedAzure & { dir: string };
+let work: string;
+let env: Record<string, string>;
+
+function writeConfig(file: string, roles: { users: string[]; names: string[] }): Promise<void> {
+  return writeFile(
+    file,
+    renderConfig({
+      version: 'v1',
+      databases: azure.servers.map((s) => ({
+        name: s.name,
+        protocol: 'postgres',
+        uri: `${s.host}:${s.port}`,
+        azure: { server_kind: s.kind, server_name: s.name },
+        tls: { mode: 'verify-full', ca_file: azure.caFile, server_name: s.fqdn },
+        labels: { env: 'test' },
+      })),
+      roles: [{ version: 'v7', kind: 'role', metadata: { name: 'dev' }, spec: { allow: { db_labels: { '*': '*' }, db_users: roles.users, db_names: roles.names }, deny: {} } }],
+      broker: { roles: ['dev'], audit: { path: join(work, 'audit.jsonl'), queries: true } },
+    }),
+  );
+}
+
+/** Starts `azdb proxy db ... --json` and resolves with its one JSON line. */
+async function startProxy(args: string[]): Promise<{ child: ResultPromise; info: Record<string, unknown>; stdout: () => string }> {
+  const child = execa('node', [BIN, 'proxy', 'db', ...args, '--json'], { env, reject: false });
+  let stdout = '';
+  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  const line = await waitFor(() => stdout.includes('\n') && stdout.split('\n')[0], 'the JSON line of proxy db');
+  return { child, info: JSON.parse(line) as Record<string, unknown>, stdout: () => stdout };
+}
+
+beforeAll(async () => {
+  if (!existsSync(BIN) || !existsSync(resolve(import.meta.dirname, '../../dist/cli/main.js'))) {
+    throw new Error('dist/ is missing: run `npm run build` (npm test does it)');
+  }
+  azure = await startTestAzure();
+  work = await mkdtemp(join(tmpdir(), 'azdb-cli-'));
+  env = { ...azure.identity.env(), AZDB_CONFIG: join(work, 'azdb.yaml'), AZDB_STATE_DIR: join(work, 'state'), NO_COLOR: '1' };
+  await writeConfig(env.AZDB_CONFIG!, { users: [DEMO_IDENTITY.role], names: ['*'] });
+});
+
+afterAll(async () => {
+  await azure?.stop();
+});
+
+describe('azdb proxy db', () => {
+  it('prints exactly the contract JSON line, serves a pg client, and stops cleanly on SIGINT', async () => {
+    const { child, info, stdout } = await startProxy(['orders', '--db-name', 'orders']);
+    expect(Object.keys(info)).toEqual(['name', 'protocol', 'host', 'port', 'user', 'database', 'password', 'uri']);
+    expect(info).toMatchObject({ name: 'orders', protocol: 'postgres', host: '127.0.0.1', user: DEMO_IDENTITY.role, database: 'orders' });
+    expect(info.uri).toBe(`postgres://${DEMO_IDENTITY.role}@127.0.0.1:${info.port}/orders`);
+    const c = new pg.Client({ host: info.host as string, port: info.port as number, user: info.user as string, database: info.database as string, password: info.password as string });
+    await c.connect();
+    expect((await c.query('select count(*)::int as n from customers')).rows[0].n).toBe(50);
+    await c.end();
+    child.kill('SIGINT');
+    const result = await child;
+    expect(result.exitCode).toBe(0);
+    expect(stdout().trim().split('\n')).toHaveLength(1);
+    const audit = await readFile(join(work, 'audit.jsonl'), 'utf8');
+    expect(audit).toContain('"event":"session.start"');
+    expect(audit).toContain('select count(*)::int as n from customers');
+    expect(audit).not.toContain(info.password as string);
+    expect(audit).not.toMatch(/eyJ[A-Za-z0-9_-]+\./);
+  });
+
+  it('defaults --db-name to postgres when the roles allow any name', async () => {
+    const { child, info } = await startProxy(['orders']);
+    expect(info.database).toBe('postgres');
+    child.kill('SIGTERM');
+    expect((await child).exitCode).toBe(0);
+  });
+
+  it('exits 2 listing the allowed users when the roles allow several', async () => {
+    const file = join(work, 'two-users.yaml');
+    await writeConfig(file, { users: [DEMO_IDENTITY.role, 'reporting'], names: ['*'] });
+    const result = await execa('node', [BIN, '--config', file, 'proxy', 'db', 'orders', '--json'], { env, reject: false });
+    expect(result.exitCode).toBe(2);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toContain('reporting');
+    expect(result.stderr).toContain(DEMO_IDENTITY.role);
+  });
+
+  it('exits 2 for an unknown database, naming the known ones', async () => {
+    const result = await execa('node', [BIN, 'proxy', 'db', 'nope', '--json'], { env, reject: false });
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toContain('orders');
+  });
+
+  it('is closed by `azdb db logout NAME` from another process', async () => {
+    const { child } = await startProxy(['orders']);
+    const logout = await execa('node', [BIN, 'db', 'logout', 'orders'], { env, reject: false });
+    expect(logout.exitCode).toBe(0);
+    expect(logout.stdout).toContain('Closed 1 tunnel');
+    expect((await child).exitCode).toBe(0);
+    const again = await execa('node', [BIN, 'db', 'logout'], { env, reject: false });
+    expect(again.stdout).toContain('No open tunnels');
+  });
+});
+
+describe.skipIf(psql.skip)('azdb db connect', () => {
+  /** A psql in front of the real one that records its argv and whether PGPASSWORD came by env. */
+  async function psqlSpy(): Promise<{ path: string; log: string }> {
+    const dir = await mkdtemp(join(tmpdir(), 'azdb-psql-spy-'));
+    const log = join(dir, 'argv.log');
+    const path = join(dir, 'psql');
+    await writeFile(path, `#!/bin/sh\necho "$$ ARGV:$*" >> '${log}'\n[ -n "$PGPASSWORD" ] && echo "ENV:PGPASSWORD-set" >> '${log}'\nexec '${psql.path}' "$@"\n`);
+    await chmod(path, 0o755);
+    return { path: dir, log };
+  }
+
+  it('runs psql through an in-process tunnel with the password in its environment only', async () => {
+    const spy = await psqlSpy();
+    const result = await execa('node', [BIN, 'db', 'connect', 'orders', '--db-name', 'orders'], {
+      env: { ...env, PATH: `${spy.path}:${process.env.PATH}` },
+      input: 'select 6 * 7 as answer;\n\\q\n',
+      reject: false,
+    });
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout).toContain('42');
+    const log = await readFile(spy.log, 'utf8');
+    expect(log).toContain('ENV:PGPASSWORD-set');
+    expect(log).toMatch(/ARGV:-h 127\.0\.0\.1 -p \d+ -U azdb-demo -d orders\n/);
+  });
+
+  it('passes psql exit codes through', async () => {
+    const result = await execa('node', [BIN, 'db', 'connect', 'orders', '--db-name', 'orders'], { env, input: '\\set ON_ERROR_STOP on\nselect nonsense;\n', reject: false });
+    expect(result.exitCode).toBe(3);
+    expect(result.stderr).toContain('column "nonsense" does not exist');
+  });
+
+  it('cancels a running query when psql gets Ctrl+C, and azdb survives it', async () => {
+    const spy = await psqlSpy();
+    const marker = `db-connect-cancel-${Date.now()}`;
+    const child = execa('node', [BIN, 'db', 'connect', 'orders', '--db-name', 'orders'], {
+      env: { ...env, PATH: `${spy.path}:${process.env.PATH}` },
+      input: `select pg_sleep(60) /* ${marker} */;\n`,
+      reject: false,
+    });
+    await waitFor(async () => {
+      const { rows } = await azure.realPostgres.query('select 1 from pg_stat_activity where query like $1 and state = $2', [`%${marker}%`, 'active']);
+      return rows.length > 0;
+    }, 'the query to run');
+    const psqlPid = Number((await readFile(spy.log, 'utf8')).split(' ')[0]);
+    // Ctrl+C in a terminal reaches the whole foreground group: psql and azdb.
+    process.kill(psqlPid, 'SIGINT');
+    child.kill('SIGINT');
+    const result = await child;
+    expect(result.stderr).toContain('canceling statement due to user request');
+    // psql stops a script cancelled with Ctrl+C with its code 3; azdb outlived the SIGINT to pass it on.
+    expect(result.signal).toBeUndefined();
+    expect(result.exitCode).toBe(3);
+  });
+});
