@@ -8,6 +8,7 @@ import { ExitWithoutMessage } from './exit.js';
 import { createOutput, type Output, type OutputStreams } from './output.js';
 import { notYetAvailable } from './commands/pending.js';
 import { configCheck } from './commands/config-check.js';
+import { dbLs } from './commands/db-ls.js';
 import { dbConnect, dbLogout, proxyDb, type LoginFlags } from './commands/db-tunnel.js';
 
 export interface CliContext {
@@ -84,7 +85,9 @@ function buildProgram(io: OutputStreams, onContext: (ctx: CliContext) => void): 
     .action(async (options: { tui: boolean }, command: Command) => (await import('./commands/demo.js')).demo(context(command), options));
 
   const db = program.command('db').description('databases: list, connect, log out');
-  db.command('ls').description('databases visible under the roles').action(pending('db ls', ISSUE.discovery));
+  db.command('ls')
+    .description('databases visible under the roles (static now; discovered ones with issue #6)')
+    .action(async (_options: unknown, command: Command) => dbLs(context(command)));
   db.command('connect')
     .description('psql / mysql through the broker')
     .argument('<name>', 'database name as in `azdb db ls`')

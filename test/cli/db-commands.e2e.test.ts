@@ -23,7 +23,7 @@ let azure: EmulatedAzure & { dir: string };
 let work: string;
 let env: Record<string, string>;
 
-function writeConfig(file: string, roles: { users: string[]; names: string[] }): Promise<void> {
+function writeConfig(file: string, roles: { users: string[]; names: string[]; labels?: Record<string, string> }): Promise<void> {
   return writeFile(
     file,
     renderConfig({
@@ -36,7 +36,7 @@ function writeConfig(file: string, roles: { users: string[]; names: string[] }):
         tls: { mode: 'verify-full', ca_file: azure.caFile, server_name: s.fqdn },
         labels: { env: 'test' },
       })),
-      roles: [{ version: 'v7', kind: 'role', metadata: { name: 'dev' }, spec: { allow: { db_labels: { '*': '*' }, db_users: roles.users, db_names: roles.names }, deny: {} } }],
+      roles: [{ version: 'v7', kind: 'role', metadata: { name: 'dev' }, spec: { allow: { db_labels: roles.labels ?? { '*': '*' }, db_users: roles.users, db_names: roles.names }, deny: {} } }],
       broker: { roles: ['dev'], audit: { path: join(work, 'audit.jsonl'), queries: true } },
     }),
   );
@@ -63,6 +63,27 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await azure?.stop();
+});
+
+describe('azdb db ls', () => {
+  it('prints the contract JSON: sorted, with labels and what the roles allow', async () => {
+    const result = await execa('node', [BIN, 'db', 'ls', '--json'], { env, reject: false });
+    expect(result.exitCode).toBe(0);
+    const listing = JSON.parse(result.stdout) as Array<Record<string, unknown>>;
+    expect(listing.map((d) => d.name)).toEqual(['inventory', 'legacy', 'orders']);
+    expect(Object.keys(listing[0]!)).toEqual(['name', 'protocol', 'uri', 'labels', 'db_users', 'db_names']);
+    expect(listing[2]).toMatchObject({ protocol: 'postgres', labels: { env: 'test' }, db_users: [DEMO_IDENTITY.role], db_names: ['*'] });
+  });
+
+  it('leaves out databases no role allows and prints a table for people', async () => {
+    const file = join(work, 'prod-only.yaml');
+    await writeConfig(file, { users: [DEMO_IDENTITY.role], names: ['*'], labels: { env: 'prod' } });
+    const json = await execa('node', [BIN, '--config', file, 'db', 'ls', '--json'], { env, reject: false });
+    expect(JSON.parse(json.stdout)).toEqual([]);
+    const human = await execa('node', [BIN, 'db', 'ls'], { env, reject: false });
+    expect(human.stdout.split('\n')[0]).toMatch(/^Name\s+Protocol\s+URI\s+Allowed Users\s+Database Names\s+Labels$/);
+    expect(human.stdout).toContain('orders');
+  });
 });
 
 describe('azdb proxy db', () => {
