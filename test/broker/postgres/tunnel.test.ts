@@ -1,5 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createServer, type Server } from 'node:net';
+import { connect, createServer, type Server } from 'node:net';
+import { encodeStartupMessage } from '../../../src/broker/postgres/startup.js';
+import { FrameDecoder } from '../../../src/broker/postgres/frames.js';
+import { decodeAuthentication } from '../../../src/broker/postgres/messages.js';
 import { createSecureContext } from 'node:tls';
 import { join } from 'node:path';
 import { loadOrCreateCa } from '../../../src/emulator/ca.js';
@@ -118,6 +121,28 @@ describe('PostgreSQL tunnel against emulated Azure', () => {
     const plainAfterTls = await tunnel();
     const error = await loginError(plainAfterTls, { ssl: { ca: ca.caPem } });
     expect(error.message).toMatch(/does not support SSL/);
+  });
+
+  it('negotiates a protocol 3.2 client down to 3.0 and names the options it does not know', async () => {
+    const t = await tunnel();
+    const socket = connect(t.port, t.host);
+    const startup = Buffer.from(encodeStartupMessage({ user: t.user, database: t.database, '_pq_.future': 'on' }));
+    startup.writeInt32BE((3 << 16) | 2, 4);
+    socket.write(startup);
+    const decoder = new FrameDecoder();
+    const frames: Array<{ code: number; payload: Buffer }> = [];
+    await new Promise<void>((resolve) => {
+      socket.on('data', (chunk: Buffer) => {
+        for (const f of decoder.push(chunk)) frames.push({ code: f.code, payload: Buffer.from(f.payload) });
+        if (frames.length >= 2) resolve();
+      });
+    });
+    socket.destroy();
+    expect(String.fromCharCode(frames[0]!.code)).toBe('v');
+    expect(frames[0]!.payload.readInt32BE(0)).toBe(0);
+    expect(frames[0]!.payload.readInt32BE(4)).toBe(1);
+    expect(frames[0]!.payload.subarray(8).toString()).toBe('_pq_.future\0');
+    expect(decodeAuthentication(frames[1]!.payload)).toEqual({ type: 'sasl', mechanisms: ['SCRAM-SHA-256'] });
   });
 
   it('logs in as user@server on a single server', async () => {
