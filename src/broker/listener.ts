@@ -12,6 +12,8 @@ export interface ListenerOptions {
   maxConnections?: number;
   /** Called instead of `handle` when the cap is reached. */
   refuse?: (socket: Socket) => void;
+  /** Errors accepting a connection (EMFILE when out of file descriptors); the listener keeps going. */
+  onError?: (error: Error) => void;
 }
 
 export interface Listener {
@@ -43,6 +45,9 @@ export async function startListener(options: ListenerOptions): Promise<Listener>
     server.once('error', reject);
     server.listen(options.port, options.host, () => {
       server.off('error', reject);
+      // Without a listener, a failed accept would be thrown as an uncaught 'error' and take the
+      // whole broker down.
+      server.on('error', options.onError ?? (() => {}));
       resolve();
     });
   });

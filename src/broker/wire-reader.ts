@@ -27,6 +27,9 @@ export class WireReader {
   private wake: (() => void) | undefined;
   private readonly onData = (chunk: Buffer): void => {
     this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
+    // Nobody is waiting for bytes (the owner is busy, e.g. logging in upstream): stop reading
+    // until the next `read`, so a peer cannot grow the buffer without bound meanwhile.
+    if (!this.wake) this.socket.pause();
     this.notify();
   };
   private readonly onEnd = (): void => {
@@ -56,6 +59,7 @@ export class WireReader {
         }
       }
       if (this.closed) throw this.closed;
+      this.socket.resume();
       await this.waitForData(deadline);
     }
   }

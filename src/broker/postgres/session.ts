@@ -92,7 +92,9 @@ export async function runPostgresSession(clientSocket: Socket, options: Postgres
       switch (packet.type) {
         case 'ssl-request':
           if (options.clientTls && !encrypted) {
-            reader.detach();
+            // Bytes sent before the TLS handshake were not encrypted and may have been injected
+            // by a man in the middle; PostgreSQL refuses them too (CVE-2021-23214).
+            if (reader.detach().length > 0) throw new ProtocolError('received unencrypted data after SSL request');
             clientSocket.write('S');
             socket = new TLSSocket(clientSocket, { isServer: true, secureContext: options.clientTls });
             socket.on('error', () => clientSocket.destroy());
@@ -177,12 +179,13 @@ export async function runPostgresSession(clientSocket: Socket, options: Postgres
     }
   } catch (error) {
     const clientError = toClientError(error);
-    if (clientError && !socket.destroyed) {
-      socket.end(clientError.frame ?? encodeErrorResponse(clientError.fields));
-    }
     const message = clientError?.fields.message ?? errorMessage(error);
     if (identity) options.audit.write({ event: 'session.rejected', ...identity, error: message });
     options.onEvent?.({ type: 'closed', id, result: 'error', error: message });
+    if (clientError && !socket.destroyed) {
+      reader.detach();
+      await hangUp(socket, clientError.frame ?? encodeErrorResponse(clientError.fields));
+    }
   }
 
   function finish(result: 'ok' | 'error', error?: string): void {
@@ -224,6 +227,29 @@ async function authenticateClient(
   socket.write(encodeAuthentication({ type: 'sasl-final', data: result.serverFinal }));
 }
 
+/** How long a refused client may keep the connection open after its error is sent. */
+const HANG_UP_LINGER_MS = 1_000;
+
+/**
+ * Sends the last message, half-closes, and discards what the client still sends until it closes
+ * (or the linger runs out). Closing a socket with unread input makes the kernel answer with a
+ * reset, and a reset can overtake the error, so the client would never learn why it was refused.
+ */
+function hangUp(socket: Socket, last: Buffer): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, HANG_UP_LINGER_MS);
+    function done(): void {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve();
+    }
+    socket.once('close', done);
+    socket.on('data', () => {});
+    socket.resume();
+    socket.end(last);
+  });
+}
+
 /** Pipes both ways until either side ends; resolves with how it ended. */
 function relay(client: Socket, upstream: Socket, early: Buffer, options: PostgresSessionOptions, identity: SessionIdentity): Promise<{ error?: string }> {
   return new Promise((resolve) => {
@@ -239,6 +265,11 @@ function relay(client: Socket, upstream: Socket, early: Buffer, options: Postgre
     upstream.on('error', (e) => end(`upstream: ${e.message}`));
     client.on('close', () => end());
     upstream.on('close', () => end());
+    // A side that went away while the upstream login ran has already emitted its 'close'.
+    if (client.destroyed || upstream.destroyed) {
+      end();
+      return;
+    }
     upstream.setNoDelay(true);
     const toUpstream = options.audit.queries ? client.pipe(auditingTap(options, identity, (m) => end(m))) : client;
     if (early.length > 0) {

@@ -1,0 +1,390 @@
+/**
+ * Fuzzes one broker listener with malformed client sessions: mutations (bit flips, truncations,
+ * length-field corruption, garbage, huge lengths) of valid client byte streams (SSLRequest,
+ * GSSENCRequest, CancelRequest, StartupMessage, SCRAM messages), over many concurrent sockets.
+ * Every session must end within a bound, everything the broker sends back must parse as
+ * PostgreSQL backend messages, memory must stay flat, and a real login must work afterwards.
+ *
+ * Replay a run with AZDB_FUZZ_SEED=<seed printed by the run>; AZDB_FUZZ_SESSIONS sets the count.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import pg from 'pg';
+import { startTestAzure } from '../../harness/emulator.js';
+import { waitFor } from '../../helpers/wait.js';
+import { createPrng, seedFromEnv, type Prng } from '../../helpers/prng.js';
+import { RawClient, authRequest, completeMessages, parseBackend, type RawResult } from '../../helpers/pg-raw.js';
+import type { EmulatedAzure } from '../../../src/emulator/emulated-azure.js';
+import { DEMO_IDENTITY } from '../../../src/emulator/demo-identity.js';
+import { createCredential } from '../../../src/azure/credential.js';
+import { TokenCache } from '../../../src/azure/token-cache.js';
+import { databaseScope, CLOUDS } from '../../../src/azure/clouds.js';
+import { startListener, type Listener } from '../../../src/broker/listener.js';
+import { runPostgresSession } from '../../../src/broker/postgres/session.js';
+import { CancelRegistry } from '../../../src/broker/cancel-registry.js';
+import { NO_AUDIT } from '../../../src/broker/audit.js';
+import { cstring, encodeMessage, int32 } from '../../../src/broker/postgres/frames.js';
+import { encodeSaslInitialResponse, encodeSaslResponse } from '../../../src/broker/postgres/messages.js';
+import { SCRAM_MECHANISM, ScramClient } from '../../../src/broker/postgres/scram.js';
+import { encodeCancelRequest, encodeSslRequest, encodeStartupMessage, GSSENC_REQUEST_CODE } from '../../../src/broker/postgres/startup.js';
+
+const SCOPE = databaseScope(CLOUDS.AzureCloud);
+const USER = DEMO_IDENTITY.role;
+const PASSWORD = 'fuzz-tunnel-password';
+const SEED = seedFromEnv('AZDB_FUZZ_SEED');
+const SESSIONS = Number(process.env.AZDB_FUZZ_SESSIONS ?? 20_000);
+const CONCURRENCY = 50;
+const HANDSHAKE_TIMEOUT_MS = 200;
+/** A session may take the handshake timeout, the broker's 1 s linger after an error, and slack. */
+const SESSION_BOUND_MS = HANDSHAKE_TIMEOUT_MS + 1_000 + 3_000;
+/** Sessions that log in for real and then send mutated messages on to PostgreSQL. */
+const LOGGED_IN_EVERY = 200;
+const JWT = /eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/;
+/** What a broker may answer before a login succeeds; any of these (or XX000) is a failure. */
+const PRE_LOGIN_CODES = new Set(['R', 'E', 'v']);
+const EXPECTED_SQLSTATES = new Set(['08P01', '08006', '28000', '28P01']);
+
+let azure: EmulatedAzure & { dir: string };
+let tokens: TokenCache;
+let token: string;
+let listener: Listener;
+let upstreamLogins = 0;
+
+// ---- Valid client streams, as segments whose int32 length field offset is known -------------
+
+interface Segment {
+  bytes: Buffer;
+  /** Offset of the int32 length: 0 for untyped startup packets, 1 for regular messages. */
+  lengthAt: 0 | 1;
+}
+
+const packet = (bytes: Buffer): Segment => ({ bytes, lengthAt: 0 });
+const message = (bytes: Buffer): Segment => ({ bytes, lengthAt: 1 });
+
+function gssencRequest(): Buffer {
+  return Buffer.concat([int32(8), int32(GSSENC_REQUEST_CODE)]);
+}
+
+function startup(prng: Prng): Buffer {
+  const params: Record<string, string> = { user: USER, database: 'orders', application_name: 'fuzz' };
+  if (prng.int(3) === 0) params.client_encoding = 'UTF8';
+  const bytes = encodeStartupMessage(params);
+  if (prng.int(4) === 0) bytes.writeInt32BE((3 << 16) | 2, 4); // protocol 3.2
+  return bytes;
+}
+
+function scramMessages(prng: Prng): Segment[] {
+  const client = new ScramClient(PASSWORD);
+  const nonce = `${prng.bytes(18).toString('base64')}${prng.bytes(18).toString('base64')}`;
+  const final = Buffer.from(`c=biws,r=${nonce},p=${prng.bytes(32).toString('base64')}`);
+  return [message(encodeSaslInitialResponse(SCRAM_MECHANISM, client.first())), message(encodeSaslResponse(final))];
+}
+
+function template(prng: Prng): Segment[] {
+  const sp = packet(startup(prng));
+  switch (prng.int(8)) {
+    case 0:
+      return [packet(encodeSslRequest()), sp, ...scramMessages(prng)];
+    case 1:
+      return [sp, ...scramMessages(prng)];
+    case 2:
+      return [packet(gssencRequest()), packet(encodeSslRequest()), sp, ...scramMessages(prng)];
+    case 3:
+      return [packet(encodeCancelRequest(prng.int(2 ** 31), prng.bytes(4)))];
+    case 4:
+      return [packet(encodeSslRequest()), packet(encodeSslRequest()), packet(gssencRequest()), sp];
+    case 5:
+      return [sp, ...scramMessages(prng), message(encodeMessage(0x51, cstring('select 1'))), message(encodeMessage(0x58))];
+    case 6:
+      return [sp];
+    default:
+      return [packet(encodeSslRequest()), sp, scramMessages(prng)[0]!];
+  }
+}
+
+// ---- Mutations ------------------------------------------------------------------------------
+
+const SPECIAL_LENGTHS = [0, -1, -(2 ** 31), 2 ** 31 - 1, 1, 3, 4, 5, 7, 8, 9, 4_096, 4_097, 10_000, 10_001, 65_536, 2 ** 24];
+
+function mutate(prng: Prng, segments: Segment[]): { bytes: Buffer; ops: string[] } {
+  const ops: string[] = [];
+  if (prng.int(20) === 0) {
+    const n = 1 + prng.int(prng.int(10) === 0 ? 20_000 : 300);
+    return { bytes: prng.bytes(n), ops: [`garbage(${n})`] };
+  }
+  // Length-field corruption first, while the segment boundaries are known.
+  const segs = segments.map((s) => ({ ...s, bytes: Buffer.from(s.bytes) }));
+  if (prng.int(2) === 0) {
+    const seg = prng.pick(segs);
+    const own = seg.bytes.length - seg.lengthAt;
+    const length = prng.pick([...SPECIAL_LENGTHS, own - 1, own + 1, own + 1 + prng.int(100), prng.int(2 ** 32) | 0]);
+    seg.bytes.writeInt32BE(length | 0, seg.lengthAt);
+    ops.push(`length(${segs.indexOf(seg)}=${length | 0})`);
+  }
+  if (prng.int(4) === 0) {
+    const seg = prng.pick(segs.filter((s) => s.lengthAt === 1).concat(segs[0]!));
+    if (seg.lengthAt === 1) {
+      seg.bytes[0] = prng.int(256);
+      ops.push(`code(${segs.indexOf(seg)}=${seg.bytes[0]})`);
+    } else {
+      seg.bytes.writeInt32BE(prng.int(2 ** 32) | 0, 4);
+      ops.push('startup-code');
+    }
+  }
+  let bytes = Buffer.concat(segs.map((s) => s.bytes));
+  const rounds = prng.int(3);
+  for (let i = 0; i < rounds; i++) {
+    const at = prng.int(bytes.length + 1);
+    switch (prng.int(8)) {
+      case 0:
+        if (bytes.length > 0) {
+          bytes[Math.min(at, bytes.length - 1)]! ^= 1 << prng.int(8);
+          ops.push(`flip(${at})`);
+        }
+        break;
+      case 1:
+        if (bytes.length > 0) {
+          bytes[Math.min(at, bytes.length - 1)] = prng.int(256);
+          ops.push(`set(${at})`);
+        }
+        break;
+      case 2:
+        bytes = bytes.subarray(0, at);
+        ops.push(`truncate(${at})`);
+        break;
+      case 3: {
+        const n = 1 + prng.int(64);
+        bytes = Buffer.concat([bytes.subarray(0, at), prng.bytes(n), bytes.subarray(at)]);
+        ops.push(`insert(${at},${n})`);
+        break;
+      }
+      case 4: {
+        const n = 1 + prng.int(16);
+        bytes = Buffer.concat([bytes.subarray(0, at), bytes.subarray(at + n)]);
+        ops.push(`delete(${at},${n})`);
+        break;
+      }
+      case 5: {
+        const n = 1 + prng.int(32);
+        const times = 1 + prng.int(prng.int(10) === 0 ? 500 : 4);
+        const piece = bytes.subarray(at, at + n);
+        bytes = Buffer.concat([bytes.subarray(0, at), ...Array.from({ length: times }, () => piece), bytes.subarray(at)]);
+        ops.push(`repeat(${at},${n}x${times})`);
+        break;
+      }
+      case 6: {
+        const huge = Buffer.concat([Buffer.from([prng.pick([0x70, 0x51, 0x50, 0x42, prng.int(256)])]), int32(2 ** 31 - 1 - prng.int(3))]);
+        bytes = Buffer.concat([bytes, huge]);
+        ops.push('huge-message');
+        break;
+      }
+      default: {
+        const n = 1 + prng.int(256);
+        bytes = Buffer.concat([bytes, prng.bytes(n)]);
+        ops.push(`append(${n})`);
+      }
+    }
+  }
+  return { bytes, ops };
+}
+
+// ---- One session ----------------------------------------------------------------------------
+
+type Action = 'end' | 'hold' | 'destroy';
+
+interface Outcome {
+  index: number;
+  ops: string[];
+  action: Action;
+  result: RawResult;
+  sqlstate: string | undefined;
+  problem: string | undefined;
+}
+
+async function writeInPieces(prng: Prng, client: RawClient, bytes: Buffer): Promise<void> {
+  const pieces = 1 + prng.int(3);
+  let offset = 0;
+  for (let i = 0; i < pieces && !client.closed; i++) {
+    const end = i === pieces - 1 ? bytes.length : offset + prng.int(bytes.length - offset + 1);
+    client.write(bytes.subarray(offset, end));
+    offset = end;
+    if (i < pieces - 1) await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+async function malformedSession(index: number): Promise<Outcome> {
+  const prng = createPrng((SEED ^ Math.imul(index + 1, 0x9e3779b1)) >>> 0);
+  const { bytes, ops } = prng.int(25) === 0 ? { bytes: Buffer.concat(template(prng).map((s) => s.bytes)), ops: ['none'] } : mutate(prng, template(prng));
+  const action: Action = prng.pick(['end', 'end', 'end', 'hold', 'hold', 'destroy']);
+  const client = await RawClient.connect(listener.port);
+  await writeInPieces(prng, client, bytes);
+  if (action === 'end' && !client.closed) client.socket.end();
+  if (action === 'destroy') setTimeout(() => client.socket.destroy(), prng.int(20));
+  const result = await client.finish(SESSION_BOUND_MS);
+  return judge(index, ops, action, result, PRE_LOGIN_CODES);
+}
+
+/** Logs in for real, then sends mutated regular messages on to PostgreSQL through the relay. */
+async function loggedInSession(index: number): Promise<Outcome> {
+  const prng = createPrng((SEED ^ Math.imul(index + 1, 0x9e3779b1)) >>> 0);
+  const client = await RawClient.connect(listener.port);
+  client.write(encodeStartupMessage({ user: USER, database: 'orders', application_name: 'fuzz-logged-in' }));
+  await client.until((b) => authRequest(b, 10), 'AuthenticationSASL');
+  const scram = new ScramClient(PASSWORD);
+  client.write(encodeSaslInitialResponse(SCRAM_MECHANISM, scram.first()));
+  const serverFirst = await client.until((b) => authRequest(b, 11), 'AuthenticationSASLContinue');
+  client.write(encodeSaslResponse(scram.final(Buffer.from(serverFirst))));
+  await client.until((b) => (completeMessages(b).some((m) => m.code === 'Z') ? true : undefined), 'ReadyForQuery', 10_000);
+  const valid = [
+    message(encodeMessage(0x51, cstring('select 1'))),
+    message(encodeMessage(0x50, cstring(''), cstring('select $1::int'), Buffer.from([0, 0]))),
+    message(encodeMessage(0x42, cstring(''), cstring(''), Buffer.from([0, 0, 0, 1]), int32(1), Buffer.from('7'), Buffer.from([0, 0]))),
+    message(encodeMessage(0x45, cstring(''), int32(0))),
+    message(encodeMessage(0x53)),
+  ];
+  const { bytes, ops } = mutate(prng, valid);
+  await writeInPieces(prng, client, bytes);
+  client.socket.end();
+  const result = await client.finish(10_000);
+  return judge(index, ['logged-in', ...ops], 'end', result, undefined);
+}
+
+function judge(index: number, ops: string[], action: Action, result: RawResult, allowedCodes: Set<string> | undefined): Outcome {
+  let problem: string | undefined;
+  let sqlstate: string | undefined;
+  try {
+    if (result.ended === 'timeout') throw new Error(`no close within ${SESSION_BOUND_MS} ms`);
+    if (result.received.includes(token) || JWT.test(result.received.toString('latin1'))) throw new Error('a token reached the client');
+    const parsed = parseBackend(result.received, { partial: action === 'destroy' || result.ended === 'reset' });
+    if (parsed.answers.length > 0 && !/^N+$/.test(parsed.answers)) throw new Error(`answers ${parsed.answers}`);
+    if (allowedCodes) {
+      const odd = parsed.messages.find((m) => !allowedCodes.has(m.code));
+      if (odd) throw new Error(`unexpected message '${odd.code}' before a login`);
+      if (parsed.errors.length > 1) throw new Error('more than one ErrorResponse');
+    }
+    sqlstate = parsed.errors.at(-1)?.C;
+    if (allowedCodes && sqlstate !== undefined && !EXPECTED_SQLSTATES.has(sqlstate)) {
+      throw new Error(`unexpected SQLSTATE ${sqlstate}: ${parsed.errors.at(-1)?.M}`);
+    }
+  } catch (error) {
+    problem = (error as Error).message;
+  }
+  // Keep the bytes only where they explain a problem, so the run's own memory stays flat.
+  return { index, ops, action, result: problem ? result : { ...result, received: Buffer.alloc(0) }, sqlstate, problem };
+}
+
+// ---- The run --------------------------------------------------------------------------------
+
+const gc = ((): (() => void) => {
+  setFlagsFromString('--expose-gc');
+  return runInNewContext('gc') as () => void;
+})();
+
+function memory(): { rss: number; heap: number } {
+  gc();
+  const { rss, heapUsed } = process.memoryUsage();
+  return { rss: Math.round(rss / 2 ** 20), heap: Math.round(heapUsed / 2 ** 20) };
+}
+
+async function login(): Promise<void> {
+  const c = new pg.Client({ host: '127.0.0.1', port: listener.port, user: USER, database: 'orders', password: PASSWORD, connectionTimeoutMillis: 10_000 });
+  c.on('error', () => {});
+  try {
+    await c.connect();
+    expect((await c.query('select 1 as one')).rows[0].one).toBe(1);
+  } finally {
+    await c.end().catch(() => {});
+  }
+}
+
+beforeAll(async () => {
+  azure = await startTestAzure();
+  Object.assign(process.env, azure.identity.env());
+  tokens = new TokenCache({ credential: createCredential() });
+  token = await tokens.getToken(SCOPE);
+  const server = azure.servers.find((s) => s.name === 'orders')!;
+  const cancels = new CancelRegistry();
+  listener = await startListener({
+    host: '127.0.0.1',
+    port: 0,
+    handle: (socket) =>
+      runPostgresSession(socket, {
+        target: {
+          name: 'orders',
+          protocol: 'postgres',
+          host: server.host,
+          port: server.port,
+          tls: { mode: 'verify-full', ca: azure.caPem, caSource: 'the emulator CA', serverName: server.fqdn },
+          serverKind: server.kind,
+          serverName: server.name,
+        },
+        localPassword: PASSWORD,
+        defaults: { dbUser: USER, dbName: 'orders' },
+        authorize: () => ({ allowed: true }),
+        getToken: () => {
+          upstreamLogins += 1;
+          return tokens.getToken(SCOPE);
+        },
+        audit: NO_AUDIT,
+        cancels,
+        handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS,
+      }),
+  });
+  await login();
+});
+
+afterAll(async () => {
+  await listener?.close();
+  await azure?.stop();
+});
+
+describe('fuzzing the PostgreSQL broker', () => {
+  it(`survives ${SESSIONS} malformed sessions, ${CONCURRENCY} at a time`, { timeout: 120_000 }, async () => {
+    // Warm up (JIT, pools) before taking the first memory sample.
+    const outcomes: Outcome[] = [];
+    for (let i = 0; i < 200; i++) outcomes.push(await malformedSession(SESSIONS + i));
+    const before = memory();
+    const started = Date.now();
+    const samples: number[] = [];
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: CONCURRENCY }, async () => {
+        for (let index = next++; index < SESSIONS; index = next++) {
+          outcomes.push(await (index % LOGGED_IN_EVERY === LOGGED_IN_EVERY - 1 ? loggedInSession(index) : malformedSession(index)));
+          if (index % 5_000 === 0) samples.push(Math.round(process.memoryUsage().rss / 2 ** 20));
+        }
+      }),
+    );
+    const seconds = (Date.now() - started) / 1_000;
+    await waitFor(() => listener.connections === 0, 'every broker session to end', 10_000);
+    const after = memory();
+
+    const count = (f: (o: Outcome) => boolean) => outcomes.filter(f).length;
+    const byState = new Map<string, number>();
+    for (const o of outcomes) byState.set(o.sqlstate ?? 'none', (byState.get(o.sqlstate ?? 'none') ?? 0) + 1);
+    const slowest = Math.max(...outcomes.map((o) => o.result.ms));
+    console.log(
+      [
+        `fuzz seed ${SEED}: ${outcomes.length} sessions in ${seconds.toFixed(1)} s (${CONCURRENCY} concurrent, handshake timeout ${HANDSHAKE_TIMEOUT_MS} ms)`,
+        `  outcomes: ${[...byState].map(([k, v]) => `${k}=${v}`).join(' ')}; closed=${count((o) => o.result.ended === 'closed')} reset=${count((o) => o.result.ended === 'reset')}`,
+        `  slowest session ${slowest} ms; upstream logins ${upstreamLogins}; RSS ${before.rss} → ${after.rss} MiB, heap ${before.heap} → ${after.heap} MiB (RSS samples ${samples.join(', ')})`,
+      ].join('\n'),
+    );
+
+    const problems = outcomes.filter((o) => o.problem !== undefined);
+    for (const o of problems.slice(0, 5)) {
+      console.log(`session ${o.index} (${o.action}; ${o.ops.join(' ')}): ${o.problem}; received ${o.result.received.subarray(0, 200).toString('hex')}`);
+    }
+    expect(problems.map((o) => `${o.index}: ${o.problem}`)).toEqual([]);
+    expect(outcomes).toHaveLength(SESSIONS + 200);
+    expect(slowest).toBeLessThan(SESSION_BOUND_MS);
+    expect(after.rss - before.rss).toBeLessThan(100);
+    expect(after.heap - before.heap).toBeLessThan(32);
+    expect(listener.connections).toBe(0);
+    // The upstream is reached only by the sessions that logged in for real (and rare lucky mutants).
+    expect(upstreamLogins).toBeLessThan(SESSIONS / 20);
+
+    await login();
+  });
+});
