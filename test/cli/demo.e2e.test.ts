@@ -1,0 +1,142 @@
+/**
+ * `azdb demo --no-tui` as a person runs it: the built CLI in its own state folder brings up the
+ * emulated Azure over its own embedded PostgreSQL, another shell reaches it through the env file
+ * it writes, and SIGINT stops everything it started.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join, resolve } from 'node:path';
+import { tmpdir } from 'node:os';
+import { execa, type ResultPromise } from 'execa';
+import { findTool } from '../harness/tools.js';
+import { waitFor } from '../helpers/wait.js';
+
+const BIN = resolve(import.meta.dirname, '../../bin/azdb.js');
+const psql = await findTool('psql');
+
+interface DemoDocument {
+  config: string;
+  env_file: string;
+  state_dir: string;
+  servers: Array<{ name: string; host: string; port: number; user: string }>;
+}
+
+let state: string;
+/** The environment a person has: nothing of the emulator's, only where the state goes. */
+let baseEnv: Record<string, string | undefined>;
+
+beforeAll(async () => {
+  state = await mkdtemp(join(tmpdir(), 'azdb-demo-state-'));
+  await chmod(state, 0o755); // run as root, PostgreSQL runs as `postgres` and must enter it
+  baseEnv = { PATH: process.env.PATH, HOME: process.env.HOME, AZDB_STATE_DIR: state, NO_COLOR: '1' };
+});
+
+afterAll(async () => {
+  await rm(state, { recursive: true, force: true });
+});
+
+function startDemo(): { child: ResultPromise; document: Promise<DemoDocument>; stderr: () => string } {
+  const child = execa('node', [BIN, '--json', 'demo', '--no-tui'], { env: baseEnv, extendEnv: false, reject: false });
+  let stdout = '';
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const document = new Promise<DemoDocument>((resolveDocument, reject) => {
+    child.stdout!.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      try {
+        resolveDocument(JSON.parse(stdout) as DemoDocument);
+      } catch {
+        // not whole yet
+      }
+    });
+    child.then((r) => reject(new Error(`demo exited (${r.exitCode}) before it was up:\n${stderr}`)));
+  });
+  return { child, document, stderr: () => stderr };
+}
+
+/** The variables of the env file the demo writes for other shells (`export K='V'` lines). */
+async function envFile(path: string): Promise<Record<string, string>> {
+  const env: Record<string, string> = {};
+  for (const line of (await readFile(path, 'utf8')).split('\n')) {
+    const match = /^export (\w+)='(.*)'$/.exec(line);
+    if (match) env[match[1]!] = match[2]!.replace(/'\\''/g, "'");
+  }
+  return env;
+}
+
+function portOpen(host: string, port: number): Promise<boolean> {
+  return new Promise((resolvePort) => {
+    const socket = connect(port, host);
+    socket.once('connect', () => {
+      socket.destroy();
+      resolvePort(true);
+    });
+    socket.once('error', () => resolvePort(false));
+  });
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('azdb demo --no-tui', () => {
+  it.skipIf(psql.skip)('comes up, serves another shell through its env file, and leaves nothing running after SIGINT', { timeout: 120_000 }, async () => {
+    const demo = startDemo();
+    const document = await demo.document;
+    expect(document.state_dir).toBe(join(state, 'demo'));
+    expect(document.servers.map((s) => s.name).sort()).toEqual(['inventory', 'legacy', 'orders']);
+    const postmasterPid = Number((await readFile(join(state, 'demo', 'postgres', 'data', 'postmaster.pid'), 'utf8')).split('\n')[0]);
+    expect(isAlive(postmasterPid)).toBe(true);
+
+    // Another shell: `source env.sh`, then azdb as usual.
+    const env = { ...baseEnv, ...(await envFile(document.env_file)) };
+    expect(env.AZDB_CONFIG).toBe(document.config);
+    const ls = await execa('node', [BIN, 'db', 'ls', '--json'], { env, extendEnv: false });
+    expect((JSON.parse(ls.stdout) as Array<{ name: string }>).map((d) => d.name)).toEqual(['inventory', 'legacy', 'orders']);
+    const connected = await execa('node', [BIN, 'db', 'connect', 'orders', '--db-name', 'orders'], {
+      env,
+      extendEnv: false,
+      input: 'select count(*) > 0 as has_customers from customers;\n',
+    });
+    expect(connected.stdout).toMatch(/has_customers\s*\n-+\s*\n\s*t\s*\n/);
+    // The emulator's identity header is a secret of the env file (0600), never printed.
+    expect(demo.stderr()).not.toContain(env.IDENTITY_HEADER!);
+    expect((await import('node:fs')).statSync(document.env_file).mode & 0o777).toBe(0o600);
+
+    demo.child.kill('SIGINT');
+    const result = await demo.child;
+    expect(result.exitCode).toBe(0);
+    expect(demo.stderr()).toMatch(/Demo stopped/);
+    expect(isAlive(postmasterPid)).toBe(false);
+    expect(existsSync(join(state, 'demo', 'postgres', 'data', 'postmaster.pid'))).toBe(false);
+    for (const server of document.servers) expect(await portOpen(server.host, server.port)).toBe(false);
+
+    // A second start reuses the cluster and comes up again.
+    const again = startDemo();
+    const second = await again.document;
+    expect(second.servers).toHaveLength(3);
+    again.child.kill('SIGTERM');
+    expect((await again.child).exitCode).toBe(0);
+  });
+
+  it('says what to do when PostgreSQL could not enter the state folder, and exits 1', async () => {
+    if (process.getuid?.() !== 0) return; // only root hands PostgreSQL to the `postgres` user
+    const closed = await mkdtemp(join(tmpdir(), 'azdb-demo-closed-'));
+    try {
+      await chmod(closed, 0o700);
+      const result = await execa('node', [BIN, 'demo', '--no-tui'], { env: { ...baseEnv, AZDB_STATE_DIR: closed }, extendEnv: false, reject: false });
+      expect(result.exitCode).toBe(1);
+      expect(result.stderr).toContain(`cannot enter ${closed}`);
+      expect(result.stderr).toContain(`chmod o+x ${closed}`);
+    } finally {
+      await rm(closed, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,76 @@
+/**
+ * The CLI's surface: every command of the DESIGN contract is there with its help, commands whose
+ * issue has not landed say so and exit 1, usage errors exit 2, and --json keeps stdout clean.
+ */
+import { describe, expect, it } from 'vitest';
+import { PassThrough } from 'node:stream';
+import { main } from '../../src/cli/main.js';
+
+async function cli(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let out = '';
+  let err = '';
+  stdout.on('data', (d: Buffer) => (out += d.toString()));
+  stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const code = await main(argv, { stdout, stderr, env: { NO_COLOR: '1', AZDB_CONFIG: '/nonexistent/azdb.yaml' }, isTTY: false });
+  return { code, stdout: out, stderr: err };
+}
+
+const CONTRACT: Array<{ argv: string[]; flags: string[] }> = [
+  { argv: ['tui'], flags: [] },
+  { argv: ['setup'], flags: [] },
+  { argv: ['demo'], flags: ['--no-tui'] },
+  { argv: ['db', 'ls'], flags: [] },
+  { argv: ['db', 'connect'], flags: ['--db-user', '--db-name'] },
+  { argv: ['db', 'logout'], flags: [] },
+  { argv: ['proxy', 'db'], flags: ['--db-user', '--db-name', '--host', '--port'] },
+  { argv: ['queries'], flags: ['--db-user', '--db-name', '--cancel', '--terminate'] },
+  { argv: ['doctor'], flags: [] },
+  { argv: ['creds'], flags: [] },
+  { argv: ['config', 'create'], flags: ['--output', '--azure-postgres-discovery', '--azure-mysql-discovery', '--subscription', '--resource-group', '--tag'] },
+  { argv: ['config', 'check'], flags: [] },
+  { argv: ['serve'], flags: [] },
+];
+
+describe('azdb --help', () => {
+  it('lists every top-level command of the contract', async () => {
+    const { code, stdout } = await cli('--help');
+    expect(code).toBe(0);
+    for (const name of ['tui', 'setup', 'demo', 'db', 'proxy', 'queries', 'doctor', 'creds', 'config', 'serve']) {
+      expect(stdout).toMatch(new RegExp(`^  ${name}\\b`, 'm'));
+    }
+    expect(stdout).toContain('--config <path>');
+    expect(stdout).toContain('--json');
+  });
+
+  it.each(CONTRACT)('documents `azdb $argv` with its flags', async ({ argv, flags }) => {
+    const { code, stdout } = await cli(...argv, '--help');
+    expect(code).toBe(0);
+    expect(stdout).toContain(`Usage: azdb ${argv.join(' ')}`);
+    for (const flag of flags) expect(stdout).toContain(flag);
+    expect(stdout).toContain('--json'); // global options are shown on every command
+  });
+});
+
+describe('exit codes and messages', () => {
+  it('exits 2 on an unknown command or flag', async () => {
+    expect((await cli('frobnicate')).code).toBe(2);
+    expect((await cli('db', 'ls', '--bogus')).code).toBe(2);
+    const badPort = await cli('proxy', 'db', 'orders', '--port', '70000');
+    expect(badPort.code).toBe(2);
+    expect(badPort.stderr).toContain('--port must be an integer from 0 to 65535');
+  });
+
+  it('rejects --cancel together with --terminate as a usage error', async () => {
+    const result = await cli('queries', 'orders', '--cancel', '1', '--terminate', '2');
+    expect(result.code).toBe(2);
+  });
+
+  it('exits 1 with the reason and a hint when the config is missing, and keeps --json stdout empty', async () => {
+    const result = await cli('--json', 'db', 'ls');
+    expect(result.code).toBe(1);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toMatch(/^error: config file \/nonexistent\/azdb.yaml does not exist\nhint: /m);
+  });
+});
