@@ -1,0 +1,100 @@
+/**
+ * Password scrambles of the MySQL auth plugins, both sides, as pure functions (randomness aside):
+ * the broker is the server to local clients (checking the tunnel password) and the client to
+ * upstream servers (the Entra token is the password).
+ */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { SCRAMBLE_LENGTH } from './handshake.js';
+import { ProtocolError } from './protocol-error.js';
+
+export enum AuthPlugin {
+  NativePassword = 'mysql_native_password',
+  CachingSha2Password = 'caching_sha2_password',
+  ClearPassword = 'mysql_clear_password',
+  Sha256Password = 'sha256_password',
+}
+
+const DOLLAR = 0x24;
+
+const sha1 = (...parts: Buffer[]): Buffer => parts.reduce((h, part) => h.update(part), createHash('sha1')).digest();
+const sha256 = (...parts: Buffer[]): Buffer => parts.reduce((h, part) => h.update(part), createHash('sha256')).digest();
+const xor = (a: Buffer, b: Buffer): Buffer => Buffer.from(a.map((byte, i) => byte ^ b[i]!));
+const bytesOf = (password: string | Buffer): Buffer => (typeof password === 'string' ? Buffer.from(password, 'utf8') : password);
+
+/**
+ * A fresh 20-byte scramble like the servers make: 7-bit, no NUL (it is NUL-terminated on the
+ * wire) and no '$' (it separates fields in stored hashes).
+ */
+export function createScramble(random: (size: number) => Buffer = randomBytes): Buffer {
+  const scramble = Buffer.from(random(SCRAMBLE_LENGTH));
+  for (let i = 0; i < SCRAMBLE_LENGTH; i++) {
+    let byte = scramble[i]! & 0x7f;
+    if (byte === 0 || byte === DOLLAR) byte++;
+    scramble[i] = byte;
+  }
+  return scramble;
+}
+
+function checkScramble(scramble: Buffer): void {
+  if (scramble.length !== SCRAMBLE_LENGTH) throw new ProtocolError(`the scramble is ${scramble.length} bytes, not ${SCRAMBLE_LENGTH}`);
+}
+
+/** mysql_native_password: SHA1(password) XOR SHA1(scramble + SHA1(SHA1(password))); empty for no password. */
+export function scrambleNativePassword(password: string | Buffer, scramble: Buffer): Buffer {
+  checkScramble(scramble);
+  const bytes = bytesOf(password);
+  if (bytes.length === 0) return Buffer.alloc(0);
+  const stage1 = sha1(bytes);
+  return xor(stage1, sha1(scramble, sha1(stage1)));
+}
+
+/** caching_sha2_password fast path: SHA256(password) XOR SHA256(SHA256(SHA256(password)) + scramble). */
+export function scrambleCachingSha2Password(password: string | Buffer, scramble: Buffer): Buffer {
+  checkScramble(scramble);
+  const bytes = bytesOf(password);
+  if (bytes.length === 0) return Buffer.alloc(0);
+  const stage1 = sha256(bytes);
+  return xor(stage1, sha256(sha256(stage1), scramble));
+}
+
+/** Compares in time independent of where the bytes differ. */
+function constantTimeEqual(expected: Buffer, actual: Buffer): boolean {
+  if (expected.length !== actual.length) {
+    timingSafeEqual(expected, expected);
+    return false;
+  }
+  return timingSafeEqual(expected, actual);
+}
+
+/** Server side: does a client's mysql_native_password response prove it knows `password`? */
+export function verifyNativePassword(password: string | Buffer, scramble: Buffer, response: Buffer): boolean {
+  return constantTimeEqual(scrambleNativePassword(password, scramble), response);
+}
+
+/** Server side: does a client's caching_sha2_password fast-path response prove it knows `password`? */
+export function verifyCachingSha2Password(password: string | Buffer, scramble: Buffer, response: Buffer): boolean {
+  return constantTimeEqual(scrambleCachingSha2Password(password, scramble), response);
+}
+
+/**
+ * The password as mysql_clear_password and caching_sha2_password's full authentication over
+ * TLS send it: the bytes and a NUL. Only ever over TLS.
+ */
+export function encodeClearPassword(password: string | Buffer): Buffer {
+  const bytes = bytesOf(password);
+  if (bytes.includes(0)) throw new RangeError('a clear password cannot contain NUL');
+  return Buffer.concat([bytes, Buffer.from([0])]);
+}
+
+/** The password in a clear-password response: one trailing NUL dropped (if there), none inside. */
+export function decodeClearPassword(data: Buffer): string {
+  const bytes = data.length > 0 && data[data.length - 1] === 0 ? data.subarray(0, -1) : data;
+  if (bytes.includes(0)) throw new ProtocolError('clear password contains NUL');
+  return bytes.toString('utf8');
+}
+
+/** Server side: does a clear-password response carry `password`? Hashed first, so the time says nothing of the length either. */
+export function verifyClearPassword(password: string | Buffer, data: Buffer): boolean {
+  const bytes = data.length > 0 && data[data.length - 1] === 0 ? data.subarray(0, -1) : data;
+  return timingSafeEqual(sha256(bytesOf(password)), sha256(bytes));
+}

@@ -1,0 +1,503 @@
+import { describe, expect, it } from 'vitest';
+import { Capability, CharacterSet, FieldType, MariaDbCapability, ServerStatus } from '../../../src/broker/mysql/constants.js';
+import {
+  MAX_CONNECT_ATTRS,
+  MAX_CONNECT_ATTRS_LENGTH,
+  SSL_REQUEST_LENGTH,
+  decodeClientHandshake,
+  decodeHandshakeV10,
+  encodeHandshakeResponse41,
+  encodeHandshakeV10,
+  encodeSslRequest,
+  type HandshakeResponse41,
+  type HandshakeV10,
+} from '../../../src/broker/mysql/handshake.js';
+import {
+  CachingSha2Status,
+  decodeAuthMoreData,
+  decodeAuthServerPacket,
+  decodeAuthSwitchRequest,
+  decodeAuthSwitchResponse,
+  encodeAuthMoreData,
+  encodeAuthSwitchRequest,
+  encodeAuthSwitchResponse,
+  scrambleFromPluginData,
+} from '../../../src/broker/mysql/auth-messages.js';
+import {
+  ResponseHeader,
+  decodeEof,
+  decodeErr,
+  decodeOk,
+  decodeStmtPrepareOk,
+  encodeEof,
+  encodeErr,
+  encodeOk,
+  encodeStmtPrepareOk,
+  isEofPacket,
+} from '../../../src/broker/mysql/responses.js';
+import {
+  Command,
+  classifyCommand,
+  decodeChangeUser,
+  decodeInitDb,
+  decodeQuery,
+  decodeStmtClose,
+  decodeStmtExecute,
+  decodeStmtPrepare,
+  decodeStmtReset,
+  encodeChangeUser,
+  encodeInitDb,
+  encodePing,
+  encodeQuery,
+  encodeQuit,
+  encodeStmtClose,
+  encodeStmtPrepare,
+  encodeStmtReset,
+  type ChangeUser,
+} from '../../../src/broker/mysql/commands.js';
+import { PacketDecoder, encodePacket } from '../../../src/broker/mysql/packets.js';
+import { PayloadWriter } from '../../../src/broker/mysql/values.js';
+import { ProtocolError } from '../../../src/broker/mysql/protocol-error.js';
+
+const SCRAMBLE = Buffer.from('0123456789abcdefghij');
+const MYSQL_SERVER_CAPS =
+  Capability.LongPassword |
+  Capability.ConnectWithDb |
+  Capability.Protocol41 |
+  Capability.Ssl |
+  Capability.Transactions |
+  Capability.SecureConnection |
+  Capability.MultiStatements |
+  Capability.MultiResults |
+  Capability.PluginAuth |
+  Capability.ConnectAttrs |
+  Capability.PluginAuthLenencClientData |
+  Capability.SessionTrack |
+  Capability.DeprecateEof |
+  Capability.QueryAttributes;
+const CLIENT_CAPS = MYSQL_SERVER_CAPS & ~Capability.Ssl;
+
+const execute = (flags: number) => new PayloadWriter().u8(Command.StmtExecute).u32(12).u8(flags).u32(1);
+
+function expectProtocolError(fn: () => unknown): void {
+  expect(fn).toThrow(ProtocolError);
+}
+
+describe('HandshakeV10', () => {
+  const mysql: HandshakeV10 = {
+    serverVersion: '8.0.36',
+    connectionId: 0xfedcba98,
+    authPluginData: SCRAMBLE,
+    capabilities: (MYSQL_SERVER_CAPS | Capability.RememberOptions) >>> 0,
+    characterSet: CharacterSet.Utf8mb4_0900AiCi,
+    statusFlags: ServerStatus.Autocommit,
+    authPluginName: 'caching_sha2_password',
+    mariadbCapabilities: 0,
+  };
+  const mariadb: HandshakeV10 = {
+    ...mysql,
+    serverVersion: '5.5.5-10.11.6-MariaDB',
+    capabilities: (MYSQL_SERVER_CAPS & ~Capability.LongPassword & ~Capability.QueryAttributes) >>> 0,
+    characterSet: CharacterSet.Utf8mb4GeneralCi,
+    authPluginName: 'mysql_native_password',
+    mariadbCapabilities: MariaDbCapability.StmtBulkOperations | MariaDbCapability.ExtendedMetadata,
+  };
+
+  it.each([['MySQL 8', mysql], ['MariaDB', mariadb]])('round-trips a %s greeting', (_name, handshake) => {
+    expect(decodeHandshakeV10(encodeHandshakeV10(handshake))).toEqual(handshake);
+  });
+
+  it('decodes a MariaDB greeting byte for byte, extended capabilities from the reserved bytes', () => {
+    const bytes = Buffer.concat([
+      Buffer.from('0a', 'hex'),
+      Buffer.from('5.5.5-10.11.6-MariaDB\0'),
+      Buffer.from('2a000000', 'hex'), // connection 42
+      SCRAMBLE.subarray(0, 8),
+      Buffer.from('00' + 'fef7' + '2d' + '0200' + 'ff81' + '15' + '000000000000' + '1d000000', 'hex'),
+      SCRAMBLE.subarray(8),
+      Buffer.from('00', 'hex'),
+      Buffer.from('mysql_native_password\0'),
+    ]);
+    expect(decodeHandshakeV10(bytes)).toEqual({
+      serverVersion: '5.5.5-10.11.6-MariaDB',
+      connectionId: 42,
+      authPluginData: SCRAMBLE,
+      capabilities: 0x81fff7fe,
+      characterSet: 45,
+      statusFlags: 2,
+      authPluginName: 'mysql_native_password',
+      mariadbCapabilities: 0x1d,
+    });
+  });
+
+  it('ignores the reserved bytes of a server that sets CLIENT_MYSQL', () => {
+    const bytes = encodeHandshakeV10(mysql);
+    const reserved = 1 + mysql.serverVersion.length + 1 + 4 + 8 + 1 + 2 + 1 + 2 + 2 + 1;
+    bytes.fill(0x7f, reserved, reserved + 10);
+    expect(decodeHandshakeV10(bytes)).toEqual(mysql);
+  });
+
+  it('accepts a plugin name without its NUL (an old MySQL bug)', () => {
+    const bytes = encodeHandshakeV10(mysql);
+    expect(decodeHandshakeV10(bytes.subarray(0, -1)).authPluginName).toBe('caching_sha2_password');
+  });
+
+  it('refuses every truncation before the plugin name, a wrong version and a pre-4.1 server', () => {
+    const bytes = encodeHandshakeV10(mysql);
+    const pluginAt = bytes.length - mysql.authPluginName.length - 1;
+    for (let at = 0; at < pluginAt; at++) expectProtocolError(() => decodeHandshakeV10(bytes.subarray(0, at)));
+    const v9 = Buffer.from(bytes);
+    v9[0] = 9;
+    expectProtocolError(() => decodeHandshakeV10(v9));
+    expectProtocolError(() => decodeHandshakeV10(encodeHandshakeV10({ ...mysql, capabilities: mysql.capabilities & ~Capability.Protocol41 })));
+  });
+});
+
+describe('SSLRequest and HandshakeResponse41', () => {
+  const header = { capabilities: CLIENT_CAPS, maxPacketSize: 16 * 1024 * 1024, characterSet: CharacterSet.Utf8mb4GeneralCi, mariadbCapabilities: 0 };
+  const mysqlClient: HandshakeResponse41 = {
+    ...header,
+    username: 'alice',
+    authResponse: Buffer.alloc(32, 7),
+    database: 'orders',
+    authPluginName: 'caching_sha2_password',
+    connectAttributes: { _client_name: 'libmysql', _pid: '4242', program_name: 'mysql' },
+  };
+
+  it('decodes an SSLRequest as exactly 32 bytes with CLIENT_SSL', () => {
+    const bytes = encodeSslRequest(header);
+    expect(bytes.length).toBe(SSL_REQUEST_LENGTH);
+    expect(decodeClientHandshake(bytes)).toEqual({ type: 'ssl-request', ...header, capabilities: (CLIENT_CAPS | Capability.Ssl) >>> 0 });
+    const noSsl = Buffer.from(bytes);
+    noSsl.writeUInt32LE(CLIENT_CAPS, 0);
+    expectProtocolError(() => decodeClientHandshake(noSsl));
+  });
+
+  it.each<[string, HandshakeResponse41]>([
+    ['MySQL 8 (lenenc auth data, database, plugin, attributes)', mysqlClient],
+    ['after TLS (CLIENT_SSL set, same layout)', { ...mysqlClient, capabilities: (CLIENT_CAPS | Capability.Ssl) >>> 0 }],
+    [
+      'SECURE_CONNECTION only (1-byte auth length)',
+      { ...header, capabilities: Capability.LongPassword | Capability.Protocol41 | Capability.SecureConnection, username: 'bob', authResponse: Buffer.alloc(20, 1), database: undefined, authPluginName: undefined, connectAttributes: undefined },
+    ],
+    [
+      'neither (NUL-terminated auth data)',
+      { ...header, capabilities: Capability.LongPassword | Capability.Protocol41, username: 'carol', authResponse: Buffer.from('abc'), database: undefined, authPluginName: undefined, connectAttributes: undefined },
+    ],
+    [
+      'MariaDB (extended capabilities in the filler)',
+      { ...mysqlClient, capabilities: CLIENT_CAPS & ~Capability.LongPassword, mariadbCapabilities: MariaDbCapability.Progress | MariaDbCapability.CacheMetadata },
+    ],
+    ['bit 31 set', { ...mysqlClient, capabilities: (CLIENT_CAPS | Capability.RememberOptions) >>> 0 }],
+    ['an empty database and no attributes', { ...mysqlClient, database: '', connectAttributes: {} }],
+  ])('round-trips %s', (_name, response) => {
+    expect(decodeClientHandshake(encodeHandshakeResponse41(response))).toEqual({ type: 'response', ...response });
+  });
+
+  it('puts the 1-byte auth length where drivers expect it (after 32 bytes and the user name)', () => {
+    const caps = Capability.LongPassword | Capability.Protocol41 | Capability.SecureConnection;
+    const bytes = encodeHandshakeResponse41({ ...header, capabilities: caps, username: 'root', authResponse: Buffer.alloc(20, 9), database: undefined, authPluginName: undefined, connectAttributes: undefined });
+    expect(bytes[32 + 'root'.length + 1]).toBe(20);
+  });
+
+  it('treats optional fields missing at the end as absent, like the servers', () => {
+    const bytes = encodeHandshakeResponse41({ ...mysqlClient, database: 'd', authPluginName: 'p', connectAttributes: {} });
+    const cut = bytes.subarray(0, bytes.length - 1 - 2 - 2); // drop attributes, plugin name, database
+    expect(decodeClientHandshake(cut)).toMatchObject({ database: undefined, authPluginName: undefined, connectAttributes: undefined });
+  });
+
+  it('refuses every truncation up to the end of the auth response', () => {
+    const bytes = encodeHandshakeResponse41(mysqlClient);
+    const authEnd = 32 + 'alice'.length + 1 + 1 + 32;
+    for (let at = 0; at < authEnd; at++) {
+      if (at === SSL_REQUEST_LENGTH) continue; // without CLIENT_SSL this is also refused, tested above
+      expectProtocolError(() => decodeClientHandshake(bytes.subarray(0, at)));
+    }
+    expectProtocolError(() => decodeClientHandshake(bytes.subarray(0, SSL_REQUEST_LENGTH)));
+  });
+
+  it('refuses a pre-4.1 client and an auth length past the end', () => {
+    expectProtocolError(() => decodeClientHandshake(encodeHandshakeResponse41({ ...mysqlClient, capabilities: CLIENT_CAPS & ~Capability.Protocol41 })));
+    const caps = Capability.Protocol41 | Capability.SecureConnection;
+    const bytes = encodeHandshakeResponse41({ ...header, capabilities: caps, username: 'u', authResponse: Buffer.alloc(4), database: undefined, authPluginName: undefined, connectAttributes: undefined });
+    bytes[32 + 2] = 200;
+    expectProtocolError(() => decodeClientHandshake(bytes));
+  });
+
+  it('refuses an auth response over 255 bytes without lenenc client data when encoding', () => {
+    const caps = Capability.Protocol41 | Capability.SecureConnection;
+    expect(() => encodeHandshakeResponse41({ ...mysqlClient, capabilities: caps, authResponse: Buffer.alloc(256) })).toThrow(RangeError);
+  });
+
+  const withAttributes = (attributes: Record<string, string>) => encodeHandshakeResponse41({ ...mysqlClient, connectAttributes: attributes });
+  const many = (count: number, value = 'v') => Object.fromEntries(Array.from({ length: count }, (_, i) => [`k${i}`, value]));
+
+  it(`accepts ${MAX_CONNECT_ATTRS} attributes and refuses one more`, () => {
+    expect(Object.keys((decodeClientHandshake(withAttributes(many(MAX_CONNECT_ATTRS))) as HandshakeResponse41).connectAttributes!)).toHaveLength(MAX_CONNECT_ATTRS);
+    expectProtocolError(() => decodeClientHandshake(withAttributes(many(MAX_CONNECT_ATTRS + 1))));
+  });
+
+  it('refuses attributes over 64 KiB in all', () => {
+    const value = 'x'.repeat(1000);
+    const count = Math.ceil(MAX_CONNECT_ATTRS_LENGTH / 1000);
+    expectProtocolError(() => decodeClientHandshake(withAttributes(many(count, value))));
+  });
+
+  it('refuses an attribute string that runs past its block', () => {
+    const bytes = withAttributes({ a: 'b' });
+    bytes[bytes.length - 2] = 5; // the value's length
+    expectProtocolError(() => decodeClientHandshake(bytes));
+  });
+});
+
+describe('authentication exchange', () => {
+  it('round-trips AuthSwitchRequest and takes the scramble from its plugin data', () => {
+    const request = { pluginName: 'mysql_native_password', pluginData: Buffer.concat([SCRAMBLE, Buffer.from([0])]) };
+    const decoded = decodeAuthSwitchRequest(encodeAuthSwitchRequest(request));
+    expect(decoded).toEqual(request);
+    expect(scrambleFromPluginData(decoded.pluginData)).toEqual(SCRAMBLE);
+    expect(scrambleFromPluginData(SCRAMBLE)).toEqual(SCRAMBLE);
+    expect(decodeAuthSwitchRequest(Buffer.from([0xfe]))).toEqual({ pluginName: 'mysql_old_password', pluginData: Buffer.alloc(0) });
+    expectProtocolError(() => decodeAuthSwitchRequest(Buffer.from('\xfemysql_clear_password', 'latin1')));
+  });
+
+  it('round-trips AuthSwitchResponse and AuthMoreData', () => {
+    expect(decodeAuthSwitchResponse(encodeAuthSwitchResponse(Buffer.from('token\0')))).toEqual(Buffer.from('token\0'));
+    const key = Buffer.from('-----BEGIN PUBLIC KEY-----\n...\n-----END PUBLIC KEY-----\n');
+    expect(decodeAuthMoreData(encodeAuthMoreData(key))).toEqual(key);
+    expectProtocolError(() => decodeAuthMoreData(Buffer.from([0x02, 0x03])));
+  });
+
+  it('tells apart what a server sends while authenticating (bytes from a real exchange)', () => {
+    // Fast auth success then OK, as caching_sha2_password servers send them.
+    const decoder = new PacketDecoder();
+    const packets = decoder.push(Buffer.from([2, 0, 0, 2, 1, 3, 7, 0, 0, 3, 0, 0, 0, 2, 0, 0, 0]));
+    expect(packets.map((p) => p.sequenceId)).toEqual([2, 3]);
+    expect(decodeAuthServerPacket(packets[0]!.payload, CLIENT_CAPS)).toEqual({ type: 'auth-more-data', data: Buffer.from([CachingSha2Status.FastAuthSuccess]) });
+    expect(decodeAuthServerPacket(packets[1]!.payload, CLIENT_CAPS)).toEqual({
+      type: 'ok',
+      ok: { affectedRows: 0n, lastInsertId: 0n, statusFlags: ServerStatus.Autocommit, warnings: 0, info: '', sessionState: undefined },
+    });
+    expect(decodeAuthServerPacket(Buffer.from([1, 4]), CLIENT_CAPS)).toEqual({ type: 'auth-more-data', data: Buffer.from([CachingSha2Status.PerformFullAuthentication]) });
+    const err = encodeErr({ code: 1045, sqlState: '28000', message: 'Access denied' });
+    expect(decodeAuthServerPacket(err, CLIENT_CAPS)).toEqual({ type: 'err', err: { code: 1045, sqlState: '28000', message: 'Access denied' } });
+    const switchRequest = encodeAuthSwitchRequest({ pluginName: 'mysql_clear_password', pluginData: Buffer.alloc(0) });
+    expect(decodeAuthServerPacket(switchRequest, CLIENT_CAPS)).toMatchObject({ type: 'auth-switch', request: { pluginName: 'mysql_clear_password' } });
+    expectProtocolError(() => decodeAuthServerPacket(Buffer.from([0x05]), CLIENT_CAPS));
+    expectProtocolError(() => decodeAuthServerPacket(Buffer.alloc(0), CLIENT_CAPS));
+  });
+});
+
+describe('OK, ERR, EOF and COM_STMT_PREPARE_OK', () => {
+  const full = { affectedRows: 2n ** 60n, lastInsertId: 300n, statusFlags: ServerStatus.Autocommit | ServerStatus.InTrans, warnings: 3, info: 'Rows matched: 1', sessionState: undefined };
+
+  it.each([
+    ['without session tracking', Capability.Protocol41, full],
+    ['with session tracking', CLIENT_CAPS, full],
+    ['with session tracking and state', CLIENT_CAPS, { ...full, statusFlags: full.statusFlags | ServerStatus.SessionStateChanged, sessionState: Buffer.from([0, 3, 2, 1, 0x61]) }],
+    ['with session tracking and nothing after the warnings', CLIENT_CAPS, { ...full, info: '' }],
+  ])('round-trip OK %s', (_name, caps, ok) => {
+    expect(decodeOk(encodeOk(ok, caps), caps)).toEqual(ok);
+  });
+
+  it('encodes the smallest OK as servers do, and accepts one headed 0xfe (CLIENT_DEPRECATE_EOF)', () => {
+    expect(encodeOk({ statusFlags: ServerStatus.Autocommit }, CLIENT_CAPS).toString('hex')).toBe('00000002000000');
+    const eofOk = encodeOk({ affectedRows: 1n }, CLIENT_CAPS, ResponseHeader.Eof);
+    expect(eofOk[0]).toBe(0xfe);
+    expect(decodeOk(eofOk, CLIENT_CAPS).affectedRows).toBe(1n);
+    expectProtocolError(() => decodeOk(Buffer.from([0x01, 0, 0, 0, 0, 0, 0]), CLIENT_CAPS));
+  });
+
+  it('round-trips ERR with and without SQLSTATE, byte for byte', () => {
+    const err = { code: 1045, sqlState: '28000', message: "Access denied for user 'alice'" };
+    const bytes = encodeErr(err);
+    expect(bytes.subarray(0, 9).toString('latin1')).toBe('\xff\x15\x04#28000');
+    expect(decodeErr(bytes)).toEqual(err);
+    const early = { code: 1130, sqlState: undefined, message: 'Host is not allowed to connect' };
+    expect(decodeErr(encodeErr(early))).toEqual(early);
+    expect(() => encodeErr({ ...err, sqlState: '2800' })).toThrow(RangeError);
+    for (let at = 0; at < 9; at++) {
+      if (at === 3) continue; // code only, no SQLSTATE, empty message: valid
+      expectProtocolError(() => decodeErr(bytes.subarray(0, at)));
+    }
+  });
+
+  it('round-trips EOF and tells it from longer 0xfe packets', () => {
+    const eof = { warnings: 1, statusFlags: ServerStatus.MoreResultsExist };
+    const bytes = encodeEof(eof);
+    expect(bytes.toString('hex')).toBe('fe01000800');
+    expect(isEofPacket(bytes)).toBe(true);
+    expect(decodeEof(bytes)).toEqual(eof);
+    expect(isEofPacket(Buffer.alloc(9, 0xfe))).toBe(false);
+    expectProtocolError(() => decodeEof(Buffer.alloc(9, 0xfe)));
+    expectProtocolError(() => decodeEof(Buffer.from([0xfe, 1])));
+  });
+
+  it('round-trips COM_STMT_PREPARE_OK, short and with trailing metadata_follows', () => {
+    const ok = { statementId: 7, columnCount: 2, parameterCount: 3, warnings: 1 };
+    const bytes = encodeStmtPrepareOk(ok);
+    expect(bytes.length).toBe(12);
+    expect(decodeStmtPrepareOk(bytes)).toEqual(ok);
+    expect(decodeStmtPrepareOk(Buffer.concat([bytes, Buffer.from([1])]))).toEqual(ok);
+    expect(decodeStmtPrepareOk(bytes.subarray(0, 9))).toEqual({ ...ok, warnings: 0 });
+    for (let at = 0; at < 9; at++) expectProtocolError(() => decodeStmtPrepareOk(bytes.subarray(0, at)));
+  });
+});
+
+describe('commands', () => {
+  it('classifies command bytes', () => {
+    expect(classifyCommand(encodeQuery('select 1', 0))).toEqual({ code: 3, command: Command.Query, name: 'COM_QUERY' });
+    expect(classifyCommand(Buffer.from([0x16])).name).toBe('COM_STMT_PREPARE');
+    expect(classifyCommand(Buffer.from([0x1e])).name).toBe('COM_BINLOG_DUMP_GTID');
+    expect(classifyCommand(Buffer.from([0x11])).name).toBe('COM_CHANGE_USER');
+    expect(classifyCommand(Buffer.from([0xfa])).name).toBe('COM_STMT_BULK_EXECUTE');
+    expect(classifyCommand(Buffer.from([0x42]))).toEqual({ code: 0x42, command: undefined, name: 'COM_UNKNOWN_0x42' });
+    expectProtocolError(() => classifyCommand(Buffer.alloc(0)));
+  });
+
+  it('encodes COM_QUIT and COM_PING as one byte', () => {
+    expect(encodeQuit()).toEqual(Buffer.from([0x01]));
+    expect(encodePing()).toEqual(Buffer.from([0x0e]));
+  });
+
+  it.each([
+    ['without query attributes', Capability.Protocol41],
+    ['with query attributes', CLIENT_CAPS],
+  ])('round-trips COM_QUERY %s', (_name, caps) => {
+    const sql = "select 'ü', 1 -- ünïcode";
+    expect(decodeQuery(encodeQuery(sql, caps), caps)).toEqual({ sql, attributeCount: 0 });
+  });
+
+  it('reads the query text after attributes (the example of the protocol documentation)', () => {
+    const payload = Buffer.concat([Buffer.from('0301010001fe000161013131', 'hex').subarray(0, 11), Buffer.from('select @@version_comment limit 1')]);
+    expect(decodeQuery(payload, CLIENT_CAPS)).toEqual({ sql: 'select @@version_comment limit 1', attributeCount: 1 });
+    // The same bytes read without the capability are not the query: the decoder must be told.
+    expect(decodeQuery(payload, Capability.Protocol41).sql).not.toBe('select @@version_comment limit 1');
+  });
+
+  const attributes = () =>
+    new PayloadWriter()
+      .u8(Command.Query)
+      .lenenc(5)
+      .lenenc(1)
+      .u8(0b00000100) // the third is NULL
+      .u8(1)
+      .u8(FieldType.LongLong).u8(0x80).lenencBytes('id')
+      .u8(FieldType.DateTime).u8(0).lenencBytes('at')
+      .u8(FieldType.VarString).u8(0).lenencBytes('gone')
+      .u8(FieldType.Tiny).u8(0).lenencBytes('t')
+      .u8(FieldType.Blob).u8(0).lenencBytes('traceparent')
+      .u64(42n)
+      .u8(7).bytes(Buffer.from([0xe8, 0x07, 1, 2, 3, 4, 5]))
+      .u8(1)
+      .lenencBytes('00-abc-def-01')
+      .string('select now()')
+      .finish();
+
+  it('skips attribute values of every width, NULLs included', () => {
+    const payload = attributes();
+    expect(decodeQuery(payload, CLIENT_CAPS)).toEqual({ sql: 'select now()', attributeCount: 5 });
+    const attributesEnd = payload.length - 'select now()'.length;
+    for (let at = 0; at < attributesEnd; at++) expectProtocolError(() => decodeQuery(payload.subarray(0, at), CLIENT_CAPS));
+  });
+
+  it('refuses attributes without types', () => {
+    const payload = Buffer.from(attributes());
+    payload[5] = 0; // new_params_bind_flag
+    expectProtocolError(() => decodeQuery(payload, CLIENT_CAPS));
+  });
+
+  it('round-trips COM_INIT_DB, COM_STMT_PREPARE, COM_STMT_CLOSE and COM_STMT_RESET', () => {
+    expect(decodeInitDb(encodeInitDb('orders'))).toBe('orders');
+    expect(decodeStmtPrepare(encodeStmtPrepare('select ? + ?'))).toBe('select ? + ?');
+    expect(decodeStmtClose(encodeStmtClose(0xffffffff))).toBe(0xffffffff);
+    expect(decodeStmtReset(encodeStmtReset(9))).toBe(9);
+    expectProtocolError(() => decodeStmtClose(Buffer.concat([encodeStmtClose(1), Buffer.from([0])])));
+    expectProtocolError(() => decodeStmtReset(encodeStmtReset(1).subarray(0, 4)));
+    expectProtocolError(() => decodeStmtClose(encodeStmtReset(1)));
+    expectProtocolError(() => decodeInitDb(encodeInitDb('x'.repeat(2000))));
+  });
+
+  it('decodes COM_STMT_EXECUTE to statement and parameter count, never values', () => {
+    expect(decodeStmtExecute(execute(0).finish(), 0, CLIENT_CAPS)).toEqual({ statementId: 12, flags: 0, iterationCount: 1, parameterCount: 0 });
+    const withValues = execute(0).u8(0b010).u8(1).u8(FieldType.Long).u8(0).u8(FieldType.Null).u8(0).u8(FieldType.VarString).u8(0).u32(5).lenencBytes('secret').finish();
+    const decoded = decodeStmtExecute(withValues, 3, Capability.Protocol41);
+    expect(decoded).toEqual({ statementId: 12, flags: 0, iterationCount: 1, parameterCount: 3 });
+    expect(JSON.stringify(decoded)).not.toContain('secret');
+    // A re-execute without types (new_params_bind_flag 0) decodes too.
+    expect(decodeStmtExecute(execute(0).u8(0).u8(0).u32(1).finish(), 2, Capability.Protocol41).parameterCount).toBe(2);
+  });
+
+  it('reads the parameter count from COM_STMT_EXECUTE under query attributes', () => {
+    const payload = execute(0x08).lenenc(2).u8(0).u8(1).u8(FieldType.Tiny).u8(0).lenencBytes('a').u8(FieldType.Tiny).u8(0).lenencBytes('b').u8(1).u8(2).finish();
+    expect(decodeStmtExecute(payload, 0, CLIENT_CAPS).parameterCount).toBe(2);
+    expect(decodeStmtExecute(execute(0).lenenc(0).finish(), 1, CLIENT_CAPS).parameterCount).toBe(0);
+  });
+
+  it('refuses a truncated COM_STMT_EXECUTE, a bad bind flag and absurd counts', () => {
+    const payload = execute(0).u8(0).u8(1).finish();
+    for (let at = 0; at < payload.length; at++) expectProtocolError(() => decodeStmtExecute(payload.subarray(0, at), 3, Capability.Protocol41));
+    expectProtocolError(() => decodeStmtExecute(execute(0).u8(0).u8(2).finish(), 3, Capability.Protocol41));
+    expectProtocolError(() => decodeStmtExecute(execute(0x08).lenenc(70_000).finish(), 0, CLIENT_CAPS));
+    expectProtocolError(() => decodeStmtExecute(execute(0).finish(), 70_000, Capability.Protocol41));
+  });
+
+  it.each<[string, ChangeUser, number]>([
+    ['in full', { username: 'bob', authResponse: Buffer.alloc(20, 3), database: 'orders', characterSet: 45, authPluginName: 'mysql_native_password', connectAttributes: { _os: 'Linux' } }, CLIENT_CAPS],
+    ['stopping after the database', { username: 'bob', authResponse: Buffer.alloc(20, 3), database: '', characterSet: undefined, authPluginName: undefined, connectAttributes: undefined }, CLIENT_CAPS],
+    ['without SECURE_CONNECTION', { username: 'bob', authResponse: Buffer.from('xyz'), database: 'd', characterSet: 33, authPluginName: undefined, connectAttributes: undefined }, Capability.Protocol41],
+  ])('round-trips COM_CHANGE_USER %s', (_name, change, caps) => {
+    expect(decodeChangeUser(encodeChangeUser(change, caps), caps)).toEqual(change);
+  });
+});
+
+describe('message streams', () => {
+  const caps = CLIENT_CAPS;
+  const serverPayloads = [
+    encodeHandshakeV10({ serverVersion: '8.0.36-azdb', connectionId: 1, authPluginData: SCRAMBLE, capabilities: MYSQL_SERVER_CAPS, characterSet: 255, statusFlags: 2, authPluginName: 'caching_sha2_password', mariadbCapabilities: 0 }),
+    encodeAuthSwitchRequest({ pluginName: 'mysql_clear_password', pluginData: Buffer.alloc(0) }),
+    encodeAuthMoreData(Buffer.from([CachingSha2Status.PerformFullAuthentication])),
+    encodeOk({ statusFlags: 2, info: 'welcome' }, caps),
+    encodeErr({ code: 1158, sqlState: '08S01', message: 'Got an error reading communication packets' }),
+  ];
+  const clientPayloads = [
+    encodeHandshakeResponse41({ capabilities: caps, maxPacketSize: 1 << 24, characterSet: 45, mariadbCapabilities: 0, username: 'alice', authResponse: Buffer.alloc(32, 5), database: 'orders', authPluginName: 'caching_sha2_password', connectAttributes: { _client_name: 'libmariadb' } }),
+    encodeAuthSwitchResponse(Buffer.from('token\0')),
+    encodeQuery('select 1', caps),
+    encodeStmtPrepare('select ?'),
+    execute(0).lenenc(1).u8(0).u8(1).u8(FieldType.Tiny).u8(0).lenencBytes('').u8(1).finish(),
+    encodeQuit(),
+  ];
+
+  function decodeStream(bytes: Buffer, at: number): Buffer[] {
+    const decoder = new PacketDecoder();
+    const payloads = [...decoder.push(bytes.subarray(0, at)), ...decoder.push(bytes.subarray(at))].map((p) => Buffer.from(p.payload));
+    expect(decoder.bufferedLength).toBe(0);
+    return payloads;
+  }
+
+  it('decode the same server messages wherever the stream is split', () => {
+    const bytes = Buffer.concat(serverPayloads.map((p, i) => encodePacket(i, p)));
+    for (let at = 0; at <= bytes.length; at++) {
+      const [handshake, authSwitch, moreData, ok, err] = decodeStream(bytes, at);
+      expect(decodeHandshakeV10(handshake!).serverVersion).toBe('8.0.36-azdb');
+      expect(decodeAuthSwitchRequest(authSwitch!).pluginName).toBe('mysql_clear_password');
+      expect(decodeAuthMoreData(moreData!)).toEqual(Buffer.from([4]));
+      expect(decodeOk(ok!, caps).info).toBe('welcome');
+      expect(decodeErr(err!).code).toBe(1158);
+    }
+  });
+
+  it('decode the same client messages wherever the stream is split', () => {
+    const bytes = Buffer.concat(clientPayloads.map((p, i) => encodePacket(i < 2 ? i + 1 : 0, p)));
+    for (let at = 0; at <= bytes.length; at++) {
+      const [response, switchResponse, query, prepare, executePacket, quit] = decodeStream(bytes, at);
+      expect(decodeClientHandshake(response!)).toMatchObject({ type: 'response', username: 'alice', connectAttributes: { _client_name: 'libmariadb' } });
+      expect(decodeAuthSwitchResponse(switchResponse!).toString()).toBe('token\0');
+      expect(decodeQuery(query!, caps).sql).toBe('select 1');
+      expect(decodeStmtPrepare(prepare!)).toBe('select ?');
+      expect(decodeStmtExecute(executePacket!, 1, caps)).toMatchObject({ statementId: 12, parameterCount: 1 });
+      expect(classifyCommand(quit!).command).toBe(Command.Quit);
+    }
+  });
+});
