@@ -166,6 +166,16 @@ describe.skipIf(psql.skip)('azdb db connect', () => {
     expect(log).toMatch(/ARGV:-h 127\.0\.0\.1 -p \d+ -U azdb-demo -d orders\n/);
   });
 
+  it('carries COPY both ways through psql', async () => {
+    const values = Array.from({ length: 50_000 }, (_, i) => `${i * 7}\n`).join('');
+    const script = ['create temp table copied (n int);', '\\copy copied from stdin', `${values}\\.`, "select 'sum=' || sum(n) || ' count=' || count(*) from copied;", '\\copy (select n from copied order by n) to stdout', ''].join('\n');
+    const result = await execa('node', [BIN, 'db', 'connect', 'orders', '--db-name', 'orders'], { env, input: script, reject: false, stripFinalNewline: false });
+    expect(result.stderr).toBe('');
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout).toContain(`sum=${7 * (49_999 * 50_000) / 2} count=50000`);
+    expect(result.stdout.endsWith(values)).toBe(true);
+  });
+
   it('passes psql exit codes through', async () => {
     const result = await execa('node', [BIN, 'db', 'connect', 'orders', '--db-name', 'orders'], { env, input: '\\set ON_ERROR_STOP on\nselect nonsense;\n', reject: false });
     expect(result.exitCode).toBe(3);

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { loadOrCreateCa } from '../../../src/emulator/ca.js';
 import pg from 'pg';
 import { execa } from 'execa';
+import { createHash } from 'node:crypto';
 import { startTestAzure } from '../../harness/emulator.js';
 import { findTool } from '../../harness/tools.js';
 import { waitFor } from '../../helpers/wait.js';
@@ -269,6 +270,26 @@ describe('PostgreSQL tunnel against emulated Azure', () => {
       });
       expect(result.stderr).toBe('');
       expect(result.stdout).toBe('200');
+    });
+
+    it('copies 200 000 rows in and out with psql, byte for byte', async () => {
+      const t = await tunnel();
+      const rows = Array.from({ length: 200_000 }, (_, i) => `${i}\trow-${i}-${'x'.repeat(i % 50)}\n`).join('');
+      const psqlArgs = ['-X', '-h', t.host, '-p', String(t.port), '-U', t.user, '-d', t.database, '-v', 'ON_ERROR_STOP=1', '-At'];
+      const copyIn = await execa(
+        psql.path!,
+        [...psqlArgs, '-c', 'create table if not exists copy_through_azdb (id int, label text)', '-c', 'truncate copy_through_azdb', '-c', '\\copy copy_through_azdb from stdin', '-c', "select count(*), md5(string_agg(id || E'\\t' || label, E'\\n' order by id)) from copy_through_azdb"],
+        { env: { PGPASSWORD: t.password }, input: rows },
+      );
+      const expectedMd5 = createHash('md5').update(rows.slice(0, -1)).digest('hex');
+      expect(copyIn.stdout.split('\n').at(-1)).toBe(`200000|${expectedMd5}`);
+
+      const copyOut = await execa(psql.path!, [...psqlArgs, '-c', 'copy (select id, label from copy_through_azdb order by id) to stdout'], {
+        env: { PGPASSWORD: t.password },
+        stripFinalNewline: false,
+      });
+      expect(copyOut.stdout).toBe(rows);
+      await azure.realPostgres.query('drop table copy_through_azdb', [], 'orders');
     });
 
     it('cancels a running query when psql gets Ctrl+C (SIGINT)', async () => {
