@@ -31,11 +31,35 @@ function required(attributes: Map<string, string>, key: string, what: string): s
   return value;
 }
 
-function keys(password: string, salt: Buffer, iterations: number) {
+interface DerivedKeys {
+  clientKey: Buffer;
+  storedKey: Buffer;
+  serverKey: Buffer;
+}
+
+/**
+ * PBKDF2 with 4096 rounds costs about a millisecond of CPU, and the inputs repeat: a tunnel's
+ * password with its salt on every local login, the cached token with the server's fixed salt on
+ * every upstream login. Remember the last few results (keyed by a digest, never the password).
+ */
+const MAX_REMEMBERED_KEYS = 64;
+const rememberedKeys = new Map<string, DerivedKeys>();
+
+function keys(password: string, salt: Buffer, iterations: number): DerivedKeys {
+  const id = createHash('sha256').update(password).update('\0').update(salt).update(`\0${iterations}`).digest('base64');
+  const known = rememberedKeys.get(id);
+  if (known) return known;
   const saltedPassword = pbkdf2Sync(password, salt, iterations, 32, 'sha256');
   const clientKey = hmac(saltedPassword, 'Client Key');
-  return { saltedPassword, clientKey, storedKey: sha256(clientKey), serverKey: hmac(saltedPassword, 'Server Key') };
+  const derived = { clientKey, storedKey: sha256(clientKey), serverKey: hmac(saltedPassword, 'Server Key') };
+  if (rememberedKeys.size >= MAX_REMEMBERED_KEYS) rememberedKeys.delete(rememberedKeys.keys().next().value!);
+  rememberedKeys.set(id, derived);
+  return derived;
 }
+
+/** A per-process secret: each password gets a fixed, unpredictable salt, as a stored verifier would. */
+const SALT_KEY = randomBytes(32);
+const saltFor = (password: string) => hmac(SALT_KEY, password).subarray(0, 16);
 
 /** The client side: answer a server's SCRAM-SHA-256 challenge with `password`. */
 export class ScramClient {
@@ -85,7 +109,7 @@ export class ScramClient {
 
 /** The server side: check a client's proof of `password`. */
 export class ScramServer {
-  private readonly salt = randomBytes(16);
+  private readonly salt: Buffer;
   private readonly serverNonce = randomBytes(18).toString('base64');
   private clientFirstBare = '';
   private serverFirst = '';
@@ -94,7 +118,9 @@ export class ScramServer {
   constructor(
     private readonly password: string,
     private readonly iterations = 4096,
-  ) {}
+  ) {
+    this.salt = saltFor(password);
+  }
 
   /** Takes the client-first-message; returns the server-first-message. */
   first(clientFirstData: Buffer): Buffer {

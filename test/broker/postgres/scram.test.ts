@@ -53,6 +53,24 @@ describe('SCRAM-SHA-256', () => {
   });
 });
 
+describe('SCRAM verifier reuse', () => {
+  const saltOf = (server: ScramServer) => /,s=([^,]+),/.exec(server.first(Buffer.from('n,,n=*,r=abc')).toString())![1];
+
+  it('gives one password one salt across logins (a stored verifier), and other passwords other salts', () => {
+    expect(saltOf(new ScramServer('tunnel-one'))).toBe(saltOf(new ScramServer('tunnel-one')));
+    expect(saltOf(new ScramServer('tunnel-one'))).not.toBe(saltOf(new ScramServer('tunnel-two')));
+  });
+
+  it('still refuses a proof made with another password once the right one has been seen', () => {
+    for (const password of ['right', 'wrong', 'right']) {
+      const client = new ScramClient(password);
+      const server = new ScramServer('right');
+      const serverFirst = server.first(client.first());
+      expect(server.final(client.final(serverFirst)).ok).toBe(password === 'right');
+    }
+  });
+});
+
 describe('MD5 password answer', () => {
   it('matches PostgreSQL: md5 + md5(md5(password + user) + salt)', () => {
     const salt = Buffer.from([1, 2, 3, 4]);
