@@ -4,7 +4,7 @@
  * says which name and which CA, so the user knows what to fix.
  */
 import { connect as tcpConnect, type Socket } from 'node:net';
-import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { connect as tlsConnect, createSecureContext, type SecureContext, type TLSSocket } from 'node:tls';
 import type { UpstreamTarget } from './target.js';
 
 export class UpstreamError extends Error {
@@ -56,6 +56,25 @@ export function openTcp(target: UpstreamTarget, signal?: AbortSignal): Promise<S
   });
 }
 
+/**
+ * One SecureContext per CA: given \`ca\` directly, tls.connect builds a new context (and parses
+ * the CA into a new store) for every connection, which costs CPU on each login and tens of KB
+ * of memory for each open session.
+ */
+const MAX_CONTEXTS = 32;
+const contexts = new Map<string, SecureContext>();
+
+function secureContextFor(ca: string | undefined): SecureContext {
+  const key = ca ?? '';
+  let context = contexts.get(key);
+  if (!context) {
+    context = createSecureContext({ ...(ca === undefined ? {} : { ca }), minVersion: 'TLSv1.2' });
+    if (contexts.size >= MAX_CONTEXTS) contexts.delete(contexts.keys().next().value!);
+    contexts.set(key, context);
+  }
+  return context;
+}
+
 /** Starts TLS on an already negotiated socket and waits for a verified handshake. */
 export function startTls(socket: Socket, target: UpstreamTarget): Promise<TLSSocket> {
   const { tls } = target;
@@ -63,9 +82,8 @@ export function startTls(socket: Socket, target: UpstreamTarget): Promise<TLSSoc
     const secure = tlsConnect({
       socket,
       servername: tls.serverName,
-      ca: tls.ca,
+      secureContext: secureContextFor(tls.ca),
       rejectUnauthorized: tls.mode === 'verify-full',
-      minVersion: 'TLSv1.2',
     });
     const timer = setTimeout(() => fail(new UpstreamError(`TLS handshake with ${target.name} timed out`, 'tls')), connectTimeout(target));
     function fail(error: Error): void {
