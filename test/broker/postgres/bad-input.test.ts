@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { startTestAzure } from '../../harness/emulator.js';
 import { waitFor } from '../../helpers/wait.js';
+import { emulatorTarget } from '../../helpers/targets.js';
 import { createPrng } from '../../helpers/prng.js';
 import {
   RawClient,
@@ -55,17 +56,7 @@ const servers: Server[] = [];
 const sockets = new Set<Socket>();
 
 function targetFor(name: string, overrides: Partial<UpstreamTarget> = {}): UpstreamTarget {
-  const server = azure.servers.find((s) => s.name === name)!;
-  return {
-    name,
-    protocol: 'postgres',
-    host: server.host,
-    port: server.port,
-    tls: { mode: 'verify-full', ca: azure.caPem, caSource: 'the emulator CA', serverName: server.fqdn },
-    serverKind: server.kind,
-    serverName: server.name,
-    ...overrides,
-  };
+  return emulatorTarget(azure, name, overrides);
 }
 
 async function tunnel(overrides: Partial<TunnelOptions> = {}): Promise<Tunnel> {

@@ -12,6 +12,7 @@ import { createHash } from 'node:crypto';
 import { startTestAzure } from '../../harness/emulator.js';
 import { findTool } from '../../harness/tools.js';
 import { waitFor } from '../../helpers/wait.js';
+import { emulatorTarget } from '../../helpers/targets.js';
 import type { EmulatedAzure } from '../../../src/emulator/emulated-azure.js';
 import { createCredential } from '../../../src/azure/credential.js';
 import { TokenCache } from '../../../src/azure/token-cache.js';
@@ -29,17 +30,7 @@ let tokens: TokenCache;
 const tunnels: Tunnel[] = [];
 
 function targetFor(name: string, overrides: Partial<UpstreamTarget> = {}): UpstreamTarget {
-  const server = azure.servers.find((s) => s.name === name)!;
-  return {
-    name,
-    protocol: 'postgres',
-    host: server.host,
-    port: server.port,
-    tls: { mode: 'verify-full', ca: azure.caPem, caSource: 'the emulator CA', serverName: server.fqdn },
-    serverKind: server.kind,
-    serverName: server.name,
-    ...overrides,
-  };
+  return emulatorTarget(azure, name, overrides);
 }
 
 async function tunnel(overrides: Partial<TunnelOptions> = {}): Promise<Tunnel> {
