@@ -1,0 +1,83 @@
+/**
+ * The azdb side of `npm run bench`: one PostgreSQL tunnel (dist/broker/tunnel.js) in its own
+ * process, so the bench can read this process's CPU time and RSS from /proc. The parent forks it
+ * with an IPC channel and sends the upstream and the token; the token reaches the tunnel only
+ * through a TokenCache (as in `azdb proxy db`), warmed once before the listener opens, so every
+ * token fetch counted after `ready` happened on a client's connection path.
+ *
+ * Messages from the parent: {type:'start', ...}, {type:'stats'}, {type:'stop'}.
+ */
+import { openTunnel } from '../dist/broker/tunnel.js';
+import { TokenCache } from '../dist/azure/token-cache.js';
+import { CLOUDS, databaseScope } from '../dist/azure/clouds.js';
+import { NO_AUDIT, createFileAuditSink } from '../dist/broker/audit.js';
+
+if (!process.send) {
+  console.error('bench/azdb-child.mjs is started by bench/run.mjs (it needs an IPC channel)');
+  process.exit(2);
+}
+
+let tunnel;
+let tokens;
+let audit = NO_AUDIT;
+let fetchesBeforeReady = 0;
+let getTokenCalls = 0;
+const scope = databaseScope(CLOUDS.AzureCloud);
+
+process.on('message', (message) => {
+  handle(message).catch((error) => {
+    process.send({ type: 'error', message: error instanceof Error ? error.stack ?? error.message : String(error) });
+  });
+});
+process.on('disconnect', () => process.exit(0));
+
+async function handle(message) {
+  switch (message.type) {
+    case 'start': {
+      const { token, expiresOnTimestamp } = message;
+      // The credential is what DefaultAzureCredential would be: called only by the cache.
+      const credential = { getToken: async () => ({ token, expiresOnTimestamp }) };
+      tokens = new TokenCache({ credential });
+      await tokens.getToken(scope); // like startTunnel: fail early, before any client
+      fetchesBeforeReady = tokens.stats.fetches;
+      if (message.audit !== 'off') audit = createFileAuditSink(message.auditFile, { queries: message.audit === 'queries' });
+      tunnel = await openTunnel({
+        target: {
+          name: 'bench',
+          protocol: 'postgres',
+          host: message.host,
+          port: message.port,
+          tls: { mode: 'verify-full', ca: message.caPem, caSource: 'the bench CA', serverName: message.serverName },
+          serverKind: 'flexible',
+        },
+        host: '127.0.0.1',
+        port: 0,
+        dbUser: message.dbUser,
+        dbName: message.dbName,
+        authorize: () => ({ allowed: true }),
+        getToken: () => {
+          getTokenCalls += 1;
+          return tokens.getToken(scope);
+        },
+        audit,
+      });
+      process.send({ type: 'ready', port: tunnel.port, password: tunnel.password });
+      break;
+    }
+    case 'stats':
+      process.send({
+        type: 'stats',
+        connections: tunnel?.connections ?? 0,
+        getTokenCalls,
+        fetchesOnConnectionPath: (tokens?.stats.fetches ?? 0) - fetchesBeforeReady,
+        cacheHits: tokens?.stats.cacheHits ?? 0,
+        memory: process.memoryUsage(),
+      });
+      break;
+    case 'stop':
+      await tunnel?.close(0);
+      await audit.close();
+      process.send({ type: 'stopped' }, () => process.exit(0)); // a normal exit writes --cpu-prof
+      break;
+  }
+}
