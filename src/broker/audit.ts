@@ -27,7 +27,7 @@ export type AuditEvent =
       duration_ms: number;
     } & SessionIdentity)
   | ({ event: 'session.rejected'; error: string } & SessionIdentity)
-  | { event: 'query'; session_id: string; database: string; db_user: string; db_name: string; kind: 'simple' | 'parse' | 'bind' | 'execute'; query: string; statement?: string; portal?: string; parameters?: number };
+  | { event: 'query'; session_id: string; database: string; db_user: string; db_name: string; kind: 'simple' | 'prepare' | 'parse' | 'bind' | 'execute'; query: string; statement?: string; portal?: string; parameters?: number };
 
 export interface AuditSink {
   readonly queries: boolean;

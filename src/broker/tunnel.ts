@@ -1,13 +1,15 @@
 /**
  * A local tunnel to one database: a loopback listener whose clients prove a random per-tunnel
- * password, then ride a broker session to Azure as the chosen database user. Used by
- * `azdb proxy db` (until Ctrl+C) and `azdb db connect` (while psql runs).
+ * password, then ride a broker session (PostgreSQL or MySQL, by the target's protocol) to Azure
+ * as the chosen database user. Used by `azdb proxy db` (until Ctrl+C) and `azdb db connect`
+ * (while psql or mysql runs).
  */
 import { randomBytes } from 'node:crypto';
 import type { SecureContext } from 'node:tls';
 import type { AuditSink } from './audit.js';
 import { CancelRegistry } from './cancel-registry.js';
 import { startListener, type Listener } from './listener.js';
+import { runMySqlSession } from './mysql/session.js';
 import { runPostgresSession, type AccessDecision, type SessionEvent } from './postgres/session.js';
 import type { UpstreamTarget } from './target.js';
 
@@ -42,27 +44,25 @@ export interface Tunnel {
 }
 
 export async function openTunnel(options: TunnelOptions): Promise<Tunnel> {
-  if (options.target.protocol !== 'postgres') {
-    throw new Error(`${options.target.protocol} tunnels arrive with the MySQL broker`);
-  }
   const password = randomBytes(24).toString('base64url');
   const cancels = options.cancels ?? new CancelRegistry();
   const listener: Listener = await startListener({
     host: options.host,
     port: options.port,
     ...(options.maxConnections !== undefined ? { maxConnections: options.maxConnections } : {}),
-    handle: (socket) =>
-      runPostgresSession(socket, {
+    handle: (socket) => {
+      const common = {
         target: options.target,
         localPassword: password,
         defaults: { dbUser: options.dbUser, dbName: options.dbName },
         authorize: options.authorize,
         getToken: options.getToken,
         audit: options.audit,
-        cancels,
         ...(options.clientTls ? { clientTls: options.clientTls } : {}),
         ...(options.onEvent ? { onEvent: options.onEvent } : {}),
-      }),
+      };
+      return options.target.protocol === 'mysql' ? runMySqlSession(socket, common) : runPostgresSession(socket, { ...common, cancels });
+    },
   });
   const hostInUri = listener.host.includes(':') ? `[${listener.host}]` : listener.host;
   return {
@@ -73,7 +73,7 @@ export async function openTunnel(options: TunnelOptions): Promise<Tunnel> {
     user: options.dbUser,
     database: options.dbName,
     password,
-    uri: `postgres://${encodeURIComponent(options.dbUser)}@${hostInUri}:${listener.port}/${encodeURIComponent(options.dbName)}`,
+    uri: `${options.target.protocol}://${encodeURIComponent(options.dbUser)}@${hostInUri}:${listener.port}${options.dbName ? `/${encodeURIComponent(options.dbName)}` : ''}`,
     get connections() {
       return listener.connections;
     },

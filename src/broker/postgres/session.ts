@@ -16,6 +16,7 @@ import { Transform, type TransformCallback } from 'node:stream';
 import { errorMessage } from '../../errors.js';
 import type { AuditSink, SessionIdentity } from '../audit.js';
 import { truncateQuery } from '../audit.js';
+import { hangUp, relay } from '../relay.js';
 import type { CancelRegistry } from '../cancel-registry.js';
 import { upstreamLoginUser, type UpstreamTarget } from '../target.js';
 import { UpstreamError, openTcp, startTls } from '../upstream-connect.js';
@@ -172,7 +173,9 @@ export async function runPostgresSession(clientSocket: Socket, options: Postgres
       if (upstream.rest.length > 0) socket.write(upstream.rest);
       options.audit.write({ event: 'session.start', ...identity });
       options.onEvent?.({ type: 'relaying', id, dbUser, dbName, client: identity.client_address });
-      const result = await relay(socket, upstream.socket, early, options, identity);
+      const audited = identity;
+      const tap = options.audit.queries ? (fail: (message: string) => void) => auditingTap(options, audited, fail) : undefined;
+      const result = await relay(socket, upstream.socket, early, tap);
       finish(result.error ? 'error' : 'ok', result.error);
     } finally {
       if (minted) options.cancels.release(minted.processId);
@@ -225,61 +228,6 @@ async function authenticateClient(
   const result = scram.final(await next('a SASLResponse'));
   if (!result.ok) throw wrong();
   socket.write(encodeAuthentication({ type: 'sasl-final', data: result.serverFinal }));
-}
-
-/** How long a refused client may keep the connection open after its error is sent. */
-const HANG_UP_LINGER_MS = 1_000;
-
-/**
- * Sends the last message, half-closes, and discards what the client still sends until it closes
- * (or the linger runs out). Closing a socket with unread input makes the kernel answer with a
- * reset, and a reset can overtake the error, so the client would never learn why it was refused.
- */
-function hangUp(socket: Socket, last: Buffer): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, HANG_UP_LINGER_MS);
-    function done(): void {
-      clearTimeout(timer);
-      socket.destroy();
-      resolve();
-    }
-    socket.once('close', done);
-    socket.on('data', () => {});
-    socket.resume();
-    socket.end(last);
-  });
-}
-
-/** Pipes both ways until either side ends; resolves with how it ended. */
-function relay(client: Socket, upstream: Socket, early: Buffer, options: PostgresSessionOptions, identity: SessionIdentity): Promise<{ error?: string }> {
-  return new Promise((resolve) => {
-    let done = false;
-    const end = (error?: string) => {
-      if (done) return;
-      done = true;
-      client.destroy();
-      upstream.destroy();
-      resolve(error ? { error } : {});
-    };
-    client.on('error', (e) => end(`client: ${e.message}`));
-    upstream.on('error', (e) => end(`upstream: ${e.message}`));
-    client.on('close', () => end());
-    upstream.on('close', () => end());
-    // A side that went away while the upstream login ran has already emitted its 'close'.
-    if (client.destroyed || upstream.destroyed) {
-      end();
-      return;
-    }
-    upstream.setNoDelay(true);
-    const toUpstream = options.audit.queries ? client.pipe(auditingTap(options, identity, (m) => end(m))) : client;
-    if (early.length > 0) {
-      if (options.audit.queries) (toUpstream as Transform).write(early);
-      else upstream.write(early);
-    }
-    toUpstream.pipe(upstream);
-    upstream.pipe(client);
-    client.resume();
-  });
 }
 
 /** Passes chunks through unchanged; records Query/Parse/Bind/Execute on the side. */

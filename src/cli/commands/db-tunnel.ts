@@ -1,5 +1,6 @@
 /**
- * `azdb proxy db`, `azdb db connect` and `azdb db logout`: tunnels to one database.
+ * `azdb proxy db`, `azdb db connect` and `azdb db logout`: tunnels to one database (PostgreSQL or
+ * MySQL).
  */
 import { chooseLogin } from '../../access/index.js';
 import { isLoopbackHost } from '../../config/address.js';
@@ -24,9 +25,6 @@ const DRAIN_MS = 10_000;
 async function startTunnel(ctx: CliContext, rt: Runtime, name: string, flags: LoginFlags & { host: string; port: number }): Promise<Tunnel> {
   const db = rt.database(name);
   const login = chooseLogin(rt.allowed(db), flags, db.protocol);
-  if (db.protocol !== 'postgres') {
-    throw new UserError(`"${name}" is a MySQL database: MySQL tunnels arrive with the MySQL broker (issue #5).`);
-  }
   const target = await resolveTarget(db);
   // Fail now, with the credential's own reason, rather than at the first client's login.
   await rt.tokens.getToken(rt.databaseScope);
@@ -62,7 +60,9 @@ export async function proxyDb(ctx: CliContext, name: string, flags: LoginFlags &
         ctx.out.line(`  database  ${tunnel.database}`);
         ctx.out.line(`  password  ${tunnel.password}   (random for this tunnel; not your Azure credentials)`);
         ctx.out.line(`  uri       ${tunnel.uri}`);
-        ctx.out.line(`  psql      PGPASSWORD=<password above> psql "host=${tunnel.host} port=${tunnel.port} user=${tunnel.user} dbname=${tunnel.database}"`);
+        ctx.out.line(tunnel.protocol === 'mysql'
+          ? `  mysql     MYSQL_PWD=<password above> mysql --protocol=TCP -h ${tunnel.host} -P ${tunnel.port} -u ${tunnel.user}${tunnel.database ? ` ${tunnel.database}` : ''}`
+          : `  psql      PGPASSWORD=<password above> psql "host=${tunnel.host} port=${tunnel.port} user=${tunnel.user} dbname=${tunnel.database}"`);
         ctx.out.line('Ctrl+C to stop.');
       }
       const signal = await stop.promise;
@@ -80,19 +80,17 @@ export async function proxyDb(ctx: CliContext, name: string, flags: LoginFlags &
 export async function dbConnect(ctx: CliContext, name: string, flags: LoginFlags): Promise<number> {
   const rt = await loadRuntime(ctx);
   try {
-    const psql = await which('psql', ctx.env);
-    if (!psql) throw new UserError('psql is not installed', { hint: 'Install the PostgreSQL client (Debian/Ubuntu: apt-get install postgresql-client; macOS: brew install libpq).' });
+    const client = await findClient(ctx, rt.database(name).protocol);
     const tunnel = await startTunnel(ctx, rt, name, { ...flags, host: '127.0.0.1', port: 0 });
     const removeRecord = await writeTunnelRecord(rt.stateDir, { pid: process.pid, name, host: tunnel.host, port: tunnel.port, started: new Date().toISOString() });
-    // Ctrl+C belongs to psql (it cancels the running query through the tunnel); azdb ignores it.
+    // Ctrl+C belongs to the client (it cancels the running query through the tunnel: psql with a
+    // CancelRequest, mysql with KILL QUERY on a new connection); azdb ignores it.
     const ignore = () => {};
     process.on('SIGINT', ignore);
     try {
       recordRecent(rt, name, tunnel);
-      const result = await run(psql, ['-h', tunnel.host, '-p', String(tunnel.port), '-U', tunnel.user, '-d', tunnel.database], {
-        stdio: 'inherit',
-        env: { PGPASSWORD: tunnel.password, PGSSLMODE: 'disable', PGAPPNAME: `azdb db connect ${name}` },
-      });
+      const { args, env } = clientInvocation(tunnel, name);
+      const result = await run(client, args, { stdio: 'inherit', env });
       return result.exitCode;
     } finally {
       process.off('SIGINT', ignore);
@@ -102,6 +100,32 @@ export async function dbConnect(ctx: CliContext, name: string, flags: LoginFlags
   } finally {
     await rt.close();
   }
+}
+
+/** psql for PostgreSQL; mariadb, else mysql, for MySQL. */
+async function findClient(ctx: CliContext, protocol: 'postgres' | 'mysql'): Promise<string> {
+  if (protocol === 'postgres') {
+    const psql = await which('psql', ctx.env);
+    if (!psql) throw new UserError('psql is not installed', { hint: 'Install the PostgreSQL client (Debian/Ubuntu: apt-get install postgresql-client; macOS: brew install libpq).' });
+    return psql;
+  }
+  const mysql = (await which('mariadb', ctx.env)) ?? (await which('mysql', ctx.env));
+  if (!mysql) throw new UserError('neither mariadb nor mysql is installed', { hint: 'Install a MySQL client (Debian/Ubuntu: apt-get install mariadb-client; macOS: brew install mysql-client).' });
+  return mysql;
+}
+
+/** Arguments and environment of the client: the tunnel password only ever in the environment. */
+function clientInvocation(tunnel: Tunnel, name: string): { args: string[]; env: Record<string, string> } {
+  if (tunnel.protocol === 'mysql') {
+    return {
+      args: ['--protocol=TCP', '-h', tunnel.host, '-P', String(tunnel.port), '-u', tunnel.user, ...(tunnel.database ? [tunnel.database] : [])],
+      env: { MYSQL_PWD: tunnel.password },
+    };
+  }
+  return {
+    args: ['-h', tunnel.host, '-p', String(tunnel.port), '-U', tunnel.user, '-d', tunnel.database],
+    env: { PGPASSWORD: tunnel.password, PGSSLMODE: 'disable', PGAPPNAME: `azdb db connect ${name}` },
+  };
 }
 
 export async function dbLogout(ctx: CliContext, name: string | undefined): Promise<void> {

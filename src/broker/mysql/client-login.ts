@@ -1,0 +1,94 @@
+/**
+ * The broker as the server its local clients see: azdb's own HandshakeV10 (its own scramble,
+ * the upstream server's version, connection id, charset and status), an optional TLS upgrade,
+ * and the tunnel's password checked with mysql_native_password or caching_sha2_password's fast
+ * path; clients that offer another plugin are switched to mysql_native_password.
+ */
+import { TLSSocket, type SecureContext } from 'node:tls';
+import type { Socket } from 'node:net';
+import { CachingSha2Status, decodeAuthSwitchResponse, encodeAuthMoreData, encodeAuthSwitchRequest } from './auth-messages.js';
+import { AuthPlugin, verifyCachingSha2Password, verifyNativePassword } from './auth.js';
+import { Capability, hasCapability } from './constants.js';
+import { decodeClientHandshake, encodeHandshakeV10, type HandshakeResponse41, type HandshakeV10 } from './handshake.js';
+import type { PacketLeg } from './packet-leg.js';
+import { ProtocolError } from './protocol-error.js';
+import { tlsNotOffered, wrongTunnelPassword } from './session-errors.js';
+
+/** What azdb offers its clients where the upstream server offers it too (never MariaDB's extended flags). */
+const OFFERED =
+  Capability.LongPassword |
+  Capability.LongFlag |
+  Capability.FoundRows |
+  Capability.ConnectWithDb |
+  Capability.LocalFiles |
+  Capability.IgnoreSpace |
+  Capability.Protocol41 |
+  Capability.Interactive |
+  Capability.Transactions |
+  Capability.SecureConnection |
+  Capability.MultiStatements |
+  Capability.MultiResults |
+  Capability.PsMultiResults |
+  Capability.PluginAuth |
+  Capability.ConnectAttrs |
+  Capability.PluginAuthLenencClientData |
+  Capability.SessionTrack |
+  Capability.DeprecateEof |
+  Capability.QueryAttributes;
+
+/** The capabilities of azdb's greeting: the upstream's within OFFERED, and TLS where the listener has it. */
+export function greetingCapabilities(upstream: number, tls: boolean): number {
+  return ((upstream & OFFERED) | Capability.PluginAuth | (tls ? Capability.Ssl : 0)) >>> 0;
+}
+
+export function encodeGreeting(upstream: HandshakeV10, scramble: Buffer, capabilities: number): Buffer {
+  return encodeHandshakeV10({
+    serverVersion: upstream.serverVersion,
+    connectionId: upstream.connectionId,
+    authPluginData: scramble,
+    capabilities,
+    characterSet: upstream.characterSet,
+    statusFlags: upstream.statusFlags,
+    authPluginName: AuthPlugin.NativePassword,
+    mariadbCapabilities: 0,
+  });
+}
+
+/** The client's HandshakeResponse41, after a TLS upgrade when it asks for one and the listener has TLS. */
+export async function receiveLogin(leg: PacketLeg, clientTls: SecureContext | undefined): Promise<HandshakeResponse41> {
+  const first = decodeClientHandshake(await leg.receive());
+  if (first.type === 'response') return first;
+  if (!clientTls) throw tlsNotOffered();
+  const raw = leg.socket as Socket;
+  // The TLS ClientHello often arrives with the SSLRequest: TLSSocket reads a socket's unshifted bytes.
+  const early = leg.reader.detach();
+  if (early.length > 0) raw.unshift(early);
+  const secure = new TLSSocket(raw, { isServer: true, secureContext: clientTls });
+  secure.on('error', () => raw.destroy());
+  leg.switchTo(secure);
+  const second = decodeClientHandshake(await leg.receive());
+  if (second.type !== 'response') throw new ProtocolError('a second SSLRequest');
+  return second;
+}
+
+/** Checks the tunnel password; throws a ClientError (1045) when it is wrong. */
+export async function authenticateClient(leg: PacketLeg, response: HandshakeResponse41, scramble: Buffer, password: string, host: string): Promise<void> {
+  const canSwitch = hasCapability(response.capabilities, Capability.PluginAuth);
+  const plugin = (canSwitch && response.authPluginName) || AuthPlugin.NativePassword;
+  let answer = response.authResponse;
+  let ok: boolean;
+  switch (plugin) {
+    case AuthPlugin.NativePassword:
+      ok = verifyNativePassword(password, scramble, answer);
+      break;
+    case AuthPlugin.CachingSha2Password:
+      ok = verifyCachingSha2Password(password, scramble, answer);
+      if (ok) leg.send(encodeAuthMoreData(Buffer.from([CachingSha2Status.FastAuthSuccess])));
+      break;
+    default:
+      leg.send(encodeAuthSwitchRequest({ pluginName: AuthPlugin.NativePassword, pluginData: Buffer.concat([scramble, Buffer.from([0])]) }));
+      answer = decodeAuthSwitchResponse(await leg.receive());
+      ok = verifyNativePassword(password, scramble, answer);
+  }
+  if (!ok) throw wrongTunnelPassword(response.username, host, answer.length > 0);
+}

@@ -1,0 +1,130 @@
+/**
+ * The client→server filter of a relayed MySQL session, pure: finds each command packet in the
+ * byte stream (PacketScanner: boundaries and heads, bodies never buffered), passes the bytes on
+ * untouched, and holds back the packets of refused commands (COM_CHANGE_USER) so the server never
+ * sees them. At most the first 5 bytes of a packet (header and command byte) wait for the decision.
+ *
+ * A packet is a command when its sequence id is 0, except in LOCAL INFILE data: there the ids
+ * count on from 2 and wrap, so a 0 that follows a non-empty packet numbered 255 is more data.
+ */
+import { Command } from './commands.js';
+import { PACKET_HEADER_LENGTH, nextSequenceId } from './packets.js';
+import { PacketScanner } from './scanner.js';
+
+export type GateEvent =
+  /** A command passed on; `head` is its first bytes, `length` its whole length. */
+  | { type: 'command'; head: Buffer; length: number }
+  /** A command held back; the client waits for an answer numbered `replySequenceId`. */
+  | { type: 'refused'; command: Command; replySequenceId: number };
+
+export interface GateResult {
+  /** Bytes to pass to the server, in order (views into the pushed chunk where possible). */
+  forward: Buffer[];
+  events: GateEvent[];
+}
+
+type Decision = 'forward' | 'refuse';
+
+const COMMAND_OFFSET = PACKET_HEADER_LENGTH;
+const EMPTY = Buffer.alloc(0);
+
+export class CommandGate {
+  private readonly scanner: PacketScanner;
+  /** What to do with the packet in progress at the end of the last chunk, once known. */
+  private decision: Decision | undefined;
+  /** That packet's first bytes, while undecided (fewer than 5). */
+  private held: Buffer = EMPTY;
+  private previous: { lastSequenceId: number; length: number } = { lastSequenceId: 0, length: 0 };
+
+  constructor(
+    /** Bytes of each command to hand to the audit. */
+    headLength: number,
+    private readonly refused: ReadonlySet<number> = new Set([Command.ChangeUser]),
+  ) {
+    this.scanner = new PacketScanner(Math.max(1, headLength));
+  }
+
+  /** Throws ProtocolError on bad framing; the session ends then. */
+  push(chunk: Buffer): GateResult {
+    const packets = this.scanner.push(chunk);
+    const out = new Output(chunk);
+    const events: GateEvent[] = [];
+    let cursor = 0;
+    for (const packet of packets) {
+      const isCommand = this.isCommand(packet.sequenceId);
+      const decision = this.decision ?? this.decide(isCommand, packet.head[0]);
+      if (decision === 'forward') {
+        out.add(this.held, cursor, packet.end);
+        if (isCommand && packet.length > 0) events.push({ type: 'command', head: packet.head, length: packet.length });
+      } else {
+        events.push({ type: 'refused', command: packet.head[0]!, replySequenceId: nextSequenceId(packet.lastSequenceId) });
+      }
+      this.held = EMPTY;
+      this.decision = undefined;
+      this.previous = packet;
+      cursor = packet.end;
+    }
+    if (cursor < chunk.length) this.takeTrailing(out, cursor);
+    return { forward: out.buffers(), events };
+  }
+
+  /** Bytes of a packet that goes on in the next chunk. */
+  private takeTrailing(out: Output, from: number): void {
+    const chunk = out.chunk;
+    if (this.decision === undefined) {
+      const start = this.held.length > 0 ? Buffer.concat([this.held, chunk.subarray(from)]) : chunk.subarray(from);
+      if (start.length <= COMMAND_OFFSET) {
+        this.held = Buffer.from(start);
+        return;
+      }
+      this.decision = this.decide(this.isCommand(start[COMMAND_OFFSET - 1]!), start[COMMAND_OFFSET]);
+    }
+    if (this.decision === 'forward') out.add(this.held, from, chunk.length);
+    this.held = EMPTY;
+  }
+
+  private isCommand(sequenceId: number): boolean {
+    if (sequenceId !== 0) return false;
+    return !(this.previous.lastSequenceId === 0xff && this.previous.length > 0);
+  }
+
+  private decide(isCommand: boolean, code: number | undefined): Decision {
+    return isCommand && code !== undefined && this.refused.has(code) ? 'refuse' : 'forward';
+  }
+}
+
+/** Collects forwarded ranges of one chunk, merging neighbours so a whole chunk goes on as itself. */
+class Output {
+  private readonly parts: Buffer[] = [];
+  private rangeStart = -1;
+  private rangeEnd = -1;
+
+  constructor(readonly chunk: Buffer) {}
+
+  add(prefix: Buffer, from: number, to: number): void {
+    if (prefix.length > 0) {
+      this.flush();
+      this.parts.push(prefix);
+    }
+    if (from === to) return;
+    if (this.rangeEnd === from) {
+      this.rangeEnd = to;
+      return;
+    }
+    this.flush();
+    this.rangeStart = from;
+    this.rangeEnd = to;
+  }
+
+  buffers(): Buffer[] {
+    this.flush();
+    return this.parts;
+  }
+
+  private flush(): void {
+    if (this.rangeStart < 0) return;
+    this.parts.push(this.rangeStart === 0 && this.rangeEnd === this.chunk.length ? this.chunk : this.chunk.subarray(this.rangeStart, this.rangeEnd));
+    this.rangeStart = -1;
+    this.rangeEnd = -1;
+  }
+}

@@ -1,0 +1,119 @@
+/**
+ * The ERR packets a MySQL client gets from the broker, with real error codes and SQLSTATEs and a
+ * message that says what to do. MySQL's ERR has no hint field, so the advice ends the message.
+ */
+import { errorMessage, redactSecrets } from '../../errors.js';
+import type { UpstreamTarget } from '../target.js';
+import { UpstreamError } from '../upstream-connect.js';
+import { HandshakeTimeoutError, PeerClosedError } from '../wire-reader.js';
+import { PROTOCOL_ERROR_SQLSTATE, ProtocolError } from './protocol-error.js';
+import type { ErrPacket } from './responses.js';
+
+/** An error for the client, already phrased for it. */
+export class ClientError extends Error {
+  constructor(readonly err: ErrPacket) {
+    super(err.message);
+    this.name = 'ClientError';
+  }
+}
+
+/** Error codes the broker sends (server codes from mysqld_error.h, client codes from errmsg.h). */
+export enum ErrorCode {
+  HandshakeError = 1043, // ER_HANDSHAKE_ERROR
+  DbAccessDenied = 1044, // ER_DBACCESS_DENIED_ERROR
+  AccessDenied = 1045, // ER_ACCESS_DENIED_ERROR
+  SpecificAccessDenied = 1227, // ER_SPECIFIC_ACCESS_DENIED_ERROR
+  NotSupportedAuthMode = 1251, // ER_NOT_SUPPORTED_AUTH_MODE
+  UnknownError = 1105, // ER_UNKNOWN_ERROR
+  ConnectionError = 2003, // CR_CONN_HOST_ERROR
+  ServerLost = 2013, // CR_SERVER_LOST
+  SslConnectionError = 2026, // CR_SSL_CONNECTION_ERROR
+  MalformedPacket = 2027, // CR_MALFORMED_PACKET
+}
+
+const err = (code: number, sqlState: string, message: string): ClientError => new ClientError({ code, sqlState, message });
+const withHint = (message: string, hint: string | undefined): string => (hint ? `${message}. ${hint}` : message);
+
+export function hostOf(address: string | undefined): string {
+  return (address ?? 'unknown').replace(/^::ffff:/, '');
+}
+
+export function wrongTunnelPassword(user: string, host: string, usingPassword: boolean): ClientError {
+  return err(
+    ErrorCode.AccessDenied,
+    '28000',
+    `Access denied for user '${user}'@'${host}' (using password: ${usingPassword ? 'YES' : 'NO'}). Use the password azdb gave for this tunnel (\`azdb proxy db NAME --json\` prints it); it changes with every tunnel`,
+  );
+}
+
+export function deniedByRoles(user: string, database: string, target: UpstreamTarget, reason: string): ClientError {
+  return err(
+    ErrorCode.DbAccessDenied,
+    '42000',
+    `Access denied for user '${user}' to database '${database}' on ${target.name}: your azdb roles deny it (${reason}). Run \`azdb db ls\` to see the database users and names your roles allow`,
+  );
+}
+
+export function tlsNotOffered(): ClientError {
+  return err(
+    ErrorCode.SslConnectionError,
+    'HY000',
+    "azdb's local listener does not speak TLS (it listens on loopback); connect without SSL, e.g. mysql --skip-ssl or --ssl-mode=DISABLED",
+  );
+}
+
+export function tokenUnavailable(target: UpstreamTarget, error: unknown): ClientError {
+  return err(
+    ErrorCode.AccessDenied,
+    '28000',
+    `azdb could not get an Entra token for ${target.name}: ${errorMessage(error)}. Run \`azdb creds\` to see which credential source works and how to fix the others`,
+  );
+}
+
+export function changeUserRefused(): ErrPacket {
+  return { code: ErrorCode.SpecificAccessDenied, sqlState: '42000', message: 'COM_CHANGE_USER is not supported through azdb; open a new connection as the other user' };
+}
+
+/** An upstream ERR, passed on; access refusals get the Entra advice a person needs. */
+export function upstreamRefused(refusal: ErrPacket, target: UpstreamTarget, loginUser: string): ClientError {
+  const denied = refusal.code === ErrorCode.AccessDenied || refusal.code === ErrorCode.DbAccessDenied || refusal.sqlState === '28000';
+  const hint = denied
+    ? `Azure refused the Entra token for '${loginUser}' on ${target.name}: the user must exist for this identity (CREATE AADUSER '${loginUser.split('@')[0]}' IDENTIFIED BY '<client or object id>') and be granted the database. Run \`azdb doctor ${target.name}\``
+    : undefined;
+  return err(refusal.code, refusal.sqlState ?? 'HY000', withHint(redactSecrets(refusal.message), hint));
+}
+
+/** Any failure talking to the upstream server before relaying. */
+export function upstreamFailure(error: unknown, target: UpstreamTarget): ClientError {
+  const where = `${target.host}:${target.port}`;
+  if (error instanceof ClientError) return error;
+  if (error instanceof UpstreamError) {
+    switch (error.stage) {
+      case 'connect':
+        return err(ErrorCode.ConnectionError, 'HY000', withHint(`Can't connect to MySQL server on '${where}' (${error.message})`, error.hint));
+      case 'tls':
+        return err(ErrorCode.SslConnectionError, 'HY000', withHint(`SSL connection error: ${error.message}`, error.hint));
+      case 'auth':
+        return err(ErrorCode.NotSupportedAuthMode, '08004', withHint(error.message, error.hint));
+      default:
+        return err(ErrorCode.MalformedPacket, 'HY000', withHint(error.message, error.hint));
+    }
+  }
+  if (error instanceof PeerClosedError) {
+    return err(ErrorCode.ServerLost, 'HY000', `Lost connection to MySQL server ${target.name} at '${where}' during login. Run \`azdb doctor ${target.name}\``);
+  }
+  if (error instanceof HandshakeTimeoutError) {
+    return err(ErrorCode.ServerLost, 'HY000', `Lost connection to MySQL server ${target.name} at '${where}': ${error.message}. Run \`azdb doctor ${target.name}\``);
+  }
+  if (error instanceof ProtocolError) return err(ErrorCode.MalformedPacket, 'HY000', `${target.name} broke the MySQL protocol: ${error.message}`);
+  return err(ErrorCode.ConnectionError, 'HY000', `Can't connect to MySQL server on '${where}' (${errorMessage(error)}). Run \`azdb doctor ${target.name}\``);
+}
+
+/** A failure on the client's side of the login, or undefined when the client is gone. */
+export function clientFailure(error: unknown): ClientError | undefined {
+  if (error instanceof ClientError) return error;
+  if (error instanceof ProtocolError) return err(error.errorCode, PROTOCOL_ERROR_SQLSTATE, `Got an error reading communication packets: ${error.message}`);
+  if (error instanceof HandshakeTimeoutError) return err(ErrorCode.HandshakeError, PROTOCOL_ERROR_SQLSTATE, `Bad handshake: ${error.message}; closing the connection`);
+  if (error instanceof PeerClosedError) return undefined;
+  return err(ErrorCode.UnknownError, 'HY000', `azdb broker error: ${errorMessage(error)}`);
+}

@@ -1,0 +1,186 @@
+/**
+ * One MySQL client connection through the broker, as an explicit sequence of steps:
+ *
+ *   ConnectingUpstream (TCP, the server's greeting) → Greeting (azdb's own handshake)
+ *   → Authenticating (tunnel password) → Authorizing (roles) → LoggingInUpstream (token, TLS,
+ *   login) → Relaying → Closed
+ *
+ * The upstream connection comes first so the client's greeting can carry the server's connection
+ * id: `KILL QUERY <id>` (how mysql's Ctrl+C cancels) then reaches the right server thread as is.
+ * Every failure before Relaying reaches the client as an ERR packet with a real code, a SQLSTATE
+ * and a message that says what to do; the broker and its other sessions are unaffected. Once
+ * relaying, server→client bytes are piped raw; client→server bytes pass a gate that refuses
+ * COM_CHANGE_USER and feeds the audit, without buffering packet bodies.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Socket } from 'node:net';
+import { Transform, type TransformCallback } from 'node:stream';
+import type { SecureContext } from 'node:tls';
+import { errorMessage } from '../../errors.js';
+import type { AuditSink, SessionIdentity } from '../audit.js';
+import type { AccessDecision, SessionEvent } from '../postgres/session.js';
+import { hangUp, relay, type RelayTap } from '../relay.js';
+import { upstreamLoginUser, type UpstreamTarget } from '../target.js';
+import { createScramble } from './auth.js';
+import { authenticateClient, encodeGreeting, greetingCapabilities, receiveLogin } from './client-login.js';
+import { CommandGate } from './command-gate.js';
+import { auditCommand } from './command-audit.js';
+import { Capability } from './constants.js';
+import { encodePacket } from './packets.js';
+import { PacketLeg } from './packet-leg.js';
+import { encodeErr } from './responses.js';
+import {
+  ClientError,
+  changeUserRefused,
+  clientFailure,
+  deniedByRoles,
+  hostOf,
+  tokenUnavailable,
+  upstreamFailure,
+  upstreamRefused,
+} from './session-errors.js';
+import { UpstreamRefused, connectUpstream, loginUpstream, type UpstreamConnection } from './upstream.js';
+
+export interface MySqlSessionOptions {
+  target: UpstreamTarget;
+  /** The tunnel's random password; clients prove it with mysql_native_password or caching_sha2_password. */
+  localPassword: string;
+  defaults: { dbUser?: string; dbName?: string };
+  authorize: (dbUser: string, dbName: string) => AccessDecision;
+  getToken: () => Promise<string>;
+  audit: AuditSink;
+  /** When set, the greeting offers TLS and an SSLRequest upgrades the connection. */
+  clientTls?: SecureContext;
+  /** Time from connect to a finished client login. @default 30_000 */
+  handshakeTimeoutMs?: number;
+  onEvent?: (event: SessionEvent) => void;
+}
+
+/** A HandshakeResponse41 with 64 KiB of connection attributes fits easily. */
+const MAX_CLIENT_LOGIN_PACKET = 256 * 1024;
+/** Query text kept for the audit: its 16 Ki-character cut in UTF-8, plus query attributes. */
+const AUDIT_HEAD_LENGTH = 4 * 16 * 1024 + 1024;
+
+export async function runMySqlSession(clientSocket: Socket, options: MySqlSessionOptions): Promise<void> {
+  const id = randomUUID();
+  const started = Date.now();
+  const { target } = options;
+  const deadline = { at: started + (options.handshakeTimeoutMs ?? 30_000), what: 'the client to log in' };
+  const client = new PacketLeg(clientSocket, deadline, MAX_CLIENT_LOGIN_PACKET);
+  let upstream: UpstreamConnection | undefined;
+  let identity: SessionIdentity | undefined;
+  let relaying = false;
+  try {
+    // ConnectingUpstream
+    upstream = await connectUpstream(target).catch((error: unknown) => {
+      throw error instanceof UpstreamRefused ? new ClientError(error.err) : upstreamFailure(error, target);
+    });
+
+    // Greeting
+    const scramble = createScramble();
+    const offered = greetingCapabilities(upstream.greeting.capabilities, options.clientTls !== undefined);
+    client.send(encodeGreeting(upstream.greeting, scramble, offered));
+
+    // Authenticating: the tunnel's local password, never forwarded anywhere.
+    const response = await receiveLogin(client, options.clientTls);
+    const capabilities = (response.capabilities & offered) >>> 0;
+    const dbUser = response.username || options.defaults.dbUser || '';
+    const dbName = response.database || options.defaults.dbName || '';
+    identity = {
+      session_id: id,
+      database: target.name,
+      protocol: 'mysql',
+      db_user: dbUser,
+      db_name: dbName,
+      client_address: `${clientSocket.remoteAddress}:${clientSocket.remotePort}`,
+    };
+    await authenticateClient(client, response, scramble, options.localPassword, hostOf(clientSocket.remoteAddress));
+
+    // Authorizing
+    const decision = options.authorize(dbUser, dbName);
+    if (!decision.allowed) throw deniedByRoles(dbUser, dbName, target, decision.reason);
+
+    // LoggingInUpstream
+    const token = await options.getToken().catch((error: unknown) => {
+      throw tokenUnavailable(target, error);
+    });
+    const loginUser = upstreamLoginUser(target, dbUser);
+    const login = {
+      user: loginUser,
+      database: dbName,
+      capabilities,
+      maxPacketSize: response.maxPacketSize,
+      characterSet: response.characterSet,
+      connectAttributes: response.connectAttributes,
+    };
+    const session = await loginUpstream(upstream, target, login, token).catch((error: unknown) => {
+      throw error instanceof UpstreamRefused ? upstreamRefused(error.err, target, loginUser) : upstreamFailure(error, target);
+    });
+
+    // Relaying
+    relaying = true;
+    const early = client.reader.detach();
+    const socket = client.socket as Socket;
+    socket.write(client.frame(session.ok));
+    if (session.rest.length > 0) socket.write(session.rest);
+    options.audit.write({ event: 'session.start', ...identity });
+    options.onEvent?.({ type: 'relaying', id, dbUser, dbName, client: identity.client_address });
+    const result = await relay(socket, session.socket, early, commandGate(socket, capabilities, options, identity));
+    finish(result.error ? 'error' : 'ok', result.error);
+  } catch (error) {
+    if (!relaying) {
+      upstream?.leg.reader.detach();
+      upstream?.leg.socket.destroy();
+      upstream?.tcp.destroy();
+    }
+    const clientError = clientFailure(error);
+    const message = clientError?.message ?? errorMessage(error);
+    if (identity) options.audit.write({ event: 'session.rejected', ...identity, error: message });
+    options.onEvent?.({ type: 'closed', id, result: 'error', error: message });
+    const socket = client.socket as Socket;
+    if (clientError && !socket.destroyed) {
+      client.reader.detach();
+      await hangUp(socket, client.frame(encodeErr(clientError.err)));
+    }
+  }
+
+  function finish(result: 'ok' | 'error', error?: string): void {
+    if (!identity) return;
+    options.audit.write({
+      event: 'session.end',
+      ...identity,
+      result,
+      ...(error ? { error } : {}),
+      bytes_from_client: clientSocket.bytesRead,
+      bytes_to_client: clientSocket.bytesWritten,
+      duration_ms: Date.now() - started,
+    });
+    options.onEvent?.({ type: 'closed', id, result, ...(error ? { error } : {}) });
+  }
+}
+
+/** Passes client bytes on; answers refused commands itself and audits the rest when asked. */
+function commandGate(client: Socket, capabilities: number, options: MySqlSessionOptions, identity: SessionIdentity): RelayTap {
+  return (fail) => {
+    const gate = new CommandGate(options.audit.queries ? AUDIT_HEAD_LENGTH : 1);
+    const audited = options.audit.queries ? identity : undefined;
+    return new Transform({
+      transform(chunk: Buffer, _encoding, callback: TransformCallback) {
+        let result;
+        try {
+          result = gate.push(chunk);
+        } catch (error) {
+          fail(`client sent a malformed packet: ${errorMessage(error)}`);
+          callback();
+          return;
+        }
+        for (const buffer of result.forward) this.push(buffer);
+        for (const event of result.events) {
+          if (event.type === 'refused') client.write(encodePacket(event.replySequenceId, encodeErr(changeUserRefused())));
+          else if (audited) auditCommand(options.audit, audited, event.head, event.length, capabilities & Capability.QueryAttributes);
+        }
+        callback();
+      },
+    });
+  };
+}

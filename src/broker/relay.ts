@@ -1,0 +1,68 @@
+/**
+ * The last two steps every broker session shares, whatever the protocol: relaying bytes both ways
+ * with backpressure once the login is done, and hanging up on a refused client so that it reads
+ * its error before the connection goes away.
+ */
+import type { Socket } from 'node:net';
+import type { Transform } from 'node:stream';
+
+/** How long a refused client may keep the connection open after its error is sent. */
+const HANG_UP_LINGER_MS = 1_000;
+
+/**
+ * Sends the last message, half-closes, and discards what the client still sends until it closes
+ * (or the linger runs out). Closing a socket with unread input makes the kernel answer with a
+ * reset, and a reset can overtake the error, so the client would never learn why it was refused.
+ */
+export function hangUp(socket: Socket, last: Buffer): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, HANG_UP_LINGER_MS);
+    function done(): void {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve();
+    }
+    socket.once('close', done);
+    socket.on('data', () => {});
+    socket.resume();
+    socket.end(last);
+  });
+}
+
+/**
+ * Builds the client→server filter of a relay. It must pass bytes on (or hold back what it
+ * refuses) and call `fail` to end the session on input it cannot accept.
+ */
+export type RelayTap = (fail: (message: string) => void) => Transform;
+
+/**
+ * Pipes both ways until either side ends; resolves with how it ended. `early` holds client bytes
+ * read past the login; they go first, through the tap when there is one.
+ */
+export function relay(client: Socket, upstream: Socket, early: Buffer, tap?: RelayTap): Promise<{ error?: string }> {
+  return new Promise((resolve) => {
+    let done = false;
+    const end = (error?: string) => {
+      if (done) return;
+      done = true;
+      client.destroy();
+      upstream.destroy();
+      resolve(error ? { error } : {});
+    };
+    client.on('error', (e) => end(`client: ${e.message}`));
+    upstream.on('error', (e) => end(`upstream: ${e.message}`));
+    client.on('close', () => end());
+    upstream.on('close', () => end());
+    // A side that went away while the upstream login ran has already emitted its 'close'.
+    if (client.destroyed || upstream.destroyed) {
+      end();
+      return;
+    }
+    upstream.setNoDelay(true);
+    const filter = tap?.((message) => end(message));
+    if (early.length > 0) (filter ?? upstream).write(early);
+    (filter ? client.pipe(filter) : client).pipe(upstream);
+    upstream.pipe(client);
+    client.resume();
+  });
+}

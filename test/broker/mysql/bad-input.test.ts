@@ -1,0 +1,374 @@
+/**
+ * Bad input from MySQL clients and bad behaviour from upstream servers. In every case the affected
+ * client gets an ERR packet with a real code and SQLSTATE (decoded here) or a clean close, no token
+ * leaves the machine in clear, and the next client is served at once: each case ends with a real
+ * mysql2 login and `select 1`.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createServer, type Server, type Socket } from 'node:net';
+import { createSecureContext, TLSSocket } from 'node:tls';
+import { join } from 'node:path';
+import mysql from 'mysql2/promise';
+import { startTestAzure } from '../../harness/emulator.js';
+import { findTool } from '../../harness/tools.js';
+import { waitFor } from '../../helpers/wait.js';
+import { emulatorTarget } from '../../helpers/targets.js';
+import { createPrng } from '../../helpers/prng.js';
+import { CLIENT_CAPABILITIES, RawMySql, errOf, loginResponse } from '../../helpers/mysql-raw.js';
+import type { EmulatedAzure } from '../../../src/emulator/emulated-azure.js';
+import { loadOrCreateCa } from '../../../src/emulator/ca.js';
+import { DEMO_IDENTITY } from '../../../src/emulator/demo-identity.js';
+import { createCredential } from '../../../src/azure/credential.js';
+import { TokenCache } from '../../../src/azure/token-cache.js';
+import { databaseScope, CLOUDS } from '../../../src/azure/clouds.js';
+import { openTunnel, type Tunnel, type TunnelOptions } from '../../../src/broker/tunnel.js';
+import { startListener, type Listener } from '../../../src/broker/listener.js';
+import { runMySqlSession, type MySqlSessionOptions } from '../../../src/broker/mysql/session.js';
+import { NO_AUDIT } from '../../../src/broker/audit.js';
+import type { UpstreamTarget } from '../../../src/broker/target.js';
+import { Capability } from '../../../src/broker/mysql/constants.js';
+import { createScramble } from '../../../src/broker/mysql/auth.js';
+import { encodeAuthSwitchRequest } from '../../../src/broker/mysql/auth-messages.js';
+import { encodeHandshakeV10, encodeSslRequest } from '../../../src/broker/mysql/handshake.js';
+import { encodePacket } from '../../../src/broker/mysql/packets.js';
+import { encodeErr } from '../../../src/broker/mysql/responses.js';
+import type { Packet } from '../../../src/broker/mysql/packets.js';
+
+const mariadbd = await findTool('mariadbd');
+const SCOPE = databaseScope(CLOUDS.AzureCloud);
+const USER = DEMO_IDENTITY.role;
+const JWT = /eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/;
+/** Codes a broken client may get: bad handshake, packet too large, out of order, read error, TLS refused. */
+const CLIENT_FAULT_CODES = new Set([1043, 1153, 1156, 1158, 2026]);
+
+let azure: EmulatedAzure & { dir: string };
+let tokens: TokenCache;
+let token: string;
+let main: Tunnel;
+const tunnels: Tunnel[] = [];
+const listeners: Listener[] = [];
+const servers: Server[] = [];
+const sockets = new Set<Socket>();
+
+function targetFor(name: string, overrides: Partial<UpstreamTarget> = {}): UpstreamTarget {
+  return emulatorTarget(azure, name, overrides);
+}
+
+async function tunnel(overrides: Partial<TunnelOptions> = {}): Promise<Tunnel> {
+  const t = await openTunnel({
+    target: targetFor('shopdb'),
+    host: '127.0.0.1',
+    port: 0,
+    dbUser: USER,
+    dbName: 'shop',
+    authorize: () => ({ allowed: true }),
+    getToken: () => tokens.getToken(SCOPE),
+    audit: NO_AUDIT,
+    ...overrides,
+  });
+  tunnels.push(t);
+  return t;
+}
+
+/** A broker listener run directly, for session options a tunnel does not expose. */
+async function directListener(options: Partial<MySqlSessionOptions> = {}): Promise<{ port: number; password: string }> {
+  const password = 'direct-listener-password';
+  const listener = await startListener({
+    host: '127.0.0.1',
+    port: 0,
+    handle: (socket) =>
+      runMySqlSession(socket, {
+        target: targetFor('shopdb'),
+        localPassword: password,
+        defaults: { dbUser: USER, dbName: 'shop' },
+        authorize: () => ({ allowed: true }),
+        getToken: () => tokens.getToken(SCOPE),
+        audit: NO_AUDIT,
+        ...options,
+      }),
+  });
+  listeners.push(listener);
+  return { port: listener.port, password };
+}
+
+/** The next client is served at once: a real login and `select 1`. */
+async function expectServed(port = main.port, password = main.password): Promise<void> {
+  const started = Date.now();
+  const c = await mysql.createConnection({ host: '127.0.0.1', port, user: USER, password, database: 'shop', connectTimeout: 10_000 });
+  try {
+    const [[row]] = await c.query<mysql.RowDataPacket[]>('select 1 as one');
+    expect(row!.one).toBe(1);
+  } finally {
+    await c.end().catch(() => {});
+  }
+  expect(Date.now() - started).toBeLessThan(3_000);
+}
+
+async function raw(port = main.port): Promise<RawMySql> {
+  const client = await RawMySql.connect(port);
+  sockets.add(client.socket);
+  return client;
+}
+
+/** Every packet until the broker closes (bounded). */
+async function drain(client: RawMySql, timeoutMs = 5_000): Promise<Packet[]> {
+  const packets: Packet[] = [];
+  for (;;) {
+    const packet = await client.next(timeoutMs);
+    if (!packet) return packets;
+    packets.push(packet);
+  }
+}
+
+function expectNoToken(packets: Packet[]): void {
+  const bytes = Buffer.concat(packets.map((p) => p.payload));
+  expect(bytes.includes(token)).toBe(false);
+  expect(bytes.toString('latin1')).not.toMatch(JWT);
+}
+
+/** The ERR a session ended with (its last packet, then a close). */
+function lastErr(packets: Packet[]) {
+  expectNoToken(packets);
+  return errOf(packets.at(-1));
+}
+
+async function listen(server: Server): Promise<number> {
+  servers.push(server);
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    s.on('error', () => {});
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return (server.address() as { port: number }).port;
+}
+
+function greeting(capabilities = CLIENT_CAPABILITIES | Capability.Ssl, plugin = 'mysql_native_password'): Buffer {
+  return encodePacket(0, encodeHandshakeV10({ serverVersion: '8.0.99-fake', connectionId: 99, authPluginData: createScramble(), capabilities, characterSet: 45, statusFlags: 2, authPluginName: plugin, mariadbCapabilities: 0 }));
+}
+
+/** Pre-auth connections MariaDB holds (the front opens one per client before greeting it). */
+async function unauthenticated(): Promise<number> {
+  const rows = await azure.realMariaDb!.query<mysql.RowDataPacket[]>("select count(*) as n from information_schema.processlist where user = 'unauthenticated user'");
+  return Number(rows[0]!.n);
+}
+
+describe.skipIf(mariadbd.skip)('MySQL broker: bad input', () => {
+  beforeAll(async () => {
+    azure = await startTestAzure();
+    Object.assign(process.env, azure.identity.env());
+    tokens = new TokenCache({ credential: createCredential() });
+    token = await tokens.getToken(SCOPE);
+    main = await tunnel();
+    await expectServed();
+  });
+
+  afterAll(async () => {
+    for (const s of sockets) s.destroy();
+    await Promise.all(tunnels.map((t) => t.close()));
+    await Promise.all(listeners.map((l) => l.close()));
+    await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+    await azure?.stop();
+  });
+
+  describe('from a client', () => {
+    it('answers random bytes after the greeting with an 08S01 ERR or a clean close', async () => {
+      const prng = createPrng(0x5eed);
+      for (const size of [1, 3, 4, 5, 8, 13, 36, 64, 512, 4096, 65_536, 300_000]) {
+        const client = await raw();
+        await client.greeting();
+        client.socket.write(prng.bytes(size));
+        client.socket.end();
+        const packets = await drain(client);
+        if (packets.length > 0) {
+          const err = lastErr(packets);
+          expect(CLIENT_FAULT_CODES, `size ${size}: ${err.code} ${err.message}`).toContain(err.code);
+          expect(err.sqlState === '08S01' || err.code === 2026).toBe(true);
+        }
+      }
+      await expectServed();
+    });
+
+    it('closes quietly on a login packet cut at any byte, and judges a shortened one', async () => {
+      const probe = await raw();
+      const full = loginResponse(await probe.greeting(), { user: USER, password: 'wrong' });
+      probe.close();
+      for (let cut = 0; cut < full.length; cut += 3) {
+        const client = await raw();
+        await client.greeting();
+        client.socket.write(encodePacket(1, full).subarray(0, 4 + cut));
+        client.socket.end();
+        expect(await drain(client)).toEqual([]);
+
+        // Cut inside the plugin name, the login names a plugin azdb does not know: it switches to native.
+        const shortened = await raw();
+        await shortened.greeting();
+        shortened.send(1, full.subarray(0, cut));
+        const answer = await shortened.next();
+        if (answer?.payload[0] === 0xfe) shortened.send(3, Buffer.alloc(20, 1));
+        const packets = [answer!, ...(await drain(shortened))];
+        const err = lastErr(packets);
+        expect([1045, 1158]).toContain(err.code);
+      }
+      await expectServed();
+    });
+
+    it('refuses a login packet claiming 16 MiB with 1153 while the client is still sending it', async () => {
+      const client = await raw();
+      await client.greeting();
+      const header = Buffer.from([0xff, 0xff, 0xfe, 1]);
+      client.socket.write(header);
+      const stream = setInterval(() => client.socket.write(Buffer.alloc(16 * 1024, 0x61)), 1);
+      const packets = await drain(client);
+      clearInterval(stream);
+      expect(lastErr(packets)).toMatchObject({ code: 1153, sqlState: '08S01' });
+      await expectServed();
+    });
+
+    it('refuses a login packet out of sequence with 1156', async () => {
+      const client = await raw();
+      const g = await client.greeting();
+      client.send(5, loginResponse(g, { user: USER, password: main.password }));
+      const packets = await drain(client);
+      expect(lastErr(packets)).toMatchObject({ code: 1156, sqlState: '08S01' });
+      expect(packets.at(-1)!.sequenceId).toBe(1);
+      await expectServed();
+    });
+
+    it('refuses an SSLRequest on a plain listener with a clear ERR', async () => {
+      const client = await raw();
+      await client.greeting();
+      client.send(1, encodeSslRequest({ capabilities: CLIENT_CAPABILITIES, maxPacketSize: 1 << 24, characterSet: 45, mariadbCapabilities: 0 }));
+      const err = lastErr(await drain(client));
+      expect(err).toMatchObject({ code: 2026, sqlState: 'HY000' });
+      expect(err.message).toContain('does not speak TLS');
+      await expectServed();
+    });
+
+    it('times out a stalled client with 1043 while another is served, and releases its upstream connection', async () => {
+      const direct = await directListener({ handshakeTimeoutMs: 400 });
+      const baseline = await unauthenticated();
+      const silent = await raw(direct.port);
+      await silent.greeting();
+      const trickle = await raw(direct.port);
+      const g = await trickle.greeting();
+      const login = encodePacket(1, loginResponse(g, { user: USER, password: direct.password }));
+      trickle.socket.write(login.subarray(0, 10));
+      expect(await unauthenticated()).toBeGreaterThanOrEqual(baseline + 2);
+      await expectServed(direct.port, direct.password);
+      const started = Date.now();
+      for (const client of [silent, trickle]) {
+        expect(lastErr(await drain(client))).toMatchObject({ code: 1043, sqlState: '08S01' });
+      }
+      expect(Date.now() - started).toBeLessThan(2_000);
+      await waitFor(async () => (await unauthenticated()) <= baseline, 'MariaDB to drop the upstream connections');
+    });
+
+    it('releases the upstream connection of a client that leaves in the middle of its login', async () => {
+      const baseline = await unauthenticated();
+      for (let i = 0; i < 20; i++) {
+        const client = await raw();
+        await client.greeting();
+        client.close();
+      }
+      await waitFor(() => main.connections === 0, 'the sessions to end');
+      await waitFor(async () => (await unauthenticated()) <= baseline, 'MariaDB to drop the upstream connections');
+      await expectServed();
+    });
+
+    it('ends a logged-in session that breaks packet framing, and keeps serving', async () => {
+      const client = await raw();
+      const g = await client.greeting();
+      client.send(1, loginResponse(g, { user: USER, password: main.password, database: 'shop' }));
+      const ok = await client.next();
+      expect(ok!.payload[0]).toBe(0);
+      // A continued (16 MiB - 1) packet whose continuation skips a sequence id.
+      const first = Buffer.alloc(4 + 0xffffff, 0x20);
+      first.writeUIntLE(0xffffff, 0, 3);
+      first[3] = 0;
+      first[4] = 0x03;
+      client.socket.write(first);
+      client.socket.write(Buffer.from([1, 0, 0, 7, 0x20]));
+      await client.closed;
+      await expectServed();
+    });
+  });
+
+  describe('from an upstream server', () => {
+    it('passes an upstream ERR greeting to the client as its first packet', async () => {
+      const port = await listen(createServer((s) => s.end(encodePacket(0, encodeErr({ code: 1040, sqlState: '08004', message: 'Too many connections' })))));
+      const t = await tunnel({ target: targetFor('shopdb', { port }) });
+      const client = await raw(t.port);
+      const packets = await drain(client);
+      expect(packets).toHaveLength(1);
+      expect(packets[0]!.sequenceId).toBe(0);
+      expect(errOf(packets[0])).toMatchObject({ code: 1040, sqlState: '08004', message: 'Too many connections' });
+      await expectServed();
+    });
+
+    it('answers a garbage greeting with 2027 and a silent server with 2013 within the connect timeout', async () => {
+      const garbage = await listen(createServer((s) => s.write(encodePacket(0, Buffer.from('HTTP/1.1 400 Bad Request\r\n')))));
+      const silent = await listen(createServer(() => {}));
+      const t1 = await tunnel({ target: targetFor('shopdb', { port: garbage }) });
+      expect(lastErr(await drain(await raw(t1.port)))).toMatchObject({ code: 2027, sqlState: 'HY000' });
+      const t2 = await tunnel({ target: targetFor('shopdb', { port: silent, connectTimeoutMs: 300 }) });
+      const started = Date.now();
+      const err = lastErr(await drain(await raw(t2.port)));
+      expect(err).toMatchObject({ code: 2013, sqlState: 'HY000' });
+      expect(err.message).toContain('azdb doctor shopdb');
+      expect(Date.now() - started).toBeLessThan(3_000);
+      await expectServed();
+    });
+
+    it('never answers an unknown auth plugin with the token; the clear token goes only inside TLS', async () => {
+      const ca = await loadOrCreateCa(join(azure.dir, 'ca'));
+      const cert = await ca.issueServerCertificate({ dnsNames: ['fake.mysql.test'] });
+      const secureContext = createSecureContext({ cert: cert.certPem, key: cert.keyPem });
+      let plugin = 'dialog';
+      const plain: Buffer[] = [];
+      const secure: Buffer[] = [];
+      const port = await listen(
+        createServer((s) => {
+          s.write(greeting());
+          s.once('data', (d: Buffer) => {
+            plain.push(d.subarray(0, 36));
+            s.pause();
+            if (d.length > 36) s.unshift(d.subarray(36));
+            const tls = new TLSSocket(s, { isServer: true, secureContext });
+            tls.on('error', () => s.destroy());
+            let answered = false;
+            tls.on('data', (chunk: Buffer) => {
+              secure.push(chunk);
+              if (answered) return;
+              answered = true;
+              tls.write(encodePacket(3, encodeAuthSwitchRequest({ pluginName: plugin, pluginData: Buffer.concat([createScramble(), Buffer.from([0])]) })));
+            });
+          });
+        }),
+      );
+      const target = targetFor('shopdb', { port, tls: { mode: 'verify-full', ca: azure.caPem, caSource: 'the emulator CA', serverName: 'fake.mysql.test' } });
+      const events: string[] = [];
+      const t = await tunnel({ target, onEvent: (e) => events.push(JSON.stringify(e)) });
+      const err = lastErr(await drain(await raw(t.port).then(async (c) => {
+        c.send(1, loginResponse(await c.greeting(), { user: USER, password: t.password, database: 'shop' }));
+        return c;
+      })));
+      expect(err, events.join('\n')).toMatchObject({ code: 1251, sqlState: '08004' });
+      expect(err.message).toContain('"dialog"');
+      await waitFor(() => secure.length > 0, 'the login to reach the fake');
+      expect(Buffer.concat(plain)).toHaveLength(36);
+      expect(Buffer.concat(secure).includes(token)).toBe(false);
+
+      plugin = 'mysql_clear_password';
+      secure.length = 0;
+      plain.length = 0;
+      const c = await raw(t.port);
+      c.send(1, loginResponse(await c.greeting(), { user: USER, password: t.password, database: 'shop' }));
+      await waitFor(() => Buffer.concat(secure).includes(Buffer.from(`${token}\0`)), 'the clear token inside TLS');
+      expect(Buffer.concat(plain).includes(token)).toBe(false);
+      c.close();
+      await expectServed();
+    });
+  });
+});
+

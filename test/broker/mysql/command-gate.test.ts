@@ -1,0 +1,87 @@
+import { describe, expect, it } from 'vitest';
+import { CommandGate, type GateEvent } from '../../../src/broker/mysql/command-gate.js';
+import { Command, encodeQuery, encodeStmtPrepare } from '../../../src/broker/mysql/commands.js';
+import { MAX_PHYSICAL_PAYLOAD, encodePacket } from '../../../src/broker/mysql/packets.js';
+import { ProtocolError } from '../../../src/broker/mysql/protocol-error.js';
+
+const query = (sql: string) => encodePacket(0, encodeQuery(sql, 0));
+const changeUser = encodePacket(0, Buffer.from([Command.ChangeUser, ...Buffer.from('root\0'), 0, 0]));
+
+/** Feeds `chunks`; returns what went on and the events, heads copied. */
+function run(gate: CommandGate, chunks: Buffer[]): { forwarded: Buffer; events: GateEvent[] } {
+  const forwarded: Buffer[] = [];
+  const events: GateEvent[] = [];
+  for (const chunk of chunks) {
+    const result = gate.push(chunk);
+    forwarded.push(...result.forward.map((b) => Buffer.from(b)));
+    events.push(...result.events.map((e) => (e.type === 'command' ? { ...e, head: Buffer.from(e.head) } : e)));
+  }
+  return { forwarded: Buffer.concat(forwarded), events };
+}
+
+describe('CommandGate', () => {
+  const stream = [query('select 1'), changeUser, encodePacket(0, encodeStmtPrepare('select ?')), encodePacket(0, Buffer.alloc(0)), query('select 2')];
+  const input = Buffer.concat(stream);
+  const expected = Buffer.concat(stream.filter((p) => p !== changeUser));
+
+  it('passes commands on untouched and holds back COM_CHANGE_USER, at every split', () => {
+    const whole = run(new CommandGate(64), [input]);
+    expect(whole.forwarded).toEqual(expected);
+    expect(whole.events.map((e) => (e.type === 'command' ? `command:${e.head[0]}` : `refused:${e.replySequenceId}`))).toEqual([
+      `command:${Command.Query}`,
+      'refused:1',
+      `command:${Command.StmtPrepare}`,
+      `command:${Command.Query}`,
+    ]);
+    for (let a = 0; a <= input.length; a++) {
+      for (let b = a; b <= input.length; b += 3) {
+        const split = run(new CommandGate(64), [input.subarray(0, a), input.subarray(a, b), input.subarray(b)]);
+        expect(split.forwarded).toEqual(expected);
+        expect(split.events).toEqual(whole.events);
+      }
+    }
+    const bytewise = run(new CommandGate(64), [...input].map((byte) => Buffer.from([byte])));
+    expect(bytewise.forwarded).toEqual(expected);
+    expect(bytewise.events).toEqual(whole.events);
+  });
+
+  it('forwards a whole chunk as the same buffer, without copying', () => {
+    const chunk = query('select 42');
+    expect(new CommandGate(1).push(chunk).forward).toEqual([chunk]);
+    expect(new CommandGate(1).push(chunk).forward[0]).toBe(chunk);
+  });
+
+  it('keeps only the head of a packet longer than 16 MiB and reports its whole length', () => {
+    const sql = `select '${'x'.repeat(MAX_PHYSICAL_PAYLOAD + 10)}'`;
+    const packet = query(sql);
+    const gate = new CommandGate(16);
+    const chunks: Buffer[] = [];
+    for (let at = 0; at < packet.length; at += 65_536) chunks.push(packet.subarray(at, at + 65_536));
+    const result = run(gate, chunks);
+    expect(result.forwarded.equals(packet)).toBe(true);
+    expect(result.events).toEqual([{ type: 'command', head: encodeQuery(sql, 0).subarray(0, 16), length: sql.length + 1 }]);
+  });
+
+  it('does not take LOCAL INFILE data whose sequence ids wrap to 0 for a command', () => {
+    const data: Buffer[] = [];
+    for (let i = 0; i < 300; i++) data.push(encodePacket((2 + i) & 0xff, Buffer.from([Command.ChangeUser, i & 0xff, 1, 2])));
+    data.push(encodePacket((2 + 300) & 0xff, Buffer.alloc(0)));
+    const input = Buffer.concat([query("load data local infile 'x' into table t"), ...data, changeUser]);
+    for (const size of [input.length, 7, 1]) {
+      const chunks: Buffer[] = [];
+      for (let at = 0; at < input.length; at += size) chunks.push(input.subarray(at, at + size));
+      const result = run(new CommandGate(8), chunks);
+      expect(result.forwarded).toEqual(input.subarray(0, input.length - changeUser.length));
+      expect(result.events.map((e) => e.type)).toEqual(['command', 'refused']);
+    }
+  });
+
+  it('throws ProtocolError on continuation packets out of order', () => {
+    const first = Buffer.alloc(4 + MAX_PHYSICAL_PAYLOAD);
+    first.writeUIntLE(MAX_PHYSICAL_PAYLOAD, 0, 3);
+    first[4] = Command.Query;
+    const gate = new CommandGate(8);
+    gate.push(first);
+    expect(() => gate.push(Buffer.from([1, 0, 0, 7, 0x41]))).toThrow(ProtocolError);
+  });
+});

@@ -1,0 +1,176 @@
+/**
+ * `azdb proxy db`, `azdb db connect` and `azdb db logout` for MySQL databases as a user runs them:
+ * the built CLI as a child process, a config pointing at the emulated Azure Database for MySQL
+ * over the run's real MariaDB, the real mariadb client and mysql2.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chmod, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { tmpdir } from 'node:os';
+import { execa, type ResultPromise } from 'execa';
+import mysql from 'mysql2/promise';
+import { startTestAzure } from '../harness/emulator.js';
+import { findTool } from '../harness/tools.js';
+import { waitFor } from '../helpers/wait.js';
+import { renderConfig } from '../../src/config/generate.js';
+import { DEMO_IDENTITY } from '../../src/emulator/demo-identity.js';
+import type { EmulatedAzure } from '../../src/emulator/emulated-azure.js';
+
+const BIN = resolve(import.meta.dirname, '../../bin/azdb.js');
+const mariadbd = await findTool('mariadbd');
+const client = await findTool('mariadb', ['mysql']);
+const JWT = /eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/;
+
+let azure: EmulatedAzure & { dir: string };
+let work: string;
+let env: Record<string, string>;
+
+function writeConfig(file: string): Promise<void> {
+  return writeFile(
+    file,
+    renderConfig({
+      version: 'v1',
+      databases: azure.servers.map((s) => ({
+        name: s.name,
+        protocol: s.protocol,
+        uri: `${s.host}:${s.port}`,
+        azure: { server_kind: s.kind, server_name: s.name },
+        tls: { mode: 'verify-full', ca_file: azure.caFile, server_name: s.fqdn },
+        labels: { env: 'test' },
+      })),
+      roles: [{ version: 'v7', kind: 'role', metadata: { name: 'dev' }, spec: { allow: { db_labels: { '*': '*' }, db_users: [DEMO_IDENTITY.role], db_names: ['*'] }, deny: {} } }],
+      broker: { roles: ['dev'], audit: { path: join(work, 'audit.jsonl'), queries: true } },
+    }),
+  );
+}
+
+/** Starts `azdb proxy db ... --json` and resolves with its one JSON line. */
+async function startProxy(args: string[]): Promise<{ child: ResultPromise; info: Record<string, unknown>; stdout: () => string }> {
+  const child = execa('node', [BIN, 'proxy', 'db', ...args, '--json'], { env, reject: false });
+  let stdout = '';
+  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  const line = await waitFor(() => stdout.includes('\n') && stdout.split('\n')[0], 'the JSON line of proxy db');
+  return { child, info: JSON.parse(line) as Record<string, unknown>, stdout: () => stdout };
+}
+
+function processlist(marker: string): Promise<unknown[]> {
+  return azure.realMariaDb!.query('select id from information_schema.processlist where info like ? and info not like ?', [`%${marker}%`, '%information_schema%']);
+}
+
+describe.skipIf(mariadbd.skip)('MySQL databases through the azdb CLI', () => {
+  beforeAll(async () => {
+    if (!existsSync(BIN) || !existsSync(resolve(import.meta.dirname, '../../dist/cli/main.js'))) {
+      throw new Error('dist/ is missing: run `npm run build` (npm test does it)');
+    }
+    azure = await startTestAzure();
+    work = await mkdtemp(join(tmpdir(), 'azdb-cli-mysql-'));
+    env = { ...azure.identity.env(), AZDB_CONFIG: join(work, 'azdb.yaml'), AZDB_STATE_DIR: join(work, 'state'), NO_COLOR: '1' };
+    await writeConfig(env.AZDB_CONFIG!);
+  });
+
+  afterAll(async () => {
+    await azure?.stop();
+  });
+
+  describe('azdb proxy db', () => {
+    it('prints the contract JSON line, serves mysql2 text and prepared queries, and stops on SIGINT', async () => {
+      const { child, info, stdout } = await startProxy(['shopdb', '--db-name', 'shop']);
+      expect(Object.keys(info)).toEqual(['name', 'protocol', 'host', 'port', 'user', 'database', 'password', 'uri']);
+      expect(info).toMatchObject({ name: 'shopdb', protocol: 'mysql', host: '127.0.0.1', user: DEMO_IDENTITY.role, database: 'shop' });
+      expect(info.uri).toBe(`mysql://${DEMO_IDENTITY.role}@127.0.0.1:${info.port}/shop`);
+      const c = await mysql.createConnection({ host: info.host as string, port: info.port as number, user: info.user as string, password: info.password as string, database: 'shop' });
+      const [[row]] = await c.query<mysql.RowDataPacket[]>('select current_user() as user, count(*) > 0 as has from customers');
+      expect(row).toEqual({ user: `${DEMO_IDENTITY.role}@%`, has: 1 });
+      const [prepared] = await c.execute<mysql.RowDataPacket[]>('select ? * 2 as doubled', [21]);
+      expect(prepared[0]!.doubled).toBe(42);
+      await c.end();
+      child.kill('SIGINT');
+      const result = await child;
+      expect(result.exitCode).toBe(0);
+      expect(stdout().trim().split('\n')).toHaveLength(1);
+      const audit = await readFile(join(work, 'audit.jsonl'), 'utf8');
+      expect(audit).toContain('"protocol":"mysql"');
+      expect(audit).toContain('select current_user() as user, count(*) > 0 as has from customers');
+      expect(audit).toContain('"kind":"prepare"');
+      expect(audit).not.toContain(info.password as string);
+      expect(audit).not.toMatch(JWT);
+    });
+
+    it('defaults to no database when the roles allow any name, and logs in as user@server on a single server', async () => {
+      const { child, info } = await startProxy(['legacy-mysql']);
+      expect(info.database).toBe('');
+      expect(info.uri).toBe(`mysql://${DEMO_IDENTITY.role}@127.0.0.1:${info.port}`);
+      const c = await mysql.createConnection({ host: info.host as string, port: info.port as number, user: info.user as string, password: info.password as string });
+      const [[row]] = await c.query<mysql.RowDataPacket[]>('select current_user() as user, database() as db');
+      expect(row).toEqual({ user: `${DEMO_IDENTITY.role}@%`, db: null });
+      await c.end();
+      child.kill('SIGTERM');
+      expect((await child).exitCode).toBe(0);
+    });
+
+    it('is closed by `azdb db logout NAME` from another process', async () => {
+      const { child } = await startProxy(['shopdb']);
+      const logout = await execa('node', [BIN, 'db', 'logout', 'shopdb'], { env, reject: false });
+      expect(logout.exitCode).toBe(0);
+      expect(logout.stdout).toContain('Closed 1 tunnel');
+      expect((await child).exitCode).toBe(0);
+    });
+  });
+
+  describe.skipIf(client.skip)('azdb db connect', () => {
+    /** A mariadb in front of the real one that records its pid, argv and whether MYSQL_PWD came by env. */
+    async function clientSpy(): Promise<{ path: string; log: string }> {
+      const dir = await mkdtemp(join(tmpdir(), 'azdb-mariadb-spy-'));
+      const log = join(dir, 'argv.log');
+      const path = join(dir, 'mariadb');
+      await writeFile(path, `#!/bin/sh\necho "$$ ARGV:$*" >> '${log}'\n[ -n "$MYSQL_PWD" ] && echo "ENV:MYSQL_PWD-set" >> '${log}'\nexec '${client.path}' --no-defaults "$@"\n`);
+      await chmod(path, 0o755);
+      return { path: dir, log };
+    }
+
+    it('runs mariadb through an in-process tunnel with the password in its environment only', async () => {
+      const spy = await clientSpy();
+      const result = await execa('node', [BIN, 'db', 'connect', 'shopdb', '--db-name', 'shop'], {
+        env: { ...env, PATH: `${spy.path}:${process.env.PATH}` },
+        input: 'select 6 * 7 as answer, database();\n',
+        reject: false,
+      });
+      expect(result.stderr).toBe('');
+      expect(result.exitCode).toBe(0);
+      expect(result.stdout).toBe('answer\tdatabase()\n42\tshop');
+      const log = await readFile(spy.log, 'utf8');
+      expect(log).toContain('ENV:MYSQL_PWD-set');
+      expect(log).toMatch(new RegExp(`ARGV:--protocol=TCP -h 127\\.0\\.0\\.1 -P \\d+ -u ${DEMO_IDENTITY.role} shop\\n`));
+    });
+
+    it('passes the client exit code through', async () => {
+      const result = await execa('node', [BIN, 'db', 'connect', 'shopdb', '--db-name', 'shop'], { env, input: 'select nonsense;\n', reject: false });
+      expect(result.exitCode).toBe(1);
+      expect(result.stderr).toContain("Unknown column 'nonsense'");
+    });
+
+    it('cancels a running query when the client gets Ctrl+C, and azdb survives it', async () => {
+      const spy = await clientSpy();
+      const marker = `db-connect-ctrl-c-${Date.now()}`;
+      const child = execa('node', [BIN, 'db', 'connect', 'shopdb', '--db-name', 'shop'], {
+        env: { ...env, PATH: `${spy.path}:${process.env.PATH}` },
+        input: `select sleep(60), '${marker}';\nselect 'after';\n`,
+        reject: false,
+      });
+      await waitFor(async () => (await processlist(marker)).length > 0, 'the query to run');
+      const clientPid = Number((await readFile(spy.log, 'utf8')).split(' ')[0]);
+      const started = Date.now();
+      // Ctrl+C in a terminal reaches the whole foreground group: the client and azdb.
+      process.kill(clientPid, 'SIGINT');
+      child.kill('SIGINT');
+      await waitFor(async () => (await processlist(marker)).length === 0, 'the query to be killed', 10_000);
+      expect(Date.now() - started).toBeLessThan(10_000);
+      const result = await child;
+      expect(result.stderr).toContain('Query execution was interrupted');
+      // The batch client stops at the error with its code 1; azdb outlived the SIGINT to pass it on.
+      expect(result.signal).toBeUndefined();
+      expect(result.exitCode).toBe(1);
+    });
+  });
+});
