@@ -44,7 +44,7 @@ async function handle(message) {
       tunnel = await openTunnel({
         target: {
           name: 'bench',
-          protocol: 'postgres',
+          protocol: message.protocol,
           host: message.host,
           port: message.port,
           tls: { mode: 'verify-full', ca: message.caPem, caSource: 'the bench CA', serverName: message.serverName },

@@ -39,6 +39,7 @@ import pg from 'pg';
 import { loadOrCreateCa } from '../dist/emulator/ca.js';
 import { createTokenIssuer } from '../dist/emulator/entra.js';
 import { CLOUDS } from '../dist/azure/clouds.js';
+import { startRealMariaDb } from '../dist/emulator/real-mariadb.js';
 
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
 const RESULTS_DIR = join(BENCH_DIR, 'results');
@@ -66,6 +67,7 @@ const config = {
   paths: envList('AZDB_BENCH_PATHS', ALL_PATHS),
   workloads: envList('AZDB_BENCH_WORKLOADS', WORKLOADS.map((w) => w.key)),
   profile: process.env.AZDB_BENCH_PROFILE === '1',
+  mysqlQueries: envInt('AZDB_BENCH_MYSQL_QUERIES', 200_000),
 };
 
 const asRoot = process.getuid?.() === 0;
@@ -350,7 +352,7 @@ function azdbNodeFlags() {
   return (/\bnode((?: --[\w-]+(?:=\S+)?)*)\s*$/.exec(shebang)?.[1] ?? '').trim().split(/\s+/).filter(Boolean);
 }
 
-async function startAzdbChild({ pgPort, caPem, token, expiresOnTimestamp }) {
+async function startAzdbChild({ protocol = 'postgres', port, serverName = FQDN, dbUser = ROLE, dbName = DB, caPem, token, expiresOnTimestamp }) {
   const execArgv = azdbNodeFlags();
   if (config.profile) {
     const profileDir = join(RESULTS_DIR, 'profiles');
@@ -374,14 +376,15 @@ async function startAzdbChild({ pgPort, caPem, token, expiresOnTimestamp }) {
   const ready = await request(
     {
       type: 'start',
+      protocol,
       host: '127.0.0.1',
-      port: pgPort,
-      serverName: FQDN,
+      port,
+      serverName,
       caPem,
       token,
       expiresOnTimestamp,
-      dbUser: ROLE,
-      dbName: DB,
+      dbUser,
+      dbName,
       audit: config.audit,
       auditFile: join(tmp, 'audit.jsonl'),
     },
@@ -446,8 +449,8 @@ async function startPgbouncer({ file, dir, port, pgPort, caFile, token, ids }) {
   return { child, pid: child.pid, port, logTail, stop: () => stopChild(child) };
 }
 
-async function startHaproxy({ file, dir, port, pgPort }) {
-  const cfg = join(dir, 'haproxy.cfg');
+async function startHaproxy({ file, dir, port, pgPort, name = 'postgres' }) {
+  const cfg = join(dir, `haproxy-${name}.cfg`);
   await writeFile(
     cfg,
     [
@@ -458,11 +461,11 @@ async function startHaproxy({ file, dir, port, pgPort }) {
       '  timeout connect 5s',
       '  timeout client 1h',
       '  timeout server 1h',
-      'frontend postgres',
+      `frontend ${name}`,
       `  bind 127.0.0.1:${port}`,
-      '  default_backend postgres',
-      'backend postgres',
-      `  server pg1 127.0.0.1:${pgPort}`,
+      `  default_backend ${name}`,
+      `backend ${name}`,
+      `  server s1 127.0.0.1:${pgPort}`,
       '',
     ].join('\n'),
   );
@@ -641,6 +644,103 @@ function printTable(rows, header) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// MySQL: a real MariaDB (Debian's mariadbd) on 127.0.0.1 that accepts only TLS
+// (require_secure_transport) with the token as the mysql_native_password of user `bench`;
+// mariadb-slap (8 clients) direct with TLS verify, through azdb, and through haproxy (tcp, the
+// client's TLS goes through).
+
+const MYSQL_FQDN = 'bench.mysql.database.azure.com';
+const MYSQL_WORKLOADS = [
+  { key: 'point-select', label: 'MySQL point select', query: 'SELECT v FROM points WHERE id = 4242', share: 1 },
+  { key: 'insert', label: 'MySQL insert', query: 'INSERT INTO inserts (v) VALUES (1)', share: 0.5 },
+];
+
+async function mysqlBench({ ca, caFile, token, expiresOnTimestamp, skipped }) {
+  tools.mariadbSlap = which('mariadb-slap') ?? which('mysqlslap');
+  if (!which('mariadbd')) return { skipped: 'mariadbd is not installed (Debian: apt-get install mariadb-server)' };
+  if (!tools.mariadbSlap) return { skipped: 'mariadb-slap is not installed (Debian: apt-get install mariadb-client)' };
+  const dir = join(tmp, 'mysql');
+  const tlsDir = join(tmp, 'mysql-tls');
+  await mkdir(tlsDir, { recursive: true });
+  const cert = await ca.issueServerCertificate({ dnsNames: [MYSQL_FQDN], ipAddresses: ['127.0.0.1'] });
+  const certFile = join(tlsDir, 'server.crt');
+  const keyFile = join(tlsDir, 'server.key');
+  await writeFile(certFile, cert.certPem, { mode: 0o644 });
+  await writeFile(keyFile, cert.keyPem, { mode: 0o600 });
+  const mysqlIds = systemUserIds('mysql');
+  if (mysqlIds) for (const file of [tlsDir, certFile, keyFile]) await chownTo(file, mysqlIds);
+
+  const port = await freePort();
+  log(`starting MariaDB on 127.0.0.1:${port} (TLS required, the token as bench's password)...`);
+  const server = await startRealMariaDb({
+    dir,
+    serverArgs: ['--skip-networking=0', '--bind-address=127.0.0.1', `--port=${port}`, `--ssl-cert=${certFile}`, `--ssl-key=${keyFile}`, '--require-secure-transport=ON'],
+  });
+  try {
+    await server.query("CREATE USER 'bench'@'%' IDENTIFIED BY ?", [token]);
+    await server.query('CREATE DATABASE bench');
+    await server.query("GRANT ALL ON bench.* TO 'bench'@'%'");
+    await server.query('CREATE TABLE bench.points (id INT PRIMARY KEY, v VARCHAR(64) NOT NULL)');
+    await server.query("INSERT INTO bench.points SELECT seq, CONCAT('value-', seq) FROM bench.seq_1_to_10000");
+    await server.query('CREATE TABLE bench.inserts (id BIGINT AUTO_INCREMENT PRIMARY KEY, v INT NOT NULL)');
+
+    const tlsArgs = (p) => [`--host=127.0.0.1`, `--port=${p}`, '--user=bench', `--ssl-ca=${caFile}`, '--ssl-verify-server-cert'];
+    const baseEnv = { PATH: process.env.PATH ?? '', HOME: tmp, LC_ALL: 'C' };
+    const paths = [{ name: 'direct', args: tlsArgs(port), env: { ...baseEnv, MYSQL_PWD: token } }];
+    let azdb;
+    let haproxy;
+    if (!skipped.azdb) {
+      azdb = await startAzdbChild({ protocol: 'mysql', port, serverName: MYSQL_FQDN, dbUser: 'bench', dbName: 'bench', caPem: ca.caPem, token, expiresOnTimestamp });
+      paths.push({ name: 'azdb', pid: azdb.pid, args: ['--host=127.0.0.1', `--port=${azdb.port}`, '--user=bench', '--skip-ssl'], env: { ...baseEnv, MYSQL_PWD: azdb.password } });
+    }
+    if (!skipped.haproxy) {
+      haproxy = await startHaproxy({ file: tools.haproxy, dir: tmp, port: await freePort(), pgPort: port, name: 'mysql' });
+      paths.push({ name: 'haproxy', pid: haproxy.pid, args: tlsArgs(haproxy.port), env: { ...baseEnv, MYSQL_PWD: token } });
+    }
+    const results = {};
+    for (const path of paths) await slap(path, MYSQL_WORKLOADS[0].query, Math.min(20_000, config.mysqlQueries)); // warm-up
+    for (const workload of MYSQL_WORKLOADS) {
+      const queries = Math.max(1_000, Math.round(config.mysqlQueries * workload.share));
+      for (const path of paths) {
+        const r = await slap(path, workload.query, queries);
+        (results[workload.key] ??= {})[path.name] = r;
+        log(`${workload.label} through ${path.name}: ${fmt(r.qps)} queries/s${r.proxyCpuUsPerQuery !== undefined ? `, proxy CPU ${fmt(r.proxyCpuUsPerQuery, 1)} µs/query` : ''}`);
+      }
+    }
+    await azdb?.stop();
+    await haproxy?.stop();
+    return { results, version: (await server.query('SELECT VERSION() AS v'))[0]?.v };
+  } finally {
+    await server.stop();
+  }
+}
+
+async function slap(path, query, queries) {
+  const before = path.pid ? cpuSeconds(path.pid) : undefined;
+  const result = mustSucceed(
+    await runTool(
+      tools.mariadbSlap,
+      [...path.args, '--create-schema=bench', '--no-drop', `--concurrency=${config.clients}`, '--iterations=1', `--number-of-queries=${queries}`, `--query=${query}`],
+      { env: path.env, name: 'mariadb-slap' },
+    ),
+    `mariadb-slap through ${path.name}`,
+  );
+  const after = path.pid ? cpuSeconds(path.pid) : undefined;
+  const seconds = Number(/Average number of seconds to run all queries: ([\d.]+)/.exec(result.stdout)?.[1]);
+  if (!(seconds > 0)) throw new Error(`could not read mariadb-slap's output through ${path.name}:\n${result.stdout}\n${result.stderr}`);
+  return { queries, seconds, qps: queries / seconds, proxyCpuUsPerQuery: before !== undefined ? ((after - before) * 1e6) / queries : undefined };
+}
+
+function systemUserIds(name) {
+  try {
+    const id = (flag) => Number(execFileSync('id', [flag, name], { encoding: 'utf8' }).trim());
+    return { uid: id('-u'), gid: id('-g') };
+  } catch {
+    return undefined;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Main
 
 const tools = {};
@@ -707,7 +807,7 @@ async function main() {
   const paths = { direct };
   if (!skipped.azdb) {
     log('starting the azdb tunnel (child process)...');
-    const proxy = await startAzdbChild({ pgPort, caPem: ca.caPem, token, expiresOnTimestamp });
+    const proxy = await startAzdbChild({ port: pgPort, caPem: ca.caPem, token, expiresOnTimestamp });
     paths.azdb = {
       name: 'azdb',
       proxy,
@@ -822,7 +922,17 @@ async function main() {
     rmSync(dataFile, { force: true });
   }
 
-  // 4. Token fetches, and the proxies' RSS after everything.
+  // 4. MySQL.
+  let mysqlSkip = config.mysqlQueries === 0 ? 'AZDB_BENCH_MYSQL_QUERIES=0' : undefined;
+  if (!mysqlSkip) {
+    const mysql = await mysqlBench({ ca, caFile, token, expiresOnTimestamp, skipped });
+    mysqlSkip = mysql.skipped;
+    results.mysql = mysql.results;
+    results.mysqlVersion = mysql.version;
+  }
+  if (mysqlSkip) log(`skipping MySQL: ${mysqlSkip}`);
+
+  // 5. Token fetches, and the proxies' RSS after everything.
   if (paths.azdb && active.includes(paths.azdb)) {
     const stats = await paths.azdb.proxy.stats();
     results.tokens = { getTokenCalls: stats.getTokenCalls, fetchesOnConnectionPath: stats.fetchesOnConnectionPath, cacheHits: stats.cacheHits };
@@ -838,6 +948,8 @@ async function main() {
     pgbench: toolVersion(tools.pgbench)?.replace(/^pgbench \(PostgreSQL\)/, 'pgbench'),
     pgbouncer: tools.pgbouncer ? toolVersion(tools.pgbouncer) : undefined,
     haproxy: tools.haproxy ? toolVersion(tools.haproxy, ['-v'])?.replace(/^HAProxy version (\S+?)-.*$/, 'HAProxy $1') : undefined,
+    mariadb: results.mysqlVersion,
+    mariadbSlap: tools.mariadbSlap ? toolVersion(tools.mariadbSlap, ['--version']) : undefined,
     azdb: gitDescribe(),
   };
   const tlsSeen = [...new Set(Object.values(results.upstreamTls).map((t) => `${t.version} ${t.cipher}`))].join(', ');
@@ -850,11 +962,14 @@ async function main() {
       `${versions.pgbench ?? 'pgbench'}, ${versions.pgbouncer ?? 'no pgbouncer'}, ${versions.haproxy ?? 'no haproxy'}\n` +
       `pgbench -c ${config.clients} -j ${config.threads} -T ${config.seconds}, scale ${config.scale}, median of ${config.rounds} round(s); COPY ${config.copyMb} MiB (UNLOGGED table); ` +
       `server-side TLS on every path (${tlsSeen || 'not checked: no psql'}), verify-full; client→proxy plain loopback for azdb and pgbouncer; azdb audit ${config.audit}; ` +
-      `one ${token.length}-character token for every login\n\n`,
+      `one ${token.length}-character token for every login` +
+      (results.mysql ? `; MySQL: mariadb-slap -c ${config.clients}, ${config.mysqlQueries} point selects / ${config.mysqlQueries / 2} inserts per path, MariaDB ${versions.mariadb ?? ''} with TLS required` : '') +
+      '\n\n',
   );
   printTable(rows, header);
   for (const [name, reason] of Object.entries(skipped)) process.stdout.write(`skipped ${name}: ${reason}\n`);
   if (copySkip) process.stdout.write(`skipped COPY: ${copySkip}\n`);
+  if (mysqlSkip) process.stdout.write(`skipped MySQL: ${mysqlSkip}\n`);
   const met = targets.filter((t) => t.met === true).length;
   const missed = targets.filter((t) => t.met === false);
   process.stdout.write(`\nDESIGN targets: ${met} met, ${missed.length} missed${missed.length ? ` (${missed.map((t) => t.name).join('; ')})` : ''}\n`);
@@ -862,7 +977,7 @@ async function main() {
   mkdirSync(RESULTS_DIR, { recursive: true });
   const stamp = startedAt.toISOString().replace(/[:.]/g, '-');
   const file = join(RESULTS_DIR, `${stamp}.json`);
-  const json = { startedAt: startedAt.toISOString(), finishedAt: finishedAt.toISOString(), machine, versions, config, skipped, copySkipped: copySkip, results, targets, table: { header, rows } };
+  const json = { startedAt: startedAt.toISOString(), finishedAt: finishedAt.toISOString(), machine, versions, config, skipped, copySkipped: copySkip, mysqlSkipped: mysqlSkip, results, targets, table: { header, rows } };
   writeFileSync(`${file}.tmp`, `${JSON.stringify(json, null, 2)}\n`);
   renameSync(`${file}.tmp`, file);
   process.stdout.write(`results: ${file}\n`);
@@ -947,6 +1062,17 @@ function buildReport(results, skipped, copySkip) {
     const t = results.tokens;
     const result = addTarget('no token fetch on the connection path', t.fetchesOnConnectionPath === 0, t);
     rows.push(['token fetches on connection path', '—', `${t.fetchesOnConnectionPath} / ${t.getTokenCalls} logins`, '—', '—', '—', '—', '—', '0 while cached token valid', result]);
+  }
+
+  for (const w of MYSQL_WORKLOADS) {
+    const r = results.mysql?.[w.key];
+    if (!r) continue;
+    const qps = (name) => r[name]?.qps;
+    const cpu = (name) => r[name]?.proxyCpuUsPerQuery;
+    const vsHaproxy = ratio(qps('azdb'), qps('haproxy'));
+    const result = Number.isFinite(vsHaproxy) ? addTarget(`${w.label} queries/s ≥ haproxy`, vsHaproxy >= 1, { ratio: vsHaproxy }) : 'n/a';
+    rows.push([`queries/s ${w.label}`, fmt(value(qps('direct'), 'direct')), fmt(value(qps('azdb'), 'azdb')), '—', fmt(value(qps('haproxy'), 'haproxy')), fmt(ratio(qps('azdb'), qps('direct')), 2), '—', fmt(vsHaproxy, 2), 'azdb ≥ haproxy', result]);
+    rows.push([`proxy CPU µs/query ${w.label}`, '—', fmt(value(cpu('azdb'), 'azdb'), 1), '—', fmt(value(cpu('haproxy'), 'haproxy'), 1), '—', '—', fmt(ratio(cpu('azdb'), cpu('haproxy')), 2), 'info', 'n/a']);
   }
   return { rows, targets };
 }

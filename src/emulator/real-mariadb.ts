@@ -18,6 +18,8 @@ export interface RealMariaDbOptions {
   dir: string;
   /** Time allowed for the server to accept connections. @default 60_000 */
   startTimeoutMs?: number;
+  /** More server options, after the defaults (later options win: `--skip-networking=0` turns TCP on). */
+  serverArgs?: readonly string[];
 }
 
 export interface RealMariaDb {
@@ -104,6 +106,7 @@ export async function startRealMariaDb(options: RealMariaDbOptions): Promise<Rea
     `--log-error=${errorLog}`,
     ...(owner ? [`--user=${SERVICE_USER}`] : []),
     ...SERVER_SETTINGS,
+    ...(options.serverArgs ?? []),
   ];
   const logStart = await sizeOf(errorLog);
   const child = spawnProcess(server, args);
