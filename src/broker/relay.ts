@@ -4,7 +4,6 @@
  * its error before the connection goes away.
  */
 import type { Socket } from 'node:net';
-import type { Transform } from 'node:stream';
 
 /** How long a refused client may keep the connection open after its error is sent. */
 const HANG_UP_LINGER_MS = 1_000;
@@ -30,10 +29,13 @@ export function hangUp(socket: Socket, last: Buffer): Promise<void> {
 }
 
 /**
- * Builds the client→server filter of a relay. It must pass bytes on (or hold back what it
- * refuses) and call `fail` to end the session on input it cannot accept.
+ * The client→server filter of a relay: given each chunk, returns the bytes to pass on (the chunk
+ * itself, views into it, or nothing). It runs synchronously on the 'data' path — a stream
+ * Transform would add a hop per message — and calls `fail` to end the session on input it cannot
+ * accept.
  */
-export type RelayTap = (fail: (message: string) => void) => Transform;
+export type RelayFilter = (chunk: Buffer) => Buffer | readonly Buffer[];
+export type RelayTap = (fail: (message: string) => void) => RelayFilter;
 
 /**
  * Pipes both ways until either side ends; resolves with how it ended. `early` holds client bytes
@@ -59,10 +61,26 @@ export function relay(client: Socket, upstream: Socket, early: Buffer, tap?: Rel
       return;
     }
     upstream.setNoDelay(true);
-    const filter = tap?.((message) => end(message));
-    if (early.length > 0) (filter ?? upstream).write(early);
-    (filter ? client.pipe(filter) : client).pipe(upstream);
     upstream.pipe(client);
+    const filter = tap?.((message) => end(message));
+    if (!filter) {
+      if (early.length > 0) upstream.write(early);
+      client.pipe(upstream);
+      client.resume();
+      return;
+    }
+    const forward = (chunk: Buffer): void => {
+      const out = filter(chunk);
+      if (done) return;
+      let flowing = true;
+      if (Buffer.isBuffer(out)) flowing = upstream.write(out);
+      else for (const part of out) flowing = upstream.write(part);
+      if (!flowing) client.pause();
+    };
+    upstream.on('drain', () => client.resume());
+    client.on('end', () => upstream.end());
+    client.on('data', forward);
+    if (early.length > 0) forward(early);
     client.resume();
   });
 }

@@ -14,7 +14,6 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
-import { Transform, type TransformCallback } from 'node:stream';
 import type { SecureContext } from 'node:tls';
 import { errorMessage } from '../../errors.js';
 import type { AuditSink, SessionIdentity } from '../audit.js';
@@ -164,23 +163,19 @@ function commandGate(client: Socket, capabilities: number, options: MySqlSession
   return (fail) => {
     const gate = new CommandGate(options.audit.queries ? AUDIT_HEAD_LENGTH : 1);
     const audited = options.audit.queries ? identity : undefined;
-    return new Transform({
-      transform(chunk: Buffer, _encoding, callback: TransformCallback) {
-        let result;
-        try {
-          result = gate.push(chunk);
-        } catch (error) {
-          fail(`client sent a malformed packet: ${errorMessage(error)}`);
-          callback();
-          return;
-        }
-        for (const buffer of result.forward) this.push(buffer);
-        for (const event of result.events) {
-          if (event.type === 'refused') client.write(encodePacket(event.replySequenceId, encodeErr(changeUserRefused())));
-          else if (audited) auditCommand(options.audit, audited, event.head, event.length, capabilities & Capability.QueryAttributes);
-        }
-        callback();
-      },
-    });
+    return (chunk: Buffer) => {
+      let result;
+      try {
+        result = gate.push(chunk);
+      } catch (error) {
+        fail(`client sent a malformed packet: ${errorMessage(error)}`);
+        return [];
+      }
+      for (const event of result.events) {
+        if (event.type === 'refused') client.write(encodePacket(event.replySequenceId, encodeErr(changeUserRefused())));
+        else if (audited) auditCommand(options.audit, audited, event.head, event.length, capabilities & Capability.QueryAttributes);
+      }
+      return result.forward;
+    };
   };
 }

@@ -12,11 +12,10 @@
 import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { TLSSocket, type SecureContext } from 'node:tls';
-import { Transform, type TransformCallback } from 'node:stream';
 import { errorMessage } from '../../errors.js';
 import type { AuditSink, SessionIdentity } from '../audit.js';
 import { truncateQuery } from '../audit.js';
-import { hangUp, relay } from '../relay.js';
+import { hangUp, relay, type RelayFilter } from '../relay.js';
 import type { CancelRegistry } from '../cancel-registry.js';
 import { upstreamLoginUser, type UpstreamTarget } from '../target.js';
 import { UpstreamError, openTcp, startTls } from '../upstream-connect.js';
@@ -231,42 +230,39 @@ async function authenticateClient(
 }
 
 /** Passes chunks through unchanged; records Query/Parse/Bind/Execute on the side. */
-function auditingTap(options: PostgresSessionOptions, identity: SessionIdentity, fail: (message: string) => void): Transform {
+function auditingTap(options: PostgresSessionOptions, identity: SessionIdentity, fail: (message: string) => void): RelayFilter {
   const scanner = new QueryScanner(options.maxMessageLength ?? DEFAULT_MAX_MESSAGE_LENGTH);
   const base = { session_id: identity.session_id, database: identity.database, db_user: identity.db_user, db_name: identity.db_name };
-  return new Transform({
-    transform(chunk: Buffer, _encoding, callback: TransformCallback) {
-      try {
-        for (const message of scanner.push(chunk)) {
-          switch (message.code) {
-            case FrontendCode.Query:
-              options.audit.write({ event: 'query', ...base, kind: 'simple', query: truncateQuery(decodeQuery(message.payload)) });
-              break;
-            case FrontendCode.Parse: {
-              const parse = decodeParse(message.payload);
-              options.audit.write({ event: 'query', ...base, kind: 'parse', query: truncateQuery(parse.query), statement: parse.statement });
-              break;
-            }
-            case FrontendCode.Bind: {
-              const bind = decodeBind(message.payload);
-              options.audit.write({ event: 'query', ...base, kind: 'bind', query: '', statement: bind.statement, portal: bind.portal, parameters: bind.parameterCount });
-              break;
-            }
-            case FrontendCode.Execute: {
-              const execute = decodeExecute(message.payload);
-              options.audit.write({ event: 'query', ...base, kind: 'execute', query: '', portal: execute.portal });
-              break;
-            }
+  return (chunk: Buffer) => {
+    try {
+      for (const message of scanner.push(chunk)) {
+        switch (message.code) {
+          case FrontendCode.Query:
+            options.audit.write({ event: 'query', ...base, kind: 'simple', query: truncateQuery(decodeQuery(message.payload)) });
+            break;
+          case FrontendCode.Parse: {
+            const parse = decodeParse(message.payload);
+            options.audit.write({ event: 'query', ...base, kind: 'parse', query: truncateQuery(parse.query), statement: parse.statement });
+            break;
+          }
+          case FrontendCode.Bind: {
+            const bind = decodeBind(message.payload);
+            options.audit.write({ event: 'query', ...base, kind: 'bind', query: '', statement: bind.statement, portal: bind.portal, parameters: bind.parameterCount });
+            break;
+          }
+          case FrontendCode.Execute: {
+            const execute = decodeExecute(message.payload);
+            options.audit.write({ event: 'query', ...base, kind: 'execute', query: '', portal: execute.portal });
+            break;
           }
         }
-      } catch (error) {
-        fail(`client sent a malformed message: ${errorMessage(error)}`);
-        callback();
-        return;
       }
-      callback(null, chunk);
-    },
-  });
+    } catch (error) {
+      fail(`client sent a malformed message: ${errorMessage(error)}`);
+      return [];
+    }
+    return chunk;
+  };
 }
 
 /** CancelRequest to the upstream server over TLS, with the server's real key. */
