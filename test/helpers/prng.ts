@@ -39,3 +39,64 @@ export function seedFromEnv(name: string): number {
   console.log(`${name}=${seed} (set it to replay this run)`);
   return seed;
 }
+
+/**
+ * Mutates a well-formed byte stream a few random ways (flip, set, truncate, insert, delete,
+ * repeat, append), plus `hugeHeader` — a protocol's own "length says 2 GiB" header — appended
+ * now and then. Each change is named in `ops` so a failing case says what it was.
+ */
+export function mutateBytes(prng: Prng, input: Buffer, ops: string[], hugeHeader: () => Buffer): Buffer {
+  let bytes = input;
+  const rounds = prng.int(3);
+  for (let r = 0; r < rounds; r++) {
+    const at = prng.int(bytes.length + 1);
+    switch (prng.int(8)) {
+      case 0:
+        if (bytes.length > 0) {
+          bytes[Math.min(at, bytes.length - 1)]! ^= 1 << prng.int(8);
+          ops.push(`flip(${at})`);
+        }
+        break;
+      case 1:
+        if (bytes.length > 0) {
+          bytes[Math.min(at, bytes.length - 1)] = prng.int(256);
+          ops.push(`set(${at})`);
+        }
+        break;
+      case 2:
+        bytes = bytes.subarray(0, at);
+        ops.push(`truncate(${at})`);
+        break;
+      case 3: {
+        const n = 1 + prng.int(64);
+        bytes = Buffer.concat([bytes.subarray(0, at), prng.bytes(n), bytes.subarray(at)]);
+        ops.push(`insert(${at},${n})`);
+        break;
+      }
+      case 4: {
+        const n = 1 + prng.int(16);
+        bytes = Buffer.concat([bytes.subarray(0, at), bytes.subarray(at + n)]);
+        ops.push(`delete(${at},${n})`);
+        break;
+      }
+      case 5: {
+        const n = 1 + prng.int(32);
+        const times = 1 + prng.int(prng.int(10) === 0 ? 500 : 4);
+        const piece = bytes.subarray(at, at + n);
+        bytes = Buffer.concat([bytes.subarray(0, at), ...Array.from({ length: times }, () => piece), bytes.subarray(at)]);
+        ops.push(`repeat(${at},${n}x${times})`);
+        break;
+      }
+      case 6:
+        bytes = Buffer.concat([bytes, hugeHeader()]);
+        ops.push('huge-header');
+        break;
+      default: {
+        const n = 1 + prng.int(256);
+        bytes = Buffer.concat([bytes, prng.bytes(n)]);
+        ops.push(`append(${n})`);
+      }
+    }
+  }
+  return bytes;
+}

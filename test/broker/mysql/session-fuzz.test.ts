@@ -22,7 +22,7 @@ import { startTestAzure } from '../../harness/emulator.js';
 import { findTool } from '../../harness/tools.js';
 import { waitFor } from '../../helpers/wait.js';
 import { emulatorTarget } from '../../helpers/targets.js';
-import { createPrng, seedFromEnv, type Prng } from '../../helpers/prng.js';
+import { mutateBytes, createPrng, seedFromEnv, type Prng } from '../../helpers/prng.js';
 import { CLIENT_CAPABILITIES, RawMySql, loginResponse } from '../../helpers/mysql-raw.js';
 import type { EmulatedAzure } from '../../../src/emulator/emulated-azure.js';
 import { DEMO_IDENTITY } from '../../../src/emulator/demo-identity.js';
@@ -128,58 +128,7 @@ function mutate(prng: Prng, packets: Buffer[]): { bytes: Buffer; ops: string[] }
     segs[i]![3] = prng.int(256);
     ops.push(`sequence(${i}=${segs[i]![3]})`);
   }
-  let bytes = Buffer.concat(segs);
-  const rounds = prng.int(3);
-  for (let r = 0; r < rounds; r++) {
-    const at = prng.int(bytes.length + 1);
-    switch (prng.int(8)) {
-      case 0:
-        if (bytes.length > 0) {
-          bytes[Math.min(at, bytes.length - 1)]! ^= 1 << prng.int(8);
-          ops.push(`flip(${at})`);
-        }
-        break;
-      case 1:
-        if (bytes.length > 0) {
-          bytes[Math.min(at, bytes.length - 1)] = prng.int(256);
-          ops.push(`set(${at})`);
-        }
-        break;
-      case 2:
-        bytes = bytes.subarray(0, at);
-        ops.push(`truncate(${at})`);
-        break;
-      case 3: {
-        const n = 1 + prng.int(64);
-        bytes = Buffer.concat([bytes.subarray(0, at), prng.bytes(n), bytes.subarray(at)]);
-        ops.push(`insert(${at},${n})`);
-        break;
-      }
-      case 4: {
-        const n = 1 + prng.int(16);
-        bytes = Buffer.concat([bytes.subarray(0, at), bytes.subarray(at + n)]);
-        ops.push(`delete(${at},${n})`);
-        break;
-      }
-      case 5: {
-        const n = 1 + prng.int(32);
-        const times = 1 + prng.int(prng.int(10) === 0 ? 500 : 4);
-        const piece = bytes.subarray(at, at + n);
-        bytes = Buffer.concat([bytes.subarray(0, at), ...Array.from({ length: times }, () => piece), bytes.subarray(at)]);
-        ops.push(`repeat(${at},${n}x${times})`);
-        break;
-      }
-      case 6:
-        bytes = Buffer.concat([bytes, Buffer.from([0xff, 0xff, 0xff, prng.int(4)]), prng.bytes(prng.int(64))]);
-        ops.push('huge-packet');
-        break;
-      default: {
-        const n = 1 + prng.int(256);
-        bytes = Buffer.concat([bytes, prng.bytes(n)]);
-        ops.push(`append(${n})`);
-      }
-    }
-  }
+  const bytes = mutateBytes(prng, Buffer.concat(segs), ops, () => Buffer.concat([Buffer.from([0xff, 0xff, 0xff, prng.int(4)]), prng.bytes(prng.int(64))]));
   return { bytes, ops };
 }
 

@@ -13,7 +13,7 @@ import { runInNewContext } from 'node:vm';
 import pg from 'pg';
 import { startTestAzure } from '../../harness/emulator.js';
 import { waitFor } from '../../helpers/wait.js';
-import { createPrng, seedFromEnv, type Prng } from '../../helpers/prng.js';
+import { mutateBytes, createPrng, seedFromEnv, type Prng } from '../../helpers/prng.js';
 import { RawClient, authRequest, completeMessages, parseBackend, type RawResult } from '../../helpers/pg-raw.js';
 import type { EmulatedAzure } from '../../../src/emulator/emulated-azure.js';
 import { DEMO_IDENTITY } from '../../../src/emulator/demo-identity.js';
@@ -132,60 +132,7 @@ function mutate(prng: Prng, segments: Segment[]): { bytes: Buffer; ops: string[]
       ops.push('startup-code');
     }
   }
-  let bytes = Buffer.concat(segs.map((s) => s.bytes));
-  const rounds = prng.int(3);
-  for (let i = 0; i < rounds; i++) {
-    const at = prng.int(bytes.length + 1);
-    switch (prng.int(8)) {
-      case 0:
-        if (bytes.length > 0) {
-          bytes[Math.min(at, bytes.length - 1)]! ^= 1 << prng.int(8);
-          ops.push(`flip(${at})`);
-        }
-        break;
-      case 1:
-        if (bytes.length > 0) {
-          bytes[Math.min(at, bytes.length - 1)] = prng.int(256);
-          ops.push(`set(${at})`);
-        }
-        break;
-      case 2:
-        bytes = bytes.subarray(0, at);
-        ops.push(`truncate(${at})`);
-        break;
-      case 3: {
-        const n = 1 + prng.int(64);
-        bytes = Buffer.concat([bytes.subarray(0, at), prng.bytes(n), bytes.subarray(at)]);
-        ops.push(`insert(${at},${n})`);
-        break;
-      }
-      case 4: {
-        const n = 1 + prng.int(16);
-        bytes = Buffer.concat([bytes.subarray(0, at), bytes.subarray(at + n)]);
-        ops.push(`delete(${at},${n})`);
-        break;
-      }
-      case 5: {
-        const n = 1 + prng.int(32);
-        const times = 1 + prng.int(prng.int(10) === 0 ? 500 : 4);
-        const piece = bytes.subarray(at, at + n);
-        bytes = Buffer.concat([bytes.subarray(0, at), ...Array.from({ length: times }, () => piece), bytes.subarray(at)]);
-        ops.push(`repeat(${at},${n}x${times})`);
-        break;
-      }
-      case 6: {
-        const huge = Buffer.concat([Buffer.from([prng.pick([0x70, 0x51, 0x50, 0x42, prng.int(256)])]), int32(2 ** 31 - 1 - prng.int(3))]);
-        bytes = Buffer.concat([bytes, huge]);
-        ops.push('huge-message');
-        break;
-      }
-      default: {
-        const n = 1 + prng.int(256);
-        bytes = Buffer.concat([bytes, prng.bytes(n)]);
-        ops.push(`append(${n})`);
-      }
-    }
-  }
+  const bytes = mutateBytes(prng, Buffer.concat(segs.map((s) => s.bytes)), ops, () => Buffer.concat([Buffer.from([prng.pick([0x70, 0x51, 0x50, 0x42, prng.int(256)])]), int32(2 ** 31 - 1 - prng.int(3))]));
   return { bytes, ops };
 }
 
