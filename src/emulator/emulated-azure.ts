@@ -148,27 +148,23 @@ export async function startEmulatedAzure(options: EmulatedAzureOptions): Promise
       }
     };
 
-    progress(`Starting ${SERVERS.length} emulated Azure Database for PostgreSQL servers...`);
     const servers: EmulatedServerInfo[] = [];
-    const fronts = new Map<string, PostgresFront>();
-    for (const spec of SERVERS) {
-      const fqdn = `${spec.name}.${cloud.postgresSuffix}`;
-      const cert = await ca.issueServerCertificate({ dnsNames: [fqdn, `*.${cloud.postgresSuffix}`] });
-      const front = await startPostgresFront({
-        serverName: spec.name,
-        kind: spec.kind,
-        audience: cloud.databaseResource,
-        certPem: cert.certPem,
-        keyPem: cert.keyPem,
-        verifyToken,
-        realPostgres,
-        issuedTokens: () => issued,
-      });
+    /** Issues the server's certificate, starts its front and lists it; the front stops with the rest. */
+    async function serveFront<F extends { host: string; port: number; close(): Promise<void> }>(
+      spec: { name: string; kind: 'flexible' | 'single'; databases: string[] },
+      protocol: 'postgres' | 'mysql',
+      start: (cert: { certPem: string; keyPem: string }) => Promise<F>,
+    ): Promise<F> {
+      const suffix = protocol === 'postgres' ? cloud.postgresSuffix : cloud.mysqlSuffix;
+      const fqdn = `${spec.name}.${suffix}`;
+      // 127.0.0.1 for MySQL too: the mysql client has no psql-style hostaddr to verify a name
+      // while connecting to an address.
+      const cert = await ca.issueServerCertificate({ dnsNames: [fqdn, `*.${suffix}`], ...(protocol === 'mysql' ? { ipAddresses: ['127.0.0.1'] } : {}) });
+      const front = await start(cert);
       stops.push(() => front.close());
-      fronts.set(spec.name, front);
       servers.push({
         name: spec.name,
-        protocol: 'postgres',
+        protocol,
         kind: spec.kind,
         fqdn,
         host: front.host,
@@ -176,6 +172,17 @@ export async function startEmulatedAzure(options: EmulatedAzureOptions): Promise
         loginUser: spec.kind === 'single' ? `${DEMO_IDENTITY.role}@${spec.name}` : DEMO_IDENTITY.role,
         databases: spec.databases,
       });
+      return front;
+    }
+    const frontOptions = { audience: cloud.databaseResource, verifyToken, issuedTokens: () => issued };
+
+    progress(`Starting ${SERVERS.length} emulated Azure Database for PostgreSQL servers...`);
+    const fronts = new Map<string, PostgresFront>();
+    for (const spec of SERVERS) {
+      const front = await serveFront(spec, 'postgres', (cert) =>
+        startPostgresFront({ serverName: spec.name, kind: spec.kind, ...cert, ...frontOptions, realPostgres }),
+      );
+      fronts.set(spec.name, front);
     }
 
     const mysqlFronts = new Map<string, MySqlFront>();
@@ -183,32 +190,10 @@ export async function startEmulatedAzure(options: EmulatedAzureOptions): Promise
     if (realMariaDb) {
       progress(`Starting ${MYSQL_SERVERS.length} emulated Azure Database for MySQL servers...`);
       for (const spec of MYSQL_SERVERS) {
-        const fqdn = `${spec.name}.${cloud.mysqlSuffix}`;
-        // 127.0.0.1 too: the mysql client has no psql-style hostaddr to verify a name while
-        // connecting to an address.
-        const cert = await ca.issueServerCertificate({ dnsNames: [fqdn, `*.${cloud.mysqlSuffix}`], ipAddresses: ['127.0.0.1'] });
-        const front = await startMySqlFront({
-          serverName: spec.name,
-          kind: spec.kind,
-          audience: cloud.databaseResource,
-          certPem: cert.certPem,
-          keyPem: cert.keyPem,
-          verifyToken,
-          realMariaDb,
-          issuedTokens: () => issued,
-        });
-        stops.push(() => front.close());
+        const front = await serveFront(spec, 'mysql', (cert) =>
+          startMySqlFront({ serverName: spec.name, kind: spec.kind, ...cert, ...frontOptions, realMariaDb }),
+        );
         mysqlFronts.set(spec.name, front);
-        servers.push({
-          name: spec.name,
-          protocol: 'mysql',
-          kind: spec.kind,
-          fqdn,
-          host: front.host,
-          port: front.port,
-          loginUser: spec.kind === 'single' ? `${DEMO_IDENTITY.role}@${spec.name}` : DEMO_IDENTITY.role,
-          databases: spec.databases,
-        });
       }
     }
 
