@@ -1,6 +1,7 @@
 /**
  * What the database commands share: the loaded config, one credential and token cache for the
- * process, the audit sink, and lookups of a database by name with its access rules.
+ * process, the audit sink, the databases (static + discovered through ARM when `discovery:` is
+ * configured) and lookups of a database by name with its access rules.
  */
 import { homedir } from 'node:os';
 import { resolveConfigPath, resolveStateDir } from '../config/paths.js';
@@ -9,6 +10,7 @@ import type { AzdbConfig, DatabaseConfig, RoleConfig } from '../config/schema.js
 import { CLOUDS, databaseScope } from '../azure/clouds.js';
 import { createCredential } from '../azure/credential.js';
 import { TokenCache } from '../azure/token-cache.js';
+import { DiscoveryService, discoveryCacheFile, type DiscoveryFailure, type DiscoveryResult } from '../azure/discovery.js';
 import { createFileAuditSink, NO_AUDIT, type AuditSink } from '../broker/audit.js';
 import { BUILTIN_LOCAL_ROLE, allowedValues, checkAccess, type AllowedValues } from '../access/index.js';
 import type { AccessDecision } from '../broker/postgres/session.js';
@@ -23,43 +25,87 @@ export interface Runtime {
   databaseScope: string;
   audit: AuditSink;
   roles: RoleConfig[];
+  /** Static databases, then discovered ones whose names no static entry takes; sorted by name. */
+  databases(): DatabaseConfig[];
+  /** The discovery result used (undefined when `discovery:` is empty or discovery was skipped). */
+  discovery: DiscoveryResult | undefined;
+  /** Discovered servers hidden because a static database has the same name. */
+  shadowed: string[];
+  /** A database by name, static or discovered; a usage error naming the known ones otherwise. */
   database(name: string): DatabaseConfig;
   allowed(db: DatabaseConfig): AllowedValues;
   authorize(db: DatabaseConfig): (dbUser: string, dbName: string) => AccessDecision;
   close(): Promise<void>;
 }
 
-export async function loadRuntime(ctx: CliContext): Promise<Runtime> {
+export interface RuntimeOptions {
+  /** Run discovery (or reuse its cached result) when the config has `discovery:`. @default true */
+  discover?: boolean;
+  /** `azdb serve`: its one token cache (kept across config reloads) instead of a new one. */
+  tokens?: TokenCache;
+  /** `azdb serve`: its own audit sink for the loaded config (e.g. stdout for `path: "-"`). */
+  audit?: (config: AzdbConfig) => AuditSink;
+  /**
+   * A running discovery (e.g. `azdb serve`'s, refreshed in the background): its current result
+   * (or a first listing) is used instead of a new service. Ignored when `discover` is false.
+   */
+  discoveryService?: DiscoveryService;
+}
+
+export async function loadRuntime(ctx: CliContext, options: RuntimeOptions = {}): Promise<Runtime> {
   const file = resolveConfigPath({ flag: ctx.configFlag, env: ctx.env, homedir: homedir() });
   const config = await loadConfig(file);
   for (const warning of config.warnings) ctx.out.warn(`${warning.file}:${warning.line}:${warning.column}: ${warning.message}`);
   const cloud = CLOUDS[config.azure.cloud];
-  const tokens = new TokenCache({
+  const tokens = options.tokens ?? new TokenCache({
     credential: createCredential({
       cloud: config.azure.cloud,
       ...(config.azure.managed_identity_client_id ? { managedIdentityClientId: config.azure.managed_identity_client_id } : {}),
     }, ctx.env),
   });
-  const audit = config.broker.audit.path ? createFileAuditSink(config.broker.audit.path, { queries: config.broker.audit.queries }) : NO_AUDIT;
+  const audit = options.audit ? options.audit(config) : config.broker.audit.path ? createFileAuditSink(config.broker.audit.path, { queries: config.broker.audit.queries }) : NO_AUDIT;
   const roles = selectRoles(config);
+  const stateDir = resolveStateDir(ctx.env, homedir(), process.getuid?.());
+  let discovery: DiscoveryResult | undefined;
+  if (options.discover !== false && config.discovery.length > 0) {
+    const service = options.discoveryService ?? new DiscoveryService({
+      config,
+      tokens,
+      cacheFile: discoveryCacheFile(stateDir),
+      cacheKeyExtra: { tenant: ctx.env.AZURE_TENANT_ID, client: ctx.env.AZURE_CLIENT_ID, identity: ctx.env.IDENTITY_ENDPOINT },
+    });
+    discovery = await service.get();
+  }
+  const staticNames = new Set(config.databases.map((db) => db.name));
+  const discovered = discovery?.databases ?? [];
+  const shadowed = discovered.filter((db) => staticNames.has(db.name)).map((db) => db.name);
+  const all: DatabaseConfig[] = [...config.databases, ...discovered.filter((db) => !staticNames.has(db.name))].sort((a, b) =>
+    a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
+  );
   const database = (name: string): DatabaseConfig => {
-    const found = config.databases.find((db) => db.name === name);
+    const found = all.find((db) => db.name === name);
     if (!found) {
-      const names = config.databases.map((db) => db.name).sort();
-      throw new UserError(`no database named "${name}" in ${file}`, {
+      const names = all.map((db) => db.name);
+      const failed = discovery?.errors.length ? ` Discovery could not list ${describeFailures(discovery.errors)}; \`azdb db ls\` shows why.` : '';
+      throw new UserError(`no database named "${name}" in ${file}${config.discovery.length > 0 ? ' or found by discovery' : ''}`, {
         usage: true,
-        hint: names.length > 0 ? `Known databases: ${names.join(', ')}. \`azdb db ls\` lists them with what you may use.` : 'Add it under `databases:` or configure discovery (`azdb config create`).',
+        hint:
+          (names.length > 0 ? `Known databases: ${names.join(', ')}. \`azdb db ls\` lists them with what you may use.` : 'Add it under `databases:` or configure discovery (`azdb config create`).') +
+          failed,
       });
     }
     return found;
   };
   return {
     config,
-    stateDir: resolveStateDir(ctx.env, homedir(), process.getuid?.()),
+    stateDir,
     tokens,
     databaseScope: databaseScope(cloud),
     audit,
     roles,
+    databases: () => [...all],
+    discovery,
+    shadowed,
     database,
     allowed: (db) => allowedValues(roles, { name: db.name, labels: db.labels, protocol: db.protocol }),
     authorize: (db) => (dbUser, dbName) => {
@@ -75,4 +121,9 @@ function selectRoles(config: AzdbConfig): RoleConfig[] {
   const names = config.broker.roles;
   if (!names) return [BUILTIN_LOCAL_ROLE];
   return names.map((name) => config.roles.find((r) => r.metadata.name === name)).filter((r): r is RoleConfig => r !== undefined);
+}
+
+function describeFailures(errors: readonly DiscoveryFailure[]): string {
+  const scopes = errors.slice(0, 3).map((e) => e.scope);
+  return scopes.join('; ') + (errors.length > 3 ? ` and ${errors.length - 3} more` : '');
 }

@@ -159,3 +159,67 @@ function compact(object: Plain): Plain {
 function copy<T>(list: readonly T[] | undefined): T[] | undefined {
   return list === undefined ? undefined : [...list];
 }
+
+// ---- `azdb config create` ------------------------------------------------------------------------
+
+export interface StarterOptions {
+  /** `--azure-postgres-discovery REGION`. */
+  postgresRegion?: string;
+  /** `--azure-mysql-discovery REGION`. */
+  mysqlRegion?: string;
+  subscription?: string;
+  resourceGroup?: string;
+  /** `--tag K=V`, repeatable; one key given twice accepts either value. */
+  tags?: Record<string, string[]>;
+  /** Database user the starter role allows. @default 'teleport' (the guide's Entra database user) */
+  dbUser?: string;
+}
+
+export const STARTER_ROLE_NAME = 'azure-database-access';
+
+const ENGINES: Record<'postgres' | 'mysql', string[]> = {
+  mysql: ['Microsoft.DBforMySQL/servers', 'Microsoft.DBforMySQL/flexibleServers'],
+  postgres: ['Microsoft.DBforPostgreSQL/servers', 'Microsoft.DBforPostgreSQL/flexibleServers'],
+};
+
+/**
+ * What `azdb config create` writes, as `teleport db configure create` does for the Database
+ * Service: one discovery entry per engine flag (two `types` entries when both are given), each
+ * with the region, subscription, resource group and tags given (`*` otherwise), and the guide's
+ * `azure-database-access` role for the engines discovered, used by the broker. Without an engine
+ * flag, one entry discovers both engines in every region.
+ */
+export function starterConfig(options: StarterOptions = {}): ConfigInput {
+  const entries: Array<{ type: 'postgres' | 'mysql'; region: string }> = [];
+  if (options.mysqlRegion !== undefined) entries.push({ type: 'mysql', region: options.mysqlRegion });
+  if (options.postgresRegion !== undefined) entries.push({ type: 'postgres', region: options.postgresRegion });
+  const scope = (types: Array<'postgres' | 'mysql'>, region: string): DiscoveryInput => ({
+    types,
+    regions: [region === '*' ? '*' : region.replace(/\s+/g, '').toLowerCase()],
+    subscriptions: [options.subscription ?? '*'],
+    resource_groups: [options.resourceGroup ?? '*'],
+    tags: options.tags && Object.keys(options.tags).length > 0 ? tagMatcher(options.tags) : { '*': '*' },
+  });
+  const discovery = entries.length > 0 ? entries.map((e) => scope([e.type], e.region)) : [scope(['postgres', 'mysql'], '*')];
+  const types = entries.length > 0 ? entries.map((e) => e.type) : (['mysql', 'postgres'] as const);
+  return {
+    version: CONFIG_VERSION,
+    azure: { cloud: 'AzureCloud' },
+    discovery,
+    roles: [
+      {
+        version: ROLE_VERSION,
+        kind: ROLE_KIND,
+        metadata: { name: STARTER_ROLE_NAME },
+        spec: {
+          allow: { db_labels: { engine: types.flatMap((t) => ENGINES[t]) }, db_names: ['*'], db_users: [options.dbUser ?? 'teleport'] },
+        },
+      },
+    ],
+    broker: { roles: [STARTER_ROLE_NAME] },
+  };
+}
+
+function tagMatcher(tags: Record<string, string[]>): Record<string, string | string[]> {
+  return Object.fromEntries(Object.entries(tags).map(([key, values]) => [key, values.length === 1 ? values[0]! : [...values]]));
+}

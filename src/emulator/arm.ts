@@ -57,8 +57,12 @@ export interface EmulatedArm {
   /** Listing (or reading) servers in the subscription fails with 403, for all types or those given. */
   forbidSubscription(subscriptionId: string, types?: EmulatedServerType[]): void;
   allowSubscription(subscriptionId: string): void;
-  /** The next `times` requests for `target` get 429 with `Retry-After: retryAfterSeconds`. */
+  /**
+   * The next `times` requests for `target` (in every subscription) get 429 with
+   * `Retry-After: retryAfterSeconds`; `Infinity` keeps throttling until {@link unthrottle}.
+   */
   throttle(target: ThrottleTarget, times: number, retryAfterSeconds?: number): void;
+  unthrottle(target: ThrottleTarget): void;
   /** Replaces the servers ARM lists. */
   setServers(servers: EmulatedServer[]): void;
   close(): Promise<void>;
@@ -221,6 +225,9 @@ export async function startArm(options: ArmOptions): Promise<EmulatedArm> {
     },
     throttle(target, times, retryAfterSeconds = 1) {
       throttles.set(target, { remaining: times, retryAfterSeconds });
+    },
+    unthrottle(target) {
+      throttles.delete(target);
     },
     setServers(next) {
       servers = [...next];

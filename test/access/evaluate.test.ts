@@ -156,6 +156,42 @@ const cases: Case[] = [
   { name: 'mysql: deny db_names ignored', roles: [admin, role('no-mysql', {}, { db_names: ['mysql'] })], db: azureMy, user: 'app', dbName: 'mysql', want: allow('admin') },
   { name: 'mysql: deny db_users still applies', roles: [admin, role('no-root', {}, { db_users: ['root'] })], db: azureMy, user: 'root', dbName: '', want: refuse(/role "no-root" denies/) },
   { name: 'postgres without protocol: db_names enforced', roles: [role('pg', { db_labels: { '*': '*' }, db_users: ['app'], db_names: ['orders'] })], db: { ...azureMy, protocol: undefined }, user: 'app', dbName: 'other', want: refuse(noRole) },
+  // -- docs: "Deny rules will match greedily" — every form a deny can take --
+  { name: "deny '*': '*' labels refuse every database, an admin role notwithstanding", roles: [admin, role('freeze', {}, { db_labels: { '*': '*' } })], db: bare, user: 'u', dbName: 'n', want: refuse(/role "freeze" denies/, /deny\.db_labels/) },
+  { name: 'deny labels by glob', roles: [admin, role('no-prod', {}, { db_labels: { env: 'pro*' } })], db: prod, user: 'u', dbName: 'n', want: refuse(/role "no-prod" denies/) },
+  { name: 'deny labels by glob leave a non-matching database', roles: [admin, role('no-prod', {}, { db_labels: { env: 'pro*' } })], db: stage, user: 'u', dbName: 'n', want: allow('admin') },
+  { name: 'deny labels by ^regex$', roles: [admin, role('no-east', {}, { db_labels: { region: '^east.*[0-9]$' } })], db: prod, user: 'u', dbName: 'n', want: refuse(/role "no-east" denies/) },
+  { name: 'deny labels need every key: one missing key means no deny', roles: [admin, role('narrow', {}, { db_labels: { env: 'prod', team: '*' } })], db: prod, user: 'u', dbName: 'n', want: allow('admin') },
+  { name: 'deny of * names refuses every name on PostgreSQL', roles: [admin, role('no-names', {}, { db_names: ['*'] })], db: stage, user: 'u', dbName: 'anything', want: refuse(/role "no-names" denies/, /deny\.db_names list "\*" \(any\)/) },
+  { name: 'deny of a name in a role whose allow matches nothing still applies', roles: [admin, role('other', { db_labels: { env: 'nowhere' }, db_users: ['x'], db_names: ['x'] }, { db_names: ['secrets'] })], db: stage, user: 'u', dbName: 'secrets', want: refuse(/role "other" denies/) },
+  // -- label selectors: the corners of '*' --
+  { name: "a key '*' with another value only matches a label literally named '*'", roles: [role('odd', { db_labels: { '*': 'prod' }, db_users: ['*'], db_names: ['*'] })], db: prod, user: 'u', dbName: 'n', want: refuse(noRole) },
+  { name: "value '*' needs the key to exist", roles: [role('any-env', { db_labels: { env: '*' }, db_users: ['*'], db_names: ['*'] })], db: dev, user: 'u', dbName: 'n', want: refuse(noRole) },
+  { name: "value '*' accepts any value of an existing key", roles: [role('any-env', { db_labels: { env: ['*'] }, db_users: ['*'], db_names: ['*'] })], db: stage, user: 'u', dbName: 'n', want: allow('any-env') },
+  { name: 'empty db_labels in allow matches nothing', roles: [role('empty-labels', { db_labels: {}, db_users: ['*'], db_names: ['*'] })], db: bare, user: 'u', dbName: 'n', want: refuse(noRole) },
+  { name: 'label values are case-sensitive', roles: [role('caps', { db_labels: { env: 'PROD' }, db_users: ['*'], db_names: ['*'] })], db: prod, user: 'u', dbName: 'n', want: refuse(noRole) },
+  { name: 'a glob matches the whole value, not a part', roles: [role('part', { db_labels: { region: 'east' }, db_users: ['*'], db_names: ['*'] })], db: prod, user: 'u', dbName: 'n', want: refuse(noRole) },
+  // -- db_users / db_names: exact or '*' --
+  { name: 'db_users are exact and case-sensitive', roles: [azureAccess], db: azurePg, user: 'Teleport', dbName: 'n', want: refuse(noRole, /"Teleport"/) },
+  { name: 'db_users entries are not globs', roles: [role('globby', { db_labels: { '*': '*' }, db_users: ['app-*'], db_names: ['*'] })], db: stage, user: 'app-1', dbName: 'n', want: refuse(noRole) },
+  { name: 'db_users entry written like a glob matches itself', roles: [role('globby', { db_labels: { '*': '*' }, db_users: ['app-*'], db_names: ['*'] })], db: stage, user: 'app-*', dbName: 'n', want: allow('globby') },
+  // -- the guide's role on discovered databases (labels as discovery sets them) --
+  {
+    name: "guide role: MySQL flexible server, user teleport, names not enforced",
+    roles: [role('azure-database-access', { db_labels: { engine: ['Microsoft.DBforMySQL/servers', 'Microsoft.DBforMySQL/flexibleServers', 'Microsoft.DBforPostgreSQL/servers', 'Microsoft.DBforPostgreSQL/flexibleServers'] }, db_names: ['*'], db_users: ['teleport'] })],
+    db: azureMy,
+    user: 'teleport',
+    dbName: 'shop',
+    want: allow('azure-database-access'),
+  },
+  {
+    name: 'discovery labels: region and resource group selectors together',
+    roles: [role('rg', { db_labels: { region: 'eastus', 'resource-group': '^rg-prod-[0-9]+$' }, db_users: ['*'], db_names: ['*'] })],
+    db: azurePg,
+    user: 'u',
+    dbName: 'n',
+    want: allow('rg'),
+  },
   // -- built-in local role --
   { name: 'built-in local role allows everything', roles: [BUILTIN_LOCAL_ROLE], db: bare, user: 'anyone', dbName: 'anything', want: allow(BUILTIN_LOCAL_ROLE.metadata.name) },
 ];

@@ -1,10 +1,11 @@
 /**
  * `azdb db ls [--json]`: the databases the roles let you use, with their labels and the database
- * users and names allowed. Static databases from the config; discovered ones join them with the
- * discovery issue.
+ * users and names allowed: static databases from the config and those discovery finds through
+ * ARM. Scopes discovery could not list are warnings on stderr (which scope, why, what to grant);
+ * the rest is still listed.
  */
 import type { CliContext } from '../main.js';
-import { loadRuntime } from '../runtime.js';
+import { loadRuntime, type Runtime } from '../runtime.js';
 
 export interface DatabaseListing {
   name: string;
@@ -18,7 +19,9 @@ export interface DatabaseListing {
 export async function dbLs(ctx: CliContext): Promise<void> {
   const rt = await loadRuntime(ctx);
   await rt.close();
-  const listing: DatabaseListing[] = rt.config.databases
+  warnDiscovery(ctx, rt);
+  const listing: DatabaseListing[] = rt
+    .databases()
     .map((db) => {
       const allowed = rt.allowed(db);
       return { name: db.name, protocol: db.protocol, uri: db.uri, labels: { ...db.labels }, db_users: allowed.dbUsers, db_names: allowed.dbNames };
@@ -42,6 +45,16 @@ export async function dbLs(ctx: CliContext): Promise<void> {
     Object.entries(db.labels).map(([k, v]) => `${k}=${v}`).join(' '),
   ]);
   printTable(ctx, ['Name', 'Protocol', 'URI', 'Allowed Users', 'Database Names', 'Labels'], rows);
+}
+
+function warnDiscovery(ctx: CliContext, rt: Runtime): void {
+  for (const failure of rt.discovery?.errors ?? []) {
+    ctx.out.warn(`discovery could not list ${failure.scope}: ${failure.reason}${failure.permission ? ` (needs ${failure.permission})` : ''}`);
+    ctx.out.info(`  hint: ${failure.hint}`);
+  }
+  for (const name of rt.shadowed) {
+    ctx.out.warn(`discovered server "${name}" is not listed: a database under \`databases:\` has that name`);
+  }
 }
 
 function printTable(ctx: CliContext, header: string[], rows: string[][]): void {
