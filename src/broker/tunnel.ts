@@ -8,9 +8,11 @@ import { randomBytes } from 'node:crypto';
 import type { SecureContext } from 'node:tls';
 import type { AuditSink } from './audit.js';
 import { CancelRegistry } from './cancel-registry.js';
+import type { ConnectionGate } from './connection-gate.js';
 import { startListener, type Listener } from './listener.js';
 import { runMySqlSession } from './mysql/session.js';
 import { runPostgresSession, type AccessDecision, type SessionEvent } from './postgres/session.js';
+import { refuseMySql, refusePostgres, type RefusalOutcome } from './refuse.js';
 import type { UpstreamTarget } from './target.js';
 
 export interface TunnelOptions {
@@ -24,8 +26,20 @@ export interface TunnelOptions {
   audit: AuditSink;
   cancels?: CancelRegistry;
   clientTls?: SecureContext;
+  /** With clientTls: refuse clients that do not start TLS. */
+  requireClientTls?: boolean;
   maxConnections?: number;
   onEvent?: (event: SessionEvent) => void;
+  /** A fixed password (`azdb serve` listeners) instead of a random one for this tunnel. */
+  password?: string;
+  /**
+   * A session cap shared with other tunnels; a client over it gets the protocol's own
+   * "too many connections" error (PostgreSQL 53300, MySQL 1040).
+   */
+  gate?: ConnectionGate;
+  onRefused?: (outcome: RefusalOutcome) => void;
+  /** Errors accepting a connection (EMFILE); the listener keeps going. */
+  onAcceptError?: (error: Error) => void;
 }
 
 export interface Tunnel {
@@ -44,13 +58,21 @@ export interface Tunnel {
 }
 
 export async function openTunnel(options: TunnelOptions): Promise<Tunnel> {
-  const password = randomBytes(24).toString('base64url');
+  const password = options.password ?? randomBytes(24).toString('base64url');
   const cancels = options.cancels ?? new CancelRegistry();
   const listener: Listener = await startListener({
     host: options.host,
     port: options.port,
     ...(options.maxConnections !== undefined ? { maxConnections: options.maxConnections } : {}),
-    handle: (socket) => {
+    ...(options.onAcceptError ? { onError: options.onAcceptError } : {}),
+    handle: async (socket) => {
+      const gate = options.gate;
+      if (gate && !gate.tryAcquire()) {
+        const refusal = { limit: gate.limit, ...(options.clientTls ? { clientTls: options.clientTls } : {}), cancels };
+        const outcome = await (options.target.protocol === 'mysql' ? refuseMySql(socket, refusal) : refusePostgres(socket, refusal));
+        options.onRefused?.(outcome);
+        return;
+      }
       const common = {
         target: options.target,
         localPassword: password,
@@ -58,10 +80,14 @@ export async function openTunnel(options: TunnelOptions): Promise<Tunnel> {
         authorize: options.authorize,
         getToken: options.getToken,
         audit: options.audit,
-        ...(options.clientTls ? { clientTls: options.clientTls } : {}),
+        ...(options.clientTls ? { clientTls: options.clientTls, requireClientTls: options.requireClientTls ?? false } : {}),
         ...(options.onEvent ? { onEvent: options.onEvent } : {}),
       };
-      return options.target.protocol === 'mysql' ? runMySqlSession(socket, common) : runPostgresSession(socket, { ...common, cancels });
+      try {
+        await (options.target.protocol === 'mysql' ? runMySqlSession(socket, common) : runPostgresSession(socket, { ...common, cancels }));
+      } finally {
+        gate?.release();
+      }
     },
   });
   const hostInUri = listener.host.includes(':') ? `[${listener.host}]` : listener.host;

@@ -434,11 +434,15 @@ function readListener(issues: Issues, node: unknown, path: string): Read<Listene
   if ((listener.cert_file === undefined) !== (listener.key_file === undefined)) {
     issues.error(node, path, 'cert_file and key_file go together: give both or neither');
   }
-  if (listener.password_file === undefined && !isLoopbackHost(host)) {
+  // Beyond this machine, clients must prove a password only they know and talk TLS.
+  const missing = isLoopbackHost(host)
+    ? []
+    : [listener.password_file === undefined ? 'a password_file' : '', listener.cert_file === undefined ? 'a cert_file/key_file for client TLS' : ''].filter(Boolean);
+  if (missing.length > 0) {
     issues.error(
       hostField?.value ?? node,
       hostField?.path ?? path,
-      `listener on non-loopback host "${clip(host)}" needs a password_file (without one it must listen on 127.0.0.1 or ::1)`,
+      `listener on non-loopback host "${clip(host)}" needs ${missing.join(' and ')} (without them it must listen on 127.0.0.1 or ::1)`,
     );
   }
   const read: Read<ListenerConfig> = { value: undefined, path, node };

@@ -457,16 +457,22 @@ describe('parseConfig: errors name file, line and column', () => {
         '    - {database: a, host: 0.0.0.0, port: 15432}',
         '    - {database: a, port: 15433, cert_file: c.pem}',
         '    - {database: a, port: 15433}',
+        '    - {database: a, host: 10.0.0.4, port: 15434, password_file: /run/pw}',
       ),
     );
     expect(errors.map((e) => [e.line, e.column, e.message])).toEqual([
       [
         4,
         27,
-        'broker.listeners[0].host: listener on non-loopback host "0.0.0.0" needs a password_file (without one it must listen on 127.0.0.1 or ::1)',
+        'broker.listeners[0].host: listener on non-loopback host "0.0.0.0" needs a password_file and a cert_file/key_file for client TLS (without them it must listen on 127.0.0.1 or ::1)',
       ],
       [5, 7, 'broker.listeners[1]: cert_file and key_file go together: give both or neither'],
       [6, 7, 'broker.listeners[2]: 127.0.0.1:15433 is already used by the listener at line 5'],
+      [
+        7,
+        27,
+        'broker.listeners[3].host: listener on non-loopback host "10.0.0.4" needs a cert_file/key_file for client TLS (without them it must listen on 127.0.0.1 or ::1)',
+      ],
     ]);
   });
 

@@ -23,6 +23,7 @@ export enum ErrorCode {
   DbAccessDenied = 1044, // ER_DBACCESS_DENIED_ERROR
   AccessDenied = 1045, // ER_ACCESS_DENIED_ERROR
   SpecificAccessDenied = 1227, // ER_SPECIFIC_ACCESS_DENIED_ERROR
+  SecureTransportRequired = 3159, // ER_SECURE_TRANSPORT_REQUIRED
   NotSupportedAuthMode = 1251, // ER_NOT_SUPPORTED_AUTH_MODE
   UnknownError = 1105, // ER_UNKNOWN_ERROR
   ConnectionError = 2003, // CR_CONN_HOST_ERROR
@@ -59,6 +60,15 @@ export function tlsNotOffered(): ClientError {
     ErrorCode.SslConnectionError,
     'HY000',
     "azdb's local listener does not speak TLS (it listens on loopback); connect without SSL, e.g. mysql --skip-ssl or --ssl-mode=DISABLED",
+  );
+}
+
+/** ER_SECURE_TRANSPORT_REQUIRED, as MySQL answers a plain connection under require_secure_transport. */
+export function insecureTransport(): ClientError {
+  return err(
+    ErrorCode.SecureTransportRequired,
+    'HY000',
+    'Connections using insecure transport are prohibited: this azdb listener accepts TLS connections only; connect with --ssl-mode=REQUIRED (better: VERIFY_IDENTITY)',
   );
 }
 

@@ -14,7 +14,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
-import type { SecureContext } from 'node:tls';
+import { TLSSocket, type SecureContext } from 'node:tls';
 import { errorMessage } from '../../errors.js';
 import type { AuditSink, SessionIdentity } from '../audit.js';
 import type { AccessDecision, SessionEvent } from '../postgres/session.js';
@@ -34,6 +34,7 @@ import {
   clientFailure,
   deniedByRoles,
   hostOf,
+  insecureTransport,
   tokenUnavailable,
   upstreamFailure,
   upstreamRefused,
@@ -50,6 +51,8 @@ export interface MySqlSessionOptions {
   audit: AuditSink;
   /** When set, the greeting offers TLS and an SSLRequest upgrades the connection. */
   clientTls?: SecureContext;
+  /** With clientTls: a client that did not start TLS is refused (`azdb serve` listeners with a certificate). */
+  requireClientTls?: boolean;
   /** Time from connect to a finished client login. @default 30_000 */
   handshakeTimeoutMs?: number;
   onEvent?: (event: SessionEvent) => void;
@@ -82,6 +85,7 @@ export async function runMySqlSession(clientSocket: Socket, options: MySqlSessio
 
     // Authenticating: the tunnel's local password, never forwarded anywhere.
     const response = await receiveLogin(client, options.clientTls);
+    if (options.requireClientTls && !(client.socket instanceof TLSSocket)) throw insecureTransport();
     const capabilities = (response.capabilities & offered) >>> 0;
     const dbUser = response.username || options.defaults.dbUser || '';
     const dbName = response.database || options.defaults.dbName || '';

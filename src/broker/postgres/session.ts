@@ -53,6 +53,8 @@ export interface PostgresSessionOptions {
   cancels: CancelRegistry;
   /** When set, SSLRequest is answered 'S' and the client talks TLS. */
   clientTls?: SecureContext;
+  /** With clientTls: a client that did not start TLS is refused (`azdb serve` listeners with a certificate). */
+  requireClientTls?: boolean;
   /** Time from connect to a finished login. @default 60_000 (PostgreSQL's authentication_timeout) */
   handshakeTimeoutMs?: number;
   maxMessageLength?: number;
@@ -116,6 +118,9 @@ export async function runPostgresSession(clientSocket: Socket, options: Postgres
         case 'startup':
           startup = packet;
       }
+    }
+    if (options.requireClientTls && !encrypted) {
+      throw fatal('28000', 'this azdb listener accepts TLS connections only', 'Connect with sslmode=require (better: verify-full with the CA of the listener certificate).');
     }
     const unsupported = Object.keys(startup.params).filter((name) => name.startsWith('_pq_.'));
     if (startup.minor > 0 || unsupported.length > 0) socket.write(encodeNegotiateProtocolVersion(0, unsupported));

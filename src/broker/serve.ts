@@ -1,0 +1,623 @@
+/**
+ * The headless broker of `azdb serve`: the listeners of `broker.listeners` over one token cache,
+ * one cancel registry and one session cap, with metrics, JSON logs and readiness.
+ *
+ * - {@link BrokerServer.start} loads the config and opens every listener (any failure is fatal).
+ * - {@link BrokerServer.reload} (SIGHUP) loads the config again and applies the difference:
+ *   new listeners start, removed or changed ones stop accepting and their sessions drain, roles
+ *   and the audit sink switch for every session that logs in from then on. A config that does not
+ *   load, or a listener that cannot be prepared (password file, certificate, database), rejects
+ *   the whole reload: the old config keeps serving.
+ * - {@link BrokerServer.stop} (SIGTERM) stops accepting and waits for open sessions up to a
+ *   deadline; a second call cuts them now.
+ *
+ * A listener's password is its `password_file`, or (loopback only) a random one written to a
+ * 0600 file in the state folder; neither is ever logged, put in a metric or an error.
+ */
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createSecureContext, type SecureContext } from 'node:tls';
+import { isLoopbackHost } from '../config/address.js';
+import type { DatabaseConfig, ListenerConfig } from '../config/schema.js';
+import { UserError, errorMessage } from '../errors.js';
+import type { TokenCacheEvent } from '../azure/token-cache.js';
+import type { AuditEvent, AuditSink } from './audit.js';
+import { CancelRegistry } from './cancel-registry.js';
+import { ConnectionGate } from './connection-gate.js';
+import type { Readiness } from './health-server.js';
+import type { Logger } from './log.js';
+import type { Counter, Gauge, MetricsRegistry } from './metrics.js';
+import { readPasswordFile, writeGeneratedPassword } from './password-file.js';
+import type { AccessDecision, SessionEvent } from './postgres/session.js';
+import type { RefusalOutcome } from './refuse.js';
+import { resolveTarget as defaultResolveTarget } from './resolve-target.js';
+import type { UpstreamTarget } from './target.js';
+import { openTunnel, type Tunnel } from './tunnel.js';
+
+/** One loaded config, as the server needs it. */
+export interface ServeConfig {
+  file: string;
+  listeners: ListenerConfig[];
+  /** A static or discovered database; undefined when there is none by that name (yet). */
+  findDatabase(name: string): DatabaseConfig | undefined;
+  /** Names to suggest when a listener's database is unknown. */
+  databaseNames(): string[];
+  /** Discovery may still find a database that is unknown now. */
+  discoveryConfigured: boolean;
+  authorize(db: DatabaseConfig): (dbUser: string, dbName: string) => AccessDecision;
+  audit: AuditSink;
+  /** Called once this config serves (e.g. starts its discovery refresh). */
+  activate?(events: { discovery(summary: DiscoverySummary): void }): void;
+  /** Called when another config replaced this one, or it was rejected. */
+  close(): Promise<void>;
+}
+
+export interface DiscoverySummary {
+  databases: number;
+  errors: Array<{ scope: string; reason: string }>;
+}
+
+export interface TokenSource {
+  getToken(scope: string): Promise<string>;
+  expiresOn(scope: string): number | undefined;
+}
+
+export interface BrokerServerOptions {
+  load(): Promise<ServeConfig>;
+  tokens: TokenSource;
+  /** The Entra scope of database tokens. */
+  scope: string;
+  log: Logger;
+  registry: MetricsRegistry;
+  /** Generated listener passwords go to `stateDir/serve/`. */
+  stateDir: string;
+  /** Concurrent sessions of the whole process; more get "too many connections". */
+  maxConnections?: number;
+  resolveTarget?: (db: DatabaseConfig) => Promise<UpstreamTarget>;
+  /** How often the token is checked (and refreshed before expiry) without a session. @default 60_000 */
+  tokenWarmMs?: number;
+  /** How long /readyz waits for a token fetch it started. @default 1_000 */
+  readyTokenWaitMs?: number;
+  /** Sessions of a listener that a reload removed or changed get this long. @default 30_000 */
+  reloadDrainMs?: number;
+}
+
+/** A listener of the config, prepared: everything read and checked, nothing bound yet. */
+interface PreparedListener {
+  key: string;
+  label: string;
+  spec: ListenerConfig;
+  db: DatabaseConfig | undefined;
+  target: UpstreamTarget | undefined;
+  /** Why it cannot start yet (its database is not discovered). */
+  pending?: string;
+  password: { value: string; file: string } | { generated: true };
+  clientTls: SecureContext | undefined;
+  signature: string;
+}
+
+interface ActiveListener {
+  key: string;
+  label: string;
+  spec: ListenerConfig;
+  db: DatabaseConfig | undefined;
+  signature: string;
+  tunnel?: Tunnel;
+  /** Where a generated password is, and the password itself to keep it across reloads. */
+  generated?: { path: string; password: string };
+  error?: string;
+  relaying: Set<string>;
+}
+
+export interface ServeMetrics {
+  listenerUp: Gauge;
+  sessionsOpen: Gauge;
+  sessionsTotal: Counter;
+  bytesFromClient: Counter;
+  bytesToClient: Counter;
+  cancelRequests: Counter;
+  tokenFetches: Counter;
+  tokenFailures: Counter;
+  tokenExpiry: Gauge;
+  reloads: Counter;
+  errors: Counter;
+  discoveryDatabases: Gauge;
+  discoveryErrors: Gauge;
+  discoveryRefreshes: Counter;
+}
+
+/** The metric families of `azdb serve`; names and labels are part of what dashboards rely on. */
+export function createServeMetrics(registry: MetricsRegistry): ServeMetrics {
+  return {
+    listenerUp: registry.gauge('azdb_listener_up', 'Whether a configured listener is accepting connections (1) or not (0).', ['listener', 'database']),
+    sessionsOpen: registry.gauge('azdb_sessions_open', 'Sessions relaying to a database now.', ['database', 'protocol']),
+    sessionsTotal: registry.counter(
+      'azdb_sessions_total',
+      'Client connections by how they ended: ok / error (after login), rejected (before login), refused (--max-connections).',
+      ['database', 'protocol', 'result'],
+    ),
+    bytesFromClient: registry.counter('azdb_client_received_bytes_total', 'Bytes received from clients of ended sessions.', ['database', 'protocol']),
+    bytesToClient: registry.counter('azdb_client_sent_bytes_total', 'Bytes sent to clients of ended sessions.', ['database', 'protocol']),
+    cancelRequests: registry.counter('azdb_cancel_requests_total', 'PostgreSQL CancelRequests, by whether one was forwarded to the server.', ['forwarded']),
+    tokenFetches: registry.counter('azdb_token_fetches_total', 'Entra token requests to the credential: missing (no usable token) or refresh (before expiry).', ['reason']),
+    tokenFailures: registry.counter('azdb_token_fetch_failures_total', 'Entra token requests that failed.'),
+    tokenExpiry: registry.gauge('azdb_token_expiry_timestamp_seconds', 'When the cached database token expires (Unix time; 0 when none).'),
+    reloads: registry.counter('azdb_config_reloads_total', 'Config reloads (SIGHUP) by result.', ['result']),
+    errors: registry.counter('azdb_errors_total', 'Errors by kind: session, relay, token, reload, listener, http, discovery.', ['kind']),
+    discoveryDatabases: registry.gauge('azdb_discovery_databases', 'Databases found by the last discovery listing.'),
+    discoveryErrors: registry.gauge('azdb_discovery_errors', 'Scopes the last discovery listing could not list (403, throttling...).'),
+    discoveryRefreshes: registry.counter('azdb_discovery_refreshes_total', 'Discovery listings whose result changed what is known.'),
+  };
+}
+
+export class BrokerServer {
+  private current: ServeConfig | undefined;
+  private readonly active = new Map<string, ActiveListener>();
+  /** Listeners a reload removed, with their sessions still draining. */
+  private readonly draining = new Map<Tunnel, ActiveListener>();
+  private readonly cancels = new CancelRegistry();
+  private readonly gate: ConnectionGate | undefined;
+  readonly metrics: ServeMetrics;
+  private readonly audit: AuditSink;
+  private state: 'new' | 'running' | 'draining' | 'stopped' = 'new';
+  private stopping: Promise<void> | undefined;
+  private tokenTimer: NodeJS.Timeout | undefined;
+  private lastTokenError: string | undefined;
+  private loadedAt: string | undefined;
+  private lastReload: { at: string; ok: boolean; error?: string } | undefined;
+  /** Starts, reloads and discovery changes apply one at a time. */
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly options: BrokerServerOptions) {
+    this.gate = options.maxConnections === undefined ? undefined : new ConnectionGate(options.maxConnections);
+    this.metrics = createServeMetrics(options.registry);
+    options.registry.onCollect(() => {
+      const expires = options.tokens.expiresOn(options.scope);
+      this.metrics.tokenExpiry.set({}, expires === undefined ? 0 : Math.floor(expires / 1000));
+    });
+    const server = this;
+    // One sink for every session, whatever config it started under: it feeds the metrics and
+    // the log, then writes to the audit sink of the config serving now.
+    this.audit = {
+      get queries() {
+        return server.current?.audit.queries ?? false;
+      },
+      write(event) {
+        server.observeAudit(event);
+        server.current?.audit.write(event);
+      },
+      close: async () => {},
+    };
+  }
+
+  /** Loads the config and opens every listener; throws (a UserError saying what to fix) if any fails. */
+  start(): Promise<void> {
+    return this.serialize(async () => {
+      const config = await this.options.load();
+      let prepared: PreparedListener[];
+      try {
+        prepared = await this.prepareAll(config);
+      } catch (error) {
+        await config.close().catch(() => {});
+        throw error;
+      }
+      this.commit(config);
+      // A listener waiting for discovery to find its database is not a reason to stop the rest.
+      const failed = (await this.applyListeners(prepared)).filter((l) => !prepared.find((p) => p.key === l.key)?.pending);
+      if (failed.length > 0) {
+        throw new UserError(`could not start listener ${failed[0]!.label}: ${failed[0]!.error}`, {
+          hint: 'Another process may hold the port: pick another `port` under broker.listeners, or stop the other process.',
+        });
+      }
+      this.state = 'running';
+      this.warmToken();
+      this.tokenTimer = setInterval(() => this.warmToken(), this.options.tokenWarmMs ?? 60_000).unref();
+    });
+  }
+
+  /** Loads the config again and applies it; false (and the old config keeps serving) when it is rejected. */
+  reload(): Promise<boolean> {
+    return this.serialize(async () => {
+      if (this.state !== 'running') return false;
+      const at = new Date().toISOString();
+      let config: ServeConfig;
+      let prepared: PreparedListener[];
+      try {
+        config = await this.options.load();
+      } catch (error) {
+        return this.rejectReload(at, error);
+      }
+      try {
+        prepared = await this.prepareAll(config);
+      } catch (error) {
+        await config.close().catch(() => {});
+        return this.rejectReload(at, error);
+      }
+      const previous = this.current;
+      this.commit(config);
+      const failed = await this.applyListeners(prepared);
+      await previous?.close().catch(() => {});
+      this.lastReload = { at, ok: true };
+      this.metrics.reloads.inc({ result: 'ok' });
+      this.options.log.info('reload', { config: config.file, listeners: prepared.length, failed: failed.map((f) => f.label) });
+      return true;
+    });
+  }
+
+  /** Applies the current config again: databases found by discovery since may now have listeners. */
+  refresh(): Promise<void> {
+    return this.serialize(async () => {
+      if (this.state !== 'running' || !this.current) return;
+      try {
+        await this.applyListeners(await this.prepareAll(this.current));
+      } catch (error) {
+        this.metrics.errors.inc({ kind: 'listener' });
+        this.options.log.error('listeners.refresh_failed', { error: errorMessage(error) });
+      }
+    });
+  }
+
+  /**
+   * Stops accepting, waits for open sessions up to `drainMs`, then cuts the rest. Calling it again
+   * while it waits cuts the sessions now.
+   */
+  stop(drainMs: number): Promise<void> {
+    if (this.stopping) {
+      for (const tunnel of this.tunnels()) void tunnel.close(0);
+      return this.stopping;
+    }
+    this.stopping = this.serialize(async () => {
+      this.state = 'draining';
+      if (this.tokenTimer) clearInterval(this.tokenTimer);
+      const open = this.openSessions();
+      this.options.log.info('shutdown', { open_sessions: open, drain_seconds: drainMs / 1000 });
+      const started = Date.now();
+      await Promise.all(this.tunnels().map((tunnel) => tunnel.close(drainMs)));
+      const cut = this.openSessions();
+      for (const listener of this.active.values()) this.metrics.listenerUp.set({ listener: listener.label, database: listener.spec.database }, 0);
+      this.state = 'stopped';
+      this.options.log.info('shutdown.done', { drained_ms: Date.now() - started, sessions_cut: cut });
+      await this.current?.close().catch(() => {});
+    });
+    return this.stopping;
+  }
+
+  /** What /readyz answers: config loaded, every listener listening, a database token at hand. */
+  async readiness(): Promise<Readiness> {
+    const reasons: string[] = [];
+    if (this.state !== 'running') reasons.push(this.state === 'new' ? 'starting' : 'shutting down: draining open sessions');
+    const listeners = [...this.active.values()].map((l) => ({
+      listener: l.label,
+      database: l.spec.database,
+      listening: l.tunnel !== undefined,
+      ...(l.error ? { error: l.error } : {}),
+    }));
+    for (const l of listeners) if (!l.listening) reasons.push(`listener ${l.listener} is not listening: ${l.error ?? 'not started'}`);
+    const token = await this.tokenReadiness();
+    if (!token.ok) reasons.push(`no database token: ${token.error}`);
+    return {
+      ready: reasons.length === 0,
+      ...(reasons.length > 0 ? { reason: reasons[0] } : {}),
+      checks: {
+        config: { loaded: this.current !== undefined, file: this.current?.file, loaded_at: this.loadedAt, ...(this.lastReload ? { last_reload: this.lastReload } : {}) },
+        listeners,
+        token,
+        sessions: { open: this.openSessions(), ...(this.gate ? { max: this.gate.limit } : {}) },
+      },
+    };
+  }
+
+  /** TokenCache events (the cache is built before the server, so the CLI forwards them here). */
+  tokenEvent(event: TokenCacheEvent): void {
+    switch (event.type) {
+      case 'fetch':
+        this.metrics.tokenFetches.inc({ reason: event.reason });
+        break;
+      case 'fetched':
+        this.lastTokenError = undefined;
+        this.options.log.info('token.fetched', { scope: event.scope, expires_on: new Date(event.expiresOnTimestamp).toISOString() });
+        break;
+      case 'fetch-failed':
+        this.lastTokenError = `${event.source} failed: ${event.reason}`;
+        this.metrics.tokenFailures.inc();
+        this.metrics.errors.inc({ kind: 'token' });
+        this.options.log.warn('token.fetch_failed', { scope: event.scope, source: event.source, reason: event.reason, served_cached: event.servedCached });
+        break;
+    }
+  }
+
+  /** Addresses of the listeners that are up (for logs and tests). */
+  listening(): Array<{ label: string; host: string; port: number }> {
+    return [...this.active.values()].flatMap((l) => (l.tunnel ? [{ label: l.label, host: l.tunnel.host, port: l.tunnel.port }] : []));
+  }
+
+  private serialize<T>(work: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(work, work);
+    this.queue = next.catch(() => {});
+    return next;
+  }
+
+  private commit(config: ServeConfig): void {
+    this.current = config;
+    this.loadedAt = new Date().toISOString();
+    config.activate?.({ discovery: (summary) => this.discoveryChanged(config, summary) });
+  }
+
+  private rejectReload(at: string, error: unknown): false {
+    const message = errorMessage(error);
+    this.lastReload = { at, ok: false, error: message };
+    this.metrics.reloads.inc({ result: 'error' });
+    this.metrics.errors.inc({ kind: 'reload' });
+    this.options.log.error('reload.rejected', { error: message, hint: 'the previous config keeps serving; fix the file and send SIGHUP again' });
+    return false;
+  }
+
+  private discoveryChanged(config: ServeConfig, summary: DiscoverySummary): void {
+    if (config !== this.current) return;
+    this.metrics.discoveryDatabases.set({}, summary.databases);
+    this.metrics.discoveryErrors.set({}, summary.errors.length);
+    this.metrics.discoveryRefreshes.inc();
+    if (summary.errors.length > 0) this.metrics.errors.inc({ kind: 'discovery' }, summary.errors.length);
+    this.options.log.info('discovery', { databases: summary.databases, errors: summary.errors.map((e) => `${e.scope}: ${e.reason}`) });
+    void this.refresh();
+  }
+
+  private async prepareAll(config: ServeConfig): Promise<PreparedListener[]> {
+    const prepared: PreparedListener[] = [];
+    for (const spec of config.listeners) prepared.push(await this.prepare(config, spec));
+    return prepared;
+  }
+
+  private async prepare(config: ServeConfig, spec: ListenerConfig): Promise<PreparedListener> {
+    const key = `${spec.host}:${spec.port}`;
+    const label = `${spec.database}@${spec.host.includes(':') ? `[${spec.host}]` : spec.host}:${spec.port}`;
+    const where = `${spec.source.file}:${spec.source.line}`;
+    if (!isLoopbackHost(spec.host)) {
+      const missing = [spec.password_file === undefined ? 'password_file' : '', spec.cert_file === undefined ? 'cert_file and key_file' : ''].filter(Boolean);
+      if (missing.length > 0) {
+        throw new UserError(`listener ${label} (${where}) listens beyond this machine and needs ${missing.join(' and ')}`, {
+          hint: 'Clients on the network must prove a password only they know and talk TLS: add `password_file` (mode 600) and `cert_file`/`key_file` to the listener, or listen on 127.0.0.1.',
+        });
+      }
+    }
+    let clientTls: SecureContext | undefined;
+    let tlsMaterial = '';
+    if (spec.cert_file !== undefined && spec.key_file !== undefined) {
+      const [cert, key] = await Promise.all([readListenerFile(spec.cert_file, 'cert_file', label), readListenerFile(spec.key_file, 'key_file', label)]);
+      try {
+        clientTls = createSecureContext({ cert, key, minVersion: 'TLSv1.2' });
+      } catch (error) {
+        throw new UserError(`cert_file/key_file of listener ${label} (${where}) are not a usable certificate and key: ${errorMessage(error)}`, {
+          hint: 'Give a PEM certificate (chain) and its PEM private key.',
+        });
+      }
+      tlsMaterial = digest(`${cert}\n${key}`);
+    }
+    let password: PreparedListener['password'] = { generated: true };
+    if (spec.password_file !== undefined) {
+      const read = await readPasswordFile(spec.password_file, label);
+      if (read.warning) this.options.log.warn('listener.password_file', { listener: label, warning: read.warning });
+      password = { value: read.password, file: spec.password_file };
+    }
+    const db = config.findDatabase(spec.database);
+    let target: UpstreamTarget | undefined;
+    let pending: string | undefined;
+    if (db === undefined) {
+      const known = config.databaseNames();
+      const message = `listener ${label} (${where}): no database named "${spec.database}"`;
+      if (!config.discoveryConfigured) {
+        throw new UserError(message, { hint: known.length > 0 ? `Known databases: ${known.join(', ')}.` : 'Add it under `databases:`.' });
+      }
+      pending = `database "${spec.database}" has not been found by discovery (yet)`;
+    } else {
+      target = await (this.options.resolveTarget ?? defaultResolveTarget)(db);
+    }
+    const { source: _source, ...fields } = spec;
+    const signature = digest(
+      JSON.stringify({
+        fields,
+        target: target ? { ...target.tls, protocol: target.protocol, host: target.host, port: target.port, serverKind: target.serverKind, serverName: target.serverName } : null,
+        tls: tlsMaterial,
+        password: 'value' in password ? digest(password.value) : 'generated',
+      }),
+    );
+    return { key, label, spec, db, target, ...(pending ? { pending } : {}), password, clientTls, signature };
+  }
+
+  /** Stops what went away or changed, then starts what is new; returns the listeners that failed to start. */
+  private async applyListeners(prepared: PreparedListener[]): Promise<ActiveListener[]> {
+    const wanted = new Map(prepared.map((p) => [p.key, p]));
+    const generatedBefore = new Map<string, { path: string; password: string }>();
+    for (const [key, listener] of [...this.active]) {
+      const next = wanted.get(key);
+      if (next && next.signature === listener.signature && listener.tunnel) {
+        listener.db = next.db;
+        listener.spec = next.spec;
+        continue;
+      }
+      if (listener.generated) generatedBefore.set(key, listener.generated);
+      this.stopListener(listener, next ? 'changed' : 'removed');
+    }
+    const failed: ActiveListener[] = [];
+    for (const p of prepared) {
+      if (this.active.has(p.key)) continue;
+      const listener: ActiveListener = { key: p.key, label: p.label, spec: p.spec, db: p.db, signature: p.signature, relaying: new Set() };
+      this.active.set(p.key, listener);
+      try {
+        await this.startListener(listener, p, generatedBefore.get(p.key));
+      } catch (error) {
+        listener.error = errorMessage(error);
+        failed.push(listener);
+        this.metrics.errors.inc({ kind: 'listener' });
+        this.metrics.listenerUp.set({ listener: p.label, database: p.spec.database }, 0);
+        this.options.log.error('listener.failed', { listener: p.label, database: p.spec.database, error: listener.error });
+      }
+    }
+    return failed;
+  }
+
+  private async startListener(listener: ActiveListener, p: PreparedListener, generated: { path: string; password: string } | undefined): Promise<void> {
+    if (p.pending || !p.target || !p.db) throw new Error(p.pending ?? 'no database');
+    const target = p.target;
+    let password: string;
+    if ('value' in p.password) {
+      password = p.password.value;
+    } else {
+      listener.generated = generated ?? (await writeGeneratedPassword(join(this.options.stateDir, 'serve'), `${p.spec.database}-${p.spec.host}-${p.spec.port}`));
+      password = listener.generated.password;
+    }
+    const labels = { database: target.name, protocol: target.protocol };
+    listener.tunnel = await openTunnel({
+      target,
+      host: p.spec.host,
+      port: p.spec.port,
+      dbUser: p.spec.db_user ?? '',
+      dbName: p.spec.db_name ?? '',
+      password,
+      authorize: (dbUser, dbName) => {
+        const config = this.current;
+        const db = listener.db;
+        return config && db ? config.authorize(db)(dbUser, dbName) : { allowed: false, reason: 'the broker is reloading its config' };
+      },
+      getToken: () => this.options.tokens.getToken(this.options.scope),
+      audit: this.audit,
+      cancels: this.cancels,
+      // A listener with a certificate takes TLS connections only.
+      ...(p.clientTls ? { clientTls: p.clientTls, requireClientTls: true } : {}),
+      ...(this.gate ? { gate: this.gate, maxConnections: this.gate.limit * 2 } : {}),
+      onEvent: (event) => this.sessionEvent(listener, labels, event),
+      onRefused: (outcome) => this.refused(listener, labels, outcome),
+      onAcceptError: (error) => {
+        this.metrics.errors.inc({ kind: 'listener' });
+        this.options.log.error('listener.accept_failed', { listener: listener.label, error: errorMessage(error) });
+      },
+    });
+    listener.error = undefined;
+    this.metrics.listenerUp.set({ listener: p.label, database: p.spec.database }, 1);
+    this.options.log.info('listener.up', {
+      listener: p.label,
+      database: target.name,
+      protocol: target.protocol,
+      address: `${listener.tunnel.host}:${listener.tunnel.port}`,
+      tls: p.clientTls !== undefined,
+      db_user: p.spec.db_user,
+      db_name: p.spec.db_name,
+      ...('file' in p.password ? { password_file: p.password.file } : { generated_password_file: listener.generated!.path }),
+    });
+  }
+
+  private stopListener(listener: ActiveListener, why: 'removed' | 'changed'): void {
+    this.active.delete(listener.key);
+    this.metrics.listenerUp.remove({ listener: listener.label, database: listener.spec.database });
+    if (!listener.tunnel) return;
+    const open = listener.relaying.size;
+    this.options.log.info('listener.down', { listener: listener.label, database: listener.spec.database, why, draining_sessions: open });
+    // close() stops accepting at once (the port is free for a changed listener); sessions drain.
+    const tunnel = listener.tunnel;
+    this.draining.set(tunnel, listener);
+    void tunnel.close(this.options.reloadDrainMs ?? DEFAULT_RELOAD_DRAIN_MS).finally(() => this.draining.delete(tunnel));
+  }
+
+  private sessionEvent(listener: ActiveListener, labels: { database: string; protocol: string }, event: SessionEvent): void {
+    switch (event.type) {
+      case 'relaying':
+        listener.relaying.add(event.id);
+        this.metrics.sessionsOpen.inc(labels);
+        this.options.log.info('session.start', { session_id: event.id, listener: listener.label, ...labels, db_user: event.dbUser, db_name: event.dbName, client: event.client });
+        break;
+      case 'closed':
+        if (listener.relaying.delete(event.id)) {
+          this.metrics.sessionsOpen.dec(labels);
+          this.metrics.sessionsTotal.inc({ ...labels, result: event.result });
+          if (event.result === 'error') this.metrics.errors.inc({ kind: 'relay' });
+        } else {
+          this.metrics.sessionsTotal.inc({ ...labels, result: 'rejected' });
+          this.metrics.errors.inc({ kind: 'session' });
+          this.options.log.warn('session.rejected', { session_id: event.id, listener: listener.label, ...labels, error: event.error });
+        }
+        break;
+      case 'cancel':
+        this.metrics.cancelRequests.inc({ forwarded: String(event.forwarded) });
+        break;
+    }
+  }
+
+  private refused(listener: ActiveListener, labels: { database: string; protocol: string }, outcome: RefusalOutcome): void {
+    if (outcome !== 'refused') return;
+    this.metrics.sessionsTotal.inc({ ...labels, result: 'refused' });
+    this.options.log.warn('session.refused', { listener: listener.label, ...labels, reason: `--max-connections ${this.gate?.limit}` });
+  }
+
+  private observeAudit(event: AuditEvent): void {
+    if (event.event !== 'session.end') return;
+    const labels = { database: event.database, protocol: event.protocol };
+    this.metrics.bytesFromClient.inc(labels, event.bytes_from_client);
+    this.metrics.bytesToClient.inc(labels, event.bytes_to_client);
+    this.options.log.info('session.end', {
+      session_id: event.session_id,
+      ...labels,
+      db_user: event.db_user,
+      db_name: event.db_name,
+      client: event.client_address,
+      result: event.result,
+      error: event.error,
+      bytes_from_client: event.bytes_from_client,
+      bytes_to_client: event.bytes_to_client,
+      duration_ms: event.duration_ms,
+    });
+  }
+
+  /** Every tunnel still open: serving ones and those a reload left draining. */
+  private tunnels(): Tunnel[] {
+    return [...[...this.active.values()].flatMap((l) => (l.tunnel ? [l.tunnel] : [])), ...this.draining.keys()];
+  }
+
+  private openSessions(): number {
+    let open = 0;
+    for (const listener of [...this.active.values(), ...this.draining.values()]) open += listener.relaying.size;
+    return open;
+  }
+
+  private warmToken(): void {
+    // The cache answers from memory while its token is valid and refreshes it before expiry;
+    // failures are reported through tokenEvent.
+    this.options.tokens.getToken(this.options.scope).catch(() => {});
+  }
+
+  private async tokenReadiness(): Promise<{ ok: boolean; expires_on?: string; error?: string }> {
+    const expires = this.options.tokens.expiresOn(this.options.scope);
+    if (expires !== undefined && expires - Date.now() > TOKEN_READY_MARGIN_MS) return { ok: true, expires_on: new Date(expires).toISOString() };
+    let timer: NodeJS.Timeout | undefined;
+    const outcome = await Promise.race([
+      this.options.tokens.getToken(this.options.scope).then(
+        () => ({ ok: true as const }),
+        (error: unknown) => ({ ok: false as const, error: this.lastTokenError ?? errorMessage(error) }),
+      ),
+      new Promise<{ ok: false; error: string }>((resolve) => {
+        timer = setTimeout(() => resolve({ ok: false, error: this.lastTokenError ?? 'fetching the first token from the credential' }), this.options.readyTokenWaitMs ?? 1_000);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (!outcome.ok) return outcome;
+    const now = this.options.tokens.expiresOn(this.options.scope);
+    return { ok: true, ...(now !== undefined ? { expires_on: new Date(now).toISOString() } : {}) };
+  }
+}
+
+/** A token that expires sooner than this does not make the broker ready. */
+const TOKEN_READY_MARGIN_MS = 30_000;
+/** Sessions of a listener removed by a reload get this long before they are cut. */
+const DEFAULT_RELOAD_DRAIN_MS = 30_000;
+
+async function readListenerFile(path: string, key: string, label: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (error) {
+    throw new UserError(`cannot read ${key} of listener ${label}: ${(error as NodeJS.ErrnoException).code ?? String(error)} ${path}`);
+  }
+}
+
+function digest(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}

@@ -1,0 +1,493 @@
+/**
+ * `azdb serve` as an operator runs it: the built CLI as a child process with the emulated managed
+ * identity, listeners from the config, pg and mysql2 as clients, /healthz /readyz /metrics over
+ * HTTP, SIGHUP and SIGTERM.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chmod, mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join, resolve } from 'node:path';
+import { tmpdir } from 'node:os';
+import { execa, type ResultPromise } from 'execa';
+import pg from 'pg';
+import mysql from 'mysql2/promise';
+import { startTestAzure } from '../harness/emulator.js';
+import { findTool } from '../harness/tools.js';
+import { waitFor } from '../helpers/wait.js';
+import { freePort } from '../helpers/ports.js';
+import { parsePrometheusText } from '../helpers/prometheus.js';
+import { renderConfig } from '../../src/config/generate.js';
+import type { ListenerInput } from '../../src/config/schema.js';
+import { loadOrCreateCa } from '../../src/emulator/ca.js';
+import { DEMO_IDENTITY } from '../../src/emulator/demo-identity.js';
+import type { EmulatedAzure } from '../../src/emulator/emulated-azure.js';
+
+const BIN = resolve(import.meta.dirname, '../../bin/azdb.js');
+const mariadbd = await findTool('mariadbd');
+const JWT = /eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/;
+const USER = DEMO_IDENTITY.role;
+
+let azure: EmulatedAzure & { dir: string };
+let work: string;
+let env: Record<string, string>;
+let configCount = 0;
+
+interface LogLine {
+  time: string;
+  level: string;
+  event: string;
+  [key: string]: unknown;
+}
+
+interface Serve {
+  child: ResultPromise;
+  logs: () => LogLine[];
+  stderr: () => string;
+  stdout: () => string;
+  waitForLog(event: string, match?: (line: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>;
+}
+
+function writeConfig(
+  file: string,
+  options: { listeners: ListenerInput[]; http?: string; names?: string[]; auditPath?: string },
+): Promise<void> {
+  return writeFile(
+    file,
+    renderConfig({
+      version: 'v1',
+      databases: azure.servers.map((s) => ({
+        name: s.name,
+        protocol: s.protocol,
+        uri: `${s.host}:${s.port}`,
+        azure: { server_kind: s.kind, server_name: s.name },
+        tls: { mode: 'verify-full', ca_file: azure.caFile, server_name: s.fqdn },
+        labels: { env: 'test' },
+      })),
+      roles: [{ version: 'v7', kind: 'role', metadata: { name: 'svc' }, spec: { allow: { db_labels: { '*': '*' }, db_users: [USER], db_names: options.names ?? ['*'] }, deny: {} } }],
+      broker: {
+        roles: ['svc'],
+        listeners: options.listeners,
+        audit: { path: options.auditPath ?? join(work, 'audit.jsonl'), queries: true },
+        ...(options.http ? { http: { address: options.http } } : {}),
+      },
+    }),
+  );
+}
+
+async function newConfig(options: Parameters<typeof writeConfig>[1]): Promise<string> {
+  const file = join(work, `serve-${(configCount += 1)}.yaml`);
+  await writeConfig(file, options);
+  return file;
+}
+
+function startServe(config: string, args: string[] = [], extraEnv: Record<string, string> = {}): Serve {
+  const child = execa('node', [BIN, '--config', config, 'serve', ...args], { env: { ...env, ...extraEnv }, reject: false });
+  let stderr = '';
+  let stdout = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  const logs = (): LogLine[] =>
+    stderr
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as LogLine);
+  return {
+    child,
+    logs,
+    stderr: () => stderr,
+    stdout: () => stdout,
+    waitForLog: (event, match = () => true, timeoutMs) =>
+      waitFor(
+        () => {
+          if (child.exitCode !== null) throw new Error(`azdb serve exited ${child.exitCode} waiting for ${event}:\n${stderr}`);
+          return logs().find((l) => l.event === event && match(l));
+        },
+        `log event ${event}\n${stderr}`,
+        timeoutMs,
+      ),
+  };
+}
+
+async function stopServe(serve: Serve): Promise<number | undefined> {
+  if (serve.child.exitCode === null) serve.child.kill('SIGTERM');
+  return (await serve.child).exitCode;
+}
+
+async function http(port: number, path: string): Promise<{ status: number; body: string; type: string | null }> {
+  const response = await fetch(`http://127.0.0.1:${port}${path}`);
+  return { status: response.status, body: await response.text(), type: response.headers.get('content-type') };
+}
+
+async function metrics(port: number) {
+  const response = await http(port, '/metrics');
+  expect(response.status).toBe(200);
+  expect(response.type).toMatch(/^text\/plain; version=0\.0\.4/);
+  return parsePrometheusText(response.body);
+}
+
+async function generatedPassword(serve: Serve, database: string): Promise<{ path: string; password: string }> {
+  const up = await serve.waitForLog('listener.up', (l) => l.database === database);
+  const path = up.generated_password_file as string;
+  expect(path).toContain(join(work, 'state', 'serve'));
+  expect((await stat(path)).mode & 0o777).toBe(0o600);
+  return { path, password: (await readFile(path, 'utf8')).trim() };
+}
+
+function refused(port: number): Promise<string> {
+  return new Promise((resolvePromise) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.on('connect', () => {
+      socket.destroy();
+      resolvePromise('connected');
+    });
+    socket.on('error', (error: NodeJS.ErrnoException) => resolvePromise(error.code ?? 'error'));
+  });
+}
+
+function pgClient(port: number, password: string, database = 'orders', extra: Partial<pg.ClientConfig> = {}): pg.Client {
+  return new pg.Client({ host: '127.0.0.1', port, user: USER, database, password, ...extra });
+}
+
+beforeAll(async () => {
+  if (!existsSync(BIN) || !existsSync(resolve(import.meta.dirname, '../../dist/cli/commands/serve.js'))) {
+    throw new Error('dist/ is missing or stale: run `npm run build` (npm test does it)');
+  }
+  azure = await startTestAzure();
+  work = await mkdtemp(join(tmpdir(), 'azdb-serve-'));
+  env = { ...azure.identity.env(), AZDB_STATE_DIR: join(work, 'state'), NO_COLOR: '1' };
+});
+
+afterAll(async () => {
+  await azure?.stop();
+});
+
+describe('azdb serve', () => {
+  it.skipIf(mariadbd.skip)('serves a PostgreSQL and a MySQL listener at once, with /healthz, /readyz and /metrics that move', async () => {
+    const [pgPort, myPort, httpPort] = [await freePort(), await freePort(), await freePort()];
+    const passwordFile = join(work, 'shopdb.password');
+    const myPassword = 'correct horse battery staple';
+    await writeFile(passwordFile, `${myPassword}\n`, { mode: 0o600 });
+    const config = await newConfig({
+      listeners: [
+        { database: 'orders', host: '127.0.0.1', port: pgPort, db_user: USER, db_name: 'orders' },
+        { database: 'shopdb', host: '127.0.0.1', port: myPort, db_user: USER, db_name: 'shop', password_file: passwordFile },
+      ],
+      http: `127.0.0.1:${httpPort}`,
+    });
+    const serve = startServe(config);
+    try {
+      await serve.waitForLog('serve.start');
+      const generated = await generatedPassword(serve, 'orders');
+      await serve.waitForLog('listener.up', (l) => l.database === 'shopdb' && l.password_file === passwordFile);
+
+      expect(await http(httpPort, '/healthz')).toMatchObject({ status: 200 });
+      const ready = await waitFor(async () => {
+        const r = await http(httpPort, '/readyz');
+        return r.status === 200 && r;
+      }, '/readyz 200');
+      const readiness = JSON.parse(ready.body) as { ready: boolean; checks: { listeners: Array<{ listening: boolean }>; token: { ok: boolean } } };
+      expect(readiness.ready).toBe(true);
+      expect(readiness.checks.listeners).toHaveLength(2);
+      expect(readiness.checks.listeners.every((l) => l.listening)).toBe(true);
+      expect(readiness.checks.token.ok).toBe(true);
+      expect((await http(httpPort, '/nope')).status).toBe(404);
+
+      const before = await metrics(httpPort);
+      expect(before.value('azdb_listener_up', { listener: `orders@127.0.0.1:${pgPort}`, database: 'orders' })).toBe(1);
+      expect(before.value('azdb_listener_up', { listener: `shopdb@127.0.0.1:${myPort}`, database: 'shopdb' })).toBe(1);
+      expect(before.sum('azdb_sessions_total')).toBe(0);
+      expect(before.value('azdb_token_fetches_total', { reason: 'missing' })).toBe(1);
+      expect(before.types.get('azdb_sessions_total')).toBe('counter');
+
+      const c = pgClient(pgPort, generated.password);
+      await c.connect();
+      expect((await c.query('select count(*)::int as n from customers')).rows[0].n).toBe(50);
+      const during = await metrics(httpPort);
+      expect(during.value('azdb_sessions_open', { database: 'orders', protocol: 'postgres' })).toBe(1);
+      await c.end();
+
+      const my = await mysql.createConnection({ host: '127.0.0.1', port: myPort, user: USER, password: myPassword, database: 'shop' });
+      const [rows] = await my.query('select count(*) as n from products');
+      expect(Number((rows as Array<{ n: number }>)[0]!.n)).toBeGreaterThan(0);
+      await my.end();
+
+      const wrong = pgClient(pgPort, 'not the password');
+      await expect(wrong.connect()).rejects.toMatchObject({ code: '28P01' });
+
+      const after = await waitFor(async () => {
+        const m = await metrics(httpPort);
+        return m.value('azdb_sessions_total', { database: 'shopdb', protocol: 'mysql', result: 'ok' }) === 1 &&
+          m.value('azdb_sessions_total', { database: 'orders', protocol: 'postgres', result: 'rejected' }) === 1 && m;
+      }, 'session counters');
+      expect(after.value('azdb_sessions_total', { database: 'orders', protocol: 'postgres', result: 'ok' })).toBe(1);
+      expect(after.value('azdb_sessions_open', { database: 'orders', protocol: 'postgres' })).toBe(0);
+      expect(after.value('azdb_client_received_bytes_total', { database: 'orders', protocol: 'postgres' })).toBeGreaterThan(0);
+      expect(after.value('azdb_client_sent_bytes_total', { database: 'shopdb', protocol: 'mysql' })).toBeGreaterThan(0);
+      expect(after.value('azdb_errors_total', { kind: 'session' })).toBe(1);
+      // One fetch served every session: no token request on the connection path.
+      expect(after.value('azdb_token_fetches_total', { reason: 'missing' })).toBe(1);
+      expect(after.value('azdb_token_expiry_timestamp_seconds')).toBeGreaterThan(Date.now() / 1000);
+
+      const ends = await waitFor(() => serve.logs().filter((l) => l.event === 'session.end').length === 2 && serve.logs(), 'session.end logs');
+      expect(ends.find((l) => l.event === 'session.end' && l.protocol === 'mysql')).toMatchObject({ result: 'ok', db_user: USER, db_name: 'shop' });
+      expect(ends.find((l) => l.event === 'session.rejected')).toMatchObject({ database: 'orders' });
+
+      expect(await stopServe(serve)).toBe(0);
+      for (const text of [serve.stderr(), serve.stdout(), after.samples.size > 0 ? [...after.samples.keys()].join('\n') : '']) {
+        expect(text).not.toContain(generated.password);
+        expect(text).not.toContain(myPassword);
+        expect(text).not.toMatch(JWT);
+      }
+      const audit = await readFile(join(work, 'audit.jsonl'), 'utf8');
+      expect(audit).toContain('select count(*)::int as n from customers');
+      expect(audit).not.toContain(generated.password);
+    } finally {
+      await stopServe(serve);
+    }
+  });
+
+  it('reloads on SIGHUP: adds a listener, removes another, applies new roles, and rejects a broken config', async () => {
+    const [portA, portB, httpPort] = [await freePort(), await freePort(), await freePort()];
+    const config = await newConfig({ listeners: [{ database: 'orders', host: '127.0.0.1', port: portA, db_user: USER }], http: `127.0.0.1:${httpPort}` });
+    const serve = startServe(config);
+    try {
+      await serve.waitForLog('serve.start');
+      const a = await generatedPassword(serve, 'orders');
+      const c = pgClient(portA, a.password, 'postgres');
+      await c.connect();
+      await c.end();
+
+      await writeConfig(config, { listeners: [{ database: 'inventory', host: '127.0.0.1', port: portB, db_user: USER }], http: `127.0.0.1:${httpPort}`, names: ['inventory'] });
+      serve.child.kill('SIGHUP');
+      await serve.waitForLog('reload');
+      await serve.waitForLog('listener.down', (l) => l.database === 'orders' && l.why === 'removed');
+      const b = await generatedPassword(serve, 'inventory');
+      expect(await refused(portA)).toBe('ECONNREFUSED');
+      const ok = pgClient(portB, b.password, 'inventory');
+      await ok.connect();
+      expect((await ok.query('select current_database() as db')).rows[0].db).toBe('inventory');
+      await ok.end();
+      // The new role allows only the inventory database.
+      const denied = pgClient(portB, b.password, 'postgres');
+      await expect(denied.connect()).rejects.toMatchObject({ code: '28000' });
+
+      await writeFile(config, 'version: v1\nbroker: {listeners: [{database: nowhere, port: 0}]}\n');
+      serve.child.kill('SIGHUP');
+      const rejected = await serve.waitForLog('reload.rejected');
+      expect(rejected.error).toMatch(/errors? in config/);
+      const still = pgClient(portB, b.password, 'inventory');
+      await still.connect();
+
+      // A changed listener (same port, now to the orders server) is restarted; its open session drains on.
+      await writeConfig(config, { listeners: [{ database: 'orders', host: '127.0.0.1', port: portB, db_user: USER }], http: `127.0.0.1:${httpPort}`, names: ['*'] });
+      serve.child.kill('SIGHUP');
+      await serve.waitForLog('listener.down', (l) => l.database === 'inventory' && l.why === 'changed' && l.draining_sessions === 1);
+      await waitFor(() => serve.logs().filter((l) => l.event === 'reload').length === 2, 'the second reload');
+      expect((await still.query('select current_database() as db, count(*)::int as n from stock')).rows[0]).toMatchObject({ db: 'inventory' });
+      await still.end();
+      const changed = pgClient(portB, b.password, 'orders');
+      await changed.connect();
+      expect((await changed.query('select count(*)::int as n from customers')).rows[0].n).toBe(50);
+      await changed.end();
+
+      const m = await metrics(httpPort);
+      expect(m.value('azdb_config_reloads_total', { result: 'ok' })).toBe(2);
+      expect(m.value('azdb_config_reloads_total', { result: 'error' })).toBe(1);
+      expect(m.value('azdb_listener_up', { listener: `orders@127.0.0.1:${portA}`, database: 'orders' })).toBeUndefined();
+      const readiness = JSON.parse((await http(httpPort, '/readyz')).body) as { checks: { config: { last_reload: { ok: boolean } } } };
+      expect(readiness.checks.config.last_reload.ok).toBe(true);
+      expect(await stopServe(serve)).toBe(0);
+    } finally {
+      await stopServe(serve);
+    }
+  });
+
+  it('drains on SIGTERM: stops accepting, lets the running query finish, then exits 0', async () => {
+    const [port, httpPort] = [await freePort(), await freePort()];
+    const auditPath = join(work, 'drain-audit.jsonl');
+    const config = await newConfig({ listeners: [{ database: 'orders', host: '127.0.0.1', port, db_user: USER, db_name: 'orders' }], http: `127.0.0.1:${httpPort}`, auditPath });
+    const serve = startServe(config);
+    try {
+      await serve.waitForLog('serve.start');
+      const { password } = await generatedPassword(serve, 'orders');
+      const c = pgClient(port, password);
+      await c.connect();
+      const running = c.query('select pg_sleep(1.5), 42 as answer');
+      await waitFor(async () => existsSync(auditPath) && (await readFile(auditPath, 'utf8')).includes('pg_sleep'), 'the query in the audit');
+      serve.child.kill('SIGTERM');
+      const shutdown = await serve.waitForLog('shutdown');
+      expect(shutdown.open_sessions).toBe(1);
+      expect(await refused(port)).toBe('ECONNREFUSED');
+      expect((await http(httpPort, '/readyz')).status).toBe(503);
+      expect((await http(httpPort, '/healthz')).status).toBe(200);
+      expect((await running).rows[0].answer).toBe(42);
+      await c.end();
+      expect((await serve.child).exitCode).toBe(0);
+      expect(serve.logs().find((l) => l.event === 'shutdown.done')).toMatchObject({ sessions_cut: 0 });
+    } finally {
+      await stopServe(serve);
+    }
+  });
+
+  it('cuts sessions still open at the --drain-seconds deadline and exits 0', async () => {
+    const port = await freePort();
+    const config = await newConfig({ listeners: [{ database: 'orders', host: '127.0.0.1', port, db_user: USER, db_name: 'orders' }] });
+    const serve = startServe(config, ['--drain-seconds', '1']);
+    try {
+      await serve.waitForLog('serve.start');
+      const { password } = await generatedPassword(serve, 'orders');
+      const idle = pgClient(port, password);
+      await idle.connect();
+      const ended = new Promise<void>((r) => idle.on('error', () => r()).on('end', () => r()));
+      serve.child.kill('SIGTERM');
+      expect((await serve.child).exitCode).toBe(0);
+      await ended;
+      expect(serve.logs().find((l) => l.event === 'shutdown.done')).toMatchObject({ sessions_cut: 1 });
+    } finally {
+      await stopServe(serve);
+    }
+  });
+
+  it.skipIf(mariadbd.skip)('refuses sessions over --max-connections with each protocol\'s own error', async () => {
+    const [pgPort, myPort, httpPort] = [await freePort(), await freePort(), await freePort()];
+    const passwordFile = join(work, 'cap.password');
+    await writeFile(passwordFile, 'cap-password\n', { mode: 0o600 });
+    const config = await newConfig({
+      listeners: [
+        { database: 'orders', host: '127.0.0.1', port: pgPort, db_user: USER, db_name: 'orders', password_file: passwordFile },
+        { database: 'shopdb', host: '127.0.0.1', port: myPort, db_user: USER, db_name: 'shop', password_file: passwordFile },
+      ],
+      http: `127.0.0.1:${httpPort}`,
+    });
+    const serve = startServe(config, ['--max-connections', '1']);
+    try {
+      await serve.waitForLog('serve.start');
+      const first = pgClient(pgPort, 'cap-password');
+      await first.connect();
+      const second = pgClient(pgPort, 'cap-password');
+      await expect(second.connect()).rejects.toMatchObject({ code: '53300', message: 'sorry, too many clients already' });
+      await expect(mysql.createConnection({ host: '127.0.0.1', port: myPort, user: USER, password: 'cap-password', database: 'shop' })).rejects.toMatchObject({
+        errno: 1040,
+        sqlState: '08004',
+      });
+      // Counted once the refused client has hung up.
+      const m = await waitFor(async () => {
+        const now = await metrics(httpPort);
+        return now.value('azdb_sessions_total', { database: 'shopdb', protocol: 'mysql', result: 'refused' }) === 1 && now;
+      }, 'the refusals in /metrics');
+      expect(m.value('azdb_sessions_total', { database: 'orders', protocol: 'postgres', result: 'refused' })).toBe(1);
+      expect(m.sum('azdb_sessions_total', { result: 'ok' })).toBe(0);
+      await first.end();
+      const third = await waitFor(async () => {
+        const c = pgClient(pgPort, 'cap-password');
+        return c.connect().then(() => c, () => undefined);
+      }, 'a free slot');
+      await third.end();
+    } finally {
+      await stopServe(serve);
+    }
+  });
+
+  it('refuses to start a listener beyond loopback without a password file and TLS, or with a password file others can read', async () => {
+    const file = join(work, 'public.yaml');
+    await writeFile(
+      file,
+      [
+        'version: v1',
+        'databases: [{name: orders, protocol: postgres, uri: "127.0.0.1:5432"}]',
+        'broker:',
+        '  listeners:',
+        '    - {database: orders, host: 0.0.0.0, port: 15432}',
+      ].join('\n'),
+    );
+    const open = await execa('node', [BIN, '--config', file, 'serve'], { env, reject: false });
+    expect(open.exitCode).toBe(1);
+    expect(open.stderr).toContain(`${file}:5:`);
+    expect(open.stderr).toContain('needs a password_file and a cert_file/key_file for client TLS');
+    expect(open.stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => (JSON.parse(l) as { event: string }).event)).toEqual(['serve.failed']);
+
+    const loose = join(work, 'loose.password');
+    await writeFile(loose, 'secret-loose\n');
+    await chmod(loose, 0o644);
+    const config = await newConfig({ listeners: [{ database: 'orders', host: '127.0.0.1', port: await freePort(), password_file: loose }] });
+    const readable = await execa('node', [BIN, '--config', config, 'serve'], { env, reject: false });
+    expect(readable.exitCode).toBe(1);
+    expect(readable.stderr).toContain(`password_file of listener orders@127.0.0.1`);
+    expect(readable.stderr).toContain(`chmod 600 ${loose}`);
+    expect(readable.stderr).not.toContain('secret-loose');
+  });
+
+  it('serves clients TLS on a listener with cert_file and key_file, and only TLS', async () => {
+    const ca = await loadOrCreateCa(join(azure.dir, 'ca'));
+    const issued = await ca.issueServerCertificate({ dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
+    const [certFile, keyFile, passwordFile] = [join(work, 'listener.crt'), join(work, 'listener.key'), join(work, 'tls.password')];
+    await writeFile(certFile, issued.certPem);
+    await writeFile(keyFile, issued.keyPem, { mode: 0o600 });
+    await writeFile(passwordFile, 'tls-password\n', { mode: 0o600 });
+    const [port, myPort] = [await freePort(), await freePort()];
+    const tlsFiles = { password_file: passwordFile, cert_file: certFile, key_file: keyFile };
+    const config = await newConfig({
+      listeners: [
+        { database: 'orders', host: '127.0.0.1', port, db_name: 'orders', ...tlsFiles },
+        ...(mariadbd.skip ? [] : [{ database: 'shopdb', host: '127.0.0.1', port: myPort, db_user: USER, db_name: 'shop', ...tlsFiles }]),
+      ],
+      auditPath: '-',
+    });
+    const serve = startServe(config);
+    try {
+      await serve.waitForLog('listener.up', (l) => l.tls === true);
+      const c = pgClient(port, 'tls-password', 'orders', { ssl: { ca: ca.caPem, servername: 'localhost' } });
+      await c.connect();
+      expect((c as unknown as { connection: { stream: { encrypted?: boolean } } }).connection.stream.encrypted).toBe(true);
+      expect((await c.query('select 1 as one')).rows[0].one).toBe(1);
+      await c.end();
+      const plain = pgClient(port, 'tls-password', 'orders', { ssl: false });
+      await expect(plain.connect()).rejects.toMatchObject({ code: '28000', message: 'this azdb listener accepts TLS connections only' });
+      if (!mariadbd.skip) {
+        await expect(mysql.createConnection({ host: '127.0.0.1', port: myPort, user: USER, password: 'tls-password', database: 'shop' })).rejects.toMatchObject({ errno: 3159 });
+        const secure = await mysql.createConnection({ host: '127.0.0.1', port: myPort, user: USER, password: 'tls-password', database: 'shop', ssl: { ca: ca.caPem, servername: 'localhost' } });
+        const [rows] = await secure.query("show session status like 'Ssl_cipher'");
+        expect(rows).toHaveLength(1);
+        await secure.end();
+      }
+      // `audit.path: "-"`: audit lines on stdout, logs on stderr.
+      const audit = await waitFor(() => serve.stdout().includes('"event":"session.end"') && serve.stdout(), 'audit on stdout');
+      const events = audit.trim().split('\n').map((l) => JSON.parse(l) as { event: string; query?: string });
+      expect(events.slice(0, 3).map((e) => e.event)).toEqual(['session.start', 'query', 'session.end']);
+      expect(events[1]!.query).toBe('select 1 as one');
+      expect(serve.stderr()).not.toContain('"event":"query"');
+    } finally {
+      await stopServe(serve);
+    }
+  });
+
+  it('is not ready while no database token can be had, and becomes ready when the identity endpoint is back', async () => {
+    const [port, httpPort] = [await freePort(), await freePort()];
+    const config = await newConfig({ listeners: [{ database: 'orders', host: '127.0.0.1', port, db_user: USER }], http: `127.0.0.1:${httpPort}` });
+    await azure.identity.setMode('unreachable');
+    const serve = startServe(config);
+    try {
+      await serve.waitForLog('serve.start');
+      expect((await http(httpPort, '/healthz')).status).toBe(200);
+      const notReady = await http(httpPort, '/readyz');
+      expect(notReady.status).toBe(503);
+      const body = JSON.parse(notReady.body) as { ready: boolean; reason: string; checks: { token: { ok: boolean } } };
+      expect(body.ready).toBe(false);
+      expect(body.reason).toMatch(/^no database token: /);
+      expect(body.checks.token.ok).toBe(false);
+      // Once the credential has failed (after @azure/identity's retries), the reason names the failing source.
+      await serve.waitForLog('token.fetch_failed', undefined, 45_000);
+      const failed = JSON.parse((await http(httpPort, '/readyz')).body) as { reason: string };
+      expect(failed.reason).toMatch(/ManagedIdentityCredential/);
+      expect((await metrics(httpPort)).value('azdb_token_fetch_failures_total')).toBeGreaterThanOrEqual(1);
+
+      await azure.identity.setMode('up');
+      await waitFor(async () => (await http(httpPort, '/readyz')).status === 200, '/readyz 200 after the identity endpoint is back', 30_000);
+      expect(serve.stderr()).not.toMatch(JWT);
+    } finally {
+      await azure.identity.setMode('up');
+      await stopServe(serve);
+    }
+  }, 90_000);
+});
