@@ -60,8 +60,9 @@ export function toAzdbError(error: unknown): AzdbError {
 
 // A JWT is three base64url segments, the first starting with `eyJ` ('{"' encoded).
 const JWT_PATTERN = /eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g;
+// Not MySQL's "(using password: YES)": that says whether a password was sent, not which.
 const SECRET_FIELD_PATTERN =
-  /("?(?:access_token|refresh_token|client_secret|password|secret|token)"?\s*[:=]\s*"?)([^"\s,&}]+)/gi;
+  /("?(?:access_token|refresh_token|client_secret|password|secret|token)"?\s*[:=]\s*"?)(?!(?:YES|NO)\))([^"\s,&}]+)/gi;
 
 /** Removes anything that looks like a token or a secret field's value. */
 export function redactSecrets(text: string): string {

@@ -1,0 +1,106 @@
+/**
+ * `azdb queries NAME [--db-user U] [--db-name D] [--cancel PID | --terminate PID] [--json]`:
+ * the server's sessions through the broker (an in-process tunnel, as `azdb db connect` opens),
+ * and the cancel / terminate helpers.
+ */
+import { chooseLogin } from '../../access/index.js';
+import { resolveTarget } from '../../broker/resolve-target.js';
+import { ExternalError, UserError } from '../../errors.js';
+import { openSession, serverError } from '../../diagnostics/db-client.js';
+import { actOnSession, listSessions, SessionActionRefused, type ActiveSession, type SessionAction } from '../../diagnostics/sessions.js';
+import { ExitWithoutMessage } from '../exit.js';
+import type { CliContext } from '../main.js';
+import { loadRuntime } from '../runtime.js';
+
+export interface QueriesFlags {
+  dbUser?: string;
+  dbName?: string;
+  cancel?: string;
+  terminate?: string;
+}
+
+export async function queries(ctx: CliContext, name: string, flags: QueriesFlags): Promise<void> {
+  const action: { kind: SessionAction; pid: number } | undefined =
+    flags.cancel !== undefined ? { kind: 'cancel', pid: parsePid(flags.cancel, '--cancel') } : flags.terminate !== undefined ? { kind: 'terminate', pid: parsePid(flags.terminate, '--terminate') } : undefined;
+  const rt = await loadRuntime(ctx);
+  try {
+    const db = rt.database(name);
+    const login = chooseLogin(rt.allowed(db), flags, db.protocol);
+    const target = await resolveTarget(db);
+    await rt.tokens.getToken(rt.databaseScope);
+    const session = await openSession({
+      target,
+      dbUser: login.dbUser,
+      dbName: login.dbName,
+      authorize: rt.authorize(db),
+      getToken: () => rt.tokens.getToken(rt.databaseScope),
+      audit: rt.audit,
+      applicationName: 'azdb queries',
+    }).catch((error: unknown) => {
+      const e = serverError(error);
+      throw new ExternalError(`could not log in to ${name} as ${login.dbUser}: ${e.message}`, { hint: e.hint ?? `Run \`azdb doctor ${name}\`.`, cause: error });
+    });
+    try {
+      if (action) {
+        await act(ctx, session, action);
+        return;
+      }
+      const sessions = await listSessions(session);
+      if (ctx.out.json) ctx.out.document(sessions);
+      else printTable(ctx, sessions);
+    } finally {
+      await session.close();
+    }
+  } finally {
+    await rt.close();
+  }
+}
+
+async function act(ctx: CliContext, session: Awaited<ReturnType<typeof openSession>>, action: { kind: SessionAction; pid: number }): Promise<void> {
+  try {
+    const outcome = await actOnSession(session, action.kind, action.pid);
+    if (ctx.out.json) ctx.out.document({ ok: outcome.ok, action: action.kind, pid: action.pid, message: outcome.message });
+    else ctx.out.line(`${outcome.ok ? 'Done' : 'Not done'}: ${outcome.message}.`);
+    if (!outcome.ok) {
+      if (ctx.out.json) ctx.out.info(outcome.message);
+      throw new ExitWithoutMessage(1);
+    }
+  } catch (error) {
+    if (error instanceof SessionActionRefused) throw new UserError(error.message, error.hint ? { hint: error.hint } : {});
+    throw error;
+  }
+}
+
+function parsePid(value: string, flag: string): number {
+  const pid = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(pid) || pid <= 0) throw new UserError(`${flag} needs a positive integer pid, got "${value}"`, { usage: true });
+  return pid;
+}
+
+function printTable(ctx: CliContext, sessions: ActiveSession[]): void {
+  if (sessions.length === 0) {
+    ctx.out.line('No other sessions.');
+    return;
+  }
+  const rows = sessions.map((s) => [
+    String(s.pid),
+    s.user ?? '',
+    s.database ?? '',
+    s.state ?? '',
+    s.duration_ms === null ? '' : formatDuration(s.duration_ms),
+    (s.query ?? '').replace(/\s+/g, ' ').trim().slice(0, 80),
+  ]);
+  const header = ['PID', 'User', 'Database', 'State', 'Duration', 'Query'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const format = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  ctx.out.line(format(header));
+  for (const row of rows) ctx.out.line(format(row));
+}
+
+function formatDuration(ms: number): string {
+  if (ms < 1000) return `${ms} ms`;
+  const s = Math.floor(ms / 1000);
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
+  return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+}

@@ -1,0 +1,212 @@
+/**
+ * `azdb creds`: each source of DefaultAzureCredential's chain probed on its own, in the chain's
+ * order, with the real @azure/identity classes configured as DefaultAzureCredential configures
+ * them. Says which source DefaultAzureCredential would use (the first that yields a token,
+ * unless an earlier one fails hard, which ends the chain) and, for the others, why not and how to
+ * fix it. The token itself is only decoded for its non-secret claims and then dropped.
+ */
+import {
+  AzureCliCredential,
+  AzureDeveloperCliCredential,
+  AzurePowerShellCredential,
+  EnvironmentCredential,
+  ManagedIdentityCredential,
+  WorkloadIdentityCredential,
+  type ManagedIdentityCredentialClientIdOptions,
+  type TokenCredential,
+} from '@azure/identity';
+import { CLOUDS, databaseScope, type CloudName } from '../azure/clouds.js';
+import { describeCredentialFailure } from '../azure/credential.js';
+import { errorMessage } from '../errors.js';
+import { CheckTimeout, formatSeconds, withTimeLimit } from './check.js';
+import { describeClaims, decodeTokenClaims, type TokenClaims } from './token-claims.js';
+import { sourceAdvice } from './credential-advice.js';
+
+/** DefaultAzureCredential's order (@azure/identity 4.13), without the IDE and broker sources. */
+export const SOURCE_NAMES = [
+  'EnvironmentCredential',
+  'WorkloadIdentityCredential',
+  'ManagedIdentityCredential',
+  'AzureCliCredential',
+  'AzurePowerShellCredential',
+  'AzureDeveloperCliCredential',
+] as const;
+export type SourceName = (typeof SOURCE_NAMES)[number];
+
+const PROD_SOURCES: readonly SourceName[] = ['EnvironmentCredential', 'WorkloadIdentityCredential', 'ManagedIdentityCredential'];
+
+export interface CredsContext {
+  cloud: CloudName;
+  managedIdentityClientId?: string;
+  env: NodeJS.ProcessEnv;
+}
+
+export interface SourceSettings {
+  authorityHost: string;
+  managedIdentityClientId: string | undefined;
+  env: NodeJS.ProcessEnv;
+  timeoutMs: number;
+}
+
+export interface CredsDeps {
+  createSource(name: SourceName, settings: SourceSettings): TokenCredential;
+  /** Time limit of each source. @default 5_000 */
+  timeoutMs?: number;
+}
+
+export interface SourceResult {
+  name: SourceName;
+  ok: boolean;
+  detail: string;
+  hint: string;
+  claims?: TokenClaims;
+  /** Failed in a way that ends DefaultAzureCredential's chain (not "unavailable"). */
+  stopsChain: boolean;
+  /** Not probed: AZURE_TOKEN_CREDENTIALS leaves it out of the chain. */
+  excluded: boolean;
+}
+
+export interface CredsReport {
+  ok: boolean;
+  used: SourceName | null;
+  scope: string;
+  sources: SourceResult[];
+  /** Why DefaultAzureCredential gets no token, when it gets none. */
+  summary: string;
+}
+
+export const DEFAULT_SOURCE_TIMEOUT_MS = 5_000;
+
+export async function probeCredentials(
+  ctx: CredsContext,
+  deps: CredsDeps,
+  signal: AbortSignal,
+  onSource: (source: SourceResult) => void = () => {},
+): Promise<CredsReport> {
+  const cloud = CLOUDS[ctx.cloud];
+  const scope = databaseScope(cloud);
+  const timeoutMs = deps.timeoutMs ?? DEFAULT_SOURCE_TIMEOUT_MS;
+  const settings: SourceSettings = {
+    authorityHost: ctx.env.AZURE_AUTHORITY_HOST ?? cloud.authorityHost,
+    managedIdentityClientId: ctx.managedIdentityClientId,
+    env: ctx.env,
+    timeoutMs,
+  };
+  const included = chainSelection(ctx.env.AZURE_TOKEN_CREDENTIALS);
+  // All at once, reported in chain order: the slowest source bounds the wait.
+  const running = SOURCE_NAMES.map((name) =>
+    included(name) ? probeOne(name, deps, settings, scope, signal) : Promise.resolve(excludedResult(name, ctx.env.AZURE_TOKEN_CREDENTIALS ?? '')),
+  );
+  const sources: SourceResult[] = [];
+  for (const pending of running) {
+    const source = await pending;
+    sources.push(source);
+    onSource(source);
+  }
+  let used: SourceName | null = null;
+  let summary = '';
+  for (const source of sources) {
+    if (source.ok) {
+      used = source.name;
+      break;
+    }
+    if (source.stopsChain) {
+      summary = `DefaultAzureCredential stops at ${source.name}, which is set up but failed; later sources are not tried`;
+      break;
+    }
+  }
+  if (!used && !summary) summary = 'no credential source yields a token';
+  return { ok: used !== null, used, scope, sources, summary };
+}
+
+/** The contract document of `azdb creds --json`. */
+export function credsJson(report: CredsReport): { ok: boolean; used: string | null; sources: Array<{ name: string; ok: boolean; detail: string }> } {
+  return {
+    ok: report.ok,
+    used: report.used,
+    sources: report.sources.map((s) => ({ name: s.name, ok: s.ok, detail: s.hint ? `${s.detail}. Fix: ${s.hint}` : s.detail })),
+  };
+}
+
+async function probeOne(name: SourceName, deps: CredsDeps, settings: SourceSettings, scope: string, signal: AbortSignal): Promise<SourceResult> {
+  try {
+    const token = await withTimeLimit(settings.timeoutMs, signal, async (inner) => {
+      const credential = deps.createSource(name, settings);
+      return credential.getToken(scope, { abortSignal: inner });
+    });
+    if (!token) return failed(name, 'the source returned no token', settings.env, false);
+    const claims = decodeTokenClaims(token.token);
+    const detail = claims ? `token ${describeClaims(claims)}` : `token that expires ${new Date(token.expiresOnTimestamp).toISOString()}`;
+    return { name, ok: true, detail, hint: '', ...(claims ? { claims } : {}), stopsChain: false, excluded: false };
+  } catch (error) {
+    if (error instanceof CheckTimeout) {
+      return failed(name, `no answer within ${formatSeconds(settings.timeoutMs)}`, settings.env, false);
+    }
+    const unavailable = error instanceof Error && (error.name === 'CredentialUnavailableError' || error.name === 'AuthenticationRequiredError');
+    return failed(name, errorMessage(failureReason(error)), settings.env, !unavailable);
+  }
+}
+
+/** The first line, or for Entra's refusals its AADSTS description, which the first line leaves out. */
+function failureReason(error: unknown): string {
+  const description = (error as { errorResponse?: { errorDescription?: unknown } }).errorResponse?.errorDescription;
+  if (typeof description === 'string' && /AADSTS\d+/.test(description)) {
+    const line = description.split('\n').map((l) => l.trim()).find((l) => /AADSTS\d+/.test(l)) ?? description;
+    return line.length > 300 ? `${line.slice(0, 297)}...` : line;
+  }
+  return describeCredentialFailure(error).reason || errorMessage(error);
+}
+
+function failed(name: SourceName, reason: string, env: NodeJS.ProcessEnv, stopsChain: boolean): SourceResult {
+  const advice = sourceAdvice(name, reason, env);
+  return { name, ok: false, detail: advice.detail, hint: advice.hint, stopsChain, excluded: false };
+}
+
+function excludedResult(name: SourceName, value: string): SourceResult {
+  return { name, ok: false, detail: `left out of the chain by AZURE_TOKEN_CREDENTIALS=${value}`, hint: '', stopsChain: false, excluded: true };
+}
+
+/** Which sources AZURE_TOKEN_CREDENTIALS keeps in DefaultAzureCredential's chain. */
+function chainSelection(value: string | undefined): (name: SourceName) => boolean {
+  const wanted = value?.trim().toLowerCase();
+  if (!wanted) return () => true;
+  if (wanted === 'prod') return (name) => PROD_SOURCES.includes(name);
+  if (wanted === 'dev') return (name) => !PROD_SOURCES.includes(name);
+  return (name) => name.toLowerCase() === wanted;
+}
+
+/** The real classes, configured as DefaultAzureCredential configures them. */
+export function createRealSource(name: SourceName, settings: SourceSettings): TokenCredential {
+  const { env, authorityHost, timeoutMs } = settings;
+  const managedIdentityClientId = settings.managedIdentityClientId ?? env.AZURE_CLIENT_ID;
+  switch (name) {
+    case 'EnvironmentCredential':
+      return new EnvironmentCredential({ authorityHost });
+    case 'WorkloadIdentityCredential':
+      return new WorkloadIdentityCredential({
+        authorityHost,
+        ...(env.AZURE_TENANT_ID ? { tenantId: env.AZURE_TENANT_ID } : {}),
+        ...(managedIdentityClientId ? { clientId: managedIdentityClientId } : {}),
+        ...(env.AZURE_FEDERATED_TOKEN_FILE ? { tokenFilePath: env.AZURE_FEDERATED_TOKEN_FILE } : {}),
+      });
+    case 'ManagedIdentityCredential':
+      // No retries: a probe wants the first answer, and MSAL keeps the first managed identity
+      // client of the process, so later DefaultAzureCredential calls fail fast too.
+      // sendProbeRequest: as inside DefaultAzureCredential, IMDS gets a short probe first.
+      const options: ManagedIdentityCredentialClientIdOptions & { sendProbeRequest: boolean } = {
+        authorityHost,
+        retryOptions: { maxRetries: 0 },
+        sendProbeRequest: true,
+        ...(managedIdentityClientId ? { clientId: managedIdentityClientId } : {}),
+      };
+      return new ManagedIdentityCredential(options);
+    case 'AzureCliCredential':
+      return new AzureCliCredential({ processTimeoutInMs: timeoutMs });
+    case 'AzurePowerShellCredential':
+      return new AzurePowerShellCredential({ processTimeoutInMs: timeoutMs });
+    case 'AzureDeveloperCliCredential':
+      return new AzureDeveloperCliCredential({ processTimeoutInMs: timeoutMs });
+  }
+}
+
+export const REAL_CREDS_DEPS: CredsDeps = { createSource: createRealSource };

@@ -1,0 +1,61 @@
+/**
+ * The non-secret claims of an Entra access token, for `azdb creds` and the doctor: who the token
+ * is for and about. Only the payload is decoded (not verified: the database verifies it); the
+ * token itself never leaves this function.
+ */
+export interface TokenClaims {
+  tenantId: string | undefined;
+  objectId: string | undefined;
+  /** `appid` (v1 tokens) or `azp` (v2). */
+  appId: string | undefined;
+  audience: string | undefined;
+  /** Epoch ms. */
+  expiresOn: number | undefined;
+  /** 'app' for service principals and managed identities, 'user' for people. */
+  identityType: string | undefined;
+  /** A person's sign-in name. */
+  upn: string | undefined;
+}
+
+export function decodeTokenClaims(token: string): TokenClaims | undefined {
+  const payload = token.split('.')[1];
+  if (!payload) return undefined;
+  let claims: Record<string, unknown>;
+  try {
+    claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+  if (typeof claims !== 'object' || claims === null) return undefined;
+  const text = (key: string): string | undefined => (typeof claims[key] === 'string' ? (claims[key] as string) : undefined);
+  const aud = Array.isArray(claims.aud) ? claims.aud.filter((a): a is string => typeof a === 'string').join(', ') : text('aud');
+  return {
+    tenantId: text('tid'),
+    objectId: text('oid'),
+    appId: text('appid') ?? text('azp'),
+    audience: aud,
+    expiresOn: typeof claims.exp === 'number' ? claims.exp * 1000 : undefined,
+    identityType: text('idtyp'),
+    upn: text('upn') ?? text('unique_name') ?? text('preferred_username'),
+  };
+}
+
+/** `tenant …, object id …, app id …, audience …, expires …` — never the token. */
+export function describeClaims(claims: TokenClaims): string {
+  const parts = [
+    `tenant ${claims.tenantId ?? '?'}`,
+    `object id ${claims.objectId ?? '?'}`,
+    `app id ${claims.appId ?? '?'}`,
+    ...(claims.upn ? [`user ${claims.upn}`] : []),
+    `audience ${claims.audience ?? '?'}`,
+    `expires ${claims.expiresOn === undefined ? '?' : new Date(claims.expiresOn).toISOString()}`,
+  ];
+  return parts.join(', ');
+}
+
+/** Does the token's audience name the resource (with or without a trailing slash or /.default)? */
+export function audienceMatches(audience: string | undefined, resource: string): boolean {
+  if (!audience) return false;
+  const norm = (value: string) => value.replace(/\/\.default$/, '').replace(/\/+$/, '').toLowerCase();
+  return audience.split(', ').some((a) => norm(a) === norm(resource));
+}
