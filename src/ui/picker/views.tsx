@@ -1,0 +1,292 @@
+/**
+ * The picker's views: they render a {@link PickerState} and nothing else (no input, no effects).
+ */
+import { Box, Static, Text } from 'ink';
+import type { TuiDatabase } from '../../cli/tui-api.js';
+import { KeyBar } from '../components/key-bar.js';
+import { Spinner } from '../components/spinner.js';
+import { useTheme } from '../theme.js';
+import { helpRows, keyBar } from './input.js';
+import { WILDCARD, listHeight, mainHeight, selectedDatabase, visibleDatabases, windowStart, type LogLine, type Overlay, type PickerState, type TunnelRow } from './state.js';
+
+/** `*` reads "any"; an empty MySQL database name reads "(none)". */
+export function describeValues(values: readonly string[]): string {
+  if (values.length === 0) return '(none)';
+  return values.map((v) => (v === WILDCARD ? 'any' : v === '' ? '(none)' : v)).join(', ');
+}
+
+export function formatLabels(labels: Record<string, string>): string {
+  return Object.entries(labels)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ');
+}
+
+export function PickerView({ state }: { state: PickerState }) {
+  return (
+    <>
+      <Static items={state.log.slice(state.logBase)}>{(line) => <LogRow key={line.id} line={line} />}</Static>
+      {state.pending?.kind === 'quit' || state.pending?.kind === 'connect' ? (
+        <Leaving state={state} />
+      ) : (
+      <Box flexDirection="column" width={state.columns}>
+        <Header state={state} />
+        <Main state={state} />
+        <StatusLine state={state} />
+        <BrokerPanel tunnels={state.tunnels} />
+        <KeyBar hints={keyBar(state)} />
+      </Box>
+      )}
+    </>
+  );
+}
+
+/** The last frame, left on the terminal when the picker hands it to a client or quits. */
+function Leaving({ state }: { state: PickerState }) {
+  const theme = useTheme();
+  const pending = state.pending;
+  if (pending?.kind === 'connect') {
+    const login = `${pending.login.dbUser}${pending.login.dbName ? `/${pending.login.dbName}` : ''}`;
+    return (
+      <Text wrap="truncate-end" color={theme.muted}>
+        azdb: connecting to {pending.name} as {login}; the picker comes back when the client exits.
+      </Text>
+    );
+  }
+  return <Text color={theme.muted}>azdb: leaving the picker{state.tunnels.length > 0 ? ' and closing its tunnels' : ''}.</Text>;
+}
+
+function LogRow({ line }: { line: LogLine }) {
+  const theme = useTheme();
+  const color = line.level === 'error' ? theme.error : line.level === 'warn' ? theme.warn : undefined;
+  return (
+    <Text wrap="truncate-end">
+      <Text color={theme.muted}>{line.time}</Text> <Text color={color}>{line.text}</Text>
+    </Text>
+  );
+}
+
+function Header({ state }: { state: PickerState }) {
+  const theme = useTheme();
+  const shown = visibleDatabases(state).length;
+  const count = state.status === 'ready' ? (state.filter ? `${shown} of ${state.databases.length} databases` : `${state.databases.length} databases`) : '';
+  return (
+    <Text wrap="truncate-end">
+      <Text bold color={theme.accent}>
+        azdb
+      </Text>
+      <Text> {count}</Text>
+      {state.filtering || state.filter ? (
+        <Text>
+          {'  '}filter <Text bold>/{state.filter}</Text>
+          {state.filtering ? <Text inverse> </Text> : null}
+        </Text>
+      ) : null}
+    </Text>
+  );
+}
+
+function StatusLine({ state }: { state: PickerState }) {
+  const theme = useTheme();
+  if (state.busy) return <Spinner label={state.busy} />;
+  if (state.notice) return <Text wrap="truncate-end" color={theme.muted}>{state.notice}</Text>;
+  return <Text> </Text>;
+}
+
+function Main({ state }: { state: PickerState }) {
+  const height = mainHeight(state);
+  return (
+    <Box flexDirection="column" height={height} overflow="hidden">
+      <OverlayOrList state={state} overlay={state.overlay} height={height} />
+    </Box>
+  );
+}
+
+function OverlayOrList({ state, overlay, height }: { state: PickerState; overlay: Overlay; height: number }) {
+  switch (overlay.kind) {
+    case 'help':
+      return <HelpScreen />;
+    case 'error':
+      return <ErrorBox title={overlay.title} message={overlay.error.message} {...(overlay.error.hint ? { hint: overlay.error.hint } : {})} canRetry={Boolean(overlay.retry)} />;
+    case 'login':
+      return <LoginChooser overlay={overlay} height={height} />;
+    case 'tunnel': {
+      const tunnel = state.tunnels.find((t) => t.id === overlay.tunnelId);
+      return tunnel ? <TunnelDetails tunnel={tunnel} showPassword={overlay.showPassword} /> : <Text>The tunnel is closed.</Text>;
+    }
+    case 'none':
+      return <DatabaseList state={state} />;
+  }
+}
+
+function DatabaseList({ state }: { state: PickerState }) {
+  const theme = useTheme();
+  const visible = visibleDatabases(state);
+  const height = listHeight(state);
+  if (state.status === 'loading' && state.databases.length === 0) return <Text color={theme.muted}>Reading the config and the roles…</Text>;
+  if (state.status === 'ready' && state.databases.length === 0) {
+    return (
+      <Box flexDirection="column">
+        <Text>No databases you may use.</Text>
+        <Text color={theme.muted}>Check `databases:` and `broker.roles` in the config (`azdb config check`); r reloads.</Text>
+      </Box>
+    );
+  }
+  if (visible.length === 0) return <Text>No database matches /{state.filter}. esc clears the filter.</Text>;
+  const start = windowStart(state.cursor, visible.length, height);
+  const rows = visible.slice(start, start + height);
+  const nameWidth = Math.max(8, ...visible.map((d) => d.name.length));
+  const selected = selectedDatabase(state);
+  return (
+    <Box flexDirection="column">
+      <Box flexDirection="column" height={rows.length}>
+        {rows.map((db, i) => (
+          <DatabaseRow key={db.name} db={db} selected={start + i === state.cursor} nameWidth={nameWidth} />
+        ))}
+      </Box>
+      {selected ? <Details db={selected} /> : null}
+    </Box>
+  );
+}
+
+function DatabaseRow({ db, selected, nameWidth }: { db: TuiDatabase; selected: boolean; nameWidth: number }) {
+  const theme = useTheme();
+  const recent = db.recent.length > 0 ? '★' : ' ';
+  return (
+    <Text wrap="truncate-end" inverse={selected && !theme.color} color={selected ? theme.accent : undefined} bold={selected}>
+      {selected ? '▸ ' : '  '}
+      {db.name.padEnd(nameWidth)} {recent} {db.protocol.padEnd(8)} {describeValues(db.dbUsers).padEnd(12)} <Text color={selected ? undefined : theme.muted}>{formatLabels(db.labels)}</Text>
+    </Text>
+  );
+}
+
+function Details({ db }: { db: TuiDatabase }) {
+  const theme = useTheme();
+  const last = db.recent[0];
+  return (
+    <Box flexDirection="column">
+      <Text wrap="truncate-end" color={theme.muted}>
+        {db.name} · {db.protocol} · {db.uri}
+      </Text>
+      <Text wrap="truncate-end" color={theme.muted}>
+        users {describeValues(db.dbUsers)} · names {describeValues(db.dbNames)}
+        {last ? ` · last ${last.dbUser}${last.dbName ? `/${last.dbName}` : ''}` : ''}
+      </Text>
+    </Box>
+  );
+}
+
+function LoginChooser({ overlay, height }: { overlay: Extract<Overlay, { kind: 'login' }>; height: number }) {
+  const theme = useTheme();
+  const { step } = overlay;
+  const what = step.field === 'user' ? 'database user' : 'database name';
+  const verb = overlay.purpose === 'connect' ? 'Connect to' : 'Open a tunnel to';
+  const visible = Math.max(1, height - 2);
+  const start = windowStart(step.cursor, step.choices.length, visible);
+  return (
+    <Box flexDirection="column">
+      <Text wrap="truncate-end" bold>
+        {verb} {overlay.name}
+        {overlay.dbUser ? ` as ${overlay.dbUser}` : ''}: choose the {what}
+      </Text>
+      {step.free ? (
+        <Text wrap="truncate-end">
+          {what}: <Text bold>{step.input}</Text>
+          <Text inverse> </Text>
+          <Text color={theme.muted}> {step.input ? '(enter uses what you typed)' : '(type any name the roles allow, or pick below)'}</Text>
+        </Text>
+      ) : (
+        <Text color={theme.muted}>your roles allow these:</Text>
+      )}
+      {step.choices.slice(start, start + visible).map((choice, i) => {
+        const selected = start + i === step.cursor && !(step.free && step.input);
+        return (
+          <Text key={`${choice}-${i}`} wrap="truncate-end" bold={selected} inverse={selected && !theme.color} color={selected ? theme.accent : undefined}>
+            {selected ? '▸ ' : '  '}
+            {choice === '' ? '(no default database)' : choice}
+          </Text>
+        );
+      })}
+    </Box>
+  );
+}
+
+function TunnelDetails({ tunnel, showPassword }: { tunnel: TunnelRow; showPassword: boolean }) {
+  const theme = useTheme();
+  const row = (label: string, value: string) => (
+    <Text wrap="truncate-end">
+      <Text color={theme.muted}>{label.padEnd(10)}</Text>
+      {value}
+    </Text>
+  );
+  return (
+    <Box flexDirection="column">
+      <Text bold wrap="truncate-end">
+        Tunnel {tunnel.id} to {tunnel.name} ({tunnel.protocol}) · {tunnel.sessions} session{tunnel.sessions === 1 ? '' : 's'}
+      </Text>
+      {row('host', tunnel.host)}
+      {row('port', String(tunnel.port))}
+      {row('user', tunnel.user)}
+      {row('database', tunnel.database || '(none)')}
+      {row('password', showPassword ? tunnel.password : '•••••••• (p shows it; random for this tunnel, not your Azure credentials)')}
+      {row('uri', tunnel.uri)}
+      <Text wrap="wrap">{tunnel.command}</Text>
+    </Box>
+  );
+}
+
+function HelpScreen() {
+  const theme = useTheme();
+  return (
+    <Box flexDirection="column">
+      {helpRows().map((section) => (
+        <Box key={section.section} flexDirection="column">
+          <Text bold>{section.section}</Text>
+          <Box flexDirection="row" flexWrap="wrap">
+            {section.rows.map((row) => (
+              <Box key={`${row.keys}-${row.label}`} width={38}>
+                <Text wrap="truncate-end">
+                  {'  '}
+                  <Text color={theme.accent}>{row.keys.padEnd(14)}</Text> {row.label}
+                </Text>
+              </Box>
+            ))}
+          </Box>
+        </Box>
+      ))}
+    </Box>
+  );
+}
+
+function ErrorBox({ title, message, hint, canRetry }: { title: string; message: string; hint?: string; canRetry: boolean }) {
+  const theme = useTheme();
+  return (
+    <Box flexDirection="column">
+      <Text bold color={theme.error}>
+        {title}
+      </Text>
+      <Text wrap="wrap">error: {message}</Text>
+      {hint ? <Text wrap="wrap">hint: {hint}</Text> : null}
+      <Text color={theme.muted}>{canRetry ? 'Press r to retry, esc to go back, q to quit.' : 'Press esc to go back, q to quit.'}</Text>
+    </Box>
+  );
+}
+
+function BrokerPanel({ tunnels }: { tunnels: readonly TunnelRow[] }) {
+  const theme = useTheme();
+  const shown = tunnels.slice(0, 3);
+  return (
+    <Box flexDirection="column">
+      <Text wrap="truncate-end" bold>
+        Broker <Text color={theme.muted}>· {tunnels.length === 0 ? 'no tunnels open (t opens one for GUI clients)' : `${tunnels.length} tunnel${tunnels.length === 1 ? '' : 's'} open (tab shows them)`}</Text>
+      </Text>
+      {shown.map((t) => (
+        <Text key={t.id} wrap="truncate-end">
+          {'  '}
+          {t.name} <Text color={theme.accent}>{t.host}:{t.port}</Text> {t.user}
+          {t.database ? `/${t.database}` : ''} · {t.sessions} session{t.sessions === 1 ? '' : 's'}
+        </Text>
+      ))}
+      {tunnels.length > 3 ? <Text color={theme.muted}>  … {tunnels.length - 3} more</Text> : null}
+    </Box>
+  );
+}

@@ -1,0 +1,68 @@
+/**
+ * Runs the picker on the terminal until the user quits: mount Ink, and when the user connects,
+ * unmount it (raw mode off, input released), let psql / mariadb have the terminal through the
+ * core API, then mount the picker again with the state it left with.
+ */
+import { render } from 'ink';
+import type { TuiApi } from '../cli/tui-api.js';
+import type { PickerOutcome } from './picker/hooks.js';
+import { Picker } from './picker/picker.js';
+import { pickerReducer, type PickerState } from './picker/state.js';
+
+/** A terminal input stream for one mount of Ink, and how to let go of it. */
+export interface TerminalInput {
+  stream: NodeJS.ReadStream;
+  close(): void;
+}
+
+export interface RunPickerOptions {
+  api: TuiApi;
+  /** Honour NO_COLOR: false renders without colours. @default false */
+  color?: boolean;
+  /** @default process.stdout */
+  stdout?: NodeJS.WriteStream;
+  /** A fresh input for each mount, released before a client gets the terminal. */
+  openInput: () => TerminalInput;
+  /** Aborting it leaves the picker (SIGTERM, or SIGINT while no client runs). */
+  signal?: AbortSignal;
+}
+
+export async function runPicker(options: RunPickerOptions): Promise<void> {
+  const { api, signal } = options;
+  let state: PickerState | undefined;
+  while (!signal?.aborted) {
+    const outcome = await mountOnce(options, state);
+    if (!outcome || outcome.kind === 'quit' || signal?.aborted) return;
+    const db = outcome.state.databases.find((d) => d.name === outcome.name);
+    const client = db?.protocol === 'mysql' ? 'mariadb' : 'psql';
+    try {
+      const { exitCode } = await api.connect(outcome.name, outcome.login, signal);
+      state = pickerReducer(outcome.state, { type: 'client-exited', name: outcome.name, exitCode, client });
+    } catch (error) {
+      state = pickerReducer(outcome.state, { type: 'client-failed', error: api.describeError(error) });
+    }
+  }
+}
+
+async function mountOnce(options: RunPickerOptions, state: PickerState | undefined): Promise<PickerOutcome | undefined> {
+  const input = options.openInput();
+  let outcome: PickerOutcome | undefined;
+  const instance = render(
+    <Picker api={options.api} color={options.color ?? false} {...(state ? { initialState: state } : {})} onExit={(o) => (outcome = o)} />,
+    {
+      stdin: input.stream,
+      stdout: options.stdout ?? process.stdout,
+      exitOnCtrlC: false,
+      patchConsole: false,
+    },
+  );
+  const onAbort = () => instance.unmount();
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    await instance.waitUntilExit();
+  } finally {
+    options.signal?.removeEventListener('abort', onAbort);
+    input.close();
+  }
+  return outcome;
+}

@@ -1,0 +1,289 @@
+import { describe, expect, it } from 'vitest';
+import type { CoreEvent, CoreEventBody } from '../../src/cli/tui-api.js';
+import { inputToActions, keyBar, keyToAction, pickerMode } from '../../src/ui/picker/input.js';
+import {
+  initialPickerState,
+  listHeight,
+  loginStep,
+  mainHeight,
+  orderDatabases,
+  pickerReducer,
+  selectedDatabase,
+  visibleDatabases,
+  windowStart,
+  type PickerAction,
+  type PickerState,
+} from '../../src/ui/picker/state.js';
+import { database } from './fake-api.js';
+
+const DATABASES = [
+  database('inventory', { labels: { env: 'staging' } }),
+  database('legacy', { dbUsers: ['alice', 'bob'], dbNames: ['orders', 'postgres'] }),
+  database('orders', { recent: [{ dbUser: 'azdb-demo', dbName: 'orders', at: '2025-01-02T00:00:00Z' }] }),
+  database('shopdb', { protocol: 'mysql', defaultDbName: '', dbNames: ['*'] }),
+];
+
+function ready(databases = DATABASES, size = { columns: 100, rows: 30 }): PickerState {
+  return pickerReducer(initialPickerState(size), { type: 'loaded', databases });
+}
+
+function run(state: PickerState, ...actions: PickerAction[]): PickerState {
+  return actions.reduce(pickerReducer, state);
+}
+
+let seq = 0;
+function event(body: CoreEventBody): CoreEvent {
+  return { ...body, seq: ++seq, at: '2025-01-01T12:34:56.000Z' } as CoreEvent;
+}
+
+describe('picker reducer', () => {
+  it('starts loading, then lists recent databases first and the rest by name', () => {
+    const start = initialPickerState();
+    expect(start.pending).toEqual({ kind: 'load' });
+    expect(start.busy).toMatch(/Loading/);
+    const state = ready();
+    expect(state.status).toBe('ready');
+    expect(state.pending).toBeUndefined();
+    expect(visibleDatabases(state).map((d) => d.name)).toEqual(['orders', 'inventory', 'legacy', 'shopdb']);
+  });
+
+  it('orders by the most recent connection', () => {
+    const dbs = [database('a', { recent: [{ dbUser: 'u', dbName: 'd', at: '2025-01-01T00:00:00Z' }] }), database('b', { recent: [{ dbUser: 'u', dbName: 'd', at: '2025-02-01T00:00:00Z' }] }), database('c')];
+    expect(orderDatabases(dbs).map((d) => d.name)).toEqual(['b', 'a', 'c']);
+  });
+
+  it('moves within bounds', () => {
+    let state = run(ready(), { type: 'move', delta: -1 });
+    expect(state.cursor).toBe(0);
+    state = run(state, { type: 'move', delta: 2 });
+    expect(selectedDatabase(state)?.name).toBe('legacy');
+    state = run(state, { type: 'move-to', where: 'bottom' });
+    expect(selectedDatabase(state)?.name).toBe('shopdb');
+    state = run(state, { type: 'move', delta: 10 });
+    expect(state.cursor).toBe(3);
+    state = run(state, { type: 'move-to', where: 'top' });
+    expect(state.cursor).toBe(0);
+  });
+
+  it('filters as typed; enter applies, esc clears', () => {
+    let state = run(ready(), { type: 'filter-start' }, { type: 'type', text: 'inv' });
+    expect(state.filtering).toBe(true);
+    expect(visibleDatabases(state).map((d) => d.name)).toEqual(['inventory']);
+    state = run(state, { type: 'backspace' }, { type: 'backspace' }, { type: 'backspace' }, { type: 'type', text: 'staging' });
+    expect(visibleDatabases(state).map((d) => d.name)).toEqual(['inventory']); // by label
+    state = run(state, { type: 'accept' });
+    expect(state.filtering).toBe(false);
+    expect(state.filter).toBe('staging');
+    state = run(state, { type: 'back' });
+    expect(state.filter).toBe('');
+    expect(visibleDatabases(state)).toHaveLength(4);
+  });
+
+  it('keeps the selection on the same database across a reload', () => {
+    const state = run(ready(), { type: 'move', delta: 2 }); // legacy
+    const reloaded = run(state, { type: 'reload' }, { type: 'loaded', databases: [database('aaa'), ...DATABASES] });
+    expect(selectedDatabase(reloaded)?.name).toBe('legacy');
+  });
+
+  describe('login choice', () => {
+    it('skips steps the roles leave one value for, and offers recent names first where any is allowed', () => {
+      expect(loginStep(DATABASES[2]!, 'user')).toEqual({ value: 'azdb-demo' });
+      expect(loginStep(DATABASES[2]!, 'name')).toEqual({ field: 'name', choices: ['orders', 'postgres'], cursor: 0, free: true, input: '' });
+      expect(loginStep(DATABASES[1]!, 'user')).toEqual({ field: 'user', choices: ['alice', 'bob'], cursor: 0, free: false, input: '' });
+      expect(loginStep(DATABASES[3]!, 'name')).toMatchObject({ choices: [''], free: true });
+      expect(loginStep(database('x', { dbNames: ['only'] }), 'name')).toEqual({ value: 'only' });
+    });
+
+    it('connects with the picked recent database name', () => {
+      const state = run(ready(), { type: 'request', purpose: 'connect' });
+      expect(state.overlay).toMatchObject({ kind: 'login', name: 'orders', dbUser: 'azdb-demo', step: { field: 'name' } });
+      expect(pickerMode(state)).toBe('login-text');
+      const done = run(state, { type: 'accept' });
+      expect(done.pending).toEqual({ kind: 'connect', name: 'orders', login: { dbUser: 'azdb-demo', dbName: 'orders' } });
+      expect(done.overlay.kind).toBe('none');
+    });
+
+    it('takes a typed database name over the suggestions', () => {
+      const state = run(ready(), { type: 'request', purpose: 'tunnel' }, { type: 'type', text: 'analytics' }, { type: 'accept' });
+      expect(state.pending).toEqual({ kind: 'open-tunnel', name: 'orders', login: { dbUser: 'azdb-demo', dbName: 'analytics' } });
+    });
+
+    it('chooses the user from a list, then the name', () => {
+      let state = run(ready(), { type: 'move', delta: 2 }, { type: 'request', purpose: 'connect' });
+      expect(pickerMode(state)).toBe('login-list');
+      state = run(state, { type: 'move', delta: 1 }, { type: 'accept' });
+      expect(state.overlay).toMatchObject({ kind: 'login', dbUser: 'bob', step: { field: 'name', choices: ['orders', 'postgres'], free: false } });
+      state = run(state, { type: 'move', delta: 1 }, { type: 'accept' });
+      expect(state.pending).toEqual({ kind: 'connect', name: 'legacy', login: { dbUser: 'bob', dbName: 'postgres' } });
+    });
+
+    it('asks for a user where any is allowed and none was typed', () => {
+      const state = run(ready([database('free', { dbUsers: ['*'] })]), { type: 'request', purpose: 'connect' }, { type: 'accept' });
+      expect(state.overlay.kind).toBe('login');
+      expect(state.notice).toMatch(/Type a database user/);
+    });
+
+    it('esc cancels the choice', () => {
+      const state = run(ready(), { type: 'request', purpose: 'connect' }, { type: 'back' });
+      expect(state.overlay.kind).toBe('none');
+      expect(state.pending).toBeUndefined();
+    });
+  });
+
+  describe('tunnels and the broker log', () => {
+    const tunnel = {
+      id: 't1',
+      name: 'orders',
+      protocol: 'postgres' as const,
+      host: '127.0.0.1',
+      port: 41000,
+      user: 'azdb-demo',
+      database: 'orders',
+      uri: 'postgres://azdb-demo@127.0.0.1:41000/orders',
+      command: 'psql',
+      password: 'pw',
+      openedAt: '2025-01-01T00:00:00Z',
+    };
+
+    it('shows an opened tunnel, counts its sessions from events, and logs them', () => {
+      let state = run(ready(), { type: 'request', purpose: 'tunnel' }, { type: 'accept' }, { type: 'tunnel-opened', tunnel });
+      expect(state.overlay).toEqual({ kind: 'tunnel', tunnelId: 't1', showPassword: false });
+      expect(state.pending).toEqual({ kind: 'load' }); // background reload for the recent list
+      state = run(state, { type: 'toggle-password' });
+      expect(state.overlay).toMatchObject({ showPassword: true });
+      state = run(state, {
+        type: 'core-events',
+        events: [
+          event({ type: 'tunnel.opened', tunnelId: 't1', name: 'orders', host: '127.0.0.1', port: 41000, purpose: 'tunnel' }),
+          event({ type: 'session.opened', tunnelId: 't1', name: 'orders', sessionId: 's1', dbUser: 'azdb-demo', dbName: 'orders', client: '127.0.0.1:5000' }),
+        ],
+      });
+      expect(state.tunnels[0]!.sessions).toBe(1);
+      expect(state.log.map((l) => l.text)).toEqual([
+        'orders: tunnel t1 listening on 127.0.0.1:41000',
+        'orders: session s1 opened as azdb-demo/orders from 127.0.0.1:5000',
+      ]);
+      expect(state.log[0]!.time).toBe('12:34:56');
+      const failed = event({ type: 'session.closed', tunnelId: 't1', name: 'orders', sessionId: 's1', result: 'error', error: 'boom' });
+      state = run(state, { type: 'core-events', events: [failed, failed] }); // the same event twice counts once
+      expect(state.tunnels[0]!.sessions).toBe(0);
+      expect(state.log.at(-1)).toMatchObject({ level: 'error', text: 'orders: session s1 failed: boom' });
+      expect(state.log).toHaveLength(3);
+    });
+
+    it('closes the tunnel shown with x, and drops it on its closed event', () => {
+      let state = run(ready(), { type: 'tunnel-opened', tunnel }, { type: 'loaded', databases: DATABASES });
+      state = run(state, { type: 'close-tunnel' });
+      expect(state.pending).toEqual({ kind: 'close-tunnel', id: 't1' });
+      state = run(state, { type: 'tunnel-close-done' }, { type: 'core-events', events: [event({ type: 'tunnel.closed', tunnelId: 't1', name: 'orders' })] });
+      expect(state.tunnels).toEqual([]);
+      expect(state.notice).toBe('Tunnel to orders closed.');
+    });
+
+    it('tab cycles through open tunnels and says when there are none', () => {
+      expect(run(ready(), { type: 'show-tunnels' }).notice).toMatch(/No open tunnels/);
+      let state = run(ready(), { type: 'tunnel-opened', tunnel }, { type: 'tunnel-opened', tunnel: { ...tunnel, id: 't2' } }, { type: 'loaded', databases: DATABASES }, { type: 'back' });
+      state = run(state, { type: 'show-tunnels' });
+      expect(state.overlay).toMatchObject({ tunnelId: 't1' });
+      state = run(state, { type: 'show-tunnels' });
+      expect(state.overlay).toMatchObject({ tunnelId: 't2' });
+      state = run(state, { type: 'show-tunnels' });
+      expect(state.overlay).toMatchObject({ tunnelId: 't1' });
+    });
+
+    it('prints only new log lines after a client had the terminal', () => {
+      let state = run(ready(), { type: 'core-events', events: [event({ type: 'notice', level: 'warn', message: 'careful' })] });
+      state = run(state, { type: 'request', purpose: 'connect' }, { type: 'accept' });
+      state = run(state, { type: 'client-exited', name: 'orders', exitCode: 3, client: 'psql' });
+      expect(state.logBase).toBe(1);
+      expect(state.notice).toBe('psql for orders exited with code 3.');
+      expect(state.pending).toEqual({ kind: 'load' });
+      expect(pickerMode(state)).toBe('list'); // a background reload leaves the keys working
+    });
+  });
+
+  describe('errors', () => {
+    it('shows the error with its hint and retries what failed', () => {
+      let state = run(initialPickerState(), { type: 'failed', title: 'Could not list the databases', error: { message: 'no config', hint: 'run azdb setup' }, retry: { kind: 'load' } });
+      expect(state.status).toBe('failed');
+      expect(state.overlay).toMatchObject({ kind: 'error', error: { hint: 'run azdb setup' } });
+      expect(keyBar(state).map((h) => `${h.keys} ${h.label}`)).toEqual(['r retry', 'esc back', 'q quit']);
+      state = run(state, { type: 'retry' });
+      expect(state.pending).toEqual({ kind: 'load' });
+      expect(state.status).toBe('loading');
+    });
+
+    it('keeps the list when a background reload fails', () => {
+      const state = run(ready(), { type: 'reload' }, { type: 'failed', title: 'x', error: { message: 'gone' }, retry: { kind: 'load' } });
+      expect(state.overlay.kind).toBe('none');
+      expect(state.notice).toMatch(/gone/);
+    });
+  });
+
+  it('quits, closing tunnels on the way', () => {
+    const state = run(ready(), { type: 'quit' });
+    expect(state.pending).toEqual({ kind: 'quit' });
+  });
+});
+
+describe('keys per mode', () => {
+  it('maps list keys, and leaves q to the text while filtering', () => {
+    const state = ready();
+    expect(keyToAction(state, 'j', {})).toEqual({ type: 'move', delta: 1 });
+    expect(keyToAction(state, '', { return: true })).toEqual({ type: 'request', purpose: 'connect' });
+    expect(keyToAction(state, 't', {})).toEqual({ type: 'request', purpose: 'tunnel' });
+    expect(keyToAction(state, 'q', {})).toEqual({ type: 'quit' });
+    expect(keyToAction(state, 'c', { ctrl: true })).toEqual({ type: 'quit' });
+    expect(keyToAction(state, '?', {})).toEqual({ type: 'help' });
+    const filtering = run(state, { type: 'filter-start' });
+    expect(keyToAction(filtering, 'q', {})).toEqual({ type: 'type', text: 'q' });
+    expect(keyToAction(filtering, 'j', {})).toEqual({ type: 'type', text: 'j' });
+    expect(keyToAction(filtering, '', { downArrow: true })).toEqual({ type: 'move', delta: 1 });
+    expect(keyToAction(filtering, '', { return: true })).toEqual({ type: 'accept' });
+  });
+
+  it('q closes overlays and quits from the list', () => {
+    const help = run(ready(), { type: 'help' });
+    expect(keyToAction(help, 'q', {})).toEqual({ type: 'back' });
+    expect(keyToAction(help, 'c', { ctrl: true })).toEqual({ type: 'quit' });
+  });
+
+  it('ignores keys but ctrl+c while a tunnel opens', () => {
+    const state = run(ready(), { type: 'request', purpose: 'tunnel' }, { type: 'accept' });
+    expect(pickerMode(state)).toBe('busy');
+    expect(keyToAction(state, 'j', {})).toBeUndefined();
+    expect(keyToAction(state, 'c', { ctrl: true })).toEqual({ type: 'quit' });
+  });
+
+  it('splits a chunk of keys: `/orders` starts the filter and types the rest', () => {
+    expect(inputToActions(ready(), '/orders', {})).toEqual([{ type: 'filter-start' }, { type: 'type', text: 'orders' }]);
+    expect(inputToActions(ready(), 'jj', {})).toEqual([
+      { type: 'move', delta: 1 },
+      { type: 'move', delta: 1 },
+    ]);
+  });
+
+  it('always has a key bar', () => {
+    expect(keyBar(ready()).map((h) => h.keys)).toEqual(['enter', 't', '/', '↑↓/jk', 'tab', '?', 'q']);
+    const tunnel = run(ready(), { type: 'tunnel-opened', tunnel: { id: 't', name: 'orders', protocol: 'postgres', host: 'h', port: 1, user: 'u', database: 'd', uri: 'u', command: 'c', password: 'p', openedAt: '' } });
+    expect(keyBar(tunnel).map((h) => h.keys)).toEqual(['p', 'x', 'tab', 'esc']);
+  });
+});
+
+describe('layout', () => {
+  it('fits the live area in the terminal height, 80×24 included', () => {
+    expect(listHeight({ rows: 24, tunnels: [] })).toBe(16);
+    expect(listHeight({ rows: 10, tunnels: [] })).toBe(3);
+    const many = Array.from({ length: 30 }, (_, i) => database(`db${String(i).padStart(2, '0')}`));
+    const state = ready(many, { columns: 80, rows: 24 });
+    expect(mainHeight(state)).toBe(18);
+    expect(mainHeight(ready(DATABASES.slice(0, 2)))).toBe(4);
+  });
+
+  it('keeps the cursor inside the list window', () => {
+    expect(windowStart(0, 100, 10)).toBe(0);
+    expect(windowStart(50, 100, 10)).toBe(45);
+    expect(windowStart(99, 100, 10)).toBe(90);
+    expect(windowStart(5, 8, 10)).toBe(0);
+  });
+});

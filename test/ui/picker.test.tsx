@@ -1,0 +1,179 @@
+/**
+ * The picker screen over a fake core API, driven with ink-testing-library: every step waits for
+ * the frame it expects (no sleeps).
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { render, cleanup } from 'ink-testing-library';
+import chalk from 'chalk';
+import { Picker } from '../../src/ui/picker/picker.js';
+import type { PickerOutcome } from '../../src/ui/picker/hooks.js';
+import { initialPickerState, pickerReducer } from '../../src/ui/picker/state.js';
+import { waitFor } from '../helpers/wait.js';
+import { database, fakeApi } from './fake-api.js';
+
+const DATABASES = [
+  database('inventory', { labels: { env: 'staging' } }),
+  database('orders', { recent: [{ dbUser: 'azdb-demo', dbName: 'orders', at: '2025-01-02T00:00:00Z' }] }),
+  database('shopdb', { protocol: 'mysql', defaultDbName: '' }),
+];
+
+const ENTER = '\r';
+const ESC = '\u001b';
+
+afterEach(() => cleanup());
+
+function mount(api = fakeApi(DATABASES), props: { color?: boolean } = {}) {
+  const outcomes: PickerOutcome[] = [];
+  const screen = render(<Picker api={api} {...props} onExit={(o) => outcomes.push(o)} />);
+  const frame = () => screen.lastFrame() ?? '';
+  const until = (text: string | RegExp, what = String(text)) =>
+    waitFor(() => (typeof text === 'string' ? frame().includes(text) : text.test(frame())) && frame(), `a frame with ${what}:\n${frame()}`, 5_000);
+  return { api, screen, frame, until, outcomes, press: (keys: string) => screen.stdin.write(keys) };
+}
+
+describe('picker screen', () => {
+  it('shows a spinner while loading, then the databases (recent first) with what the roles allow and a key bar', async () => {
+    const api = fakeApi(DATABASES);
+    const held = api.holdDatabases();
+    const { until, frame } = mount(api);
+    await until('Loading databases');
+    held.release();
+    await until('3 databases');
+    const lines = frame().split('\n');
+    expect(lines.findIndex((l) => l.includes('orders'))).toBeLessThan(lines.findIndex((l) => l.includes('inventory')));
+    expect(frame()).toMatch(/▸ orders\s+★ postgres azdb-demo/);
+    expect(frame()).toContain('env=staging');
+    expect(frame()).toContain('users azdb-demo · names any · last azdb-demo/orders');
+    expect(frame()).toContain('enter connect · t tunnel · / filter · ↑↓/jk move · tab tunnels · ? help · q quit');
+    expect(frame()).toContain('Broker · no tunnels open');
+  });
+
+  it('filters with / and connects with enter, leaving with the login chosen', async () => {
+    const { until, press, outcomes, frame } = mount();
+    await until('3 databases');
+    press('/');
+    await until('filter /');
+    press('inv');
+    await until('1 of 3 databases');
+    expect(frame()).not.toContain('orders');
+    press(ENTER); // apply the filter
+    await until('enter connect');
+    press(ENTER); // connect
+    await until('choose the database name');
+    expect(frame()).toContain('▸ postgres');
+    press('inventory');
+    await until('database name: inventory');
+    press(ENTER);
+    await waitFor(() => outcomes.length === 1, 'the picker to leave');
+    expect(outcomes[0]).toMatchObject({ kind: 'connect', name: 'inventory', login: { dbUser: 'azdb-demo', dbName: 'inventory' } });
+  });
+
+  it('opens a tunnel with t: connection string, password on demand, broker panel and session log', async () => {
+    const { api, until, press, frame } = mount();
+    await until('3 databases');
+    press('t');
+    await until('Open a tunnel to orders');
+    press(ENTER); // the recent name, orders
+    await until('Tunnel t1 to orders');
+    expect(api.calls).toContain('openTunnel orders azdb-demo/orders');
+    expect(frame()).toContain('uri       postgres://azdb-demo@127.0.0.1:40001/orders');
+    expect(frame()).toContain('PGPASSWORD=<password> psql');
+    expect(frame()).not.toContain('sekret-password-123');
+    expect(frame()).toContain('orders 127.0.0.1:40001 azdb-demo/orders · 0 sessions');
+    press('p');
+    await until('password  sekret-password-123');
+    api.emit({ type: 'session.opened', tunnelId: 't1', name: 'orders', sessionId: 'abc', dbUser: 'azdb-demo', dbName: 'orders', client: '127.0.0.1:5555' });
+    await until('1 session');
+    await until('orders: session abc opened as azdb-demo/orders from 127.0.0.1:5555');
+    press('x');
+    await until('Tunnel to orders closed.');
+    expect(api.calls).toContain('closeTunnel t1');
+    expect(frame()).toContain('Broker · no tunnels open');
+  });
+
+  it('shows an error with its hint and what to press, and retries', async () => {
+    const api = fakeApi(DATABASES);
+    api.failNext.databases = Object.assign(new Error('config file /x/azdb.yaml does not exist'), { hint: 'Run `azdb setup`.' });
+    const { until, press, frame } = mount(api);
+    await until('Could not list the databases');
+    expect(frame()).toContain('error: config file /x/azdb.yaml does not exist');
+    expect(frame()).toContain('hint: Run `azdb setup`.');
+    expect(frame()).toContain('Press r to retry, esc to go back, q to quit.');
+    expect(frame()).toContain('r retry · esc back · q quit');
+    press('r');
+    await until('3 databases');
+  });
+
+  it('shows the failure of a tunnel and goes back with esc', async () => {
+    const api = fakeApi(DATABASES);
+    api.failNext.openTunnel = Object.assign(new Error('DefaultAzureCredential: failed to acquire a token'), { hint: 'Run `azdb creds`.' });
+    const { until, press } = mount(api);
+    await until('3 databases');
+    press('t');
+    await until('choose the database name');
+    press(ENTER);
+    await until('Could not open a tunnel to orders');
+    await until('hint: Run `azdb creds`.');
+    press(ESC);
+    await until('enter connect');
+  });
+
+  it('shows help with ? and closes it with esc; q quits', async () => {
+    const { until, press, outcomes } = mount();
+    await until('3 databases');
+    press('?');
+    await until('Tunnel details');
+    await until('↑/k/ctrl+p');
+    press(ESC);
+    await until('enter connect');
+    press('q');
+    await waitFor(() => outcomes.length === 1, 'the picker to quit');
+    expect(outcomes[0]!.kind).toBe('quit');
+  });
+
+  it('ctrl+c quits too (Ink does not exit on it by itself)', async () => {
+    const { until, press, outcomes } = mount();
+    await until('3 databases');
+    press('\u0003');
+    await waitFor(() => outcomes[0]?.kind === 'quit', 'the picker to quit');
+  });
+
+  it('re-lays out on resize: the list window follows the terminal height', async () => {
+    const many = Array.from({ length: 40 }, (_, i) => database(`db${String(i).padStart(2, '0')}`));
+    const { screen, until, frame } = mount(fakeApi(many));
+    await until('40 databases');
+    expect(frame()).toContain('db15'); // 24 rows by default: 16 in the list
+    expect(frame()).not.toContain('db16');
+    Object.defineProperty(screen.stdout, 'rows', { value: 12, configurable: true });
+    screen.stdout.emit('resize');
+    await waitFor(() => !frame().includes('db04') && frame(), 'a shorter list');
+    expect(frame()).toContain('db03');
+    expect(frame().split('\n').length).toBeLessThan(12);
+  });
+
+  it('honours NO_COLOR: no colour codes without colour, colour with it', async () => {
+    const level = chalk.level;
+    chalk.level = 3;
+    try {
+      const plain = mount(fakeApi(DATABASES), { color: false });
+      await plain.until('3 databases');
+      expect(plain.frame()).not.toMatch(/\u001b\[3\dm/);
+      cleanup();
+      const coloured = mount(fakeApi(DATABASES), { color: true });
+      await coloured.until('3 databases');
+      expect(coloured.frame()).toMatch(/\u001b\[3\dm/);
+    } finally {
+      chalk.level = level;
+    }
+  });
+
+  it('comes back after a client with the log it missed and a notice', async () => {
+    const api = fakeApi(DATABASES);
+    api.emit({ type: 'tunnel.opened', tunnelId: 'c1', name: 'orders', host: '127.0.0.1', port: 1234, purpose: 'client' });
+    let state = pickerReducer(initialPickerState(), { type: 'loaded', databases: DATABASES });
+    state = pickerReducer(state, { type: 'client-exited', name: 'orders', exitCode: 0, client: 'psql' });
+    const screen = render(<Picker api={api} initialState={state} />);
+    await waitFor(() => (screen.lastFrame() ?? '').includes('psql for orders exited.'), 'the notice');
+    await waitFor(() => screen.frames.join('').includes('orders: client tunnel c1 listening on 127.0.0.1:1234'), 'the missed log line');
+  });
+});

@@ -1,0 +1,246 @@
+/**
+ * The picker as a person uses it, in tmux: `azdb demo` opens the picker on the emulated Azure;
+ * filter, connect with psql and run a query, come back, open a tunnel and connect a second psql
+ * (outside tmux) with the shown host, port, user and the password shown on demand, then quit and
+ * check that nothing the demo started is still running. Every step polls the pane with a deadline.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chmod, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { tmpdir } from 'node:os';
+import { execa } from 'execa';
+import { findTool } from '../harness/tools.js';
+import { waitFor } from '../helpers/wait.js';
+
+const BIN = resolve(import.meta.dirname, '../../bin/azdb.js');
+const tmux = await findTool('tmux');
+const psql = await findTool('psql');
+const SOCKET = `azdb-e2e-${process.pid}`;
+const PANE = 'azdb';
+
+let state: string;
+
+async function tmuxRun(...args: string[]): Promise<string> {
+  const result = await execa(tmux.path!, ['-L', SOCKET, ...args], { reject: false });
+  return result.stdout;
+}
+
+/** The whole pane with its history, wrapped lines joined. */
+const screen = () => tmuxRun('capture-pane', '-p', '-J', '-t', PANE, '-S', '-500');
+/** Only what is on screen now (the picker's live area is at the bottom). */
+const visible = () => tmuxRun('capture-pane', '-p', '-J', '-t', PANE);
+
+async function until(check: (text: string) => boolean, what: string, timeoutMs = 20_000, capture = visible): Promise<string> {
+  let last = '';
+  try {
+    return await waitFor(async () => {
+      last = await capture();
+      return check(last) && last;
+    }, what, timeoutMs);
+  } catch (error) {
+    throw new Error(`${(error as Error).message}\n--- pane ---\n${last}`);
+  }
+}
+
+const untilText = (text: string | RegExp, timeoutMs?: number) =>
+  until((s) => (typeof text === 'string' ? s.includes(text) : text.test(s)), String(text), timeoutMs);
+
+async function keys(...names: string[]): Promise<void> {
+  await tmuxRun('send-keys', '-t', PANE, ...names);
+}
+
+/** Literal text (a trailing `;` would end tmux's command, so it is escaped). */
+async function type(text: string): Promise<void> {
+  await tmuxRun('send-keys', '-t', PANE, '-l', text.endsWith(';') ? `${text.slice(0, -1)}\\;` : text);
+}
+
+/** Processes whose command line names the demo's state folder (postgres, mariadbd...). */
+async function processesOf(dir: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const pid of (await readdir('/proc')).filter((p) => /^\d+$/.test(p))) {
+    try {
+      const cmdline = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).replace(/\0/g, ' ');
+      if (cmdline.includes(dir) && !cmdline.includes('tmux')) found.push(`${pid} ${cmdline}`);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * `azdb demo` typed into an interactive shell in a fresh tmux server, as a person starts it: with
+ * job control, so azdb is the terminal's foreground process group and the shell prints its exit
+ * status afterwards.
+ */
+async function startDemo(): Promise<void> {
+  await stopAll();
+  const shell = ['env', '-i', `PATH=${process.env.PATH}`, `HOME=${process.env.HOME}`, 'TERM=xterm-256color', 'LANG=C.UTF-8', `AZDB_STATE_DIR=${state}`, 'PS1=$ ', 'bash', '--norc', '--noprofile', '-i'];
+  const command = shell.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+  await execa(tmux.path!, ['-L', SOCKET, 'new-session', '-d', '-s', PANE, '-x', '100', '-y', '30', command]);
+  await type(`node ${BIN} demo; echo "azdb exit status $?"`);
+  await keys('Enter');
+}
+
+/** Ends the tmux server (SIGHUP to azdb) and waits until nothing of the state folder runs. */
+async function stopAll(): Promise<void> {
+  await tmuxRun('kill-server');
+  await waitFor(async () => (await processesOf(state)).length === 0, 'the previous demo to stop', 60_000);
+}
+
+/** The picker with its list loaded. */
+const pickerReady = (timeoutMs = 120_000) => until((s) => /\d+ databases/.test(s) && s.includes('enter connect · t tunnel'), 'the picker', timeoutMs);
+
+/** Waits for azdb to exit and returns its exit status. */
+async function exited(): Promise<string> {
+  const text = await until((s) => /^azdb exit status \d+/m.test(s), 'azdb to exit', 60_000, screen);
+  return /^azdb exit status (\d+)/m.exec(text)![1]!;
+}
+
+/** The pid of the demo's picker process (found by its arguments and state folder). */
+async function demoPid(): Promise<number> {
+  for (const pid of (await readdir('/proc')).filter((p) => /^\d+$/.test(p))) {
+    try {
+      const [cmdline, environ] = await Promise.all([readFile(`/proc/${pid}/cmdline`, 'utf8'), readFile(`/proc/${pid}/environ`, 'utf8')]);
+      const args = cmdline.split('\0').filter(Boolean);
+      // `node BIN demo`: the picker's process, not the emulator child (`--json demo --no-tui`) nor tmux.
+      if (args[1] === BIN && args.slice(2).join(' ') === 'demo' && environ.split('\0').includes(`AZDB_STATE_DIR=${state}`)) return Number(pid);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  throw new Error('the demo process was not found');
+}
+
+async function expectNothingRunning(postmasterPid: number): Promise<void> {
+  expect(isAlive(postmasterPid)).toBe(false);
+  expect(existsSync(join(state, 'demo', 'postgres', 'data', 'postmaster.pid'))).toBe(false);
+  expect(await processesOf(state)).toEqual([]);
+}
+
+const postmaster = async () => Number((await readFile(join(state, 'demo', 'postgres', 'data', 'postmaster.pid'), 'utf8')).split('\n')[0]);
+
+beforeAll(async () => {
+  state = await mkdtemp(join(tmpdir(), 'azdb-tui-state-'));
+  await chmod(state, 0o755); // as root, PostgreSQL runs as `postgres` and must enter it
+});
+
+afterAll(async () => {
+  if (!tmux.skip && state) await stopAll();
+  if (state) await rm(state, { recursive: true, force: true });
+});
+
+describe.skipIf(tmux.skip || psql.skip)(`azdb demo in tmux${tmux.skip ? ` (${tmux.skip})` : psql.skip ? ` (${psql.skip})` : ''}`, () => {
+  it('filters, connects with psql, returns, opens a tunnel for a second psql, and quits leaving nothing running', { timeout: 240_000 }, async () => {
+    await startDemo();
+
+    // The picker over the emulated Azure (the first start creates the clusters).
+    await pickerReady(180_000);
+    const postmasterPid = await postmaster();
+    expect(isAlive(postmasterPid)).toBe(true);
+    const listed = await visible();
+    for (const name of ['inventory', 'legacy', 'orders']) expect(listed).toMatch(new RegExp(`${name}\\s+(★ )?\\s*postgres azdb-demo`));
+
+    // Filter, then connect with enter: psql takes over the terminal.
+    await keys('/');
+    await untilText('filter /');
+    await type('orders');
+    await untilText(/1 of \d+ databases\s+filter \/orders/);
+    await keys('Enter'); // apply the filter
+    await until((s) => s.includes('enter connect') && !s.includes('apply filter'), 'the filter applied');
+    await keys('Enter');
+    await untilText('Connect to orders as azdb-demo: choose the database name');
+    await type('orders');
+    await untilText('database name: orders');
+    await keys('Enter');
+    await untilText('orders=>');
+    await type('select count(*) as customers from customers;');
+    await keys('Enter');
+    const result = await untilText('(1 row)');
+    expect(result).toMatch(/customers\s*\n-+\s*\n\s*\d+\s*\n\(1 row\)/);
+    await type('\\q');
+    await keys('Enter');
+    await untilText('psql for orders exited.');
+    await untilText('enter connect · t tunnel');
+
+    // A tunnel: its connection details, the password on demand, a second psql outside tmux.
+    await keys('t');
+    await untilText('Open a tunnel to orders as azdb-demo: choose the database name');
+    await until((s) => /▸ orders/.test(s), 'orders suggested first (recent)');
+    await keys('Enter');
+    const details = await untilText(/uri\s+postgres:\/\/azdb-demo@127\.0\.0\.1:\d+\/orders/);
+    expect(details).toMatch(/password\s+•+/);
+    const host = /host\s+(\S+)/.exec(details)![1]!;
+    const port = /port\s+(\d+)/.exec(details)![1]!;
+    const user = /user\s+(\S+)/.exec(details)![1]!;
+    const database = /database\s+(\S+)/.exec(details)![1]!;
+    expect([host, user, database]).toEqual(['127.0.0.1', 'azdb-demo', 'orders']);
+    await keys('p');
+    const shown = await untilText(/password\s+[A-Za-z0-9_-]{20,}/);
+    const password = /password\s+([A-Za-z0-9_-]{20,})/.exec(shown)![1]!;
+    const second = await execa(psql.path!, ['-h', host, '-p', port, '-U', user, '-d', database, '-tAc', 'select count(*) from customers'], {
+      env: { PGPASSWORD: password, PGSSLMODE: 'disable', PATH: process.env.PATH },
+      extendEnv: false,
+    });
+    expect(second.stdout.trim()).toMatch(/^\d+$/);
+    await keys('p'); // hide it again
+    await until((s) => !s.includes(password), 'the password hidden');
+    // The broker log (above the live area) saw the session open and close; never the password.
+    const log = await until((s) => /orders: session \w+ opened as azdb-demo\/orders/.test(s) && /orders: session \w+ closed/.test(s), 'the session in the broker log', 20_000, screen);
+    expect(log).toMatch(/orders: tunnel \w+ listening on 127\.0\.0\.1:\d+/);
+    expect(log.split(password).length).toBe(1);
+
+    // Quit: back from the tunnel, q; the demo stops everything it started.
+    await keys('Escape');
+    await untilText('enter connect · t tunnel');
+    await keys('q');
+    expect(await exited()).toBe('0');
+    const end = await screen();
+    expect(end).toContain('Closed 1 tunnel.');
+    expect(end).toContain('Demo stopped');
+    await expectNothingRunning(postmasterPid);
+    const refused = await execa(psql.path!, ['-h', host, '-p', port, '-U', user, '-d', database, '-c', 'select 1'], {
+      env: { PGPASSWORD: password, PGSSLMODE: 'disable', PATH: process.env.PATH },
+      extendEnv: false,
+      reject: false,
+    });
+    expect(refused.exitCode).not.toBe(0);
+  });
+  it('ctrl+c in the picker stops the demo', { timeout: 120_000 }, async () => {
+    await startDemo();
+    await pickerReady();
+    const postmasterPid = await postmaster();
+    await keys('C-c');
+    expect(await exited()).toBe('0');
+    expect(await screen()).toContain('Demo stopped');
+    await expectNothingRunning(postmasterPid);
+  });
+
+  it('SIGTERM while psql has the terminal ends psql and stops the demo; Ctrl+C inside psql does not', { timeout: 120_000 }, async () => {
+    await startDemo();
+    await pickerReady();
+    const postmasterPid = await postmaster();
+    await keys('Enter');
+    await untilText('choose the database name');
+    await keys('Enter'); // the first suggestion
+    await untilText(/\w+=> $/m);
+    await keys('C-c'); // psql's: the picker stays away, psql stays up
+    await type('select 42 as answer;');
+    await keys('Enter');
+    await untilText(/answer\s*\n-+\s*\n\s*42/);
+    process.kill(await demoPid(), 'SIGTERM');
+    expect(await exited()).toBe('0');
+    expect(await screen()).toContain('Demo stopped');
+    await expectNothingRunning(postmasterPid);
+  });
+});
