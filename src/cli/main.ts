@@ -9,6 +9,7 @@ import { createOutput, type Output, type OutputStreams } from './output.js';
 import { notYetAvailable } from './commands/pending.js';
 import { configCheck } from './commands/config-check.js';
 import { dbLs } from './commands/db-ls.js';
+import { configCreate, type ConfigCreateFlags } from './commands/config-create.js';
 import { dbConnect, dbLogout, proxyDb, type LoginFlags } from './commands/db-tunnel.js';
 
 export interface CliContext {
@@ -72,8 +73,9 @@ function buildProgram(io: OutputStreams, onContext: (ctx: CliContext) => void): 
 
   program
     .command('tui', { isDefault: true })
-    .description('connection picker (needs a TTY)')
-    .action(pending('tui', ISSUE.tui));
+    .description('connection picker (needs a TTY; otherwise prints the `db ls` listing)')
+    // Imported on demand: Ink and React load only for the picker.
+    .action(async (_options: unknown, command: Command) => (await import('./commands/tui.js')).tui(context(command)));
 
   program.command('setup').description('onboarding wizard: the five steps from credentials to a first connection').action(pending('setup', ISSUE.tui));
 
@@ -86,7 +88,7 @@ function buildProgram(io: OutputStreams, onContext: (ctx: CliContext) => void): 
 
   const db = program.command('db').description('databases: list, connect, log out');
   db.command('ls')
-    .description('databases visible under the roles (static now; discovered ones with issue #6)')
+    .description('databases visible under the roles: static and discovered through ARM')
     .action(async (_options: unknown, command: Command) => dbLs(context(command)));
   db.command('connect')
     .description('psql / mysql through the broker')
@@ -121,18 +123,19 @@ function buildProgram(io: OutputStreams, onContext: (ctx: CliContext) => void): 
     .option('--db-name <name>', 'database name')
     .addOption(new Option('--cancel <pid>', 'cancel the running query of PID').conflicts('terminate'))
     .addOption(new Option('--terminate <pid>', 'terminate the session PID').conflicts('cancel'))
-    .action(pending('queries', ISSUE.troubleshooting));
+    .action(async (name: string, options: LoginFlags & { cancel?: string; terminate?: string }, command: Command) =>
+      (await import('./commands/queries.js')).queries(context(command), name, options));
 
   program
     .command('doctor')
     .description('check config, credentials, DNS, TCP, TLS and login for a database')
     .argument('[name]', 'database name')
-    .action(pending('doctor', ISSUE.troubleshooting));
+    .action(async (name: string | undefined, _options: unknown, command: Command) => (await import('./commands/doctor.js')).doctorCommand(context(command), name));
 
   program
     .command('creds')
     .description('probe each credential source; never prints a token')
-    .action(pending('creds', ISSUE.troubleshooting));
+    .action(async (_options: unknown, command: Command) => (await import('./commands/creds.js')).creds(context(command)));
 
   const config = program.command('config').description('azdb.yaml: create and check');
   config
@@ -144,7 +147,8 @@ function buildProgram(io: OutputStreams, onContext: (ctx: CliContext) => void): 
     .option('--subscription <id>', 'subscription to discover in')
     .option('--resource-group <rg>', 'resource group to discover in')
     .option('--tag <k=v>', 'tag the servers must carry (repeatable)', collect, [])
-    .action(pending('config create', ISSUE.discovery));
+    .option('--force', 'overwrite an existing file')
+    .action(async (options: ConfigCreateFlags, command: Command) => configCreate(context(command), options));
   config
     .command('check')
     .description('validate the config file; prints OK or every error with its line')
@@ -153,7 +157,10 @@ function buildProgram(io: OutputStreams, onContext: (ctx: CliContext) => void): 
   program
     .command('serve')
     .description('headless broker: config listeners, discovery refresh, /healthz /readyz /metrics')
-    .action(pending('serve', ISSUE.discovery));
+    .option('--max-connections <n>', 'concurrent sessions of the whole process; more get "too many connections"')
+    .option('--drain-seconds <s>', 'on SIGTERM/SIGINT (and for listeners a reload removes), how long open sessions may finish', '30')
+    .action(async (options: { maxConnections?: string; drainSeconds: string }, command: Command) =>
+      (await import('./commands/serve.js')).serveCommand(context(command), options));
 
   return program;
 }

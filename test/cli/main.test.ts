@@ -28,9 +28,9 @@ const CONTRACT: Array<{ argv: string[]; flags: string[] }> = [
   { argv: ['queries'], flags: ['--db-user', '--db-name', '--cancel', '--terminate'] },
   { argv: ['doctor'], flags: [] },
   { argv: ['creds'], flags: [] },
-  { argv: ['config', 'create'], flags: ['--output', '--azure-postgres-discovery', '--azure-mysql-discovery', '--subscription', '--resource-group', '--tag'] },
+  { argv: ['config', 'create'], flags: ['--output', '--azure-postgres-discovery', '--azure-mysql-discovery', '--subscription', '--resource-group', '--tag', '--force'] },
   { argv: ['config', 'check'], flags: [] },
-  { argv: ['serve'], flags: [] },
+  { argv: ['serve'], flags: ['--max-connections', '--drain-seconds'] },
 ];
 
 describe('azdb --help', () => {
