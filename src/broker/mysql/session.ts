@@ -18,6 +18,7 @@ import { TLSSocket, type SecureContext } from 'node:tls';
 import { errorMessage } from '../../errors.js';
 import type { AuditSink, SessionIdentity } from '../audit.js';
 import type { AccessDecision, SessionEvent } from '../postgres/session.js';
+import { sessionRecord } from '../session-record.js';
 import { hangUp, relay, type RelayTap } from '../relay.js';
 import { upstreamLoginUser, type UpstreamTarget } from '../target.js';
 import { createScramble } from './auth.js';
@@ -66,6 +67,7 @@ const AUDIT_HEAD_LENGTH = 4 * 16 * 1024 + 1024;
 export async function runMySqlSession(clientSocket: Socket, options: MySqlSessionOptions): Promise<void> {
   const id = randomUUID();
   const started = Date.now();
+  const record = sessionRecord(id, clientSocket, options.audit, options.onEvent, started);
   const { target } = options;
   const deadline = { at: started + (options.handshakeTimeoutMs ?? 30_000), what: 'the client to log in' };
   const client = new PacketLeg(clientSocket, deadline, MAX_CLIENT_LOGIN_PACKET);
@@ -126,10 +128,9 @@ export async function runMySqlSession(clientSocket: Socket, options: MySqlSessio
     const socket = client.socket as Socket;
     socket.write(client.frame(session.ok));
     if (session.rest.length > 0) socket.write(session.rest);
-    options.audit.write({ event: 'session.start', ...identity });
-    options.onEvent?.({ type: 'relaying', id, dbUser, dbName, client: identity.client_address });
+    record.started(identity, dbUser, dbName);
     const result = await relay(socket, session.socket, early, commandGate(socket, capabilities, options, identity));
-    finish(result.error ? 'error' : 'ok', result.error);
+    record.ended(identity, result.error ? 'error' : 'ok', result.error);
   } catch (error) {
     if (!relaying) {
       upstream?.leg.reader.detach();
@@ -138,27 +139,12 @@ export async function runMySqlSession(clientSocket: Socket, options: MySqlSessio
     }
     const clientError = clientFailure(error);
     const message = clientError?.message ?? errorMessage(error);
-    if (identity) options.audit.write({ event: 'session.rejected', ...identity, error: message });
-    options.onEvent?.({ type: 'closed', id, result: 'error', error: message });
+    record.rejected(identity, message);
     const socket = client.socket as Socket;
     if (clientError && !socket.destroyed) {
       client.reader.detach();
       await hangUp(socket, client.frame(encodeErr(clientError.err)));
     }
-  }
-
-  function finish(result: 'ok' | 'error', error?: string): void {
-    if (!identity) return;
-    options.audit.write({
-      event: 'session.end',
-      ...identity,
-      result,
-      ...(error ? { error } : {}),
-      bytes_from_client: clientSocket.bytesRead,
-      bytes_to_client: clientSocket.bytesWritten,
-      duration_ms: Date.now() - started,
-    });
-    options.onEvent?.({ type: 'closed', id, result, ...(error ? { error } : {}) });
   }
 }
 

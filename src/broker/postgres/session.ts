@@ -15,6 +15,7 @@ import { TLSSocket, type SecureContext } from 'node:tls';
 import { errorMessage } from '../../errors.js';
 import type { AuditSink, SessionIdentity } from '../audit.js';
 import { truncateQuery } from '../audit.js';
+import { sessionRecord } from '../session-record.js';
 import { hangUp, relay, type RelayFilter } from '../relay.js';
 import type { CancelRegistry } from '../cancel-registry.js';
 import { upstreamLoginUser, type UpstreamTarget } from '../target.js';
@@ -81,6 +82,7 @@ const MAX_AUTH_MESSAGE = 4096;
 export async function runPostgresSession(clientSocket: Socket, options: PostgresSessionOptions): Promise<void> {
   const id = randomUUID();
   const started = Date.now();
+  const record = sessionRecord(id, clientSocket, options.audit, options.onEvent, started);
   const deadline = { at: started + (options.handshakeTimeoutMs ?? 60_000), what: 'the client to log in' };
   let socket: Socket = clientSocket;
   let reader = new WireReader(clientSocket);
@@ -175,38 +177,22 @@ export async function runPostgresSession(clientSocket: Socket, options: Postgres
       const early = reader.detach();
       socket.write(Buffer.concat([...greeting, ...(minted ? [encodeBackendKeyData(minted.processId, minted.secretKey)] : []), ready]));
       if (upstream.rest.length > 0) socket.write(upstream.rest);
-      options.audit.write({ event: 'session.start', ...identity });
-      options.onEvent?.({ type: 'relaying', id, dbUser, dbName, client: identity.client_address });
+      record.started(identity, dbUser, dbName);
       const audited = identity;
       const tap = options.audit.queries ? (fail: (message: string) => void) => auditingTap(options, audited, fail) : undefined;
       const result = await relay(socket, upstream.socket, early, tap);
-      finish(result.error ? 'error' : 'ok', result.error);
+      record.ended(identity, result.error ? 'error' : 'ok', result.error);
     } finally {
       if (minted) options.cancels.release(minted.processId);
     }
   } catch (error) {
     const clientError = toClientError(error);
     const message = clientError?.fields.message ?? errorMessage(error);
-    if (identity) options.audit.write({ event: 'session.rejected', ...identity, error: message });
-    options.onEvent?.({ type: 'closed', id, result: 'error', error: message });
+    record.rejected(identity, message);
     if (clientError && !socket.destroyed) {
       reader.detach();
       await hangUp(socket, clientError.frame ?? encodeErrorResponse(clientError.fields));
     }
-  }
-
-  function finish(result: 'ok' | 'error', error?: string): void {
-    if (!identity) return;
-    options.audit.write({
-      event: 'session.end',
-      ...identity,
-      result,
-      ...(error ? { error } : {}),
-      bytes_from_client: clientSocket.bytesRead,
-      bytes_to_client: clientSocket.bytesWritten,
-      duration_ms: Date.now() - started,
-    });
-    options.onEvent?.({ type: 'closed', id, result, ...(error ? { error } : {}) });
   }
 }
 

@@ -1,0 +1,46 @@
+/**
+ * What every broker session reports about itself, whatever the protocol: the audit lines
+ * (session.start / session.rejected / session.end) and the events for the UI and `azdb serve`.
+ */
+import type { Socket } from 'node:net';
+import type { AuditSink, SessionIdentity } from './audit.js';
+import type { SessionEvent } from './postgres/session.js';
+
+export interface SessionRecord {
+  started(identity: SessionIdentity, dbUser: string, dbName: string): void;
+  /** A login refused (or failed) before relaying; `identity` once the client said who it is. */
+  rejected(identity: SessionIdentity | undefined, message: string): void;
+  ended(identity: SessionIdentity | undefined, result: 'ok' | 'error', error?: string): void;
+}
+
+export function sessionRecord(
+  id: string,
+  clientSocket: Socket,
+  audit: AuditSink,
+  onEvent: ((event: SessionEvent) => void) | undefined,
+  startedAt = Date.now(),
+): SessionRecord {
+  return {
+    started(identity, dbUser, dbName) {
+      audit.write({ event: 'session.start', ...identity });
+      onEvent?.({ type: 'relaying', id, dbUser, dbName, client: identity.client_address });
+    },
+    rejected(identity, message) {
+      if (identity) audit.write({ event: 'session.rejected', ...identity, error: message });
+      onEvent?.({ type: 'closed', id, result: 'error', error: message });
+    },
+    ended(identity, result, error) {
+      if (!identity) return;
+      audit.write({
+        event: 'session.end',
+        ...identity,
+        result,
+        ...(error ? { error } : {}),
+        bytes_from_client: clientSocket.bytesRead,
+        bytes_to_client: clientSocket.bytesWritten,
+        duration_ms: Date.now() - startedAt,
+      });
+      onEvent?.({ type: 'closed', id, result, ...(error ? { error } : {}) });
+    },
+  };
+}
