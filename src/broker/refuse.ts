@@ -7,14 +7,13 @@
  * - MySQL: ERR 1040 "Too many connections" (SQLSTATE 08004) in place of the greeting.
  */
 import type { Socket } from 'node:net';
-import { TLSSocket, type SecureContext } from 'node:tls';
+import type { SecureContext } from 'node:tls';
 import type { CancelRegistry } from './cancel-registry.js';
 import { encodePacket } from './mysql/packets.js';
 import { encodeErr } from './mysql/responses.js';
 import { encodeErrorResponse } from './postgres/messages.js';
-import { readStartupPacket } from './postgres/startup.js';
+import { awaitStartup, clientConnection } from './postgres/startup-phase.js';
 import { hangUp } from './relay.js';
-import { WireReader } from './wire-reader.js';
 
 /** A refused client gets this long to send its startup packet. */
 const REFUSAL_DEADLINE_MS = 10_000;
@@ -32,51 +31,31 @@ export interface RefusalOptions {
 }
 
 export async function refusePostgres(clientSocket: Socket, options: RefusalOptions): Promise<RefusalOutcome> {
-  let socket: Socket = clientSocket;
-  let reader = new WireReader(clientSocket);
-  let encrypted = false;
+  const client = clientConnection(clientSocket);
   const deadline = { at: Date.now() + (options.deadlineMs ?? REFUSAL_DEADLINE_MS), what: 'the startup packet' };
   try {
-    for (;;) {
-      const packet = await reader.read(readStartupPacket, deadline);
-      switch (packet.type) {
-        case 'ssl-request':
-          if (options.clientTls && !encrypted) {
-            if (reader.detach().length > 0) return 'closed';
-            clientSocket.write('S');
-            socket = new TLSSocket(clientSocket, { isServer: true, secureContext: options.clientTls });
-            socket.on('error', () => clientSocket.destroy());
-            reader = new WireReader(socket);
-            encrypted = true;
-          } else {
-            socket.write('N');
-          }
-          break;
-        case 'gssenc-request':
-          socket.write('N');
-          break;
-        case 'cancel':
-          await options.cancels?.cancel(packet.processId, packet.secretKey).catch(() => false);
-          socket.end();
-          return 'cancel';
-        case 'startup':
-          reader.detach();
-          await hangUp(
-            socket,
-            encodeErrorResponse({
-              severity: 'FATAL',
-              code: TOO_MANY_CONNECTIONS.postgres,
-              message: 'sorry, too many clients already',
-              hint: `This azdb broker serves at most ${options.limit} concurrent sessions (--max-connections); retry later or add a replica.`,
-            }),
-          );
-          return 'refused';
-      }
+    const first = await awaitStartup(client, options.clientTls, deadline);
+    if (first.type === 'cancel') {
+      await options.cancels?.cancel(first.processId, first.secretKey).catch(() => false);
+      client.socket.end();
+      return 'cancel';
     }
+    client.reader.detach();
+    await hangUp(
+      client.socket,
+      encodeErrorResponse({
+        severity: 'FATAL',
+        code: TOO_MANY_CONNECTIONS.postgres,
+        message: 'sorry, too many clients already',
+        hint: `This azdb broker serves at most ${options.limit} concurrent sessions (--max-connections); retry later or add a replica.`,
+      }),
+    );
+    return 'refused';
   } catch {
     return 'closed';
   } finally {
-    socket.destroy();
+    client.socket.destroy();
+    clientSocket.destroy();
   }
 }
 

@@ -11,11 +11,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
-import { TLSSocket, type SecureContext } from 'node:tls';
+import type { SecureContext } from 'node:tls';
 import { errorMessage } from '../../errors.js';
 import type { AuditSink, SessionIdentity } from '../audit.js';
 import { truncateQuery } from '../audit.js';
 import { sessionRecord } from '../session-record.js';
+import { awaitStartup, clientConnection } from './startup-phase.js';
 import { hangUp, relay, type RelayFilter } from '../relay.js';
 import type { CancelRegistry } from '../cancel-registry.js';
 import { upstreamLoginUser, type UpstreamTarget } from '../target.js';
@@ -38,7 +39,7 @@ import {
 import { ProtocolError } from './protocol-error.js';
 import { QueryScanner } from './query-scanner.js';
 import { SCRAM_MECHANISM, ScramServer } from './scram.js';
-import { encodeCancelRequest, encodeSslRequest, readStartupPacket, type StartupPacket } from './startup.js';
+import { encodeCancelRequest, encodeSslRequest } from './startup.js';
 import { UpstreamRefused, loginUpstream } from './upstream.js';
 
 export type AccessDecision = { allowed: true } | { allowed: false; reason: string };
@@ -84,44 +85,20 @@ export async function runPostgresSession(clientSocket: Socket, options: Postgres
   const started = Date.now();
   const record = sessionRecord(id, clientSocket, options.audit, options.onEvent, started);
   const deadline = { at: started + (options.handshakeTimeoutMs ?? 60_000), what: 'the client to log in' };
-  let socket: Socket = clientSocket;
-  let reader = new WireReader(clientSocket);
+  const client = clientConnection(clientSocket);
   let identity: SessionIdentity | undefined;
   try {
     // AwaitingStartup
-    let startup: Extract<StartupPacket, { type: 'startup' }> | undefined;
-    let encrypted = false;
-    while (!startup) {
-      const packet = await reader.read(readStartupPacket, deadline);
-      switch (packet.type) {
-        case 'ssl-request':
-          if (options.clientTls && !encrypted) {
-            // Bytes sent before the TLS handshake were not encrypted and may have been injected
-            // by a man in the middle; PostgreSQL refuses them too (CVE-2021-23214).
-            if (reader.detach().length > 0) throw new ProtocolError('received unencrypted data after SSL request');
-            clientSocket.write('S');
-            socket = new TLSSocket(clientSocket, { isServer: true, secureContext: options.clientTls });
-            socket.on('error', () => clientSocket.destroy());
-            reader = new WireReader(socket);
-            encrypted = true;
-          } else {
-            socket.write('N');
-          }
-          break;
-        case 'gssenc-request':
-          socket.write('N');
-          break;
-        case 'cancel': {
-          const forwarded = await options.cancels.cancel(packet.processId, packet.secretKey).catch(() => false);
-          options.onEvent?.({ type: 'cancel', forwarded });
-          socket.end();
-          return;
-        }
-        case 'startup':
-          startup = packet;
-      }
+    const first = await awaitStartup(client, options.clientTls, deadline);
+    const { socket, reader } = client;
+    if (first.type === 'cancel') {
+      const forwarded = await options.cancels.cancel(first.processId, first.secretKey).catch(() => false);
+      options.onEvent?.({ type: 'cancel', forwarded });
+      socket.end();
+      return;
     }
-    if (options.requireClientTls && !encrypted) {
+    const startup = first;
+    if (options.requireClientTls && !client.encrypted) {
       throw fatal('28000', 'this azdb listener accepts TLS connections only', 'Connect with sslmode=require (better: verify-full with the CA of the listener certificate).');
     }
     const unsupported = Object.keys(startup.params).filter((name) => name.startsWith('_pq_.'));
@@ -189,9 +166,9 @@ export async function runPostgresSession(clientSocket: Socket, options: Postgres
     const clientError = toClientError(error);
     const message = clientError?.fields.message ?? errorMessage(error);
     record.rejected(identity, message);
-    if (clientError && !socket.destroyed) {
-      reader.detach();
-      await hangUp(socket, clientError.frame ?? encodeErrorResponse(clientError.fields));
+    if (clientError && !client.socket.destroyed) {
+      client.reader.detach();
+      await hangUp(client.socket, clientError.frame ?? encodeErrorResponse(clientError.fields));
     }
   }
 }
