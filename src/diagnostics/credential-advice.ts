@@ -67,6 +67,15 @@ function environmentAdvice(reason: string, env: NodeJS.ProcessEnv): Advice {
   if (/AADSTS90002|tenant .* not found/i.test(reason)) {
     return { detail: `no such tenant: ${reason}`, hint: 'check AZURE_TENANT_ID (and AZURE_AUTHORITY_HOST for sovereign clouds)' };
   }
+  if (/endpoints_resolution_error|untrusted_authority|not a trusted authority/i.test(reason)) {
+    // MSAL knows the endpoints of Microsoft's clouds; any other host must pass Entra's instance
+    // discovery (login.microsoftonline.com), which refuses hosts it does not know.
+    const host = env.AZURE_AUTHORITY_HOST ?? 'https://login.microsoftonline.com';
+    return {
+      detail: `Entra ID does not accept AZURE_AUTHORITY_HOST=${host} as an authority: MSAL has no endpoints for that host and Entra's instance discovery (login.microsoftonline.com) did not vouch for it, or could not be reached (${reason})`,
+      hint: "set AZURE_AUTHORITY_HOST to your cloud's Entra authority (https://login.microsoftonline.com, https://login.microsoftonline.us, https://login.chinacloudapi.cn) or unset it; if it is one of those, check the network and proxy (HTTPS_PROXY)",
+    };
+  }
   if (/ENOTFOUND|ECONNREFUSED|ETIMEDOUT|EAI_AGAIN|network|no answer within/i.test(reason)) {
     return { detail: `Entra ID (${env.AZURE_AUTHORITY_HOST ?? 'login.microsoftonline.com'}) cannot be reached: ${reason}`, hint: 'check the network, proxy (HTTPS_PROXY) and AZURE_AUTHORITY_HOST' };
   }

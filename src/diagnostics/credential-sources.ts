@@ -147,14 +147,26 @@ async function probeOne(name: SourceName, deps: CredsDeps, settings: SourceSetti
   }
 }
 
-/** The first line, or for Entra's refusals its AADSTS description, which the first line leaves out. */
+/**
+ * The first line, or for Entra's refusals its AADSTS description, which the first line leaves out.
+ * MSAL wraps Entra's `error_description` as "invalid_client: Error(s): 7000215 - Timestamp: … -
+ * Description: AADSTS7000215: … Trace ID: … Correlation ID: … Timestamp: … - Correlation ID: …";
+ * what a person needs is the "AADSTS…: …" sentence without the trace trailer. MSAL's own errors
+ * ("endpoints_resolution_error: …") also only show in the description.
+ */
 function failureReason(error: unknown): string {
   const description = (error as { errorResponse?: { errorDescription?: unknown } }).errorResponse?.errorDescription;
-  if (typeof description === 'string' && /AADSTS\d+/.test(description)) {
-    const line = description.split('\n').map((l) => l.trim()).find((l) => /AADSTS\d+/.test(l)) ?? description;
-    return line.length > 300 ? `${line.slice(0, 297)}...` : line;
+  if (typeof description === 'string') {
+    const aadsts = /AADSTS\d+:[\s\S]*/.exec(description)?.[0];
+    if (aadsts) return clip(aadsts.split(/\s+(?:-\s+)?(?:Trace ID|Correlation ID|Timestamp):/)[0]!.replace(/\s+/g, ' ').trim());
+    const msalError = /^[a-z]+(?:_[a-z]+)+: .*/.exec(description.trim())?.[0];
+    if (msalError) return clip(msalError.replace(/,$/, ''));
   }
   return describeCredentialFailure(error).reason || errorMessage(error);
+}
+
+function clip(text: string): string {
+  return text.length > 300 ? `${text.slice(0, 297)}...` : text;
 }
 
 function failed(name: SourceName, reason: string, env: NodeJS.ProcessEnv, stopsChain: boolean): SourceResult {

@@ -1,15 +1,18 @@
 /**
  * The whole emulated Azure for `azdb demo` and the tests: a local CA, an Entra token issuer behind
- * a managed-identity endpoint, ARM listing the servers, and one TLS + token front per server over
+ * a managed-identity endpoint and behind Entra's own token endpoint (login.microsoftonline.com via a
+ * loopback proxy, for service principals), ARM listing the servers, and one TLS + token front per server over
  * one real PostgreSQL, and, where MariaDB is installed, over one real MariaDB. Everything is on
  * 127.0.0.1 and lives under `dir`.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CLOUDS } from '../azure/clouds.js';
 import { loadOrCreateCa } from './ca.js';
 import { createTokenIssuer, TokenRejected, type TokenIssuer } from './entra.js';
 import { startIdentityEndpoint, type IdentityEndpoint } from './identity-endpoint.js';
+import { startEntraAuthority, type EntraAuthority } from './entra-authority.js';
 import { startArm } from './arm.js';
 import { startRealPostgres, type RealPostgres } from './real-postgres.js';
 import { startPostgresFront, type PostgresFront, type TokenVerifier } from './postgres-front.js';
@@ -22,6 +25,12 @@ import { DEMO_IDENTITY, DEMO_RESOURCE_GROUP, DEMO_SUBSCRIPTION_ID, DEMO_TENANT_I
 
 export { DEMO_IDENTITY } from './demo-identity.js';
 
+/** The app registration (service principal) the emulated Entra authority knows; its secret is made per start. */
+export const DEMO_APP = {
+  clientId: '3c9e1a7b-2d4f-4e6a-8b0c-5f7d9e1a3b2c',
+  objectId: '8e2f4a6c-1b3d-4f5e-9a7b-0c2d4e6f8a1b',
+  displayName: 'azdb-demo-app',
+} as const;
 
 const MAX_REMEMBERED_TOKENS = 200;
 
@@ -41,6 +50,10 @@ export interface EmulatedAzure {
   caFile: string;
   caPem: string;
   identity: IdentityEndpoint;
+  /** Entra ID's login.microsoftonline.com behind a loopback CONNECT proxy: see entra-authority.ts. */
+  entraAuthority: EntraAuthority;
+  /** `https://login.microsoftonline.com`: reached through `entraAuthority.env()` (HTTPS_PROXY). */
+  authorityHost: string;
   armEndpoint: string;
   servers: EmulatedServerInfo[];
   fronts: Map<string, PostgresFront>;
@@ -137,6 +150,12 @@ export async function startEmulatedAzure(options: EmulatedAzureOptions): Promise
       tokenTtlSeconds: options.tokenTtlSeconds ?? 3600,
     });
     stops.push(() => identity.close());
+    const entraAuthority = await startEntraAuthority({
+      issuer,
+      ca,
+      apps: [{ ...DEMO_APP, secrets: [randomBytes(30).toString('base64url')] }],
+    });
+    stops.push(() => entraAuthority.close());
 
     const verifyToken: TokenVerifier = async (token) => {
       try {
@@ -233,6 +252,8 @@ export async function startEmulatedAzure(options: EmulatedAzureOptions): Promise
       caFile,
       caPem: ca.caPem,
       identity,
+      entraAuthority,
+      authorityHost: entraAuthority.authorityHost,
       armEndpoint: arm.endpoint,
       servers,
       fronts,

@@ -89,6 +89,35 @@ describe('probeCredentials', () => {
     expect(JSON.stringify(credsJson(report))).not.toContain('not-the-secret-value');
   });
 
+  it('quotes the AADSTS sentence of MSAL\'s wrapping, without the trace trailer', async () => {
+    // The errorDescription EnvironmentCredential carries for Entra's 401 (as seen against the emulated authority).
+    const wrapped = new AuthenticationError(400, {
+      error: 'EnvironmentCredential authentication failed. To troubleshoot, visit https://aka.ms/azsdk/js/identity/environmentcredential/troubleshoot.',
+      error_description:
+        "invalid_client: Error(s): 7000215 - Timestamp: 2026-01-01 10:00:00Z - Description: AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app 'c'. Trace ID: 1f0c Correlation ID: 2e1d Timestamp: 2026-01-01 10:00:00Z - Correlation ID: 2e1d - Trace ID: 1f0c",
+    });
+    const env = { AZURE_TENANT_ID: 't', AZURE_CLIENT_ID: 'c', AZURE_CLIENT_SECRET: 's' };
+    const source = (await probeCredentials({ cloud: 'AzureCloud', env }, fakes({ EnvironmentCredential: wrapped }), signal)).sources[0]!;
+    expect(source.detail).toBe(
+      "the service principal's secret was refused: AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app 'c'.",
+    );
+  });
+
+  it('explains an authority host MSAL cannot resolve', async () => {
+    const unresolved = new AuthenticationError(400, {
+      error: 'EnvironmentCredential authentication failed. To troubleshoot, visit https://aka.ms/azsdk/js/identity/environmentcredential/troubleshoot.',
+      error_description: 'endpoints_resolution_error: See https://aka.ms/msal.js.errors#endpoints_resolution_error for details',
+    });
+    const env = { AZURE_TENANT_ID: 't', AZURE_CLIENT_ID: 'c', AZURE_CLIENT_SECRET: 's', AZURE_AUTHORITY_HOST: 'https://login.example.com' };
+    const report = await probeCredentials({ cloud: 'AzureCloud', env }, fakes({ EnvironmentCredential: unresolved, ManagedIdentityCredential: 'token' }), signal);
+    const source = report.sources[0]!;
+    expect(source.detail).toContain('Entra ID does not accept AZURE_AUTHORITY_HOST=https://login.example.com as an authority');
+    expect(source.detail).toContain('(endpoints_resolution_error: See https://aka.ms/msal.js.errors#endpoints_resolution_error for details)');
+    expect(source.hint).toContain("set AZURE_AUTHORITY_HOST to your cloud's Entra authority");
+    expect(source.stopsChain).toBe(true);
+    expect(report.used).toBeNull();
+  });
+
   it('says an identity endpoint is unreachable or answered 500, with the endpoint', async () => {
     const env = { IDENTITY_ENDPOINT: 'http://127.0.0.1:1/msi/token/', IDENTITY_HEADER: 'h' };
     const unreachable = await probeCredentials({ cloud: 'AzureCloud', env }, fakes({ ManagedIdentityCredential: new CredentialUnavailableError('ManagedIdentityCredential: Network unreachable. Message: connect ECONNREFUSED 127.0.0.1:1') }), signal);
