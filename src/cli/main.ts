@@ -77,7 +77,10 @@ function buildProgram(io: OutputStreams, onContext: (ctx: CliContext) => void): 
     // Imported on demand: Ink and React load only for the picker.
     .action(async (_options: unknown, command: Command) => (await import('./commands/tui.js')).tui(context(command)));
 
-  program.command('setup').description('onboarding wizard: the five steps from credentials to a first connection').action(pending('setup', ISSUE.tui));
+  program
+    .command('setup')
+    .description('onboarding wizard: the five steps from credentials to a first connection (without a TTY or with --json: the checks, exit 0 when all pass)')
+    .action(async (_options: unknown, command: Command) => (await import('./commands/setup.js')).setup(context(command)));
 
   program
     .command('demo')

@@ -1,0 +1,147 @@
+/**
+ * The wizard's key bindings as data, and the pure mapping from a key press (in a given state) to
+ * actions. The key bar is generated from the same table.
+ */
+import { matchesBinding, typedText, type KeyBinding, type KeyPress } from '../keys.js';
+import { DONE, STEP_FIELDS, currentStep, type WizardAction, type WizardState } from './state.js';
+
+export enum WizardCommand {
+  Next = 'next',
+  Back = 'back',
+  Retry = 'retry',
+  Skip = 'skip',
+  Field = 'field',
+  Edit = 'edit',
+  RunSql = 'run-sql',
+  Yes = 'yes',
+  No = 'no',
+  OpenPicker = 'open-picker',
+  Restart = 'restart',
+  Quit = 'quit',
+  ForceQuit = 'force-quit',
+  Commit = 'commit',
+  Cancel = 'cancel',
+  DeleteChar = 'delete-char',
+}
+
+/** A binding, plus the arrows the shared table has no name for. */
+export type WizardBinding = KeyBinding | { arrow: 'left' | 'right' };
+
+export const WIZARD_BINDINGS: Readonly<Record<WizardCommand, readonly WizardBinding[]>> = {
+  [WizardCommand.Next]: [{ key: 'return' }, { arrow: 'right' }],
+  [WizardCommand.Back]: [{ char: 'b' }, { arrow: 'left' }],
+  [WizardCommand.Retry]: [{ char: 'r' }],
+  [WizardCommand.Skip]: [{ char: 's' }],
+  [WizardCommand.Field]: [{ key: 'tab' }],
+  [WizardCommand.Edit]: [{ char: 'e' }],
+  [WizardCommand.RunSql]: [{ char: 'x' }],
+  [WizardCommand.Yes]: [{ char: 'y' }],
+  [WizardCommand.No]: [{ char: 'n' }],
+  [WizardCommand.OpenPicker]: [{ char: 'o' }, { key: 'return' }],
+  [WizardCommand.Restart]: [{ char: 'r' }],
+  [WizardCommand.Quit]: [{ char: 'q' }],
+  [WizardCommand.ForceQuit]: [{ char: 'c', ctrl: true }],
+  [WizardCommand.Commit]: [{ key: 'return' }],
+  [WizardCommand.Cancel]: [{ key: 'escape' }],
+  [WizardCommand.DeleteChar]: [{ key: 'backspace' }, { key: 'delete' }],
+};
+
+const LABELS: Record<string, string> = { return: 'enter', escape: 'esc', tab: 'tab', backspace: 'backspace', delete: 'del', left: '←', right: '→' };
+
+export function wizardKeys(command: WizardCommand): string {
+  return WIZARD_BINDINGS[command]
+    .map((b) => ('arrow' in b ? LABELS[b.arrow]! : 'key' in b ? (LABELS[b.key] ?? b.key) : b.ctrl ? `ctrl+${b.char}` : b.char))
+    .join('/');
+}
+
+export function matchesWizard(command: WizardCommand, input: string, key: KeyPress & { leftArrow?: boolean; rightArrow?: boolean }): boolean {
+  return WIZARD_BINDINGS[command].some((b) => ('arrow' in b ? Boolean(b.arrow === 'left' ? key.leftArrow : key.rightArrow) : matchesBinding(b, input, key)));
+}
+
+/** The commands the screen offers now, in priority order. */
+export function activeCommands(state: WizardState): WizardCommand[] {
+  if (state.editing) return [WizardCommand.ForceQuit, WizardCommand.Commit, WizardCommand.Cancel, WizardCommand.DeleteChar];
+  if (state.confirmOverwrite) return [WizardCommand.ForceQuit, WizardCommand.Yes, WizardCommand.No, WizardCommand.Back, WizardCommand.Quit];
+  if (state.index === DONE) return [WizardCommand.ForceQuit, WizardCommand.OpenPicker, WizardCommand.Restart, WizardCommand.Back, WizardCommand.Quit];
+  const step = currentStep(state)!;
+  const commands = [WizardCommand.ForceQuit];
+  // A running check can be left (its work is aborted), not restarted.
+  if (state.pending) return [...commands, WizardCommand.Skip, ...(state.index > 0 ? [WizardCommand.Back] : []), WizardCommand.Quit];
+  if (state.status[step] === 'pass') commands.push(WizardCommand.Next);
+  commands.push(WizardCommand.Retry, WizardCommand.Skip);
+  if (state.index > 0) commands.push(WizardCommand.Back);
+  if (STEP_FIELDS[step].length > 0) commands.push(WizardCommand.Field, WizardCommand.Edit);
+  if (step === 'users') commands.push(WizardCommand.RunSql);
+  commands.push(WizardCommand.Quit);
+  return commands;
+}
+
+/** Keys → actions for the state the screen shows. Pure. */
+export function wizardInput(state: WizardState, input: string, key: KeyPress & { leftArrow?: boolean; rightArrow?: boolean }): WizardAction[] {
+  const command = activeCommands(state).find((c) => matchesWizard(c, input, key));
+  if (state.editing && command === undefined) {
+    const text = typedText(input, key);
+    return text ? [{ type: 'edit-type', text }] : [];
+  }
+  switch (command) {
+    case undefined:
+      return [];
+    case WizardCommand.Next:
+      return [{ type: 'next' }];
+    case WizardCommand.Back:
+      return [{ type: 'back' }];
+    case WizardCommand.Retry:
+      return [{ type: 'retry' }];
+    case WizardCommand.Skip:
+      return [{ type: 'skip' }];
+    case WizardCommand.Field:
+      return [{ type: 'focus-next' }];
+    case WizardCommand.Edit:
+      return [{ type: 'edit-start' }];
+    case WizardCommand.RunSql:
+      return [{ type: 'run-sql' }];
+    case WizardCommand.Yes:
+      return [{ type: 'confirm', yes: true }];
+    case WizardCommand.No:
+      return [{ type: 'confirm', yes: false }];
+    case WizardCommand.OpenPicker:
+      return [{ type: 'open-picker' }];
+    case WizardCommand.Restart:
+      return [{ type: 'restart' }];
+    case WizardCommand.Quit:
+    case WizardCommand.ForceQuit:
+      return [{ type: 'quit' }];
+    case WizardCommand.Commit:
+      return [{ type: 'edit-commit' }];
+    case WizardCommand.Cancel:
+      return [{ type: 'edit-cancel' }];
+    case WizardCommand.DeleteChar:
+      return [{ type: 'edit-delete' }];
+  }
+}
+
+const HINT_LABELS: Record<WizardCommand, string> = {
+  [WizardCommand.Next]: 'next',
+  [WizardCommand.Back]: 'back',
+  [WizardCommand.Retry]: 'retry',
+  [WizardCommand.Skip]: 'skip',
+  [WizardCommand.Field]: 'field',
+  [WizardCommand.Edit]: 'edit',
+  [WizardCommand.RunSql]: 'run SQL as admin',
+  [WizardCommand.Yes]: 'overwrite',
+  [WizardCommand.No]: 'keep',
+  [WizardCommand.OpenPicker]: 'open picker',
+  [WizardCommand.Restart]: 'start over',
+  [WizardCommand.Quit]: 'quit',
+  [WizardCommand.ForceQuit]: 'quit',
+  [WizardCommand.Commit]: 'save',
+  [WizardCommand.Cancel]: 'cancel',
+  [WizardCommand.DeleteChar]: 'delete',
+};
+
+/** The key bar: what the screen offers now. */
+export function keyHints(state: WizardState): Array<{ keys: string; label: string }> {
+  return activeCommands(state)
+    .filter((c) => c !== WizardCommand.ForceQuit && c !== WizardCommand.DeleteChar)
+    .map((c) => ({ keys: wizardKeys(c), label: HINT_LABELS[c] }));
+}

@@ -1,0 +1,129 @@
+/**
+ * `azdb setup` as a person walks it, in tmux, against the emulated Azure of `azdb demo --no-tui`
+ * (started in the background with its own state folder): the shell sources the demo's env.sh,
+ * runs `azdb setup` with a fresh config path and goes through the five steps by keys; the
+ * artifacts are written, the config is valid, the test connection passes, and a second
+ * `azdb setup` resumes at "done". Every step polls the pane with a deadline.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chmod, mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { tmpdir } from 'node:os';
+import { execa, type ResultPromise } from 'execa';
+import { findTool } from '../harness/tools.js';
+import { waitFor } from '../helpers/wait.js';
+import { loadConfig } from '../../src/config/load.js';
+
+const BIN = resolve(import.meta.dirname, '../../bin/azdb.js');
+const tmux = await findTool('tmux');
+const psql = await findTool('psql');
+const SOCKET = `azdb-setup-e2e-${process.pid}`;
+const PANE = 'setup';
+
+let state: string;
+let demo: ResultPromise | undefined;
+
+const tmuxRun = async (...args: string[]) => (await execa(tmux.path!, ['-L', SOCKET, ...args], { reject: false })).stdout;
+const visible = () => tmuxRun('capture-pane', '-p', '-J', '-t', PANE);
+const screen = () => tmuxRun('capture-pane', '-p', '-J', '-t', PANE, '-S', '-500');
+
+async function until(text: string | RegExp, timeoutMs = 30_000, capture = visible): Promise<string> {
+  let last = '';
+  try {
+    return await waitFor(async () => {
+      last = await capture();
+      return (typeof text === 'string' ? last.includes(text) : text.test(last)) && last;
+    }, String(text), timeoutMs);
+  } catch (error) {
+    throw new Error(`${(error as Error).message}\n--- pane ---\n${last}`);
+  }
+}
+const keys = (...names: string[]) => tmuxRun('send-keys', '-t', PANE, ...names);
+const type = (text: string) => tmuxRun('send-keys', '-t', PANE, '-l', text);
+
+async function processesOf(dir: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const pid of (await readdir('/proc')).filter((p) => /^\d+$/.test(p))) {
+    try {
+      const cmdline = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).replace(/\0/g, ' ');
+      if (cmdline.includes(dir) && !cmdline.includes('tmux')) found.push(`${pid} ${cmdline}`);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
+}
+
+beforeAll(async () => {
+  state = await mkdtemp(join(tmpdir(), 'azdb-setup-state-'));
+  await chmod(state, 0o755); // as root, PostgreSQL runs as `postgres` and must enter it
+});
+
+afterAll(async () => {
+  if (!tmux.skip) await tmuxRun('kill-server');
+  if (demo && demo.exitCode === null) {
+    demo.kill('SIGTERM');
+    await demo.catch(() => {});
+  }
+  if (state) {
+    await waitFor(async () => (await processesOf(state)).length === 0, 'the demo to stop', 60_000).catch(() => {});
+    await rm(state, { recursive: true, force: true });
+  }
+});
+
+describe.skipIf(tmux.skip || psql.skip)(`azdb setup in tmux${tmux.skip ? ` (${tmux.skip})` : psql.skip ? ` (${psql.skip})` : ''}`, () => {
+  it('walks the five steps against the emulator, writes the artifacts and a valid config, and resumes at done', { timeout: 300_000 }, async () => {
+    demo = execa('node', [BIN, '--json', 'demo', '--no-tui'], { env: { AZDB_STATE_DIR: state, NO_COLOR: '1' }, reject: false });
+    let out = '';
+    demo.stdout?.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    const started = await waitFor(() => {
+      try {
+        return JSON.parse(out) as { env_file: string };
+      } catch {
+        return undefined;
+      }
+    }, 'the demo to start', 180_000);
+
+    const configFile = join(state, 'fresh', 'azdb.yaml');
+    const shell = ['env', '-i', `PATH=${process.env.PATH}`, `HOME=${process.env.HOME}`, 'TERM=xterm-256color', 'LANG=C.UTF-8', `AZDB_STATE_DIR=${state}`, 'PS1=$ ', 'bash', '--norc', '--noprofile', '-i'];
+    await execa(tmux.path!, ['-L', SOCKET, 'new-session', '-d', '-s', PANE, '-x', '120', '-y', '40', shell.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ')]);
+    await type(`source ${started.env_file}; node ${BIN} --config ${configFile} setup; echo "setup exit status $?"`);
+    await keys('Enter');
+
+    await until('PASS DefaultAzureCredential uses ManagedIdentityCredential', 60_000);
+    await keys('Enter');
+    await until(/PASS discovery lists \d+ server\(s\)/, 60_000);
+    await keys('Enter');
+    await until(/PASS azdb-demo logs in through the broker/, 60_000);
+    await keys('Enter');
+    await until('config check OK', 30_000);
+    await keys('Enter');
+    await until('PASS connected to', 60_000);
+    await keys('Enter');
+    await until('Setup is complete', 10_000);
+    await keys('q');
+    await until(/^setup exit status 0/m, 20_000, screen);
+
+    // Artifacts: named files, the sensitive one 0600, no token anywhere.
+    const dir = join(state, 'setup');
+    const role = JSON.parse(await readFile(join(dir, 'role.json'), 'utf8')) as { properties: { assignableScopes: string[]; permissions: Array<{ actions: string[] }> } };
+    expect(role.properties.permissions[0]!.actions).toContain('Microsoft.DBforPostgreSQL/flexibleServers/read');
+    expect(role.properties.assignableScopes[0]).toMatch(/^\/subscriptions\/[0-9a-f-]{36}$/);
+    expect(await readFile(join(dir, 'principals.sql'), 'utf8')).toContain('pgaadauth_create_principal_with_oid(');
+    expect(((await stat(join(dir, 'exports.sh'))).mode & 0o777).toString(8)).toBe('600');
+    for (const file of await readdir(dir)) expect(await readFile(join(dir, file), 'utf8')).not.toMatch(/eyJ[\w-]+\.[\w-]+\./);
+    const config = await loadConfig(configFile);
+    expect(config.databases.length).toBeGreaterThan(0);
+    expect(config.broker.roles).toEqual(['azure-database-access']);
+
+    // A second run resumes at "done" and can open the picker on the new config.
+    await keys('clear', 'Enter');
+    await type(`node ${BIN} --config ${configFile} setup; echo "second exit status $?"`);
+    await keys('Enter');
+    await until('Setup is complete', 30_000);
+    await keys('o');
+    await until(/\d+ databases/, 60_000);
+    await keys('C-c'); // the picker's own quit key is the picker's business; Ctrl+C always leaves it
+    await until(/^second exit status 0/m, 30_000, screen);
+  });
+});

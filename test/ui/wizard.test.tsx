@@ -1,0 +1,106 @@
+import { describe, expect, it } from 'vitest';
+import { render } from 'ink-testing-library';
+import type { SetupAnswers, SetupApi, StepId, StepReport } from '../../src/cli/setup-api.js';
+import type { WizardProgress } from '../../src/config/user-state.js';
+import { Wizard } from '../../src/ui/wizard/wizard.js';
+import { waitFor } from '../helpers/wait.js';
+
+const ANSWERS: SetupAnswers = { types: 'postgres,mysql', regions: '*', subscriptions: '*', dbUser: 'teleport', adminUser: '', servers: '' };
+
+function fakeApi(outcomes: Partial<Record<StepId, Array<'pass' | 'fail'>>> = {}, options: { configExists?: boolean } = {}) {
+  const calls: string[] = [];
+  let saved: WizardProgress | undefined;
+  let exists = options.configExists ?? false;
+  const next = (step: StepId): StepReport => {
+    const status = outcomes[step]?.shift() ?? 'pass';
+    return { step, status, detail: `${step} is ${status}`, hint: status === 'fail' ? `fix ${step}` : '', lines: [`line of ${step}`], artifacts: [{ label: 'file', path: `/tmp/${step}.txt` }] };
+  };
+  const api: SetupApi = {
+    configFile: '/tmp/azdb.yaml',
+    artifactDir: '/tmp/setup',
+    environmentNote: async () => 'fake Azure',
+    defaults: async () => ANSWERS,
+    loadProgress: () => saved,
+    saveProgress: (p) => (saved = p),
+    checkCredentials: async () => (calls.push('credentials'), next('credentials')),
+    checkIam: async (a) => (calls.push(`iam:${a.regions}`), next('iam')),
+    checkUsers: async () => (calls.push('users'), next('users')),
+    runPrincipalSql: async (a) => (calls.push(`run-sql:${a.adminUser}`), next('users')),
+    writeConfig: async (_a, o) => {
+      calls.push(`config:${o.overwrite}:${Boolean(o.keepExisting)}`);
+      if (exists && !o.overwrite && !o.keepExisting) return { ...next('config'), status: 'fail', exists: true, detail: 'exists' };
+      exists = true;
+      return next('config');
+    },
+    checkConnect: async () => (calls.push('connect'), next('connect')),
+    close: async () => {},
+  };
+  return { api, calls, saved: () => saved };
+}
+
+const tick = () => new Promise((r) => setTimeout(r, 30));
+
+describe('wizard screens', () => {
+  it('walks the five steps with enter, shows pass and artifacts, and offers the picker', async () => {
+    const { api, calls, saved } = fakeApi();
+    let exited: string | undefined;
+    const ui = render(<Wizard api={api} answers={ANSWERS} onExit={(o) => (exited = o)} />);
+    await waitFor(() => ui.lastFrame()?.includes('PASS credentials is pass'), 'step 1');
+    expect(ui.lastFrame()).toContain('file: /tmp/credentials.txt');
+    expect(ui.lastFrame()).toContain('step 1/5: Credentials');
+    for (const [step, text] of [['iam', 'PASS iam is pass'], ['users', 'PASS users is pass'], ['config', 'PASS config is pass'], ['connect', 'PASS connect is pass']] as const) {
+      ui.stdin.write('\r');
+      await waitFor(() => ui.lastFrame()?.includes(text), step);
+    }
+    ui.stdin.write('\r');
+    await waitFor(() => ui.lastFrame()?.includes('Setup is complete'), 'done');
+    expect(saved()?.completed).toEqual(['credentials', 'iam', 'users', 'config', 'connect']);
+    expect(calls).toEqual(['credentials', 'iam:*', 'users', 'config:false:false', 'connect']);
+    ui.stdin.write('o');
+    await waitFor(() => exited === 'picker', 'exit');
+    ui.unmount();
+  });
+
+  it('shows a failure with its hint; r retries, s skips, b goes back', async () => {
+    const { api, calls } = fakeApi({ credentials: ['fail', 'pass'], iam: ['fail'] });
+    const ui = render(<Wizard api={api} answers={ANSWERS} />);
+    await waitFor(() => ui.lastFrame()?.includes('FAIL credentials is fail'), 'fail');
+    expect(ui.lastFrame()).toContain('hint: fix credentials');
+    ui.stdin.write('\r'); // no next on a failure
+    await tick();
+    expect(ui.lastFrame()).toContain('step 1/5');
+    ui.stdin.write('r');
+    await waitFor(() => ui.lastFrame()?.includes('PASS credentials is pass'), 'retry');
+    ui.stdin.write('\r');
+    await waitFor(() => ui.lastFrame()?.includes('FAIL iam is fail'), 'iam fails');
+    ui.stdin.write('s');
+    await waitFor(() => ui.lastFrame()?.includes('step 3/5'), 'skipped to users');
+    ui.stdin.write('b');
+    await waitFor(() => ui.lastFrame()?.includes('PASS iam is pass'), 'back to iam');
+    expect(calls.filter((c) => c.startsWith('iam'))).toHaveLength(2);
+    ui.unmount();
+  });
+
+  it('edits a field, runs the SQL as the admin, and asks before overwriting the config', async () => {
+    const { api, calls } = fakeApi({}, { configExists: true });
+    const ui = render(<Wizard api={api} answers={ANSWERS} progress={{ step: 2, completed: ['credentials', 'iam'], answers: {} }} />);
+    await waitFor(() => ui.lastFrame()?.includes('PASS users is pass'), 'users');
+    ui.stdin.write('\t');
+    await tick();
+    ui.stdin.write('e');
+    await tick();
+    ui.stdin.write('admin@example.com');
+    await tick();
+    ui.stdin.write('\r');
+    await waitFor(() => calls.includes('users') && calls.filter((c) => c === 'users').length === 2, 're-check');
+    ui.stdin.write('x');
+    await waitFor(() => calls.includes('run-sql:admin@example.com'), 'run-sql');
+    await waitFor(() => ui.lastFrame()?.includes('PASS users is pass'), 'users again');
+    ui.stdin.write('\r');
+    await waitFor(() => ui.lastFrame()?.includes('Overwrite the existing config? (y/n)'), 'confirm');
+    ui.stdin.write('n');
+    await waitFor(() => ui.lastFrame()?.includes('PASS config is pass'), 'kept');
+    expect(calls).toContain('config:false:true');
+    ui.unmount();
+  });
+});
