@@ -104,6 +104,7 @@ describe('azdb demo --no-tui', () => {
     // Another shell: `source env.sh`, then azdb as usual.
     const env = { ...baseEnv, ...(await envFile(document.env_file)) };
     expect(env.AZDB_CONFIG).toBe(document.config);
+    expect(env.AZDB_STATE_DIR).toBe(state);
     const ls = await execa('node', [BIN, 'db', 'ls', '--json'], { env, extendEnv: false });
     expect((JSON.parse(ls.stdout) as Array<{ name: string }>).map((d) => d.name)).toEqual(['inventory', 'legacy', 'orders', ...MYSQL_SERVERS].sort());
     const connected = await execa('node', [BIN, 'db', 'connect', 'orders', '--db-name', 'orders'], {

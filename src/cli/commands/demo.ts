@@ -6,7 +6,7 @@
  */
 import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { renderConfig } from '../../config/generate.js';
 import type { ConfigInput } from '../../config/schema.js';
 import { resolveStateDir } from '../../config/paths.js';
@@ -35,7 +35,7 @@ export async function demo(ctx: CliContext, options: { tui: boolean }): Promise<
     const envFile = join(dir, 'env.sh');
     await writeFile(configFile, demoConfig(azure, dir));
     // The identity header is the emulator's secret: it goes in a 0600 file, never on screen.
-    await writeFile(envFile, envScript(configFile, azure.identity.env()), { mode: 0o600 });
+    await writeFile(envFile, envScript(configFile, dirname(dir), azure.identity.env()), { mode: 0o600 });
     await chmod(envFile, 0o600);
     Object.assign(process.env, azure.identity.env(), { AZDB_CONFIG: configFile });
 
@@ -94,8 +94,9 @@ function demoConfig(azure: EmulatedAzure, dir: string): string {
   return renderConfig(config, { header: 'Written by `azdb demo` for the emulated Azure it started; rewritten on every start.' });
 }
 
-function envScript(configFile: string, identityEnv: Record<string, string>): string {
-  const lines = Object.entries({ AZDB_CONFIG: configFile, ...identityEnv }).map(([k, v]) => `export ${k}='${v.replace(/'/g, `'\\''`)}'`);
+/** AZDB_STATE_DIR too: `azdb setup` and `db logout` in that shell find the demo's state. */
+function envScript(configFile: string, stateDir: string, identityEnv: Record<string, string>): string {
+  const lines = Object.entries({ AZDB_CONFIG: configFile, AZDB_STATE_DIR: stateDir, ...identityEnv }).map(([k, v]) => `export ${k}='${v.replace(/'/g, `'\\''`)}'`);
   return `# Source this to use the running azdb demo from another shell.\n${lines.join('\n')}\n`;
 }
 
