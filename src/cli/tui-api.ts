@@ -8,13 +8,23 @@
  * unmounted while psql had the terminal catches up with `eventsSince` when it comes back.
  */
 import { randomUUID } from 'node:crypto';
+import { homedir } from 'node:os';
 import { chooseLogin } from '../access/index.js';
 import type { SessionEvent } from '../broker/postgres/session.js';
 import type { Tunnel } from '../broker/tunnel.js';
+import { resolveConfigPath } from '../config/paths.js';
 import { createUserStateStore, type RecentConnection, type UserStateStore } from '../config/user-state.js';
+import type { CheckResult } from '../diagnostics/check.js';
+import { probeCredentials, REAL_CREDS_DEPS } from '../diagnostics/credential-sources.js';
+import type { DbSession } from '../diagnostics/db-client.js';
+import { CHECK_TITLES, doctorCheckIds, runDoctor, type DoctorDeps } from '../diagnostics/doctor.js';
+import { realDoctorDeps } from '../diagnostics/real-deps.js';
+import { actOnSession, listSessions, SessionActionRefused, type ActiveSession } from '../diagnostics/sessions.js';
 import { errorMessage, toAzdbError } from '../errors.js';
 import { run } from '../process/exec.js';
+import { credentialSettings } from './commands/creds.js';
 import { clientInvocation, findClient, startTunnel } from './commands/db-tunnel.js';
+import { loginSession } from './commands/queries.js';
 import type { CliContext } from './main.js';
 import type { Output } from './output.js';
 import { loadRuntime, type Runtime } from './runtime.js';
@@ -77,6 +87,51 @@ export interface TuiErrorInfo {
   hint?: string;
 }
 
+export type TuiCheckStatus = 'pass' | 'warn' | 'fail' | 'skip';
+
+/** One doctor check's result, as `azdb doctor --json` has it. */
+export interface TuiCheck {
+  id: string;
+  title: string;
+  status: TuiCheckStatus;
+  detail: string;
+  /** What to do next; '' when nothing. */
+  hint: string;
+}
+
+/** An active session of the server, as `azdb queries --json` lists it. */
+export interface TuiSession {
+  pid: number;
+  user: string | null;
+  database: string | null;
+  state: string | null;
+  durationMs: number | null;
+  query: string | null;
+}
+
+export type TuiSessionAction = 'cancel' | 'terminate';
+
+/**
+ * What a cancel / terminate came to: `done` (it took effect), `not-done` (signalled but the query
+ * or session is still there, or it was gone already), `refused` (no such pid, or not allowed:
+ * the hint says what to do).
+ */
+export interface TuiActionOutcome {
+  status: 'done' | 'not-done' | 'refused';
+  message: string;
+  hint?: string;
+}
+
+/** One login on a database for its sessions, kept while the queries screen is open. */
+export interface TuiQueries {
+  /** The login used (the roles' rules, as `azdb queries --db-user/--db-name`). */
+  readonly login: TuiLogin;
+  /** The server's other sessions, longest running first (reconnects after a lost connection). */
+  list(): Promise<TuiSession[]>;
+  act(action: TuiSessionAction, pid: number): Promise<TuiActionOutcome>;
+  close(): Promise<void>;
+}
+
 export interface TuiApi {
   /** Databases (static and discovered) visible under the roles (those allowing a user), sorted by name. */
   databases(signal?: AbortSignal): Promise<TuiDatabase[]>;
@@ -92,6 +147,19 @@ export interface TuiApi {
   connect(name: string, login: TuiLogin, signal?: AbortSignal): Promise<{ exitCode: number }>;
   /** True while `connect` runs a client: SIGINT belongs to it then. */
   readonly clientRunning: boolean;
+  /** The checks {@link doctor} runs for database `name`, in order (for rows before their results). */
+  doctorPlan(name: string): Array<{ id: string; title: string }>;
+  /**
+   * `azdb doctor NAME`: each check goes to `onResult` as it finishes; never throws for a failing
+   * check (that is a `fail` result). `signal` stops it (remaining checks are skipped).
+   */
+  doctor(name: string, onResult: (check: TuiCheck) => void, signal: AbortSignal): Promise<{ ok: boolean; checks: TuiCheck[] }>;
+  /**
+   * Logs in to database `name` for its sessions (`azdb queries NAME`), with `login`'s values where
+   * given and otherwise the only ones the roles allow; throws (with a hint) when the roles leave a
+   * choice or the login fails.
+   */
+  openQueries(name: string, login?: Partial<TuiLogin>): Promise<TuiQueries>;
   /** Events after `seq` that are still kept (the latest {@link EVENT_HISTORY}). */
   eventsSince(seq: number): CoreEvent[];
   subscribe(listener: (event: CoreEvent) => void): () => void;
@@ -177,7 +245,78 @@ export async function createTuiApi(ctx: CliContext, options: TuiApiOptions = {})
     emit({ type: 'notice', level: 'warn', message: `discovered server "${name}" is not listed: a database under \`databases:\` has that name` });
   }
 
+  const doctorDeps = (): DoctorDeps =>
+    realDoctorDeps(
+      {
+        // The picker's runtime (config, roles, token cache): the doctor sees what the picker uses.
+        load: async () => ({
+          configFile: resolveConfigPath({ flag: ctx.configFlag, env: ctx.env, homedir: homedir() }),
+          config: rt.config,
+          databases: rt.databases(),
+          allowed: rt.allowed,
+          authorize: rt.authorize,
+          getToken: () => rt.tokens.getToken(rt.databaseScope),
+          audit: rt.audit,
+        }),
+        probeCredentials: async (signal) => probeCredentials({ ...(await credentialSettings(quietCtx)), env: ctx.env }, REAL_CREDS_DEPS, signal),
+      },
+      ctx.env,
+    );
+  const queriesHandles = new Set<TuiQueries>();
+
   return {
+    doctorPlan: (name) => doctorCheckIds(name).map((id) => ({ id, title: CHECK_TITLES[id] })),
+    async doctor(name, onResult, signal) {
+      const report = await runDoctor({ name }, doctorDeps(), signal, (check) => onResult(tuiCheck(check)));
+      return { ok: report.ok, checks: report.checks.map(tuiCheck) };
+    },
+    async openQueries(name, wanted = {}) {
+      const first = await loginSession(rt, name, wanted, 'azdb tui queries');
+      const login: TuiLogin = { dbUser: first.login.dbUser, dbName: first.login.dbName };
+      let session: DbSession | undefined = first.session;
+      let closed = false;
+      const current = async (): Promise<DbSession> => {
+        if (closed) throw new Error('the queries screen is closed');
+        session ??= (await loginSession(rt, name, login, 'azdb tui queries')).session;
+        return session;
+      };
+      // A lost connection (terminated, server restart) is dropped; the next call logs in again.
+      const dropOnError = async <T>(work: (s: DbSession) => Promise<T>): Promise<T> => {
+        const s = await current();
+        try {
+          return await work(s);
+        } catch (error) {
+          if (!(error instanceof SessionActionRefused) && session === s) {
+            session = undefined;
+            await s.close().catch(() => {});
+          }
+          throw error;
+        }
+      };
+      const handle: TuiQueries = {
+        login,
+        list: () => dropOnError(async (s) => (await listSessions(s)).map(tuiSession)),
+        act: (action, pid) =>
+          dropOnError(async (s) => {
+            try {
+              const outcome = await actOnSession(s, action, pid);
+              return { status: outcome.ok ? 'done' : 'not-done', message: outcome.message } satisfies TuiActionOutcome;
+            } catch (error) {
+              if (error instanceof SessionActionRefused) return { status: 'refused', message: error.message, ...(error.hint ? { hint: error.hint } : {}) } satisfies TuiActionOutcome;
+              throw error;
+            }
+          }),
+        async close() {
+          closed = true;
+          queriesHandles.delete(handle);
+          const s = session;
+          session = undefined;
+          await s?.close().catch(() => {});
+        },
+      };
+      queriesHandles.add(handle);
+      return handle;
+    },
     async databases() {
       const recent = store.recentConnections();
       return rt
@@ -241,10 +380,18 @@ export async function createTuiApi(ctx: CliContext, options: TuiApiOptions = {})
     async close() {
       const entries = [...open.values()];
       open.clear();
-      await Promise.all(entries.map((entry) => stop(entry, 0)));
+      await Promise.all([...entries.map((entry) => stop(entry, 0)), ...[...queriesHandles].map((handle) => handle.close())]);
       await rt.close();
     },
   };
+}
+
+function tuiCheck(check: CheckResult): TuiCheck {
+  return { id: check.id, title: check.title, status: check.status, detail: check.detail, hint: check.hint };
+}
+
+function tuiSession(session: ActiveSession): TuiSession {
+  return { pid: session.pid, user: session.user, database: session.database, state: session.state, durationMs: session.duration_ms, query: session.query };
 }
 
 function recentFor(recent: readonly RecentConnection[], name: string): Array<TuiLogin & { at: string }> {

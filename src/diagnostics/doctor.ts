@@ -94,6 +94,11 @@ function credentialTimeout() {
   });
 }
 
+/** The checks `doctor()` reports, in order (with NAME: the database's; without: the config's). */
+export function doctorCheckIds(name?: string): CheckId[] {
+  return (name === undefined ? STEPS_WITHOUT_NAME : STEPS_WITH_NAME).map((step) => step.id);
+}
+
 /** The checks as they finish, in order. */
 export async function* doctor(options: DoctorOptions, deps: DoctorDeps, signal: AbortSignal): AsyncGenerator<CheckResult> {
   const state: DoctorState = { name: options.name };

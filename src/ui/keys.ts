@@ -33,6 +33,8 @@ export enum Command {
   Bottom = 'bottom',
   Connect = 'connect',
   Tunnel = 'tunnel',
+  Doctor = 'doctor',
+  Queries = 'queries',
   Filter = 'filter',
   Help = 'help',
   Back = 'back',
@@ -44,6 +46,12 @@ export enum Command {
   Retry = 'retry',
   Accept = 'accept',
   DeleteChar = 'delete-char',
+  /** Queries screen: cancel the selected session's running query. */
+  CancelQuery = 'cancel-query',
+  /** Queries screen: end the selected session (asks first). */
+  Terminate = 'terminate',
+  Yes = 'yes',
+  No = 'no',
 }
 
 /** One way to press a command: a named key, or a character, optionally with ctrl. */
@@ -61,10 +69,13 @@ export const KEY_BINDINGS: Readonly<Record<Command, readonly KeyBinding[]>> = {
   [Command.Bottom]: [{ key: 'end' }, { char: 'G' }],
   [Command.Connect]: [{ key: 'return' }],
   [Command.Tunnel]: [{ char: 't' }],
+  [Command.Doctor]: [{ char: 'd' }],
+  [Command.Queries]: [{ char: 'q' }],
   [Command.Filter]: [{ char: '/' }],
   [Command.Help]: [{ char: '?' }],
   [Command.Back]: [{ key: 'escape' }],
-  [Command.Quit]: [{ char: 'q' }],
+  // `q` is the queries screen (issue 8); quitting takes a capital Q (or ctrl+c) so it is never hit by accident.
+  [Command.Quit]: [{ char: 'Q' }],
   [Command.ForceQuit]: [{ char: 'c', ctrl: true }],
   [Command.ShowPassword]: [{ char: 'p' }],
   [Command.CloseTunnel]: [{ char: 'x' }],
@@ -72,6 +83,11 @@ export const KEY_BINDINGS: Readonly<Record<Command, readonly KeyBinding[]>> = {
   [Command.Retry]: [{ char: 'r' }],
   [Command.Accept]: [{ key: 'return' }],
   [Command.DeleteChar]: [{ key: 'backspace' }, { key: 'delete' }],
+  [Command.CancelQuery]: [{ char: 'c' }],
+  // On the queries screen `k` terminates (as issue 8 asks); moving there is ↑/↓, j, ctrl+n/ctrl+p.
+  [Command.Terminate]: [{ char: 'k' }],
+  [Command.Yes]: [{ char: 'y' }, { char: 'Y' }],
+  [Command.No]: [{ char: 'n' }, { char: 'N' }],
 };
 
 /** How a binding is written in the help and the key bar. */
@@ -98,6 +114,22 @@ export function bindingLabel(binding: KeyBinding): string {
 /** All the keys of a command, e.g. `↑/k/ctrl+p`. */
 export function commandKeys(command: Command): string {
   return KEY_BINDINGS[command].map(bindingLabel).join('/');
+}
+
+/**
+ * The bindings of `command` that still reach it on a screen whose commands are `commands` (in
+ * priority order): a binding an earlier command also has is that command's. E.g. on the queries
+ * screen `k` terminates, so moving up is only ↑ and ctrl+p there.
+ */
+export function effectiveBindings(commands: readonly Command[], command: Command): KeyBinding[] {
+  const earlier = commands.slice(0, Math.max(0, commands.indexOf(command)));
+  const same = (a: KeyBinding, b: KeyBinding) => JSON.stringify(a) === JSON.stringify(b);
+  return KEY_BINDINGS[command].filter((binding) => !earlier.some((other) => KEY_BINDINGS[other].some((b) => same(b, binding))));
+}
+
+/** The keys of `command` that reach it among `commands`, e.g. `↑/ctrl+p`. */
+export function screenKeys(commands: readonly Command[], command: Command): string {
+  return effectiveBindings(commands, command).map(bindingLabel).join('/');
 }
 
 /** Whether one key press is `binding`. */
@@ -157,4 +189,14 @@ export function typedText(input: string, key: KeyPress): string {
   if (key.upArrow || key.downArrow || key.leftArrow || key.rightArrow || key.pageUp || key.pageDown) return '';
   // eslint-disable-next-line no-control-regex
   return input.replace(/[\u0000-\u001f\u007f]/g, '');
+}
+
+/**
+ * One chunk of input as separate key presses: Ink hands over several characters at once when they
+ * arrive together (typed fast, pasted, or sent by tmux); outside text input each is a key.
+ */
+export function keyPresses(input: string, key: KeyPress): Array<[string, KeyPress]> {
+  const chars = [...input];
+  const plain = !key.ctrl && !key.meta && chars.length > 1 && chars.every((c) => c >= ' ' && c !== '\u007f');
+  return plain ? chars.map((c) => [c, {}]) : [[input, key]];
 }

@@ -1,5 +1,5 @@
 /** A TuiApi for screen tests: databases and tunnels in memory, events on demand, calls recorded. */
-import type { CoreEvent, CoreEventBody, TuiApi, TuiDatabase, TuiLogin, TuiTunnel } from '../../src/cli/tui-api.js';
+import type { CoreEvent, CoreEventBody, TuiActionOutcome, TuiApi, TuiCheck, TuiDatabase, TuiLogin, TuiQueries, TuiSession, TuiTunnel } from '../../src/cli/tui-api.js';
 
 export function database(name: string, overrides: Partial<TuiDatabase> = {}): TuiDatabase {
   return {
@@ -17,12 +17,40 @@ export function database(name: string, overrides: Partial<TuiDatabase> = {}): Tu
   };
 }
 
+export const DOCTOR_PLAN = [
+  { id: 'config', title: 'Config file' },
+  { id: 'credential', title: 'Entra credential' },
+  { id: 'tcp', title: 'TCP connect' },
+  { id: 'login', title: 'Login through the broker' },
+];
+
+export function check(id: string, status: TuiCheck['status'], detail: string, hint = ''): TuiCheck {
+  return { id, title: DOCTOR_PLAN.find((p) => p.id === id)?.title ?? id, status, detail, hint };
+}
+
+export function session(pid: number, overrides: Partial<TuiSession> = {}): TuiSession {
+  return { pid, user: 'azdb-demo', database: 'orders', state: 'idle', durationMs: 1500, query: 'select 1', ...overrides };
+}
+
 export interface FakeApi extends TuiApi {
   calls: string[];
   emit(body: CoreEventBody): void;
   /** Makes the next `databases()` wait until `release()`. */
   holdDatabases(): { release(): void };
-  failNext: { databases?: Error; openTunnel?: Error };
+  failNext: { databases?: Error; openTunnel?: Error; openQueries?: Error; list?: Error };
+  /** What `doctor()` reports, in order. */
+  doctorResults: TuiCheck[];
+  /** With `manualDoctor`, each result waits for `releaseCheck()`. */
+  manualDoctor: boolean;
+  releaseCheck(): void;
+  /** Doctor runs started, and how many were stopped by their signal. */
+  doctorRuns: { started: number; aborted: number };
+  /** The server's sessions, as `list()` returns them. */
+  sessions: TuiSession[];
+  /** What `act()` answers for a pid (default: done, and the session goes idle / away). */
+  actAnswers: Map<number, TuiActionOutcome>;
+  /** Open `openQueries` handles. */
+  openHandles: number;
 }
 
 export function fakeApi(databases: TuiDatabase[]): FakeApi {
@@ -32,9 +60,85 @@ export function fakeApi(databases: TuiDatabase[]): FakeApi {
   const open = new Map<string, TuiTunnel>();
   let hold: Promise<void> | undefined;
   let tunnels = 0;
+  const checkWaiters: Array<() => void> = [];
+  let released = 0;
+  const nextCheck = () =>
+    new Promise<void>((resolve) => {
+      if (released > 0) {
+        released--;
+        resolve();
+      } else checkWaiters.push(resolve);
+    });
   const api: FakeApi = {
     calls: [],
     failNext: {},
+    doctorResults: [check('config', 'pass', '/x/azdb.yaml: 3 databases'), check('credential', 'pass', 'DefaultAzureCredential uses ManagedIdentityCredential'), check('tcp', 'pass', 'connected to 127.0.0.1:5432'), check('login', 'pass', 'logged in as azdb-demo')],
+    manualDoctor: false,
+    releaseCheck() {
+      const waiter = checkWaiters.shift();
+      if (waiter) waiter();
+      else released++;
+    },
+    doctorRuns: { started: 0, aborted: 0 },
+    sessions: [],
+    actAnswers: new Map(),
+    openHandles: 0,
+    doctorPlan: () => DOCTOR_PLAN,
+    async doctor(name, onResult, signal) {
+      api.calls.push(`doctor ${name}`);
+      api.doctorRuns.started++;
+      const checks: TuiCheck[] = [];
+      for (const result of api.doctorResults) {
+        if (api.manualDoctor) await nextCheck();
+        if (signal.aborted) {
+          api.doctorRuns.aborted++;
+          break;
+        }
+        checks.push(result);
+        onResult(result);
+      }
+      return { ok: checks.every((c) => c.status !== 'fail'), checks };
+    },
+    async openQueries(name, login) {
+      api.calls.push(`openQueries ${name} ${login?.dbUser ?? ''}/${login?.dbName ?? ''}`);
+      const failure = api.failNext.openQueries;
+      if (failure) {
+        api.failNext.openQueries = undefined;
+        throw failure;
+      }
+      api.openHandles++;
+      let closed = false;
+      const handle: TuiQueries = {
+        login: { dbUser: login?.dbUser ?? 'azdb-demo', dbName: login?.dbName ?? 'postgres' },
+        async list() {
+          api.calls.push('list');
+          const failure = api.failNext.list;
+          if (failure) {
+            api.failNext.list = undefined;
+            throw failure;
+          }
+          return api.sessions.map((s) => ({ ...s }));
+        },
+        async act(action, pid) {
+          api.calls.push(`${action} ${pid}`);
+          const answer = api.actAnswers.get(pid);
+          if (answer) return answer;
+          if (action === 'terminate') {
+            api.sessions = api.sessions.filter((s) => s.pid !== pid);
+            return { status: 'done', message: `session ${pid} was terminated` };
+          }
+          api.sessions = api.sessions.map((s) => (s.pid === pid ? { ...s, state: 'idle', query: `${s.query ?? ''}` } : s));
+          return { status: 'done', message: `the running query of pid ${pid} was cancelled` };
+        },
+        async close() {
+          if (closed) return;
+          closed = true;
+          api.openHandles--;
+          api.calls.push('closeQueries');
+        },
+      };
+      return handle;
+    },
     emit(body) {
       const event = { ...body, seq: ++seq, at: '2025-01-01T12:00:00.000Z' } as CoreEvent;
       history.push(event);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Command, commandKeys, KEY_BINDINGS, matchCommand, matches, typedText } from '../../src/ui/keys.js';
+import { Command, commandKeys, effectiveBindings, KEY_BINDINGS, keyPresses, matchCommand, matches, screenKeys, typedText } from '../../src/ui/keys.js';
 
 describe('key bindings as data', () => {
   it('binds every command to at least one key', () => {
@@ -15,7 +15,15 @@ describe('key bindings as data', () => {
     expect(matches(Command.Connect, '', { return: true })).toBe(true);
     expect(matches(Command.ForceQuit, 'c', { ctrl: true })).toBe(true);
     expect(matches(Command.ForceQuit, 'c', {})).toBe(false);
-    expect(matches(Command.Quit, 'q', { ctrl: true })).toBe(false);
+    expect(matches(Command.Quit, 'q', {})).toBe(false); // q is the queries screen
+    expect(matches(Command.Quit, 'Q', { shift: true })).toBe(true);
+    expect(matches(Command.Queries, 'q', {})).toBe(true);
+    expect(matches(Command.Doctor, 'd', {})).toBe(true);
+    expect(matches(Command.Terminate, 'k', {})).toBe(true);
+    expect(matches(Command.CancelQuery, 'c', {})).toBe(true);
+    expect(matches(Command.CancelQuery, 'c', { ctrl: true })).toBe(false);
+    expect(matches(Command.No, 'n', {})).toBe(true);
+    expect(matches(Command.No, 'n', { ctrl: true })).toBe(false);
     expect(matches(Command.Bottom, 'G', { shift: true })).toBe(true);
     expect(matches(Command.NextTunnel, '', { tab: true, shift: true })).toBe(false);
   });
@@ -46,5 +54,36 @@ describe('key bindings as data', () => {
     expect(commandKeys(Command.Up)).toBe('↑/k/ctrl+p');
     expect(commandKeys(Command.Filter)).toBe('/');
     expect(commandKeys(Command.Connect)).toBe('enter');
+  });
+
+  it('leaves a key to the first command of a screen that has it', () => {
+    const queries = [Command.Terminate, Command.Up, Command.Down];
+    expect(matchCommand(queries, 'k', {})).toBe(Command.Terminate);
+    expect(matchCommand(queries, '', { upArrow: true })).toBe(Command.Up);
+    expect(effectiveBindings(queries, Command.Up)).toEqual([{ key: 'up' }, { char: 'p', ctrl: true }]);
+    expect(screenKeys(queries, Command.Up)).toBe('↑/ctrl+p');
+    expect(screenKeys(queries, Command.Down)).toBe('↓/j/ctrl+n');
+    expect(screenKeys([Command.Up], Command.Up)).toBe('↑/k/ctrl+p');
+  });
+
+  it('splits a chunk of plain characters into key presses, keeping named keys whole', () => {
+    expect(keyPresses('rc', {})).toEqual([
+      ['r', {}],
+      ['c', {}],
+    ]);
+    expect(keyPresses('r', {})).toEqual([['r', {}]]);
+    expect(keyPresses('', { escape: true })).toEqual([['', { escape: true }]]);
+    expect(keyPresses('c', { ctrl: true })).toEqual([['c', { ctrl: true }]]);
+  });
+});
+
+describe('layout', () => {
+  it('counts wrapped lines, rather one too many than one too few', async () => {
+    const { textLines } = await import('../../src/ui/layout.js');
+    expect(textLines('', 80)).toBe(1);
+    expect(textLines('x'.repeat(80), 80)).toBe(1);
+    expect(textLines('x'.repeat(81), 80)).toBe(2);
+    expect(textLines('x'.repeat(150), 80)).toBe(3);
+    expect(textLines('a\nb', 80)).toBe(2);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { CoreEvent, CoreEventBody } from '../../src/cli/tui-api.js';
-import { inputToActions, keyBar, keyToAction, pickerMode } from '../../src/ui/picker/input.js';
+import { helpRows, inputToActions, keyBar, keyToAction, pickerMode } from '../../src/ui/picker/input.js';
 import {
   initialPickerState,
   listHeight,
@@ -8,6 +8,7 @@ import {
   mainHeight,
   orderDatabases,
   pickerReducer,
+  queriesLogin,
   selectedDatabase,
   visibleDatabases,
   windowStart,
@@ -207,7 +208,7 @@ describe('picker reducer', () => {
       let state = run(initialPickerState(), { type: 'failed', title: 'Could not list the databases', error: { message: 'no config', hint: 'run azdb setup' }, retry: { kind: 'load' } });
       expect(state.status).toBe('failed');
       expect(state.overlay).toMatchObject({ kind: 'error', error: { hint: 'run azdb setup' } });
-      expect(keyBar(state).map((h) => `${h.keys} ${h.label}`)).toEqual(['r retry', 'esc back', 'q quit']);
+      expect(keyBar(state).map((h) => `${h.keys} ${h.label}`)).toEqual(['r retry', 'esc back', 'Q quit']);
       state = run(state, { type: 'retry' });
       expect(state.pending).toEqual({ kind: 'load' });
       expect(state.status).toBe('loading');
@@ -226,26 +227,108 @@ describe('picker reducer', () => {
   });
 });
 
+describe('doctor and queries screens', () => {
+  it('d opens the doctor on the selected database; esc goes back; the picker reads no keys meanwhile', () => {
+    let state = run(ready(), { type: 'move', delta: 1 }); // inventory (orders is first: recent)
+    state = run(state, { type: 'open-doctor' });
+    expect(state.overlay).toEqual({ kind: 'doctor', name: 'inventory' });
+    expect(pickerMode(state)).toBe('screen');
+    expect(keyToAction(state, 'j', {})).toBeUndefined();
+    expect(keyToAction(state, 'c', { ctrl: true })).toBeUndefined(); // the screen handles it
+    state = run(state, { type: 'back' });
+    expect(state.overlay.kind).toBe('none');
+    expect(selectedDatabase(state)?.name).toBe('inventory');
+  });
+
+  it('does not open the doctor while loading or from an overlay', () => {
+    expect(run(initialPickerState(), { type: 'open-doctor' }).overlay.kind).toBe('none');
+    const help = run(ready(), { type: 'help' }, { type: 'open-doctor' });
+    expect(help.overlay.kind).toBe('help');
+  });
+
+  it('q opens the queries screen with the last login used, without asking', () => {
+    const state = run(ready(), { type: 'request', purpose: 'queries' });
+    expect(state.overlay).toEqual({ kind: 'queries', name: 'orders', login: { dbUser: 'azdb-demo', dbName: 'orders' } });
+    expect(state.pending).toBeUndefined();
+  });
+
+  it('q uses the only user and the default database where the roles allow any name', () => {
+    expect(queriesLogin(database('inventory'))).toEqual({ dbUser: 'azdb-demo', dbName: 'postgres' });
+    expect(queriesLogin(database('shopdb', { protocol: 'mysql', defaultDbName: '' }))).toEqual({ dbUser: 'azdb-demo', dbName: '' });
+    expect(queriesLogin(database('one', { dbNames: ['orders'] }))).toEqual({ dbUser: 'azdb-demo', dbName: 'orders' });
+    expect(queriesLogin(database('legacy', { dbUsers: ['alice', 'bob'] }))).toBeUndefined();
+  });
+
+  it('q asks for the user (and name) where the roles leave a choice, then opens the screen', () => {
+    let state = run(ready(), { type: 'move', delta: 2 }); // legacy
+    expect(selectedDatabase(state)?.name).toBe('legacy');
+    state = run(state, { type: 'request', purpose: 'queries' });
+    expect(state.overlay).toMatchObject({ kind: 'login', purpose: 'queries', step: { field: 'user', choices: ['alice', 'bob'] } });
+    state = run(state, { type: 'move', delta: 1 }, { type: 'accept' });
+    expect(state.overlay).toMatchObject({ kind: 'login', purpose: 'queries', dbUser: 'bob', step: { field: 'name' } });
+    state = run(state, { type: 'accept' });
+    expect(state.overlay).toEqual({ kind: 'queries', name: 'legacy', login: { dbUser: 'bob', dbName: 'orders' } });
+  });
+
+  it('opens the screens during a background reload, not while other work runs', () => {
+    const reloading = run(ready(), { type: 'reload' });
+    expect(run(reloading, { type: 'open-doctor' }).overlay.kind).toBe('doctor');
+    expect(run(reloading, { type: 'request', purpose: 'queries' }).overlay.kind).toBe('queries');
+    const opening = run(ready(), { type: 'request', purpose: 'tunnel' }, { type: 'accept' });
+    expect(opening.pending?.kind).toBe('open-tunnel');
+    expect(run(opening, { type: 'open-doctor' }).overlay.kind).toBe('none');
+  });
+
+  it('quits from a screen', () => {
+    const state = run(ready(), { type: 'open-doctor' }, { type: 'quit' });
+    expect(state.overlay.kind).toBe('none');
+    expect(state.pending).toEqual({ kind: 'quit' });
+  });
+
+  it('lists the screens\' keys in the help, with the keys that reach them there', () => {
+    const sections = helpRows();
+    expect(sections.map((s) => s.section)).toEqual(['Databases', 'Filter (/)', 'Tunnel details', 'Doctor (d)', 'Queries (q)']);
+    const queries = sections.find((s) => s.section === 'Queries (q)')!.rows.map((r) => `${r.keys} ${r.label}`);
+    expect(queries).toContain('c cancel query');
+    expect(queries).toContain('k terminate');
+    expect(queries).toContain('↑/ctrl+p up'); // k terminates here
+    expect(queries).toContain('Q/ctrl+c quit');
+    const databases = sections[0]!.rows.map((r) => `${r.keys} ${r.label}`);
+    expect(databases).toContain('↑/k/ctrl+p up');
+    expect(databases).toContain('Q/ctrl+c quit');
+    expect(databases).toContain('d doctor');
+    expect(databases).toContain('q queries');
+    expect(databases).toContain('/ filter');
+  });
+});
+
 describe('keys per mode', () => {
-  it('maps list keys, and leaves q to the text while filtering', () => {
+  it('maps list keys, and leaves q and Q to the text while filtering', () => {
     const state = ready();
     expect(keyToAction(state, 'j', {})).toEqual({ type: 'move', delta: 1 });
     expect(keyToAction(state, '', { return: true })).toEqual({ type: 'request', purpose: 'connect' });
     expect(keyToAction(state, 't', {})).toEqual({ type: 'request', purpose: 'tunnel' });
-    expect(keyToAction(state, 'q', {})).toEqual({ type: 'quit' });
+    expect(keyToAction(state, 'd', {})).toEqual({ type: 'open-doctor' });
+    expect(keyToAction(state, 'q', {})).toEqual({ type: 'request', purpose: 'queries' });
+    expect(keyToAction(state, 'Q', { shift: true })).toEqual({ type: 'quit' });
     expect(keyToAction(state, 'c', { ctrl: true })).toEqual({ type: 'quit' });
     expect(keyToAction(state, '?', {})).toEqual({ type: 'help' });
     const filtering = run(state, { type: 'filter-start' });
     expect(keyToAction(filtering, 'q', {})).toEqual({ type: 'type', text: 'q' });
+    expect(keyToAction(filtering, 'Q', { shift: true })).toEqual({ type: 'type', text: 'Q' });
     expect(keyToAction(filtering, 'j', {})).toEqual({ type: 'type', text: 'j' });
     expect(keyToAction(filtering, '', { downArrow: true })).toEqual({ type: 'move', delta: 1 });
     expect(keyToAction(filtering, '', { return: true })).toEqual({ type: 'accept' });
   });
 
-  it('q closes overlays and quits from the list', () => {
+  it('esc closes overlays; Q and ctrl+c quit from wherever no text is typed', () => {
     const help = run(ready(), { type: 'help' });
-    expect(keyToAction(help, 'q', {})).toEqual({ type: 'back' });
+    expect(keyToAction(help, '', { escape: true })).toEqual({ type: 'back' });
+    expect(keyToAction(help, 'q', {})).toBeUndefined();
+    expect(keyToAction(help, 'Q', {})).toEqual({ type: 'quit' });
     expect(keyToAction(help, 'c', { ctrl: true })).toEqual({ type: 'quit' });
+    const tunnel = run(ready(), { type: 'tunnel-opened', tunnel: { id: 't', name: 'orders', protocol: 'postgres', host: 'h', port: 1, user: 'u', database: 'd', uri: 'u', command: 'c', password: 'p', openedAt: '' } });
+    expect(keyToAction(tunnel, 'Q', {})).toEqual({ type: 'quit' });
   });
 
   it('ignores keys but ctrl+c while a tunnel opens', () => {
@@ -264,7 +347,7 @@ describe('keys per mode', () => {
   });
 
   it('always has a key bar', () => {
-    expect(keyBar(ready()).map((h) => h.keys)).toEqual(['enter', 't', '/', '↑↓/jk', 'tab', '?', 'q']);
+    expect(keyBar(ready()).map((h) => `${h.keys} ${h.label}`).join(' · ')).toBe('enter connect · t tunnel · / filter · d doctor · q queries · ? help · Q quit');
     const tunnel = run(ready(), { type: 'tunnel-opened', tunnel: { id: 't', name: 'orders', protocol: 'postgres', host: 'h', port: 1, user: 'u', database: 'd', uri: 'u', command: 'c', password: 'p', openedAt: '' } });
     expect(keyBar(tunnel).map((h) => h.keys)).toEqual(['p', 'x', 'tab', 'esc']);
   });

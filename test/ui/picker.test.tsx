@@ -44,7 +44,7 @@ describe('picker screen', () => {
     expect(frame()).toMatch(/▸ orders\s+★ postgres azdb-demo/);
     expect(frame()).toContain('env=staging');
     expect(frame()).toContain('users azdb-demo · names any · last azdb-demo/orders');
-    expect(frame()).toContain('enter connect · t tunnel · / filter · ↑↓/jk move · tab tunnels · ? help · q quit');
+    expect(frame()).toContain('enter connect · t tunnel · / filter · d doctor · q queries · ? help · Q quit');
     expect(frame()).toContain('Broker · no tunnels open');
   });
 
@@ -98,8 +98,8 @@ describe('picker screen', () => {
     await until('Could not list the databases');
     expect(frame()).toContain('error: config file /x/azdb.yaml does not exist');
     expect(frame()).toContain('hint: Run `azdb setup`.');
-    expect(frame()).toContain('Press r to retry, esc to go back, q to quit.');
-    expect(frame()).toContain('r retry · esc back · q quit');
+    expect(frame()).toContain('Press r to retry, esc to go back, Q to quit.');
+    expect(frame()).toContain('r retry · esc back · Q quit');
     press('r');
     await until('3 databases');
   });
@@ -118,15 +118,16 @@ describe('picker screen', () => {
     await until('enter connect');
   });
 
-  it('shows help with ? and closes it with esc; q quits', async () => {
+  it('shows help with ? and closes it with esc; Q quits', async () => {
     const { until, press, outcomes } = mount();
     await until('3 databases');
     press('?');
     await until('Tunnel details');
     await until('↑/k/ctrl+p');
+    await until('Queries (q)');
     press(ESC);
     await until('enter connect');
-    press('q');
+    press('Q');
     await waitFor(() => outcomes.length === 1, 'the picker to quit');
     expect(outcomes[0]!.kind).toBe('quit');
   });

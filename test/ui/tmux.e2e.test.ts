@@ -1,8 +1,10 @@
 /**
  * The picker as a person uses it, in tmux: `azdb demo` opens the picker on the emulated Azure;
  * filter, connect with psql and run a query, come back, open a tunnel and connect a second psql
- * (outside tmux) with the shown host, port, user and the password shown on demand, then quit and
- * check that nothing the demo started is still running. Every step polls the pane with a deadline.
+ * (outside tmux) with the shown host, port, user and the password shown on demand, run the doctor
+ * on the database, cancel a running `pg_sleep` of a third psql from the queries screen, then quit
+ * and check that nothing the demo started is still running. Every step polls the pane with a
+ * deadline.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chmod, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
@@ -141,7 +143,7 @@ afterAll(async () => {
 });
 
 describe.skipIf(tmux.skip || psql.skip)(`azdb demo in tmux${tmux.skip ? ` (${tmux.skip})` : psql.skip ? ` (${psql.skip})` : ''}`, () => {
-  it('filters, connects with psql, returns, opens a tunnel for a second psql, and quits leaving nothing running', { timeout: 240_000 }, async () => {
+  it('filters, connects with psql, returns, opens a tunnel for a second psql, runs the doctor, cancels a pg_sleep from the queries screen, and quits leaving nothing running', { timeout: 240_000 }, async () => {
     await startDemo();
 
     // The picker over the emulated Azure (the first start creates the clusters).
@@ -200,10 +202,51 @@ describe.skipIf(tmux.skip || psql.skip)(`azdb demo in tmux${tmux.skip ? ` (${tmu
     expect(log).toMatch(/orders: tunnel \w+ listening on 127\.0\.0\.1:\d+/);
     expect(log.split(password).length).toBe(1);
 
-    // Quit: back from the tunnel, q; the demo stops everything it started.
+    // The doctor on orders: the checks stream in and pass.
     await keys('Escape');
     await untilText('enter connect · t tunnel');
+    await until((s) => /▸ orders/.test(s), 'orders selected');
+    await keys('d');
+    await untilText('Doctor · orders');
+    const doctor = await untilText('No problems found with orders.', 60_000);
+    for (const check of ['Config file', 'Entra credential', 'TCP connect', 'TLS and certificate', 'Token audience', 'Login through the broker']) {
+      expect(doctor).toMatch(new RegExp(`✓ PASS ${check}`));
+    }
+    await keys('Escape');
+    await untilText('enter connect · t tunnel');
+
+    // A long query from a third psql (outside tmux, through the open tunnel), cancelled from the
+    // queries screen: psql gets PostgreSQL's own cancel error.
+    const sleeper = execa(psql.path!, ['-h', host, '-p', port, '-U', user, '-d', database, '-c', 'select pg_sleep(60)'], {
+      env: { PGPASSWORD: password, PGSSLMODE: 'disable', PATH: process.env.PATH },
+      extendEnv: false,
+      reject: false,
+    });
     await keys('q');
+    await untilText('Queries · orders as azdb-demo/orders');
+    const listing = await until((s) => /^[▸ ] \d+\s+azdb-demo\s+\S+\s+active\s.*select pg_sleep\(60\)/m.test(s), 'the pg_sleep session listed', 30_000);
+    const pid = /^[▸ ] (\d+)\s+azdb-demo\s+\S+\s+active\s.*select pg_sleep\(60\)/m.exec(listing)![1]!;
+    // Move the selection onto it as a person would: the arrows, as many rows as it is away.
+    const sleeping = new RegExp(`^▸ ${pid}\\s`, 'm');
+    for (let attempt = 0; attempt < 5 && !sleeping.test(await visible()); attempt++) {
+      const lines = (await visible()).split('\n');
+      const at = lines.findIndex((l) => l.startsWith('▸ '));
+      const target = lines.findIndex((l) => new RegExp(`^[▸ ] ${pid}\\s`).test(l));
+      for (let i = 0; i < Math.abs(target - at) && at >= 0 && target >= 0; i++) await keys(target > at ? 'Down' : 'Up');
+      await until((text) => sleeping.test(text), 'the selection on the pg_sleep session', 5_000).catch(() => undefined);
+    }
+    await untilText(sleeping);
+    await keys('c');
+    await untilText(`Done: the running query of pid ${pid} was cancelled.`, 30_000);
+    const cancelled = await sleeper;
+    expect(cancelled.exitCode).not.toBe(0);
+    expect(cancelled.stderr).toContain('canceling statement due to user request');
+    await until((s) => !/select pg_sleep\(60\)/.test(s.split('\n').filter((l) => /\bactive\b/.test(l)).join('\n')), 'the session no longer active', 15_000);
+
+    // Quit: back from the queries screen, Q; the demo stops everything it started.
+    await keys('Escape');
+    await untilText('enter connect · t tunnel');
+    await keys('Q');
     expect(await exited()).toBe('0');
     const end = await screen();
     expect(end).toContain('Closed 1 tunnel.');

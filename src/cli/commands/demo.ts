@@ -176,7 +176,7 @@ async function demoWithPicker(ctx: CliContext): Promise<void> {
     const env = await readEnvFile(document.env_file);
     // @azure/identity reads the managed-identity endpoint from process.env.
     Object.assign(process.env, env);
-    ctx.out.info(`Opening the picker on the demo (config ${document.config}): q quits and stops the demo.`);
+    ctx.out.info(`Opening the picker on the demo (config ${document.config}): Q (or Ctrl+C) quits and stops the demo.`);
     await runTuiSession({ ...ctx, env: { ...ctx.env, ...env }, configFlag: document.config });
     forward = true; // the demo itself says that it stops, and when it has
   } catch (error) {

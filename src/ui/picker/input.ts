@@ -2,10 +2,13 @@
  * Which commands each picker mode answers, and key press → action. Pure: the hook in
  * use-picker-input.ts only feeds Ink's key presses through {@link keyToAction}.
  */
-import { bindingLabel, Command, commandKeys, KEY_BINDINGS, matchCommand, typedText, type KeyPress } from '../keys.js';
+import { DOCTOR_COMMANDS } from '../doctor/state.js';
+import { bindingLabel, Command, commandKeys, KEY_BINDINGS, matchCommand, screenKeys, typedText, type KeyPress } from '../keys.js';
+import { QUERIES_COMMANDS } from '../queries/state.js';
 import { pickerReducer, type PickerAction, type PickerState } from './state.js';
 
-export type PickerMode = 'busy' | 'list' | 'filter' | 'login-list' | 'login-text' | 'help' | 'tunnel' | 'error';
+/** `screen`: the doctor or queries screen is open; it reads the keys itself. */
+export type PickerMode = 'busy' | 'list' | 'filter' | 'login-list' | 'login-text' | 'help' | 'tunnel' | 'error' | 'screen';
 
 export function pickerMode(state: PickerState): PickerMode {
   const overlay = state.overlay;
@@ -19,6 +22,9 @@ export function pickerMode(state: PickerState): PickerMode {
       return 'tunnel';
     case 'login':
       return overlay.step.free ? 'login-text' : 'login-list';
+    case 'doctor':
+    case 'queries':
+      return 'screen';
     case 'none':
       return state.filtering ? 'filter' : 'list';
   }
@@ -30,6 +36,8 @@ export const MODE_COMMANDS: Readonly<Record<PickerMode, ReadonlyArray<readonly [
   list: [
     [Command.Connect, 'connect'],
     [Command.Tunnel, 'tunnel'],
+    [Command.Doctor, 'doctor'],
+    [Command.Queries, 'queries'],
     [Command.Filter, 'filter'],
     [Command.NextTunnel, 'tunnels'],
     [Command.Help, 'help'],
@@ -70,7 +78,7 @@ export const MODE_COMMANDS: Readonly<Record<PickerMode, ReadonlyArray<readonly [
   help: [
     [Command.Back, 'close help'],
     [Command.Help, 'close help'],
-    [Command.Quit, 'close help'],
+    [Command.Quit, 'quit'],
     [Command.ForceQuit, 'quit'],
   ],
   tunnel: [
@@ -78,8 +86,8 @@ export const MODE_COMMANDS: Readonly<Record<PickerMode, ReadonlyArray<readonly [
     [Command.CloseTunnel, 'close tunnel'],
     [Command.NextTunnel, 'next tunnel'],
     [Command.Back, 'back'],
-    [Command.Quit, 'back'],
     [Command.Help, 'help'],
+    [Command.Quit, 'quit'],
     [Command.ForceQuit, 'quit'],
   ],
   error: [
@@ -88,18 +96,22 @@ export const MODE_COMMANDS: Readonly<Record<PickerMode, ReadonlyArray<readonly [
     [Command.Quit, 'quit'],
     [Command.ForceQuit, 'quit'],
   ],
+  // The doctor and queries screens have their own commands (src/ui/doctor, src/ui/queries).
+  screen: [],
 };
 
 /** Commands shown in the key bar per mode (the rest are in `?` help). */
 const KEY_BAR: Readonly<Record<PickerMode, readonly Command[]>> = {
   busy: [Command.ForceQuit],
-  list: [Command.Connect, Command.Tunnel, Command.Filter, Command.Up, Command.NextTunnel, Command.Help, Command.Quit],
+  // Fits 80 columns; moving and tab (named by the broker panel when tunnels are open) are in `?`.
+  list: [Command.Connect, Command.Tunnel, Command.Filter, Command.Doctor, Command.Queries, Command.Help, Command.Quit],
   filter: [Command.Accept, Command.Back, Command.Up],
   'login-list': [Command.Accept, Command.Up, Command.Back],
   'login-text': [Command.Accept, Command.Up, Command.Back],
   help: [Command.Back],
   tunnel: [Command.ShowPassword, Command.CloseTunnel, Command.NextTunnel, Command.Back],
   error: [Command.Retry, Command.Back, Command.Quit],
+  screen: [],
 };
 
 export interface KeyHint {
@@ -123,23 +135,56 @@ function shortKeys(command: Command): string {
   return bindingLabel(KEY_BINDINGS[command][0]!);
 }
 
-/** Every binding of the list mode and the overlays, for `?`. */
-export function helpRows(): Array<{ section: string; rows: KeyHint[] }> {
-  const section = (title: string, mode: PickerMode) => ({
-    section: title,
-    rows: dedupe(MODE_COMMANDS[mode].map(([command, label]) => ({ keys: commandKeys(command), label }))),
-  });
-  return [section('Databases', 'list'), section('Filter (/)', 'filter'), section('Tunnel details', 'tunnel')];
+export interface HelpSection {
+  section: string;
+  rows: KeyHint[];
+  /** Render on one line (`keys label · keys label`): the doctor and queries screens'. */
+  inline?: boolean;
 }
 
-function dedupe(rows: KeyHint[]): KeyHint[] {
+/**
+ * Every binding of the list mode, the overlays and the doctor / queries screens, for `?`. Keys
+ * with the same meaning share a row (`Q/ctrl+c quit`); a row an earlier section has is not repeated.
+ */
+export function helpRows(): HelpSection[] {
   const seen = new Set<string>();
-  return rows.filter((row) => {
-    const key = `${row.keys} ${row.label}`;
-    if (seen.has(key)) return false;
-    seen.add(key);
-    return true;
+  const fresh = (rows: KeyHint[]) =>
+    rows.filter((row) => {
+      const key = `${row.keys} ${row.label}`;
+      if (seen.has(key)) return false;
+      seen.add(key);
+      return true;
+    });
+  const section = (title: string, mode: PickerMode): HelpSection => ({
+    section: title,
+    rows: fresh(mergeByLabel(MODE_COMMANDS[mode].map(([command, label]) => ({ keys: commandKeys(command), label })))),
   });
+  const screen = (title: string, commands: ReadonlyArray<readonly [Command, string]>): HelpSection => {
+    const order = commands.map(([c]) => c);
+    return {
+      section: title,
+      inline: true,
+      rows: mergeByLabel(commands.map(([command, label]) => ({ keys: screenKeys(order, command), label })).filter((row) => row.keys !== '')),
+    };
+  };
+  return [
+    section('Databases', 'list'),
+    section('Filter (/)', 'filter'),
+    section('Tunnel details', 'tunnel'),
+    screen('Doctor (d)', DOCTOR_COMMANDS),
+    screen('Queries (q)', [...QUERIES_COMMANDS.list.filter(([c]) => c !== Command.PageUp && c !== Command.PageDown && c !== Command.Top && c !== Command.Bottom), [Command.Yes, 'confirm terminate']]),
+  ];
+}
+
+/** Rows with the same label as one row with all their keys: `Q/ctrl+c quit`. */
+function mergeByLabel(rows: KeyHint[]): KeyHint[] {
+  const merged = new Map<string, string[]>();
+  for (const row of rows) {
+    const keys = merged.get(row.label) ?? [];
+    if (row.keys !== '' && !keys.includes(row.keys)) keys.push(row.keys);
+    merged.set(row.label, keys);
+  }
+  return [...merged].map(([label, keys]) => ({ keys: keys.join('/'), label }));
 }
 
 /** The action of a key press in the current state, or undefined when the key does nothing. */
@@ -158,7 +203,7 @@ export function keyToAction(state: PickerState, input: string, key: KeyPress): P
     case Command.ForceQuit:
       return { type: 'quit' };
     case Command.Quit:
-      return mode === 'list' || mode === 'error' ? { type: 'quit' } : { type: 'back' };
+      return { type: 'quit' };
     case Command.Up:
       return { type: 'move', delta: -1 };
     case Command.Down:
@@ -175,6 +220,10 @@ export function keyToAction(state: PickerState, input: string, key: KeyPress): P
       return { type: 'request', purpose: 'connect' };
     case Command.Tunnel:
       return { type: 'request', purpose: 'tunnel' };
+    case Command.Doctor:
+      return { type: 'open-doctor' };
+    case Command.Queries:
+      return { type: 'request', purpose: 'queries' };
     case Command.Filter:
       return { type: 'filter-start' };
     case Command.Help:

@@ -10,6 +10,8 @@ import { createTheme, ThemeContext } from '../theme.js';
 import { useCoreEvents, usePendingWork, usePickerInput, useTerminalSize, type PickerOutcome } from './hooks.js';
 import { initialPickerState, pickerReducer, type PickerState } from './state.js';
 import { PickerView } from './views.js';
+import { DoctorScreen } from '../doctor/views.js';
+import { QueriesScreen } from '../queries/views.js';
 
 export interface PickerProps {
   api: TuiApi;
@@ -18,9 +20,11 @@ export interface PickerProps {
   /** @default false */
   color?: boolean;
   onExit?: (outcome: PickerOutcome) => void;
+  /** The queries screen's automatic refresh. @default 3000 */
+  queriesRefreshMs?: number;
 }
 
-export function Picker({ api, initialState, color = false, onExit }: PickerProps) {
+export function Picker({ api, initialState, color = false, onExit, queriesRefreshMs }: PickerProps) {
   const [state, dispatch] = useReducer(pickerReducer, initialState ?? initialPickerState());
   const { exit } = useApp();
   const left = useRef(false);
@@ -33,13 +37,31 @@ export function Picker({ api, initialState, color = false, onExit }: PickerProps
     },
     [exit, onExit],
   );
+  const leaveScreen = useCallback((to: 'back' | 'quit') => dispatch({ type: to }), []);
+  const overlay = state.overlay;
+  const screen =
+    overlay.kind === 'doctor' ? (
+      <DoctorScreen key={`doctor-${overlay.name}`} api={api} name={overlay.name} columns={state.columns} rows={state.rows} onLeave={leaveScreen} />
+    ) : overlay.kind === 'queries' ? (
+      <QueriesScreen
+        key={`queries-${overlay.name}`}
+        api={api}
+        name={overlay.name}
+        login={overlay.login}
+        columns={state.columns}
+        rows={state.rows}
+        {...(queriesRefreshMs ? { refreshMs: queriesRefreshMs } : {})}
+        onLeave={leaveScreen}
+      />
+    ) : undefined;
   useTerminalSize(dispatch);
   useCoreEvents(api, state.lastSeq, dispatch);
   usePendingWork(api, state, dispatch, leave);
-  usePickerInput(state, dispatch);
+  // The doctor and queries screens read the keys themselves.
+  usePickerInput(state, dispatch, screen === undefined);
   return (
     <ThemeContext.Provider value={createTheme(color)}>
-      <PickerView state={state} />
+      <PickerView state={state} screen={state.pending?.kind === 'quit' ? undefined : screen} />
     </ThemeContext.Provider>
   );
 }

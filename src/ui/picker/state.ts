@@ -8,7 +8,8 @@ import { fuzzyFilter } from '../fuzzy.js';
 
 export const WILDCARD = '*';
 
-export type Purpose = 'connect' | 'tunnel';
+/** What a chosen login is for: psql / mariadb, a tunnel, or the queries screen. */
+export type Purpose = 'connect' | 'tunnel' | 'queries';
 
 export type Pending =
   | { kind: 'load' }
@@ -32,7 +33,11 @@ export type Overlay =
   | { kind: 'help' }
   | { kind: 'login'; purpose: Purpose; name: string; dbUser?: string; step: LoginStep }
   | { kind: 'tunnel'; tunnelId: string; showPassword: boolean }
-  | { kind: 'error'; title: string; error: TuiErrorInfo; retry?: Pending };
+  | { kind: 'error'; title: string; error: TuiErrorInfo; retry?: Pending }
+  /** The doctor screen (src/ui/doctor) for database `name`; it has its own state and keys. */
+  | { kind: 'doctor'; name: string }
+  /** The queries screen (src/ui/queries) for database `name` as `login`. */
+  | { kind: 'queries'; name: string; login: TuiLogin };
 
 export interface LogLine {
   id: number;
@@ -81,6 +86,7 @@ export type PickerAction =
   | { type: 'accept' }
   | { type: 'back' }
   | { type: 'request'; purpose: Purpose }
+  | { type: 'open-doctor' }
   | { type: 'help' }
   | { type: 'show-tunnels' }
   | { type: 'toggle-password' }
@@ -167,6 +173,8 @@ export function mainHeight(state: PickerState): number {
       wanted = 2 + lines(`error: ${overlay.error.message}`) + (overlay.error.hint ? lines(`hint: ${overlay.error.hint}`) : 0);
       break;
     case 'help':
+    case 'doctor':
+    case 'queries':
       wanted = max;
       break;
   }
@@ -208,14 +216,35 @@ function afterUser(state: PickerState, db: TuiDatabase, purpose: Purpose, dbUser
 }
 
 function requestLogin(state: PickerState, purpose: Purpose, name: string, login: TuiLogin): PickerState {
+  if (purpose === 'queries') return { ...state, overlay: { kind: 'queries', name, login }, notice: undefined };
   const pending: Pending = purpose === 'connect' ? { kind: 'connect', name, login } : { kind: 'open-tunnel', name, login };
   const busy = purpose === 'connect' ? `Connecting to ${name}…` : `Opening a tunnel to ${name}…`;
   return { ...state, overlay: { kind: 'none' }, pending, busy, notice: undefined };
 }
 
+/**
+ * The login of the queries screen without asking: the last one used on the database, else the
+ * only values the roles allow (`*` names: the default database). Undefined when the roles leave a
+ * choice: the login chooser asks then.
+ */
+export function queriesLogin(db: TuiDatabase): TuiLogin | undefined {
+  const last = db.recent[0];
+  if (last) return { dbUser: last.dbUser, dbName: last.dbName };
+  const user = loginStep(db, 'user');
+  if (!('value' in user)) return undefined;
+  if (db.dbNames.includes(WILDCARD)) return { dbUser: user.value, dbName: db.defaultDbName };
+  const name = loginStep(db, 'name');
+  return 'value' in name ? { dbUser: user.value, dbName: name.value } : undefined;
+}
+
 function startRequest(state: PickerState, purpose: Purpose): PickerState {
   const db = selectedDatabase(state);
-  if (!db || state.pending) return state;
+  // A background reload does not hold up the queries screen (it sets no pending work of its own).
+  if (!db || (state.pending && !(purpose === 'queries' && state.pending.kind === 'load'))) return state;
+  if (purpose === 'queries') {
+    const login = queriesLogin(db);
+    if (login) return requestLogin(state, purpose, db.name, login);
+  }
   const user = loginStep(db, 'user');
   if ('value' in user) return afterUser(state, db, purpose, user.value);
   return { ...state, filtering: false, overlay: { kind: 'login', purpose, name: db.name, step: user } };
@@ -299,7 +328,7 @@ export function pickerReducer(state: PickerState, action: PickerAction): PickerS
       if (state.filtering) return { ...state, filtering: false };
       return state;
     case 'back':
-      if (overlay.kind === 'login' || overlay.kind === 'help' || overlay.kind === 'tunnel' || overlay.kind === 'error') {
+      if (overlay.kind !== 'none') {
         return { ...state, overlay: { kind: 'none' }, notice: undefined };
       }
       if (state.filtering || state.filter !== '') return { ...state, filtering: false, filter: '', cursor: 0 };
@@ -307,6 +336,11 @@ export function pickerReducer(state: PickerState, action: PickerAction): PickerS
     case 'request':
       if (overlay.kind !== 'none' || state.status !== 'ready') return state;
       return startRequest({ ...state, filtering: false }, action.purpose);
+    case 'open-doctor': {
+      const db = selectedDatabase(state);
+      if (overlay.kind !== 'none' || state.status !== 'ready' || !db || (state.pending && state.pending.kind !== 'load')) return state;
+      return { ...state, filtering: false, overlay: { kind: 'doctor', name: db.name }, notice: undefined };
+    }
     case 'help':
       return { ...state, overlay: overlay.kind === 'help' ? { kind: 'none' } : { kind: 'help' } };
     case 'show-tunnels': {

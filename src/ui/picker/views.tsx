@@ -1,6 +1,7 @@
 /**
  * The picker's views: they render a {@link PickerState} and nothing else (no input, no effects).
  */
+import type { ReactNode } from 'react';
 import { Box, Static, Text } from 'ink';
 import type { TuiDatabase } from '../../cli/tui-api.js';
 import { KeyBar } from '../components/key-bar.js';
@@ -21,12 +22,18 @@ export function formatLabels(labels: Record<string, string>): string {
     .join(' ');
 }
 
-export function PickerView({ state }: { state: PickerState }) {
+/**
+ * The broker log above, and below it the live area: the picker, or `screen` (the doctor or
+ * queries screen, rendered by the caller) in its place.
+ */
+export function PickerView({ state, screen }: { state: PickerState; screen?: ReactNode }) {
   return (
     <>
       <Static items={state.log.slice(state.logBase)}>{(line) => <LogRow key={line.id} line={line} />}</Static>
       {state.pending?.kind === 'quit' || state.pending?.kind === 'connect' ? (
         <Leaving state={state} />
+      ) : screen ? (
+        screen
       ) : (
       <Box flexDirection="column" width={state.columns}>
         <Header state={state} />
@@ -114,6 +121,8 @@ function OverlayOrList({ state, overlay, height }: { state: PickerState; overlay
       return tunnel ? <TunnelDetails tunnel={tunnel} showPassword={overlay.showPassword} /> : <Text>The tunnel is closed.</Text>;
     }
     case 'none':
+    case 'doctor': // rendered in place of the picker (see PickerView)
+    case 'queries':
       return <DatabaseList state={state} />;
   }
 }
@@ -179,7 +188,7 @@ function LoginChooser({ overlay, height }: { overlay: Extract<Overlay, { kind: '
   const theme = useTheme();
   const { step } = overlay;
   const what = step.field === 'user' ? 'database user' : 'database name';
-  const verb = overlay.purpose === 'connect' ? 'Connect to' : 'Open a tunnel to';
+  const verb = overlay.purpose === 'connect' ? 'Connect to' : overlay.purpose === 'tunnel' ? 'Open a tunnel to' : 'List the sessions of';
   const visible = Math.max(1, height - 2);
   const start = windowStart(step.cursor, step.choices.length, visible);
   return (
@@ -238,21 +247,33 @@ function HelpScreen() {
   const theme = useTheme();
   return (
     <Box flexDirection="column">
-      {helpRows().map((section) => (
-        <Box key={section.section} flexDirection="column">
-          <Text bold>{section.section}</Text>
-          <Box flexDirection="row" flexWrap="wrap">
-            {section.rows.map((row) => (
-              <Box key={`${row.keys}-${row.label}`} width={38}>
-                <Text wrap="truncate-end">
-                  {'  '}
-                  <Text color={theme.accent}>{row.keys.padEnd(14)}</Text> {row.label}
-                </Text>
-              </Box>
+      {helpRows().map((section) =>
+        section.inline ? (
+          <Text key={section.section} wrap="wrap">
+            <Text bold>{section.section}</Text>
+            {section.rows.map((row, i) => (
+              <Text key={`${row.keys}-${row.label}`}>
+                {i === 0 ? '  ' : <Text color={theme.muted}> · </Text>}
+                <Text color={theme.accent}>{row.keys}</Text> {row.label}
+              </Text>
             ))}
+          </Text>
+        ) : (
+          <Box key={section.section} flexDirection="column">
+            <Text bold>{section.section}</Text>
+            <Box flexDirection="row" flexWrap="wrap">
+              {section.rows.map((row) => (
+                <Box key={`${row.keys}-${row.label}`} width={38}>
+                  <Text wrap="truncate-end">
+                    {'  '}
+                    <Text color={theme.accent}>{row.keys.padEnd(14)}</Text> {row.label}
+                  </Text>
+                </Box>
+              ))}
+            </Box>
           </Box>
-        </Box>
-      ))}
+        ),
+      )}
     </Box>
   );
 }
@@ -266,7 +287,7 @@ function ErrorBox({ title, message, hint, canRetry }: { title: string; message: 
       </Text>
       <Text wrap="wrap">error: {message}</Text>
       {hint ? <Text wrap="wrap">hint: {hint}</Text> : null}
-      <Text color={theme.muted}>{canRetry ? 'Press r to retry, esc to go back, q to quit.' : 'Press esc to go back, q to quit.'}</Text>
+      <Text color={theme.muted}>{canRetry ? 'Press r to retry, esc to go back, Q to quit.' : 'Press esc to go back, Q to quit.'}</Text>
     </Box>
   );
 }
