@@ -8,11 +8,9 @@
  * unmounted while psql had the terminal catches up with `eventsSince` when it comes back.
  */
 import { randomUUID } from 'node:crypto';
-import { homedir } from 'node:os';
 import { chooseLogin } from '../access/index.js';
 import type { SessionEvent } from '../broker/postgres/session.js';
 import type { Tunnel } from '../broker/tunnel.js';
-import { resolveConfigPath } from '../config/paths.js';
 import { createUserStateStore, type RecentConnection, type UserStateStore } from '../config/user-state.js';
 import type { CheckResult } from '../diagnostics/check.js';
 import { probeCredentials, REAL_CREDS_DEPS } from '../diagnostics/credential-sources.js';
@@ -23,6 +21,7 @@ import { actOnSession, listSessions, SessionActionRefused, type ActiveSession } 
 import { errorMessage, toAzdbError } from '../errors.js';
 import { run } from '../process/exec.js';
 import { credentialSettings } from './commands/creds.js';
+import { doctorSetup } from './commands/doctor.js';
 import { clientInvocation, findClient, startTunnel } from './commands/db-tunnel.js';
 import { loginSession } from './commands/queries.js';
 import type { CliContext } from './main.js';
@@ -249,15 +248,7 @@ export async function createTuiApi(ctx: CliContext, options: TuiApiOptions = {})
     realDoctorDeps(
       {
         // The picker's runtime (config, roles, token cache): the doctor sees what the picker uses.
-        load: async () => ({
-          configFile: resolveConfigPath({ flag: ctx.configFlag, env: ctx.env, homedir: homedir() }),
-          config: rt.config,
-          databases: rt.databases(),
-          allowed: rt.allowed,
-          authorize: rt.authorize,
-          getToken: () => rt.tokens.getToken(rt.databaseScope),
-          audit: rt.audit,
-        }),
+        load: async () => doctorSetup(ctx, rt),
         probeCredentials: async (signal) => probeCredentials({ ...(await credentialSettings(quietCtx)), env: ctx.env }, REAL_CREDS_DEPS, signal),
       },
       ctx.env,

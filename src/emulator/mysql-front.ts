@@ -7,6 +7,7 @@
  * MariaDB's own connection id, so `KILL QUERY <id>` from another connection works.
  */
 import { createServer, type Server, type Socket } from 'node:net';
+import { closeFront, listenFront } from './front-server.js';
 import { createSecureContext, TLSSocket, type SecureContext } from 'node:tls';
 import { AuthPlugin, createScramble, decodeClearPassword, verifyNativePassword } from '../broker/mysql/auth.js';
 import { decodeAuthSwitchResponse, encodeAuthSwitchRequest } from '../broker/mysql/auth-messages.js';
@@ -227,16 +228,10 @@ export async function startMySqlFront(options: MySqlFrontOptions): Promise<MySql
     server.resume();
   }
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
-  });
-  const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('front has no TCP address');
+  const address = await listenFront(server, options);
 
   return {
-    host: address.address,
-    port: address.port,
+    ...address,
     setCertificate(certPem, keyPem) {
       secureContext = createSecureContext({ cert: certPem, key: keyPem });
     },
@@ -246,11 +241,7 @@ export async function startMySqlFront(options: MySqlFrontOptions): Promise<MySql
     get logins() {
       return logins;
     },
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
+    close: () => closeFront(server, sockets),
   };
 }
 

@@ -6,6 +6,7 @@
  * server. Cancel requests are passed to the real server, plain or over TLS.
  */
 import { createServer, type Server, type Socket } from 'node:net';
+import { closeFront, listenFront } from './front-server.js';
 import { createSecureContext, TLSSocket, type SecureContext } from 'node:tls';
 import { errorMessage } from '../errors.js';
 import { readFrame } from '../broker/postgres/frames.js';
@@ -256,16 +257,10 @@ export async function startPostgresFront(options: PostgresFrontOptions): Promise
     }
   }
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
-  });
-  const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('front has no TCP address');
+  const address = await listenFront(server, options);
 
   return {
-    host: address.address,
-    port: address.port,
+    ...address,
     setCertificate(certPem, keyPem) {
       secureContext = createSecureContext({ cert: certPem, key: keyPem });
     },
@@ -275,11 +270,7 @@ export async function startPostgresFront(options: PostgresFrontOptions): Promise
     get logins() {
       return logins;
     },
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
+    close: () => closeFront(server, sockets),
   };
 }
 

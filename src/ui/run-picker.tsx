@@ -3,11 +3,11 @@
  * unmount it (raw mode off, input released), let psql / mariadb have the terminal through the
  * core API, then mount the picker again with the state it left with.
  */
-import { render } from 'ink';
 import type { TuiApi } from '../cli/tui-api.js';
 import type { PickerOutcome } from './picker/hooks.js';
 import { Picker } from './picker/picker.js';
 import { pickerReducer, type PickerState } from './picker/state.js';
+import { mountUntilExit } from './mount.js';
 
 /** A terminal input stream for one mount of Ink, and how to let go of it. */
 export interface TerminalInput {
@@ -47,21 +47,12 @@ export async function runPicker(options: RunPickerOptions): Promise<void> {
 async function mountOnce(options: RunPickerOptions, state: PickerState | undefined): Promise<PickerOutcome | undefined> {
   const input = options.openInput();
   let outcome: PickerOutcome | undefined;
-  const instance = render(
-    <Picker api={options.api} color={options.color ?? false} {...(state ? { initialState: state } : {})} onExit={(o) => (outcome = o)} />,
-    {
-      stdin: input.stream,
-      stdout: options.stdout ?? process.stdout,
-      exitOnCtrlC: false,
-      patchConsole: false,
-    },
-  );
-  const onAbort = () => instance.unmount();
-  options.signal?.addEventListener('abort', onAbort, { once: true });
   try {
-    await instance.waitUntilExit();
+    await mountUntilExit(
+      <Picker api={options.api} color={options.color ?? false} {...(state ? { initialState: state } : {})} onExit={(o) => (outcome = o)} />,
+      { stdin: input.stream, stdout: options.stdout, signal: options.signal },
+    );
   } finally {
-    options.signal?.removeEventListener('abort', onAbort);
     input.close();
   }
   return outcome;

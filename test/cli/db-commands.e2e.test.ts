@@ -4,19 +4,17 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chmod, mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { execa, type ResultPromise } from 'execa';
+import { execa } from 'execa';
 import pg from 'pg';
 import { startTestAzure } from '../harness/emulator.js';
 import { findTool } from '../harness/tools.js';
 import { waitFor } from '../helpers/wait.js';
-import { renderConfig } from '../../src/config/generate.js';
+import { BIN, cliEnv, emulatedDatabase, requireBuild, runAzdb, startProxy as startProxyIn, writeEmulatedConfig } from '../helpers/cli.js';
 import { DEMO_IDENTITY } from '../../src/emulator/demo-identity.js';
 import type { EmulatedAzure } from '../../src/emulator/emulated-azure.js';
 
-const BIN = resolve(import.meta.dirname, '../../bin/azdb.js');
 const psql = await findTool('psql');
 
 let azure: EmulatedAzure & { dir: string };
@@ -24,40 +22,21 @@ let work: string;
 let env: Record<string, string>;
 
 function writeConfig(file: string, roles: { users: string[]; names: string[]; labels?: Record<string, string> }): Promise<void> {
-  return writeFile(
-    file,
-    renderConfig({
-      version: 'v1',
-      databases: azure.servers.filter((s) => s.protocol === 'postgres').map((s) => ({
-        name: s.name,
-        protocol: 'postgres',
-        uri: `${s.host}:${s.port}`,
-        azure: { server_kind: s.kind, server_name: s.name },
-        tls: { mode: 'verify-full', ca_file: azure.caFile, server_name: s.fqdn },
-        labels: { env: 'test' },
-      })),
-      roles: [{ version: 'v7', kind: 'role', metadata: { name: 'dev' }, spec: { allow: { db_labels: roles.labels ?? { '*': '*' }, db_users: roles.users, db_names: roles.names }, deny: {} } }],
-      broker: { roles: ['dev'], audit: { path: join(work, 'audit.jsonl'), queries: true } },
-    }),
-  );
+  return writeEmulatedConfig(file, azure, {
+    databases: azure.servers.filter((s) => s.protocol === 'postgres').map((s) => emulatedDatabase(azure, s)),
+    role: 'dev',
+    allow: { db_labels: roles.labels, db_users: roles.users, db_names: roles.names },
+    broker: { audit: { path: join(work, 'audit.jsonl'), queries: true } },
+  });
 }
 
-/** Starts `azdb proxy db ... --json` and resolves with its one JSON line. */
-async function startProxy(args: string[]): Promise<{ child: ResultPromise; info: Record<string, unknown>; stdout: () => string }> {
-  const child = execa('node', [BIN, 'proxy', 'db', ...args, '--json'], { env, reject: false });
-  let stdout = '';
-  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-  const line = await waitFor(() => stdout.includes('\n') && stdout.split('\n')[0], 'the JSON line of proxy db');
-  return { child, info: JSON.parse(line) as Record<string, unknown>, stdout: () => stdout };
-}
+const startProxy = (args: string[]) => startProxyIn(args, env);
 
 beforeAll(async () => {
-  if (!existsSync(BIN) || !existsSync(resolve(import.meta.dirname, '../../dist/cli/main.js'))) {
-    throw new Error('dist/ is missing: run `npm run build` (npm test does it)');
-  }
+  requireBuild();
   azure = await startTestAzure();
   work = await mkdtemp(join(tmpdir(), 'azdb-cli-'));
-  env = { ...azure.identity.env(), AZDB_CONFIG: join(work, 'azdb.yaml'), AZDB_STATE_DIR: join(work, 'state'), NO_COLOR: '1' };
+  env = cliEnv(azure.identity.env(), work);
   await writeConfig(env.AZDB_CONFIG!, { users: [DEMO_IDENTITY.role], names: ['*'] });
 });
 
@@ -67,7 +46,7 @@ afterAll(async () => {
 
 describe('azdb db ls', () => {
   it('prints the contract JSON: sorted, with labels and what the roles allow', async () => {
-    const result = await execa('node', [BIN, 'db', 'ls', '--json'], { env, reject: false });
+    const result = await runAzdb(['db', 'ls', '--json'], env);
     expect(result.exitCode).toBe(0);
     const listing = JSON.parse(result.stdout) as Array<Record<string, unknown>>;
     expect(listing.map((d) => d.name)).toEqual(['inventory', 'legacy', 'orders']);
@@ -78,9 +57,9 @@ describe('azdb db ls', () => {
   it('leaves out databases no role allows and prints a table for people', async () => {
     const file = join(work, 'prod-only.yaml');
     await writeConfig(file, { users: [DEMO_IDENTITY.role], names: ['*'], labels: { env: 'prod' } });
-    const json = await execa('node', [BIN, '--config', file, 'db', 'ls', '--json'], { env, reject: false });
+    const json = await runAzdb(['--config', file, 'db', 'ls', '--json'], env);
     expect(JSON.parse(json.stdout)).toEqual([]);
-    const human = await execa('node', [BIN, 'db', 'ls'], { env, reject: false });
+    const human = await runAzdb(['db', 'ls'], env);
     expect(human.stdout.split('\n')[0]).toMatch(/^Name\s+Protocol\s+URI\s+Allowed Users\s+Database Names\s+Labels$/);
     expect(human.stdout).toContain('orders');
   });
@@ -117,7 +96,7 @@ describe('azdb proxy db', () => {
   it('exits 2 listing the allowed users when the roles allow several', async () => {
     const file = join(work, 'two-users.yaml');
     await writeConfig(file, { users: [DEMO_IDENTITY.role, 'reporting'], names: ['*'] });
-    const result = await execa('node', [BIN, '--config', file, 'proxy', 'db', 'orders', '--json'], { env, reject: false });
+    const result = await runAzdb(['--config', file, 'proxy', 'db', 'orders', '--json'], env);
     expect(result.exitCode).toBe(2);
     expect(result.stdout).toBe('');
     expect(result.stderr).toContain('reporting');
@@ -125,18 +104,18 @@ describe('azdb proxy db', () => {
   });
 
   it('exits 2 for an unknown database, naming the known ones', async () => {
-    const result = await execa('node', [BIN, 'proxy', 'db', 'nope', '--json'], { env, reject: false });
+    const result = await runAzdb(['proxy', 'db', 'nope', '--json'], env);
     expect(result.exitCode).toBe(2);
     expect(result.stderr).toContain('orders');
   });
 
   it('is closed by `azdb db logout NAME` from another process', async () => {
     const { child } = await startProxy(['orders']);
-    const logout = await execa('node', [BIN, 'db', 'logout', 'orders'], { env, reject: false });
+    const logout = await runAzdb(['db', 'logout', 'orders'], env);
     expect(logout.exitCode).toBe(0);
     expect(logout.stdout).toContain('Closed 1 tunnel');
     expect((await child).exitCode).toBe(0);
-    const again = await execa('node', [BIN, 'db', 'logout'], { env, reject: false });
+    const again = await runAzdb(['db', 'logout'], env);
     expect(again.stdout).toContain('No open tunnels');
   });
 });

@@ -5,19 +5,17 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chmod, mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { execa, type ResultPromise } from 'execa';
+import { execa } from 'execa';
 import mysql from 'mysql2/promise';
 import { startTestAzure } from '../harness/emulator.js';
 import { findTool } from '../harness/tools.js';
 import { waitFor } from '../helpers/wait.js';
-import { renderConfig } from '../../src/config/generate.js';
+import { BIN, cliEnv, requireBuild, runAzdb, startProxy as startProxyIn, writeEmulatedConfig } from '../helpers/cli.js';
 import { DEMO_IDENTITY } from '../../src/emulator/demo-identity.js';
 import type { EmulatedAzure } from '../../src/emulator/emulated-azure.js';
 
-const BIN = resolve(import.meta.dirname, '../../bin/azdb.js');
 const mariadbd = await findTool('mariadbd');
 const client = await findTool('mariadb', ['mysql']);
 const JWT = /eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/;
@@ -27,32 +25,14 @@ let work: string;
 let env: Record<string, string>;
 
 function writeConfig(file: string): Promise<void> {
-  return writeFile(
-    file,
-    renderConfig({
-      version: 'v1',
-      databases: azure.servers.map((s) => ({
-        name: s.name,
-        protocol: s.protocol,
-        uri: `${s.host}:${s.port}`,
-        azure: { server_kind: s.kind, server_name: s.name },
-        tls: { mode: 'verify-full', ca_file: azure.caFile, server_name: s.fqdn },
-        labels: { env: 'test' },
-      })),
-      roles: [{ version: 'v7', kind: 'role', metadata: { name: 'dev' }, spec: { allow: { db_labels: { '*': '*' }, db_users: [DEMO_IDENTITY.role], db_names: ['*'] }, deny: {} } }],
-      broker: { roles: ['dev'], audit: { path: join(work, 'audit.jsonl'), queries: true } },
-    }),
-  );
+  return writeEmulatedConfig(file, azure, {
+    role: 'dev',
+    allow: { db_users: [DEMO_IDENTITY.role], db_names: ['*'] },
+    broker: { audit: { path: join(work, 'audit.jsonl'), queries: true } },
+  });
 }
 
-/** Starts `azdb proxy db ... --json` and resolves with its one JSON line. */
-async function startProxy(args: string[]): Promise<{ child: ResultPromise; info: Record<string, unknown>; stdout: () => string }> {
-  const child = execa('node', [BIN, 'proxy', 'db', ...args, '--json'], { env, reject: false });
-  let stdout = '';
-  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-  const line = await waitFor(() => stdout.includes('\n') && stdout.split('\n')[0], 'the JSON line of proxy db');
-  return { child, info: JSON.parse(line) as Record<string, unknown>, stdout: () => stdout };
-}
+const startProxy = (args: string[]) => startProxyIn(args, env);
 
 function processlist(marker: string): Promise<unknown[]> {
   return azure.realMariaDb!.query('select id from information_schema.processlist where info like ? and info not like ?', [`%${marker}%`, '%information_schema%']);
@@ -60,12 +40,10 @@ function processlist(marker: string): Promise<unknown[]> {
 
 describe.skipIf(mariadbd.skip)('MySQL databases through the azdb CLI', () => {
   beforeAll(async () => {
-    if (!existsSync(BIN) || !existsSync(resolve(import.meta.dirname, '../../dist/cli/main.js'))) {
-      throw new Error('dist/ is missing: run `npm run build` (npm test does it)');
-    }
+    requireBuild();
     azure = await startTestAzure();
     work = await mkdtemp(join(tmpdir(), 'azdb-cli-mysql-'));
-    env = { ...azure.identity.env(), AZDB_CONFIG: join(work, 'azdb.yaml'), AZDB_STATE_DIR: join(work, 'state'), NO_COLOR: '1' };
+    env = cliEnv(azure.identity.env(), work);
     await writeConfig(env.AZDB_CONFIG!);
   });
 
@@ -111,7 +89,7 @@ describe.skipIf(mariadbd.skip)('MySQL databases through the azdb CLI', () => {
 
     it('is closed by `azdb db logout NAME` from another process', async () => {
       const { child } = await startProxy(['shopdb']);
-      const logout = await execa('node', [BIN, 'db', 'logout', 'shopdb'], { env, reject: false });
+      const logout = await runAzdb(['db', 'logout', 'shopdb'], env);
       expect(logout.exitCode).toBe(0);
       expect(logout.stdout).toContain('Closed 1 tunnel');
       expect((await child).exitCode).toBe(0);

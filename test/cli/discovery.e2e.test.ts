@@ -6,16 +6,16 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
 import { parseDocument } from 'yaml';
 import { renderConfig } from '../../src/config/generate.js';
 import type { ConfigInput } from '../../src/config/schema.js';
 import { waitFor } from '../helpers/wait.js';
+import { BIN, cliEnv, requireBuild } from '../helpers/cli.js';
 import { SUB_DENIED, SUB_PROD, startArmWorld, type ArmWorld } from '../helpers/arm-world.js';
 
-const BIN = resolve(import.meta.dirname, '../../bin/azdb.js');
 const TOKEN = /eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}/;
 
 let world: ArmWorld;
@@ -47,10 +47,10 @@ async function azdb(args: string[], extraEnv: Record<string, string> = {}) {
 }
 
 beforeAll(async () => {
-  if (!existsSync(resolve(import.meta.dirname, '../../dist/cli/main.js'))) throw new Error('dist/ is missing: run `npm run build`');
+  requireBuild();
   world = await startArmWorld();
   work = await mkdtemp(join(tmpdir(), 'azdb-discovery-cli-'));
-  env = { ...world.env(), AZDB_CONFIG: join(work, 'azdb.yaml'), AZDB_STATE_DIR: join(work, 'state'), NO_COLOR: '1' };
+  env = cliEnv(world.env(), work);
   await writeFile(env.AZDB_CONFIG!, renderConfig(config()));
 });
 

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chmod, mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { execa, type ResultPromise } from 'execa';
 import pg from 'pg';
@@ -17,13 +17,12 @@ import { findTool } from '../harness/tools.js';
 import { waitFor } from '../helpers/wait.js';
 import { freePort } from '../helpers/ports.js';
 import { parsePrometheusText } from '../helpers/prometheus.js';
-import { renderConfig } from '../../src/config/generate.js';
+import { BIN, requireBuild, writeEmulatedConfig } from '../helpers/cli.js';
 import type { ListenerInput } from '../../src/config/schema.js';
 import { loadOrCreateCa } from '../../src/emulator/ca.js';
 import { DEMO_IDENTITY } from '../../src/emulator/demo-identity.js';
 import type { EmulatedAzure } from '../../src/emulator/emulated-azure.js';
 
-const BIN = resolve(import.meta.dirname, '../../bin/azdb.js');
 const mariadbd = await findTool('mariadbd');
 const JWT = /eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/;
 const USER = DEMO_IDENTITY.role;
@@ -52,27 +51,15 @@ function writeConfig(
   file: string,
   options: { listeners: ListenerInput[]; http?: string; names?: string[]; auditPath?: string },
 ): Promise<void> {
-  return writeFile(
-    file,
-    renderConfig({
-      version: 'v1',
-      databases: azure.servers.map((s) => ({
-        name: s.name,
-        protocol: s.protocol,
-        uri: `${s.host}:${s.port}`,
-        azure: { server_kind: s.kind, server_name: s.name },
-        tls: { mode: 'verify-full', ca_file: azure.caFile, server_name: s.fqdn },
-        labels: { env: 'test' },
-      })),
-      roles: [{ version: 'v7', kind: 'role', metadata: { name: 'svc' }, spec: { allow: { db_labels: { '*': '*' }, db_users: [USER], db_names: options.names ?? ['*'] }, deny: {} } }],
-      broker: {
-        roles: ['svc'],
-        listeners: options.listeners,
-        audit: { path: options.auditPath ?? join(work, 'audit.jsonl'), queries: true },
-        ...(options.http ? { http: { address: options.http } } : {}),
-      },
-    }),
-  );
+  return writeEmulatedConfig(file, azure, {
+    role: 'svc',
+    allow: { db_users: [USER], db_names: options.names ?? ['*'] },
+    broker: {
+      listeners: options.listeners,
+      audit: { path: options.auditPath ?? join(work, 'audit.jsonl'), queries: true },
+      ...(options.http ? { http: { address: options.http } } : {}),
+    },
+  });
 }
 
 async function newConfig(options: Parameters<typeof writeConfig>[1]): Promise<string> {
@@ -150,9 +137,7 @@ function pgClient(port: number, password: string, database = 'orders', extra: Pa
 }
 
 beforeAll(async () => {
-  if (!existsSync(BIN) || !existsSync(resolve(import.meta.dirname, '../../dist/cli/commands/serve.js'))) {
-    throw new Error('dist/ is missing or stale: run `npm run build` (npm test does it)');
-  }
+  requireBuild('cli/commands/serve.js');
   azure = await startTestAzure();
   work = await mkdtemp(join(tmpdir(), 'azdb-serve-'));
   env = { ...azure.identity.env(), AZDB_STATE_DIR: join(work, 'state'), NO_COLOR: '1' };

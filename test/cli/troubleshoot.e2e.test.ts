@@ -4,11 +4,10 @@
  * run's real servers). Every network target is on 127.0.0.1.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { once } from 'node:events';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { execa } from 'execa';
 import pg from 'pg';
@@ -17,7 +16,7 @@ import { startTestAzure } from '../harness/emulator.js';
 import { findTool } from '../harness/tools.js';
 import { waitFor } from '../helpers/wait.js';
 import { emulatorTarget } from '../helpers/targets.js';
-import { renderConfig } from '../../src/config/generate.js';
+import { BIN, cliEnv, emulatedDatabase, requireBuild, writeEmulatedConfig } from '../helpers/cli.js';
 import { DEMO_IDENTITY, DEMO_TENANT_ID } from '../../src/emulator/demo-identity.js';
 import type { EmulatedAzure } from '../../src/emulator/emulated-azure.js';
 import { loadOrCreateCa } from '../../src/emulator/ca.js';
@@ -27,7 +26,6 @@ import { CLOUDS, databaseScope } from '../../src/azure/clouds.js';
 import { openTunnel, type Tunnel } from '../../src/broker/tunnel.js';
 import { NO_AUDIT } from '../../src/broker/audit.js';
 
-const BIN = resolve(import.meta.dirname, '../../bin/azdb.js');
 const mariadbd = await findTool('mariadbd');
 const JWT = /eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/;
 
@@ -56,24 +54,16 @@ async function azdb(args: string[], env: Record<string, string> = {}): Promise<R
 }
 
 function writeConfig(file: string, users: string[] = [DEMO_IDENTITY.role]): Promise<void> {
-  const server = (name: string) => azure.servers.find((s) => s.name === name)!;
-  const database = (name: string) => {
-    const s = server(name);
-    return { name: s.name, protocol: s.protocol, uri: `${s.host}:${s.port}`, azure: { server_kind: s.kind, server_name: s.name }, tls: { mode: 'verify-full' as const, ca_file: azure.caFile, server_name: s.fqdn }, labels: { env: 'test' } };
-  };
-  return writeFile(
-    file,
-    renderConfig({
-      version: 'v1',
-      databases: [
-        ...azure.servers.map((s) => database(s.name)),
-        { ...database('orders'), name: 'closed', uri: `127.0.0.1:${closedPort}` },
-        { ...database('orders'), name: 'blackhole', uri: `127.0.0.1:${(blackHole.address() as { port: number }).port}` },
-      ],
-      roles: [{ version: 'v7', kind: 'role', metadata: { name: 'dev' }, spec: { allow: { db_labels: { '*': '*' }, db_users: users, db_names: ['*'] }, deny: {} } }],
-      broker: { roles: ['dev'] },
-    }),
-  );
+  const orders = emulatedDatabase(azure, azure.servers.find((s) => s.name === 'orders')!);
+  return writeEmulatedConfig(file, azure, {
+    databases: [
+      ...azure.servers.map((s) => emulatedDatabase(azure, s)),
+      { ...orders, name: 'closed', uri: `127.0.0.1:${closedPort}` },
+      { ...orders, name: 'blackhole', uri: `127.0.0.1:${(blackHole.address() as { port: number }).port}` },
+    ],
+    role: 'dev',
+    allow: { db_users: users, db_names: ['*'] },
+  });
 }
 
 function json<T>(run: Run): T {
@@ -87,9 +77,7 @@ interface DoctorDoc {
 const check = (doc: DoctorDoc, id: string) => doc.checks.find((c) => c.id === id)!;
 
 beforeAll(async () => {
-  if (!existsSync(BIN) || !existsSync(resolve(import.meta.dirname, '../../dist/cli/main.js'))) {
-    throw new Error('dist/ is missing: run `npm run build` (npm test does it)');
-  }
+  requireBuild();
   azure = await startTestAzure();
   work = await mkdtemp(join(tmpdir(), 'azdb-troubleshoot-'));
   const probe = createServer();
@@ -102,7 +90,7 @@ beforeAll(async () => {
   blackHole = createServer((socket) => held.push(socket));
   blackHole.listen(0, '127.0.0.1');
   await once(blackHole, 'listening');
-  baseEnv = { PATH: process.env.PATH ?? '', HOME: work, ...azure.identity.env(), AZDB_CONFIG: join(work, 'azdb.yaml'), AZDB_STATE_DIR: join(work, 'state'), NO_COLOR: '1' };
+  baseEnv = { PATH: process.env.PATH ?? '', HOME: work, ...cliEnv(azure.identity.env(), work) };
   await writeConfig(baseEnv.AZDB_CONFIG!);
   Object.assign(process.env, azure.identity.env());
   tokens = new TokenCache({ credential: createCredential() });

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { execa, type ResultPromise } from 'execa';
 import { findTool } from '../harness/tools.js';
 import { waitFor } from '../helpers/wait.js';
+import { processesOf, tmuxPane } from '../helpers/tmux.js';
 import { loadConfig } from '../../src/config/load.js';
 
 const BIN = resolve(import.meta.dirname, '../../bin/azdb.js');
@@ -23,36 +24,10 @@ const PANE = 'setup';
 let state: string;
 let demo: ResultPromise | undefined;
 
-const tmuxRun = async (...args: string[]) => (await execa(tmux.path!, ['-L', SOCKET, ...args], { reject: false })).stdout;
-const visible = () => tmuxRun('capture-pane', '-p', '-J', '-t', PANE);
-const screen = () => tmuxRun('capture-pane', '-p', '-J', '-t', PANE, '-S', '-500');
-
-async function until(text: string | RegExp, timeoutMs = 30_000, capture = visible): Promise<string> {
-  let last = '';
-  try {
-    return await waitFor(async () => {
-      last = await capture();
-      return (typeof text === 'string' ? last.includes(text) : text.test(last)) && last;
-    }, String(text), timeoutMs);
-  } catch (error) {
-    throw new Error(`${(error as Error).message}\n--- pane ---\n${last}`);
-  }
-}
-const keys = (...names: string[]) => tmuxRun('send-keys', '-t', PANE, ...names);
-const type = (text: string) => tmuxRun('send-keys', '-t', PANE, '-l', text);
-
-async function processesOf(dir: string): Promise<string[]> {
-  const found: string[] = [];
-  for (const pid of (await readdir('/proc')).filter((p) => /^\d+$/.test(p))) {
-    try {
-      const cmdline = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).replace(/\0/g, ' ');
-      if (cmdline.includes(dir) && !cmdline.includes('tmux')) found.push(`${pid} ${cmdline}`);
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return found;
-}
+const pane = tmuxPane(tmux.path!, SOCKET, PANE);
+const { run: tmuxRun, screen, keys, type } = pane;
+const until = (text: string | RegExp, timeoutMs = 30_000, capture?: () => Promise<string>) =>
+  pane.until((s) => (typeof text === 'string' ? s.includes(text) : text.test(s)), String(text), timeoutMs, capture);
 
 beforeAll(async () => {
   state = await mkdtemp(join(tmpdir(), 'azdb-setup-state-'));
@@ -85,8 +60,7 @@ describe.skipIf(tmux.skip || psql.skip)(`azdb setup in tmux${tmux.skip ? ` (${tm
     }, 'the demo to start', 180_000);
 
     const configFile = join(state, 'fresh', 'azdb.yaml');
-    const shell = ['env', '-i', `PATH=${process.env.PATH}`, `HOME=${process.env.HOME}`, 'TERM=xterm-256color', 'LANG=C.UTF-8', `AZDB_STATE_DIR=${state}`, 'PS1=$ ', 'bash', '--norc', '--noprofile', '-i'];
-    await execa(tmux.path!, ['-L', SOCKET, 'new-session', '-d', '-s', PANE, '-x', '120', '-y', '40', shell.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ')]);
+    await pane.startShell(120, 40, state);
     await type(`source ${started.env_file}; node ${BIN} --config ${configFile} setup; echo "setup exit status $?"`);
     await keys('Enter');
 

@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { execa } from 'execa';
 import { findTool } from '../harness/tools.js';
 import { waitFor } from '../helpers/wait.js';
+import { processesOf, tmuxPane } from '../helpers/tmux.js';
 
 const BIN = resolve(import.meta.dirname, '../../bin/azdb.js');
 const tmux = await findTool('tmux');
@@ -23,53 +24,13 @@ const PANE = 'azdb';
 
 let state: string;
 
-async function tmuxRun(...args: string[]): Promise<string> {
-  const result = await execa(tmux.path!, ['-L', SOCKET, ...args], { reject: false });
-  return result.stdout;
-}
-
-/** The whole pane with its history, wrapped lines joined. */
-const screen = () => tmuxRun('capture-pane', '-p', '-J', '-t', PANE, '-S', '-500');
-/** Only what is on screen now (the picker's live area is at the bottom). */
-const visible = () => tmuxRun('capture-pane', '-p', '-J', '-t', PANE);
-
-async function until(check: (text: string) => boolean, what: string, timeoutMs = 20_000, capture = visible): Promise<string> {
-  let last = '';
-  try {
-    return await waitFor(async () => {
-      last = await capture();
-      return check(last) && last;
-    }, what, timeoutMs);
-  } catch (error) {
-    throw new Error(`${(error as Error).message}\n--- pane ---\n${last}`);
-  }
-}
+const pane = tmuxPane(tmux.path!, SOCKET, PANE);
+const { run: tmuxRun, screen, visible, keys, type } = pane;
+/** Polls what is on screen now (the picker's live area is at the bottom), or `capture`. */
+const until = (check: (text: string) => boolean, what: string, timeoutMs = 20_000, capture?: () => Promise<string>) => pane.until(check, what, timeoutMs, capture);
 
 const untilText = (text: string | RegExp, timeoutMs?: number) =>
   until((s) => (typeof text === 'string' ? s.includes(text) : text.test(s)), String(text), timeoutMs);
-
-async function keys(...names: string[]): Promise<void> {
-  await tmuxRun('send-keys', '-t', PANE, ...names);
-}
-
-/** Literal text (a trailing `;` would end tmux's command, so it is escaped). */
-async function type(text: string): Promise<void> {
-  await tmuxRun('send-keys', '-t', PANE, '-l', text.endsWith(';') ? `${text.slice(0, -1)}\\;` : text);
-}
-
-/** Processes whose command line names the demo's state folder (postgres, mariadbd...). */
-async function processesOf(dir: string): Promise<string[]> {
-  const found: string[] = [];
-  for (const pid of (await readdir('/proc')).filter((p) => /^\d+$/.test(p))) {
-    try {
-      const cmdline = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).replace(/\0/g, ' ');
-      if (cmdline.includes(dir) && !cmdline.includes('tmux')) found.push(`${pid} ${cmdline}`);
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return found;
-}
 
 function isAlive(pid: number): boolean {
   try {
@@ -87,9 +48,7 @@ function isAlive(pid: number): boolean {
  */
 async function startDemo(): Promise<void> {
   await stopAll();
-  const shell = ['env', '-i', `PATH=${process.env.PATH}`, `HOME=${process.env.HOME}`, 'TERM=xterm-256color', 'LANG=C.UTF-8', `AZDB_STATE_DIR=${state}`, 'PS1=$ ', 'bash', '--norc', '--noprofile', '-i'];
-  const command = shell.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
-  await execa(tmux.path!, ['-L', SOCKET, 'new-session', '-d', '-s', PANE, '-x', '100', '-y', '30', command]);
+  await pane.startShell(100, 30, state);
   await type(`node ${BIN} demo; echo "azdb exit status $?"`);
   await keys('Enter');
 }

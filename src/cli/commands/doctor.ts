@@ -5,7 +5,7 @@
 import { homedir } from 'node:os';
 import { resolveConfigPath } from '../../config/paths.js';
 import { probeCredentials, REAL_CREDS_DEPS } from '../../diagnostics/credential-sources.js';
-import { runDoctor, type DoctorDeps } from '../../diagnostics/doctor.js';
+import { runDoctor, type DoctorDeps, type DoctorSetup } from '../../diagnostics/doctor.js';
 import { realDoctorDeps } from '../../diagnostics/real-deps.js';
 import type { CheckResult } from '../../diagnostics/check.js';
 import { ExitWithoutMessage } from '../exit.js';
@@ -15,6 +15,19 @@ import { loadRuntime, type Runtime } from '../runtime.js';
 import { credentialSettings } from './creds.js';
 
 const MARK: Record<CheckResult['status'], string> = { pass: 'PASS', warn: 'WARN', fail: 'FAIL', skip: 'SKIP' };
+
+/** What the doctor checks: the config file `ctx` names and the runtime `rt` loaded from it. */
+export function doctorSetup(ctx: CliContext, rt: Runtime): DoctorSetup {
+  return {
+    configFile: resolveConfigPath({ flag: ctx.configFlag, env: ctx.env, homedir: homedir() }),
+    config: rt.config,
+    databases: rt.databases(),
+    allowed: rt.allowed,
+    authorize: rt.authorize,
+    getToken: () => rt.tokens.getToken(rt.databaseScope),
+    audit: rt.audit,
+  };
+}
 
 export async function doctorCommand(ctx: CliContext, name: string | undefined, overrides: Partial<DoctorDeps> = {}): Promise<void> {
   let runtime: Runtime | undefined;
@@ -28,16 +41,7 @@ export async function doctorCommand(ctx: CliContext, name: string | undefined, o
             await runtime.close();
             runtime = await loadRuntime(ctx);
           }
-          const rt = runtime;
-          return {
-            configFile: resolveConfigPath({ flag: ctx.configFlag, env: ctx.env, homedir: homedir() }),
-            config: rt.config,
-            databases: rt.databases(),
-            allowed: rt.allowed,
-            authorize: rt.authorize,
-            getToken: () => rt.tokens.getToken(rt.databaseScope),
-            audit: rt.audit,
-          };
+          return doctorSetup(ctx, runtime);
         },
         probeCredentials: async (signal) => probeCredentials({ ...(await credentialSettings(ctx)), env: ctx.env }, REAL_CREDS_DEPS, signal),
       },

@@ -3,13 +3,14 @@
  * render. It leaves through `onExit` (quit, or open the picker on the config it wrote).
  */
 import { useEffect, useReducer, useRef } from 'react';
-import { render, useApp } from 'ink';
+import { useApp } from 'ink';
 import type { SetupAnswers, SetupApi } from '../../cli/setup-api.js';
 import type { WizardProgress } from '../../config/user-state.js';
 import { createTheme, ThemeContext } from '../theme.js';
 import { useSaveProgress, useWizardInput, useWizardWork } from './hooks.js';
 import { initialWizardState, wizardReducer } from './state.js';
 import { WizardView } from './views.js';
+import { mountUntilExit } from '../mount.js';
 
 export interface WizardProps {
   api: SetupApi;
@@ -52,18 +53,10 @@ export async function runWizard(options: {
   const { api } = options;
   const [answers, note] = await Promise.all([api.defaults(), api.environmentNote()]);
   let outcome: 'quit' | 'picker' = 'quit';
-  const instance = render(<Wizard api={api} answers={answers} progress={api.loadProgress()} note={note} color={options.color} onExit={(o) => (outcome = o)} />, {
+  await mountUntilExit(<Wizard api={api} answers={answers} progress={api.loadProgress()} note={note} color={options.color} onExit={(o) => (outcome = o)} />, {
     stdin: options.input,
-    stdout: options.stdout ?? process.stdout,
-    exitOnCtrlC: false,
-    patchConsole: false,
+    stdout: options.stdout,
+    signal: options.signal,
   });
-  const onAbort = () => instance.unmount();
-  options.signal?.addEventListener('abort', onAbort, { once: true });
-  try {
-    await instance.waitUntilExit();
-  } finally {
-    options.signal?.removeEventListener('abort', onAbort);
-  }
   return outcome;
 }

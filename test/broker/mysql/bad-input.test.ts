@@ -5,27 +5,19 @@
  * mysql2 login and `select 1`.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createServer, type Server, type Socket } from 'node:net';
+import { createServer } from 'node:net';
 import { createSecureContext, TLSSocket } from 'node:tls';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
-import { startTestAzure } from '../../harness/emulator.js';
 import { findTool } from '../../harness/tools.js';
 import { waitFor } from '../../helpers/wait.js';
-import { emulatorTarget } from '../../helpers/targets.js';
 import { createPrng } from '../../helpers/prng.js';
+import { BrokerFixture, JWT, USER } from '../../helpers/broker-fixtures.js';
 import { CLIENT_CAPABILITIES, RawMySql, errOf, loginResponse } from '../../helpers/mysql-raw.js';
-import type { EmulatedAzure } from '../../../src/emulator/emulated-azure.js';
 import { loadOrCreateCa } from '../../../src/emulator/ca.js';
-import { DEMO_IDENTITY } from '../../../src/emulator/demo-identity.js';
-import { createCredential } from '../../../src/azure/credential.js';
-import { TokenCache } from '../../../src/azure/token-cache.js';
-import { databaseScope, CLOUDS } from '../../../src/azure/clouds.js';
-import { openTunnel, type Tunnel, type TunnelOptions } from '../../../src/broker/tunnel.js';
-import { startListener, type Listener } from '../../../src/broker/listener.js';
+import type { Tunnel, TunnelOptions } from '../../../src/broker/tunnel.js';
 import { runMySqlSession, type MySqlSessionOptions } from '../../../src/broker/mysql/session.js';
 import { NO_AUDIT } from '../../../src/broker/audit.js';
-import type { UpstreamTarget } from '../../../src/broker/target.js';
 import { Capability } from '../../../src/broker/mysql/constants.js';
 import { createScramble } from '../../../src/broker/mysql/auth.js';
 import { encodeAuthSwitchRequest } from '../../../src/broker/mysql/auth-messages.js';
@@ -35,59 +27,35 @@ import { encodeErr } from '../../../src/broker/mysql/responses.js';
 import type { Packet } from '../../../src/broker/mysql/packets.js';
 
 const mariadbd = await findTool('mariadbd');
-const SCOPE = databaseScope(CLOUDS.AzureCloud);
-const USER = DEMO_IDENTITY.role;
-const JWT = /eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/;
 /** Codes a broken client may get: bad handshake, packet too large, out of order, read error, TLS refused. */
 const CLIENT_FAULT_CODES = new Set([1043, 1153, 1156, 1158, 2026]);
 
-let azure: EmulatedAzure & { dir: string };
-let tokens: TokenCache;
+const broker = new BrokerFixture();
+const { sockets } = broker;
+const targetFor = broker.target.bind(broker);
+const listen = broker.listen.bind(broker);
+let azure: BrokerFixture['azure'];
 let token: string;
 let main: Tunnel;
-const tunnels: Tunnel[] = [];
-const listeners: Listener[] = [];
-const servers: Server[] = [];
-const sockets = new Set<Socket>();
 
-function targetFor(name: string, overrides: Partial<UpstreamTarget> = {}): UpstreamTarget {
-  return emulatorTarget(azure, name, overrides);
-}
-
-async function tunnel(overrides: Partial<TunnelOptions> = {}): Promise<Tunnel> {
-  const t = await openTunnel({
-    target: targetFor('shopdb'),
-    host: '127.0.0.1',
-    port: 0,
-    dbUser: USER,
-    dbName: 'shop',
-    authorize: () => ({ allowed: true }),
-    getToken: () => tokens.getToken(SCOPE),
-    audit: NO_AUDIT,
-    ...overrides,
-  });
-  tunnels.push(t);
-  return t;
+function tunnel(overrides: Partial<TunnelOptions> = {}): Promise<Tunnel> {
+  return broker.tunnel({ target: targetFor('shopdb'), dbName: 'shop', ...overrides });
 }
 
 /** A broker listener run directly, for session options a tunnel does not expose. */
 async function directListener(options: Partial<MySqlSessionOptions> = {}): Promise<{ port: number; password: string }> {
   const password = 'direct-listener-password';
-  const listener = await startListener({
-    host: '127.0.0.1',
-    port: 0,
-    handle: (socket) =>
-      runMySqlSession(socket, {
-        target: targetFor('shopdb'),
-        localPassword: password,
-        defaults: { dbUser: USER, dbName: 'shop' },
-        authorize: () => ({ allowed: true }),
-        getToken: () => tokens.getToken(SCOPE),
-        audit: NO_AUDIT,
-        ...options,
-      }),
-  });
-  listeners.push(listener);
+  const listener = await broker.listener((socket) =>
+    runMySqlSession(socket, {
+      target: targetFor('shopdb'),
+      localPassword: password,
+      defaults: { dbUser: USER, dbName: 'shop' },
+      authorize: () => ({ allowed: true }),
+      getToken: broker.getToken,
+      audit: NO_AUDIT,
+      ...options,
+    }),
+  );
   return { port: listener.port, password };
 }
 
@@ -132,17 +100,6 @@ function lastErr(packets: Packet[]) {
   return errOf(packets.at(-1));
 }
 
-async function listen(server: Server): Promise<number> {
-  servers.push(server);
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-    s.on('error', () => {});
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return (server.address() as { port: number }).port;
-}
-
 function greeting(capabilities = CLIENT_CAPABILITIES | Capability.Ssl, plugin = 'mysql_native_password'): Buffer {
   return encodePacket(0, encodeHandshakeV10({ serverVersion: '8.0.99-fake', connectionId: 99, authPluginData: createScramble(), capabilities, characterSet: 45, statusFlags: 2, authPluginName: plugin, mariadbCapabilities: 0 }));
 }
@@ -155,21 +112,14 @@ async function unauthenticated(): Promise<number> {
 
 describe.skipIf(mariadbd.skip)('MySQL broker: bad input', () => {
   beforeAll(async () => {
-    azure = await startTestAzure();
-    Object.assign(process.env, azure.identity.env());
-    tokens = new TokenCache({ credential: createCredential() });
-    token = await tokens.getToken(SCOPE);
+    await broker.start();
+    azure = broker.azure;
+    token = await broker.getToken();
     main = await tunnel();
     await expectServed();
   });
 
-  afterAll(async () => {
-    for (const s of sockets) s.destroy();
-    await Promise.all(tunnels.map((t) => t.close()));
-    await Promise.all(listeners.map((l) => l.close()));
-    await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
-    await azure?.stop();
-  });
+  afterAll(() => broker.stop());
 
   describe('from a client', () => {
     it('answers random bytes after the greeting with an 08S01 ERR or a clean close', async () => {

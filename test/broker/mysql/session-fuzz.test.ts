@@ -15,21 +15,13 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import mysql from 'mysql2/promise';
-import { startTestAzure } from '../../harness/emulator.js';
 import { findTool } from '../../harness/tools.js';
 import { waitFor } from '../../helpers/wait.js';
-import { emulatorTarget } from '../../helpers/targets.js';
-import { mutateBytes, createPrng, seedFromEnv, type Prng } from '../../helpers/prng.js';
+import { mutateBytes, seedFromEnv, type Prng } from '../../helpers/prng.js';
+import { BrokerFixture, JWT, USER, expectNoProblems, memory, sessionPrng, tally, writeInPieces } from '../../helpers/broker-fixtures.js';
+import type { Listener } from '../../../src/broker/listener.js';
 import { CLIENT_CAPABILITIES, RawMySql, loginResponse } from '../../helpers/mysql-raw.js';
-import type { EmulatedAzure } from '../../../src/emulator/emulated-azure.js';
-import { DEMO_IDENTITY } from '../../../src/emulator/demo-identity.js';
-import { createCredential } from '../../../src/azure/credential.js';
-import { TokenCache } from '../../../src/azure/token-cache.js';
-import { databaseScope, CLOUDS } from '../../../src/azure/clouds.js';
-import { startListener, type Listener } from '../../../src/broker/listener.js';
 import { runMySqlSession } from '../../../src/broker/mysql/session.js';
 import { NO_AUDIT } from '../../../src/broker/audit.js';
 import type { UpstreamTarget } from '../../../src/broker/target.js';
@@ -40,8 +32,6 @@ import { PacketDecoder, encodePacket, type Packet } from '../../../src/broker/my
 import { decodeErr } from '../../../src/broker/mysql/responses.js';
 
 const mariadbd = await findTool('mariadbd');
-const SCOPE = databaseScope(CLOUDS.AzureCloud);
-const USER = DEMO_IDENTITY.role;
 const PASSWORD = 'fuzz-tunnel-password';
 const SEED = seedFromEnv('AZDB_MYSQL_SESSION_FUZZ_SEED');
 const SESSIONS = Number(process.env.AZDB_FUZZ_SESSIONS ?? 20_000);
@@ -50,13 +40,11 @@ const HANDSHAKE_TIMEOUT_MS = 200;
 /** A session may take the handshake timeout, the broker's 1 s linger after an error, and slack. */
 const SESSION_BOUND_MS = HANDSHAKE_TIMEOUT_MS + 1_000 + 3_000;
 const LOGGED_IN_EVERY = 200;
-const JWT = /eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/;
 /** Bad handshake (timeout), access denied, packet too large, out of order, read error, TLS (the greeter hangs up on TLS). */
 const EXPECTED_CODES = new Set([1043, 1045, 1153, 1156, 1158, 2026]);
 const SSL_REQUEST_PACKET_LENGTH = 36;
 
-let azure: EmulatedAzure & { dir: string };
-let tokens: TokenCache;
+const broker = new BrokerFixture();
 let token: string;
 let fuzzListener: Listener;
 let realListener: Listener;
@@ -220,19 +208,8 @@ interface Outcome {
   problem: string | undefined;
 }
 
-async function writeInPieces(prng: Prng, client: RawClient, bytes: Buffer): Promise<void> {
-  const pieces = 1 + prng.int(3);
-  let offset = 0;
-  for (let i = 0; i < pieces && !client.closed; i++) {
-    const end = i === pieces - 1 ? bytes.length : offset + prng.int(bytes.length - offset + 1);
-    client.write(bytes.subarray(offset, end));
-    offset = end;
-    if (i < pieces - 1) await new Promise((resolve) => setImmediate(resolve));
-  }
-}
-
 async function malformedSession(index: number): Promise<Outcome> {
-  const prng = createPrng((SEED ^ Math.imul(index + 1, 0x9e3779b1)) >>> 0);
+  const prng = sessionPrng(SEED, index);
   const client = await RawClient.connect(fuzzListener.port);
   // A quarter wait for the greeting and answer its scramble: their logins can be right.
   const informed = prng.int(4) === 0;
@@ -250,7 +227,7 @@ async function malformedSession(index: number): Promise<Outcome> {
 
 /** Logs in for real through the emulated front, then sends mutated commands on to MariaDB. */
 async function loggedInSession(index: number): Promise<Outcome> {
-  const prng = createPrng((SEED ^ Math.imul(index + 1, 0x9e3779b1)) >>> 0);
+  const prng = sessionPrng(SEED, index);
   const raw = await RawMySql.connect(realListener.port);
   const greeting = await raw.greeting();
   raw.send(1, loginResponse(greeting, { user: USER, password: PASSWORD, database: 'shop' }));
@@ -298,17 +275,6 @@ function judge(index: number, ops: string[], action: Action, result: RawResult, 
 
 // ---- The run --------------------------------------------------------------------------------
 
-const gc = ((): (() => void) => {
-  setFlagsFromString('--expose-gc');
-  return runInNewContext('gc') as () => void;
-})();
-
-function memory(): { rss: number; heap: number } {
-  gc();
-  const { rss, heapUsed } = process.memoryUsage();
-  return { rss: Math.round(rss / 2 ** 20), heap: Math.round(heapUsed / 2 ** 20) };
-}
-
 async function realLogin(): Promise<void> {
   const c = await mysql.createConnection({ host: '127.0.0.1', port: realListener.port, user: USER, password: PASSWORD, database: 'shop', connectTimeout: 10_000 });
   try {
@@ -319,30 +285,25 @@ async function realLogin(): Promise<void> {
   }
 }
 
-async function listenerFor(target: UpstreamTarget): Promise<Listener> {
-  return startListener({
-    host: '127.0.0.1',
-    port: 0,
-    handle: (socket) =>
-      runMySqlSession(socket, {
-        target,
-        localPassword: PASSWORD,
-        defaults: { dbUser: USER, dbName: 'shop' },
-        authorize: () => ({ allowed: true }),
-        getToken: () => tokens.getToken(SCOPE),
-        audit: NO_AUDIT,
-        handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS,
-      }),
-  });
+function listenerFor(target: UpstreamTarget): Promise<Listener> {
+  return broker.listener((socket) =>
+    runMySqlSession(socket, {
+      target,
+      localPassword: PASSWORD,
+      defaults: { dbUser: USER, dbName: 'shop' },
+      authorize: () => ({ allowed: true }),
+      getToken: broker.getToken,
+      audit: NO_AUDIT,
+      handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS,
+    }),
+  );
 }
 
 describe.skipIf(mariadbd.skip)('fuzzing the MySQL broker', () => {
   beforeAll(async () => {
-    azure = await startTestAzure();
-    Object.assign(process.env, azure.identity.env());
-    tokens = new TokenCache({ credential: createCredential() });
-    token = await tokens.getToken(SCOPE);
-    const shopdb = emulatorTarget(azure, 'shopdb');
+    await broker.start();
+    token = await broker.getToken();
+    const shopdb = broker.target('shopdb');
     const probe = await RawMySql.connect(shopdb.port);
     const greeting = await probe.greeting();
     probe.close();
@@ -364,11 +325,9 @@ describe.skipIf(mariadbd.skip)('fuzzing the MySQL broker', () => {
   });
 
   afterAll(async () => {
-    await fuzzListener?.close();
-    await realListener?.close();
     for (const s of greeterSockets) s.destroy();
     await new Promise<void>((resolve) => (greeter ? greeter.close(() => resolve()) : resolve()));
-    await azure?.stop();
+    await broker.stop();
   });
 
   it(`survives ${SESSIONS} malformed sessions, ${CONCURRENCY} at a time`, { timeout: 300_000 }, async () => {
@@ -389,8 +348,7 @@ describe.skipIf(mariadbd.skip)('fuzzing the MySQL broker', () => {
     await waitFor(() => greeterSockets.size === 0, 'every upstream connection to close', 10_000);
     const after = memory();
 
-    const byCode = new Map<string, number>();
-    for (const o of outcomes) byCode.set(String(o.code ?? 'none'), (byCode.get(String(o.code ?? 'none')) ?? 0) + 1);
+    const byCode = tally(outcomes, (o) => String(o.code ?? 'none'));
     const slowest = Math.max(...outcomes.map((o) => o.result.ms));
     const reachedTls = greeterReceived.length;
     console.log(
@@ -400,11 +358,7 @@ describe.skipIf(mariadbd.skip)('fuzzing the MySQL broker', () => {
         `  slowest session ${slowest} ms; RSS ${before.rss} → ${after.rss} MiB, heap ${before.heap} → ${after.heap} MiB`,
       ].join('\n'),
     );
-    const problems = outcomes.filter((o) => o.problem !== undefined);
-    for (const o of problems.slice(0, 5)) {
-      console.log(`session ${o.index} (${o.action}; ${o.ops.join(' ')}): ${o.problem}; received ${o.result.received.subarray(0, 200).toString('hex')}`);
-    }
-    expect(problems.map((o) => `${o.index}: ${o.problem}`)).toEqual([]);
+    expectNoProblems(outcomes);
     expect(outcomes).toHaveLength(SESSIONS + 200);
     expect(slowest).toBeLessThan(SESSION_BOUND_MS);
     // The upstream never got more than an SSLRequest in clear: no password, no token.

@@ -4,60 +4,33 @@
  * asking for mysql_clear_password (as Azure does) and mysql_native_password.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createServer, type Server, type Socket } from 'node:net';
+import { createServer, type Socket } from 'node:net';
 import { createSecureContext } from 'node:tls';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import mysql from 'mysql2/promise';
-import { startTestAzure } from '../../harness/emulator.js';
 import { findTool } from '../../harness/tools.js';
 import { waitFor } from '../../helpers/wait.js';
-import { emulatorTarget } from '../../helpers/targets.js';
-import type { EmulatedAzure } from '../../../src/emulator/emulated-azure.js';
 import { loadOrCreateCa } from '../../../src/emulator/ca.js';
-import { DEMO_IDENTITY } from '../../../src/emulator/demo-identity.js';
-import { createCredential } from '../../../src/azure/credential.js';
-import { TokenCache } from '../../../src/azure/token-cache.js';
-import { databaseScope, CLOUDS } from '../../../src/azure/clouds.js';
-import { openTunnel, type Tunnel, type TunnelOptions } from '../../../src/broker/tunnel.js';
+import type { Tunnel, TunnelOptions } from '../../../src/broker/tunnel.js';
 import { createMemoryAuditSink } from '../../../src/broker/audit.js';
-import type { UpstreamTarget } from '../../../src/broker/target.js';
 import { Capability } from '../../../src/broker/mysql/constants.js';
 import { encodeHandshakeV10 } from '../../../src/broker/mysql/handshake.js';
 import { encodePacket } from '../../../src/broker/mysql/packets.js';
 import { createScramble, scrambleNativePassword } from '../../../src/broker/mysql/auth.js';
 import { decodeAuthSwitchRequest, scrambleFromPluginData } from '../../../src/broker/mysql/auth-messages.js';
 import { RawMySql, errOf, loginResponse } from '../../helpers/mysql-raw.js';
+import { BrokerFixture, JWT, USER } from '../../helpers/broker-fixtures.js';
 
 const mariadbd = await findTool('mariadbd');
 const mariadb = await findTool('mariadb', ['mysql']);
-const SCOPE = databaseScope(CLOUDS.AzureCloud);
-const USER = DEMO_IDENTITY.role;
-const JWT = /eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/;
+const broker = new BrokerFixture();
+const targetFor = broker.target.bind(broker);
+let azure: BrokerFixture['azure'];
+let tokens: BrokerFixture['tokens'];
 
-let azure: EmulatedAzure & { dir: string };
-let tokens: TokenCache;
-const tunnels: Tunnel[] = [];
-const servers: Server[] = [];
-
-function targetFor(name: string, overrides: Partial<UpstreamTarget> = {}): UpstreamTarget {
-  return emulatorTarget(azure, name, overrides);
-}
-
-async function tunnel(overrides: Partial<TunnelOptions> = {}): Promise<Tunnel> {
-  const t = await openTunnel({
-    target: targetFor('shopdb'),
-    host: '127.0.0.1',
-    port: 0,
-    dbUser: USER,
-    dbName: 'shop',
-    authorize: () => ({ allowed: true }),
-    getToken: () => tokens.getToken(SCOPE),
-    audit: createMemoryAuditSink({ queries: false }),
-    ...overrides,
-  });
-  tunnels.push(t);
-  return t;
+function tunnel(overrides: Partial<TunnelOptions> = {}): Promise<Tunnel> {
+  return broker.tunnel({ target: targetFor('shopdb'), dbName: 'shop', audit: createMemoryAuditSink({ queries: false }), ...overrides });
 }
 
 function connectTo(t: Tunnel, overrides: mysql.ConnectionOptions = {}): Promise<mysql.Connection> {
@@ -95,13 +68,10 @@ function runMariadb(t: Tunnel, sql: string, extra: string[] = []) {
 async function fakeServer(greeting: Buffer): Promise<{ port: number; received: Buffer[] }> {
   const received: Buffer[] = [];
   const server = createServer((s: Socket) => {
-    s.on('error', () => {});
     s.on('data', (d) => received.push(d));
     s.write(greeting);
   });
-  servers.push(server);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { port: (server.address() as { port: number }).port, received };
+  return { port: await broker.listen(server), received };
 }
 
 async function processlist(marker: string): Promise<Array<{ id: number }>> {
@@ -113,16 +83,11 @@ async function processlist(marker: string): Promise<Array<{ id: number }>> {
 
 describe.skipIf(mariadbd.skip)('MySQL tunnel against emulated Azure over real MariaDB', () => {
   beforeAll(async () => {
-    azure = await startTestAzure();
-    Object.assign(process.env, azure.identity.env());
-    tokens = new TokenCache({ credential: createCredential() });
+    await broker.start();
+    ({ azure, tokens } = broker);
   });
 
-  afterAll(async () => {
-    await Promise.all(tunnels.map((t) => t.close()));
-    for (const s of servers) s.close();
-    await azure?.stop();
-  });
+  afterAll(() => broker.stop());
 
   it('gives the contract uri and logs mysql2 in with the clear-password token: text and prepared queries', async () => {
     const t = await tunnel();

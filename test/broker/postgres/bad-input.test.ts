@@ -5,14 +5,13 @@
  * a real `pg` login and `select 1`.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connect as tcpConnect, createServer, type Server, type Socket } from 'node:net';
+import { connect as tcpConnect, createServer, type Socket } from 'node:net';
 import { createSecureContext, TLSSocket, type SecureContext } from 'node:tls';
 import { join } from 'node:path';
 import pg from 'pg';
-import { startTestAzure } from '../../harness/emulator.js';
 import { waitFor } from '../../helpers/wait.js';
-import { emulatorTarget } from '../../helpers/targets.js';
 import { createPrng } from '../../helpers/prng.js';
+import { BrokerFixture, JWT, USER } from '../../helpers/broker-fixtures.js';
 import {
   RawClient,
   authRequest,
@@ -26,75 +25,44 @@ import {
   startupMessage,
   type RawResult,
 } from '../../helpers/pg-raw.js';
-import type { EmulatedAzure } from '../../../src/emulator/emulated-azure.js';
 import { loadOrCreateCa } from '../../../src/emulator/ca.js';
-import { DEMO_IDENTITY } from '../../../src/emulator/demo-identity.js';
-import { createCredential } from '../../../src/azure/credential.js';
-import { TokenCache } from '../../../src/azure/token-cache.js';
-import { databaseScope, CLOUDS } from '../../../src/azure/clouds.js';
-import { openTunnel, type Tunnel, type TunnelOptions } from '../../../src/broker/tunnel.js';
-import { startListener, type Listener } from '../../../src/broker/listener.js';
+import type { Tunnel, TunnelOptions } from '../../../src/broker/tunnel.js';
+import type { Listener } from '../../../src/broker/listener.js';
 import { runPostgresSession, type PostgresSessionOptions } from '../../../src/broker/postgres/session.js';
 import { CancelRegistry } from '../../../src/broker/cancel-registry.js';
 import { createMemoryAuditSink, NO_AUDIT } from '../../../src/broker/audit.js';
-import type { UpstreamTarget } from '../../../src/broker/target.js';
 import { encodeSaslInitialResponse, encodeSaslResponse } from '../../../src/broker/postgres/messages.js';
 import { encodeSslRequest } from '../../../src/broker/postgres/startup.js';
 import { SCRAM_MECHANISM, ScramClient } from '../../../src/broker/postgres/scram.js';
 
-const SCOPE = databaseScope(CLOUDS.AzureCloud);
-const USER = DEMO_IDENTITY.role;
-const JWT = /eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/;
-
-let azure: EmulatedAzure & { dir: string };
-let tokens: TokenCache;
+const broker = new BrokerFixture();
+const { sockets } = broker;
+const targetFor = broker.target.bind(broker);
+const listen = broker.listen.bind(broker);
+let azure: BrokerFixture['azure'];
 let token: string;
 let main: Tunnel;
-const tunnels: Tunnel[] = [];
-const listeners: Listener[] = [];
-const servers: Server[] = [];
-const sockets = new Set<Socket>();
 
-function targetFor(name: string, overrides: Partial<UpstreamTarget> = {}): UpstreamTarget {
-  return emulatorTarget(azure, name, overrides);
-}
-
-async function tunnel(overrides: Partial<TunnelOptions> = {}): Promise<Tunnel> {
-  const t = await openTunnel({
-    target: targetFor('orders'),
-    host: '127.0.0.1',
-    port: 0,
-    dbUser: USER,
-    dbName: 'orders',
-    authorize: () => ({ allowed: true }),
-    getToken: () => tokens.getToken(SCOPE),
-    audit: createMemoryAuditSink({ queries: false }),
-    ...overrides,
-  });
-  tunnels.push(t);
-  return t;
+function tunnel(overrides: Partial<TunnelOptions> = {}): Promise<Tunnel> {
+  return broker.tunnel({ target: targetFor('orders'), dbName: 'orders', audit: createMemoryAuditSink({ queries: false }), ...overrides });
 }
 
 /** A broker listener run directly, for session options a tunnel does not expose. */
 async function directListener(options: Partial<PostgresSessionOptions> = {}): Promise<{ listener: Listener; password: string }> {
   const password = 'direct-listener-password';
   const cancels = new CancelRegistry();
-  const listener = await startListener({
-    host: '127.0.0.1',
-    port: 0,
-    handle: (socket) =>
-      runPostgresSession(socket, {
-        target: targetFor('orders'),
-        localPassword: password,
-        defaults: { dbUser: USER, dbName: 'orders' },
-        authorize: () => ({ allowed: true }),
-        getToken: () => tokens.getToken(SCOPE),
-        audit: NO_AUDIT,
-        cancels,
-        ...options,
-      }),
-  });
-  listeners.push(listener);
+  const listener = await broker.listener((socket) =>
+    runPostgresSession(socket, {
+      target: targetFor('orders'),
+      localPassword: password,
+      defaults: { dbUser: USER, dbName: 'orders' },
+      authorize: () => ({ allowed: true }),
+      getToken: broker.getToken,
+      audit: NO_AUDIT,
+      cancels,
+      ...options,
+    }),
+  );
   return { listener, password };
 }
 
@@ -159,17 +127,6 @@ function startupHeader(length: number, code = 3 << 16): Buffer {
   return b;
 }
 
-async function listen(server: Server): Promise<number> {
-  servers.push(server);
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-    s.on('error', () => {});
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return (server.address() as { port: number }).port;
-}
-
 /** Upstream connections the real PostgreSQL holds for `applicationName`. */
 async function backends(applicationName: string): Promise<number> {
   const { rows } = await azure.realPostgres.query<{ n: number }>('select count(*)::int as n from pg_stat_activity where application_name = $1', [applicationName]);
@@ -177,21 +134,14 @@ async function backends(applicationName: string): Promise<number> {
 }
 
 beforeAll(async () => {
-  azure = await startTestAzure();
-  Object.assign(process.env, azure.identity.env());
-  tokens = new TokenCache({ credential: createCredential() });
-  token = await tokens.getToken(SCOPE);
+  await broker.start();
+  azure = broker.azure;
+  token = await broker.getToken();
   main = await tunnel();
   await expectServed();
 });
 
-afterAll(async () => {
-  for (const s of sockets) s.destroy();
-  await Promise.all(tunnels.map((t) => t.close()));
-  await Promise.all(listeners.map((l) => l.close()));
-  await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
-  await azure?.stop();
-});
+afterAll(() => broker.stop());
 
 describe('bad bytes from a client', () => {
   it('answers random bytes with 08P01 or a clean close', async () => {

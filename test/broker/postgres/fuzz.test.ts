@@ -8,19 +8,12 @@
  * Replay a run with AZDB_FUZZ_SEED=<seed printed by the run>; AZDB_FUZZ_SESSIONS sets the count.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import pg from 'pg';
-import { startTestAzure } from '../../harness/emulator.js';
 import { waitFor } from '../../helpers/wait.js';
-import { mutateBytes, createPrng, seedFromEnv, type Prng } from '../../helpers/prng.js';
+import { mutateBytes, seedFromEnv, type Prng } from '../../helpers/prng.js';
+import { BrokerFixture, JWT, USER, expectNoProblems, memory, sessionPrng, tally, writeInPieces } from '../../helpers/broker-fixtures.js';
+import type { Listener } from '../../../src/broker/listener.js';
 import { RawClient, authRequest, completeMessages, parseBackend, type RawResult } from '../../helpers/pg-raw.js';
-import type { EmulatedAzure } from '../../../src/emulator/emulated-azure.js';
-import { DEMO_IDENTITY } from '../../../src/emulator/demo-identity.js';
-import { createCredential } from '../../../src/azure/credential.js';
-import { TokenCache } from '../../../src/azure/token-cache.js';
-import { databaseScope, CLOUDS } from '../../../src/azure/clouds.js';
-import { startListener, type Listener } from '../../../src/broker/listener.js';
 import { runPostgresSession } from '../../../src/broker/postgres/session.js';
 import { CancelRegistry } from '../../../src/broker/cancel-registry.js';
 import { NO_AUDIT } from '../../../src/broker/audit.js';
@@ -29,8 +22,6 @@ import { encodeSaslInitialResponse, encodeSaslResponse } from '../../../src/brok
 import { SCRAM_MECHANISM, ScramClient } from '../../../src/broker/postgres/scram.js';
 import { encodeCancelRequest, encodeSslRequest, encodeStartupMessage, GSSENC_REQUEST_CODE } from '../../../src/broker/postgres/startup.js';
 
-const SCOPE = databaseScope(CLOUDS.AzureCloud);
-const USER = DEMO_IDENTITY.role;
 const PASSWORD = 'fuzz-tunnel-password';
 const SEED = seedFromEnv('AZDB_FUZZ_SEED');
 const SESSIONS = Number(process.env.AZDB_FUZZ_SESSIONS ?? 20_000);
@@ -40,13 +31,11 @@ const HANDSHAKE_TIMEOUT_MS = 200;
 const SESSION_BOUND_MS = HANDSHAKE_TIMEOUT_MS + 1_000 + 3_000;
 /** Sessions that log in for real and then send mutated messages on to PostgreSQL. */
 const LOGGED_IN_EVERY = 200;
-const JWT = /eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/;
 /** What a broker may answer before a login succeeds; any of these (or XX000) is a failure. */
 const PRE_LOGIN_CODES = new Set(['R', 'E', 'v']);
 const EXPECTED_SQLSTATES = new Set(['08P01', '08006', '28000', '28P01']);
 
-let azure: EmulatedAzure & { dir: string };
-let tokens: TokenCache;
+const broker = new BrokerFixture();
 let token: string;
 let listener: Listener;
 let upstreamLogins = 0;
@@ -149,19 +138,8 @@ interface Outcome {
   problem: string | undefined;
 }
 
-async function writeInPieces(prng: Prng, client: RawClient, bytes: Buffer): Promise<void> {
-  const pieces = 1 + prng.int(3);
-  let offset = 0;
-  for (let i = 0; i < pieces && !client.closed; i++) {
-    const end = i === pieces - 1 ? bytes.length : offset + prng.int(bytes.length - offset + 1);
-    client.write(bytes.subarray(offset, end));
-    offset = end;
-    if (i < pieces - 1) await new Promise((resolve) => setImmediate(resolve));
-  }
-}
-
 async function malformedSession(index: number): Promise<Outcome> {
-  const prng = createPrng((SEED ^ Math.imul(index + 1, 0x9e3779b1)) >>> 0);
+  const prng = sessionPrng(SEED, index);
   const { bytes, ops } = prng.int(25) === 0 ? { bytes: Buffer.concat(template(prng).map((s) => s.bytes)), ops: ['none'] } : mutate(prng, template(prng));
   const action: Action = prng.pick(['end', 'end', 'end', 'hold', 'hold', 'destroy']);
   const client = await RawClient.connect(listener.port);
@@ -174,7 +152,7 @@ async function malformedSession(index: number): Promise<Outcome> {
 
 /** Logs in for real, then sends mutated regular messages on to PostgreSQL through the relay. */
 async function loggedInSession(index: number): Promise<Outcome> {
-  const prng = createPrng((SEED ^ Math.imul(index + 1, 0x9e3779b1)) >>> 0);
+  const prng = sessionPrng(SEED, index);
   const client = await RawClient.connect(listener.port);
   client.write(encodeStartupMessage({ user: USER, database: 'orders', application_name: 'fuzz-logged-in' }));
   await client.until((b) => authRequest(b, 10), 'AuthenticationSASL');
@@ -223,17 +201,6 @@ function judge(index: number, ops: string[], action: Action, result: RawResult, 
 
 // ---- The run --------------------------------------------------------------------------------
 
-const gc = ((): (() => void) => {
-  setFlagsFromString('--expose-gc');
-  return runInNewContext('gc') as () => void;
-})();
-
-function memory(): { rss: number; heap: number } {
-  gc();
-  const { rss, heapUsed } = process.memoryUsage();
-  return { rss: Math.round(rss / 2 ** 20), heap: Math.round(heapUsed / 2 ** 20) };
-}
-
 async function login(): Promise<void> {
   const c = new pg.Client({ host: '127.0.0.1', port: listener.port, user: USER, database: 'orders', password: PASSWORD, connectionTimeoutMillis: 10_000 });
   c.on('error', () => {});
@@ -246,45 +213,29 @@ async function login(): Promise<void> {
 }
 
 beforeAll(async () => {
-  azure = await startTestAzure();
-  Object.assign(process.env, azure.identity.env());
-  tokens = new TokenCache({ credential: createCredential() });
-  token = await tokens.getToken(SCOPE);
-  const server = azure.servers.find((s) => s.name === 'orders')!;
+  await broker.start();
+  token = await broker.getToken();
+  const target = broker.target('orders');
   const cancels = new CancelRegistry();
-  listener = await startListener({
-    host: '127.0.0.1',
-    port: 0,
-    handle: (socket) =>
-      runPostgresSession(socket, {
-        target: {
-          name: 'orders',
-          protocol: 'postgres',
-          host: server.host,
-          port: server.port,
-          tls: { mode: 'verify-full', ca: azure.caPem, caSource: 'the emulator CA', serverName: server.fqdn },
-          serverKind: server.kind,
-          serverName: server.name,
-        },
-        localPassword: PASSWORD,
-        defaults: { dbUser: USER, dbName: 'orders' },
-        authorize: () => ({ allowed: true }),
-        getToken: () => {
-          upstreamLogins += 1;
-          return tokens.getToken(SCOPE);
-        },
-        audit: NO_AUDIT,
-        cancels,
-        handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS,
-      }),
-  });
+  listener = await broker.listener((socket) =>
+    runPostgresSession(socket, {
+      target,
+      localPassword: PASSWORD,
+      defaults: { dbUser: USER, dbName: 'orders' },
+      authorize: () => ({ allowed: true }),
+      getToken: () => {
+        upstreamLogins += 1;
+        return broker.getToken();
+      },
+      audit: NO_AUDIT,
+      cancels,
+      handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS,
+    }),
+  );
   await login();
 });
 
-afterAll(async () => {
-  await listener?.close();
-  await azure?.stop();
-});
+afterAll(() => broker.stop());
 
 describe('fuzzing the PostgreSQL broker', () => {
   it(`survives ${SESSIONS} malformed sessions, ${CONCURRENCY} at a time`, { timeout: 120_000 }, async () => {
@@ -308,8 +259,7 @@ describe('fuzzing the PostgreSQL broker', () => {
     const after = memory();
 
     const count = (f: (o: Outcome) => boolean) => outcomes.filter(f).length;
-    const byState = new Map<string, number>();
-    for (const o of outcomes) byState.set(o.sqlstate ?? 'none', (byState.get(o.sqlstate ?? 'none') ?? 0) + 1);
+    const byState = tally(outcomes, (o) => o.sqlstate ?? 'none');
     const slowest = Math.max(...outcomes.map((o) => o.result.ms));
     console.log(
       [
@@ -319,11 +269,7 @@ describe('fuzzing the PostgreSQL broker', () => {
       ].join('\n'),
     );
 
-    const problems = outcomes.filter((o) => o.problem !== undefined);
-    for (const o of problems.slice(0, 5)) {
-      console.log(`session ${o.index} (${o.action}; ${o.ops.join(' ')}): ${o.problem}; received ${o.result.received.subarray(0, 200).toString('hex')}`);
-    }
-    expect(problems.map((o) => `${o.index}: ${o.problem}`)).toEqual([]);
+    expectNoProblems(outcomes);
     expect(outcomes).toHaveLength(SESSIONS + 200);
     expect(slowest).toBeLessThan(SESSION_BOUND_MS);
     expect(after.rss - before.rss).toBeLessThan(100);

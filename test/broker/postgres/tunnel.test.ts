@@ -9,44 +9,21 @@ import { loadOrCreateCa } from '../../../src/emulator/ca.js';
 import pg from 'pg';
 import { execa } from 'execa';
 import { createHash } from 'node:crypto';
-import { startTestAzure } from '../../harness/emulator.js';
 import { findTool } from '../../harness/tools.js';
 import { waitFor } from '../../helpers/wait.js';
-import { emulatorTarget } from '../../helpers/targets.js';
-import type { EmulatedAzure } from '../../../src/emulator/emulated-azure.js';
-import { createCredential } from '../../../src/azure/credential.js';
-import { TokenCache } from '../../../src/azure/token-cache.js';
-import { databaseScope, CLOUDS } from '../../../src/azure/clouds.js';
-import { openTunnel, type Tunnel, type TunnelOptions } from '../../../src/broker/tunnel.js';
+import type { Tunnel, TunnelOptions } from '../../../src/broker/tunnel.js';
+import { BrokerFixture } from '../../helpers/broker-fixtures.js';
 import { createMemoryAuditSink } from '../../../src/broker/audit.js';
-import type { UpstreamTarget } from '../../../src/broker/target.js';
 import { DEMO_IDENTITY } from '../../../src/emulator/demo-identity.js';
 
 const psql = await findTool('psql');
-const SCOPE = databaseScope(CLOUDS.AzureCloud);
+const broker = new BrokerFixture();
+const targetFor = broker.target.bind(broker);
+let azure: BrokerFixture['azure'];
+let tokens: BrokerFixture['tokens'];
 
-let azure: EmulatedAzure & { dir: string };
-let tokens: TokenCache;
-const tunnels: Tunnel[] = [];
-
-function targetFor(name: string, overrides: Partial<UpstreamTarget> = {}): UpstreamTarget {
-  return emulatorTarget(azure, name, overrides);
-}
-
-async function tunnel(overrides: Partial<TunnelOptions> = {}): Promise<Tunnel> {
-  const t = await openTunnel({
-    target: targetFor('orders'),
-    host: '127.0.0.1',
-    port: 0,
-    dbUser: DEMO_IDENTITY.role,
-    dbName: 'orders',
-    authorize: () => ({ allowed: true }),
-    getToken: () => tokens.getToken(SCOPE),
-    audit: createMemoryAuditSink({ queries: false }),
-    ...overrides,
-  });
-  tunnels.push(t);
-  return t;
+function tunnel(overrides: Partial<TunnelOptions> = {}): Promise<Tunnel> {
+  return broker.tunnel({ target: targetFor('orders'), dbName: 'orders', audit: createMemoryAuditSink({ queries: false }), ...overrides });
 }
 
 function client(t: Tunnel, overrides: Partial<pg.ClientConfig> = {}): pg.Client {
@@ -62,15 +39,11 @@ async function loginError(t: Tunnel, overrides: Partial<pg.ClientConfig> = {}): 
 }
 
 beforeAll(async () => {
-  azure = await startTestAzure();
-  Object.assign(process.env, azure.identity.env());
-  tokens = new TokenCache({ credential: createCredential() });
+  await broker.start();
+  ({ azure, tokens } = broker);
 });
 
-afterAll(async () => {
-  await Promise.all(tunnels.map((t) => t.close()));
-  await azure?.stop();
-});
+afterAll(() => broker.stop());
 
 describe('PostgreSQL tunnel against emulated Azure', () => {
   it('logs a pg driver in with the Entra token and runs simple and prepared queries', async () => {

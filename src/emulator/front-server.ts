@@ -1,0 +1,24 @@
+/**
+ * The TCP side every emulated database front shares: listen on loopback (any free port unless
+ * told), and on close destroy the connections it tracks before the server stops.
+ */
+import type { Server, Socket } from 'node:net';
+
+/** Starts `server` (@default 127.0.0.1, any free port) and gives the address it listens on. */
+export async function listenFront(server: Server, options: { host?: string | undefined; port?: number | undefined }): Promise<{ host: string; port: number }> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
+  });
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('front has no TCP address');
+  return { host: address.address, port: address.port };
+}
+
+/** Destroys `sockets` and resolves once `server` has closed. */
+export function closeFront(server: Server, sockets: ReadonlySet<Socket>): Promise<void> {
+  return new Promise<void>((resolve) => {
+    for (const socket of sockets) socket.destroy();
+    server.close(() => resolve());
+  });
+}
