@@ -42,6 +42,8 @@ export enum Command {
   ForceQuit = 'force-quit',
   ShowPassword = 'show-password',
   CloseTunnel = 'close-tunnel',
+  /** Tunnel details: put the connection URI (with the tunnel password) on the clipboard. */
+  Copy = 'copy',
   NextTunnel = 'next-tunnel',
   Retry = 'retry',
   Accept = 'accept',
@@ -79,6 +81,7 @@ export const KEY_BINDINGS: Readonly<Record<Command, readonly KeyBinding[]>> = {
   [Command.ForceQuit]: [{ char: 'c', ctrl: true }],
   [Command.ShowPassword]: [{ char: 'p' }],
   [Command.CloseTunnel]: [{ char: 'x' }],
+  [Command.Copy]: [{ char: 'c' }],
   [Command.NextTunnel]: [{ key: 'tab' }],
   [Command.Retry]: [{ char: 'r' }],
   [Command.Accept]: [{ key: 'return' }],

@@ -349,7 +349,7 @@ describe('keys per mode', () => {
   it('always has a key bar', () => {
     expect(keyBar(ready()).map((h) => `${h.keys} ${h.label}`).join(' · ')).toBe('enter connect · t tunnel · / filter · d doctor · q queries · ? help · Q quit');
     const tunnel = run(ready(), { type: 'tunnel-opened', tunnel: { id: 't', name: 'orders', protocol: 'postgres', host: 'h', port: 1, user: 'u', database: 'd', uri: 'u', command: 'c', password: 'p', openedAt: '' } });
-    expect(keyBar(tunnel).map((h) => h.keys)).toEqual(['p', 'x', 'tab', 'esc']);
+    expect(keyBar(tunnel).map((h) => h.keys)).toEqual(['c', 'p', 'x', 'tab', 'esc']);
   });
 });
 
@@ -368,5 +368,18 @@ describe('layout', () => {
     expect(windowStart(50, 100, 10)).toBe(45);
     expect(windowStart(99, 100, 10)).toBe(90);
     expect(windowStart(5, 8, 10)).toBe(0);
+  });
+});
+
+describe('copying a tunnel URI', () => {
+  it('puts the password into the URI, encoded', async () => {
+    const { uriWithPassword } = await import('../../src/ui/picker/state.js');
+    expect(uriWithPassword({ uri: 'postgres://azdb-demo@127.0.0.1:5432/orders', password: 'a/b+c' })).toBe('postgres://azdb-demo:a%2Fb%2Bc@127.0.0.1:5432/orders');
+    expect(uriWithPassword({ uri: 'mysql://azdb-demo@127.0.0.1:3306', password: 'x' })).toBe('mysql://azdb-demo:x@127.0.0.1:3306');
+  });
+
+  it('frames the text as OSC 52', async () => {
+    const { clipboardSequence } = await import('../../src/ui/picker/hooks.js');
+    expect(clipboardSequence('hi')).toBe('\u001b]52;c;aGk=\u0007');
   });
 });

@@ -91,6 +91,23 @@ describe('picker screen', () => {
     expect(frame()).toContain('Broker · no tunnels open');
   });
 
+  it('copies the tunnel URI with its password to the clipboard with c (OSC 52), never onto the screen', async () => {
+    const { until, press, frame, screen } = mount();
+    await until('3 databases');
+    press('t');
+    await until('Open a tunnel to orders');
+    press(ENTER);
+    await until('Tunnel t1 to orders');
+    expect(frame()).toContain('c copy URI');
+    press('c');
+    await until('Copied the URI of the tunnel to orders (with its password) to the clipboard.');
+    const written = screen.stdout.frames.join('');
+    const osc = /\u001b\]52;c;([A-Za-z0-9+/=]+)\u0007/.exec(written);
+    expect(osc).not.toBeNull();
+    expect(Buffer.from(osc![1]!, 'base64').toString('utf8')).toBe('postgres://azdb-demo:sekret-password-123@127.0.0.1:40001/orders');
+    expect(frame()).not.toContain('sekret-password-123');
+  });
+
   it('shows an error with its hint and what to press, and retries', async () => {
     const api = fakeApi(DATABASES);
     api.failNext.databases = Object.assign(new Error('config file /x/azdb.yaml does not exist'), { hint: 'Run `azdb setup`.' });

@@ -48,7 +48,18 @@ export type PickerOutcome =
   | { kind: 'connect'; name: string; login: TuiLogin; state: PickerState };
 
 /** Carries out `state.pending` against the core and answers with an action (or leaves the picker). */
-export function usePendingWork(api: TuiApi, state: PickerState, dispatch: Dispatch<PickerAction>, leave: (outcome: PickerOutcome) => void): void {
+/** OSC 52: the terminal (and tmux with set-clipboard on) puts the base64 text on the clipboard. */
+export function clipboardSequence(text: string): string {
+  return `\u001b]52;c;${Buffer.from(text, 'utf8').toString('base64')}\u0007`;
+}
+
+export function usePendingWork(
+  api: TuiApi,
+  state: PickerState,
+  dispatch: Dispatch<PickerAction>,
+  leave: (outcome: PickerOutcome) => void,
+  writeTerminal: (data: string) => void,
+): void {
   const latest = useRef(state);
   latest.current = state;
   const pending = state.pending;
@@ -82,6 +93,10 @@ export function usePendingWork(api: TuiApi, state: PickerState, dispatch: Dispat
           (error: unknown) => answer({ type: 'failed', title: 'Could not close the tunnel', error: api.describeError(error) }),
         );
         break;
+      case 'copy':
+        writeTerminal(clipboardSequence(pending.text));
+        answer({ type: 'copied', what: pending.what });
+        break;
       case 'connect':
         leave({ kind: 'connect', name: pending.name, login: pending.login, state: latest.current });
         break;
@@ -90,5 +105,5 @@ export function usePendingWork(api: TuiApi, state: PickerState, dispatch: Dispat
         break;
     }
     return () => controller.abort();
-  }, [api, pending, dispatch, leave]);
+  }, [api, pending, dispatch, leave, writeTerminal]);
 }

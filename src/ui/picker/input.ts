@@ -82,6 +82,7 @@ export const MODE_COMMANDS: Readonly<Record<PickerMode, ReadonlyArray<readonly [
     [Command.ForceQuit, 'quit'],
   ],
   tunnel: [
+    [Command.Copy, 'copy URI'],
     [Command.ShowPassword, 'show/hide password'],
     [Command.CloseTunnel, 'close tunnel'],
     [Command.NextTunnel, 'next tunnel'],
@@ -109,7 +110,7 @@ const KEY_BAR: Readonly<Record<PickerMode, readonly Command[]>> = {
   'login-list': [Command.Accept, Command.Up, Command.Back],
   'login-text': [Command.Accept, Command.Up, Command.Back],
   help: [Command.Back],
-  tunnel: [Command.ShowPassword, Command.CloseTunnel, Command.NextTunnel, Command.Back],
+  tunnel: [Command.Copy, Command.ShowPassword, Command.CloseTunnel, Command.NextTunnel, Command.Back],
   error: [Command.Retry, Command.Back, Command.Quit],
   screen: [],
 };
@@ -234,6 +235,8 @@ export function keyToAction(state: PickerState, input: string, key: KeyPress): P
       return { type: 'toggle-password' };
     case Command.CloseTunnel:
       return { type: 'close-tunnel' };
+    case Command.Copy:
+      return { type: 'copy-uri' };
     case Command.NextTunnel:
       return { type: 'show-tunnels' };
     case Command.Retry:

@@ -4,7 +4,7 @@
  * to psql / mariadb; run-picker.tsx mounts it again afterwards with the state it left with.
  */
 import { useCallback, useReducer, useRef } from 'react';
-import { useApp } from 'ink';
+import { useApp, useStdout } from 'ink';
 import type { TuiApi } from '../../cli/tui-api.js';
 import { createTheme, ThemeContext } from '../theme.js';
 import { useCoreEvents, usePendingWork, usePickerInput, useTerminalSize, type PickerOutcome } from './hooks.js';
@@ -56,7 +56,8 @@ export function Picker({ api, initialState, color = false, onExit, queriesRefres
     ) : undefined;
   useTerminalSize(dispatch);
   useCoreEvents(api, state.lastSeq, dispatch);
-  usePendingWork(api, state, dispatch, leave);
+  const { write: writeTerminal } = useStdout();
+  usePendingWork(api, state, dispatch, leave, writeTerminal);
   // The doctor and queries screens read the keys themselves.
   usePickerInput(state, dispatch, screen === undefined);
   return (

@@ -15,6 +15,8 @@ export type Pending =
   | { kind: 'load' }
   | { kind: 'open-tunnel'; name: string; login: TuiLogin }
   | { kind: 'close-tunnel'; id: string }
+  /** Put `text` on the terminal's clipboard (OSC 52); it may hold the tunnel password. */
+  | { kind: 'copy'; text: string; what: string }
   | { kind: 'connect'; name: string; login: TuiLogin }
   | { kind: 'quit' };
 
@@ -91,6 +93,8 @@ export type PickerAction =
   | { type: 'show-tunnels' }
   | { type: 'toggle-password' }
   | { type: 'close-tunnel' }
+  | { type: 'copy-uri' }
+  | { type: 'copied'; what: string }
   | { type: 'retry' }
   | { type: 'reload' }
   | { type: 'quit' }
@@ -118,6 +122,14 @@ export function initialPickerState(size: { columns: number; rows: number } = { c
     columns: size.columns,
     rows: size.rows,
   };
+}
+
+/** The tunnel's URI with its password, for a GUI client: `postgres://user:password@host:port/db`. */
+export function uriWithPassword(tunnel: Pick<TuiTunnel, 'uri' | 'password'>): string {
+  const scheme = tunnel.uri.indexOf('://');
+  const at = tunnel.uri.indexOf('@', scheme + 3);
+  if (scheme < 0 || at < 0) return tunnel.uri;
+  return `${tunnel.uri.slice(0, at)}:${encodeURIComponent(tunnel.password)}${tunnel.uri.slice(at)}`;
 }
 
 /** Recent databases first (most recent connection first), then the others by name. */
@@ -356,6 +368,14 @@ export function pickerReducer(state: PickerState, action: PickerAction): PickerS
     case 'toggle-password':
       if (overlay.kind !== 'tunnel') return state;
       return { ...state, overlay: { ...overlay, showPassword: !overlay.showPassword } };
+    case 'copy-uri': {
+      if (overlay.kind !== 'tunnel' || state.pending) return state;
+      const tunnel = state.tunnels.find((t) => t.id === overlay.tunnelId);
+      if (!tunnel) return state;
+      return { ...state, pending: { kind: 'copy', text: uriWithPassword(tunnel), what: `the URI of the tunnel to ${tunnel.name}` } };
+    }
+    case 'copied':
+      return { ...state, pending: undefined, notice: `Copied ${action.what} (with its password) to the clipboard.` };
     case 'close-tunnel': {
       if (overlay.kind !== 'tunnel' || state.pending) return state;
       const tunnel = state.tunnels.find((t) => t.id === overlay.tunnelId);
