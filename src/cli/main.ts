@@ -6,7 +6,6 @@ import { Command, CommanderError, Option } from 'commander';
 import { BugError, REPORT_URL, toAzdbError, UserError } from '../errors.js';
 import { ExitWithoutMessage } from './exit.js';
 import { createOutput, type Output, type OutputStreams } from './output.js';
-import { notYetAvailable } from './commands/pending.js';
 import { configCheck } from './commands/config-check.js';
 import { dbLs } from './commands/db-ls.js';
 import { configCreate, type ConfigCreateFlags } from './commands/config-create.js';
@@ -23,12 +22,6 @@ interface GlobalOptions {
   config?: string;
   json?: boolean;
 }
-
-const ISSUE = {
-  discovery: 'discovery, roles and the headless broker (issue #6)',
-  troubleshooting: 'the troubleshooting tools (issue #7)',
-  tui: 'the terminal UI (issue #8)',
-};
 
 export async function main(argv: string[], streams: Partial<OutputStreams> = {}): Promise<number> {
   const io: OutputStreams = {
@@ -66,11 +59,6 @@ function buildProgram(io: OutputStreams, onContext: (ctx: CliContext) => void): 
     onContext(ctx);
     return ctx;
   };
-  const pending = (name: string, capability: string) => (...args: unknown[]) => {
-    context(args.at(-1) as Command);
-    notYetAvailable(name, capability);
-  };
-
   program
     .command('tui', { isDefault: true })
     .description('connection picker (needs a TTY; otherwise prints the `db ls` listing)')
