@@ -216,33 +216,25 @@ export async function startEmulatedAzure(options: EmulatedAzureOptions): Promise
       }
     }
 
+    /** A server as ARM lists it: the resource type and version of its engine and kind. */
+    const armServer = (spec: { name: string; kind: 'flexible' | 'single'; location: string; tags: Record<string, string> }, engine: 'postgres' | 'mysql'): EmulatedServer => ({
+      subscriptionId: DEMO_SUBSCRIPTION_ID,
+      resourceGroup: DEMO_RESOURCE_GROUP,
+      name: spec.name,
+      type: `${engine === 'postgres' ? 'Microsoft.DBforPostgreSQL' : 'Microsoft.DBforMySQL'}/${spec.kind === 'single' ? 'servers' : 'flexibleServers'}`,
+      location: spec.location,
+      tags: spec.tags,
+      version: engine === 'postgres' ? (spec.kind === 'single' ? '11' : '17') : spec.kind === 'single' ? '5.7' : '8.0.21',
+      state: 'Ready',
+      fqdn: `${spec.name}.${engine === 'postgres' ? cloud.postgresSuffix : cloud.mysqlSuffix}`,
+    });
     const arm = await startArm({
       issuer,
       ca,
       subscriptions: [{ subscriptionId: DEMO_SUBSCRIPTION_ID, displayName: 'azdb demo' }],
       servers: [
-        ...SERVERS.map((spec): EmulatedServer => ({
-          subscriptionId: DEMO_SUBSCRIPTION_ID,
-          resourceGroup: DEMO_RESOURCE_GROUP,
-          name: spec.name,
-          type: spec.kind === 'single' ? 'Microsoft.DBforPostgreSQL/servers' : 'Microsoft.DBforPostgreSQL/flexibleServers',
-          location: spec.location,
-          tags: spec.tags,
-          version: spec.kind === 'single' ? '11' : '17',
-          state: 'Ready',
-          fqdn: `${spec.name}.${cloud.postgresSuffix}`,
-        })),
-        ...mysqlSpecs.map((spec): EmulatedServer => ({
-          subscriptionId: DEMO_SUBSCRIPTION_ID,
-          resourceGroup: DEMO_RESOURCE_GROUP,
-          name: spec.name,
-          type: spec.kind === 'single' ? 'Microsoft.DBforMySQL/servers' : 'Microsoft.DBforMySQL/flexibleServers',
-          location: spec.location,
-          tags: spec.tags,
-          version: spec.kind === 'single' ? '5.7' : '8.0.21',
-          state: 'Ready',
-          fqdn: `${spec.name}.${cloud.mysqlSuffix}`,
-        })),
+        ...SERVERS.map((spec) => armServer(spec, 'postgres')),
+        ...mysqlSpecs.map((spec) => armServer(spec, 'mysql')),
       ],
     });
     stops.push(() => arm.close());
