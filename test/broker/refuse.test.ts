@@ -7,6 +7,7 @@ import { CancelRegistry } from '../../src/broker/cancel-registry.js';
 import { refuseMySql, refusePostgres, type RefusalOutcome } from '../../src/broker/refuse.js';
 import { decodeErr } from '../../src/broker/mysql/responses.js';
 import { encodeCancelRequest, encodeSslRequest } from '../../src/broker/postgres/startup.js';
+import { waitFor } from '../helpers/wait.js';
 import { parseBackend, startupMessage } from '../helpers/pg-raw.js';
 
 /** A client socket whose server side is refused with `refuse`; resolves with all bytes the client got. */
@@ -30,8 +31,8 @@ async function refusedExchange(
   return { bytes: Buffer.concat(chunks), outcome: await outcome };
 }
 
-async function until(received: () => Buffer, length: number): Promise<void> {
-  while (received().length < length) await new Promise((r) => setTimeout(r, 5));
+function until(received: () => Buffer, length: number): Promise<boolean> {
+  return waitFor(() => received().length >= length, `${length} bytes from the broker`);
 }
 
 describe('refusePostgres', () => {

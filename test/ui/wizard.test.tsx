@@ -38,6 +38,7 @@ function fakeApi(outcomes: Partial<Record<StepId, Array<'pass' | 'fail'>>> = {},
   return { api, calls, saved: () => saved };
 }
 
+/** Time for a key that must change nothing to have been handled (a negative check has no event). */
 const tick = () => new Promise((r) => setTimeout(r, 30));
 
 describe('wizard screens', () => {
@@ -86,11 +87,11 @@ describe('wizard screens', () => {
     const ui = render(<Wizard api={api} answers={ANSWERS} progress={{ step: 2, completed: ['credentials', 'iam'], answers: {} }} />);
     await waitFor(() => ui.lastFrame()?.includes('PASS users is pass'), 'users');
     ui.stdin.write('\t');
-    await tick();
+    await waitFor(() => ui.lastFrame()?.includes('› Entra admin:'), 'the admin field focused');
     ui.stdin.write('e');
-    await tick();
+    await waitFor(() => ui.lastFrame()?.includes('▏'), 'editing');
     ui.stdin.write('admin@example.com');
-    await tick();
+    await waitFor(() => ui.lastFrame()?.includes('admin@example.com▏'), 'the typed admin');
     ui.stdin.write('\r');
     await waitFor(() => calls.includes('users') && calls.filter((c) => c === 'users').length === 2, 're-check');
     ui.stdin.write('x');
