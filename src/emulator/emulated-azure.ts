@@ -21,7 +21,7 @@ import { findMariaDbServer, startRealMariaDb, type RealMariaDb } from './real-ma
 import { startMySqlFront, type MySqlFront } from './mysql-front.js';
 import { loadMySqlSampleData, MYSQL_SAMPLE_DATABASE } from './mysql-sample-data.js';
 import type { EmulatedServer } from './arm-resources.js';
-import { DEMO_IDENTITY, DEMO_RESOURCE_GROUP, DEMO_SUBSCRIPTION_ID, DEMO_TENANT_ID } from './demo-identity.js';
+import { DEMO_AAD_USER, DEMO_IDENTITY, DEMO_PRINCIPAL, DEMO_RESOURCE_GROUP, DEMO_SUBSCRIPTION_ID, DEMO_TENANT_ID } from './demo-identity.js';
 
 export { DEMO_IDENTITY } from './demo-identity.js';
 
@@ -126,8 +126,8 @@ export async function startEmulatedAzure(options: EmulatedAzureOptions): Promise
       realMariaDb = started;
     }
     progress('Loading sample data...');
-    await loadSampleData(realPostgres, [{ role: DEMO_IDENTITY.role, objectId: DEMO_IDENTITY.objectId, type: 'service' }]);
-    if (realMariaDb) await loadMySqlSampleData(realMariaDb, [{ user: DEMO_IDENTITY.role, identifiedBy: DEMO_IDENTITY.objectId, type: 'service' }]);
+    await loadSampleData(realPostgres, [DEMO_PRINCIPAL]);
+    if (realMariaDb) await loadMySqlSampleData(realMariaDb, [DEMO_AAD_USER]);
 
     progress('Starting emulated Entra ID, managed identity endpoint and ARM...');
     const ca = await loadOrCreateCa(join(options.dir, 'ca'));

@@ -4,7 +4,8 @@
  * with `mysql_clear_password`, accepts only a valid Entra access token (signature, audience,
  * expiry) whose identity matches the principal made by `CREATE AADUSER`, and then joins the
  * client to the real MariaDB as that principal's account. The client's greeting carries
- * MariaDB's own connection id, so `KILL QUERY <id>` from another connection works.
+ * MariaDB's own connection id, so `KILL QUERY <id>` from another connection works. The front
+ * answers `CREATE AADUSER` itself (MariaDB has no such statement), for the server's Entra admin only.
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import { closeFront, listenFront } from './front-server.js';
@@ -15,11 +16,13 @@ import { Capability, hasCapability } from '../broker/mysql/constants.js';
 import { decodeClientHandshake, encodeHandshakeV10, type HandshakeResponse41 } from '../broker/mysql/handshake.js';
 import { encodePacket, nextSequenceId, packetsOutOfOrderError, readPacket } from '../broker/mysql/packets.js';
 import { PROTOCOL_ERROR_SQLSTATE, ProtocolError } from '../broker/mysql/protocol-error.js';
-import { encodeErr, type ErrPacket } from '../broker/mysql/responses.js';
+import { encodeErr, encodeOk, type ErrPacket } from '../broker/mysql/responses.js';
+import { ServerStatus } from '../broker/mysql/constants.js';
 import { HandshakeTimeoutError, PeerClosedError, WireReader } from '../broker/wire-reader.js';
 import { errorMessage } from '../errors.js';
 import { loginUpstream, openUpstream, UpstreamRefused, type Deadline, type Upstream } from './mariadb-upstream.js';
-import { findAadPrincipal } from './mysql-aad-users.js';
+import { AadUserTap, type TapAction } from './aaduser-tap.js';
+import { findAadPrincipal, runCreateAadUser, type AadPrincipal } from './mysql-aad-users.js';
 import * as errors from './mysql-front-errors.js';
 import type { RealMariaDb } from './real-mariadb.js';
 import type { TokenVerifier, VerifiedIdentity } from './token-verifier.js';
@@ -125,21 +128,22 @@ export async function startMySqlFront(options: MySqlFrontOptions): Promise<MySql
       track(upstream.socket);
       const scramble = createScramble();
       const { greeting } = upstream;
+      const offered = ((greeting.capabilities | FRONT_ADDS) & ~FRONT_WITHHOLDS) >>> 0;
       leg.send(
         encodeHandshakeV10({
           ...greeting,
           authPluginData: scramble,
-          capabilities: ((greeting.capabilities | FRONT_ADDS) & ~FRONT_WITHHOLDS) >>> 0,
+          capabilities: offered,
           authPluginName: AuthPlugin.NativePassword,
         }),
       );
       const response = await startTls(leg);
       const user = mapUser(response.username);
       const token = await receiveToken(leg, response, scramble);
-      const password = await checkToken(token, user, response.username, hostOf(raw));
+      const principal = await checkToken(token, user, response.username, hostOf(raw));
       logins += 1;
-      leg.send(await loginUpstream(upstream, { user, password, client: response }, deadline));
-      join(leg, upstream);
+      leg.send(await loginUpstream(upstream, { user, password: principal.internalPassword, client: response }, deadline));
+      join(leg, upstream, principal, (response.capabilities & offered) >>> 0);
     } catch (error) {
       upstream?.socket.destroy();
       // An ERR from MariaDB (before the greeting: "Too many connections") goes to the client as is.
@@ -198,16 +202,17 @@ export async function startMySqlFront(options: MySqlFrontOptions): Promise<MySql
     return user.slice(0, at);
   }
 
-  /** Resolves with the internal password of the principal's account. */
-  async function checkToken(token: string, user: string, requestedUser: string, host: string): Promise<string> {
+  /** Resolves with the principal, whose account the session logs in as. */
+  async function checkToken(token: string, user: string, requestedUser: string, host: string): Promise<AadPrincipal> {
     const verdict = await options.verifyToken(token);
     if (!verdict.ok) throw errors.tokenRefused(verdict.reason, requestedUser, host, options.audience);
     const principal = await findAadPrincipal(options.realMariaDb, user);
     if (!principal || !matches(principal.objectId, user, verdict.identity)) throw errors.accessDenied(requestedUser, host, true);
-    return principal.internalPassword;
+    return principal;
   }
 
-  function join(leg: ClientLeg, upstream: Upstream): void {
+  /** Relays both ways; the client's side through the tap, so `CREATE AADUSER` is answered here. */
+  function join(leg: ClientLeg, upstream: Upstream, principal: AadPrincipal, capabilities: number): void {
     const client = leg.socket;
     const server = upstream.socket;
     const fromClient = leg.reader.detach();
@@ -220,12 +225,46 @@ export async function startMySqlFront(options: MySqlFrontOptions): Promise<MySql
     server.on('error', closeBoth);
     client.on('close', closeBoth);
     server.on('close', closeBoth);
-    if (fromClient.length > 0) server.write(fromClient);
     if (fromServer.length > 0) client.write(fromServer);
-    client.pipe(server);
     server.pipe(client);
-    client.resume();
     server.resume();
+
+    const tap = new AadUserTap(capabilities);
+    const queue: TapAction[] = [];
+    let answering = false;
+    let draining = false;
+    const flow = (): void => {
+      while (!answering && !draining && queue.length > 0) {
+        const action = queue.shift()!;
+        if (action.type === 'forward') {
+          if (!server.write(action.bytes)) {
+            draining = true;
+            server.once('drain', () => {
+              draining = false;
+              flow();
+            });
+          }
+          continue;
+        }
+        answering = true;
+        runCreateAadUser(options.realMariaDb, action.sql, principal)
+          .catch(errPacketOf)
+          .then((err) => {
+            client.write(encodePacket(action.replySequenceId, err ? encodeErr(err) : encodeOk({ statusFlags: ServerStatus.Autocommit }, capabilities)));
+            answering = false;
+            flow();
+          });
+      }
+      if (answering || draining) client.pause();
+      else client.resume();
+    };
+    const take = (chunk: Buffer): void => {
+      queue.push(...tap.push(chunk));
+      flow();
+    };
+    client.on('data', take);
+    if (fromClient.length > 0) take(fromClient);
+    else flow();
   }
 
   const address = await listenFront(server, options);

@@ -81,8 +81,7 @@ export async function startRealPostgres(options: RealPostgresOptions): Promise<R
   }
 
   const attached = attachRealPostgres(socketDir);
-  const installed = await attached.query<{ t: string | null }>("SELECT to_regclass('pgaadauth.principals')::text AS t");
-  if (!installed.rows[0]?.t) await attached.query(AAD_AUTH_SQL);
+  await attached.query(AAD_AUTH_SQL);
   return {
     ...attached,
     async stop() {

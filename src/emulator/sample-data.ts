@@ -34,6 +34,8 @@ export interface Principal {
   role: string;
   objectId: string;
   type: 'service' | 'user';
+  /** The server's Entra admin: may create principals (pgaadauth_*), roles and databases. */
+  isAdmin?: boolean;
 }
 
 /** Creates sample databases that are missing and grants `principals` access to them. */
@@ -41,9 +43,13 @@ export async function loadSampleData(pg: RealPostgres, principals: readonly Prin
   const { rows } = await pg.query<{ datname: string }>('SELECT datname FROM pg_database');
   const existing = new Set(rows.map((r) => r.datname));
   for (const principal of principals) {
-    const found = await pg.query('SELECT 1 FROM pgaadauth.principals WHERE rolname = $1', [principal.role]);
+    const found = await pg.query<{ is_admin: boolean }>('SELECT is_admin FROM pgaadauth.principals WHERE rolname = $1', [principal.role]);
+    const isAdmin = principal.isAdmin ?? false;
     if (found.rowCount === 0) {
-      await pg.query('SELECT pgaadauth_create_principal_with_oid($1, $2, $3, false, false)', [principal.role, principal.objectId, principal.type]);
+      await pg.query('SELECT pgaadauth_create_principal_with_oid($1, $2, $3, $4, false)', [principal.role, principal.objectId, principal.type, isAdmin]);
+    } else if (isAdmin && !found.rows[0]!.is_admin) {
+      // Made by an older emulator, before the demo identity became the servers' Entra admin.
+      await pg.query('SELECT pgaadauth.make_admin($1)', [principal.role]);
     }
   }
   for (const db of SAMPLE_DATABASES) {

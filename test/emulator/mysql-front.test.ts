@@ -5,7 +5,7 @@
  * MariaDB.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID as randomUuid } from 'node:crypto';
 import { connect as connectTcp } from 'node:net';
 import { join } from 'node:path';
 import { connect as connectTls } from 'node:tls';
@@ -201,8 +201,9 @@ describe.skipIf(mariadbd.skip)('the emulated Azure Database for MySQL front', ()
     const error = await refusal(
       mysql.createConnection({ host: '127.0.0.1', port: target.port, user: target.loginUser, password: token, database: 'nosuchdb', ssl: { ca: azure.caPem }, enableCleartextPlugin: true }),
     );
-    expect(error).toMatchObject({ errno: 1044, sqlState: '42000' });
-    expect(error.message).toContain(`Access denied for user '${DEMO_IDENTITY.role}'@'%' to database 'nosuchdb'`);
+    // The demo identity is the server's Entra admin, who may see every database: MariaDB says it is not there.
+    expect(error).toMatchObject({ errno: 1049, sqlState: '42000' });
+    expect(error.message).toContain("Unknown database 'nosuchdb'");
   });
 
   it('hands the client MariaDB\'s connection id, so KILL QUERY from a second connection cancels a query', async () => {
@@ -257,6 +258,58 @@ describe.skipIf(mariadbd.skip)('the emulated Azure Database for MySQL front', ()
     // The same client id does not open the demo identity's account.
     const error = await refusal(connectMysql2(token));
     expect(error).toMatchObject({ errno: 1045, sqlState: '28000' });
+  });
+
+  it.skipIf(client.skip)('lets the Entra admin CREATE AADUSER and GRANT with the real client; the new principal logs in with its own token', async () => {
+    const user = `app-${randomBytes(4).toString('hex')}`;
+    const clientId = randomUuid();
+    const admin = await azure.issueToken({ audience: DB_AUDIENCE });
+    const made = await runClient(admin, { sql: `CREATE AADUSER '${user}' IDENTIFIED BY '${clientId}'; GRANT SELECT ON shop.* TO '${user}'@'%';` });
+    expect(made.stderr).toBe('');
+    expect(made.exitCode).toBe(0);
+
+    const token = await azure.issueToken({ audience: DB_AUDIENCE, objectId: randomUuid(), appId: clientId });
+    const used = await runClient(token, { user, database: 'shop', sql: 'select current_user(), count(*) from customers' });
+    expect(used.stderr).toBe('');
+    expect(used.stdout.trim()).toBe(`${user}@%\t50`);
+    const readOnly = await runClient(token, { user, database: 'shop', sql: 'delete from customers' });
+    expect(readOnly.stderr).toContain('ERROR 1142 (42000) at line 1: DELETE command denied');
+
+    // Azure makes an account once; on the single server (user@server) too.
+    const again = await runClient(admin, { server: 'legacy-mysql', sql: `CREATE AADUSER '${user}' IDENTIFIED BY '${clientId}'` });
+    expect(again.stderr).toContain(`ERROR 1396 (HY000) at line 1: Operation CREATE USER failed for '${user}'@'%'`);
+  });
+
+  it('refuses CREATE AADUSER to anyone but the Entra admin, and a malformed one, as MySQL errors; the session goes on', async () => {
+    const user = `plain-${randomBytes(4).toString('hex')}`;
+    const objectId = randomUuid();
+    await createAadUser(azure.realMariaDb!, { user, identifiedBy: objectId, type: 'service' });
+    const plain = await mysql.createConnection({
+      host: '127.0.0.1',
+      port: server('shopdb').port,
+      user,
+      password: await azure.issueToken({ audience: DB_AUDIENCE, objectId, appId: randomUuid() }),
+      ssl: { ca: azure.caPem },
+      enableCleartextPlugin: true,
+    });
+    const admin = await connectMysql2(await azure.issueToken({ audience: DB_AUDIENCE }));
+    try {
+      const denied = await plain.query(`CREATE AADUSER 'sneaky' IDENTIFIED BY '${randomUuid()}'`).then(() => undefined, (e: unknown) => e);
+      expect(denied).toMatchObject({ errno: 1227, sqlState: '42000', message: 'Access denied; you need (at least one of) the CREATE USER privilege(s) for this operation' });
+      const [[row]] = await plain.query<mysql.RowDataPacket[]>('select current_user() as user');
+      expect(row!.user).toBe(`${user}@%`);
+
+      const malformed = await admin.query('CREATE AADUSER sneaky').then(() => undefined, (e: unknown) => e);
+      expect(malformed).toMatchObject({ errno: 1064, sqlState: '42000' });
+      expect((malformed as Error).message).toContain("near 'sneaky' at line 1");
+      const badId = await admin.query("CREATE AADUSER 'sneaky' IDENTIFIED BY 'not-an-id'").then(() => undefined, (e: unknown) => e);
+      expect(badId).toMatchObject({ errno: 1105 });
+      const [accounts] = await admin.query<mysql.RowDataPacket[]>("select count(*) as n from mysql.user where user = 'sneaky'");
+      expect(accounts[0]!.n).toBe(0);
+    } finally {
+      await plain.end();
+      await admin.end();
+    }
   });
 
   it('logs mysql2 in with the clear password over TLS', async () => {

@@ -4,11 +4,12 @@
  * `az account get-access-token`), against the run's real PostgreSQL.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { execa } from 'execa';
 import { CLOUDS } from '../../src/azure/clouds.js';
 import { DEMO_IDENTITY } from '../../src/emulator/demo-identity.js';
 import type { EmulatedAzure } from '../../src/emulator/emulated-azure.js';
+import { loadSampleData } from '../../src/emulator/sample-data.js';
 import { startTestAzure } from '../harness/emulator.js';
 import { findTool } from '../harness/tools.js';
 
@@ -25,7 +26,7 @@ afterAll(async () => {
   await azure?.stop();
 });
 
-async function runPsql(token: string, options: { server?: string; user?: string; sslmode?: string } = {}) {
+async function runPsql(token: string, options: { server?: string; user?: string; sslmode?: string; sql?: string } = {}) {
   const server = azure.servers.find((s) => s.name === (options.server ?? 'orders'))!;
   const conninfo = [
     `host=${server.fqdn}`,
@@ -36,7 +37,7 @@ async function runPsql(token: string, options: { server?: string; user?: string;
     `sslmode=${options.sslmode ?? 'verify-full'}`,
     `sslrootcert=${azure.caFile}`,
   ].join(' ');
-  return execa(psql.path!, [conninfo, '-XAtc', 'select current_user'], {
+  return execa(psql.path!, [conninfo, '-XAt', '-v', 'ON_ERROR_STOP=1', '-c', options.sql ?? 'select current_user'], {
     env: { PGPASSWORD: token, PGCONNECT_TIMEOUT: '10' },
     reject: false,
   });
@@ -47,6 +48,40 @@ describe.skipIf(psql.skip)('psql straight to the emulated Azure front', () => {
     const result = await runPsql(await azure.issueToken({ audience: DB_AUDIENCE }));
     expect(result.stderr).toBe('');
     expect(result.stdout.trim()).toBe(DEMO_IDENTITY.role);
+  });
+
+  it('lets the Entra admin make a principal with pgaadauth_create_principal_with_oid, which then logs in with its own token', async () => {
+    const role = `app_${randomBytes(4).toString('hex')}`;
+    const objectId = randomUUID();
+    const admin = await azure.issueToken({ audience: DB_AUDIENCE });
+    const made = await runPsql(admin, { server: 'legacy', sql: `select * from pgaadauth_create_principal_with_oid('${role}', '${objectId}', 'service', false, false)` });
+    expect(made.stderr).toBe('');
+    expect(made.stdout.trim()).toBe(`Created role for "${role}"`);
+
+    const token = await azure.issueToken({ audience: DB_AUDIENCE, objectId, appId: randomUUID() });
+    const used = await runPsql(token, { user: role });
+    expect(used.stderr).toBe('');
+    expect(used.stdout.trim()).toBe(role);
+    // Another identity's token does not open it.
+    expect((await runPsql(admin, { user: role })).stderr).toContain(`password authentication failed for user "${role}"`);
+
+    // Only the admin may make principals; the new role is not one.
+    const denied = await runPsql(token, { user: role, sql: `select pgaadauth_create_principal_with_oid('sneaky', '${randomUUID()}', 'service', true, false)` });
+    expect(denied.exitCode).toBe(1);
+    expect(denied.stderr).toContain('permission denied for function pgaadauth_create_principal_with_oid');
+    const again = await runPsql(admin, { sql: `select pgaadauth_create_principal_with_oid('${role}', '${objectId}', 'service', false, false)` });
+    expect(again.stderr).toContain(`role "${role}" already exists`);
+  });
+
+  it('brings a principal of an older cluster up to admin when the demo asks for it', async () => {
+    const role = `old_${randomBytes(4).toString('hex')}`;
+    const objectId = randomUUID();
+    await azure.realPostgres.query("select pgaadauth_create_principal_with_oid($1, $2, 'service', false, false)", [role, objectId]);
+    const isAdmin = async () =>
+      (await azure.realPostgres.query<{ member: boolean; flagged: boolean }>("select pg_has_role($1, 'azure_pg_admin', 'member') as member, is_admin as flagged from pgaadauth.principals where rolname = $1", [role])).rows[0];
+    expect(await isAdmin()).toEqual({ member: false, flagged: false });
+    await loadSampleData(azure.realPostgres, [{ role, objectId, type: 'service', isAdmin: true }]);
+    expect(await isAdmin()).toEqual({ member: true, flagged: true });
   });
 
   it('takes `user@server` on a single server and refuses the bare name as Azure did', async () => {

@@ -13,7 +13,7 @@ import { startRealPostgres, type RealPostgres } from '../../src/emulator/real-po
 import { startRealMariaDb, type RealMariaDb } from '../../src/emulator/real-mariadb.js';
 import { loadSampleData } from '../../src/emulator/sample-data.js';
 import { loadMySqlSampleData } from '../../src/emulator/mysql-sample-data.js';
-import { DEMO_IDENTITY } from '../../src/emulator/demo-identity.js';
+import { DEMO_AAD_USER, DEMO_PRINCIPAL } from '../../src/emulator/demo-identity.js';
 import { findTool } from './tools.js';
 
 declare module 'vitest' {
@@ -48,12 +48,12 @@ export default async function setup(project: TestProject): Promise<() => Promise
 
 async function startSharedPostgres(dir: string): Promise<RealPostgres> {
   const postgres = await startRealPostgres({ dir });
-  return loaded(postgres, () => loadSampleData(postgres, [{ role: DEMO_IDENTITY.role, objectId: DEMO_IDENTITY.objectId, type: 'service' }]));
+  return loaded(postgres, () => loadSampleData(postgres, [DEMO_PRINCIPAL]));
 }
 
 async function startSharedMariaDb(dir: string): Promise<RealMariaDb> {
   const mariadb = await startRealMariaDb({ dir });
-  return loaded(mariadb, () => loadMySqlSampleData(mariadb, [{ user: DEMO_IDENTITY.role, identifiedBy: DEMO_IDENTITY.objectId, type: 'service' }]));
+  return loaded(mariadb, () => loadMySqlSampleData(mariadb, [DEMO_AAD_USER]));
 }
 
 /** The server once `load` is done; stopped again when it fails. */
