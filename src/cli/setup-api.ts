@@ -172,6 +172,12 @@ export function principalSql(protocol: Protocol, dbUser: string, claims: TokenCl
   ];
 }
 
+/** The server refused to make a principal that is there already (PostgreSQL 42710, MySQL 1396). */
+function alreadyExists(error: unknown): boolean {
+  const e = error as { code?: unknown; errno?: unknown };
+  return e.code === '42710' || e.errno === 1396;
+}
+
 /** How to run the SQL yourself, as the guide does (token from the Azure CLI as the password). */
 export function adminCommand(db: Pick<DatabaseConfig, 'protocol' | 'host' | 'port' | 'azure'>, admin: string, sqlFile: string): string {
   const user = db.azure?.server_kind === 'single' ? `${admin}@${db.azure.server_name}` : admin;
@@ -435,15 +441,17 @@ export async function createSetupApi(ctx: CliContext, options: SetupApiOptions =
             signal,
           );
           try {
-            if (db.protocol === 'postgres') {
-              const { rows } = await session.query('select 1 from pg_roles where rolname = $1', [dbUser]);
-              if (rows.length > 0) {
-                outcome.push(`${db.name}: role ${dbUser} already exists; not created again`);
-                continue;
+            let existed = false;
+            for (const statement of statements) {
+              try {
+                await session.query(statement);
+              } catch (error) {
+                // Servers that share one engine (or a second run) have the user already: go on to the GRANT.
+                if (!alreadyExists(error) || statement !== statements[0]) throw error;
+                existed = true;
               }
             }
-            for (const statement of statements) await session.query(statement);
-            outcome.push(`${db.name}: ran ${statements.length} statement(s) as ${admin}`);
+            outcome.push(`${db.name}: ${existed ? `${dbUser} exists already (not made again); ` : ''}ran ${statements.length} statement(s) as ${admin}`);
           } finally {
             await session.close();
           }

@@ -1,8 +1,8 @@
 /**
  * `azdb setup` as a person walks it, in tmux, against the emulated Azure of `azdb demo --no-tui`
  * (started in the background with its own state folder): the shell sources the demo's env.sh,
- * runs `azdb setup` with a fresh config path and goes through the five steps by keys; the
- * artifacts are written, the config is valid, the test connection passes, and a second
+ * runs `azdb setup` with a fresh config path and goes through the five steps by keys, making a
+ * new database user on every server with `x` (the SQL run as the Entra admin); the artifacts are written, the config is valid, the test connection passes, and a second
  * `azdb setup` resumes at "done". Every step polls the pane with a deadline.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -69,6 +69,25 @@ describe.skipIf(tmux.skip || psql.skip)(`azdb setup in tmux${tmux.skip ? ` (${tm
     await until(/PASS discovery lists \d+ server\(s\)/, 60_000);
     await keys('Enter');
     await until(/PASS azdb-demo logs in through the broker/, 60_000);
+    // A database user that does not exist yet: the check fails, x runs the SQL as the Entra admin
+    // (the demo identity is the emulated servers' admin) and the check passes.
+    // One key at a time, each seen on screen: keys written together reach Ink as one pasted string.
+    await keys('e');
+    for (let left = 'azdb-demo'.length; left >= 0; left--) {
+      await until(`database user: ${'azdb-demo'.slice(0, left)}▏`, 10_000);
+      if (left > 0) await keys('BSpace');
+    }
+    await type('azdb-app');
+    await until('database user: azdb-app▏', 10_000);
+    await keys('Enter');
+    await until(/FAIL \d+ of \d+ server\(s\) refuse azdb-app/, 60_000);
+    await keys('x');
+    await until(/PASS azdb-app logs in through the broker/, 90_000);
+    const ran = await screen();
+    // The emulated servers of one engine share a real server: the first makes the user, the rest find it.
+    expect(ran).toMatch(/(inventory|legacy|orders): ran 1 statement\(s\) as azdb-demo/);
+    expect(ran).toMatch(/(shopdb|legacy-mysql): ran 2 statement\(s\) as azdb-demo/);
+    expect(ran).not.toContain('could not run the SQL');
     await keys('Enter');
     await until('config check OK', 30_000);
     await keys('Enter');
@@ -83,12 +102,15 @@ describe.skipIf(tmux.skip || psql.skip)(`azdb setup in tmux${tmux.skip ? ` (${tm
     const role = JSON.parse(await readFile(join(dir, 'role.json'), 'utf8')) as { properties: { assignableScopes: string[]; permissions: Array<{ actions: string[] }> } };
     expect(role.properties.permissions[0]!.actions).toContain('Microsoft.DBforPostgreSQL/flexibleServers/read');
     expect(role.properties.assignableScopes[0]).toMatch(/^\/subscriptions\/[0-9a-f-]{36}$/);
-    expect(await readFile(join(dir, 'principals.sql'), 'utf8')).toContain('pgaadauth_create_principal_with_oid(');
+    const principals = await readFile(join(dir, 'principals.sql'), 'utf8');
+    expect(principals).toContain("pgaadauth_create_principal_with_oid('azdb-app', ");
+    expect(principals).toContain("CREATE AADUSER 'azdb-app' IDENTIFIED BY ");
     expect(((await stat(join(dir, 'exports.sh'))).mode & 0o777).toString(8)).toBe('600');
     for (const file of await readdir(dir)) expect(await readFile(join(dir, file), 'utf8')).not.toMatch(/eyJ[\w-]+\.[\w-]+\./);
     const config = await loadConfig(configFile);
     expect(config.databases.length).toBeGreaterThan(0);
     expect(config.broker.roles).toEqual(['azure-database-access']);
+    expect(config.roles[0]!.spec.allow?.db_users).toContain('azdb-app');
 
     // A second run resumes at "done" and can open the picker on the new config.
     await keys('clear', 'Enter');
