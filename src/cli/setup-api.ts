@@ -12,6 +12,7 @@
 import { chmod, mkdir, readFile, writeFile, access } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { AzureCliCredential } from '@azure/identity';
 import { CLOUDS, type CloudName } from '../azure/clouds.js';
 import { createCredential } from '../azure/credential.js';
 import { discover, SERVER_TYPE_INFO, type DiscoveredDatabase } from '../azure/discovery.js';
@@ -36,6 +37,7 @@ import { AzdbError, errorMessage } from '../errors.js';
 import { which } from '../process/exec.js';
 import type { CliContext } from './main.js';
 import { loadRuntime, type Runtime } from './runtime.js';
+import { AdminLoginFailed, openAdminSession, runPrincipalStatements, type AdminTokenSource } from './setup-admin-sql.js';
 
 export const STEP_IDS = ['credentials', 'iam', 'users', 'config', 'connect'] as const;
 export type StepId = (typeof STEP_IDS)[number];
@@ -172,12 +174,6 @@ export function principalSql(protocol: Protocol, dbUser: string, claims: TokenCl
   ];
 }
 
-/** The server refused to make a principal that is there already (PostgreSQL 42710, MySQL 1396). */
-function alreadyExists(error: unknown): boolean {
-  const e = error as { code?: unknown; errno?: unknown };
-  return e.code === '42710' || e.errno === 1396;
-}
-
 /** How to run the SQL yourself, as the guide does (token from the Azure CLI as the password). */
 export function adminCommand(db: Pick<DatabaseConfig, 'protocol' | 'host' | 'port' | 'azure'>, admin: string, sqlFile: string): string {
   const user = db.azure?.server_kind === 'single' ? `${admin}@${db.azure.server_name}` : admin;
@@ -197,6 +193,17 @@ export async function createSetupApi(ctx: CliContext, options: SetupApiOptions =
   const cloud: CloudName = 'AzureCloud';
   const demo = await detectDemo(ctx.env, stateDir);
   const tokens = new TokenCache({ credential: createCredential({ cloud }, ctx.env) });
+  const databaseScope = CLOUDS[cloud].databaseResource + '/.default';
+  /** The admin's token: the person's Azure CLI login first when `az` is here, then DefaultAzureCredential. */
+  const adminTokenSources = async (): Promise<AdminTokenSource[]> => {
+    const sources: AdminTokenSource[] = [];
+    if (await which('az', ctx.env)) {
+      const cli = new TokenCache({ credential: new AzureCliCredential({ processTimeoutInMs: 20_000 }) });
+      sources.push({ name: 'Azure CLI', getToken: () => cli.getToken(databaseScope) });
+    }
+    sources.push({ name: 'DefaultAzureCredential', getToken: () => tokens.getToken(databaseScope) });
+    return sources;
+  };
 
   let identity: Identity | undefined;
   let servers: { key: string; list: DiscoveredDatabase[] } | undefined;
@@ -279,7 +286,7 @@ export async function createSetupApi(ctx: CliContext, options: SetupApiOptions =
       databases: [db],
       allowed: () => ({ dbUsers: [dbUser], dbNames: [dbName], deniedUsers: [], deniedNames: [] }),
       authorize: () => () => ({ allowed: true }),
-      getToken: () => tokens.getToken(CLOUDS[cloud].databaseResource + '/.default'),
+      getToken: () => tokens.getToken(databaseScope),
       audit: NO_AUDIT,
     };
     const deps = realDoctorDeps({ load: async () => setup, probeCredentials: async () => { throw new Error('not used'); } }, ctx.env);
@@ -423,40 +430,35 @@ export async function createSetupApi(ctx: CliContext, options: SetupApiOptions =
       }
       const who = await ensureIdentity(signal);
       const dbUser = answers.dbUser || 'teleport';
+      const sources = await adminTokenSources();
       const outcome: string[] = [];
       for (const db of await chosenServers(answers, signal)) {
         const statements = principalSql(db.protocol, dbUser, who?.claims).filter((l) => !l.startsWith('--'));
         try {
           const target = await resolveTarget(db);
-          const session = await openSession(
-            {
-              target: { ...target, connectTimeoutMs: 5_000 },
-              dbUser: db.azure?.server_kind === 'single' ? `${admin}@${db.azure.server_name}` : admin,
-              dbName: db.protocol === 'postgres' ? 'postgres' : '',
-              authorize: () => ({ allowed: true }),
-              getToken: () => tokens.getToken(CLOUDS[cloud].databaseResource + '/.default'),
-              audit: NO_AUDIT,
-              applicationName: 'azdb setup',
-            },
-            signal,
+          const { session, source } = await openAdminSession(sources, (getToken) =>
+            openSession(
+              {
+                target: { ...target, connectTimeoutMs: 5_000 },
+                dbUser: db.azure?.server_kind === 'single' ? `${admin}@${db.azure.server_name}` : admin,
+                dbName: db.protocol === 'postgres' ? 'postgres' : '',
+                authorize: () => ({ allowed: true }),
+                getToken,
+                audit: NO_AUDIT,
+                applicationName: 'azdb setup',
+              },
+              signal,
+            ),
           );
           try {
-            let existed = false;
-            for (const statement of statements) {
-              try {
-                await session.query(statement);
-              } catch (error) {
-                // Servers that share one engine (or a second run) have the user already: go on to the GRANT.
-                if (!alreadyExists(error) || statement !== statements[0]) throw error;
-                existed = true;
-              }
-            }
-            outcome.push(`${db.name}: ${existed ? `${dbUser} exists already (not made again); ` : ''}ran ${statements.length} statement(s) as ${admin}`);
+            const { existed } = await runPrincipalStatements(session, statements);
+            const via = sources.length > 1 ? ` (${source} token)` : '';
+            outcome.push(`${db.name}: ${existed ? `${dbUser} exists already (not made again); ` : ''}ran ${statements.length} statement(s) as ${admin}${via}`);
           } finally {
             await session.close();
           }
         } catch (error) {
-          outcome.push(`${db.name}: could not run the SQL as ${admin}: ${serverError(error).message}`);
+          outcome.push(`${db.name}: could not run the SQL as ${admin}: ${error instanceof AdminLoginFailed ? error.message : serverError(error).message}`);
         }
       }
       return usersReport(answers, signal, outcome);
