@@ -194,12 +194,28 @@ export function typedText(input: string, key: KeyPress): string {
   return input.replace(/[\u0000-\u001f\u007f]/g, '');
 }
 
+/** Keys that are one control character, as Ink names them when they come alone. */
+const CONTROL_KEYS: Readonly<Record<string, KeyPress>> = {
+  '\r': { return: true },
+  '\t': { tab: true },
+  '\b': { backspace: true },
+  '\u007f': { delete: true },
+};
+
 /**
  * One chunk of input as separate key presses: Ink hands over several characters at once when they
- * arrive together (typed fast, pasted, or sent by tmux); outside text input each is a key.
+ * arrive together (typed fast, over a slow SSH link, pasted, or sent by tmux), e.g. `e` and two
+ * backspaces as one string. Printable characters and the single-character keys (enter, tab,
+ * backspace) are split into one press each; escape sequences and ctrl keys come alone already.
  */
 export function keyPresses(input: string, key: KeyPress): Array<[string, KeyPress]> {
   const chars = [...input];
-  const plain = !key.ctrl && !key.meta && chars.length > 1 && chars.every((c) => c >= ' ' && c !== '\u007f');
-  return plain ? chars.map((c) => [c, {}]) : [[input, key]];
+  const splittable = !key.ctrl && !key.meta && chars.length > 1 && chars.every((c) => (c >= ' ' && c !== '\u007f') || c in CONTROL_KEYS);
+  if (!splittable) return [[input, key]];
+  return chars.map((c) => (c in CONTROL_KEYS ? ['', { ...CONTROL_KEYS[c] }] : [c, {}]));
+}
+
+/** Whether a press from {@link keyPresses} is a printable character (text, in a text field). */
+export function isPrintable([char, press]: [string, KeyPress]): boolean {
+  return char.length > 0 && Object.keys(press).length === 0;
 }

@@ -75,6 +75,24 @@ describe('key bindings as data', () => {
     expect(keyPresses('', { escape: true })).toEqual([['', { escape: true }]]);
     expect(keyPresses('c', { ctrl: true })).toEqual([['c', { ctrl: true }]]);
   });
+
+  it('splits enter, tab and backspace out of a chunk, as Ink names them alone', () => {
+    // tmux send-keys e BSpace BSpace, or fast typing over SSH: one chunk reaches Ink.
+    expect(keyPresses('e\u007f\u007fab\r', {})).toEqual([
+      ['e', {}],
+      ['', { delete: true }],
+      ['', { delete: true }],
+      ['a', {}],
+      ['b', {}],
+      ['', { return: true }],
+    ]);
+    expect(keyPresses('\t\b', {})).toEqual([
+      ['', { tab: true }],
+      ['', { backspace: true }],
+    ]);
+    // Anything else with a control character stays whole (Ink already parsed it).
+    expect(keyPresses('a\u0001', {})).toEqual([['a\u0001', {}]]);
+  });
 });
 
 describe('layout', () => {

@@ -344,6 +344,8 @@ describe('keys per mode', () => {
       { type: 'move', delta: 1 },
       { type: 'move', delta: 1 },
     ]);
+    // Backspace and enter inside the chunk are keys: `/ordx⌫⏎` filters by "ord" and connects.
+    expect(inputToActions(ready(), '/ordx\u007f\r', {})).toEqual([{ type: 'filter-start' }, { type: 'type', text: 'ordx' }, { type: 'backspace' }, { type: 'accept' }]);
   });
 
   it('always has a key bar', () => {

@@ -3,7 +3,7 @@
  * use-picker-input.ts only feeds Ink's key presses through {@link keyToAction}.
  */
 import { DOCTOR_COMMANDS } from '../doctor/state.js';
-import { bindingLabel, Command, commandKeys, KEY_BINDINGS, matchCommand, screenKeys, typedText, type KeyPress } from '../keys.js';
+import { bindingLabel, Command, commandKeys, isPrintable, KEY_BINDINGS, keyPresses, matchCommand, screenKeys, typedText, type KeyPress } from '../keys.js';
 import { QUERIES_COMMANDS } from '../queries/state.js';
 import { pickerReducer, type PickerAction, type PickerState } from './state.js';
 
@@ -254,22 +254,22 @@ export function keyToAction(state: PickerState, input: string, key: KeyPress): P
  * its own, and a `/` switches to text input for the rest, so `/orders` filters as typed.
  */
 export function inputToActions(state: PickerState, input: string, key: KeyPress): PickerAction[] {
-  const chars = [...input];
-  const plain = !key.ctrl && !key.meta && chars.length > 1 && chars.every((c) => c >= ' ' && c !== '\u007f');
-  if (!plain) {
-    const action = keyToAction(state, input, key);
-    return action ? [action] : [];
-  }
+  const presses = keyPresses(input, key);
   const actions: PickerAction[] = [];
   let current = state;
-  for (let i = 0; i < chars.length; i++) {
+  for (let i = 0; i < presses.length; i++) {
     const mode = pickerMode(current);
-    if (mode === 'filter' || mode === 'login-text') {
-      // The rest is text: one action, as a paste.
-      actions.push({ type: 'type', text: chars.slice(i).join('') });
-      break;
+    if ((mode === 'filter' || mode === 'login-text') && presses.length > 1 && isPrintable(presses[i]!)) {
+      // A run of characters in text input is one action, as a paste.
+      let text = '';
+      while (i < presses.length && isPrintable(presses[i]!)) text += presses[i++]![0];
+      i -= 1;
+      actions.push({ type: 'type', text });
+      current = pickerReducer(current, actions.at(-1)!);
+      continue;
     }
-    const action = keyToAction(current, chars[i]!, {});
+    const [char, press] = presses[i]!;
+    const action = keyToAction(current, char, press);
     if (!action) continue;
     actions.push(action);
     current = pickerReducer(current, action);

@@ -7,13 +7,21 @@ import { useInput } from 'ink';
 import type { SetupApi, StepReport } from '../../cli/setup-api.js';
 import { errorMessage } from '../../errors.js';
 import { wizardInput } from './keys.js';
-import { toProgress, type WizardAction, type WizardState } from './state.js';
+import { keyPresses } from '../keys.js';
+import { toProgress, wizardReducer, type WizardAction, type WizardState } from './state.js';
 
+/** Keys → actions (several characters at once are several keys, each seeing the state before it). */
 export function useWizardInput(state: WizardState, dispatch: Dispatch<WizardAction>): void {
   const latest = useRef(state);
   latest.current = state;
   useInput((input, key) => {
-    for (const action of wizardInput(latest.current, input, key)) dispatch(action);
+    let current = latest.current;
+    for (const [char, press] of keyPresses(input, key)) {
+      for (const action of wizardInput(current, char, press)) {
+        dispatch(action);
+        current = wizardReducer(current, action);
+      }
+    }
   });
 }
 
