@@ -99,6 +99,9 @@ describe('picker reducer', () => {
       const state = run(ready(), { type: 'request', purpose: 'connect' });
       expect(state.overlay).toMatchObject({ kind: 'login', name: 'orders', dbUser: 'azdb-demo', step: { field: 'name' } });
       expect(pickerMode(state)).toBe('login-text');
+      // j and k are text in a name being typed: the key bar offers only the arrows to move.
+      expect(keyBar(state).map((h) => `${h.keys} ${h.label}`)).toContain('↑↓ move');
+      expect(keyToAction(state, 'j', {})).toEqual({ type: 'type', text: 'j' });
       const done = run(state, { type: 'accept' });
       expect(done.pending).toEqual({ kind: 'connect', name: 'orders', login: { dbUser: 'azdb-demo', dbName: 'orders' } });
       expect(done.overlay.kind).toBe('none');
@@ -350,6 +353,7 @@ describe('keys per mode', () => {
 
   it('always has a key bar', () => {
     expect(keyBar(ready()).map((h) => `${h.keys} ${h.label}`).join(' · ')).toBe('enter connect · t tunnel · / filter · d doctor · q queries · ? help · Q quit');
+    expect(keyBar(run(ready(), { type: 'filter-start' })).map((h) => h.keys)).toContain('↑↓');
     const tunnel = run(ready(), { type: 'tunnel-opened', tunnel: { id: 't', name: 'orders', protocol: 'postgres', host: 'h', port: 1, user: 'u', database: 'd', uri: 'u', command: 'c', password: 'p', openedAt: '' } });
     expect(keyBar(tunnel).map((h) => h.keys)).toEqual(['c', 'p', 'x', 'tab', 'esc']);
   });

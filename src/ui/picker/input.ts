@@ -126,12 +126,12 @@ export function keyBar(state: PickerState): KeyHint[] {
   const labels = new Map(MODE_COMMANDS[mode]);
   return KEY_BAR[mode]
     .filter((command) => !(mode === 'error' && command === Command.Retry && !(state.overlay.kind === 'error' && state.overlay.retry)))
-    .map((command) => ({ keys: shortKeys(command), label: command === Command.Up ? 'move' : labels.get(command) ?? command }));
+    .map((command) => ({ keys: shortKeys(command, mode), label: command === Command.Up ? 'move' : labels.get(command) ?? command }));
 }
 
-/** Keys as the key bar writes them: the arrows and j/k together for moving. */
-function shortKeys(command: Command): string {
-  if (command === Command.Up) return '↑↓/jk';
+/** Keys as the key bar writes them: the arrows and j/k together for moving (only arrows while typing: j and k are text there). */
+function shortKeys(command: Command, mode: PickerMode): string {
+  if (command === Command.Up) return mode === 'filter' || mode === 'login-text' ? '↑↓' : '↑↓/jk';
   if (command === Command.ForceQuit) return 'ctrl+c';
   return bindingLabel(KEY_BINDINGS[command][0]!);
 }
