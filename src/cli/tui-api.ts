@@ -214,32 +214,17 @@ export async function createTuiApi(ctx: CliContext, options: TuiApiOptions = {})
     // The same rules as --db-user / --db-name: refused values come back with the allowed ones.
     chooseLogin(rt.allowed(db), login, db.protocol);
     const id = randomUUID().slice(0, 8);
-    let remembered = false;
     const tunnel = await startTunnel(quietCtx, rt, name, {
       dbUser: login.dbUser,
       dbName: login.dbName,
       host: '127.0.0.1',
       port: 0,
-      onEvent: (event) => {
-        const body = sessionEvent(id, name, event);
-        // A login becomes a recent one once the server took it: a mistyped name is not offered again.
-        if (body.type === 'session.opened' && !remembered) {
-          remembered = true;
-          remember({ name, db_user: body.dbUser, db_name: body.dbName });
-        }
-        emit(body);
-      },
+      recent: store,
+      onEvent: (event) => emit(sessionEvent(id, name, event)),
     });
     const removeRecord = await writeTunnelRecord(rt.stateDir, { pid: process.pid, name, host: tunnel.host, port: tunnel.port, started: new Date().toISOString() });
     emit({ type: 'tunnel.opened', tunnelId: id, name, host: tunnel.host, port: tunnel.port, purpose });
     return { info: describeTunnel(id, tunnel), tunnel, removeRecord };
-  };
-  const remember = (connection: Parameters<UserStateStore['recordConnection']>[0]): void => {
-    try {
-      store.recordConnection(connection);
-    } catch {
-      // Recent connections are a convenience; never fail a connection over them.
-    }
   };
   const stop = async (entry: Open, drainMs: number): Promise<void> => {
     await entry.tunnel.close(drainMs);

@@ -41,7 +41,7 @@ describe('openAdminSession', () => {
     expect(result).toEqual({ session: opened, source: 'DefaultAzureCredential' });
   });
 
-  it('names every source and its failure when none works, never the token', async () => {
+  it('names every source and its failure when none works', async () => {
     const error = await openAdminSession(
       [
         { name: 'Azure CLI', getToken: async () => Promise.reject(new Error('Please run az login')) },
@@ -54,7 +54,6 @@ describe('openAdminSession', () => {
     ).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(AdminLoginFailed);
     expect((error as Error).message).toBe('with the Azure CLI token: Please run az login; with the DefaultAzureCredential token: password authentication failed for user "admin"');
-    expect((error as Error).message).not.toContain('eyJ');
   });
 });
 

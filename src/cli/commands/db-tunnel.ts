@@ -6,7 +6,7 @@ import { chooseLogin } from '../../access/index.js';
 import { isLoopbackHost } from '../../config/address.js';
 import { resolveTarget } from '../../broker/resolve-target.js';
 import { openTunnel, type Tunnel, type TunnelOptions } from '../../broker/tunnel.js';
-import { createUserStateStore } from '../../config/user-state.js';
+import { createUserStateStore, type UserStateStore } from '../../config/user-state.js';
 import { UserError } from '../../errors.js';
 import { run, which } from '../../process/exec.js';
 import type { CliContext } from '../main.js';
@@ -22,12 +22,16 @@ export interface LoginFlags {
 /** How long open sessions may finish after Ctrl+C before they are cut. */
 const DRAIN_MS = 10_000;
 
-/** Opens a tunnel to `name` as the roles allow (`onEvent` sees its sessions: the TUI's broker panel). */
+/**
+ * Opens a tunnel to `name` as the roles allow (`onEvent` sees its sessions: the TUI's broker panel).
+ * With `recent`, the login is recorded there as a recent connection once the server took it (the
+ * first session relayed), so a mistyped database name is never offered again.
+ */
 export async function startTunnel(
   ctx: CliContext,
   rt: Runtime,
   name: string,
-  flags: LoginFlags & { host: string; port: number; onEvent?: TunnelOptions['onEvent'] },
+  flags: LoginFlags & { host: string; port: number; onEvent?: TunnelOptions['onEvent']; recent?: Pick<UserStateStore, 'recordConnection'> },
 ): Promise<Tunnel> {
   const db = rt.database(name);
   const login = chooseLogin(rt.allowed(db), flags, db.protocol);
@@ -44,8 +48,24 @@ export async function startTunnel(
     authorize: rt.authorize(db),
     getToken: () => rt.tokens.getToken(rt.databaseScope),
     audit: rt.audit,
-    ...(flags.onEvent ? { onEvent: flags.onEvent } : {}),
+    onEvent: rememberingLogin(name, flags.recent, flags.onEvent),
   });
+}
+
+function rememberingLogin(name: string, recent: Pick<UserStateStore, 'recordConnection'> | undefined, onEvent: TunnelOptions['onEvent']): TunnelOptions['onEvent'] {
+  if (!recent) return onEvent;
+  let remembered = false;
+  return (event) => {
+    if (event.type === 'relaying' && !remembered) {
+      remembered = true;
+      try {
+        recent.recordConnection({ name, db_user: event.dbUser, db_name: event.dbName });
+      } catch {
+        // Recent connections are a convenience; never fail a connection over them.
+      }
+    }
+    onEvent?.(event);
+  };
 }
 
 export async function proxyDb(ctx: CliContext, name: string, flags: LoginFlags & { host: string; port?: number }): Promise<void> {
@@ -88,14 +108,13 @@ export async function dbConnect(ctx: CliContext, name: string, flags: LoginFlags
   const rt = await loadRuntime(ctx);
   try {
     const client = await findClient(ctx, rt.database(name).protocol);
-    const tunnel = await startTunnel(ctx, rt, name, { ...flags, host: '127.0.0.1', port: 0 });
+    const tunnel = await startTunnel(ctx, rt, name, { ...flags, host: '127.0.0.1', port: 0, recent: createUserStateStore({ cwd: rt.stateDir }) });
     const removeRecord = await writeTunnelRecord(rt.stateDir, { pid: process.pid, name, host: tunnel.host, port: tunnel.port, started: new Date().toISOString() });
     // Ctrl+C belongs to the client (it cancels the running query through the tunnel: psql with a
     // CancelRequest, mysql with KILL QUERY on a new connection); azdb ignores it.
     const ignore = () => {};
     process.on('SIGINT', ignore);
     try {
-      recordRecent(rt, name, tunnel);
       const { args, env } = clientInvocation(tunnel, name);
       const result = await run(client, args, { stdio: 'inherit', env });
       return result.exitCode;
@@ -149,12 +168,4 @@ export async function dbLogout(ctx: CliContext, name: string | undefined): Promi
   }
   ctx.out.line(closed.length === 0 ? `No open tunnels for ${scope}.` : `Closed ${closed.length} tunnel(s) for ${scope}: ${closed.map((c) => `${c.name} on port ${c.port} (pid ${c.pid})`).join(', ')}.`);
   ctx.out.line('azdb keeps Entra tokens only in the memory of the process holding a tunnel, so none remain cached.');
-}
-
-function recordRecent(rt: Runtime, name: string, tunnel: Tunnel): void {
-  try {
-    createUserStateStore({ cwd: rt.stateDir }).recordConnection({ name, db_user: tunnel.user, db_name: tunnel.database });
-  } catch {
-    // Recent connections are a convenience; never fail a connection over them.
-  }
 }
