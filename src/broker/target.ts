@@ -27,7 +27,7 @@ export interface UpstreamTarget {
 }
 
 /** Azure single servers take `user@servername`; flexible servers the user itself. */
-export function upstreamLoginUser(target: UpstreamTarget, dbUser: string): string {
+export function upstreamLoginUser(target: Pick<UpstreamTarget, 'serverKind' | 'serverName'>, dbUser: string): string {
   if (target.serverKind !== 'single' || !target.serverName || dbUser.endsWith(`@${target.serverName}`)) return dbUser;
   return `${dbUser}@${target.serverName}`;
 }

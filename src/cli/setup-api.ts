@@ -13,12 +13,15 @@ import { chmod, mkdir, readFile, writeFile, access } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { AzureCliCredential } from '@azure/identity';
-import { CLOUDS, type CloudName } from '../azure/clouds.js';
+import { CLOUDS, databaseScope, type CloudName } from '../azure/clouds.js';
 import { createCredential } from '../azure/credential.js';
-import { discover, SERVER_TYPE_INFO, type DiscoveredDatabase } from '../azure/discovery.js';
+import { discover, type DiscoveredDatabase } from '../azure/discovery.js';
+import { normalizeRegion, serverTypesFor } from '../azure/discovery-servers.js';
 import { TokenCache } from '../azure/token-cache.js';
 import { NO_AUDIT } from '../broker/audit.js';
 import { resolveTarget } from '../broker/resolve-target.js';
+import { DEFAULT_MYSQL_DB_NAME, DEFAULT_POSTGRES_DB_NAME } from '../access/index.js';
+import { upstreamLoginUser } from '../broker/target.js';
 import { buildConfig, renderConfig, starterConfig, STARTER_ROLE_NAME } from '../config/generate.js';
 import { formatIssue, loadConfig } from '../config/load.js';
 import { resolveConfigPath, resolveStateDir } from '../config/paths.js';
@@ -138,7 +141,7 @@ export function chosenTypes(answers: SetupAnswers): Protocol[] {
 
 /** The custom role of the guide's step 2 for the types and subscriptions chosen. Pure. */
 export function discoveryRole(types: readonly Protocol[], subscriptions: readonly string[]): Record<string, unknown> {
-  const actions = SERVER_TYPE_INFO.filter((t) => types.includes(t.protocol)).map((t) => t.permission).sort();
+  const actions = serverTypesFor(types).map((t) => t.permission).sort();
   return {
     properties: {
       roleName: ROLE_NAME,
@@ -176,12 +179,13 @@ export function principalSql(protocol: Protocol, dbUser: string, claims: TokenCl
 
 /** How to run the SQL yourself, as the guide does (token from the Azure CLI as the password). */
 export function adminCommand(db: Pick<DatabaseConfig, 'protocol' | 'host' | 'port' | 'azure'>, admin: string, sqlFile: string): string {
-  const user = db.azure?.server_kind === 'single' ? `${admin}@${db.azure.server_name}` : admin;
+  const user = upstreamLoginUser({ serverKind: db.azure?.server_kind ?? 'flexible', ...(db.azure?.server_name ? { serverName: db.azure.server_name } : {}) }, admin);
   const token = 'TOKEN=$(az account get-access-token --resource-type oss-rdbms --output tsv --query accessToken)';
   if (db.protocol === 'postgres') {
     return `${token}; PGPASSWORD=$TOKEN psql "host=${db.host} port=${db.port} user=${user} sslmode=require dbname=postgres" -f ${sqlFile}`;
   }
-  return `${token}; mysql -h ${db.host} -P ${db.port} -u ${user} --enable-cleartext-plugin --password=$TOKEN < ${sqlFile}`;
+  // MYSQL_PWD, not --password: a command line is visible to every user of the machine (ps).
+  return `${token}; MYSQL_PWD=$TOKEN mysql -h ${db.host} -P ${db.port} -u ${user} --enable-cleartext-plugin < ${sqlFile}`;
 }
 
 export async function createSetupApi(ctx: CliContext, options: SetupApiOptions = {}): Promise<SetupApi> {
@@ -193,15 +197,15 @@ export async function createSetupApi(ctx: CliContext, options: SetupApiOptions =
   const cloud: CloudName = 'AzureCloud';
   const demo = await detectDemo(ctx.env, stateDir);
   const tokens = new TokenCache({ credential: createCredential({ cloud }, ctx.env) });
-  const databaseScope = CLOUDS[cloud].databaseResource + '/.default';
+  const scope = databaseScope(CLOUDS[cloud]);
   /** The admin's token: the person's Azure CLI login first when `az` is here, then DefaultAzureCredential. */
   const adminTokenSources = async (): Promise<AdminTokenSource[]> => {
     const sources: AdminTokenSource[] = [];
     if (await which('az', ctx.env)) {
       const cli = new TokenCache({ credential: new AzureCliCredential({ processTimeoutInMs: 20_000 }) });
-      sources.push({ name: 'Azure CLI', getToken: () => cli.getToken(databaseScope) });
+      sources.push({ name: 'Azure CLI', getToken: () => cli.getToken(scope) });
     }
-    sources.push({ name: 'DefaultAzureCredential', getToken: () => tokens.getToken(databaseScope) });
+    sources.push({ name: 'DefaultAzureCredential', getToken: () => tokens.getToken(scope) });
     return sources;
   };
 
@@ -243,7 +247,7 @@ export async function createSetupApi(ctx: CliContext, options: SetupApiOptions =
       ...(subs.length === 1 ? { subscription: subs[0]! } : {}),
       dbUser: answers.dbUser || 'teleport',
     });
-    input.discovery = (input.discovery ?? []).map((m) => ({ ...m, regions: regions.length > 0 ? regions.map((r) => (r === '*' ? r : r.replace(/\s+/g, '').toLowerCase())) : ['*'], subscriptions: subs.length > 0 ? subs : ['*'] }));
+    input.discovery = (input.discovery ?? []).map((m) => ({ ...m, regions: regions.length > 0 ? regions.map((r) => (r === '*' ? r : normalizeRegion(r))) : ['*'], subscriptions: subs.length > 0 ? subs : ['*'] }));
     if (demo) input.azure = { ...input.azure, resource_manager_endpoint: demo.armEndpoint };
     return buildConfig(input, configFile);
   };
@@ -279,14 +283,14 @@ export async function createSetupApi(ctx: CliContext, options: SetupApiOptions =
 
   const loginCheck = async (db: DatabaseConfig, dbUser: string, signal: AbortSignal): Promise<CheckResult> => {
     const config = buildConfig({ version: 'v1', azure: { cloud } }, configFile);
-    const dbName = db.protocol === 'postgres' ? 'postgres' : '';
+    const dbName = db.protocol === 'postgres' ? DEFAULT_POSTGRES_DB_NAME : DEFAULT_MYSQL_DB_NAME;
     const setup: DoctorSetup = {
       configFile,
       config,
       databases: [db],
       allowed: () => ({ dbUsers: [dbUser], dbNames: [dbName], deniedUsers: [], deniedNames: [] }),
       authorize: () => () => ({ allowed: true }),
-      getToken: () => tokens.getToken(databaseScope),
+      getToken: () => tokens.getToken(scope),
       audit: NO_AUDIT,
     };
     const deps = realDoctorDeps({ load: async () => setup, probeCredentials: async () => { throw new Error('not used'); } }, ctx.env);
@@ -397,7 +401,7 @@ export async function createSetupApi(ctx: CliContext, options: SetupApiOptions =
       const commands = roleCommands(roleFile, clientId, subs);
       const commandsFile = await artifact('role-commands.sh', `${commands.join('\n')}\n`);
       const lines = [
-        `role ${ROLE_NAME}: ${SERVER_TYPE_INFO.filter((t) => types.includes(t.protocol)).map((t) => t.permission).join(', ')}, ${SUBSCRIPTION_READ}`,
+        `role ${ROLE_NAME}: ${serverTypesFor(types).map((t) => t.permission).join(', ')}, ${SUBSCRIPTION_READ}`,
         ...commands,
         ...result.databases.map((db) => `found ${db.name} (${db.labels['engine']}, ${db.labels['region']})`),
         ...result.errors.map((e) => `FAIL ${e.scope}: ${e.reason}${e.permission ? ` — missing ${e.permission}` : ''}`),
@@ -440,8 +444,8 @@ export async function createSetupApi(ctx: CliContext, options: SetupApiOptions =
             openSession(
               {
                 target: { ...target, connectTimeoutMs: 5_000 },
-                dbUser: db.azure?.server_kind === 'single' ? `${admin}@${db.azure.server_name}` : admin,
-                dbName: db.protocol === 'postgres' ? 'postgres' : '',
+                dbUser: admin, // the broker adds @server for a single server
+                dbName: db.protocol === 'postgres' ? DEFAULT_POSTGRES_DB_NAME : DEFAULT_MYSQL_DB_NAME,
                 authorize: () => ({ allowed: true }),
                 getToken,
                 audit: NO_AUDIT,
@@ -543,7 +547,7 @@ export async function createSetupApi(ctx: CliContext, options: SetupApiOptions =
     const config = armConfig(answers);
     const types = chosenTypes(answers);
     const starter = starterConfig({ dbUser: answers.dbUser || 'teleport' });
-    const role = { ...starter.roles![0]!, spec: { allow: { ...starter.roles![0]!.spec!.allow!, db_labels: { engine: SERVER_TYPE_INFO.filter((t) => types.includes(t.protocol)).map((t) => t.type) } } } };
+    const role = { ...starter.roles![0]!, spec: { allow: { ...starter.roles![0]!.spec!.allow!, db_labels: { engine: serverTypesFor(types).map((t) => t.type) } } } };
     if (!demo) {
       return {
         version: 'v1',

@@ -5,6 +5,7 @@
  */
 import { Document, isMap, isPair, isScalar, visit } from 'yaml';
 import { parseConfig } from './load.js';
+import { normalizeRegion } from '../azure/discovery-servers.js';
 import {
   CONFIG_VERSION,
   ROLE_KIND,
@@ -195,7 +196,7 @@ export function starterConfig(options: StarterOptions = {}): ConfigInput {
   if (options.postgresRegion !== undefined) entries.push({ type: 'postgres', region: options.postgresRegion });
   const scope = (types: Array<'postgres' | 'mysql'>, region: string): DiscoveryInput => ({
     types,
-    regions: [region === '*' ? '*' : region.replace(/\s+/g, '').toLowerCase()],
+    regions: [region === '*' ? '*' : normalizeRegion(region)],
     subscriptions: [options.subscription ?? '*'],
     resource_groups: [options.resourceGroup ?? '*'],
     tags: options.tags && Object.keys(options.tags).length > 0 ? tagMatcher(options.tags) : { '*': '*' },

@@ -102,6 +102,11 @@ describe.skipIf(tmux.skip || psql.skip)(`azdb setup in tmux${tmux.skip ? ` (${tm
     const principals = await readFile(join(dir, 'principals.sql'), 'utf8');
     expect(principals).toContain("pgaadauth_create_principal_with_oid('azdb-app', ");
     expect(principals).toContain("CREATE AADUSER 'azdb-app' IDENTIFIED BY ");
+    // The admin's token goes to the clients through the environment, never onto a command line.
+    const adminCommands = await readFile(join(dir, 'principals-commands.sh'), 'utf8');
+    expect(adminCommands).toContain('MYSQL_PWD=$TOKEN mysql ');
+    expect(adminCommands).toContain('azdb-demo@legacy-mysql');
+    expect(adminCommands).not.toContain('--password');
     expect(((await stat(join(dir, 'exports.sh'))).mode & 0o777).toString(8)).toBe('600');
     for (const file of await readdir(dir)) expect(await readFile(join(dir, file), 'utf8')).not.toMatch(/eyJ[\w-]+\.[\w-]+\./);
     const config = await loadConfig(configFile);
