@@ -4,6 +4,7 @@
  */
 import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
 import { CLOUDS, type CloudName } from './clouds.js';
+import { redactSecrets } from '../errors.js';
 
 export interface CredentialSettings {
   cloud?: CloudName;
@@ -46,7 +47,8 @@ export function describeCredentialFailure(error: unknown): { source: string; rea
   const message = messageOf(relevant);
   const sources = [...message.matchAll(SOURCE_PATTERN)].map((m) => m[1]);
   const source = sources[0] ?? sourceFromMessage(message) ?? (error instanceof Error && error.name !== 'Error' ? error.name : 'DefaultAzureCredential');
-  return { source, reason: firstLine(message) };
+  // Redacted here, once: the reason reaches logs, metrics labels and /readyz, not only thrown errors.
+  return { source, reason: redactSecrets(firstLine(message)) };
 }
 
 /** Sources whose messages say who they are in words rather than by class name. */

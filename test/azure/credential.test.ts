@@ -34,6 +34,14 @@ describe('describeCredentialFailure', () => {
     expect(failure.reason).toMatch(/no credential source is set up/);
   });
 
+  it('redacts a token or secret a source puts in its message (the reason reaches logs and /readyz)', () => {
+    const jwt = 'eyJhbGciOiJSUzI1NiJ9.eyJvaWQiOiJ4In0.c2lnbmF0dXJlLXNpZ25hdHVyZQ';
+    const failure = describeCredentialFailure(new Error(`ManagedIdentityCredential: bad response ${jwt} client_secret=hunter22`));
+    expect(failure.source).toBe('ManagedIdentityCredential');
+    expect(failure.reason).not.toContain(jwt);
+    expect(failure.reason).not.toContain('hunter22');
+  });
+
   it('keeps only the first line of a long message', () => {
     const failure = describeCredentialFailure(new Error('ClientSecretCredential: AADSTS7000215: Invalid client secret provided.\nTrace ID: 1\nCorrelation ID: 2'));
     expect(failure).toEqual({ source: 'ClientSecretCredential', reason: 'ClientSecretCredential: AADSTS7000215: Invalid client secret provided.' });
