@@ -3,6 +3,7 @@
  * (session.start / session.rejected / session.end) and the events for the UI and `azdb serve`.
  */
 import type { Socket } from 'node:net';
+import { redactSecrets } from '../errors.js';
 import type { AuditSink, SessionIdentity } from './audit.js';
 import type { SessionEvent } from './postgres/session.js';
 
@@ -25,12 +26,15 @@ export function sessionRecord(
       audit.write({ event: 'session.start', ...identity });
       onEvent?.({ type: 'relaying', id, dbUser, dbName, client: identity.client_address });
     },
-    rejected(identity, message) {
+    rejected(identity, raw) {
+      // The audit file's sink writes as given: redact here, for both protocols.
+      const message = redactSecrets(raw);
       if (identity) audit.write({ event: 'session.rejected', ...identity, error: message });
       onEvent?.({ type: 'closed', id, result: 'error', error: message });
     },
-    ended(identity, result, error) {
+    ended(identity, result, rawError) {
       if (!identity) return;
+      const error = rawError === undefined ? undefined : redactSecrets(rawError);
       audit.write({
         event: 'session.end',
         ...identity,

@@ -12,7 +12,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { SecureContext } from 'node:tls';
-import { errorMessage } from '../../errors.js';
+import { errorMessage, redactSecrets } from '../../errors.js';
 import type { AuditSink, SessionIdentity } from '../audit.js';
 import { truncateQuery } from '../audit.js';
 import { sessionRecord } from '../session-record.js';
@@ -263,9 +263,10 @@ function upstreamFailure(error: unknown, target: UpstreamTarget, loginUser: stri
     return new ClientError({
       severity: fields.S === 'ERROR' ? 'ERROR' : 'FATAL',
       code: fields.C ?? '08006',
-      message: fields.M ?? 'the server refused the login',
-      ...(fields.D ? { detail: fields.D } : {}),
-      ...(fields.H ?? hint ? { hint: fields.H ?? hint } : {}),
+      // Redacted as the MySQL side does: the server's text goes to the client and the audit.
+      message: redactSecrets(fields.M ?? 'the server refused the login'),
+      ...(fields.D ? { detail: redactSecrets(fields.D) } : {}),
+      ...(fields.H ?? hint ? { hint: redactSecrets((fields.H ?? hint)!) } : {}),
     });
   }
   if (error instanceof UpstreamError) {
