@@ -36,12 +36,16 @@ export class CommandGate {
   private held: Buffer = EMPTY;
   private previous: { lastSequenceId: number; length: number } = { lastSequenceId: 0, length: 0 };
 
+  /** Whether commands passed on are reported (for the audit); refusals always are. */
+  private readonly reportCommands: boolean;
+
   constructor(
-    /** Bytes of each command to hand to the audit. */
+    /** Bytes of each command to hand to the audit; 0 when nothing is audited. */
     headLength: number,
     private readonly refused: ReadonlySet<number> = new Set([Command.ChangeUser]),
   ) {
-    this.scanner = new PacketScanner(Math.max(1, headLength));
+    this.reportCommands = headLength > 0;
+    this.scanner = new PacketScanner(Math.max(1, headLength)); // the command byte decides refusals
   }
 
   /** Throws ProtocolError on bad framing; the session ends then. */
@@ -55,7 +59,7 @@ export class CommandGate {
       const decision = this.decision ?? this.decide(isCommand, packet.head[0]);
       if (decision === 'forward') {
         out.add(this.held, cursor, packet.end);
-        if (isCommand && packet.length > 0) events.push({ type: 'command', head: packet.head, length: packet.length });
+        if (this.reportCommands && isCommand && packet.length > 0) events.push({ type: 'command', head: packet.head, length: packet.length });
       } else {
         events.push({ type: 'refused', command: packet.head[0]!, replySequenceId: nextSequenceId(packet.lastSequenceId) });
       }
@@ -72,7 +76,8 @@ export class CommandGate {
   private takeTrailing(out: Output, from: number): void {
     const chunk = out.chunk;
     if (this.decision === undefined) {
-      const start = this.held.length > 0 ? Buffer.concat([this.held, chunk.subarray(from)]) : chunk.subarray(from);
+      // Only the header and the command byte decide: never copy more of the chunk than those.
+      const start = this.held.length > 0 ? Buffer.concat([this.held, chunk.subarray(from, from + COMMAND_OFFSET + 1 - this.held.length)]) : chunk.subarray(from);
       if (start.length <= COMMAND_OFFSET) {
         this.held = Buffer.from(start);
         return;

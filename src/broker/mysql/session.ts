@@ -151,7 +151,7 @@ export async function runMySqlSession(clientSocket: Socket, options: MySqlSessio
 /** Passes client bytes on; answers refused commands itself and audits the rest when asked. */
 function commandGate(client: Socket, capabilities: number, options: MySqlSessionOptions, identity: SessionIdentity): RelayTap {
   return (fail) => {
-    const gate = new CommandGate(options.audit.queries ? AUDIT_HEAD_LENGTH : 1);
+    const gate = new CommandGate(options.audit.queries ? AUDIT_HEAD_LENGTH : 0);
     const audited = options.audit.queries ? identity : undefined;
     return (chunk: Buffer) => {
       let result;

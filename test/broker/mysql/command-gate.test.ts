@@ -51,6 +51,17 @@ describe('CommandGate', () => {
     expect(new CommandGate(1).push(chunk).forward[0]).toBe(chunk);
   });
 
+  it('without an audit (head length 0) reports only refusals, wherever the stream is cut', () => {
+    const input = Buffer.concat([query('select 1'), changeUser, query('select 2')]);
+    for (const size of [input.length, 3, 1]) {
+      const chunks: Buffer[] = [];
+      for (let at = 0; at < input.length; at += size) chunks.push(input.subarray(at, at + size));
+      const result = run(new CommandGate(0), chunks);
+      expect(result.events.map((e) => e.type)).toEqual(['refused']);
+      expect(result.forwarded.equals(Buffer.concat([query('select 1'), query('select 2')]))).toBe(true);
+    }
+  });
+
   it('keeps only the head of a packet longer than 16 MiB and reports its whole length', () => {
     const sql = `select '${'x'.repeat(MAX_PHYSICAL_PAYLOAD + 10)}'`;
     const packet = query(sql);
