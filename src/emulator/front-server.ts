@@ -15,6 +15,18 @@ export async function listenFront(server: Server, options: { host?: string | und
   return { host: address.address, port: address.port };
 }
 
+/** The connections of a front, each forgotten when it closes, so close() can end those still open. */
+export function socketTracker(): { sockets: ReadonlySet<Socket>; track(socket: Socket): void } {
+  const sockets = new Set<Socket>();
+  return {
+    sockets,
+    track(socket) {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+    },
+  };
+}
+
 /** Destroys `sockets` and resolves once `server` has closed. */
 export function closeFront(server: Server, sockets: ReadonlySet<Socket>): Promise<void> {
   return new Promise<void>((resolve) => {

@@ -8,7 +8,7 @@
  * answers `CREATE AADUSER` itself (MariaDB has no such statement), for the server's Entra admin only.
  */
 import { createServer, type Server, type Socket } from 'node:net';
-import { closeFront, listenFront } from './front-server.js';
+import { closeFront, listenFront, socketTracker } from './front-server.js';
 import { createSecureContext, TLSSocket, type SecureContext } from 'node:tls';
 import { AuthPlugin, createScramble, decodeClearPassword, verifyNativePassword } from '../broker/mysql/auth.js';
 import { decodeAuthSwitchResponse, encodeAuthSwitchRequest } from '../broker/mysql/auth-messages.js';
@@ -17,6 +17,7 @@ import { decodeClientHandshake, encodeHandshakeV10, type HandshakeResponse41 } f
 import { encodePacket, nextSequenceId, packetsOutOfOrderError, readPacket } from '../broker/mysql/packets.js';
 import { PROTOCOL_ERROR_SQLSTATE, ProtocolError } from '../broker/mysql/protocol-error.js';
 import { encodeErr, encodeOk, type ErrPacket } from '../broker/mysql/responses.js';
+import { hostOf } from '../broker/mysql/session-errors.js';
 import { ServerStatus } from '../broker/mysql/constants.js';
 import { HandshakeTimeoutError, PeerClosedError, WireReader } from '../broker/wire-reader.js';
 import { errorMessage } from '../errors.js';
@@ -102,14 +103,9 @@ class ClientLeg {
 
 export async function startMySqlFront(options: MySqlFrontOptions): Promise<MySqlFront> {
   let secureContext: SecureContext = createSecureContext({ cert: options.certPem, key: options.keyPem });
-  const sockets = new Set<Socket>();
+  const { sockets, track } = socketTracker();
   let logins = 0;
   let authMethod: MySqlFrontAuthMethod = options.authMethod ?? 'clear';
-
-  const track = (socket: Socket): void => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  };
 
   const server: Server = createServer((socket) => {
     track(socket);
@@ -140,7 +136,7 @@ export async function startMySqlFront(options: MySqlFrontOptions): Promise<MySql
       const response = await startTls(leg);
       const user = mapUser(response.username);
       const token = await receiveToken(leg, response, scramble);
-      const principal = await checkToken(token, user, response.username, hostOf(raw));
+      const principal = await checkToken(token, user, response.username, hostOf(raw.remoteAddress));
       logins += 1;
       leg.send(await loginUpstream(upstream, { user, password: principal.internalPassword, client: response }, deadline));
       join(leg, upstream, principal, (response.capabilities & offered) >>> 0);
@@ -182,7 +178,7 @@ export async function startMySqlFront(options: MySqlFrontOptions): Promise<MySql
       leg.send(encodeAuthSwitchRequest({ pluginName: wanted, pluginData: Buffer.concat([scramble, Buffer.from([0])]) }));
       answer = decodeAuthSwitchResponse(await leg.receive());
     }
-    const host = hostOf(leg.socket);
+    const host = hostOf(leg.socket.remoteAddress);
     if (wanted === AuthPlugin.ClearPassword) {
       const token = decodeClearPassword(answer);
       if (token === '') throw errors.accessDenied(response.username, host, false);
@@ -292,10 +288,6 @@ export async function startMySqlFront(options: MySqlFrontOptions): Promise<MySql
 function matches(objectId: string | null, user: string, identity: VerifiedIdentity): boolean {
   if (objectId === null) return identity.type === 'user' && (identity.upn ?? '').toLowerCase() === user.toLowerCase();
   return objectId === identity.objectId.toLowerCase() || objectId === identity.appId.toLowerCase();
-}
-
-function hostOf(socket: Socket): string {
-  return (socket.remoteAddress ?? 'unknown').replace(/^::ffff:/, '');
 }
 
 /** The ERR payload for a failed login, or undefined when there is nobody left to tell. */

@@ -6,7 +6,7 @@
  * server. Cancel requests are passed to the real server, plain or over TLS.
  */
 import { createServer, type Server, type Socket } from 'node:net';
-import { closeFront, listenFront } from './front-server.js';
+import { closeFront, listenFront, socketTracker } from './front-server.js';
 import { createSecureContext, TLSSocket, type SecureContext } from 'node:tls';
 import { errorMessage } from '../errors.js';
 import { readFrame } from '../broker/postgres/frames.js';
@@ -75,13 +75,12 @@ class LoginRefused extends Error {
 
 export async function startPostgresFront(options: PostgresFrontOptions): Promise<PostgresFront> {
   let secureContext: SecureContext = createSecureContext({ cert: options.certPem, key: options.keyPem });
-  const sockets = new Set<Socket>();
+  const { sockets, track } = socketTracker();
   let logins = 0;
   let authMethod: FrontAuthMethod = options.authMethod ?? 'cleartext';
 
   const server: Server = createServer((socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
+    track(socket);
     socket.setNoDelay(true);
     handleConnection(socket).catch(() => socket.destroy());
   });
@@ -95,12 +94,13 @@ export async function startPostgresFront(options: PostgresFrontOptions): Promise
       for (;;) {
         const packet: StartupPacket = await reader.read(readStartupPacket, deadline);
         if (packet.type === 'ssl-request' && !encrypted) {
-          reader.detach();
+          // PostgreSQL refuses bytes sent before its answer to SSLRequest (CVE-2021-23214).
+          if (reader.detach().length > 0) throw refusal('08P01', 'received unencrypted data after SSL request');
           raw.write('S');
           const tls = new TLSSocket(raw, { isServer: true, secureContext });
           tls.on('error', () => raw.destroy());
           socket = tls;
-          sockets.add(tls);
+          track(tls);
           reader = new WireReader(tls);
           encrypted = true;
           continue;
@@ -156,8 +156,7 @@ export async function startPostgresFront(options: PostgresFrontOptions): Promise
     params.database = startup.params.database || requestedUser;
     const upstream = options.realPostgres.connectRaw();
     upstream.setNoDelay(true);
-    sockets.add(upstream);
-    upstream.on('close', () => sockets.delete(upstream));
+    track(upstream);
     await new Promise<void>((resolve, reject) => {
       upstream.once('connect', resolve);
       upstream.once('error', reject);

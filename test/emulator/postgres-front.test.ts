@@ -5,6 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes, randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import { execa } from 'execa';
 import { CLOUDS } from '../../src/azure/clouds.js';
 import { DEMO_IDENTITY } from '../../src/emulator/demo-identity.js';
@@ -82,6 +84,21 @@ describe.skipIf(psql.skip)('psql straight to the emulated Azure front', () => {
     expect(await isAdmin()).toEqual({ member: false, flagged: false });
     await loadSampleData(azure.realPostgres, [{ role, objectId, type: 'service', isAdmin: true }]);
     expect(await isAdmin()).toEqual({ member: true, flagged: true });
+  });
+
+  it('refuses bytes sent along with SSLRequest before its answer, as PostgreSQL does (CVE-2021-23214)', async () => {
+    const front = azure.fronts.get('orders')!;
+    const sslRequest = Buffer.alloc(8);
+    sslRequest.writeInt32BE(8, 0);
+    sslRequest.writeInt32BE(80877103, 4);
+    const socket = connect({ host: front.host, port: front.port });
+    const received: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => received.push(chunk));
+    socket.write(Buffer.concat([sslRequest, Buffer.from('injected')]));
+    await once(socket, 'close');
+    const answer = Buffer.concat(received);
+    expect(String.fromCharCode(answer[0]!)).toBe('E');
+    expect(answer.toString('latin1')).toContain('received unencrypted data after SSL request');
   });
 
   it('takes `user@server` on a single server and refuses the bare name as Azure did', async () => {
