@@ -18,10 +18,10 @@ import { startTestAzure } from '../harness/emulator.js';
 import { renderConfig } from '../../src/config/generate.js';
 import { DEMO_APP, type EmulatedAzure } from '../../src/emulator/emulated-azure.js';
 import { DEMO_IDENTITY, DEMO_TENANT_ID } from '../../src/emulator/demo-identity.js';
+import { JWT } from '../helpers/broker-fixtures.js';
+import { BIN, requireBuild } from '../helpers/cli.js';
 
-const BIN = resolve(import.meta.dirname, '../../bin/azdb.js');
 const GUARD = resolve(import.meta.dirname, '../helpers/loopback-only.mjs');
-const JWT = /eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/;
 const TOKEN_PATH = `/${DEMO_TENANT_ID}/oauth2/v2.0/token`;
 
 let azure: EmulatedAzure & { dir: string };
@@ -67,9 +67,7 @@ function servicePrincipalEnv(clientSecret: string, clientId: string = DEMO_APP.c
 }
 
 beforeAll(async () => {
-  if (!existsSync(BIN) || !existsSync(resolve(import.meta.dirname, '../../dist/cli/main.js'))) {
-    throw new Error('dist/ is missing: run `npm run build` (npm test does it)');
-  }
+  requireBuild();
   azure = await startTestAzure({ realMariaDb: null });
   secret = azure.entraAuthority.apps[0]!.secrets[0]!;
   work = await mkdtemp(join(tmpdir(), 'azdb-creds-env-'));

@@ -15,10 +15,10 @@ import { waitFor } from '../helpers/wait.js';
 import { BIN, cliEnv, requireBuild, runAzdb, startProxy as startProxyIn, writeEmulatedConfig } from '../helpers/cli.js';
 import { DEMO_IDENTITY } from '../../src/emulator/demo-identity.js';
 import type { EmulatedAzure } from '../../src/emulator/emulated-azure.js';
+import { JWT } from '../helpers/broker-fixtures.js';
 
 const mariadbd = await findTool('mariadbd');
 const client = await findTool('mariadb', ['mysql']);
-const JWT = /eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/;
 
 let azure: EmulatedAzure & { dir: string };
 let work: string;
@@ -138,12 +138,10 @@ describe.skipIf(mariadbd.skip)('MySQL databases through the azdb CLI', () => {
       });
       await waitFor(async () => (await processlist(marker)).length > 0, 'the query to run');
       const clientPid = Number((await readFile(spy.log, 'utf8')).split(' ')[0]);
-      const started = Date.now();
       // Ctrl+C in a terminal reaches the whole foreground group: the client and azdb.
       process.kill(clientPid, 'SIGINT');
       child.kill('SIGINT');
       await waitFor(async () => (await processlist(marker)).length === 0, 'the query to be killed', 10_000);
-      expect(Date.now() - started).toBeLessThan(10_000);
       const result = await child;
       expect(result.stderr).toContain('Query execution was interrupted');
       // The batch client stops at the error with its code 1; azdb outlived the SIGINT to pass it on.

@@ -7,13 +7,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { execa, type ResultPromise } from 'execa';
 import { findTool } from '../harness/tools.js';
 import { waitFor } from '../helpers/wait.js';
+import { BIN } from '../helpers/cli.js';
 
-const BIN = resolve(import.meta.dirname, '../../bin/azdb.js');
 const psql = await findTool('psql');
 const mariadbd = await findTool('mariadbd');
 const MYSQL_SERVERS = mariadbd.skip ? [] : ['legacy-mysql', 'shopdb'];
@@ -114,6 +114,7 @@ describe('azdb demo --no-tui', () => {
     });
     expect(connected.stdout).toMatch(/has_customers\s*\n-+\s*\n\s*t\s*\n/);
     // The emulator's identity header is a secret of the env file (0600), never printed.
+    expect(env.IDENTITY_HEADER).toMatch(/\S{8,}/);
     expect(demo.stderr()).not.toContain(env.IDENTITY_HEADER!);
     expect((await import('node:fs')).statSync(document.env_file).mode & 0o777).toBe(0o600);
 
@@ -134,8 +135,8 @@ describe('azdb demo --no-tui', () => {
     expect((await again.child).exitCode).toBe(0);
   });
 
-  it('says what to do when PostgreSQL could not enter the state folder, and exits 1', async () => {
-    if (process.getuid?.() !== 0) return; // only root hands PostgreSQL to the `postgres` user
+  // Only root hands PostgreSQL to the `postgres` user, so only then can it fail to enter the folder.
+  it.skipIf(process.getuid?.() !== 0)('says what to do when PostgreSQL could not enter the state folder, and exits 1 (as root)', async () => {
     const closed = await mkdtemp(join(tmpdir(), 'azdb-demo-closed-'));
     try {
       await chmod(closed, 0o700);

@@ -12,8 +12,7 @@ import { execa } from 'execa';
 import { parseDocument } from 'yaml';
 import { renderConfig } from '../../src/config/generate.js';
 import type { ConfigInput } from '../../src/config/schema.js';
-import { waitFor } from '../helpers/wait.js';
-import { BIN, cliEnv, requireBuild } from '../helpers/cli.js';
+import { BIN, cliEnv, requireBuild, startProxy } from '../helpers/cli.js';
 import { SUB_DENIED, SUB_PROD, startArmWorld, type ArmWorld } from '../helpers/arm-world.js';
 
 const TOKEN = /eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}/;
@@ -130,11 +129,7 @@ describe('azdb db ls with discovery', () => {
 
 describe('azdb proxy db with a discovered database', () => {
   it('opens a tunnel for it (the same lookup db connect uses)', async () => {
-    const child = execa('node', [BIN, 'proxy', 'db', 'orders', '--db-user', 'teleport', '--json'], { env, reject: false });
-    let stdout = '';
-    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-    const line = await waitFor(() => stdout.includes('\n') && stdout.split('\n')[0], 'the JSON line of proxy db', 30_000);
-    const info = JSON.parse(line) as Record<string, unknown>;
+    const { child, info } = await startProxy(['orders', '--db-user', 'teleport'], env, 30_000); // discovery lists ARM first
     expect(info).toMatchObject({ name: 'orders', protocol: 'postgres', user: 'teleport', database: 'postgres' });
     child.kill('SIGTERM');
     expect((await child).exitCode).toBe(0);

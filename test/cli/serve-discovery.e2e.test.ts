@@ -5,24 +5,23 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { execa } from 'execa';
 import { renderConfig } from '../../src/config/generate.js';
 import { waitFor } from '../helpers/wait.js';
 import { freePort } from '../helpers/ports.js';
 import { parsePrometheusText } from '../helpers/prometheus.js';
 import { SUB_DENIED, startArmWorld, type ArmWorld } from '../helpers/arm-world.js';
+import { JWT } from '../helpers/broker-fixtures.js';
+import { BIN, requireBuild } from '../helpers/cli.js';
 
-const BIN = resolve(import.meta.dirname, '../../bin/azdb.js');
-const JWT = /eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/;
 
 let world: ArmWorld;
 let work: string;
 
 beforeAll(async () => {
-  if (!existsSync(resolve(import.meta.dirname, '../../dist/cli/commands/serve.js'))) throw new Error('dist/ is missing: run `npm run build`');
+  requireBuild('cli/commands/serve.js');
   world = await startArmWorld();
   work = await mkdtemp(join(tmpdir(), 'azdb-serve-discovery-'));
 });

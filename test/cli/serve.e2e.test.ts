@@ -22,9 +22,9 @@ import type { ListenerInput } from '../../src/config/schema.js';
 import { loadOrCreateCa } from '../../src/emulator/ca.js';
 import { DEMO_IDENTITY } from '../../src/emulator/demo-identity.js';
 import type { EmulatedAzure } from '../../src/emulator/emulated-azure.js';
+import { JWT } from '../helpers/broker-fixtures.js';
 
 const mariadbd = await findTool('mariadbd');
-const JWT = /eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/;
 const USER = DEMO_IDENTITY.role;
 
 let azure: EmulatedAzure & { dir: string };

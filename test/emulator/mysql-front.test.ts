@@ -224,11 +224,9 @@ describe.skipIf(mariadbd.skip)('the emulated Azure Database for MySQL front', ()
         ]);
         return rows.length > 0;
       }, 'the sleep to run');
-      const started = Date.now();
       await second.query(`KILL QUERY ${first.threadId}`);
       // MariaDB ends the statement with ER_QUERY_INTERRUPTED; the connection lives on.
       expect(await sleeping).toMatchObject({ errno: 1317, sqlState: '70100' });
-      expect(Date.now() - started).toBeLessThan(30_000);
       const [[still]] = await first.query<mysql.RowDataPacket[]>('select 2 as alive');
       expect(still!.alive).toBe(2);
     } finally {

@@ -73,10 +73,10 @@ export function runAzdb(args: string[], env: Record<string, string>) {
 }
 
 /** Starts `azdb proxy db ... --json` and resolves with its one JSON line. */
-export async function startProxy(args: string[], env: Record<string, string>): Promise<{ child: ResultPromise; info: Record<string, unknown>; stdout: () => string }> {
+export async function startProxy(args: string[], env: Record<string, string>, timeoutMs?: number): Promise<{ child: ResultPromise; info: Record<string, unknown>; stdout: () => string }> {
   const child = execa('node', [BIN, 'proxy', 'db', ...args, '--json'], { env, reject: false });
   let stdout = '';
   child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-  const line = await waitFor(() => stdout.includes('\n') && stdout.split('\n')[0], 'the JSON line of proxy db');
+  const line = await waitFor(() => stdout.includes('\n') && stdout.split('\n')[0], 'the JSON line of proxy db', timeoutMs);
   return { child, info: JSON.parse(line) as Record<string, unknown>, stdout: () => stdout };
 }

@@ -7,15 +7,15 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chmod, mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { execa, type ResultPromise } from 'execa';
 import { findTool } from '../harness/tools.js';
 import { waitFor } from '../helpers/wait.js';
 import { processesOf, tmuxPane } from '../helpers/tmux.js';
 import { loadConfig } from '../../src/config/load.js';
+import { BIN } from '../helpers/cli.js';
 
-const BIN = resolve(import.meta.dirname, '../../bin/azdb.js');
 const tmux = await findTool('tmux');
 const psql = await findTool('psql');
 const SOCKET = `azdb-setup-e2e-${process.pid}`;

@@ -9,14 +9,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chmod, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { execa } from 'execa';
 import { findTool } from '../harness/tools.js';
 import { waitFor } from '../helpers/wait.js';
 import { processesOf, tmuxPane } from '../helpers/tmux.js';
+import { BIN } from '../helpers/cli.js';
 
-const BIN = resolve(import.meta.dirname, '../../bin/azdb.js');
 const tmux = await findTool('tmux');
 const psql = await findTool('psql');
 const SOCKET = `azdb-e2e-${process.pid}`;

@@ -392,10 +392,8 @@ describe.skipIf(mariadbd.skip)('MySQL tunnel against emulated Azure over real Ma
         const rows = await processlist(marker);
         return rows.length > 0 && rows;
       }, 'the query to run');
-      const started = Date.now();
       child.kill('SIGINT');
       await waitFor(async () => (await processlist(marker)).length === 0, 'the query to be killed', 10_000);
-      expect(Date.now() - started).toBeLessThan(10_000);
       const result = await child;
       // KILL QUERY ended the statement (1317), not the connection: it reached the right server thread.
       expect(result.stderr).toContain('ERROR 1317 (70100) at line 1: Query execution was interrupted');
