@@ -296,16 +296,27 @@ describe('azdb serve', () => {
     try {
       await serve.waitForLog('serve.start');
       const { password } = await generatedPassword(serve, 'orders');
+      // The query waits on a lock this test holds, so it is still running however slow the machine.
+      const holder = new pg.Client({ host: azure.realPostgres.socketDir, port: azure.realPostgres.port, user: 'postgres', database: 'orders' });
+      await holder.connect();
+      await holder.query('select pg_advisory_lock(4242)');
       const c = pgClient(port, password);
       await c.connect();
-      const running = c.query('select pg_sleep(1.5), 42 as answer');
-      await waitFor(async () => existsSync(auditPath) && (await readFile(auditPath, 'utf8')).includes('pg_sleep'), 'the query in the audit');
-      serve.child.kill('SIGTERM');
-      const shutdown = await serve.waitForLog('shutdown');
-      expect(shutdown.open_sessions).toBe(1);
-      expect(await refused(port)).toBe('ECONNREFUSED');
-      expect((await http(httpPort, '/readyz')).status).toBe(503);
-      expect((await http(httpPort, '/healthz')).status).toBe(200);
+      let finished = false;
+      const running = c.query('select pg_advisory_lock(4242), 42 as answer').finally(() => (finished = true));
+      try {
+        await waitFor(async () => existsSync(auditPath) && (await readFile(auditPath, 'utf8')).includes('pg_advisory_lock'), 'the query in the audit');
+        serve.child.kill('SIGTERM');
+        const shutdown = await serve.waitForLog('shutdown');
+        expect(shutdown.open_sessions).toBe(1);
+        expect(await refused(port)).toBe('ECONNREFUSED');
+        expect((await http(httpPort, '/readyz')).status).toBe(503);
+        expect((await http(httpPort, '/healthz')).status).toBe(200);
+        expect(finished).toBe(false);
+      } finally {
+        await holder.query('select pg_advisory_unlock(4242)');
+        await holder.end();
+      }
       expect((await running).rows[0].answer).toBe(42);
       await c.end();
       expect((await serve.child).exitCode).toBe(0);
