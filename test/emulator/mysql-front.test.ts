@@ -186,13 +186,23 @@ describe.skipIf(mariadbd.skip)('the emulated Azure Database for MySQL front', ()
   });
 
   it.skipIf(client.skip)('fails certificate verification for a name the certificate does not carry', async () => {
-    const result = await execa(
-      client.path!,
-      ['--no-defaults', '--host=localhost', '--protocol=TCP', `--port=${server('shopdb').port}`, '--user=x', `--ssl-ca=${azure.caFile}`, '--ssl-verify-server-cert', '-e', 'select 1'],
-      { env: { MYSQL_PWD: 'unused' }, extendEnv: false, reject: false, timeout: 30_000 },
-    );
-    expect(result.exitCode).toBe(1);
-    expect(result.stderr).toContain('ERROR 2026 (HY000): TLS/SSL error: Validation of SSL server certificate failed');
+    // Still 127.0.0.1: the front serves a certificate for another name (and no IP) for this test.
+    const front = azure.mysqlFronts.get('shopdb')!;
+    const ca = await loadOrCreateCa(join(azure.dir, 'ca'));
+    const wrong = await ca.issueServerCertificate({ dnsNames: ['elsewhere.example.com'] });
+    front.setCertificate(wrong.certPem, wrong.keyPem);
+    try {
+      const result = await execa(
+        client.path!,
+        ['--no-defaults', '--host=127.0.0.1', '--protocol=TCP', `--port=${server('shopdb').port}`, '--user=x', `--ssl-ca=${azure.caFile}`, '--ssl-verify-server-cert', '-e', 'select 1'],
+        { env: { MYSQL_PWD: 'unused' }, extendEnv: false, reject: false, timeout: 30_000 },
+      );
+      expect(result.exitCode).toBe(1);
+      expect(result.stderr).toContain('ERROR 2026 (HY000): TLS/SSL error: Validation of SSL server certificate failed');
+    } finally {
+      const good = await ca.issueServerCertificate({ dnsNames: [server('shopdb').fqdn, '*.mysql.database.azure.com'], ipAddresses: ['127.0.0.1'] });
+      front.setCertificate(good.certPem, good.keyPem);
+    }
   });
 
   it('passes a missing database on as MariaDB refuses it', async () => {
