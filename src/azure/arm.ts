@@ -55,8 +55,6 @@ export interface ArmClient {
   readonly endpoint: string;
   /** Every item of a list, following `nextLink`. `path` starts with `/` and includes the query. */
   listAll<T = Record<string, unknown>>(path: string, signal?: AbortSignal): Promise<T[]>;
-  /** Requests sent (retries included), for tests and metrics. */
-  readonly requests: number;
 }
 
 export function createArmClient(options: ArmClientOptions): ArmClient {
@@ -68,7 +66,6 @@ export function createArmClient(options: ArmClientOptions): ArmClient {
   const base = options.endpoint.replace(/\/+$/, '');
   const maxRetryAfterMs = options.maxRetryAfterMs ?? 60_000;
   const maxPages = options.maxPages ?? 1000;
-  let requests = 0;
 
   const pipeline: Pipeline = createPipelineFromOptions({
     retryOptions: { maxRetries: options.maxRetries ?? 3, maxRetryDelayInMs: maxRetryAfterMs },
@@ -77,14 +74,6 @@ export function createArmClient(options: ArmClientOptions): ArmClient {
   });
   pipeline.addPolicy(bearerPolicy(options.tokens, options.scope, origin), { phase: 'Sign' });
   pipeline.addPolicy(capRetryAfterPolicy(maxRetryAfterMs), { afterPhase: 'Retry' });
-  const counting: PipelinePolicy = {
-    name: 'azdbCountRequests',
-    sendRequest: (request, next) => {
-      requests++;
-      return next(request);
-    },
-  };
-  pipeline.addPolicy(counting, { afterPhase: 'Sign' });
   const httpClient: HttpClient = createDefaultHttpClient();
 
   const getJson = async (url: string, signal: AbortSignal | undefined): Promise<Record<string, unknown>> => {
@@ -136,9 +125,6 @@ export function createArmClient(options: ArmClientOptions): ArmClient {
 
   return {
     endpoint: base,
-    get requests() {
-      return requests;
-    },
     async listAll<T>(path: string, signal?: AbortSignal): Promise<T[]> {
       const items: T[] = [];
       let url: string | undefined = `${base}${path}`;

@@ -10,8 +10,6 @@ export interface ListenerOptions {
   /** Runs one client connection to its end; must not throw (it owns its errors). */
   handle: (socket: Socket) => Promise<void>;
   maxConnections?: number;
-  /** Called instead of `handle` when the cap is reached. */
-  refuse?: (socket: Socket) => void;
   /** Errors accepting a connection (EMFILE when out of file descriptors); the listener keeps going. */
   onError?: (error: Error) => void;
 }
@@ -29,7 +27,7 @@ export async function startListener(options: ListenerOptions): Promise<Listener>
   const idle: Array<() => void> = [];
   const server: Server = createServer({ noDelay: true }, (socket) => {
     if (options.maxConnections !== undefined && open.size >= options.maxConnections) {
-      (options.refuse ?? ((s: Socket) => s.destroy()))(socket);
+      socket.destroy();
       return;
     }
     open.add(socket);

@@ -15,7 +15,8 @@ import { startIdentityEndpoint, type IdentityEndpoint } from './identity-endpoin
 import { startEntraAuthority, type EntraAuthority } from './entra-authority.js';
 import { startArm } from './arm.js';
 import { startRealPostgres, type RealPostgres } from './real-postgres.js';
-import { startPostgresFront, type PostgresFront, type TokenVerifier } from './postgres-front.js';
+import { startPostgresFront, type PostgresFront } from './postgres-front.js';
+import type { TokenVerifier } from './token-verifier.js';
 import { loadSampleData } from './sample-data.js';
 import { findMariaDbServer, startRealMariaDb, type RealMariaDb } from './real-mariadb.js';
 import { startMySqlFront, type MySqlFront } from './mysql-front.js';
@@ -52,8 +53,6 @@ export interface EmulatedAzure {
   identity: IdentityEndpoint;
   /** Entra ID's login.microsoftonline.com behind a loopback CONNECT proxy: see entra-authority.ts. */
   entraAuthority: EntraAuthority;
-  /** `https://login.microsoftonline.com`: reached through `entraAuthority.env()` (HTTPS_PROXY). */
-  authorityHost: string;
   armEndpoint: string;
   servers: EmulatedServerInfo[];
   fronts: Map<string, PostgresFront>;
@@ -245,7 +244,6 @@ export async function startEmulatedAzure(options: EmulatedAzureOptions): Promise
       caPem: ca.caPem,
       identity,
       entraAuthority,
-      authorityHost: entraAuthority.authorityHost,
       armEndpoint: arm.endpoint,
       servers,
       fronts,

@@ -80,8 +80,6 @@ export interface AuthorityRequest {
 }
 
 export interface EntraAuthority {
-  /** `https://login.microsoftonline.com`, the host the emulator answers for. */
-  readonly authorityHost: string;
   /** `http://127.0.0.1:PORT`, for `HTTPS_PROXY`. */
   readonly proxyUrl: string;
   /** `https://127.0.0.1:PORT`: the same endpoints without the proxy (not a host MSAL trusts). */
@@ -296,7 +294,6 @@ export async function startEntraAuthority(options: EntraAuthorityOptions): Promi
   const proxyUrl = `http://127.0.0.1:${proxyPort}`;
 
   return {
-    authorityHost: `https://${ENTRA_HOST}`,
     proxyUrl,
     directUrl: `https://127.0.0.1:${httpsPort}`,
     apps,

@@ -26,7 +26,6 @@ import { WireReader } from '../broker/wire-reader.js';
 import type { RealPostgres } from './real-postgres.js';
 import type { TokenRejection, TokenVerifier, VerifiedIdentity } from './token-verifier.js';
 
-export type { TokenRejection, TokenVerifier, VerifiedIdentity } from './token-verifier.js';
 
 /**
  * How the front asks for the password. Azure asks for cleartext; MD5 and SCRAM exist so the

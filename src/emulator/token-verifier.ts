@@ -2,7 +2,10 @@
  * What the emulated database fronts (PostgreSQL and MySQL) ask of the token issuer: is this
  * password a valid Entra access token for the database audience, and whose is it.
  */
-export type TokenRejection = 'malformed' | 'signature' | 'expired' | 'not-yet-valid' | 'audience' | 'issuer';
+import type { TokenRejectionReason } from './entra.js';
+
+/** Why the issuer refused a token (the emulated Entra's own reasons). */
+export type TokenRejection = TokenRejectionReason;
 
 export interface VerifiedIdentity {
   objectId: string;

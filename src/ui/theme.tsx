@@ -20,11 +20,6 @@ export function createTheme(color: boolean): Theme {
     : { color, accent: undefined, muted: undefined, ok: undefined, warn: undefined, error: undefined };
 }
 
-/** Whether to colour, from the environment (the `NO_COLOR` convention: set and non-empty). */
-export function colorFromEnv(env: NodeJS.ProcessEnv, isTTY: boolean): boolean {
-  return isTTY && !(env.NO_COLOR !== undefined && env.NO_COLOR !== '') && env.TERM !== 'dumb';
-}
-
 export const ThemeContext = createContext<Theme>(createTheme(false));
 
 export function useTheme(): Theme {

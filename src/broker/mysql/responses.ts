@@ -19,8 +19,6 @@ export enum ResponseHeader {
 const EOF_PAYLOAD_LIMIT = 9;
 const SQLSTATE_MARKER = 0x23; // '#'
 const SQLSTATE_LENGTH = 5;
-/** MariaDB's progress reports are ERR packets with this code, not errors. */
-export const MARIADB_PROGRESS_CODE = 0xffff;
 
 export interface OkPacket {
   affectedRows: bigint;

@@ -47,12 +47,12 @@ export type PickerOutcome =
   | { kind: 'quit'; state: PickerState }
   | { kind: 'connect'; name: string; login: TuiLogin; state: PickerState };
 
-/** Carries out `state.pending` against the core and answers with an action (or leaves the picker). */
 /** OSC 52: the terminal (and tmux with set-clipboard on) puts the base64 text on the clipboard. */
 export function clipboardSequence(text: string): string {
   return `\u001b]52;c;${Buffer.from(text, 'utf8').toString('base64')}\u0007`;
 }
 
+/** Carries out `state.pending` against the core and answers with an action (or leaves the picker). */
 export function usePendingWork(
   api: TuiApi,
   state: PickerState,

@@ -5,7 +5,7 @@ import { KeyBar } from '../components/key-bar.js';
 import { Spinner } from '../components/spinner.js';
 import { useTheme } from '../theme.js';
 import { keyHints } from './keys.js';
-import { DONE, FIELD_LABELS, STEP_FIELDS, currentStep, type StepStatus, type WizardState } from './state.js';
+import { FIELD_LABELS, STEP_FIELDS, currentStep, type StepStatus, type WizardState } from './state.js';
 
 const ICONS: Record<StepStatus, string> = { pending: '○', running: '…', pass: '✓', fail: '✗', skipped: '↷' };
 
@@ -117,4 +117,3 @@ function DoneBody({ state, configFile }: { state: WizardState; configFile: strin
   );
 }
 
-export { DONE };
