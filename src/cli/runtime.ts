@@ -39,8 +39,11 @@ export interface Runtime {
 }
 
 export interface RuntimeOptions {
-  /** Run discovery (or reuse its cached result) when the config has `discovery:`. @default true */
-  discover?: boolean;
+  /**
+   * Run discovery (or reuse its cached result) when the config has `discovery:`; a function decides
+   * from the loaded config (so the file is read once). @default true
+   */
+  discover?: boolean | ((config: AzdbConfig) => boolean);
   /** `azdb serve`: its one token cache (kept across config reloads) instead of a new one. */
   tokens?: TokenCache;
   /** `azdb serve`: its own audit sink for the loaded config (e.g. stdout for `path: "-"`). */
@@ -67,7 +70,8 @@ export async function loadRuntime(ctx: CliContext, options: RuntimeOptions = {})
   const roles = selectRoles(config);
   const stateDir = resolveStateDir(ctx.env, homedir(), process.getuid?.());
   let discovery: DiscoveryResult | undefined;
-  if (options.discover !== false && config.discovery.length > 0) {
+  const discover = typeof options.discover === 'function' ? options.discover(config) : options.discover !== false;
+  if (discover && config.discovery.length > 0) {
     const service = options.discoveryService ?? new DiscoveryService({
       config,
       tokens,

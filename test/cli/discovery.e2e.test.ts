@@ -143,6 +143,16 @@ describe('azdb proxy db with a discovered database', () => {
   });
 });
 
+describe('azdb doctor with discovery', () => {
+  it('reads the config once for a name that is not static: its warnings are printed once', async () => {
+    const file = join(work, 'insecure.yaml');
+    await writeFile(file, renderConfig(config({ databases: [{ name: 'static-one', protocol: 'postgres', uri: '127.0.0.1:6543', tls: { mode: 'insecure' } }] })));
+    const result = await azdb(['--config', file, 'doctor', 'nope']);
+    expect(result.stderr.split('uses tls.mode insecure').length - 1).toBe(1);
+    expect(result.stderr + result.stdout).toMatch(/no database named "nope"/);
+  });
+});
+
 describe('azdb config create', () => {
   it('writes two discovery entries and the starter role; the file passes config check and discovers', async () => {
     const file = join(work, 'created', 'azdb.yaml');

@@ -35,12 +35,8 @@ export async function doctorCommand(ctx: CliContext, name: string | undefined, o
     ...realDoctorDeps(
       {
         load: async () => {
-          runtime = await loadRuntime(ctx, { discover: name === undefined });
-          if (name !== undefined && runtime.config.discovery.length > 0 && !runtime.config.databases.some((db) => db.name === name)) {
-            // Not a static database: it may be a discovered one.
-            await runtime.close();
-            runtime = await loadRuntime(ctx);
-          }
+          // Discovery only when it is checked (no name) or NAME is not a static database (it may be a discovered one).
+          runtime = await loadRuntime(ctx, { discover: (config) => name === undefined || !config.databases.some((db) => db.name === name) });
           return doctorSetup(ctx, runtime);
         },
         probeCredentials: async (signal) => probeCredentials({ ...(await credentialSettings(ctx)), env: ctx.env }, REAL_CREDS_DEPS, signal),
