@@ -22,7 +22,7 @@ import { errorMessage, toAzdbError } from '../errors.js';
 import { run } from '../process/exec.js';
 import { credentialSettings } from './commands/creds.js';
 import { doctorSetup } from './commands/doctor.js';
-import { clientInvocation, findClient, startTunnel } from './commands/db-tunnel.js';
+import { clientCommandLine, clientInvocation, findClient, startTunnel } from './commands/db-tunnel.js';
 import { loginSession } from './commands/queries.js';
 import type { CliContext } from './main.js';
 import type { Output } from './output.js';
@@ -143,7 +143,7 @@ export interface TuiApi {
    * Runs psql / mariadb on this terminal (stdio inherited) through a tunnel of its own, until it
    * exits. The caller must have released the terminal (Ink unmounted). `signal` ends the client.
    */
-  connect(name: string, login: TuiLogin, signal?: AbortSignal): Promise<{ exitCode: number }>;
+  connect(name: string, login: TuiLogin, signal?: AbortSignal): Promise<{ exitCode: number; client: string }>;
   /** True while `connect` runs a client: SIGINT belongs to it then. */
   readonly clientRunning: boolean;
   /** The checks {@link doctor} runs for database `name`, in order (for rows before their results). */
@@ -344,9 +344,9 @@ export async function createTuiApi(ctx: CliContext, options: TuiApiOptions = {})
       clientRunning = true;
       try {
         const { args, env } = clientInvocation(entry.tunnel, name);
-        const result = await run(client, args, { stdio: 'inherit', env, ...(signal ? { signal } : {}) });
+        const result = await run(client.path, args, { stdio: 'inherit', env, ...(signal ? { signal } : {}) });
         emit({ type: 'client.exited', name, exitCode: result.exitCode });
-        return { exitCode: result.exitCode };
+        return { exitCode: result.exitCode, client: client.name };
       } finally {
         clientRunning = false;
         await stop(entry, 0);
@@ -404,10 +404,6 @@ function sessionEvent(tunnelId: string, name: string, event: SessionEvent): Core
 }
 
 function describeTunnel(id: string, tunnel: Tunnel): TuiTunnel {
-  const command =
-    tunnel.protocol === 'mysql'
-      ? `MYSQL_PWD=<password> mariadb --protocol=TCP -h ${tunnel.host} -P ${tunnel.port} -u ${tunnel.user}${tunnel.database ? ` ${tunnel.database}` : ''}`
-      : `PGPASSWORD=<password> psql "host=${tunnel.host} port=${tunnel.port} user=${tunnel.user} dbname=${tunnel.database} sslmode=disable"`;
   return {
     id,
     name: tunnel.name,
@@ -417,7 +413,7 @@ function describeTunnel(id: string, tunnel: Tunnel): TuiTunnel {
     user: tunnel.user,
     database: tunnel.database,
     uri: tunnel.uri,
-    command,
+    command: clientCommandLine(tunnel, '<password>'),
     password: tunnel.password,
     openedAt: new Date().toISOString(),
   };

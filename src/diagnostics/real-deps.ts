@@ -22,15 +22,20 @@ export function realDoctorDeps(parts: Pick<DoctorDeps, 'load' | 'probeCredential
   };
 }
 
-/** psql for PostgreSQL; mariadb, else mysql, for MySQL; with the version it prints. */
-export async function findClient(env: NodeJS.ProcessEnv, protocol: 'postgres' | 'mysql', signal: AbortSignal): Promise<ClientProgram | undefined> {
-  const names = protocol === 'postgres' ? ['psql'] : ['mariadb', 'mysql'];
-  for (const program of names) {
-    const path = await which(program, env);
-    if (!path) continue;
-    const result = await run(path, ['--version'], { timeoutMs: 2_000, signal });
-    const version = (result.stdout || result.stderr).split('\n')[0]!.trim();
-    return { name: program, path, version: version.startsWith(path) ? version.slice(path.length).trim() : version };
+/** The client program on PATH: psql for PostgreSQL; mariadb, else mysql, for MySQL. */
+export async function clientProgram(env: NodeJS.ProcessEnv, protocol: 'postgres' | 'mysql'): Promise<{ name: string; path: string } | undefined> {
+  for (const name of protocol === 'postgres' ? ['psql'] : ['mariadb', 'mysql']) {
+    const path = await which(name, env);
+    if (path) return { name, path };
   }
   return undefined;
+}
+
+/** {@link clientProgram}, with the version it prints. */
+export async function findClient(env: NodeJS.ProcessEnv, protocol: 'postgres' | 'mysql', signal: AbortSignal): Promise<ClientProgram | undefined> {
+  const program = await clientProgram(env, protocol);
+  if (!program) return undefined;
+  const result = await run(program.path, ['--version'], { timeoutMs: 2_000, signal });
+  const version = (result.stdout || result.stderr).split('\n')[0]!.trim();
+  return { ...program, version: version.startsWith(program.path) ? version.slice(program.path.length).trim() : version };
 }

@@ -33,10 +33,8 @@ export async function runPicker(options: RunPickerOptions): Promise<void> {
   while (!signal?.aborted) {
     const outcome = await mountOnce(options, state);
     if (!outcome || outcome.kind === 'quit' || signal?.aborted) return;
-    const db = outcome.state.databases.find((d) => d.name === outcome.name);
-    const client = db?.protocol === 'mysql' ? 'mariadb' : 'psql';
     try {
-      const { exitCode } = await api.connect(outcome.name, outcome.login, signal);
+      const { exitCode, client } = await api.connect(outcome.name, outcome.login, signal);
       state = pickerReducer(outcome.state, { type: 'client-exited', name: outcome.name, exitCode, client });
     } catch (error) {
       state = pickerReducer(outcome.state, { type: 'client-failed', error: api.describeError(error) });

@@ -194,7 +194,7 @@ export function fakeApi(databases: TuiDatabase[]): FakeApi {
     tunnels: () => [...open.values()].map((t) => ({ ...t, connections: 0 })),
     async connect(name: string, login: TuiLogin) {
       api.calls.push(`connect ${name} ${login.dbUser}/${login.dbName}`);
-      return { exitCode: 0 };
+      return { exitCode: 0, client: 'psql' };
     },
     clientRunning: false,
     eventsSince: (after: number) => history.filter((e) => e.seq > after),

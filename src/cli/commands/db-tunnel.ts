@@ -8,7 +8,8 @@ import { resolveTarget } from '../../broker/resolve-target.js';
 import { openTunnel, type Tunnel, type TunnelOptions } from '../../broker/tunnel.js';
 import { createUserStateStore, type UserStateStore } from '../../config/user-state.js';
 import { UserError } from '../../errors.js';
-import { run, which } from '../../process/exec.js';
+import { run } from '../../process/exec.js';
+import { clientProgram } from '../../diagnostics/real-deps.js';
 import type { CliContext } from '../main.js';
 import { loadRuntime, type Runtime } from '../runtime.js';
 import { untilSignal } from '../signals.js';
@@ -87,9 +88,7 @@ export async function proxyDb(ctx: CliContext, name: string, flags: LoginFlags &
         ctx.out.line(`  database  ${tunnel.database}`);
         ctx.out.line(`  password  ${tunnel.password}   (random for this tunnel; not your Azure credentials)`);
         ctx.out.line(`  uri       ${tunnel.uri}`);
-        ctx.out.line(tunnel.protocol === 'mysql'
-          ? `  mysql     MYSQL_PWD=<password above> mysql --protocol=TCP -h ${tunnel.host} -P ${tunnel.port} -u ${tunnel.user}${tunnel.database ? ` ${tunnel.database}` : ''}`
-          : `  psql      PGPASSWORD=<password above> psql "host=${tunnel.host} port=${tunnel.port} user=${tunnel.user} dbname=${tunnel.database}"`);
+        ctx.out.line(`  ${(tunnel.protocol === 'mysql' ? 'mysql' : 'psql').padEnd(8)}  ${clientCommandLine(tunnel, '<password above>')}`);
         ctx.out.line('Ctrl+C to stop.');
       }
       const signal = await stop.promise;
@@ -116,7 +115,7 @@ export async function dbConnect(ctx: CliContext, name: string, flags: LoginFlags
     process.on('SIGINT', ignore);
     try {
       const { args, env } = clientInvocation(tunnel, name);
-      const result = await run(client, args, { stdio: 'inherit', env });
+      const result = await run(client.path, args, { stdio: 'inherit', env });
       return result.exitCode;
     } finally {
       process.off('SIGINT', ignore);
@@ -128,16 +127,22 @@ export async function dbConnect(ctx: CliContext, name: string, flags: LoginFlags
   }
 }
 
-/** psql for PostgreSQL; mariadb, else mysql, for MySQL. */
-export async function findClient(ctx: CliContext, protocol: 'postgres' | 'mysql'): Promise<string> {
+/** The client to run ({@link clientProgram}), or a UserError saying how to install one. */
+export async function findClient(ctx: CliContext, protocol: 'postgres' | 'mysql'): Promise<{ name: string; path: string }> {
+  const program = await clientProgram(ctx.env, protocol);
+  if (program) return program;
   if (protocol === 'postgres') {
-    const psql = await which('psql', ctx.env);
-    if (!psql) throw new UserError('psql is not installed', { hint: 'Install the PostgreSQL client (Debian/Ubuntu: apt-get install postgresql-client; macOS: brew install libpq).' });
-    return psql;
+    throw new UserError('psql is not installed', { hint: 'Install the PostgreSQL client (Debian/Ubuntu: apt-get install postgresql-client; macOS: brew install libpq).' });
   }
-  const mysql = (await which('mariadb', ctx.env)) ?? (await which('mysql', ctx.env));
-  if (!mysql) throw new UserError('neither mariadb nor mysql is installed', { hint: 'Install a MySQL client (Debian/Ubuntu: apt-get install mariadb-client; macOS: brew install mysql-client).' });
-  return mysql;
+  throw new UserError('neither mariadb nor mysql is installed', { hint: 'Install a MySQL client (Debian/Ubuntu: apt-get install mariadb-client; macOS: brew install mysql-client).' });
+}
+
+/** The client command line to show a person, with `passwordNote` where the password goes (never the password). */
+export function clientCommandLine(tunnel: Pick<Tunnel, 'protocol' | 'host' | 'port' | 'user' | 'database'>, passwordNote: string): string {
+  if (tunnel.protocol === 'mysql') {
+    return `MYSQL_PWD=${passwordNote} mysql --protocol=TCP -h ${tunnel.host} -P ${tunnel.port} -u ${tunnel.user}${tunnel.database ? ` ${tunnel.database}` : ''}`;
+  }
+  return `PGPASSWORD=${passwordNote} psql "host=${tunnel.host} port=${tunnel.port} user=${tunnel.user} dbname=${tunnel.database} sslmode=disable"`;
 }
 
 /** Arguments and environment of the client: the tunnel password only ever in the environment. */
