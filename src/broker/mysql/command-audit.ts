@@ -17,7 +17,9 @@ export function auditCommand(audit: AuditSink, identity: SessionIdentity, head: 
       // A COM_QUERY whose attributes run past the head (or are broken): the server judges it.
       sql = '';
     }
-    return truncateQuery(cut > 0 ? `${sql}…[${cut} more bytes]` : sql);
+    // Cut to the audit's length first, so the note of what the head left out is never cut away.
+    const shown = truncateQuery(sql);
+    return cut > 0 ? `${shown}…[${cut} more bytes]` : shown;
   };
   switch (head[0]) {
     case Command.Query:

@@ -61,8 +61,8 @@ export interface MySqlSessionOptions {
 
 /** A HandshakeResponse41 with 64 KiB of connection attributes fits easily. */
 const MAX_CLIENT_LOGIN_PACKET = 256 * 1024;
-/** Query text kept for the audit: its 16 Ki-character cut in UTF-8, plus query attributes. */
-const AUDIT_HEAD_LENGTH = 4 * 16 * 1024 + 1024;
+/** Query text kept for the audit: its 16 Ki UTF-16 units in UTF-8 (at most 3 bytes each), plus query attributes. */
+const AUDIT_HEAD_LENGTH = 3 * 16 * 1024 + 1024;
 
 export async function runMySqlSession(clientSocket: Socket, options: MySqlSessionOptions): Promise<void> {
   const id = randomUUID();
