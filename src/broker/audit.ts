@@ -6,6 +6,7 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import type { Writable } from 'node:stream';
 
 export interface SessionIdentity {
   session_id: string;
@@ -42,18 +43,26 @@ export function truncateQuery(text: string): string {
   return text.length > MAX_QUERY_TEXT ? `${text.slice(0, MAX_QUERY_TEXT)}…[${text.length - MAX_QUERY_TEXT} more characters]` : text;
 }
 
-/** Appends JSON lines to `path` (created with 0600). */
-export function createFileAuditSink(path: string, options: { queries: boolean }): AuditSink {
-  mkdirSync(dirname(path), { recursive: true });
-  const stream: WriteStream = createWriteStream(path, { flags: 'a', mode: 0o600 });
-  stream.on('error', () => {});
+/**
+ * JSON lines to a stream the caller owns (`broker.audit.path: "-"` → stdout, for containers whose
+ * log pipeline collects stdout); closing the sink does not end it.
+ */
+export function createStreamAuditSink(stream: Writable, options: { queries: boolean }): AuditSink {
   return {
     queries: options.queries,
     write(event) {
       stream.write(`${JSON.stringify({ time: new Date().toISOString(), ...event })}\n`);
     },
-    close: () => new Promise<void>((resolve) => stream.end(() => resolve())),
+    close: async () => {},
   };
+}
+
+/** Appends JSON lines to `path` (created with 0600). */
+export function createFileAuditSink(path: string, options: { queries: boolean }): AuditSink {
+  mkdirSync(dirname(path), { recursive: true });
+  const stream: WriteStream = createWriteStream(path, { flags: 'a', mode: 0o600 });
+  stream.on('error', () => {});
+  return { ...createStreamAuditSink(stream, options), close: () => new Promise<void>((resolve) => stream.end(() => resolve())) };
 }
 
 export function createMemoryAuditSink(options: { queries: boolean }): AuditSink & { events: AuditEvent[] } {

@@ -18,7 +18,6 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createSecureContext, type SecureContext } from 'node:tls';
-import { isLoopbackHost } from '../config/address.js';
 import type { DatabaseConfig, ListenerConfig } from '../config/schema.js';
 import { UserError, errorMessage } from '../errors.js';
 import type { TokenCacheEvent } from '../azure/token-cache.js';
@@ -373,14 +372,7 @@ export class BrokerServer {
     const key = `${spec.host}:${spec.port}`;
     const label = `${spec.database}@${spec.host.includes(':') ? `[${spec.host}]` : spec.host}:${spec.port}`;
     const where = `${spec.source.file}:${spec.source.line}`;
-    if (!isLoopbackHost(spec.host)) {
-      const missing = [spec.password_file === undefined ? 'password_file' : '', spec.cert_file === undefined ? 'cert_file and key_file' : ''].filter(Boolean);
-      if (missing.length > 0) {
-        throw new UserError(`listener ${label} (${where}) listens beyond this machine and needs ${missing.join(' and ')}`, {
-          hint: 'Clients on the network must prove a password only they know and talk TLS: add `password_file` (mode 600) and `cert_file`/`key_file` to the listener, or listen on 127.0.0.1.',
-        });
-      }
-    }
+    // Beyond loopback a listener has password_file and cert_file/key_file: config validation sees to it.
     let clientTls: SecureContext | undefined;
     let tlsMaterial = '';
     if (spec.cert_file !== undefined && spec.key_file !== undefined) {
