@@ -54,11 +54,16 @@ export async function readPasswordFile(path: string, listener: string): Promise<
   return mode & 0o070 ? { password, warning: `password_file ${path} of listener ${listener} is group-readable (mode ${octal(mode)})` } : { password };
 }
 
+/** A new random local password (a tunnel's, a listener's): 192 bits, URL-safe. */
+export function newLocalPassword(): string {
+  return randomBytes(24).toString('base64url');
+}
+
 /** A new random password for a listener, written to `dir/NAME.password` with mode 0600. */
 export async function writeGeneratedPassword(dir: string, name: string): Promise<{ password: string; path: string }> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const path = join(dir, `${name.replace(/[^A-Za-z0-9._-]/g, '_')}.password`);
-  const password = randomBytes(24).toString('base64url');
+  const password = newLocalPassword();
   const handle = await open(path, 'w', 0o600);
   try {
     // An existing file keeps its old mode on open; make sure it is ours alone before writing.

@@ -18,6 +18,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createSecureContext, type SecureContext } from 'node:tls';
+import { formatHost } from '../config/address.js';
 import type { DatabaseConfig, ListenerConfig } from '../config/schema.js';
 import { UserError, errorMessage } from '../errors.js';
 import type { TokenCacheEvent } from '../azure/token-cache.js';
@@ -370,7 +371,7 @@ export class BrokerServer {
 
   private async prepare(config: ServeConfig, spec: ListenerConfig): Promise<PreparedListener> {
     const key = `${spec.host}:${spec.port}`;
-    const label = `${spec.database}@${spec.host.includes(':') ? `[${spec.host}]` : spec.host}:${spec.port}`;
+    const label = `${spec.database}@${formatHost(spec.host)}:${spec.port}`;
     const where = `${spec.source.file}:${spec.source.line}`;
     // Beyond loopback a listener has password_file and cert_file/key_file: config validation sees to it.
     let clientTls: SecureContext | undefined;

@@ -4,12 +4,13 @@
  * as the chosen database user. Used by `azdb proxy db` (until Ctrl+C) and `azdb db connect`
  * (while psql or mysql runs).
  */
-import { randomBytes } from 'node:crypto';
 import type { SecureContext } from 'node:tls';
 import type { AuditSink } from './audit.js';
 import { CancelRegistry } from './cancel-registry.js';
 import type { ConnectionGate } from './connection-gate.js';
+import { formatHost } from '../config/address.js';
 import { startListener, type Listener } from './listener.js';
+import { newLocalPassword } from './password-file.js';
 import { runMySqlSession } from './mysql/session.js';
 import { runPostgresSession, type AccessDecision, type SessionEvent } from './postgres/session.js';
 import { refuseMySql, refusePostgres, type RefusalOutcome } from './refuse.js';
@@ -58,7 +59,7 @@ export interface Tunnel {
 }
 
 export async function openTunnel(options: TunnelOptions): Promise<Tunnel> {
-  const password = options.password ?? randomBytes(24).toString('base64url');
+  const password = options.password ?? newLocalPassword();
   const cancels = options.cancels ?? new CancelRegistry();
   const listener: Listener = await startListener({
     host: options.host,
@@ -90,7 +91,7 @@ export async function openTunnel(options: TunnelOptions): Promise<Tunnel> {
       }
     },
   });
-  const hostInUri = listener.host.includes(':') ? `[${listener.host}]` : listener.host;
+  const hostInUri = formatHost(listener.host);
   return {
     name: options.target.name,
     protocol: options.target.protocol,

@@ -8,6 +8,11 @@ export type HostPortResult =
 const HOST_PATTERN = /^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$/;
 
 /** Parses `host:port`; an IPv6 host comes back without its brackets. */
+/** A host as it goes before `:port` (IPv6 addresses in brackets). */
+export function formatHost(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}
+
 export function parseHostPort(text: string): HostPortResult {
   if (text.includes('://')) {
     return { ok: false, reason: 'expected host:port without a scheme (e.g. orders.postgres.database.azure.com:5432)' };

@@ -3,6 +3,7 @@
  * raw response, AuthMoreData (caching_sha2_password's fast-auth result and public key), and a
  * classifier for whatever the server sends next.
  */
+import { withoutTrailingNul } from './auth.js';
 import { MAX_AUTH_RESPONSE_LENGTH, MAX_NAME_LENGTH } from './handshake.js';
 import { ProtocolError } from './protocol-error.js';
 import { ResponseHeader, decodeErr, decodeOk, type ErrPacket, type OkPacket } from './responses.js';
@@ -39,7 +40,7 @@ export function decodeAuthSwitchRequest(payload: Buffer): AuthSwitchRequest {
 
 /** The scramble in an AuthSwitchRequest's plugin data: without the trailing NUL servers add. */
 export function scrambleFromPluginData(pluginData: Buffer): Buffer {
-  return pluginData.length > 0 && pluginData[pluginData.length - 1] === 0 ? pluginData.subarray(0, -1) : pluginData;
+  return withoutTrailingNul(pluginData);
 }
 
 /** AuthSwitchResponse is the plugin's bytes, nothing else. */

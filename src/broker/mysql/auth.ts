@@ -86,15 +86,20 @@ export function encodeClearPassword(password: string | Buffer): Buffer {
   return Buffer.concat([bytes, Buffer.from([0])]);
 }
 
+/** `data` without one trailing NUL (clear passwords and scrambles carry one; some clients omit it). */
+export function withoutTrailingNul(data: Buffer): Buffer {
+  return data.length > 0 && data[data.length - 1] === 0 ? data.subarray(0, -1) : data;
+}
+
 /** The password in a clear-password response: one trailing NUL dropped (if there), none inside. */
 export function decodeClearPassword(data: Buffer): string {
-  const bytes = data.length > 0 && data[data.length - 1] === 0 ? data.subarray(0, -1) : data;
+  const bytes = withoutTrailingNul(data);
   if (bytes.includes(0)) throw new ProtocolError('clear password contains NUL');
   return bytes.toString('utf8');
 }
 
 /** Server side: does a clear-password response carry `password`? Hashed first, so the time says nothing of the length either. */
 export function verifyClearPassword(password: string | Buffer, data: Buffer): boolean {
-  const bytes = data.length > 0 && data[data.length - 1] === 0 ? data.subarray(0, -1) : data;
+  const bytes = withoutTrailingNul(data);
   return timingSafeEqual(sha256(bytesOf(password)), sha256(bytes));
 }
