@@ -29,7 +29,7 @@ import type { Readiness } from './health-server.js';
 import type { Logger } from './log.js';
 import type { Counter, Gauge, MetricsRegistry } from './metrics.js';
 import { readPasswordFile, writeGeneratedPassword } from './password-file.js';
-import type { AccessDecision, SessionEvent } from './postgres/session.js';
+import type { AccessDecision, SessionEvent } from './session-record.js';
 import type { RefusalOutcome } from './refuse.js';
 import { resolveTarget as defaultResolveTarget } from './resolve-target.js';
 import type { UpstreamTarget } from './target.js';

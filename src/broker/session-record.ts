@@ -5,7 +5,15 @@
 import type { Socket } from 'node:net';
 import { redactSecrets } from '../errors.js';
 import type { AuditSink, SessionIdentity } from './audit.js';
-import type { SessionEvent } from './postgres/session.js';
+
+/** What a login may do: the roles' verdict on a database user and name. */
+export type AccessDecision = { allowed: true } | { allowed: false; reason: string };
+
+/** What a session tells the UI and `azdb serve` as it goes. */
+export type SessionEvent =
+  | { type: 'relaying'; id: string; dbUser: string; dbName: string; client: string }
+  | { type: 'closed'; id: string; result: 'ok' | 'error'; error?: string }
+  | { type: 'cancel'; forwarded: boolean };
 
 export interface SessionRecord {
   started(identity: SessionIdentity, dbUser: string, dbName: string): void;

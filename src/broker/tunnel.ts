@@ -12,7 +12,8 @@ import { formatHost } from '../config/address.js';
 import { startListener, type Listener } from './listener.js';
 import { newLocalPassword } from './password-file.js';
 import { runMySqlSession } from './mysql/session.js';
-import { runPostgresSession, type AccessDecision, type SessionEvent } from './postgres/session.js';
+import { runPostgresSession } from './postgres/session.js';
+import type { AccessDecision, SessionEvent } from './session-record.js';
 import { refuseMySql, refusePostgres, type RefusalOutcome } from './refuse.js';
 import type { UpstreamTarget } from './target.js';
 

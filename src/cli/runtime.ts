@@ -13,7 +13,7 @@ import { TokenCache } from '../azure/token-cache.js';
 import { DiscoveryService, discoveryCacheFile, type DiscoveryFailure, type DiscoveryResult } from '../azure/discovery.js';
 import { createFileAuditSink, NO_AUDIT, type AuditSink } from '../broker/audit.js';
 import { BUILTIN_LOCAL_ROLE, allowedValues, checkAccess, type AllowedValues } from '../access/index.js';
-import type { AccessDecision } from '../broker/postgres/session.js';
+import type { AccessDecision } from '../broker/session-record.js';
 import { UserError } from '../errors.js';
 import type { CliContext } from './main.js';
 

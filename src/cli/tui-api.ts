@@ -9,7 +9,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { chooseLogin } from '../access/index.js';
-import type { SessionEvent } from '../broker/postgres/session.js';
+import type { SessionEvent } from '../broker/session-record.js';
 import type { Tunnel } from '../broker/tunnel.js';
 import { createUserStateStore, type RecentConnection, type UserStateStore } from '../config/user-state.js';
 import type { CheckResult } from '../diagnostics/check.js';

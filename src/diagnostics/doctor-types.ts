@@ -6,7 +6,7 @@
 import type { Socket } from 'node:net';
 import type { AllowedValues } from '../access/index.js';
 import type { AuditSink } from '../broker/audit.js';
-import type { AccessDecision } from '../broker/postgres/session.js';
+import type { AccessDecision } from '../broker/session-record.js';
 import type { UpstreamTarget } from '../broker/target.js';
 import type { AzdbConfig, DatabaseConfig } from '../config/schema.js';
 import type { CredsReport } from './credential-sources.js';

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { Socket } from 'node:net';
 import type { AuditEvent, AuditSink } from '../../src/broker/audit.js';
 import { sessionRecord } from '../../src/broker/session-record.js';
-import type { SessionEvent } from '../../src/broker/postgres/session.js';
+import type { SessionEvent } from '../../src/broker/session-record.js';
 
 const JWT = 'eyJhbGciOiJSUzI1NiJ9.eyJvaWQiOiJ4In0.c2lnbmF0dXJlLXNpZ25hdHVyZQ';
 const IDENTITY = { session_id: 's1', database: 'orders', protocol: 'postgres', db_user: 'app', db_name: 'orders', client_address: '127.0.0.1:5000' } as const;

@@ -17,7 +17,7 @@ import type { Socket } from 'node:net';
 import { TLSSocket, type SecureContext } from 'node:tls';
 import { errorMessage } from '../../errors.js';
 import type { AuditSink, SessionIdentity } from '../audit.js';
-import type { AccessDecision, SessionEvent } from '../postgres/session.js';
+import type { AccessDecision, SessionEvent } from '../session-record.js';
 import { sessionRecord } from '../session-record.js';
 import { hangUp, relay, type RelayTap } from '../relay.js';
 import { upstreamLoginUser, type UpstreamTarget } from '../target.js';

@@ -15,7 +15,7 @@ import type { SecureContext } from 'node:tls';
 import { errorMessage, redactSecrets } from '../../errors.js';
 import type { AuditSink, SessionIdentity } from '../audit.js';
 import { truncateQuery } from '../audit.js';
-import { sessionRecord } from '../session-record.js';
+import { sessionRecord, type AccessDecision, type SessionEvent } from '../session-record.js';
 import { awaitStartup, clientConnection } from './startup-phase.js';
 import { hangUp, relay, type RelayFilter } from '../relay.js';
 import type { CancelRegistry } from '../cancel-registry.js';
@@ -42,8 +42,6 @@ import { SCRAM_MECHANISM, ScramServer } from './scram.js';
 import { encodeCancelRequest, encodeSslRequest } from './startup.js';
 import { UpstreamRefused, loginUpstream } from './upstream.js';
 
-export type AccessDecision = { allowed: true } | { allowed: false; reason: string };
-
 export interface PostgresSessionOptions {
   target: UpstreamTarget;
   /** The tunnel's random password; clients prove it with SCRAM-SHA-256. */
@@ -62,11 +60,6 @@ export interface PostgresSessionOptions {
   maxMessageLength?: number;
   onEvent?: (event: SessionEvent) => void;
 }
-
-export type SessionEvent =
-  | { type: 'relaying'; id: string; dbUser: string; dbName: string; client: string }
-  | { type: 'closed'; id: string; result: 'ok' | 'error'; error?: string }
-  | { type: 'cancel'; forwarded: boolean };
 
 /** An error for the client, already phrased for it. */
 class ClientError extends Error {
