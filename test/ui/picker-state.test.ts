@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { CoreEvent, CoreEventBody } from '../../src/cli/tui-api.js';
 import { helpRows, inputToActions, keyBar, keyToAction, pickerMode } from '../../src/ui/picker/input.js';
+import { windowStart } from '../../src/ui/layout.js';
 import {
   initialPickerState,
   listHeight,
@@ -11,7 +12,6 @@ import {
   queriesLogin,
   selectedDatabase,
   visibleDatabases,
-  windowStart,
   type PickerAction,
   type PickerState,
 } from '../../src/ui/picker/state.js';

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import {
-  formatDuration,
   initialQueriesState,
   outcomeLine,
   queriesKeyBar,
@@ -12,6 +11,7 @@ import {
   type QueriesAction,
   type QueriesScreenState,
 } from '../../src/ui/queries/state.js';
+import { formatDuration } from '../../src/format.js';
 import { session } from './fake-api.js';
 
 const run = (state: QueriesScreenState, ...actions: QueriesAction[]) => actions.reduce(queriesReducer, state);

@@ -8,6 +8,7 @@ import { resolveTarget } from '../../broker/resolve-target.js';
 import { ExternalError, UserError } from '../../errors.js';
 import { openSession, serverError, type DbSession } from '../../diagnostics/db-client.js';
 import { actOnSession, listSessions, SessionActionRefused, type ActiveSession, type SessionAction } from '../../diagnostics/sessions.js';
+import { formatDuration, oneLine } from '../../format.js';
 import { ExitWithoutMessage } from '../exit.js';
 import type { CliContext } from '../main.js';
 import { loadRuntime, type Runtime } from '../runtime.js';
@@ -97,8 +98,8 @@ function printTable(ctx: CliContext, sessions: ActiveSession[]): void {
     s.user ?? '',
     s.database ?? '',
     s.state ?? '',
-    s.duration_ms === null ? '' : formatDuration(s.duration_ms),
-    (s.query ?? '').replace(/\s+/g, ' ').trim().slice(0, 80),
+    formatDuration(s.duration_ms),
+    oneLine(s.query ?? '').slice(0, 80),
   ]);
   const header = ['PID', 'User', 'Database', 'State', 'Duration', 'Query'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
@@ -107,10 +108,3 @@ function printTable(ctx: CliContext, sessions: ActiveSession[]): void {
   for (const row of rows) ctx.out.line(format(row));
 }
 
-function formatDuration(ms: number): string {
-  if (ms < 1000) return `${ms} ms`;
-  const s = Math.floor(ms / 1000);
-  if (s < 60) return `${s} s`;
-  if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
-  return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
-}

@@ -5,6 +5,7 @@
  */
 import type { CoreEvent, TuiDatabase, TuiErrorInfo, TuiLogin, TuiTunnel } from '../../cli/tui-api.js';
 import { fuzzyFilter } from '../fuzzy.js';
+import { clampCursor } from '../layout.js';
 
 export const WILDCARD = '*';
 
@@ -193,15 +194,6 @@ export function mainHeight(state: PickerState): number {
   return Math.min(max, wanted);
 }
 
-/** The first index of the list window that keeps `cursor` in view. */
-export function windowStart(cursor: number, total: number, height: number): number {
-  if (total <= height) return 0;
-  const start = cursor - Math.floor(height / 2);
-  return Math.max(0, Math.min(start, total - height));
-}
-
-const clamp = (value: number, max: number): number => Math.max(0, Math.min(value, Math.max(0, max - 1)));
-
 /** The login step for `field`, or the value itself when the roles leave only one. */
 export function loginStep(db: TuiDatabase, field: 'user' | 'name'): LoginStep | { value: string } {
   const allowed = field === 'user' ? db.dbUsers : db.dbNames;
@@ -290,7 +282,7 @@ export function pickerReducer(state: PickerState, action: PickerAction): PickerS
       const loading = state.pending?.kind === 'load';
       const next: PickerState = { ...state, status: 'ready', databases, ...(loading ? { pending: undefined, busy: undefined } : {}) };
       const index = selected ? visibleDatabases(next).findIndex((d) => d.name === selected) : -1;
-      return { ...next, cursor: index >= 0 ? index : clamp(state.cursor, visibleDatabases(next).length) };
+      return { ...next, cursor: index >= 0 ? index : clampCursor(state.cursor, visibleDatabases(next).length) };
     }
     case 'failed':
       // A failed background reload (after a client or a tunnel) keeps the list it has.
@@ -309,10 +301,10 @@ export function pickerReducer(state: PickerState, action: PickerAction): PickerS
     case 'move': {
       if (overlay.kind === 'login') {
         const step = overlay.step;
-        return withStep(state, overlay, { ...step, cursor: clamp(step.cursor + action.delta, step.choices.length) });
+        return withStep(state, overlay, { ...step, cursor: clampCursor(step.cursor + action.delta, step.choices.length) });
       }
       if (overlay.kind === 'tunnel' || overlay.kind === 'help') return state;
-      return { ...state, cursor: clamp(state.cursor + action.delta, visibleDatabases(state).length) };
+      return { ...state, cursor: clampCursor(state.cursor + action.delta, visibleDatabases(state).length) };
     }
     case 'move-page':
       return pickerReducer(state, { type: 'move', delta: action.direction * listHeight(state) });

@@ -6,9 +6,10 @@ import { Box, Static, Text } from 'ink';
 import type { TuiDatabase } from '../../cli/tui-api.js';
 import { KeyBar } from '../components/key-bar.js';
 import { Spinner } from '../components/spinner.js';
+import { windowStart } from '../layout.js';
 import { useTheme } from '../theme.js';
 import { helpRows, keyBar } from './input.js';
-import { WILDCARD, listHeight, mainHeight, selectedDatabase, visibleDatabases, windowStart, type LogLine, type Overlay, type PickerState, type TunnelRow } from './state.js';
+import { WILDCARD, listHeight, mainHeight, selectedDatabase, visibleDatabases, type LogLine, type Overlay, type PickerState, type TunnelRow } from './state.js';
 
 /** `*` reads "any"; an empty MySQL database name reads "(none)". */
 export function describeValues(values: readonly string[]): string {

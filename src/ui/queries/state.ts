@@ -7,7 +7,9 @@
  * again), `listRequest` (list the sessions), `act` in phase `running` (cancel / terminate).
  */
 import type { TuiActionOutcome, TuiErrorInfo, TuiLogin, TuiSession, TuiSessionAction } from '../../cli/tui-api.js';
+import { oneLine } from '../../format.js';
 import { bindingLabel, Command, KEY_BINDINGS, matchCommand, type KeyPress } from '../keys.js';
+import { clampCursor } from '../layout.js';
 
 export interface PendingAct {
   action: TuiSessionAction;
@@ -83,8 +85,6 @@ export function initialQueriesState(name: string, login: TuiLogin): QueriesScree
   };
 }
 
-const clamp = (value: number, length: number): number => Math.max(0, Math.min(value, Math.max(0, length - 1)));
-
 function requestList(state: QueriesScreenState): QueriesScreenState {
   if (state.connection !== 'open') return state;
   if (state.listing) return { ...state, stale: true };
@@ -104,7 +104,7 @@ export function queriesReducer(state: QueriesScreenState, action: QueriesAction)
     case 'listed': {
       const sessions = action.sessions;
       const kept = state.selectedPid === undefined ? -1 : sessions.findIndex((s) => s.pid === state.selectedPid);
-      const cursor = kept >= 0 ? kept : clamp(state.cursor, sessions.length);
+      const cursor = kept >= 0 ? kept : clampCursor(state.cursor, sessions.length);
       const next: QueriesScreenState = {
         ...state,
         sessions,
@@ -127,7 +127,7 @@ export function queriesReducer(state: QueriesScreenState, action: QueriesAction)
       return requestList(state);
     case 'move': {
       if (state.act?.phase === 'confirm') return state;
-      const cursor = clamp(state.cursor + action.delta, state.sessions.length);
+      const cursor = clampCursor(state.cursor + action.delta, state.sessions.length);
       return { ...state, cursor, selectedPid: state.sessions[cursor]?.pid };
     }
     case 'request-act': {
@@ -159,20 +159,6 @@ export function queriesReducer(state: QueriesScreenState, action: QueriesAction)
 export function sessionSummary(session: TuiSession): string {
   const query = oneLine(session.query ?? '');
   return `${session.user ?? '?'}${query ? ` · ${query.length > 60 ? `${query.slice(0, 59)}…` : query}` : ''}`;
-}
-
-export function oneLine(text: string): string {
-  return text.replace(/\s+/g, ' ').trim();
-}
-
-/** `850 ms`, `42 s`, `3 min 5 s`, `2 h 10 min`. */
-export function formatDuration(ms: number | null): string {
-  if (ms === null) return '';
-  if (ms < 1000) return `${Math.max(0, Math.round(ms))} ms`;
-  const s = Math.floor(ms / 1000);
-  if (s < 60) return `${s} s`;
-  if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
-  return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
 }
 
 /** What the line under the table says: the confirmation, the work in flight, or the last outcome. */

@@ -7,14 +7,13 @@ import { Box, Text } from 'ink';
 import type { TuiApi, TuiLogin, TuiSession } from '../../cli/tui-api.js';
 import { KeyBar } from '../components/key-bar.js';
 import { Spinner } from '../components/spinner.js';
-import { textLines } from '../layout.js';
+import { formatDuration, oneLine } from '../../format.js';
+import { textLines, windowStart } from '../layout.js';
 import { useTheme } from '../theme.js';
 import { useAutoRefresh, useQueriesInput, useQueriesWork } from './hooks.js';
 import {
   actLabel,
-  formatDuration,
   initialQueriesState,
-  oneLine,
   outcomeLine,
   queriesKeyBar,
   queriesReducer,
@@ -70,11 +69,6 @@ function actHeight(state: QueriesScreenState, columns: number): number {
   const { act, outcome } = state;
   if (act || !outcome) return 1;
   return Math.min(3, textLines(outcomeLine(outcome), columns) + (outcome.hint ? textLines(`hint: ${outcome.hint}`, columns) : 0));
-}
-
-function windowStart(cursor: number, total: number, height: number): number {
-  if (total <= height) return 0;
-  return Math.max(0, Math.min(cursor - Math.floor(height / 2), total - height));
 }
 
 export function QueriesView({ state, columns, rows, refreshMs }: { state: QueriesScreenState; columns: number; rows: number; refreshMs: number }) {
