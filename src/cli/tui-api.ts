@@ -8,7 +8,7 @@
  * unmounted while psql had the terminal catches up with `eventsSince` when it comes back.
  */
 import { randomUUID } from 'node:crypto';
-import { chooseLogin } from '../access/index.js';
+import { chooseLogin, DEFAULT_MYSQL_DB_NAME, DEFAULT_POSTGRES_DB_NAME } from '../access/index.js';
 import type { SessionEvent } from '../broker/session-record.js';
 import type { Tunnel } from '../broker/tunnel.js';
 import { createUserStateStore, type RecentConnection, type UserStateStore } from '../config/user-state.js';
@@ -320,7 +320,7 @@ export async function createTuiApi(ctx: CliContext, options: TuiApiOptions = {})
             deniedUsers: allowed.deniedUsers,
             deniedNames: allowed.deniedNames,
             recent: recentFor(recent, db.name),
-            defaultDbName: db.protocol === 'mysql' ? '' : 'postgres',
+            defaultDbName: db.protocol === 'mysql' ? DEFAULT_MYSQL_DB_NAME : DEFAULT_POSTGRES_DB_NAME,
           };
         })
         .filter((db) => db.dbUsers.length > 0)

@@ -137,7 +137,7 @@ function DatabaseList({ state }: { state: PickerState }) {
     return (
       <Box flexDirection="column">
         <Text>No databases you may use.</Text>
-        <Text color={theme.muted}>Check `databases:` and `broker.roles` in the config (`azdb config check`); r reloads.</Text>
+        <Text color={theme.muted}>Check `databases:` and `broker.roles` in the config (`azdb config check`), then start azdb again (Q quits).</Text>
       </Box>
     );
   }
