@@ -4,8 +4,12 @@
  */
 import type { TokenClaims } from './token-claims.js';
 
-export function createPrincipalSql(protocol: 'postgres' | 'mysql', dbUser: string, claims: TokenClaims | undefined): string {
-  const user = dbUser.replace(/@[^@]*$/, '');
+/**
+ * `singleServer`: the server name of a single server, whose login names carry `@server`; only that
+ * suffix is dropped (a database user may itself look like `alice@contoso.com`).
+ */
+export function createPrincipalSql(protocol: 'postgres' | 'mysql', dbUser: string, claims: TokenClaims | undefined, singleServer?: string): string {
+  const user = singleServer !== undefined && dbUser.endsWith(`@${singleServer}`) ? dbUser.slice(0, -(singleServer.length + 1)) : dbUser;
   const isPerson = claims?.identityType === 'user';
   if (protocol === 'postgres') {
     if (isPerson) return `select * from pgaadauth_create_principal('${quote(claims?.upn ?? user)}', false, false);`;

@@ -24,7 +24,10 @@ describe('token claims', () => {
 
   it('writes the principal SQL for applications and people, quoting names', () => {
     const app = { tenantId: 't', objectId: 'oid-1', appId: 'app-1', audience: 'x', expiresOn: 0, identityType: 'app', upn: undefined };
-    expect(createPrincipalSql('postgres', "o'brien@legacy", app)).toBe("select * from pgaadauth_create_principal_with_oid('o''brien', 'oid-1', 'service', false, false);");
+    expect(createPrincipalSql('postgres', "o'brien@legacy", app, 'legacy')).toBe("select * from pgaadauth_create_principal_with_oid('o''brien', 'oid-1', 'service', false, false);");
+    // Only the single server's suffix goes: a database user may itself be a sign-in name.
+    expect(createPrincipalSql('mysql', 'alice@contoso.com', app)).toBe("CREATE AADUSER 'alice@contoso.com' IDENTIFIED BY 'app-1';");
+    expect(createPrincipalSql('mysql', 'alice@contoso.com', app, 'legacy')).toBe("CREATE AADUSER 'alice@contoso.com' IDENTIFIED BY 'app-1';");
     expect(createPrincipalSql('mysql', 'svc', app)).toBe("CREATE AADUSER 'svc' IDENTIFIED BY 'app-1';");
     expect(createPrincipalSql('postgres', 'ann', { ...app, identityType: 'user', upn: 'ann@contoso.com' })).toBe("select * from pgaadauth_create_principal('ann@contoso.com', false, false);");
   });

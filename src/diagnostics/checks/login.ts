@@ -100,7 +100,7 @@ function loginFailure(state: DoctorState, dbUser: string, error: unknown): Check
     return result('login', title, 'fail', detail, 'Check this machine\'s clock; then run `azdb creds`.');
   }
   if (/Service Principals cannot generate/i.test(message)) {
-    return result('login', title, 'fail', detail, `The role "${dbUser}" was made for a person, but azdb logs in as an application. As the server's Entra admin, drop it and run: ${createPrincipalSql(db.protocol, dbUser, state.claims)}`);
+    return result('login', title, 'fail', detail, `The role "${dbUser}" was made for a person, but azdb logs in as an application. As the server's Entra admin, drop it and run: ${createPrincipalSql(db.protocol, dbUser, state.claims, singleServerName(db))}`);
   }
   if (/Invalid Username format|server name you tried cannot be found|username@/i.test(message)) {
     return result('login', title, 'fail', detail, `This is a single server: set azure: {server_kind: single, server_name: ...} for "${db.name}" so azdb logs in as user@server.`);
@@ -115,7 +115,7 @@ function loginFailure(state: DoctorState, dbUser: string, error: unknown): Check
     return result('login', title, 'fail', detail, firewallHint(db.host, db.port));
   }
   if (e.code === '28P01' || e.errno === 1045 || /password authentication failed|Access denied/i.test(message)) {
-    const sql = createPrincipalSql(db.protocol, dbUser, state.claims);
+    const sql = createPrincipalSql(db.protocol, dbUser, state.claims, singleServerName(db));
     const who = state.claims ? ` (object id ${state.claims.objectId ?? '?'}, app id ${state.claims.appId ?? '?'})` : '';
     const where = db.protocol === 'mysql' ? 'Connected as the server\'s Microsoft Entra admin' : 'As the server\'s Microsoft Entra admin, in the postgres database';
     return result(
@@ -137,4 +137,8 @@ export function loginTimeout(state: DoctorState) {
     detail: `the login through the broker did not finish within ${formatSeconds(limitMs)}`,
     hint: firewallHint(state.db!.host, state.db!.port),
   });
+}
+
+function singleServerName(db: DoctorState['db']): string | undefined {
+  return db?.azure?.server_kind === 'single' ? db.azure.server_name : undefined;
 }
