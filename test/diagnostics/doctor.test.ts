@@ -174,6 +174,7 @@ describe('doctor with fakes', () => {
     const tls = wrongName.checks.find((c) => c.id === 'tls')!;
     expect(tls.detail).toContain('does not carry the name "orders.postgres.database.azure.com": it is for other.example');
     expect(tls.hint).toContain('tls.server_name');
+    expect(tls.hint).toContain('e.g. orders.postgres.database.azure.com.');
     const chain = await doctor({ name: 'orders' }, deps({ probeTls: async () => ({ ...CERT, chainError: 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY' }) }));
     expect(chain.checks.find((c) => c.id === 'tls')!.hint).toContain('DigiCert Global Root G2');
     expect(chain.checks.find((c) => c.id === 'tls')!.hint).toContain('tls.ca_file');

@@ -1,4 +1,5 @@
 /** Doctor check of the TLS handshake and the server's certificate: chain, name, dates. */
+import { CLOUDS, type CloudName } from '../../azure/clouds.js';
 import { AzdbError, errorMessage } from '../../errors.js';
 import { formatSeconds, result, type CheckResult } from '../check.js';
 import { NoTlsOffered, type CertificateReport } from '../tls-probe.js';
@@ -54,7 +55,7 @@ export async function checkTls(state: DoctorState, deps: DoctorDeps, signal: Abo
   if (nameError) {
     return problem(
       `the certificate does not carry the name "${target.tls.serverName}": it is for ${names}`,
-      `Use the server's own name: set tls.server_name of "${db.name}" (or the host in its uri) to one of ${names}, e.g. ${db.name}.${db.protocol === 'mysql' ? 'mysql' : 'postgres'}.database.azure.com.`,
+      `Use the server's own name: set tls.server_name of "${db.name}" (or the host in its uri) to one of ${names}, e.g. ${exampleServerName(db, state.setup?.config.azure.cloud)}.`,
     );
   }
   state.tlsOk = true;
@@ -74,4 +75,10 @@ export function tlsTimeout(state: DoctorState) {
       hint: `Something on the way accepts connections and then swallows them (a firewall, proxy or load balancer), or the port is not the database's. Check the port and the firewall rules; psql shows this as a hang or "SSL SYSCALL error".`,
     };
   };
+}
+
+/** The Azure name a server of `db` would have: its server name (discovered names may carry a suffix) in the cloud's domain. */
+function exampleServerName(db: NonNullable<DoctorState['db']>, cloud: CloudName | undefined): string {
+  const clouds = CLOUDS[cloud ?? 'AzureCloud'];
+  return `${db.azure?.server_name ?? db.name}.${db.protocol === 'mysql' ? clouds.mysqlSuffix : clouds.postgresSuffix}`;
 }
