@@ -14,14 +14,15 @@ import { AuthPlugin, createScramble, decodeClearPassword, verifyNativePassword }
 import { decodeAuthSwitchResponse, encodeAuthSwitchRequest } from '../broker/mysql/auth-messages.js';
 import { Capability, hasCapability } from '../broker/mysql/constants.js';
 import { decodeClientHandshake, encodeHandshakeV10, type HandshakeResponse41 } from '../broker/mysql/handshake.js';
-import { encodePacket, nextSequenceId, packetsOutOfOrderError, readPacket } from '../broker/mysql/packets.js';
+import { encodePacket } from '../broker/mysql/packets.js';
+import { PacketLeg } from '../broker/mysql/packet-leg.js';
 import { PROTOCOL_ERROR_SQLSTATE, ProtocolError } from '../broker/mysql/protocol-error.js';
 import { encodeErr, encodeOk, type ErrPacket } from '../broker/mysql/responses.js';
 import { hostOf } from '../broker/mysql/session-errors.js';
 import { ServerStatus } from '../broker/mysql/constants.js';
-import { HandshakeTimeoutError, PeerClosedError, WireReader } from '../broker/wire-reader.js';
+import { HandshakeTimeoutError, PeerClosedError } from '../broker/wire-reader.js';
 import { errorMessage } from '../errors.js';
-import { loginUpstream, openUpstream, UpstreamRefused, type Deadline, type Upstream } from './mariadb-upstream.js';
+import { loginUpstream, openUpstream, UpstreamRefused, type Upstream } from './mariadb-upstream.js';
 import { AadUserTap, type TapAction } from './aaduser-tap.js';
 import { findAadPrincipal, runCreateAadUser, type AadPrincipal } from './mysql-aad-users.js';
 import * as errors from './mysql-front-errors.js';
@@ -71,36 +72,6 @@ const MAX_CLIENT_LOGIN_PACKET = 256 * 1024;
 const FRONT_ADDS = Capability.Ssl | Capability.PluginAuth;
 const FRONT_WITHHOLDS = Capability.Compress;
 
-/** One side of the login conversation: packets in order, replies numbered after the last one. */
-class ClientLeg {
-  /** Sequence id of the last packet sent or received; the greeting is packet 0. */
-  last = 0xff;
-
-  constructor(
-    public socket: Socket,
-    public reader: WireReader,
-    private readonly deadline: Deadline,
-  ) {}
-
-  send(payload: Buffer): void {
-    this.last = nextSequenceId(this.last);
-    this.socket.write(encodePacket(this.last, payload));
-  }
-
-  /** Sends a last packet (an ERR) and closes. */
-  finish(payload: Buffer): void {
-    this.last = nextSequenceId(this.last);
-    this.socket.end(encodePacket(this.last, payload));
-  }
-
-  async receive(): Promise<Buffer> {
-    const packet = await this.reader.read((b) => readPacket(b, MAX_CLIENT_LOGIN_PACKET), this.deadline);
-    if (packet.sequenceId !== nextSequenceId(this.last)) throw packetsOutOfOrderError(packet.sequenceId, this.last);
-    this.last = packet.lastSequenceId;
-    return packet.payload;
-  }
-}
-
 export async function startMySqlFront(options: MySqlFrontOptions): Promise<MySqlFront> {
   let secureContext: SecureContext = createSecureContext({ cert: options.certPem, key: options.keyPem });
   const { sockets, track } = socketTracker();
@@ -116,7 +87,7 @@ export async function startMySqlFront(options: MySqlFrontOptions): Promise<MySql
 
   async function handleConnection(raw: Socket): Promise<void> {
     const deadline = { at: Date.now() + (options.authenticationTimeoutMs ?? 30_000), what: 'the login' };
-    const leg = new ClientLeg(raw, new WireReader(raw), deadline);
+    const leg = new PacketLeg<Socket>(raw, deadline, MAX_CLIENT_LOGIN_PACKET);
     let upstream: Upstream | undefined;
     try {
       // MariaDB first: the greeting carries its connection id and its server version.
@@ -145,12 +116,12 @@ export async function startMySqlFront(options: MySqlFrontOptions): Promise<MySql
       // An ERR from MariaDB (before the greeting: "Too many connections") goes to the client as is.
       const err = error instanceof UpstreamRefused ? error.payload : toErrPacket(error);
       if (err === undefined || leg.socket.destroyed) leg.socket.destroy();
-      else leg.finish(err);
+      else leg.socket.end(leg.frame(err)); // the last packet, then close
     }
   }
 
   /** The SSLRequest, the TLS handshake, then the real HandshakeResponse41 over TLS. */
-  async function startTls(leg: ClientLeg): Promise<HandshakeResponse41> {
+  async function startTls(leg: PacketLeg<Socket>): Promise<HandshakeResponse41> {
     const first = decodeClientHandshake(await leg.receive());
     if (first.type === 'response') throw errors.insecureTransport(options.kind);
     const raw = leg.socket;
@@ -161,8 +132,7 @@ export async function startMySqlFront(options: MySqlFrontOptions): Promise<MySql
     const tls = new TLSSocket(raw, { isServer: true, secureContext });
     tls.on('error', () => raw.destroy());
     track(tls);
-    leg.socket = tls;
-    leg.reader = new WireReader(tls);
+    leg.switchTo(tls);
     const second = decodeClientHandshake(await leg.receive());
     if (second.type !== 'response') throw new ProtocolError('a second SSLRequest');
     if (!hasCapability(second.capabilities, Capability.PluginAuth)) throw errors.authSwitchUnsupported();
@@ -170,7 +140,7 @@ export async function startMySqlFront(options: MySqlFrontOptions): Promise<MySql
   }
 
   /** The token, as the auth method gets it: in clear, or found by the client's native-password answer. */
-  async function receiveToken(leg: ClientLeg, response: HandshakeResponse41, scramble: Buffer): Promise<string> {
+  async function receiveToken(leg: PacketLeg<Socket>, response: HandshakeResponse41, scramble: Buffer): Promise<string> {
     const wanted = authMethod === 'clear' ? AuthPlugin.ClearPassword : AuthPlugin.NativePassword;
     let answer = response.authResponse;
     if (response.authPluginName !== wanted) {
@@ -208,7 +178,7 @@ export async function startMySqlFront(options: MySqlFrontOptions): Promise<MySql
   }
 
   /** Relays both ways; the client's side through the tap, so `CREATE AADUSER` is answered here. */
-  function join(leg: ClientLeg, upstream: Upstream, principal: AadPrincipal, capabilities: number): void {
+  function join(leg: PacketLeg<Socket>, upstream: Upstream, principal: AadPrincipal, capabilities: number): void {
     const client = leg.socket;
     const server = upstream.socket;
     const fromClient = leg.reader.detach();

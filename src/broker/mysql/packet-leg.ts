@@ -6,13 +6,13 @@ import type { Duplex } from 'node:stream';
 import { WireReader } from '../wire-reader.js';
 import { encodePacket, nextSequenceId, packetsOutOfOrderError, readPacket, sequenceIdAfter } from './packets.js';
 
-export class PacketLeg {
+export class PacketLeg<S extends Duplex = Duplex> {
   /** Sequence id of the last packet sent or received; the server's greeting is packet 0. */
   last = 0xff;
   reader: WireReader;
 
   constructor(
-    public socket: Duplex,
+    public socket: S,
     private readonly deadline: { at: number; what: string },
     private readonly maxPacketLength: number,
   ) {
@@ -38,7 +38,7 @@ export class PacketLeg {
   }
 
   /** Moves the conversation to a new socket (after a TLS upgrade); detach the old reader first. */
-  switchTo(socket: Duplex): void {
+  switchTo(socket: S): void {
     this.socket = socket;
     this.reader = new WireReader(socket);
   }
