@@ -138,7 +138,7 @@ export async function discover(options: DiscoveryOptions): Promise<DiscoveryResu
   }
 
   // The listings each matcher needs, each done once.
-  const listings = new Map<string, { run: () => Promise<ListedServer[]>; result?: Promise<ListedServer[] | undefined> }>();
+  const listings = new Map<string, { scope: { subscriptionId: string; type: ServerTypeInfo; group: string }; result?: Promise<ListedServer[] | undefined> }>();
   const needed: Array<{ matcher: DiscoveryMatcher; keys: string[] }> = [];
   for (const matcher of matchers) {
     const subscriptions = unique([...matcher.subscriptions.filter((s) => s !== WILDCARD), ...(matcher.subscriptions.includes(WILDCARD) ? listedSubscriptions : [])]);
@@ -149,25 +149,25 @@ export async function discover(options: DiscoveryOptions): Promise<DiscoveryResu
         for (const group of groups) {
           const key = `${subscriptionId.toLowerCase()}|${type.type}|${group.toLowerCase()}`;
           keys.push(key);
-          if (!listings.has(key)) listings.set(key, { run: () => listServers(arm, subscriptionId, type, group, options.signal) });
+          if (!listings.has(key)) listings.set(key, { scope: { subscriptionId, type, group } });
         }
       }
     }
     needed.push({ matcher, keys });
   }
-  for (const [key, listing] of listings) {
-    listing.result = limit(listing.run).catch((error: unknown) => {
-      const [subscriptionId = '', type = '', group = ''] = key.split('|');
-      const info = serverTypesFor(['postgres', 'mysql']).find((t) => t.type === type);
+  for (const listing of listings.values()) {
+    // The ids as the matcher or ARM spelled them (the map key is lowercased for de-duplication).
+    const { subscriptionId, type, group } = listing.scope;
+    listing.result = limit(() => listServers(arm, subscriptionId, type, group, options.signal)).catch((error: unknown) => {
       errors.push(
         failure(
           error,
           {
-            scope: `subscription ${subscriptionId}${group === WILDCARD ? '' : `, resource group ${group}`}, ${type}`,
+            scope: `subscription ${subscriptionId}${group === WILDCARD ? '' : `, resource group ${group}`}, ${type.type}`,
             subscriptionId,
-            type,
+            type: type.type,
             ...(group === WILDCARD ? {} : { resourceGroup: group }),
-            ...(info ? { permission: info.permission } : {}),
+            permission: type.permission,
           },
           options.maxRetries ?? 3,
         ),
@@ -193,9 +193,8 @@ export async function discover(options: DiscoveryOptions): Promise<DiscoveryResu
     }
   }
   // A database's source is the first matcher that selected it.
-  const sources = new Map([...selected.values()].map(({ server, source }) => [server, source]));
   return {
-    databases: toDatabases([...selected.values()].map((s) => s.server), (server) => sources.get(server) ?? matchers[0]!.source),
+    databases: toDatabases([...selected.values()].map((s) => s.server), (server) => selected.get(server.id.toLowerCase())!.source),
     errors: errors.sort((a, b) => (a.scope < b.scope ? -1 : a.scope > b.scope ? 1 : 0)),
     skipped: [...skipped].map(([resourceId, state]) => ({ resourceId, state })),
     at: Date.now(),
