@@ -13,7 +13,7 @@ import { waitFor } from '../../helpers/wait.js';
 import { mutateBytes, seedFromEnv, type Prng } from '../../helpers/prng.js';
 import { BrokerFixture, JWT, USER, expectNoProblems, memory, sessionPrng, tally, writeInPieces } from '../../helpers/broker-fixtures.js';
 import type { Listener } from '../../../src/broker/listener.js';
-import { RawClient, authRequest, completeMessages, parseBackend, type RawResult } from '../../helpers/pg-raw.js';
+import { RawClient, parseBackend, rawLogin, type RawResult } from '../../helpers/pg-raw.js';
 import { runPostgresSession } from '../../../src/broker/postgres/session.js';
 import { CancelRegistry } from '../../../src/broker/cancel-registry.js';
 import { NO_AUDIT } from '../../../src/broker/audit.js';
@@ -153,14 +153,7 @@ async function malformedSession(index: number): Promise<Outcome> {
 /** Logs in for real, then sends mutated regular messages on to PostgreSQL through the relay. */
 async function loggedInSession(index: number): Promise<Outcome> {
   const prng = sessionPrng(SEED, index);
-  const client = await RawClient.connect(listener.port);
-  client.write(encodeStartupMessage({ user: USER, database: 'orders', application_name: 'fuzz-logged-in' }));
-  await client.until((b) => authRequest(b, 10), 'AuthenticationSASL');
-  const scram = new ScramClient(PASSWORD);
-  client.write(encodeSaslInitialResponse(SCRAM_MECHANISM, scram.first()));
-  const serverFirst = await client.until((b) => authRequest(b, 11), 'AuthenticationSASLContinue');
-  client.write(encodeSaslResponse(scram.final(Buffer.from(serverFirst))));
-  await client.until((b) => (completeMessages(b).some((m) => m.code === 'Z') ? true : undefined), 'ReadyForQuery', 10_000);
+  const client = await rawLogin(listener.port, USER, 'orders', PASSWORD);
   const valid = [
     message(encodeMessage(0x51, cstring('select 1'))),
     message(encodeMessage(0x50, cstring(''), cstring('select $1::int'), Buffer.from([0, 0]))),
