@@ -3,6 +3,7 @@
  * told), and on close destroy the connections it tracks before the server stops.
  */
 import type { Server, Socket } from 'node:net';
+import { createSecureContext, type SecureContext } from 'node:tls';
 
 /** Starts `server` (@default 127.0.0.1, any free port) and gives the address it listens on. */
 export async function listenFront(server: Server, options: { host?: string | undefined; port?: number | undefined }): Promise<{ host: string; port: number }> {
@@ -33,4 +34,50 @@ export function closeFront(server: Server, sockets: ReadonlySet<Socket>): Promis
     for (const socket of sockets) socket.destroy();
     server.close(() => resolve());
   });
+}
+
+/** What a running front offers its owner (the emulator, and tests that inject failures). */
+export interface FrontHandle<M extends string> {
+  host: string;
+  port: number;
+  /** Swaps the certificate (tests: expired or wrong-name certificates). */
+  setCertificate(certPem: string, keyPem: string): void;
+  setAuthMethod(method: M): void;
+  /** Logins that passed token validation. */
+  readonly logins: number;
+  close(): Promise<void>;
+}
+
+/** The state a front's connections read (certificate, auth method) and count into (logins). */
+export class FrontState<M extends string> {
+  secureContext: SecureContext;
+  logins = 0;
+  private readonly tracker = socketTracker();
+  readonly track = this.tracker.track;
+
+  constructor(
+    cert: { certPem: string; keyPem: string },
+    public authMethod: M,
+  ) {
+    this.secureContext = createSecureContext({ cert: cert.certPem, key: cert.keyPem });
+  }
+
+  /** Listens (see {@link listenFront}) and gives the handle over this state. */
+  async listen(server: Server, options: { host?: string | undefined; port?: number | undefined }): Promise<FrontHandle<M>> {
+    const address = await listenFront(server, options);
+    const state = this;
+    return {
+      ...address,
+      setCertificate(certPem, keyPem) {
+        state.secureContext = createSecureContext({ cert: certPem, key: keyPem });
+      },
+      setAuthMethod(method) {
+        state.authMethod = method;
+      },
+      get logins() {
+        return state.logins;
+      },
+      close: () => closeFront(server, state.tracker.sockets),
+    };
+  }
 }

@@ -8,8 +8,8 @@
  * answers `CREATE AADUSER` itself (MariaDB has no such statement), for the server's Entra admin only.
  */
 import { createServer, type Server, type Socket } from 'node:net';
-import { closeFront, listenFront, socketTracker } from './front-server.js';
-import { createSecureContext, TLSSocket, type SecureContext } from 'node:tls';
+import { FrontState, type FrontHandle } from './front-server.js';
+import { TLSSocket } from 'node:tls';
 import { AuthPlugin, createScramble, decodeClearPassword, verifyNativePassword } from '../broker/mysql/auth.js';
 import { decodeAuthSwitchResponse, encodeAuthSwitchRequest } from '../broker/mysql/auth-messages.js';
 import { Capability, hasCapability } from '../broker/mysql/constants.js';
@@ -55,16 +55,7 @@ export interface MySqlFrontOptions {
   issuedTokens?: () => readonly string[];
 }
 
-export interface MySqlFront {
-  host: string;
-  port: number;
-  /** Swaps the certificate (tests: expired or wrong-name certificates). */
-  setCertificate(certPem: string, keyPem: string): void;
-  setAuthMethod(method: MySqlFrontAuthMethod): void;
-  /** Logins that passed token validation. */
-  readonly logins: number;
-  close(): Promise<void>;
-}
+export type MySqlFront = FrontHandle<MySqlFrontAuthMethod>;
 
 /** A HandshakeResponse41 with a token and 64 KiB of connection attributes fits easily. */
 const MAX_CLIENT_LOGIN_PACKET = 256 * 1024;
@@ -73,10 +64,8 @@ const FRONT_ADDS = Capability.Ssl | Capability.PluginAuth;
 const FRONT_WITHHOLDS = Capability.Compress;
 
 export async function startMySqlFront(options: MySqlFrontOptions): Promise<MySqlFront> {
-  let secureContext: SecureContext = createSecureContext({ cert: options.certPem, key: options.keyPem });
-  const { sockets, track } = socketTracker();
-  let logins = 0;
-  let authMethod: MySqlFrontAuthMethod = options.authMethod ?? 'clear';
+  const front = new FrontState<MySqlFrontAuthMethod>(options, options.authMethod ?? 'clear');
+  const { track } = front;
 
   const server: Server = createServer((socket) => {
     track(socket);
@@ -108,7 +97,7 @@ export async function startMySqlFront(options: MySqlFrontOptions): Promise<MySql
       const user = mapUser(response.username);
       const token = await receiveToken(leg, response, scramble);
       const principal = await checkToken(token, user, response.username, hostOf(raw.remoteAddress));
-      logins += 1;
+      front.logins += 1;
       leg.send(await loginUpstream(upstream, { user, password: principal.internalPassword, client: response }, deadline));
       join(leg, upstream, principal, (response.capabilities & offered) >>> 0);
     } catch (error) {
@@ -129,7 +118,7 @@ export async function startMySqlFront(options: MySqlFrontOptions): Promise<MySql
     // hand those bytes back, TLSSocket takes a socket's buffered data as received.
     const early = leg.reader.detach();
     if (early.length > 0) raw.unshift(early);
-    const tls = new TLSSocket(raw, { isServer: true, secureContext });
+    const tls = new TLSSocket(raw, { isServer: true, secureContext: front.secureContext });
     tls.on('error', () => raw.destroy());
     track(tls);
     leg.switchTo(tls);
@@ -141,7 +130,7 @@ export async function startMySqlFront(options: MySqlFrontOptions): Promise<MySql
 
   /** The token, as the auth method gets it: in clear, or found by the client's native-password answer. */
   async function receiveToken(leg: PacketLeg<Socket>, response: HandshakeResponse41, scramble: Buffer): Promise<string> {
-    const wanted = authMethod === 'clear' ? AuthPlugin.ClearPassword : AuthPlugin.NativePassword;
+    const wanted = front.authMethod === 'clear' ? AuthPlugin.ClearPassword : AuthPlugin.NativePassword;
     let answer = response.authResponse;
     if (response.authPluginName !== wanted) {
       // MySQL servers send the scramble with every switch, whatever the plugin.
@@ -233,21 +222,7 @@ export async function startMySqlFront(options: MySqlFrontOptions): Promise<MySql
     else flow();
   }
 
-  const address = await listenFront(server, options);
-
-  return {
-    ...address,
-    setCertificate(certPem, keyPem) {
-      secureContext = createSecureContext({ cert: certPem, key: keyPem });
-    },
-    setAuthMethod(method) {
-      authMethod = method;
-    },
-    get logins() {
-      return logins;
-    },
-    close: () => closeFront(server, sockets),
-  };
+  return front.listen(server, options);
 }
 
 /**

@@ -6,8 +6,8 @@
  * server. Cancel requests are passed to the real server, plain or over TLS.
  */
 import { createServer, type Server, type Socket } from 'node:net';
-import { closeFront, listenFront, socketTracker } from './front-server.js';
-import { createSecureContext, TLSSocket, type SecureContext } from 'node:tls';
+import { FrontState, type FrontHandle } from './front-server.js';
+import { TLSSocket } from 'node:tls';
 import { errorMessage } from '../errors.js';
 import { readFrame } from '../broker/postgres/frames.js';
 import { randomBytes } from 'node:crypto';
@@ -53,16 +53,7 @@ export interface PostgresFrontOptions {
   issuedTokens?: () => readonly string[];
 }
 
-export interface PostgresFront {
-  host: string;
-  port: number;
-  /** Swaps the certificate (tests: expired or wrong-name certificates). */
-  setCertificate(certPem: string, keyPem: string): void;
-  setAuthMethod(method: FrontAuthMethod): void;
-  /** Logins that passed token validation. */
-  readonly logins: number;
-  close(): Promise<void>;
-}
+export type PostgresFront = FrontHandle<FrontAuthMethod>;
 
 const MAX_PASSWORD_MESSAGE = 64 * 1024;
 
@@ -73,10 +64,8 @@ class LoginRefused extends Error {
 }
 
 export async function startPostgresFront(options: PostgresFrontOptions): Promise<PostgresFront> {
-  let secureContext: SecureContext = createSecureContext({ cert: options.certPem, key: options.keyPem });
-  const { sockets, track } = socketTracker();
-  let logins = 0;
-  let authMethod: FrontAuthMethod = options.authMethod ?? 'cleartext';
+  const front = new FrontState<FrontAuthMethod>(options, options.authMethod ?? 'cleartext');
+  const { track } = front;
 
   const server: Server = createServer((socket) => {
     track(socket);
@@ -96,7 +85,7 @@ export async function startPostgresFront(options: PostgresFrontOptions): Promise
           // PostgreSQL refuses bytes sent before its answer to SSLRequest (CVE-2021-23214).
           if (reader.detach().length > 0) throw refusal('08P01', 'received unencrypted data after SSL request');
           raw.write('S');
-          const tls = new TLSSocket(raw, { isServer: true, secureContext });
+          const tls = new TLSSocket(raw, { isServer: true, secureContext: front.secureContext });
           tls.on('error', () => raw.destroy());
           socket = tls;
           track(tls);
@@ -145,7 +134,7 @@ export async function startPostgresFront(options: PostgresFrontOptions): Promise
     const verdict = await options.verifyToken(token);
     if (!verdict.ok) throw tokenRefusal(verdict.reason, requestedUser);
     await checkPrincipal(role, verdict.identity, requestedUser);
-    logins += 1;
+    front.logins += 1;
 
     const params: Record<string, string> = {};
     for (const [name, value] of Object.entries(startup.params)) {
@@ -181,7 +170,7 @@ export async function startPostgresFront(options: PostgresFrontOptions): Promise
       return frame.payload;
     };
     const candidates = () => options.issuedTokens?.() ?? [];
-    switch (authMethod) {
+    switch (front.authMethod) {
       case 'cleartext':
         socket.write(encodeAuthentication({ type: 'cleartext' }));
         return decodePasswordMessage(await next());
@@ -255,21 +244,7 @@ export async function startPostgresFront(options: PostgresFrontOptions): Promise
     }
   }
 
-  const address = await listenFront(server, options);
-
-  return {
-    ...address,
-    setCertificate(certPem, keyPem) {
-      secureContext = createSecureContext({ cert: certPem, key: keyPem });
-    },
-    setAuthMethod(method) {
-      authMethod = method;
-    },
-    get logins() {
-      return logins;
-    },
-    close: () => closeFront(server, sockets),
-  };
+  return front.listen(server, options);
 }
 
 function refusal(code: string, message: string): LoginRefused {
