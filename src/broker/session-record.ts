@@ -3,8 +3,10 @@
  * (session.start / session.rejected / session.end) and the events for the UI and `azdb serve`.
  */
 import type { Socket } from 'node:net';
+import type { SecureContext } from 'node:tls';
 import { redactSecrets } from '../errors.js';
 import type { AuditSink, SessionIdentity } from './audit.js';
+import type { UpstreamTarget } from './target.js';
 
 /** What a login may do: the roles' verdict on a database user and name. */
 export type AccessDecision = { allowed: true } | { allowed: false; reason: string };
@@ -14,6 +16,24 @@ export type SessionEvent =
   | { type: 'relaying'; id: string; dbUser: string; dbName: string; client: string }
   | { type: 'closed'; id: string; result: 'ok' | 'error'; error?: string }
   | { type: 'cancel'; forwarded: boolean };
+
+/** What every broker session is given, whatever the protocol. */
+export interface SessionOptions {
+  target: UpstreamTarget;
+  /** The tunnel's random password, which clients prove (never the Entra token). */
+  localPassword: string;
+  defaults: { dbUser?: string; dbName?: string };
+  authorize: (dbUser: string, dbName: string) => AccessDecision;
+  getToken: () => Promise<string>;
+  audit: AuditSink;
+  /** When set, the client may upgrade to TLS. */
+  clientTls?: SecureContext;
+  /** With clientTls: a client that did not start TLS is refused (`azdb serve` listeners with a certificate). */
+  requireClientTls?: boolean;
+  /** Time from connect to a finished client login. */
+  handshakeTimeoutMs?: number;
+  onEvent?: (event: SessionEvent) => void;
+}
 
 export interface SessionRecord {
   started(identity: SessionIdentity, dbUser: string, dbName: string): void;

@@ -5,6 +5,7 @@
  */
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { isAlive } from '../process/exec.js';
 
 export interface TunnelRecord {
   pid: number;
@@ -43,13 +44,4 @@ export async function listTunnelRecords(stateDir: string): Promise<TunnelRecord[
     }
   }
   return records;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }

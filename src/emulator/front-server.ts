@@ -4,6 +4,7 @@
  */
 import type { Server, Socket } from 'node:net';
 import { createSecureContext, type SecureContext } from 'node:tls';
+import type { TokenVerifier } from './token-verifier.js';
 
 /** Starts `server` (@default 127.0.0.1, any free port) and gives the address it listens on. */
 export async function listenFront(server: Server, options: { host?: string | undefined; port?: number | undefined }): Promise<{ host: string; port: number }> {
@@ -34,6 +35,24 @@ export function closeFront(server: Server, sockets: ReadonlySet<Socket>): Promis
     for (const socket of sockets) socket.destroy();
     server.close(() => resolve());
   });
+}
+
+/** What every emulated database front is started with; `M` is how it asks for the password. */
+export interface FrontOptions<M extends string> {
+  serverName: string;
+  kind: 'flexible' | 'single';
+  /** The audience Azure expects, quoted back in its error message. */
+  audience: string;
+  certPem: string;
+  keyPem: string;
+  verifyToken: TokenVerifier;
+  host?: string;
+  port?: number;
+  /** Time allowed from connect to a finished login. @default 30_000 */
+  authenticationTimeoutMs?: number;
+  authMethod?: M;
+  /** Tokens the emulator issued, newest first: candidates for hashed password answers. */
+  issuedTokens?: () => readonly string[];
 }
 
 /** What a running front offers its owner (the emulator, and tests that inject failures). */

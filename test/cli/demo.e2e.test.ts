@@ -13,6 +13,7 @@ import { execa, type ResultPromise } from 'execa';
 import { findTool } from '../harness/tools.js';
 import { waitFor } from '../helpers/wait.js';
 import { BIN } from '../helpers/cli.js';
+import { isAlive } from '../../src/process/exec.js';
 
 const psql = await findTool('psql');
 const mariadbd = await findTool('mariadbd');
@@ -77,15 +78,6 @@ function portOpen(host: string, port: number): Promise<boolean> {
     });
     socket.once('error', () => resolvePort(false));
   });
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 describe('azdb demo --no-tui', () => {

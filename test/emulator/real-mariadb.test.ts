@@ -11,19 +11,11 @@ import { join } from 'node:path';
 import type { RowDataPacket } from 'mysql2/promise';
 import { startRealMariaDb } from '../../src/emulator/real-mariadb.js';
 import { findTool } from '../harness/tools.js';
+import { isAlive } from '../../src/process/exec.js';
 
 const mariadbd = await findTool('mariadbd');
 
 let root: string;
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe.skipIf(mariadbd.skip)('a real MariaDB for the emulator', () => {
   beforeAll(async () => {

@@ -16,6 +16,7 @@ import { findTool } from '../harness/tools.js';
 import { waitFor } from '../helpers/wait.js';
 import { processesOf, tmuxPane } from '../helpers/tmux.js';
 import { BIN } from '../helpers/cli.js';
+import { isAlive } from '../../src/process/exec.js';
 
 const tmux = await findTool('tmux');
 const psql = await findTool('psql');
@@ -31,15 +32,6 @@ const until = (check: (text: string) => boolean, what: string, timeoutMs = 20_00
 
 const untilText = (text: string | RegExp, timeoutMs?: number) =>
   until((s) => (typeof text === 'string' ? s.includes(text) : text.test(s)), String(text), timeoutMs);
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /**
  * `azdb demo` typed into an interactive shell in a fresh tmux server, as a person starts it: with

@@ -14,13 +14,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
-import { TLSSocket, type SecureContext } from 'node:tls';
+import { TLSSocket } from 'node:tls';
 import { errorMessage } from '../../errors.js';
-import type { AuditSink, SessionIdentity } from '../audit.js';
-import type { AccessDecision, SessionEvent } from '../session-record.js';
-import { sessionRecord } from '../session-record.js';
+import type { SessionIdentity } from '../audit.js';
+import { sessionRecord, type SessionOptions } from '../session-record.js';
 import { hangUp, relay, type RelayTap } from '../relay.js';
-import { upstreamLoginUser, type UpstreamTarget } from '../target.js';
+import { upstreamLoginUser } from '../target.js';
 import { createScramble } from './auth.js';
 import { authenticateClient, encodeGreeting, greetingCapabilities, receiveLogin } from './client-login.js';
 import { CommandGate } from './command-gate.js';
@@ -42,22 +41,11 @@ import {
 } from './session-errors.js';
 import { UpstreamRefused, connectUpstream, loginUpstream, type UpstreamConnection } from './upstream.js';
 
-export interface MySqlSessionOptions {
-  target: UpstreamTarget;
-  /** The tunnel's random password; clients prove it with mysql_native_password or caching_sha2_password. */
-  localPassword: string;
-  defaults: { dbUser?: string; dbName?: string };
-  authorize: (dbUser: string, dbName: string) => AccessDecision;
-  getToken: () => Promise<string>;
-  audit: AuditSink;
-  /** When set, the greeting offers TLS and an SSLRequest upgrades the connection. */
-  clientTls?: SecureContext;
-  /** With clientTls: a client that did not start TLS is refused (`azdb serve` listeners with a certificate). */
-  requireClientTls?: boolean;
-  /** Time from connect to a finished client login. @default 30_000 */
-  handshakeTimeoutMs?: number;
-  onEvent?: (event: SessionEvent) => void;
-}
+/**
+ * Clients prove the local password with mysql_native_password or caching_sha2_password; with
+ * clientTls the greeting offers TLS. handshakeTimeoutMs @default 30_000.
+ */
+export type MySqlSessionOptions = SessionOptions;
 
 /** A HandshakeResponse41 with 64 KiB of connection attributes fits easily. */
 const MAX_CLIENT_LOGIN_PACKET = 256 * 1024;

@@ -11,11 +11,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
-import type { SecureContext } from 'node:tls';
 import { errorMessage, redactSecrets } from '../../errors.js';
-import type { AuditSink, SessionIdentity } from '../audit.js';
+import type { SessionIdentity } from '../audit.js';
 import { truncateQuery } from '../audit.js';
-import { sessionRecord, type AccessDecision, type SessionEvent } from '../session-record.js';
+import { sessionRecord, type SessionOptions } from '../session-record.js';
 import { awaitStartup, clientConnection } from './startup-phase.js';
 import { hangUp, relay, type RelayFilter } from '../relay.js';
 import type { CancelRegistry } from '../cancel-registry.js';
@@ -42,23 +41,13 @@ import { SCRAM_MECHANISM, ScramServer } from './scram.js';
 import { encodeCancelRequest, encodeSslRequest } from './startup.js';
 import { UpstreamRefused, loginUpstream } from './upstream.js';
 
-export interface PostgresSessionOptions {
-  target: UpstreamTarget;
-  /** The tunnel's random password; clients prove it with SCRAM-SHA-256. */
-  localPassword: string;
-  defaults: { dbUser?: string; dbName?: string };
-  authorize: (dbUser: string, dbName: string) => AccessDecision;
-  getToken: () => Promise<string>;
-  audit: AuditSink;
+/**
+ * Clients prove the local password with SCRAM-SHA-256; with clientTls SSLRequest is answered 'S'.
+ * handshakeTimeoutMs @default 60_000 (PostgreSQL's authentication_timeout).
+ */
+export interface PostgresSessionOptions extends SessionOptions {
   cancels: CancelRegistry;
-  /** When set, SSLRequest is answered 'S' and the client talks TLS. */
-  clientTls?: SecureContext;
-  /** With clientTls: a client that did not start TLS is refused (`azdb serve` listeners with a certificate). */
-  requireClientTls?: boolean;
-  /** Time from connect to a finished login. @default 60_000 (PostgreSQL's authentication_timeout) */
-  handshakeTimeoutMs?: number;
   maxMessageLength?: number;
-  onEvent?: (event: SessionEvent) => void;
 }
 
 /** An error for the client, already phrased for it. */
