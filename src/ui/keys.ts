@@ -93,6 +93,16 @@ export const KEY_BINDINGS: Readonly<Record<Command, readonly KeyBinding[]>> = {
   [Command.No]: [{ char: 'n' }, { char: 'N' }],
 };
 
+/** Moving through a list, as the screens' command tables list it (with its help labels). */
+export const LIST_MOVES: ReadonlyArray<readonly [Command, string]> = [
+  [Command.Up, 'up'],
+  [Command.Down, 'down'],
+  [Command.PageUp, 'page up'],
+  [Command.PageDown, 'page down'],
+  [Command.Top, 'first'],
+  [Command.Bottom, 'last'],
+];
+
 /** How a binding is written in the help and the key bar. */
 export function bindingLabel(binding: KeyBinding): string {
   if ('key' in binding) {

@@ -3,7 +3,7 @@
  * use-picker-input.ts only feeds Ink's key presses through {@link keyToAction}.
  */
 import { DOCTOR_COMMANDS } from '../doctor/state.js';
-import { bindingLabel, Command, commandKeys, isPrintable, KEY_BINDINGS, keyPresses, matchCommand, screenKeys, typedText, type KeyPress } from '../keys.js';
+import { bindingLabel, Command, commandKeys, isPrintable, KEY_BINDINGS, keyPresses, LIST_MOVES, matchCommand, screenKeys, typedText, type KeyPress } from '../keys.js';
 import { QUERIES_COMMANDS } from '../queries/state.js';
 import { pickerReducer, type PickerAction, type PickerState } from './state.js';
 
@@ -42,12 +42,7 @@ export const MODE_COMMANDS: Readonly<Record<PickerMode, ReadonlyArray<readonly [
     [Command.NextTunnel, 'tunnels'],
     [Command.Help, 'help'],
     [Command.Quit, 'quit'],
-    [Command.Up, 'up'],
-    [Command.Down, 'down'],
-    [Command.PageUp, 'page up'],
-    [Command.PageDown, 'page down'],
-    [Command.Top, 'first'],
-    [Command.Bottom, 'last'],
+    ...LIST_MOVES,
     [Command.Back, 'clear filter'],
     [Command.Retry, 'reload'],
     [Command.ForceQuit, 'quit'],

@@ -8,7 +8,7 @@
  */
 import type { TuiActionOutcome, TuiErrorInfo, TuiLogin, TuiSession, TuiSessionAction } from '../../cli/tui-api.js';
 import { oneLine } from '../../format.js';
-import { bindingLabel, Command, KEY_BINDINGS, matchCommand, type KeyPress } from '../keys.js';
+import { bindingLabel, Command, KEY_BINDINGS, LIST_MOVES, matchCommand, type KeyPress } from '../keys.js';
 import { clampCursor } from '../layout.js';
 
 export interface PendingAct {
@@ -189,12 +189,7 @@ export const QUERIES_COMMANDS: Readonly<Record<QueriesMode, ReadonlyArray<readon
     [Command.CancelQuery, 'cancel query'],
     [Command.Terminate, 'terminate'],
     [Command.Retry, 'refresh'],
-    [Command.Up, 'up'],
-    [Command.Down, 'down'],
-    [Command.PageUp, 'page up'],
-    [Command.PageDown, 'page down'],
-    [Command.Top, 'first'],
-    [Command.Bottom, 'last'],
+    ...LIST_MOVES,
     [Command.Back, 'back'],
     [Command.Quit, 'quit'],
     [Command.ForceQuit, 'quit'],
