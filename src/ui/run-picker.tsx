@@ -3,7 +3,7 @@
  * unmount it (raw mode off, input released), let psql / mariadb have the terminal through the
  * core API, then mount the picker again with the state it left with.
  */
-import type { TuiApi } from '../cli/tui-api.js';
+import type { TuiApi } from '../core/api/picker.js';
 import type { PickerOutcome } from './picker/hooks.js';
 import { Picker } from './picker/picker.js';
 import { pickerReducer, type PickerState } from './picker/state.js';

@@ -1,5 +1,5 @@
 /** A TuiApi for screen tests: databases and tunnels in memory, events on demand, calls recorded. */
-import type { CoreEvent, CoreEventBody, TuiActionOutcome, TuiApi, TuiCheck, TuiDatabase, TuiLogin, TuiQueries, TuiSession, TuiTunnel } from '../../src/cli/tui-api.js';
+import type { CoreEvent, CoreEventBody, TuiActionOutcome, TuiApi, TuiCheck, TuiDatabase, TuiLogin, TuiQueries, TuiSession, TuiTunnel } from '../../src/core/api/picker.js';
 
 export function database(name: string, overrides: Partial<TuiDatabase> = {}): TuiDatabase {
   return {

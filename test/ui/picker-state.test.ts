@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { CoreEvent, CoreEventBody } from '../../src/cli/tui-api.js';
+import type { CoreEvent, CoreEventBody } from '../../src/core/api/picker.js';
 import { helpRows, inputToActions, keyBar, keyToAction, pickerMode } from '../../src/ui/picker/input.js';
 import { windowStart } from '../../src/ui/layout.js';
 import {

@@ -136,8 +136,9 @@ describe('queries screen', () => {
     await until('3 databases');
     press('q');
     await until('Queries · orders as azdb-demo/orders');
-    expect(api.calls).toContain('openQueries orders azdb-demo/orders');
+    // The header names the login before the screen's effect opens it; the listing comes after.
     await until('2 other sessions');
+    expect(api.calls).toContain('openQueries orders azdb-demo/orders');
     expect(frame()).toMatch(/PID\s+USER\s+DATABASE\s+STATE\s+DURATION\s+QUERY/);
     expect(frame()).toMatch(/▸ 4242\s+azdb-demo\s+orders\s+active\s+42 s\s+select pg_sleep\(60\)/);
     expect(frame()).toMatch(/4243\s+bob\s+orders\s+idle\s+10 min 0 s\s+select count/);
@@ -204,7 +205,8 @@ describe('queries screen', () => {
     await until(/▸ bob/);
     press('\r');
     await until('Queries · legacy as bob/legacy');
-    expect(api.calls).toContain('openQueries legacy bob/legacy');
+    // The header names the login before the screen's effect opens it.
+    await waitFor(() => api.calls.includes('openQueries legacy bob/legacy'), 'the queries screen to log in as bob/legacy');
   });
 
   it('shows a failed login with its hint; r logs in again; esc goes back and closes the login', async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { SetupAnswers, StepReport } from '../../src/cli/setup-api.js';
-import { discoveryRole, principalSql, roleCommands } from '../../src/cli/setup-api.js';
+import type { SetupAnswers, StepReport } from '../../src/core/api/setup.js';
+import { discoveryRole, principalSql, roleCommands } from '../../src/core/setup/artifacts.js';
 import { activeCommands, keyHints, WizardCommand, wizardInput } from '../../src/ui/wizard/keys.js';
 import { DONE, initialWizardState, toProgress, wizardReducer, type WizardAction, type WizardState } from '../../src/ui/wizard/state.js';
 

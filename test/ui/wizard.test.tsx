@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { render } from 'ink-testing-library';
-import type { SetupAnswers, SetupApi, StepId, StepReport } from '../../src/cli/setup-api.js';
+import type { SetupAnswers, SetupApi, StepId, StepReport } from '../../src/core/api/setup.js';
 import type { WizardProgress } from '../../src/config/user-state.js';
 import { Wizard } from '../../src/ui/wizard/wizard.js';
 import { waitFor } from '../helpers/wait.js';

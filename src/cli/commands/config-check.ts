@@ -2,7 +2,7 @@ import { homedir } from 'node:os';
 import { resolveConfigPath } from '../../config/paths.js';
 import { ConfigError, formatIssue, loadConfig } from '../../config/load.js';
 import { ExitWithoutMessage } from '../exit.js';
-import type { CliContext } from '../main.js';
+import type { CliContext } from '../context.js';
 
 /** `azdb config check`: OK, or every error with file:line:col (the ConfigError carries them). */
 export async function configCheck(ctx: CliContext): Promise<void> {

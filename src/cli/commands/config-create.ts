@@ -9,7 +9,7 @@ import { dirname, resolve } from 'node:path';
 import { buildConfig, renderConfig, starterConfig, type StarterOptions } from '../../config/generate.js';
 import { resolveConfigPath } from '../../config/paths.js';
 import { UserError } from '../../errors.js';
-import type { CliContext } from '../main.js';
+import type { CliContext } from '../context.js';
 
 export interface ConfigCreateFlags {
   output?: string;

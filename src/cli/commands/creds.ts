@@ -2,15 +2,11 @@
  * `azdb creds [--json]`: probes each credential source of DefaultAzureCredential on its own and
  * says which one azdb would use. Exit 1 when none yields a token. Never prints a token.
  */
-import { homedir } from 'node:os';
-import { resolveConfigPath } from '../../config/paths.js';
-import { loadConfig } from '../../config/load.js';
-import type { CloudName } from '../../azure/clouds.js';
-import { errorMessage } from '../../errors.js';
+import { credentialSettings } from '../../core/creds.js';
 import { credsJson, probeCredentials, REAL_CREDS_DEPS, type CredsContext, type CredsDeps, type SourceResult } from '../../diagnostics/credential-sources.js';
 import { formatSeconds } from '../../diagnostics/check.js';
 import { ExitWithoutMessage } from '../exit.js';
-import type { CliContext } from '../main.js';
+import type { CliContext } from '../context.js';
 import type { Output } from '../output.js';
 
 export async function creds(ctx: CliContext, deps: CredsDeps = REAL_CREDS_DEPS): Promise<void> {
@@ -24,21 +20,6 @@ export async function creds(ctx: CliContext, deps: CredsDeps = REAL_CREDS_DEPS):
   else ctx.out.line(`DefaultAzureCredential gets no token: ${report.summary}. Fix one of the sources above.`);
   if (ctx.out.json) ctx.out.document(credsJson(report));
   if (!report.ok) throw new ExitWithoutMessage(1);
-}
-
-/** Cloud and user-assigned identity from the config when it can be read; defaults otherwise. */
-export async function credentialSettings(ctx: CliContext): Promise<{ cloud: CloudName; managedIdentityClientId?: string }> {
-  const file = resolveConfigPath({ flag: ctx.configFlag, env: ctx.env, homedir: homedir() });
-  try {
-    const config = await loadConfig(file);
-    return {
-      cloud: config.azure.cloud,
-      ...(config.azure.managed_identity_client_id ? { managedIdentityClientId: config.azure.managed_identity_client_id } : {}),
-    };
-  } catch (error) {
-    ctx.out.info(`note: config not used (${errorMessage(error).split('\n')[0]}); probing for AzureCloud`);
-    return { cloud: 'AzureCloud' };
-  }
 }
 
 function printSource(out: Output, source: SourceResult): void {

@@ -4,30 +4,18 @@
  * ARM. Scopes discovery could not list are warnings on stderr (which scope, why, what to grant);
  * the rest is still listed.
  */
-import type { CliContext } from '../main.js';
-import { loadRuntime, type Runtime } from '../runtime.js';
-
-export interface DatabaseListing {
-  name: string;
-  protocol: 'postgres' | 'mysql';
-  uri: string;
-  labels: Record<string, string>;
-  db_users: string[];
-  db_names: string[];
-}
+import { discoveryWarnings, listDatabases } from '../../core/databases.js';
+import { loadRuntime } from '../../core/runtime.js';
+import type { CliContext } from '../context.js';
 
 export async function dbLs(ctx: CliContext): Promise<void> {
   const rt = await loadRuntime(ctx);
   await rt.close();
-  warnDiscovery(ctx, rt);
-  const listing: DatabaseListing[] = rt
-    .databases()
-    .map((db) => {
-      const allowed = rt.allowed(db);
-      return { name: db.name, protocol: db.protocol, uri: db.uri, labels: { ...db.labels }, db_users: allowed.dbUsers, db_names: allowed.dbNames };
-    })
-    .filter((db) => db.db_users.length > 0)
-    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  for (const warning of discoveryWarnings(rt)) {
+    ctx.out.warn(warning.message);
+    if (warning.hint) ctx.out.info(`  hint: ${warning.hint}`);
+  }
+  const listing = listDatabases(rt);
   if (ctx.out.json) {
     ctx.out.document(listing);
     return;
@@ -45,16 +33,6 @@ export async function dbLs(ctx: CliContext): Promise<void> {
     Object.entries(db.labels).map(([k, v]) => `${k}=${v}`).join(' '),
   ]);
   printTable(ctx, ['Name', 'Protocol', 'URI', 'Allowed Users', 'Database Names', 'Labels'], rows);
-}
-
-function warnDiscovery(ctx: CliContext, rt: Runtime): void {
-  for (const failure of rt.discovery?.errors ?? []) {
-    ctx.out.warn(`discovery could not list ${failure.scope}: ${failure.reason}${failure.permission ? ` (needs ${failure.permission})` : ''}`);
-    ctx.out.info(`  hint: ${failure.hint}`);
-  }
-  for (const name of rt.shadowed) {
-    ctx.out.warn(`discovered server "${name}" is not listed: a database under \`databases:\` has that name`);
-  }
 }
 
 function printTable(ctx: CliContext, header: string[], rows: string[][]): void {

@@ -1,73 +1,19 @@
 /**
  * `azdb proxy db`, `azdb db connect` and `azdb db logout`: tunnels to one database (PostgreSQL or
- * MySQL).
+ * MySQL); the work is in src/core/tunnels.ts.
  */
-import { chooseLogin } from '../../access/index.js';
 import { isLoopbackHost } from '../../config/address.js';
-import { resolveTarget } from '../../broker/resolve-target.js';
-import { openTunnel, type Tunnel, type TunnelOptions } from '../../broker/tunnel.js';
-import { createUserStateStore, type UserStateStore } from '../../config/user-state.js';
-import { UserError } from '../../errors.js';
+import { createUserStateStore } from '../../config/user-state.js';
+import { loadRuntime } from '../../core/runtime.js';
+import { clientCommandLine, clientInvocation, findClient, logout, recordTunnel, startTunnel, type LoginFlags } from '../../core/tunnels.js';
 import { run } from '../../process/exec.js';
-import { clientProgram } from '../../diagnostics/real-deps.js';
-import type { CliContext } from '../main.js';
-import { loadRuntime, type Runtime } from '../runtime.js';
+import type { CliContext } from '../context.js';
 import { untilSignal } from '../signals.js';
-import { listTunnelRecords, writeTunnelRecord } from '../tunnel-records.js';
 
-export interface LoginFlags {
-  dbUser?: string;
-  dbName?: string;
-}
+export type { LoginFlags } from '../../core/tunnels.js';
 
 /** How long open sessions may finish after Ctrl+C before they are cut. */
 const DRAIN_MS = 10_000;
-
-/**
- * Opens a tunnel to `name` as the roles allow (`onEvent` sees its sessions: the TUI's broker panel).
- * With `recent`, the login is recorded there as a recent connection once the server took it (the
- * first session relayed), so a mistyped database name is never offered again.
- */
-export async function startTunnel(
-  ctx: CliContext,
-  rt: Runtime,
-  name: string,
-  flags: LoginFlags & { host: string; port: number; onEvent?: TunnelOptions['onEvent']; recent?: Pick<UserStateStore, 'recordConnection'> },
-): Promise<Tunnel> {
-  const db = rt.database(name);
-  const login = chooseLogin(rt.allowed(db), flags, db.protocol);
-  const target = await resolveTarget(db);
-  // Fail now, with the credential's own reason, rather than at the first client's login.
-  await rt.tokens.getToken(rt.databaseScope);
-  if (db.tls.mode === 'insecure') ctx.out.warn(`"${name}" uses tls.mode insecure: the server's certificate is not verified`);
-  return openTunnel({
-    target,
-    host: flags.host,
-    port: flags.port,
-    dbUser: login.dbUser,
-    dbName: login.dbName,
-    authorize: rt.authorize(db),
-    getToken: () => rt.tokens.getToken(rt.databaseScope),
-    audit: rt.audit,
-    onEvent: rememberingLogin(name, flags.recent, flags.onEvent),
-  });
-}
-
-function rememberingLogin(name: string, recent: Pick<UserStateStore, 'recordConnection'> | undefined, onEvent: TunnelOptions['onEvent']): TunnelOptions['onEvent'] {
-  if (!recent) return onEvent;
-  let remembered = false;
-  return (event) => {
-    if (event.type === 'relaying' && !remembered) {
-      remembered = true;
-      try {
-        recent.recordConnection({ name, db_user: event.dbUser, db_name: event.dbName });
-      } catch {
-        // Recent connections are a convenience; never fail a connection over them.
-      }
-    }
-    onEvent?.(event);
-  };
-}
 
 export async function proxyDb(ctx: CliContext, name: string, flags: LoginFlags & { host: string; port?: number }): Promise<void> {
   if (!isLoopbackHost(flags.host)) {
@@ -77,7 +23,7 @@ export async function proxyDb(ctx: CliContext, name: string, flags: LoginFlags &
   const stop = untilSignal();
   try {
     const tunnel = await startTunnel(ctx, rt, name, { ...flags, port: flags.port ?? 0 });
-    const removeRecord = await writeTunnelRecord(rt.stateDir, { pid: process.pid, name, host: tunnel.host, port: tunnel.port, started: new Date().toISOString() });
+    const removeRecord = await recordTunnel(rt, name, tunnel);
     try {
       if (ctx.out.json) {
         ctx.out.line(`Tunnel to ${name} is listening; Ctrl+C to stop.`);
@@ -108,7 +54,7 @@ export async function dbConnect(ctx: CliContext, name: string, flags: LoginFlags
   try {
     const client = await findClient(ctx, rt.database(name).protocol);
     const tunnel = await startTunnel(ctx, rt, name, { ...flags, host: '127.0.0.1', port: 0, recent: createUserStateStore({ cwd: rt.stateDir }) });
-    const removeRecord = await writeTunnelRecord(rt.stateDir, { pid: process.pid, name, host: tunnel.host, port: tunnel.port, started: new Date().toISOString() });
+    const removeRecord = await recordTunnel(rt, name, tunnel);
     // Ctrl+C belongs to the client (it cancels the running query through the tunnel: psql with a
     // CancelRequest, mysql with KILL QUERY on a new connection); azdb ignores it.
     const ignore = () => {};
@@ -127,44 +73,10 @@ export async function dbConnect(ctx: CliContext, name: string, flags: LoginFlags
   }
 }
 
-/** The client to run ({@link clientProgram}), or a UserError saying how to install one. */
-export async function findClient(ctx: CliContext, protocol: 'postgres' | 'mysql'): Promise<{ name: string; path: string }> {
-  const program = await clientProgram(ctx.env, protocol);
-  if (program) return program;
-  if (protocol === 'postgres') {
-    throw new UserError('psql is not installed', { hint: 'Install the PostgreSQL client (Debian/Ubuntu: apt-get install postgresql-client; macOS: brew install libpq).' });
-  }
-  throw new UserError('neither mariadb nor mysql is installed', { hint: 'Install a MySQL client (Debian/Ubuntu: apt-get install mariadb-client; macOS: brew install mysql-client).' });
-}
-
-/** The client command line to show a person, with `passwordNote` where the password goes (never the password). */
-export function clientCommandLine(tunnel: Pick<Tunnel, 'protocol' | 'host' | 'port' | 'user' | 'database'>, passwordNote: string): string {
-  if (tunnel.protocol === 'mysql') {
-    return `MYSQL_PWD=${passwordNote} mysql --protocol=TCP -h ${tunnel.host} -P ${tunnel.port} -u ${tunnel.user}${tunnel.database ? ` ${tunnel.database}` : ''}`;
-  }
-  return `PGPASSWORD=${passwordNote} psql "host=${tunnel.host} port=${tunnel.port} user=${tunnel.user} dbname=${tunnel.database} sslmode=disable"`;
-}
-
-/** Arguments and environment of the client: the tunnel password only ever in the environment. */
-export function clientInvocation(tunnel: Pick<Tunnel, 'protocol' | 'host' | 'port' | 'user' | 'database' | 'password'>, name: string): { args: string[]; env: Record<string, string> } {
-  if (tunnel.protocol === 'mysql') {
-    return {
-      args: ['--protocol=TCP', '-h', tunnel.host, '-P', String(tunnel.port), '-u', tunnel.user, ...(tunnel.database ? [tunnel.database] : [])],
-      env: { MYSQL_PWD: tunnel.password },
-    };
-  }
-  return {
-    args: ['-h', tunnel.host, '-p', String(tunnel.port), '-U', tunnel.user, '-d', tunnel.database],
-    env: { PGPASSWORD: tunnel.password, PGSSLMODE: 'disable', PGAPPNAME: `azdb db connect ${name}` },
-  };
-}
-
 export async function dbLogout(ctx: CliContext, name: string | undefined): Promise<void> {
   const rt = await loadRuntime(ctx);
   await rt.close();
-  if (name) rt.database(name);
-  const records = (await listTunnelRecords(rt.stateDir)).filter((r) => (name ? r.name === name : true) && r.pid !== process.pid);
-  for (const record of records) process.kill(record.pid, 'SIGTERM');
+  const records = await logout(rt, name);
   const scope = name ? `"${name}"` : 'all databases';
   const closed = records.map((r) => ({ name: r.name, pid: r.pid, port: r.port }));
   if (ctx.out.json) {

@@ -11,7 +11,7 @@ import { renderConfig } from '../../config/generate.js';
 import type { ConfigInput } from '../../config/schema.js';
 import { resolveStateDir } from '../../config/paths.js';
 import { DEMO_IDENTITY, startEmulatedAzure, type EmulatedAzure } from '../../emulator/emulated-azure.js';
-import type { CliContext } from '../main.js';
+import type { CliContext } from '../context.js';
 import { untilSignal } from '../signals.js';
 import { ExternalError } from '../../errors.js';
 import { spawnProcess } from '../../process/exec.js';

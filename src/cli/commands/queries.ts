@@ -3,46 +3,20 @@
  * the server's sessions through the broker (an in-process tunnel, as `azdb db connect` opens),
  * and the cancel / terminate helpers.
  */
-import { chooseLogin, type Login } from '../../access/index.js';
-import { resolveTarget } from '../../broker/resolve-target.js';
-import { ExternalError, UserError } from '../../errors.js';
-import { openSession, serverError, type DbSession } from '../../diagnostics/db-client.js';
+import { loginSession } from '../../core/queries.js';
+import { loadRuntime } from '../../core/runtime.js';
+import { UserError } from '../../errors.js';
+import type { DbSession } from '../../diagnostics/db-client.js';
 import { actOnSession, listSessions, SessionActionRefused, type ActiveSession, type SessionAction } from '../../diagnostics/sessions.js';
 import { formatDuration, oneLine } from '../../format.js';
 import { ExitWithoutMessage } from '../exit.js';
-import type { CliContext } from '../main.js';
-import { loadRuntime, type Runtime } from '../runtime.js';
+import type { CliContext } from '../context.js';
 
 export interface QueriesFlags {
   dbUser?: string;
   dbName?: string;
   cancel?: string;
   terminate?: string;
-}
-
-/**
- * A session on database `name` through an in-process tunnel, as the login the roles allow
- * (`--db-user` / `--db-name` rules of {@link chooseLogin}); for `azdb queries` and the TUI's
- * queries screen. A failed login is an ExternalError with the server's words and a hint.
- */
-export async function loginSession(rt: Runtime, name: string, flags: { dbUser?: string; dbName?: string }, applicationName = 'azdb queries'): Promise<{ login: Login; session: DbSession }> {
-  const db = rt.database(name);
-  const login = chooseLogin(rt.allowed(db), flags, db.protocol);
-  const target = await resolveTarget(db);
-  await rt.tokens.getToken(rt.databaseScope);
-  const session = await openSession({
-    target,
-    dbUser: login.dbUser,
-    dbName: login.dbName,
-    authorize: rt.authorize(db),
-    getToken: () => rt.tokens.getToken(rt.databaseScope),
-    audit: rt.audit,
-    applicationName,
-  }).catch((error: unknown) => {
-    const e = serverError(error);
-    throw new ExternalError(`could not log in to ${name} as ${login.dbUser}: ${e.message}`, { hint: e.hint ?? `Run \`azdb doctor ${name}\`.`, cause: error });
-  });
-  return { login, session };
 }
 
 export async function queries(ctx: CliContext, name: string, flags: QueriesFlags): Promise<void> {
@@ -67,7 +41,7 @@ export async function queries(ctx: CliContext, name: string, flags: QueriesFlags
   }
 }
 
-async function act(ctx: CliContext, session: Awaited<ReturnType<typeof openSession>>, action: { kind: SessionAction; pid: number }): Promise<void> {
+async function act(ctx: CliContext, session: DbSession, action: { kind: SessionAction; pid: number }): Promise<void> {
   try {
     const outcome = await actOnSession(session, action.kind, action.pid);
     if (ctx.out.json) ctx.out.document({ ok: outcome.ok, action: action.kind, pid: action.pid, message: outcome.message });

@@ -5,11 +5,7 @@
  * `broker.audit.path` (`-` = stdout). SIGHUP reloads the config; SIGTERM / SIGINT stop accepting
  * and let open sessions finish for up to S seconds (a second signal cuts them), then exit 0.
  */
-import { homedir } from 'node:os';
 import { CLOUDS, databaseScope } from '../../azure/clouds.js';
-import { createCredential } from '../../azure/credential.js';
-import { DiscoveryService, discoveryCacheFile } from '../../azure/discovery.js';
-import { TokenCache } from '../../azure/token-cache.js';
 import { createFileAuditSink, createStreamAuditSink, NO_AUDIT, type AuditSink } from '../../broker/audit.js';
 import { startHealthServer, type HealthServer } from '../../broker/health-server.js';
 import { createJsonLogger, type Logger } from '../../broker/log.js';
@@ -17,12 +13,11 @@ import { MetricsRegistry } from '../../broker/metrics.js';
 import { BrokerServer, type ServeConfig } from '../../broker/serve.js';
 import { parseHostPort } from '../../config/address.js';
 import { loadConfig } from '../../config/load.js';
-import { resolveConfigPath, resolveStateDir } from '../../config/paths.js';
 import type { AzdbConfig } from '../../config/schema.js';
 import { UserError, errorMessage, toAzdbError } from '../../errors.js';
-import type { CliContext } from '../main.js';
+import type { CliContext } from '../context.js';
 import type { Output } from '../output.js';
-import { loadRuntime } from '../runtime.js';
+import { configPath, createDiscovery, createTokenCache, loadRuntime, stateDirOf } from '../../core/runtime.js';
 
 export interface ServeFlags {
   maxConnections?: number;
@@ -47,35 +42,20 @@ export async function serve(ctx: CliContext, flags: ServeFlags): Promise<void> {
 }
 
 async function run(ctx: CliContext, flags: ServeFlags, log: Logger): Promise<void> {
-  const file = resolveConfigPath({ flag: ctx.configFlag, env: ctx.env, homedir: homedir() });
+  const file = configPath(ctx);
   const first = await loadConfig(file);
-  const stateDir = resolveStateDir(ctx.env, homedir(), process.getuid?.());
+  const stateDir = stateDirOf(ctx);
   let server: BrokerServer | undefined;
-  const tokens = new TokenCache({
-    credential: createCredential(
-      {
-        cloud: first.azure.cloud,
-        ...(first.azure.managed_identity_client_id ? { managedIdentityClientId: first.azure.managed_identity_client_id } : {}),
-      },
-      ctx.env,
-    ),
-    onEvent: (event) => server?.tokenEvent(event),
-  });
-  const serveCtx: CliContext = { ...ctx, out: jsonOutput(ctx.out, log) };
+  const tokens = createTokenCache(first.azure, ctx.env, (event) => server?.tokenEvent(event));
+  const out = jsonOutput(ctx.out, log);
+  const serveCtx: CliContext = { ...ctx, out, log: out };
   const restartOnly = { azure: JSON.stringify(first.azure), http: first.broker.http.address };
 
   const load = async (): Promise<ServeConfig> => {
     const rt = await loadRuntime(serveCtx, { tokens, audit: auditSinkFor, discover: false });
     if (JSON.stringify(rt.config.azure) !== restartOnly.azure) log.warn('config.restart_needed', { setting: 'azure', message: 'azure settings change the credential; restart azdb serve to apply them' });
     if (rt.config.broker.http.address !== restartOnly.http) log.warn('config.restart_needed', { setting: 'broker.http.address', message: 'restart azdb serve to move the HTTP endpoint' });
-    const discovery = rt.config.discovery.length > 0
-      ? new DiscoveryService({
-          config: rt.config,
-          tokens,
-          cacheFile: discoveryCacheFile(stateDir),
-          cacheKeyExtra: { tenant: ctx.env.AZURE_TENANT_ID, client: ctx.env.AZURE_CLIENT_ID, identity: ctx.env.IDENTITY_ENDPOINT },
-        })
-      : undefined;
+    const discovery = rt.config.discovery.length > 0 ? createDiscovery(rt.config, tokens, ctx) : undefined;
     // The first listing (or the cached one) before the listeners, so discovered databases have theirs at once.
     if (discovery) await discovery.get();
     let undo: (() => void) | undefined;

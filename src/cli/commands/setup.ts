@@ -5,9 +5,10 @@
  * result and artifact paths (plain text, or one JSON document `{"ok","config","steps":[…]}`) and
  * exits 0 when every step passes, 1 otherwise.
  */
-import { ANSWER_KEYS, createSetupApi, STEP_TITLES, type SetupAnswers, type SetupApi, type StepReport } from '../setup-api.js';
+import { ANSWER_KEYS, STEP_TITLES, type SetupAnswers, type SetupApi, type StepReport } from '../../core/api/setup.js';
+import { createSetupApi } from '../../core/setup/api.js';
 import { ExitWithoutMessage } from '../exit.js';
-import type { CliContext } from '../main.js';
+import type { CliContext } from '../context.js';
 import { isInteractive, openTerminalInput, runTuiSession } from './tui.js';
 
 export async function setup(ctx: CliContext, api?: SetupApi): Promise<void> {

@@ -6,8 +6,8 @@
 import { openSync } from 'node:fs';
 import { isatty, ReadStream } from 'node:tty';
 import { runPicker, type TerminalInput } from '../../ui/run-picker.js';
-import type { CliContext } from '../main.js';
-import { createTuiApi } from '../tui-api.js';
+import type { CliContext } from '../context.js';
+import { createTuiApi } from '../../core/picker.js';
 import { dbLs } from './db-ls.js';
 
 /** Both ends on a terminal, checked without creating process.stdin (that would claim fd 0). */

@@ -4,7 +4,7 @@
  */
 import { useEffect, useRef, type Dispatch } from 'react';
 import { useInput } from 'ink';
-import type { TuiApi } from '../../cli/tui-api.js';
+import type { TuiApi } from '../../core/api/picker.js';
 import { keyPresses } from '../keys.js';
 import { doctorKeyToIntent, type DoctorAction, type DoctorIntent } from './state.js';
 

@@ -3,7 +3,7 @@
  * arrive one by one (`result`) for the run they belong to; `r` starts a new run (the hook aborts
  * the old one), and results of an older run are ignored.
  */
-import type { TuiCheck, TuiCheckStatus, TuiErrorInfo } from '../../cli/tui-api.js';
+import type { TuiCheck, TuiCheckStatus, TuiErrorInfo } from '../../core/api/picker.js';
 import { bindingLabel, Command, KEY_BINDINGS, matchCommand, type KeyPress } from '../keys.js';
 import { textLines } from '../layout.js';
 

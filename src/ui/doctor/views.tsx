@@ -4,7 +4,7 @@
  */
 import { useCallback, useReducer } from 'react';
 import { Box, Text } from 'ink';
-import type { TuiApi, TuiCheck } from '../../cli/tui-api.js';
+import type { TuiApi, TuiCheck } from '../../core/api/picker.js';
 import { KeyBar } from '../components/key-bar.js';
 import { Spinner } from '../components/spinner.js';
 import { useTheme } from '../theme.js';

@@ -4,7 +4,7 @@
  */
 import { useEffect, useRef, type Dispatch } from 'react';
 import { useInput, useStdout } from 'ink';
-import type { TuiApi, TuiLogin } from '../../cli/tui-api.js';
+import type { TuiApi, TuiLogin } from '../../core/api/picker.js';
 import { inputToActions } from './input.js';
 import type { PickerAction, PickerState } from './state.js';
 

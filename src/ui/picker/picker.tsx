@@ -5,7 +5,7 @@
  */
 import { useCallback, useReducer, useRef } from 'react';
 import { useApp, useStdout } from 'ink';
-import type { TuiApi } from '../../cli/tui-api.js';
+import type { TuiApi } from '../../core/api/picker.js';
 import { createTheme, ThemeContext } from '../theme.js';
 import { useCoreEvents, usePendingWork, usePickerInput, useTerminalSize, type PickerOutcome } from './hooks.js';
 import { initialPickerState, pickerReducer, type PickerState } from './state.js';

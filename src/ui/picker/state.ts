@@ -3,7 +3,7 @@
  * work for the core (load databases, open or close a tunnel, run a client, quit) is asked for by
  * setting `pending`, which the effects hook carries out and answers with another action.
  */
-import type { CoreEvent, TuiDatabase, TuiErrorInfo, TuiLogin, TuiTunnel } from '../../cli/tui-api.js';
+import type { CoreEvent, TuiDatabase, TuiErrorInfo, TuiLogin, TuiTunnel } from '../../core/api/picker.js';
 import { fuzzyFilter } from '../fuzzy.js';
 import { clampCursor } from '../layout.js';
 

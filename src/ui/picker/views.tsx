@@ -3,7 +3,7 @@
  */
 import type { ReactNode } from 'react';
 import { Box, Static, Text } from 'ink';
-import type { TuiDatabase } from '../../cli/tui-api.js';
+import type { TuiDatabase } from '../../core/api/picker.js';
 import { KeyBar } from '../components/key-bar.js';
 import { Spinner } from '../components/spinner.js';
 import { windowStart } from '../layout.js';

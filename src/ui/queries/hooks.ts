@@ -5,7 +5,7 @@
  */
 import { useEffect, useRef, type Dispatch } from 'react';
 import { useInput } from 'ink';
-import type { TuiApi, TuiQueries } from '../../cli/tui-api.js';
+import type { TuiApi, TuiQueries } from '../../core/api/picker.js';
 import { keyPresses } from '../keys.js';
 import { queriesKeyToIntent, queriesReducer, type QueriesAction, type QueriesIntent, type QueriesScreenState } from './state.js';
 

@@ -6,7 +6,7 @@
  * Work for the core is asked for with counters and fields the hooks watch: `connect` (log in
  * again), `listRequest` (list the sessions), `act` in phase `running` (cancel / terminate).
  */
-import type { TuiActionOutcome, TuiErrorInfo, TuiLogin, TuiSession, TuiSessionAction } from '../../cli/tui-api.js';
+import type { TuiActionOutcome, TuiErrorInfo, TuiLogin, TuiSession, TuiSessionAction } from '../../core/api/picker.js';
 import { oneLine } from '../../format.js';
 import { bindingLabel, Command, KEY_BINDINGS, LIST_MOVES, matchCommand, type KeyPress } from '../keys.js';
 import { clampCursor } from '../layout.js';

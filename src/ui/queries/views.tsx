@@ -4,7 +4,7 @@
  */
 import { useCallback, useReducer } from 'react';
 import { Box, Text } from 'ink';
-import type { TuiApi, TuiLogin, TuiSession } from '../../cli/tui-api.js';
+import type { TuiApi, TuiLogin, TuiSession } from '../../core/api/picker.js';
 import { KeyBar } from '../components/key-bar.js';
 import { Spinner } from '../components/spinner.js';
 import { formatDuration, oneLine } from '../../format.js';

@@ -4,7 +4,7 @@
  */
 import { useEffect, useRef, type Dispatch } from 'react';
 import { useInput } from 'ink';
-import type { SetupApi, StepReport } from '../../cli/setup-api.js';
+import type { SetupApi, StepReport } from '../../core/api/setup.js';
 import { errorMessage } from '../../errors.js';
 import { wizardInput } from './keys.js';
 import { keyPresses } from '../keys.js';

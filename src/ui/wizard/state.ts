@@ -3,8 +3,8 @@
  * config) is asked for through `pending`; the hook in hooks.ts carries it out and answers with
  * `step-done`. Progress (step, completed steps, answers) is what the user-state store keeps.
  */
-import type { WizardProgress } from '../../config/user-state.js';
-import { ANSWER_KEYS, STEP_IDS, type SetupAnswers, type StepId, type StepReport } from '../../cli/setup-api.js';
+import type { WizardProgress } from '../../core/api/setup.js';
+import { ANSWER_KEYS, STEP_IDS, type SetupAnswers, type StepId, type StepReport } from '../../core/api/setup.js';
 
 export type StepStatus = 'pending' | 'running' | 'pass' | 'fail' | 'skipped';
 

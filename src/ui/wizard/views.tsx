@@ -1,6 +1,6 @@
 /** The wizard's screens: they only render the state. */
 import { Box, Text } from 'ink';
-import { STEP_IDS, STEP_TITLES, type StepReport } from '../../cli/setup-api.js';
+import { STEP_IDS, STEP_TITLES, type StepReport } from '../../core/api/setup.js';
 import { KeyBar } from '../components/key-bar.js';
 import { Spinner } from '../components/spinner.js';
 import { useTheme } from '../theme.js';

@@ -4,8 +4,8 @@
  */
 import { useEffect, useReducer, useRef } from 'react';
 import { useApp } from 'ink';
-import type { SetupAnswers, SetupApi } from '../../cli/setup-api.js';
-import type { WizardProgress } from '../../config/user-state.js';
+import type { SetupAnswers, SetupApi } from '../../core/api/setup.js';
+import type { WizardProgress } from '../../core/api/setup.js';
 import { createTheme, ThemeContext } from '../theme.js';
 import { useSaveProgress, useWizardInput, useWizardWork } from './hooks.js';
 import { initialWizardState, wizardReducer } from './state.js';

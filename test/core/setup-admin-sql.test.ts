@@ -1,6 +1,6 @@
 /** Step 3's `x`, the logic only: which admin token opens the session, and what counts as done. */
 import { describe, expect, it } from 'vitest';
-import { AdminLoginFailed, openAdminSession, runPrincipalStatements } from '../../src/cli/setup-admin-sql.js';
+import { AdminLoginFailed, openAdminSession, runPrincipalStatements } from '../../src/core/setup/admin-sql.js';
 import type { DbSession } from '../../src/diagnostics/db-client.js';
 
 function session(run: (sql: string) => void = () => {}): DbSession & { ran: string[] } {

@@ -12,100 +12,36 @@
 import { chmod, mkdir, readFile, writeFile, access } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { AzureCliCredential } from '@azure/identity';
-import { CLOUDS, databaseScope, type CloudName } from '../azure/clouds.js';
-import { createCredential } from '../azure/credential.js';
-import { discover, type DiscoveredDatabase } from '../azure/discovery.js';
-import { normalizeRegion, serverTypesFor } from '../azure/discovery-servers.js';
-import { TokenCache } from '../azure/token-cache.js';
-import { NO_AUDIT } from '../broker/audit.js';
-import { resolveTarget } from '../broker/resolve-target.js';
-import { DEFAULT_MYSQL_DB_NAME, DEFAULT_POSTGRES_DB_NAME } from '../access/index.js';
-import { upstreamLoginUser } from '../broker/target.js';
-import { buildConfig, renderConfig, starterConfig, STARTER_ROLE_NAME } from '../config/generate.js';
-import { formatIssue, loadConfig } from '../config/load.js';
-import { resolveConfigPath, resolveStateDir } from '../config/paths.js';
-import type { AzdbConfig, ConfigInput, DatabaseConfig, DatabaseInput, Protocol } from '../config/schema.js';
-import { createUserStateStore, type UserStateStore, type WizardProgress } from '../config/user-state.js';
-import { runCheck, type CheckResult } from '../diagnostics/check.js';
-import { checkLogin } from '../diagnostics/checks/login.js';
-import { probeCredentials, REAL_CREDS_DEPS, type CredsDeps, type SourceResult } from '../diagnostics/credential-sources.js';
-import { openSession, serverError } from '../diagnostics/db-client.js';
-import { runDoctor } from '../diagnostics/doctor.js';
-import type { DoctorSetup, DoctorState } from '../diagnostics/doctor-types.js';
-import { createPrincipalSql } from '../diagnostics/principal-sql.js';
-import { realDoctorDeps } from '../diagnostics/real-deps.js';
-import type { TokenClaims } from '../diagnostics/token-claims.js';
-import { AzdbError, errorMessage } from '../errors.js';
-import { which } from '../process/exec.js';
-import type { CliContext } from './main.js';
-import { loadRuntime, type Runtime } from './runtime.js';
-import { AdminLoginFailed, openAdminSession, runPrincipalStatements, type AdminTokenSource } from './setup-admin-sql.js';
-
-export const STEP_IDS = ['credentials', 'iam', 'users', 'config', 'connect'] as const;
-export type StepId = (typeof STEP_IDS)[number];
-
-export const STEP_TITLES: Readonly<Record<StepId, string>> = {
-  credentials: 'Credentials',
-  iam: 'IAM role for discovery',
-  users: 'Database users',
-  config: 'Broker config',
-  connect: 'Connect',
-};
-
-/** What the user chose; strings, as the user-state store keeps them. */
-export interface SetupAnswers {
-  /** `postgres,mysql` */
-  types: string;
-  /** `*` or `eastus,westeurope` */
-  regions: string;
-  /** `*` (all listed) or ids, comma-separated. */
-  subscriptions: string;
-  /** The Entra database user the broker logs in as. */
-  dbUser: string;
-  /** The server's Entra admin (a person's sign-in name or a group), to run the SQL as. */
-  adminUser: string;
-  /** Servers to set up, comma-separated; '' = every server discovery finds. */
-  servers: string;
-}
-
-export const ANSWER_KEYS: ReadonlyArray<keyof SetupAnswers> = ['types', 'regions', 'subscriptions', 'dbUser', 'adminUser', 'servers'];
-
-export interface Artifact {
-  label: string;
-  path: string;
-}
-
-export interface StepReport {
-  step: StepId;
-  status: 'pass' | 'fail';
-  detail: string;
-  hint: string;
-  /** Explanations and the commands / SQL to paste, one per line. */
-  lines: string[];
-  artifacts: Artifact[];
-  /** Only `config`: the file exists and was not written (ask before overwriting). */
-  exists?: boolean;
-}
-
-export interface SetupApi {
-  readonly configFile: string;
-  readonly artifactDir: string;
-  /** One line about where this runs (real Azure, or the demo's emulated Azure). */
-  environmentNote(): Promise<string>;
-  defaults(): Promise<SetupAnswers>;
-  loadProgress(): WizardProgress | undefined;
-  saveProgress(progress: WizardProgress): void;
-  checkCredentials(signal: AbortSignal): Promise<StepReport>;
-  checkIam(answers: SetupAnswers, signal: AbortSignal): Promise<StepReport>;
-  checkUsers(answers: SetupAnswers, signal: AbortSignal): Promise<StepReport>;
-  /** Runs the principal SQL on each chosen server as `answers.adminUser`, then checks as checkUsers. */
-  runPrincipalSql(answers: SetupAnswers, signal: AbortSignal): Promise<StepReport>;
-  /** Writes azdb.yaml; an existing file only with `overwrite` (else `exists: true` and its check). */
-  writeConfig(answers: SetupAnswers, options: { overwrite: boolean; keepExisting?: boolean }, signal: AbortSignal): Promise<StepReport>;
-  checkConnect(answers: SetupAnswers, signal: AbortSignal): Promise<StepReport>;
-  close(): Promise<void>;
-}
+import { CLOUDS, databaseScope, type CloudName } from '../../azure/clouds.js';
+import { createAzureCliCredential, createCredential } from '../../azure/credential.js';
+import { discover, type DiscoveredDatabase } from '../../azure/discovery.js';
+import { normalizeRegion, serverTypesFor } from '../../azure/discovery-servers.js';
+import { TokenCache } from '../../azure/token-cache.js';
+import { NO_AUDIT } from '../../broker/audit.js';
+import { resolveTarget } from '../../broker/resolve-target.js';
+import { DEFAULT_MYSQL_DB_NAME, DEFAULT_POSTGRES_DB_NAME } from '../../access/index.js';
+import { upstreamLoginUser } from '../../broker/target.js';
+import { buildConfig, renderConfig, starterConfig, STARTER_ROLE_NAME } from '../../config/generate.js';
+import { formatIssue, loadConfig } from '../../config/load.js';
+import { resolveConfigPath, resolveStateDir } from '../../config/paths.js';
+import type { AzdbConfig, ConfigInput, DatabaseConfig, DatabaseInput, Protocol } from '../../config/schema.js';
+import { createUserStateStore, type UserStateStore, type WizardProgress } from '../../config/user-state.js';
+import { runCheck, type CheckResult } from '../../diagnostics/check.js';
+import { checkLogin } from '../../diagnostics/checks/login.js';
+import { probeCredentials, REAL_CREDS_DEPS, type CredsDeps, type SourceResult } from '../../diagnostics/credential-sources.js';
+import { openSession, serverError } from '../../diagnostics/db-client.js';
+import { runDoctor } from '../../diagnostics/doctor.js';
+import type { DoctorSetup, DoctorState } from '../../diagnostics/doctor-types.js';
+import { createPrincipalSql } from '../../diagnostics/principal-sql.js';
+import { realDoctorDeps } from '../../diagnostics/real-deps.js';
+import type { TokenClaims } from '../../diagnostics/token-claims.js';
+import { AzdbError, errorMessage } from '../../errors.js';
+import { which } from '../../process/exec.js';
+import { SILENT_LOG, type CoreContext } from '../context.js';
+import { loadRuntime, type Runtime } from '../runtime.js';
+import { AdminLoginFailed, openAdminSession, runPrincipalStatements, type AdminTokenSource } from './admin-sql.js';
+import type { Artifact, SetupAnswers, SetupApi, StepId, StepReport } from '../api/setup.js';
+import { adminCommand, chosenTypes, discoveryRole, parseList, principalSql, roleCommands, ROLE_NAME, SUBSCRIPTION_READ } from './artifacts.js';
 
 interface DemoEnvironment {
   armEndpoint: string;
@@ -124,71 +60,7 @@ export interface SetupApiOptions {
   credsDeps?: CredsDeps;
 }
 
-const ROLE_NAME = 'azdb-discovery';
-const SUBSCRIPTION_READ = 'Microsoft.Resources/subscriptions/read';
-
-export function parseList(text: string): string[] {
-  return text
-    .split(/[\s,]+/)
-    .map((s) => s.trim())
-    .filter((s) => s !== '');
-}
-
-export function chosenTypes(answers: SetupAnswers): Protocol[] {
-  const types = parseList(answers.types.toLowerCase()).filter((t): t is Protocol => t === 'postgres' || t === 'mysql');
-  return types.length > 0 ? [...new Set(types)] : ['postgres', 'mysql'];
-}
-
-/** The custom role of the guide's step 2 for the types and subscriptions chosen. Pure. */
-export function discoveryRole(types: readonly Protocol[], subscriptions: readonly string[]): Record<string, unknown> {
-  const actions = serverTypesFor(types).map((t) => t.permission).sort();
-  return {
-    properties: {
-      roleName: ROLE_NAME,
-      description: 'Allows azdb to discover Azure Database for MySQL and PostgreSQL servers',
-      assignableScopes: subscriptions.map((s) => `/subscriptions/${s}`),
-      permissions: [{ actions: [...actions, SUBSCRIPTION_READ], notActions: [], dataActions: [], notDataActions: [] }],
-    },
-  };
-}
-
-/** `az` commands that create the role and assign it to the identity. Pure. */
-export function roleCommands(roleFile: string, clientId: string, subscriptions: readonly string[]): string[] {
-  return [
-    `az role definition create --role-definition @${roleFile}`,
-    ...subscriptions.map((s) => `az role assignment create --assignee ${clientId} --role ${ROLE_NAME} --scope /subscriptions/${s}`),
-  ];
-}
-
-/** The seed's SQL for one server, the identity's ids filled in. Pure. */
-export function principalSql(protocol: Protocol, dbUser: string, claims: TokenClaims | undefined): string[] {
-  if (protocol === 'postgres') {
-    return [
-      '-- As the server\'s Microsoft Entra admin, in the postgres database.',
-      '-- Only for an identity of another tenant: SET aad_validate_oids_in_tenant = off;',
-      createPrincipalSql('postgres', dbUser, claims),
-    ];
-  }
-  return [
-    '-- As the server\'s Microsoft Entra admin.',
-    '-- Only for an identity of another tenant: SET aad_auth_validate_oids_in_tenant = OFF;',
-    createPrincipalSql('mysql', dbUser, claims),
-    `GRANT ALL ON \`%\`.* TO '${dbUser.replace(/'/g, "''")}'@'%';`,
-  ];
-}
-
-/** How to run the SQL yourself, as the guide does (token from the Azure CLI as the password). */
-export function adminCommand(db: Pick<DatabaseConfig, 'protocol' | 'host' | 'port' | 'azure'>, admin: string, sqlFile: string): string {
-  const user = upstreamLoginUser({ serverKind: db.azure?.server_kind ?? 'flexible', ...(db.azure?.server_name ? { serverName: db.azure.server_name } : {}) }, admin);
-  const token = 'TOKEN=$(az account get-access-token --resource-type oss-rdbms --output tsv --query accessToken)';
-  if (db.protocol === 'postgres') {
-    return `${token}; PGPASSWORD=$TOKEN psql "host=${db.host} port=${db.port} user=${user} sslmode=require dbname=postgres" -f ${sqlFile}`;
-  }
-  // MYSQL_PWD, not --password: a command line is visible to every user of the machine (ps).
-  return `${token}; MYSQL_PWD=$TOKEN mysql -h ${db.host} -P ${db.port} -u ${user} --enable-cleartext-plugin < ${sqlFile}`;
-}
-
-export async function createSetupApi(ctx: CliContext, options: SetupApiOptions = {}): Promise<SetupApi> {
+export async function createSetupApi(ctx: CoreContext, options: SetupApiOptions = {}): Promise<SetupApi> {
   const configFile = resolve(resolveConfigPath({ flag: ctx.configFlag, env: ctx.env, homedir: homedir() }));
   const stateDir = resolveStateDir(ctx.env, homedir(), process.getuid?.());
   const artifactDir = join(stateDir, 'setup');
@@ -202,7 +74,7 @@ export async function createSetupApi(ctx: CliContext, options: SetupApiOptions =
   const adminTokenSources = async (): Promise<AdminTokenSource[]> => {
     const sources: AdminTokenSource[] = [];
     if (await which('az', ctx.env)) {
-      const cli = new TokenCache({ credential: new AzureCliCredential({ processTimeoutInMs: 20_000 }) });
+      const cli = new TokenCache({ credential: createAzureCliCredential() });
       sources.push({ name: 'Azure CLI', getToken: () => cli.getToken(scope) });
     }
     sources.push({ name: 'DefaultAzureCredential', getToken: () => tokens.getToken(scope) });
@@ -334,7 +206,7 @@ export async function createSetupApi(ctx: CliContext, options: SetupApiOptions =
   };
 
   const runtimeFor = async (): Promise<Runtime> => {
-    const rt = await loadRuntime({ ...ctx, configFlag: configFile, out: { ...ctx.out, warn: () => {}, info: () => {}, line: () => {} } });
+    const rt = await loadRuntime({ ...ctx, configFlag: configFile, log: SILENT_LOG });
     runtimes.push(rt);
     return rt;
   };

@@ -1,7 +1,9 @@
 /**
- * What the database commands share: the loaded config, one credential and token cache for the
- * process, the audit sink, the databases (static + discovered through ARM when `discovery:` is
- * configured) and lookups of a database by name with its access rules.
+ * The composition root: config → credential → token cache → discovery → access → audit, built
+ * once per use and handed to the use-cases. What the database commands share: the loaded config,
+ * one credential and token cache for the process, the audit sink, the databases (static +
+ * discovered through ARM when `discovery:` is configured) and lookups of a database by name with
+ * its access rules.
  */
 import { homedir } from 'node:os';
 import { resolveConfigPath, resolveStateDir } from '../config/paths.js';
@@ -9,13 +11,13 @@ import { loadConfig } from '../config/load.js';
 import type { AzdbConfig, DatabaseConfig, RoleConfig } from '../config/schema.js';
 import { CLOUDS, databaseScope } from '../azure/clouds.js';
 import { createCredential } from '../azure/credential.js';
-import { TokenCache } from '../azure/token-cache.js';
+import { TokenCache, type TokenCacheOptions } from '../azure/token-cache.js';
 import { DiscoveryService, discoveryCacheFile, type DiscoveryFailure, type DiscoveryResult } from '../azure/discovery.js';
 import { createFileAuditSink, NO_AUDIT, type AuditSink } from '../broker/audit.js';
 import { BUILTIN_LOCAL_ROLE, allowedValues, checkAccess, type AllowedValues } from '../access/index.js';
 import type { AccessDecision } from '../broker/session-record.js';
 import { UserError } from '../errors.js';
-import type { CliContext } from './main.js';
+import type { CoreContext } from './context.js';
 
 export interface Runtime {
   config: AzdbConfig;
@@ -55,29 +57,50 @@ export interface RuntimeOptions {
   discoveryService?: DiscoveryService;
 }
 
-export async function loadRuntime(ctx: CliContext, options: RuntimeOptions = {}): Promise<Runtime> {
-  const file = resolveConfigPath({ flag: ctx.configFlag, env: ctx.env, homedir: homedir() });
-  const config = await loadConfig(file);
-  for (const warning of config.warnings) ctx.out.warn(`${warning.file}:${warning.line}:${warning.column}: ${warning.message}`);
-  const cloud = CLOUDS[config.azure.cloud];
-  const tokens = options.tokens ?? new TokenCache({
+/** The config file `ctx` names: --config, else AZDB_CONFIG, else the XDG default. */
+export function configPath(ctx: Pick<CoreContext, 'configFlag' | 'env'>): string {
+  return resolveConfigPath({ flag: ctx.configFlag, env: ctx.env, homedir: homedir() });
+}
+
+/** azdb's state folder for `ctx` (AZDB_STATE_DIR, else the per-user or service default). */
+export function stateDirOf(ctx: Pick<CoreContext, 'env'>): string {
+  return resolveStateDir(ctx.env, homedir(), process.getuid?.());
+}
+
+/** The one way azdb builds DefaultAzureCredential and its token cache, from the config's `azure:` settings. */
+export function createTokenCache(azure: Pick<AzdbConfig['azure'], 'cloud' | 'managed_identity_client_id'>, env: NodeJS.ProcessEnv, onEvent?: TokenCacheOptions['onEvent']): TokenCache {
+  return new TokenCache({
     credential: createCredential({
-      cloud: config.azure.cloud,
-      ...(config.azure.managed_identity_client_id ? { managedIdentityClientId: config.azure.managed_identity_client_id } : {}),
-    }, ctx.env),
+      cloud: azure.cloud,
+      ...(azure.managed_identity_client_id ? { managedIdentityClientId: azure.managed_identity_client_id } : {}),
+    }, env),
+    ...(onEvent ? { onEvent } : {}),
   });
+}
+
+/** A discovery service for `config` with its cache in the state folder, keyed by who is asking. */
+export function createDiscovery(config: AzdbConfig, tokens: TokenCache, ctx: Pick<CoreContext, 'env'>): DiscoveryService {
+  return new DiscoveryService({
+    config,
+    tokens,
+    cacheFile: discoveryCacheFile(stateDirOf(ctx)),
+    cacheKeyExtra: { tenant: ctx.env.AZURE_TENANT_ID, client: ctx.env.AZURE_CLIENT_ID, identity: ctx.env.IDENTITY_ENDPOINT },
+  });
+}
+
+export async function loadRuntime(ctx: CoreContext, options: RuntimeOptions = {}): Promise<Runtime> {
+  const file = configPath(ctx);
+  const config = await loadConfig(file);
+  for (const warning of config.warnings) ctx.log.warn(`${warning.file}:${warning.line}:${warning.column}: ${warning.message}`);
+  const cloud = CLOUDS[config.azure.cloud];
+  const tokens = options.tokens ?? createTokenCache(config.azure, ctx.env);
   const audit = options.audit ? options.audit(config) : config.broker.audit.path ? createFileAuditSink(config.broker.audit.path, { queries: config.broker.audit.queries }) : NO_AUDIT;
   const roles = selectRoles(config);
-  const stateDir = resolveStateDir(ctx.env, homedir(), process.getuid?.());
+  const stateDir = stateDirOf(ctx);
   let discovery: DiscoveryResult | undefined;
   const discover = typeof options.discover === 'function' ? options.discover(config) : options.discover !== false;
   if (discover && config.discovery.length > 0) {
-    const service = options.discoveryService ?? new DiscoveryService({
-      config,
-      tokens,
-      cacheFile: discoveryCacheFile(stateDir),
-      cacheKeyExtra: { tenant: ctx.env.AZURE_TENANT_ID, client: ctx.env.AZURE_CLIENT_ID, identity: ctx.env.IDENTITY_ENDPOINT },
-    });
+    const service = options.discoveryService ?? createDiscovery(config, tokens, ctx);
     discovery = await service.get();
   }
   const staticNames = new Set(config.databases.map((db) => db.name));

@@ -4,12 +4,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { PassThrough } from 'node:stream';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import pg from 'pg';
-import { createTuiApi, type CoreEvent, type TuiApi } from '../../src/cli/tui-api.js';
-import { createOutput } from '../../src/cli/output.js';
+import type { CoreEvent, TuiApi } from '../../src/core/api/picker.js';
+import { SILENT_LOG } from '../../src/core/context.js';
+import { createTuiApi } from '../../src/core/picker.js';
 import { DEMO_IDENTITY } from '../../src/emulator/demo-identity.js';
 import type { EmulatedAzure } from '../../src/emulator/emulated-azure.js';
 import { startTestAzure } from '../harness/emulator.js';
@@ -32,8 +32,7 @@ beforeAll(async () => {
     role: 'dev',
     allow: { db_users: [DEMO_IDENTITY.role], db_names: ['*'] },
   });
-  const sink = new PassThrough().resume();
-  api = await createTuiApi({ out: createOutput(false, { stdout: sink, stderr: sink, env, isTTY: false }), env, configFlag: undefined });
+  api = await createTuiApi({ log: SILENT_LOG, env, configFlag: undefined });
   api.subscribe((event) => events.push(event));
 });
 

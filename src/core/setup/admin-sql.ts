@@ -4,8 +4,8 @@
  * host yields the broker's own identity (which may be the admin too), so the admin's token is
  * tried from each source in turn until the server takes one. I/O is injected: `open` logs in.
  */
-import type { DbSession } from '../diagnostics/db-client.js';
-import { serverError } from '../diagnostics/db-client.js';
+import type { DbSession } from '../../diagnostics/db-client.js';
+import { serverError } from '../../diagnostics/db-client.js';
 
 export interface AdminTokenSource {
   /** How the person knows it: "Azure CLI", "DefaultAzureCredential". */

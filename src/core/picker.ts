@@ -1,11 +1,7 @@
 /**
- * The core API the terminal UI talks to: databases with what the roles allow, tunnels with their
- * session events, and running psql / mariadb on the terminal. Implemented over the runtime
- * (config, roles, token cache), the broker's tunnels and the one execa wrapper; the UI imports
- * only the types of this file (DESIGN: the UI never imports node:net or broker internals).
- *
- * Events carry a sequence number and the API keeps the latest ones, so a screen that was
- * unmounted while psql had the terminal catches up with `eventsSince` when it comes back.
+ * The picker's API (see ./api/picker.ts): databases with what the roles allow, tunnels with their
+ * session events, doctor, queries, and running psql / mariadb on the terminal. Implemented over
+ * the runtime (config, roles, token cache), the broker's tunnels and the one execa wrapper.
  */
 import { randomUUID } from 'node:crypto';
 import { chooseLogin, DEFAULT_MYSQL_DB_NAME, DEFAULT_POSTGRES_DB_NAME } from '../access/index.js';
@@ -13,162 +9,19 @@ import type { SessionEvent } from '../broker/session-record.js';
 import type { Tunnel } from '../broker/tunnel.js';
 import { createUserStateStore, type RecentConnection, type UserStateStore } from '../config/user-state.js';
 import type { CheckResult } from '../diagnostics/check.js';
-import { probeCredentials, REAL_CREDS_DEPS } from '../diagnostics/credential-sources.js';
 import type { DbSession } from '../diagnostics/db-client.js';
-import { CHECK_TITLES, doctorCheckIds, runDoctor, type DoctorDeps } from '../diagnostics/doctor.js';
-import { realDoctorDeps } from '../diagnostics/real-deps.js';
+import { CHECK_TITLES, doctorCheckIds, runDoctor } from '../diagnostics/doctor.js';
 import { actOnSession, listSessions, SessionActionRefused, type ActiveSession } from '../diagnostics/sessions.js';
 import { errorMessage, toAzdbError } from '../errors.js';
 import { run } from '../process/exec.js';
-import { credentialSettings } from './commands/creds.js';
-import { doctorSetup } from './commands/doctor.js';
-import { clientCommandLine, clientInvocation, findClient, startTunnel } from './commands/db-tunnel.js';
-import { loginSession } from './commands/queries.js';
-import type { CliContext } from './main.js';
-import type { Output } from './output.js';
+import type { CoreEvent, CoreEventBody, TuiActionOutcome, TuiApi, TuiDatabase, TuiLogin, TuiQueries, TuiSession, TuiTunnel, TuiCheck } from './api/picker.js';
+import { EVENT_HISTORY } from './api/picker.js';
+import type { CoreContext, Log } from './context.js';
+import { discoveryWarnings } from './databases.js';
+import { doctorDeps } from './doctor.js';
+import { loginSession } from './queries.js';
 import { loadRuntime, type Runtime } from './runtime.js';
-import { writeTunnelRecord } from './tunnel-records.js';
-
-export type Protocol = 'postgres' | 'mysql';
-
-export interface TuiLogin {
-  dbUser: string;
-  /** '' for a MySQL login without a default database. */
-  dbName: string;
-}
-
-export interface TuiDatabase {
-  name: string;
-  protocol: Protocol;
-  uri: string;
-  labels: Record<string, string>;
-  /** What the roles allow (`"*"` = any), as in `azdb db ls`. */
-  dbUsers: string[];
-  dbNames: string[];
-  deniedUsers: string[];
-  deniedNames: string[];
-  /** Earlier logins to this database, most recent first (from the user-state store). */
-  recent: Array<TuiLogin & { at: string }>;
-  /** The database name used when `*` is allowed and none is chosen (`postgres`, or none for MySQL). */
-  defaultDbName: string;
-}
-
-export interface TuiTunnel {
-  id: string;
-  name: string;
-  protocol: Protocol;
-  host: string;
-  port: number;
-  user: string;
-  database: string;
-  /** Connection URI without the password. */
-  uri: string;
-  /** The command line of a client, with the password left to the environment variable it names. */
-  command: string;
-  /** The per-tunnel secret: for the screen to show on demand, never to log. */
-  password: string;
-  openedAt: string;
-}
-
-export type CoreEventBody =
-  | { type: 'tunnel.opened'; tunnelId: string; name: string; host: string; port: number; purpose: 'tunnel' | 'client' }
-  | { type: 'tunnel.closed'; tunnelId: string; name: string }
-  | { type: 'session.opened'; tunnelId: string; name: string; sessionId: string; dbUser: string; dbName: string; client: string }
-  | { type: 'session.closed'; tunnelId: string; name: string; sessionId: string; result: 'ok' | 'error'; error?: string }
-  | { type: 'cancel'; tunnelId: string; name: string; forwarded: boolean }
-  | { type: 'client.exited'; name: string; exitCode: number }
-  | { type: 'notice'; level: 'info' | 'warn'; message: string };
-
-export type CoreEvent = CoreEventBody & { seq: number; at: string };
-
-export interface TuiErrorInfo {
-  message: string;
-  hint?: string;
-}
-
-export type TuiCheckStatus = 'pass' | 'warn' | 'fail' | 'skip';
-
-/** One doctor check's result, as `azdb doctor --json` has it. */
-export interface TuiCheck {
-  id: string;
-  title: string;
-  status: TuiCheckStatus;
-  detail: string;
-  /** What to do next; '' when nothing. */
-  hint: string;
-}
-
-/** An active session of the server, as `azdb queries --json` lists it. */
-export interface TuiSession {
-  pid: number;
-  user: string | null;
-  database: string | null;
-  state: string | null;
-  durationMs: number | null;
-  query: string | null;
-}
-
-export type TuiSessionAction = 'cancel' | 'terminate';
-
-/**
- * What a cancel / terminate came to: `done` (it took effect), `not-done` (signalled but the query
- * or session is still there, or it was gone already), `refused` (no such pid, or not allowed:
- * the hint says what to do).
- */
-export interface TuiActionOutcome {
-  status: 'done' | 'not-done' | 'refused';
-  message: string;
-  hint?: string;
-}
-
-/** One login on a database for its sessions, kept while the queries screen is open. */
-export interface TuiQueries {
-  /** The login used (the roles' rules, as `azdb queries --db-user/--db-name`). */
-  readonly login: TuiLogin;
-  /** The server's other sessions, longest running first (reconnects after a lost connection). */
-  list(): Promise<TuiSession[]>;
-  act(action: TuiSessionAction, pid: number): Promise<TuiActionOutcome>;
-  close(): Promise<void>;
-}
-
-export interface TuiApi {
-  /** Databases (static and discovered) visible under the roles (those allowing a user), sorted by name. */
-  databases(signal?: AbortSignal): Promise<TuiDatabase[]>;
-  /** Opens a tunnel for GUI clients; it stays open until closed or the API closes. */
-  openTunnel(name: string, login: TuiLogin): Promise<TuiTunnel>;
-  closeTunnel(id: string): Promise<void>;
-  /** Open tunnels (from `openTunnel`), oldest first, with their live session counts. */
-  tunnels(): Array<TuiTunnel & { connections: number }>;
-  /**
-   * Runs psql / mariadb on this terminal (stdio inherited) through a tunnel of its own, until it
-   * exits. The caller must have released the terminal (Ink unmounted). `signal` ends the client.
-   */
-  connect(name: string, login: TuiLogin, signal?: AbortSignal): Promise<{ exitCode: number; client: string }>;
-  /** True while `connect` runs a client: SIGINT belongs to it then. */
-  readonly clientRunning: boolean;
-  /** The checks {@link doctor} runs for database `name`, in order (for rows before their results). */
-  doctorPlan(name: string): Array<{ id: string; title: string }>;
-  /**
-   * `azdb doctor NAME`: each check goes to `onResult` as it finishes; never throws for a failing
-   * check (that is a `fail` result). `signal` stops it (remaining checks are skipped).
-   */
-  doctor(name: string, onResult: (check: TuiCheck) => void, signal: AbortSignal): Promise<{ ok: boolean; checks: TuiCheck[] }>;
-  /**
-   * Logs in to database `name` for its sessions (`azdb queries NAME`), with `login`'s values where
-   * given and otherwise the only ones the roles allow; throws (with a hint) when the roles leave a
-   * choice or the login fails.
-   */
-  openQueries(name: string, login?: Partial<TuiLogin>): Promise<TuiQueries>;
-  /** Events after `seq` that are still kept (the latest {@link EVENT_HISTORY}). */
-  eventsSince(seq: number): CoreEvent[];
-  subscribe(listener: (event: CoreEvent) => void): () => void;
-  /** What a thrown error means for the screen: the message and the hint. */
-  describeError(error: unknown): TuiErrorInfo;
-  /** Closes every tunnel and the runtime. */
-  close(): Promise<void>;
-}
-
-export const EVENT_HISTORY = 500;
+import { clientCommandLine, clientInvocation, findClient, recordTunnel, startTunnel } from './tunnels.js';
 
 export interface TuiApiOptions {
   /** The user-state store (recent connections); default the conf-backed one in the state dir. */
@@ -178,7 +31,7 @@ export interface TuiApiOptions {
 }
 
 /** Loads the runtime (config, roles, token cache) and builds the API over it. */
-export async function createTuiApi(ctx: CliContext, options: TuiApiOptions = {}): Promise<TuiApi> {
+export async function createTuiApi(ctx: CoreContext, options: TuiApiOptions = {}): Promise<TuiApi> {
   const rt = options.runtime ?? (await loadRuntime(ctx));
   const store = options.store ?? createUserStateStore({ cwd: rt.stateDir });
   let seq = 0;
@@ -191,15 +44,11 @@ export async function createTuiApi(ctx: CliContext, options: TuiApiOptions = {})
     for (const listener of listeners) listener(event);
   };
   // Warnings of the tunnel code go to the broker log, not across Ink's frame.
-  const quietOut: Output = {
-    json: false,
-    color: false,
-    line: (text = '') => emit({ type: 'notice', level: 'info', message: text }),
+  const toBrokerLog: Log = {
     info: (text) => emit({ type: 'notice', level: 'info', message: text }),
     warn: (text) => emit({ type: 'notice', level: 'warn', message: text }),
-    document: () => {},
   };
-  const quietCtx: CliContext = { ...ctx, out: quietOut };
+  const quietCtx: CoreContext = { ...ctx, log: toBrokerLog };
 
   interface Open {
     info: TuiTunnel;
@@ -222,7 +71,7 @@ export async function createTuiApi(ctx: CliContext, options: TuiApiOptions = {})
       recent: store,
       onEvent: (event) => emit(sessionEvent(id, name, event)),
     });
-    const removeRecord = await writeTunnelRecord(rt.stateDir, { pid: process.pid, name, host: tunnel.host, port: tunnel.port, started: new Date().toISOString() });
+    const removeRecord = await recordTunnel(rt, name, tunnel);
     emit({ type: 'tunnel.opened', tunnelId: id, name, host: tunnel.host, port: tunnel.port, purpose });
     return { info: describeTunnel(id, tunnel), tunnel, removeRecord };
   };
@@ -233,28 +82,16 @@ export async function createTuiApi(ctx: CliContext, options: TuiApiOptions = {})
   };
 
   // What `azdb db ls` warns about goes to the broker log (stderr would cut across Ink's frame).
-  for (const failure of rt.discovery?.errors ?? []) {
-    emit({ type: 'notice', level: 'warn', message: `discovery could not list ${failure.scope}: ${failure.reason}${failure.permission ? ` (needs ${failure.permission})` : ''}; hint: ${failure.hint}` });
+  for (const warning of discoveryWarnings(rt)) {
+    emit({ type: 'notice', level: 'warn', message: `${warning.message}${warning.hint ? `; hint: ${warning.hint}` : ''}` });
   }
-  for (const name of rt.shadowed) {
-    emit({ type: 'notice', level: 'warn', message: `discovered server "${name}" is not listed: a database under \`databases:\` has that name` });
-  }
-
-  const doctorDeps = (): DoctorDeps =>
-    realDoctorDeps(
-      {
-        // The picker's runtime (config, roles, token cache): the doctor sees what the picker uses.
-        load: async () => doctorSetup(ctx, rt),
-        probeCredentials: async (signal) => probeCredentials({ ...(await credentialSettings(quietCtx)), env: ctx.env }, REAL_CREDS_DEPS, signal),
-      },
-      ctx.env,
-    );
   const queriesHandles = new Set<TuiQueries>();
 
   return {
     doctorPlan: (name) => doctorCheckIds(name).map((id) => ({ id, title: CHECK_TITLES[id] })),
     async doctor(name, onResult, signal) {
-      const report = await runDoctor({ name }, doctorDeps(), signal, (check) => onResult(tuiCheck(check)));
+      // The picker's runtime (config, roles, token cache): the doctor sees what the picker uses.
+      const report = await runDoctor({ name }, doctorDeps(quietCtx, { runtime: rt }), signal, (check) => onResult(tuiCheck(check)));
       return { ok: report.ok, checks: report.checks.map(tuiCheck) };
     },
     async openQueries(name, wanted = {}) {

@@ -1,0 +1,116 @@
+/**
+ * Tunnels to one database (PostgreSQL or MySQL), as `azdb proxy db`, `azdb db connect`, the
+ * picker and `azdb db logout` use them: open one as the roles allow, describe how a client gets
+ * in (the password only ever in the client's environment), and close the ones other processes hold.
+ */
+import { chooseLogin } from '../access/index.js';
+import { resolveTarget } from '../broker/resolve-target.js';
+import { openTunnel, type Tunnel, type TunnelOptions } from '../broker/tunnel.js';
+import type { UserStateStore } from '../config/user-state.js';
+import { clientProgram } from '../diagnostics/real-deps.js';
+import { UserError } from '../errors.js';
+import type { CoreContext } from './context.js';
+import type { Runtime } from './runtime.js';
+import { listTunnelRecords, writeTunnelRecord, type TunnelRecord } from './tunnel-records.js';
+
+export interface LoginFlags {
+  dbUser?: string;
+  dbName?: string;
+}
+
+export interface TunnelRequest extends LoginFlags {
+  host: string;
+  port: number;
+  /** Sees the tunnel's sessions (the picker's broker panel). */
+  onEvent?: TunnelOptions['onEvent'];
+  /** Where the login is remembered once the server took it (the first session relayed). */
+  recent?: Pick<UserStateStore, 'recordConnection'>;
+}
+
+/**
+ * Opens a tunnel to `name` as the roles allow. With `recent`, the login is recorded there as a
+ * recent connection once the server took it, so a mistyped database name is never offered again.
+ */
+export async function startTunnel(ctx: CoreContext, rt: Runtime, name: string, request: TunnelRequest): Promise<Tunnel> {
+  const db = rt.database(name);
+  const login = chooseLogin(rt.allowed(db), request, db.protocol);
+  const target = await resolveTarget(db);
+  // Fail now, with the credential's own reason, rather than at the first client's login.
+  await rt.tokens.getToken(rt.databaseScope);
+  if (db.tls.mode === 'insecure') ctx.log.warn(`"${name}" uses tls.mode insecure: the server's certificate is not verified`);
+  return openTunnel({
+    target,
+    host: request.host,
+    port: request.port,
+    dbUser: login.dbUser,
+    dbName: login.dbName,
+    authorize: rt.authorize(db),
+    getToken: () => rt.tokens.getToken(rt.databaseScope),
+    audit: rt.audit,
+    onEvent: rememberingLogin(name, request.recent, request.onEvent),
+  });
+}
+
+function rememberingLogin(name: string, recent: Pick<UserStateStore, 'recordConnection'> | undefined, onEvent: TunnelOptions['onEvent']): TunnelOptions['onEvent'] {
+  if (!recent) return onEvent;
+  let remembered = false;
+  return (event) => {
+    if (event.type === 'relaying' && !remembered) {
+      remembered = true;
+      try {
+        recent.recordConnection({ name, db_user: event.dbUser, db_name: event.dbName });
+      } catch {
+        // Recent connections are a convenience; never fail a connection over them.
+      }
+    }
+    onEvent?.(event);
+  };
+}
+
+/** Lists the tunnel of this process in the state folder so `azdb db logout` elsewhere finds it; returns the undo. */
+export function recordTunnel(rt: Runtime, name: string, tunnel: Pick<Tunnel, 'host' | 'port'>): Promise<() => Promise<void>> {
+  return writeTunnelRecord(rt.stateDir, { pid: process.pid, name, host: tunnel.host, port: tunnel.port, started: new Date().toISOString() });
+}
+
+/** The client to run ({@link clientProgram}), or a UserError saying how to install one. */
+export async function findClient(ctx: Pick<CoreContext, 'env'>, protocol: 'postgres' | 'mysql'): Promise<{ name: string; path: string }> {
+  const program = await clientProgram(ctx.env, protocol);
+  if (program) return program;
+  if (protocol === 'postgres') {
+    throw new UserError('psql is not installed', { hint: 'Install the PostgreSQL client (Debian/Ubuntu: apt-get install postgresql-client; macOS: brew install libpq).' });
+  }
+  throw new UserError('neither mariadb nor mysql is installed', { hint: 'Install a MySQL client (Debian/Ubuntu: apt-get install mariadb-client; macOS: brew install mysql-client).' });
+}
+
+/** The client command line to show a person, with `passwordNote` where the password goes (never the password). */
+export function clientCommandLine(tunnel: Pick<Tunnel, 'protocol' | 'host' | 'port' | 'user' | 'database'>, passwordNote: string): string {
+  if (tunnel.protocol === 'mysql') {
+    return `MYSQL_PWD=${passwordNote} mysql --protocol=TCP -h ${tunnel.host} -P ${tunnel.port} -u ${tunnel.user}${tunnel.database ? ` ${tunnel.database}` : ''}`;
+  }
+  return `PGPASSWORD=${passwordNote} psql "host=${tunnel.host} port=${tunnel.port} user=${tunnel.user} dbname=${tunnel.database} sslmode=disable"`;
+}
+
+/** Arguments and environment of the client: the tunnel password only ever in the environment. */
+export function clientInvocation(tunnel: Pick<Tunnel, 'protocol' | 'host' | 'port' | 'user' | 'database' | 'password'>, name: string): { args: string[]; env: Record<string, string> } {
+  if (tunnel.protocol === 'mysql') {
+    return {
+      args: ['--protocol=TCP', '-h', tunnel.host, '-P', String(tunnel.port), '-u', tunnel.user, ...(tunnel.database ? [tunnel.database] : [])],
+      env: { MYSQL_PWD: tunnel.password },
+    };
+  }
+  return {
+    args: ['-h', tunnel.host, '-p', String(tunnel.port), '-U', tunnel.user, '-d', tunnel.database],
+    env: { PGPASSWORD: tunnel.password, PGSSLMODE: 'disable', PGAPPNAME: `azdb db connect ${name}` },
+  };
+}
+
+/**
+ * `azdb db logout [NAME]`: asks every other azdb process holding a tunnel to NAME (or to any
+ * database) to stop, and returns what it asked. Tokens live only in those processes' memory.
+ */
+export async function logout(rt: Runtime, name: string | undefined): Promise<TunnelRecord[]> {
+  if (name) rt.database(name);
+  const records = (await listTunnelRecords(rt.stateDir)).filter((r) => (name ? r.name === name : true) && r.pid !== process.pid);
+  for (const record of records) process.kill(record.pid, 'SIGTERM');
+  return records;
+}
