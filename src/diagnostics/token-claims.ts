@@ -3,7 +3,8 @@
  * is for and about. Only the payload is decoded (not verified: the database verifies it); the
  * token itself never leaves this function.
  */
-import { decodeJwt, type JWTPayload } from 'jose';
+import type { JWTPayload } from 'jose';
+import { decodeJwt } from 'jose/jwt/decode';
 
 export interface TokenClaims {
   tenantId: string | undefined;
