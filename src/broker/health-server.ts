@@ -2,12 +2,11 @@
  * The HTTP side of `azdb serve` (`broker.http.address`), on node:http:
  * - `GET /healthz`: 200 while the process runs (liveness);
  * - `GET /readyz`: 200 when the broker can serve, else 503; both with a JSON body saying why;
- * - `GET /metrics`: Prometheus text format.
+ * - `GET /metrics`: the metrics exposition, in the content type it comes with.
  * Nothing else; no request body is read. Bodies never hold a token or a password.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { PROMETHEUS_CONTENT_TYPE } from './metrics.js';
 
 export interface Readiness {
   ready: boolean;
@@ -16,11 +15,16 @@ export interface Readiness {
   checks: Record<string, unknown>;
 }
 
+export interface MetricsExposition {
+  contentType: string;
+  body: string;
+}
+
 export interface HealthServerOptions {
   host: string;
   port: number;
   readiness(): Promise<Readiness>;
-  metrics(): string;
+  metrics(): Promise<MetricsExposition>;
   onError?: (error: Error) => void;
 }
 
@@ -78,9 +82,11 @@ async function handle(options: HealthServerOptions, request: IncomingMessage, re
       send(response, readiness.ready ? 200 : 503, 'application/json', JSON.stringify(readiness));
       return;
     }
-    case '/metrics':
-      send(response, 200, PROMETHEUS_CONTENT_TYPE, options.metrics());
+    case '/metrics': {
+      const { contentType, body } = await options.metrics();
+      send(response, 200, contentType, body);
       return;
+    }
     default:
       send(response, 404, 'application/json', JSON.stringify({ error: 'not found', paths: ['/healthz', '/readyz', '/metrics'] }));
   }

@@ -1,75 +1,27 @@
 /**
- * Counters and gauges of `azdb serve`, rendered in the Prometheus text exposition format
- * (version 0.0.4). A metric is a family of series keyed by label values; label names are fixed
- * when the family is declared, so every series of a family has the same labels in the same order.
- * Values are numbers only: no label or value is ever built from a token or a password.
+ * Counters and gauges of `azdb serve`, on prom-client. Each broker has a registry of its own,
+ * never prom-client's global one, so several brokers in one process (tests) keep their series
+ * apart. Values are numbers only: no label or value is ever built from a token or a password.
  */
+import { Counter, Gauge, Registry } from 'prom-client';
 
-export type MetricType = 'counter' | 'gauge';
-
-export type Labels = Record<string, string>;
-
-export interface MetricFamily {
-  name: string;
-  help: string;
-  type: MetricType;
-  labelNames: readonly string[];
-  /** Label values (in `labelNames` order) → value. */
-  series: Map<string, { labels: string[]; value: number }>;
-}
-
-const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
-const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
-
-export class Counter {
-  constructor(private readonly family: MetricFamily) {}
-
-  inc(labels: Labels = {}, by = 1): void {
-    if (!(by >= 0)) throw new RangeError(`counter ${this.family.name} can only go up (got ${by})`);
-    const entry = seriesOf(this.family, labels);
-    entry.value += by;
-  }
-
-  value(labels: Labels = {}): number {
-    return this.family.series.get(keyOf(this.family, labels))?.value ?? 0;
-  }
-}
-
-export class Gauge {
-  constructor(private readonly family: MetricFamily) {}
-
-  set(labels: Labels, value: number): void {
-    seriesOf(this.family, labels).value = value;
-  }
-
-  inc(labels: Labels = {}, by = 1): void {
-    seriesOf(this.family, labels).value += by;
-  }
-
-  dec(labels: Labels = {}, by = 1): void {
-    seriesOf(this.family, labels).value -= by;
-  }
-
-  /** Forgets one series (a listener that was removed), so it stops being exported. */
-  remove(labels: Labels): void {
-    this.family.series.delete(keyOf(this.family, labels));
-  }
-
-  value(labels: Labels = {}): number {
-    return this.family.series.get(keyOf(this.family, labels))?.value ?? 0;
-  }
-}
+export type { Counter, Gauge };
 
 export class MetricsRegistry {
-  private readonly families = new Map<string, MetricFamily>();
+  private readonly registry = new Registry();
   private readonly collectors: Array<() => void> = [];
 
+  /** Content-Type of what `render` returns. */
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
   counter(name: string, help: string, labelNames: readonly string[] = []): Counter {
-    return new Counter(this.declare(name, help, 'counter', labelNames));
+    return new Counter({ name, help, labelNames: unreserved(labelNames), registers: [this.registry] });
   }
 
   gauge(name: string, help: string, labelNames: readonly string[] = []): Gauge {
-    return new Gauge(this.declare(name, help, 'gauge', labelNames));
+    return new Gauge({ name, help, labelNames: unreserved(labelNames), registers: [this.registry] });
   }
 
   /** Runs before every render: for gauges read from elsewhere (the token's expiry). */
@@ -77,77 +29,16 @@ export class MetricsRegistry {
     this.collectors.push(collect);
   }
 
-  render(): string {
+  /** The Prometheus text exposition of every metric. */
+  async render(): Promise<string> {
     for (const collect of this.collectors) collect();
-    return renderFamilies([...this.families.values()]);
-  }
-
-  private declare(name: string, help: string, type: MetricType, labelNames: readonly string[]): MetricFamily {
-    if (!METRIC_NAME.test(name)) throw new RangeError(`bad metric name ${name}`);
-    for (const label of labelNames) if (!LABEL_NAME.test(label) || label.startsWith('__')) throw new RangeError(`bad label name ${label}`);
-    if (this.families.has(name)) throw new RangeError(`metric ${name} declared twice`);
-    const family: MetricFamily = { name, help, type, labelNames: [...labelNames], series: new Map() };
-    this.families.set(name, family);
-    return family;
+    return this.registry.metrics();
   }
 }
 
-function keyOf(family: MetricFamily, labels: Labels): string {
-  return JSON.stringify(family.labelNames.map((name) => labels[name] ?? ''));
+/** prom-client checks label names' syntax but not the `__` prefix Prometheus keeps for itself. */
+function unreserved(labelNames: readonly string[]): string[] {
+  const reserved = labelNames.find((label) => label.startsWith('__'));
+  if (reserved !== undefined) throw new RangeError(`Invalid label name ${reserved}: the __ prefix is reserved by Prometheus`);
+  return [...labelNames];
 }
-
-function seriesOf(family: MetricFamily, labels: Labels): { labels: string[]; value: number } {
-  for (const name of Object.keys(labels)) {
-    if (!family.labelNames.includes(name)) throw new RangeError(`metric ${family.name} has no label ${name}`);
-  }
-  const key = keyOf(family, labels);
-  let entry = family.series.get(key);
-  if (!entry) {
-    entry = { labels: family.labelNames.map((name) => labels[name] ?? ''), value: 0 };
-    family.series.set(key, entry);
-  }
-  return entry;
-}
-
-/** The text format: HELP and TYPE per family, then one line per series, sorted by labels. */
-export function renderFamilies(families: readonly MetricFamily[]): string {
-  const lines: string[] = [];
-  for (const family of families) {
-    lines.push(`# HELP ${family.name} ${escapeHelp(family.help)}`);
-    lines.push(`# TYPE ${family.name} ${family.type}`);
-    const series = [...family.series.values()].sort((a, b) => compareLabels(a.labels, b.labels));
-    // A family without labels is always exported, at 0 before anything happened.
-    if (series.length === 0 && family.labelNames.length === 0) series.push({ labels: [], value: 0 });
-    for (const { labels, value } of series) {
-      const pairs = labels.map((v, i) => `${family.labelNames[i]}="${escapeLabelValue(v)}"`);
-      lines.push(`${family.name}${pairs.length > 0 ? `{${pairs.join(',')}}` : ''} ${formatValue(value)}`);
-    }
-  }
-  return lines.length === 0 ? '' : `${lines.join('\n')}\n`;
-}
-
-function compareLabels(a: string[], b: string[]): number {
-  for (let i = 0; i < a.length; i += 1) {
-    const order = a[i]! < b[i]! ? -1 : a[i]! > b[i]! ? 1 : 0;
-    if (order !== 0) return order;
-  }
-  return 0;
-}
-
-export function escapeLabelValue(value: string): string {
-  return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
-}
-
-function escapeHelp(text: string): string {
-  return text.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
-}
-
-export function formatValue(value: number): string {
-  if (Number.isNaN(value)) return 'NaN';
-  if (value === Infinity) return '+Inf';
-  if (value === -Infinity) return '-Inf';
-  return String(value);
-}
-
-/** Content-Type of the text format. */
-export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';

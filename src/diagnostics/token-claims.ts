@@ -3,6 +3,9 @@
  * is for and about. Only the payload is decoded (not verified: the database verifies it); the
  * token itself never leaves this function.
  */
+import type { JWTPayload } from 'jose';
+import { decodeJwt } from 'jose/jwt/decode';
+
 export interface TokenClaims {
   tenantId: string | undefined;
   objectId: string | undefined;
@@ -18,15 +21,13 @@ export interface TokenClaims {
 }
 
 export function decodeTokenClaims(token: string): TokenClaims | undefined {
-  const payload = token.split('.')[1];
-  if (!payload) return undefined;
-  let claims: Record<string, unknown>;
+  let claims: JWTPayload;
   try {
-    claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as Record<string, unknown>;
+    claims = decodeJwt(token);
   } catch {
+    // Not a JWT (an opaque token, or a malformed one): there are no claims to show.
     return undefined;
   }
-  if (typeof claims !== 'object' || claims === null) return undefined;
   const text = (key: string): string | undefined => (typeof claims[key] === 'string' ? (claims[key] as string) : undefined);
   const aud = Array.isArray(claims.aud) ? claims.aud.filter((a): a is string => typeof a === 'string').join(', ') : text('aud');
   return {

@@ -10,7 +10,7 @@
 import { X509Certificate as NodeX509Certificate, createPrivateKey, randomBytes, webcrypto } from 'node:crypto';
 import { chmod, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import './reflect-metadata.js'; // before @peculiar/x509
+import 'reflect-metadata'; // before @peculiar/x509: its tsyringe refuses to load without Reflect.getMetadata
 import * as x509 from '@peculiar/x509';
 import { BugError, ExternalError } from '../errors.js';
 import { createExclusively, ensureFileContent, readTextIfExists, removeIfUnchanged } from './persist.js';

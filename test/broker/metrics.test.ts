@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { MetricsRegistry, escapeLabelValue, formatValue } from '../../src/broker/metrics.js';
+import { MetricsRegistry } from '../../src/broker/metrics.js';
 import { parsePrometheusText } from '../helpers/prometheus.js';
 
 describe('MetricsRegistry', () => {
-  it('renders HELP, TYPE and one sorted line per series, and counters move', () => {
+  it('renders HELP, TYPE and one line per series, and counters move', async () => {
     const registry = new MetricsRegistry();
     const sessions = registry.counter('azdb_sessions_total', 'Sessions by result.', ['database', 'result']);
     const open = registry.gauge('azdb_sessions_open', 'Open sessions.', ['database']);
@@ -14,15 +14,17 @@ describe('MetricsRegistry', () => {
     open.inc({ database: 'orders' });
     open.inc({ database: 'orders' });
     open.dec({ database: 'orders' });
-    expect(registry.render()).toBe(
+    expect(await registry.render()).toBe(
       [
         '# HELP azdb_sessions_total Sessions by result.',
         '# TYPE azdb_sessions_total counter',
-        'azdb_sessions_total{database="inventory",result="error"} 1',
         'azdb_sessions_total{database="orders",result="ok"} 3',
+        'azdb_sessions_total{database="inventory",result="error"} 1',
+        '',
         '# HELP azdb_sessions_open Open sessions.',
         '# TYPE azdb_sessions_open gauge',
         'azdb_sessions_open{database="orders"} 1',
+        '',
         '# HELP azdb_token_fetch_failures_total Failed fetches.',
         '# TYPE azdb_token_fetch_failures_total counter',
         'azdb_token_fetch_failures_total 0',
@@ -31,29 +33,29 @@ describe('MetricsRegistry', () => {
     );
   });
 
-  it('escapes label values so a database name cannot break the format', () => {
+  it('escapes label values so a database name cannot break the format', async () => {
     const registry = new MetricsRegistry();
     const c = registry.counter('x_total', 'help with a \\ backslash\nand a newline', ['name']);
     const odd = 'we"ird\\name\nx';
     c.inc({ name: odd });
-    const text = registry.render();
+    const text = await registry.render();
     expect(text).toContain('# HELP x_total help with a \\\\ backslash\\nand a newline');
     expect(text.split('\n').filter((l) => l.startsWith('x_total'))).toEqual(['x_total{name="we\\"ird\\\\name\\nx"} 1']);
     expect(parsePrometheusText(text).value('x_total', { name: odd })).toBe(1);
-    expect(escapeLabelValue('a"b')).toBe('a\\"b');
   });
 
   it('refuses what would render an invalid exposition', () => {
     const registry = new MetricsRegistry();
     const c = registry.counter('ok_total', 'ok', ['a']);
-    expect(() => c.inc({ a: 'x' }, -1)).toThrow(/only go up/);
-    expect(() => c.inc({ b: 'x' })).toThrow(/no label b/);
-    expect(() => registry.counter('ok_total', 'again')).toThrow(/declared twice/);
-    expect(() => registry.gauge('bad-name', 'x')).toThrow(/bad metric name/);
-    expect(() => registry.gauge('g', 'x', ['__reserved'])).toThrow(/bad label name/);
+    expect(() => c.inc({ a: 'x' }, -1)).toThrow(/not possible to decrease/);
+    expect(() => c.inc({ b: 'x' })).toThrow(/label "b" is not included/);
+    expect(() => registry.counter('ok_total', 'again')).toThrow(/already been registered/);
+    expect(() => registry.gauge('bad-name', 'x')).toThrow(/invalid metric name/i);
+    expect(() => registry.gauge('g', 'x', ['bad-label'])).toThrow(/invalid label name/i);
+    expect(() => registry.gauge('g', 'x', ['__reserved'])).toThrow(/invalid label name __reserved/i);
   });
 
-  it('runs collectors before rendering and forgets removed gauge series', () => {
+  it('runs collectors before rendering and forgets removed gauge series', async () => {
     const registry = new MetricsRegistry();
     const up = registry.gauge('up', 'up', ['listener']);
     let expiry = 0;
@@ -63,13 +65,30 @@ describe('MetricsRegistry', () => {
     up.set({ listener: 'b' }, 1);
     up.remove({ listener: 'a' });
     expiry = 1_700_000_000;
-    const parsed = parsePrometheusText(registry.render());
+    const parsed = parsePrometheusText(await registry.render());
     expect(parsed.value('up', { listener: 'a' })).toBeUndefined();
     expect(parsed.value('up', { listener: 'b' })).toBe(1);
     expect(parsed.value('token_expiry')).toBe(1_700_000_000);
   });
 
-  it('formats special values as Prometheus does', () => {
-    expect([NaN, Infinity, -Infinity, 0.5, 12].map(formatValue)).toEqual(['NaN', '+Inf', '-Inf', '0.5', '12']);
+  it('formats special values as Prometheus reads them', async () => {
+    const registry = new MetricsRegistry();
+    const g = registry.gauge('g', 'g', ['v']);
+    for (const [v, value] of [['nan', NaN], ['inf', Infinity], ['-inf', -Infinity], ['half', 0.5], ['twelve', 12]] as const) g.set({ v }, value);
+    const samples = (await registry.render()).split('\n').filter((line) => line.startsWith('g{'));
+    // Prometheus parses NaN case-insensitively; prom-client spells it Nan.
+    expect(samples).toEqual(['g{v="nan"} Nan', 'g{v="inf"} +Inf', 'g{v="-inf"} -Inf', 'g{v="half"} 0.5', 'g{v="twelve"} 12']);
+  });
+
+  it('keeps the series of two registries apart', async () => {
+    const [a, b] = [new MetricsRegistry(), new MetricsRegistry()];
+    a.counter('same_total', 'same').inc(2);
+    b.counter('same_total', 'same');
+    expect(parsePrometheusText(await a.render()).value('same_total')).toBe(2);
+    expect(parsePrometheusText(await b.render()).value('same_total')).toBe(0);
+  });
+
+  it('exposes the Prometheus text format content type', () => {
+    expect(new MetricsRegistry().contentType).toBe('text/plain; version=0.0.4; charset=utf-8');
   });
 });

@@ -115,7 +115,7 @@ async function run(ctx: CliContext, flags: ServeFlags, log: Logger): Promise<voi
         host: parsed.host,
         port: parsed.port,
         readiness: () => broker.readiness(),
-        metrics: () => registry.render(),
+        metrics: async () => ({ contentType: registry.contentType, body: await registry.render() }),
         onError: (error) => {
           broker.metrics.errors.inc({ kind: 'http' });
           log.error('http.error', { error: errorMessage(error) });
