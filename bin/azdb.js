@@ -3,6 +3,6 @@
 // V8's default lets the young generation grow to tens of MiB that stay resident (measured:
 // about 27 MiB less RSS with 1000 idle sessions, same throughput). npm run bench runs its
 // azdb with the flags of this first line.
-import { main } from '../dist/cli/main.js';
+import { main } from '../dist/azdb.js';
 
 process.exitCode = await main(process.argv.slice(2));

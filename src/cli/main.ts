@@ -3,9 +3,10 @@
  * each imported only when it runs, so `--help` and `--version` load nothing heavy (no
  * @azure/identity, pg, mysql2, Ink). Exit codes: 0 ok, 1 failure, 2 usage error.
  */
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { BugError, REPORT_URL, toAzdbError, UserError } from '../errors.js';
-import { cliContext, type CliContext } from './context.js';
+import { cliContext, type CliContext, type CliPlugins } from './context.js';
 import { ExitWithoutMessage } from './exit.js';
 import { createOutput, type Output, type OutputStreams } from './output.js';
 
@@ -18,7 +19,7 @@ interface GlobalOptions {
   json?: boolean;
 }
 
-export async function main(argv: string[], streams: Partial<OutputStreams> = {}): Promise<number> {
+export async function main(argv: string[], streams: Partial<OutputStreams> = {}, plugins: CliPlugins = {}): Promise<number> {
   const io: OutputStreams = {
     stdout: streams.stdout ?? process.stdout,
     stderr: streams.stderr ?? process.stderr,
@@ -26,7 +27,7 @@ export async function main(argv: string[], streams: Partial<OutputStreams> = {})
     isTTY: streams.isTTY ?? Boolean(process.stdout.isTTY),
   };
   let out = createOutput(argv.includes('--json'), io);
-  const program = buildProgram(io, (ctx) => (out = ctx.out));
+  const program = buildProgram(io, plugins, (ctx) => (out = ctx.out));
   try {
     await program.parseAsync(argv, { from: 'user' });
     return 0;
@@ -35,11 +36,12 @@ export async function main(argv: string[], streams: Partial<OutputStreams> = {})
   }
 }
 
-function buildProgram(io: OutputStreams, onContext: (ctx: CliContext) => void): Command {
+function buildProgram(io: OutputStreams, plugins: CliPlugins, onContext: (ctx: CliContext) => void): Command {
   const program = new Command('azdb')
     .description('Password-free, audited access to Azure Database for PostgreSQL and MySQL with Microsoft Entra ID tokens.')
     .addOption(new Option('--config <path>', 'config file (else $AZDB_CONFIG, else $XDG_CONFIG_HOME/azdb/azdb.yaml)'))
     .option('--json', 'machine output: one JSON document on stdout, human text on stderr')
+    .version(packageVersion(), '-V, --version', 'print the version of azdb')
     .showHelpAfterError('(run with --help for usage)')
     .configureHelp({ showGlobalOptions: true })
     .configureOutput({
@@ -50,7 +52,7 @@ function buildProgram(io: OutputStreams, onContext: (ctx: CliContext) => void): 
 
   const context = (command: Command): CliContext => {
     const globals = command.optsWithGlobals<GlobalOptions>();
-    const ctx = cliContext(createOutput(Boolean(globals.json), io), io.env, globals.config);
+    const ctx = cliContext(createOutput(Boolean(globals.json), io), io.env, globals.config, plugins);
     onContext(ctx);
     return ctx;
   };
@@ -148,6 +150,12 @@ function buildProgram(io: OutputStreams, onContext: (ctx: CliContext) => void): 
       (await import('./commands/serve.js')).serveCommand(context(command), options));
 
   return program;
+}
+
+/** The version of package.json, two folders up from both src/cli and dist/cli. */
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
 }
 
 function parsePort(value: string): number {

@@ -2,7 +2,8 @@
  * `azdb doctor [NAME]` and the picker's doctor screen: the checks of src/diagnostics over what
  * this config and runtime would use.
  */
-import { probeCredentials, REAL_CREDS_DEPS } from '../diagnostics/credential-sources.js';
+import { probeCredentials } from '../azure/credential-sources.js';
+import { REAL_CREDS_DEPS } from '../diagnostics/credential-advice.js';
 import type { DoctorDeps, DoctorSetup } from '../diagnostics/doctor.js';
 import { realDoctorDeps } from '../diagnostics/real-deps.js';
 import type { CoreContext } from './context.js';

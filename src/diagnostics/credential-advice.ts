@@ -2,7 +2,7 @@
  * Why one credential source gave no token, in words a person can act on: which variables are
  * missing, which command logs in, what an identity endpoint's failure means. Pure.
  */
-import type { SourceName } from './credential-sources.js';
+import { createRealSource, type CredsDeps, type SourceName } from '../azure/credential-sources.js';
 
 export interface Advice {
   detail: string;
@@ -122,3 +122,6 @@ function managedIdentityAdvice(reason: string, env: NodeJS.ProcessEnv): Advice {
   }
   return { detail: reason, hint: `check the managed identity of this resource (${where})` };
 }
+
+/** The real credential sources, with their failures explained. */
+export const REAL_CREDS_DEPS: CredsDeps = { createSource: createRealSource, advise: sourceAdvice };

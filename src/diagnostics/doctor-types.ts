@@ -9,10 +9,10 @@ import type { AuditSink } from '../broker/audit.js';
 import type { AccessDecision } from '../broker/session-record.js';
 import type { UpstreamTarget } from '../broker/target.js';
 import type { AzdbConfig, DatabaseConfig } from '../config/schema.js';
-import type { CredsReport } from './credential-sources.js';
+import type { CredsReport } from '../azure/credential-sources.js';
 import type { DbSession, SessionOptions } from './db-client.js';
 import type { CertificateReport } from './tls-probe.js';
-import type { TokenClaims } from './token-claims.js';
+import type { TokenClaims } from '../azure/token-claims.js';
 
 /** What a valid config gives the later checks. */
 export interface DoctorSetup {

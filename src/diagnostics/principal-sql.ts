@@ -2,7 +2,7 @@
  * The SQL that makes an Entra identity a database principal (the seed's step 3), filled in from
  * the token's claims, for the doctor's hints.
  */
-import type { TokenClaims } from './token-claims.js';
+import type { TokenClaims } from '../azure/token-claims.js';
 
 /**
  * `singleServer`: the server name of a single server, whose login names carry `@server`; only that

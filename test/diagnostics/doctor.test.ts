@@ -5,7 +5,7 @@ import { allowedValues, BUILTIN_LOCAL_ROLE } from '../../src/access/index.js';
 import { NO_AUDIT } from '../../src/broker/audit.js';
 import type { UpstreamTarget } from '../../src/broker/target.js';
 import { runDoctor, type DoctorDeps, type DoctorOptions } from '../../src/diagnostics/doctor.js';
-import type { CredsReport } from '../../src/diagnostics/credential-sources.js';
+import type { CredsReport } from '../../src/azure/credential-sources.js';
 import type { CertificateReport } from '../../src/diagnostics/tls-probe.js';
 import type { DbSession } from '../../src/diagnostics/db-client.js';
 import { ConfigError } from '../../src/config/load.js';

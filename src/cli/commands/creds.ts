@@ -3,7 +3,8 @@
  * says which one azdb would use. Exit 1 when none yields a token. Never prints a token.
  */
 import { credentialSettings } from '../../core/creds.js';
-import { credsJson, probeCredentials, REAL_CREDS_DEPS, type CredsContext, type CredsDeps, type SourceResult } from '../../diagnostics/credential-sources.js';
+import { probeCredentials, type CredsContext, type CredsDeps, type CredsReport, type SourceResult } from '../../azure/credential-sources.js';
+import { REAL_CREDS_DEPS } from '../../diagnostics/credential-advice.js';
 import { formatSeconds } from '../../diagnostics/check.js';
 import { ExitWithoutMessage } from '../exit.js';
 import type { CliContext } from '../context.js';
@@ -20,6 +21,15 @@ export async function creds(ctx: CliContext, deps: CredsDeps = REAL_CREDS_DEPS):
   else ctx.out.line(`DefaultAzureCredential gets no token: ${report.summary}. Fix one of the sources above.`);
   if (ctx.out.json) ctx.out.document(credsJson(report));
   if (!report.ok) throw new ExitWithoutMessage(1);
+}
+
+/** The contract document of `azdb creds --json`. */
+export function credsJson(report: CredsReport): { ok: boolean; used: string | null; sources: Array<{ name: string; ok: boolean; detail: string }> } {
+  return {
+    ok: report.ok,
+    used: report.used,
+    sources: report.sources.map((s) => ({ name: s.name, ok: s.ok, detail: s.hint ? `${s.detail}. Fix: ${s.hint}` : s.detail })),
+  };
 }
 
 function printSource(out: Output, source: SourceResult): void {

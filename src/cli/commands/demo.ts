@@ -4,16 +4,14 @@
  * and environment that point azdb at it, then the picker (on a terminal without --no-tui; plain
  * mode otherwise). Everything lives in the state folder; Ctrl+C (or q in the picker) stops all of it.
  */
-import { chmod, readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { constants as osConstants, homedir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { renderConfig } from '../../config/generate.js';
-import type { ConfigInput } from '../../config/schema.js';
+import { join } from 'node:path';
 import { resolveStateDir } from '../../config/paths.js';
-import { DEMO_IDENTITY, startEmulatedAzure, type EmulatedAzure } from '../../emulator/emulated-azure.js';
+import { writeDemoFiles, type DemoAzure } from '../../core/demo.js';
 import type { CliContext } from '../context.js';
 import { untilSignal } from '../signals.js';
-import { ExternalError } from '../../errors.js';
+import { ExternalError, UserError } from '../../errors.js';
 import { spawnProcess } from '../../process/exec.js';
 import { ExitWithoutMessage } from '../exit.js';
 import { isInteractive, runTuiSession } from './tui.js';
@@ -34,23 +32,19 @@ export async function demo(ctx: CliContext, options: { tui: boolean }): Promise<
     ctx.out.info(`\n${signal}: stopping the demo...`);
     starting.abort(signal);
   });
-  let azure: EmulatedAzure;
+  if (!ctx.startDemoAzure) throw new UserError('this build of azdb has no demo (the emulated Azure is not included)');
+  let azure: DemoAzure;
   try {
-    azure = await startEmulatedAzure({ dir, onProgress: (m) => ctx.out.info(m), signal: starting.signal });
+    azure = await ctx.startDemoAzure({ dir, onProgress: (m) => ctx.out.info(m), signal: starting.signal });
   } catch (error) {
     stopped.dispose();
     if (starting.signal.aborted) throw new ExitWithoutMessage(128 + signalNumber(starting.signal.reason as NodeJS.Signals));
     throw error;
   }
-  if (!azure.realMariaDb) ctx.out.info('No MySQL servers: MariaDB is not installed (Debian/Ubuntu: apt-get install mariadb-server).');
+  if (!azure.hasMySql) ctx.out.info('No MySQL servers: MariaDB is not installed (Debian/Ubuntu: apt-get install mariadb-server).');
   try {
-    const configFile = join(dir, 'azdb.yaml');
-    const envFile = join(dir, 'env.sh');
-    await writeFile(configFile, demoConfig(azure, dir));
-    // The identity header is the emulator's secret: it goes in a 0600 file, never on screen.
-    await writeFile(envFile, envScript(configFile, dirname(dir), azure.identity.env()), { mode: 0o600 });
-    await chmod(envFile, 0o600);
-    Object.assign(process.env, azure.identity.env(), { AZDB_CONFIG: configFile });
+    const { configFile, envFile } = await writeDemoFiles(azure, dir);
+    Object.assign(process.env, azure.identityEnv(), { AZDB_CONFIG: configFile });
 
     if (options.tui) ctx.out.info('The picker needs a terminal (stdin and stdout a TTY, no --json); running in plain mode (--no-tui).');
     report(ctx, azure, { configFile, envFile, dir, seconds: (Date.now() - started) / 1000 });
@@ -68,38 +62,7 @@ function signalNumber(signal: NodeJS.Signals): number {
   return osConstants.signals[signal] ?? 0;
 }
 
-function demoConfig(azure: EmulatedAzure, dir: string): string {
-  const config: ConfigInput = {
-    version: 'v1',
-    azure: { cloud: 'AzureCloud', resource_manager_endpoint: azure.armEndpoint },
-    databases: azure.servers.map((s) => ({
-      name: s.name,
-      protocol: s.protocol,
-      uri: `${s.host}:${s.port}`,
-      azure: { server_kind: s.kind, server_name: s.name },
-      tls: { mode: 'verify-full', ca_file: azure.caFile, server_name: s.fqdn },
-      labels: { env: s.name === 'inventory' ? 'staging' : 'prod', emulated: 'true' },
-    })),
-    roles: [
-      {
-        version: 'v7',
-        kind: 'role',
-        metadata: { name: 'demo-access' },
-        spec: { allow: { db_labels: { '*': '*' }, db_users: [DEMO_IDENTITY.role], db_names: ['*'] }, deny: {} },
-      },
-    ],
-    broker: { roles: ['demo-access'], audit: { path: join(dir, 'audit.log'), queries: true } },
-  };
-  return renderConfig(config, { header: 'Written by `azdb demo` for the emulated Azure it started; rewritten on every start.' });
-}
-
-/** AZDB_STATE_DIR too: `azdb setup` and `db logout` in that shell find the demo's state. */
-function envScript(configFile: string, stateDir: string, identityEnv: Record<string, string>): string {
-  const lines = Object.entries({ AZDB_CONFIG: configFile, AZDB_STATE_DIR: stateDir, ...identityEnv }).map(([k, v]) => `export ${k}='${v.replace(/'/g, `'\\''`)}'`);
-  return `# Source this to use the running azdb demo from another shell.\n${lines.join('\n')}\n`;
-}
-
-function report(ctx: CliContext, azure: EmulatedAzure, info: { configFile: string; envFile: string; dir: string; seconds: number }): void {
+function report(ctx: CliContext, azure: DemoAzure, info: { configFile: string; envFile: string; dir: string; seconds: number }): void {
   if (ctx.out.json) {
     ctx.out.document({
       config: info.configFile,

@@ -6,7 +6,7 @@ import { serverTypesFor } from '../../azure/discovery-servers.js';
 import { upstreamLoginUser } from '../../broker/target.js';
 import type { DatabaseConfig, Protocol } from '../../config/schema.js';
 import { createPrincipalSql } from '../../diagnostics/principal-sql.js';
-import type { TokenClaims } from '../../diagnostics/token-claims.js';
+import type { TokenClaims } from '../../azure/token-claims.js';
 import type { SetupAnswers } from '../api/setup.js';
 
 export const ROLE_NAME = 'azdb-discovery';

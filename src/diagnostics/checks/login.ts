@@ -10,7 +10,7 @@ import { WILDCARD } from '../../config/schema.js';
 import { formatSeconds, result, type CheckResult } from '../check.js';
 import { serverError } from '../db-client.js';
 import { createPrincipalSql } from '../principal-sql.js';
-import { audienceMatches, decodeTokenClaims } from '../token-claims.js';
+import { audienceMatches, decodeTokenClaims } from '../../azure/token-claims.js';
 import type { DoctorDeps, DoctorState } from '../doctor-types.js';
 import { firewallHint } from './network.js';
 

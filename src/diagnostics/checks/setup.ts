@@ -1,7 +1,7 @@
 /** Doctor checks that need no database: the config, the credential chain, the database list. */
 import { errorMessage, AzdbError } from '../../errors.js';
 import { result, type CheckResult } from '../check.js';
-import { describeClaims } from '../token-claims.js';
+import { describeClaims } from '../../azure/token-claims.js';
 import type { DoctorDeps, DoctorState } from '../doctor-types.js';
 
 export async function checkConfig(state: DoctorState, deps: DoctorDeps): Promise<CheckResult> {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { audienceMatches, decodeTokenClaims, describeClaims } from '../../src/diagnostics/token-claims.js';
+import { audienceMatches, decodeTokenClaims, describeClaims } from '../../src/azure/token-claims.js';
 import { createPrincipalSql } from '../../src/diagnostics/principal-sql.js';
 
 const part = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');

@@ -1,5 +1,6 @@
 /**
- * `azdb creds`: each source of DefaultAzureCredential's chain probed on its own, in the chain's
+ * Each source of DefaultAzureCredential's chain probed on its own (`azdb creds`, the doctor,
+ * setup step 1), in the chain's
  * order, with the real @azure/identity classes configured as DefaultAzureCredential configures
  * them. Says which source DefaultAzureCredential would use (the first that yields a token,
  * unless an earlier one fails hard, which ends the chain) and, for the others, why not and how to
@@ -15,14 +16,16 @@ import {
   type ManagedIdentityCredentialClientIdOptions,
   type TokenCredential,
 } from '@azure/identity';
-import { CLOUDS, databaseScope, type CloudName } from '../azure/clouds.js';
-import { describeCredentialFailure } from '../azure/credential.js';
+import { CLOUDS, databaseScope, type CloudName } from './clouds.js';
+import { describeCredentialFailure } from './credential.js';
 import { errorMessage } from '../errors.js';
-import { CheckTimeout, formatSeconds, withTimeLimit } from './check.js';
+import { TimeLimitExceeded, formatSeconds, withTimeLimit } from '../time-limit.js';
 import { describeClaims, decodeTokenClaims, type TokenClaims } from './token-claims.js';
-import { sourceAdvice } from './credential-advice.js';
 
-/** DefaultAzureCredential's order (@azure/identity 4.13), without the IDE and broker sources. */
+/**
+ * DefaultAzureCredential's order, without the sources of {@link UNPROBED_SOURCES}.
+ * test/azure/credential-sources.test.ts checks it against the installed @azure/identity.
+ */
 export const SOURCE_NAMES = [
   'EnvironmentCredential',
   'WorkloadIdentityCredential',
@@ -32,6 +35,9 @@ export const SOURCE_NAMES = [
   'AzureDeveloperCliCredential',
 ] as const;
 export type SourceName = (typeof SOURCE_NAMES)[number];
+
+/** In the chain but not probed: an editor's sign-in and the WAM broker (a desktop plug-in), neither of which a server has. */
+export const UNPROBED_SOURCES: readonly string[] = ['VisualStudioCodeCredential', 'BrokerCredential'];
 
 const PROD_SOURCES: readonly SourceName[] = ['EnvironmentCredential', 'WorkloadIdentityCredential', 'ManagedIdentityCredential'];
 
@@ -48,8 +54,13 @@ export interface SourceSettings {
   timeoutMs: number;
 }
 
+/** What a person can do about a source that gave no token (src/diagnostics/credential-advice.ts). */
+export type SourceAdvisor = (name: SourceName, reason: string, env: NodeJS.ProcessEnv) => { detail: string; hint: string };
+
 export interface CredsDeps {
   createSource(name: SourceName, settings: SourceSettings): TokenCredential;
+  /** Turns a failure's reason into words and a hint. @default the reason, no hint */
+  advise?: SourceAdvisor;
   /** Time limit of each source. @default 5_000 */
   timeoutMs?: number;
 }
@@ -119,31 +130,22 @@ export async function probeCredentials(
   return { ok: used !== null, used, scope, sources, summary };
 }
 
-/** The contract document of `azdb creds --json`. */
-export function credsJson(report: CredsReport): { ok: boolean; used: string | null; sources: Array<{ name: string; ok: boolean; detail: string }> } {
-  return {
-    ok: report.ok,
-    used: report.used,
-    sources: report.sources.map((s) => ({ name: s.name, ok: s.ok, detail: s.hint ? `${s.detail}. Fix: ${s.hint}` : s.detail })),
-  };
-}
-
 async function probeOne(name: SourceName, deps: CredsDeps, settings: SourceSettings, scope: string, signal: AbortSignal): Promise<SourceResult> {
   try {
     const token = await withTimeLimit(settings.timeoutMs, signal, async (inner) => {
       const credential = deps.createSource(name, settings);
       return credential.getToken(scope, { abortSignal: inner });
     });
-    if (!token) return failed(name, 'the source returned no token', settings.env, false);
+    if (!token) return failed(name, 'the source returned no token', settings.env, false, deps.advise);
     const claims = decodeTokenClaims(token.token);
     const detail = claims ? `token ${describeClaims(claims)}` : `token that expires ${new Date(token.expiresOnTimestamp).toISOString()}`;
     return { name, ok: true, detail, hint: '', ...(claims ? { claims } : {}), stopsChain: false, excluded: false };
   } catch (error) {
-    if (error instanceof CheckTimeout) {
-      return failed(name, `no answer within ${formatSeconds(settings.timeoutMs)}`, settings.env, false);
+    if (error instanceof TimeLimitExceeded) {
+      return failed(name, `no answer within ${formatSeconds(settings.timeoutMs)}`, settings.env, false, deps.advise);
     }
     const unavailable = error instanceof Error && (error.name === 'CredentialUnavailableError' || error.name === 'AuthenticationRequiredError');
-    return failed(name, errorMessage(failureReason(error)), settings.env, !unavailable);
+    return failed(name, errorMessage(failureReason(error)), settings.env, !unavailable, deps.advise);
   }
 }
 
@@ -169,8 +171,8 @@ function clip(text: string): string {
   return text.length > 300 ? `${text.slice(0, 297)}...` : text;
 }
 
-function failed(name: SourceName, reason: string, env: NodeJS.ProcessEnv, stopsChain: boolean): SourceResult {
-  const advice = sourceAdvice(name, reason, env);
+function failed(name: SourceName, reason: string, env: NodeJS.ProcessEnv, stopsChain: boolean, advise: SourceAdvisor | undefined): SourceResult {
+  const advice = advise ? advise(name, reason, env) : { detail: reason, hint: '' };
   return { name, ok: false, detail: advice.detail, hint: advice.hint, stopsChain, excluded: false };
 }
 
@@ -221,4 +223,5 @@ export function createRealSource(name: SourceName, settings: SourceSettings): To
   }
 }
 
-export const REAL_CREDS_DEPS: CredsDeps = { createSource: createRealSource };
+/** The real sources, unadvised; `azdb creds` and the doctor use REAL_CREDS_DEPS of credential-advice. */
+export const REAL_SOURCES: CredsDeps = { createSource: createRealSource };

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { AuthenticationError, CredentialUnavailableError, type AccessToken, type TokenCredential } from '@azure/identity';
-import { credsJson, probeCredentials, SOURCE_NAMES, type CredsDeps, type SourceName } from '../../src/diagnostics/credential-sources.js';
+import { AuthenticationError, CredentialUnavailableError, DefaultAzureCredential, type AccessToken, type TokenCredential } from '@azure/identity';
+import { probeCredentials, SOURCE_NAMES, UNPROBED_SOURCES, type CredsDeps, type SourceName } from '../../src/azure/credential-sources.js';
+import { credsJson } from '../../src/cli/commands/creds.js';
+import { sourceAdvice } from '../../src/diagnostics/credential-advice.js';
 
 const JWT_PATTERN = /eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+/;
 
@@ -18,6 +20,7 @@ function fakes(behaviours: Partial<Record<SourceName, Behaviour>>, timeoutMs = 2
   return {
     scopes,
     timeoutMs,
+    advise: sourceAdvice,
     createSource(name): TokenCredential {
       return {
         getToken: async (scope, options): Promise<AccessToken | null> => {
@@ -35,6 +38,20 @@ function fakes(behaviours: Partial<Record<SourceName, Behaviour>>, timeoutMs = 2
 }
 
 const signal = new AbortController().signal;
+
+describe('the probed sources', () => {
+  // The probe copies DefaultAzureCredential's chain; an @azure/identity upgrade that changes the
+  // chain must fail here, not drift silently.
+  it('are DefaultAzureCredential\'s chain in the installed @azure/identity, in order', () => {
+    const chain = (new DefaultAzureCredential() as unknown as { _sources: object[] })._sources.map((source) => {
+      const name = source.constructor.name;
+      // A source the SDK could not build stands in as UnavailableDefaultCredential, named after its factory.
+      return name === 'UnavailableDefaultCredential' ? ((source as { credentialName?: string }).credentialName ?? name).replace(/^createDefault/, '') : name;
+    });
+    expect(chain.filter((name) => !UNPROBED_SOURCES.includes(name))).toEqual([...SOURCE_NAMES]);
+    expect(chain).toHaveLength(SOURCE_NAMES.length + UNPROBED_SOURCES.length);
+  });
+});
 
 describe('probeCredentials', () => {
   it('probes every source in the chain order and uses the first that yields a token', async () => {

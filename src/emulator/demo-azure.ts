@@ -1,0 +1,16 @@
+/** The emulated Azure as `azdb demo` uses it (the shape of src/core/demo.ts's DemoAzure). */
+import { DEMO_IDENTITY } from './demo-identity.js';
+import { startEmulatedAzure } from './emulated-azure.js';
+
+export async function startDemoAzure(options: { dir: string; onProgress: (message: string) => void; signal: AbortSignal }) {
+  const azure = await startEmulatedAzure(options);
+  return {
+    caFile: azure.caFile,
+    armEndpoint: azure.armEndpoint,
+    servers: azure.servers,
+    hasMySql: azure.realMariaDb !== undefined,
+    dbUser: DEMO_IDENTITY.role,
+    identityEnv: () => azure.identity.env(),
+    stop: () => azure.stop(),
+  };
+}
