@@ -2,11 +2,12 @@
  * A time limit for work that may ignore its AbortSignal (a credential, a socket, a check): the
  * caller gets an answer by the deadline whatever the work does.
  */
+import { ExternalError } from './errors.js';
+
 /** Raised when the work's own time limit (not the caller's signal) ran out. */
-export class TimeLimitExceeded extends Error {
+export class TimeLimitExceeded extends ExternalError {
   constructor(readonly limitMs: number) {
     super(`no answer within ${formatSeconds(limitMs)}`);
-    this.name = 'TimeLimitExceeded';
   }
 }
 

@@ -6,15 +6,15 @@
 import { connect as tcpConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, createSecureContext, type SecureContext, type TLSSocket } from 'node:tls';
 import type { UpstreamTarget } from './target.js';
+import { ExternalError } from '../errors.js';
 
-export class UpstreamError extends Error {
+export class UpstreamError extends ExternalError {
   constructor(
     message: string,
     readonly stage: 'connect' | 'tls' | 'auth' | 'token' | 'protocol',
-    readonly hint?: string,
+    hint?: string,
   ) {
-    super(message);
-    this.name = 'UpstreamError';
+    super(message, hint === undefined ? {} : { hint });
   }
 }
 

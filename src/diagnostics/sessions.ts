@@ -4,6 +4,7 @@
  * `information_schema.processlist` with `KILL QUERY` / `KILL`. Runs over any {@link DbSession}.
  */
 import { serverError, type DbSession } from './db-client.js';
+import { UserError } from '../errors.js';
 
 export interface ActiveSession {
   pid: number;
@@ -23,14 +24,13 @@ export interface ActionOutcome {
 }
 
 /** A refusal the user must act on: no such pid, or not allowed to touch it. */
-export class SessionActionRefused extends Error {
+export class SessionActionRefused extends UserError {
   constructor(
     message: string,
     readonly reason: 'not-found' | 'privilege' | 'server',
-    readonly hint: string,
+    hint: string,
   ) {
-    super(message);
-    this.name = 'SessionActionRefused';
+    super(message, { hint });
   }
 }
 

@@ -12,6 +12,7 @@ import { PacketLeg } from '../broker/mysql/packet-leg.js';
 import { decodeErr, ResponseHeader } from '../broker/mysql/responses.js';
 import { WireReader } from '../broker/wire-reader.js';
 import type { UpstreamTarget } from '../broker/target.js';
+import { ExternalError } from '../errors.js';
 
 export interface CertificateReport {
   tlsVersion: string;
@@ -29,12 +30,7 @@ export interface CertificateReport {
 }
 
 /** A server that answered, but not with TLS: the detail says what it did. */
-export class NoTlsOffered extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'NoTlsOffered';
-  }
-}
+export class NoTlsOffered extends ExternalError {}
 
 const MAX_GREETING = 256 * 1024;
 

@@ -6,6 +6,7 @@
  */
 import type { DbSession } from '../../diagnostics/db-client.js';
 import { serverError } from '../../diagnostics/db-client.js';
+import { ExternalError } from '../../errors.js';
 
 export interface AdminTokenSource {
   /** How the person knows it: "Azure CLI", "DefaultAzureCredential". */
@@ -13,7 +14,7 @@ export interface AdminTokenSource {
   getToken(): Promise<string>;
 }
 
-export class AdminLoginFailed extends Error {
+export class AdminLoginFailed extends ExternalError {
   constructor(readonly attempts: ReadonlyArray<{ source: string; message: string }>) {
     super(attempts.map((a) => `with the ${a.source} token: ${a.message}`).join('; '));
   }
