@@ -3,11 +3,15 @@
  * as `file:line:col: message`.
  */
 import { open, type FileHandle } from 'node:fs/promises';
+import * as v from 'valibot';
 import { isScalar, LineCounter, parseDocument } from 'yaml';
 import { UserError } from '../errors.js';
-import { MAX_CONFIG_BYTES, type AzdbConfig, type ConfigIssue } from './schema.js';
-import { validateConfig } from './validate.js';
-import { Issues } from './yaml-reader.js';
+import { checkBetweenEntries, warnInsecureTls } from './cross-checks.js';
+import type { Path } from './data.js';
+import { Issues } from './issues.js';
+import { describe } from './messages.js';
+import { ConfigSchema, MAX_CONFIG_BYTES, type AzdbConfig, type ConfigIssue, type SourcePosition } from './schema.js';
+import { toData } from './yaml-data.js';
 
 // Listing thousands of lines helps nobody; `errors` keeps them all.
 const MAX_LISTED = 50;
@@ -39,30 +43,61 @@ export function parseConfig(text: string, file: string): AzdbConfig {
 
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
-  const issues = new Issues(file, lineCounter);
+  const issues = new Issues(file, lineCounter, doc.contents);
   if (doc.errors.length > 0) {
     // After a syntax error the tree is a guess; checking its shape would only add noise.
     for (const error of doc.errors) {
-      issues.error(error.pos[0], '', `YAML syntax error: ${firstLine(error.message)}`);
+      issues.errorAt(issues.positionOf(error.pos[0]), [], `YAML syntax error: ${firstLine(error.message)}`);
     }
     throw new ConfigError(issues.errors, { omitted: issues.dropped });
   }
   if (doc.contents === null || (isScalar(doc.contents) && doc.contents.value === null)) {
     throw new ConfigError([
       {
-        ...issues.positionAt(0),
+        ...issues.positionOf(0),
         path: '',
         message: `the file is empty; expected a mapping that starts with "version: v1" (create one with \`azdb config create\`)`,
       },
     ]);
   }
-  const config = validateConfig(doc.contents, issues);
-  if (config === undefined || issues.errors.length > 0) {
-    const errors = [...issues.errors].sort((a, b) => a.line - b.line || a.column - b.column);
+  const config = validate(doc.contents, issues);
+  if (config === undefined) {
+    const errors = [...issues.errors].sort(byPosition);
     throw new ConfigError(errors, { omitted: issues.dropped });
   }
-  config.warnings.sort((a, b) => a.line - b.line || a.column - b.column);
+  config.warnings.sort(byPosition);
   return config;
+}
+
+/** The document checked against the schema, then between entries; undefined when there were errors. */
+function validate(root: unknown, issues: Issues): AzdbConfig | undefined {
+  const data = toData(root, (node, key, path) => {
+    issues.errorAt(issues.positionOf(node), path, `expected a key name, got ${describe(key)}`);
+  });
+  const result = v.safeParse(ConfigSchema, data);
+  if (!result.success) issues.addSchemaIssues(result.issues);
+  checkBetweenEntries(data, issues);
+  if (!result.success || issues.errors.length > 0) return undefined;
+  const parsed = result.output;
+  const source = (path: Path): SourcePosition => issues.position(path);
+  const config: AzdbConfig = {
+    ...parsed,
+    discovery: parsed.discovery.map((matcher, index) => ({ ...matcher, source: source(['discovery', index]) })),
+    databases: parsed.databases.map((db, index) => ({ ...db, source: source(['databases', index]) })),
+    roles: parsed.roles.map((role, index) => ({ ...role, source: source(['roles', index]) })),
+    broker: {
+      ...parsed.broker,
+      listeners: parsed.broker.listeners.map((listener, index) => ({ ...listener, source: source(['broker', 'listeners', index]) })),
+    },
+    file: issues.file,
+    warnings: issues.warnings,
+  };
+  warnInsecureTls(config, issues);
+  return config;
+}
+
+function byPosition(a: ConfigIssue, b: ConfigIssue): number {
+  return a.line - b.line || a.column - b.column;
 }
 
 /** Reads at most {@link MAX_CONFIG_BYTES} + 1 bytes, so a huge file or a device never fills memory. */

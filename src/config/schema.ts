@@ -1,15 +1,34 @@
 /**
- * The shape of azdb.yaml (version v1): what a file may say ({@link ConfigInput}) and what the rest
- * of azdb receives after validation ({@link AzdbConfig}: defaults applied, positions kept).
- * Key names are the file's own (snake_case) so a config, a log line and the docs read the same.
+ * azdb.yaml (version v1), declared once: the valibot schemas below say what each key may hold,
+ * which keys are required and what the defaults are, and the types azdb uses are inferred from
+ * them. {@link ConfigInput} is what a file or a program may say; {@link AzdbConfig} is what the
+ * rest of azdb receives (defaults applied, positions kept). Key names are the file's own
+ * (snake_case) so a config, a log line and the docs read the same.
  */
+import * as v from 'valibot';
+import { isLoopbackHost, parseHostPort } from './address.js';
+import { clip, describe, expected, written } from './messages.js';
+import {
+  anyText,
+  boolean,
+  choice,
+  entryList,
+  list,
+  mapping,
+  pick,
+  port,
+  refine,
+  stringMap,
+  text,
+  textItem,
+  textList,
+} from './schema-parts.js';
 
 export const CONFIG_VERSION = 'v1';
 export const ROLE_VERSION = 'v7';
 export const ROLE_KIND = 'role';
 
 export const AZURE_CLOUDS = ['AzureCloud', 'AzureUSGovernment', 'AzureChinaCloud'] as const;
-export type AzureCloudName = (typeof AZURE_CLOUDS)[number];
 
 export const PROTOCOLS = ['postgres', 'mysql'] as const;
 export type Protocol = (typeof PROTOCOLS)[number];
@@ -20,14 +39,12 @@ export type ServerKind = (typeof SERVER_KINDS)[number];
 
 /** `insecure` skips certificate verification; meant for the demo and always warned about. */
 export const TLS_MODES = ['verify-full', 'insecure'] as const;
-export type TlsMode = (typeof TLS_MODES)[number];
 
 export const WILDCARD = '*';
 export const DEFAULT_LISTENER_HOST = '127.0.0.1';
 
 /** Bounds on input, so a wrong file (a log, a dump) fails fast instead of eating memory. */
 export const MAX_CONFIG_BYTES = 1024 * 1024;
-export const MAX_LIST_ENTRIES = 10_000;
 
 /** Where something was written: 1-based line and column. */
 export interface SourcePosition {
@@ -42,97 +59,197 @@ export interface ConfigIssue extends SourcePosition {
   message: string;
 }
 
+// ---- values ------------------------------------------------------------------------------------
+
+// Names end up on command lines and in connection strings: keep them shell- and URL-safe.
+const DATABASE_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+function databaseNameProblem(name: string): string | undefined {
+  if (DATABASE_NAME_PATTERN.test(name)) return undefined;
+  return `"${clip(name)}" is not a valid database name: use letters, digits, ".", "_" and "-", starting with a letter or digit`;
+}
+
+function hostPortProblem(text: string): string | undefined {
+  const parsed = parseHostPort(text);
+  return parsed.ok ? undefined : parsed.reason;
+}
+
+// Tokens for ARM travel to this endpoint: plain http only to this machine (the emulator).
+function endpointProblem(endpoint: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(endpoint);
+  } catch {
+    return `expected a URL such as https://management.azure.com, got "${clip(endpoint)}"`;
+  }
+  if (url.protocol === 'https:') return undefined;
+  if (url.protocol === 'http:' && isLoopbackHost(url.hostname)) return undefined;
+  return `expected an https:// URL (http:// only on loopback), got "${clip(endpoint)}"`;
+}
+
+/** Label values written `^…$` are regular expressions (Teleport semantics). */
+function regexProblem(text: string): string | undefined {
+  if (!(text.startsWith('^') && text.endsWith('$'))) return undefined;
+  try {
+    new RegExp(text);
+    return undefined;
+  } catch (error) {
+    return `"${clip(text)}" is not a valid regular expression: ${error instanceof Error ? error.message : String(error)}`;
+  }
+}
+
+// ---- the schema ----------------------------------------------------------------------------------
+
+const labelPattern = v.pipe(anyText('a string or a list of strings'), refine(regexProblem));
+
 /** Label values of a role or a discovery tag filter: a glob, a `^regex$`, or a list of them. */
-export type LabelMatcher = Record<string, string | string[]>;
+const LabelMatcherSchema = stringMap(v.lazy((value) => (Array.isArray(value) ? v.array(labelPattern) : labelPattern)));
 
-// ---- normalized config -------------------------------------------------------------------------
+const AzureSchema = mapping({
+  cloud: v.optional(choice(AZURE_CLOUDS), 'AzureCloud'),
+  resource_manager_endpoint: v.optional(v.pipe(text(), refine(endpointProblem))),
+  managed_identity_client_id: v.optional(text()),
+});
 
-export interface AzureSettings {
-  cloud: AzureCloudName;
-  resource_manager_endpoint?: string;
-  managed_identity_client_id?: string;
+const DiscoverySchema = mapping({
+  types: v.pipe(
+    list(v.pipe(textItem<Protocol>(), pick(PROTOCOLS)), {
+      nonEmpty: true,
+      // An empty `types:` is worth saying what the list is of.
+      message: (issue) => (issue.input === null ? `expected a list of ${PROTOCOLS.join(', ')}, got an empty value` : expected('a list')(issue)),
+    }),
+    v.transform((types) => [...new Set(types)]),
+  ),
+  regions: v.optional(textList({ nonEmpty: true }), [WILDCARD]),
+  subscriptions: v.optional(textList({ nonEmpty: true }), [WILDCARD]),
+  resource_groups: v.optional(textList({ nonEmpty: true }), [WILDCARD]),
+  tags: v.optional(LabelMatcherSchema, { [WILDCARD]: WILDCARD }),
+});
+
+// Exported, with RoleNameSchema and ListenerEndpointSchema, for the checks between entries, which
+// read names before the whole file is valid.
+export const DatabaseNameSchema = v.pipe(text(), refine(databaseNameProblem));
+
+const DatabaseSchema = v.pipe(
+  mapping({
+    name: DatabaseNameSchema,
+    protocol: choice(PROTOCOLS),
+    /** As written: `host:port`, IPv6 in brackets. */
+    uri: v.pipe(text(), refine(hostPortProblem)),
+    azure: v.optional(mapping({ server_kind: choice(SERVER_KINDS), server_name: text() })),
+    tls: v.optional(
+      mapping({ mode: v.optional(choice(TLS_MODES), 'verify-full'), ca_file: v.optional(text()), server_name: v.optional(text()) }),
+      {},
+    ),
+    labels: v.optional(stringMap(anyText()), {}),
+  }),
+  // Host (IPv6 without brackets, ready for `net.connect`) and port, from the `uri` checked above.
+  v.transform((db) => {
+    const { host, port } = parseHostPort(db.uri) as { host: string; port: number };
+    return { ...db, host, port };
+  }),
+);
+
+const RoleConditionsSchema = mapping({
+  db_labels: v.optional(LabelMatcherSchema),
+  db_names: v.optional(textList()),
+  db_users: v.optional(textList()),
+});
+
+export const RoleNameSchema = text();
+
+const RoleSchema = mapping({
+  version: v.pipe(
+    text<typeof ROLE_VERSION>(),
+    v.literal(ROLE_VERSION, (issue) => `unsupported role version "${clip(String(issue.input))}"; expected ${ROLE_VERSION}`),
+  ),
+  kind: v.pipe(text<typeof ROLE_KIND>(), v.literal(ROLE_KIND, (issue) => `expected kind: ${ROLE_KIND}, got "${clip(String(issue.input))}"`)),
+  metadata: mapping({ name: RoleNameSchema }),
+  spec: v.optional(mapping({ allow: v.optional(RoleConditionsSchema, {}), deny: v.optional(RoleConditionsSchema, {}) }), {}),
+});
+
+const LISTENER_ENTRIES = {
+  database: text(),
+  host: v.optional(text(), DEFAULT_LISTENER_HOST),
+  port: port(),
+  db_user: v.optional(text()),
+  db_name: v.optional(text()),
+  password_file: v.optional(text()),
+  cert_file: v.optional(text()),
+  key_file: v.optional(text()),
+};
+
+export const ListenerEndpointSchema = v.pick(v.object(LISTENER_ENTRIES), ['database', 'host', 'port']);
+
+// Beyond this machine, clients must prove a password only they know and talk TLS.
+function offLoopbackNeeds(listener: { host: string; password_file?: string; cert_file?: string }): string[] {
+  if (isLoopbackHost(listener.host)) return [];
+  const needs: string[] = [];
+  if (listener.password_file === undefined) needs.push('a password_file');
+  if (listener.cert_file === undefined) needs.push('a cert_file/key_file for client TLS');
+  return needs;
 }
 
-export interface DiscoveryMatcher {
-  types: Protocol[];
-  regions: string[];
-  subscriptions: string[];
-  resource_groups: string[];
-  tags: LabelMatcher;
-  source: SourcePosition;
-}
+const ListenerSchema = v.pipe(
+  mapping(LISTENER_ENTRIES),
+  v.partialCheck(
+    [['cert_file'], ['key_file']],
+    (listener) => (listener.cert_file === undefined) === (listener.key_file === undefined),
+    'cert_file and key_file go together: give both or neither',
+  ),
+  v.forward(
+    v.partialCheck(
+      [['host'], ['password_file'], ['cert_file']],
+      (listener) => offLoopbackNeeds(listener).length === 0,
+      (issue) => {
+        const listener = issue.input as { host: string };
+        const needs = offLoopbackNeeds(listener).join(' and ');
+        return `listener on non-loopback host "${clip(listener.host)}" needs ${needs} (without them it must listen on 127.0.0.1 or ::1)`;
+      },
+    ),
+    ['host'],
+  ),
+);
 
-export interface DatabaseAzure {
-  server_kind: ServerKind;
-  server_name: string;
-}
-
-export interface DatabaseTls {
-  mode: TlsMode;
-  ca_file?: string;
-  server_name?: string;
-}
-
-export interface DatabaseConfig {
-  name: string;
-  protocol: Protocol;
-  /** As written: `host:port`, IPv6 in brackets. */
-  uri: string;
-  /** Parsed from `uri`; IPv6 without brackets, ready for `net.connect`. */
-  host: string;
-  port: number;
-  azure?: DatabaseAzure;
-  tls: DatabaseTls;
-  labels: Record<string, string>;
-  source: SourcePosition;
-}
-
-export interface RoleConditions {
-  db_labels?: LabelMatcher;
-  db_names?: string[];
-  db_users?: string[];
-}
-
-export interface RoleConfig {
-  version: typeof ROLE_VERSION;
-  kind: typeof ROLE_KIND;
-  metadata: { name: string };
-  spec: { allow: RoleConditions; deny: RoleConditions };
-  source: SourcePosition;
-}
-
-export interface ListenerConfig {
-  database: string;
-  host: string;
-  port: number;
-  db_user?: string;
-  db_name?: string;
-  password_file?: string;
-  cert_file?: string;
-  key_file?: string;
-  source: SourcePosition;
-}
-
-export interface AuditSettings {
-  path?: string;
-  queries: boolean;
-}
-
-export interface HttpSettings {
-  address?: string;
-}
-
-export interface BrokerConfig {
+const BrokerSchema = mapping({
   /** Absent: the built-in allow-all local role. An empty list allows nothing. */
-  roles?: string[];
-  listeners: ListenerConfig[];
-  audit: AuditSettings;
-  http: HttpSettings;
-}
+  roles: v.optional(textList()),
+  listeners: v.optional(entryList('listeners', ListenerSchema), []),
+  audit: v.optional(mapping({ path: v.optional(text()), queries: v.optional(boolean(), false) }), {}),
+  http: v.optional(mapping({ address: v.optional(v.pipe(text(), refine(hostPortProblem))) }), {}),
+});
 
-export interface AzdbConfig {
-  version: typeof CONFIG_VERSION;
-  azure: AzureSettings;
+const CONFIG_ENTRIES = {
+  version: v.optional(
+    v.literal(CONFIG_VERSION, (issue) => `unsupported version ${written(issue.input)}; this azdb reads version: ${CONFIG_VERSION}`),
+    CONFIG_VERSION,
+  ),
+  azure: v.optional(AzureSchema, {}),
+  discovery: v.optional(entryList('discovery', DiscoverySchema), []),
+  databases: v.optional(entryList('databases', DatabaseSchema), []),
+  roles: v.optional(entryList('roles', RoleSchema), []),
+  broker: v.optional(BrokerSchema, {}),
+};
+
+export const ConfigSchema = mapping(
+  CONFIG_ENTRIES,
+  (issue) => `the top level must be a mapping (${Object.keys(CONFIG_ENTRIES).join(', ')}), got ${describe(issue.input)}`,
+);
+
+// ---- types ----------------------------------------------------------------------------------------
+
+type WithSource<T> = T & { source: SourcePosition };
+type Parsed = v.InferOutput<typeof ConfigSchema>;
+
+export type LabelMatcher = v.InferOutput<typeof LabelMatcherSchema>;
+export type RoleConditions = v.InferOutput<typeof RoleConditionsSchema>;
+export type DiscoveryMatcher = WithSource<v.InferOutput<typeof DiscoverySchema>>;
+export type DatabaseConfig = WithSource<v.InferOutput<typeof DatabaseSchema>>;
+export type RoleConfig = WithSource<v.InferOutput<typeof RoleSchema>>;
+export type ListenerConfig = WithSource<v.InferOutput<typeof ListenerSchema>>;
+export type BrokerConfig = Omit<Parsed['broker'], 'listeners'> & { listeners: ListenerConfig[] };
+
+export interface AzdbConfig extends Omit<Parsed, 'discovery' | 'databases' | 'roles' | 'broker'> {
   discovery: DiscoveryMatcher[];
   databases: DatabaseConfig[];
   roles: RoleConfig[];
@@ -143,56 +260,14 @@ export interface AzdbConfig {
   warnings: ConfigIssue[];
 }
 
-// ---- input (what a file or a generator may give; defaults optional) ---------------------------
+export type DiscoveryInput = v.InferInput<typeof DiscoverySchema>;
+export type DatabaseInput = v.InferInput<typeof DatabaseSchema>;
+export type ListenerInput = v.InferInput<typeof ListenerSchema>;
+export type BrokerInput = v.InferInput<typeof BrokerSchema>;
 
-export interface DiscoveryInput {
-  types: Protocol[];
-  regions?: string[];
-  subscriptions?: string[];
-  resource_groups?: string[];
-  tags?: LabelMatcher;
-}
-
-export interface DatabaseInput {
-  name: string;
-  protocol: Protocol;
-  uri: string;
-  azure?: DatabaseAzure;
-  tls?: Partial<DatabaseTls>;
-  labels?: Record<string, string>;
-}
-
-export interface RoleInput {
-  version?: typeof ROLE_VERSION;
-  kind?: typeof ROLE_KIND;
-  metadata: { name: string };
-  spec?: { allow?: RoleConditions; deny?: RoleConditions };
-}
-
-export interface ListenerInput {
-  database: string;
-  host?: string;
-  port: number;
-  db_user?: string;
-  db_name?: string;
-  password_file?: string;
-  cert_file?: string;
-  key_file?: string;
-}
-
-export interface BrokerInput {
-  roles?: string[];
-  listeners?: ListenerInput[];
-  audit?: Partial<AuditSettings>;
-  http?: HttpSettings;
-}
+type RoleFile = v.InferInput<typeof RoleSchema>;
+/** A role as a program writes it: the generator fills in `version` and `kind`. */
+export type RoleInput = Omit<RoleFile, 'version' | 'kind'> & Partial<Pick<RoleFile, 'version' | 'kind'>>;
 
 /** A config as a program builds it; an {@link AzdbConfig} is one too. */
-export interface ConfigInput {
-  version?: typeof CONFIG_VERSION;
-  azure?: Partial<AzureSettings>;
-  discovery?: DiscoveryInput[];
-  databases?: DatabaseInput[];
-  roles?: RoleInput[];
-  broker?: BrokerInput;
-}
+export type ConfigInput = Omit<v.InferInput<typeof ConfigSchema>, 'roles'> & { roles?: RoleInput[] };
