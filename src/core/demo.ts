@@ -46,7 +46,7 @@ export async function writeDemoFiles(azure: DemoAzure, dir: string): Promise<Dem
   const configFile = join(dir, 'azdb.yaml');
   const envFile = join(dir, 'env.sh');
   await writeFile(configFile, demoConfig(azure, dir));
-  await writeFile(envFile, envScript(configFile, dirname(dir), azure.identityEnv()), { mode: 0o600 });
+  await writeFile(envFile, envScript(configFile, dirname(dir), { ...azure.identityEnv(), NODE_EXTRA_CA_CERTS: azure.caFile }), { mode: 0o600 });
   await chmod(envFile, 0o600);
   return { configFile, envFile };
 }

@@ -69,8 +69,18 @@ describe.skipIf(tmux.skip || psql.skip)(`azdb setup in tmux${tmux.skip ? ` (${tm
     await until(/PASS discovery lists \d+ server\(s\)/, 60_000);
     await keys('Enter');
     await until(/PASS azdb-demo logs in through the broker/, 60_000);
+    // The server's Entra admin, as a person names it: tab to the field, e, type, enter (the check
+    // runs again). The demo identity is the emulated servers' admin.
+    await keys('Tab');
+    await keys('e');
+    await until('Entra admin: ▏', 10_000);
+    await type('azdb-demo');
+    await keys('Enter');
+    await pane.until((s) => /Entra admin: azdb-demo(?!▏)/.test(s) && !s.includes('Checking database users') && /PASS azdb-demo logs in/.test(s), 'the check to pass again with the admin set', 60_000);
+    await keys('Tab');
+    await keys('Tab'); // back to the database user
     // A database user that does not exist yet: the check fails, x runs the SQL as the Entra admin
-    // (the demo identity is the emulated servers' admin) and the check passes.
+    // and the check passes.
     // e and the backspaces in one write reach Ink as one chunk, as fast typing over SSH does.
     await keys('e', ...Array<string>('azdb-demo'.length).fill('BSpace'));
     await until('database user: ▏', 10_000);
