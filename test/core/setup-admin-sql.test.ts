@@ -53,7 +53,7 @@ describe('openAdminSession', () => {
       },
     ).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(AdminLoginFailed);
-    expect((error as Error).message).toBe('with the Azure CLI token: Please run az login; with the DefaultAzureCredential token: password authentication failed for user "admin"');
+    expect((error as Error).message).toBe('the Azure CLI token was refused: Please run az login; the DefaultAzureCredential token was refused: password authentication failed for user "admin"');
   });
 });
 

@@ -78,7 +78,8 @@ describe('doctor screen', () => {
     api.manualDoctor = true;
     press('r');
     await until('Checking inventory: 0 of 4 checks done…');
-    expect(api.doctorRuns.started).toBe(2);
+    // The screen shows the new run before its effect starts it.
+    await waitFor(() => api.doctorRuns.started === 2, 'the second run to start');
     press('r'); // again while running: the first re-run is stopped
     await waitFor(() => api.doctorRuns.started === 3, 'a third run');
     api.releaseCheck();

@@ -89,6 +89,8 @@ describe('wizard screens', () => {
     // One chunk, as fast typing over SSH delivers it: edit, clear the old value, type, commit.
     ui.stdin.write(`e${'\u007f'.repeat('old-admin'.length)}admin@example.com\r`);
     await waitFor(() => calls.includes('users') && calls.filter((c) => c === 'users').length === 2, 're-check');
+    // x while a check runs is ignored: wait until the re-check is done.
+    await waitFor(() => !ui.lastFrame()?.includes('Checking database users') && ui.lastFrame()?.includes('PASS users is pass'), 'the re-check to finish');
     ui.stdin.write('x');
     await waitFor(() => calls.includes('run-sql:admin@example.com'), 'run-sql');
     await waitFor(() => ui.lastFrame()?.includes('PASS users is pass'), 'users again');

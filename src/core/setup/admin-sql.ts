@@ -16,7 +16,7 @@ export interface AdminTokenSource {
 
 export class AdminLoginFailed extends ExternalError {
   constructor(readonly attempts: ReadonlyArray<{ source: string; message: string }>) {
-    super(attempts.map((a) => `with the ${a.source} token: ${a.message}`).join('; '));
+    super(attempts.map((a) => `the ${a.source} token was refused: ${a.message}`).join('; '));
   }
 }
 
