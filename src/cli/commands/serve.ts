@@ -4,20 +4,12 @@
  * are on `broker.http.address`, logs are JSON lines on stderr, audit goes to
  * `broker.audit.path` (`-` = stdout). SIGHUP reloads the config; SIGTERM / SIGINT stop accepting
  * and let open sessions finish for up to S seconds (a second signal cuts them), then exit 0.
+ * The broker itself is started by src/core/serve.ts; this file owns the process: log, signals, exit.
  */
-import { CLOUDS, databaseScope } from '../../azure/clouds.js';
-import { createFileAuditSink, createStreamAuditSink, NO_AUDIT, type AuditSink } from '../../broker/audit.js';
-import { startHealthServer, type HealthServer } from '../../broker/health-server.js';
 import { createJsonLogger, type Logger } from '../../broker/log.js';
-import { MetricsRegistry } from '../../broker/metrics.js';
-import { BrokerServer, type ServeConfig } from '../../broker/serve.js';
-import { parseHostPort } from '../../config/address.js';
-import { loadConfig } from '../../config/load.js';
-import type { AzdbConfig } from '../../config/schema.js';
-import { UserError, errorMessage, toAzdbError } from '../../errors.js';
+import { startServe } from '../../core/serve.js';
+import { UserError, toAzdbError } from '../../errors.js';
 import type { CliContext } from '../context.js';
-import type { Output } from '../output.js';
-import { configPath, createDiscovery, createTokenCache, loadRuntime, stateDirOf } from '../../core/runtime.js';
 
 export interface ServeFlags {
   maxConnections?: number;
@@ -42,97 +34,18 @@ export async function serve(ctx: CliContext, flags: ServeFlags): Promise<void> {
 }
 
 async function run(ctx: CliContext, flags: ServeFlags, log: Logger): Promise<void> {
-  const file = configPath(ctx);
-  const first = await loadConfig(file);
-  const stateDir = stateDirOf(ctx);
-  let server: BrokerServer | undefined;
-  const tokens = createTokenCache(first.azure, ctx.env, (event) => server?.tokenEvent(event));
-  const out = jsonOutput(ctx.out, log);
-  const serveCtx: CliContext = { ...ctx, out, log: out };
-  const restartOnly = { azure: JSON.stringify(first.azure), http: first.broker.http.address };
-
-  const load = async (): Promise<ServeConfig> => {
-    const rt = await loadRuntime(serveCtx, { tokens, audit: auditSinkFor, discover: false });
-    if (JSON.stringify(rt.config.azure) !== restartOnly.azure) log.warn('config.restart_needed', { setting: 'azure', message: 'azure settings change the credential; restart azdb serve to apply them' });
-    if (rt.config.broker.http.address !== restartOnly.http) log.warn('config.restart_needed', { setting: 'broker.http.address', message: 'restart azdb serve to move the HTTP endpoint' });
-    const discovery = rt.config.discovery.length > 0 ? createDiscovery(rt.config, tokens, ctx) : undefined;
-    // The first listing (or the cached one) before the listeners, so discovered databases have theirs at once.
-    if (discovery) await discovery.get();
-    let undo: (() => void) | undefined;
-    return {
-      file: rt.config.file,
-      listeners: rt.config.broker.listeners,
-      // As `azdb db ls`: a static entry wins over a discovered server of the same name.
-      findDatabase: (name) => rt.databases().find((db) => db.name === name) ?? discovery?.list().find((db) => db.name === name),
-      databaseNames: () => [...new Set([...rt.databases(), ...(discovery?.list() ?? [])].map((db) => db.name))].sort(),
-      discoveryConfigured: discovery !== undefined,
-      authorize: (db) => rt.authorize(db),
-      audit: rt.audit,
-      activate(events) {
-        if (!discovery) return;
-        const report = () => {
-          const result = discovery.lastResult;
-          if (result) events.discovery({ databases: result.databases.length, errors: result.errors.map((e) => ({ scope: e.scope, reason: e.reason })) });
-        };
-        undo = discovery.onChange(report);
-        report();
-        discovery.start();
-      },
-      async close() {
-        undo?.();
-        discovery?.stop();
-        await rt.close();
-      },
-    };
-  };
-
-  const registry = new MetricsRegistry();
-  server = new BrokerServer({
-    load,
-    tokens,
-    scope: databaseScope(CLOUDS[first.azure.cloud]),
-    log,
-    registry,
-    stateDir,
+  const drainMs = flags.drainSeconds * 1000;
+  const serving = await startServe(ctx, {
     ...(flags.maxConnections !== undefined ? { maxConnections: flags.maxConnections } : {}),
-    reloadDrainMs: flags.drainSeconds * 1000,
+    reloadDrainMs: drainMs,
+    log,
+    auditStdout: process.stdout,
   });
-  const broker = server;
-  try {
-    await broker.start();
-  } catch (error) {
-    await broker.stop(0);
-    throw error;
-  }
-
-  let http: HealthServer | undefined;
-  const address = first.broker.http.address;
-  if (address !== undefined) {
-    const parsed = parseHostPort(address);
-    if (!parsed.ok) throw new UserError(`broker.http.address: ${parsed.reason}`);
-    try {
-      http = await startHealthServer({
-        host: parsed.host,
-        port: parsed.port,
-        readiness: () => broker.readiness(),
-        metrics: async () => ({ contentType: registry.contentType, body: await registry.render() }),
-        onError: (error) => {
-          broker.metrics.errors.inc({ kind: 'http' });
-          log.error('http.error', { error: errorMessage(error) });
-        },
-      });
-    } catch (error) {
-      await broker.stop(0);
-      throw new UserError(`cannot serve /healthz, /readyz and /metrics on ${address}: ${errorMessage(error)}`, {
-        hint: 'Pick a free `broker.http.address`, or stop the process holding it.',
-      });
-    }
-  }
   log.info('serve.start', {
     pid: process.pid,
-    config: file,
-    listeners: broker.listening().map((l) => `${l.label}`),
-    http: http ? `${http.host}:${http.port}` : null,
+    config: serving.configFile,
+    listeners: serving.listening().map((l) => `${l.label}`),
+    http: serving.http ? `${serving.http.host}:${serving.http.port}` : null,
     max_connections: flags.maxConnections ?? null,
     drain_seconds: flags.drainSeconds,
   });
@@ -146,17 +59,17 @@ async function run(ctx: CliContext, flags: ServeFlags, log: Logger): Promise<voi
     let stopping = false;
     const onHangUp = () => {
       log.info('reload.requested', { signal: 'SIGHUP' });
-      void broker.reload();
+      void serving.reload();
     };
     const onStop = (signal: NodeJS.Signals) => {
       if (stopping) {
         log.warn('shutdown.cut', { signal, message: 'second signal: cutting open sessions now' });
-        void broker.stop(0);
+        void serving.stop(0);
         return;
       }
       stopping = true;
       log.info('shutdown.requested', { signal });
-      void broker.stop(flags.drainSeconds * 1000).then(() => {
+      void serving.stop(drainMs).then(() => {
         process.off('SIGHUP', onHangUp);
         process.off('SIGTERM', onStop);
         process.off('SIGINT', onStop);
@@ -168,28 +81,8 @@ async function run(ctx: CliContext, flags: ServeFlags, log: Logger): Promise<voi
     process.on('SIGINT', onStop);
   });
   for (const [signal, listeners] of setAside) for (const listener of listeners) process.on(signal, listener as (signal: NodeJS.Signals) => void);
-  await http?.close();
   log.info('serve.stopped', { pid: process.pid });
   setTimeout(() => process.exit(), EXIT_SAFETY_NET_MS).unref();
-}
-
-/** `broker.audit.path`: a file (0600, appended), `-` for stdout, or none. */
-function auditSinkFor(config: AzdbConfig): AuditSink {
-  const { path, queries } = config.broker.audit;
-  if (path === '-') return createStreamAuditSink(process.stdout, { queries });
-  return path ? createFileAuditSink(path, { queries }) : NO_AUDIT;
-}
-
-/** What the shared config code prints (warnings) becomes JSON log lines too. */
-function jsonOutput(out: Output, log: Logger): Output {
-  return {
-    json: true,
-    color: false,
-    line: (text = '') => log.info('message', { message: text }),
-    info: (text) => log.info('message', { message: text }),
-    warn: (text) => log.warn('config.warning', { message: text }),
-    document: (value) => out.document(value),
-  };
 }
 
 /** The command as main.ts declares it: flags arrive as text. */

@@ -1,0 +1,110 @@
+/**
+ * `azdb serve`, the headless broker: the listeners of `broker.listeners` over one token cache
+ * (kept across reloads), with metrics and, on `broker.http.address`, /healthz, /readyz and
+ * /metrics. The front end owns the process: it decides when to reload and when to stop.
+ */
+import type { Writable } from 'node:stream';
+import { CLOUDS, databaseScope } from '../azure/clouds.js';
+import { startHealthServer, type HealthServer } from '../broker/health-server.js';
+import type { Logger } from '../broker/log.js';
+import { MetricsRegistry } from '../broker/metrics.js';
+import { BrokerServer } from '../broker/serve.js';
+import { parseHostPort } from '../config/address.js';
+import { loadConfig } from '../config/load.js';
+import { UserError, errorMessage } from '../errors.js';
+import type { CoreContext } from './context.js';
+import { configPath, createTokenCache, stateDirOf } from './runtime.js';
+import { serveConfigLoader } from './serve-config.js';
+
+export interface ServeOptions {
+  /** Concurrent sessions of the whole process; more get "too many connections". */
+  maxConnections?: number;
+  /** How long sessions of a listener that a reload removed or changed may finish. */
+  reloadDrainMs: number;
+  /** Where the broker's JSON log lines go. */
+  log: Logger;
+  /** Where `broker.audit.path: "-"` writes. */
+  auditStdout: Writable;
+}
+
+export interface ServeHandle {
+  /** The config file serving (reloads read it again). */
+  readonly configFile: string;
+  /** Where /healthz, /readyz and /metrics answer; undefined without `broker.http.address`. */
+  readonly http: { host: string; port: number } | undefined;
+  /** The listeners accepting connections now. */
+  listening(): Array<{ label: string; host: string; port: number }>;
+  /** Loads the config again and applies it; false when it is rejected (the old one keeps serving). */
+  reload(): Promise<boolean>;
+  /**
+   * Stops accepting and lets open sessions finish for up to `drainMs` (readiness says so
+   * meanwhile), then closes the HTTP endpoint. Called again while it waits, it cuts the sessions
+   * now; every call resolves when everything is closed.
+   */
+  stop(drainMs: number): Promise<void>;
+}
+
+/** Opens every listener and the HTTP endpoint; throws (a UserError saying what to fix) if one cannot start. */
+export async function startServe(ctx: CoreContext, options: ServeOptions): Promise<ServeHandle> {
+  const { log } = options;
+  const configFile = configPath(ctx);
+  const first = await loadConfig(configFile);
+  const httpAddress = first.broker.http.address;
+  const httpEndpoint = httpAddress === undefined ? undefined : parseHostPort(httpAddress);
+  if (httpEndpoint && !httpEndpoint.ok) throw new UserError(`broker.http.address: ${httpEndpoint.reason}`);
+
+  // The token cache is built before the broker (its loader needs it); the broker counts and logs its events.
+  const tokens = createTokenCache(first.azure, ctx.env, (event) => broker.tokenEvent(event));
+  const registry = new MetricsRegistry();
+  const broker = new BrokerServer({
+    load: serveConfigLoader(ctx, { startedWith: first, tokens, log, auditStdout: options.auditStdout }),
+    tokens,
+    scope: databaseScope(CLOUDS[first.azure.cloud]),
+    log,
+    registry,
+    stateDir: stateDirOf(ctx),
+    ...(options.maxConnections !== undefined ? { maxConnections: options.maxConnections } : {}),
+    reloadDrainMs: options.reloadDrainMs,
+  });
+  try {
+    await broker.start();
+  } catch (error) {
+    await broker.stop(0);
+    throw error;
+  }
+
+  let health: HealthServer | undefined;
+  if (httpEndpoint?.ok) {
+    try {
+      health = await startHealthServer({
+        host: httpEndpoint.host,
+        port: httpEndpoint.port,
+        readiness: () => broker.readiness(),
+        metrics: async () => ({ contentType: registry.contentType, body: await registry.render() }),
+        onError: (error) => {
+          broker.metrics.errors.inc({ kind: 'http' });
+          log.error('http.error', { error: errorMessage(error) });
+        },
+      });
+    } catch (error) {
+      await broker.stop(0);
+      throw new UserError(`cannot serve /healthz, /readyz and /metrics on ${httpAddress}: ${errorMessage(error)}`, {
+        hint: 'Pick a free `broker.http.address`, or stop the process holding it.',
+      });
+    }
+  }
+
+  let stopped: Promise<void> | undefined;
+  return {
+    configFile,
+    http: health ? { host: health.host, port: health.port } : undefined,
+    listening: () => broker.listening(),
+    reload: () => broker.reload(),
+    stop(drainMs) {
+      const drained = broker.stop(drainMs);
+      // /readyz keeps answering "draining" until the sessions are done.
+      stopped ??= drained.then(() => health?.close());
+      return stopped;
+    },
+  };
+}
