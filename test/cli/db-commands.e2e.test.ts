@@ -4,6 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chmod, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { execa } from 'execa';
@@ -107,6 +108,21 @@ describe('azdb proxy db', () => {
     const result = await runAzdb(['proxy', 'db', 'nope', '--json'], env);
     expect(result.exitCode).toBe(2);
     expect(result.stderr).toContain('orders');
+  });
+
+  it('says a port in use is in use, with what to do, instead of calling it a bug', async () => {
+    const holder = createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+    const port = (holder.address() as AddressInfo).port;
+    try {
+      const result = await runAzdb(['proxy', 'db', 'orders', '--port', String(port)], env);
+      expect(result.stderr).toContain(`error: cannot listen on 127.0.0.1:${port}: it is already in use`);
+      expect(result.stderr).toContain('hint: Pick another port');
+      expect(result.stderr).not.toContain('bug');
+      expect(result.exitCode).toBe(1);
+    } finally {
+      holder.close();
+    }
   });
 
   it('is closed by `azdb db logout NAME` from another process', async () => {
