@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CLOUDS } from '../azure/clouds.js';
+import type { DemoServer } from '../core/demo.js';
 import { loadOrCreateCa } from './ca.js';
 import { createTokenIssuer, TokenRejected, type TokenIssuer } from './entra.js';
 import { startIdentityEndpoint, type IdentityEndpoint } from './identity-endpoint.js';
@@ -35,17 +36,8 @@ export const DEMO_APP = {
 
 const MAX_REMEMBERED_TOKENS = 200;
 
-export interface EmulatedServerInfo {
-  name: string;
-  protocol: 'postgres' | 'mysql';
-  kind: 'flexible' | 'single';
-  fqdn: string;
-  host: string;
-  port: number;
-  /** Login user for the demo identity (`role@server` on single servers). */
-  loginUser: string;
-  databases: string[];
-}
+/** A server as the demo lists it (the core's shape: the emulator serves `azdb demo`). */
+export type EmulatedServerInfo = DemoServer;
 
 export interface EmulatedAzure {
   caFile: string;
