@@ -173,17 +173,27 @@ function collect(value: string, previous: string[]): string[] {
 function report(error: unknown, out: Output): number {
   if (error instanceof CommanderError) {
     // Help and version are not failures; commander already printed the usage error.
-    return error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help' ? 0 : 2;
+    if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') return 0;
+    failureDocument(out, error.message.replace(/^error: /, ''), '(run with --help for usage)');
+    return 2;
   }
   if (error instanceof ExitWithoutMessage) return error.exitCode;
   const failure = toAzdbError(error);
   if (failure instanceof BugError) {
+    const hint = `Please report it at ${REPORT_URL} with the command you ran${process.env.AZDB_DEBUG ? '' : ' (set AZDB_DEBUG=1 for details)'}.`;
     out.info(`azdb hit a bug: ${failure.message}`);
-    out.info(`Please report it at ${REPORT_URL} with the command you ran${process.env.AZDB_DEBUG ? '' : ' (set AZDB_DEBUG=1 for details)'}.`);
+    out.info(hint);
     if (process.env.AZDB_DEBUG && error instanceof Error && error.stack) out.info(error.stack);
+    failureDocument(out, `azdb hit a bug: ${failure.message}`, hint);
     return 1;
   }
   out.info(`error: ${failure.message}`);
   if (failure.hint) out.info(`hint: ${failure.hint}`);
+  failureDocument(out, failure.message, failure.hint ?? '');
   return failure instanceof UserError ? failure.exitCode : 1;
+}
+
+/** Under --json a failure is a document too: `{"ok": false, "error": {"message", "hint"}}` on stdout. */
+function failureDocument(out: Output, message: string, hint: string): void {
+  if (out.json) out.document({ ok: false, error: { message, hint } });
 }

@@ -99,7 +99,7 @@ describe('azdb proxy db', () => {
     await writeConfig(file, { users: [DEMO_IDENTITY.role, 'reporting'], names: ['*'] });
     const result = await runAzdb(['--config', file, 'proxy', 'db', 'orders', '--json'], env);
     expect(result.exitCode).toBe(2);
-    expect(result.stdout).toBe('');
+    expect(JSON.parse(result.stdout)).toMatchObject({ ok: false, error: { message: expect.stringContaining('reporting') } });
     expect(result.stderr).toContain('reporting');
     expect(result.stderr).toContain(DEMO_IDENTITY.role);
   });

@@ -67,10 +67,25 @@ describe('exit codes and messages', () => {
     expect(result.code).toBe(2);
   });
 
-  it('exits 1 with the reason and a hint when the config is missing, and keeps --json stdout empty', async () => {
+  it('exits 1 with the reason and a hint when the config is missing; under --json stdout is one failure document', async () => {
     const result = await cli('--json', 'db', 'ls');
     expect(result.code).toBe(1);
-    expect(result.stdout).toBe('');
     expect(result.stderr).toMatch(/^error: config file \/nonexistent\/azdb.yaml does not exist\nhint: /m);
+    const document = JSON.parse(result.stdout) as { ok: boolean; error: { message: string; hint: string } };
+    expect(document.ok).toBe(false);
+    expect(document.error.message).toBe('config file /nonexistent/azdb.yaml does not exist');
+    expect(document.error.hint).toContain('azdb config create');
+    expect(Object.keys(document.error).sort()).toEqual(['hint', 'message']);
+  });
+
+  it('prints a failure document for usage errors under --json, and nothing on stdout without it', async () => {
+    const json = await cli('--json', 'proxy', 'db', 'orders', '--port', '70000');
+    expect(json.code).toBe(2);
+    expect(JSON.parse(json.stdout)).toEqual({ ok: false, error: { message: '--port must be an integer from 0 to 65535, got "70000"', hint: '' } });
+    const unknown = await cli('--json', 'db', 'ls', '--frobnicate');
+    expect(unknown.code).toBe(2);
+    expect(JSON.parse(unknown.stdout)).toMatchObject({ ok: false, error: { message: "unknown option '--frobnicate'" } });
+    const human = await cli('db', 'ls');
+    expect(human.stdout).toBe('');
   });
 });
