@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
+import { nearest } from '../config/nearest.js';
 import { BugError, REPORT_URL, toAzdbError, UserError } from '../errors.js';
 import { cliContext, type CliContext, type CliPlugins } from './context.js';
 import { ExitWithoutMessage } from './exit.js';
@@ -29,6 +30,7 @@ export async function main(argv: string[], streams: Partial<OutputStreams> = {},
   let out = createOutput(argv.includes('--json'), io);
   const program = buildProgram(io, plugins, (ctx) => (out = ctx.out));
   try {
+    rejectUnknownCommand(argv, program);
     await program.parseAsync(argv, { from: 'user' });
     return 0;
   } catch (error) {
@@ -150,6 +152,31 @@ function buildProgram(io: OutputStreams, plugins: CliPlugins, onContext: (ctx: C
       (await import('./commands/serve.js')).serveCommand(context(command), options));
 
   return program;
+}
+
+/**
+ * `azdb doctr` would reach the default command (the picker) as an argument and fail with "too
+ * many arguments for 'tui'": name the unknown command and the nearest real one instead.
+ */
+function rejectUnknownCommand(argv: readonly string[], program: Command): void {
+  let word: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--') return;
+    if (arg === '--config') i++;
+    else if (!arg.startsWith('-')) {
+      word = arg;
+      break;
+    }
+  }
+  if (word === undefined) return;
+  const names = [...program.commands.flatMap((c) => [c.name(), ...c.aliases()]), 'help'];
+  if (names.includes(word)) return;
+  const suggestion = nearest(word, names);
+  throw new UserError(`unknown command "${word}"`, {
+    usage: true,
+    hint: `${suggestion ? `Did you mean \`azdb ${suggestion}\`? ` : ''}\`azdb --help\` lists the commands.`,
+  });
 }
 
 /** The version of package.json, two folders up from both src/cli and dist/cli. */

@@ -62,6 +62,27 @@ describe('exit codes and messages', () => {
     expect(badPort.stderr).toContain('--port must be an integer from 0 to 65535');
   });
 
+  it('names an unknown command and the nearest real one instead of handing it to the picker', async () => {
+    const typo = await cli('doctr');
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toContain('error: unknown command "doctr"');
+    expect(typo.stderr).toContain('Did you mean `azdb doctor`?');
+    expect(typo.stderr).not.toContain("too many arguments for 'tui'");
+    const afterConfig = await cli('--config', '/x.yaml', 'frobnicate');
+    expect(afterConfig.stderr).toContain('error: unknown command "frobnicate"');
+    const nested = await cli('db', 'lss');
+    expect(nested.code).toBe(2);
+    expect(nested.stderr).toContain("unknown command 'lss'");
+  });
+
+  it('prints its version with --version and -V', async () => {
+    for (const flag of ['--version', '-V']) {
+      const result = await cli(flag);
+      expect(result.code).toBe(0);
+      expect(result.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+    }
+  });
+
   it('rejects --cancel together with --terminate as a usage error', async () => {
     const result = await cli('queries', 'orders', '--cancel', '1', '--terminate', '2');
     expect(result.code).toBe(2);
