@@ -3,10 +3,12 @@
  * point plugs in src/emulator; production code never imports it) plus the ordinary config and
  * environment that point azdb at it, written to the demo's state folder.
  */
-import { chmod, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { renderConfig } from '../config/generate.js';
 import type { ConfigInput } from '../config/schema.js';
+import { UserError } from '../errors.js';
+import { isAlive } from '../process/exec.js';
 
 export interface DemoServer {
   name: string;
@@ -35,6 +37,42 @@ export interface DemoAzure {
 }
 
 export type StartDemoAzure = (options: { dir: string; onProgress: (message: string) => void; signal: AbortSignal }) => Promise<DemoAzure>;
+
+const OWNER_FILE = 'demo.pid';
+
+/**
+ * Makes this process the demo's owner of `dir`, or refuses when another live azdb holds it: a
+ * second demo must not stop the first one's servers or rewrite its config and env file. Returns
+ * the release, which removes the claim only while it is still this process's.
+ */
+export async function claimDemoFolder(dir: string): Promise<() => Promise<void>> {
+  await mkdir(dir, { recursive: true });
+  const file = join(dir, OWNER_FILE);
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      await writeFile(file, `${process.pid}\n`, { flag: 'wx', mode: 0o644 });
+      return async () => {
+        if ((await ownerOf(file)) === process.pid) await rm(file, { force: true });
+      };
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      const owner = await ownerOf(file);
+      if (owner !== undefined && owner !== process.pid && isAlive(owner)) {
+        throw new UserError(`a demo is already running (pid ${owner}) in ${dir}`, {
+          hint: `Use it from this shell: source ${join(dir, 'env.sh')}; or stop it first (Ctrl+C where it runs, or kill ${owner}).`,
+        });
+      }
+      // Left by a demo that is gone: take it over.
+      await rm(file, { force: true });
+    }
+  }
+  throw new UserError(`cannot claim ${dir} for the demo: another start is claiming it at the same time`, { hint: 'Run `azdb demo` once.' });
+}
+
+async function ownerOf(file: string): Promise<number | undefined> {
+  const pid = Number((await readFile(file, 'utf8').catch(() => '')).trim());
+  return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+}
 
 export interface DemoFiles {
   configFile: string;

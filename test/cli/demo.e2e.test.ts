@@ -110,6 +110,17 @@ describe('azdb demo --no-tui', () => {
     expect(demo.stderr()).not.toContain(env.IDENTITY_HEADER!);
     expect((await import('node:fs')).statSync(document.env_file).mode & 0o777).toBe(0o600);
 
+    // A second demo on the same state folder leaves the first one alone and says how to use it.
+    const envBefore = await readFile(document.env_file, 'utf8');
+    const rival = await execa('node', [BIN, 'demo', '--no-tui'], { env: baseEnv, extendEnv: false, reject: false });
+    expect(rival.exitCode).toBe(1);
+    expect(rival.stderr).toContain(`error: a demo is already running (pid ${demo.child.pid}) in ${join(state, 'demo')}`);
+    expect(rival.stderr).toContain(`source ${document.env_file}`);
+    expect(isAlive(postmasterPid)).toBe(true);
+    if (mariadbPid !== undefined) expect(isAlive(mariadbPid)).toBe(true);
+    expect(await readFile(document.env_file, 'utf8')).toBe(envBefore);
+    expect((await execa('node', [BIN, 'db', 'ls', '--json'], { env, extendEnv: false })).exitCode).toBe(0);
+
     demo.child.kill('SIGINT');
     const result = await demo.child;
     expect(result.exitCode).toBe(0);

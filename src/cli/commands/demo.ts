@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { constants as osConstants, homedir } from 'node:os';
 import { join } from 'node:path';
 import { resolveStateDir } from '../../config/paths.js';
-import { writeDemoFiles, type DemoAzure } from '../../core/demo.js';
+import { claimDemoFolder, writeDemoFiles, type DemoAzure } from '../../core/demo.js';
 import type { CliContext } from '../context.js';
 import { untilSignal } from '../signals.js';
 import { ExternalError, UserError } from '../../errors.js';
@@ -23,6 +23,15 @@ export async function demo(ctx: CliContext, options: { tui: boolean }): Promise<
   }
   const dir = join(resolveStateDir(ctx.env, homedir(), process.getuid?.()), 'demo');
   const started = Date.now();
+  const release = await claimDemoFolder(dir);
+  try {
+    await runDemo(ctx, options, dir, started);
+  } finally {
+    await release();
+  }
+}
+
+async function runDemo(ctx: CliContext, options: { tui: boolean }, dir: string, started: number): Promise<void> {
   // From the first moment: a signal while the servers start stops what has started so far.
   // SIGHUP too, so closing the terminal leaves no server behind.
   const stopped = untilSignal(DEMO_SIGNALS);
