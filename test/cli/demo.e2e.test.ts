@@ -138,6 +138,36 @@ describe('azdb demo --no-tui', () => {
     expect((await again.child).exitCode).toBe(0);
   });
 
+  // Only root hands the servers to the `postgres` and `mysql` users, whom root's own TMPDIR shuts out.
+  it.skipIf(process.getuid?.() !== 0)('starts both servers when TMPDIR is closed to their users (as root)', { timeout: 180_000 }, async () => {
+    const fresh = await mkdtemp(join(tmpdir(), 'azdb-demo-tmpdir-'));
+    const closedTmp = await mkdtemp(join(tmpdir(), 'azdb-root-tmp-'));
+    try {
+      await chmod(fresh, 0o755);
+      await chmod(closedTmp, 0o700); // like pam_tmpdir's /tmp/user/0
+      const child = execa('node', [BIN, '--json', 'demo', '--no-tui'], { env: { ...baseEnv, AZDB_STATE_DIR: fresh, TMPDIR: closedTmp }, extendEnv: false, reject: false });
+      let stdout = '';
+      child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+      let exited = false;
+      void child.then(() => (exited = true));
+      const document = await waitFor(() => {
+        if (exited) throw new Error(`the demo exited before it was up: ${stdout}`);
+        try {
+          return JSON.parse(stdout) as DemoDocument;
+        } catch {
+          return undefined;
+        }
+      }, 'the demo to start with a closed TMPDIR', 150_000);
+      expect(document.servers.filter((s) => s.protocol === 'postgres')).toHaveLength(3);
+      expect(document.servers.filter((s) => s.protocol === 'mysql')).toHaveLength(MYSQL_SERVERS.length);
+      child.kill('SIGTERM');
+      expect((await child).exitCode).toBe(0);
+    } finally {
+      await rm(fresh, { recursive: true, force: true });
+      await rm(closedTmp, { recursive: true, force: true });
+    }
+  });
+
   // Only root hands PostgreSQL to the `postgres` user, so only then can it fail to enter the folder.
   it.skipIf(process.getuid?.() !== 0)('says what to do when PostgreSQL could not enter the state folder, and exits 1 (as root)', async () => {
     const closed = await mkdtemp(join(tmpdir(), 'azdb-demo-closed-'));
