@@ -54,6 +54,7 @@ export async function createTuiApi(ctx: CoreContext, options: TuiApiOptions = {}
     info: TuiTunnel;
     tunnel: Tunnel;
     removeRecord: () => Promise<void>;
+    stopped: boolean;
   }
   const open = new Map<string, Open>();
   let clientRunning = false;
@@ -71,14 +72,21 @@ export async function createTuiApi(ctx: CoreContext, options: TuiApiOptions = {}
       recent: store,
       onEvent: (event) => emit(sessionEvent(id, name, event)),
     });
-    const removeRecord = await recordTunnel(rt, name, tunnel);
+    const entry: Open = { info: describeTunnel(id, tunnel), tunnel, removeRecord: async () => {}, stopped: false };
+    // `azdb db logout` in another shell closes this one tunnel; the picker carries on.
+    entry.removeRecord = await recordTunnel(rt, name, tunnel, async () => {
+      open.delete(id);
+      await stop(entry, 0, 'logout');
+    });
     emit({ type: 'tunnel.opened', tunnelId: id, name, host: tunnel.host, port: tunnel.port, purpose });
-    return { info: describeTunnel(id, tunnel), tunnel, removeRecord };
+    return entry;
   };
-  const stop = async (entry: Open, drainMs: number): Promise<void> => {
+  const stop = async (entry: Open, drainMs: number, by?: 'logout'): Promise<void> => {
+    if (entry.stopped) return;
+    entry.stopped = true;
     await entry.tunnel.close(drainMs);
     await entry.removeRecord();
-    emit({ type: 'tunnel.closed', tunnelId: entry.info.id, name: entry.info.name });
+    emit({ type: 'tunnel.closed', tunnelId: entry.info.id, name: entry.info.name, ...(by ? { by } : {}) });
   };
 
   // What `azdb db ls` warns about goes to the broker log (stderr would cut across Ink's frame).

@@ -13,6 +13,8 @@ export interface TunnelRecord {
   host: string;
   port: number;
   started: string;
+  /** The holder's control socket (src/core/tunnel-control.ts); absent when it has none. */
+  control?: string;
 }
 
 const folder = (stateDir: string) => join(stateDir, 'tunnels');

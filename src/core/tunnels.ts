@@ -8,10 +8,11 @@ import { resolveTarget } from '../broker/resolve-target.js';
 import { openTunnel, type Tunnel, type TunnelOptions } from '../broker/tunnel.js';
 import type { UserStateStore } from '../config/user-state.js';
 import { clientProgram } from '../diagnostics/real-deps.js';
-import { UserError } from '../errors.js';
+import { errorMessage, UserError } from '../errors.js';
 import type { CoreContext } from './context.js';
 import type { Runtime } from './runtime.js';
-import { listTunnelRecords, writeTunnelRecord, type TunnelRecord } from './tunnel-records.js';
+import { holdTunnel, requestClose, type ClosedTunnel } from './tunnel-control.js';
+import { listTunnelRecords, type TunnelRecord } from './tunnel-records.js';
 
 export interface LoginFlags {
   dbUser?: string;
@@ -67,9 +68,12 @@ function rememberingLogin(name: string, recent: Pick<UserStateStore, 'recordConn
   };
 }
 
-/** Lists the tunnel of this process in the state folder so `azdb db logout` elsewhere finds it; returns the undo. */
-export function recordTunnel(rt: Runtime, name: string, tunnel: Pick<Tunnel, 'host' | 'port'>): Promise<() => Promise<void>> {
-  return writeTunnelRecord(rt.stateDir, { pid: process.pid, name, host: tunnel.host, port: tunnel.port, started: new Date().toISOString() });
+/**
+ * Lists the tunnel of this process for `azdb db logout` in other shells, which may ask to close
+ * it (`close`: the holder's way to close it then). Returns the release, for when it is closed.
+ */
+export function recordTunnel(rt: Runtime, name: string, tunnel: Pick<Tunnel, 'host' | 'port'>, close: () => Promise<void>): Promise<() => Promise<void>> {
+  return holdTunnel(rt.stateDir, { name, host: tunnel.host, port: tunnel.port, close });
 }
 
 /** The client to run ({@link clientProgram}), or a UserError saying how to install one. */
@@ -104,13 +108,33 @@ export function clientInvocation(tunnel: Pick<Tunnel, 'protocol' | 'host' | 'por
   };
 }
 
+export interface LogoutOutcome {
+  closed: Array<ClosedTunnel & { pid: number }>;
+  /** Holders that could not be asked (no control socket, no answer), with why. */
+  unreachable: Array<{ pid: number; name: string; port: number; reason: string }>;
+}
+
 /**
  * `azdb db logout [NAME]`: asks every other azdb process holding a tunnel to NAME (or to any
- * database) to stop, and returns what it asked. Tokens live only in those processes' memory.
+ * database) to close exactly those tunnels; the processes themselves carry on. Tokens live only
+ * in their memory.
  */
-export async function logout(rt: Runtime, name: string | undefined): Promise<TunnelRecord[]> {
+export async function logout(rt: Runtime, name: string | undefined): Promise<LogoutOutcome> {
   if (name) rt.database(name);
   const records = (await listTunnelRecords(rt.stateDir)).filter((r) => (name ? r.name === name : true) && r.pid !== process.pid);
-  for (const record of records) process.kill(record.pid, 'SIGTERM');
-  return records;
+  const outcome: LogoutOutcome = { closed: [], unreachable: [] };
+  const byHolder = new Map<number, TunnelRecord[]>();
+  for (const record of records) byHolder.set(record.pid, [...(byHolder.get(record.pid) ?? []), record]);
+  await Promise.all(
+    [...byHolder].map(async ([pid, held]) => {
+      const control = held.find((r) => r.control)?.control;
+      try {
+        if (!control) throw new Error('it has no control socket (an older azdb): stop it where it runs');
+        for (const closed of await requestClose(control, name)) outcome.closed.push({ ...closed, pid });
+      } catch (error) {
+        for (const r of held) outcome.unreachable.push({ pid, name: r.name, port: r.port, reason: errorMessage(error) });
+      }
+    }),
+  );
+  return outcome;
 }

@@ -3,8 +3,8 @@
  * the picker offers first, and what the queries screen logs in with) only once the server took it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { tmpdir } from 'node:os';
 import pg from 'pg';
 import type { CoreEvent, TuiApi } from '../../src/core/api/picker.js';
@@ -13,25 +13,28 @@ import { createTuiApi } from '../../src/core/picker.js';
 import { DEMO_IDENTITY } from '../../src/emulator/demo-identity.js';
 import type { EmulatedAzure } from '../../src/emulator/emulated-azure.js';
 import { startTestAzure } from '../harness/emulator.js';
-import { cliEnv, emulatedDatabase, writeEmulatedConfig } from '../helpers/cli.js';
+import { cliEnv, emulatedDatabase, requireBuild, runAzdb, writeEmulatedConfig } from '../helpers/cli.js';
 import { waitFor } from '../helpers/wait.js';
 
 let azure: EmulatedAzure & { dir: string };
 let work: string;
 let api: TuiApi;
+let cli: Record<string, string>;
 const events: CoreEvent[] = [];
 
 beforeAll(async () => {
+  requireBuild();
   azure = await startTestAzure();
   work = await mkdtemp(join(tmpdir(), 'azdb-tui-api-'));
   const env = cliEnv(azure.identity.env(), work);
   // @azure/identity reads the managed identity endpoint from this process's environment (this file's worker).
   Object.assign(process.env, azure.identity.env());
   await writeEmulatedConfig(env.AZDB_CONFIG!, azure, {
-    databases: azure.servers.filter((s) => s.name === 'orders').map((s) => emulatedDatabase(azure, s)),
+    databases: azure.servers.filter((s) => s.name === 'orders' || s.name === 'inventory').map((s) => emulatedDatabase(azure, s)),
     role: 'dev',
     allow: { db_users: [DEMO_IDENTITY.role], db_names: ['*'] },
   });
+  cli = env;
   api = await createTuiApi({ log: SILENT_LOG, env, configFlag: undefined });
   api.subscribe((event) => events.push(event));
 });
@@ -72,5 +75,40 @@ describe('recent logins of the picker', () => {
     await waitFor(() => events.some((e) => e.type === 'session.opened' && e.tunnelId === good.id), 'the session to open');
     expect(await recent()).toEqual([`${DEMO_IDENTITY.role}/orders`]);
     await api.closeTunnel(good.id);
+  });
+});
+
+describe('azdb db logout from another shell', () => {
+  it('closes exactly the tunnels it names in the picker, which carries on with the others', async () => {
+    const orders = await api.openTunnel('orders', { dbUser: DEMO_IDENTITY.role, dbName: 'orders' });
+    const inventory = await api.openTunnel('inventory', { dbUser: DEMO_IDENTITY.role, dbName: 'inventory' });
+    const logout = await runAzdb(['db', 'logout', 'orders'], cli);
+    expect(logout.exitCode).toBe(0);
+    expect(logout.stdout).toContain(`Closed 1 tunnel(s) for "orders": orders on 127.0.0.1:${orders.port} (pid ${process.pid})`);
+    // This process (the picker's) was not signalled: it is still here, and so is the other tunnel.
+    expect(api.tunnels().map((t) => t.name)).toEqual(['inventory']);
+    expect(events).toContainEqual(expect.objectContaining({ type: 'tunnel.closed', tunnelId: orders.id, by: 'logout' }));
+    expect(await login(orders)).toMatchObject({ message: expect.stringMatching(/ECONNREFUSED/) });
+    expect(await login(inventory)).toBeUndefined();
+    // The second time there is nothing left for orders; the JSON names what was closed.
+    const again = await runAzdb(['--json', 'db', 'logout', 'orders'], cli);
+    expect(JSON.parse(again.stdout)).toEqual({ closed: [], unreachable: [], tokens_dropped: true });
+    const all = await runAzdb(['--json', 'db', 'logout'], cli);
+    expect(JSON.parse(all.stdout)).toEqual({ closed: [{ name: 'inventory', pid: process.pid, port: inventory.port }], unreachable: [], tokens_dropped: true });
+    expect(api.tunnels()).toEqual([]);
+  });
+
+  it('never signals a holder it cannot ask: it says so and exits 1', async () => {
+    const record = join(cli.AZDB_STATE_DIR!, 'tunnels', `${process.pid}-1.json`);
+    await mkdir(dirname(record), { recursive: true });
+    // As an azdb without a control socket lists its tunnel.
+    await writeFile(record, JSON.stringify({ pid: process.pid, name: 'orders', host: '127.0.0.1', port: 1, started: new Date().toISOString() }));
+    try {
+      const logout = await runAzdb(['db', 'logout', 'orders'], cli);
+      expect(logout.exitCode).toBe(1);
+      expect(logout.stderr).toContain(`could not close the tunnel to orders on port 1 (pid ${process.pid}): it has no control socket`);
+    } finally {
+      await rm(record, { force: true });
+    }
   });
 });

@@ -8,6 +8,7 @@ import { loadRuntime } from '../../core/runtime.js';
 import { clientCommandLine, clientInvocation, findClient, logout, recordTunnel, startTunnel, type LoginFlags } from '../../core/tunnels.js';
 import { run } from '../../process/exec.js';
 import type { CliContext } from '../context.js';
+import { ExitWithoutMessage } from '../exit.js';
 import { untilSignal } from '../signals.js';
 
 export type { LoginFlags } from '../../core/tunnels.js';
@@ -23,7 +24,12 @@ export async function proxyDb(ctx: CliContext, name: string, flags: LoginFlags &
   const stop = untilSignal();
   try {
     const tunnel = await startTunnel(ctx, rt, name, { ...flags, port: flags.port ?? 0 });
-    const removeRecord = await recordTunnel(rt, name, tunnel);
+    let loggedOut: () => void = () => {};
+    const logout = new Promise<'logout'>((resolve) => (loggedOut = () => resolve('logout')));
+    const removeRecord = await recordTunnel(rt, name, tunnel, async () => {
+      await tunnel.close(0);
+      loggedOut();
+    });
     try {
       if (ctx.out.json) {
         ctx.out.line(`Tunnel to ${name} is listening; Ctrl+C to stop.`);
@@ -37,9 +43,13 @@ export async function proxyDb(ctx: CliContext, name: string, flags: LoginFlags &
         ctx.out.line(`  ${(tunnel.protocol === 'mysql' ? 'mysql' : 'psql').padEnd(8)}  ${clientCommandLine(tunnel, '<password above>')}`);
         ctx.out.line('Ctrl+C to stop.');
       }
-      const signal = await stop.promise;
-      ctx.out.info(`${signal}: closing the tunnel (open sessions get up to ${DRAIN_MS / 1000} s)...`);
-      await tunnel.close(DRAIN_MS);
+      const reason = await Promise.race([stop.promise, logout]);
+      if (reason === 'logout') {
+        ctx.out.info(`\`azdb db logout\` closed the tunnel to ${name}.`);
+      } else {
+        ctx.out.info(`${reason}: closing the tunnel (open sessions get up to ${DRAIN_MS / 1000} s)...`);
+        await tunnel.close(DRAIN_MS);
+      }
     } finally {
       await removeRecord();
     }
@@ -54,7 +64,8 @@ export async function dbConnect(ctx: CliContext, name: string, flags: LoginFlags
   try {
     const client = await findClient(ctx, rt.database(name).protocol);
     const tunnel = await startTunnel(ctx, rt, name, { ...flags, host: '127.0.0.1', port: 0, recent: createUserStateStore({ cwd: rt.stateDir }) });
-    const removeRecord = await recordTunnel(rt, name, tunnel);
+    // `azdb db logout` elsewhere closes the tunnel: the client sees its connection end.
+    const removeRecord = await recordTunnel(rt, name, tunnel, () => tunnel.close(0));
     // Ctrl+C belongs to the client (it cancels the running query through the tunnel: psql with a
     // CancelRequest, mysql with KILL QUERY on a new connection); azdb ignores it.
     const ignore = () => {};
@@ -76,13 +87,18 @@ export async function dbConnect(ctx: CliContext, name: string, flags: LoginFlags
 export async function dbLogout(ctx: CliContext, name: string | undefined): Promise<void> {
   const rt = await loadRuntime(ctx);
   await rt.close();
-  const records = await logout(rt, name);
+  const { closed, unreachable } = await logout(rt, name);
   const scope = name ? `"${name}"` : 'all databases';
-  const closed = records.map((r) => ({ name: r.name, pid: r.pid, port: r.port }));
+  for (const u of unreachable) ctx.out.warn(`could not close the tunnel to ${u.name} on port ${u.port} (pid ${u.pid}): ${u.reason}`);
   if (ctx.out.json) {
-    ctx.out.document({ closed, tokens_dropped: true });
-    return;
+    ctx.out.document({
+      closed: closed.map((c) => ({ name: c.name, pid: c.pid, port: c.port })),
+      unreachable: unreachable.map((u) => ({ name: u.name, pid: u.pid, port: u.port, reason: u.reason })),
+      tokens_dropped: unreachable.length === 0,
+    });
+  } else {
+    ctx.out.line(closed.length === 0 ? `No open tunnels for ${scope}.` : `Closed ${closed.length} tunnel(s) for ${scope}: ${closed.map((c) => `${c.name} on ${c.host}:${c.port} (pid ${c.pid})`).join(', ')}.`);
+    ctx.out.line('azdb keeps Entra tokens only in the memory of the process holding a tunnel; the processes that held these carry on with their other tunnels.');
   }
-  ctx.out.line(closed.length === 0 ? `No open tunnels for ${scope}.` : `Closed ${closed.length} tunnel(s) for ${scope}: ${closed.map((c) => `${c.name} on port ${c.port} (pid ${c.pid})`).join(', ')}.`);
-  ctx.out.line('azdb keeps Entra tokens only in the memory of the process holding a tunnel, so none remain cached.');
+  if (unreachable.length > 0) throw new ExitWithoutMessage(1);
 }

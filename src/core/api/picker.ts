@@ -48,7 +48,7 @@ export interface TuiTunnel {
 
 export type CoreEventBody =
   | { type: 'tunnel.opened'; tunnelId: string; name: string; host: string; port: number; purpose: 'tunnel' | 'client' }
-  | { type: 'tunnel.closed'; tunnelId: string; name: string }
+  | { type: 'tunnel.closed'; tunnelId: string; name: string; /** Closed from another shell. */ by?: 'logout' }
   | { type: 'session.opened'; tunnelId: string; name: string; sessionId: string; dbUser: string; dbName: string; client: string }
   | { type: 'session.closed'; tunnelId: string; name: string; sessionId: string; result: 'ok' | 'error'; error?: string }
   | { type: 'cancel'; tunnelId: string; name: string; forwarded: boolean }

@@ -440,7 +440,7 @@ function applyEvent(state: PickerState, event: CoreEvent): PickerState {
         ...withLog,
         overlay,
         tunnels: withLog.tunnels.filter((t) => t.id !== event.tunnelId),
-        ...(closed ? { notice: `Tunnel to ${event.name} closed.` } : {}),
+        ...(closed ? { notice: `Tunnel to ${event.name} closed${event.by === 'logout' ? ' by `azdb db logout`' : ''}.` } : {}),
       };
     }
     default:
@@ -456,7 +456,7 @@ export function logLine(event: CoreEvent): LogLine | undefined {
     case 'tunnel.opened':
       return { ...base, level: 'info', text: `${event.name}: ${event.purpose === 'client' ? 'client tunnel' : 'tunnel'} ${event.tunnelId} listening on ${event.host}:${event.port}` };
     case 'tunnel.closed':
-      return { ...base, level: 'info', text: `${event.name}: tunnel ${event.tunnelId} closed` };
+      return { ...base, level: 'info', text: `${event.name}: tunnel ${event.tunnelId} closed${event.by === 'logout' ? ' by azdb db logout' : ''}` };
     case 'session.opened':
       return { ...base, level: 'info', text: `${event.name}: session ${event.sessionId} opened as ${event.dbUser}${event.dbName ? `/${event.dbName}` : ''} from ${event.client}` };
     case 'session.closed':
