@@ -45,10 +45,11 @@ export function parseConfig(text: string, file: string): AzdbConfig {
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const issues = new Issues(file, lineCounter, doc.contents);
   if (doc.errors.length > 0) {
-    // After a syntax error the tree is a guess; checking its shape would only add noise.
-    for (const error of doc.errors) {
-      issues.errorAt(issues.positionOf(error.pos[0]), [], `YAML syntax error: ${firstLine(error.message)}`);
-    }
+    // After a syntax error the tree is a guess: what follows it (more syntax errors, the shape)
+    // mostly echoes the first mistake, so that one is the error, with the count of the rest.
+    const [first, ...rest] = [...doc.errors].sort((a, b) => a.pos[0] - b.pos[0]);
+    const more = rest.length > 0 ? ` (${rest.length} more syntax error${rest.length === 1 ? '' : 's'} after it may come from this one: fix it first)` : '';
+    issues.errorAt(issues.positionOf(first!.pos[0]), [], `YAML syntax error: ${firstLine(first!.message)}${more}`);
     throw new ConfigError(issues.errors, { omitted: issues.dropped });
   }
   if (doc.contents === null || (isScalar(doc.contents) && doc.contents.value === null)) {

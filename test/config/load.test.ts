@@ -218,6 +218,15 @@ describe('parseConfig: errors name file, line and column', () => {
     expect(quote.message).toContain('quote');
   });
 
+  it('reports only the first syntax error of a cascade, with its line and how many followed', () => {
+    // One missing } makes the YAML parser report every later line too.
+    const error = onlyError(
+      lines('version: v1', 'databases:', '  - {name: orders, protocol: postgres, uri: "a:5432"', '  - name: inv', '    protocol: postgres', '    uri: b:5432', 'broker:', '  roles: [d]'),
+    );
+    expect(error).toMatchObject({ line: 4, column: 3 });
+    expect(error.message).toMatch(/^YAML syntax error: Flow map in block collection must be sufficiently indented and end with a \} \(\d+ more syntax errors? after it may come from this one: fix it first\)$/);
+  });
+
   it('reports a duplicate key as a syntax error at the second key', () => {
     const error = onlyError(lines('version: v1', 'azure:', '  cloud: AzureCloud', '  cloud: AzureChinaCloud'));
     expect(error).toMatchObject({ line: 4, column: 3 });
