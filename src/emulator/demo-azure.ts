@@ -3,7 +3,8 @@ import { DEMO_IDENTITY } from './demo-identity.js';
 import { startEmulatedAzure } from './emulated-azure.js';
 
 export async function startDemoAzure(options: { dir: string; onProgress: (message: string) => void; signal: AbortSignal }) {
-  const azure = await startEmulatedAzure(options);
+  // Stable across restarts: configs and shells set up against one start work with the next.
+  const azure = await startEmulatedAzure({ ...options, stableAddresses: true });
   return {
     caFile: azure.caFile,
     armEndpoint: azure.armEndpoint,

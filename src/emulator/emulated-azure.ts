@@ -14,6 +14,7 @@ import { loadOrCreateCa } from './ca.js';
 import { createTokenIssuer, TokenRejected, type TokenIssuer } from './entra.js';
 import { startIdentityEndpoint, type IdentityEndpoint } from './identity-endpoint.js';
 import { startEntraAuthority, type EntraAuthority } from './entra-authority.js';
+import { ephemeralAddressBook, loadAddressBook } from './address-book.js';
 import { startArm } from './arm.js';
 import { startRealPostgres, type RealPostgres } from './real-postgres.js';
 import { startPostgresFront, type PostgresFront } from './postgres-front.js';
@@ -71,6 +72,11 @@ export interface EmulatedAzureOptions {
   realMariaDb?: RealMariaDb | null;
   /** Aborting it stops what has started so far; the start then rejects with the signal's reason. */
   signal?: AbortSignal;
+  /**
+   * Keep ports and the identity header across starts (`<dir>/addresses.json`), as the demo does.
+   * @default false: new ones on every start (tests run many emulators at once)
+   */
+  stableAddresses?: boolean;
 }
 
 interface ServerSpec {
@@ -142,11 +148,20 @@ export async function startEmulatedAzure(options: EmulatedAzureOptions): Promise
         return token;
       },
     };
-    const identity = await startIdentityEndpoint({
-      issuer,
-      identities: [{ clientId: DEMO_IDENTITY.clientId, objectId: DEMO_IDENTITY.objectId, default: true }],
-      tokenTtlSeconds: options.tokenTtlSeconds ?? 3600,
-    });
+    const addresses = options.stableAddresses ? await loadAddressBook(join(options.dir, 'addresses.json')) : ephemeralAddressBook();
+    const portOfUrl = (started: { endpoint: string }) => Number(new URL(started.endpoint).port);
+    const identity = await addresses.onStablePort(
+      'identity',
+      (port) =>
+        startIdentityEndpoint({
+          issuer,
+          identities: [{ clientId: DEMO_IDENTITY.clientId, objectId: DEMO_IDENTITY.objectId, default: true }],
+          tokenTtlSeconds: options.tokenTtlSeconds ?? 3600,
+          port,
+          header: addresses.identityHeader,
+        }),
+      portOfUrl,
+    );
     stops.push(() => identity.close());
     const entraAuthority = await startEntraAuthority({
       issuer,
@@ -170,14 +185,14 @@ export async function startEmulatedAzure(options: EmulatedAzureOptions): Promise
     async function serveFront<F extends { host: string; port: number; close(): Promise<void> }>(
       spec: { name: string; kind: 'flexible' | 'single'; databases: string[] },
       protocol: 'postgres' | 'mysql',
-      start: (cert: { certPem: string; keyPem: string }) => Promise<F>,
+      start: (cert: { certPem: string; keyPem: string }, port: number) => Promise<F>,
     ): Promise<F> {
       const suffix = protocol === 'postgres' ? cloud.postgresSuffix : cloud.mysqlSuffix;
       const fqdn = `${spec.name}.${suffix}`;
       // 127.0.0.1 for MySQL too: the mysql client has no psql-style hostaddr to verify a name
       // while connecting to an address.
       const cert = await ca.issueServerCertificate({ dnsNames: [fqdn, `*.${suffix}`], ...(protocol === 'mysql' ? { ipAddresses: ['127.0.0.1'] } : {}) });
-      const front = await start(cert);
+      const front = await addresses.onStablePort(`${protocol}:${spec.name}`, (port) => start(cert, port), (f) => f.port);
       stops.push(() => front.close());
       servers.push({
         name: spec.name,
@@ -196,8 +211,8 @@ export async function startEmulatedAzure(options: EmulatedAzureOptions): Promise
     progress(`Starting ${SERVERS.length} emulated Azure Database for PostgreSQL servers...`);
     const fronts = new Map<string, PostgresFront>();
     for (const spec of SERVERS) {
-      const front = await serveFront(spec, 'postgres', (cert) =>
-        startPostgresFront({ serverName: spec.name, kind: spec.kind, ...cert, ...frontOptions, realPostgres }),
+      const front = await serveFront(spec, 'postgres', (cert, port) =>
+        startPostgresFront({ serverName: spec.name, kind: spec.kind, ...cert, ...frontOptions, realPostgres, port }),
       );
       fronts.set(spec.name, front);
     }
@@ -207,8 +222,8 @@ export async function startEmulatedAzure(options: EmulatedAzureOptions): Promise
     if (realMariaDb) {
       progress(`Starting ${MYSQL_SERVERS.length} emulated Azure Database for MySQL servers...`);
       for (const spec of MYSQL_SERVERS) {
-        const front = await serveFront(spec, 'mysql', (cert) =>
-          startMySqlFront({ serverName: spec.name, kind: spec.kind, ...cert, ...frontOptions, realMariaDb }),
+        const front = await serveFront(spec, 'mysql', (cert, port) =>
+          startMySqlFront({ serverName: spec.name, kind: spec.kind, ...cert, ...frontOptions, realMariaDb, port }),
         );
         mysqlFronts.set(spec.name, front);
       }
@@ -226,16 +241,23 @@ export async function startEmulatedAzure(options: EmulatedAzureOptions): Promise
       state: 'Ready',
       fqdn: `${spec.name}.${engine === 'postgres' ? cloud.postgresSuffix : cloud.mysqlSuffix}`,
     });
-    const arm = await startArm({
-      issuer,
-      ca,
-      subscriptions: [{ subscriptionId: DEMO_SUBSCRIPTION_ID, displayName: 'azdb demo' }],
-      servers: [
-        ...SERVERS.map((spec) => armServer(spec, 'postgres')),
-        ...mysqlSpecs.map((spec) => armServer(spec, 'mysql')),
-      ],
-    });
+    const arm = await addresses.onStablePort(
+      'arm',
+      (port) =>
+        startArm({
+          issuer,
+          ca,
+          port,
+          subscriptions: [{ subscriptionId: DEMO_SUBSCRIPTION_ID, displayName: 'azdb demo' }],
+          servers: [
+            ...SERVERS.map((spec) => armServer(spec, 'postgres')),
+            ...mysqlSpecs.map((spec) => armServer(spec, 'mysql')),
+          ],
+        }),
+      portOfUrl,
+    );
     stops.push(() => arm.close());
+    await addresses.save();
     await writeFile(caFile, ca.caPem);
     options.signal?.throwIfAborted();
 

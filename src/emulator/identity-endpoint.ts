@@ -63,6 +63,8 @@ export interface IdentityEndpointOptions {
   host?: string;
   /** @default 0 (ephemeral) */
   port?: number;
+  /** The secret for IDENTITY_HEADER. @default a new random one */
+  header?: string;
 }
 
 export interface IdentityEndpoint {
@@ -88,7 +90,7 @@ const DEFAULT_SCOPE_SUFFIX = '/.default';
 
 export async function startIdentityEndpoint(options: IdentityEndpointOptions): Promise<IdentityEndpoint> {
   const host = options.host ?? '127.0.0.1';
-  const header = randomBytes(24).toString('hex');
+  const header = options.header ?? randomBytes(24).toString('hex');
   let ttlSeconds = options.tokenTtlSeconds ?? 3600;
   let mode: IdentityEndpointMode = 'up';
   let requests = 0;

@@ -23,6 +23,7 @@ interface DemoDocument {
   config: string;
   env_file: string;
   state_dir: string;
+  arm_endpoint: string;
   servers: Array<{ name: string; protocol: string; host: string; port: number; user: string }>;
 }
 
@@ -130,10 +131,17 @@ describe('azdb demo --no-tui', () => {
     expect(existsSync(join(state, 'demo', 'postgres', 'data', 'postmaster.pid'))).toBe(false);
     for (const server of document.servers) expect(await portOpen(server.host, server.port)).toBe(false);
 
-    // A second start reuses the cluster and comes up again.
+    // A second start reuses the cluster and comes up again, at the same addresses: a config or a
+    // shell set up against the first start keeps working.
     const again = startDemo();
     const second = await again.document;
     expect(second.servers).toHaveLength(3 + MYSQL_SERVERS.length);
+    const addresses = (d: DemoDocument) => d.servers.map((s) => `${s.name} ${s.host}:${s.port}`).sort();
+    expect(addresses(second)).toEqual(addresses(document));
+    expect(second.arm_endpoint).toBe(document.arm_endpoint);
+    expect(await readFile(second.env_file, 'utf8')).toBe(envBefore);
+    const afterRestart = await execa('node', [BIN, 'db', 'connect', 'orders', '--db-name', 'orders'], { env, extendEnv: false, input: 'select 1 as still_there;\n' });
+    expect(afterRestart.stdout).toContain('still_there');
     again.child.kill('SIGTERM');
     expect((await again.child).exitCode).toBe(0);
   });
