@@ -87,8 +87,8 @@ export const KEY_BINDINGS: Readonly<Record<Command, readonly KeyBinding[]>> = {
   [Command.Accept]: [{ key: 'return' }],
   [Command.DeleteChar]: [{ key: 'backspace' }, { key: 'delete' }],
   [Command.CancelQuery]: [{ char: 'c' }],
-  // On the queries screen `k` terminates (as issue 8 asks); moving there is ↑/↓, j, ctrl+n/ctrl+p.
-  [Command.Terminate]: [{ char: 'k' }],
+  // A capital letter: nothing a vim user presses to move (k) may end someone's session.
+  [Command.Terminate]: [{ char: 'T' }],
   [Command.Yes]: [{ char: 'y' }, { char: 'Y' }],
   [Command.No]: [{ char: 'n' }, { char: 'N' }],
 };

@@ -19,7 +19,8 @@ describe('key bindings as data', () => {
     expect(matches(Command.Quit, 'Q', { shift: true })).toBe(true);
     expect(matches(Command.Queries, 'q', {})).toBe(true);
     expect(matches(Command.Doctor, 'd', {})).toBe(true);
-    expect(matches(Command.Terminate, 'k', {})).toBe(true);
+    expect(matches(Command.Terminate, 'T', { shift: true })).toBe(true);
+    expect(matches(Command.Terminate, 'k', {})).toBe(false); // k moves up, everywhere
     expect(matches(Command.CancelQuery, 'c', {})).toBe(true);
     expect(matches(Command.CancelQuery, 'c', { ctrl: true })).toBe(false);
     expect(matches(Command.No, 'n', {})).toBe(true);
@@ -57,12 +58,14 @@ describe('key bindings as data', () => {
   });
 
   it('leaves a key to the first command of a screen that has it', () => {
-    const queries = [Command.Terminate, Command.Up, Command.Down];
-    expect(matchCommand(queries, 'k', {})).toBe(Command.Terminate);
-    expect(matchCommand(queries, '', { upArrow: true })).toBe(Command.Up);
-    expect(effectiveBindings(queries, Command.Up)).toEqual([{ key: 'up' }, { char: 'p', ctrl: true }]);
-    expect(screenKeys(queries, Command.Up)).toBe('↑/ctrl+p');
-    expect(screenKeys(queries, Command.Down)).toBe('↓/j/ctrl+n');
+    // c is both "cancel query" and "copy": a screen with both gives it to the one listed first.
+    const screen = [Command.CancelQuery, Command.Copy, Command.Up, Command.Down];
+    expect(matchCommand(screen, 'c', {})).toBe(Command.CancelQuery);
+    expect(effectiveBindings(screen, Command.Copy)).toEqual([]);
+    expect(screenKeys(screen, Command.Copy)).toBe('');
+    expect(matchCommand(screen, 'k', {})).toBe(Command.Up);
+    expect(screenKeys(screen, Command.Up)).toBe('↑/k/ctrl+p');
+    expect(screenKeys(screen, Command.Down)).toBe('↓/j/ctrl+n');
     expect(screenKeys([Command.Up], Command.Up)).toBe('↑/k/ctrl+p');
   });
 

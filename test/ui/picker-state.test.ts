@@ -293,8 +293,8 @@ describe('doctor and queries screens', () => {
     expect(sections.map((s) => s.section)).toEqual(['Databases', 'Filter (/)', 'Tunnel details', 'Doctor (d)', 'Queries (q)']);
     const queries = sections.find((s) => s.section === 'Queries (q)')!.rows.map((r) => `${r.keys} ${r.label}`);
     expect(queries).toContain('c cancel query');
-    expect(queries).toContain('k terminate');
-    expect(queries).toContain('↑/ctrl+p up'); // k terminates here
+    expect(queries).toContain('T terminate session');
+    expect(queries).toContain('↑/k/ctrl+p up'); // k moves here too
     expect(queries).toContain('Q/ctrl+c quit');
     const databases = sections[0]!.rows.map((r) => `${r.keys} ${r.label}`);
     expect(databases).toContain('↑/k/ctrl+p up');

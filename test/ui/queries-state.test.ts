@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   initialQueriesState,
   outcomeLine,
+  queriesHelpRows,
   queriesKeyBar,
   queriesKeyToIntent,
   queriesMode,
@@ -118,10 +119,12 @@ describe('queries screen state', () => {
     expect(state.listing).toBe(false);
   });
 
-  it('maps keys: c cancel, k terminate (not up), r refresh, arrows and j move, esc back, Q quit', () => {
+  it('maps keys: c cancel, T terminate, k and j move, r refresh, ? help, esc back, Q quit', () => {
     const state = listed();
     expect(queriesKeyToIntent(state, 'c', {})).toEqual({ type: 'request-act', action: 'cancel' });
-    expect(queriesKeyToIntent(state, 'k', {})).toEqual({ type: 'request-act', action: 'terminate' });
+    expect(queriesKeyToIntent(state, 'T', { shift: true })).toEqual({ type: 'request-act', action: 'terminate' });
+    expect(queriesKeyToIntent(state, 'k', {})).toEqual({ type: 'move', delta: -1 });
+    expect(queriesKeyToIntent(state, '?', {})).toEqual({ type: 'toggle-help' });
     expect(queriesKeyToIntent(state, 'r', {})).toEqual({ type: 'refresh' });
     expect(queriesKeyToIntent(state, 'j', {})).toEqual({ type: 'move', delta: 1 });
     expect(queriesKeyToIntent(state, '', { upArrow: true })).toEqual({ type: 'move', delta: -1 });
@@ -129,7 +132,16 @@ describe('queries screen state', () => {
     expect(queriesKeyToIntent(state, 'Q', {})).toEqual({ type: 'leave', to: 'quit' });
     expect(queriesKeyToIntent(state, 'c', { ctrl: true })).toEqual({ type: 'leave', to: 'quit' });
     expect(queriesKeyToIntent(state, 'q', {})).toBeUndefined();
-    expect(queriesKeyBar(state).map((h) => `${h.keys} ${h.label}`).join(' · ')).toBe('c cancel query · k terminate · r refresh · ↑↓ move · esc back · Q quit');
+    expect(queriesKeyBar(state).map((h) => `${h.keys} ${h.label}`).join(' · ')).toBe('c cancel query · T terminate session · r refresh · ↑↓ move · ? help · esc back · Q quit');
+  });
+
+  it('shows every key on ?, and ? or esc goes back to the table', () => {
+    const help = run(listed(), { type: 'toggle-help' });
+    expect(queriesMode(help)).toBe('help');
+    expect(queriesKeyToIntent(help, '', { escape: true })).toEqual({ type: 'toggle-help' });
+    expect(queriesKeyToIntent(help, 'c', {})).toBeUndefined(); // nothing acts behind the help
+    expect(queriesHelpRows().map((r) => `${r.keys} ${r.label}`)).toEqual(expect.arrayContaining(['c cancel query', 'T terminate session', '↑/k/ctrl+p up', 'y/Y confirm terminate']));
+    expect(queriesMode(run(help, { type: 'toggle-help' }))).toBe('list');
   });
 
   it('formats durations and summaries', () => {

@@ -143,14 +143,14 @@ describe('queries screen', () => {
     expect(frame()).toMatch(/PID\s+USER\s+DATABASE\s+STATE\s+DURATION\s+QUERY/);
     expect(frame()).toMatch(/▸ 4242\s+azdb-demo\s+orders\s+active\s+42 s\s+select pg_sleep\(60\)/);
     expect(frame()).toMatch(/4243\s+bob\s+orders\s+idle\s+10 min 0 s\s+select count/);
-    expect(frame()).toContain('c cancel query · k terminate · r refresh · ↑↓ move · esc back · Q quit');
+    expect(frame()).toContain('c cancel query · T terminate session · r refresh · ↑↓ move · ? help · esc back · Q quit');
     press('c');
     await until('Done: the running query of pid 4242 was cancelled.');
     expect(api.calls).toContain('cancel 4242');
     await until(/▸ 4242\s+azdb-demo\s+orders\s+idle/); // listed again
   });
 
-  it('k asks before terminating; n keeps the session, y ends it; a refusal shows its hint', async () => {
+  it('T asks before terminating; n keeps the session, y ends it; a refusal shows its hint; k only moves', async () => {
     const api = fakeApi(DATABASES);
     api.sessions = SESSIONS.map((s) => ({ ...s }));
     api.actAnswers.set(4243, { status: 'refused', message: 'azdb-demo may not terminate pid 4243: permission denied', hint: 'grant the role pg_signal_backend' });
@@ -158,7 +158,7 @@ describe('queries screen', () => {
     await until('3 databases');
     press('q');
     await until('2 other sessions');
-    press('k');
+    press('T');
     await until('Terminate session 4242 (azdb-demo · select pg_sleep(60))? y/n');
     expect(frame()).toContain('y terminate · n keep it');
     press('n');
@@ -166,15 +166,15 @@ describe('queries screen', () => {
     expect(api.calls).not.toContain('terminate 4242');
     press(DOWN);
     await until(/▸ 4243/);
-    press('k');
+    press('T');
     await until('Terminate session 4243');
     press('y');
     await until('Refused: azdb-demo may not terminate pid 4243: permission denied');
     await until('hint: grant the role pg_signal_backend');
-    press('j'); // j still moves (k terminates here)
-    press('\u001b[A');
+    press('k'); // k moves up, as everywhere
     await until(/▸ 4242/);
-    press('k');
+    expect(frame()).not.toContain('? y/n');
+    press('T');
     await until('Terminate session 4242');
     press('y');
     await until('Done: session 4242 was terminated.');

@@ -1,14 +1,14 @@
 /**
  * The queries screen's state, its pure reducer and its keys: the server's active sessions
- * (refreshed with `r` and every few seconds), `c` cancels the selected session's query, `k`
- * terminates it after a y/n confirmation, and the outcome stays on screen.
+ * (refreshed with `r` and every few seconds), `c` cancels the selected session's query, `T`
+ * terminates it after a y/n confirmation, and the outcome stays on screen; `?` shows every key.
  *
  * Work for the core is asked for with counters and fields the hooks watch: `connect` (log in
  * again), `listRequest` (list the sessions), `act` in phase `running` (cancel / terminate).
  */
 import type { TuiActionOutcome, TuiErrorInfo, TuiLogin, TuiSession, TuiSessionAction } from '../../core/api/picker.js';
 import { oneLine } from '../../format.js';
-import { bindingLabel, Command, KEY_BINDINGS, LIST_MOVES, matchCommand, type KeyPress } from '../keys.js';
+import { bindingLabel, Command, KEY_BINDINGS, LIST_MOVES, matchCommand, screenKeys, type KeyPress } from '../keys.js';
 import { clampCursor } from '../layout.js';
 
 export interface PendingAct {
@@ -47,6 +47,8 @@ export interface QueriesScreenState {
   outcome: ActOutcome | undefined;
   /** Logging in or listing failed. */
   error: TuiErrorInfo | undefined;
+  /** `?`: the keys of this screen instead of the table. */
+  help: boolean;
 }
 
 export type QueriesAction =
@@ -61,7 +63,8 @@ export type QueriesAction =
   | { type: 'confirm' }
   | { type: 'deny' }
   | { type: 'acted'; outcome: TuiActionOutcome }
-  | { type: 'act-failed'; error: TuiErrorInfo };
+  | { type: 'act-failed'; error: TuiErrorInfo }
+  | { type: 'toggle-help' };
 
 export type QueriesIntent = QueriesAction | { type: 'leave'; to: 'back' | 'quit' };
 
@@ -82,6 +85,7 @@ export function initialQueriesState(name: string, login: TuiLogin): QueriesScree
     act: undefined,
     outcome: undefined,
     error: undefined,
+    help: false,
   };
 }
 
@@ -145,6 +149,8 @@ export function queriesReducer(state: QueriesScreenState, action: QueriesAction)
     case 'acted':
       if (state.act?.phase !== 'running') return state;
       return requestList({ ...state, act: undefined, outcome: { ...action.outcome, action: state.act.action, pid: state.act.pid } });
+    case 'toggle-help':
+      return { ...state, help: !state.help };
     case 'act-failed':
       if (state.act?.phase !== 'running') return state;
       return requestList({
@@ -177,19 +183,21 @@ export function actLabel(act: PendingAct): string {
   return act.action === 'cancel' ? `Cancelling the query of pid ${act.pid} (${act.summary})…` : `Terminating session ${act.pid} (${act.summary})…`;
 }
 
-export type QueriesMode = 'list' | 'confirm';
+export type QueriesMode = 'list' | 'confirm' | 'help';
 
 export function queriesMode(state: QueriesScreenState): QueriesMode {
-  return state.act?.phase === 'confirm' ? 'confirm' : 'list';
+  if (state.act?.phase === 'confirm') return 'confirm';
+  return state.help ? 'help' : 'list';
 }
 
-/** The commands per mode in matching order (Terminate before Up: on this screen `k` terminates). */
+/** The commands per mode in matching order, with what the key bar and `?` call them. */
 export const QUERIES_COMMANDS: Readonly<Record<QueriesMode, ReadonlyArray<readonly [Command, string]>>> = {
   list: [
     [Command.CancelQuery, 'cancel query'],
-    [Command.Terminate, 'terminate'],
+    [Command.Terminate, 'terminate session'],
     [Command.Retry, 'refresh'],
     ...LIST_MOVES,
+    [Command.Help, 'help'],
     [Command.Back, 'back'],
     [Command.Quit, 'quit'],
     [Command.ForceQuit, 'quit'],
@@ -200,21 +208,38 @@ export const QUERIES_COMMANDS: Readonly<Record<QueriesMode, ReadonlyArray<readon
     [Command.Back, 'keep it'],
     [Command.ForceQuit, 'quit'],
   ],
+  help: [
+    [Command.Help, 'close help'],
+    [Command.Back, 'close help'],
+    [Command.Quit, 'quit'],
+    [Command.ForceQuit, 'quit'],
+  ],
 };
 
 const KEY_BAR: Readonly<Record<QueriesMode, readonly Command[]>> = {
-  list: [Command.CancelQuery, Command.Terminate, Command.Retry, Command.Up, Command.Back, Command.Quit],
+  list: [Command.CancelQuery, Command.Terminate, Command.Retry, Command.Up, Command.Help, Command.Back, Command.Quit],
   confirm: [Command.Yes, Command.No],
+  help: [Command.Back],
 };
 
 export function queriesKeyBar(state: QueriesScreenState): Array<{ keys: string; label: string }> {
   const mode = queriesMode(state);
   const labels = new Map(QUERIES_COMMANDS[mode]);
   return KEY_BAR[mode].map((command) => {
-    // `k` terminates here, so moving is the arrows (and j, ctrl+n/ctrl+p: see `?`).
     if (command === Command.Up) return { keys: '↑↓', label: 'move' };
     return { keys: bindingLabel(KEY_BINDINGS[command][0]!), label: labels.get(command) ?? command };
   });
+}
+
+/** Every key of the list, for `?`: the keys and what they do. */
+export function queriesHelpRows(): Array<{ keys: string; label: string }> {
+  const order = QUERIES_COMMANDS.list.map(([c]) => c);
+  const rows = new Map<string, string[]>();
+  for (const [command, label] of [...QUERIES_COMMANDS.list, [Command.Yes, 'confirm terminate'] as const]) {
+    const keys = screenKeys(command === Command.Yes ? [Command.Yes] : order, command);
+    if (keys !== '') rows.set(label, [...(rows.get(label) ?? []), keys]);
+  }
+  return [...rows].map(([label, keys]) => ({ keys: keys.join('/'), label }));
 }
 
 /** The intent of one key press, or undefined when the key does nothing here. */
@@ -243,7 +268,10 @@ export function queriesKeyToIntent(state: QueriesScreenState, input: string, key
       return { type: 'confirm' };
     case Command.No:
       return { type: 'deny' };
+    case Command.Help:
+      return { type: 'toggle-help' };
     case Command.Back:
+      if (mode === 'help') return { type: 'toggle-help' };
       return mode === 'confirm' ? { type: 'deny' } : { type: 'leave', to: 'back' };
     case Command.Quit:
     case Command.ForceQuit:

@@ -15,6 +15,7 @@ import {
   actLabel,
   initialQueriesState,
   outcomeLine,
+  queriesHelpRows,
   queriesKeyBar,
   queriesReducer,
   type QueriesIntent,
@@ -88,7 +89,7 @@ export function QueriesView({ state, columns, rows, refreshMs }: { state: Querie
         </Text>
         <Text color={theme.muted}>{[count, updated].filter(Boolean).map((part) => ` · ${part}`).join('')}</Text>
       </Text>
-      <SessionTable state={state} columns={columns} height={Math.min(tableHeight(rows), Math.max(1, state.sessions.length))} />
+      {state.help ? <QueriesHelp /> : <SessionTable state={state} columns={columns} height={Math.min(tableHeight(rows), Math.max(1, state.sessions.length))} />}
       <Box height={errorHeight(state, columns)} overflow="hidden" flexDirection="column">
         <ErrorLines state={state} />
       </Box>
@@ -182,5 +183,20 @@ function ActLine({ state }: { state: QueriesScreenState }) {
       </>
     );
   }
-  return <Text color={theme.muted}>c cancels the selected session's query; k ends the session (asks first).</Text>;
+  return <Text color={theme.muted}>c cancels the selected session's query; T ends the session (asks first); ? all keys.</Text>;
+}
+
+function QueriesHelp() {
+  const theme = useTheme();
+  return (
+    <Box flexDirection="column">
+      <Text bold>Keys of the queries screen</Text>
+      {queriesHelpRows().map((row) => (
+        <Text key={row.label} wrap="truncate-end">
+          <Text color={theme.accent}>{row.keys.padEnd(22)}</Text>
+          {row.label}
+        </Text>
+      ))}
+    </Box>
+  );
 }
