@@ -87,6 +87,18 @@ describe('wizard reducer', () => {
     expect(wizardReducer(all, { type: 'restart' }).index).toBe(0);
   });
 
+  it('opens the picker with o once step 5 passed, and not before', () => {
+    let s = initialWizardState(ANSWERS, { step: 4, completed: ['credentials', 'iam', 'users', 'config'], answers: {} });
+    expect(wizardInput(s, 'o', {})).toEqual([]); // still checking
+    expect(wizardReducer(s, { type: 'open-picker' }).exit).toBeUndefined();
+    s = done(s, report('connect', 'pass'));
+    expect(wizardInput(s, 'o', {})).toEqual([{ type: 'open-picker' }]);
+    expect(wizardInput(s, '', { return: true })).toEqual([{ type: 'next' }]); // enter still goes on
+    expect(wizardReducer(s, { type: 'open-picker' }).exit).toBe('picker');
+    const failed = done(initialWizardState(ANSWERS, { step: 4, completed: ['credentials', 'iam', 'users', 'config'], answers: {} }), report('connect', 'fail'));
+    expect(wizardInput(failed, 'o', {})).toEqual([]);
+  });
+
   it('run-sql only on the users step', () => {
     const s = initialWizardState(ANSWERS);
     expect(wizardReducer(s, { type: 'run-sql' })).toBe(s);

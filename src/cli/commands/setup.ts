@@ -5,7 +5,7 @@
  * result and artifact paths (plain text, or one JSON document `{"ok","config","steps":[…]}`) and
  * exits 0 when every step passes, 1 otherwise.
  */
-import { ANSWER_KEYS, STEP_TITLES, type SetupAnswers, type SetupApi, type StepReport } from '../../core/api/setup.js';
+import { ANSWER_KEYS, STEP_IDS, STEP_TITLES, type SetupAnswers, type SetupApi, type StepReport } from '../../core/api/setup.js';
 import { createSetupApi } from '../../core/setup/api.js';
 import { ExitWithoutMessage } from '../exit.js';
 import type { CliContext } from '../context.js';
@@ -33,10 +33,20 @@ export async function setup(ctx: CliContext, api?: SetupApi): Promise<void> {
       process.off('SIGHUP', onSignal);
     }
     await setupApi.close();
+    if (outcome === 'quit') ctx.out.info(progressNote(setupApi));
     if (outcome === 'picker' && !stop.signal.aborted) await runTuiSession({ ...ctx, configFlag: setupApi.configFile });
   } finally {
     await setupApi.close();
   }
+}
+
+/** Where `azdb setup` picks up next time (the wizard saves its progress as it goes). */
+export function progressNote(api: Pick<SetupApi, 'loadProgress'>): string {
+  const progress = api.loadProgress();
+  if (!progress) return 'Nothing saved yet: `azdb setup` starts at step 1.';
+  if (progress.step >= STEP_IDS.length) return 'Setup is complete; `azdb setup` shows the summary again.';
+  const step = STEP_IDS[progress.step]!;
+  return `Progress saved: \`azdb setup\` resumes at step ${progress.step + 1}/${STEP_IDS.length}, ${STEP_TITLES[step]}, with your answers.`;
 }
 
 export async function plainSetup(ctx: CliContext, api: SetupApi): Promise<StepReport[]> {

@@ -68,6 +68,8 @@ export function activeCommands(state: WizardState): WizardCommand[] {
   // A running check can be left (its work is aborted), not restarted.
   if (state.pending) return [...commands, WizardCommand.Skip, ...(state.index > 0 ? [WizardCommand.Back] : []), WizardCommand.Quit];
   if (state.status[step] === 'pass') commands.push(WizardCommand.Next);
+  // After enter (next): the last step's o opens the picker on the config it just checked.
+  if (step === 'connect' && state.status.connect === 'pass') commands.push(WizardCommand.OpenPicker);
   commands.push(WizardCommand.Retry, WizardCommand.Skip);
   if (state.index > 0) commands.push(WizardCommand.Back);
   if (STEP_FIELDS[step].length > 0) commands.push(WizardCommand.Field, WizardCommand.Edit);

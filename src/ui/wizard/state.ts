@@ -181,7 +181,7 @@ export function wizardReducer(state: WizardState, action: WizardAction): WizardS
       if (state.index !== DONE) return state;
       return go({ ...state, status: Object.fromEntries(STEP_IDS.map((id) => [id, 'pending'])) as Record<StepId, StepStatus>, reports: {} }, 0);
     case 'open-picker':
-      return state.index === DONE ? { ...state, exit: 'picker' } : state;
+      return state.index === DONE || (currentStep(state) === 'connect' && state.status.connect === 'pass' && !state.pending) ? { ...state, exit: 'picker' } : state;
     case 'quit':
       return { ...state, exit: 'quit', pending: undefined };
   }

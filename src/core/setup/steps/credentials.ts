@@ -24,15 +24,18 @@ export async function checkCredentials(sc: SetupContext, signal: AbortSignal): P
     "export AZURE_CLIENT_SECRET='<client-secret>'",
     '',
   ].join('\n');
-  const exportsFile = await writeArtifact(sc, 'exports.sh', exportsText, 0o600);
   const explain = result.used
     ? `DefaultAzureCredential tries the sources in this order and uses the first that yields a token: ${result.used}.`
     : `DefaultAzureCredential gets no token: ${result.summary}.`;
-  const lines = [...detected, ...result.sources.map(sourceLine), explain, ...exportsText.split('\n').filter((l) => l.startsWith('export'))];
-  const artifacts = [{ label: 'exports', path: exportsFile }];
+  // Only on the service-principal path: sourcing a placeholder secret over a working managed
+  // identity or CLI login would break it.
+  const servicePrincipal = !result.ok || result.used === 'EnvironmentCredential';
+  const exportsFile = servicePrincipal ? await writeArtifact(sc, 'exports.sh', exportsText, 0o600) : undefined;
+  const lines = [...detected, ...result.sources.map(sourceLine), explain, ...(servicePrincipal ? exportsText.split('\n').filter((l) => l.startsWith('export')) : [])];
+  const artifacts = exportsFile ? [{ label: 'exports', path: exportsFile }] : [];
   if (!result.ok) {
     const firstHint = result.sources.find((s) => !s.ok && !s.excluded && s.hint)?.hint ?? '';
-    return stepReport('credentials', 'fail', `no credential source yields a token (${result.summary})`, `${firstHint} On an Azure VM prefer a managed identity; for a service principal fill in and source ${exportsFile}.`, lines, artifacts);
+    return stepReport('credentials', 'fail', `no credential source yields a token (${result.summary})`, `${firstHint} On an Azure VM prefer a managed identity; for a service principal fill in and source ${exportsFile ?? 'exports.sh'}.`, lines, artifacts);
   }
   return stepReport('credentials', 'pass', `DefaultAzureCredential uses ${result.used}: object id ${claims?.objectId ?? '?'}, client id ${claims?.appId ?? '?'}, tenant ${claims?.tenantId ?? '?'}`, '', lines, artifacts);
 }
