@@ -75,6 +75,8 @@ export interface SourceResult {
   stopsChain: boolean;
   /** Not probed: AZURE_TOKEN_CREDENTIALS leaves it out of the chain. */
   excluded: boolean;
+  /** After the source DefaultAzureCredential uses (or after one that ends the chain): never tried by it. */
+  notTried?: boolean;
 }
 
 export interface CredsReport {
@@ -127,7 +129,14 @@ export async function probeCredentials(
     }
   }
   if (!used && !summary) summary = 'no credential source yields a token';
-  return { ok: used !== null, used, scope, sources, summary };
+  // DefaultAzureCredential stops at the first source that answers (or ends the chain): whatever
+  // a later one would say is not a failure of the set-up.
+  const last = sources.findIndex((s) => s.ok || s.stopsChain);
+  const shown = sources.map((s, i): SourceResult => {
+    if (last < 0 || i <= last || s.ok || s.excluded) return s;
+    return { ...s, detail: `not tried: DefaultAzureCredential stops at ${sources[last]!.name}`, hint: '', notTried: true };
+  });
+  return { ok: used !== null, used, scope, sources: shown, summary };
 }
 
 async function probeOne(name: SourceName, deps: CredsDeps, settings: SourceSettings, scope: string, signal: AbortSignal): Promise<SourceResult> {

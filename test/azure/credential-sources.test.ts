@@ -54,6 +54,17 @@ describe('the probed sources', () => {
 });
 
 describe('probeCredentials', () => {
+  it('marks the sources after the one in use as not tried, not as failed', async () => {
+    const deps = fakes({ ManagedIdentityCredential: 'token', AzureCliCredential: new CredentialUnavailableError("Please run 'az login' from a command prompt to authenticate before using this credential.") });
+    const report = await probeCredentials({ cloud: 'AzureCloud', env: {} }, deps, signal);
+    expect(report.used).toBe('ManagedIdentityCredential');
+    const cli = report.sources.find((s) => s.name === 'AzureCliCredential')!;
+    expect(cli).toMatchObject({ ok: false, notTried: true, detail: 'not tried: DefaultAzureCredential stops at ManagedIdentityCredential', hint: '' });
+    // Before the one in use, a failure is still a failure.
+    const env = report.sources.find((s) => s.name === 'EnvironmentCredential')!;
+    expect(env.notTried).toBeUndefined();
+  });
+
   it('probes every source in the chain order and uses the first that yields a token', async () => {
     const deps = fakes({ ManagedIdentityCredential: 'token', AzureCliCredential: 'token' });
     const seen: string[] = [];

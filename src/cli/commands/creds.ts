@@ -33,7 +33,7 @@ export function credsJson(report: CredsReport): { ok: boolean; used: string | nu
 }
 
 function printSource(out: Output, source: SourceResult): void {
-  const mark = source.ok ? 'ok  ' : source.excluded ? 'skip' : 'FAIL';
+  const mark = source.ok ? 'ok  ' : source.excluded || source.notTried ? 'skip' : 'FAIL';
   out.line(`  ${mark}  ${source.name.padEnd(28)} ${source.ok ? 'yields a token' : source.detail}`);
   if (source.ok && source.claims) {
     const c = source.claims;

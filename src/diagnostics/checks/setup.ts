@@ -37,7 +37,7 @@ export async function checkCredential(state: DoctorState, deps: DoctorDeps, sign
     const used = report.sources.find((s) => s.name === report.used);
     return result('credential', title, 'pass', `DefaultAzureCredential uses ${report.used}${used?.claims ? `: ${describeClaims(used.claims)}` : ''}`);
   }
-  const failing = report.sources.filter((s) => !s.ok && !s.excluded).map((s) => `${s.name}: ${s.detail}`);
+  const failing = report.sources.filter((s) => !s.ok && !s.excluded && !s.notTried).map((s) => `${s.name}: ${s.detail}`);
   return result('credential', title, 'fail', `${report.summary} (${failing.join('; ')})`, 'Run `azdb creds` for each source\'s reason and fix.');
 }
 

@@ -14,7 +14,7 @@ export async function checkCredentials(sc: SetupContext, signal: AbortSignal): P
     `service principal env: ${['AZURE_TENANT_ID', 'AZURE_CLIENT_ID', 'AZURE_CLIENT_SECRET'].map((n) => `${n} ${env[n] ? 'set' : 'unset'}`).join(', ')}`,
     `Azure CLI: ${az ? az : 'not installed'}`,
   ];
-  const sourceLine = (s: SourceResult) => `${s.ok ? 'ok  ' : s.excluded ? 'skip' : 'FAIL'} ${s.name}: ${s.ok ? 'yields a token' : s.detail}`;
+  const sourceLine = (s: SourceResult) => `${s.ok ? 'ok  ' : s.excluded || s.notTried ? 'skip' : 'FAIL'} ${s.name}: ${s.ok ? 'yields a token' : s.detail}`;
   const claims = sc.found.identity?.claims;
   const exportsText = [
     '# Service principal for DefaultAzureCredential (EnvironmentCredential). Fill in the secret yourself:',
@@ -34,7 +34,7 @@ export async function checkCredentials(sc: SetupContext, signal: AbortSignal): P
   const lines = [...detected, ...result.sources.map(sourceLine), explain, ...(servicePrincipal ? exportsText.split('\n').filter((l) => l.startsWith('export')) : [])];
   const artifacts = exportsFile ? [{ label: 'exports', path: exportsFile }] : [];
   if (!result.ok) {
-    const firstHint = result.sources.find((s) => !s.ok && !s.excluded && s.hint)?.hint ?? '';
+    const firstHint = result.sources.find((s) => !s.ok && !s.excluded && !s.notTried && s.hint)?.hint ?? '';
     return stepReport('credentials', 'fail', `no credential source yields a token (${result.summary})`, `${firstHint} On an Azure VM prefer a managed identity; for a service principal fill in and source ${exportsFile ?? 'exports.sh'}.`, lines, artifacts);
   }
   return stepReport('credentials', 'pass', `DefaultAzureCredential uses ${result.used}: object id ${claims?.objectId ?? '?'}, client id ${claims?.appId ?? '?'}, tenant ${claims?.tenantId ?? '?'}`, '', lines, artifacts);
