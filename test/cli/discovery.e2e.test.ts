@@ -127,6 +127,18 @@ describe('azdb db ls with discovery', () => {
   });
 });
 
+describe('azdb db ls when discovery fails entirely', () => {
+  it('exits 1 saying why, instead of an empty list', async () => {
+    const file = join(work, 'only-discovery.yaml');
+    await writeFile(file, renderConfig(config({ databases: [], azure: { cloud: 'AzureCloud', resource_manager_endpoint: world.arm.endpoint, managed_identity_client_id: '99999999-0000-4000-8000-000000000000' } })));
+    const result = await azdb(['--config', file, 'db', 'ls', '--json'], { AZDB_STATE_DIR: join(work, 'state-nothing') });
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toMatch(/error: no databases: discovery could not list any server \(\d+ scopes? failed\)/);
+    expect(result.stderr).toContain(`azdb --config ${file} doctor`);
+    expect(JSON.parse(result.stdout)).toMatchObject({ ok: false, error: { message: expect.stringContaining('discovery could not list any server') } });
+  });
+});
+
 describe('azdb proxy db with a discovered database', () => {
   it('opens a tunnel for it (the same lookup db connect uses)', async () => {
     const { child, info } = await startProxy(['orders', '--db-user', 'teleport'], env, 30_000); // discovery lists ARM first

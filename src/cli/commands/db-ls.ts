@@ -5,7 +5,8 @@
  * the rest is still listed.
  */
 import { discoveryWarnings, listDatabases } from '../../core/databases.js';
-import { loadRuntime } from '../../core/runtime.js';
+import { configPath, loadRuntime } from '../../core/runtime.js';
+import { ExternalError } from '../../errors.js';
 import type { CliContext } from '../context.js';
 
 export async function dbLs(ctx: CliContext): Promise<void> {
@@ -16,6 +17,13 @@ export async function dbLs(ctx: CliContext): Promise<void> {
     if (warning.hint) ctx.out.info(`  hint: ${warning.hint}`);
   }
   const listing = listDatabases(rt);
+  const failures = rt.discovery?.errors ?? [];
+  if (listing.length === 0 && failures.length > 0 && (rt.discovery?.databases.length ?? 0) === 0) {
+    // Nothing to list because discovery failed: that is a failure, not an empty result.
+    throw new ExternalError(`no databases: discovery could not list any server (${failures.length} scope${failures.length === 1 ? '' : 's'} failed)`, {
+      hint: `${failures[0]!.hint} \`azdb --config ${configPath(ctx)} doctor\` checks the credential.`,
+    });
+  }
   if (ctx.out.json) {
     ctx.out.document(listing);
     return;
