@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { nearest } from '../config/nearest.js';
 import { BugError, REPORT_URL, toAzdbError, UserError } from '../errors.js';
-import { cliContext, type CliContext, type CliPlugins } from './context.js';
+import { cliContext, hintFor, type CliContext, type CliPlugins } from './context.js';
 import { ExitWithoutMessage } from './exit.js';
 import { createOutput, type Output, type OutputStreams } from './output.js';
 
@@ -28,13 +28,17 @@ export async function main(argv: string[], streams: Partial<OutputStreams> = {},
     isTTY: streams.isTTY ?? Boolean(process.stdout.isTTY),
   };
   let out = createOutput(argv.includes('--json'), io);
-  const program = buildProgram(io, plugins, (ctx) => (out = ctx.out));
+  let configFlag: string | undefined;
+  const program = buildProgram(io, plugins, (ctx) => {
+    out = ctx.out;
+    configFlag = ctx.configFlag;
+  });
   try {
     rejectUnknownCommand(argv, program);
     await program.parseAsync(argv, { from: 'user' });
     return 0;
   } catch (error) {
-    return report(error, out);
+    return report(error, out, configFlag);
   }
 }
 
@@ -197,7 +201,7 @@ function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
-function report(error: unknown, out: Output): number {
+function report(error: unknown, out: Output, configFlag: string | undefined): number {
   if (error instanceof CommanderError) {
     // Help and version are not failures; commander already printed the usage error.
     if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') return 0;
@@ -214,9 +218,10 @@ function report(error: unknown, out: Output): number {
     failureDocument(out, `azdb hit a bug: ${failure.message}`, hint);
     return 1;
   }
+  const hint = failure.hint ? hintFor(failure.hint, configFlag) : '';
   out.info(`error: ${failure.message}`);
-  if (failure.hint) out.info(`hint: ${failure.hint}`);
-  failureDocument(out, failure.message, failure.hint ?? '');
+  if (hint) out.info(`hint: ${hint}`);
+  failureDocument(out, failure.message, hint);
   return failure instanceof UserError ? failure.exitCode : 1;
 }
 

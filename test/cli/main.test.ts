@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { PassThrough } from 'node:stream';
 import { main } from '../../src/cli/main.js';
+import { hintFor } from '../../src/cli/context.js';
 
 async function cli(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const stdout = new PassThrough();
@@ -97,6 +98,15 @@ describe('exit codes and messages', () => {
     expect(document.error.message).toBe('config file /nonexistent/azdb.yaml does not exist');
     expect(document.error.hint).toContain('azdb config create');
     expect(Object.keys(document.error).sort()).toEqual(['hint', 'message']);
+  });
+
+  it('keeps --config in the commands its hints name, so following one uses the same config', async () => {
+    const result = await cli('--config', '/srv/azdb/prod.yaml', 'db', 'ls');
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('`azdb --config /srv/azdb/prod.yaml config create`');
+    expect(result.stderr).not.toMatch(/`azdb (?!--config)/);
+    expect(hintFor("run `azdb doctor orders`", "/my dir/it's.yaml")).toBe("run `azdb --config '/my dir/it'\\''s.yaml' doctor orders`");
+    expect(hintFor('run `azdb doctor orders`', undefined)).toBe('run `azdb doctor orders`');
   });
 
   it('prints a failure document for usage errors under --json, and nothing on stdout without it', async () => {

@@ -8,7 +8,7 @@ import { runDoctor } from '../../diagnostics/doctor.js';
 import { doctorDeps } from '../../core/doctor.js';
 import type { Runtime } from '../../core/runtime.js';
 import { ExitWithoutMessage } from '../exit.js';
-import type { CliContext } from '../context.js';
+import { hintFor, type CliContext } from '../context.js';
 import type { Output } from '../output.js';
 
 const MARK: Record<CheckResult['status'], string> = { pass: 'PASS', warn: 'WARN', fail: 'FAIL', skip: 'SKIP' };
@@ -21,11 +21,12 @@ export async function doctorCommand(ctx: CliContext, name: string | undefined, o
   };
   ctx.out.line(name ? `Checking "${name}":` : 'Checking the config and the credential (name a database to check it too):');
   try {
-    const report = await runDoctor({ ...(name !== undefined ? { name } : {}) }, deps, new AbortController().signal, (check) => printCheck(ctx.out, check));
+    const withConfig = (check: CheckResult): CheckResult => ({ ...check, hint: hintFor(check.hint, ctx.configFlag) });
+    const report = await runDoctor({ ...(name !== undefined ? { name } : {}) }, deps, new AbortController().signal, (check) => printCheck(ctx.out, withConfig(check)));
     const failed = report.checks.filter((c) => c.status === 'fail');
     ctx.out.line();
     ctx.out.line(failed.length === 0 ? 'No problems found.' : `${failed.length} check(s) failed: ${failed.map((c) => c.id).join(', ')}.`);
-    if (ctx.out.json) ctx.out.document({ ok: report.ok, checks: report.checks.map(({ id, title, status, detail, hint }) => ({ id, title, status, detail, hint })) });
+    if (ctx.out.json) ctx.out.document({ ok: report.ok, checks: report.checks.map(withConfig).map(({ id, title, status, detail, hint }) => ({ id, title, status, detail, hint })) });
     if (!report.ok) throw new ExitWithoutMessage(1);
   } finally {
     await runtime?.close();
