@@ -123,7 +123,9 @@ function buildProgram(io: OutputStreams, plugins: CliPlugins, onContext: (ctx: C
     .command('doctor')
     .description('check config, credentials, DNS, TCP, TLS and login for a database')
     .argument('[name]', 'database name')
-    .action(async (name: string | undefined, _options: unknown, command: Command) => (await import('./commands/doctor.js')).doctorCommand(context(command), name));
+    .option('--db-user <user>', 'database user to log in as (default: the one `db connect` would use)')
+    .option('--db-name <name>', 'database name to log in to')
+    .action(async (name: string | undefined, options: LoginFlags, command: Command) => (await import('./commands/doctor.js')).doctorCommand(context(command), name, options));
 
   program
     .command('creds')

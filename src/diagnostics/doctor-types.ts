@@ -49,6 +49,8 @@ export interface DoctorDeps {
 /** Facts gathered so far; each check reads what it needs and adds what it learned. */
 export interface DoctorState {
   name: string | undefined;
+  /** The login asked for (`--db-user` / `--db-name`). */
+  login?: { dbUser?: string; dbName?: string };
   setup?: DoctorSetup;
   db?: DatabaseConfig;
   target?: UpstreamTarget;

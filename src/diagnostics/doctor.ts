@@ -17,6 +17,8 @@ export type { DoctorDeps, DoctorSetup, DoctorState, ClientProgram } from './doct
 export interface DoctorOptions {
   /** The database to check; without it only the config and the credential (and the list). */
   name?: string;
+  /** The login to try (`--db-user` / `--db-name`), else what `azdb db connect` would pick. */
+  login?: { dbUser?: string; dbName?: string };
   /** The whole doctor's time budget. @default 14_000 */
   budgetMs?: number;
   /** Time limits per check id (ms), over the defaults. */
@@ -101,7 +103,7 @@ export function doctorCheckIds(name?: string): CheckId[] {
 
 /** The checks as they finish, in order. */
 export async function* doctor(options: DoctorOptions, deps: DoctorDeps, signal: AbortSignal): AsyncGenerator<CheckResult> {
-  const state: DoctorState = { name: options.name };
+  const state: DoctorState = { name: options.name, ...(options.login ? { login: options.login } : {}) };
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
   const deadline = deps.now() + (options.budgetMs ?? DEFAULT_BUDGET_MS);
   for (const step of options.name === undefined ? STEPS_WITHOUT_NAME : STEPS_WITH_NAME) {

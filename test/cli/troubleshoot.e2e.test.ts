@@ -253,6 +253,21 @@ describe('azdb doctor', () => {
     }
   });
 
+  it('under a role that allows any user, says the login was not checked, and checks the one --db-user names', async () => {
+    const file = join(work, 'any-user.yaml');
+    await writeConfig(file, ['*']);
+    const unnamed = await azdb(['--config', file, 'doctor', 'orders']);
+    expect(unnamed.exitCode).toBe(0);
+    expect(unnamed.stdout).toContain('No problems found, but the login was not checked: the roles name no database user for this database (only "*")');
+    expect(unnamed.stdout).toContain(`\`azdb --config ${file} doctor orders --db-user USER\``);
+    const named = json<DoctorDoc>(await azdb(['--config', file, 'doctor', 'orders', '--db-user', DEMO_IDENTITY.role, '--db-name', 'orders', '--json']));
+    expect(check(named, 'login')).toMatchObject({ status: 'pass', detail: expect.stringContaining(`logged in as ${DEMO_IDENTITY.role} to orders`) });
+    const refused = json<DoctorDoc>(await azdb(['doctor', 'orders', '--db-user', 'someone-else', '--json']));
+    expect(check(refused, 'login').status).toBe('fail');
+    expect(check(refused, 'login').detail).toContain('someone-else');
+    expect(check(refused, 'login').hint).not.toContain('bug');
+  });
+
   it('prints a report for people', async () => {
     const run = await azdb(['doctor', 'closed']);
     expect(run.exitCode).toBe(1);

@@ -42,6 +42,8 @@ export async function checkToken(state: DoctorState): Promise<CheckResult> {
 function pickLogin(state: DoctorState): { dbUser: string; dbName: string; note: string } | undefined {
   const db = state.db!;
   const allowed = state.setup!.allowed(db);
+  // Asked for: the roles' rules apply, and a refusal is the check's answer (thrown to the runner).
+  if (state.login?.dbUser !== undefined || state.login?.dbName !== undefined) return { ...chooseLogin(allowed, state.login, db.protocol), note: '' };
   try {
     return { ...chooseLogin(allowed, {}, db.protocol), note: '' };
   } catch {
@@ -56,9 +58,14 @@ function pickLogin(state: DoctorState): { dbUser: string; dbName: string; note: 
 export async function checkLogin(state: DoctorState, deps: DoctorDeps, signal: AbortSignal): Promise<CheckResult> {
   const title = 'Login through the broker';
   const { setup, db, target } = state;
-  const login = pickLogin(state);
+  let login;
+  try {
+    login = pickLogin(state);
+  } catch (error) {
+    return result('login', title, 'fail', errorMessage(error), error instanceof AzdbError && error.hint ? error.hint : '');
+  }
   if (!login) {
-    return result('login', title, 'skip', 'the roles name no database user for this database (only "*")', `Log in yourself with \`azdb db connect ${db!.name} --db-user USER\`.`);
+    return result('login', title, 'skip', 'the roles name no database user for this database (only "*"): the login was not checked', `Name one: \`azdb doctor ${db!.name} --db-user USER\`.`);
   }
   const session = await deps.openSession(
     {
