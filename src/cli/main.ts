@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { nearest } from '../config/nearest.js';
 import { BugError, REPORT_URL, toAzdbError, UserError } from '../errors.js';
+import { completionScript, completions, SHELLS, type Shell } from './completion.js';
 import { cliContext, hintFor, type CliContext, type CliPlugins } from './context.js';
 import { ExitWithoutMessage } from './exit.js';
 import { createOutput, type Output, type OutputStreams } from './output.js';
@@ -156,6 +157,26 @@ function buildProgram(io: OutputStreams, plugins: CliPlugins, onContext: (ctx: C
     .option('--drain-seconds <s>', 'on SIGTERM/SIGINT (and for listeners a reload removes), how long open sessions may finish', '30')
     .action(async (options: { maxConnections?: string; drainSeconds: string }, command: Command) =>
       (await import('./commands/serve.js')).serveCommand(context(command), options));
+
+  program
+    .command('completion')
+    .description('print a completion script: `source <(azdb completion bash)` (zsh likewise; fish: `azdb completion fish | source`)')
+    .argument('<shell>', `one of ${SHELLS.join(', ')}`)
+    .action((shell: string) => {
+      if (!(SHELLS as readonly string[]).includes(shell)) throw new UserError(`no completion for "${shell}"`, { usage: true, hint: `Choose one of ${SHELLS.join(', ')}.` });
+      io.stdout.write(completionScript(shell as Shell));
+    });
+
+  program
+    .command('__complete', { hidden: true })
+    .argument('[words...]')
+    .action(async (words: string[], _options: unknown, command: Command) => {
+      // The config the command being typed would use: its own --config, else the usual one.
+      const at = words.indexOf('--config');
+      const ctx = { ...context(command), ...(at >= 0 && words[at + 1] !== undefined ? { configFlag: words[at + 1] } : {}) };
+      const names = async () => (await import('../config/load.js')).loadConfig((await import('../core/runtime.js')).configPath(ctx)).then((c) => c.databases.map((d) => d.name));
+      for (const candidate of await completions(program, words, names)) io.stdout.write(`${candidate}\n`);
+    });
 
   return program;
 }
