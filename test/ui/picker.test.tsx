@@ -91,7 +91,7 @@ describe('picker screen', () => {
     expect(frame()).toContain('Broker · no tunnels open');
   });
 
-  it('copies the tunnel URI with its password to the clipboard with c (OSC 52), never onto the screen', async () => {
+  it('copies the tunnel URI with its password with c (OSC 52), says how to enable it, and shows the password to select by hand', async () => {
     const { until, press, frame, screen } = mount();
     await until('3 databases');
     press('t');
@@ -100,12 +100,15 @@ describe('picker screen', () => {
     await until('Tunnel t1 to orders');
     expect(frame()).toContain('c copy URI');
     press('c');
-    await until('Copied the URI of the tunnel to orders (with its password) to the clipboard.');
+    await until('URI of orders (with password) sent via OSC 52; empty clipboard? tmux: set -g set-clipboard on');
+    await until('password  sekret-password-123'); // shown to select by hand
     const written = screen.stdout.frames.join('');
     const osc = /\u001b\]52;c;([A-Za-z0-9+/=]+)\u0007/.exec(written);
     expect(osc).not.toBeNull();
     expect(Buffer.from(osc![1]!, 'base64').toString('utf8')).toBe('postgres://azdb-demo:sekret-password-123@127.0.0.1:40001/orders');
-    expect(frame()).not.toContain('sekret-password-123');
+    // Before c the password was hidden; p hides it again.
+    press('p');
+    await waitFor(() => !frame().includes('sekret-password-123'), 'the password hidden again');
   });
 
   it('shows an error with its hint and what to press, and retries', async () => {

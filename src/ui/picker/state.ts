@@ -364,10 +364,20 @@ export function pickerReducer(state: PickerState, action: PickerAction): PickerS
       if (overlay.kind !== 'tunnel' || state.pending) return state;
       const tunnel = state.tunnels.find((t) => t.id === overlay.tunnelId);
       if (!tunnel) return state;
-      return { ...state, pending: { kind: 'copy', text: uriWithPassword(tunnel), what: `the URI of the tunnel to ${tunnel.name}` } };
+      return { ...state, pending: { kind: 'copy', text: uriWithPassword(tunnel), what: `URI of ${tunnel.name} (with password)` } };
     }
-    case 'copied':
-      return { ...state, pending: undefined, notice: `Copied ${action.what} (with its password) to the clipboard.` };
+    case 'copied': {
+      // OSC 52 cannot tell whether the terminal took it: say what was sent, how to enable it, and
+      // show the password so the text can be selected by hand.
+      const shown = overlay.kind === 'tunnel' ? { overlay: { ...overlay, showPassword: true } } : {};
+      return {
+        ...state,
+        ...shown,
+        pending: undefined,
+        // One line at 80 columns: what was sent, and the usual reason nothing arrives.
+        notice: `${action.what} sent via OSC 52; empty clipboard? tmux: set -g set-clipboard on`,
+      };
+    }
     case 'close-tunnel': {
       if (overlay.kind !== 'tunnel' || state.pending) return state;
       const tunnel = state.tunnels.find((t) => t.id === overlay.tunnelId);
