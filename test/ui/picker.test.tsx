@@ -85,7 +85,16 @@ describe('picker screen', () => {
     api.emit({ type: 'session.opened', tunnelId: 't1', name: 'orders', sessionId: 'abc', dbUser: 'azdb-demo', dbName: 'orders', client: '127.0.0.1:5555' });
     await until('1 session');
     await until('orders: session abc opened as azdb-demo/orders from 127.0.0.1:5555');
+    // A session is open: x asks first; n keeps the tunnel.
     press('x');
+    await until('Close the tunnel to orders? 1 open session through it will end. y/n');
+    expect(api.calls).not.toContain('closeTunnel t1');
+    press('n');
+    await waitFor(() => !frame().includes('Close the tunnel to orders?'), 'the question to go');
+    expect(frame()).toContain('Tunnel t1 to orders');
+    press('x');
+    await until('Close the tunnel to orders?');
+    press('y');
     await until('Tunnel to orders closed.');
     expect(api.calls).toContain('closeTunnel t1');
     expect(frame()).toContain('Broker · no tunnels open');
@@ -196,5 +205,34 @@ describe('picker screen', () => {
     const screen = render(<Picker api={api} initialState={state} />);
     await waitFor(() => (screen.lastFrame() ?? '').includes('psql for orders exited.'), 'the notice');
     await waitFor(() => screen.frames.join('').includes('orders: client tunnel c1 listening on 127.0.0.1:1234'), 'the missed log line');
+  });
+});
+
+describe('picker: asking before ending sessions', () => {
+  it('asks before quitting with open sessions; ctrl+c in a prompt cancels only the prompt', async () => {
+    const { api, until, press, frame, outcomes } = mount();
+    await until('3 databases');
+    press('t');
+    await until('Open a tunnel to orders');
+    press('\u0003'); // ctrl+c in the database-name prompt: the prompt goes, the picker stays
+    await waitFor(() => !frame().includes('Open a tunnel to orders'), 'the prompt to close');
+    expect(outcomes).toEqual([]);
+    press('t');
+    await until('Open a tunnel to orders');
+    press('\r');
+    await until('Tunnel t1 to orders');
+    api.emit({ type: 'session.opened', tunnelId: 't1', name: 'orders', sessionId: 'abc', dbUser: 'azdb-demo', dbName: 'orders', client: '127.0.0.1:5555' });
+    await until('1 session');
+    press('\u001b'); // back to the list
+    await until('enter connect');
+    press('Q');
+    await until('Quit? 1 open session through 1 tunnel will end. y/n');
+    press('n');
+    await waitFor(() => !frame().includes('Quit?'), 'the question to go');
+    expect(outcomes).toEqual([]);
+    press('\u0003');
+    await until('Quit? 1 open session');
+    press('\u0003'); // a second ctrl+c quits without asking again
+    await waitFor(() => outcomes[0]?.kind === 'quit', 'the picker to quit');
   });
 });

@@ -8,7 +8,7 @@ import { QUERIES_COMMANDS } from '../queries/state.js';
 import { pickerReducer, type PickerAction, type PickerState } from './state.js';
 
 /** `screen`: the doctor or queries screen is open; it reads the keys itself. */
-export type PickerMode = 'busy' | 'list' | 'filter' | 'login-list' | 'login-text' | 'help' | 'tunnel' | 'error' | 'screen';
+export type PickerMode = 'busy' | 'list' | 'filter' | 'login-list' | 'login-text' | 'help' | 'tunnel' | 'error' | 'confirm' | 'screen';
 
 export function pickerMode(state: PickerState): PickerMode {
   const overlay = state.overlay;
@@ -18,6 +18,8 @@ export function pickerMode(state: PickerState): PickerMode {
   switch (overlay.kind) {
     case 'help':
       return 'help';
+    case 'confirm':
+      return 'confirm';
     case 'tunnel':
       return 'tunnel';
     case 'login':
@@ -47,20 +49,21 @@ export const MODE_COMMANDS: Readonly<Record<PickerMode, ReadonlyArray<readonly [
     [Command.Retry, 'reload'],
     [Command.ForceQuit, 'quit'],
   ],
+  // In a prompt, ctrl+c cancels the prompt only (as esc does), never the whole picker.
   filter: [
     [Command.Accept, 'apply filter'],
     [Command.Back, 'clear filter'],
     [Command.Up, 'up'],
     [Command.Down, 'down'],
     [Command.DeleteChar, 'delete'],
-    [Command.ForceQuit, 'quit'],
+    [Command.ForceQuit, 'clear filter'],
   ],
   'login-list': [
     [Command.Accept, 'choose'],
     [Command.Back, 'cancel'],
     [Command.Up, 'up'],
     [Command.Down, 'down'],
-    [Command.ForceQuit, 'quit'],
+    [Command.ForceQuit, 'cancel'],
   ],
   'login-text': [
     [Command.Accept, 'choose'],
@@ -68,7 +71,13 @@ export const MODE_COMMANDS: Readonly<Record<PickerMode, ReadonlyArray<readonly [
     [Command.Up, 'up'],
     [Command.Down, 'down'],
     [Command.DeleteChar, 'delete'],
-    [Command.ForceQuit, 'quit'],
+    [Command.ForceQuit, 'cancel'],
+  ],
+  confirm: [
+    [Command.Yes, 'yes'],
+    [Command.No, 'no'],
+    [Command.Back, 'no'],
+    [Command.ForceQuit, 'quit now'],
   ],
   help: [
     [Command.Back, 'close help'],
@@ -107,6 +116,7 @@ const KEY_BAR: Readonly<Record<PickerMode, readonly Command[]>> = {
   help: [Command.Back],
   tunnel: [Command.Copy, Command.ShowPassword, Command.CloseTunnel, Command.NextTunnel, Command.Back],
   error: [Command.Retry, Command.Back, Command.Quit],
+  confirm: [Command.Yes, Command.No],
   screen: [],
 };
 
@@ -197,7 +207,12 @@ export function keyToAction(state: PickerState, input: string, key: KeyPress): P
   }
   switch (command) {
     case Command.ForceQuit:
-      return { type: 'quit' };
+      if (mode === 'filter' || mode === 'login-list' || mode === 'login-text') return { type: 'back' };
+      return mode === 'confirm' ? { type: 'quit', confirmed: true } : { type: 'quit' };
+    case Command.Yes:
+      return { type: 'confirm-yes' };
+    case Command.No:
+      return { type: 'confirm-no' };
     case Command.Quit:
       return { type: 'quit' };
     case Command.Up:

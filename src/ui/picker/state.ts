@@ -40,7 +40,9 @@ export type Overlay =
   /** The doctor screen (src/ui/doctor) for database `name`; it has its own state and keys. */
   | { kind: 'doctor'; name: string }
   /** The queries screen (src/ui/queries) for database `name` as `login`. */
-  | { kind: 'queries'; name: string; login: TuiLogin };
+  | { kind: 'queries'; name: string; login: TuiLogin }
+  /** A y/n question before `then` ends open sessions; no goes back to `back`. */
+  | { kind: 'confirm'; question: string; then: PickerAction; back: Overlay };
 
 export interface LogLine {
   id: number;
@@ -93,12 +95,14 @@ export type PickerAction =
   | { type: 'help' }
   | { type: 'show-tunnels' }
   | { type: 'toggle-password' }
-  | { type: 'close-tunnel' }
+  | { type: 'close-tunnel'; confirmed?: boolean }
+  | { type: 'confirm-yes' }
+  | { type: 'confirm-no' }
   | { type: 'copy-uri' }
   | { type: 'copied'; what: string }
   | { type: 'retry' }
   | { type: 'reload' }
-  | { type: 'quit' }
+  | { type: 'quit'; confirmed?: boolean }
   | { type: 'tunnel-opened'; tunnel: TuiTunnel }
   | { type: 'tunnel-close-done' }
   | { type: 'core-events'; events: CoreEvent[] }
@@ -189,6 +193,9 @@ export function mainHeight(state: PickerState): number {
     case 'doctor':
     case 'queries':
       wanted = max;
+      break;
+    case 'confirm':
+      wanted = mainHeight({ ...state, overlay: overlay.back }) + lines(overlay.question);
       break;
   }
   return Math.min(max, wanted);
@@ -381,6 +388,10 @@ export function pickerReducer(state: PickerState, action: PickerAction): PickerS
     case 'close-tunnel': {
       if (overlay.kind !== 'tunnel' || state.pending) return state;
       const tunnel = state.tunnels.find((t) => t.id === overlay.tunnelId);
+      if (tunnel && tunnel.sessions > 0 && !action.confirmed) {
+        const question = `Close the tunnel to ${tunnel.name}? ${sessionsPhrase(tunnel.sessions)} through it will end. y/n`;
+        return { ...state, overlay: { kind: 'confirm', question, then: { type: 'close-tunnel', confirmed: true }, back: overlay } };
+      }
       return { ...state, overlay: { kind: 'none' }, pending: { kind: 'close-tunnel', id: overlay.tunnelId }, busy: `Closing the tunnel to ${tunnel?.name ?? '…'}…` };
     }
     case 'retry':
@@ -395,8 +406,19 @@ export function pickerReducer(state: PickerState, action: PickerAction): PickerS
     case 'reload':
       if (state.pending || overlay.kind !== 'none') return state;
       return { ...state, pending: { kind: 'load' }, busy: 'Loading databases…', notice: undefined };
-    case 'quit':
+    case 'quit': {
+      const sessions = state.tunnels.reduce((sum, t) => sum + t.sessions, 0);
+      if (sessions > 0 && !action.confirmed) {
+        const tunnels = state.tunnels.filter((t) => t.sessions > 0).length;
+        const question = `Quit? ${sessionsPhrase(sessions)} through ${tunnels} tunnel${tunnels === 1 ? '' : 's'} will end. y/n (ctrl+c again quits)`;
+        return { ...state, overlay: { kind: 'confirm', question, then: { type: 'quit', confirmed: true }, back: overlay.kind === 'confirm' ? overlay.back : overlay } };
+      }
       return { ...state, overlay: { kind: 'none' }, pending: { kind: 'quit' }, busy: state.tunnels.length > 0 ? 'Closing tunnels…' : 'Quitting…' };
+    }
+    case 'confirm-yes':
+      return overlay.kind === 'confirm' ? pickerReducer({ ...state, overlay: overlay.back }, overlay.then) : state;
+    case 'confirm-no':
+      return overlay.kind === 'confirm' ? { ...state, overlay: overlay.back } : state;
     case 'tunnel-opened': {
       const row: TunnelRow = { ...action.tunnel, sessions: 0 };
       return {
@@ -480,4 +502,9 @@ export function logLine(event: CoreEvent): LogLine | undefined {
     case 'notice':
       return { ...base, level: event.level, text: event.message };
   }
+}
+
+/** `1 open session` / `3 open sessions`. */
+function sessionsPhrase(count: number): string {
+  return `${count} open session${count === 1 ? '' : 's'}`;
 }

@@ -117,6 +117,15 @@ function OverlayOrList({ state, overlay, height }: { state: PickerState; overlay
       return <ErrorBox title={overlay.title} message={overlay.error.message} {...(overlay.error.hint ? { hint: overlay.error.hint } : {})} canRetry={Boolean(overlay.retry)} />;
     case 'login':
       return <LoginChooser overlay={overlay} height={height} />;
+    case 'confirm':
+      return (
+        <Box flexDirection="column">
+          <OverlayOrList state={state} overlay={overlay.back} height={Math.max(1, height - 2)} />
+          <Text bold wrap="wrap" color={useTheme().warn}>
+            {overlay.question}
+          </Text>
+        </Box>
+      );
     case 'tunnel': {
       const tunnel = state.tunnels.find((t) => t.id === overlay.tunnelId);
       return tunnel ? <TunnelDetails tunnel={tunnel} showPassword={overlay.showPassword} /> : <Text>The tunnel is closed.</Text>;
