@@ -5,11 +5,11 @@
  */
 import type { Socket } from 'node:net';
 import { checkServerIdentity, connect as tlsConnect, type PeerCertificate, type TLSSocket } from 'node:tls';
-import { encodeSslRequest as encodePostgresSslRequest } from '../broker/postgres/startup.js';
-import { Capability, CharacterSet, hasCapability } from '../broker/mysql/constants.js';
-import { decodeHandshakeV10, encodeSslRequest as encodeMySqlSslRequest } from '../broker/mysql/handshake.js';
+import { encodeSslRequest as encodePostgresSslRequest } from '../broker/postgres/codec/startup.js';
+import { Capability, CharacterSet, hasCapability } from '../broker/mysql/codec/constants.js';
+import { decodeHandshakeV10, encodeSslRequest as encodeMySqlSslRequest } from '../broker/mysql/codec/handshake.js';
 import { PacketLeg } from '../broker/mysql/packet-leg.js';
-import { decodeErr, ResponseHeader } from '../broker/mysql/responses.js';
+import { decodeErr, ResponseHeader } from '../broker/mysql/codec/responses.js';
 import { WireReader } from '../broker/wire-reader.js';
 import type { UpstreamTarget } from '../broker/target.js';
 

@@ -7,8 +7,8 @@
  * A physical packet with sequence id 0 starts a command, except in LOCAL INFILE data, whose ids
  * count on and wrap: a 0 that follows a non-empty packet numbered 255 is more data.
  */
-import { Command, decodeQuery } from '../broker/mysql/commands.js';
-import { PACKET_HEADER_LENGTH } from '../broker/mysql/packets.js';
+import { Command, decodeQuery } from '../broker/mysql/codec/commands.js';
+import { PACKET_HEADER_LENGTH } from '../broker/mysql/codec/packets.js';
 import { isCreateAadUser, MAX_CREATE_AADUSER_TEXT } from './create-aaduser.js';
 
 export type TapAction =

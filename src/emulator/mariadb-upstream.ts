@@ -6,12 +6,12 @@
  */
 import type { Socket } from 'node:net';
 import { scrambleNativePassword, AuthPlugin } from '../broker/mysql/auth.js';
-import { decodeAuthServerPacket, scrambleFromPluginData } from '../broker/mysql/auth-messages.js';
-import { Capability } from '../broker/mysql/constants.js';
-import { decodeHandshakeV10, encodeHandshakeResponse41, type HandshakeResponse41, type HandshakeV10 } from '../broker/mysql/handshake.js';
-import { encodePacket, nextSequenceId, readPacket, type Packet } from '../broker/mysql/packets.js';
-import { ProtocolError } from '../broker/mysql/protocol-error.js';
-import { ResponseHeader } from '../broker/mysql/responses.js';
+import { decodeAuthServerPacket, scrambleFromPluginData } from '../broker/mysql/codec/auth-messages.js';
+import { Capability } from '../broker/mysql/codec/constants.js';
+import { decodeHandshakeV10, encodeHandshakeResponse41, type HandshakeResponse41, type HandshakeV10 } from '../broker/mysql/codec/handshake.js';
+import { encodePacket, nextSequenceId, readPacket, type Packet } from '../broker/mysql/codec/packets.js';
+import { ProtocolError } from '../broker/mysql/codec/protocol-error.js';
+import { ResponseHeader } from '../broker/mysql/codec/responses.js';
 import { HandshakeTimeoutError, WireReader } from '../broker/wire-reader.js';
 import type { RealMariaDb } from './real-mariadb.js';
 

@@ -4,7 +4,7 @@
  * access denied), the single-server gateway's 9xxx codes, and for token failures the same clear
  * sentences as the PostgreSQL front under MySQL's access-denied code.
  */
-import type { ErrPacket } from '../broker/mysql/responses.js';
+import type { ErrPacket } from '../broker/mysql/codec/responses.js';
 import type { TokenRejection } from './token-verifier.js';
 
 export class LoginRefused extends Error {

@@ -9,7 +9,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { FrontState, type FrontHandle, type FrontOptions } from './front-server.js';
 import { TLSSocket } from 'node:tls';
 import { errorMessage } from '../errors.js';
-import { readFrame } from '../broker/postgres/frames.js';
+import { readFrame } from '../broker/postgres/codec/frames.js';
 import { randomBytes } from 'node:crypto';
 import { md5PasswordAnswer, SCRAM_MECHANISM, ScramServer } from '../broker/postgres/scram.js';
 import {
@@ -20,8 +20,8 @@ import {
   encodeNegotiateProtocolVersion,
   FrontendCode,
   type ErrorFields,
-} from '../broker/postgres/messages.js';
-import { encodeCancelRequest, encodeStartupMessage, readStartupPacket, type StartupPacket } from '../broker/postgres/startup.js';
+} from '../broker/postgres/codec/messages.js';
+import { encodeCancelRequest, encodeStartupMessage, readStartupPacket, type StartupPacket } from '../broker/postgres/codec/startup.js';
 import { WireReader } from '../broker/wire-reader.js';
 import type { RealPostgres } from './real-postgres.js';
 import type { TokenRejection, VerifiedIdentity } from './token-verifier.js';

@@ -5,8 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import { parseCreateAadUser, MAX_CREATE_AADUSER_TEXT } from '../../src/emulator/create-aaduser.js';
 import { AadUserTap, type TapAction } from '../../src/emulator/aaduser-tap.js';
-import { encodeQuery } from '../../src/broker/mysql/commands.js';
-import { encodePacket } from '../../src/broker/mysql/packets.js';
+import { encodeQuery } from '../../src/broker/mysql/codec/commands.js';
+import { encodePacket } from '../../src/broker/mysql/codec/packets.js';
 import { createPrng, seedFromEnv } from '../helpers/prng.js';
 
 const ID = '0b6c3a5e-7f1d-4c2a-9e8b-1d2c3b4a5f60';

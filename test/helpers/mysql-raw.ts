@@ -4,10 +4,10 @@
  */
 import { connect, type Socket } from 'node:net';
 import { scrambleCachingSha2Password, scrambleNativePassword } from '../../src/broker/mysql/auth.js';
-import { Capability } from '../../src/broker/mysql/constants.js';
-import { decodeHandshakeV10, encodeHandshakeResponse41, type HandshakeV10 } from '../../src/broker/mysql/handshake.js';
-import { PacketDecoder, encodePacket, type Packet } from '../../src/broker/mysql/packets.js';
-import { decodeErr, type ErrPacket } from '../../src/broker/mysql/responses.js';
+import { Capability } from '../../src/broker/mysql/codec/constants.js';
+import { decodeHandshakeV10, encodeHandshakeResponse41, type HandshakeV10 } from '../../src/broker/mysql/codec/handshake.js';
+import { PacketDecoder, encodePacket, type Packet } from '../../src/broker/mysql/codec/packets.js';
+import { decodeErr, type ErrPacket } from '../../src/broker/mysql/codec/responses.js';
 
 export const CLIENT_CAPABILITIES =
   Capability.LongPassword |

@@ -4,8 +4,9 @@
  * upstream servers (the Entra token is the password).
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { SCRAMBLE_LENGTH } from './handshake.js';
-import { ProtocolError } from './protocol-error.js';
+import { withoutTrailingNul } from './codec/auth-messages.js';
+import { SCRAMBLE_LENGTH } from './codec/handshake.js';
+import { ProtocolError } from './codec/protocol-error.js';
 
 export enum AuthPlugin {
   NativePassword = 'mysql_native_password',
@@ -84,11 +85,6 @@ export function encodeClearPassword(password: string | Buffer): Buffer {
   const bytes = bytesOf(password);
   if (bytes.includes(0)) throw new RangeError('a clear password cannot contain NUL');
   return Buffer.concat([bytes, Buffer.from([0])]);
-}
-
-/** `data` without one trailing NUL (clear passwords and scrambles carry one; some clients omit it). */
-export function withoutTrailingNul(data: Buffer): Buffer {
-  return data.length > 0 && data[data.length - 1] === 0 ? data.subarray(0, -1) : data;
 }
 
 /** The password in a clear-password response: one trailing NUL dropped (if there), none inside. */

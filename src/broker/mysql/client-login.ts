@@ -6,12 +6,12 @@
  */
 import { TLSSocket, type SecureContext } from 'node:tls';
 import type { Socket } from 'node:net';
-import { CachingSha2Status, decodeAuthSwitchResponse, encodeAuthMoreData, encodeAuthSwitchRequest } from './auth-messages.js';
+import { CachingSha2Status, decodeAuthSwitchResponse, encodeAuthMoreData, encodeAuthSwitchRequest } from './codec/auth-messages.js';
 import { AuthPlugin, verifyCachingSha2Password, verifyNativePassword } from './auth.js';
-import { Capability, hasCapability } from './constants.js';
-import { decodeClientHandshake, encodeHandshakeV10, type HandshakeResponse41, type HandshakeV10 } from './handshake.js';
+import { Capability, hasCapability } from './codec/constants.js';
+import { decodeClientHandshake, encodeHandshakeV10, type HandshakeResponse41, type HandshakeV10 } from './codec/handshake.js';
 import type { PacketLeg } from './packet-leg.js';
-import { ProtocolError } from './protocol-error.js';
+import { ProtocolError } from './codec/protocol-error.js';
 import { tlsNotOffered, wrongTunnelPassword } from './session-errors.js';
 
 /** What azdb offers its clients where the upstream server offers it too (never MariaDB's extended flags). */

@@ -4,7 +4,7 @@
  * query-attribute values are never read. Works on the head of a packet: longer text is cut.
  */
 import { truncateQuery, type AuditSink, type SessionIdentity } from '../audit.js';
-import { Command, decodeQuery, decodeStmtPrepare } from './commands.js';
+import { Command, decodeQuery, decodeStmtPrepare } from './codec/commands.js';
 
 export function auditCommand(audit: AuditSink, identity: SessionIdentity, head: Buffer, length: number, capabilities: number): void {
   const base = { event: 'query' as const, session_id: identity.session_id, database: identity.database, db_user: identity.db_user, db_name: identity.db_name };

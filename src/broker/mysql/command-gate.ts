@@ -7,8 +7,8 @@
  * A packet is a command when its sequence id is 0, except in LOCAL INFILE data: there the ids
  * count on from 2 and wrap, so a 0 that follows a non-empty packet numbered 255 is more data.
  */
-import { Command } from './commands.js';
-import { PACKET_HEADER_LENGTH, nextSequenceId } from './packets.js';
+import { Command } from './codec/commands.js';
+import { PACKET_HEADER_LENGTH, nextSequenceId } from './codec/packets.js';
 import { PacketScanner } from './scanner.js';
 
 export type GateEvent =

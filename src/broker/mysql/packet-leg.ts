@@ -4,7 +4,7 @@
  */
 import type { Duplex } from 'node:stream';
 import { WireReader } from '../wire-reader.js';
-import { encodePacket, nextSequenceId, packetsOutOfOrderError, readPacket, sequenceIdAfter } from './packets.js';
+import { encodePacket, nextSequenceId, packetsOutOfOrderError, readPacket, sequenceIdAfter } from './codec/packets.js';
 
 export class PacketLeg<S extends Duplex = Duplex> {
   /** Sequence id of the last packet sent or received; the server's greeting is packet 0. */

@@ -12,7 +12,7 @@ import {
   nextSequenceId,
   packetTooLargeError,
   packetsOutOfOrderError,
-} from './packets.js';
+} from './codec/packets.js';
 
 export interface ScannedPacket {
   /** Sequence id of the first physical packet (0 for a client command). */

@@ -6,8 +6,8 @@ import { errorMessage, redactSecrets } from '../../errors.js';
 import type { UpstreamTarget } from '../target.js';
 import { UpstreamError } from '../upstream-connect.js';
 import { HandshakeTimeoutError, PeerClosedError } from '../wire-reader.js';
-import { PROTOCOL_ERROR_SQLSTATE, ProtocolError } from './protocol-error.js';
-import type { ErrPacket } from './responses.js';
+import { PROTOCOL_ERROR_SQLSTATE, ProtocolError } from './codec/protocol-error.js';
+import type { ErrPacket } from './codec/responses.js';
 
 /** An error for the client, already phrased for it. */
 export class ClientError extends Error {

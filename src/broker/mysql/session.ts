@@ -24,10 +24,10 @@ import { createScramble } from './auth.js';
 import { authenticateClient, encodeGreeting, greetingCapabilities, receiveLogin } from './client-login.js';
 import { CommandGate } from './command-gate.js';
 import { auditCommand } from './command-audit.js';
-import { Capability } from './constants.js';
-import { encodePacket } from './packets.js';
+import { Capability } from './codec/constants.js';
+import { encodePacket } from './codec/packets.js';
 import { PacketLeg } from './packet-leg.js';
-import { encodeErr } from './responses.js';
+import { encodeErr } from './codec/responses.js';
 import {
   ClientError,
   changeUserRefused,

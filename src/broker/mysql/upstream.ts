@@ -10,13 +10,13 @@ import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { UpstreamError, connectTimeout, openTcp, startTls } from '../upstream-connect.js';
 import type { UpstreamTarget } from '../target.js';
-import { CachingSha2Status, decodeAuthServerPacket } from './auth-messages.js';
+import { CachingSha2Status, decodeAuthServerPacket } from './codec/auth-messages.js';
 import { AuthPlugin, encodeClearPassword, scrambleCachingSha2Password, scrambleNativePassword } from './auth.js';
-import { scrambleFromPluginData } from './auth-messages.js';
-import { Capability, hasCapability } from './constants.js';
-import { decodeHandshakeV10, encodeHandshakeResponse41, encodeSslRequest, type HandshakeV10 } from './handshake.js';
+import { scrambleFromPluginData } from './codec/auth-messages.js';
+import { Capability, hasCapability } from './codec/constants.js';
+import { decodeHandshakeV10, encodeHandshakeResponse41, encodeSslRequest, type HandshakeV10 } from './codec/handshake.js';
 import { PacketLeg } from './packet-leg.js';
-import { ResponseHeader, decodeErr, type ErrPacket } from './responses.js';
+import { ResponseHeader, decodeErr, type ErrPacket } from './codec/responses.js';
 
 export interface UpstreamConnection {
   tcp: Socket;

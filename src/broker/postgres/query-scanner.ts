@@ -3,8 +3,8 @@
  * stream without buffering anything else: other messages, COPY data above all, are skipped by
  * length. The stream itself is forwarded untouched by the caller. Pure.
  */
-import { ProtocolError } from './protocol-error.js';
-import { describeCode } from './frames.js';
+import { ProtocolError } from './codec/protocol-error.js';
+import { describeCode } from './codec/frames.js';
 
 const AUDITED = new Set([0x51 /* Q */, 0x50 /* P */, 0x42 /* B */, 0x45 /* E */]);
 

@@ -4,7 +4,7 @@
  * the client to upstream servers that ask for SCRAM (the Entra token is the password).
  */
 import { createHash, createHmac, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
-import { ProtocolError } from './protocol-error.js';
+import { ProtocolError } from './codec/protocol-error.js';
 
 export const SCRAM_MECHANISM = 'SCRAM-SHA-256';
 const MAX_ITERATIONS = 100_000;

@@ -21,7 +21,7 @@ import type { CancelRegistry } from '../cancel-registry.js';
 import { upstreamLoginUser, type UpstreamTarget } from '../target.js';
 import { UpstreamError, openTcp, startTls } from '../upstream-connect.js';
 import { HandshakeTimeoutError, PeerClosedError, WireReader } from '../wire-reader.js';
-import { DEFAULT_MAX_MESSAGE_LENGTH, readFrame } from './frames.js';
+import { DEFAULT_MAX_MESSAGE_LENGTH, readFrame } from './codec/frames.js';
 import {
   FrontendCode,
   decodeBind,
@@ -34,11 +34,11 @@ import {
   encodeErrorResponse,
   encodeNegotiateProtocolVersion,
   type ErrorFields,
-} from './messages.js';
-import { ProtocolError } from './protocol-error.js';
+} from './codec/messages.js';
+import { ProtocolError } from './codec/protocol-error.js';
 import { QueryScanner } from './query-scanner.js';
 import { SCRAM_MECHANISM, ScramServer } from './scram.js';
-import { encodeCancelRequest, encodeSslRequest } from './startup.js';
+import { encodeCancelRequest, encodeSslRequest } from './codec/startup.js';
 import { UpstreamRefused, loginUpstream } from './upstream.js';
 
 /**

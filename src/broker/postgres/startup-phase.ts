@@ -6,8 +6,8 @@
 import type { Socket } from 'node:net';
 import { TLSSocket, type SecureContext } from 'node:tls';
 import { WireReader } from '../wire-reader.js';
-import { ProtocolError } from './protocol-error.js';
-import { readStartupPacket, type StartupPacket } from './startup.js';
+import { ProtocolError } from './codec/protocol-error.js';
+import { readStartupPacket, type StartupPacket } from './codec/startup.js';
 
 /** The client's side of the connection; upgraded in place when the client starts TLS. */
 export interface ClientConnection {

@@ -8,7 +8,7 @@ import type { TLSSocket } from 'node:tls';
 import { UpstreamError, openTcp, startTls } from '../upstream-connect.js';
 import type { UpstreamTarget } from '../target.js';
 import { WireReader } from '../wire-reader.js';
-import { readFrame, type Frame } from './frames.js';
+import { readFrame, type Frame } from './codec/frames.js';
 import {
   BackendCode,
   decodeAuthentication,
@@ -17,9 +17,9 @@ import {
   encodePasswordMessage,
   encodeSaslInitialResponse,
   encodeSaslResponse,
-} from './messages.js';
+} from './codec/messages.js';
 import { md5PasswordAnswer, SCRAM_MECHANISM, ScramClient } from './scram.js';
-import { encodeSslRequest, encodeStartupMessage } from './startup.js';
+import { encodeSslRequest, encodeStartupMessage } from './codec/startup.js';
 
 export interface UpstreamLogin {
   user: string;

@@ -10,8 +10,8 @@ import {
   verifyClearPassword,
   verifyNativePassword,
 } from '../../../src/broker/mysql/auth.js';
-import { encodePacket } from '../../../src/broker/mysql/packets.js';
-import { ProtocolError } from '../../../src/broker/mysql/protocol-error.js';
+import { encodePacket } from '../../../src/broker/mysql/codec/packets.js';
+import { ProtocolError } from '../../../src/broker/mysql/codec/protocol-error.js';
 import { createPrng } from '../../helpers/prng.js';
 
 // Independent of the code under test: the formulas written out with node:crypto.

@@ -9,10 +9,10 @@ import {
   readPacketHeader,
   sequenceIdAfter,
   type Packet,
-} from '../../../src/broker/mysql/packets.js';
+} from '../../../src/broker/mysql/codec/packets.js';
 import { PacketScanner, type ScannedPacket } from '../../../src/broker/mysql/scanner.js';
-import { PayloadReader, PayloadWriter, lenencSize } from '../../../src/broker/mysql/values.js';
-import { NetErrorCode, ProtocolError } from '../../../src/broker/mysql/protocol-error.js';
+import { PayloadReader, PayloadWriter, lenencSize } from '../../../src/broker/mysql/codec/values.js';
+import { NetErrorCode, ProtocolError } from '../../../src/broker/mysql/codec/protocol-error.js';
 
 type Plain = [sequenceId: number, lastSequenceId: number, payload: string];
 const plain = (p: Packet): Plain => [p.sequenceId, p.lastSequenceId, p.payload.toString('hex')];

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import type { AuditEvent, AuditSink } from '../../../src/broker/audit.js';
 import { auditCommand } from '../../../src/broker/mysql/command-audit.js';
-import { encodeQuery } from '../../../src/broker/mysql/commands.js';
+import { encodeQuery } from '../../../src/broker/mysql/codec/commands.js';
 
 const IDENTITY = { session_id: 's', database: 'shopdb', protocol: 'mysql', db_user: 'app', db_name: 'shop', client_address: '127.0.0.1:1' } as const;
 

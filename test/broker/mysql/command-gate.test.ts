@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { CommandGate, type GateEvent } from '../../../src/broker/mysql/command-gate.js';
-import { Command, encodeQuery, encodeStmtPrepare } from '../../../src/broker/mysql/commands.js';
-import { MAX_PHYSICAL_PAYLOAD, encodePacket } from '../../../src/broker/mysql/packets.js';
-import { ProtocolError } from '../../../src/broker/mysql/protocol-error.js';
+import { Command, encodeQuery, encodeStmtPrepare } from '../../../src/broker/mysql/codec/commands.js';
+import { MAX_PHYSICAL_PAYLOAD, encodePacket } from '../../../src/broker/mysql/codec/packets.js';
+import { ProtocolError } from '../../../src/broker/mysql/codec/protocol-error.js';
 
 const query = (sql: string) => encodePacket(0, encodeQuery(sql, 0));
 const changeUser = encodePacket(0, Buffer.from([Command.ChangeUser, ...Buffer.from('root\0'), 0, 0]));

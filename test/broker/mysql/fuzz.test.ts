@@ -4,8 +4,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createPrng, seedFromEnv, type Prng } from '../../helpers/prng.js';
-import { Capability, FieldType, MariaDbCapability } from '../../../src/broker/mysql/constants.js';
-import { decodeClientHandshake, decodeHandshakeV10, encodeHandshakeResponse41, encodeHandshakeV10, encodeSslRequest } from '../../../src/broker/mysql/handshake.js';
+import { Capability, FieldType, MariaDbCapability } from '../../../src/broker/mysql/codec/constants.js';
+import { decodeClientHandshake, decodeHandshakeV10, encodeHandshakeResponse41, encodeHandshakeV10, encodeSslRequest } from '../../../src/broker/mysql/codec/handshake.js';
 import {
   decodeAuthMoreData,
   decodeAuthServerPacket,
@@ -13,8 +13,8 @@ import {
   decodeAuthSwitchResponse,
   encodeAuthMoreData,
   encodeAuthSwitchRequest,
-} from '../../../src/broker/mysql/auth-messages.js';
-import { decodeEof, decodeErr, decodeOk, decodeStmtPrepareOk, encodeEof, encodeErr, encodeOk, encodeStmtPrepareOk, isEofPacket } from '../../../src/broker/mysql/responses.js';
+} from '../../../src/broker/mysql/codec/auth-messages.js';
+import { decodeEof, decodeErr, decodeOk, decodeStmtPrepareOk, encodeEof, encodeErr, encodeOk, encodeStmtPrepareOk, isEofPacket } from '../../../src/broker/mysql/codec/responses.js';
 import {
   Command,
   classifyCommand,
@@ -30,12 +30,12 @@ import {
   encodeQuery,
   encodeStmtClose,
   encodeStmtPrepare,
-} from '../../../src/broker/mysql/commands.js';
+} from '../../../src/broker/mysql/codec/commands.js';
 import { decodeClearPassword, scrambleCachingSha2Password, scrambleNativePassword, verifyNativePassword } from '../../../src/broker/mysql/auth.js';
-import { PacketDecoder, encodePacket, readPacket } from '../../../src/broker/mysql/packets.js';
+import { PacketDecoder, encodePacket, readPacket } from '../../../src/broker/mysql/codec/packets.js';
 import { PacketScanner } from '../../../src/broker/mysql/scanner.js';
-import { PayloadReader, PayloadWriter } from '../../../src/broker/mysql/values.js';
-import { ProtocolError } from '../../../src/broker/mysql/protocol-error.js';
+import { PayloadReader, PayloadWriter } from '../../../src/broker/mysql/codec/values.js';
+import { ProtocolError } from '../../../src/broker/mysql/codec/protocol-error.js';
 
 const SEED = seedFromEnv('AZDB_MYSQL_FUZZ_SEED');
 const CASES = 5_000;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Capability, CharacterSet, FieldType, MariaDbCapability, ServerStatus } from '../../../src/broker/mysql/constants.js';
+import { Capability, CharacterSet, FieldType, MariaDbCapability, ServerStatus } from '../../../src/broker/mysql/codec/constants.js';
 import {
   MAX_CONNECT_ATTRS,
   MAX_CONNECT_ATTRS_LENGTH,
@@ -11,7 +11,7 @@ import {
   encodeSslRequest,
   type HandshakeResponse41,
   type HandshakeV10,
-} from '../../../src/broker/mysql/handshake.js';
+} from '../../../src/broker/mysql/codec/handshake.js';
 import {
   CachingSha2Status,
   decodeAuthMoreData,
@@ -22,7 +22,7 @@ import {
   encodeAuthSwitchRequest,
   encodeAuthSwitchResponse,
   scrambleFromPluginData,
-} from '../../../src/broker/mysql/auth-messages.js';
+} from '../../../src/broker/mysql/codec/auth-messages.js';
 import {
   ResponseHeader,
   decodeEof,
@@ -34,7 +34,7 @@ import {
   encodeOk,
   encodeStmtPrepareOk,
   isEofPacket,
-} from '../../../src/broker/mysql/responses.js';
+} from '../../../src/broker/mysql/codec/responses.js';
 import {
   Command,
   classifyCommand,
@@ -54,10 +54,10 @@ import {
   encodeStmtPrepare,
   encodeStmtReset,
   type ChangeUser,
-} from '../../../src/broker/mysql/commands.js';
-import { PacketDecoder, encodePacket } from '../../../src/broker/mysql/packets.js';
-import { PayloadWriter } from '../../../src/broker/mysql/values.js';
-import { ProtocolError } from '../../../src/broker/mysql/protocol-error.js';
+} from '../../../src/broker/mysql/codec/commands.js';
+import { PacketDecoder, encodePacket } from '../../../src/broker/mysql/codec/packets.js';
+import { PayloadWriter } from '../../../src/broker/mysql/codec/values.js';
+import { ProtocolError } from '../../../src/broker/mysql/codec/protocol-error.js';
 
 const SCRAMBLE = Buffer.from('0123456789abcdefghij');
 const MYSQL_SERVER_CAPS =

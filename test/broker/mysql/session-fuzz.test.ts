@@ -25,11 +25,11 @@ import { CLIENT_CAPABILITIES, RawMySql, loginResponse } from '../../helpers/mysq
 import { runMySqlSession } from '../../../src/broker/mysql/session.js';
 import { NO_AUDIT } from '../../../src/broker/audit.js';
 import type { UpstreamTarget } from '../../../src/broker/target.js';
-import { Capability } from '../../../src/broker/mysql/constants.js';
-import { Command, encodeQuery, encodeStmtPrepare } from '../../../src/broker/mysql/commands.js';
-import { decodeHandshakeV10, encodeHandshakeV10, encodeSslRequest, type HandshakeV10 } from '../../../src/broker/mysql/handshake.js';
-import { PacketDecoder, encodePacket, type Packet } from '../../../src/broker/mysql/packets.js';
-import { decodeErr } from '../../../src/broker/mysql/responses.js';
+import { Capability } from '../../../src/broker/mysql/codec/constants.js';
+import { Command, encodeQuery, encodeStmtPrepare } from '../../../src/broker/mysql/codec/commands.js';
+import { decodeHandshakeV10, encodeHandshakeV10, encodeSslRequest, type HandshakeV10 } from '../../../src/broker/mysql/codec/handshake.js';
+import { PacketDecoder, encodePacket, type Packet } from '../../../src/broker/mysql/codec/packets.js';
+import { decodeErr } from '../../../src/broker/mysql/codec/responses.js';
 
 const mariadbd = await findTool('mariadbd');
 const PASSWORD = 'fuzz-tunnel-password';

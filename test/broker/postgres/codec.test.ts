@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FrameDecoder, readFrame, encodeMessage, cstring, int32 } from '../../../src/broker/postgres/frames.js';
+import { FrameDecoder, readFrame, encodeMessage, cstring, int32 } from '../../../src/broker/postgres/codec/frames.js';
 import {
   decodeAuthentication,
   decodeBackendKeyData,
@@ -16,15 +16,15 @@ import {
   encodePasswordMessage,
   encodeSaslInitialResponse,
   type AuthenticationRequest,
-} from '../../../src/broker/postgres/messages.js';
+} from '../../../src/broker/postgres/codec/messages.js';
 import {
   encodeCancelRequest,
   encodeSslRequest,
   encodeStartupMessage,
   MAX_STARTUP_LENGTH,
   readStartupPacket,
-} from '../../../src/broker/postgres/startup.js';
-import { ProtocolError } from '../../../src/broker/postgres/protocol-error.js';
+} from '../../../src/broker/postgres/codec/startup.js';
+import { ProtocolError } from '../../../src/broker/postgres/codec/protocol-error.js';
 
 /** Feeds `bytes` to a decoder split at `at`, returning every frame as [code, payload copy]. */
 function decodeSplit(bytes: Buffer, at: number): Array<[number, Buffer]> {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { md5PasswordAnswer, ScramClient, ScramServer } from '../../../src/broker/postgres/scram.js';
-import { ProtocolError } from '../../../src/broker/postgres/protocol-error.js';
+import { ProtocolError } from '../../../src/broker/postgres/codec/protocol-error.js';
 
 function exchange(clientPassword: string, serverPassword: string) {
   const client = new ScramClient(clientPassword);

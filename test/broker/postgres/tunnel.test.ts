@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, createServer, type Server } from 'node:net';
-import { encodeStartupMessage } from '../../../src/broker/postgres/startup.js';
-import { FrameDecoder } from '../../../src/broker/postgres/frames.js';
-import { decodeAuthentication } from '../../../src/broker/postgres/messages.js';
+import { encodeStartupMessage } from '../../../src/broker/postgres/codec/startup.js';
+import { FrameDecoder } from '../../../src/broker/postgres/codec/frames.js';
+import { decodeAuthentication } from '../../../src/broker/postgres/codec/messages.js';
 import { createSecureContext } from 'node:tls';
 import { join } from 'node:path';
 import { loadOrCreateCa } from '../../../src/emulator/ca.js';

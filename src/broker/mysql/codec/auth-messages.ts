@@ -3,7 +3,6 @@
  * raw response, AuthMoreData (caching_sha2_password's fast-auth result and public key), and a
  * classifier for whatever the server sends next.
  */
-import { withoutTrailingNul } from './auth.js';
 import { MAX_AUTH_RESPONSE_LENGTH, MAX_NAME_LENGTH } from './handshake.js';
 import { ProtocolError } from './protocol-error.js';
 import { ResponseHeader, decodeErr, decodeOk, type ErrPacket, type OkPacket } from './responses.js';
@@ -36,6 +35,11 @@ export function decodeAuthSwitchRequest(payload: Buffer): AuthSwitchRequest {
   const pluginName = reader.nulString(MAX_NAME_LENGTH);
   if (reader.remaining > MAX_AUTH_RESPONSE_LENGTH) throw new ProtocolError('AuthSwitchRequest: plugin data is too long');
   return { pluginName, pluginData: Buffer.from(reader.rest()) };
+}
+
+/** `data` without one trailing NUL (clear passwords and scrambles carry one; some clients omit it). */
+export function withoutTrailingNul(data: Buffer): Buffer {
+  return data.length > 0 && data[data.length - 1] === 0 ? data.subarray(0, -1) : data;
 }
 
 /** The scramble in an AuthSwitchRequest's plugin data: without the trailing NUL servers add. */
