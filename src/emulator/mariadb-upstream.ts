@@ -10,7 +10,7 @@ import { decodeAuthServerPacket, scrambleFromPluginData } from '../broker/mysql/
 import { Capability } from '../broker/mysql/codec/constants.js';
 import { decodeHandshakeV10, encodeHandshakeResponse41, type HandshakeResponse41, type HandshakeV10 } from '../broker/mysql/codec/handshake.js';
 import { encodePacket, nextSequenceId, readPacket, type Packet } from '../broker/mysql/codec/packets.js';
-import { ProtocolError } from '../broker/mysql/codec/protocol-error.js';
+import { MySqlProtocolError } from '../broker/mysql/codec/protocol-error.js';
 import { ResponseHeader } from '../broker/mysql/codec/responses.js';
 import { HandshakeTimeoutError, WireReader } from '../broker/wire-reader.js';
 import type { RealMariaDb } from './real-mariadb.js';
@@ -27,7 +27,7 @@ export interface Upstream {
 }
 
 /** MariaDB answered with an ERR packet (too many connections, unknown database...); its payload. */
-export class UpstreamRefused extends Error {
+export class MariaDbRefused extends Error {
   constructor(readonly payload: Buffer) {
     super('MariaDB refused the connection');
   }
@@ -46,7 +46,7 @@ export async function openUpstream(realMariaDb: RealMariaDb, deadline: Deadline)
     await connected(socket, deadline);
     const reader = new WireReader(socket);
     const packet = await reader.read((b) => readPacket(b, MAX_UPSTREAM_PACKET), deadline);
-    if (packet.payload[0] === ResponseHeader.Err) throw new UpstreamRefused(Buffer.from(packet.payload));
+    if (packet.payload[0] === ResponseHeader.Err) throw new MariaDbRefused(Buffer.from(packet.payload));
     return { socket, reader, greeting: decodeHandshakeV10(packet.payload) };
   } catch (error) {
     socket.destroy();
@@ -61,7 +61,7 @@ export interface UpstreamLogin {
   client: HandshakeResponse41;
 }
 
-/** Logs in; resolves with MariaDB's OK payload, throws UpstreamRefused with its ERR payload. */
+/** Logs in; resolves with MariaDB's OK payload, throws MariaDbRefused with its ERR payload. */
 export async function loginUpstream(upstream: Upstream, login: UpstreamLogin, deadline: Deadline): Promise<Buffer> {
   const { client } = login;
   const capabilities = ((client.capabilities & ~CLIENT_LEG_ONLY) | Capability.PluginAuth) >>> 0;
@@ -80,22 +80,22 @@ export async function loginUpstream(upstream: Upstream, login: UpstreamLogin, de
   upstream.socket.write(encodePacket(sequenceId, encodeHandshakeResponse41(response)));
   for (;;) {
     const packet: Packet = await upstream.reader.read((b) => readPacket(b, MAX_UPSTREAM_PACKET), deadline);
-    if (packet.sequenceId !== nextSequenceId(sequenceId)) throw new ProtocolError(`MariaDB answered out of order (sequence id ${packet.sequenceId})`);
+    if (packet.sequenceId !== nextSequenceId(sequenceId)) throw new MySqlProtocolError(`MariaDB answered out of order (sequence id ${packet.sequenceId})`);
     const answer = decodeAuthServerPacket(packet.payload, capabilities);
     switch (answer.type) {
       case 'ok':
         return Buffer.from(packet.payload);
       case 'err':
-        throw new UpstreamRefused(Buffer.from(packet.payload));
+        throw new MariaDbRefused(Buffer.from(packet.payload));
       case 'auth-switch':
         if (answer.request.pluginName !== AuthPlugin.NativePassword) {
-          throw new ProtocolError(`MariaDB asked for ${answer.request.pluginName}; the emulator's accounts use ${AuthPlugin.NativePassword}`);
+          throw new MySqlProtocolError(`MariaDB asked for ${answer.request.pluginName}; the emulator's accounts use ${AuthPlugin.NativePassword}`);
         }
         sequenceId = nextSequenceId(packet.lastSequenceId);
         upstream.socket.write(encodePacket(sequenceId, scrambleNativePassword(login.password, scrambleFromPluginData(answer.request.pluginData))));
         break;
       case 'auth-more-data':
-        throw new ProtocolError('MariaDB sent unexpected authentication data');
+        throw new MySqlProtocolError('MariaDB sent unexpected authentication data');
     }
   }
 }

@@ -43,7 +43,7 @@ export type PostgresFront = FrontHandle<FrontAuthMethod>;
 
 const MAX_PASSWORD_MESSAGE = 64 * 1024;
 
-class LoginRefused extends Error {
+class PgLoginRefused extends Error {
   constructor(readonly fields: ErrorFields) {
     super(fields.message);
   }
@@ -99,7 +99,7 @@ export async function startPostgresFront(options: PostgresFrontOptions): Promise
         return;
       }
     } catch (error) {
-      const fields = error instanceof LoginRefused ? error.fields : { severity: 'FATAL' as const, code: '08P01', message: errorMessage(error) };
+      const fields = error instanceof PgLoginRefused ? error.fields : { severity: 'FATAL' as const, code: '08P01', message: errorMessage(error) };
       if (!socket.destroyed) socket.end(encodeErrorResponse(fields));
     }
   }
@@ -214,7 +214,7 @@ export async function startPostgresFront(options: PostgresFrontOptions): Promise
     if (principal.object_id !== identity.objectId.toLowerCase()) throw passwordFailed(requestedUser);
   }
 
-  function tokenRefusal(reason: TokenRejection, user: string): LoginRefused {
+  function tokenRefusal(reason: TokenRejection, user: string): PgLoginRefused {
     switch (reason) {
       case 'audience':
         return refusal(
@@ -233,10 +233,10 @@ export async function startPostgresFront(options: PostgresFrontOptions): Promise
   return front.listen(server, options);
 }
 
-function refusal(code: string, message: string): LoginRefused {
-  return new LoginRefused({ severity: 'FATAL', code, message });
+function refusal(code: string, message: string): PgLoginRefused {
+  return new PgLoginRefused({ severity: 'FATAL', code, message });
 }
 
-function passwordFailed(user: string): LoginRefused {
+function passwordFailed(user: string): PgLoginRefused {
   return refusal('28P01', `password authentication failed for user "${user}"`);
 }

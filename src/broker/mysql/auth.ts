@@ -6,7 +6,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { withoutTrailingNul } from './codec/auth-messages.js';
 import { SCRAMBLE_LENGTH } from './codec/handshake.js';
-import { ProtocolError } from './codec/protocol-error.js';
+import { MySqlProtocolError } from './codec/protocol-error.js';
 
 export enum AuthPlugin {
   NativePassword = 'mysql_native_password',
@@ -37,7 +37,7 @@ export function createScramble(random: (size: number) => Buffer = randomBytes): 
 }
 
 function checkScramble(scramble: Buffer): void {
-  if (scramble.length !== SCRAMBLE_LENGTH) throw new ProtocolError(`the scramble is ${scramble.length} bytes, not ${SCRAMBLE_LENGTH}`);
+  if (scramble.length !== SCRAMBLE_LENGTH) throw new MySqlProtocolError(`the scramble is ${scramble.length} bytes, not ${SCRAMBLE_LENGTH}`);
 }
 
 /** mysql_native_password: SHA1(password) XOR SHA1(scramble + SHA1(SHA1(password))); empty for no password. */
@@ -90,7 +90,7 @@ export function encodeClearPassword(password: string | Buffer): Buffer {
 /** The password in a clear-password response: one trailing NUL dropped (if there), none inside. */
 export function decodeClearPassword(data: Buffer): string {
   const bytes = withoutTrailingNul(data);
-  if (bytes.includes(0)) throw new ProtocolError('clear password contains NUL');
+  if (bytes.includes(0)) throw new MySqlProtocolError('clear password contains NUL');
   return bytes.toString('utf8');
 }
 

@@ -48,7 +48,7 @@ export class CommandGate {
     this.scanner = new PacketScanner(Math.max(1, headLength)); // the command byte decides refusals
   }
 
-  /** Throws ProtocolError on bad framing; the session ends then. */
+  /** Throws MySqlProtocolError on bad framing; the session ends then. */
   push(chunk: Buffer): GateResult {
     const packets = this.scanner.push(chunk);
     const out = new Output(chunk);

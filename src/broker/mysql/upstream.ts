@@ -44,10 +44,10 @@ export interface UpstreamSession {
 }
 
 /** The server answered with an ERR packet: its code, SQLSTATE and message reach the client. */
-export class UpstreamRefused extends Error {
+export class MySqlUpstreamRefused extends Error {
   constructor(readonly err: ErrPacket) {
     super(err.message);
-    this.name = 'UpstreamRefused';
+    this.name = 'MySqlUpstreamRefused';
   }
 }
 
@@ -65,7 +65,7 @@ export async function connectUpstream(target: UpstreamTarget): Promise<UpstreamC
   try {
     const payload = await leg.receive();
     // "Too many connections", "Host is blocked": servers send an ERR instead of a greeting.
-    if (payload[0] === ResponseHeader.Err) throw new UpstreamRefused(decodeErr(payload));
+    if (payload[0] === ResponseHeader.Err) throw new MySqlUpstreamRefused(decodeErr(payload));
     return { tcp, leg, greeting: decodeHandshakeV10(payload) };
   } catch (error) {
     leg.reader.detach();
@@ -121,7 +121,7 @@ export async function loginUpstream(connection: UpstreamConnection, target: Upst
         case 'ok':
           return { socket, ok: Buffer.from(payload), rest: leg.reader.detach() };
         case 'err':
-          throw new UpstreamRefused(packet.err);
+          throw new MySqlUpstreamRefused(packet.err);
         case 'auth-switch': {
           plugin = packet.request.pluginName;
           const switched = answerFor(plugin, scrambleFromPluginData(packet.request.pluginData), token);

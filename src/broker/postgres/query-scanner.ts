@@ -3,7 +3,7 @@
  * stream without buffering anything else: other messages, COPY data above all, are skipped by
  * length. The stream itself is forwarded untouched by the caller. Pure.
  */
-import { ProtocolError } from './codec/protocol-error.js';
+import { PgProtocolError } from './codec/protocol-error.js';
 import { describeCode } from './codec/frames.js';
 
 const AUDITED = new Set([0x51 /* Q */, 0x50 /* P */, 0x42 /* B */, 0x45 /* E */]);
@@ -52,7 +52,7 @@ export class QueryScanner {
       const code = this.header[0]!;
       const length = this.header.readInt32BE(1);
       if (length < 4 || length > this.maxMessageLength) {
-        throw new ProtocolError(`invalid message length ${length} for message type ${describeCode(code)}`);
+        throw new PgProtocolError(`invalid message length ${length} for message type ${describeCode(code)}`);
       }
       const payloadLength = length - 4;
       if (AUDITED.has(code)) {

@@ -35,11 +35,11 @@ import {
   encodeNegotiateProtocolVersion,
   type ErrorFields,
 } from './codec/messages.js';
-import { ProtocolError } from './codec/protocol-error.js';
+import { PgProtocolError } from './codec/protocol-error.js';
 import { QueryScanner } from './query-scanner.js';
 import { SCRAM_MECHANISM, ScramServer } from './scram.js';
 import { encodeCancelRequest, encodeSslRequest } from './codec/startup.js';
-import { UpstreamRefused, loginUpstream } from './upstream.js';
+import { PgUpstreamRefused, loginUpstream } from './upstream.js';
 
 /**
  * Clients prove the local password with SCRAM-SHA-256; with clientTls SSLRequest is answered 'S'.
@@ -51,14 +51,14 @@ export interface PostgresSessionOptions extends SessionOptions {
 }
 
 /** An error for the client, already phrased for it. */
-class ClientError extends Error {
+class PgClientError extends Error {
   constructor(readonly fields: ErrorFields, readonly frame?: Buffer) {
     super(fields.message);
   }
 }
 
-const fatal = (code: string, message: string, hint?: string): ClientError =>
-  new ClientError({ severity: 'FATAL', code, message, ...(hint ? { hint } : {}) });
+const fatal = (code: string, message: string, hint?: string): PgClientError =>
+  new PgClientError({ severity: 'FATAL', code, message, ...(hint ? { hint } : {}) });
 
 const MAX_AUTH_MESSAGE = 4096;
 
@@ -235,14 +235,14 @@ async function forwardCancel(target: UpstreamTarget, key: { processId: number; s
   }
 }
 
-function upstreamFailure(error: unknown, target: UpstreamTarget, loginUser: string, dbName: string): ClientError {
-  if (error instanceof UpstreamRefused) {
+function upstreamFailure(error: unknown, target: UpstreamTarget, loginUser: string, dbName: string): PgClientError {
+  if (error instanceof PgUpstreamRefused) {
     const fields = error.fields;
     const hint =
       fields.C === '28P01' || fields.C === '28000'
         ? `Azure refused the Entra token for "${loginUser}" on ${target.name}: the role must exist for this identity (pgaadauth_create_principal_with_oid) and be allowed "${dbName}". Run \`azdb doctor ${target.name}\`.`
         : undefined;
-    return new ClientError({
+    return new PgClientError({
       severity: fields.S === 'ERROR' ? 'ERROR' : 'FATAL',
       code: fields.C ?? '08006',
       // Redacted as the MySQL side does: the server's text goes to the client and the audit.
@@ -255,13 +255,13 @@ function upstreamFailure(error: unknown, target: UpstreamTarget, loginUser: stri
     const code = error.stage === 'protocol' ? '08P01' : error.stage === 'auth' ? '28000' : '08001';
     return fatal(code, error.message, error.hint);
   }
-  if (error instanceof ProtocolError) return fatal('08P01', `${target.name} broke the protocol: ${error.message}`);
+  if (error instanceof PgProtocolError) return fatal('08P01', `${target.name} broke the protocol: ${error.message}`);
   return fatal('08006', `connection to ${target.name} failed: ${errorMessage(error)}`, `Run \`azdb doctor ${target.name}\`.`);
 }
 
-function toClientError(error: unknown): ClientError | undefined {
-  if (error instanceof ClientError) return error;
-  if (error instanceof ProtocolError) return fatal('08P01', `invalid frontend message: ${error.message}`);
+function toClientError(error: unknown): PgClientError | undefined {
+  if (error instanceof PgClientError) return error;
+  if (error instanceof PgProtocolError) return fatal('08P01', `invalid frontend message: ${error.message}`);
   if (error instanceof HandshakeTimeoutError) return fatal('08006', `${error.message}; closing the connection`);
   if (error instanceof PeerClosedError) return undefined;
   return fatal('XX000', `azdb broker error: ${errorMessage(error)}`);

@@ -6,7 +6,7 @@
 import type { Socket } from 'node:net';
 import { TLSSocket, type SecureContext } from 'node:tls';
 import { WireReader } from '../wire-reader.js';
-import { ProtocolError } from './codec/protocol-error.js';
+import { PgProtocolError } from './codec/protocol-error.js';
 import { readStartupPacket, type StartupPacket } from './codec/startup.js';
 
 /** The client's side of the connection; upgraded in place when the client starts TLS. */
@@ -30,7 +30,7 @@ export async function awaitStartup(client: ClientConnection, clientTls: SecureCo
         if (clientTls && !client.encrypted) {
           // Bytes sent before the TLS handshake were not encrypted and may have been injected
           // by a man in the middle; PostgreSQL refuses them too (CVE-2021-23214).
-          if (client.reader.detach().length > 0) throw new ProtocolError('received unencrypted data after SSL request');
+          if (client.reader.detach().length > 0) throw new PgProtocolError('received unencrypted data after SSL request');
           const raw = client.socket;
           raw.write('S');
           const tls = new TLSSocket(raw, { isServer: true, secureContext: clientTls });

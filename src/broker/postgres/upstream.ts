@@ -38,10 +38,10 @@ export interface UpstreamSession {
 }
 
 /** The server answered with an ErrorResponse: its fields reach the client unchanged. */
-export class UpstreamRefused extends Error {
+export class PgUpstreamRefused extends Error {
   constructor(readonly fields: Record<string, string>, readonly frame: Buffer) {
     super(fields.M ?? 'the server refused the login');
-    this.name = 'UpstreamRefused';
+    this.name = 'PgUpstreamRefused';
   }
 }
 
@@ -151,6 +151,6 @@ function frameBytes(frame: Frame): Buffer {
   return bytes;
 }
 
-function refused(frame: Frame): UpstreamRefused {
-  return new UpstreamRefused(decodeErrorFields(frame.payload), frameBytes(frame));
+function refused(frame: Frame): PgUpstreamRefused {
+  return new PgUpstreamRefused(decodeErrorFields(frame.payload), frameBytes(frame));
 }

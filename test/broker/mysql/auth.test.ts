@@ -11,7 +11,7 @@ import {
   verifyNativePassword,
 } from '../../../src/broker/mysql/auth.js';
 import { encodePacket } from '../../../src/broker/mysql/codec/packets.js';
-import { ProtocolError } from '../../../src/broker/mysql/codec/protocol-error.js';
+import { MySqlProtocolError } from '../../../src/broker/mysql/codec/protocol-error.js';
 import { createPrng } from '../../helpers/prng.js';
 
 // Independent of the code under test: the formulas written out with node:crypto.
@@ -83,8 +83,8 @@ describe('scrambles against the formulas', () => {
   });
 
   it('refuse a scramble that is not 20 bytes', () => {
-    expect(() => scrambleNativePassword('x', Buffer.alloc(21, 1))).toThrow(ProtocolError);
-    expect(() => scrambleCachingSha2Password('x', Buffer.alloc(8, 1))).toThrow(ProtocolError);
+    expect(() => scrambleNativePassword('x', Buffer.alloc(21, 1))).toThrow(MySqlProtocolError);
+    expect(() => scrambleCachingSha2Password('x', Buffer.alloc(8, 1))).toThrow(MySqlProtocolError);
   });
 });
 
@@ -121,7 +121,7 @@ describe('clear password', () => {
     expect(encodeClearPassword('eyJ0.token')).toEqual(Buffer.from('eyJ0.token\0'));
     expect(decodeClearPassword(encodeClearPassword('eyJ0.token'))).toBe('eyJ0.token');
     expect(decodeClearPassword(Buffer.from('no-terminator'))).toBe('no-terminator');
-    expect(() => decodeClearPassword(Buffer.from('a\0b\0'))).toThrow(ProtocolError);
+    expect(() => decodeClearPassword(Buffer.from('a\0b\0'))).toThrow(MySqlProtocolError);
     expect(() => encodeClearPassword('a\0b')).toThrow(RangeError);
   });
 });

@@ -11,8 +11,8 @@ import {
   type Packet,
 } from '../../../src/broker/mysql/codec/packets.js';
 import { PacketScanner, type ScannedPacket } from '../../../src/broker/mysql/scanner.js';
-import { PayloadReader, PayloadWriter, lenencSize } from '../../../src/broker/mysql/codec/values.js';
-import { NetErrorCode, ProtocolError } from '../../../src/broker/mysql/codec/protocol-error.js';
+import { MySqlPayloadReader, PayloadWriter, lenencSize } from '../../../src/broker/mysql/codec/values.js';
+import { NetErrorCode, MySqlProtocolError } from '../../../src/broker/mysql/codec/protocol-error.js';
 
 type Plain = [sequenceId: number, lastSequenceId: number, payload: string];
 const plain = (p: Packet): Plain => [p.sequenceId, p.lastSequenceId, p.payload.toString('hex')];
@@ -38,8 +38,8 @@ function expectProtocolError(fn: () => unknown, errorCode?: NetErrorCode): void 
   } catch (error) {
     thrown = error;
   }
-  expect(thrown).toBeInstanceOf(ProtocolError);
-  if (errorCode !== undefined) expect((thrown as ProtocolError).errorCode).toBe(errorCode);
+  expect(thrown).toBeInstanceOf(MySqlProtocolError);
+  if (errorCode !== undefined) expect((thrown as MySqlProtocolError).errorCode).toBe(errorCode);
 }
 
 const pattern = (length: number): Buffer => Buffer.from(Array.from({ length }, (_, i) => (i * 7 + 3) & 0xff));
@@ -262,29 +262,29 @@ describe('length-encoded integers', () => {
     const bytes = new PayloadWriter(1).lenenc(value).finish();
     expect(bytes.toString('hex')).toBe(hex);
     expect(lenencSize(value)).toBe(bytes.length);
-    const reader = new PayloadReader(bytes, 'test');
+    const reader = new MySqlPayloadReader(bytes, 'test');
     expect(reader.lenenc()).toBe(value);
     reader.end();
   });
 
   it('reads 0xfb as NULL, and refuses it where a number is needed', () => {
-    expect(new PayloadReader(Buffer.from([0xfb]), 'test').lenencOrNull()).toBeNull();
-    expectProtocolError(() => new PayloadReader(Buffer.from([0xfb]), 'test').lenenc());
-    expectProtocolError(() => new PayloadReader(Buffer.from([0xfb]), 'test').lenencBigInt());
+    expect(new MySqlPayloadReader(Buffer.from([0xfb]), 'test').lenencOrNull()).toBeNull();
+    expectProtocolError(() => new MySqlPayloadReader(Buffer.from([0xfb]), 'test').lenenc());
+    expectProtocolError(() => new MySqlPayloadReader(Buffer.from([0xfb]), 'test').lenencBigInt());
     expect(new PayloadWriter().lenencNull().finish()).toEqual(Buffer.from([0xfb]));
   });
 
   it('reads 8-byte values above 2^53 - 1 only as bigint', () => {
     const big = new PayloadWriter().lenenc(2n ** 64n - 1n).finish();
     expect(big.toString('hex')).toBe('feffffffffffffffff');
-    expect(new PayloadReader(big, 'test').lenencBigInt()).toBe(2n ** 64n - 1n);
-    expectProtocolError(() => new PayloadReader(big, 'test').lenenc());
+    expect(new MySqlPayloadReader(big, 'test').lenencBigInt()).toBe(2n ** 64n - 1n);
+    expectProtocolError(() => new MySqlPayloadReader(big, 'test').lenenc());
     const justOver = new PayloadWriter().lenenc(2n ** 53n).finish();
-    expectProtocolError(() => new PayloadReader(justOver, 'test').lenencOrNull());
+    expectProtocolError(() => new MySqlPayloadReader(justOver, 'test').lenencOrNull());
   });
 
   it.each([['ff'], ['fc01'], ['fd0102'], ['fe01020304050607'], ['']])('refuse %s', (hex) => {
-    expectProtocolError(() => new PayloadReader(Buffer.from(hex, 'hex'), 'test').lenenc());
+    expectProtocolError(() => new MySqlPayloadReader(Buffer.from(hex, 'hex'), 'test').lenenc());
   });
 
   it('refuse to encode negative or over 64-bit values', () => {
@@ -293,7 +293,7 @@ describe('length-encoded integers', () => {
   });
 });
 
-describe('PayloadReader and PayloadWriter', () => {
+describe('MySqlPayloadReader and PayloadWriter', () => {
   const bytes = new PayloadWriter(1)
     .u8(0xab)
     .u16(0x1234)
@@ -306,7 +306,7 @@ describe('PayloadReader and PayloadWriter', () => {
     .finish();
 
   it('round-trip every type, growing from one byte', () => {
-    const reader = new PayloadReader(bytes, 'test');
+    const reader = new MySqlPayloadReader(bytes, 'test');
     expect([reader.u8(), reader.u16(), reader.u24(), reader.u32(), reader.u64()]).toEqual([0xab, 0x1234, 0x123456, 0xdeadbeef, 2n ** 63n]);
     expect(reader.nulString()).toBe('héllo');
     expect(reader.lenencString()).toBe('x'.repeat(300));
@@ -314,9 +314,9 @@ describe('PayloadReader and PayloadWriter', () => {
     reader.end();
   });
 
-  it('never reads past the end: every prefix fails with ProtocolError', () => {
+  it('never reads past the end: every prefix fails with MySqlProtocolError', () => {
     for (let at = 0; at < bytes.length - 4; at++) {
-      const reader = new PayloadReader(bytes.subarray(0, at), 'test');
+      const reader = new MySqlPayloadReader(bytes.subarray(0, at), 'test');
       expectProtocolError(() => {
         reader.u8(), reader.u16(), reader.u24(), reader.u32(), reader.u64(), reader.nulString(), reader.lenencString();
       });
@@ -324,14 +324,14 @@ describe('PayloadReader and PayloadWriter', () => {
   });
 
   it('enforce limits on string lengths', () => {
-    expectProtocolError(() => new PayloadReader(Buffer.from('abc\0'), 'test').nulString(2));
-    expectProtocolError(() => new PayloadReader(Buffer.from('abc'), 'test').nulString());
-    expectProtocolError(() => new PayloadReader(Buffer.from('\x03abc'), 'test').lenencString(2));
-    expectProtocolError(() => new PayloadReader(Buffer.from('\x05abc'), 'test').lenencString());
-    expectProtocolError(() => new PayloadReader(Buffer.from('abc'), 'test').nulStringOrRest(2));
-    expect(new PayloadReader(Buffer.from('abc'), 'test').nulStringOrRest()).toBe('abc');
-    expect(new PayloadReader(Buffer.from('ab\0c'), 'test').nulStringOrRest()).toBe('ab');
-    expectProtocolError(() => new PayloadReader(Buffer.from('ab'), 'test').end());
+    expectProtocolError(() => new MySqlPayloadReader(Buffer.from('abc\0'), 'test').nulString(2));
+    expectProtocolError(() => new MySqlPayloadReader(Buffer.from('abc'), 'test').nulString());
+    expectProtocolError(() => new MySqlPayloadReader(Buffer.from('\x03abc'), 'test').lenencString(2));
+    expectProtocolError(() => new MySqlPayloadReader(Buffer.from('\x05abc'), 'test').lenencString());
+    expectProtocolError(() => new MySqlPayloadReader(Buffer.from('abc'), 'test').nulStringOrRest(2));
+    expect(new MySqlPayloadReader(Buffer.from('abc'), 'test').nulStringOrRest()).toBe('abc');
+    expect(new MySqlPayloadReader(Buffer.from('ab\0c'), 'test').nulStringOrRest()).toBe('ab');
+    expectProtocolError(() => new MySqlPayloadReader(Buffer.from('ab'), 'test').end());
   });
 
   it('refuse to write a NUL-terminated string holding a NUL', () => {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { CommandGate, type GateEvent } from '../../../src/broker/mysql/command-gate.js';
 import { Command, encodeQuery, encodeStmtPrepare } from '../../../src/broker/mysql/codec/commands.js';
 import { MAX_PHYSICAL_PAYLOAD, encodePacket } from '../../../src/broker/mysql/codec/packets.js';
-import { ProtocolError } from '../../../src/broker/mysql/codec/protocol-error.js';
+import { MySqlProtocolError } from '../../../src/broker/mysql/codec/protocol-error.js';
 
 const query = (sql: string) => encodePacket(0, encodeQuery(sql, 0));
 const changeUser = encodePacket(0, Buffer.from([Command.ChangeUser, ...Buffer.from('root\0'), 0, 0]));
@@ -87,12 +87,12 @@ describe('CommandGate', () => {
     }
   });
 
-  it('throws ProtocolError on continuation packets out of order', () => {
+  it('throws MySqlProtocolError on continuation packets out of order', () => {
     const first = Buffer.alloc(4 + MAX_PHYSICAL_PAYLOAD);
     first.writeUIntLE(MAX_PHYSICAL_PAYLOAD, 0, 3);
     first[4] = Command.Query;
     const gate = new CommandGate(8);
     gate.push(first);
-    expect(() => gate.push(Buffer.from([1, 0, 0, 7, 0x41]))).toThrow(ProtocolError);
+    expect(() => gate.push(Buffer.from([1, 0, 0, 7, 0x41]))).toThrow(MySqlProtocolError);
   });
 });

@@ -1,5 +1,5 @@
 /**
- * Random and mutated payloads through every decoder: each may succeed or throw ProtocolError,
+ * Random and mutated payloads through every decoder: each may succeed or throw MySqlProtocolError,
  * nothing else (no RangeError, TypeError or hang). Replay with AZDB_MYSQL_FUZZ_SEED=<printed seed>.
  */
 import { describe, expect, it } from 'vitest';
@@ -34,8 +34,8 @@ import {
 import { decodeClearPassword, scrambleCachingSha2Password, scrambleNativePassword, verifyNativePassword } from '../../../src/broker/mysql/auth.js';
 import { PacketDecoder, encodePacket, readPacket } from '../../../src/broker/mysql/codec/packets.js';
 import { PacketScanner } from '../../../src/broker/mysql/scanner.js';
-import { PayloadReader, PayloadWriter } from '../../../src/broker/mysql/codec/values.js';
-import { ProtocolError } from '../../../src/broker/mysql/codec/protocol-error.js';
+import { MySqlPayloadReader, PayloadWriter } from '../../../src/broker/mysql/codec/values.js';
+import { MySqlProtocolError } from '../../../src/broker/mysql/codec/protocol-error.js';
 
 const SEED = seedFromEnv('AZDB_MYSQL_FUZZ_SEED');
 const CASES = 5_000;
@@ -103,7 +103,7 @@ const decoders: Record<string, Decoder> = {
   scrambleCachingSha2Password: (p) => scrambleCachingSha2Password('x', p.subarray(0, 20)),
   verifyNativePassword: (p) => verifyNativePassword('x', p.subarray(0, 20), p.subarray(20)),
   lenencReads: (p) => {
-    const reader = new PayloadReader(p, 'fuzz');
+    const reader = new MySqlPayloadReader(p, 'fuzz');
     while (reader.remaining > 0) reader.lenencOrNull();
   },
   readPacket: (p) => readPacket(p, FRAMING_MAX),
@@ -157,7 +157,7 @@ function stream(prng: Prng): Buffer {
 }
 
 describe('decoders under random input', () => {
-  it(`throw only ProtocolError over ${CASES} payloads (seed ${SEED})`, () => {
+  it(`throw only MySqlProtocolError over ${CASES} payloads (seed ${SEED})`, () => {
     const prng = createPrng(SEED);
     const failures: string[] = [];
     let refused = 0;
@@ -171,7 +171,7 @@ describe('decoders under random input', () => {
           decode(payload, capabilities, prng);
           accepted++;
         } catch (error) {
-          if (error instanceof ProtocolError) refused++;
+          if (error instanceof MySqlProtocolError) refused++;
           else failures.push(`case ${i} ${name}(caps 0x${capabilities.toString(16)}, ${payload.toString('hex')}): ${String(error)}`);
         }
       }

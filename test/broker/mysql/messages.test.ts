@@ -57,7 +57,7 @@ import {
 } from '../../../src/broker/mysql/codec/commands.js';
 import { PacketDecoder, encodePacket } from '../../../src/broker/mysql/codec/packets.js';
 import { PayloadWriter } from '../../../src/broker/mysql/codec/values.js';
-import { ProtocolError } from '../../../src/broker/mysql/codec/protocol-error.js';
+import { MySqlProtocolError } from '../../../src/broker/mysql/codec/protocol-error.js';
 
 const SCRAMBLE = Buffer.from('0123456789abcdefghij');
 const MYSQL_SERVER_CAPS =
@@ -80,7 +80,7 @@ const CLIENT_CAPS = MYSQL_SERVER_CAPS & ~Capability.Ssl;
 const execute = (flags: number) => new PayloadWriter().u8(Command.StmtExecute).u32(12).u8(flags).u32(1);
 
 function expectProtocolError(fn: () => unknown): void {
-  expect(fn).toThrow(ProtocolError);
+  expect(fn).toThrow(MySqlProtocolError);
 }
 
 describe('HandshakeV10', () => {

@@ -24,7 +24,7 @@ import {
   MAX_STARTUP_LENGTH,
   readStartupPacket,
 } from '../../../src/broker/postgres/codec/startup.js';
-import { ProtocolError } from '../../../src/broker/postgres/codec/protocol-error.js';
+import { PgProtocolError } from '../../../src/broker/postgres/codec/protocol-error.js';
 
 /** Feeds `bytes` to a decoder split at `at`, returning every frame as [code, payload copy]. */
 function decodeSplit(bytes: Buffer, at: number): Array<[number, Buffer]> {
@@ -72,8 +72,8 @@ describe('FrameDecoder', () => {
     const bytes = Buffer.alloc(5);
     bytes[0] = 0x51;
     bytes.writeInt32BE(length, 1);
-    expect(() => new FrameDecoder(1024).push(bytes)).toThrow(ProtocolError);
-    expect(() => readFrame(bytes, 1024)).toThrow(ProtocolError);
+    expect(() => new FrameDecoder(1024).push(bytes)).toThrow(PgProtocolError);
+    expect(() => readFrame(bytes, 1024)).toThrow(PgProtocolError);
   });
 });
 
@@ -109,7 +109,7 @@ describe('startup packets', () => {
     ['an unterminated parameter', () => { const b = Buffer.from(startup); b[b.length - 1] = 0x41; b[b.length - 2] = 0x41; return b; }],
     ['too many parameters', () => encodeStartupMessage(Object.fromEntries([['user', 'u'], ...Array.from({ length: 100 }, (_, i) => [`p${i}`, 'v'])]))],
   ])('reject a packet with %s', (_name, build) => {
-    expect(() => readStartupPacket(build())).toThrow(ProtocolError);
+    expect(() => readStartupPacket(build())).toThrow(PgProtocolError);
   });
 });
 
@@ -166,6 +166,6 @@ describe('messages', () => {
     ['an unterminated Query', Buffer.from('select 1'), decodeQuery],
     ['a password with trailing bytes', Buffer.from('a\0b'), decodePasswordMessage],
   ])('reject %s', (_name, payload, decode) => {
-    expect(() => (decode as (b: Buffer) => unknown)(payload)).toThrow(ProtocolError);
+    expect(() => (decode as (b: Buffer) => unknown)(payload)).toThrow(PgProtocolError);
   });
 });

@@ -4,9 +4,9 @@
  * classifier for whatever the server sends next.
  */
 import { MAX_AUTH_RESPONSE_LENGTH, MAX_NAME_LENGTH } from './handshake.js';
-import { ProtocolError } from './protocol-error.js';
+import { MySqlProtocolError } from './protocol-error.js';
 import { ResponseHeader, decodeErr, decodeOk, type ErrPacket, type OkPacket } from './responses.js';
-import { PayloadReader, PayloadWriter } from './values.js';
+import { MySqlPayloadReader, PayloadWriter } from './values.js';
 
 /** The one-byte AuthMoreData bodies of caching_sha2_password. */
 export enum CachingSha2Status {
@@ -29,11 +29,11 @@ export function encodeAuthSwitchRequest(request: AuthSwitchRequest): Buffer {
 }
 
 export function decodeAuthSwitchRequest(payload: Buffer): AuthSwitchRequest {
-  const reader = new PayloadReader(payload, 'AuthSwitchRequest');
-  if (reader.u8() !== ResponseHeader.Eof) throw new ProtocolError('AuthSwitchRequest: bad header');
+  const reader = new MySqlPayloadReader(payload, 'AuthSwitchRequest');
+  if (reader.u8() !== ResponseHeader.Eof) throw new MySqlProtocolError('AuthSwitchRequest: bad header');
   if (reader.remaining === 0) return { pluginName: OLD_AUTH_SWITCH_PLUGIN, pluginData: Buffer.alloc(0) };
   const pluginName = reader.nulString(MAX_NAME_LENGTH);
-  if (reader.remaining > MAX_AUTH_RESPONSE_LENGTH) throw new ProtocolError('AuthSwitchRequest: plugin data is too long');
+  if (reader.remaining > MAX_AUTH_RESPONSE_LENGTH) throw new MySqlProtocolError('AuthSwitchRequest: plugin data is too long');
   return { pluginName, pluginData: Buffer.from(reader.rest()) };
 }
 
@@ -53,7 +53,7 @@ export function encodeAuthSwitchResponse(data: Buffer): Buffer {
 }
 
 export function decodeAuthSwitchResponse(payload: Buffer): Buffer {
-  if (payload.length > MAX_AUTH_RESPONSE_LENGTH) throw new ProtocolError('AuthSwitchResponse is too long');
+  if (payload.length > MAX_AUTH_RESPONSE_LENGTH) throw new MySqlProtocolError('AuthSwitchResponse is too long');
   return Buffer.from(payload);
 }
 
@@ -62,9 +62,9 @@ export function encodeAuthMoreData(data: Buffer): Buffer {
 }
 
 export function decodeAuthMoreData(payload: Buffer): Buffer {
-  const reader = new PayloadReader(payload, 'AuthMoreData');
-  if (reader.u8() !== ResponseHeader.AuthMoreData) throw new ProtocolError('AuthMoreData: bad header');
-  if (reader.remaining > MAX_AUTH_RESPONSE_LENGTH) throw new ProtocolError('AuthMoreData is too long');
+  const reader = new MySqlPayloadReader(payload, 'AuthMoreData');
+  if (reader.u8() !== ResponseHeader.AuthMoreData) throw new MySqlProtocolError('AuthMoreData: bad header');
+  if (reader.remaining > MAX_AUTH_RESPONSE_LENGTH) throw new MySqlProtocolError('AuthMoreData is too long');
   return Buffer.from(reader.rest());
 }
 
@@ -86,6 +86,6 @@ export function decodeAuthServerPacket(payload: Buffer, capabilities: number): A
     case ResponseHeader.AuthMoreData:
       return { type: 'auth-more-data', data: decodeAuthMoreData(payload) };
     default:
-      throw new ProtocolError(payload.length === 0 ? 'empty packet during authentication' : `unexpected packet 0x${payload[0]!.toString(16)} during authentication`);
+      throw new MySqlProtocolError(payload.length === 0 ? 'empty packet during authentication' : `unexpected packet 0x${payload[0]!.toString(16)} during authentication`);
   }
 }

@@ -5,8 +5,8 @@
  */
 import { Capability, FieldType, hasCapability } from './constants.js';
 import { MAX_NAME_LENGTH, readAuthResponse, readConnectAttributes, writeAuthResponse, writeConnectAttributes } from './handshake.js';
-import { ProtocolError } from './protocol-error.js';
-import { PayloadReader, PayloadWriter } from './values.js';
+import { MySqlProtocolError } from './protocol-error.js';
+import { MySqlPayloadReader, PayloadWriter } from './values.js';
 
 /** Command bytes (enum_server_command; the last two are MariaDB's). */
 export enum Command {
@@ -73,7 +73,7 @@ export interface CommandInfo {
 
 /** The command a client packet (sequence id 0) carries; only its first byte is read. */
 export function classifyCommand(payload: Buffer): CommandInfo {
-  if (payload.length === 0) throw new ProtocolError('empty command packet');
+  if (payload.length === 0) throw new MySqlProtocolError('empty command packet');
   const code = payload[0]!;
   const name = COMMAND_NAMES.get(code);
   return name === undefined
@@ -81,10 +81,10 @@ export function classifyCommand(payload: Buffer): CommandInfo {
     : { code, command: code as Command, name };
 }
 
-function commandReader(payload: Buffer, command: Command): PayloadReader {
+function commandReader(payload: Buffer, command: Command): MySqlPayloadReader {
   const name = COMMAND_NAMES.get(command)!;
-  const reader = new PayloadReader(payload, name);
-  if (reader.u8() !== command) throw new ProtocolError(`${name}: bad command byte`);
+  const reader = new MySqlPayloadReader(payload, name);
+  if (reader.u8() !== command) throw new MySqlProtocolError(`${name}: bad command byte`);
   return reader;
 }
 
@@ -102,7 +102,7 @@ export function encodeInitDb(database: string): Buffer {
 
 export function decodeInitDb(payload: Buffer): string {
   const reader = commandReader(payload, Command.InitDb);
-  if (reader.remaining > MAX_NAME_LENGTH) throw new ProtocolError('COM_INIT_DB: database name is too long');
+  if (reader.remaining > MAX_NAME_LENGTH) throw new MySqlProtocolError('COM_INIT_DB: database name is too long');
   return reader.restString();
 }
 
@@ -119,7 +119,7 @@ export function decodeQuery(payload: Buffer, capabilities: number): { sql: strin
   let attributeCount = 0;
   if (hasCapability(capabilities, Capability.QueryAttributes)) {
     attributeCount = reader.lenenc();
-    if (attributeCount > MAX_QUERY_ATTRIBUTES) throw new ProtocolError(`COM_QUERY: ${attributeCount} query attributes`);
+    if (attributeCount > MAX_QUERY_ATTRIBUTES) throw new MySqlProtocolError(`COM_QUERY: ${attributeCount} query attributes`);
     reader.lenenc(); // parameter_set_count, always 1
     if (attributeCount > 0) skipQueryAttributes(reader, attributeCount);
   }
@@ -130,10 +130,10 @@ export function decodeQuery(payload: Buffer, capabilities: number): { sql: strin
  * Skips COM_QUERY's attribute block: NULL bitmap, new-params-bind flag (always 1: there is no
  * earlier execute to take types from), type and name of each, then the non-NULL binary values.
  */
-function skipQueryAttributes(reader: PayloadReader, count: number): void {
+function skipQueryAttributes(reader: MySqlPayloadReader, count: number): void {
   const nullBitmap = reader.bytes((count + 7) >>> 3);
   const bindFlag = reader.u8();
-  if (bindFlag !== 1) throw new ProtocolError(`COM_QUERY: bad new-params-bind flag ${bindFlag}`);
+  if (bindFlag !== 1) throw new MySqlProtocolError(`COM_QUERY: bad new-params-bind flag ${bindFlag}`);
   const types: number[] = [];
   for (let i = 0; i < count; i++) {
     types.push(reader.u8());
@@ -147,7 +147,7 @@ function skipQueryAttributes(reader: PayloadReader, count: number): void {
 }
 
 /** Skips one value in the binary protocol by its type; unknown types are length-encoded, as the server reads them. */
-function skipBinaryValue(reader: PayloadReader, type: number): void {
+function skipBinaryValue(reader: MySqlPayloadReader, type: number): void {
   switch (type) {
     case FieldType.Null:
       return;
@@ -204,11 +204,11 @@ export function decodeStmtExecute(payload: Buffer, preparedParameterCount: numbe
   const queryAttributes = hasCapability(capabilities, Capability.QueryAttributes);
   if (parameterCount > 0 || (queryAttributes && flags & PARAMETER_COUNT_AVAILABLE)) {
     if (queryAttributes) parameterCount = reader.lenenc();
-    if (parameterCount > MAX_STATEMENT_PARAMETERS) throw new ProtocolError(`COM_STMT_EXECUTE: ${parameterCount} parameters`);
+    if (parameterCount > MAX_STATEMENT_PARAMETERS) throw new MySqlProtocolError(`COM_STMT_EXECUTE: ${parameterCount} parameters`);
     if (parameterCount > 0) {
       reader.skip((parameterCount + 7) >>> 3); // NULL bitmap
       const bindFlag = reader.u8();
-      if (bindFlag > 1) throw new ProtocolError(`COM_STMT_EXECUTE: bad new-params-bind flag ${bindFlag}`);
+      if (bindFlag > 1) throw new MySqlProtocolError(`COM_STMT_EXECUTE: bad new-params-bind flag ${bindFlag}`);
     }
   }
   return { statementId, flags, iterationCount, parameterCount };

@@ -7,7 +7,7 @@
  * a client command) and `lastSequenceId` of its last (reply with `lastSequenceId + 1`). Within
  * one logical packet the ids must increase by one (mod 256); between packets the session checks.
  */
-import { NetErrorCode, ProtocolError } from './protocol-error.js';
+import { NetErrorCode, MySqlProtocolError } from './protocol-error.js';
 
 export const PACKET_HEADER_LENGTH = 4;
 /** 2^24 - 1: the largest physical payload, and the length that means "continued". */
@@ -69,12 +69,12 @@ export function encodePacket(sequenceId: number, payload: Buffer): Buffer {
   return out;
 }
 
-export function packetTooLargeError(maxPacketLength: number): ProtocolError {
-  return new ProtocolError(`packet larger than the limit of ${maxPacketLength} bytes`, NetErrorCode.PacketTooLarge);
+export function packetTooLargeError(maxPacketLength: number): MySqlProtocolError {
+  return new MySqlProtocolError(`packet larger than the limit of ${maxPacketLength} bytes`, NetErrorCode.PacketTooLarge);
 }
 
-export function packetsOutOfOrderError(sequenceId: number, previous: number): ProtocolError {
-  return new ProtocolError(`packets out of order: sequence id ${sequenceId} continues ${previous}`, NetErrorCode.PacketsOutOfOrder);
+export function packetsOutOfOrderError(sequenceId: number, previous: number): MySqlProtocolError {
+  return new MySqlProtocolError(`packets out of order: sequence id ${sequenceId} continues ${previous}`, NetErrorCode.PacketsOutOfOrder);
 }
 
 /**
@@ -109,7 +109,7 @@ export function readPacket(buffer: Buffer, maxPacketLength = DEFAULT_MAX_PACKET_
  * Turns a byte stream into logical packets. Payloads are views into the pushed chunk when a
  * packet lies within it; a packet spanning chunks is filled into one buffer of its known size,
  * so a large packet arriving in small chunks costs one copy, not one per chunk. After a
- * ProtocolError the decoder is spent: the session answers with an ERR packet and closes.
+ * MySqlProtocolError the decoder is spent: the session answers with an ERR packet and closes.
  */
 export class PacketDecoder {
   private readonly header = Buffer.alloc(PACKET_HEADER_LENGTH);

@@ -3,8 +3,8 @@
  * broker reports errors to clients. Protocol 4.1 only (the handshake refuses older peers).
  */
 import { Capability, ServerStatus, hasCapability } from './constants.js';
-import { ProtocolError } from './protocol-error.js';
-import { PayloadReader, PayloadWriter } from './values.js';
+import { MySqlProtocolError } from './protocol-error.js';
+import { MySqlPayloadReader, PayloadWriter } from './values.js';
 
 /** First byte of a server response. */
 export enum ResponseHeader {
@@ -47,9 +47,9 @@ export function encodeOk(ok: Partial<OkPacket>, capabilities: number, header: Re
 }
 
 export function decodeOk(payload: Buffer, capabilities: number): OkPacket {
-  const reader = new PayloadReader(payload, 'OK packet');
+  const reader = new MySqlPayloadReader(payload, 'OK packet');
   const header = reader.u8();
-  if (header !== ResponseHeader.Ok && header !== ResponseHeader.Eof) throw new ProtocolError(`OK packet: bad header 0x${header.toString(16)}`);
+  if (header !== ResponseHeader.Ok && header !== ResponseHeader.Eof) throw new MySqlProtocolError(`OK packet: bad header 0x${header.toString(16)}`);
   const affectedRows = reader.lenencBigInt();
   const lastInsertId = reader.lenencBigInt();
   const statusFlags = reader.u16();
@@ -82,8 +82,8 @@ export function encodeErr(err: ErrPacket): Buffer {
 }
 
 export function decodeErr(payload: Buffer): ErrPacket {
-  const reader = new PayloadReader(payload, 'ERR packet');
-  if (reader.u8() !== ResponseHeader.Err) throw new ProtocolError('ERR packet: bad header');
+  const reader = new MySqlPayloadReader(payload, 'ERR packet');
+  if (reader.u8() !== ResponseHeader.Err) throw new MySqlProtocolError('ERR packet: bad header');
   const code = reader.u16();
   let sqlState: string | undefined;
   if (reader.peek() === SQLSTATE_MARKER) {
@@ -107,8 +107,8 @@ export function encodeEof(eof: EofPacket): Buffer {
 }
 
 export function decodeEof(payload: Buffer): EofPacket {
-  if (!isEofPacket(payload)) throw new ProtocolError('not an EOF packet');
-  const reader = new PayloadReader(payload, 'EOF packet', 1);
+  if (!isEofPacket(payload)) throw new MySqlProtocolError('not an EOF packet');
+  const reader = new MySqlPayloadReader(payload, 'EOF packet', 1);
   return { warnings: reader.u16(), statusFlags: reader.u16() };
 }
 
@@ -132,8 +132,8 @@ export function encodeStmtPrepareOk(ok: StmtPrepareOk): Buffer {
 
 /** Any bytes after the warning count (MySQL 8's metadata_follows) are ignored. */
 export function decodeStmtPrepareOk(payload: Buffer): StmtPrepareOk {
-  const reader = new PayloadReader(payload, 'COM_STMT_PREPARE_OK');
-  if (reader.u8() !== ResponseHeader.Ok) throw new ProtocolError('COM_STMT_PREPARE_OK: bad header');
+  const reader = new MySqlPayloadReader(payload, 'COM_STMT_PREPARE_OK');
+  if (reader.u8() !== ResponseHeader.Ok) throw new MySqlProtocolError('COM_STMT_PREPARE_OK: bad header');
   const statementId = reader.u32();
   const columnCount = reader.u16();
   const parameterCount = reader.u16();

@@ -3,7 +3,7 @@
  * payload. Frames are views into the incoming chunk; bytes are copied only when a message spans
  * chunks. Pure: no sockets.
  */
-import { ProtocolError } from './protocol-error.js';
+import { PgProtocolError } from './protocol-error.js';
 
 const HEADER_LENGTH = 5;
 /** Default cap on one message; PostgreSQL's own limit for most messages is 1 GB. */
@@ -36,7 +36,7 @@ export class FrameDecoder {
       const code = buffer[offset]!;
       const length = buffer.readInt32BE(offset + 1);
       if (length < 4 || length > this.maxMessageLength) {
-        throw new ProtocolError(`invalid message length ${length} for message type ${describeCode(code)}`);
+        throw new PgProtocolError(`invalid message length ${length} for message type ${describeCode(code)}`);
       }
       const end = offset + 1 + length;
       if (end > buffer.length) break;
@@ -81,7 +81,7 @@ export function int32(value: number): Buffer {
 }
 
 /** Reads NUL-terminated strings and integers from a payload, with bounds checks. */
-export class PayloadReader {
+export class PgPayloadReader {
   private offset = 0;
 
   constructor(
@@ -95,7 +95,7 @@ export class PayloadReader {
 
   cstring(): string {
     const end = this.payload.indexOf(0, this.offset);
-    if (end < 0) throw new ProtocolError(`${this.what}: string is not terminated`);
+    if (end < 0) throw new PgProtocolError(`${this.what}: string is not terminated`);
     const text = this.payload.toString('utf8', this.offset, end);
     this.offset = end + 1;
     return text;
@@ -121,7 +121,7 @@ export class PayloadReader {
   }
 
   bytes(length: number): Buffer {
-    if (length < 0) throw new ProtocolError(`${this.what}: negative length ${length}`);
+    if (length < 0) throw new PgProtocolError(`${this.what}: negative length ${length}`);
     this.need(length);
     const view = this.payload.subarray(this.offset, this.offset + length);
     this.offset += length;
@@ -133,11 +133,11 @@ export class PayloadReader {
   }
 
   end(): void {
-    if (this.remaining !== 0) throw new ProtocolError(`${this.what}: ${this.remaining} unexpected trailing bytes`);
+    if (this.remaining !== 0) throw new PgProtocolError(`${this.what}: ${this.remaining} unexpected trailing bytes`);
   }
 
   private need(length: number): void {
-    if (this.remaining < length) throw new ProtocolError(`${this.what}: message is truncated`);
+    if (this.remaining < length) throw new PgProtocolError(`${this.what}: message is truncated`);
   }
 }
 
@@ -147,7 +147,7 @@ export function readFrame(buffer: Buffer, maxMessageLength = DEFAULT_MAX_MESSAGE
   const code = buffer[0]!;
   const length = buffer.readInt32BE(1);
   if (length < 4 || length > maxMessageLength) {
-    throw new ProtocolError(`invalid message length ${length} for message type ${describeCode(code)}`);
+    throw new PgProtocolError(`invalid message length ${length} for message type ${describeCode(code)}`);
   }
   const end = 1 + length;
   if (buffer.length < end) return undefined;

@@ -2,8 +2,8 @@
  * Typed PostgreSQL messages the broker and the emulator speak: authentication, errors, session
  * setup, and the query messages audit reads. Pure encoders and decoders over frames.
  */
-import { cstring, encodeMessage, int32, PayloadReader } from './frames.js';
-import { ProtocolError } from './protocol-error.js';
+import { cstring, encodeMessage, int32, PgPayloadReader } from './frames.js';
+import { PgProtocolError } from './protocol-error.js';
 
 export enum BackendCode {
   Authentication = 0x52, // R
@@ -49,7 +49,7 @@ export type AuthenticationRequest =
   | { type: 'unsupported'; code: number };
 
 export function decodeAuthentication(payload: Buffer): AuthenticationRequest {
-  const reader = new PayloadReader(payload, 'Authentication');
+  const reader = new PgPayloadReader(payload, 'Authentication');
   const code = reader.int32();
   switch (code) {
     case AuthCode.Ok:
@@ -63,7 +63,7 @@ export function decodeAuthentication(payload: Buffer): AuthenticationRequest {
       for (;;) {
         const name = reader.cstring();
         if (name === '') break;
-        if (mechanisms.push(name) > MAX_SASL_MECHANISMS) throw new ProtocolError('too many SASL mechanisms');
+        if (mechanisms.push(name) > MAX_SASL_MECHANISMS) throw new PgProtocolError('too many SASL mechanisms');
       }
       return { type: 'sasl', mechanisms };
     }
@@ -102,7 +102,7 @@ export function encodePasswordMessage(password: string): Buffer {
 }
 
 export function decodePasswordMessage(payload: Buffer): string {
-  const reader = new PayloadReader(payload, 'PasswordMessage');
+  const reader = new PgPayloadReader(payload, 'PasswordMessage');
   const password = reader.cstring();
   reader.end();
   return password;
@@ -113,7 +113,7 @@ export function encodeSaslInitialResponse(mechanism: string, data: Buffer): Buff
 }
 
 export function decodeSaslInitialResponse(payload: Buffer): { mechanism: string; data: Buffer } {
-  const reader = new PayloadReader(payload, 'SASLInitialResponse');
+  const reader = new PgPayloadReader(payload, 'SASLInitialResponse');
   const mechanism = reader.cstring();
   const length = reader.int32();
   const data = length === -1 ? Buffer.alloc(0) : Buffer.from(reader.bytes(length));
@@ -158,14 +158,14 @@ export function encodeErrorResponse(fields: ErrorFields): Buffer {
 
 /** Fields of an ErrorResponse / NoticeResponse keyed by their one-letter codes. */
 export function decodeErrorFields(payload: Buffer): Record<string, string> {
-  const reader = new PayloadReader(payload, 'ErrorResponse');
+  const reader = new PgPayloadReader(payload, 'ErrorResponse');
   const fields: Record<string, string> = {};
   for (let count = 0; count < 64; count++) {
     const type = reader.byte();
     if (type === 0) return fields;
     fields[String.fromCharCode(type)] = reader.cstring();
   }
-  throw new ProtocolError('ErrorResponse has too many fields');
+  throw new PgProtocolError('ErrorResponse has too many fields');
 }
 
 // ---- Session setup ---------------------------------------------------------------------------
@@ -175,9 +175,9 @@ export function encodeBackendKeyData(processId: number, secretKey: Buffer): Buff
 }
 
 export function decodeBackendKeyData(payload: Buffer): { processId: number; secretKey: Buffer } {
-  const reader = new PayloadReader(payload, 'BackendKeyData');
+  const reader = new PgPayloadReader(payload, 'BackendKeyData');
   const processId = reader.int32();
-  if (reader.remaining < 4 || reader.remaining > 256) throw new ProtocolError('BackendKeyData has a bad key length');
+  if (reader.remaining < 4 || reader.remaining > 256) throw new PgProtocolError('BackendKeyData has a bad key length');
   return { processId, secretKey: Buffer.from(reader.rest()) };
 }
 
@@ -206,18 +206,18 @@ export function encodeTerminate(): Buffer {
 // ---- Query messages (what audit reads) ---------------------------------------------------
 
 export function decodeQuery(payload: Buffer): string {
-  const reader = new PayloadReader(payload, 'Query');
+  const reader = new PgPayloadReader(payload, 'Query');
   const sql = reader.cstring();
   reader.end();
   return sql;
 }
 
 export function decodeParse(payload: Buffer): { statement: string; query: string; parameterTypeCount: number } {
-  const reader = new PayloadReader(payload, 'Parse');
+  const reader = new PgPayloadReader(payload, 'Parse');
   const statement = reader.cstring();
   const query = reader.cstring();
   const parameterTypeCount = reader.int16();
-  if (parameterTypeCount < 0) throw new ProtocolError('Parse: negative parameter type count');
+  if (parameterTypeCount < 0) throw new PgProtocolError('Parse: negative parameter type count');
   reader.bytes(parameterTypeCount * 4);
   reader.end();
   return { statement, query, parameterTypeCount };
@@ -225,28 +225,28 @@ export function decodeParse(payload: Buffer): { statement: string; query: string
 
 /** Bind's names and count; parameter values are skipped, never read into audit. */
 export function decodeBind(payload: Buffer): { portal: string; statement: string; parameterCount: number } {
-  const reader = new PayloadReader(payload, 'Bind');
+  const reader = new PgPayloadReader(payload, 'Bind');
   const portal = reader.cstring();
   const statement = reader.cstring();
   const formatCount = reader.int16();
-  if (formatCount < 0) throw new ProtocolError('Bind: negative format code count');
+  if (formatCount < 0) throw new PgProtocolError('Bind: negative format code count');
   reader.bytes(formatCount * 2);
   const parameterCount = reader.int16();
-  if (parameterCount < 0) throw new ProtocolError('Bind: negative parameter count');
+  if (parameterCount < 0) throw new PgProtocolError('Bind: negative parameter count');
   for (let i = 0; i < parameterCount; i++) {
     const length = reader.int32();
-    if (length < -1) throw new ProtocolError(`Bind: bad length ${length} of parameter ${i + 1}`);
+    if (length < -1) throw new PgProtocolError(`Bind: bad length ${length} of parameter ${i + 1}`);
     if (length > 0) reader.bytes(length);
   }
   const resultFormatCount = reader.int16();
-  if (resultFormatCount < 0) throw new ProtocolError('Bind: negative result format count');
+  if (resultFormatCount < 0) throw new PgProtocolError('Bind: negative result format count');
   reader.bytes(resultFormatCount * 2);
   reader.end();
   return { portal, statement, parameterCount };
 }
 
 export function decodeExecute(payload: Buffer): { portal: string; maxRows: number } {
-  const reader = new PayloadReader(payload, 'Execute');
+  const reader = new PgPayloadReader(payload, 'Execute');
   const portal = reader.cstring();
   const maxRows = reader.int32();
   reader.end();
