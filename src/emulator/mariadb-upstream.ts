@@ -9,7 +9,8 @@ import { scrambleNativePassword, AuthPlugin } from '../broker/mysql/auth.js';
 import { decodeAuthServerPacket, scrambleFromPluginData } from '../broker/mysql/codec/auth-messages.js';
 import { Capability } from '../broker/mysql/codec/constants.js';
 import { decodeHandshakeV10, encodeHandshakeResponse41, type HandshakeResponse41, type HandshakeV10 } from '../broker/mysql/codec/handshake.js';
-import { encodePacket, nextSequenceId, readPacket, type Packet } from '../broker/mysql/codec/packets.js';
+import { PacketDecoder, type Packet } from '../broker/mysql/codec/packet-decoder.js';
+import { encodePacket, nextSequenceId } from '../broker/mysql/codec/packets.js';
 import { MySqlProtocolError } from '../broker/mysql/codec/protocol-error.js';
 import { ResponseHeader } from '../broker/mysql/codec/responses.js';
 import { HandshakeTimeoutError, WireReader } from '../broker/wire-reader.js';
@@ -22,7 +23,7 @@ export interface Deadline {
 
 export interface Upstream {
   socket: Socket;
-  reader: WireReader;
+  reader: WireReader<PacketDecoder>;
   greeting: HandshakeV10;
 }
 
@@ -44,8 +45,8 @@ export async function openUpstream(realMariaDb: RealMariaDb, deadline: Deadline)
   socket.setNoDelay(true);
   try {
     await connected(socket, deadline);
-    const reader = new WireReader(socket);
-    const packet = await reader.read((b) => readPacket(b, MAX_UPSTREAM_PACKET), deadline);
+    const reader = new WireReader(socket, new PacketDecoder({ maxPacketLength: MAX_UPSTREAM_PACKET }));
+    const packet = await reader.read((decoder) => decoder.next(), deadline);
     if (packet.payload[0] === ResponseHeader.Err) throw new MariaDbRefused(Buffer.from(packet.payload));
     return { socket, reader, greeting: decodeHandshakeV10(packet.payload) };
   } catch (error) {
@@ -79,7 +80,7 @@ export async function loginUpstream(upstream: Upstream, login: UpstreamLogin, de
   let sequenceId = 1;
   upstream.socket.write(encodePacket(sequenceId, encodeHandshakeResponse41(response)));
   for (;;) {
-    const packet: Packet = await upstream.reader.read((b) => readPacket(b, MAX_UPSTREAM_PACKET), deadline);
+    const packet: Packet = await upstream.reader.read((decoder) => decoder.next(), deadline);
     if (packet.sequenceId !== nextSequenceId(sequenceId)) throw new MySqlProtocolError(`MariaDB answered out of order (sequence id ${packet.sequenceId})`);
     const answer = decodeAuthServerPacket(packet.payload, capabilities);
     switch (answer.type) {

@@ -24,7 +24,7 @@ import { encodeAuthSwitchRequest } from '../../../src/broker/mysql/codec/auth-me
 import { encodeHandshakeV10, encodeSslRequest } from '../../../src/broker/mysql/codec/handshake.js';
 import { encodePacket } from '../../../src/broker/mysql/codec/packets.js';
 import { encodeErr } from '../../../src/broker/mysql/codec/responses.js';
-import type { Packet } from '../../../src/broker/mysql/codec/packets.js';
+import type { Packet } from '../../../src/broker/mysql/codec/packet-decoder.js';
 
 const mariadbd = await findTool('mariadbd');
 /** Codes a broken client may get: bad handshake, packet too large, out of order, read error, TLS refused. */

@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createPrng, seedFromEnv, type Prng } from '../../helpers/prng.js';
+import { drain } from '../../helpers/decoders.js';
 import { Capability, FieldType, MariaDbCapability } from '../../../src/broker/mysql/codec/constants.js';
 import { decodeClientHandshake, decodeHandshakeV10, encodeHandshakeResponse41, encodeHandshakeV10, encodeSslRequest } from '../../../src/broker/mysql/codec/handshake.js';
 import {
@@ -32,8 +33,8 @@ import {
   encodeStmtPrepare,
 } from '../../../src/broker/mysql/codec/commands.js';
 import { decodeClearPassword, scrambleCachingSha2Password, scrambleNativePassword, verifyNativePassword } from '../../../src/broker/mysql/auth.js';
-import { PacketDecoder, encodePacket, readPacket } from '../../../src/broker/mysql/codec/packets.js';
-import { PacketScanner } from '../../../src/broker/mysql/scanner.js';
+import { PacketDecoder } from '../../../src/broker/mysql/codec/packet-decoder.js';
+import { encodePacket } from '../../../src/broker/mysql/codec/packets.js';
 import { MySqlPayloadReader, PayloadWriter } from '../../../src/broker/mysql/codec/values.js';
 import { MySqlProtocolError } from '../../../src/broker/mysql/codec/protocol-error.js';
 
@@ -106,18 +107,18 @@ const decoders: Record<string, Decoder> = {
     const reader = new MySqlPayloadReader(p, 'fuzz');
     while (reader.remaining > 0) reader.lenencOrNull();
   },
-  readPacket: (p) => readPacket(p, FRAMING_MAX),
   PacketDecoder: (p, _c, prng) => {
-    const decoder = new PacketDecoder(FRAMING_MAX);
+    const decoder = new PacketDecoder({ maxPacketLength: FRAMING_MAX });
     const at = prng.int(p.length + 1);
-    decoder.push(p.subarray(0, at));
-    decoder.push(p.subarray(at));
+    drain(decoder, p.subarray(0, at));
+    drain(decoder, p.subarray(at));
+    decoder.rest();
   },
-  PacketScanner: (p, _c, prng) => {
-    const scanner = new PacketScanner(prng.int(32), FRAMING_MAX);
+  'PacketDecoder keeping heads': (p, _c, prng) => {
+    const decoder = new PacketDecoder({ maxPacketLength: FRAMING_MAX, headLength: prng.int(32) });
     const at = prng.int(p.length + 1);
-    scanner.push(p.subarray(0, at));
-    scanner.push(p.subarray(at));
+    drain(decoder, p.subarray(0, at));
+    drain(decoder, p.subarray(at));
   },
 };
 

@@ -55,7 +55,9 @@ import {
   encodeStmtReset,
   type ChangeUser,
 } from '../../../src/broker/mysql/codec/commands.js';
-import { PacketDecoder, encodePacket } from '../../../src/broker/mysql/codec/packets.js';
+import { PacketDecoder } from '../../../src/broker/mysql/codec/packet-decoder.js';
+import { encodePacket } from '../../../src/broker/mysql/codec/packets.js';
+import { drain, splitAt } from '../../helpers/decoders.js';
 import { PayloadWriter } from '../../../src/broker/mysql/codec/values.js';
 import { MySqlProtocolError } from '../../../src/broker/mysql/codec/protocol-error.js';
 
@@ -270,8 +272,7 @@ describe('authentication exchange', () => {
 
   it('tells apart what a server sends while authenticating (bytes from a real exchange)', () => {
     // Fast auth success then OK, as caching_sha2_password servers send them.
-    const decoder = new PacketDecoder();
-    const packets = decoder.push(Buffer.from([2, 0, 0, 2, 1, 3, 7, 0, 0, 3, 0, 0, 0, 2, 0, 0, 0]));
+    const packets = drain(new PacketDecoder(), Buffer.from([2, 0, 0, 2, 1, 3, 7, 0, 0, 3, 0, 0, 0, 2, 0, 0, 0]));
     expect(packets.map((p) => p.sequenceId)).toEqual([2, 3]);
     expect(decodeAuthServerPacket(packets[0]!.payload, CLIENT_CAPS)).toEqual({ type: 'auth-more-data', data: Buffer.from([CachingSha2Status.FastAuthSuccess]) });
     expect(decodeAuthServerPacket(packets[1]!.payload, CLIENT_CAPS)).toEqual({
@@ -471,8 +472,8 @@ describe('message streams', () => {
 
   function decodeStream(bytes: Buffer, at: number): Buffer[] {
     const decoder = new PacketDecoder();
-    const payloads = [...decoder.push(bytes.subarray(0, at)), ...decoder.push(bytes.subarray(at))].map((p) => Buffer.from(p.payload));
-    expect(decoder.bufferedLength).toBe(0);
+    const payloads = splitAt(bytes, at).flatMap((chunk) => drain(decoder, chunk)).map((p) => Buffer.from(p.payload));
+    expect(decoder.rest()).toEqual(Buffer.alloc(0));
     return payloads;
   }
 

@@ -28,7 +28,9 @@ import type { UpstreamTarget } from '../../../src/broker/target.js';
 import { Capability } from '../../../src/broker/mysql/codec/constants.js';
 import { Command, encodeQuery, encodeStmtPrepare } from '../../../src/broker/mysql/codec/commands.js';
 import { decodeHandshakeV10, encodeHandshakeV10, encodeSslRequest, type HandshakeV10 } from '../../../src/broker/mysql/codec/handshake.js';
-import { PacketDecoder, encodePacket, type Packet } from '../../../src/broker/mysql/codec/packets.js';
+import { PacketDecoder, type Packet } from '../../../src/broker/mysql/codec/packet-decoder.js';
+import { encodePacket } from '../../../src/broker/mysql/codec/packets.js';
+import { drain } from '../../helpers/decoders.js';
 import { decodeErr } from '../../../src/broker/mysql/codec/responses.js';
 
 const mariadbd = await findTool('mariadbd');
@@ -249,10 +251,11 @@ function judge(index: number, ops: string[], action: Action, result: RawResult, 
     if (result.ended === 'timeout') throw new Error(`no close within the bound (${result.ms} ms)`);
     if (result.received.includes(token) || JWT.test(result.received.toString('latin1'))) throw new Error('a token reached the client');
     const packets: Packet[] = [];
-    const decoder = new PacketDecoder(64 * 1024 * 1024);
-    packets.push(...decoder.push(result.received));
+    const decoder = new PacketDecoder({ maxPacketLength: 64 * 1024 * 1024 });
+    packets.push(...drain(decoder, result.received));
     const partial = action === 'destroy' || result.ended === 'reset';
-    if (decoder.bufferedLength > 0 && !partial) throw new Error(`${decoder.bufferedLength} bytes of an unfinished packet`);
+    const unfinished = decoder.rest().length;
+    if (unfinished > 0 && !partial) throw new Error(`${unfinished} bytes of an unfinished packet`);
     if (!beforeLogin) return { index, ops, action, result: { ...result, received: Buffer.alloc(0) }, code, problem };
     if (packets.length > 0 && packets[0]!.payload[0] !== 0x0a) throw new Error('the first packet is no greeting');
     const after = packets.slice(1);

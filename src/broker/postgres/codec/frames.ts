@@ -1,54 +1,24 @@
 /**
- * Framing of regular PostgreSQL messages: `byte code` + `int32 length` (including itself) +
- * payload. Frames are views into the incoming chunk; bytes are copied only when a message spans
- * chunks. Pure: no sockets.
+ * Regular PostgreSQL messages: `byte code` + `int32 length` (counting itself) + payload. The
+ * frame type, an encoder, and a bounds-checked reader over one payload. Decoding a stream into
+ * frames is FrameDecoder's job. Pure: no sockets.
  */
 import { PgProtocolError } from './protocol-error.js';
 
-const HEADER_LENGTH = 5;
-/** Default cap on one message; PostgreSQL's own limit for most messages is 1 GB. */
-export const DEFAULT_MAX_MESSAGE_LENGTH = 64 * 1024 * 1024;
+/** A typed message's header: the type byte and the int32 length (which counts itself, not the type). */
+export const HEADER_LENGTH = 5;
 
+/** One typed message as FrameDecoder returns it. */
 export interface Frame {
   /** The message type byte, e.g. 0x51 'Q'. */
   code: number;
-  /** The payload without code and length; a view, valid until the next `push`. */
+  /** The whole payload's length: the length field less its own 4 bytes. */
+  length: number;
+  /**
+   * The payload without type and length, or only its first bytes when the decoder keeps heads
+   * (then shorter than `length`). A view into the chunk it arrived in, unless it spanned chunks.
+   */
   payload: Buffer;
-}
-
-export class FrameDecoder {
-  private pending: Buffer | undefined;
-
-  constructor(private readonly maxMessageLength = DEFAULT_MAX_MESSAGE_LENGTH) {}
-
-  /** Bytes buffered that do not yet make a whole message. */
-  get bufferedLength(): number {
-    return this.pending?.length ?? 0;
-  }
-
-  /** Feeds a chunk; returns the whole messages it completes, in order. */
-  push(chunk: Buffer): Frame[] {
-    const buffer = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
-    this.pending = undefined;
-    const frames: Frame[] = [];
-    let offset = 0;
-    while (buffer.length - offset >= HEADER_LENGTH) {
-      const code = buffer[offset]!;
-      const length = buffer.readInt32BE(offset + 1);
-      if (length < 4 || length > this.maxMessageLength) {
-        throw new PgProtocolError(`invalid message length ${length} for message type ${describeCode(code)}`);
-      }
-      const end = offset + 1 + length;
-      if (end > buffer.length) break;
-      frames.push({ code, payload: buffer.subarray(offset + HEADER_LENGTH, end) });
-      offset = end;
-    }
-    if (offset < buffer.length) {
-      // Only the incomplete tail is kept; a fresh copy so the caller's chunk can be reused.
-      this.pending = Buffer.from(buffer.subarray(offset));
-    }
-    return frames;
-  }
 }
 
 export function describeCode(code: number): string {
@@ -101,6 +71,11 @@ export class PgPayloadReader {
     return text;
   }
 
+  /** A NUL-terminated string, or the rest of the payload when it ends first (a message's head). */
+  cstringOrRest(): string {
+    return this.payload.indexOf(0, this.offset) >= 0 ? this.cstring() : this.rest().toString('utf8');
+  }
+
   int32(): number {
     this.need(4);
     const value = this.payload.readInt32BE(this.offset);
@@ -108,9 +83,10 @@ export class PgPayloadReader {
     return value;
   }
 
-  int16(): number {
+  /** A 16-bit count: PostgreSQL reads them unsigned (pq_getmsgint), up to 65 535 parameters. */
+  uint16(): number {
     this.need(2);
-    const value = this.payload.readInt16BE(this.offset);
+    const value = this.payload.readUInt16BE(this.offset);
     this.offset += 2;
     return value;
   }
@@ -139,17 +115,4 @@ export class PgPayloadReader {
   private need(length: number): void {
     if (this.remaining < length) throw new PgProtocolError(`${this.what}: message is truncated`);
   }
-}
-
-/** Frames exactly one message from the front of `buffer`, or undefined when it is incomplete. */
-export function readFrame(buffer: Buffer, maxMessageLength = DEFAULT_MAX_MESSAGE_LENGTH): { value: Frame; rest: Buffer } | undefined {
-  if (buffer.length < HEADER_LENGTH) return undefined;
-  const code = buffer[0]!;
-  const length = buffer.readInt32BE(1);
-  if (length < 4 || length > maxMessageLength) {
-    throw new PgProtocolError(`invalid message length ${length} for message type ${describeCode(code)}`);
-  }
-  const end = 1 + length;
-  if (buffer.length < end) return undefined;
-  return { value: { code, payload: buffer.subarray(HEADER_LENGTH, end) }, rest: buffer.subarray(end) };
 }

@@ -34,8 +34,6 @@ enum AuthCode {
 }
 
 const MAX_SASL_MECHANISMS = 16;
-/** Bind parameter counts are int16 on the wire; refuse more than this many. */
-export const MAX_BIND_PARAMETERS = 65_535;
 
 // ---- Authentication ------------------------------------------------------------------------
 
@@ -181,14 +179,6 @@ export function decodeBackendKeyData(payload: Buffer): { processId: number; secr
   return { processId, secretKey: Buffer.from(reader.rest()) };
 }
 
-export function encodeParameterStatus(name: string, value: string): Buffer {
-  return encodeMessage(BackendCode.ParameterStatus, cstring(name), cstring(value));
-}
-
-export function encodeReadyForQuery(status: 'I' | 'T' | 'E'): Buffer {
-  return encodeMessage(BackendCode.ReadyForQuery, Buffer.from(status, 'ascii'));
-}
-
 /** Tells a 3.x client with a newer minor version that the server speaks 3.0. */
 export function encodeNegotiateProtocolVersion(newestMinor: number, unsupportedOptions: string[]): Buffer {
   return encodeMessage(
@@ -199,56 +189,56 @@ export function encodeNegotiateProtocolVersion(newestMinor: number, unsupportedO
   );
 }
 
-export function encodeTerminate(): Buffer {
-  return encodeMessage(FrontendCode.Terminate);
-}
-
 // ---- Query messages (what audit reads) ---------------------------------------------------
+//
+// With `head`, the payload is only the first bytes of a longer message (the relay's audit keeps a
+// bounded head of each), so it may end anywhere: a string it cuts comes out cut, a count past its
+// end as undefined. What it does hold must still be well formed.
 
-export function decodeQuery(payload: Buffer): string {
+export function decodeQuery(payload: Buffer, head = false): string {
   const reader = new PgPayloadReader(payload, 'Query');
+  if (head) return reader.cstringOrRest();
   const sql = reader.cstring();
   reader.end();
   return sql;
 }
 
-export function decodeParse(payload: Buffer): { statement: string; query: string; parameterTypeCount: number } {
+export function decodeParse(payload: Buffer, head = false): { statement: string; query: string } {
   const reader = new PgPayloadReader(payload, 'Parse');
+  if (head) return { statement: reader.cstringOrRest(), query: reader.cstringOrRest() };
   const statement = reader.cstring();
   const query = reader.cstring();
-  const parameterTypeCount = reader.int16();
-  if (parameterTypeCount < 0) throw new PgProtocolError('Parse: negative parameter type count');
-  reader.bytes(parameterTypeCount * 4);
+  reader.bytes(reader.uint16() * 4); // parameter types
   reader.end();
-  return { statement, query, parameterTypeCount };
+  return { statement, query };
 }
 
-/** Bind's names and count; parameter values are skipped, never read into audit. */
-export function decodeBind(payload: Buffer): { portal: string; statement: string; parameterCount: number } {
+/** Bind's names and parameter count; parameter values are skipped, never read into audit. */
+export function decodeBind(payload: Buffer, head = false): { portal: string; statement: string; parameterCount: number | undefined } {
   const reader = new PgPayloadReader(payload, 'Bind');
-  const portal = reader.cstring();
-  const statement = reader.cstring();
-  const formatCount = reader.int16();
-  if (formatCount < 0) throw new PgProtocolError('Bind: negative format code count');
+  const portal = head ? reader.cstringOrRest() : reader.cstring();
+  const statement = head ? reader.cstringOrRest() : reader.cstring();
+  if (head && reader.remaining < 2) return { portal, statement, parameterCount: undefined };
+  const formatCount = reader.uint16();
+  if (head && reader.remaining < formatCount * 2 + 2) return { portal, statement, parameterCount: undefined };
   reader.bytes(formatCount * 2);
-  const parameterCount = reader.int16();
-  if (parameterCount < 0) throw new PgProtocolError('Bind: negative parameter count');
+  const parameterCount = reader.uint16();
+  if (head) return { portal, statement, parameterCount };
   for (let i = 0; i < parameterCount; i++) {
     const length = reader.int32();
     if (length < -1) throw new PgProtocolError(`Bind: bad length ${length} of parameter ${i + 1}`);
     if (length > 0) reader.bytes(length);
   }
-  const resultFormatCount = reader.int16();
-  if (resultFormatCount < 0) throw new PgProtocolError('Bind: negative result format count');
-  reader.bytes(resultFormatCount * 2);
+  reader.bytes(reader.uint16() * 2); // result format codes
   reader.end();
   return { portal, statement, parameterCount };
 }
 
-export function decodeExecute(payload: Buffer): { portal: string; maxRows: number } {
+export function decodeExecute(payload: Buffer, head = false): { portal: string } {
   const reader = new PgPayloadReader(payload, 'Execute');
+  if (head) return { portal: reader.cstringOrRest() };
   const portal = reader.cstring();
-  const maxRows = reader.int32();
+  reader.int32(); // the row limit
   reader.end();
-  return { portal, maxRows };
+  return { portal };
 }

@@ -1,7 +1,8 @@
 /**
  * The untyped packets a PostgreSQL connection may open with: SSLRequest, GSSENCRequest,
  * CancelRequest and StartupMessage. Each is `int32 length` (including itself) + `int32 code`
- * + body. Pure: bytes in, typed packets out, PgProtocolError on bad input.
+ * + body. FrameDecoder frames them (`nextStartupPacket`); this decodes and encodes them. Pure:
+ * bytes in, typed packets out, PgProtocolError on bad input.
  */
 import { PgProtocolError } from './protocol-error.js';
 
@@ -22,24 +23,13 @@ export type StartupPacket =
   | { type: 'startup'; major: number; minor: number; params: Record<string, string> };
 
 /**
- * Frames one initial packet from a growing buffer. Returns the packet and the bytes after it, or
- * undefined when more bytes are needed.
+ * Decodes one initial packet from its body: what follows the length field, which FrameDecoder's
+ * `nextStartupPacket` has checked (8 to MAX_STARTUP_LENGTH bytes in all).
  */
-export function readStartupPacket(buffer: Buffer): { value: StartupPacket; rest: Buffer } | undefined {
-  if (buffer.length < 4) return undefined;
-  const length = buffer.readInt32BE(0);
-  if (length < 8 || length > MAX_STARTUP_LENGTH) {
-    throw new PgProtocolError(`invalid startup packet length ${length}`);
-  }
-  if (buffer.length < length) return undefined;
-  return { value: parseStartupPacket(buffer.subarray(0, length)), rest: buffer.subarray(length) };
-}
-
-/** Parses one whole initial packet (length prefix included). */
-export function parseStartupPacket(packet: Buffer): StartupPacket {
-  const length = packet.readInt32BE(0);
-  if (length !== packet.length) throw new PgProtocolError('startup packet length does not match its size');
-  const code = packet.readInt32BE(4);
+export function decodeStartupPacket(body: Buffer): StartupPacket {
+  if (body.length < 4) throw new PgProtocolError('startup packet is truncated');
+  const length = body.length + 4;
+  const code = body.readInt32BE(0);
   switch (code) {
     case SSL_REQUEST_CODE:
       if (length !== 8) throw new PgProtocolError('SSLRequest must be 8 bytes');
@@ -49,13 +39,13 @@ export function parseStartupPacket(packet: Buffer): StartupPacket {
       return { type: 'gssenc-request' };
     case CANCEL_REQUEST_CODE: {
       if (length < 16 || length > 12 + MAX_CANCEL_KEY_LENGTH) throw new PgProtocolError('CancelRequest has a bad length');
-      return { type: 'cancel', processId: packet.readInt32BE(8), secretKey: Buffer.from(packet.subarray(12)) };
+      return { type: 'cancel', processId: body.readInt32BE(4), secretKey: Buffer.from(body.subarray(8)) };
     }
     default: {
       const major = code >>> 16;
       const minor = code & 0xffff;
       if (major !== 3) throw new PgProtocolError(`unsupported frontend protocol ${major}.${minor}: server supports 3.0 to 3.2`);
-      return { type: 'startup', major, minor, params: parseStartupParams(packet.subarray(8)) };
+      return { type: 'startup', major, minor, params: parseStartupParams(body.subarray(4)) };
     }
   }
 }
