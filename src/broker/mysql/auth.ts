@@ -93,9 +93,3 @@ export function decodeClearPassword(data: Buffer): string {
   if (bytes.includes(0)) throw new MySqlProtocolError('clear password contains NUL');
   return bytes.toString('utf8');
 }
-
-/** Server side: does a clear-password response carry `password`? Hashed first, so the time says nothing of the length either. */
-export function verifyClearPassword(password: string | Buffer, data: Buffer): boolean {
-  const bytes = withoutTrailingNul(data);
-  return timingSafeEqual(sha256(bytesOf(password)), sha256(bytes));
-}

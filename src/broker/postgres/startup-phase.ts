@@ -11,7 +11,7 @@ import { PgProtocolError } from './codec/protocol-error.js';
 import type { StartupPacket } from './codec/startup.js';
 
 /** The longest message a client may send before relaying (SASL messages); startup packets have their own cap. */
-export const MAX_LOGIN_MESSAGE = 4096;
+const MAX_LOGIN_MESSAGE = 4096;
 
 /** The client's side of the connection; upgraded in place when the client starts TLS. */
 export interface ClientConnection {

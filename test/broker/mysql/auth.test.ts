@@ -7,7 +7,6 @@ import {
   scrambleCachingSha2Password,
   scrambleNativePassword,
   verifyCachingSha2Password,
-  verifyClearPassword,
   verifyNativePassword,
 } from '../../../src/broker/mysql/auth.js';
 import { encodePacket } from '../../../src/broker/mysql/codec/packets.js';
@@ -106,13 +105,6 @@ describe('server-side verification', () => {
     expect(verify('tunnel-password', scramble, flipped)).toBe(false);
     expect(verify('', scramble, Buffer.alloc(0))).toBe(true);
     expect(verify('', scramble, response)).toBe(false);
-  });
-
-  it('mysql_clear_password accepts the password with or without its NUL', () => {
-    expect(verifyClearPassword('tunnel-password', Buffer.from('tunnel-password\0'))).toBe(true);
-    expect(verifyClearPassword('tunnel-password', Buffer.from('tunnel-password'))).toBe(true);
-    expect(verifyClearPassword('tunnel-password', Buffer.from('tunnel-passwor\0'))).toBe(false);
-    expect(verifyClearPassword('tunnel-password', Buffer.from('tunnel-password\0\0'))).toBe(false);
   });
 });
 

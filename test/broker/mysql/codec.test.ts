@@ -30,7 +30,6 @@ describe('length-encoded integers', () => {
     expect(new MySqlPayloadReader(Buffer.from([0xfb]), 'test').lenencOrNull()).toBeNull();
     expectProtocolError(() => new MySqlPayloadReader(Buffer.from([0xfb]), 'test').lenenc());
     expectProtocolError(() => new MySqlPayloadReader(Buffer.from([0xfb]), 'test').lenencBigInt());
-    expect(new PayloadWriter().lenencNull().finish()).toEqual(Buffer.from([0xfb]));
   });
 
   it('reads 8-byte values above 2^53 - 1 only as bigint', () => {

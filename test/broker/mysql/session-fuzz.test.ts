@@ -26,7 +26,8 @@ import { runMySqlSession } from '../../../src/broker/mysql/session.js';
 import { NO_AUDIT } from '../../../src/broker/audit.js';
 import type { UpstreamTarget } from '../../../src/broker/target.js';
 import { Capability } from '../../../src/broker/mysql/codec/constants.js';
-import { Command, encodeQuery, encodeStmtPrepare } from '../../../src/broker/mysql/codec/commands.js';
+import { Command } from '../../../src/broker/mysql/codec/commands.js';
+import { comQuery, comStmtPrepare } from '../../helpers/mysql-payloads.js';
 import { decodeHandshakeV10, encodeHandshakeV10, encodeSslRequest, type HandshakeV10 } from '../../../src/broker/mysql/codec/handshake.js';
 import { PacketDecoder, type Packet } from '../../../src/broker/mysql/codec/packet-decoder.js';
 import { encodePacket } from '../../../src/broker/mysql/codec/packets.js';
@@ -67,8 +68,8 @@ function login(prng: Prng, greeting: HandshakeV10, plugin = prng.pick(['mysql_na
 
 function commands(prng: Prng): Buffer[] {
   const pick = [
-    () => encodeQuery('select 1', 0),
-    () => encodeStmtPrepare('select ?'),
+    () => comQuery('select 1', 0),
+    () => comStmtPrepare('select ?'),
     () => Buffer.from([Command.StmtExecute, 1, 0, 0, 0, 0, 1, 0, 0, 0, 1, 1, 3, 0, 7, 0, 0, 0]),
     () => Buffer.from([Command.ChangeUser, ...Buffer.from('root\0'), 0, ...Buffer.from('shop\0')]),
     () => Buffer.from([Command.Ping]),

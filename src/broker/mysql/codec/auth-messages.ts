@@ -48,10 +48,6 @@ export function scrambleFromPluginData(pluginData: Buffer): Buffer {
 }
 
 /** AuthSwitchResponse is the plugin's bytes, nothing else. */
-export function encodeAuthSwitchResponse(data: Buffer): Buffer {
-  return Buffer.from(data);
-}
-
 export function decodeAuthSwitchResponse(payload: Buffer): Buffer {
   if (payload.length > MAX_AUTH_RESPONSE_LENGTH) throw new MySqlProtocolError('AuthSwitchResponse is too long');
   return Buffer.from(payload);

@@ -1,12 +1,11 @@
 /**
- * Client commands after authentication: the command byte, the decoders audit and the session
- * need (query text, never parameter values), and encoders for what the broker itself sends.
- * `capabilities` is what both sides negotiated.
+ * Client commands after authentication: the command bytes, and the decoders the relay's audit
+ * needs (query text, never parameter values). `capabilities` is what both sides negotiated.
  */
 import { Capability, FieldType, hasCapability } from './constants.js';
-import { MAX_NAME_LENGTH, readAuthResponse, readConnectAttributes, writeAuthResponse, writeConnectAttributes } from './handshake.js';
+import { MAX_NAME_LENGTH } from './handshake.js';
 import { MySqlProtocolError } from './protocol-error.js';
-import { MySqlPayloadReader, PayloadWriter } from './values.js';
+import { MySqlPayloadReader } from './values.js';
 
 /** Command bytes (enum_server_command; the last two are MariaDB's). */
 export enum Command {
@@ -55,62 +54,15 @@ const COMMAND_NAMES: ReadonlyMap<number, string> = new Map(
     .map(([key, code]) => [code, `COM_${key.replace(/(?<=[a-z])(?=[A-Z])/g, '_').toUpperCase()}`]),
 );
 
-/** enum_cursor_type flag: COM_STMT_EXECUTE carries its own parameter count (MySQL 8 query attributes). */
-const PARAMETER_COUNT_AVAILABLE = 0x08;
-/** Prepared statement parameter counts are 16-bit in COM_STMT_PREPARE_OK. */
-export const MAX_STATEMENT_PARAMETERS = 0xffff;
 /** Cap on query attributes in one COM_QUERY (MySQL's client sends at most 32). */
-export const MAX_QUERY_ATTRIBUTES = 0xffff;
+const MAX_QUERY_ATTRIBUTES = 0xffff;
 const UNSIGNED_FLAG_BYTE = 1; // the second byte of a parameter type: 0x80 = unsigned
-
-export interface CommandInfo {
-  code: number;
-  /** Undefined for a byte that names no known command. */
-  command: Command | undefined;
-  /** e.g. COM_QUERY; COM_UNKNOWN_0x42 for unknown bytes. */
-  name: string;
-}
-
-/** The command a client packet (sequence id 0) carries; only its first byte is read. */
-export function classifyCommand(payload: Buffer): CommandInfo {
-  if (payload.length === 0) throw new MySqlProtocolError('empty command packet');
-  const code = payload[0]!;
-  const name = COMMAND_NAMES.get(code);
-  return name === undefined
-    ? { code, command: undefined, name: `COM_UNKNOWN_0x${code.toString(16).padStart(2, '0')}` }
-    : { code, command: code as Command, name };
-}
 
 function commandReader(payload: Buffer, command: Command): MySqlPayloadReader {
   const name = COMMAND_NAMES.get(command)!;
   const reader = new MySqlPayloadReader(payload, name);
   if (reader.u8() !== command) throw new MySqlProtocolError(`${name}: bad command byte`);
   return reader;
-}
-
-export function encodeQuit(): Buffer {
-  return Buffer.from([Command.Quit]);
-}
-
-export function encodePing(): Buffer {
-  return Buffer.from([Command.Ping]);
-}
-
-export function encodeInitDb(database: string): Buffer {
-  return new PayloadWriter().u8(Command.InitDb).string(database).finish();
-}
-
-export function decodeInitDb(payload: Buffer): string {
-  const reader = commandReader(payload, Command.InitDb);
-  if (reader.remaining > MAX_NAME_LENGTH) throw new MySqlProtocolError('COM_INIT_DB: database name is too long');
-  return reader.restString();
-}
-
-/** A COM_QUERY without query attributes (an empty attribute set under CLIENT_QUERY_ATTRIBUTES). */
-export function encodeQuery(sql: string, capabilities: number): Buffer {
-  const writer = new PayloadWriter(Buffer.byteLength(sql) + 3).u8(Command.Query);
-  if (hasCapability(capabilities, Capability.QueryAttributes)) writer.lenenc(0).lenenc(1);
-  return writer.string(sql).finish();
 }
 
 /** The query text and how many query attributes came with it; attribute values are skipped. */
@@ -173,99 +125,6 @@ function skipBinaryValue(reader: MySqlPayloadReader, type: number): void {
   }
 }
 
-export function encodeStmtPrepare(sql: string): Buffer {
-  return new PayloadWriter(Buffer.byteLength(sql) + 1).u8(Command.StmtPrepare).string(sql).finish();
-}
-
 export function decodeStmtPrepare(payload: Buffer): string {
   return commandReader(payload, Command.StmtPrepare).restString();
-}
-
-export interface StmtExecute {
-  statementId: number;
-  /** enum_cursor_type bits (MariaDB adds more). */
-  flags: number;
-  iterationCount: number;
-  /** Parameters sent: the prepared count, or the packet's own count under query attributes. */
-  parameterCount: number;
-}
-
-/**
- * The statement and parameter count of a COM_STMT_EXECUTE. The packet does not carry the count
- * (except under query attributes); pass the one COM_STMT_PREPARE_OK gave. Parameter values are
- * never read: without types (a re-execute may omit them) they cannot even be skipped.
- */
-export function decodeStmtExecute(payload: Buffer, preparedParameterCount: number, capabilities: number): StmtExecute {
-  const reader = commandReader(payload, Command.StmtExecute);
-  const statementId = reader.u32();
-  const flags = reader.u8();
-  const iterationCount = reader.u32();
-  let parameterCount = preparedParameterCount;
-  const queryAttributes = hasCapability(capabilities, Capability.QueryAttributes);
-  if (parameterCount > 0 || (queryAttributes && flags & PARAMETER_COUNT_AVAILABLE)) {
-    if (queryAttributes) parameterCount = reader.lenenc();
-    if (parameterCount > MAX_STATEMENT_PARAMETERS) throw new MySqlProtocolError(`COM_STMT_EXECUTE: ${parameterCount} parameters`);
-    if (parameterCount > 0) {
-      reader.skip((parameterCount + 7) >>> 3); // NULL bitmap
-      const bindFlag = reader.u8();
-      if (bindFlag > 1) throw new MySqlProtocolError(`COM_STMT_EXECUTE: bad new-params-bind flag ${bindFlag}`);
-    }
-  }
-  return { statementId, flags, iterationCount, parameterCount };
-}
-
-export function encodeStmtClose(statementId: number): Buffer {
-  return new PayloadWriter(5).u8(Command.StmtClose).u32(statementId).finish();
-}
-
-export function decodeStmtClose(payload: Buffer): number {
-  return decodeStatementId(payload, Command.StmtClose);
-}
-
-export function encodeStmtReset(statementId: number): Buffer {
-  return new PayloadWriter(5).u8(Command.StmtReset).u32(statementId).finish();
-}
-
-export function decodeStmtReset(payload: Buffer): number {
-  return decodeStatementId(payload, Command.StmtReset);
-}
-
-function decodeStatementId(payload: Buffer, command: Command): number {
-  const reader = commandReader(payload, command);
-  const statementId = reader.u32();
-  reader.end();
-  return statementId;
-}
-
-export interface ChangeUser {
-  username: string;
-  authResponse: Buffer;
-  database: string;
-  /** Absent in packets from clients that stop after the database. */
-  characterSet: number | undefined;
-  authPluginName: string | undefined;
-  connectAttributes: Record<string, string> | undefined;
-}
-
-export function encodeChangeUser(change: ChangeUser, capabilities: number): Buffer {
-  const writer = new PayloadWriter().u8(Command.ChangeUser).nulString(change.username);
-  // COM_CHANGE_USER has no lenenc auth response: 1-byte length under SECURE_CONNECTION.
-  writeAuthResponse(writer, change.authResponse, capabilities & ~Capability.PluginAuthLenencClientData);
-  writer.nulString(change.database);
-  if (change.characterSet === undefined) return writer.finish();
-  writer.u16(change.characterSet);
-  if (hasCapability(capabilities, Capability.PluginAuth)) writer.nulString(change.authPluginName ?? '');
-  if (hasCapability(capabilities, Capability.ConnectAttrs)) writeConnectAttributes(writer, change.connectAttributes ?? {});
-  return writer.finish();
-}
-
-export function decodeChangeUser(payload: Buffer, capabilities: number): ChangeUser {
-  const reader = commandReader(payload, Command.ChangeUser);
-  const username = reader.nulString(MAX_NAME_LENGTH);
-  const authResponse = Buffer.from(readAuthResponse(reader, capabilities & ~Capability.PluginAuthLenencClientData));
-  const database = reader.nulString(MAX_NAME_LENGTH);
-  const characterSet = reader.remaining > 0 ? reader.u16() : undefined;
-  const authPluginName = hasCapability(capabilities, Capability.PluginAuth) && reader.remaining > 0 ? reader.nulStringOrRest(MAX_NAME_LENGTH) : undefined;
-  const connectAttributes = hasCapability(capabilities, Capability.ConnectAttrs) && reader.remaining > 0 ? readConnectAttributes(reader) : undefined;
-  return { username, authResponse, database, characterSet, authPluginName, connectAttributes };
 }

@@ -182,13 +182,13 @@ export function decodeClientHandshake(payload: Buffer): ClientHandshake {
 }
 
 /** The auth response as the capabilities frame it: lenenc, 1-byte length, or NUL-terminated. */
-export function readAuthResponse(reader: MySqlPayloadReader, capabilities: number): Buffer {
+function readAuthResponse(reader: MySqlPayloadReader, capabilities: number): Buffer {
   if (hasCapability(capabilities, Capability.PluginAuthLenencClientData)) return reader.lenencBytes(MAX_AUTH_RESPONSE_LENGTH);
   if (hasCapability(capabilities, Capability.SecureConnection)) return reader.bytes(reader.u8());
   return reader.nulBytes(MAX_AUTH_RESPONSE_LENGTH);
 }
 
-export function writeAuthResponse(writer: PayloadWriter, authResponse: Buffer, capabilities: number): void {
+function writeAuthResponse(writer: PayloadWriter, authResponse: Buffer, capabilities: number): void {
   if (hasCapability(capabilities, Capability.PluginAuthLenencClientData)) {
     writer.lenencBytes(authResponse);
   } else if (hasCapability(capabilities, Capability.SecureConnection)) {
@@ -201,7 +201,7 @@ export function writeAuthResponse(writer: PayloadWriter, authResponse: Buffer, c
 }
 
 /** Connection attributes: a lenenc total length, then lenenc key and value strings. */
-export function readConnectAttributes(reader: MySqlPayloadReader): Record<string, string> {
+function readConnectAttributes(reader: MySqlPayloadReader): Record<string, string> {
   const block = new MySqlPayloadReader(reader.lenencBytes(MAX_CONNECT_ATTRS_LENGTH), 'connection attributes');
   const attributes: Record<string, string> = Object.create(null);
   for (let count = 0; block.remaining > 0; count++) {
@@ -212,7 +212,7 @@ export function readConnectAttributes(reader: MySqlPayloadReader): Record<string
   return attributes;
 }
 
-export function writeConnectAttributes(writer: PayloadWriter, attributes: Record<string, string>): void {
+function writeConnectAttributes(writer: PayloadWriter, attributes: Record<string, string>): void {
   const block = new PayloadWriter();
   for (const [key, value] of Object.entries(attributes)) block.lenencBytes(key).lenencBytes(value);
   writer.lenencBytes(block.finish());

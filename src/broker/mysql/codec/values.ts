@@ -17,19 +17,12 @@ export enum LenencPrefix {
 const MAX_UINT64 = 2n ** 64n - 1n;
 
 export class MySqlPayloadReader {
-  private offset: number;
+  private offset = 0;
 
   constructor(
     private readonly payload: Buffer,
     private readonly what: string,
-    offset = 0,
-  ) {
-    this.offset = offset;
-  }
-
-  get position(): number {
-    return this.offset;
-  }
+  ) {}
 
   get remaining(): number {
     return this.payload.length - this.offset;
@@ -227,11 +220,6 @@ export class PayloadWriter {
       default:
         return this.u8(LenencPrefix.Int8).u64(v);
     }
-  }
-
-  /** The 0xfb NULL marker of text result rows. */
-  lenencNull(): this {
-    return this.u8(LenencPrefix.Null);
   }
 
   bytes(data: Buffer): this {
