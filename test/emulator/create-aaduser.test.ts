@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { parseCreateAadUser, MAX_CREATE_AADUSER_TEXT } from '../../src/emulator/create-aaduser.js';
 import { AadUserTap, type TapAction } from '../../src/emulator/aaduser-tap.js';
 import { comQuery } from '../helpers/mysql-payloads.js';
-import { encodePacket } from '../../src/broker/mysql/codec/packets.js';
+import { MAX_PHYSICAL_PAYLOAD, encodePacket } from '../../src/broker/mysql/codec/packets.js';
 import { createPrng, seedFromEnv } from '../helpers/prng.js';
 
 const ID = '0b6c3a5e-7f1d-4c2a-9e8b-1d2c3b4a5f60';
@@ -82,6 +82,18 @@ describe('AadUserTap', () => {
     const tap = new AadUserTap(CAPS);
     const first = tap.push(big.subarray(0, 10));
     expect(Buffer.concat(first.map((a) => (a.type === 'forward' ? a.bytes : Buffer.alloc(0)))).equals(big.subarray(0, 10))).toBe(true);
+  });
+
+  it('passes on a stream it cannot frame as it is, and everything after it: MariaDB judges it', () => {
+    // A full-size packet continued by one whose sequence id does not follow: out of order.
+    const broken = encodePacket(0, comQuery(`select '${'z'.repeat(MAX_PHYSICAL_PAYLOAD)}'`, CAPS));
+    broken[4 + MAX_PHYSICAL_PAYLOAD + 3] = 9;
+    const stream = Buffer.concat([query('select 1'), broken, query(create)]);
+    for (const cuts of [[], [3], [MAX_PHYSICAL_PAYLOAD + 10, MAX_PHYSICAL_PAYLOAD + 20]]) {
+      const result = feed(stream, cuts);
+      expect(result.statements).toEqual([]);
+      expect(result.forwarded.equals(stream)).toBe(true);
+    }
   });
 
   it('reads LOCAL INFILE data whose sequence ids wrap to 0 as data, not as a command', () => {
