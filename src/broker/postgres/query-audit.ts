@@ -7,7 +7,7 @@
  * what the server accepts: the server judges every length the audit does not read.
  */
 import { errorMessage } from '../../errors.js';
-import { truncateQuery, type AuditEvent, type AuditSink, type SessionIdentity } from '../audit.js';
+import { queryEvent, truncateQuery, type AuditSink, type QueryEvent, type SessionIdentity } from '../audit.js';
 import type { RelayTap } from '../relay.js';
 import { FrameDecoder } from './codec/frame-decoder.js';
 import type { Frame } from './codec/frames.js';
@@ -22,16 +22,13 @@ const AUDITED: ReadonlySet<number> = new Set([FrontendCode.Query, FrontendCode.P
  */
 export const AUDIT_HEAD_LENGTH = 192 * 1024;
 
-type QueryLine = Extract<AuditEvent, { event: 'query' }>;
-
 export function queryAudit(audit: AuditSink, identity: SessionIdentity): RelayTap {
   return (fail) => {
     const decoder = new FrameDecoder({ keep: AUDITED, headLength: AUDIT_HEAD_LENGTH });
-    const base = { event: 'query' as const, session_id: identity.session_id, database: identity.database, db_user: identity.db_user, db_name: identity.db_name };
     return (chunk: Buffer) => {
       try {
         decoder.push(chunk);
-        for (let frame = decoder.next(); frame !== undefined; frame = decoder.next()) audit.write(auditLine(base, frame));
+        for (let frame = decoder.next(); frame !== undefined; frame = decoder.next()) audit.write(auditLine(identity, frame));
       } catch (error) {
         fail(`client sent a malformed message: ${errorMessage(error)}`);
         return [];
@@ -42,25 +39,29 @@ export function queryAudit(audit: AuditSink, identity: SessionIdentity): RelayTa
 }
 
 /** A cut message (longer than the head) is decoded as far as the head goes; its text says how much is missing. */
-function auditLine(base: Pick<QueryLine, 'event' | 'session_id' | 'database' | 'db_user' | 'db_name'>, frame: Frame): QueryLine {
+function auditLine(identity: SessionIdentity, frame: Frame): QueryEvent {
   const cut = frame.length - frame.payload.length;
   switch (frame.code) {
     case FrontendCode.Query:
-      return { ...base, kind: 'simple', query: auditText(decodeQuery(frame.payload, cut > 0), cut) };
+      return queryEvent(identity, 'simple', truncateQuery(decodeQuery(frame.payload, cut > 0), cut));
     case FrontendCode.Parse: {
       const parse = decodeParse(frame.payload, cut > 0);
-      return { ...base, kind: 'parse', query: auditText(parse.query, cut), statement: parse.statement };
+      const line = queryEvent(identity, 'parse', truncateQuery(parse.query, cut));
+      line.statement = parse.statement;
+      return line;
     }
     case FrontendCode.Bind: {
       const bind = decodeBind(frame.payload, cut > 0);
-      return { ...base, kind: 'bind', query: '', statement: bind.statement, portal: bind.portal, ...(bind.parameterCount === undefined ? {} : { parameters: bind.parameterCount }) };
+      const line = queryEvent(identity, 'bind', '');
+      line.statement = bind.statement;
+      line.portal = bind.portal;
+      if (bind.parameterCount !== undefined) line.parameters = bind.parameterCount;
+      return line;
     }
-    default:
-      return { ...base, kind: 'execute', query: '', portal: decodeExecute(frame.payload, cut > 0).portal };
+    default: {
+      const line = queryEvent(identity, 'execute', '');
+      line.portal = decodeExecute(frame.payload, cut > 0).portal;
+      return line;
+    }
   }
-}
-
-/** Cut to the audit's length first, so the note of what the head left out is never cut away. */
-function auditText(sql: string, cut: number): string {
-  return cut > 0 ? `${truncateQuery(sql)}…[${cut} more bytes]` : truncateQuery(sql);
 }
