@@ -9,9 +9,9 @@
 import type { Socket } from 'node:net';
 import type { SecureContext } from 'node:tls';
 import type { CancelRegistry } from './cancel-registry.js';
-import { encodePacket } from './mysql/packets.js';
-import { encodeErr } from './mysql/responses.js';
-import { encodeErrorResponse } from './postgres/messages.js';
+import { encodePacket } from './mysql/codec/packets.js';
+import { encodeErr } from './mysql/codec/responses.js';
+import { encodeErrorResponse } from './postgres/codec/messages.js';
 import { awaitStartup, clientConnection } from './postgres/startup-phase.js';
 import { hangUp } from './relay.js';
 

@@ -1,11 +1,18 @@
 /**
- * Reads protocol units from a socket during a handshake: buffers `data` events and hands the
- * buffer to a pure parse function until it yields a value. After the handshake, `detach()`
- * returns any bytes read past the last unit so the caller can pipe the socket raw.
+ * Reads protocol units from a socket during a handshake: queues `data` chunks and feeds them to
+ * the protocol's streaming decoder (the codec's FrameDecoder or PacketDecoder) until it yields
+ * what the caller asks for. After the handshake, `detach()` returns the bytes read past the last
+ * unit, exactly as they came, so the caller can pipe the socket raw.
  */
 import type { Duplex } from 'node:stream';
 
-export type ParseStep<T> = (buffer: Buffer) => { value: T; rest: Buffer } | undefined;
+/** A protocol's streaming decoder, as far as a reader needs it. */
+export interface StreamDecoder {
+  /** Takes the next chunk; called only once the decoder has used up the previous one. */
+  push(chunk: Buffer): void;
+  /** The bytes pushed and not yet returned, as they came; the decoder is empty afterwards. */
+  rest(): Buffer;
+}
 
 export class PeerClosedError extends Error {
   constructor(message = 'the peer closed the connection') {
@@ -21,14 +28,15 @@ export class HandshakeTimeoutError extends Error {
   }
 }
 
-export class WireReader {
-  private buffer: Buffer = Buffer.alloc(0);
+export class WireReader<D extends StreamDecoder> {
+  /** Chunks the decoder has not been given yet. */
+  private readonly chunks: Buffer[] = [];
   private closed: Error | undefined;
   private wake: (() => void) | undefined;
   private readonly onData = (chunk: Buffer): void => {
-    this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
+    this.chunks.push(chunk);
     // Nobody is waiting for bytes (the owner is busy, e.g. logging in upstream): stop reading
-    // until the next `read`, so a peer cannot grow the buffer without bound meanwhile.
+    // until the next `read`, so a peer cannot grow the queue without bound meanwhile.
     if (!this.wake) this.socket.pause();
     this.notify();
   };
@@ -41,22 +49,28 @@ export class WireReader {
     this.notify();
   };
 
-  constructor(private readonly socket: Duplex) {
+  constructor(
+    private readonly socket: Duplex,
+    readonly decoder: D,
+  ) {
     socket.on('data', this.onData);
     socket.on('end', this.onEnd);
     socket.on('close', this.onEnd);
     socket.on('error', this.onError);
   }
 
-  /** Waits until `parse` yields a value; throws PeerClosedError, a socket error or a timeout. */
-  async read<T>(parse: ParseStep<T>, deadline?: { at: number; what: string }): Promise<T> {
+  /**
+   * Waits until `take` gets a value from the decoder (undefined: it needs more bytes); throws
+   * PeerClosedError, a socket error, a timeout, or the decoder's protocol error.
+   */
+  async read<T>(take: (decoder: D) => T | undefined, deadline?: { at: number; what: string }): Promise<T> {
     for (;;) {
-      if (this.buffer.length > 0) {
-        const step = parse(this.buffer);
-        if (step) {
-          this.buffer = step.rest;
-          return step.value;
-        }
+      const value = take(this.decoder);
+      if (value !== undefined) return value;
+      const chunk = this.chunks.shift();
+      if (chunk) {
+        this.decoder.push(chunk);
+        continue;
       }
       if (this.closed) throw this.closed;
       this.socket.resume();
@@ -71,9 +85,9 @@ export class WireReader {
     this.socket.off('end', this.onEnd);
     this.socket.off('close', this.onEnd);
     this.socket.off('error', this.onError);
-    const rest = this.buffer;
-    this.buffer = Buffer.alloc(0);
-    return rest;
+    const rest = this.decoder.rest();
+    const queued = this.chunks.splice(0);
+    return queued.length === 0 ? rest : Buffer.concat([rest, ...queued]);
   }
 
   private notify(): void {

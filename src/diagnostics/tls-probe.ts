@@ -5,11 +5,12 @@
  */
 import type { Socket } from 'node:net';
 import { checkServerIdentity, connect as tlsConnect, type PeerCertificate, type TLSSocket } from 'node:tls';
-import { encodeSslRequest as encodePostgresSslRequest } from '../broker/postgres/startup.js';
-import { Capability, CharacterSet, hasCapability } from '../broker/mysql/constants.js';
-import { decodeHandshakeV10, encodeSslRequest as encodeMySqlSslRequest } from '../broker/mysql/handshake.js';
+import { FrameDecoder } from '../broker/postgres/codec/frame-decoder.js';
+import { encodeSslRequest as encodePostgresSslRequest } from '../broker/postgres/codec/startup.js';
+import { Capability, CharacterSet, hasCapability } from '../broker/mysql/codec/constants.js';
+import { decodeHandshakeV10, encodeSslRequest as encodeMySqlSslRequest } from '../broker/mysql/codec/handshake.js';
 import { PacketLeg } from '../broker/mysql/packet-leg.js';
-import { decodeErr, ResponseHeader } from '../broker/mysql/responses.js';
+import { decodeErr, ResponseHeader } from '../broker/mysql/codec/responses.js';
 import { WireReader } from '../broker/wire-reader.js';
 import type { UpstreamTarget } from '../broker/target.js';
 import { ExternalError } from '../errors.js';
@@ -53,9 +54,9 @@ export async function probeTls(socket: Socket, target: UpstreamTarget, signal: A
 }
 
 async function postgresStartTls(socket: Socket): Promise<undefined> {
-  const reader = new WireReader(socket);
+  const reader = new WireReader(socket, new FrameDecoder());
   socket.write(encodePostgresSslRequest());
-  const answer = await reader.read((b) => ({ value: b[0]!, rest: b.subarray(1) }));
+  const answer = await reader.read((decoder) => decoder.nextByte());
   reader.detach();
   if (answer !== 0x53 /* S */) {
     throw new NoTlsOffered(answer === 0x4e ? "the server answered the SSLRequest with 'N' (no TLS): not an Azure server" : `the server answered the SSLRequest with 0x${answer.toString(16)}: not PostgreSQL`);

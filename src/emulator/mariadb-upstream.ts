@@ -6,12 +6,13 @@
  */
 import type { Socket } from 'node:net';
 import { scrambleNativePassword, AuthPlugin } from '../broker/mysql/auth.js';
-import { decodeAuthServerPacket, scrambleFromPluginData } from '../broker/mysql/auth-messages.js';
-import { Capability } from '../broker/mysql/constants.js';
-import { decodeHandshakeV10, encodeHandshakeResponse41, type HandshakeResponse41, type HandshakeV10 } from '../broker/mysql/handshake.js';
-import { encodePacket, nextSequenceId, readPacket, type Packet } from '../broker/mysql/packets.js';
-import { ProtocolError } from '../broker/mysql/protocol-error.js';
-import { ResponseHeader } from '../broker/mysql/responses.js';
+import { decodeAuthServerPacket, scrambleFromPluginData } from '../broker/mysql/codec/auth-messages.js';
+import { Capability } from '../broker/mysql/codec/constants.js';
+import { decodeHandshakeV10, encodeHandshakeResponse41, type HandshakeResponse41, type HandshakeV10 } from '../broker/mysql/codec/handshake.js';
+import { PacketDecoder, type Packet } from '../broker/mysql/codec/packet-decoder.js';
+import { encodePacket, nextSequenceId } from '../broker/mysql/codec/packets.js';
+import { MySqlProtocolError } from '../broker/mysql/codec/protocol-error.js';
+import { ResponseHeader } from '../broker/mysql/codec/responses.js';
 import { HandshakeTimeoutError, WireReader } from '../broker/wire-reader.js';
 import type { RealMariaDb } from './real-mariadb.js';
 
@@ -22,12 +23,12 @@ export interface Deadline {
 
 export interface Upstream {
   socket: Socket;
-  reader: WireReader;
+  reader: WireReader<PacketDecoder>;
   greeting: HandshakeV10;
 }
 
 /** MariaDB answered with an ERR packet (too many connections, unknown database...); its payload. */
-export class UpstreamRefused extends Error {
+export class MariaDbRefused extends Error {
   constructor(readonly payload: Buffer) {
     super('MariaDB refused the connection');
   }
@@ -44,9 +45,9 @@ export async function openUpstream(realMariaDb: RealMariaDb, deadline: Deadline)
   socket.setNoDelay(true);
   try {
     await connected(socket, deadline);
-    const reader = new WireReader(socket);
-    const packet = await reader.read((b) => readPacket(b, MAX_UPSTREAM_PACKET), deadline);
-    if (packet.payload[0] === ResponseHeader.Err) throw new UpstreamRefused(Buffer.from(packet.payload));
+    const reader = new WireReader(socket, new PacketDecoder({ maxPacketLength: MAX_UPSTREAM_PACKET }));
+    const packet = await reader.read((decoder) => decoder.next(), deadline);
+    if (packet.payload[0] === ResponseHeader.Err) throw new MariaDbRefused(Buffer.from(packet.payload));
     return { socket, reader, greeting: decodeHandshakeV10(packet.payload) };
   } catch (error) {
     socket.destroy();
@@ -61,7 +62,7 @@ export interface UpstreamLogin {
   client: HandshakeResponse41;
 }
 
-/** Logs in; resolves with MariaDB's OK payload, throws UpstreamRefused with its ERR payload. */
+/** Logs in; resolves with MariaDB's OK payload, throws MariaDbRefused with its ERR payload. */
 export async function loginUpstream(upstream: Upstream, login: UpstreamLogin, deadline: Deadline): Promise<Buffer> {
   const { client } = login;
   const capabilities = ((client.capabilities & ~CLIENT_LEG_ONLY) | Capability.PluginAuth) >>> 0;
@@ -79,23 +80,23 @@ export async function loginUpstream(upstream: Upstream, login: UpstreamLogin, de
   let sequenceId = 1;
   upstream.socket.write(encodePacket(sequenceId, encodeHandshakeResponse41(response)));
   for (;;) {
-    const packet: Packet = await upstream.reader.read((b) => readPacket(b, MAX_UPSTREAM_PACKET), deadline);
-    if (packet.sequenceId !== nextSequenceId(sequenceId)) throw new ProtocolError(`MariaDB answered out of order (sequence id ${packet.sequenceId})`);
+    const packet: Packet = await upstream.reader.read((decoder) => decoder.next(), deadline);
+    if (packet.sequenceId !== nextSequenceId(sequenceId)) throw new MySqlProtocolError(`MariaDB answered out of order (sequence id ${packet.sequenceId})`);
     const answer = decodeAuthServerPacket(packet.payload, capabilities);
     switch (answer.type) {
       case 'ok':
         return Buffer.from(packet.payload);
       case 'err':
-        throw new UpstreamRefused(Buffer.from(packet.payload));
+        throw new MariaDbRefused(Buffer.from(packet.payload));
       case 'auth-switch':
         if (answer.request.pluginName !== AuthPlugin.NativePassword) {
-          throw new ProtocolError(`MariaDB asked for ${answer.request.pluginName}; the emulator's accounts use ${AuthPlugin.NativePassword}`);
+          throw new MySqlProtocolError(`MariaDB asked for ${answer.request.pluginName}; the emulator's accounts use ${AuthPlugin.NativePassword}`);
         }
         sequenceId = nextSequenceId(packet.lastSequenceId);
         upstream.socket.write(encodePacket(sequenceId, scrambleNativePassword(login.password, scrambleFromPluginData(answer.request.pluginData))));
         break;
       case 'auth-more-data':
-        throw new ProtocolError('MariaDB sent unexpected authentication data');
+        throw new MySqlProtocolError('MariaDB sent unexpected authentication data');
     }
   }
 }

@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { RowDataPacket } from 'mysql2/promise';
-import type { ErrPacket } from '../broker/mysql/responses.js';
+import type { ErrPacket } from '../broker/mysql/codec/responses.js';
 import { createAadUserErrors, MAX_AAD_USER_NAME, parseCreateAadUser } from './create-aaduser.js';
 import type { RealMariaDb } from './real-mariadb.js';
 

@@ -4,25 +4,25 @@
  * access denied), the single-server gateway's 9xxx codes, and for token failures the same clear
  * sentences as the PostgreSQL front under MySQL's access-denied code.
  */
-import type { ErrPacket } from '../broker/mysql/responses.js';
+import type { ErrPacket } from '../broker/mysql/codec/responses.js';
 import type { TokenRejection } from './token-verifier.js';
 
-export class LoginRefused extends Error {
+export class MySqlLoginRefused extends Error {
   constructor(readonly err: ErrPacket) {
     super(err.message);
   }
 }
 
-const refusal = (code: number, sqlState: string, message: string): LoginRefused => new LoginRefused({ code, sqlState, message });
+const refusal = (code: number, sqlState: string, message: string): MySqlLoginRefused => new MySqlLoginRefused({ code, sqlState, message });
 
 /** ER_SECURE_TRANSPORT_REQUIRED: what a flexible server (require_secure_transport=ON) says to a client without TLS. */
-export function insecureTransport(kind: 'flexible' | 'single'): LoginRefused {
+export function insecureTransport(kind: 'flexible' | 'single'): MySqlLoginRefused {
   if (kind === 'single') return refusal(9002, '28000', 'SSL connection is required. Please specify SSL options and retry.');
   return refusal(3159, 'HY000', 'Connections using insecure transport are prohibited while --require_secure_transport=ON.');
 }
 
 /** The single-server gateway routes by the `@server` suffix of the user name. */
-export function serverNameMissing(): LoginRefused {
+export function serverNameMissing(): MySqlLoginRefused {
   return refusal(
     9009,
     '28000',
@@ -31,17 +31,17 @@ export function serverNameMissing(): LoginRefused {
 }
 
 /** ER_NOT_SUPPORTED_AUTH_MODE: the client cannot switch to the plugin Azure asks for. */
-export function authSwitchUnsupported(): LoginRefused {
+export function authSwitchUnsupported(): MySqlLoginRefused {
   return refusal(1251, '08004', 'Client does not support authentication protocol requested by server; consider upgrading MySQL client');
 }
 
 /** ER_ACCESS_DENIED_ERROR, as MySQL words it. */
-export function accessDenied(user: string, host: string, usingPassword: boolean): LoginRefused {
+export function accessDenied(user: string, host: string, usingPassword: boolean): MySqlLoginRefused {
   return refusal(1045, '28000', `Access denied for user '${user}'@'${host}' (using password: ${usingPassword ? 'YES' : 'NO'})`);
 }
 
 /** A rejected token: what was wrong when the person can fix it, plain access denied otherwise. */
-export function tokenRefused(reason: TokenRejection, user: string, host: string, audience: string): LoginRefused {
+export function tokenRefused(reason: TokenRejection, user: string, host: string, audience: string): MySqlLoginRefused {
   switch (reason) {
     case 'audience':
       return refusal(1045, '28000', `The access token does not have a valid audience claim. Please acquire a new token for the resource "${audience}".`);

@@ -11,18 +11,18 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { FrontState, type FrontHandle, type FrontOptions } from './front-server.js';
 import { TLSSocket } from 'node:tls';
 import { AuthPlugin, createScramble, decodeClearPassword, verifyNativePassword } from '../broker/mysql/auth.js';
-import { decodeAuthSwitchResponse, encodeAuthSwitchRequest } from '../broker/mysql/auth-messages.js';
-import { Capability, hasCapability } from '../broker/mysql/constants.js';
-import { decodeClientHandshake, encodeHandshakeV10, type HandshakeResponse41 } from '../broker/mysql/handshake.js';
-import { encodePacket } from '../broker/mysql/packets.js';
+import { decodeAuthSwitchResponse, encodeAuthSwitchRequest } from '../broker/mysql/codec/auth-messages.js';
+import { Capability, hasCapability } from '../broker/mysql/codec/constants.js';
+import { decodeClientHandshake, encodeHandshakeV10, type HandshakeResponse41 } from '../broker/mysql/codec/handshake.js';
+import { encodePacket } from '../broker/mysql/codec/packets.js';
 import { PacketLeg } from '../broker/mysql/packet-leg.js';
-import { PROTOCOL_ERROR_SQLSTATE, ProtocolError } from '../broker/mysql/protocol-error.js';
-import { encodeErr, encodeOk, type ErrPacket } from '../broker/mysql/responses.js';
+import { PROTOCOL_ERROR_SQLSTATE, MySqlProtocolError } from '../broker/mysql/codec/protocol-error.js';
+import { encodeErr, encodeOk, type ErrPacket } from '../broker/mysql/codec/responses.js';
 import { hostOf } from '../broker/mysql/session-errors.js';
-import { ServerStatus } from '../broker/mysql/constants.js';
+import { ServerStatus } from '../broker/mysql/codec/constants.js';
 import { HandshakeTimeoutError, PeerClosedError } from '../broker/wire-reader.js';
 import { errorMessage } from '../errors.js';
-import { loginUpstream, openUpstream, UpstreamRefused, type Upstream } from './mariadb-upstream.js';
+import { loginUpstream, openUpstream, MariaDbRefused, type Upstream } from './mariadb-upstream.js';
 import { AadUserTap, type TapAction } from './aaduser-tap.js';
 import { findAadPrincipal, runCreateAadUser, type AadPrincipal } from './mysql-aad-users.js';
 import * as errors from './mysql-front-errors.js';
@@ -89,7 +89,7 @@ export async function startMySqlFront(options: MySqlFrontOptions): Promise<MySql
     } catch (error) {
       upstream?.socket.destroy();
       // An ERR from MariaDB (before the greeting: "Too many connections") goes to the client as is.
-      const err = error instanceof UpstreamRefused ? error.payload : toErrPacket(error);
+      const err = error instanceof MariaDbRefused ? error.payload : toErrPacket(error);
       if (err === undefined || leg.socket.destroyed) leg.socket.destroy();
       else leg.socket.end(leg.frame(err)); // the last packet, then close
     }
@@ -109,7 +109,7 @@ export async function startMySqlFront(options: MySqlFrontOptions): Promise<MySql
     track(tls);
     leg.switchTo(tls);
     const second = decodeClientHandshake(await leg.receive());
-    if (second.type !== 'response') throw new ProtocolError('a second SSLRequest');
+    if (second.type !== 'response') throw new MySqlProtocolError('a second SSLRequest');
     if (!hasCapability(second.capabilities, Capability.PluginAuth)) throw errors.authSwitchUnsupported();
     return second;
   }
@@ -228,8 +228,8 @@ function toErrPacket(error: unknown): Buffer | undefined {
 }
 
 function errPacketOf(error: unknown): ErrPacket {
-  if (error instanceof errors.LoginRefused) return error.err;
+  if (error instanceof errors.MySqlLoginRefused) return error.err;
   if (error instanceof HandshakeTimeoutError) return errors.handshakeTimedOut();
-  if (error instanceof ProtocolError) return { code: error.errorCode, sqlState: PROTOCOL_ERROR_SQLSTATE, message: error.message };
+  if (error instanceof MySqlProtocolError) return { code: error.errorCode, sqlState: PROTOCOL_ERROR_SQLSTATE, message: error.message };
   return { code: 1105, sqlState: 'HY000', message: `emulator failure: ${errorMessage(error)}` }; // ER_UNKNOWN_ERROR
 }

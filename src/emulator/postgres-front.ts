@@ -9,7 +9,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { FrontState, type FrontHandle, type FrontOptions } from './front-server.js';
 import { TLSSocket } from 'node:tls';
 import { errorMessage } from '../errors.js';
-import { readFrame } from '../broker/postgres/frames.js';
+import { FrameDecoder } from '../broker/postgres/codec/frame-decoder.js';
 import { randomBytes } from 'node:crypto';
 import { md5PasswordAnswer, SCRAM_MECHANISM, ScramServer } from '../broker/postgres/scram.js';
 import {
@@ -20,8 +20,8 @@ import {
   encodeNegotiateProtocolVersion,
   FrontendCode,
   type ErrorFields,
-} from '../broker/postgres/messages.js';
-import { encodeCancelRequest, encodeStartupMessage, readStartupPacket, type StartupPacket } from '../broker/postgres/startup.js';
+} from '../broker/postgres/codec/messages.js';
+import { encodeCancelRequest, encodeStartupMessage, type StartupPacket } from '../broker/postgres/codec/startup.js';
 import { WireReader } from '../broker/wire-reader.js';
 import type { RealPostgres } from './real-postgres.js';
 import type { TokenRejection, VerifiedIdentity } from './token-verifier.js';
@@ -43,7 +43,11 @@ export type PostgresFront = FrontHandle<FrontAuthMethod>;
 
 const MAX_PASSWORD_MESSAGE = 64 * 1024;
 
-class LoginRefused extends Error {
+function loginReader(socket: Socket): WireReader<FrameDecoder> {
+  return new WireReader(socket, new FrameDecoder({ maxLength: MAX_PASSWORD_MESSAGE }));
+}
+
+class PgLoginRefused extends Error {
   constructor(readonly fields: ErrorFields) {
     super(fields.message);
   }
@@ -62,11 +66,11 @@ export async function startPostgresFront(options: PostgresFrontOptions): Promise
   async function handleConnection(raw: Socket): Promise<void> {
     const deadline = { at: Date.now() + (options.authenticationTimeoutMs ?? 30_000), what: 'the login' };
     let socket: Socket = raw;
-    let reader = new WireReader(raw);
+    let reader = loginReader(raw);
     let encrypted = false;
     try {
       for (;;) {
-        const packet: StartupPacket = await reader.read(readStartupPacket, deadline);
+        const packet: StartupPacket = await reader.read((decoder) => decoder.nextStartupPacket(), deadline);
         if (packet.type === 'ssl-request' && !encrypted) {
           // PostgreSQL refuses bytes sent before its answer to SSLRequest (CVE-2021-23214).
           if (reader.detach().length > 0) throw refusal('08P01', 'received unencrypted data after SSL request');
@@ -75,7 +79,7 @@ export async function startPostgresFront(options: PostgresFrontOptions): Promise
           tls.on('error', () => raw.destroy());
           socket = tls;
           track(tls);
-          reader = new WireReader(tls);
+          reader = loginReader(tls);
           encrypted = true;
           continue;
         }
@@ -99,14 +103,14 @@ export async function startPostgresFront(options: PostgresFrontOptions): Promise
         return;
       }
     } catch (error) {
-      const fields = error instanceof LoginRefused ? error.fields : { severity: 'FATAL' as const, code: '08P01', message: errorMessage(error) };
+      const fields = error instanceof PgLoginRefused ? error.fields : { severity: 'FATAL' as const, code: '08P01', message: errorMessage(error) };
       if (!socket.destroyed) socket.end(encodeErrorResponse(fields));
     }
   }
 
   async function login(
     socket: Socket,
-    reader: WireReader,
+    reader: WireReader<FrameDecoder>,
     startup: Extract<StartupPacket, { type: 'startup' }>,
     deadline: { at: number; what: string },
   ): Promise<void> {
@@ -149,9 +153,9 @@ export async function startPostgresFront(options: PostgresFrontOptions): Promise
     socket.resume();
   }
 
-  async function receivePassword(socket: Socket, reader: WireReader, user: string, deadline: { at: number; what: string }): Promise<string> {
+  async function receivePassword(socket: Socket, reader: WireReader<FrameDecoder>, user: string, deadline: { at: number; what: string }): Promise<string> {
     const next = async () => {
-      const frame = await reader.read((b) => readFrame(b, MAX_PASSWORD_MESSAGE), deadline);
+      const frame = await reader.read((decoder) => decoder.next(), deadline);
       if (frame.code !== FrontendCode.Password) throw refusal('08P01', 'expected a password response');
       return frame.payload;
     };
@@ -214,7 +218,7 @@ export async function startPostgresFront(options: PostgresFrontOptions): Promise
     if (principal.object_id !== identity.objectId.toLowerCase()) throw passwordFailed(requestedUser);
   }
 
-  function tokenRefusal(reason: TokenRejection, user: string): LoginRefused {
+  function tokenRefusal(reason: TokenRejection, user: string): PgLoginRefused {
     switch (reason) {
       case 'audience':
         return refusal(
@@ -233,10 +237,10 @@ export async function startPostgresFront(options: PostgresFrontOptions): Promise
   return front.listen(server, options);
 }
 
-function refusal(code: string, message: string): LoginRefused {
-  return new LoginRefused({ severity: 'FATAL', code, message });
+function refusal(code: string, message: string): PgLoginRefused {
+  return new PgLoginRefused({ severity: 'FATAL', code, message });
 }
 
-function passwordFailed(user: string): LoginRefused {
+function passwordFailed(user: string): PgLoginRefused {
   return refusal('28P01', `password authentication failed for user "${user}"`);
 }

@@ -5,8 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { connect, createServer, type Socket } from 'node:net';
 import { CancelRegistry } from '../../src/broker/cancel-registry.js';
 import { refuseMySql, refusePostgres, type RefusalOutcome } from '../../src/broker/refuse.js';
-import { decodeErr } from '../../src/broker/mysql/responses.js';
-import { encodeCancelRequest, encodeSslRequest } from '../../src/broker/postgres/startup.js';
+import { decodeErr } from '../../src/broker/mysql/codec/responses.js';
+import { encodeCancelRequest, encodeSslRequest } from '../../src/broker/postgres/codec/startup.js';
 import { waitFor } from '../helpers/wait.js';
 import { parseBackend, startupMessage } from '../helpers/pg-raw.js';
 

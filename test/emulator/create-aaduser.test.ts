@@ -5,8 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import { parseCreateAadUser, MAX_CREATE_AADUSER_TEXT } from '../../src/emulator/create-aaduser.js';
 import { AadUserTap, type TapAction } from '../../src/emulator/aaduser-tap.js';
-import { encodeQuery } from '../../src/broker/mysql/commands.js';
-import { encodePacket } from '../../src/broker/mysql/packets.js';
+import { comQuery } from '../helpers/mysql-payloads.js';
+import { MAX_PHYSICAL_PAYLOAD, encodePacket } from '../../src/broker/mysql/codec/packets.js';
 import { createPrng, seedFromEnv } from '../helpers/prng.js';
 
 const ID = '0b6c3a5e-7f1d-4c2a-9e8b-1d2c3b4a5f60';
@@ -35,7 +35,7 @@ describe('parseCreateAadUser', () => {
 
 describe('AadUserTap', () => {
   const CAPS = 0xffffffff;
-  const query = (sql: string) => encodePacket(0, encodeQuery(sql, CAPS));
+  const query = (sql: string) => encodePacket(0, comQuery(sql, CAPS));
   const create = `CREATE AADUSER 'app' IDENTIFIED BY '${ID}'`;
 
   /** Feeds `stream` cut at `cuts`; returns the bytes passed on and the statements caught. */
@@ -56,7 +56,7 @@ describe('AadUserTap', () => {
 
   it('catches the statement and passes everything else on byte for byte, wherever the stream is cut', () => {
     const before = query('select 1');
-    const big = encodePacket(0, encodeQuery(`select '${'x'.repeat(70_000)}'`, CAPS)); // too long to be the statement: streamed
+    const big = encodePacket(0, comQuery(`select '${'x'.repeat(70_000)}'`, CAPS)); // too long to be the statement: streamed
     const after = query("insert into t values ('CREATE AADUSER inside a string')");
     const stream = Buffer.concat([before, query(create), big, after]);
     const expected = Buffer.concat([before, big, after]);
@@ -78,17 +78,29 @@ describe('AadUserTap', () => {
   });
 
   it('streams a packet it does not need whole, without holding it', () => {
-    const big = encodePacket(0, encodeQuery(`select '${'y'.repeat(100_000)}'`, CAPS));
+    const big = encodePacket(0, comQuery(`select '${'y'.repeat(100_000)}'`, CAPS));
     const tap = new AadUserTap(CAPS);
     const first = tap.push(big.subarray(0, 10));
     expect(Buffer.concat(first.map((a) => (a.type === 'forward' ? a.bytes : Buffer.alloc(0)))).equals(big.subarray(0, 10))).toBe(true);
+  });
+
+  it('passes on a stream it cannot frame as it is, and everything after it: MariaDB judges it', () => {
+    // A full-size packet continued by one whose sequence id does not follow: out of order.
+    const broken = encodePacket(0, comQuery(`select '${'z'.repeat(MAX_PHYSICAL_PAYLOAD)}'`, CAPS));
+    broken[4 + MAX_PHYSICAL_PAYLOAD + 3] = 9;
+    const stream = Buffer.concat([query('select 1'), broken, query(create)]);
+    for (const cuts of [[], [3], [MAX_PHYSICAL_PAYLOAD + 10, MAX_PHYSICAL_PAYLOAD + 20]]) {
+      const result = feed(stream, cuts);
+      expect(result.statements).toEqual([]);
+      expect(result.forwarded.equals(stream)).toBe(true);
+    }
   });
 
   it('reads LOCAL INFILE data whose sequence ids wrap to 0 as data, not as a command', () => {
     // Data packets numbered 2..255 then 0: that 0 follows a non-empty 255 and so is data.
     const data: Buffer[] = [];
     for (let seq = 2; seq <= 255; seq++) data.push(encodePacket(seq, Buffer.from('row\n')));
-    const wrapped = encodePacket(0, encodeQuery(create, CAPS));
+    const wrapped = encodePacket(0, comQuery(create, CAPS));
     const stream = Buffer.concat([...data, wrapped, encodePacket(1, Buffer.alloc(0)), query(create)]);
     const result = feed(stream, []);
     expect(result.statements).toHaveLength(1);

@@ -17,10 +17,11 @@ import { createAadUser } from '../../src/emulator/mysql-aad-users.js';
 import { loadOrCreateCa } from '../../src/emulator/ca.js';
 import { startMySqlFront } from '../../src/emulator/mysql-front.js';
 import { AuthPlugin, encodeClearPassword } from '../../src/broker/mysql/auth.js';
-import { Capability } from '../../src/broker/mysql/constants.js';
-import { decodeHandshakeV10, encodeHandshakeResponse41, encodeSslRequest } from '../../src/broker/mysql/handshake.js';
-import { encodePacket, readPacket, type Packet } from '../../src/broker/mysql/packets.js';
-import { decodeErr, ResponseHeader } from '../../src/broker/mysql/responses.js';
+import { Capability } from '../../src/broker/mysql/codec/constants.js';
+import { decodeHandshakeV10, encodeHandshakeResponse41, encodeSslRequest } from '../../src/broker/mysql/codec/handshake.js';
+import { PacketDecoder, type Packet } from '../../src/broker/mysql/codec/packet-decoder.js';
+import { encodePacket } from '../../src/broker/mysql/codec/packets.js';
+import { decodeErr, ResponseHeader } from '../../src/broker/mysql/codec/responses.js';
 import { WireReader } from '../../src/broker/wire-reader.js';
 import type { EmulatedAzure, EmulatedServerInfo } from '../../src/emulator/emulated-azure.js';
 import { startTestAzure } from '../harness/emulator.js';
@@ -30,6 +31,7 @@ import { waitFor } from '../helpers/wait.js';
 const mariadbd = await findTool('mariadbd');
 const client = await findTool('mariadb', ['mysql']);
 const DB_AUDIENCE = CLOUDS.AzureCloud.databaseResource;
+const nextPacket = (decoder: PacketDecoder): Packet | undefined => decoder.next();
 
 let azure: EmulatedAzure & { dir: string };
 
@@ -355,10 +357,10 @@ describe.skipIf(mariadbd.skip)('the emulated Azure Database for MySQL front', ()
   it('takes the token in the first response when the client starts with mysql_clear_password, as the broker does', async () => {
     const target = server('shopdb');
     const raw = connectTcp(target.port, '127.0.0.1');
-    const plain = new WireReader(raw);
+    const plain = new WireReader(raw, new PacketDecoder());
     const deadline = { at: Date.now() + 10_000, what: 'the front' };
     try {
-      const greeting = decodeHandshakeV10((await plain.read(readPacket, deadline)).payload);
+      const greeting = decodeHandshakeV10((await plain.read(nextPacket, deadline)).payload);
       expect(greeting.authPluginName).toBe(AuthPlugin.NativePassword);
       const capabilities = Capability.Protocol41 | Capability.SecureConnection | Capability.PluginAuth | Capability.PluginAuthLenencClientData | Capability.ConnectWithDb;
       const header = { capabilities, maxPacketSize: 1 << 24, characterSet: 45, mariadbCapabilities: 0 };
@@ -366,7 +368,7 @@ describe.skipIf(mariadbd.skip)('the emulated Azure Database for MySQL front', ()
       plain.detach();
       const tls = connectTls({ socket: raw, ca: azure.caPem, servername: target.fqdn });
       await new Promise<void>((resolve, reject) => tls.once('secureConnect', resolve).once('error', reject));
-      const reader = new WireReader(tls);
+      const reader = new WireReader(tls, new PacketDecoder());
       tls.write(
         encodePacket(
           2,
@@ -381,7 +383,7 @@ describe.skipIf(mariadbd.skip)('the emulated Azure Database for MySQL front', ()
           }),
         ),
       );
-      const ok: Packet = await reader.read(readPacket, deadline);
+      const ok: Packet = await reader.read(nextPacket, deadline);
       expect(ok.payload[0]).toBe(ResponseHeader.Ok);
       expect(ok.sequenceId).toBe(3);
       tls.destroy();
@@ -404,13 +406,13 @@ describe.skipIf(mariadbd.skip)('the emulated Azure Database for MySQL front', ()
     });
     try {
       const socket = connectTcp(front.port, front.host);
-      const reader = new WireReader(socket);
+      const reader = new WireReader(socket, new PacketDecoder());
       const deadline = { at: Date.now() + 10_000, what: 'the front' };
-      expect((await reader.read(readPacket, deadline)).sequenceId).toBe(0);
-      const err = await reader.read(readPacket, deadline);
+      expect((await reader.read(nextPacket, deadline)).sequenceId).toBe(0);
+      const err = await reader.read(nextPacket, deadline);
       expect(err.sequenceId).toBe(1);
       expect(decodeErr(err.payload)).toEqual({ code: 1043, sqlState: '08S01', message: 'Bad handshake' });
-      await expect(reader.read(readPacket, deadline)).rejects.toThrow('the peer closed the connection');
+      await expect(reader.read(nextPacket, deadline)).rejects.toThrow('the peer closed the connection');
     } finally {
       await front.close();
     }

@@ -4,10 +4,12 @@
  */
 import { connect, type Socket } from 'node:net';
 import { scrambleCachingSha2Password, scrambleNativePassword } from '../../src/broker/mysql/auth.js';
-import { Capability } from '../../src/broker/mysql/constants.js';
-import { decodeHandshakeV10, encodeHandshakeResponse41, type HandshakeV10 } from '../../src/broker/mysql/handshake.js';
-import { PacketDecoder, encodePacket, type Packet } from '../../src/broker/mysql/packets.js';
-import { decodeErr, type ErrPacket } from '../../src/broker/mysql/responses.js';
+import { Capability } from '../../src/broker/mysql/codec/constants.js';
+import { decodeHandshakeV10, encodeHandshakeResponse41, type HandshakeV10 } from '../../src/broker/mysql/codec/handshake.js';
+import { PacketDecoder, type Packet } from '../../src/broker/mysql/codec/packet-decoder.js';
+import { encodePacket } from '../../src/broker/mysql/codec/packets.js';
+import { drain } from './decoders.js';
+import { decodeErr, type ErrPacket } from '../../src/broker/mysql/codec/responses.js';
 
 export const CLIENT_CAPABILITIES =
   Capability.LongPassword |
@@ -25,7 +27,7 @@ export const CLIENT_CAPABILITIES =
 export class RawMySql {
   readonly packets: Packet[] = [];
   readonly closed: Promise<void>;
-  private readonly decoder = new PacketDecoder(128 * 1024 * 1024);
+  private readonly decoder = new PacketDecoder({ maxPacketLength: 128 * 1024 * 1024 });
   private wake: (() => void) | undefined;
   private ended = false;
   private failure: Error | undefined;
@@ -33,7 +35,7 @@ export class RawMySql {
   private constructor(readonly socket: Socket) {
     socket.on('data', (chunk: Buffer) => {
       try {
-        for (const p of this.decoder.push(chunk)) this.packets.push({ ...p, payload: Buffer.from(p.payload) });
+        for (const p of drain(this.decoder, chunk)) this.packets.push({ ...p, payload: Buffer.from(p.payload) });
       } catch (error) {
         this.failure = error as Error;
       }

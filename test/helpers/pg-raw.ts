@@ -4,10 +4,10 @@
  * test can assert "an ErrorResponse with SQLSTATE X, then a close" or "a clean close".
  */
 import { connect, type Socket } from 'node:net';
-import { cstring, encodeMessage, int32 } from '../../src/broker/postgres/frames.js';
-import { decodeAuthentication, decodeErrorFields, encodeSaslInitialResponse, encodeSaslResponse } from '../../src/broker/postgres/messages.js';
+import { cstring, encodeMessage, int32 } from '../../src/broker/postgres/codec/frames.js';
+import { decodeAuthentication, decodeErrorFields, encodeSaslInitialResponse, encodeSaslResponse } from '../../src/broker/postgres/codec/messages.js';
 import { SCRAM_MECHANISM, ScramClient } from '../../src/broker/postgres/scram.js';
-import { encodeStartupMessage } from '../../src/broker/postgres/startup.js';
+import { encodeStartupMessage } from '../../src/broker/postgres/codec/startup.js';
 
 export interface BackendMessage {
   code: string;

@@ -4,8 +4,9 @@
  * upstream servers (the Entra token is the password).
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { SCRAMBLE_LENGTH } from './handshake.js';
-import { ProtocolError } from './protocol-error.js';
+import { withoutTrailingNul } from './codec/auth-messages.js';
+import { SCRAMBLE_LENGTH } from './codec/handshake.js';
+import { MySqlProtocolError } from './codec/protocol-error.js';
 
 export enum AuthPlugin {
   NativePassword = 'mysql_native_password',
@@ -36,7 +37,7 @@ export function createScramble(random: (size: number) => Buffer = randomBytes): 
 }
 
 function checkScramble(scramble: Buffer): void {
-  if (scramble.length !== SCRAMBLE_LENGTH) throw new ProtocolError(`the scramble is ${scramble.length} bytes, not ${SCRAMBLE_LENGTH}`);
+  if (scramble.length !== SCRAMBLE_LENGTH) throw new MySqlProtocolError(`the scramble is ${scramble.length} bytes, not ${SCRAMBLE_LENGTH}`);
 }
 
 /** mysql_native_password: SHA1(password) XOR SHA1(scramble + SHA1(SHA1(password))); empty for no password. */
@@ -86,20 +87,9 @@ export function encodeClearPassword(password: string | Buffer): Buffer {
   return Buffer.concat([bytes, Buffer.from([0])]);
 }
 
-/** `data` without one trailing NUL (clear passwords and scrambles carry one; some clients omit it). */
-export function withoutTrailingNul(data: Buffer): Buffer {
-  return data.length > 0 && data[data.length - 1] === 0 ? data.subarray(0, -1) : data;
-}
-
 /** The password in a clear-password response: one trailing NUL dropped (if there), none inside. */
 export function decodeClearPassword(data: Buffer): string {
   const bytes = withoutTrailingNul(data);
-  if (bytes.includes(0)) throw new ProtocolError('clear password contains NUL');
+  if (bytes.includes(0)) throw new MySqlProtocolError('clear password contains NUL');
   return bytes.toString('utf8');
-}
-
-/** Server side: does a clear-password response carry `password`? Hashed first, so the time says nothing of the length either. */
-export function verifyClearPassword(password: string | Buffer, data: Buffer): boolean {
-  const bytes = withoutTrailingNul(data);
-  return timingSafeEqual(sha256(bytesOf(password)), sha256(bytes));
 }

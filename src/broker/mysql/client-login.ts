@@ -6,12 +6,12 @@
  */
 import { TLSSocket, type SecureContext } from 'node:tls';
 import type { Socket } from 'node:net';
-import { CachingSha2Status, decodeAuthSwitchResponse, encodeAuthMoreData, encodeAuthSwitchRequest } from './auth-messages.js';
+import { CachingSha2Status, decodeAuthSwitchResponse, encodeAuthMoreData, encodeAuthSwitchRequest } from './codec/auth-messages.js';
 import { AuthPlugin, verifyCachingSha2Password, verifyNativePassword } from './auth.js';
-import { Capability, hasCapability } from './constants.js';
-import { decodeClientHandshake, encodeHandshakeV10, type HandshakeResponse41, type HandshakeV10 } from './handshake.js';
+import { Capability, hasCapability } from './codec/constants.js';
+import { decodeClientHandshake, encodeHandshakeV10, type HandshakeResponse41, type HandshakeV10 } from './codec/handshake.js';
 import type { PacketLeg } from './packet-leg.js';
-import { ProtocolError } from './protocol-error.js';
+import { MySqlProtocolError } from './codec/protocol-error.js';
 import { tlsNotOffered, wrongTunnelPassword } from './session-errors.js';
 
 /** What azdb offers its clients where the upstream server offers it too (never MariaDB's extended flags). */
@@ -67,11 +67,11 @@ export async function receiveLogin(leg: PacketLeg, clientTls: SecureContext | un
   secure.on('error', () => raw.destroy());
   leg.switchTo(secure);
   const second = decodeClientHandshake(await leg.receive());
-  if (second.type !== 'response') throw new ProtocolError('a second SSLRequest');
+  if (second.type !== 'response') throw new MySqlProtocolError('a second SSLRequest');
   return second;
 }
 
-/** Checks the tunnel password; throws a ClientError (1045) when it is wrong. */
+/** Checks the tunnel password; throws a MySqlClientError (1045) when it is wrong. */
 export async function authenticateClient(leg: PacketLeg, response: HandshakeResponse41, scramble: Buffer, password: string, host: string): Promise<void> {
   const canSwitch = hasCapability(response.capabilities, Capability.PluginAuth);
   const plugin = (canSwitch && response.authPluginName) || AuthPlugin.NativePassword;

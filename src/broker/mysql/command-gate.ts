@@ -1,18 +1,18 @@
 /**
  * The client→server filter of a relayed MySQL session, pure: finds each command packet in the
- * byte stream (PacketScanner: boundaries and heads, bodies never buffered), passes the bytes on
+ * byte stream (the codec's PacketDecoder keeping heads: bodies never buffered), passes the bytes on
  * untouched, and holds back the packets of refused commands (COM_CHANGE_USER) so the server never
  * sees them. At most the first 5 bytes of a packet (header and command byte) wait for the decision.
  *
  * A packet is a command when its sequence id is 0, except in LOCAL INFILE data: there the ids
  * count on from 2 and wrap, so a 0 that follows a non-empty packet numbered 255 is more data.
  */
-import { Command } from './commands.js';
-import { PACKET_HEADER_LENGTH, nextSequenceId } from './packets.js';
-import { PacketScanner } from './scanner.js';
+import { Command } from './codec/commands.js';
+import { PacketDecoder, type Packet } from './codec/packet-decoder.js';
+import { PACKET_HEADER_LENGTH, nextSequenceId } from './codec/packets.js';
 
 export type GateEvent =
-  /** A command passed on; `head` is its first bytes, `length` its whole length. */
+  /** A command passed on; `head` is its first bytes (a view, valid during the push), `length` its whole length. */
   | { type: 'command'; head: Buffer; length: number }
   /** A command held back; the client waits for an answer numbered `replySequenceId`. */
   | { type: 'refused'; command: Command; replySequenceId: number };
@@ -29,12 +29,12 @@ const COMMAND_OFFSET = PACKET_HEADER_LENGTH;
 const EMPTY = Buffer.alloc(0);
 
 export class CommandGate {
-  private readonly scanner: PacketScanner;
+  private readonly decoder: PacketDecoder;
   /** What to do with the packet in progress at the end of the last chunk, once known. */
   private decision: Decision | undefined;
   /** That packet's first bytes, while undecided (fewer than 5). */
   private held: Buffer = EMPTY;
-  private previous: { lastSequenceId: number; length: number } = { lastSequenceId: 0, length: 0 };
+  private previous: Pick<Packet, 'lastSequenceId' | 'length'> = { lastSequenceId: 0, length: 0 };
 
   /** Whether commands passed on are reported (for the audit); refusals always are. */
   private readonly reportCommands: boolean;
@@ -45,28 +45,31 @@ export class CommandGate {
     private readonly refused: ReadonlySet<number> = new Set([Command.ChangeUser]),
   ) {
     this.reportCommands = headLength > 0;
-    this.scanner = new PacketScanner(Math.max(1, headLength)); // the command byte decides refusals
+    // The command byte decides refusals; the cap is the largest max_allowed_packet.
+    this.decoder = new PacketDecoder({ headLength: Math.max(1, headLength) });
   }
 
-  /** Throws ProtocolError on bad framing; the session ends then. */
+  /** Throws MySqlProtocolError on bad framing; the session ends then. */
   push(chunk: Buffer): GateResult {
-    const packets = this.scanner.push(chunk);
+    const decoder = this.decoder;
+    decoder.push(chunk);
     const out = new Output(chunk);
     const events: GateEvent[] = [];
     let cursor = 0;
-    for (const packet of packets) {
+    for (let packet = decoder.next(); packet !== undefined; packet = decoder.next()) {
+      const end = decoder.position;
       const isCommand = this.isCommand(packet.sequenceId);
-      const decision = this.decision ?? this.decide(isCommand, packet.head[0]);
+      const decision = this.decision ?? this.decide(isCommand, packet.payload[0]);
       if (decision === 'forward') {
-        out.add(this.held, cursor, packet.end);
-        if (this.reportCommands && isCommand && packet.length > 0) events.push({ type: 'command', head: packet.head, length: packet.length });
+        out.add(this.held, cursor, end);
+        if (this.reportCommands && isCommand && packet.length > 0) events.push({ type: 'command', head: packet.payload, length: packet.length });
       } else {
-        events.push({ type: 'refused', command: packet.head[0]!, replySequenceId: nextSequenceId(packet.lastSequenceId) });
+        events.push({ type: 'refused', command: packet.payload[0]!, replySequenceId: nextSequenceId(packet.lastSequenceId) });
       }
       this.held = EMPTY;
       this.decision = undefined;
       this.previous = packet;
-      cursor = packet.end;
+      cursor = end;
     }
     if (cursor < chunk.length) this.takeTrailing(out, cursor);
     return { forward: out.buffers(), events };

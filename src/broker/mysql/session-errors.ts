@@ -6,14 +6,14 @@ import { errorMessage, redactSecrets } from '../../errors.js';
 import type { UpstreamTarget } from '../target.js';
 import { UpstreamError } from '../upstream-connect.js';
 import { HandshakeTimeoutError, PeerClosedError } from '../wire-reader.js';
-import { PROTOCOL_ERROR_SQLSTATE, ProtocolError } from './protocol-error.js';
-import type { ErrPacket } from './responses.js';
+import { PROTOCOL_ERROR_SQLSTATE, MySqlProtocolError } from './codec/protocol-error.js';
+import type { ErrPacket } from './codec/responses.js';
 
 /** An error for the client, already phrased for it. */
-export class ClientError extends Error {
+export class MySqlClientError extends Error {
   constructor(readonly err: ErrPacket) {
     super(err.message);
-    this.name = 'ClientError';
+    this.name = 'MySqlClientError';
   }
 }
 
@@ -32,14 +32,14 @@ export enum ErrorCode {
   MalformedPacket = 2027, // CR_MALFORMED_PACKET
 }
 
-const err = (code: number, sqlState: string, message: string): ClientError => new ClientError({ code, sqlState, message });
+const err = (code: number, sqlState: string, message: string): MySqlClientError => new MySqlClientError({ code, sqlState, message });
 const withHint = (message: string, hint: string | undefined): string => (hint ? `${message}. ${hint}` : message);
 
 export function hostOf(address: string | undefined): string {
   return (address ?? 'unknown').replace(/^::ffff:/, '');
 }
 
-export function wrongTunnelPassword(user: string, host: string, usingPassword: boolean): ClientError {
+export function wrongTunnelPassword(user: string, host: string, usingPassword: boolean): MySqlClientError {
   return err(
     ErrorCode.AccessDenied,
     '28000',
@@ -47,7 +47,7 @@ export function wrongTunnelPassword(user: string, host: string, usingPassword: b
   );
 }
 
-export function deniedByRoles(user: string, database: string, target: UpstreamTarget, reason: string): ClientError {
+export function deniedByRoles(user: string, database: string, target: UpstreamTarget, reason: string): MySqlClientError {
   return err(
     ErrorCode.DbAccessDenied,
     '42000',
@@ -55,7 +55,7 @@ export function deniedByRoles(user: string, database: string, target: UpstreamTa
   );
 }
 
-export function tlsNotOffered(): ClientError {
+export function tlsNotOffered(): MySqlClientError {
   return err(
     ErrorCode.SslConnectionError,
     'HY000',
@@ -64,7 +64,7 @@ export function tlsNotOffered(): ClientError {
 }
 
 /** ER_SECURE_TRANSPORT_REQUIRED, as MySQL answers a plain connection under require_secure_transport. */
-export function insecureTransport(): ClientError {
+export function insecureTransport(): MySqlClientError {
   return err(
     ErrorCode.SecureTransportRequired,
     'HY000',
@@ -72,7 +72,7 @@ export function insecureTransport(): ClientError {
   );
 }
 
-export function tokenUnavailable(target: UpstreamTarget, error: unknown): ClientError {
+export function tokenUnavailable(target: UpstreamTarget, error: unknown): MySqlClientError {
   return err(
     ErrorCode.AccessDenied,
     '28000',
@@ -85,7 +85,7 @@ export function changeUserRefused(): ErrPacket {
 }
 
 /** An upstream ERR, passed on; access refusals get the Entra advice a person needs. */
-export function upstreamRefused(refusal: ErrPacket, target: UpstreamTarget, loginUser: string): ClientError {
+export function upstreamRefused(refusal: ErrPacket, target: UpstreamTarget, loginUser: string): MySqlClientError {
   const denied = refusal.code === ErrorCode.AccessDenied || refusal.code === ErrorCode.DbAccessDenied || refusal.sqlState === '28000';
   const hint = denied
     ? `Azure refused the Entra token for '${loginUser}' on ${target.name}: the user must exist for this identity (CREATE AADUSER '${loginUser.split('@')[0]}' IDENTIFIED BY '<client or object id>') and be granted the database. Run \`azdb doctor ${target.name}\``
@@ -94,9 +94,9 @@ export function upstreamRefused(refusal: ErrPacket, target: UpstreamTarget, logi
 }
 
 /** Any failure talking to the upstream server before relaying. */
-export function upstreamFailure(error: unknown, target: UpstreamTarget): ClientError {
+export function upstreamFailure(error: unknown, target: UpstreamTarget): MySqlClientError {
   const where = `${target.host}:${target.port}`;
-  if (error instanceof ClientError) return error;
+  if (error instanceof MySqlClientError) return error;
   if (error instanceof UpstreamError) {
     switch (error.stage) {
       case 'connect':
@@ -115,14 +115,14 @@ export function upstreamFailure(error: unknown, target: UpstreamTarget): ClientE
   if (error instanceof HandshakeTimeoutError) {
     return err(ErrorCode.ServerLost, 'HY000', `Lost connection to MySQL server ${target.name} at '${where}': ${error.message}. Run \`azdb doctor ${target.name}\``);
   }
-  if (error instanceof ProtocolError) return err(ErrorCode.MalformedPacket, 'HY000', `${target.name} broke the MySQL protocol: ${error.message}`);
+  if (error instanceof MySqlProtocolError) return err(ErrorCode.MalformedPacket, 'HY000', `${target.name} broke the MySQL protocol: ${error.message}`);
   return err(ErrorCode.ConnectionError, 'HY000', `Can't connect to MySQL server on '${where}' (${errorMessage(error)}). Run \`azdb doctor ${target.name}\``);
 }
 
 /** A failure on the client's side of the login, or undefined when the client is gone. */
-export function clientFailure(error: unknown): ClientError | undefined {
-  if (error instanceof ClientError) return error;
-  if (error instanceof ProtocolError) return err(error.errorCode, PROTOCOL_ERROR_SQLSTATE, `Got an error reading communication packets: ${error.message}`);
+export function clientFailure(error: unknown): MySqlClientError | undefined {
+  if (error instanceof MySqlClientError) return error;
+  if (error instanceof MySqlProtocolError) return err(error.errorCode, PROTOCOL_ERROR_SQLSTATE, `Got an error reading communication packets: ${error.message}`);
   if (error instanceof HandshakeTimeoutError) return err(ErrorCode.HandshakeError, PROTOCOL_ERROR_SQLSTATE, `Bad handshake: ${error.message}; closing the connection`);
   if (error instanceof PeerClosedError) return undefined;
   return err(ErrorCode.UnknownError, 'HY000', `azdb broker error: ${errorMessage(error)}`);

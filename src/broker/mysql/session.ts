@@ -24,12 +24,12 @@ import { createScramble } from './auth.js';
 import { authenticateClient, encodeGreeting, greetingCapabilities, receiveLogin } from './client-login.js';
 import { CommandGate } from './command-gate.js';
 import { auditCommand } from './command-audit.js';
-import { Capability } from './constants.js';
-import { encodePacket } from './packets.js';
+import { Capability } from './codec/constants.js';
+import { encodePacket } from './codec/packets.js';
 import { PacketLeg } from './packet-leg.js';
-import { encodeErr } from './responses.js';
+import { encodeErr } from './codec/responses.js';
 import {
-  ClientError,
+  MySqlClientError,
   changeUserRefused,
   clientFailure,
   deniedByRoles,
@@ -39,7 +39,7 @@ import {
   upstreamFailure,
   upstreamRefused,
 } from './session-errors.js';
-import { UpstreamRefused, connectUpstream, loginUpstream, type UpstreamConnection } from './upstream.js';
+import { MySqlUpstreamRefused, connectUpstream, loginUpstream, type UpstreamConnection } from './upstream.js';
 
 /**
  * Clients prove the local password with mysql_native_password or caching_sha2_password; with
@@ -65,7 +65,7 @@ export async function runMySqlSession(clientSocket: Socket, options: MySqlSessio
   try {
     // ConnectingUpstream
     upstream = await connectUpstream(target).catch((error: unknown) => {
-      throw error instanceof UpstreamRefused ? new ClientError(error.err) : upstreamFailure(error, target);
+      throw error instanceof MySqlUpstreamRefused ? new MySqlClientError(error.err) : upstreamFailure(error, target);
     });
 
     // Greeting
@@ -107,7 +107,7 @@ export async function runMySqlSession(clientSocket: Socket, options: MySqlSessio
       connectAttributes: response.connectAttributes,
     };
     const session = await loginUpstream(upstream, target, login, token).catch((error: unknown) => {
-      throw error instanceof UpstreamRefused ? upstreamRefused(error.err, target, loginUser) : upstreamFailure(error, target);
+      throw error instanceof MySqlUpstreamRefused ? upstreamRefused(error.err, target, loginUser) : upstreamFailure(error, target);
     });
 
     // Relaying

@@ -10,13 +10,13 @@ import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { UpstreamError, connectTimeout, openTcp, startTls } from '../upstream-connect.js';
 import type { UpstreamTarget } from '../target.js';
-import { CachingSha2Status, decodeAuthServerPacket } from './auth-messages.js';
+import { CachingSha2Status, decodeAuthServerPacket } from './codec/auth-messages.js';
 import { AuthPlugin, encodeClearPassword, scrambleCachingSha2Password, scrambleNativePassword } from './auth.js';
-import { scrambleFromPluginData } from './auth-messages.js';
-import { Capability, hasCapability } from './constants.js';
-import { decodeHandshakeV10, encodeHandshakeResponse41, encodeSslRequest, type HandshakeV10 } from './handshake.js';
+import { scrambleFromPluginData } from './codec/auth-messages.js';
+import { Capability, hasCapability } from './codec/constants.js';
+import { decodeHandshakeV10, encodeHandshakeResponse41, encodeSslRequest, type HandshakeV10 } from './codec/handshake.js';
 import { PacketLeg } from './packet-leg.js';
-import { ResponseHeader, decodeErr, type ErrPacket } from './responses.js';
+import { ResponseHeader, decodeErr, type ErrPacket } from './codec/responses.js';
 
 export interface UpstreamConnection {
   tcp: Socket;
@@ -44,10 +44,10 @@ export interface UpstreamSession {
 }
 
 /** The server answered with an ERR packet: its code, SQLSTATE and message reach the client. */
-export class UpstreamRefused extends Error {
+export class MySqlUpstreamRefused extends Error {
   constructor(readonly err: ErrPacket) {
     super(err.message);
-    this.name = 'UpstreamRefused';
+    this.name = 'MySqlUpstreamRefused';
   }
 }
 
@@ -65,7 +65,7 @@ export async function connectUpstream(target: UpstreamTarget): Promise<UpstreamC
   try {
     const payload = await leg.receive();
     // "Too many connections", "Host is blocked": servers send an ERR instead of a greeting.
-    if (payload[0] === ResponseHeader.Err) throw new UpstreamRefused(decodeErr(payload));
+    if (payload[0] === ResponseHeader.Err) throw new MySqlUpstreamRefused(decodeErr(payload));
     return { tcp, leg, greeting: decodeHandshakeV10(payload) };
   } catch (error) {
     leg.reader.detach();
@@ -121,7 +121,7 @@ export async function loginUpstream(connection: UpstreamConnection, target: Upst
         case 'ok':
           return { socket, ok: Buffer.from(payload), rest: leg.reader.detach() };
         case 'err':
-          throw new UpstreamRefused(packet.err);
+          throw new MySqlUpstreamRefused(packet.err);
         case 'auth-switch': {
           plugin = packet.request.pluginName;
           const switched = answerFor(plugin, scrambleFromPluginData(packet.request.pluginData), token);

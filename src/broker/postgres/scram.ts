@@ -4,7 +4,7 @@
  * the client to upstream servers that ask for SCRAM (the Entra token is the password).
  */
 import { createHash, createHmac, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
-import { ProtocolError } from './protocol-error.js';
+import { PgProtocolError } from './codec/protocol-error.js';
 
 export const SCRAM_MECHANISM = 'SCRAM-SHA-256';
 const MAX_ITERATIONS = 100_000;
@@ -15,11 +15,11 @@ const sha256 = (data: Buffer) => createHash('sha256').update(data).digest();
 const xor = (a: Buffer, b: Buffer) => Buffer.from(a.map((byte, i) => byte ^ b[i]!));
 
 function parseAttributes(message: string, what: string): Map<string, string> {
-  if (message.length > MAX_SCRAM_MESSAGE) throw new ProtocolError(`${what} is too long`);
+  if (message.length > MAX_SCRAM_MESSAGE) throw new PgProtocolError(`${what} is too long`);
   const attributes = new Map<string, string>();
   for (const part of message.split(',')) {
     const eq = part.indexOf('=');
-    if (eq !== 1) throw new ProtocolError(`${what} is malformed`);
+    if (eq !== 1) throw new PgProtocolError(`${what} is malformed`);
     attributes.set(part[0]!, part.slice(2));
   }
   return attributes;
@@ -27,7 +27,7 @@ function parseAttributes(message: string, what: string): Map<string, string> {
 
 function required(attributes: Map<string, string>, key: string, what: string): string {
   const value = attributes.get(key);
-  if (value === undefined || value === '') throw new ProtocolError(`${what} has no "${key}" attribute`);
+  if (value === undefined || value === '') throw new PgProtocolError(`${what} has no "${key}" attribute`);
   return value;
 }
 
@@ -82,10 +82,10 @@ export class ScramClient {
     const salt = Buffer.from(required(attributes, 's', 'SCRAM server-first-message'), 'base64');
     const iterations = Number(required(attributes, 'i', 'SCRAM server-first-message'));
     if (!nonce.startsWith(this.clientNonce) || nonce.length === this.clientNonce.length) {
-      throw new ProtocolError('SCRAM server nonce does not extend the client nonce');
+      throw new PgProtocolError('SCRAM server nonce does not extend the client nonce');
     }
     if (!Number.isInteger(iterations) || iterations < 1 || iterations > MAX_ITERATIONS) {
-      throw new ProtocolError(`SCRAM iteration count ${iterations} is out of range`);
+      throw new PgProtocolError(`SCRAM iteration count ${iterations} is out of range`);
     }
     const withoutProof = `c=biws,r=${nonce}`;
     const authMessage = `${this.clientFirstBare},${serverFirst},${withoutProof}`;
@@ -99,10 +99,10 @@ export class ScramClient {
   verifyFinal(serverFinalData: Buffer): void {
     const attributes = parseAttributes(serverFinalData.toString('utf8'), 'SCRAM server-final-message');
     const error = attributes.get('e');
-    if (error) throw new ProtocolError(`SCRAM failed on the server: ${error}`);
+    if (error) throw new PgProtocolError(`SCRAM failed on the server: ${error}`);
     const signature = Buffer.from(required(attributes, 'v', 'SCRAM server-final-message'), 'base64');
     if (!this.expectedServerSignature || signature.length !== 32 || !timingSafeEqual(signature, this.expectedServerSignature)) {
-      throw new ProtocolError('SCRAM server signature does not match');
+      throw new PgProtocolError('SCRAM server signature does not match');
     }
   }
 }
@@ -125,10 +125,10 @@ export class ScramServer {
   /** Takes the client-first-message; returns the server-first-message. */
   first(clientFirstData: Buffer): Buffer {
     const clientFirst = clientFirstData.toString('utf8');
-    if (clientFirst.length > MAX_SCRAM_MESSAGE) throw new ProtocolError('SCRAM client-first-message is too long');
+    if (clientFirst.length > MAX_SCRAM_MESSAGE) throw new PgProtocolError('SCRAM client-first-message is too long');
     // gs2 header: "n,," (no channel binding) or "y,," (client supports it, server does not).
     const match = /^([ny]),(?:a=[^,]*)?,(.*)$/.exec(clientFirst);
-    if (!match) throw new ProtocolError('SCRAM client-first-message has an unsupported GS2 header (channel binding is not offered)');
+    if (!match) throw new PgProtocolError('SCRAM client-first-message has an unsupported GS2 header (channel binding is not offered)');
     this.clientFirstBare = match[2]!;
     const attributes = parseAttributes(this.clientFirstBare, 'SCRAM client-first-message');
     const clientNonce = required(attributes, 'r', 'SCRAM client-first-message');
@@ -144,7 +144,7 @@ export class ScramServer {
   final(clientFinalData: Buffer, password = this.password): { ok: true; serverFinal: Buffer } | { ok: false } {
     const clientFinal = clientFinalData.toString('utf8');
     const proofAt = clientFinal.lastIndexOf(',p=');
-    if (proofAt < 0) throw new ProtocolError('SCRAM client-final-message has no proof');
+    if (proofAt < 0) throw new PgProtocolError('SCRAM client-final-message has no proof');
     const withoutProof = clientFinal.slice(0, proofAt);
     const attributes = parseAttributes(clientFinal, 'SCRAM client-final-message');
     if (required(attributes, 'r', 'SCRAM client-final-message') !== this.nonce) return { ok: false };

@@ -13,33 +13,28 @@ import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { errorMessage, redactSecrets } from '../../errors.js';
 import type { SessionIdentity } from '../audit.js';
-import { truncateQuery } from '../audit.js';
 import { sessionRecord, type SessionOptions } from '../session-record.js';
 import { awaitStartup, clientConnection } from './startup-phase.js';
-import { hangUp, relay, type RelayFilter } from '../relay.js';
+import { hangUp, relay } from '../relay.js';
 import type { CancelRegistry } from '../cancel-registry.js';
 import { upstreamLoginUser, type UpstreamTarget } from '../target.js';
 import { UpstreamError, openTcp, startTls } from '../upstream-connect.js';
 import { HandshakeTimeoutError, PeerClosedError, WireReader } from '../wire-reader.js';
-import { DEFAULT_MAX_MESSAGE_LENGTH, readFrame } from './frames.js';
+import { FrameDecoder } from './codec/frame-decoder.js';
 import {
   FrontendCode,
-  decodeBind,
-  decodeExecute,
-  decodeParse,
-  decodeQuery,
   decodeSaslInitialResponse,
   encodeAuthentication,
   encodeBackendKeyData,
   encodeErrorResponse,
   encodeNegotiateProtocolVersion,
   type ErrorFields,
-} from './messages.js';
-import { ProtocolError } from './protocol-error.js';
-import { QueryScanner } from './query-scanner.js';
+} from './codec/messages.js';
+import { PgProtocolError } from './codec/protocol-error.js';
+import { queryAudit } from './query-audit.js';
 import { SCRAM_MECHANISM, ScramServer } from './scram.js';
-import { encodeCancelRequest, encodeSslRequest } from './startup.js';
-import { UpstreamRefused, loginUpstream } from './upstream.js';
+import { encodeCancelRequest, encodeSslRequest } from './codec/startup.js';
+import { PgUpstreamRefused, loginUpstream } from './upstream.js';
 
 /**
  * Clients prove the local password with SCRAM-SHA-256; with clientTls SSLRequest is answered 'S'.
@@ -47,20 +42,17 @@ import { UpstreamRefused, loginUpstream } from './upstream.js';
  */
 export interface PostgresSessionOptions extends SessionOptions {
   cancels: CancelRegistry;
-  maxMessageLength?: number;
 }
 
 /** An error for the client, already phrased for it. */
-class ClientError extends Error {
+class PgClientError extends Error {
   constructor(readonly fields: ErrorFields, readonly frame?: Buffer) {
     super(fields.message);
   }
 }
 
-const fatal = (code: string, message: string, hint?: string): ClientError =>
-  new ClientError({ severity: 'FATAL', code, message, ...(hint ? { hint } : {}) });
-
-const MAX_AUTH_MESSAGE = 4096;
+const fatal = (code: string, message: string, hint?: string): PgClientError =>
+  new PgClientError({ severity: 'FATAL', code, message, ...(hint ? { hint } : {}) });
 
 export async function runPostgresSession(clientSocket: Socket, options: PostgresSessionOptions): Promise<void> {
   const id = randomUUID();
@@ -137,9 +129,7 @@ export async function runPostgresSession(clientSocket: Socket, options: Postgres
       socket.write(Buffer.concat([...greeting, ...(minted ? [encodeBackendKeyData(minted.processId, minted.secretKey)] : []), ready]));
       if (upstream.rest.length > 0) socket.write(upstream.rest);
       record.started(identity, dbUser, dbName);
-      const audited = identity;
-      const tap = options.audit.queries ? (fail: (message: string) => void) => auditingTap(options, audited, fail) : undefined;
-      const result = await relay(socket, upstream.socket, early, tap);
+      const result = await relay(socket, upstream.socket, early, options.audit.queries ? queryAudit(options.audit, identity) : undefined);
       record.ended(identity, result.error ? 'error' : 'ok', result.error);
     } finally {
       if (minted) options.cancels.release(minted.processId);
@@ -157,13 +147,13 @@ export async function runPostgresSession(clientSocket: Socket, options: Postgres
 
 async function authenticateClient(
   socket: Socket,
-  reader: WireReader,
+  reader: WireReader<FrameDecoder>,
   password: string,
   dbUser: string,
   deadline: { at: number; what: string },
 ): Promise<void> {
   const next = async (what: string) => {
-    const frame = await reader.read((b) => readFrame(b, MAX_AUTH_MESSAGE), deadline);
+    const frame = await reader.read((decoder) => decoder.next(), deadline);
     if (frame.code !== FrontendCode.Password) throw fatal('08P01', `expected ${what}, got message type ${frame.code}`);
     return frame.payload;
   };
@@ -179,49 +169,13 @@ async function authenticateClient(
   socket.write(encodeAuthentication({ type: 'sasl-final', data: result.serverFinal }));
 }
 
-/** Passes chunks through unchanged; records Query/Parse/Bind/Execute on the side. */
-function auditingTap(options: PostgresSessionOptions, identity: SessionIdentity, fail: (message: string) => void): RelayFilter {
-  const scanner = new QueryScanner(options.maxMessageLength ?? DEFAULT_MAX_MESSAGE_LENGTH);
-  const base = { session_id: identity.session_id, database: identity.database, db_user: identity.db_user, db_name: identity.db_name };
-  return (chunk: Buffer) => {
-    try {
-      for (const message of scanner.push(chunk)) {
-        switch (message.code) {
-          case FrontendCode.Query:
-            options.audit.write({ event: 'query', ...base, kind: 'simple', query: truncateQuery(decodeQuery(message.payload)) });
-            break;
-          case FrontendCode.Parse: {
-            const parse = decodeParse(message.payload);
-            options.audit.write({ event: 'query', ...base, kind: 'parse', query: truncateQuery(parse.query), statement: parse.statement });
-            break;
-          }
-          case FrontendCode.Bind: {
-            const bind = decodeBind(message.payload);
-            options.audit.write({ event: 'query', ...base, kind: 'bind', query: '', statement: bind.statement, portal: bind.portal, parameters: bind.parameterCount });
-            break;
-          }
-          case FrontendCode.Execute: {
-            const execute = decodeExecute(message.payload);
-            options.audit.write({ event: 'query', ...base, kind: 'execute', query: '', portal: execute.portal });
-            break;
-          }
-        }
-      }
-    } catch (error) {
-      fail(`client sent a malformed message: ${errorMessage(error)}`);
-      return [];
-    }
-    return chunk;
-  };
-}
-
 /** CancelRequest to the upstream server over TLS, with the server's real key. */
 async function forwardCancel(target: UpstreamTarget, key: { processId: number; secretKey: Buffer }): Promise<void> {
   const tcp = await openTcp(target);
   try {
     tcp.write(encodeSslRequest());
-    const reader = new WireReader(tcp);
-    const answer = await reader.read((b) => ({ value: b[0]!, rest: b.subarray(1) }), { at: Date.now() + 10_000, what: 'the TLS answer' });
+    const reader = new WireReader(tcp, new FrameDecoder());
+    const answer = await reader.read((decoder) => decoder.nextByte(), { at: Date.now() + 10_000, what: 'the TLS answer' });
     reader.detach();
     if (answer !== 0x53) throw new UpstreamError(`${target.name} refused TLS for the cancel request`, 'tls');
     const secure = await startTls(tcp, target);
@@ -235,14 +189,14 @@ async function forwardCancel(target: UpstreamTarget, key: { processId: number; s
   }
 }
 
-function upstreamFailure(error: unknown, target: UpstreamTarget, loginUser: string, dbName: string): ClientError {
-  if (error instanceof UpstreamRefused) {
+function upstreamFailure(error: unknown, target: UpstreamTarget, loginUser: string, dbName: string): PgClientError {
+  if (error instanceof PgUpstreamRefused) {
     const fields = error.fields;
     const hint =
       fields.C === '28P01' || fields.C === '28000'
         ? `Azure refused the Entra token for "${loginUser}" on ${target.name}: the role must exist for this identity (pgaadauth_create_principal_with_oid) and be allowed "${dbName}". Run \`azdb doctor ${target.name}\`.`
         : undefined;
-    return new ClientError({
+    return new PgClientError({
       severity: fields.S === 'ERROR' ? 'ERROR' : 'FATAL',
       code: fields.C ?? '08006',
       // Redacted as the MySQL side does: the server's text goes to the client and the audit.
@@ -255,13 +209,13 @@ function upstreamFailure(error: unknown, target: UpstreamTarget, loginUser: stri
     const code = error.stage === 'protocol' ? '08P01' : error.stage === 'auth' ? '28000' : '08001';
     return fatal(code, error.message, error.hint);
   }
-  if (error instanceof ProtocolError) return fatal('08P01', `${target.name} broke the protocol: ${error.message}`);
+  if (error instanceof PgProtocolError) return fatal('08P01', `${target.name} broke the protocol: ${error.message}`);
   return fatal('08006', `connection to ${target.name} failed: ${errorMessage(error)}`, `Run \`azdb doctor ${target.name}\`.`);
 }
 
-function toClientError(error: unknown): ClientError | undefined {
-  if (error instanceof ClientError) return error;
-  if (error instanceof ProtocolError) return fatal('08P01', `invalid frontend message: ${error.message}`);
+function toClientError(error: unknown): PgClientError | undefined {
+  if (error instanceof PgClientError) return error;
+  if (error instanceof PgProtocolError) return fatal('08P01', `invalid frontend message: ${error.message}`);
   if (error instanceof HandshakeTimeoutError) return fatal('08006', `${error.message}; closing the connection`);
   if (error instanceof PeerClosedError) return undefined;
   return fatal('XX000', `azdb broker error: ${errorMessage(error)}`);

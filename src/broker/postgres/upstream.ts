@@ -4,11 +4,13 @@
  * authentication request answered with the Entra token (cleartext, MD5 or SCRAM-SHA-256).
  * Returns the TLS socket positioned after ReadyForQuery and the greeting to replay to the client.
  */
+import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { UpstreamError, openTcp, startTls } from '../upstream-connect.js';
 import type { UpstreamTarget } from '../target.js';
 import { WireReader } from '../wire-reader.js';
-import { readFrame, type Frame } from './frames.js';
+import { FrameDecoder } from './codec/frame-decoder.js';
+import type { Frame } from './codec/frames.js';
 import {
   BackendCode,
   decodeAuthentication,
@@ -17,9 +19,9 @@ import {
   encodePasswordMessage,
   encodeSaslInitialResponse,
   encodeSaslResponse,
-} from './messages.js';
+} from './codec/messages.js';
 import { md5PasswordAnswer, SCRAM_MECHANISM, ScramClient } from './scram.js';
-import { encodeSslRequest, encodeStartupMessage } from './startup.js';
+import { encodeSslRequest, encodeStartupMessage } from './codec/startup.js';
 
 export interface UpstreamLogin {
   user: string;
@@ -38,22 +40,26 @@ export interface UpstreamSession {
 }
 
 /** The server answered with an ErrorResponse: its fields reach the client unchanged. */
-export class UpstreamRefused extends Error {
+export class PgUpstreamRefused extends Error {
   constructor(readonly fields: Record<string, string>, readonly frame: Buffer) {
     super(fields.M ?? 'the server refused the login');
-    this.name = 'UpstreamRefused';
+    this.name = 'PgUpstreamRefused';
   }
 }
 
 const MAX_UPSTREAM_HANDSHAKE_MESSAGE = 1024 * 1024;
 
+function handshakeReader(socket: Socket): WireReader<FrameDecoder> {
+  return new WireReader(socket, new FrameDecoder({ maxLength: MAX_UPSTREAM_HANDSHAKE_MESSAGE }));
+}
+
 export async function loginUpstream(target: UpstreamTarget, login: UpstreamLogin, token: string, signal?: AbortSignal): Promise<UpstreamSession> {
   const tcp = await openTcp(target, signal);
-  let reader = new WireReader(tcp);
+  let reader = handshakeReader(tcp);
   const deadline = { at: Date.now() + (target.connectTimeoutMs ?? 10_000) * 3, what: `the login to ${target.name}` };
   try {
     tcp.write(encodeSslRequest());
-    const answer = await reader.read((b) => ({ value: b[0]!, rest: b.subarray(1) }), deadline);
+    const answer = await reader.read((decoder) => decoder.nextByte(), deadline);
     if (answer !== 0x53 /* S */) {
       throw new UpstreamError(
         `${target.name} at ${target.host}:${target.port} refused TLS (answered ${answer === 0x4e ? "'N'" : `0x${answer.toString(16)}`}); azdb never sends a token without TLS`,
@@ -63,7 +69,7 @@ export async function loginUpstream(target: UpstreamTarget, login: UpstreamLogin
     }
     reader.detach();
     const socket = await startTls(tcp, target);
-    reader = new WireReader(socket);
+    reader = handshakeReader(socket);
     socket.write(encodeStartupMessage({ ...login.params, user: login.user, database: login.database }));
     const session = await authenticate(socket, reader, target, login, token, deadline);
     return session;
@@ -76,13 +82,13 @@ export async function loginUpstream(target: UpstreamTarget, login: UpstreamLogin
 
 async function authenticate(
   socket: TLSSocket,
-  reader: WireReader,
+  reader: WireReader<FrameDecoder>,
   target: UpstreamTarget,
   login: UpstreamLogin,
   token: string,
   deadline: { at: number; what: string },
 ): Promise<UpstreamSession> {
-  const next = (): Promise<Frame> => reader.read((b) => readFrame(b, MAX_UPSTREAM_HANDSHAKE_MESSAGE), deadline);
+  const next = (): Promise<Frame> => reader.read((decoder) => decoder.next(), deadline);
   let scram: ScramClient | undefined;
   for (;;) {
     const frame = await next();
@@ -126,7 +132,7 @@ async function authenticate(
   }
 }
 
-async function afterAuthentication(socket: TLSSocket, reader: WireReader, next: () => Promise<Frame>, ok: Frame): Promise<UpstreamSession> {
+async function afterAuthentication(socket: TLSSocket, reader: WireReader<FrameDecoder>, next: () => Promise<Frame>, ok: Frame): Promise<UpstreamSession> {
   const greeting: Buffer[] = [frameBytes(ok)];
   let backendKey: UpstreamSession['backendKey'];
   for (;;) {
@@ -151,6 +157,6 @@ function frameBytes(frame: Frame): Buffer {
   return bytes;
 }
 
-function refused(frame: Frame): UpstreamRefused {
-  return new UpstreamRefused(decodeErrorFields(frame.payload), frameBytes(frame));
+function refused(frame: Frame): PgUpstreamRefused {
+  return new PgUpstreamRefused(decodeErrorFields(frame.payload), frameBytes(frame));
 }

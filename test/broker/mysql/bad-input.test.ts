@@ -18,13 +18,13 @@ import { loadOrCreateCa } from '../../../src/emulator/ca.js';
 import type { Tunnel, TunnelOptions } from '../../../src/broker/tunnel.js';
 import { runMySqlSession, type MySqlSessionOptions } from '../../../src/broker/mysql/session.js';
 import { NO_AUDIT } from '../../../src/broker/audit.js';
-import { Capability } from '../../../src/broker/mysql/constants.js';
+import { Capability } from '../../../src/broker/mysql/codec/constants.js';
 import { createScramble } from '../../../src/broker/mysql/auth.js';
-import { encodeAuthSwitchRequest } from '../../../src/broker/mysql/auth-messages.js';
-import { encodeHandshakeV10, encodeSslRequest } from '../../../src/broker/mysql/handshake.js';
-import { encodePacket } from '../../../src/broker/mysql/packets.js';
-import { encodeErr } from '../../../src/broker/mysql/responses.js';
-import type { Packet } from '../../../src/broker/mysql/packets.js';
+import { encodeAuthSwitchRequest } from '../../../src/broker/mysql/codec/auth-messages.js';
+import { encodeHandshakeV10, encodeSslRequest } from '../../../src/broker/mysql/codec/handshake.js';
+import { encodePacket } from '../../../src/broker/mysql/codec/packets.js';
+import { encodeErr } from '../../../src/broker/mysql/codec/responses.js';
+import type { Packet } from '../../../src/broker/mysql/codec/packet-decoder.js';
 
 const mariadbd = await findTool('mariadbd');
 /** Codes a broken client may get: bad handshake, packet too large, out of order, read error, TLS refused. */

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import type { AuditEvent, AuditSink } from '../../../src/broker/audit.js';
 import { auditCommand } from '../../../src/broker/mysql/command-audit.js';
-import { encodeQuery } from '../../../src/broker/mysql/commands.js';
+import { comQuery } from '../../helpers/mysql-payloads.js';
 
 const IDENTITY = { session_id: 's', database: 'shopdb', protocol: 'mysql', db_user: 'app', db_name: 'shop', client_address: '127.0.0.1:1' } as const;
 
@@ -10,7 +10,7 @@ describe('auditCommand', () => {
   it('keeps the note of the bytes the head left out after cutting the text to the audit length', () => {
     const lines: AuditEvent[] = [];
     const sink: AuditSink = { queries: true, write: (e) => void lines.push(e), close: async () => {} };
-    const payload = encodeQuery(`select '${'x'.repeat(100_000)}'`, 0);
+    const payload = comQuery(`select '${'x'.repeat(100_000)}'`, 0);
     const head = payload.subarray(0, 50_000);
     auditCommand(sink, IDENTITY, head, payload.length, 0);
     const query = (lines[0] as { query: string }).query;

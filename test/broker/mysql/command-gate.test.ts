@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { CommandGate, type GateEvent } from '../../../src/broker/mysql/command-gate.js';
-import { Command, encodeQuery, encodeStmtPrepare } from '../../../src/broker/mysql/commands.js';
-import { MAX_PHYSICAL_PAYLOAD, encodePacket } from '../../../src/broker/mysql/packets.js';
-import { ProtocolError } from '../../../src/broker/mysql/protocol-error.js';
+import { Command } from '../../../src/broker/mysql/codec/commands.js';
+import { comQuery, comStmtPrepare } from '../../helpers/mysql-payloads.js';
+import { MAX_PHYSICAL_PAYLOAD, encodePacket } from '../../../src/broker/mysql/codec/packets.js';
+import { MySqlProtocolError } from '../../../src/broker/mysql/codec/protocol-error.js';
 
-const query = (sql: string) => encodePacket(0, encodeQuery(sql, 0));
+const query = (sql: string) => encodePacket(0, comQuery(sql, 0));
 const changeUser = encodePacket(0, Buffer.from([Command.ChangeUser, ...Buffer.from('root\0'), 0, 0]));
 
 /** Feeds `chunks`; returns what went on and the events, heads copied. */
@@ -20,7 +21,7 @@ function run(gate: CommandGate, chunks: Buffer[]): { forwarded: Buffer; events: 
 }
 
 describe('CommandGate', () => {
-  const stream = [query('select 1'), changeUser, encodePacket(0, encodeStmtPrepare('select ?')), encodePacket(0, Buffer.alloc(0)), query('select 2')];
+  const stream = [query('select 1'), changeUser, encodePacket(0, comStmtPrepare('select ?')), encodePacket(0, Buffer.alloc(0)), query('select 2')];
   const input = Buffer.concat(stream);
   const expected = Buffer.concat(stream.filter((p) => p !== changeUser));
 
@@ -70,7 +71,7 @@ describe('CommandGate', () => {
     for (let at = 0; at < packet.length; at += 65_536) chunks.push(packet.subarray(at, at + 65_536));
     const result = run(gate, chunks);
     expect(result.forwarded.equals(packet)).toBe(true);
-    expect(result.events).toEqual([{ type: 'command', head: encodeQuery(sql, 0).subarray(0, 16), length: sql.length + 1 }]);
+    expect(result.events).toEqual([{ type: 'command', head: comQuery(sql, 0).subarray(0, 16), length: sql.length + 1 }]);
   });
 
   it('does not take LOCAL INFILE data whose sequence ids wrap to 0 for a command', () => {
@@ -87,12 +88,12 @@ describe('CommandGate', () => {
     }
   });
 
-  it('throws ProtocolError on continuation packets out of order', () => {
+  it('throws MySqlProtocolError on continuation packets out of order', () => {
     const first = Buffer.alloc(4 + MAX_PHYSICAL_PAYLOAD);
     first.writeUIntLE(MAX_PHYSICAL_PAYLOAD, 0, 3);
     first[4] = Command.Query;
     const gate = new CommandGate(8);
     gate.push(first);
-    expect(() => gate.push(Buffer.from([1, 0, 0, 7, 0x41]))).toThrow(ProtocolError);
+    expect(() => gate.push(Buffer.from([1, 0, 0, 7, 0x41]))).toThrow(MySqlProtocolError);
   });
 });

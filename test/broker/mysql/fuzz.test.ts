@@ -1,11 +1,13 @@
 /**
- * Random and mutated payloads through every decoder: each may succeed or throw ProtocolError,
+ * Random and mutated payloads through every decoder: each may succeed or throw MySqlProtocolError,
  * nothing else (no RangeError, TypeError or hang). Replay with AZDB_MYSQL_FUZZ_SEED=<printed seed>.
  */
 import { describe, expect, it } from 'vitest';
 import { createPrng, seedFromEnv, type Prng } from '../../helpers/prng.js';
-import { Capability, FieldType, MariaDbCapability } from '../../../src/broker/mysql/constants.js';
-import { decodeClientHandshake, decodeHandshakeV10, encodeHandshakeResponse41, encodeHandshakeV10, encodeSslRequest } from '../../../src/broker/mysql/handshake.js';
+import { drain } from '../../helpers/decoders.js';
+import { MariaDbCapability, comQuery, comStmtPrepare } from '../../helpers/mysql-payloads.js';
+import { Capability, FieldType } from '../../../src/broker/mysql/codec/constants.js';
+import { decodeClientHandshake, decodeHandshakeV10, encodeHandshakeResponse41, encodeHandshakeV10, encodeSslRequest } from '../../../src/broker/mysql/codec/handshake.js';
 import {
   decodeAuthMoreData,
   decodeAuthServerPacket,
@@ -13,29 +15,14 @@ import {
   decodeAuthSwitchResponse,
   encodeAuthMoreData,
   encodeAuthSwitchRequest,
-} from '../../../src/broker/mysql/auth-messages.js';
-import { decodeEof, decodeErr, decodeOk, decodeStmtPrepareOk, encodeEof, encodeErr, encodeOk, encodeStmtPrepareOk, isEofPacket } from '../../../src/broker/mysql/responses.js';
-import {
-  Command,
-  classifyCommand,
-  decodeChangeUser,
-  decodeInitDb,
-  decodeQuery,
-  decodeStmtClose,
-  decodeStmtExecute,
-  decodeStmtPrepare,
-  decodeStmtReset,
-  encodeChangeUser,
-  encodeInitDb,
-  encodeQuery,
-  encodeStmtClose,
-  encodeStmtPrepare,
-} from '../../../src/broker/mysql/commands.js';
+} from '../../../src/broker/mysql/codec/auth-messages.js';
+import { decodeErr, decodeOk, encodeErr, encodeOk } from '../../../src/broker/mysql/codec/responses.js';
+import { Command, decodeQuery, decodeStmtPrepare } from '../../../src/broker/mysql/codec/commands.js';
 import { decodeClearPassword, scrambleCachingSha2Password, scrambleNativePassword, verifyNativePassword } from '../../../src/broker/mysql/auth.js';
-import { PacketDecoder, encodePacket, readPacket } from '../../../src/broker/mysql/packets.js';
-import { PacketScanner } from '../../../src/broker/mysql/scanner.js';
-import { PayloadReader, PayloadWriter } from '../../../src/broker/mysql/values.js';
-import { ProtocolError } from '../../../src/broker/mysql/protocol-error.js';
+import { PacketDecoder } from '../../../src/broker/mysql/codec/packet-decoder.js';
+import { encodePacket } from '../../../src/broker/mysql/codec/packets.js';
+import { MySqlPayloadReader, PayloadWriter } from '../../../src/broker/mysql/codec/values.js';
+import { MySqlProtocolError } from '../../../src/broker/mysql/codec/protocol-error.js';
 
 const SEED = seedFromEnv('AZDB_MYSQL_FUZZ_SEED');
 const CASES = 5_000;
@@ -64,15 +51,15 @@ const seeds: Buffer[] = [
   encodeAuthMoreData(Buffer.from([4])),
   encodeOk({ affectedRows: 1n, lastInsertId: 2n, statusFlags: 0x4002, warnings: 1, info: 'info', sessionState: Buffer.from([0, 1, 0]) }, CLIENT_CAPS),
   encodeErr({ code: 1045, sqlState: '28000', message: 'Access denied' }),
-  encodeEof({ warnings: 0, statusFlags: 2 }),
-  encodeStmtPrepareOk({ statementId: 1, columnCount: 2, parameterCount: 3, warnings: 0 }),
-  encodeQuery('select 1', CLIENT_CAPS),
+  Buffer.from('fe00000200', 'hex'), // EOF
+  Buffer.from('00010000000200030000000000', 'hex'), // COM_STMT_PREPARE_OK
+  comQuery('select 1', CLIENT_CAPS),
   new PayloadWriter().u8(Command.Query).lenenc(2).lenenc(1).u8(0b10).u8(1).u8(FieldType.Date).u8(0).lenencBytes('d').u8(FieldType.Double).u8(0).lenencBytes('x').u8(4).u32(0x07e80101).string('select 2').finish(),
-  encodeInitDb('orders'),
-  encodeStmtPrepare('select ?'),
+  new PayloadWriter().u8(Command.InitDb).string('orders').finish(),
+  comStmtPrepare('select ?'),
   new PayloadWriter().u8(Command.StmtExecute).u32(1).u8(8).u32(1).lenenc(1).u8(0).u8(1).u8(FieldType.Long).u8(0).lenencBytes('').u32(5).finish(),
-  encodeStmtClose(1),
-  encodeChangeUser({ username: 'u', authResponse: Buffer.alloc(20), database: 'd', characterSet: 45, authPluginName: 'p', connectAttributes: { a: 'b' } }, CLIENT_CAPS),
+  new PayloadWriter().u8(Command.StmtClose).u32(1).finish(),
+  new PayloadWriter().u8(Command.ChangeUser).nulString('u').u8(20).zeros(20).nulString('d').u16(45).nulString('p').lenencBytes(new PayloadWriter().lenencBytes('a').lenencBytes('b').finish()).finish(),
   Buffer.from('token\0'),
 ];
 
@@ -87,37 +74,28 @@ const decoders: Record<string, Decoder> = {
   decodeAuthServerPacket: (p, c) => decodeAuthServerPacket(p, c),
   decodeOk: (p, c) => decodeOk(p, c),
   decodeErr: (p) => decodeErr(p),
-  decodeEof: (p) => decodeEof(p),
-  isEofPacket: (p) => isEofPacket(p),
-  decodeStmtPrepareOk: (p) => decodeStmtPrepareOk(p),
-  classifyCommand: (p) => classifyCommand(p),
-  decodeInitDb: (p) => decodeInitDb(p),
   decodeQuery: (p, c) => decodeQuery(p, c),
   decodeStmtPrepare: (p) => decodeStmtPrepare(p),
-  decodeStmtExecute: (p, c, prng) => decodeStmtExecute(p, prng.pick([0, 1, 3, 255, 0xffff, 0x10000]), c),
-  decodeStmtClose: (p) => decodeStmtClose(p),
-  decodeStmtReset: (p) => decodeStmtReset(p),
-  decodeChangeUser: (p, c) => decodeChangeUser(p, c),
   decodeClearPassword: (p) => decodeClearPassword(p),
   scrambleNativePassword: (p) => scrambleNativePassword('x', p.subarray(0, 20)),
   scrambleCachingSha2Password: (p) => scrambleCachingSha2Password('x', p.subarray(0, 20)),
   verifyNativePassword: (p) => verifyNativePassword('x', p.subarray(0, 20), p.subarray(20)),
   lenencReads: (p) => {
-    const reader = new PayloadReader(p, 'fuzz');
+    const reader = new MySqlPayloadReader(p, 'fuzz');
     while (reader.remaining > 0) reader.lenencOrNull();
   },
-  readPacket: (p) => readPacket(p, FRAMING_MAX),
   PacketDecoder: (p, _c, prng) => {
-    const decoder = new PacketDecoder(FRAMING_MAX);
+    const decoder = new PacketDecoder({ maxPacketLength: FRAMING_MAX });
     const at = prng.int(p.length + 1);
-    decoder.push(p.subarray(0, at));
-    decoder.push(p.subarray(at));
+    drain(decoder, p.subarray(0, at));
+    drain(decoder, p.subarray(at));
+    decoder.rest();
   },
-  PacketScanner: (p, _c, prng) => {
-    const scanner = new PacketScanner(prng.int(32), FRAMING_MAX);
+  'PacketDecoder keeping heads': (p, _c, prng) => {
+    const decoder = new PacketDecoder({ maxPacketLength: FRAMING_MAX, headLength: prng.int(32) });
     const at = prng.int(p.length + 1);
-    scanner.push(p.subarray(0, at));
-    scanner.push(p.subarray(at));
+    drain(decoder, p.subarray(0, at));
+    drain(decoder, p.subarray(at));
   },
 };
 
@@ -157,7 +135,7 @@ function stream(prng: Prng): Buffer {
 }
 
 describe('decoders under random input', () => {
-  it(`throw only ProtocolError over ${CASES} payloads (seed ${SEED})`, () => {
+  it(`throw only MySqlProtocolError over ${CASES} payloads (seed ${SEED})`, () => {
     const prng = createPrng(SEED);
     const failures: string[] = [];
     let refused = 0;
@@ -171,7 +149,7 @@ describe('decoders under random input', () => {
           decode(payload, capabilities, prng);
           accepted++;
         } catch (error) {
-          if (error instanceof ProtocolError) refused++;
+          if (error instanceof MySqlProtocolError) refused++;
           else failures.push(`case ${i} ${name}(caps 0x${capabilities.toString(16)}, ${payload.toString('hex')}): ${String(error)}`);
         }
       }

@@ -25,11 +25,14 @@ import { CLIENT_CAPABILITIES, RawMySql, loginResponse } from '../../helpers/mysq
 import { runMySqlSession } from '../../../src/broker/mysql/session.js';
 import { NO_AUDIT } from '../../../src/broker/audit.js';
 import type { UpstreamTarget } from '../../../src/broker/target.js';
-import { Capability } from '../../../src/broker/mysql/constants.js';
-import { Command, encodeQuery, encodeStmtPrepare } from '../../../src/broker/mysql/commands.js';
-import { decodeHandshakeV10, encodeHandshakeV10, encodeSslRequest, type HandshakeV10 } from '../../../src/broker/mysql/handshake.js';
-import { PacketDecoder, encodePacket, type Packet } from '../../../src/broker/mysql/packets.js';
-import { decodeErr } from '../../../src/broker/mysql/responses.js';
+import { Capability } from '../../../src/broker/mysql/codec/constants.js';
+import { Command } from '../../../src/broker/mysql/codec/commands.js';
+import { comQuery, comStmtPrepare } from '../../helpers/mysql-payloads.js';
+import { decodeHandshakeV10, encodeHandshakeV10, encodeSslRequest, type HandshakeV10 } from '../../../src/broker/mysql/codec/handshake.js';
+import { PacketDecoder, type Packet } from '../../../src/broker/mysql/codec/packet-decoder.js';
+import { encodePacket } from '../../../src/broker/mysql/codec/packets.js';
+import { drain } from '../../helpers/decoders.js';
+import { decodeErr } from '../../../src/broker/mysql/codec/responses.js';
 
 const mariadbd = await findTool('mariadbd');
 const PASSWORD = 'fuzz-tunnel-password';
@@ -71,8 +74,8 @@ function login(prng: Prng, greeting: HandshakeV10, plugin = prng.pick(['mysql_na
 
 function commands(prng: Prng): Buffer[] {
   const pick = [
-    () => encodeQuery('select 1', 0),
-    () => encodeStmtPrepare('select ?'),
+    () => comQuery('select 1', 0),
+    () => comStmtPrepare('select ?'),
     () => Buffer.from([Command.StmtExecute, 1, 0, 0, 0, 0, 1, 0, 0, 0, 1, 1, 3, 0, 7, 0, 0, 0]),
     () => Buffer.from([Command.ChangeUser, ...Buffer.from('root\0'), 0, ...Buffer.from('shop\0')]),
     () => Buffer.from([Command.Ping]),
@@ -255,10 +258,11 @@ function judge(index: number, ops: string[], action: Action, result: RawResult, 
     if (result.ended === 'timeout') throw new Error(`no close within the bound (${result.ms} ms)`);
     if (result.received.includes(token) || JWT.test(result.received.toString('latin1'))) throw new Error('a token reached the client');
     const packets: Packet[] = [];
-    const decoder = new PacketDecoder(64 * 1024 * 1024);
-    packets.push(...decoder.push(result.received));
+    const decoder = new PacketDecoder({ maxPacketLength: 64 * 1024 * 1024 });
+    packets.push(...drain(decoder, result.received));
     const partial = action === 'destroy' || result.ended === 'reset';
-    if (decoder.bufferedLength > 0 && !partial) throw new Error(`${decoder.bufferedLength} bytes of an unfinished packet`);
+    const unfinished = decoder.rest().length;
+    if (unfinished > 0 && !partial) throw new Error(`${unfinished} bytes of an unfinished packet`);
     if (!beforeLogin) return { index, ops, action, result: { ...result, received: Buffer.alloc(0) }, code, problem };
     if (packets.length > 0 && packets[0]!.payload[0] !== 0x0a) throw new Error('the first packet is no greeting');
     const after = packets.slice(1);

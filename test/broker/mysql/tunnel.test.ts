@@ -14,11 +14,11 @@ import { waitFor } from '../../helpers/wait.js';
 import { loadOrCreateCa } from '../../../src/emulator/ca.js';
 import type { Tunnel, TunnelOptions } from '../../../src/broker/tunnel.js';
 import { createMemoryAuditSink } from '../../../src/broker/audit.js';
-import { Capability } from '../../../src/broker/mysql/constants.js';
-import { encodeHandshakeV10 } from '../../../src/broker/mysql/handshake.js';
-import { encodePacket } from '../../../src/broker/mysql/packets.js';
+import { Capability } from '../../../src/broker/mysql/codec/constants.js';
+import { encodeHandshakeV10 } from '../../../src/broker/mysql/codec/handshake.js';
+import { encodePacket } from '../../../src/broker/mysql/codec/packets.js';
 import { createScramble, scrambleNativePassword } from '../../../src/broker/mysql/auth.js';
-import { decodeAuthSwitchRequest, scrambleFromPluginData } from '../../../src/broker/mysql/auth-messages.js';
+import { decodeAuthSwitchRequest, scrambleFromPluginData } from '../../../src/broker/mysql/codec/auth-messages.js';
 import { RawMySql, errOf, loginResponse } from '../../helpers/mysql-raw.js';
 import { BrokerFixture, JWT, USER } from '../../helpers/broker-fixtures.js';
 

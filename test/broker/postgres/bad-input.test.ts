@@ -31,8 +31,8 @@ import type { Listener } from '../../../src/broker/listener.js';
 import { runPostgresSession, type PostgresSessionOptions } from '../../../src/broker/postgres/session.js';
 import { CancelRegistry } from '../../../src/broker/cancel-registry.js';
 import { createMemoryAuditSink, NO_AUDIT } from '../../../src/broker/audit.js';
-import { encodeSaslInitialResponse, encodeSaslResponse } from '../../../src/broker/postgres/messages.js';
-import { encodeSslRequest } from '../../../src/broker/postgres/startup.js';
+import { encodeSaslInitialResponse, encodeSaslResponse } from '../../../src/broker/postgres/codec/messages.js';
+import { encodeSslRequest } from '../../../src/broker/postgres/codec/startup.js';
 import { SCRAM_MECHANISM, ScramClient } from '../../../src/broker/postgres/scram.js';
 
 const broker = new BrokerFixture();

@@ -17,10 +17,10 @@ import { RawClient, parseBackend, rawLogin, type RawResult } from '../../helpers
 import { runPostgresSession } from '../../../src/broker/postgres/session.js';
 import { CancelRegistry } from '../../../src/broker/cancel-registry.js';
 import { NO_AUDIT } from '../../../src/broker/audit.js';
-import { cstring, encodeMessage, int32 } from '../../../src/broker/postgres/frames.js';
-import { encodeSaslInitialResponse, encodeSaslResponse } from '../../../src/broker/postgres/messages.js';
+import { cstring, encodeMessage, int32 } from '../../../src/broker/postgres/codec/frames.js';
+import { encodeSaslInitialResponse, encodeSaslResponse } from '../../../src/broker/postgres/codec/messages.js';
 import { SCRAM_MECHANISM, ScramClient } from '../../../src/broker/postgres/scram.js';
-import { encodeCancelRequest, encodeSslRequest, encodeStartupMessage, GSSENC_REQUEST_CODE } from '../../../src/broker/postgres/startup.js';
+import { encodeCancelRequest, encodeSslRequest, encodeStartupMessage, GSSENC_REQUEST_CODE } from '../../../src/broker/postgres/codec/startup.js';
 
 const PASSWORD = 'fuzz-tunnel-password';
 const SEED = seedFromEnv('AZDB_FUZZ_SEED');

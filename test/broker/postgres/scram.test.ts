@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { md5PasswordAnswer, ScramClient, ScramServer } from '../../../src/broker/postgres/scram.js';
-import { ProtocolError } from '../../../src/broker/postgres/protocol-error.js';
+import { PgProtocolError } from '../../../src/broker/postgres/codec/protocol-error.js';
 
 function exchange(clientPassword: string, serverPassword: string) {
   const client = new ScramClient(clientPassword);
@@ -26,15 +26,15 @@ describe('SCRAM-SHA-256', () => {
     const impostor = new ScramServer('other', 4096);
     const serverFirst = impostor.first(client.first());
     client.final(serverFirst);
-    expect(() => client.verifyFinal(Buffer.from(`v=${Buffer.alloc(32).toString('base64')}`))).toThrow(ProtocolError);
+    expect(() => client.verifyFinal(Buffer.from(`v=${Buffer.alloc(32).toString('base64')}`))).toThrow(PgProtocolError);
   });
 
   it('rejects a server nonce that does not extend the client nonce, and absurd iteration counts', () => {
     const client = new ScramClient('token');
     client.first();
-    expect(() => client.final(Buffer.from('r=other,s=c2FsdA==,i=4096'))).toThrow(ProtocolError);
+    expect(() => client.final(Buffer.from('r=other,s=c2FsdA==,i=4096'))).toThrow(PgProtocolError);
     const nonce = /r=([^,]+)/.exec(client.first().toString())![1];
-    expect(() => client.final(Buffer.from(`r=${nonce}x,s=c2FsdA==,i=999999999`))).toThrow(ProtocolError);
+    expect(() => client.final(Buffer.from(`r=${nonce}x,s=c2FsdA==,i=999999999`))).toThrow(PgProtocolError);
   });
 
   it('works with a SCRAM client implementation from the pg driver', async () => {

@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, createServer, type Server } from 'node:net';
-import { encodeStartupMessage } from '../../../src/broker/postgres/startup.js';
-import { FrameDecoder } from '../../../src/broker/postgres/frames.js';
-import { decodeAuthentication } from '../../../src/broker/postgres/messages.js';
+import { encodeStartupMessage } from '../../../src/broker/postgres/codec/startup.js';
+import { FrameDecoder } from '../../../src/broker/postgres/codec/frame-decoder.js';
+import { drain } from '../../helpers/decoders.js';
+import { decodeAuthentication } from '../../../src/broker/postgres/codec/messages.js';
 import { createSecureContext } from 'node:tls';
 import { join } from 'node:path';
 import { loadOrCreateCa } from '../../../src/emulator/ca.js';
@@ -98,7 +99,7 @@ describe('PostgreSQL tunnel against emulated Azure', () => {
     const frames: Array<{ code: number; payload: Buffer }> = [];
     await new Promise<void>((resolve) => {
       socket.on('data', (chunk: Buffer) => {
-        for (const f of decoder.push(chunk)) frames.push({ code: f.code, payload: Buffer.from(f.payload) });
+        for (const f of drain(decoder, chunk)) frames.push({ code: f.code, payload: Buffer.from(f.payload) });
         if (frames.length >= 2) resolve();
       });
     });

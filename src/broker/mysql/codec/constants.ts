@@ -39,19 +39,6 @@ export enum Capability {
   RememberOptions = 2 ** 31, // CLIENT_REMEMBER_OPTIONS
 }
 
-/**
- * MariaDB's extended capabilities: bits 32..63 of its 64-bit flags, shifted down by 32. They
- * travel in reserved bytes of the handshake, and only count when CLIENT_MYSQL is unset.
- */
-export enum MariaDbCapability {
-  Progress = 1 << 0, // MARIADB_CLIENT_PROGRESS
-  ComMulti = 1 << 1, // MARIADB_CLIENT_COM_MULTI (deprecated)
-  StmtBulkOperations = 1 << 2, // MARIADB_CLIENT_STMT_BULK_OPERATIONS
-  ExtendedMetadata = 1 << 3, // MARIADB_CLIENT_EXTENDED_METADATA
-  CacheMetadata = 1 << 4, // MARIADB_CLIENT_CACHE_METADATA
-  BulkUnitResults = 1 << 5, // MARIADB_CLIENT_BULK_UNIT_RESULTS
-}
-
 /** True when every bit of `flag` is set in `capabilities` (safe for bit 31). */
 export function hasCapability(capabilities: number, flag: Capability): boolean {
   return ((capabilities & flag) >>> 0) === flag >>> 0;

@@ -3,11 +3,10 @@
  * raw response, AuthMoreData (caching_sha2_password's fast-auth result and public key), and a
  * classifier for whatever the server sends next.
  */
-import { withoutTrailingNul } from './auth.js';
 import { MAX_AUTH_RESPONSE_LENGTH, MAX_NAME_LENGTH } from './handshake.js';
-import { ProtocolError } from './protocol-error.js';
+import { MySqlProtocolError } from './protocol-error.js';
 import { ResponseHeader, decodeErr, decodeOk, type ErrPacket, type OkPacket } from './responses.js';
-import { PayloadReader, PayloadWriter } from './values.js';
+import { MySqlPayloadReader, PayloadWriter } from './values.js';
 
 /** The one-byte AuthMoreData bodies of caching_sha2_password. */
 export enum CachingSha2Status {
@@ -30,12 +29,17 @@ export function encodeAuthSwitchRequest(request: AuthSwitchRequest): Buffer {
 }
 
 export function decodeAuthSwitchRequest(payload: Buffer): AuthSwitchRequest {
-  const reader = new PayloadReader(payload, 'AuthSwitchRequest');
-  if (reader.u8() !== ResponseHeader.Eof) throw new ProtocolError('AuthSwitchRequest: bad header');
+  const reader = new MySqlPayloadReader(payload, 'AuthSwitchRequest');
+  if (reader.u8() !== ResponseHeader.Eof) throw new MySqlProtocolError('AuthSwitchRequest: bad header');
   if (reader.remaining === 0) return { pluginName: OLD_AUTH_SWITCH_PLUGIN, pluginData: Buffer.alloc(0) };
   const pluginName = reader.nulString(MAX_NAME_LENGTH);
-  if (reader.remaining > MAX_AUTH_RESPONSE_LENGTH) throw new ProtocolError('AuthSwitchRequest: plugin data is too long');
+  if (reader.remaining > MAX_AUTH_RESPONSE_LENGTH) throw new MySqlProtocolError('AuthSwitchRequest: plugin data is too long');
   return { pluginName, pluginData: Buffer.from(reader.rest()) };
+}
+
+/** `data` without one trailing NUL (clear passwords and scrambles carry one; some clients omit it). */
+export function withoutTrailingNul(data: Buffer): Buffer {
+  return data.length > 0 && data[data.length - 1] === 0 ? data.subarray(0, -1) : data;
 }
 
 /** The scramble in an AuthSwitchRequest's plugin data: without the trailing NUL servers add. */
@@ -44,12 +48,8 @@ export function scrambleFromPluginData(pluginData: Buffer): Buffer {
 }
 
 /** AuthSwitchResponse is the plugin's bytes, nothing else. */
-export function encodeAuthSwitchResponse(data: Buffer): Buffer {
-  return Buffer.from(data);
-}
-
 export function decodeAuthSwitchResponse(payload: Buffer): Buffer {
-  if (payload.length > MAX_AUTH_RESPONSE_LENGTH) throw new ProtocolError('AuthSwitchResponse is too long');
+  if (payload.length > MAX_AUTH_RESPONSE_LENGTH) throw new MySqlProtocolError('AuthSwitchResponse is too long');
   return Buffer.from(payload);
 }
 
@@ -58,9 +58,9 @@ export function encodeAuthMoreData(data: Buffer): Buffer {
 }
 
 export function decodeAuthMoreData(payload: Buffer): Buffer {
-  const reader = new PayloadReader(payload, 'AuthMoreData');
-  if (reader.u8() !== ResponseHeader.AuthMoreData) throw new ProtocolError('AuthMoreData: bad header');
-  if (reader.remaining > MAX_AUTH_RESPONSE_LENGTH) throw new ProtocolError('AuthMoreData is too long');
+  const reader = new MySqlPayloadReader(payload, 'AuthMoreData');
+  if (reader.u8() !== ResponseHeader.AuthMoreData) throw new MySqlProtocolError('AuthMoreData: bad header');
+  if (reader.remaining > MAX_AUTH_RESPONSE_LENGTH) throw new MySqlProtocolError('AuthMoreData is too long');
   return Buffer.from(reader.rest());
 }
 
@@ -82,6 +82,6 @@ export function decodeAuthServerPacket(payload: Buffer, capabilities: number): A
     case ResponseHeader.AuthMoreData:
       return { type: 'auth-more-data', data: decodeAuthMoreData(payload) };
     default:
-      throw new ProtocolError(payload.length === 0 ? 'empty packet during authentication' : `unexpected packet 0x${payload[0]!.toString(16)} during authentication`);
+      throw new MySqlProtocolError(payload.length === 0 ? 'empty packet during authentication' : `unexpected packet 0x${payload[0]!.toString(16)} during authentication`);
   }
 }

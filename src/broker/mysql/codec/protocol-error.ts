@@ -12,12 +12,12 @@ export enum NetErrorCode {
 
 export const PROTOCOL_ERROR_SQLSTATE = '08S01';
 
-export class ProtocolError extends Error {
+export class MySqlProtocolError extends Error {
   constructor(
     message: string,
     readonly errorCode: NetErrorCode = NetErrorCode.ReadError,
   ) {
     super(message);
-    this.name = 'ProtocolError';
+    this.name = 'MySqlProtocolError';
   }
 }

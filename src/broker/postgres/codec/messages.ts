@@ -2,8 +2,8 @@
  * Typed PostgreSQL messages the broker and the emulator speak: authentication, errors, session
  * setup, and the query messages audit reads. Pure encoders and decoders over frames.
  */
-import { cstring, encodeMessage, int32, PayloadReader } from './frames.js';
-import { ProtocolError } from './protocol-error.js';
+import { cstring, encodeMessage, int32, PgPayloadReader } from './frames.js';
+import { PgProtocolError } from './protocol-error.js';
 
 export enum BackendCode {
   Authentication = 0x52, // R
@@ -34,8 +34,6 @@ enum AuthCode {
 }
 
 const MAX_SASL_MECHANISMS = 16;
-/** Bind parameter counts are int16 on the wire; refuse more than this many. */
-export const MAX_BIND_PARAMETERS = 65_535;
 
 // ---- Authentication ------------------------------------------------------------------------
 
@@ -49,7 +47,7 @@ export type AuthenticationRequest =
   | { type: 'unsupported'; code: number };
 
 export function decodeAuthentication(payload: Buffer): AuthenticationRequest {
-  const reader = new PayloadReader(payload, 'Authentication');
+  const reader = new PgPayloadReader(payload, 'Authentication');
   const code = reader.int32();
   switch (code) {
     case AuthCode.Ok:
@@ -63,7 +61,7 @@ export function decodeAuthentication(payload: Buffer): AuthenticationRequest {
       for (;;) {
         const name = reader.cstring();
         if (name === '') break;
-        if (mechanisms.push(name) > MAX_SASL_MECHANISMS) throw new ProtocolError('too many SASL mechanisms');
+        if (mechanisms.push(name) > MAX_SASL_MECHANISMS) throw new PgProtocolError('too many SASL mechanisms');
       }
       return { type: 'sasl', mechanisms };
     }
@@ -102,7 +100,7 @@ export function encodePasswordMessage(password: string): Buffer {
 }
 
 export function decodePasswordMessage(payload: Buffer): string {
-  const reader = new PayloadReader(payload, 'PasswordMessage');
+  const reader = new PgPayloadReader(payload, 'PasswordMessage');
   const password = reader.cstring();
   reader.end();
   return password;
@@ -113,7 +111,7 @@ export function encodeSaslInitialResponse(mechanism: string, data: Buffer): Buff
 }
 
 export function decodeSaslInitialResponse(payload: Buffer): { mechanism: string; data: Buffer } {
-  const reader = new PayloadReader(payload, 'SASLInitialResponse');
+  const reader = new PgPayloadReader(payload, 'SASLInitialResponse');
   const mechanism = reader.cstring();
   const length = reader.int32();
   const data = length === -1 ? Buffer.alloc(0) : Buffer.from(reader.bytes(length));
@@ -158,14 +156,14 @@ export function encodeErrorResponse(fields: ErrorFields): Buffer {
 
 /** Fields of an ErrorResponse / NoticeResponse keyed by their one-letter codes. */
 export function decodeErrorFields(payload: Buffer): Record<string, string> {
-  const reader = new PayloadReader(payload, 'ErrorResponse');
+  const reader = new PgPayloadReader(payload, 'ErrorResponse');
   const fields: Record<string, string> = {};
   for (let count = 0; count < 64; count++) {
     const type = reader.byte();
     if (type === 0) return fields;
     fields[String.fromCharCode(type)] = reader.cstring();
   }
-  throw new ProtocolError('ErrorResponse has too many fields');
+  throw new PgProtocolError('ErrorResponse has too many fields');
 }
 
 // ---- Session setup ---------------------------------------------------------------------------
@@ -175,18 +173,10 @@ export function encodeBackendKeyData(processId: number, secretKey: Buffer): Buff
 }
 
 export function decodeBackendKeyData(payload: Buffer): { processId: number; secretKey: Buffer } {
-  const reader = new PayloadReader(payload, 'BackendKeyData');
+  const reader = new PgPayloadReader(payload, 'BackendKeyData');
   const processId = reader.int32();
-  if (reader.remaining < 4 || reader.remaining > 256) throw new ProtocolError('BackendKeyData has a bad key length');
+  if (reader.remaining < 4 || reader.remaining > 256) throw new PgProtocolError('BackendKeyData has a bad key length');
   return { processId, secretKey: Buffer.from(reader.rest()) };
-}
-
-export function encodeParameterStatus(name: string, value: string): Buffer {
-  return encodeMessage(BackendCode.ParameterStatus, cstring(name), cstring(value));
-}
-
-export function encodeReadyForQuery(status: 'I' | 'T' | 'E'): Buffer {
-  return encodeMessage(BackendCode.ReadyForQuery, Buffer.from(status, 'ascii'));
 }
 
 /** Tells a 3.x client with a newer minor version that the server speaks 3.0. */
@@ -199,56 +189,56 @@ export function encodeNegotiateProtocolVersion(newestMinor: number, unsupportedO
   );
 }
 
-export function encodeTerminate(): Buffer {
-  return encodeMessage(FrontendCode.Terminate);
-}
-
 // ---- Query messages (what audit reads) ---------------------------------------------------
+//
+// With `head`, the payload is only the first bytes of a longer message (the relay's audit keeps a
+// bounded head of each), so it may end anywhere: a string it cuts comes out cut, a count past its
+// end as undefined. What it does hold must still be well formed.
 
-export function decodeQuery(payload: Buffer): string {
-  const reader = new PayloadReader(payload, 'Query');
+export function decodeQuery(payload: Buffer, head = false): string {
+  const reader = new PgPayloadReader(payload, 'Query');
+  if (head) return reader.cstringOrRest();
   const sql = reader.cstring();
   reader.end();
   return sql;
 }
 
-export function decodeParse(payload: Buffer): { statement: string; query: string; parameterTypeCount: number } {
-  const reader = new PayloadReader(payload, 'Parse');
+export function decodeParse(payload: Buffer, head = false): { statement: string; query: string } {
+  const reader = new PgPayloadReader(payload, 'Parse');
+  if (head) return { statement: reader.cstringOrRest(), query: reader.cstringOrRest() };
   const statement = reader.cstring();
   const query = reader.cstring();
-  const parameterTypeCount = reader.int16();
-  if (parameterTypeCount < 0) throw new ProtocolError('Parse: negative parameter type count');
-  reader.bytes(parameterTypeCount * 4);
+  reader.bytes(reader.uint16() * 4); // parameter types
   reader.end();
-  return { statement, query, parameterTypeCount };
+  return { statement, query };
 }
 
-/** Bind's names and count; parameter values are skipped, never read into audit. */
-export function decodeBind(payload: Buffer): { portal: string; statement: string; parameterCount: number } {
-  const reader = new PayloadReader(payload, 'Bind');
-  const portal = reader.cstring();
-  const statement = reader.cstring();
-  const formatCount = reader.int16();
-  if (formatCount < 0) throw new ProtocolError('Bind: negative format code count');
+/** Bind's names and parameter count; parameter values are skipped, never read into audit. */
+export function decodeBind(payload: Buffer, head = false): { portal: string; statement: string; parameterCount: number | undefined } {
+  const reader = new PgPayloadReader(payload, 'Bind');
+  const portal = head ? reader.cstringOrRest() : reader.cstring();
+  const statement = head ? reader.cstringOrRest() : reader.cstring();
+  if (head && reader.remaining < 2) return { portal, statement, parameterCount: undefined };
+  const formatCount = reader.uint16();
+  if (head && reader.remaining < formatCount * 2 + 2) return { portal, statement, parameterCount: undefined };
   reader.bytes(formatCount * 2);
-  const parameterCount = reader.int16();
-  if (parameterCount < 0) throw new ProtocolError('Bind: negative parameter count');
+  const parameterCount = reader.uint16();
+  if (head) return { portal, statement, parameterCount };
   for (let i = 0; i < parameterCount; i++) {
     const length = reader.int32();
-    if (length < -1) throw new ProtocolError(`Bind: bad length ${length} of parameter ${i + 1}`);
+    if (length < -1) throw new PgProtocolError(`Bind: bad length ${length} of parameter ${i + 1}`);
     if (length > 0) reader.bytes(length);
   }
-  const resultFormatCount = reader.int16();
-  if (resultFormatCount < 0) throw new ProtocolError('Bind: negative result format count');
-  reader.bytes(resultFormatCount * 2);
+  reader.bytes(reader.uint16() * 2); // result format codes
   reader.end();
   return { portal, statement, parameterCount };
 }
 
-export function decodeExecute(payload: Buffer): { portal: string; maxRows: number } {
-  const reader = new PayloadReader(payload, 'Execute');
+export function decodeExecute(payload: Buffer, head = false): { portal: string } {
+  const reader = new PgPayloadReader(payload, 'Execute');
+  if (head) return { portal: reader.cstringOrRest() };
   const portal = reader.cstring();
-  const maxRows = reader.int32();
+  reader.int32(); // the row limit
   reader.end();
-  return { portal, maxRows };
+  return { portal };
 }

@@ -1,9 +1,10 @@
 /**
  * The untyped packets a PostgreSQL connection may open with: SSLRequest, GSSENCRequest,
  * CancelRequest and StartupMessage. Each is `int32 length` (including itself) + `int32 code`
- * + body. Pure: bytes in, typed packets out, ProtocolError on bad input.
+ * + body. FrameDecoder frames them (`nextStartupPacket`); this decodes and encodes them. Pure:
+ * bytes in, typed packets out, PgProtocolError on bad input.
  */
-import { ProtocolError } from './protocol-error.js';
+import { PgProtocolError } from './protocol-error.js';
 
 export const SSL_REQUEST_CODE = 80877103; // 1234 << 16 | 5679
 export const GSSENC_REQUEST_CODE = 80877104; // 1234 << 16 | 5680
@@ -22,40 +23,29 @@ export type StartupPacket =
   | { type: 'startup'; major: number; minor: number; params: Record<string, string> };
 
 /**
- * Frames one initial packet from a growing buffer. Returns the packet and the bytes after it, or
- * undefined when more bytes are needed.
+ * Decodes one initial packet from its body: what follows the length field, which FrameDecoder's
+ * `nextStartupPacket` has checked (8 to MAX_STARTUP_LENGTH bytes in all).
  */
-export function readStartupPacket(buffer: Buffer): { value: StartupPacket; rest: Buffer } | undefined {
-  if (buffer.length < 4) return undefined;
-  const length = buffer.readInt32BE(0);
-  if (length < 8 || length > MAX_STARTUP_LENGTH) {
-    throw new ProtocolError(`invalid startup packet length ${length}`);
-  }
-  if (buffer.length < length) return undefined;
-  return { value: parseStartupPacket(buffer.subarray(0, length)), rest: buffer.subarray(length) };
-}
-
-/** Parses one whole initial packet (length prefix included). */
-export function parseStartupPacket(packet: Buffer): StartupPacket {
-  const length = packet.readInt32BE(0);
-  if (length !== packet.length) throw new ProtocolError('startup packet length does not match its size');
-  const code = packet.readInt32BE(4);
+export function decodeStartupPacket(body: Buffer): StartupPacket {
+  if (body.length < 4) throw new PgProtocolError('startup packet is truncated');
+  const length = body.length + 4;
+  const code = body.readInt32BE(0);
   switch (code) {
     case SSL_REQUEST_CODE:
-      if (length !== 8) throw new ProtocolError('SSLRequest must be 8 bytes');
+      if (length !== 8) throw new PgProtocolError('SSLRequest must be 8 bytes');
       return { type: 'ssl-request' };
     case GSSENC_REQUEST_CODE:
-      if (length !== 8) throw new ProtocolError('GSSENCRequest must be 8 bytes');
+      if (length !== 8) throw new PgProtocolError('GSSENCRequest must be 8 bytes');
       return { type: 'gssenc-request' };
     case CANCEL_REQUEST_CODE: {
-      if (length < 16 || length > 12 + MAX_CANCEL_KEY_LENGTH) throw new ProtocolError('CancelRequest has a bad length');
-      return { type: 'cancel', processId: packet.readInt32BE(8), secretKey: Buffer.from(packet.subarray(12)) };
+      if (length < 16 || length > 12 + MAX_CANCEL_KEY_LENGTH) throw new PgProtocolError('CancelRequest has a bad length');
+      return { type: 'cancel', processId: body.readInt32BE(4), secretKey: Buffer.from(body.subarray(8)) };
     }
     default: {
       const major = code >>> 16;
       const minor = code & 0xffff;
-      if (major !== 3) throw new ProtocolError(`unsupported frontend protocol ${major}.${minor}: server supports 3.0 to 3.2`);
-      return { type: 'startup', major, minor, params: parseStartupParams(packet.subarray(8)) };
+      if (major !== 3) throw new PgProtocolError(`unsupported frontend protocol ${major}.${minor}: server supports 3.0 to 3.2`);
+      return { type: 'startup', major, minor, params: parseStartupParams(body.subarray(4)) };
     }
   }
 }
@@ -66,19 +56,19 @@ function parseStartupParams(body: Buffer): Record<string, string> {
   let count = 0;
   while (offset < body.length) {
     if (body[offset] === 0) {
-      if (offset !== body.length - 1) throw new ProtocolError('startup packet has bytes after its terminator');
-      if (params.user === undefined || params.user === '') throw new ProtocolError('no PostgreSQL user name specified in startup packet');
+      if (offset !== body.length - 1) throw new PgProtocolError('startup packet has bytes after its terminator');
+      if (params.user === undefined || params.user === '') throw new PgProtocolError('no PostgreSQL user name specified in startup packet');
       return params;
     }
     const nameEnd = body.indexOf(0, offset);
-    if (nameEnd < 0) throw new ProtocolError('startup packet parameter name is not terminated');
+    if (nameEnd < 0) throw new PgProtocolError('startup packet parameter name is not terminated');
     const valueEnd = body.indexOf(0, nameEnd + 1);
-    if (valueEnd < 0) throw new ProtocolError('startup packet parameter value is not terminated');
-    if (++count > MAX_STARTUP_PARAMETERS) throw new ProtocolError('startup packet has too many parameters');
+    if (valueEnd < 0) throw new PgProtocolError('startup packet parameter value is not terminated');
+    if (++count > MAX_STARTUP_PARAMETERS) throw new PgProtocolError('startup packet has too many parameters');
     params[body.toString('utf8', offset, nameEnd)] = body.toString('utf8', nameEnd + 1, valueEnd);
     offset = valueEnd + 1;
   }
-  throw new ProtocolError('startup packet is not terminated');
+  throw new PgProtocolError('startup packet is not terminated');
 }
 
 /** StartupMessage for protocol 3.0 with the given parameters. */

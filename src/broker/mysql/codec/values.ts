@@ -1,9 +1,9 @@
 /**
  * MySQL wire value encodings: little-endian fixed-length integers, length-encoded integers and
  * strings, NUL-terminated strings. A bounds-checked reader over one payload (every read past the
- * end is a ProtocolError, never a RangeError) and a growable writer. Strings are UTF-8.
+ * end is a MySqlProtocolError, never a RangeError) and a growable writer. Strings are UTF-8.
  */
-import { ProtocolError } from './protocol-error.js';
+import { MySqlProtocolError } from './protocol-error.js';
 
 /** First byte of a length-encoded integer; below 0xfb the byte is the value itself. */
 export enum LenencPrefix {
@@ -16,20 +16,13 @@ export enum LenencPrefix {
 
 const MAX_UINT64 = 2n ** 64n - 1n;
 
-export class PayloadReader {
-  private offset: number;
+export class MySqlPayloadReader {
+  private offset = 0;
 
   constructor(
     private readonly payload: Buffer,
     private readonly what: string,
-    offset = 0,
-  ) {
-    this.offset = offset;
-  }
-
-  get position(): number {
-    return this.offset;
-  }
+  ) {}
 
   get remaining(): number {
     return this.payload.length - this.offset;
@@ -67,14 +60,14 @@ export class PayloadReader {
   /** A length-encoded integer as a bigint (all 64 bits); NULL is refused. */
   lenencBigInt(): bigint {
     const value = this.lenencOrNullBigInt();
-    if (value === null) throw new ProtocolError(`${this.what}: unexpected NULL length-encoded integer`);
+    if (value === null) throw new MySqlProtocolError(`${this.what}: unexpected NULL length-encoded integer`);
     return value;
   }
 
   /** A length-encoded integer as a number; values above 2^53 - 1 are refused. */
   lenenc(): number {
     const value = this.lenencOrNull();
-    if (value === null) throw new ProtocolError(`${this.what}: unexpected NULL length-encoded integer`);
+    if (value === null) throw new MySqlProtocolError(`${this.what}: unexpected NULL length-encoded integer`);
     return value;
   }
 
@@ -82,14 +75,14 @@ export class PayloadReader {
   lenencOrNull(): number | null {
     const value = this.lenencOrNullBigInt();
     if (value === null) return null;
-    if (value > BigInt(Number.MAX_SAFE_INTEGER)) throw new ProtocolError(`${this.what}: length-encoded integer ${value} is too large`);
+    if (value > BigInt(Number.MAX_SAFE_INTEGER)) throw new MySqlProtocolError(`${this.what}: length-encoded integer ${value} is too large`);
     return Number(value);
   }
 
   /** Bytes of a length-encoded length, as a view; longer than `max` is refused. */
   lenencBytes(max = Number.MAX_SAFE_INTEGER): Buffer {
     const length = this.lenenc();
-    if (length > max) throw new ProtocolError(`${this.what}: value of ${length} bytes exceeds the limit of ${max}`);
+    if (length > max) throw new MySqlProtocolError(`${this.what}: value of ${length} bytes exceeds the limit of ${max}`);
     return this.bytes(length);
   }
 
@@ -100,8 +93,8 @@ export class PayloadReader {
   /** Bytes up to a NUL (consumed, not returned), as a view. */
   nulBytes(max = Number.MAX_SAFE_INTEGER): Buffer {
     const end = this.payload.indexOf(0, this.offset);
-    if (end < 0) throw new ProtocolError(`${this.what}: string is not terminated`);
-    if (end - this.offset > max) throw new ProtocolError(`${this.what}: string exceeds the limit of ${max} bytes`);
+    if (end < 0) throw new MySqlProtocolError(`${this.what}: string is not terminated`);
+    if (end - this.offset > max) throw new MySqlProtocolError(`${this.what}: string exceeds the limit of ${max} bytes`);
     const view = this.payload.subarray(this.offset, end);
     this.offset = end + 1;
     return view;
@@ -114,13 +107,13 @@ export class PayloadReader {
   /** A NUL-terminated string, or the rest of the payload when no NUL follows (some servers omit it). */
   nulStringOrRest(max = Number.MAX_SAFE_INTEGER): string {
     if (this.payload.indexOf(0, this.offset) >= 0) return this.nulString(max);
-    if (this.remaining > max) throw new ProtocolError(`${this.what}: string exceeds the limit of ${max} bytes`);
+    if (this.remaining > max) throw new MySqlProtocolError(`${this.what}: string exceeds the limit of ${max} bytes`);
     return this.rest().toString('utf8');
   }
 
   /** `length` bytes as a view into the payload. */
   bytes(length: number): Buffer {
-    if (!Number.isSafeInteger(length) || length < 0) throw new ProtocolError(`${this.what}: bad length ${length}`);
+    if (!Number.isSafeInteger(length) || length < 0) throw new MySqlProtocolError(`${this.what}: bad length ${length}`);
     this.need(length);
     const view = this.payload.subarray(this.offset, this.offset + length);
     this.offset += length;
@@ -140,7 +133,7 @@ export class PayloadReader {
   }
 
   end(): void {
-    if (this.remaining !== 0) throw new ProtocolError(`${this.what}: ${this.remaining} unexpected trailing bytes`);
+    if (this.remaining !== 0) throw new MySqlProtocolError(`${this.what}: ${this.remaining} unexpected trailing bytes`);
   }
 
   private lenencOrNullBigInt(): bigint | null {
@@ -156,7 +149,7 @@ export class PayloadReader {
       case LenencPrefix.Int8:
         return this.u64();
       default:
-        throw new ProtocolError(`${this.what}: 0x${first.toString(16)} does not start a length-encoded integer`);
+        throw new MySqlProtocolError(`${this.what}: 0x${first.toString(16)} does not start a length-encoded integer`);
     }
   }
 
@@ -168,7 +161,7 @@ export class PayloadReader {
   }
 
   private need(length: number): void {
-    if (this.remaining < length) throw new ProtocolError(`${this.what}: packet is truncated`);
+    if (this.remaining < length) throw new MySqlProtocolError(`${this.what}: packet is truncated`);
   }
 }
 
@@ -227,11 +220,6 @@ export class PayloadWriter {
       default:
         return this.u8(LenencPrefix.Int8).u64(v);
     }
-  }
-
-  /** The 0xfb NULL marker of text result rows. */
-  lenencNull(): this {
-    return this.u8(LenencPrefix.Null);
   }
 
   bytes(data: Buffer): this {

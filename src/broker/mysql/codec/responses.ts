@@ -1,10 +1,10 @@
 /**
- * Generic server responses: OK, ERR, EOF, and COM_STMT_PREPARE_OK. The ERR encoder is how the
- * broker reports errors to clients. Protocol 4.1 only (the handshake refuses older peers).
+ * Generic server responses: OK and ERR. The ERR encoder is how the broker reports errors to
+ * clients. Protocol 4.1 only (the handshake refuses older peers).
  */
 import { Capability, ServerStatus, hasCapability } from './constants.js';
-import { ProtocolError } from './protocol-error.js';
-import { PayloadReader, PayloadWriter } from './values.js';
+import { MySqlProtocolError } from './protocol-error.js';
+import { MySqlPayloadReader, PayloadWriter } from './values.js';
 
 /** First byte of a server response. */
 export enum ResponseHeader {
@@ -15,8 +15,6 @@ export enum ResponseHeader {
   Err = 0xff,
 }
 
-/** An EOF packet is 0xfe with a payload shorter than this; longer ones are OK or a row. */
-const EOF_PAYLOAD_LIMIT = 9;
 const SQLSTATE_MARKER = 0x23; // '#'
 const SQLSTATE_LENGTH = 5;
 
@@ -47,9 +45,9 @@ export function encodeOk(ok: Partial<OkPacket>, capabilities: number, header: Re
 }
 
 export function decodeOk(payload: Buffer, capabilities: number): OkPacket {
-  const reader = new PayloadReader(payload, 'OK packet');
+  const reader = new MySqlPayloadReader(payload, 'OK packet');
   const header = reader.u8();
-  if (header !== ResponseHeader.Ok && header !== ResponseHeader.Eof) throw new ProtocolError(`OK packet: bad header 0x${header.toString(16)}`);
+  if (header !== ResponseHeader.Ok && header !== ResponseHeader.Eof) throw new MySqlProtocolError(`OK packet: bad header 0x${header.toString(16)}`);
   const affectedRows = reader.lenencBigInt();
   const lastInsertId = reader.lenencBigInt();
   const statusFlags = reader.u16();
@@ -82,8 +80,8 @@ export function encodeErr(err: ErrPacket): Buffer {
 }
 
 export function decodeErr(payload: Buffer): ErrPacket {
-  const reader = new PayloadReader(payload, 'ERR packet');
-  if (reader.u8() !== ResponseHeader.Err) throw new ProtocolError('ERR packet: bad header');
+  const reader = new MySqlPayloadReader(payload, 'ERR packet');
+  if (reader.u8() !== ResponseHeader.Err) throw new MySqlProtocolError('ERR packet: bad header');
   const code = reader.u16();
   let sqlState: string | undefined;
   if (reader.peek() === SQLSTATE_MARKER) {
@@ -91,53 +89,4 @@ export function decodeErr(payload: Buffer): ErrPacket {
     sqlState = reader.bytes(SQLSTATE_LENGTH).toString('latin1');
   }
   return { code, sqlState, message: reader.restString() };
-}
-
-export interface EofPacket {
-  warnings: number;
-  statusFlags: number;
-}
-
-export function isEofPacket(payload: Buffer): boolean {
-  return payload[0] === ResponseHeader.Eof && payload.length < EOF_PAYLOAD_LIMIT;
-}
-
-export function encodeEof(eof: EofPacket): Buffer {
-  return new PayloadWriter(5).u8(ResponseHeader.Eof).u16(eof.warnings).u16(eof.statusFlags).finish();
-}
-
-export function decodeEof(payload: Buffer): EofPacket {
-  if (!isEofPacket(payload)) throw new ProtocolError('not an EOF packet');
-  const reader = new PayloadReader(payload, 'EOF packet', 1);
-  return { warnings: reader.u16(), statusFlags: reader.u16() };
-}
-
-export interface StmtPrepareOk {
-  statementId: number;
-  columnCount: number;
-  parameterCount: number;
-  warnings: number;
-}
-
-export function encodeStmtPrepareOk(ok: StmtPrepareOk): Buffer {
-  return new PayloadWriter(12)
-    .u8(ResponseHeader.Ok)
-    .u32(ok.statementId)
-    .u16(ok.columnCount)
-    .u16(ok.parameterCount)
-    .u8(0)
-    .u16(ok.warnings)
-    .finish();
-}
-
-/** Any bytes after the warning count (MySQL 8's metadata_follows) are ignored. */
-export function decodeStmtPrepareOk(payload: Buffer): StmtPrepareOk {
-  const reader = new PayloadReader(payload, 'COM_STMT_PREPARE_OK');
-  if (reader.u8() !== ResponseHeader.Ok) throw new ProtocolError('COM_STMT_PREPARE_OK: bad header');
-  const statementId = reader.u32();
-  const columnCount = reader.u16();
-  const parameterCount = reader.u16();
-  // Very old servers stop here; the filler and warning count came with 4.1.
-  const warnings = reader.remaining >= 3 ? (reader.skip(1), reader.u16()) : 0;
-  return { statementId, columnCount, parameterCount, warnings };
 }

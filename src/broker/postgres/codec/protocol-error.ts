@@ -1,7 +1,7 @@
 /** Bad bytes from a peer. The session turns it into an ErrorResponse (SQLSTATE 08P01) and closes. */
-export class ProtocolError extends Error {
+export class PgProtocolError extends Error {
   constructor(message: string) {
     super(message);
-    this.name = 'ProtocolError';
+    this.name = 'PgProtocolError';
   }
 }

@@ -4,8 +4,8 @@
  * refused). Payloads in, typed values out; encoders return payloads for `encodePacket`.
  */
 import { Capability, hasCapability } from './constants.js';
-import { ProtocolError } from './protocol-error.js';
-import { PayloadReader, PayloadWriter } from './values.js';
+import { MySqlProtocolError } from './protocol-error.js';
+import { MySqlPayloadReader, PayloadWriter } from './values.js';
 
 export const PROTOCOL_VERSION = 10;
 /** Length of the scramble (auth-plugin-data) the broker sends and the password plugins use. */
@@ -70,20 +70,20 @@ export function encodeHandshakeV10(handshake: HandshakeV10): Buffer {
 
 /** Callers check for an ERR packet (0xff, e.g. "host is blocked") before calling this. */
 export function decodeHandshakeV10(payload: Buffer): HandshakeV10 {
-  const reader = new PayloadReader(payload, 'HandshakeV10');
+  const reader = new MySqlPayloadReader(payload, 'HandshakeV10');
   const version = reader.u8();
-  if (version !== PROTOCOL_VERSION) throw new ProtocolError(`unsupported protocol version ${version}`);
+  if (version !== PROTOCOL_VERSION) throw new MySqlProtocolError(`unsupported protocol version ${version}`);
   const serverVersion = reader.nulString(MAX_NAME_LENGTH);
   const connectionId = reader.u32();
   const part1 = reader.bytes(SCRAMBLE_PART1_LENGTH);
   reader.skip(1);
   const lower = reader.u16();
-  if (reader.remaining === 0) throw new ProtocolError('HandshakeV10: the server does not speak protocol 4.1');
+  if (reader.remaining === 0) throw new MySqlProtocolError('HandshakeV10: the server does not speak protocol 4.1');
   const characterSet = reader.u8();
   const statusFlags = reader.u16();
   const capabilities = (lower | (reader.u16() << 16)) >>> 0;
   if (!hasCapability(capabilities, Capability.Protocol41) || !hasCapability(capabilities, Capability.SecureConnection)) {
-    throw new ProtocolError('HandshakeV10: the server does not speak protocol 4.1');
+    throw new MySqlProtocolError('HandshakeV10: the server does not speak protocol 4.1');
   }
   const authPluginDataLength = reader.u8();
   const reserved = reader.bytes(HANDSHAKE_RESERVED_LENGTH);
@@ -159,9 +159,9 @@ export function encodeHandshakeResponse41(response: HandshakeResponse41): Buffer
  * last known field are ignored.
  */
 export function decodeClientHandshake(payload: Buffer): ClientHandshake {
-  const reader = new PayloadReader(payload, 'HandshakeResponse41');
+  const reader = new MySqlPayloadReader(payload, 'HandshakeResponse41');
   const capabilities = reader.u32() >>> 0;
-  if (!hasCapability(capabilities, Capability.Protocol41)) throw new ProtocolError('HandshakeResponse41: the client does not speak protocol 4.1');
+  if (!hasCapability(capabilities, Capability.Protocol41)) throw new MySqlProtocolError('HandshakeResponse41: the client does not speak protocol 4.1');
   const maxPacketSize = reader.u32();
   const characterSet = reader.u8();
   const filler = reader.bytes(RESPONSE_FILLER_LENGTH);
@@ -170,7 +170,7 @@ export function decodeClientHandshake(payload: Buffer): ClientHandshake {
     : filler.readUInt32LE(RESPONSE_FILLER_LENGTH - MARIADB_CAPABILITIES_LENGTH);
   const header = { capabilities, maxPacketSize, characterSet, mariadbCapabilities };
   if (reader.remaining === 0) {
-    if (!hasCapability(capabilities, Capability.Ssl)) throw new ProtocolError('HandshakeResponse41: packet is truncated');
+    if (!hasCapability(capabilities, Capability.Ssl)) throw new MySqlProtocolError('HandshakeResponse41: packet is truncated');
     return { type: 'ssl-request', ...header };
   }
   const username = reader.nulString(MAX_NAME_LENGTH);
@@ -182,13 +182,13 @@ export function decodeClientHandshake(payload: Buffer): ClientHandshake {
 }
 
 /** The auth response as the capabilities frame it: lenenc, 1-byte length, or NUL-terminated. */
-export function readAuthResponse(reader: PayloadReader, capabilities: number): Buffer {
+function readAuthResponse(reader: MySqlPayloadReader, capabilities: number): Buffer {
   if (hasCapability(capabilities, Capability.PluginAuthLenencClientData)) return reader.lenencBytes(MAX_AUTH_RESPONSE_LENGTH);
   if (hasCapability(capabilities, Capability.SecureConnection)) return reader.bytes(reader.u8());
   return reader.nulBytes(MAX_AUTH_RESPONSE_LENGTH);
 }
 
-export function writeAuthResponse(writer: PayloadWriter, authResponse: Buffer, capabilities: number): void {
+function writeAuthResponse(writer: PayloadWriter, authResponse: Buffer, capabilities: number): void {
   if (hasCapability(capabilities, Capability.PluginAuthLenencClientData)) {
     writer.lenencBytes(authResponse);
   } else if (hasCapability(capabilities, Capability.SecureConnection)) {
@@ -201,18 +201,18 @@ export function writeAuthResponse(writer: PayloadWriter, authResponse: Buffer, c
 }
 
 /** Connection attributes: a lenenc total length, then lenenc key and value strings. */
-export function readConnectAttributes(reader: PayloadReader): Record<string, string> {
-  const block = new PayloadReader(reader.lenencBytes(MAX_CONNECT_ATTRS_LENGTH), 'connection attributes');
+function readConnectAttributes(reader: MySqlPayloadReader): Record<string, string> {
+  const block = new MySqlPayloadReader(reader.lenencBytes(MAX_CONNECT_ATTRS_LENGTH), 'connection attributes');
   const attributes: Record<string, string> = Object.create(null);
   for (let count = 0; block.remaining > 0; count++) {
-    if (count === MAX_CONNECT_ATTRS) throw new ProtocolError(`more than ${MAX_CONNECT_ATTRS} connection attributes`);
+    if (count === MAX_CONNECT_ATTRS) throw new MySqlProtocolError(`more than ${MAX_CONNECT_ATTRS} connection attributes`);
     const key = block.lenencString();
     attributes[key] = block.lenencString();
   }
   return attributes;
 }
 
-export function writeConnectAttributes(writer: PayloadWriter, attributes: Record<string, string>): void {
+function writeConnectAttributes(writer: PayloadWriter, attributes: Record<string, string>): void {
   const block = new PayloadWriter();
   for (const [key, value] of Object.entries(attributes)) block.lenencBytes(key).lenencBytes(value);
   writer.lenencBytes(block.finish());
