@@ -41,16 +41,17 @@ export interface FilterableItem {
 }
 
 /**
- * The items matching `query` over their name and `key=value` labels, best first (a name match
- * weighs more than a label match); ties keep the input order. An empty query keeps every item.
+ * The items matching `query` over their name, `key=value` labels and `otherTexts` (other columns
+ * a row shows), best first (a name match weighs more than the rest); ties keep the input order.
+ * An empty query keeps every item.
  */
-export function fuzzyFilter<T extends FilterableItem>(items: readonly T[], query: string): T[] {
+export function fuzzyFilter<T extends FilterableItem>(items: readonly T[], query: string, otherTexts: (item: T) => readonly string[] = () => []): T[] {
   if (query.trim().length === 0) return [...items];
   const scored: Array<{ item: T; score: number; index: number }> = [];
   items.forEach((item, index) => {
     const byName = fuzzyScore(query, item.name);
-    const byLabel = Object.entries(item.labels)
-      .map(([k, v]) => fuzzyScore(query, `${k}=${v}`))
+    const byLabel = [...Object.entries(item.labels).map(([k, v]) => `${k}=${v}`), ...otherTexts(item)]
+      .map((text) => fuzzyScore(query, text))
       .reduce<number | undefined>((a, b) => (b === undefined ? a : a === undefined ? b : Math.max(a, b)), undefined);
     const score = byName !== undefined ? byName * 2 : byLabel;
     if (score !== undefined) scored.push({ item, score, index });

@@ -48,6 +48,8 @@ export enum Command {
   Retry = 'retry',
   Accept = 'accept',
   DeleteChar = 'delete-char',
+  /** In a text prompt: clear what was typed (ctrl+u, as in a shell). */
+  ClearInput = 'clear-input',
   /** Queries screen: cancel the selected session's running query. */
   CancelQuery = 'cancel-query',
   /** Queries screen: end the selected session (asks first). */
@@ -86,6 +88,7 @@ export const KEY_BINDINGS: Readonly<Record<Command, readonly KeyBinding[]>> = {
   [Command.Retry]: [{ char: 'r' }],
   [Command.Accept]: [{ key: 'return' }],
   [Command.DeleteChar]: [{ key: 'backspace' }, { key: 'delete' }],
+  [Command.ClearInput]: [{ char: 'u', ctrl: true }],
   [Command.CancelQuery]: [{ char: 'c' }],
   // A capital letter: nothing a vim user presses to move (k) may end someone's session.
   [Command.Terminate]: [{ char: 'T' }],

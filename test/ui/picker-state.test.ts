@@ -66,6 +66,18 @@ describe('picker reducer', () => {
     expect(state.cursor).toBe(0);
   });
 
+  it('filters over the protocol and the users a row shows too; ctrl+u clears what was typed', () => {
+    let state = run(ready(), { type: 'filter-start' }, { type: 'type', text: 'mysql' });
+    expect(visibleDatabases(state).map((d) => d.name)).toEqual(['shopdb']);
+    state = run(state, { type: 'clear-input' }, { type: 'type', text: 'bob' });
+    expect(visibleDatabases(state).map((d) => d.name)).toEqual(['legacy']);
+    expect(keyToAction(state, 'u', { ctrl: true })).toEqual({ type: 'clear-input' });
+    state = run(state, { type: 'clear-input' });
+    expect(state.filter).toBe('');
+    expect(state.filtering).toBe(true);
+    expect(visibleDatabases(state)).toHaveLength(4);
+  });
+
   it('filters as typed; enter applies, esc clears', () => {
     let state = run(ready(), { type: 'filter-start' }, { type: 'type', text: 'inv' });
     expect(state.filtering).toBe(true);

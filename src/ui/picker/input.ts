@@ -56,6 +56,7 @@ export const MODE_COMMANDS: Readonly<Record<PickerMode, ReadonlyArray<readonly [
     [Command.Up, 'up'],
     [Command.Down, 'down'],
     [Command.DeleteChar, 'delete'],
+    [Command.ClearInput, 'clear'],
     [Command.ForceQuit, 'clear filter'],
   ],
   'login-list': [
@@ -71,6 +72,7 @@ export const MODE_COMMANDS: Readonly<Record<PickerMode, ReadonlyArray<readonly [
     [Command.Up, 'up'],
     [Command.Down, 'down'],
     [Command.DeleteChar, 'delete'],
+    [Command.ClearInput, 'clear'],
     [Command.ForceQuit, 'cancel'],
   ],
   confirm: [
@@ -255,6 +257,8 @@ export function keyToAction(state: PickerState, input: string, key: KeyPress): P
       return { type: 'accept' };
     case Command.DeleteChar:
       return { type: 'backspace' };
+    case Command.ClearInput:
+      return { type: 'clear-input' };
   }
 }
 

@@ -88,6 +88,7 @@ export type PickerAction =
   | { type: 'filter-start' }
   | { type: 'type'; text: string }
   | { type: 'backspace' }
+  | { type: 'clear-input' }
   | { type: 'accept' }
   | { type: 'back' }
   | { type: 'request'; purpose: Purpose }
@@ -149,7 +150,8 @@ export function orderDatabases(databases: readonly TuiDatabase[]): TuiDatabase[]
 }
 
 export function visibleDatabases(state: Pick<PickerState, 'databases' | 'filter'>): TuiDatabase[] {
-  return fuzzyFilter(orderDatabases(state.databases), state.filter);
+  // Beside names and labels, the protocol and the database users a row shows.
+  return fuzzyFilter(orderDatabases(state.databases), state.filter, (db) => [db.protocol, ...db.dbUsers.filter((u) => u !== '*')]);
 }
 
 export function selectedDatabase(state: PickerState): TuiDatabase | undefined {
@@ -326,6 +328,11 @@ export function pickerReducer(state: PickerState, action: PickerAction): PickerS
       }
       if (!state.filtering || overlay.kind !== 'none') return state;
       return { ...state, filter: state.filter + action.text, cursor: 0 };
+    }
+    case 'clear-input': {
+      if (overlay.kind === 'login') return withStep(state, overlay, { ...overlay.step, input: '' });
+      if (!state.filtering) return state;
+      return { ...state, filter: '', cursor: 0 };
     }
     case 'backspace': {
       if (overlay.kind === 'login') {
