@@ -236,3 +236,25 @@ describe('picker: asking before ending sessions', () => {
     await waitFor(() => outcomes[0]?.kind === 'quit', 'the picker to quit');
   });
 });
+
+describe('picker help', () => {
+  it('fits 80×24: every heading and key on a line of its own, nothing overwritten', async () => {
+    const screen = render(<Picker api={fakeApi(DATABASES)} onExit={() => {}} />);
+    await waitFor(() => (screen.lastFrame() ?? '').includes('3 databases'), 'the list');
+    // A terminal of 80×24.
+    Object.defineProperty(screen.stdout, 'columns', { value: 80, configurable: true });
+    Object.defineProperty(screen.stdout, 'rows', { value: 24, configurable: true });
+    screen.stdout.emit('resize');
+    screen.stdin.write('?');
+    await waitFor(() => (screen.lastFrame() ?? '').includes('esc close help'), 'the help');
+    const lines = (screen.lastFrame() ?? '').split('\n');
+    expect(lines.length).toBeLessThanOrEqual(24);
+    expect(Math.max(...lines.map((l) => l.length))).toBeLessThanOrEqual(80);
+    for (const heading of ['Databases', 'Filter (/)', 'Tunnel details']) expect(lines).toContain(heading);
+    expect(lines.some((l) => /^ {2}backspace\/del\s+delete\s+ctrl\+u\s+clear$/.test(l))).toBe(true);
+    expect(lines.some((l) => /^ {2}esc\s+clear filter\s+r\s+reload$/.test(l))).toBe(true);
+    expect(lines.some((l) => l.startsWith('Doctor (d)'))).toBe(true);
+    expect(lines.some((l) => l.startsWith('Queries (q)'))).toBe(true);
+    screen.unmount();
+  });
+});

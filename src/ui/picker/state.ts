@@ -192,6 +192,8 @@ export function mainHeight(state: PickerState): number {
       wanted = 2 + lines(`error: ${overlay.error.message}`) + (overlay.error.hint ? lines(`hint: ${overlay.error.hint}`) : 0);
       break;
     case 'help':
+      // Shown without the broker panel (its title and tunnel rows).
+      return max + 1 + Math.max(1, Math.min(state.tunnels.length, 3) + (state.tunnels.length > 3 ? 1 : 0));
     case 'doctor':
     case 'queries':
       wanted = max;

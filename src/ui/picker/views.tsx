@@ -40,7 +40,8 @@ export function PickerView({ state, screen }: { state: PickerState; screen?: Rea
         <Header state={state} />
         <Main state={state} />
         <StatusLine state={state} />
-        <BrokerPanel tunnels={state.tunnels} />
+        {/* The help takes the broker panel's rows: at 80×24 it needs every line. */}
+        {state.overlay.kind === 'help' ? null : <BrokerPanel tunnels={state.tunnels} />}
         <KeyBar hints={keyBar(state)} />
       </Box>
       )}
@@ -270,17 +271,20 @@ function HelpScreen() {
           </Text>
         ) : (
           <Box key={section.section} flexDirection="column">
-            <Text bold>{section.section}</Text>
-            <Box flexDirection="row" flexWrap="wrap">
-              {section.rows.map((row) => (
-                <Box key={`${row.keys}-${row.label}`} width={38}>
-                  <Text wrap="truncate-end">
+            <Text bold wrap="truncate-end">
+              {section.section}
+            </Text>
+            {/* Two rows a line, as lines of text: Ink's flex-wrap miscounts the height and the next heading overwrites the last line. */}
+            {pairs(section.rows).map((pair) => (
+              <Text key={pair.map((row) => `${row.keys}-${row.label}`).join('|')} wrap="truncate-end">
+                {pair.map((row, i) => (
+                  <Text key={`${row.keys}-${row.label}`}>
                     {'  '}
-                    <Text color={theme.accent}>{row.keys.padEnd(14)}</Text> {row.label}
+                    <Text color={theme.accent}>{row.keys.padEnd(14)}</Text> {i === 0 && pair.length > 1 ? row.label.padEnd(21) : row.label}
                   </Text>
-                </Box>
-              ))}
-            </Box>
+                ))}
+              </Text>
+            ))}
           </Box>
         ),
       )}
@@ -320,4 +324,10 @@ function BrokerPanel({ tunnels }: { tunnels: readonly TunnelRow[] }) {
       {tunnels.length > 3 ? <Text color={theme.muted}>  … {tunnels.length - 3} more</Text> : null}
     </Box>
   );
+}
+
+function pairs<T>(items: readonly T[]): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += 2) out.push(items.slice(i, i + 2));
+  return out;
 }
