@@ -373,12 +373,12 @@ describe('keys per mode', () => {
 
 describe('layout', () => {
   it('fits the live area in the terminal height, 80×24 included', () => {
-    expect(listHeight({ rows: 24, tunnels: [] })).toBe(16);
+    expect(listHeight({ rows: 24, tunnels: [] })).toBe(15); // below the column headings
     expect(listHeight({ rows: 10, tunnels: [] })).toBe(3);
     const many = Array.from({ length: 30 }, (_, i) => database(`db${String(i).padStart(2, '0')}`));
     const state = ready(many, { columns: 80, rows: 24 });
     expect(mainHeight(state)).toBe(18);
-    expect(mainHeight(ready(DATABASES.slice(0, 2)))).toBe(4);
+    expect(mainHeight(ready(DATABASES.slice(0, 2)))).toBe(5); // headings, two rows, two detail lines
   });
 
   it('keeps the cursor inside the list window', () => {

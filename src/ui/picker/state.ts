@@ -160,10 +160,11 @@ export function selectedDatabase(state: PickerState): TuiDatabase | undefined {
 
 /** Rows the live area gives the database list at this terminal height (at least 3). */
 export function listHeight(state: Pick<PickerState, 'rows' | 'tunnels'>): number {
-  // header, filter/notice line, details (2), broker title, tunnels (max 3 + "more"), key bar, and
-  // one spare row so the live area never reaches the terminal's height (Ink would clear it all).
+  // header, column headings, filter/notice line, details (2), broker title, tunnels (max 3 +
+  // "more"), key bar, and one spare row so the live area never reaches the terminal's height
+  // (Ink would clear it all).
   const tunnelRows = Math.min(state.tunnels.length, 3) + (state.tunnels.length > 3 ? 1 : 0);
-  const fixed = 1 + 1 + 2 + 1 + Math.max(1, tunnelRows) + 1 + 1;
+  const fixed = 1 + 1 + 1 + 2 + 1 + Math.max(1, tunnelRows) + 1 + 1;
   return Math.max(3, state.rows - fixed);
 }
 
@@ -172,13 +173,13 @@ export function listHeight(state: Pick<PickerState, 'rows' | 'tunnels'>): number
  * what the terminal leaves ({@link listHeight} + the two detail lines).
  */
 export function mainHeight(state: PickerState): number {
-  const max = listHeight(state) + 2;
+  const max = listHeight(state) + 3;
   const lines = (text: string) => Math.max(1, Math.ceil(text.length / Math.max(20, state.columns)));
   const overlay = state.overlay;
   let wanted: number;
   switch (overlay.kind) {
     case 'none':
-      wanted = Math.max(1, visibleDatabases(state).length) + 2;
+      wanted = Math.max(1, visibleDatabases(state).length) + 3;
       break;
     case 'login':
       wanted = 2 + overlay.step.choices.length;

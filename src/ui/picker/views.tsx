@@ -158,6 +158,10 @@ function DatabaseList({ state }: { state: PickerState }) {
   const selected = selectedDatabase(state);
   return (
     <Box flexDirection="column">
+      <Text wrap="truncate-end" color={theme.muted}>
+        {'  '}
+        {'NAME'.padEnd(nameWidth)} {'★'} {'PROTOCOL'.padEnd(8)} {'USERS'.padEnd(12)} LABELS
+      </Text>
       <Box flexDirection="column" height={rows.length}>
         {rows.map((db, i) => (
           <DatabaseRow key={db.name} db={db} selected={start + i === state.cursor} nameWidth={nameWidth} />
