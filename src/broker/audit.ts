@@ -17,8 +17,19 @@ export interface SessionIdentity {
   client_address: string;
 }
 
+/** Who is at the database, from the token the upstream took (never the token) and the OS. */
+export interface SessionPerson {
+  oid?: string;
+  /** A person's sign-in name; `appid` instead for an application or managed identity. */
+  upn?: string;
+  appid?: string;
+  tid?: string;
+  /** The OS user running azdb. */
+  os_user?: string;
+}
+
 export type AuditEvent =
-  | ({ event: 'session.start' } & SessionIdentity)
+  | ({ event: 'session.start' } & SessionIdentity & SessionPerson)
   | ({
       event: 'session.end';
       result: 'ok' | 'error';

@@ -3,9 +3,11 @@
  * (session.start / session.rejected / session.end) and the events for the UI and `azdb serve`.
  */
 import type { Socket } from 'node:net';
+import { userInfo } from 'node:os';
 import type { SecureContext } from 'node:tls';
+import { decodeTokenClaims } from '../azure/token-claims.js';
 import { redactSecrets } from '../errors.js';
-import type { AuditSink, SessionIdentity } from './audit.js';
+import type { AuditSink, SessionIdentity, SessionPerson } from './audit.js';
 import type { UpstreamTarget } from './target.js';
 
 /** What a login may do: the roles' verdict on a database user and name. */
@@ -36,7 +38,8 @@ export interface SessionOptions {
 }
 
 export interface SessionRecord {
-  started(identity: SessionIdentity, dbUser: string, dbName: string): void;
+  /** `token`: the one the upstream took; its identity (never the token) goes in the audit line. */
+  started(identity: SessionIdentity, dbUser: string, dbName: string, token: string): void;
   /** A login refused (or failed) before relaying; `identity` once the client said who it is. */
   rejected(identity: SessionIdentity | undefined, message: string): void;
   ended(identity: SessionIdentity | undefined, result: 'ok' | 'error', error?: string): void;
@@ -50,8 +53,8 @@ export function sessionRecord(
   startedAt = Date.now(),
 ): SessionRecord {
   return {
-    started(identity, dbUser, dbName) {
-      audit.write({ event: 'session.start', ...identity });
+    started(identity, dbUser, dbName, token) {
+      audit.write({ event: 'session.start', ...identity, ...personOf(token) });
       onEvent?.({ type: 'relaying', id, dbUser, dbName, client: identity.client_address });
     },
     rejected(identity, raw) {
@@ -74,5 +77,24 @@ export function sessionRecord(
       });
       onEvent?.({ type: 'closed', id, result, ...(error ? { error } : {}) });
     },
+  };
+}
+
+const OS_USER = (() => {
+  try {
+    return userInfo().username;
+  } catch {
+    return undefined; // no entry for this uid (a container's arbitrary user)
+  }
+})();
+
+/** Who is at the database: the token's identity (oid, upn or appid, tid) and the OS user running azdb. */
+function personOf(token: string): SessionPerson {
+  const claims = decodeTokenClaims(token);
+  return {
+    ...(claims?.objectId ? { oid: claims.objectId } : {}),
+    ...(claims?.upn ? { upn: claims.upn } : claims?.appId ? { appid: claims.appId } : {}),
+    ...(claims?.tenantId ? { tid: claims.tenantId } : {}),
+    ...(OS_USER ? { os_user: OS_USER } : {}),
   };
 }

@@ -116,7 +116,7 @@ export async function runMySqlSession(clientSocket: Socket, options: MySqlSessio
     const socket = client.socket as Socket;
     socket.write(client.frame(session.ok));
     if (session.rest.length > 0) socket.write(session.rest);
-    record.started(identity, dbUser, dbName);
+    record.started(identity, dbUser, dbName, token);
     const result = await relay(socket, session.socket, early, commandGate(socket, capabilities, options, identity));
     record.ended(identity, result.error ? 'error' : 'ok', result.error);
   } catch (error) {

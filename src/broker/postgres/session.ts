@@ -128,7 +128,7 @@ export async function runPostgresSession(clientSocket: Socket, options: Postgres
       const early = reader.detach();
       socket.write(Buffer.concat([...greeting, ...(minted ? [encodeBackendKeyData(minted.processId, minted.secretKey)] : []), ready]));
       if (upstream.rest.length > 0) socket.write(upstream.rest);
-      record.started(identity, dbUser, dbName);
+      record.started(identity, dbUser, dbName, token);
       const result = await relay(socket, upstream.socket, early, options.audit.queries ? queryAudit(options.audit, identity) : undefined);
       record.ended(identity, result.error ? 'error' : 'ok', result.error);
     } finally {
