@@ -4,7 +4,7 @@
  * (their Azure names would not reach them), those servers as static entries. Never overwrites
  * without being asked.
  */
-import { access, mkdir, writeFile } from 'node:fs/promises';
+import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { serverTypesFor } from '../../../azure/discovery-servers.js';
 import { buildConfig, renderConfig, starterConfig, STARTER_ROLE_NAME } from '../../../config/generate.js';
@@ -23,10 +23,6 @@ export async function writeConfig(sc: SetupContext, answers: SetupAnswers, optio
     () => true,
     () => false,
   );
-  if (exists && !options.overwrite) {
-    if (options.keepExisting) return checked(configFile, `kept the existing ${configFile}`);
-    return { ...stepReport('config', 'fail', `${configFile} already exists`, 'Overwrite it? y replaces it, n keeps it (and checks it).'), exists: true };
-  }
   const { input, listsServers } = await configInput(sc, answers, signal);
   const text = renderConfig(input, {
     header: [
@@ -37,6 +33,12 @@ export async function writeConfig(sc: SetupContext, answers: SetupAnswers, optio
       'Check it with `azdb config check`, then list what it finds with `azdb db ls`.',
     ].join('\n'),
   });
+  if (exists && !options.overwrite) {
+    // What setup would write now is there already (setup wrote it before, and it was resumed).
+    if ((await readFile(configFile, 'utf8').catch(() => undefined)) === text) return checked(configFile, `${configFile} is as setup wrote it`);
+    if (options.keepExisting) return checked(configFile, `kept the existing ${configFile}`);
+    return { ...stepReport('config', 'fail', `${configFile} already exists`, 'Overwrite it? y replaces it, n keeps it (and checks it).'), exists: true };
+  }
   buildConfig(input, configFile);
   await mkdir(dirname(configFile), { recursive: true });
   await writeFile(configFile, text, { mode: 0o644 });
