@@ -183,6 +183,6 @@ describe('probeCredentials', () => {
     const report = await probeCredentials({ cloud: 'AzureCloud', env: {} }, fakes({ ManagedIdentityCredential: 'token' }), signal);
     const doc = credsJson(report);
     expect(Object.keys(doc)).toEqual(['ok', 'used', 'sources']);
-    for (const source of doc.sources) expect(Object.keys(source)).toEqual(['name', 'ok', 'detail']);
+    for (const source of doc.sources) expect(Object.keys(source)).toEqual(['name', 'ok', 'detail', 'hint']); // hint: as doctor's checks
   });
 });

@@ -33,7 +33,7 @@ let secret: string;
 interface CredsDoc {
   ok: boolean;
   used: string | null;
-  sources: Array<{ name: string; ok: boolean; detail: string }>;
+  sources: Array<{ name: string; ok: boolean; detail: string; hint: string }>;
 }
 
 interface Run {
@@ -148,7 +148,7 @@ describe('azdb creds with a service principal in the environment', () => {
     expect(env.ok).toBe(false);
     expect(env.detail).toMatch(/^the service principal's secret was refused: AADSTS7000215: Invalid client secret provided\./);
     expect(env.detail).toContain(`for a secret added to app '${DEMO_APP.clientId}'`);
-    expect(env.detail).toContain(`Fix: AZURE_CLIENT_SECRET is wrong or expired: create a new one (\`az ad app credential reset --id ${DEMO_APP.clientId}\`)`);
+    expect(env.hint).toContain(`AZURE_CLIENT_SECRET is wrong or expired: create a new one (\`az ad app credential reset --id ${DEMO_APP.clientId}\`)`);
     // A later source would work, but DefaultAzureCredential does not get there.
     expect(doc.sources[2]).toMatchObject({ name: 'ManagedIdentityCredential', ok: true });
     expect(tokenRequests().map((r) => [r.status, r.error])).toEqual([[401, 'invalid_client']]);
@@ -167,7 +167,7 @@ describe('azdb creds with a service principal in the environment', () => {
     const doc = JSON.parse(run.stdout) as CredsDoc;
     expect(doc.used).toBeNull();
     expect(doc.sources[0]!.detail).toMatch(new RegExp(`^no such application in the tenant: AADSTS700016: Application with identifier '${stranger}' was not found`));
-    expect(doc.sources[0]!.detail).toContain("Fix: check AZURE_CLIENT_ID (the app registration's Application (client) ID) and AZURE_TENANT_ID");
+    expect(doc.sources[0]!.hint).toContain("check AZURE_CLIENT_ID (the app registration's Application (client) ID) and AZURE_TENANT_ID");
     expect(tokenRequests().map((r) => [r.status, r.error])).toEqual([[400, 'unauthorized_client']]);
     await expectLoopbackOnly();
   });
@@ -181,7 +181,7 @@ describe('azdb creds with a service principal in the environment', () => {
     expect(doc.used).toBeNull();
     const env = doc.sources[0]!;
     expect(env.detail).toContain(`Entra ID does not accept AZURE_AUTHORITY_HOST=${azure.entraAuthority.directUrl} as an authority`);
-    expect(env.detail).toContain('Fix: set AZURE_AUTHORITY_HOST to your cloud\'s Entra authority');
+    expect(env.hint).toContain('set AZURE_AUTHORITY_HOST to your cloud\'s Entra authority');
     expect(azure.entraAuthority.requests.map((r) => [r.method, r.path, r.status, r.error])).toEqual([['GET', '/common/discovery/instance', 400, 'invalid_instance']]);
     expect(tokenRequests()).toEqual([]);
     await expectLoopbackOnly();

@@ -107,12 +107,12 @@ describe('azdb creds', () => {
   it('uses the managed identity, shows its claims and says why the other sources do not work', async () => {
     const run = await azdb(['creds', '--json']);
     expect(run.exitCode).toBe(0);
-    const doc = json<{ ok: boolean; used: string; sources: Array<{ name: string; ok: boolean; detail: string }> }>(run);
+    const doc = json<{ ok: boolean; used: string; sources: Array<{ name: string; ok: boolean; detail: string; hint: string }> }>(run);
     expect(Object.keys(doc)).toEqual(['ok', 'used', 'sources']);
     expect(doc.ok).toBe(true);
     expect(doc.used).toBe('ManagedIdentityCredential');
     expect(doc.sources.map((s) => s.name)).toEqual(['EnvironmentCredential', 'WorkloadIdentityCredential', 'ManagedIdentityCredential', 'AzureCliCredential', 'AzurePowerShellCredential', 'AzureDeveloperCliCredential']);
-    for (const source of doc.sources) expect(Object.keys(source)).toEqual(['name', 'ok', 'detail']);
+    for (const source of doc.sources) expect(Object.keys(source)).toEqual(['name', 'ok', 'detail', 'hint']);
     const [env, workload, mi] = doc.sources;
     expect(env!.ok).toBe(false);
     expect(env!.detail).toContain('AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET');
@@ -122,6 +122,14 @@ describe('azdb creds', () => {
     expect(mi!.detail).toContain(`object id ${DEMO_IDENTITY.objectId}`);
     expect(mi!.detail).toContain(`app id ${DEMO_IDENTITY.clientId}`);
     expect(mi!.detail).toContain('audience https://ossrdbms-aad.database.windows.net');
+    // Under --json, stderr carries progress only: no source lines, no summary.
+    expect(run.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^Probing DefaultAzureCredential's sources one by one .*\.\.\.$/)]);
+  });
+
+  it('doctor --json puts only its progress on stderr', async () => {
+    const run = await azdb(['doctor', 'orders', '--json']);
+    expect(run.stderr.trim().split('\n')).toEqual(['Checking "orders"...']);
+    expect(JSON.parse(run.stdout)).toMatchObject({ ok: true });
   });
 
   it('prints the same for people', async () => {

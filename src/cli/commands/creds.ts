@@ -7,28 +7,34 @@ import { probeCredentials, type CredsContext, type CredsDeps, type CredsReport, 
 import { REAL_CREDS_DEPS } from '../../diagnostics/credential-advice.js';
 import { formatSeconds } from '../../diagnostics/check.js';
 import { ExitWithoutMessage } from '../exit.js';
-import type { CliContext } from '../context.js';
+import { hintFor, type CliContext } from '../context.js';
 import type { Output } from '../output.js';
 
 export async function creds(ctx: CliContext, deps: CredsDeps = REAL_CREDS_DEPS): Promise<void> {
   const settings = await credentialSettings(ctx);
   const probeCtx: CredsContext = { ...settings, env: ctx.env };
   const timeout = deps.timeoutMs ?? 5_000;
-  ctx.out.line(`Probing DefaultAzureCredential's sources one by one (each at most ${formatSeconds(timeout)}), cloud ${settings.cloud}:`);
-  const report = await probeCredentials(probeCtx, deps, new AbortController().signal, (source) => printSource(ctx.out, source));
-  ctx.out.line();
-  if (report.used) ctx.out.line(`DefaultAzureCredential would use ${report.used}.`);
-  else ctx.out.line(`DefaultAzureCredential gets no token: ${report.summary}. Fix one of the sources above.`);
-  if (ctx.out.json) ctx.out.document(credsJson(report));
+  // Under --json only progress goes to stderr; the results are the document.
+  ctx.out.info(`Probing DefaultAzureCredential's sources one by one (each at most ${formatSeconds(timeout)}), cloud ${settings.cloud}${ctx.out.json ? '...' : ':'}`);
+  const report = await probeCredentials(probeCtx, deps, new AbortController().signal, (source) => {
+    if (!ctx.out.json) printSource(ctx.out, { ...source, hint: hintFor(source.hint, ctx.configFlag) });
+  });
+  if (ctx.out.json) {
+    ctx.out.document(credsJson(report));
+  } else {
+    ctx.out.line();
+    if (report.used) ctx.out.line(`DefaultAzureCredential would use ${report.used}.`);
+    else ctx.out.line(`DefaultAzureCredential gets no token: ${report.summary}. Fix one of the sources above.`);
+  }
   if (!report.ok) throw new ExitWithoutMessage(1);
 }
 
-/** The contract document of `azdb creds --json`. */
-export function credsJson(report: CredsReport): { ok: boolean; used: string | null; sources: Array<{ name: string; ok: boolean; detail: string }> } {
+/** The contract document of `azdb creds --json`: `detail` says what happened, `hint` what to do (as doctor's checks). */
+export function credsJson(report: CredsReport): { ok: boolean; used: string | null; sources: Array<{ name: string; ok: boolean; detail: string; hint: string }> } {
   return {
     ok: report.ok,
     used: report.used,
-    sources: report.sources.map((s) => ({ name: s.name, ok: s.ok, detail: s.hint ? `${s.detail}. Fix: ${s.hint}` : s.detail })),
+    sources: report.sources.map((s) => ({ name: s.name, ok: s.ok, detail: s.detail, hint: s.hint })),
   };
 }
 

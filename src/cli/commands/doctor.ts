@@ -24,17 +24,25 @@ export async function doctorCommand(ctx: CliContext, name: string | undefined, l
     ...doctorDeps(ctx, { ...(name !== undefined ? { name } : {}), onRuntime: (rt) => (runtime = rt) }),
     ...overrides,
   };
-  ctx.out.line(name ? `Checking "${name}":` : 'Checking the config and the credential (name a database to check it too):');
+  // Under --json only progress goes to stderr; the results are the document.
+  const colon = ctx.out.json ? '...' : ':';
+  ctx.out.info(name ? `Checking "${name}"${colon}` : `Checking the config and the credential (name a database to check it too)${colon}`);
   try {
     const withConfig = (check: CheckResult): CheckResult => ({ ...check, hint: hintFor(check.hint, ctx.configFlag) });
-    const report = await runDoctor({ ...(name !== undefined ? { name } : {}), ...(login.dbUser !== undefined || login.dbName !== undefined ? { login } : {}) }, deps, new AbortController().signal, (check) => printCheck(ctx.out, withConfig(check)));
-    const failed = report.checks.filter((c) => c.status === 'fail');
-    ctx.out.line();
-    const loginSkipped = report.checks.find((c) => c.id === 'login' && c.status === 'skip');
-    if (failed.length > 0) ctx.out.line(`${failed.length} check(s) failed: ${failed.map((c) => c.id).join(', ')}.`);
-    else if (loginSkipped) ctx.out.line(`No problems found, but the login was not checked: ${loginSkipped.detail}.`);
-    else ctx.out.line('No problems found.');
-    if (ctx.out.json) ctx.out.document({ ok: report.ok, checks: report.checks.map(withConfig).map(({ id, title, status, detail, hint }) => ({ id, title, status, detail, hint })) });
+    const options = { ...(name !== undefined ? { name } : {}), ...(login.dbUser !== undefined || login.dbName !== undefined ? { login } : {}) };
+    const report = await runDoctor(options, deps, new AbortController().signal, (check) => {
+      if (!ctx.out.json) printCheck(ctx.out, withConfig(check));
+    });
+    if (ctx.out.json) {
+      ctx.out.document({ ok: report.ok, checks: report.checks.map(withConfig).map(({ id, title, status, detail, hint }) => ({ id, title, status, detail, hint })) });
+    } else {
+      const failed = report.checks.filter((c) => c.status === 'fail');
+      const loginSkipped = report.checks.find((c) => c.id === 'login' && c.status === 'skip');
+      ctx.out.line();
+      if (failed.length > 0) ctx.out.line(`${failed.length} check(s) failed: ${failed.map((c) => c.id).join(', ')}.`);
+      else if (loginSkipped) ctx.out.line(`No problems found, but the login was not checked: ${loginSkipped.detail}.`);
+      else ctx.out.line('No problems found.');
+    }
     if (!report.ok) throw new ExitWithoutMessage(1);
   } finally {
     await runtime?.close();
