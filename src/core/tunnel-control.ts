@@ -40,7 +40,7 @@ const REPLY_TIMEOUT_MS = 30_000;
 
 const controls = new Map<string, Promise<Control>>();
 
-export function controlSocketPath(stateDir: string, pid: number): string {
+function controlSocketPath(stateDir: string, pid: number): string {
   return join(stateDir, 'tunnels', `${pid}.sock`);
 }
 

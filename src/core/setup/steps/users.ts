@@ -2,6 +2,7 @@
  * Step 3: a database user for the identity on each chosen server. The check logs in through the
  * broker as that user; `runPrincipalSql` runs the guide's SQL as the server's Entra admin first.
  */
+import { join } from 'node:path';
 import { DEFAULT_MYSQL_DB_NAME, DEFAULT_POSTGRES_DB_NAME } from '../../../access/index.js';
 import { NO_AUDIT } from '../../../broker/audit.js';
 import { resolveTarget } from '../../../broker/resolve-target.js';
@@ -54,7 +55,7 @@ export async function checkUsers(sc: SetupContext, answers: SetupAnswers, signal
   }
   const sql: string[] = [];
   const commands: string[] = [];
-  const sqlFile = `${sc.artifactDir}/principals.sql`;
+  const sqlFile = join(sc.artifactDir, 'principals.sql');
   for (const db of dbs) {
     sql.push(`-- ${db.name} (${db.protocol}, ${db.labels['engine'] ?? db.uri})`, ...principalSql(db.protocol, dbUser, who?.claims), '');
     commands.push(`# ${db.name}: ${adminCommand(db, answers.adminUser || '<entra-admin>', sqlFile)}`);
