@@ -11,7 +11,6 @@ import type { CliContext } from '../context.js';
 import { ExitWithoutMessage } from '../exit.js';
 import { untilSignal } from '../signals.js';
 
-
 /** How long open sessions may finish after Ctrl+C before they are cut. */
 const DRAIN_MS = 10_000;
 
