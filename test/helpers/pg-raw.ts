@@ -20,6 +20,8 @@ export interface ParsedBackend {
   messages: BackendMessage[];
   /** Fields of the ErrorResponses, in order. */
   errors: Array<Record<string, string>>;
+  /** The text of a protocol-2 error ("FATAL:  …\n"), which has no fields. */
+  protocol2Error?: string;
 }
 
 /** Message types a backend may send (PostgreSQL protocol 3, "Message Formats"). */
@@ -29,7 +31,7 @@ const AUTH_CODES = new Set([0, 3, 5, 10, 11, 12]);
 
 /**
  * Parses what a server sent as: optional 'N'/'S' answer bytes, then whole backend messages
- * (`partial`: the last one may be cut short). Throws with a reason when the bytes are not a valid backend stream (unknown type, bad length,
+ * (`partial`: the last one may be cut short), or one protocol-2 error. Throws with a reason when the bytes are not a valid backend stream (unknown type, bad length,
  * truncated message, undecodable ErrorResponse or Authentication, bytes after a FATAL error).
  */
 export function parseBackend(bytes: Buffer, options: { answers?: string; partial?: boolean } = {}): ParsedBackend {
@@ -44,9 +46,21 @@ export function parseBackend(bytes: Buffer, options: { answers?: string; partial
   }
   const messages: BackendMessage[] = [];
   const errors: Array<Record<string, string>> = [];
+  let protocol2Error: string | undefined;
   let fatal = false;
   while (offset < bytes.length) {
     if (fatal) throw new Error(`bytes after a FATAL ErrorResponse at offset ${offset}`);
+    if (messages.length === 0 && bytes.toString('latin1', offset, offset + 9) === 'EFATAL:  ') {
+      // A protocol-2 error (the answer to a client that asked for protocol 1 or 2): 'E' and one
+      // NUL-terminated text, no length, no SQLSTATE.
+      const end = bytes.indexOf(0, offset);
+      if (end < 0) throw new Error(`unterminated protocol-2 error at offset ${offset}`);
+      messages.push({ code: 'E', payload: bytes.subarray(offset + 1, end) });
+      protocol2Error = bytes.toString('utf8', offset + 1, end);
+      fatal = true;
+      offset = end + 1;
+      continue;
+    }
     // A client that hung up itself may have cut the last message short.
     if (options.partial && (bytes.length - offset < 5 || offset + 1 + bytes.readInt32BE(offset + 1) > bytes.length)) break;
     if (bytes.length - offset < 5) throw new Error(`truncated message header at offset ${offset}`);
@@ -71,7 +85,7 @@ export function parseBackend(bytes: Buffer, options: { answers?: string; partial
     messages.push({ code, payload });
     offset += 1 + length;
   }
-  return { answers, messages, errors };
+  return { answers, messages, errors, ...(protocol2Error === undefined ? {} : { protocol2Error }) };
 }
 
 export interface RawResult {
@@ -110,8 +124,12 @@ export class RawClient {
   }
 
   static connect(port: number, host = '127.0.0.1'): Promise<RawClient> {
+    return RawClient.attach(connect({ port, host, noDelay: true }));
+  }
+
+  /** A raw client on a socket that is connecting (TCP, or a Unix socket such as the real PostgreSQL's). */
+  static attach(socket: Socket): Promise<RawClient> {
     return new Promise((resolve, reject) => {
-      const socket = connect({ port, host, noDelay: true });
       socket.once('error', reject);
       socket.once('connect', () => {
         socket.off('error', reject);

@@ -28,9 +28,10 @@ import {
   encodeBackendKeyData,
   encodeErrorResponse,
   encodeNegotiateProtocolVersion,
+  encodeProtocol2Error,
   type ErrorFields,
 } from './codec/messages.js';
-import { PgProtocolError } from './codec/protocol-error.js';
+import { PgProtocolError, PgStartupRefusal } from './codec/protocol-error.js';
 import { queryAudit } from './query-audit.js';
 import { SCRAM_MECHANISM, ScramServer } from './scram.js';
 import { encodeCancelRequest, encodeSslRequest } from './codec/startup.js';
@@ -213,8 +214,14 @@ function upstreamFailure(error: unknown, target: UpstreamTarget, loginUser: stri
   return fatal('08006', `connection to ${target.name} failed: ${errorMessage(error)}`, `Run \`azdb doctor ${target.name}\`.`);
 }
 
+/** What the client is told, if anything; undefined: close without a byte (the session's log still says why). */
 function toClientError(error: unknown): PgClientError | undefined {
   if (error instanceof PgClientError) return error;
+  if (error instanceof PgStartupRefusal) {
+    if (!error.reply) return undefined;
+    const refusal = fatal(error.reply.code, error.message);
+    return error.reply.protocol2 ? new PgClientError(refusal.fields, encodeProtocol2Error('FATAL', error.message)) : refusal;
+  }
   if (error instanceof PgProtocolError) return fatal('08P01', `invalid frontend message: ${error.message}`);
   if (error instanceof HandshakeTimeoutError) return fatal('08006', `${error.message}; closing the connection`);
   if (error instanceof PeerClosedError) return undefined;

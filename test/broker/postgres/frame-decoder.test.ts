@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { FrameDecoder, MAX_MESSAGE_LENGTH, type FrameDecoderOptions } from '../../../src/broker/postgres/codec/frame-decoder.js';
 import { cstring, encodeMessage, int32, type Frame } from '../../../src/broker/postgres/codec/frames.js';
 import { encodeErrorResponse } from '../../../src/broker/postgres/codec/messages.js';
-import { PgProtocolError } from '../../../src/broker/postgres/codec/protocol-error.js';
+import { PgProtocolError, PgStartupRefusal } from '../../../src/broker/postgres/codec/protocol-error.js';
 import { encodeCancelRequest, encodeSslRequest, encodeStartupMessage, MAX_STARTUP_LENGTH, type StartupPacket } from '../../../src/broker/postgres/codec/startup.js';
 import { chunked, drain, splitAt } from '../../helpers/decoders.js';
 
@@ -236,17 +236,40 @@ describe('FrameDecoder: the opening of a connection', () => {
   });
 
   it.each([
-    ['too short', () => { const b = Buffer.alloc(8); b.writeInt32BE(4, 0); return b; }],
-    ['longer than 10 000 bytes', () => { const b = Buffer.alloc(8); b.writeInt32BE(MAX_STARTUP_LENGTH + 1, 0); return b; }],
-    ['protocol 2.0', () => { const b = Buffer.from(startup); b.writeInt32BE(2 << 16, 4); return b; }],
-    ['no user', () => encodeStartupMessage({ database: 'x' })],
-    ['an unterminated parameter', () => { const b = Buffer.from(startup); b[b.length - 1] = 0x41; b[b.length - 2] = 0x41; return b; }],
-    ['too many parameters', () => encodeStartupMessage(Object.fromEntries([['user', 'u'], ...Array.from({ length: 100 }, (_, i) => [`p${i}`, 'v'])]))],
-    ['an SSLRequest of 12 bytes', () => Buffer.concat([int32(12), int32(80877103), int32(0)])],
-  ])('rejects a startup packet with %s with PgProtocolError', (_name, build) => {
+    ['too short', () => { const b = Buffer.alloc(8); b.writeInt32BE(4, 0); return b; }, undefined],
+    ['4 bytes over PostgreSQL\'s 10 000 after the length word', () => { const b = Buffer.alloc(8); b.writeInt32BE(MAX_STARTUP_LENGTH + 5, 0); return b; }, undefined],
+    ['a CancelRequest of 12 bytes', () => Buffer.concat([int32(12), int32(80877102), int32(7)]), undefined],
+    ['protocol 2.0', () => { const b = Buffer.from(startup); b.writeInt32BE(2 << 16, 4); return b; }, { code: '0A000', protocol2: true }],
+    ['protocol 0.0', () => { const b = Buffer.from(startup); b.writeInt32BE(0, 4); return b; }, { code: '0A000', protocol2: false }],
+    ['protocol 4.0', () => { const b = Buffer.from(startup); b.writeInt32BE(4 << 16, 4); return b; }, { code: '0A000', protocol2: false }],
+    ['no user', () => encodeStartupMessage({ database: 'x' }), { code: '28000', protocol2: false }],
+    ['an unterminated parameter', () => { const b = Buffer.from(startup); b[b.length - 1] = 0x41; b[b.length - 2] = 0x41; return b; }, { code: '08P01', protocol2: false }],
+  ])('refuses a startup packet with %s as PostgreSQL does (no reply: a close without a byte)', (_name, build, reply) => {
     const decoder = new FrameDecoder();
     decoder.push(build());
+    let error: unknown;
+    try {
+      decoder.nextStartupPacket();
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(PgStartupRefusal);
+    expect((error as PgStartupRefusal).reply).toEqual(reply);
+  });
+
+  it('refuses a startup packet with too many parameters with PgProtocolError', () => {
+    const decoder = new FrameDecoder();
+    decoder.push(encodeStartupMessage(Object.fromEntries([['user', 'u'], ...Array.from({ length: 100 }, (_, i) => [`p${i}`, 'v'])])));
     expect(() => decoder.nextStartupPacket()).toThrow(PgProtocolError);
+  });
+
+  it('reads a startup packet of 10 004 bytes, the longest PostgreSQL reads, and an SSLRequest of any length', () => {
+    const longest = encodeStartupMessage({ user: 'u', application_name: 'x'.repeat(10_004 - 34) });
+    expect(longest.length).toBe(10_004);
+    const decoder = new FrameDecoder();
+    decoder.push(Buffer.concat([longest, int32(12), int32(80877103), int32(0)]));
+    expect(decoder.nextStartupPacket()).toMatchObject({ type: 'startup', params: { user: 'u' } });
+    expect(decoder.nextStartupPacket()).toEqual({ type: 'ssl-request' });
   });
 
   it("reads a server's one-byte answer to SSLRequest and leaves the TLS bytes after it untouched", () => {

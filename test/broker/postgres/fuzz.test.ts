@@ -39,7 +39,7 @@ const SESSION_BOUND_MS = HANDSHAKE_TIMEOUT_MS + 1_000 + 10_000;
 const LOGGED_IN_EVERY = 200;
 /** What a broker may answer before a login succeeds; any of these (or XX000) is a failure. */
 const PRE_LOGIN_CODES = new Set(['R', 'E', 'v']);
-const EXPECTED_SQLSTATES = new Set(['08P01', '08006', '28000', '28P01']);
+const EXPECTED_SQLSTATES = new Set(['08P01', '0A000', '08006', '28000', '28P01']);
 
 const broker = new BrokerFixture();
 let token: string;

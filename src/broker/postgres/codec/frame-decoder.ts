@@ -16,8 +16,8 @@
  * Pure: no sockets. After a PgProtocolError the decoder is spent.
  */
 import { describeCode, HEADER_LENGTH, type Frame } from './frames.js';
-import { PgProtocolError } from './protocol-error.js';
-import { decodeStartupPacket, MAX_STARTUP_LENGTH, type StartupPacket } from './startup.js';
+import { PgProtocolError, PgStartupRefusal } from './protocol-error.js';
+import { decodeStartupPacket, INVALID_STARTUP_LENGTH, MAX_STARTUP_LENGTH, type StartupPacket } from './startup.js';
 
 /**
  * The longest message a PostgreSQL server reads, its length field included (PQ_LARGE_MESSAGE_LIMIT,
@@ -180,7 +180,7 @@ export class FrameDecoder {
   private check(framing: Framing, code: number, length: number, kept: boolean): void {
     if (framing === STARTUP_HEADER_LENGTH) {
       // The length, and a protocol code or request code after it.
-      if (length < 8 || length > MAX_STARTUP_LENGTH) throw new PgProtocolError(`invalid startup packet length ${length}`);
+      if (length < 8 || length - 4 > MAX_STARTUP_LENGTH) throw new PgStartupRefusal(`${INVALID_STARTUP_LENGTH} (${length})`);
     } else if (length < 4 || (kept && length > this.maxLength)) {
       throw new PgProtocolError(`invalid message length ${length} for message type ${describeCode(code)}`);
     }

@@ -154,6 +154,14 @@ export function encodeErrorResponse(fields: ErrorFields): Buffer {
   return encodeMessage(BackendCode.ErrorResponse, ...parts);
 }
 
+/**
+ * An error in the format of protocol 2, which PostgreSQL still uses to refuse a client that asked
+ * for it: 'E', then "SEVERITY:  message" and a newline as one NUL-terminated string, no length.
+ */
+export function encodeProtocol2Error(severity: ErrorFields['severity'], message: string): Buffer {
+  return Buffer.concat([Buffer.from([BackendCode.ErrorResponse]), cstring(`${severity}:  ${message}\n`)]);
+}
+
 /** Fields of an ErrorResponse / NoticeResponse keyed by their one-letter codes. */
 export function decodeErrorFields(payload: Buffer): Record<string, string> {
   const reader = new PgPayloadReader(payload, 'ErrorResponse');
