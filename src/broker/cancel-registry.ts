@@ -1,7 +1,8 @@
 /**
- * Cancel keys the broker hands to its clients. A client gets a BackendKeyData minted here, never
- * the server's; a CancelRequest that matches one is forwarded with the server's real key by the
- * callback the session registered. MySQL uses the same registry with connection ids.
+ * Cancel keys the broker hands to its clients. A client gets a secret key minted here, never the
+ * server's; a CancelRequest that matches one is forwarded with the server's real key by the
+ * callback the session registered. The process id is the server's own where it is free, so
+ * `pg_backend_pid()` and the sender of a notification still name the client's session.
  */
 import { randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
 
@@ -13,11 +14,13 @@ interface Entry {
 export class CancelRegistry {
   private readonly entries = new Map<number, Entry>();
 
-  /** A fresh (processId, secretKey) for a session whose cancel is `cancel`. */
-  mint(cancel: () => Promise<void>): { processId: number; secretKey: Buffer } {
-    let processId: number;
-    do processId = randomInt(1, 0x7fffffff);
-    while (this.entries.has(processId));
+  /**
+   * A (processId, secretKey) for a session whose cancel is `cancel`: `serverProcessId` unless
+   * another session holds it (two servers behind one broker may reuse a pid), else a random one.
+   */
+  mint(cancel: () => Promise<void>, serverProcessId?: number): { processId: number; secretKey: Buffer } {
+    let processId = serverProcessId ?? 0;
+    while (processId <= 0 || this.entries.has(processId)) processId = randomInt(1, 0x7fffffff);
     const secretKey = randomBytes(4);
     this.entries.set(processId, { secretKey, cancel });
     return { processId, secretKey };

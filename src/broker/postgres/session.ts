@@ -121,7 +121,7 @@ export async function runPostgresSession(clientSocket: Socket, options: Postgres
 
     // Relaying
     const minted = upstream.backendKey
-      ? options.cancels.mint(() => forwardCancel(options.target, upstream.backendKey!))
+      ? options.cancels.mint(() => forwardCancel(options.target, upstream.backendKey!), upstream.backendKey.processId)
       : undefined;
     try {
       const greeting = upstream.greeting;
