@@ -15,6 +15,7 @@ import {
   encodeBackendKeyData,
   encodeErrorResponse,
   encodePasswordMessage,
+  encodeProtocol2Error,
   encodeSaslInitialResponse,
   type AuthenticationRequest,
 } from '../../../src/broker/postgres/codec/messages.js';
@@ -53,6 +54,12 @@ describe('messages', () => {
       expect(code).toBe(0x52);
       expect(decodeAuthentication(payload)).toEqual(request);
     }
+  });
+
+  it('encodes the protocol-2 error PostgreSQL 17 sends a protocol 2.0 client, byte for byte', () => {
+    // Captured from PostgreSQL 17 answering a protocol 2.0 StartupMessage.
+    const captured = '45464154414c3a2020756e737570706f727465642066726f6e74656e642070726f746f636f6c20322e303a2073657276657220737570706f72747320332e3020746f20332e300a00';
+    expect(encodeProtocol2Error('FATAL', 'unsupported frontend protocol 2.0: server supports 3.0 to 3.0').toString('hex')).toBe(captured);
   });
 
   it('round-trip password, SASL initial response, BackendKeyData and ErrorResponse', () => {
