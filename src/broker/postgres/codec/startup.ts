@@ -58,7 +58,7 @@ export function decodeStartupPacket(body: Buffer): StartupPacket {
   }
 }
 
-const BAD_LAYOUT = (): PgStartupRefusal =>
+const badLayout = (): PgStartupRefusal =>
   new PgStartupRefusal('invalid startup packet layout: expected terminator as last byte', { code: '08P01', protocol2: false });
 
 function parseStartupParams(body: Buffer): Record<string, string> {
@@ -67,7 +67,7 @@ function parseStartupParams(body: Buffer): Record<string, string> {
   let count = 0;
   while (offset < body.length) {
     if (body[offset] === 0) {
-      if (offset !== body.length - 1) throw BAD_LAYOUT();
+      if (offset !== body.length - 1) throw badLayout();
       if (params.user === undefined || params.user === '') {
         throw new PgStartupRefusal('no PostgreSQL user name specified in startup packet', { code: '28000', protocol2: false });
       }
@@ -75,12 +75,12 @@ function parseStartupParams(body: Buffer): Record<string, string> {
     }
     const nameEnd = body.indexOf(0, offset);
     const valueEnd = nameEnd < 0 ? -1 : body.indexOf(0, nameEnd + 1);
-    if (valueEnd < 0) throw BAD_LAYOUT();
+    if (valueEnd < 0) throw badLayout();
     if (++count > MAX_STARTUP_PARAMETERS) throw new PgProtocolError('startup packet has too many parameters');
     params[body.toString('utf8', offset, nameEnd)] = body.toString('utf8', nameEnd + 1, valueEnd);
     offset = valueEnd + 1;
   }
-  throw BAD_LAYOUT();
+  throw badLayout();
 }
 
 /** StartupMessage for protocol 3.0 with the given parameters. */
