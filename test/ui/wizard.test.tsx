@@ -121,7 +121,7 @@ describe('wizard screens', () => {
     await waitFor(() => ui.lastFrame()?.includes('● read-write'), 'read-write chosen');
     ui.stdin.write('\r');
     await waitFor(() => answersSeen.some((a) => a.privilege === 'read-write'), 'the check with read-write');
-    await waitFor(() => ui.lastFrame()?.includes('privilege level: read-write — read-only, plus insert'), 'the answer shown');
+    await waitFor(() => ui.lastFrame()?.includes('privilege level: read-write — read-only + insert'), 'the answer shown');
     ui.unmount();
   });
 
@@ -134,7 +134,7 @@ describe('wizard screens', () => {
     await waitFor(() => ui.lastFrame()?.includes('Privilege levels'), 'the help');
     const help = ui.lastFrame()!;
     expect(help).toContain('step 3: run the SQL on every server as the Entra admin');
-    expect(help).toMatch(/owner\s+read-write, plus create and drop tables/);
+    expect(help).toMatch(/owner\s+read-write \+ create and drop tables/);
     expect(help).not.toContain('PASS users is pass');
     ui.stdin.write('\u001B');
     await waitFor(() => ui.lastFrame()?.includes('PASS users is pass'), 'back to the step');

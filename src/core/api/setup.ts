@@ -52,8 +52,8 @@ export const DEFAULT_PRIVILEGE: PrivilegeLevel = 'read-only';
 
 export const PRIVILEGE_DESCRIPTIONS: Readonly<Record<PrivilegeLevel, string>> = {
   'read-only': 'read every table (PostgreSQL: schema public, now and later; MySQL: db.*)',
-  'read-write': 'read-only, plus insert, update and delete rows (and use sequences)',
-  owner: 'read-write, plus create and drop tables: in a schema of its own (PostgreSQL), in the database (MySQL)',
+  'read-write': 'read-only + insert, update and delete rows (and use sequences)',
+  owner: 'read-write + create and drop tables: in its own schema (PostgreSQL), in the database (MySQL)',
 };
 
 /** The answer as a level; anything else (an old or hand-edited answer) is the default. */

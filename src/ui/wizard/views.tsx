@@ -114,7 +114,7 @@ function HelpBody() {
       ))}
       <Text bold>Privilege levels (step 3), granted only on the databases named for each engine</Text>
       {PRIVILEGE_LEVELS.map((level) => (
-        <Text key={level} wrap="truncate-end">
+        <Text key={level}>
           {'  '}
           <Text bold>{level.padEnd(10)}</Text> {PRIVILEGE_DESCRIPTIONS[level]}
         </Text>

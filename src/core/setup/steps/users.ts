@@ -120,16 +120,16 @@ export async function checkUsers(sc: SetupContext, answers: SetupAnswers, signal
     ...planLines(plans),
     ...results.map((r, i) => `${r.status === 'pass' ? 'ok  ' : 'FAIL'} ${dbs[i]!.name}: ${r.detail}`),
   ];
-  const runIt = `Press x to run it as the Entra admin "${answers.adminUser || '(set the admin field)'}", or run ${commandsPath} yourself (az login as that admin first), then r.`;
+  const runIt = (press: 'Press' | 'press') => `${press} x to run it as the Entra admin "${answers.adminUser || '(set the admin field)'}", or run ${commandsPath} yourself (az login as that admin first), then r.`;
   if (failed.length > 0) {
     // The doctor's hint for a missing principal names only its create statement; the step's files
     // hold that and the GRANTs. Any other failure (TLS, firewall...) keeps the doctor's hint first.
     const other = failed.find((r) => r.hint && !MISSING_PRINCIPAL.test(r.hint));
-    return stepReport('users', 'fail', `${failed.length} of ${dbs.length} server(s) refuse ${dbUser}`, other ? `${other.hint} ${runIt}` : runIt, lines, artifacts);
+    return stepReport('users', 'fail', `${failed.length} of ${dbs.length} server(s) refuse ${dbUser}`, other ? `${other.hint} ${runIt('Press')}` : runIt('Press'), lines, artifacts);
   }
   if (unnamed.length > 0) {
     const fields = unnamed.map((p) => `"${DATABASES_FIELD[p]}"`).join(' and ');
-    return stepReport('users', 'fail', `${dbUser} logs in but may use nothing on ${unnamed.map((p) => ENGINE_NAMES[p]).join(' or ')}: no database named`, `Name the databases ${dbUser} will use in ${fields} (tab to it, e), then ${runIt}`, lines, artifacts);
+    return stepReport('users', 'fail', `${dbUser} logs in but may use nothing on ${unnamed.map((p) => ENGINE_NAMES[p]).join(' or ')}: no database named`, `Name the databases ${dbUser} will use in ${fields} (tab to it, e), then ${runIt('press')}`, lines, artifacts);
   }
   return stepReport('users', 'pass', `${dbUser} logs in through the broker on ${dbs.map((d) => d.name).join(', ')}`, '', lines, artifacts);
 }
