@@ -6,8 +6,10 @@
  *
  * As on Azure, only the server's Entra admins (members of `azure_pg_admin`, made with
  * is_admin = true) may create principals; anyone else gets PostgreSQL's own
- * "permission denied for function". Every statement is idempotent, so a cluster made by an older
- * emulator is brought up to date on start.
+ * "permission denied for function". The admin who makes a principal administers its role (ADMIN
+ * OPTION without membership, what PostgreSQL 16 gives a CREATEROLE creator), so it may DROP ROLE
+ * it, as Azure's docs say, or grant it. Every statement is idempotent, so a cluster made by an
+ * older emulator is brought up to date on start.
  */
 export const AAD_AUTH_SQL = `
 DO $$ BEGIN
@@ -33,6 +35,13 @@ BEGIN
   UPDATE pgaadauth.principals SET is_admin = true WHERE rolname = role_name;
 END $$;
 
+CREATE OR REPLACE FUNCTION pgaadauth.administer(role_name text) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  IF NOT (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = session_user) THEN
+    EXECUTE format('GRANT %I TO %I WITH ADMIN OPTION, INHERIT FALSE, SET FALSE', role_name, session_user);
+  END IF;
+END $$;
+
 CREATE OR REPLACE FUNCTION public.pgaadauth_create_principal_with_oid(
   role_name text, object_id text, object_type text, is_admin boolean, is_mfa boolean)
 RETURNS text LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -45,6 +54,7 @@ BEGIN
   END IF;
   EXECUTE format('CREATE ROLE %I LOGIN', role_name);
   INSERT INTO pgaadauth.principals VALUES (role_name, lower(object_id), object_type, false, is_mfa);
+  PERFORM pgaadauth.administer(role_name);
   IF is_admin THEN
     PERFORM pgaadauth.make_admin(role_name);
   END IF;
@@ -56,6 +66,7 @@ RETURNS text LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_
 BEGIN
   EXECUTE format('CREATE ROLE %I LOGIN', role_name);
   INSERT INTO pgaadauth.principals VALUES (role_name, NULL, 'user', false, is_mfa);
+  PERFORM pgaadauth.administer(role_name);
   IF is_admin THEN
     PERFORM pgaadauth.make_admin(role_name);
   END IF;

@@ -59,8 +59,15 @@ export async function loadSampleData(pg: RealPostgres, principals: readonly Prin
     }
     for (const principal of principals) {
       const role = `"${principal.role.replace(/"/g, '""')}"`;
-      await pg.query(`GRANT CONNECT, TEMPORARY ON DATABASE "${db.name}" TO ${role}`);
-      await pg.query(`GRANT USAGE, CREATE ON SCHEMA public TO ${role}; GRANT ALL ON ALL TABLES IN SCHEMA public TO ${role}; GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO ${role}`, [], db.name);
+      // The Entra admin may pass on what it has and make schemas, as on Azure where it owns the
+      // databases and tables it made.
+      const [database, grantable] = principal.isAdmin ? ['CONNECT, TEMPORARY, CREATE', ' WITH GRANT OPTION'] : ['CONNECT, TEMPORARY', ''];
+      await pg.query(`GRANT ${database} ON DATABASE "${db.name}" TO ${role}${grantable}`);
+      await pg.query(
+        `GRANT USAGE, CREATE ON SCHEMA public TO ${role}${grantable}; GRANT ALL ON ALL TABLES IN SCHEMA public TO ${role}${grantable}; GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO ${role}${grantable}`,
+        [],
+        db.name,
+      );
     }
   }
 }

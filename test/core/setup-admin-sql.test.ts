@@ -1,6 +1,7 @@
 /** Step 3's `x`, the logic only: which admin token opens the session, and what counts as done. */
 import { describe, expect, it } from 'vitest';
-import { AdminLoginFailed, openAdminSession, runPrincipalStatements } from '../../src/core/setup/admin-sql.js';
+import { AdminLoginFailed, applyPrincipalSql, openAdminSession } from '../../src/core/setup/admin-sql.js';
+import type { PrincipalSql } from '../../src/core/setup/principal-grants.js';
 import type { DbSession } from '../../src/diagnostics/db-client.js';
 
 function session(run: (sql: string) => void = () => {}): DbSession & { ran: string[] } {
@@ -57,29 +58,84 @@ describe('openAdminSession', () => {
   });
 });
 
-describe('runPrincipalStatements', () => {
-  it('runs the GRANT after a create refused because the principal exists (MySQL 1396, PostgreSQL 42710)', async () => {
-    for (const exists of [{ errno: 1396 }, { code: '42710' }]) {
-      const s = session((sql) => {
-        if (sql.startsWith('CREATE')) throw refused('exists', exists);
-      });
-      expect(await runPrincipalStatements(s, ['CREATE AADUSER ...', 'GRANT ...'])).toEqual({ existed: true });
-      expect(s.ran).toEqual(['GRANT ...']);
-    }
+describe('applyPrincipalSql', () => {
+  const pgPlan: PrincipalSql = {
+    protocol: 'postgres',
+    user: 'app',
+    level: 'read-only',
+    databases: ['orders', 'postgres'],
+    create: 'SELECT create ...',
+    createDatabase: 'postgres',
+    grants: [
+      { database: 'orders', statements: ['GRANT a', 'GRANT b'] },
+      { database: 'postgres', statements: ['GRANT c'] },
+    ],
+  };
+  const mysqlPlan: PrincipalSql = { ...pgPlan, protocol: 'mysql', createDatabase: '', create: 'CREATE AADUSER ...', grants: [{ database: '', statements: ['GRANT x', 'GRANT y'] }] };
+
+  /** Sessions by database, each remembering what ran and whether it was closed. */
+  function opener(protocol: 'postgres' | 'mysql', run: (sql: string) => Array<Record<string, unknown>> = () => [{ created: 'yes' }]) {
+    const opened: Array<{ database: string; ran: string[]; closed: boolean }> = [];
+    const open = async (database: string): Promise<DbSession> => {
+      const record = { database, ran: [] as string[], closed: false };
+      opened.push(record);
+      return {
+        protocol,
+        user: 'admin',
+        database,
+        query: async (sql) => {
+          const rows = run(sql);
+          record.ran.push(sql);
+          return { rows };
+        },
+        close: async () => void (record.closed = true),
+      };
+    };
+    return { open, opened };
+  }
+
+  it('creates in the postgres database, then grants in a session on each database, closing every session', async () => {
+    const { open, opened } = opener('postgres');
+    expect(await applyPrincipalSql(pgPlan, open)).toEqual({ existed: false, statements: 4 });
+    // The group for postgres reuses the session the create ran in.
+    expect(opened).toEqual([
+      { database: 'postgres', ran: ['SELECT create ...', 'GRANT c'], closed: true },
+      { database: 'orders', ran: ['GRANT a', 'GRANT b'], closed: true },
+    ]);
   });
 
-  it('fails on any other error, and on "exists" from a statement after the create', async () => {
-    const denied = session((sql) => {
+  it('runs the GRANTs where the principal exists: no row from the guarded create, 42710, or MySQL 1396', async () => {
+    const none = opener('postgres', () => []);
+    expect(await applyPrincipalSql(pgPlan, none.open)).toEqual({ existed: true, statements: 4 });
+    const pgExists = opener('postgres', (sql) => {
+      if (sql.startsWith('SELECT create')) throw refused('role "app" already exists', { code: '42710' });
+      return [];
+    });
+    expect((await applyPrincipalSql(pgPlan, pgExists.open)).existed).toBe(true);
+    const myExists = opener('mysql', (sql) => {
+      if (sql.startsWith('CREATE')) throw refused("Operation CREATE USER failed for 'app'@'%'", { errno: 1396 });
+      return [];
+    });
+    expect(await applyPrincipalSql(mysqlPlan, myExists.open)).toEqual({ existed: true, statements: 3 });
+    // MySQL's GRANTs run in the one session.
+    expect(myExists.opened).toEqual([{ database: '', ran: ['GRANT x', 'GRANT y'], closed: true }]);
+  });
+
+  it('stops at any other error, closing what it opened', async () => {
+    const denied = opener('mysql', (sql) => {
       if (sql.startsWith('CREATE')) throw refused('Access denied; you need the CREATE USER privilege', { errno: 1227 });
+      return [];
     });
-    await expect(runPrincipalStatements(denied, ['CREATE AADUSER ...', 'GRANT ...'])).rejects.toThrow('CREATE USER privilege');
-    expect(denied.ran).toEqual([]);
-    const late = session((sql) => {
-      if (sql.startsWith('GRANT')) throw refused('exists', { errno: 1396 });
+    await expect(applyPrincipalSql(mysqlPlan, denied.open)).rejects.toThrow('CREATE USER privilege');
+    expect(denied.opened).toEqual([{ database: '', ran: [], closed: true }]);
+    const grantFails = opener('postgres', (sql) => {
+      if (sql === 'GRANT b') throw refused('permission denied for schema public', { code: '42501' });
+      return [{ created: 'yes' }];
     });
-    await expect(runPrincipalStatements(late, ['CREATE AADUSER ...', 'GRANT ...'])).rejects.toThrow('exists');
-    const fresh = session();
-    expect(await runPrincipalStatements(fresh, ['CREATE AADUSER ...', 'GRANT ...'])).toEqual({ existed: false });
-    expect(fresh.ran).toEqual(['CREATE AADUSER ...', 'GRANT ...']);
+    await expect(applyPrincipalSql(pgPlan, grantFails.open)).rejects.toThrow('permission denied for schema public');
+    expect(grantFails.opened.map((o) => [o.database, o.ran, o.closed])).toEqual([
+      ['postgres', ['SELECT create ...'], true],
+      ['orders', ['GRANT a'], true],
+    ]);
   });
 });

@@ -191,6 +191,16 @@ describe('doctor with fakes', () => {
     expect(myReport.checks.find((c) => c.id === 'login')!.hint).toContain(`CREATE AADUSER 'app' IDENTIFIED BY '${APP}';`);
   });
 
+  it('tells a user without rights on the database from a missing principal (MySQL 1044, PostgreSQL 42501)', async () => {
+    const myNoGrant = Object.assign(new Error("Access denied for user 'app'@'%' to database 'shop'"), { errno: 1044, sqlState: '42000' });
+    const my = (await doctor({ name: 'shop' }, deps({ openSession: async () => Promise.reject(myNoGrant) }))).checks.find((c) => c.id === 'login')!;
+    expect(my.hint).toContain('app exists but may not use this database');
+    expect(my.hint).not.toContain('CREATE AADUSER');
+    const pgNoConnect = Object.assign(new Error('permission denied for database "orders"'), { code: '42501' });
+    const pg = (await doctor({ name: 'orders' }, deps({ openSession: async () => Promise.reject(pgNoConnect) }))).checks.find((c) => c.id === 'login')!;
+    expect(pg.hint).toContain('azdb setup');
+  });
+
   it('fails the token check for the wrong audience and a server of another cloud', async () => {
     const wrongAud = jwt({ aud: 'https://management.azure.com', oid: OID, appid: APP, exp: NOW / 1000 + 3600 });
     const base = deps();

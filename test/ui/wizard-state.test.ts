@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import type { SetupAnswers, StepReport } from '../../src/core/api/setup.js';
-import { discoveryRole, principalSql, roleCommands } from '../../src/core/setup/artifacts.js';
-import { activeCommands, keyHints, WizardCommand, wizardInput } from '../../src/ui/wizard/keys.js';
-import { DONE, initialWizardState, toProgress, wizardReducer, type WizardAction, type WizardState } from '../../src/ui/wizard/state.js';
+import { discoveryRole, roleCommands } from '../../src/core/setup/artifacts.js';
+import { activeCommands, helpRows, keyHints, WizardCommand, wizardInput } from '../../src/ui/wizard/keys.js';
+import { DONE, STEP_FIELDS, initialWizardState, toProgress, wizardReducer, type WizardAction, type WizardState } from '../../src/ui/wizard/state.js';
 
-const ANSWERS: SetupAnswers = { types: 'postgres,mysql', regions: '*', subscriptions: '*', dbUser: 'teleport', adminUser: '', servers: '' };
+const ANSWERS: SetupAnswers = { types: 'postgres,mysql', regions: '*', subscriptions: '*', dbUser: 'teleport', privilege: 'read-only', pgDatabases: 'postgres', mysqlDatabases: '', adminUser: '', servers: '' };
 const report = (step: StepReport['step'], status: 'pass' | 'fail', extra: Partial<StepReport> = {}): StepReport => ({ step, status, detail: `${step} ${status}`, hint: 'do this', lines: [], artifacts: [], ...extra });
 const done = (state: WizardState, r: StepReport): WizardState => wizardReducer(state, { type: 'step-done', id: state.pending!.id, report: r });
 const apply = (state: WizardState, ...actions: WizardAction[]) => actions.reduce(wizardReducer, state);
@@ -135,6 +135,48 @@ describe('wizard key map', () => {
     expect(wizardInput(editing, '', { backspace: true })).toEqual([{ type: 'edit-delete' }]);
   });
 
+  it('chooses the privilege level with ↑/↓ (or k/j): typing does nothing, enter saves and re-checks, esc keeps the old one', () => {
+    const focused = apply(idle, { type: 'focus-next' });
+    expect(STEP_FIELDS.users[focused.focus]).toBe('privilege');
+    const choosing = wizardReducer(focused, { type: 'edit-start' });
+    expect(choosing.editing).toEqual({ field: 'privilege', value: 'read-only' });
+    expect(wizardInput(choosing, '', { downArrow: true })).toEqual([{ type: 'edit-choose', delta: 1 }]);
+    expect(wizardInput(choosing, 'j', {})).toEqual([{ type: 'edit-choose', delta: 1 }]);
+    expect(wizardInput(choosing, '', { upArrow: true })).toEqual([{ type: 'edit-choose', delta: -1 }]);
+    expect(wizardInput(choosing, 'k', {})).toEqual([{ type: 'edit-choose', delta: -1 }]);
+    expect(wizardInput(choosing, 'x', {})).toEqual([]);
+    expect(wizardReducer(choosing, { type: 'edit-type', text: 'x' })).toBe(choosing);
+    expect(keyHints(choosing).map((h) => `${h.keys} ${h.label}`)).toEqual(['↑/k previous', '↓/j next choice', 'enter save', 'esc cancel']);
+    const owner = apply(choosing, { type: 'edit-choose', delta: 1 }, { type: 'edit-choose', delta: 1 });
+    expect(owner.editing?.value).toBe('owner');
+    expect(wizardReducer(owner, { type: 'edit-choose', delta: 1 }).editing?.value).toBe('read-only'); // wraps
+    expect(wizardReducer(choosing, { type: 'edit-choose', delta: -1 }).editing?.value).toBe('owner');
+    expect(wizardReducer(owner, { type: 'edit-cancel' }).answers.privilege).toBe('read-only');
+    const saved = wizardReducer(owner, { type: 'edit-commit' });
+    expect(saved.answers.privilege).toBe('owner');
+    expect(saved.pending?.work).toEqual({ kind: 'check', step: 'users' });
+    expect(toProgress(saved).answers.privilege).toBe('owner');
+    // An answer saved by hand or by an older azdb starts the choice at the first level.
+    const odd = wizardReducer({ ...focused, answers: { ...focused.answers, privilege: 'admin' } }, { type: 'edit-start' });
+    expect(odd.editing?.value).toBe('read-only');
+  });
+
+  it('? opens the help on every screen but a field being typed into; ? or esc closes it', () => {
+    expect(wizardInput(idle, '?', {})).toEqual([{ type: 'toggle-help' }]);
+    expect(keyHints(idle).map((h) => h.keys)).toContain('?');
+    const help = wizardReducer(idle, { type: 'toggle-help' });
+    expect(help.help).toBe(true);
+    expect(activeCommands(help)).toEqual([WizardCommand.ForceQuit, WizardCommand.CloseHelp]);
+    expect(wizardInput(help, 'x', {})).toEqual([]);
+    expect(wizardInput(help, '', { escape: true })).toEqual([{ type: 'toggle-help' }]);
+    expect(wizardReducer(help, { type: 'toggle-help' }).help).toBe(false);
+    const typing = wizardReducer(idle, { type: 'edit-start' });
+    expect(wizardInput(typing, '?', {})).toEqual([{ type: 'edit-type', text: '?' }]);
+    const running = initialWizardState(ANSWERS);
+    expect(wizardInput(running, '?', {})).toEqual([{ type: 'toggle-help' }]);
+    expect(helpRows().map((r) => r.keys)).toEqual(expect.arrayContaining(['x', 'e', 'tab', '?/esc']));
+  });
+
   it('offers y/n while confirming, and no next while a check runs', () => {
     let s = initialWizardState(ANSWERS, { step: 3, completed: ['credentials', 'iam', 'users'], answers: {} });
     expect(activeCommands(s)).not.toContain(WizardCommand.Next);
@@ -158,11 +200,5 @@ describe('artifacts', () => {
       'az role definition create --role-definition @/x/role.json',
       'az role assignment create --assignee cid --role azdb-discovery --scope /subscriptions/sub-1',
     ]);
-  });
-
-  it('principal SQL with the identity ids', () => {
-    const claims = { tenantId: 't', objectId: 'oid-1', appId: 'app-1', audience: undefined, expiresOn: undefined, identityType: 'app', upn: undefined };
-    expect(principalSql('postgres', 'teleport', claims).at(-1)).toBe("select * from pgaadauth_create_principal_with_oid('teleport', 'oid-1', 'service', false, false);");
-    expect(principalSql('mysql', 'teleport', claims).slice(-2)).toEqual(["CREATE AADUSER 'teleport' IDENTIFIED BY 'app-1';", "GRANT ALL ON `%`.* TO 'teleport'@'%';"]);
   });
 });

@@ -5,10 +5,11 @@ import type { WizardProgress } from '../../src/config/user-state.js';
 import { Wizard } from '../../src/ui/wizard/wizard.js';
 import { waitFor } from '../helpers/wait.js';
 
-const ANSWERS: SetupAnswers = { types: 'postgres,mysql', regions: '*', subscriptions: '*', dbUser: 'teleport', adminUser: '', servers: '' };
+const ANSWERS: SetupAnswers = { types: 'postgres,mysql', regions: '*', subscriptions: '*', dbUser: 'teleport', privilege: 'read-only', pgDatabases: 'postgres', mysqlDatabases: '', adminUser: '', servers: '' };
 
 function fakeApi(outcomes: Partial<Record<StepId, Array<'pass' | 'fail'>>> = {}, options: { configExists?: boolean } = {}) {
   const calls: string[] = [];
+  const answersSeen: SetupAnswers[] = [];
   let saved: WizardProgress | undefined;
   let exists = options.configExists ?? false;
   const next = (step: StepId): StepReport => {
@@ -24,7 +25,7 @@ function fakeApi(outcomes: Partial<Record<StepId, Array<'pass' | 'fail'>>> = {},
     saveProgress: (p) => (saved = p),
     checkCredentials: async () => (calls.push('credentials'), next('credentials')),
     checkIam: async (a) => (calls.push(`iam:${a.regions}`), next('iam')),
-    checkUsers: async () => (calls.push('users'), next('users')),
+    checkUsers: async (a) => (calls.push('users'), answersSeen.push(a), next('users')),
     runPrincipalSql: async (a) => (calls.push(`run-sql:${a.adminUser}`), next('users')),
     writeConfig: async (_a, o) => {
       calls.push(`config:${o.overwrite}:${Boolean(o.keepExisting)}`);
@@ -35,7 +36,7 @@ function fakeApi(outcomes: Partial<Record<StepId, Array<'pass' | 'fail'>>> = {},
     checkConnect: async () => (calls.push('connect'), next('connect')),
     close: async () => {},
   };
-  return { api, calls, saved: () => saved };
+  return { api, calls, answersSeen, saved: () => saved };
 }
 
 describe('wizard screens', () => {
@@ -84,7 +85,7 @@ describe('wizard screens', () => {
     const { api, calls } = fakeApi({}, { configExists: true });
     const ui = render(<Wizard api={api} answers={{ ...ANSWERS, adminUser: 'old-admin' }} progress={{ step: 2, completed: ['credentials', 'iam'], answers: {} }} />);
     await waitFor(() => ui.lastFrame()?.includes('PASS users is pass'), 'users');
-    ui.stdin.write('\t');
+    ui.stdin.write('\t\t\t\t'); // past the privilege level and the databases of each engine
     await waitFor(() => ui.lastFrame()?.includes('› Entra admin:'), 'the admin field focused');
     // One chunk, as fast typing over SSH delivers it: edit, clear the old value, type, commit.
     ui.stdin.write(`e${'\u007f'.repeat('old-admin'.length)}admin@example.com\r`);
@@ -99,6 +100,44 @@ describe('wizard screens', () => {
     ui.stdin.write('n');
     await waitFor(() => ui.lastFrame()?.includes('PASS config is pass'), 'kept');
     expect(calls).toContain('config:false:true');
+    ui.unmount();
+  });
+
+  it('asks for the privilege level with the arrows, explains each, and re-checks with the one chosen', async () => {
+    const { api, answersSeen } = fakeApi();
+    const ui = render(<Wizard api={api} answers={ANSWERS} progress={{ step: 2, completed: ['credentials', 'iam'], answers: {} }} />);
+    await waitFor(() => ui.lastFrame()?.includes('PASS users is pass'), 'users');
+    expect(ui.lastFrame()).toContain('privilege level: read-only — read every table');
+    expect(ui.lastFrame()).toContain('PostgreSQL databases: postgres');
+    expect(ui.lastFrame()).toContain('MySQL databases: (empty)');
+    ui.stdin.write('\t');
+    await waitFor(() => ui.lastFrame()?.includes('› privilege level:'), 'the privilege field focused');
+    ui.stdin.write('e');
+    await waitFor(() => ui.lastFrame()?.includes('(↑/↓ choose, enter save, esc cancel)'), 'the choices');
+    const choices = ui.lastFrame()!;
+    for (const level of ['● read-only', '○ read-write', '○ owner']) expect(choices).toContain(level);
+    expect(choices).toContain('↑/k previous');
+    ui.stdin.write('\u001B[B'); // down
+    await waitFor(() => ui.lastFrame()?.includes('● read-write'), 'read-write chosen');
+    ui.stdin.write('\r');
+    await waitFor(() => answersSeen.some((a) => a.privilege === 'read-write'), 'the check with read-write');
+    await waitFor(() => ui.lastFrame()?.includes('privilege level: read-write — read-only + insert'), 'the answer shown');
+    ui.unmount();
+  });
+
+  it('? shows every key and the privilege levels; esc goes back to the step', async () => {
+    const { api } = fakeApi();
+    const ui = render(<Wizard api={api} answers={ANSWERS} progress={{ step: 2, completed: ['credentials', 'iam'], answers: {} }} />);
+    await waitFor(() => ui.lastFrame()?.includes('PASS users is pass'), 'users');
+    expect(ui.lastFrame()).toContain('? help');
+    ui.stdin.write('?');
+    await waitFor(() => ui.lastFrame()?.includes('Privilege levels'), 'the help');
+    const help = ui.lastFrame()!;
+    expect(help).toContain('step 3: run the SQL on every server as the Entra admin');
+    expect(help).toMatch(/owner\s+read-write \+ create and drop tables/);
+    expect(help).not.toContain('PASS users is pass');
+    ui.stdin.write('\u001B');
+    await waitFor(() => ui.lastFrame()?.includes('PASS users is pass'), 'back to the step');
     ui.unmount();
   });
 });

@@ -28,13 +28,38 @@ export interface SetupAnswers {
   subscriptions: string;
   /** The Entra database user the broker logs in as. */
   dbUser: string;
+  /** What that user may do: one of {@link PRIVILEGE_LEVELS}. */
+  privilege: string;
+  /** PostgreSQL databases the user will use, comma-separated. */
+  pgDatabases: string;
+  /** MySQL databases the user will use, comma-separated. */
+  mysqlDatabases: string;
   /** The server's Entra admin (a person's sign-in name or a group), to run the SQL as. */
   adminUser: string;
   /** Servers to set up, comma-separated; '' = every server discovery finds. */
   servers: string;
 }
 
-export const ANSWER_KEYS: ReadonlyArray<keyof SetupAnswers> = ['types', 'regions', 'subscriptions', 'dbUser', 'adminUser', 'servers'];
+export const ANSWER_KEYS: ReadonlyArray<keyof SetupAnswers> = ['types', 'regions', 'subscriptions', 'dbUser', 'privilege', 'pgDatabases', 'mysqlDatabases', 'adminUser', 'servers'];
+
+/**
+ * What step 3 grants the database user, the same way on both engines, on the databases named for
+ * each engine only (never `*.*`).
+ */
+export const PRIVILEGE_LEVELS = ['read-only', 'read-write', 'owner'] as const;
+export type PrivilegeLevel = (typeof PRIVILEGE_LEVELS)[number];
+export const DEFAULT_PRIVILEGE: PrivilegeLevel = 'read-only';
+
+export const PRIVILEGE_DESCRIPTIONS: Readonly<Record<PrivilegeLevel, string>> = {
+  'read-only': 'read every table (PostgreSQL: schema public, now and later; MySQL: db.*)',
+  'read-write': 'read-only + insert, update and delete rows (and use sequences)',
+  owner: 'read-write + create and drop tables: in its own schema (PostgreSQL), in the database (MySQL)',
+};
+
+/** The answer as a level; anything else (an old or hand-edited answer) is the default. */
+export function privilegeLevel(answer: string): PrivilegeLevel {
+  return (PRIVILEGE_LEVELS as readonly string[]).includes(answer) ? (answer as PrivilegeLevel) : DEFAULT_PRIVILEGE;
+}
 
 export interface Artifact {
   label: string;

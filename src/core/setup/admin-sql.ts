@@ -7,6 +7,7 @@
 import type { DbSession } from '../../diagnostics/db-client.js';
 import { serverError } from '../../diagnostics/db-client.js';
 import { ExternalError } from '../../errors.js';
+import type { PrincipalSql } from './principal-grants.js';
 
 export interface AdminTokenSource {
   /** How the person knows it: "Azure CLI", "DefaultAzureCredential". */
@@ -37,24 +38,42 @@ export async function openAdminSession(
 }
 
 /**
- * Runs the statements in order. A create statement (the first) refused because the principal
- * exists (PostgreSQL 42710, MySQL 1396: servers that share an engine, or a second run) is not a
- * failure: the GRANT after it still runs. Resolves with whether it existed.
+ * Runs a principal plan on one server: `create` in its database, then each group of GRANTs in a
+ * session on the group's database (PostgreSQL grants per database; MySQL's run anywhere, so in
+ * the first session). `open(database)` logs in as the admin; every session it opens is closed.
+ * A principal that exists already is not a failure (PostgreSQL's guarded create returns no row;
+ * PostgreSQL 42710 and MySQL 1396 where it is not guarded): the GRANTs still run.
  */
-export async function runPrincipalStatements(session: DbSession, statements: readonly string[]): Promise<{ existed: boolean }> {
-  let existed = false;
-  for (const [i, statement] of statements.entries()) {
-    try {
-      await session.query(statement);
-    } catch (error) {
-      if (i !== 0 || !alreadyExists(error)) throw error;
-      existed = true;
+export async function applyPrincipalSql(plan: PrincipalSql, open: (database: string) => Promise<DbSession>): Promise<{ existed: boolean; statements: number }> {
+  let statements = 1;
+  let existed: boolean;
+  const first = await open(plan.createDatabase);
+  try {
+    existed = await createPrincipal(first, plan.create);
+    for (const group of plan.grants) {
+      const session = group.database === plan.createDatabase || group.database === '' ? first : await open(group.database);
+      try {
+        for (const statement of group.statements) {
+          await session.query(statement);
+          statements += 1;
+        }
+      } finally {
+        if (session !== first) await session.close();
+      }
     }
+  } finally {
+    await first.close();
   }
-  return { existed };
+  return { existed, statements };
 }
 
-function alreadyExists(error: unknown): boolean {
-  const e = serverError(error);
-  return e.code === '42710' || e.errno === 1396;
+async function createPrincipal(session: DbSession, create: string): Promise<boolean> {
+  try {
+    const { rows } = await session.query(create);
+    return session.protocol === 'postgres' && Array.isArray(rows) && rows.length === 0;
+  } catch (error) {
+    const e = serverError(error);
+    if (e.code === '42710' || e.errno === 1396) return true;
+    throw error;
+  }
 }

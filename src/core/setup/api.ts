@@ -6,6 +6,7 @@
  * writes holds a token or a secret (exports.sh carries a placeholder for the client secret).
  */
 import { resolve, join } from 'node:path';
+import { DEFAULT_POSTGRES_DB_NAME } from '../../access/index.js';
 import { CLOUDS, databaseScope } from '../../azure/clouds.js';
 import { createAzureCliCredential } from '../../azure/credential.js';
 import type { CredsDeps } from '../../azure/credential-sources.js';
@@ -13,7 +14,7 @@ import { TokenCache } from '../../azure/token-cache.js';
 import { createUserStateStore, type UserStateStore } from '../../config/user-state.js';
 import { REAL_CREDS_DEPS } from '../../diagnostics/credential-advice.js';
 import { which } from '../../process/exec.js';
-import type { SetupApi } from '../api/setup.js';
+import { DEFAULT_PRIVILEGE, type SetupApi } from '../api/setup.js';
 import type { CoreContext } from '../context.js';
 import { configPath, createTokenCache, stateDirOf, type Runtime } from '../runtime.js';
 import type { AdminTokenSource } from './admin-sql.js';
@@ -58,7 +59,18 @@ export async function createSetupApi(ctx: CoreContext, options: SetupApiOptions 
       return `Azure (${basis.cloud}${arm}); ${basis.source ? `starting from ${basis.source}` : 'no config yet'}; writes ${configFile}`;
     },
     async defaults() {
-      return { types: 'postgres,mysql', regions: '*', subscriptions: '*', dbUser: basis.dbUser ?? 'teleport', adminUser: '', servers: '' };
+      return {
+        types: 'postgres,mysql',
+        regions: '*',
+        subscriptions: '*',
+        dbUser: basis.dbUser ?? 'teleport',
+        privilege: DEFAULT_PRIVILEGE,
+        pgDatabases: DEFAULT_POSTGRES_DB_NAME,
+        // MySQL has no database every server has: the person names it.
+        mysqlDatabases: '',
+        adminUser: '',
+        servers: '',
+      };
     },
     loadProgress: () => store.wizardProgress(),
     saveProgress: (progress) => store.saveWizardProgress(progress),

@@ -121,6 +121,9 @@ function loginFailure(state: DoctorState, dbUser: string, error: unknown): Check
   if (/timed out|ETIMEDOUT|timeout/i.test(message)) {
     return result('login', title, 'fail', detail, firewallHint(db.host, db.port));
   }
+  if (e.errno === 1044 || (e.code === '42501' && /permission denied for database/i.test(message))) {
+    return result('login', title, 'fail', detail, `${dbUser} exists but may not use this database: as the server's Microsoft Entra admin, grant it (\`azdb setup\`, step 3, writes the GRANTs).`);
+  }
   if (e.code === '28P01' || e.errno === 1045 || /password authentication failed|Access denied/i.test(message)) {
     const sql = createPrincipalSql(db.protocol, dbUser, state.claims, singleServerName(db));
     const who = state.claims ? ` (object id ${state.claims.objectId ?? '?'}, app id ${state.claims.appId ?? '?'})` : '';

@@ -3,7 +3,7 @@
  * actions. The key bar is generated from the same table.
  */
 import { matchesBinding, typedText, type KeyBinding, type KeyPress } from '../keys.js';
-import { DONE, STEP_FIELDS, currentStep, type WizardAction, type WizardState } from './state.js';
+import { DONE, STEP_FIELDS, choicesOf, currentStep, type WizardAction, type WizardState } from './state.js';
 
 export enum WizardCommand {
   Next = 'next',
@@ -22,6 +22,11 @@ export enum WizardCommand {
   Commit = 'commit',
   Cancel = 'cancel',
   DeleteChar = 'delete-char',
+  /** On a choice field being edited: the previous / next value. */
+  ChoosePrevious = 'choose-previous',
+  ChooseNext = 'choose-next',
+  Help = 'help',
+  CloseHelp = 'close-help',
 }
 
 /** A binding, plus the arrows the shared table has no name for. */
@@ -44,9 +49,13 @@ export const WIZARD_BINDINGS: Readonly<Record<WizardCommand, readonly WizardBind
   [WizardCommand.Commit]: [{ key: 'return' }],
   [WizardCommand.Cancel]: [{ key: 'escape' }],
   [WizardCommand.DeleteChar]: [{ key: 'backspace' }, { key: 'delete' }],
+  [WizardCommand.ChoosePrevious]: [{ key: 'up' }, { char: 'k' }],
+  [WizardCommand.ChooseNext]: [{ key: 'down' }, { char: 'j' }],
+  [WizardCommand.Help]: [{ char: '?' }],
+  [WizardCommand.CloseHelp]: [{ char: '?' }, { key: 'escape' }],
 };
 
-const LABELS: Record<string, string> = { return: 'enter', escape: 'esc', tab: 'tab', backspace: 'backspace', delete: 'del', left: '←', right: '→' };
+const LABELS: Record<string, string> = { return: 'enter', escape: 'esc', tab: 'tab', backspace: 'backspace', delete: 'del', left: '←', right: '→', up: '↑', down: '↓' };
 
 export function wizardKeys(command: WizardCommand): string {
   return WIZARD_BINDINGS[command]
@@ -60,13 +69,17 @@ export function matchesWizard(command: WizardCommand, input: string, key: KeyPre
 
 /** The commands the screen offers now, in priority order. */
 export function activeCommands(state: WizardState): WizardCommand[] {
-  if (state.editing) return [WizardCommand.ForceQuit, WizardCommand.Commit, WizardCommand.Cancel, WizardCommand.DeleteChar];
-  if (state.confirmOverwrite) return [WizardCommand.ForceQuit, WizardCommand.Yes, WizardCommand.No, WizardCommand.Back, WizardCommand.Quit];
-  if (state.index === DONE) return [WizardCommand.ForceQuit, WizardCommand.OpenPicker, WizardCommand.Restart, WizardCommand.Back, WizardCommand.Quit];
+  if (state.editing) {
+    if (choicesOf(state.editing.field)) return [WizardCommand.ForceQuit, WizardCommand.ChoosePrevious, WizardCommand.ChooseNext, WizardCommand.Commit, WizardCommand.Cancel];
+    return [WizardCommand.ForceQuit, WizardCommand.Commit, WizardCommand.Cancel, WizardCommand.DeleteChar];
+  }
+  if (state.help) return [WizardCommand.ForceQuit, WizardCommand.CloseHelp];
+  if (state.confirmOverwrite) return [WizardCommand.ForceQuit, WizardCommand.Yes, WizardCommand.No, WizardCommand.Back, WizardCommand.Help, WizardCommand.Quit];
+  if (state.index === DONE) return [WizardCommand.ForceQuit, WizardCommand.OpenPicker, WizardCommand.Restart, WizardCommand.Back, WizardCommand.Help, WizardCommand.Quit];
   const step = currentStep(state)!;
   const commands = [WizardCommand.ForceQuit];
   // A running check can be left (its work is aborted), not restarted.
-  if (state.pending) return [...commands, WizardCommand.Skip, ...(state.index > 0 ? [WizardCommand.Back] : []), WizardCommand.Quit];
+  if (state.pending) return [...commands, WizardCommand.Skip, ...(state.index > 0 ? [WizardCommand.Back] : []), WizardCommand.Help, WizardCommand.Quit];
   if (state.status[step] === 'pass') commands.push(WizardCommand.Next);
   // After enter (next): the last step's o opens the picker on the config it just checked.
   if (step === 'connect' && state.status.connect === 'pass') commands.push(WizardCommand.OpenPicker);
@@ -74,7 +87,7 @@ export function activeCommands(state: WizardState): WizardCommand[] {
   if (state.index > 0) commands.push(WizardCommand.Back);
   if (STEP_FIELDS[step].length > 0) commands.push(WizardCommand.Field, WizardCommand.Edit);
   if (step === 'users') commands.push(WizardCommand.RunSql);
-  commands.push(WizardCommand.Quit);
+  commands.push(WizardCommand.Help, WizardCommand.Quit);
   return commands;
 }
 
@@ -82,6 +95,7 @@ export function activeCommands(state: WizardState): WizardCommand[] {
 export function wizardInput(state: WizardState, input: string, key: KeyPress & { leftArrow?: boolean; rightArrow?: boolean }): WizardAction[] {
   const command = activeCommands(state).find((c) => matchesWizard(c, input, key));
   if (state.editing && command === undefined) {
+    if (choicesOf(state.editing.field)) return [];
     const text = typedText(input, key);
     return text ? [{ type: 'edit-type', text }] : [];
   }
@@ -119,6 +133,13 @@ export function wizardInput(state: WizardState, input: string, key: KeyPress & {
       return [{ type: 'edit-cancel' }];
     case WizardCommand.DeleteChar:
       return [{ type: 'edit-delete' }];
+    case WizardCommand.ChoosePrevious:
+      return [{ type: 'edit-choose', delta: -1 }];
+    case WizardCommand.ChooseNext:
+      return [{ type: 'edit-choose', delta: 1 }];
+    case WizardCommand.Help:
+    case WizardCommand.CloseHelp:
+      return [{ type: 'toggle-help' }];
   }
 }
 
@@ -139,6 +160,10 @@ const HINT_LABELS: Record<WizardCommand, string> = {
   [WizardCommand.Commit]: 'save',
   [WizardCommand.Cancel]: 'cancel',
   [WizardCommand.DeleteChar]: 'delete',
+  [WizardCommand.ChoosePrevious]: 'previous',
+  [WizardCommand.ChooseNext]: 'next choice',
+  [WizardCommand.Help]: 'help',
+  [WizardCommand.CloseHelp]: 'close help',
 };
 
 /** The key bar: what the screen offers now. */
@@ -146,4 +171,21 @@ export function keyHints(state: WizardState): Array<{ keys: string; label: strin
   return activeCommands(state)
     .filter((c) => c !== WizardCommand.ForceQuit && c !== WizardCommand.DeleteChar)
     .map((c) => ({ keys: wizardKeys(c), label: HINT_LABELS[c] }));
+}
+
+/** The `?` screen's key list: every command a step can offer, with what it does. */
+export function helpRows(): Array<{ keys: string; label: string }> {
+  const rows: Array<[WizardCommand, string]> = [
+    [WizardCommand.Next, 'next step (once the step passed)'],
+    [WizardCommand.Back, 'previous step'],
+    [WizardCommand.Retry, 'run the step\'s check again'],
+    [WizardCommand.Skip, 'skip the step'],
+    [WizardCommand.Field, 'next field of the step'],
+    [WizardCommand.Edit, 'edit the field: type, or ↑/↓ on a choice; enter saves, esc cancels'],
+    [WizardCommand.RunSql, 'step 3: run the SQL on every server as the Entra admin'],
+    [WizardCommand.OpenPicker, 'open the picker (last step, or when done)'],
+    [WizardCommand.Quit, 'quit; progress is saved and setup resumes there'],
+    [WizardCommand.CloseHelp, 'close this help'],
+  ];
+  return rows.map(([command, label]) => ({ keys: wizardKeys(command), label }));
 }

@@ -4,7 +4,7 @@
  * `step-done`. Progress (step, completed steps, answers) is what the user-state store keeps.
  */
 import type { WizardProgress } from '../../core/api/setup.js';
-import { ANSWER_KEYS, STEP_IDS, type SetupAnswers, type StepId, type StepReport } from '../../core/api/setup.js';
+import { ANSWER_KEYS, PRIVILEGE_LEVELS, STEP_IDS, type SetupAnswers, type StepId, type StepReport } from '../../core/api/setup.js';
 
 export type StepStatus = 'pending' | 'running' | 'pass' | 'fail' | 'skipped';
 
@@ -12,7 +12,7 @@ export type StepStatus = 'pending' | 'running' | 'pass' | 'fail' | 'skipped';
 export const STEP_FIELDS: Readonly<Record<StepId, ReadonlyArray<keyof SetupAnswers>>> = {
   credentials: [],
   iam: ['types', 'regions', 'subscriptions'],
-  users: ['dbUser', 'adminUser', 'servers'],
+  users: ['dbUser', 'privilege', 'pgDatabases', 'mysqlDatabases', 'adminUser', 'servers'],
   config: [],
   connect: [],
 };
@@ -22,9 +22,21 @@ export const FIELD_LABELS: Readonly<Record<keyof SetupAnswers, string>> = {
   regions: 'regions (* or eastus,...)',
   subscriptions: 'subscriptions (* or ids)',
   dbUser: 'database user',
+  privilege: 'privilege level',
+  pgDatabases: 'PostgreSQL databases',
+  mysqlDatabases: 'MySQL databases',
   adminUser: 'Entra admin',
   servers: 'servers (empty = all found)',
 };
+
+/** Fields answered by choosing one of a few values (↑/↓ while editing) instead of typing. */
+export const CHOICE_FIELDS: Readonly<Partial<Record<keyof SetupAnswers, readonly string[]>>> = {
+  privilege: PRIVILEGE_LEVELS,
+};
+
+export function choicesOf(field: keyof SetupAnswers): readonly string[] | undefined {
+  return CHOICE_FIELDS[field];
+}
 
 export type Work =
   | { kind: 'check'; step: StepId }
@@ -42,6 +54,8 @@ export interface WizardState {
   editing: { field: keyof SetupAnswers; value: string } | undefined;
   /** Asking whether to overwrite the existing config. */
   confirmOverwrite: boolean;
+  /** The `?` screen is open. */
+  help: boolean;
   pending: { id: number; work: Work } | undefined;
   nextId: number;
   exit: 'quit' | 'picker' | undefined;
@@ -59,6 +73,9 @@ export type WizardAction =
   | { type: 'edit-start' }
   | { type: 'edit-type'; text: string }
   | { type: 'edit-delete' }
+  /** On a choice field: the next (1) or previous (-1) value. */
+  | { type: 'edit-choose'; delta: 1 | -1 }
+  | { type: 'toggle-help' }
   | { type: 'edit-commit' }
   | { type: 'edit-cancel' }
   | { type: 'run-sql' }
@@ -85,7 +102,7 @@ export function initialWizardState(answers: SetupAnswers, progress?: WizardProgr
   }
   const first = STEP_IDS.findIndex((id) => !completed.has(id));
   const index = progress ? (first === -1 ? DONE : Math.min(first, Math.max(0, Math.min(progress.step, DONE)))) : 0;
-  const base: WizardState = { index, status, reports: {}, answers: merged, focus: 0, editing: undefined, confirmOverwrite: false, pending: undefined, nextId: 1, exit: undefined };
+  const base: WizardState = { index, status, reports: {}, answers: merged, focus: 0, editing: undefined, confirmOverwrite: false, help: false, pending: undefined, nextId: 1, exit: undefined };
   return index < DONE ? startWork(base, workFor(STEP_IDS[index]!)) : base;
 }
 
@@ -158,12 +175,22 @@ export function wizardReducer(state: WizardState, action: WizardAction): WizardS
     case 'edit-start': {
       const field = step ? STEP_FIELDS[step][state.focus] : undefined;
       if (!field || state.pending) return state;
-      return { ...state, editing: { field, value: state.answers[field] } };
+      const choices = choicesOf(field);
+      const value = state.answers[field];
+      return { ...state, editing: { field, value: choices && !choices.includes(value) ? choices[0]! : value } };
     }
     case 'edit-type':
-      return state.editing ? { ...state, editing: { ...state.editing, value: state.editing.value + action.text } } : state;
+      return state.editing && !choicesOf(state.editing.field) ? { ...state, editing: { ...state.editing, value: state.editing.value + action.text } } : state;
     case 'edit-delete':
-      return state.editing ? { ...state, editing: { ...state.editing, value: state.editing.value.slice(0, -1) } } : state;
+      return state.editing && !choicesOf(state.editing.field) ? { ...state, editing: { ...state.editing, value: state.editing.value.slice(0, -1) } } : state;
+    case 'edit-choose': {
+      const choices = state.editing ? choicesOf(state.editing.field) : undefined;
+      if (!state.editing || !choices) return state;
+      const at = (choices.indexOf(state.editing.value) + action.delta + choices.length) % choices.length;
+      return { ...state, editing: { ...state.editing, value: choices[at]! } };
+    }
+    case 'toggle-help':
+      return state.editing ? state : { ...state, help: !state.help };
     case 'edit-cancel':
       return { ...state, editing: undefined };
     case 'edit-commit': {

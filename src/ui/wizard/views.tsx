@@ -1,11 +1,11 @@
 /** The wizard's screens: they only render the state. */
 import { Box, Text } from 'ink';
-import { STEP_IDS, STEP_TITLES, type StepReport } from '../../core/api/setup.js';
+import { PRIVILEGE_DESCRIPTIONS, PRIVILEGE_LEVELS, STEP_IDS, STEP_TITLES, privilegeLevel, type SetupAnswers, type StepReport } from '../../core/api/setup.js';
 import { KeyBar } from '../components/key-bar.js';
 import { Spinner } from '../components/spinner.js';
 import { useTheme } from '../theme.js';
-import { keyHints } from './keys.js';
-import { FIELD_LABELS, STEP_FIELDS, currentStep, type StepStatus, type WizardState } from './state.js';
+import { helpRows, keyHints } from './keys.js';
+import { FIELD_LABELS, STEP_FIELDS, choicesOf, currentStep, type StepStatus, type WizardState } from './state.js';
 
 const ICONS: Record<StepStatus, string> = { pending: '○', running: '…', pass: '✓', fail: '✗', skipped: '↷' };
 
@@ -22,7 +22,7 @@ export function WizardView({ state, note, configFile }: { state: WizardState; no
       </Text>
       {note ? <Text color={theme.muted} wrap="truncate-end">{note}</Text> : null}
       <StepStrip state={state} />
-      {step ? <StepBody state={state} /> : <DoneBody state={state} configFile={configFile} />}
+      {state.help ? <HelpBody /> : step ? <StepBody state={state} /> : <DoneBody state={state} configFile={configFile} />}
       <KeyBar hints={keyHints(state)} />
     </Box>
   );
@@ -58,11 +58,14 @@ function StepBody({ state }: { state: WizardState }) {
     <Box flexDirection="column" marginY={1}>
       {fields.map((field, i) => {
         const editing = state.editing?.field === field;
+        const choices = choicesOf(field);
+        if (editing && choices) return <ChoiceField key={field} field={field} choices={choices} value={state.editing!.value} />;
         const value = editing ? `${state.editing!.value}▏` : state.answers[field] || '(empty)';
         return (
           <Text key={field} wrap="truncate-end">
             <Text color={i === state.focus ? theme.accent : theme.muted}>{i === state.focus ? '›' : ' '} {FIELD_LABELS[field]}: </Text>
             <Text inverse={editing}>{value}</Text>
+            {field === 'privilege' && !editing ? <Text color={theme.muted}> — {PRIVILEGE_DESCRIPTIONS[privilegeLevel(state.answers.privilege)]}</Text> : null}
           </Text>
         );
       })}
@@ -74,6 +77,48 @@ function StepBody({ state }: { state: WizardState }) {
           Overwrite the existing config? (y/n)
         </Text>
       ) : null}
+    </Box>
+  );
+}
+
+/** A field being answered by choosing: every value, the chosen one marked. */
+function ChoiceField({ field, choices, value }: { field: keyof SetupAnswers; choices: readonly string[]; value: string }) {
+  const theme = useTheme();
+  return (
+    <Box flexDirection="column">
+      <Text color={theme.accent}>› {FIELD_LABELS[field]}: (↑/↓ choose, enter save, esc cancel)</Text>
+      {choices.map((choice) => (
+        <Text key={choice} wrap="truncate-end">
+          {'    '}
+          <Text inverse={choice === value}>{choice === value ? '●' : '○'} {choice}</Text>
+          {field === 'privilege' ? <Text color={theme.muted}> — {PRIVILEGE_DESCRIPTIONS[privilegeLevel(choice)]}</Text> : null}
+        </Text>
+      ))}
+    </Box>
+  );
+}
+
+/** `?`: every key, and what step 3's privilege levels grant. */
+function HelpBody() {
+  const theme = useTheme();
+  const rows = helpRows();
+  const width = Math.max(...rows.map((r) => r.keys.length));
+  return (
+    <Box flexDirection="column" marginY={1}>
+      <Text bold>Keys</Text>
+      {rows.map((r) => (
+        <Text key={r.keys} wrap="truncate-end">
+          {'  '}
+          <Text bold color={theme.accent}>{r.keys.padEnd(width)}</Text> {r.label}
+        </Text>
+      ))}
+      <Text bold>Privilege levels (step 3), granted only on the databases named for each engine</Text>
+      {PRIVILEGE_LEVELS.map((level) => (
+        <Text key={level}>
+          {'  '}
+          <Text bold>{level.padEnd(10)}</Text> {PRIVILEGE_DESCRIPTIONS[level]}
+        </Text>
+      ))}
     </Box>
   );
 }
