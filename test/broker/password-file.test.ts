@@ -92,9 +92,9 @@ describe('loadOrCreatePasswordFile (a tunnel password kept across runs)', () => 
   });
 
   it.each([
-    [0o640, 'accessible to its group (mode 0640)'],
-    [0o604, 'accessible to every user (mode 0604)'],
-  ])('refuses a file of mode %o, saying how to fix it and never showing the password', async (mode, said) => {
+    ['0640', 0o640, 'accessible to its group (mode 0640)'],
+    ['0604', 0o604, 'accessible to every user (mode 0604)'],
+  ])('refuses a file of mode %s, saying how to fix it and never showing the password', async (_label, mode, said) => {
     const path = await file(`loose-${mode.toString(8)}`, 'visible-secret-but-long-enough\n', mode);
     const error = (await loadOrCreatePasswordFile(path, subject).catch((e: unknown) => e)) as UserError;
     expect(error).toBeInstanceOf(UserError);
