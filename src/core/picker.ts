@@ -20,7 +20,7 @@ import { discoveryWarnings } from './databases.js';
 import { doctorDeps } from './doctor.js';
 import { loginSession } from './queries.js';
 import { loadRuntime, type Runtime } from './runtime.js';
-import { clientCommandLine, clientInvocation, findClient, recordTunnel, startTunnel, tunnelPasswordFile, type LocalTunnel, type TunnelRequest } from './tunnels.js';
+import { clientCommandLine, clientInvocation, findClient, passwordReference, recordTunnel, startTunnel, tunnelPasswordFile, type LocalTunnel, type TunnelRequest } from './tunnels.js';
 
 export interface TuiApiOptions {
   /** The user-state store (recent connections, tunnel ports); default the conf-backed one in the state dir. */
@@ -284,7 +284,7 @@ function describeTunnel(id: string, tunnel: LocalTunnel): TuiTunnel {
     user: tunnel.user,
     database: tunnel.database,
     uri: tunnel.uri,
-    command: clientCommandLine(tunnel, '<password>'),
+    command: clientCommandLine(tunnel, passwordReference(tunnel, '<password>')),
     password: tunnel.password,
     ...(tunnel.passwordFile ? { passwordFile: tunnel.passwordFile } : {}),
     ...(tunnel.caFile ? { caFile: tunnel.caFile } : {}),

@@ -144,6 +144,11 @@ export function clientCommandLine(tunnel: ClientView, passwordNote: string): str
   return `PGPASSWORD=${passwordNote} psql "host=${tunnel.host} port=${tunnel.port} user=${tunnel.user} dbname=${tunnel.database} ${tls}"`;
 }
 
+/** What stands for the password in a command line to show: the password file read by the shell, else `fallback`. */
+export function passwordReference(tunnel: Pick<LocalTunnel, 'passwordFile'>, fallback: string): string {
+  return tunnel.passwordFile ? `"$(cat ${shellWord(tunnel.passwordFile)})"` : fallback;
+}
+
 /**
  * Arguments and environment of the client azdb starts: the tunnel password only ever in the
  * environment, which carries nothing else of azdb's (see {@link clientEnvironment}); run it with

@@ -123,7 +123,7 @@ describe('tunnels for GUI clients, set up once', () => {
     expect(await readFile(passwordFile, 'utf8')).toBe(`${first.password}\n`);
     expect((await stat(passwordFile)).mode & 0o777).toBe(0o600);
     expect(first.caFile).toBe(join(cli.AZDB_STATE_DIR!, 'tls', 'ca.pem'));
-    expect(first.command).toContain(`sslmode=verify-full sslrootcert=${first.caFile}`);
+    expect(first.command).toBe(`PGPASSWORD="$(cat ${passwordFile})" psql "host=127.0.0.1 port=${first.port} user=${DEMO_IDENTITY.role} dbname=inventory sslmode=verify-full sslrootcert=${first.caFile}"`);
     await api.closeTunnel(first.id);
 
     // The next picker (a restart) opens the tunnel where the GUI client expects it.

@@ -6,7 +6,7 @@ import { resolve } from 'node:path';
 import { isLoopbackHost } from '../../config/address.js';
 import { createUserStateStore } from '../../config/user-state.js';
 import { loadRuntime } from '../../core/runtime.js';
-import { clientCommandLine, clientInvocation, findClient, logout, recordTunnel, startTunnel, type LocalTunnel, type LoginFlags } from '../../core/tunnels.js';
+import { clientCommandLine, clientInvocation, findClient, logout, passwordReference, recordTunnel, startTunnel, type LocalTunnel, type LoginFlags } from '../../core/tunnels.js';
 import { shellWord } from '../../format.js';
 import { run } from '../../process/exec.js';
 import type { CliContext } from '../context.js';
@@ -70,17 +70,10 @@ export async function proxyDb(ctx: CliContext, name: string, flags: ProxyFlags):
 function printTunnel(ctx: CliContext, name: string, tunnel: LocalTunnel): void {
   const client = tunnel.protocol === 'mysql' ? 'mysql' : 'psql';
   let password: string;
-  let note: string;
-  if (tunnel.passwordFile) {
-    password = `in ${tunnel.passwordFile} (kept for every run with this --password-file; not your Azure credentials)`;
-    note = `"$(cat ${shellWord(tunnel.passwordFile)})"`;
-  } else if (ctx.out.isTTY) {
-    password = `${tunnel.password}   (random for this tunnel; not your Azure credentials)`;
-    note = '<password above>';
-  } else {
-    password = 'not printed: stdout is not a terminal (`--json` prints it; `--password-file FILE` keeps it in a file)';
-    note = '<password>';
-  }
+  if (tunnel.passwordFile) password = `in ${tunnel.passwordFile} (kept for every run with this --password-file; not your Azure credentials)`;
+  else if (ctx.out.isTTY) password = `${tunnel.password}   (random for this tunnel; not your Azure credentials)`;
+  else password = 'not printed: stdout is not a terminal (`--json` prints it; `--password-file FILE` keeps it in a file)';
+  const note = passwordReference(tunnel, ctx.out.isTTY ? '<password above>' : '<password>');
   ctx.out.line(`Tunnel to ${name} (${tunnel.protocol}) on ${tunnel.host}:${tunnel.port}`);
   ctx.out.line(`  user      ${tunnel.user}`);
   ctx.out.line(`  database  ${tunnel.database}`);
