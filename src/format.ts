@@ -14,3 +14,10 @@ export function formatDuration(ms: number | null): string {
   if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
   return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
 }
+
+const PLAIN_WORD = /^[\w./@%+=:,-]+$/;
+
+/** Text as one shell word, quoted only when it needs to be (a path in a command to copy). */
+export function shellWord(text: string): string {
+  return PLAIN_WORD.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;
+}

@@ -4,6 +4,13 @@
  */
 import { createServer, type Server, type Socket } from 'node:net';
 
+/**
+ * TCP keepalive on every client socket after this long without traffic (as PgBouncer's
+ * tcp_keepalive): a client that vanished (a laptop asleep, a NAT that forgot it) is noticed and
+ * its session, with its server connection, is ended instead of held forever.
+ */
+export const CLIENT_KEEPALIVE_MS = 60_000;
+
 export interface ListenerOptions {
   host: string;
   port: number;
@@ -33,6 +40,7 @@ export async function startListener(options: ListenerOptions): Promise<Listener>
     open.add(socket);
     socket.on('error', () => {});
     socket.setNoDelay(true);
+    socket.setKeepAlive(true, CLIENT_KEEPALIVE_MS);
     options.handle(socket).finally(() => {
       socket.destroy();
       open.delete(socket);

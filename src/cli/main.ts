@@ -14,6 +14,7 @@ import { createOutput, type Output, type OutputStreams } from './output.js';
 
 // Types only: erased from the output, so the commands still load on demand.
 import type { ConfigCreateFlags } from './commands/config-create.js';
+import type { ProxyFlags } from './commands/db-tunnel.js';
 import type { LoginFlags } from '../core/tunnels.js';
 
 interface GlobalOptions {
@@ -106,7 +107,8 @@ function buildProgram(io: OutputStreams, plugins: CliPlugins, onContext: (ctx: C
     .option('--db-name <name>', 'database name')
     .option('--host <host>', 'listen address', '127.0.0.1')
     .option('--port <port>', 'listen port (default: any free port)', parsePort)
-    .action(async (name: string, options: LoginFlags & { host: string; port?: number }, command: Command) =>
+    .option('--password-file <file>', 'keep the tunnel password in FILE (0600): read when it exists, else a new random one written there')
+    .action(async (name: string, options: ProxyFlags, command: Command) =>
       (await import('./commands/db-tunnel.js')).proxyDb(context(command), name, options));
 
   program

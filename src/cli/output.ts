@@ -7,6 +7,8 @@ import type { Writable } from 'node:stream';
 export interface Output {
   readonly json: boolean;
   readonly color: boolean;
+  /** stdout is a terminal (a person reads it), not a file or a pipe. */
+  readonly isTTY: boolean;
   /** A human result line (stdout, or stderr under --json). */
   line(text?: string): void;
   /** Progress, warnings and errors: always stderr. */
@@ -29,6 +31,7 @@ export function createOutput(json: boolean, streams: OutputStreams): Output {
   return {
     json,
     color,
+    isTTY: streams.isTTY,
     line(text = '') {
       (json ? streams.stderr : streams.stdout).write(`${text}\n`);
     },

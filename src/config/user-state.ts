@@ -1,6 +1,6 @@
 /**
- * Per-user state that is not configuration: recent connections (for the picker) and wizard
- * progress (so `azdb setup` resumes). Callers see {@link UserStateStore}; conf is one backing,
+ * Per-user state that is not configuration: recent connections and the port of each database's
+ * tunnel (for the picker) and wizard progress (so `azdb setup` resumes). Callers see {@link UserStateStore}; conf is one backing,
  * memory another, so units that use the store take it as a defaulted parameter and tests inject
  * {@link createMemoryUserStateStore}.
  */
@@ -31,6 +31,9 @@ export interface UserStateStore {
   recentConnections(): RecentConnection[];
   /** Puts the connection first, dropping an earlier entry for the same name, user and database. */
   recordConnection(connection: Omit<RecentConnection, 'at'> & { at?: string | Date }): void;
+  /** The port the picker's tunnels to database `name` listen on (a GUI client is set up with it). */
+  tunnelPort(name: string): number | undefined;
+  rememberTunnelPort(name: string, port: number): void;
   /** Undefined when the wizard was never started (or was cleared). */
   wizardProgress(): WizardProgress | undefined;
   saveWizardProgress(progress: WizardProgress): void;
@@ -39,6 +42,7 @@ export interface UserStateStore {
 
 interface StoredState {
   recent?: unknown;
+  tunnel_ports?: unknown;
   wizard?: unknown;
 }
 
@@ -73,7 +77,7 @@ export function createUserStateStore(options: UserStateOptions = {}): UserStateS
 }
 
 export function createMemoryUserStateStore(
-  initial: { recent?: RecentConnection[]; wizard?: WizardProgress } = {},
+  initial: { recent?: RecentConnection[]; tunnel_ports?: Record<string, number>; wizard?: WizardProgress } = {},
 ): UserStateStore {
   // JSON round trip, as on disk: callers can never alias the stored objects.
   const state = new Map<keyof StoredState, string>();
@@ -98,8 +102,16 @@ interface Backing {
 
 function storeOver(backing: Backing): UserStateStore {
   const recent = (): RecentConnection[] => sanitizeRecent(backing.read('recent'));
+  const ports = (): Record<string, number> => sanitizePorts(backing.read('tunnel_ports'));
   return {
     recentConnections: recent,
+    tunnelPort(name) {
+      const known = ports();
+      return Object.hasOwn(known, name) ? known[name] : undefined;
+    },
+    rememberTunnelPort(name, port) {
+      backing.write('tunnel_ports', { ...ports(), [name]: port });
+    },
     recordConnection(connection) {
       const at = connection.at instanceof Date ? connection.at.toISOString() : (connection.at ?? new Date().toISOString());
       const entry: RecentConnection = {
@@ -136,6 +148,11 @@ function sanitizeRecent(value: unknown): RecentConnection[] {
     )
     .map(({ name, db_user, db_name, at }) => ({ name, db_user, db_name, at }))
     .slice(0, MAX_RECENT_CONNECTIONS);
+}
+
+function sanitizePorts(value: unknown): Record<string, number> {
+  if (!isRecord(value)) return {};
+  return Object.fromEntries(Object.entries(value).filter((entry): entry is [string, number] => Number.isInteger(entry[1]) && (entry[1] as number) > 0 && (entry[1] as number) < 65536));
 }
 
 function sanitizeWizard(value: unknown): WizardProgress | undefined {

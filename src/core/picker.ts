@@ -6,7 +6,6 @@
 import { randomUUID } from 'node:crypto';
 import { chooseLogin, DEFAULT_MYSQL_DB_NAME, DEFAULT_POSTGRES_DB_NAME } from '../access/index.js';
 import type { SessionEvent } from '../broker/session-record.js';
-import type { Tunnel } from '../broker/tunnel.js';
 import { createUserStateStore, type RecentConnection, type UserStateStore } from '../config/user-state.js';
 import type { CheckResult } from '../diagnostics/check.js';
 import type { DbSession } from '../diagnostics/db-client.js';
@@ -21,10 +20,10 @@ import { discoveryWarnings } from './databases.js';
 import { doctorDeps } from './doctor.js';
 import { loginSession } from './queries.js';
 import { loadRuntime, type Runtime } from './runtime.js';
-import { clientCommandLine, clientInvocation, findClient, recordTunnel, startTunnel } from './tunnels.js';
+import { clientCommandLine, clientInvocation, findClient, passwordReference, recordTunnel, startTunnel, tunnelPasswordFile, type LocalTunnel, type TunnelRequest } from './tunnels.js';
 
 export interface TuiApiOptions {
-  /** The user-state store (recent connections); default the conf-backed one in the state dir. */
+  /** The user-state store (recent connections, tunnel ports); default the conf-backed one in the state dir. */
   store?: UserStateStore;
   /** Test seam: the runtime; default {@link loadRuntime}. */
   runtime?: Runtime;
@@ -52,7 +51,7 @@ export async function createTuiApi(ctx: CoreContext, options: TuiApiOptions = {}
 
   interface Open {
     info: TuiTunnel;
-    tunnel: Tunnel;
+    tunnel: LocalTunnel;
     removeRecord: () => Promise<void>;
     stopped: boolean;
   }
@@ -64,14 +63,15 @@ export async function createTuiApi(ctx: CoreContext, options: TuiApiOptions = {}
     // The same rules as --db-user / --db-name: refused values come back with the allowed ones.
     chooseLogin(rt.allowed(db), login, db.protocol);
     const id = randomUUID().slice(0, 8);
-    const tunnel = await startTunnel(quietCtx, rt, name, {
+    const request: TunnelRequest = {
       dbUser: login.dbUser,
       dbName: login.dbName,
       host: '127.0.0.1',
       port: 0,
       recent: store,
       onEvent: (event) => emit(sessionEvent(id, name, event)),
-    });
+    };
+    const tunnel = purpose === 'tunnel' ? await startKeptTunnel(name, request) : await startTunnel(quietCtx, rt, name, request);
     const entry: Open = { info: describeTunnel(id, tunnel), tunnel, removeRecord: async () => {}, stopped: false };
     // `azdb db logout` in another shell closes this one tunnel; the picker carries on.
     entry.removeRecord = await recordTunnel(rt, name, tunnel, async () => {
@@ -80,6 +80,32 @@ export async function createTuiApi(ctx: CoreContext, options: TuiApiOptions = {}
     });
     emit({ type: 'tunnel.opened', tunnelId: id, name, host: tunnel.host, port: tunnel.port, purpose });
     return entry;
+  };
+  /**
+   * A tunnel for a GUI client, set up once: the port this database's tunnels had before (else any
+   * free port, then remembered) and the password kept for it in the state folder. A remembered
+   * port in use (another tunnel, another program) gives way to a free one, said in the log, and
+   * stays remembered.
+   */
+  const startKeptTunnel = async (name: string, request: TunnelRequest): Promise<LocalTunnel> => {
+    const kept = { ...request, passwordFile: tunnelPasswordFile(rt.stateDir, name) };
+    const remembered = store.tunnelPort(name);
+    let tunnel: LocalTunnel;
+    try {
+      tunnel = await startTunnel(quietCtx, rt, name, { ...kept, port: remembered ?? 0 });
+    } catch (error) {
+      if (remembered === undefined || (error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
+      tunnel = await startTunnel(quietCtx, rt, name, kept);
+      emit({ type: 'notice', level: 'warn', message: `${name}: port ${remembered}, where its tunnels listen, is in use; this one listens on ${tunnel.port} (${remembered} stays remembered)` });
+    }
+    if (remembered === undefined) {
+      try {
+        store.rememberTunnelPort(name, tunnel.port);
+      } catch {
+        // A convenience: the tunnel works without it.
+      }
+    }
+    return tunnel;
   };
   const stop = async (entry: Open, drainMs: number, by?: 'logout'): Promise<void> => {
     if (entry.stopped) return;
@@ -188,8 +214,8 @@ export async function createTuiApi(ctx: CoreContext, options: TuiApiOptions = {}
       const entry = await start(name, login, 'client');
       clientRunning = true;
       try {
-        const { args, env } = clientInvocation(entry.tunnel, name);
-        const result = await run(client.path, args, { stdio: 'inherit', env, ...(signal ? { signal } : {}) });
+        const { args, env } = clientInvocation(entry.tunnel, name, ctx.env);
+        const result = await run(client.path, args, { stdio: 'inherit', env, extendEnv: false, ...(signal ? { signal } : {}) });
         emit({ type: 'client.exited', name, exitCode: result.exitCode });
         return { exitCode: result.exitCode, client: client.name };
       } finally {
@@ -248,7 +274,7 @@ function sessionEvent(tunnelId: string, name: string, event: SessionEvent): Core
   }
 }
 
-function describeTunnel(id: string, tunnel: Tunnel): TuiTunnel {
+function describeTunnel(id: string, tunnel: LocalTunnel): TuiTunnel {
   return {
     id,
     name: tunnel.name,
@@ -258,8 +284,10 @@ function describeTunnel(id: string, tunnel: Tunnel): TuiTunnel {
     user: tunnel.user,
     database: tunnel.database,
     uri: tunnel.uri,
-    command: clientCommandLine(tunnel, '<password>'),
+    command: clientCommandLine(tunnel, passwordReference(tunnel, '<password>')),
     password: tunnel.password,
+    ...(tunnel.passwordFile ? { passwordFile: tunnel.passwordFile } : {}),
+    ...(tunnel.caFile ? { caFile: tunnel.caFile } : {}),
     openedAt: new Date().toISOString(),
   };
 }

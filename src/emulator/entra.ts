@@ -28,7 +28,7 @@ import {
   type JWK,
 } from 'jose';
 import { BugError, ExternalError } from '../errors.js';
-import { createExclusively, readTextIfExists, removeIfUnchanged } from './persist.js';
+import { createExclusively, readTextIfExists, removeIfUnchanged } from '../broker/persist.js';
 
 export type TokenRejectionReason = 'malformed' | 'signature' | 'expired' | 'not-yet-valid' | 'audience' | 'issuer';
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { chmod, mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readPasswordFile, writeGeneratedPassword } from '../../src/broker/password-file.js';
+import { loadOrCreatePasswordFile, readPasswordFile, writeGeneratedPassword } from '../../src/broker/password-file.js';
 import { UserError } from '../../src/errors.js';
 
 const dir = await mkdtemp(join(tmpdir(), 'azdb-password-file-'));
@@ -62,5 +62,59 @@ describe('writeGeneratedPassword', () => {
   it('keeps an IPv6 host out of the path syntax', async () => {
     const { path } = await writeGeneratedPassword(join(dir, 'v6'), 'orders-::1-15432');
     expect(path).toBe(join(dir, 'v6', 'orders-__1-15432.password'));
+  });
+});
+
+describe('loadOrCreatePasswordFile (a tunnel password kept across runs)', () => {
+  const subject = '--password-file';
+
+  it('writes a new random password with mode 0600 (creating the folder 0700), then reads the same one back', async () => {
+    const path = join(dir, 'kept', 'deeper', 'orders.password');
+    const first = await loadOrCreatePasswordFile(path, subject);
+    expect(first.created).toBe(true);
+    expect(first.password).toMatch(/^[A-Za-z0-9_-]{32}$/);
+    expect(await readFile(path, 'utf8')).toBe(`${first.password}\n`);
+    expect((await stat(path)).mode & 0o777).toBe(0o600);
+    expect((await stat(join(dir, 'kept', 'deeper'))).mode & 0o777).toBe(0o700);
+    expect(await loadOrCreatePasswordFile(path, subject)).toEqual({ password: first.password, created: false });
+  });
+
+  it('gives concurrent first runs one password', async () => {
+    const path = join(dir, 'race.password');
+    const all = await Promise.all([1, 2, 3, 4].map(() => loadOrCreatePasswordFile(path, subject)));
+    expect(new Set(all.map((r) => r.password)).size).toBe(1);
+    expect(all.filter((r) => r.created)).toHaveLength(1);
+  });
+
+  it('uses a strong password a person wrote', async () => {
+    const path = await file('chosen', 'correct-horse-battery-staple\n', 0o600);
+    expect(await loadOrCreatePasswordFile(path, subject)).toEqual({ password: 'correct-horse-battery-staple', created: false });
+  });
+
+  it.each([
+    ['0640', 0o640, 'accessible to its group (mode 0640)'],
+    ['0604', 0o604, 'accessible to every user (mode 0604)'],
+  ])('refuses a file of mode %s, saying how to fix it and never showing the password', async (_label, mode, said) => {
+    const path = await file(`loose-${mode.toString(8)}`, 'visible-secret-but-long-enough\n', mode);
+    const error = (await loadOrCreatePasswordFile(path, subject).catch((e: unknown) => e)) as UserError;
+    expect(error).toBeInstanceOf(UserError);
+    expect(error.message).toBe(`--password-file is ${said}: ${path}`);
+    expect(error.hint).toBe(`Run \`chmod 600 ${path}\`: the password must be yours alone.`);
+    expect(error.message + error.hint).not.toContain('visible-secret');
+    // Left as it was: azdb does not overwrite a person's file.
+    expect(await readFile(path, 'utf8')).toBe('visible-secret-but-long-enough\n');
+  });
+
+  it.each([
+    ['short', 'Sh0rt!pw', '8 characters, 8 different'],
+    ['repetitive', 'abababababababababab', '20 characters, 2 different'],
+    ['empty', '\n', 'exactly one non-empty line'],
+  ])('refuses a %s password', async (name, text, said) => {
+    const path = await file(`weak-${name}`, text, 0o600);
+    const error = (await loadOrCreatePasswordFile(path, subject).catch((e: unknown) => e)) as UserError;
+    expect(error).toBeInstanceOf(UserError);
+    expect(error.message).toContain(said);
+    if (name !== 'empty') expect(error.hint).toContain(`openssl rand -base64 24 > ${path}`);
+    expect(error.message + (error.hint ?? '')).not.toContain(text.trim() || '\u0000');
   });
 });

@@ -39,7 +39,8 @@ describe('azdb completion', () => {
     expect(await bashComplete('db', '')).toEqual(['connect', 'logout', 'ls']);
     expect(await bashComplete('db', 'connect', '')).toEqual(['orders', 'shopdb']);
     expect(await bashComplete('proxy', 'db', 's')).toEqual(['shopdb']);
-    expect(await bashComplete('proxy', 'db', 'orders', '--p')).toEqual(['--port']);
+    expect(await bashComplete('proxy', 'db', 'orders', '--p')).toEqual(['--password-file', '--port']);
+    expect(await bashComplete('proxy', 'db', 'orders', '--password-file', '')).toEqual([]); // a file: the shell completes it
     expect(await bashComplete('queries', 'orders', '--cancel', '')).toEqual([]); // a pid comes next
     expect(await bashComplete('completion', '')).toEqual(['bash', 'fish', 'zsh']);
   });

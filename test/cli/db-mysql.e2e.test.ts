@@ -87,6 +87,46 @@ describe.skipIf(mariadbd.skip)('MySQL databases through the azdb CLI', () => {
       expect((await child).exitCode).toBe(0);
     });
 
+    it('gives TLS to clients that require it, verified against azdb\'s local CA; plain clients still get in', async () => {
+      const { child, info } = await startProxy(['shopdb', '--db-name', 'shop']);
+      try {
+        const caFile = join(work, 'state', 'tls', 'ca.pem');
+        const ca = await readFile(caFile, 'utf8');
+        const secure = await mysql.createConnection({ host: '127.0.0.1', port: info.port as number, user: info.user as string, password: info.password as string, database: 'shop', ssl: { ca } });
+        const [[row]] = await secure.query<mysql.RowDataPacket[]>("select 'through azdb' as how");
+        expect(row).toEqual({ how: 'through azdb' });
+        expect((secure.connection.stream as unknown as { encrypted?: boolean }).encrypted).toBe(true);
+        await secure.end();
+        // The verification is real: the emulated Azure's CA does not vouch for the tunnel.
+        const wrong = await mysql
+          .createConnection({ host: '127.0.0.1', port: info.port as number, user: info.user as string, password: info.password as string, ssl: { ca: azure.caPem } })
+          .then((c) => c.end().then(() => undefined), (error: Error) => error);
+        expect(wrong?.message).toMatch(/self[- ]signed|unable to (verify|get)|certificate/i);
+        const plain = await mysql.createConnection({ host: '127.0.0.1', port: info.port as number, user: info.user as string, password: info.password as string, database: 'shop' });
+        await plain.query('select 1');
+        await plain.end();
+
+        if (!client.skip) {
+          // The client's own `status` says whether its connection (to azdb) is encrypted.
+          const mariadb = (ca: string) =>
+            execa(client.path!, ['--no-defaults', '--protocol=TCP', '-h', '127.0.0.1', '-P', String(info.port), '-u', info.user as string, '--ssl', `--ssl-ca=${ca}`, '--ssl-verify-server-cert', '-e', 'status', 'shop'], {
+              env: { PATH: process.env.PATH, MYSQL_PWD: info.password as string },
+              reject: false,
+            });
+          const verified = await mariadb(caFile);
+          expect(verified.stderr).toBe('');
+          expect(verified.exitCode).toBe(0);
+          expect(verified.stdout).toMatch(/SSL:\s+Cipher in use is \S+/);
+          const unverified = await mariadb(azure.caFile);
+          expect(unverified.exitCode).not.toBe(0);
+          expect(unverified.stderr).toMatch(/TLS\/SSL error|SSL connection error/);
+        }
+      } finally {
+        child.kill('SIGINT');
+        await child;
+      }
+    });
+
     it('is closed by `azdb db logout NAME` from another process', async () => {
       const { child } = await startProxy(['shopdb']);
       const logout = await runAzdb(['db', 'logout', 'shopdb'], env);
@@ -119,7 +159,8 @@ describe.skipIf(mariadbd.skip)('MySQL databases through the azdb CLI', () => {
       expect(result.stdout).toBe('answer\tdatabase()\n42\tshop');
       const log = await readFile(spy.log, 'utf8');
       expect(log).toContain('ENV:MYSQL_PWD-set');
-      expect(log).toMatch(new RegExp(`ARGV:--protocol=TCP -h 127\\.0\\.0\\.1 -P \\d+ -u ${DEMO_IDENTITY.role} shop\\n`));
+      // With azdb's CA, so a client that verifies certificates by default (MariaDB 11.4+) can.
+      expect(log).toMatch(new RegExp(`ARGV:--protocol=TCP -h 127\\.0\\.0\\.1 -P \\d+ -u ${DEMO_IDENTITY.role} --ssl-ca=${join(work, 'state', 'tls', 'ca.pem')} shop\\n`));
     });
 
     it('passes the client exit code through', async () => {

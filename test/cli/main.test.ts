@@ -25,7 +25,7 @@ const CONTRACT: Array<{ argv: string[]; flags: string[] }> = [
   { argv: ['db', 'ls'], flags: [] },
   { argv: ['db', 'connect'], flags: ['--db-user', '--db-name'] },
   { argv: ['db', 'logout'], flags: [] },
-  { argv: ['proxy', 'db'], flags: ['--db-user', '--db-name', '--host', '--port'] },
+  { argv: ['proxy', 'db'], flags: ['--db-user', '--db-name', '--host', '--port', '--password-file'] },
   { argv: ['queries'], flags: ['--db-user', '--db-name', '--cancel', '--terminate'] },
   { argv: ['doctor'], flags: [] },
   { argv: ['creds'], flags: [] },

@@ -14,6 +14,17 @@ import {
 const at = (minute: number): string => new Date(Date.UTC(2025, 0, 1, 0, minute)).toISOString();
 
 function behavesAsAStore(make: () => UserStateStore): void {
+  it('remembers the port of each database\'s tunnels', () => {
+    const store = make();
+    expect(store.tunnelPort('orders')).toBeUndefined();
+    expect(store.tunnelPort('constructor')).toBeUndefined();
+    store.rememberTunnelPort('orders', 15432);
+    store.rememberTunnelPort('shopdb', 13306);
+    store.rememberTunnelPort('orders', 15433);
+    expect(store.tunnelPort('orders')).toBe(15433);
+    expect(store.tunnelPort('shopdb')).toBe(13306);
+  });
+
   it('records connections most recent first, without duplicates', () => {
     const store = make();
     expect(store.recentConnections()).toEqual([]);
@@ -121,11 +132,13 @@ describe('conf-backed user state', () => {
       file,
       JSON.stringify({
         recent: [{ name: 'ok', db_user: 'u', db_name: 'd', at: at(1) }, { name: 42 }, 'junk'],
+        tunnel_ports: { orders: 15432, bad: 'x', zero: 0, huge: 70000 },
         wizard: { step: 'three' },
       }),
     );
     const store = createUserStateStore({ cwd: dir });
     expect(store.recentConnections().map((c) => c.name)).toEqual(['ok']);
+    expect([store.tunnelPort('orders'), store.tunnelPort('bad'), store.tunnelPort('zero'), store.tunnelPort('huge')]).toEqual([15432, undefined, undefined, undefined]);
     expect(store.wizardProgress()).toBeUndefined();
   });
 });

@@ -3,7 +3,7 @@
  * the picker offers first, and what the queries screen logs in with) only once the server took it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { tmpdir } from 'node:os';
 import pg from 'pg';
@@ -109,6 +109,64 @@ describe('azdb db logout from another shell', () => {
       expect(logout.stderr).toContain(`could not close the tunnel to orders on port 1 (pid ${process.pid}): it has no control socket`);
     } finally {
       await rm(record, { force: true });
+    }
+  });
+});
+
+describe('tunnels for GUI clients, set up once', () => {
+  const inventory = { dbUser: DEMO_IDENTITY.role, dbName: 'inventory' };
+
+  it('keeps each database\'s port and password across tunnels and pickers; a taken port gives way to a free one, said in the log', async () => {
+    const first = await api.openTunnel('inventory', inventory);
+    const passwordFile = join(cli.AZDB_STATE_DIR!, 'tunnel-passwords', 'inventory.password');
+    expect(first.passwordFile).toBe(passwordFile);
+    expect(await readFile(passwordFile, 'utf8')).toBe(`${first.password}\n`);
+    expect((await stat(passwordFile)).mode & 0o777).toBe(0o600);
+    expect(first.caFile).toBe(join(cli.AZDB_STATE_DIR!, 'tls', 'ca.pem'));
+    expect(first.command).toBe(`PGPASSWORD="$(cat ${passwordFile})" psql "host=127.0.0.1 port=${first.port} user=${DEMO_IDENTITY.role} dbname=inventory sslmode=verify-full sslrootcert=${first.caFile}"`);
+    await api.closeTunnel(first.id);
+
+    // The next picker (a restart) opens the tunnel where the GUI client expects it.
+    const next = await createTuiApi({ log: SILENT_LOG, env: cli, configFlag: undefined });
+    const nextEvents: CoreEvent[] = [];
+    next.subscribe((event) => nextEvents.push(event));
+    try {
+      const again = await next.openTunnel('inventory', inventory);
+      expect(again.port).toBe(first.port);
+      expect(again.password).toBe(first.password);
+      expect(await login(again)).toBeUndefined();
+
+      // A second tunnel to the same database while the first holds the port.
+      const beside = await next.openTunnel('inventory', inventory);
+      expect(beside.port).not.toBe(first.port);
+      expect(beside.password).toBe(first.password);
+      expect(await login(beside)).toBeUndefined();
+      expect(nextEvents).toContainEqual(
+        expect.objectContaining({ type: 'notice', level: 'warn', message: `inventory: port ${first.port}, where its tunnels listen, is in use; this one listens on ${beside.port} (${first.port} stays remembered)` }),
+      );
+      await next.closeTunnel(again.id);
+      await next.closeTunnel(beside.id);
+      expect((await next.openTunnel('inventory', inventory)).port).toBe(first.port);
+    } finally {
+      await next.close();
+    }
+    // Another database has a port and a password of its own.
+    const orders = await api.openTunnel('orders', { dbUser: DEMO_IDENTITY.role, dbName: 'orders' });
+    expect(orders.port).not.toBe(first.port);
+    expect(orders.password).not.toBe(first.password);
+    await api.closeTunnel(orders.id);
+  });
+
+  it('gives a client that insists on TLS a verifiable certificate', async () => {
+    const tunnel = await api.openTunnel('inventory', inventory);
+    try {
+      const ca = await readFile(tunnel.caFile!, 'utf8');
+      const client = new pg.Client({ host: tunnel.host, port: tunnel.port, user: tunnel.user, database: tunnel.database, password: tunnel.password, ssl: { ca } });
+      await client.connect();
+      expect((await client.query('select count(*)::int as n from products')).rows[0].n).toBe(17);
+      await client.end();
+    } finally {
+      await api.closeTunnel(tunnel.id);
     }
   });
 });

@@ -179,6 +179,8 @@ export function fakeApi(databases: TuiDatabase[]): FakeApi {
         uri: `postgres://${login.dbUser}@127.0.0.1:${40000 + tunnels}/${login.dbName}`,
         command: `PGPASSWORD=<password> psql "host=127.0.0.1 port=${40000 + tunnels}"`,
         password: 'sekret-password-123',
+        passwordFile: `/state/tunnel-passwords/${name}.password`,
+        caFile: '/state/tls/ca.pem',
         openedAt: '2025-01-01T12:00:00.000Z',
       };
       open.set(id, tunnel);

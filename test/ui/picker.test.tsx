@@ -79,6 +79,10 @@ describe('picker screen', () => {
     expect(frame()).toContain('uri       postgres://azdb-demo@127.0.0.1:40001/orders');
     expect(frame()).toContain('PGPASSWORD=<password> psql');
     expect(frame()).not.toContain('sekret-password-123');
+    // Set up once: the password is kept for the database, the certificate verifiable.
+    expect(frame()).toContain('password  •••••••• (p shows it; the same for every tunnel to orders, not your Azure credentials)');
+    expect(frame()).toContain('kept in   /state/tunnel-passwords/orders.password');
+    expect(frame()).toContain('tls       on request; CA /state/tls/ca.pem');
     expect(frame()).toContain('orders 127.0.0.1:40001 azdb-demo/orders · 0 sessions');
     press('p');
     await until('password  sekret-password-123');

@@ -2,10 +2,12 @@
  * `azdb proxy db`, `azdb db connect` and `azdb db logout`: tunnels to one database (PostgreSQL or
  * MySQL); the work is in src/core/tunnels.ts.
  */
+import { resolve } from 'node:path';
 import { isLoopbackHost } from '../../config/address.js';
 import { createUserStateStore } from '../../config/user-state.js';
 import { loadRuntime } from '../../core/runtime.js';
-import { clientCommandLine, clientInvocation, findClient, logout, recordTunnel, startTunnel, type LoginFlags } from '../../core/tunnels.js';
+import { clientCommandLine, clientInvocation, findClient, logout, passwordReference, recordTunnel, startTunnel, type LocalTunnel, type LoginFlags } from '../../core/tunnels.js';
+import { shellWord } from '../../format.js';
 import { run } from '../../process/exec.js';
 import type { CliContext } from '../context.js';
 import { ExitWithoutMessage } from '../exit.js';
@@ -14,14 +16,24 @@ import { untilSignal } from '../signals.js';
 /** How long open sessions may finish after Ctrl+C before they are cut. */
 const DRAIN_MS = 10_000;
 
-export async function proxyDb(ctx: CliContext, name: string, flags: LoginFlags & { host: string; port?: number }): Promise<void> {
+export interface ProxyFlags extends LoginFlags {
+  host: string;
+  port?: number;
+  passwordFile?: string;
+}
+
+export async function proxyDb(ctx: CliContext, name: string, flags: ProxyFlags): Promise<void> {
   if (!isLoopbackHost(flags.host)) {
-    ctx.out.warn(`listening on ${flags.host}: clients reach the tunnel unencrypted; prefer 127.0.0.1 or \`azdb serve\` with a TLS listener`);
+    ctx.out.warn(`listening on ${flags.host}: clients that do not ask for TLS reach the tunnel unencrypted, and its certificate names only localhost; prefer 127.0.0.1 or \`azdb serve\` with a TLS listener`);
   }
   const rt = await loadRuntime(ctx);
   const stop = untilSignal();
   try {
-    const tunnel = await startTunnel(ctx, rt, name, { ...flags, port: flags.port ?? 0 });
+    const { passwordFile, ...request } = flags;
+    const tunnel = await startTunnel(ctx, rt, name, { ...request, port: flags.port ?? 0, ...(passwordFile ? { passwordFile: resolve(passwordFile) } : {}) });
+    if (tunnel.passwordFileCreated) {
+      ctx.out.info(`Wrote a new random password for this tunnel to ${tunnel.passwordFile} (mode 0600); the next \`azdb proxy db ${name} --password-file ${shellWord(tunnel.passwordFile!)}\` uses it again.`);
+    }
     let loggedOut: () => void = () => {};
     const logout = new Promise<'logout'>((resolve) => (loggedOut = () => resolve('logout')));
     const removeRecord = await recordTunnel(rt, name, tunnel, async () => {
@@ -33,13 +45,7 @@ export async function proxyDb(ctx: CliContext, name: string, flags: LoginFlags &
         ctx.out.line(`Tunnel to ${name} is listening; Ctrl+C to stop.`);
         process.stdout.write(`${JSON.stringify({ name, protocol: tunnel.protocol, host: tunnel.host, port: tunnel.port, user: tunnel.user, database: tunnel.database, password: tunnel.password, uri: tunnel.uri })}\n`);
       } else {
-        ctx.out.line(`Tunnel to ${name} (${tunnel.protocol}) on ${tunnel.host}:${tunnel.port}`);
-        ctx.out.line(`  user      ${tunnel.user}`);
-        ctx.out.line(`  database  ${tunnel.database}`);
-        ctx.out.line(`  password  ${tunnel.password}   (random for this tunnel; not your Azure credentials)`);
-        ctx.out.line(`  uri       ${tunnel.uri}`);
-        ctx.out.line(`  ${(tunnel.protocol === 'mysql' ? 'mysql' : 'psql').padEnd(8)}  ${clientCommandLine(tunnel, '<password above>')}`);
-        ctx.out.line('Ctrl+C to stop.');
+        printTunnel(ctx, name, tunnel);
       }
       const reason = await Promise.race([stop.promise, logout]);
       if (reason === 'logout') {
@@ -57,6 +63,27 @@ export async function proxyDb(ctx: CliContext, name: string, flags: LoginFlags &
   }
 }
 
+/**
+ * The tunnel for a person. The password only to a terminal: stdout that is a file or a pipe (a
+ * log, CI output) gets where to find it instead.
+ */
+function printTunnel(ctx: CliContext, name: string, tunnel: LocalTunnel): void {
+  const client = tunnel.protocol === 'mysql' ? 'mysql' : 'psql';
+  let password: string;
+  if (tunnel.passwordFile) password = `in ${tunnel.passwordFile} (kept for every run with this --password-file; not your Azure credentials)`;
+  else if (ctx.out.isTTY) password = `${tunnel.password}   (random for this tunnel; not your Azure credentials)`;
+  else password = 'not printed: stdout is not a terminal (`--json` prints it; `--password-file FILE` keeps it in a file)';
+  const note = passwordReference(tunnel, ctx.out.isTTY ? '<password above>' : '<password>');
+  ctx.out.line(`Tunnel to ${name} (${tunnel.protocol}) on ${tunnel.host}:${tunnel.port}`);
+  ctx.out.line(`  user      ${tunnel.user}`);
+  ctx.out.line(`  database  ${tunnel.database}`);
+  ctx.out.line(`  password  ${password}`);
+  ctx.out.line(`  uri       ${tunnel.uri}`);
+  if (tunnel.caFile) ctx.out.line(`  tls       for clients that ask; certificate from azdb's local CA ${tunnel.caFile}`);
+  ctx.out.line(`  ${client.padEnd(8)}  ${clientCommandLine(tunnel, note)}`);
+  ctx.out.line('Ctrl+C to stop.');
+}
+
 export async function dbConnect(ctx: CliContext, name: string, flags: LoginFlags): Promise<number> {
   const rt = await loadRuntime(ctx);
   try {
@@ -69,8 +96,8 @@ export async function dbConnect(ctx: CliContext, name: string, flags: LoginFlags
     const ignore = () => {};
     process.on('SIGINT', ignore);
     try {
-      const { args, env } = clientInvocation(tunnel, name);
-      const result = await run(client.path, args, { stdio: 'inherit', env });
+      const { args, env } = clientInvocation(tunnel, name, ctx.env);
+      const result = await run(client.path, args, { stdio: 'inherit', env, extendEnv: false });
       return result.exitCode;
     } finally {
       process.off('SIGINT', ignore);

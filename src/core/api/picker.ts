@@ -41,8 +41,12 @@ export interface TuiTunnel {
   uri: string;
   /** The command line of a client, with the password left to the environment variable it names. */
   command: string;
-  /** The per-tunnel secret: for the screen to show on demand, never to log. */
+  /** The tunnel's secret: for the screen to show on demand, never to log. */
   password: string;
+  /** Where the password is kept, the same for every tunnel to this database; absent when random. */
+  passwordFile?: string;
+  /** The CA of the tunnel's TLS certificate, for a client to verify it; absent without TLS. */
+  caFile?: string;
   openedAt: string;
 }
 

@@ -186,7 +186,8 @@ export function mainHeight(state: PickerState): number {
       break;
     case 'tunnel': {
       const tunnel = state.tunnels.find((t) => t.id === overlay.tunnelId);
-      wanted = 7 + (tunnel ? lines(tunnel.command) : 1);
+      // Title, host, port, user, database, password, uri; where the password is kept and the TLS CA.
+      wanted = 7 + (tunnel ? (tunnel.passwordFile ? 1 : 0) + (tunnel.caFile ? 1 : 0) + lines(tunnel.command) : 1);
       break;
     }
     case 'error':

@@ -251,8 +251,10 @@ function TunnelDetails({ tunnel, showPassword }: { tunnel: TunnelRow; showPasswo
       {row('port', String(tunnel.port))}
       {row('user', tunnel.user)}
       {row('database', tunnel.database || '(none)')}
-      {row('password', showPassword ? tunnel.password : '•••••••• (p shows it; random for this tunnel, not your Azure credentials)')}
+      {row('password', showPassword ? tunnel.password : `•••••••• (p shows it; ${tunnel.passwordFile ? `the same for every tunnel to ${tunnel.name}` : 'random for this tunnel'}, not your Azure credentials)`)}
+      {tunnel.passwordFile ? row('kept in', tunnel.passwordFile) : null}
       {row('uri', tunnel.uri)}
+      {tunnel.caFile ? row('tls', `on request; CA ${tunnel.caFile}`) : null}
       <Text wrap="wrap">{tunnel.command}</Text>
     </Box>
   );

@@ -1,9 +1,35 @@
 /**
- * Small file helpers for the emulator's persisted secrets (CA key, token signing key): creation
- * that is safe when several processes race, and atomic replacement.
+ * Small file helpers for persisted secrets (the local CA keys, the emulator's token signing key):
+ * creation that is safe when several processes race, and atomic replacement.
  */
 import { randomBytes } from 'node:crypto';
 import { chmod, link, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { ExternalError } from '../errors.js';
+
+/** Rounds of "read, else replace" before giving up: each round another process may have won. */
+const MAX_CREATE_ATTEMPTS = 5;
+
+/**
+ * What `path` holds when `parse` accepts it; otherwise the file is replaced by `create()`'s text
+ * (mode 0600) and read again. Of several processes racing, exactly one creator wins and every one
+ * returns what it wrote.
+ */
+export async function loadOrCreateFile<T>(path: string, parse: (text: string) => T | undefined, create: () => Promise<string>): Promise<T> {
+  for (let attempt = 0; attempt < MAX_CREATE_ATTEMPTS; attempt++) {
+    const text = await readTextIfExists(path);
+    if (text !== undefined) {
+      const parsed = parse(text);
+      if (parsed !== undefined) {
+        await chmod(path, 0o600);
+        return parsed;
+      }
+      await removeIfUnchanged(path, text); // corrupt or expiring: replace it
+    }
+    await createExclusively(path, await create(), 0o600);
+  }
+  throw new ExternalError(`could not write ${path}: other processes kept replacing it`, { hint: `Stop the other azdb processes using ${dirname(path)}, then try again.` });
+}
 
 /** The file's text, or undefined when it does not exist. */
 export async function readTextIfExists(path: string): Promise<string | undefined> {

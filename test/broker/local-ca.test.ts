@@ -5,7 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadOrCreateCa, type IssuedCertificate, type LocalCa } from '../../src/emulator/ca.js';
+import { loadOrCreateCa as loadOrCreateNamedCa, type IssuedCertificate, type LocalCa } from '../../src/broker/local-ca.js';
+
+const loadOrCreateCa = (folder: string) => loadOrCreateNamedCa(folder, { name: 'CN=azdb test CA, O=azdb' });
 
 let dir: string;
 let ca: LocalCa;
@@ -24,6 +26,11 @@ async function handshake(
   cert: IssuedCertificate,
   options: tls.ConnectionOptions,
 ): Promise<{ ok: true } | { ok: false; code: string | undefined }> {
+  const { ok, code } = await handshakeWithReason(cert, options);
+  return ok ? { ok } : { ok, code };
+}
+
+async function handshakeWithReason(cert: IssuedCertificate, options: tls.ConnectionOptions): Promise<{ ok: boolean; code?: string | undefined; reason?: string }> {
   const server = tls.createServer({ cert: cert.certPem, key: cert.keyPem }, (socket) => socket.end());
   server.on('tlsClientError', () => {}); // the client hanging up on a bad certificate
   server.listen(0, '127.0.0.1');
@@ -34,7 +41,7 @@ async function handshake(
     await once(socket, 'secureConnect');
     return { ok: true };
   } catch (error) {
-    return { ok: false, code: (error as NodeJS.ErrnoException).code };
+    return { ok: false, code: (error as NodeJS.ErrnoException).code, reason: (error as Error).message };
   } finally {
     socket.destroy();
     server.close();
@@ -130,6 +137,24 @@ describe('local CA', () => {
       }
     } finally {
       await rm(raceDir, { recursive: true, force: true });
+    }
+  });
+
+  it('vouches only for the names a constrained CA permits', async () => {
+    const constrainedDir = await mkdtemp(join(tmpdir(), 'azdb-ca-constrained-'));
+    try {
+      const constrained = await loadOrCreateNamedCa(constrainedDir, { name: 'CN=azdb constrained test CA', permitted: { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1', '::1'] } });
+      const local = await constrained.issueServerCertificate({ dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
+      await expect(handshake(local, { ca: constrained.caPem })).resolves.toEqual({ ok: true });
+      await expect(handshake(local, { ca: constrained.caPem, servername: 'localhost' })).resolves.toEqual({ ok: true });
+      // Its key could sign for another host, but no client following RFC 5280 believes it.
+      const elsewhere = await constrained.issueServerCertificate({ dnsNames: ['bank.example'], ipAddresses: ['127.0.0.1'] });
+      // (Node has no code for OpenSSL's error 47.)
+      await expect(handshakeWithReason(elsewhere, { ca: constrained.caPem, servername: 'bank.example' })).resolves.toMatchObject({ ok: false, reason: 'permitted subtree violation' });
+      const otherIp = await constrained.issueServerCertificate({ dnsNames: ['localhost'], ipAddresses: ['10.0.0.1'] });
+      await expect(handshakeWithReason(otherIp, { ca: constrained.caPem, servername: 'localhost' })).resolves.toMatchObject({ ok: false, reason: 'permitted subtree violation' });
+    } finally {
+      await rm(constrainedDir, { recursive: true, force: true });
     }
   });
 });
