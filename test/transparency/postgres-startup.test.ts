@@ -73,6 +73,9 @@ function sends(chunks: Buffer[], options: { end?: boolean; awaitAnswer?: boolean
 const silent = (o: Observed) => expect(o).toEqual({ answers: '', messages: [], ended: 'closed' });
 const fatal = (code: string, message: string) => (o: Observed) =>
   expect(o).toEqual({ answers: '', messages: [{ E: { S: 'FATAL', V: 'FATAL', C: code, M: message } }], ended: 'closed' });
+const answeredThenFatal = (answers: string, code: string, message: string) => (o: Observed) =>
+  expect(o).toEqual({ answers, messages: [{ E: { S: 'FATAL', V: 'FATAL', C: code, M: message } }], ended: 'closed' });
+const MITM_DETAIL = 'This could be either a client-software bug or evidence of an attempted man-in-the-middle attack.';
 const protocol2 = (version: string) => (o: Observed) =>
   expect(o).toEqual({ answers: '', messages: [{ E2: `FATAL:  unsupported frontend protocol ${version}: server supports 3.0 to 3.0\n` }], ended: 'closed' });
 
@@ -121,6 +124,31 @@ describeTransparency('PostgreSQL connection opening: azdb answers as PostgreSQL 
     scenario('a StartupMessage with bytes after its terminator', sends([packet(3 << 16, params(`user|${USER}||x`))]), fatal('08P01', 'invalid startup packet layout: expected terminator as last byte')),
     scenario('an SSLRequest of 12 bytes, then a close', sends([packet(SSL_REQUEST_CODE, Buffer.alloc(4))], { end: true }), (o) => expect(o).toEqual({ answers: 'N', messages: [], ended: 'closed' })),
     scenario('a GSSENCRequest, then a close', sends([packet(GSSENC_REQUEST_CODE)], { end: true }), (o) => expect(o).toEqual({ answers: 'N', messages: [], ended: 'closed' })),
+    scenario(
+      'an SSLRequest with a StartupMessage pipelined behind it',
+      sends([Buffer.concat([packet(SSL_REQUEST_CODE), startupMessage(USER, 'orders')])]),
+      (o) => expect(o).toEqual({ answers: 'N', messages: [{ E: { S: 'FATAL', V: 'FATAL', C: '08P01', M: 'received unencrypted data after SSL request', D: MITM_DETAIL } }], ended: 'closed' }),
+    ),
+    scenario(
+      "an SSLRequest answered 'N', then a second SSLRequest",
+      sends([packet(SSL_REQUEST_CODE), packet(SSL_REQUEST_CODE)], { awaitAnswer: true }),
+      answeredThenFatal('N', '0A000', 'unsupported frontend protocol 1234.5679: server supports 3.0 to 3.0'),
+    ),
+    scenario(
+      "a GSSENCRequest answered 'N', then an SSLRequest, then a StartupMessage without a user",
+      sends([packet(GSSENC_REQUEST_CODE), packet(SSL_REQUEST_CODE), packet(3 << 16, params('database|orders||'))], { awaitAnswer: true }),
+      (o) => expect(o).toMatchObject({ answers: 'NN', messages: [{ E: { C: '28000' } }] }),
+    ),
+    scenario(
+      "a GSSENCRequest answered 'N', then a second GSSENCRequest",
+      sends([packet(GSSENC_REQUEST_CODE), packet(GSSENC_REQUEST_CODE)], { awaitAnswer: true }),
+      answeredThenFatal('N', '0A000', 'unsupported frontend protocol 1234.5680: server supports 3.0 to 3.0'),
+    ),
+    scenario(
+      'a GSSENCRequest with a StartupMessage pipelined behind it',
+      sends([Buffer.concat([packet(GSSENC_REQUEST_CODE), startupMessage(USER, 'orders')])]),
+      (o) => expect(o).toEqual({ answers: 'N', messages: [{ E: { S: 'FATAL', V: 'FATAL', C: '08P01', M: 'received unencrypted data after GSSAPI encryption request', D: MITM_DETAIL } }], ended: 'closed' }),
+    ),
     scenario(
       "an SSLRequest answered 'N', then a StartupMessage without a user",
       sends([packet(SSL_REQUEST_CODE), packet(3 << 16, params('database|orders||'))], { awaitAnswer: true }),

@@ -219,7 +219,7 @@ function toClientError(error: unknown): PgClientError | undefined {
   if (error instanceof PgClientError) return error;
   if (error instanceof PgStartupRefusal) {
     if (!error.reply) return undefined;
-    const refusal = fatal(error.reply.code, error.message);
+    const refusal = new PgClientError({ severity: 'FATAL', code: error.reply.code, message: error.message, ...(error.reply.detail ? { detail: error.reply.detail } : {}) });
     return error.reply.protocol2 ? new PgClientError(refusal.fields, encodeProtocol2Error('FATAL', error.message)) : refusal;
   }
   if (error instanceof PgProtocolError) return fatal('08P01', `invalid frontend message: ${error.message}`);

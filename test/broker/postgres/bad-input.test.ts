@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect as tcpConnect, createServer, type Socket } from 'node:net';
-import { createSecureContext, TLSSocket, type SecureContext } from 'node:tls';
+import { connect as tlsConnect, createSecureContext, TLSSocket, type SecureContext } from 'node:tls';
 import { join } from 'node:path';
 import pg from 'pg';
 import { waitFor } from '../../helpers/wait.js';
@@ -231,11 +231,19 @@ describe('bad bytes from a client', () => {
     await expectServed();
   });
 
-  it('refuses a startup packet with too many parameters that fits the length cap', async () => {
+  it('reads a StartupMessage of 1000 parameters, as PostgreSQL does, and hands them to the server', async () => {
+    // PostgreSQL bounds a startup packet by its length alone; the server judges the names.
     const params: Record<string, string> = {};
-    for (let i = 0; i < 100; i++) params[`p${i}`] = 'v';
-    const result = await send(main.port, startupMessage(USER, 'orders', params));
-    expectError(result, '08P01', 'too many parameters');
+    for (let i = 0; i < 1000; i++) params[`p${i}`] = 'v';
+    const client = await RawClient.connect(main.port);
+    sockets.add(client.socket);
+    client.write(startupMessage(USER, 'orders', params));
+    await client.until((b) => authRequest(b, 10), 'AuthenticationSASL');
+    const scram = new ScramClient(main.password);
+    client.write(encodeSaslInitialResponse(SCRAM_MECHANISM, scram.first()));
+    const serverFirst = await client.until((b) => authRequest(b, 11), 'AuthenticationSASLContinue');
+    client.write(encodeSaslResponse(scram.final(Buffer.from(serverFirst))));
+    expectError(await client.finish(15_000), '42704', 'unrecognized configuration parameter "p0"');
     await expectServed();
   });
 
@@ -379,10 +387,22 @@ describe('bad bytes from a client', () => {
       await expectServed(port, password);
     });
 
-    it('refuses bytes sent in clear behind the SSLRequest with 08P01 before answering it', async () => {
-      const result = await send(port, Buffer.concat([encodeSslRequest(), startupMessage(USER, 'orders')]));
-      expectError(result, '08P01', 'received unencrypted data after SSL request');
-      expect(result.received[0]).toBe(0x45); // no 'S': the TLS handshake never started
+    it("refuses bytes sent in clear behind the SSLRequest with 08P01 over TLS, after 'S' and the handshake, as PostgreSQL does", async () => {
+      const raw = tcpConnect(port, '127.0.0.1');
+      sockets.add(raw);
+      await new Promise<void>((resolve, reject) => raw.once('connect', resolve).once('error', reject));
+      raw.write(Buffer.concat([encodeSslRequest(), startupMessage(USER, 'orders')]));
+      const answer = await new Promise<Buffer>((resolve) => raw.once('data', resolve));
+      expect(answer.toString('latin1')).toBe('S');
+      const secure = tlsConnect({ socket: raw, ca: azure.caPem, servername: 'localhost' });
+      const received: Buffer[] = [];
+      secure.on('data', (chunk: Buffer) => received.push(chunk));
+      await new Promise<void>((resolve) => secure.once('close', () => resolve()));
+      expect(secure.authorized).toBe(true);
+      const parsed = parseBackend(Buffer.concat(received));
+      expect(parsed.errors).toEqual([
+        expect.objectContaining({ S: 'FATAL', C: '08P01', M: 'received unencrypted data after SSL request', D: expect.stringContaining('man-in-the-middle') }),
+      ]);
       await expectServed(port, password);
     });
   });

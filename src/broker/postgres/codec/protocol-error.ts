@@ -10,6 +10,7 @@ export class PgProtocolError extends Error {
 export interface StartupRefusalReply {
   code: string;
   protocol2: boolean;
+  detail?: string;
 }
 
 /**

@@ -5,7 +5,7 @@
  * bytes in, typed packets out, PgStartupRefusal on what PostgreSQL refuses, answered as it does
  * (src/backend/tcop/backend_startup.c, ProcessStartupPacket).
  */
-import { PgProtocolError, PgStartupRefusal } from './protocol-error.js';
+import { PgStartupRefusal } from './protocol-error.js';
 
 export const SSL_REQUEST_CODE = 80877103; // 1234 << 16 | 5679
 export const GSSENC_REQUEST_CODE = 80877104; // 1234 << 16 | 5680
@@ -14,7 +14,6 @@ export const PROTOCOL_3_0 = 3 << 16;
 
 /** PostgreSQL caps a startup packet at 10 000 bytes after its length word (MAX_STARTUP_PACKET_LENGTH). */
 export const MAX_STARTUP_LENGTH = 10_000;
-const MAX_STARTUP_PARAMETERS = 64;
 const MAX_CANCEL_KEY_LENGTH = 256; // protocol 3.2 allows longer keys than 4 bytes
 
 export type StartupPacket =
@@ -46,16 +45,23 @@ export function decodeStartupPacket(body: Buffer): StartupPacket {
     default: {
       const major = code >>> 16;
       const minor = code & 0xffff;
-      if (major !== 3) {
-        // The broker speaks 3.0 to its clients (a 3.2 client is negotiated down), as PostgreSQL 17
-        // does. Like PostgreSQL it answers a client of protocol 1 or 2 in their format, except
-        // for version 0.0, which its error reporting takes for "no protocol chosen yet".
-        const protocol2 = major < 3 && code !== 0;
-        throw new PgStartupRefusal(`unsupported frontend protocol ${major}.${minor}: server supports 3.0 to 3.0`, { code: '0A000', protocol2 });
-      }
+      if (major !== 3) throw unsupportedProtocol(code);
       return { type: 'startup', major, minor, params: parseStartupParams(body.subarray(4)) };
     }
   }
+}
+
+/**
+ * The refusal of a protocol version other than 3. The broker speaks 3.0 to its clients (a 3.2
+ * client is negotiated down), as PostgreSQL 17 does. Like PostgreSQL it answers a client of
+ * protocol 1 or 2 in their format, except for version 0.0, which its error reporting takes for
+ * "no protocol chosen yet"; a repeated SSLRequest or GSSENCRequest is refused here too.
+ */
+export function unsupportedProtocol(code: number): PgStartupRefusal {
+  const major = code >>> 16;
+  const minor = code & 0xffff;
+  const protocol2 = major < 3 && code !== 0;
+  return new PgStartupRefusal(`unsupported frontend protocol ${major}.${minor}: server supports 3.0 to 3.0`, { code: '0A000', protocol2 });
 }
 
 const badLayout = (): PgStartupRefusal =>
@@ -64,7 +70,6 @@ const badLayout = (): PgStartupRefusal =>
 function parseStartupParams(body: Buffer): Record<string, string> {
   const params: Record<string, string> = Object.create(null);
   let offset = 0;
-  let count = 0;
   while (offset < body.length) {
     if (body[offset] === 0) {
       if (offset !== body.length - 1) throw badLayout();
@@ -76,7 +81,6 @@ function parseStartupParams(body: Buffer): Record<string, string> {
     const nameEnd = body.indexOf(0, offset);
     const valueEnd = nameEnd < 0 ? -1 : body.indexOf(0, nameEnd + 1);
     if (valueEnd < 0) throw badLayout();
-    if (++count > MAX_STARTUP_PARAMETERS) throw new PgProtocolError('startup packet has too many parameters');
     params[body.toString('utf8', offset, nameEnd)] = body.toString('utf8', nameEnd + 1, valueEnd);
     offset = valueEnd + 1;
   }
