@@ -26,6 +26,8 @@ export interface TunnelRequest extends LoginFlags {
   onEvent?: TunnelOptions['onEvent'];
   /** Where the login is remembered once the server took it (the first session relayed). */
   recent?: Pick<UserStateStore, 'recordConnection'>;
+  /** Stops the start (the first token fetch) at once: Ctrl+C, esc in the picker. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -37,7 +39,8 @@ export async function startTunnel(ctx: CoreContext, rt: Runtime, name: string, r
   const login = chooseLogin(rt.allowed(db), request, db.protocol);
   const target = await resolveTarget(db);
   // Fail now, with the credential's own reason, rather than at the first client's login.
-  await rt.tokens.getToken(rt.databaseScope);
+  await rt.tokens.getToken(rt.databaseScope, { signal: request.signal });
+  request.signal?.throwIfAborted();
   if (db.tls.mode === 'insecure') ctx.log.warn(`"${name}" uses tls.mode insecure: the server's certificate is not verified`);
   return openTunnel({
     target,
@@ -46,7 +49,7 @@ export async function startTunnel(ctx: CoreContext, rt: Runtime, name: string, r
     dbUser: login.dbUser,
     dbName: login.dbName,
     authorize: rt.authorize(db),
-    getToken: () => rt.tokens.getToken(rt.databaseScope),
+    getToken: (signal) => rt.tokens.getToken(rt.databaseScope, { signal }),
     audit: rt.audit,
     onEvent: rememberingLogin(name, request.recent, request.onEvent),
   });

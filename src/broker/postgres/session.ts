@@ -15,6 +15,7 @@ import { errorMessage, redactSecrets } from '../../errors.js';
 import type { SessionIdentity } from '../audit.js';
 import { sessionRecord, type SessionOptions } from '../session-record.js';
 import { awaitStartup, clientConnection } from './startup-phase.js';
+import { loginWait } from '../login-wait.js';
 import { hangUp, relay } from '../relay.js';
 import type { CancelRegistry } from '../cancel-registry.js';
 import { upstreamLoginUser, type UpstreamTarget } from '../target.js';
@@ -58,7 +59,8 @@ export async function runPostgresSession(clientSocket: Socket, options: Postgres
   const id = randomUUID();
   const started = Date.now();
   const record = sessionRecord(id, clientSocket, options.audit, options.onEvent, started);
-  const deadline = { at: started + (options.handshakeTimeoutMs ?? 60_000), what: 'the client to log in' };
+  const handshakeMs = options.handshakeTimeoutMs ?? 60_000;
+  const deadline = { at: started + handshakeMs, what: 'the client to log in' };
   const client = clientConnection(clientSocket);
   let identity: SessionIdentity | undefined;
   try {
@@ -102,21 +104,27 @@ export async function runPostgresSession(clientSocket: Socket, options: Postgres
       );
     }
 
-    // ConnectingUpstream
+    // ConnectingUpstream, within the client's login deadline
+    const wait = loginWait(deadline, handshakeMs, options.closing);
+    let upstream: Awaited<ReturnType<typeof loginUpstream>>;
     let token: string;
-    try {
-      token = await options.getToken();
-    } catch (error) {
-      throw fatal('08001', `azdb could not get an Entra token for ${options.target.name}: ${errorMessage(error)}`, 'Run `azdb creds` to see which credential source works and how to fix the others.');
-    }
     const loginUser = upstreamLoginUser(options.target, dbUser);
-    const passthrough: Record<string, string> = {};
-    for (const [name, value] of Object.entries(startup.params)) {
-      if (name !== 'user' && name !== 'database' && !name.startsWith('_pq_.')) passthrough[name] = value;
+    try {
+      try {
+        token = await options.getToken(wait.signal);
+      } catch (error) {
+        throw fatal('08001', `azdb could not get an Entra token for ${options.target.name}: ${errorMessage(error)}`, 'Run `azdb creds` to see which credential source works and how to fix the others.');
+      }
+      const passthrough: Record<string, string> = {};
+      for (const [name, value] of Object.entries(startup.params)) {
+        if (name !== 'user' && name !== 'database' && !name.startsWith('_pq_.')) passthrough[name] = value;
+      }
+      upstream = await loginUpstream(options.target, { user: loginUser, database: dbName, params: passthrough }, token, wait.signal).catch((error: unknown) => {
+        throw upstreamFailure(error, options.target, loginUser, dbName);
+      });
+    } finally {
+      wait.dispose();
     }
-    const upstream = await loginUpstream(options.target, { user: loginUser, database: dbName, params: passthrough }, token).catch((error: unknown) => {
-      throw upstreamFailure(error, options.target, loginUser, dbName);
-    });
 
     // Relaying
     const minted = upstream.backendKey
