@@ -35,7 +35,7 @@ import { PgProtocolError } from './codec/protocol-error.js';
 import { queryAudit } from './query-audit.js';
 import { SCRAM_MECHANISM, ScramServer } from './scram.js';
 import { encodeCancelRequest, encodeSslRequest } from './codec/startup.js';
-import { PgUpstreamRefused, loginUpstream } from './upstream.js';
+import { PgUpstreamRefused, loginUpstream, type UpstreamSession } from './upstream.js';
 
 /**
  * Clients prove the local password with SCRAM-SHA-256; with clientTls SSLRequest is answered 'S'.
@@ -106,25 +106,7 @@ export async function runPostgresSession(clientSocket: Socket, options: Postgres
 
     // ConnectingUpstream, within the client's login deadline
     const wait = loginWait(deadline, handshakeMs, options.closing);
-    let upstream: Awaited<ReturnType<typeof loginUpstream>>;
-    let token: string;
-    const loginUser = upstreamLoginUser(options.target, dbUser);
-    try {
-      try {
-        token = await options.getToken(wait.signal);
-      } catch (error) {
-        throw fatal('08001', `azdb could not get an Entra token for ${options.target.name}: ${errorMessage(error)}`, 'Run `azdb creds` to see which credential source works and how to fix the others.');
-      }
-      const passthrough: Record<string, string> = {};
-      for (const [name, value] of Object.entries(startup.params)) {
-        if (name !== 'user' && name !== 'database' && !name.startsWith('_pq_.')) passthrough[name] = value;
-      }
-      upstream = await loginUpstream(options.target, { user: loginUser, database: dbName, params: passthrough }, token, wait.signal).catch((error: unknown) => {
-        throw upstreamFailure(error, options.target, loginUser, dbName);
-      });
-    } finally {
-      wait.dispose();
-    }
+    const { token, upstream } = await connectUpstream(options, startup.params, dbUser, dbName, wait.signal).finally(() => wait.dispose());
 
     // Relaying
     const minted = upstream.backendKey
@@ -151,6 +133,31 @@ export async function runPostgresSession(clientSocket: Socket, options: Postgres
       await hangUp(client.socket, clientError.frame ?? encodeErrorResponse(clientError.fields));
     }
   }
+}
+
+/** The token, then the server's login as the mapped user; `signal` ends the wait for either. */
+async function connectUpstream(
+  options: PostgresSessionOptions,
+  params: Record<string, string>,
+  dbUser: string,
+  dbName: string,
+  signal: AbortSignal,
+): Promise<{ token: string; upstream: UpstreamSession }> {
+  let token: string;
+  try {
+    token = await options.getToken(signal);
+  } catch (error) {
+    throw fatal('08001', `azdb could not get an Entra token for ${options.target.name}: ${errorMessage(error)}`, 'Run `azdb creds` to see which credential source works and how to fix the others.');
+  }
+  const loginUser = upstreamLoginUser(options.target, dbUser);
+  const passthrough: Record<string, string> = {};
+  for (const [name, value] of Object.entries(params)) {
+    if (name !== 'user' && name !== 'database' && !name.startsWith('_pq_.')) passthrough[name] = value;
+  }
+  const upstream = await loginUpstream(options.target, { user: loginUser, database: dbName, params: passthrough }, token, signal).catch((error: unknown) => {
+    throw upstreamFailure(error, options.target, loginUser, dbName);
+  });
+  return { token, upstream };
 }
 
 async function authenticateClient(
