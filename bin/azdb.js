@@ -6,3 +6,6 @@
 import { main } from '../dist/azdb.js';
 
 process.exitCode = await main(process.argv.slice(2));
+// The command is over: work it gave up on (a credential request that never answers, left at
+// Ctrl+C or at azdb's deadline) must not hold the process.
+setTimeout(() => process.exit(), 200).unref();

@@ -18,6 +18,7 @@ import {
 } from '@azure/identity';
 import { CLOUDS, databaseScope, type CloudName } from './clouds.js';
 import { describeCredentialFailure } from './credential.js';
+import { credentialHttpClient, explainTransportFailures } from './credential-transport.js';
 import { errorMessage } from '../errors.js';
 import { TimeLimitExceeded, formatSeconds, withTimeLimit } from '../time-limit.js';
 import { describeClaims, decodeTokenClaims, type TokenClaims } from './token-claims.js';
@@ -200,14 +201,21 @@ function chainSelection(value: string | undefined): (name: SourceName) => boolea
 
 /** The real classes, configured as DefaultAzureCredential configures them. */
 export function createRealSource(name: SourceName, settings: SourceSettings): TokenCredential {
+  return explainTransportFailures(realSource(name, settings));
+}
+
+function realSource(name: SourceName, settings: SourceSettings): TokenCredential {
   const { env, authorityHost, timeoutMs } = settings;
   const managedIdentityClientId = settings.managedIdentityClientId ?? env.AZURE_CLIENT_ID;
+  // The one client of the process, so a failed request's reason can be told (credential-transport.ts).
+  const httpClient = credentialHttpClient();
   switch (name) {
     case 'EnvironmentCredential':
-      return new EnvironmentCredential({ authorityHost });
+      return new EnvironmentCredential({ authorityHost, httpClient });
     case 'WorkloadIdentityCredential':
       return new WorkloadIdentityCredential({
         authorityHost,
+        httpClient,
         ...(env.AZURE_TENANT_ID ? { tenantId: env.AZURE_TENANT_ID } : {}),
         ...(managedIdentityClientId ? { clientId: managedIdentityClientId } : {}),
         ...(env.AZURE_FEDERATED_TOKEN_FILE ? { tokenFilePath: env.AZURE_FEDERATED_TOKEN_FILE } : {}),
@@ -218,6 +226,7 @@ export function createRealSource(name: SourceName, settings: SourceSettings): To
       // sendProbeRequest: as inside DefaultAzureCredential, IMDS gets a short probe first.
       const options: ManagedIdentityCredentialClientIdOptions & { sendProbeRequest: boolean } = {
         authorityHost,
+        httpClient,
         retryOptions: { maxRetries: 0 },
         sendProbeRequest: true,
         ...(managedIdentityClientId ? { clientId: managedIdentityClientId } : {}),

@@ -5,12 +5,20 @@
  *   path never waits for a fetch unless there is no usable token at all.
  * - Inside the refresh margin the token is still served and one refresh starts in the background.
  * - At most one fetch per scope is in flight; concurrent callers share it.
+ * - Every fetch has azdb's own deadline: a credential that never answers (a managed identity
+ *   endpoint holding the request; @azure/identity does not pass the AbortSignal on to it) is
+ *   abandoned then, its waiters get an error saying so, and the next caller starts a new attempt.
+ * - A caller's own AbortSignal (Ctrl+C, a client's login deadline) ends its wait at once; the
+ *   fetch goes on for the others.
  * - When the source fails, a still-valid token keeps serving; once it has expired the caller
  *   gets an ExternalError naming the failing credential source and `azdb creds`.
+ * - {@link TokenCache.status} says whether the source works, fails, or is stuck (for /readyz and
+ *   the metrics of `azdb serve`).
  * Tokens live only in this object's memory: never logged, never in an error, never on disk.
  */
-import type { TokenCredential } from '@azure/identity';
+import type { AccessToken, TokenCredential } from '@azure/identity';
 import { ExternalError, errorMessage } from '../errors.js';
+import { TimeLimitExceeded, formatSeconds, withTimeLimit } from '../time-limit.js';
 import { describeCredentialFailure } from './credential.js';
 
 export interface TokenCacheOptions {
@@ -19,7 +27,7 @@ export interface TokenCacheOptions {
   refreshMarginMs?: number;
   /** A token with less than this left is not handed out (a login must finish in time). @default 30_000 */
   minValidityMs?: number;
-  /** Time limit of one fetch. @default 30_000 */
+  /** azdb's deadline on one fetch; a fetch without an answer by then is abandoned. @default 30_000 */
   fetchTimeoutMs?: number;
   now?: () => number;
   onEvent?: (event: TokenCacheEvent) => void;
@@ -28,7 +36,27 @@ export interface TokenCacheOptions {
 export type TokenCacheEvent =
   | { type: 'fetch'; scope: string; reason: 'missing' | 'refresh' }
   | { type: 'fetched'; scope: string; expiresOnTimestamp: number }
-  | { type: 'fetch-failed'; scope: string; source: string; reason: string; servedCached: boolean };
+  /** `stuck`: no answer within the deadline; the attempt was abandoned. */
+  | { type: 'fetch-failed'; scope: string; source: string; reason: string; servedCached: boolean; stuck: boolean };
+
+/**
+ * The credential source as the last fetch of a scope found it: `ok` (it brought a token, or
+ * nothing was asked yet), `failing` (it said no), `stuck` (no answer within the deadline).
+ */
+export interface TokenSourceStatus {
+  state: 'ok' | 'failing' | 'stuck';
+  /** The last failure (source and reason) while failing or stuck. */
+  error?: string;
+  /** Since when the state holds (ms since the epoch), once a fetch has ended. */
+  since?: number;
+  /** When the fetch in flight started, while there is one. */
+  fetchingSince?: number;
+}
+
+export interface TokenWaitOptions {
+  /** Ends this caller's wait (not the shared fetch); its reason, if an Error, says why. */
+  signal?: AbortSignal;
+}
 
 interface Entry {
   token: string;
@@ -38,19 +66,26 @@ interface Entry {
 export interface TokenCacheStats {
   fetches: number;
   failures: number;
+  /** Fetches abandoned at the deadline (also counted in `failures`). */
+  timeouts: number;
   cacheHits: number;
 }
 
+/** The source named when a fetch was abandoned: which link of the chain hangs is not known. */
+const STUCK_SOURCE = 'DefaultAzureCredential';
+const NEVER: AbortSignal = new AbortController().signal;
+
 export class TokenCache {
   private readonly entries = new Map<string, Entry>();
-  private readonly inflight = new Map<string, Promise<Entry>>();
+  private readonly inflight = new Map<string, { promise: Promise<Entry>; since: number }>();
+  private readonly outcomes = new Map<string, Omit<TokenSourceStatus, 'fetchingSince'>>();
   private readonly credential: TokenCredential;
   private readonly refreshMarginMs: number;
   private readonly minValidityMs: number;
   private readonly fetchTimeoutMs: number;
   private readonly now: () => number;
   private readonly onEvent: (event: TokenCacheEvent) => void;
-  readonly stats: TokenCacheStats = { fetches: 0, failures: 0, cacheHits: 0 };
+  readonly stats: TokenCacheStats = { fetches: 0, failures: 0, timeouts: 0, cacheHits: 0 };
 
   constructor(options: TokenCacheOptions) {
     this.credential = options.credential;
@@ -62,7 +97,7 @@ export class TokenCache {
   }
 
   /** A token for `scope`; throws ExternalError (with the failing source) when none can be had. */
-  async getToken(scope: string): Promise<string> {
+  async getToken(scope: string, options: TokenWaitOptions = {}): Promise<string> {
     const cached = this.entries.get(scope);
     const now = this.now();
     if (cached && cached.expiresOnTimestamp - now > this.minValidityMs) {
@@ -73,13 +108,20 @@ export class TokenCache {
       }
       return cached.token;
     }
-    const entry = await this.fetch(scope, 'missing');
+    const entry = await this.waitFor(scope, this.fetch(scope, 'missing'), options.signal);
     return entry.token;
   }
 
   /** When the cached token for `scope` expires, if there is one. */
   expiresOn(scope: string): number | undefined {
     return this.entries.get(scope)?.expiresOnTimestamp;
+  }
+
+  /** How the credential source is doing for `scope`. */
+  status(scope: string): TokenSourceStatus {
+    const outcome = this.outcomes.get(scope) ?? { state: 'ok' as const };
+    const running = this.inflight.get(scope);
+    return running ? { ...outcome, fetchingSince: running.since } : { ...outcome };
   }
 
   /** Drops cached tokens (all, or one scope): `azdb db logout`. */
@@ -90,32 +132,68 @@ export class TokenCache {
 
   private fetch(scope: string, reason: 'missing' | 'refresh'): Promise<Entry> {
     const running = this.inflight.get(scope);
-    if (running) return running;
+    if (running) return running.promise;
     const promise = this.fetchOnce(scope, reason).finally(() => this.inflight.delete(scope));
-    this.inflight.set(scope, promise);
+    this.inflight.set(scope, { promise, since: this.now() });
     return promise;
+  }
+
+  /** The shared fetch, or this caller's abort, whichever comes first. */
+  private waitFor(scope: string, fetching: Promise<Entry>, signal: AbortSignal | undefined): Promise<Entry> {
+    if (!signal) return fetching;
+    return new Promise<Entry>((resolve, reject) => {
+      const onAbort = () => reject(this.abandonedWait(scope, signal.reason));
+      if (signal.aborted) return onAbort();
+      signal.addEventListener('abort', onAbort, { once: true });
+      fetching.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+    });
+  }
+
+  private abandonedWait(scope: string, reason: unknown): ExternalError {
+    const since = this.inflight.get(scope)?.since;
+    const waited = since === undefined ? '' : `; the credential has not answered for ${formatSeconds(Math.max(0, this.now() - since))} (azdb gives up on it after ${formatSeconds(this.fetchTimeoutMs)})`;
+    const why = reason instanceof Error ? errorMessage(reason) : 'cancelled';
+    return new ExternalError(`stopped waiting for an Entra token for ${scope}: ${why}${waited}`, {
+      hint: 'Run `azdb creds` to see which credential source works and how to fix the others.',
+      cause: reason,
+    });
   }
 
   private async fetchOnce(scope: string, reason: 'missing' | 'refresh'): Promise<Entry> {
     this.stats.fetches += 1;
     this.onEvent({ type: 'fetch', scope, reason });
-    let result;
+    let result: AccessToken | null;
     try {
-      result = await this.credential.getToken(scope, { abortSignal: AbortSignal.timeout(this.fetchTimeoutMs) });
+      result = await withTimeLimit(this.fetchTimeoutMs, NEVER, (abortSignal) => this.credential.getToken(scope, { abortSignal }));
       if (!result) throw new Error('the credential returned no token');
     } catch (error) {
-      this.stats.failures += 1;
-      const { source, reason: why } = describeCredentialFailure(error);
-      const stillValid = (this.entries.get(scope)?.expiresOnTimestamp ?? 0) - this.now() > this.minValidityMs;
-      this.onEvent({ type: 'fetch-failed', scope, source, reason: why, servedCached: stillValid });
-      throw new ExternalError(`could not get an Entra token for ${scope}: ${source} failed: ${errorMessage(why)}`, {
-        hint: 'Run `azdb creds` to see which credential source works and how to fix the others.',
-        cause: error,
-      });
+      throw this.failed(scope, error);
     }
     const entry = { token: result.token, expiresOnTimestamp: result.expiresOnTimestamp };
     this.entries.set(scope, entry);
+    this.outcomes.set(scope, { state: 'ok', since: this.now() });
     this.onEvent({ type: 'fetched', scope, expiresOnTimestamp: entry.expiresOnTimestamp });
     return entry;
+  }
+
+  private failed(scope: string, error: unknown): ExternalError {
+    this.stats.failures += 1;
+    const stuck = error instanceof TimeLimitExceeded;
+    if (stuck) this.stats.timeouts += 1;
+    const { source, reason } = stuck
+      ? { source: STUCK_SOURCE, reason: `no answer within ${formatSeconds(this.fetchTimeoutMs)}; azdb abandoned the attempt and the next login starts a new one` }
+      : describeCredentialFailure(error);
+    const state = stuck ? 'stuck' : 'failing';
+    const previous = this.outcomes.get(scope);
+    const message = `${source} failed: ${errorMessage(reason)}`;
+    this.outcomes.set(scope, { state, error: message, since: previous?.state === state ? previous.since! : this.now() });
+    const stillValid = (this.entries.get(scope)?.expiresOnTimestamp ?? 0) - this.now() > this.minValidityMs;
+    this.onEvent({ type: 'fetch-failed', scope, source, reason, servedCached: stillValid, stuck });
+    return new ExternalError(`could not get an Entra token for ${scope}: ${message}`, {
+      hint: stuck
+        ? 'The credential source is stuck (e.g. a managed identity endpoint that takes the request and never answers). Run `azdb creds` to probe each source with its own time limit.'
+        : 'Run `azdb creds` to see which credential source works and how to fix the others.',
+      cause: error,
+    });
   }
 }

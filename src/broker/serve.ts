@@ -21,7 +21,7 @@ import { createSecureContext, type SecureContext } from 'node:tls';
 import { formatHost } from '../config/address.js';
 import type { DatabaseConfig, ListenerConfig } from '../config/schema.js';
 import { UserError, errorMessage } from '../errors.js';
-import type { TokenCacheEvent } from '../azure/token-cache.js';
+import type { TokenCacheEvent, TokenSourceStatus, TokenWaitOptions } from '../azure/token-cache.js';
 import type { AuditEvent, AuditSink } from './audit.js';
 import { CancelRegistry } from './cancel-registry.js';
 import { ConnectionGate } from './connection-gate.js';
@@ -59,8 +59,9 @@ export interface DiscoverySummary {
 }
 
 export interface TokenSource {
-  getToken(scope: string): Promise<string>;
+  getToken(scope: string, options?: TokenWaitOptions): Promise<string>;
   expiresOn(scope: string): number | undefined;
+  status(scope: string): TokenSourceStatus;
 }
 
 export interface BrokerServerOptions {
@@ -119,6 +120,9 @@ export interface ServeMetrics {
   cancelRequests: Counter;
   tokenFetches: Counter;
   tokenFailures: Counter;
+  tokenTimeouts: Counter;
+  tokenSourceStuck: Gauge;
+  tokenFetchWaiting: Gauge;
   tokenExpiry: Gauge;
   reloads: Counter;
   errors: Counter;
@@ -141,7 +145,10 @@ export function createServeMetrics(registry: MetricsRegistry): ServeMetrics {
     bytesToClient: registry.counter('azdb_client_sent_bytes_total', 'Bytes sent to clients of ended sessions.', ['database', 'protocol']),
     cancelRequests: registry.counter('azdb_cancel_requests_total', 'PostgreSQL CancelRequests, by whether one was forwarded to the server.', ['forwarded']),
     tokenFetches: registry.counter('azdb_token_fetches_total', 'Entra token requests to the credential: missing (no usable token) or refresh (before expiry).', ['reason']),
-    tokenFailures: registry.counter('azdb_token_fetch_failures_total', 'Entra token requests that failed.'),
+    tokenFailures: registry.counter('azdb_token_fetch_failures_total', 'Entra token requests that failed (including those abandoned at the deadline).'),
+    tokenTimeouts: registry.counter('azdb_token_fetch_timeouts_total', "Entra token requests abandoned without an answer at azdb's deadline (30 s)."),
+    tokenSourceStuck: registry.gauge('azdb_token_source_stuck', 'Whether the last database token request got no answer within the deadline (1) or not (0).'),
+    tokenFetchWaiting: registry.gauge('azdb_token_fetch_waiting_seconds', 'How long the database token request in flight has waited for the credential (0 when none).'),
     tokenExpiry: registry.gauge('azdb_token_expiry_timestamp_seconds', 'When the cached database token expires (Unix time; 0 when none).'),
     reloads: registry.counter('azdb_config_reloads_total', 'Config reloads (SIGHUP) by result.', ['result']),
     errors: registry.counter('azdb_errors_total', 'Errors by kind: session, relay, token, reload, listener, http, discovery.', ['kind']),
@@ -163,7 +170,6 @@ export class BrokerServer {
   private state: 'new' | 'running' | 'draining' | 'stopped' = 'new';
   private stopping: Promise<void> | undefined;
   private tokenTimer: NodeJS.Timeout | undefined;
-  private lastTokenError: string | undefined;
   private loadedAt: string | undefined;
   private lastReload: { at: string; ok: boolean; error?: string } | undefined;
   /** Starts, reloads and discovery changes apply one at a time. */
@@ -175,6 +181,9 @@ export class BrokerServer {
     options.registry.onCollect(() => {
       const expires = options.tokens.expiresOn(options.scope);
       this.metrics.tokenExpiry.set({}, expires === undefined ? 0 : Math.floor(expires / 1000));
+      const status = options.tokens.status(options.scope);
+      this.metrics.tokenSourceStuck.set({}, status.state === 'stuck' ? 1 : 0);
+      this.metrics.tokenFetchWaiting.set({}, status.fetchingSince === undefined ? 0 : Math.max(0, (Date.now() - status.fetchingSince) / 1000));
     });
     const server = this;
     // One sink for every session, whatever config it started under: it feeds the metrics and
@@ -315,14 +324,13 @@ export class BrokerServer {
         this.metrics.tokenFetches.inc({ reason: event.reason });
         break;
       case 'fetched':
-        this.lastTokenError = undefined;
         this.options.log.info('token.fetched', { scope: event.scope, expires_on: new Date(event.expiresOnTimestamp).toISOString() });
         break;
       case 'fetch-failed':
-        this.lastTokenError = `${event.source} failed: ${event.reason}`;
         this.metrics.tokenFailures.inc();
+        if (event.stuck) this.metrics.tokenTimeouts.inc();
         this.metrics.errors.inc({ kind: 'token' });
-        this.options.log.warn('token.fetch_failed', { scope: event.scope, source: event.source, reason: event.reason, served_cached: event.servedCached });
+        this.options.log.warn(event.stuck ? 'token.fetch_stuck' : 'token.fetch_failed', { scope: event.scope, source: event.source, reason: event.reason, served_cached: event.servedCached });
         break;
     }
   }
@@ -473,7 +481,7 @@ export class BrokerServer {
         const db = listener.db;
         return config && db ? config.authorize(db)(dbUser, dbName) : { allowed: false, reason: 'the broker is reloading its config' };
       },
-      getToken: () => this.options.tokens.getToken(this.options.scope),
+      getToken: (signal) => this.options.tokens.getToken(this.options.scope, { signal }),
       audit: this.audit,
       cancels: this.cancels,
       // A listener with a certificate takes TLS connections only.
@@ -578,23 +586,55 @@ export class BrokerServer {
     this.options.tokens.getToken(this.options.scope).catch(() => {});
   }
 
-  private async tokenReadiness(): Promise<{ ok: boolean; expires_on?: string; error?: string }> {
-    const expires = this.options.tokens.expiresOn(this.options.scope);
-    if (expires !== undefined && expires - Date.now() > TOKEN_READY_MARGIN_MS) return { ok: true, expires_on: new Date(expires).toISOString() };
+  private async tokenReadiness(): Promise<TokenReadiness> {
+    const { tokens, scope } = this.options;
+    const expires = tokens.expiresOn(scope);
+    if (expires !== undefined && expires - Date.now() > TOKEN_READY_MARGIN_MS) return { ok: true, expires_on: new Date(expires).toISOString(), ...sourceFields(tokens.status(scope)) };
     let timer: NodeJS.Timeout | undefined;
-    const outcome = await Promise.race([
-      this.options.tokens.getToken(this.options.scope).then(
-        () => ({ ok: true as const }),
-        (error: unknown) => ({ ok: false as const, error: this.lastTokenError ?? errorMessage(error) }),
+    const fetched = await Promise.race([
+      tokens.getToken(scope).then(
+        () => true,
+        () => false,
       ),
-      new Promise<{ ok: false; error: string }>((resolve) => {
-        timer = setTimeout(() => resolve({ ok: false, error: this.lastTokenError ?? 'fetching the first token from the credential' }), this.options.readyTokenWaitMs ?? 1_000);
-      }),
+      new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), this.options.readyTokenWaitMs ?? 1_000))),
     ]);
     clearTimeout(timer);
-    if (!outcome.ok) return outcome;
-    const now = this.options.tokens.expiresOn(this.options.scope);
-    return { ok: true, ...(now !== undefined ? { expires_on: new Date(now).toISOString() } : {}) };
+    const status = tokens.status(scope);
+    if (!fetched) return { ok: false, error: tokenTrouble(status), ...sourceFields(status) };
+    const now = tokens.expiresOn(scope);
+    return { ok: true, ...(now !== undefined ? { expires_on: new Date(now).toISOString() } : {}), ...sourceFields(status) };
+  }
+}
+
+/** The token check of /readyz. */
+interface TokenReadiness {
+  ok: boolean;
+  expires_on?: string;
+  error?: string;
+  /** How the credential source is doing: ok, failing or stuck (no answer within the deadline). */
+  source: TokenSourceStatus['state'];
+  /** How long the request in flight has waited, while there is one. */
+  waiting_seconds?: number;
+}
+
+function sourceFields(status: TokenSourceStatus): Pick<TokenReadiness, 'source' | 'waiting_seconds'> {
+  return { source: status.state, ...(status.fetchingSince !== undefined ? { waiting_seconds: waitedSeconds(status.fetchingSince) } : {}) };
+}
+
+function waitedSeconds(since: number): number {
+  return Math.max(0, Math.round((Date.now() - since) / 1000));
+}
+
+/** Why there is no token now, from what the source last did and what it is doing. */
+function tokenTrouble(status: TokenSourceStatus): string {
+  const waiting = status.fetchingSince === undefined ? undefined : `${waitedSeconds(status.fetchingSince)} s`;
+  switch (status.state) {
+    case 'stuck':
+      return `the token source is stuck since ${new Date(status.since!).toISOString()}: ${status.error}${waiting ? `; the current attempt has waited ${waiting}` : ''}`;
+    case 'failing':
+      return `${status.error}${waiting ? `; trying again (waiting ${waiting})` : ''}`;
+    case 'ok':
+      return `waiting for a token from the credential${waiting ? ` (${waiting} so far)` : ''}`;
   }
 }
 

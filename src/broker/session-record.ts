@@ -26,7 +26,8 @@ export interface SessionOptions {
   localPassword: string;
   defaults: { dbUser?: string; dbName?: string };
   authorize: (dbUser: string, dbName: string) => AccessDecision;
-  getToken: () => Promise<string>;
+  /** The Entra token; `signal` ends the wait (the client's login deadline, the tunnel closing). */
+  getToken: (signal?: AbortSignal) => Promise<string>;
   audit: AuditSink;
   /** When set, the client may upgrade to TLS. */
   clientTls?: SecureContext;
@@ -34,6 +35,8 @@ export interface SessionOptions {
   requireClientTls?: boolean;
   /** Time from connect to a finished client login. */
   handshakeTimeoutMs?: number;
+  /** Aborted when the tunnel closes: a login still waiting (token, upstream) ends at once. */
+  closing?: AbortSignal;
   onEvent?: (event: SessionEvent) => void;
 }
 

@@ -10,6 +10,7 @@ import { CancelRegistry } from './cancel-registry.js';
 import type { ConnectionGate } from './connection-gate.js';
 import { formatHost } from '../config/address.js';
 import { startListener, type Listener } from './listener.js';
+import { tunnelClosing } from './login-wait.js';
 import { newLocalPassword } from './password-file.js';
 import { runMySqlSession } from './mysql/session.js';
 import { runPostgresSession } from './postgres/session.js';
@@ -24,13 +25,15 @@ export interface TunnelOptions {
   dbUser: string;
   dbName: string;
   authorize: (dbUser: string, dbName: string) => AccessDecision;
-  getToken: () => Promise<string>;
+  getToken: (signal?: AbortSignal) => Promise<string>;
   audit: AuditSink;
   cancels?: CancelRegistry;
   clientTls?: SecureContext;
   /** With clientTls: refuse clients that do not start TLS. */
   requireClientTls?: boolean;
   maxConnections?: number;
+  /** Time from connect to a finished client login (the session's default when absent). */
+  handshakeTimeoutMs?: number;
   onEvent?: (event: SessionEvent) => void;
   /** A fixed password (`azdb serve` listeners) instead of a random one for this tunnel. */
   password?: string;
@@ -62,6 +65,8 @@ export interface Tunnel {
 export async function openTunnel(options: TunnelOptions): Promise<Tunnel> {
   const password = options.password ?? newLocalPassword();
   const cancels = options.cancels ?? new CancelRegistry();
+  // Sessions still logging in (waiting for a token) end when the tunnel closes; relaying ones drain.
+  const closing = new AbortController();
   const listener: Listener = await startListener({
     host: options.host,
     port: options.port,
@@ -82,6 +87,8 @@ export async function openTunnel(options: TunnelOptions): Promise<Tunnel> {
         authorize: options.authorize,
         getToken: options.getToken,
         audit: options.audit,
+        closing: closing.signal,
+        ...(options.handshakeTimeoutMs !== undefined ? { handshakeTimeoutMs: options.handshakeTimeoutMs } : {}),
         ...(options.clientTls ? { clientTls: options.clientTls, requireClientTls: options.requireClientTls ?? false } : {}),
         ...(options.onEvent ? { onEvent: options.onEvent } : {}),
       };
@@ -105,6 +112,9 @@ export async function openTunnel(options: TunnelOptions): Promise<Tunnel> {
     get connections() {
       return listener.connections;
     },
-    close: (drainMs) => listener.close(drainMs),
+    close: (drainMs) => {
+      closing.abort(tunnelClosing());
+      return listener.close(drainMs);
+    },
   };
 }

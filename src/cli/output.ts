@@ -46,3 +46,9 @@ export function createOutput(json: boolean, streams: OutputStreams): Output {
     },
   };
 }
+
+/** Says `text` on stderr if the work is still going after `afterMs`; call the result when it is done. */
+export function noteIfSlow(out: Pick<Output, 'info'>, text: string, afterMs = 1_000): () => void {
+  const timer = setTimeout(() => out.info(text), afterMs);
+  return () => clearTimeout(timer);
+}

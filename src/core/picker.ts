@@ -56,9 +56,11 @@ export async function createTuiApi(ctx: CoreContext, options: TuiApiOptions = {}
     stopped: boolean;
   }
   const open = new Map<string, Open>();
+  /** Client tunnels prepareConnect opened, by database, until connect takes them. */
+  const prepared = new Map<string, { login: TuiLogin; entry: Open }>();
   let clientRunning = false;
 
-  const start = async (name: string, login: TuiLogin, purpose: 'tunnel' | 'client'): Promise<Open> => {
+  const start = async (name: string, login: TuiLogin, purpose: 'tunnel' | 'client', signal?: AbortSignal): Promise<Open> => {
     const db = rt.database(name);
     // The same rules as --db-user / --db-name: refused values come back with the allowed ones.
     chooseLogin(rt.allowed(db), login, db.protocol);
@@ -70,6 +72,7 @@ export async function createTuiApi(ctx: CoreContext, options: TuiApiOptions = {}
       port: 0,
       recent: store,
       onEvent: (event) => emit(sessionEvent(id, name, event)),
+      ...(signal ? { signal } : {}),
     };
     const tunnel = purpose === 'tunnel' ? await startKeptTunnel(name, request) : await startTunnel(quietCtx, rt, name, request);
     const entry: Open = { info: describeTunnel(id, tunnel), tunnel, removeRecord: async () => {}, stopped: false };
@@ -197,8 +200,8 @@ export async function createTuiApi(ctx: CoreContext, options: TuiApiOptions = {}
         .filter((db) => db.dbUsers.length > 0)
         .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     },
-    async openTunnel(name, login) {
-      const entry = await start(name, login, 'tunnel');
+    async openTunnel(name, login, signal) {
+      const entry = await start(name, login, 'tunnel', signal);
       open.set(entry.info.id, entry);
       return entry.info;
     },
@@ -209,9 +212,20 @@ export async function createTuiApi(ctx: CoreContext, options: TuiApiOptions = {}
       await stop(entry, 0);
     },
     tunnels: () => [...open.values()].map((entry) => ({ ...entry.info, connections: entry.tunnel.connections })),
+    async prepareConnect(name, login, signal) {
+      await findClient(quietCtx, rt.database(name).protocol);
+      const entry = await start(name, login, 'client', signal);
+      const earlier = prepared.get(name);
+      prepared.set(name, { login, entry });
+      if (earlier) await stop(earlier.entry, 0);
+    },
     async connect(name, login, signal) {
       const client = await findClient(quietCtx, rt.database(name).protocol);
-      const entry = await start(name, login, 'client');
+      const ready = prepared.get(name);
+      prepared.delete(name);
+      const usable = ready && ready.login.dbUser === login.dbUser && ready.login.dbName === login.dbName && !ready.entry.stopped;
+      if (ready && !usable) await stop(ready.entry, 0);
+      const entry = usable ? ready.entry : await start(name, login, 'client', signal);
       clientRunning = true;
       try {
         const { args, env } = clientInvocation(entry.tunnel, name, ctx.env);
@@ -236,8 +250,9 @@ export async function createTuiApi(ctx: CoreContext, options: TuiApiOptions = {}
       return failure.hint ? { message: errorMessage(failure), hint: failure.hint } : { message: errorMessage(failure) };
     },
     async close() {
-      const entries = [...open.values()];
+      const entries = [...open.values(), ...[...prepared.values()].map((p) => p.entry)];
       open.clear();
+      prepared.clear();
       await Promise.all([...entries.map((entry) => stop(entry, 0)), ...[...queriesHandles].map((handle) => handle.close())]);
       await rt.close();
     },

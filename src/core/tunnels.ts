@@ -37,6 +37,8 @@ export interface TunnelRequest extends LoginFlags {
   onEvent?: TunnelOptions['onEvent'];
   /** Where the login is remembered once the server took it (the first session relayed). */
   recent?: Pick<UserStateStore, 'recordConnection'>;
+  /** Stops the start (the first token fetch) at once: Ctrl+C, esc in the picker. */
+  signal?: AbortSignal;
 }
 
 /** A tunnel as the core opens it: with what a client needs to verify it and where its password is kept. */
@@ -59,7 +61,8 @@ export async function startTunnel(ctx: CoreContext, rt: Runtime, name: string, r
   const kept = request.passwordFile ? await loadOrCreatePasswordFile(request.passwordFile, `the password file of the tunnel to ${name}`) : undefined;
   const target = await resolveTarget(db);
   // Fail now, with the credential's own reason, rather than at the first client's login.
-  await rt.tokens.getToken(rt.databaseScope);
+  await rt.tokens.getToken(rt.databaseScope, { signal: request.signal });
+  request.signal?.throwIfAborted();
   if (db.tls.mode === 'insecure') ctx.log.warn(`"${name}" uses tls.mode insecure: the server's certificate is not verified`);
   const tls = await offeredTls(ctx, rt.stateDir);
   const tunnel = await openTunnel({
@@ -72,7 +75,7 @@ export async function startTunnel(ctx: CoreContext, rt: Runtime, name: string, r
     // Offered, not required: plain clients (and `azdb db connect`'s psql) keep working.
     ...(tls ? { clientTls: tls.context } : {}),
     authorize: rt.authorize(db),
-    getToken: () => rt.tokens.getToken(rt.databaseScope),
+    getToken: (signal) => rt.tokens.getToken(rt.databaseScope, { signal }),
     audit: rt.audit,
     onEvent: rememberingLogin(name, request.recent, request.onEvent),
   });

@@ -8,7 +8,9 @@
  * client_id }`. Failure modes are App Service's: a missing or wrong header → 401; an identity
  * that is not assigned → 400 `{"statusCode":400,"message":"Unable to load the proper Managed
  * Identity.","correlationId":…}`; `error-500` → 500 with the same body shape; `unreachable` →
- * the listening socket is closed (connection refused) and reopened on the same port later.
+ * the listening socket is closed (connection refused) and reopened on the same port later;
+ * `hang` → requests are taken and never answered (a stuck platform identity service); those stay
+ * unanswered after the mode changes back, until the client gives up or the endpoint closes.
  *
  * What @azure/identity 4.13.1 / @azure/msal-node 5.6 do with it (checked by
  * test/emulator/identity-endpoint.test.ts):
@@ -52,7 +54,7 @@ export interface ManagedIdentity {
   default?: boolean;
 }
 
-export type IdentityEndpointMode = 'up' | 'error-500' | 'unreachable';
+export type IdentityEndpointMode = 'up' | 'error-500' | 'unreachable' | 'hang';
 
 export interface IdentityEndpointOptions {
   issuer: TokenIssuer;
@@ -78,6 +80,8 @@ export interface IdentityEndpoint {
   readonly requests: number;
   /** Tokens handed out. */
   readonly tokensIssued: number;
+  /** Requests taken in `hang` mode and still unanswered (their clients have not given up). */
+  readonly held: number;
   /** Resolves once the listener is in the new state (closed for `unreachable`). */
   setMode(mode: IdentityEndpointMode): Promise<void>;
   setTokenTtl(seconds: number): void;
@@ -96,6 +100,7 @@ export async function startIdentityEndpoint(options: IdentityEndpointOptions): P
   let requests = 0;
   let tokensIssued = 0;
   let closed = false;
+  const held = new Set<ServerResponse>();
 
   const handle = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
     const url = new URL(request.url ?? '/', 'http://localhost');
@@ -105,6 +110,11 @@ export async function startIdentityEndpoint(options: IdentityEndpointOptions): P
     requests++;
     if (request.method !== 'GET') return sendError(response, 405, 'Method Not Allowed');
     if (request.headers['x-identity-header'] !== header) return sendError(response, 401, 'Unauthorized');
+    if (mode === 'hang') {
+      held.add(response);
+      response.on('close', () => held.delete(response));
+      return;
+    }
     if (mode === 'error-500') {
       return sendError(response, 500, 'An unexpected error occured while fetching the AAD Token.');
     }
@@ -162,6 +172,9 @@ export async function startIdentityEndpoint(options: IdentityEndpointOptions): P
     },
     get tokensIssued() {
       return tokensIssued;
+    },
+    get held() {
+      return held.size;
     },
     async setMode(next) {
       if (closed) throw new BugError('the identity endpoint is closed');

@@ -3,6 +3,7 @@
  * execa so that argv stays an array (no shell), secrets travel in the environment or files, and a
  * missing program becomes a user-fixable error instead of an ENOENT stack.
  */
+import { constants } from 'node:os';
 import { execa, type Options, type ResultPromise } from 'execa';
 import { ExternalError, UserError } from '../errors.js';
 
@@ -41,12 +42,16 @@ function execaOptions(options: RunOptions): Options {
   };
 }
 
-/** Runs a program to completion; a non-zero exit is returned, not thrown. */
+/**
+ * Runs a program to completion; a non-zero exit is returned, not thrown. A program ended by a
+ * signal (psql by Ctrl+C while it connects) exits 128 + the signal's number, as a shell reports it.
+ */
 export async function run(file: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
   const result = await execa(file, args, execaOptions(options));
-  if (result.failed && result.exitCode === undefined) throw startFailure(file, result);
+  const killedBy = result.isTerminated && !result.isCanceled && !result.timedOut && result.signal ? constants.signals[result.signal] : undefined;
+  if (result.failed && result.exitCode === undefined && killedBy === undefined) throw startFailure(file, result);
   return {
-    exitCode: result.exitCode ?? 1,
+    exitCode: killedBy !== undefined ? 128 + killedBy : result.exitCode ?? 1,
     stdout: typeof result.stdout === 'string' ? result.stdout : '',
     stderr: typeof result.stderr === 'string' ? result.stderr : '',
   };

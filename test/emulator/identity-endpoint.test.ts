@@ -8,6 +8,7 @@ import { DefaultAzureCredential, ManagedIdentityCredential } from '@azure/identi
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTokenIssuer, type TokenIssuer } from '../../src/emulator/entra.js';
 import { startIdentityEndpoint, type IdentityEndpoint } from '../../src/emulator/identity-endpoint.js';
+import { waitFor } from '../helpers/wait.js';
 
 const DB_RESOURCE = 'https://ossrdbms-aad.database.windows.net';
 const DB_SCOPE = `${DB_RESOURCE}/.default`;
@@ -198,6 +199,22 @@ describe('App Service managed identity endpoint', () => {
     await identity.setMode('up');
     const token = await new ManagedIdentityCredential().getToken('https://unreachable.example/.default');
     expect(claimsOf(token.token).aud).toBe('https://unreachable.example');
+  });
+
+  it('takes requests and never answers them in hang mode; they stay unanswered after it recovers, until the client gives up', async () => {
+    await identity.setMode('hang');
+    const query = `${identity.endpoint}?api-version=2019-08-01&resource=${encodeURIComponent(DB_RESOURCE)}`;
+    const giveUp = new AbortController();
+    const stuck = fetch(query, { headers: { 'X-IDENTITY-HEADER': identity.header }, signal: giveUp.signal });
+    const outcome = stuck.then(() => 'answered', (e: Error) => e.name);
+    await waitFor(() => identity.held === 1, 'the request to be held');
+    await identity.setMode('up');
+    const fresh = await rawRequest(`api-version=2019-08-01&resource=${encodeURIComponent(DB_RESOURCE)}`, identity.header);
+    expect(fresh.status).toBe(200);
+    expect(identity.held).toBe(1); // the old request is still without an answer
+    giveUp.abort();
+    expect(await outcome).toBe('AbortError');
+    await waitFor(() => identity.held === 0, 'the held request to go');
   });
 
   it('closes promptly with a kept-alive connection open', async () => {

@@ -37,7 +37,11 @@ export interface FakeApi extends TuiApi {
   emit(body: CoreEventBody): void;
   /** Makes the next `databases()` wait until `release()`. */
   holdDatabases(): { release(): void };
-  failNext: { databases?: Error; openTunnel?: Error; openQueries?: Error; list?: Error };
+  failNext: { databases?: Error; openTunnel?: Error; openQueries?: Error; list?: Error; prepareConnect?: Error };
+  /** Makes the next `prepareConnect()` wait until `release()` or its signal. */
+  holdPrepare(): { release(): void };
+  /** prepareConnect calls started, and how many were stopped by their signal. */
+  prepareRuns: { started: number; aborted: number };
   /** What `doctor()` reports, in order. */
   doctorResults: TuiCheck[];
   /** With `manualDoctor`, each result waits for `releaseCheck()`. */
@@ -59,6 +63,7 @@ export function fakeApi(databases: TuiDatabase[]): FakeApi {
   const listeners = new Set<(e: CoreEvent) => void>();
   const open = new Map<string, TuiTunnel>();
   let hold: Promise<void> | undefined;
+  let prepareHold: Promise<void> | undefined;
   let tunnels = 0;
   const checkWaiters: Array<() => void> = [];
   let released = 0;
@@ -80,6 +85,34 @@ export function fakeApi(databases: TuiDatabase[]): FakeApi {
       else released++;
     },
     doctorRuns: { started: 0, aborted: 0 },
+    prepareRuns: { started: 0, aborted: 0 },
+    holdPrepare() {
+      let release = () => {};
+      prepareHold = new Promise((r) => (release = r));
+      return { release: () => release() };
+    },
+    async prepareConnect(name, login, signal) {
+      api.calls.push(`prepareConnect ${name} ${login.dbUser}/${login.dbName}`);
+      api.prepareRuns.started++;
+      const held = prepareHold;
+      prepareHold = undefined;
+      if (held) {
+        await new Promise<void>((resolve, reject) => {
+          const onAbort = () => {
+            api.prepareRuns.aborted++;
+            reject(new Error('cancelled'));
+          };
+          if (signal?.aborted) return onAbort();
+          signal?.addEventListener('abort', onAbort, { once: true });
+          void held.then(resolve);
+        });
+      }
+      const failure = api.failNext.prepareConnect;
+      if (failure) {
+        api.failNext.prepareConnect = undefined;
+        throw failure;
+      }
+    },
     sessions: [],
     actAnswers: new Map(),
     openHandles: 0,

@@ -346,11 +346,31 @@ describe('keys per mode', () => {
     expect(keyToAction(tunnel, 'Q', {})).toEqual({ type: 'quit' });
   });
 
-  it('ignores keys but ctrl+c while a tunnel opens', () => {
-    const state = run(ready(), { type: 'request', purpose: 'tunnel' }, { type: 'accept' });
-    expect(pickerMode(state)).toBe('busy');
-    expect(keyToAction(state, 'j', {})).toBeUndefined();
-    expect(keyToAction(state, 'c', { ctrl: true })).toEqual({ type: 'quit' });
+  it('while a tunnel opens or a client connects, esc and ctrl+c cancel it and other keys do nothing', () => {
+    for (const purpose of ['tunnel', 'connect'] as const) {
+      const state = run(ready(), { type: 'request', purpose }, { type: 'accept' });
+      expect(pickerMode(state)).toBe('opening');
+      expect(state.busy).toContain('esc cancels');
+      expect(keyToAction(state, 'j', {})).toBeUndefined();
+      expect(keyToAction(state, 'Q', {})).toBeUndefined();
+      expect(keyToAction(state, '', { escape: true })).toEqual({ type: 'cancel' });
+      expect(keyToAction(state, 'c', { ctrl: true })).toEqual({ type: 'cancel' });
+      const cancelled = run(state, { type: 'cancel' });
+      expect(cancelled.pending).toBeUndefined();
+      expect(cancelled.busy).toBeUndefined();
+      expect(cancelled.notice).toBe(`Cancelled ${purpose === 'connect' ? 'connecting' : 'opening a tunnel'} to orders.`);
+      expect(pickerMode(cancelled)).toBe('list');
+    }
+  });
+
+  it('hands the terminal over only once the client tunnel is ready', () => {
+    const connecting = run(ready(), { type: 'request', purpose: 'connect' }, { type: 'accept' });
+    expect(connecting.pending).toEqual({ kind: 'connect', name: 'orders', login: { dbUser: 'azdb-demo', dbName: 'orders' } });
+    const launching = run(connecting, { type: 'client-ready' });
+    expect(launching.pending).toEqual({ kind: 'launch', name: 'orders', login: { dbUser: 'azdb-demo', dbName: 'orders' } });
+    expect(launching.busy).toBeUndefined();
+    // A late answer after a cancel changes nothing.
+    expect(run(run(connecting, { type: 'cancel' }), { type: 'client-ready' }).pending).toBeUndefined();
   });
 
   it('splits a chunk of keys: `/orders` starts the filter and types the rest', () => {

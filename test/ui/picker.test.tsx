@@ -68,6 +68,46 @@ describe('picker screen', () => {
     expect(outcomes[0]).toMatchObject({ kind: 'connect', name: 'inventory', login: { dbUser: 'azdb-demo', dbName: 'inventory' } });
   });
 
+  it('connecting shows a spinner until the client tunnel is ready; esc and ctrl+c cancel it at once', async () => {
+    const api = fakeApi(DATABASES);
+    const { until, press, outcomes, frame, screen } = mount(api);
+    await until('3 databases');
+    for (const cancelKey of [ESC, '\u0003']) {
+      api.holdPrepare(); // the Entra token does not come
+      press(ENTER);
+      await until('choose the database name');
+      press(ENTER);
+      await until('Connecting to orders… (esc cancels)');
+      const spinning = screen.frames.length;
+      await waitFor(() => screen.frames.length > spinning + 1 && /[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏] Connecting to orders/.test(frame()), 'the spinner to turn');
+      expect(frame()).toContain('esc cancel');
+      press(cancelKey);
+      await until('Cancelled connecting to orders.');
+      await waitFor(() => api.prepareRuns.aborted === api.prepareRuns.started, 'the wait for the token to be stopped');
+      expect(outcomes).toEqual([]);
+    }
+    press(ENTER);
+    await until('choose the database name');
+    press(ENTER);
+    await waitFor(() => outcomes.length === 1, 'the picker to hand the terminal over');
+    expect(outcomes[0]).toMatchObject({ kind: 'connect', name: 'orders', login: { dbUser: 'azdb-demo', dbName: 'orders' } });
+    expect(api.calls.filter((c) => c.startsWith('prepareConnect'))).toHaveLength(3);
+  });
+
+  it('a connection that cannot start says why and stays in the picker', async () => {
+    const api = fakeApi(DATABASES);
+    api.failNext.prepareConnect = Object.assign(new Error('could not get an Entra token: the identity endpoint http://127.0.0.1:1/msi/token/ refused the connection'), { hint: 'Run `azdb creds`.' });
+    const { until, press, outcomes } = mount(api);
+    await until('3 databases');
+    press(ENTER);
+    await until('choose the database name');
+    press(ENTER);
+    await until('Could not connect to orders');
+    await until('could not get an Entra token');
+    await until('hint: Run `azdb creds`.');
+    expect(outcomes).toEqual([]);
+  });
+
   it('opens a tunnel with t: connection string, password on demand, broker panel and session log', async () => {
     const { api, until, press, frame } = mount();
     await until('3 databases');

@@ -18,6 +18,7 @@ import { TLSSocket } from 'node:tls';
 import { errorMessage } from '../../errors.js';
 import type { SessionIdentity } from '../audit.js';
 import { sessionRecord, type SessionOptions } from '../session-record.js';
+import { loginWait } from '../login-wait.js';
 import { hangUp, relay, type RelayTap } from '../relay.js';
 import { upstreamLoginUser } from '../target.js';
 import { createScramble } from './auth.js';
@@ -57,14 +58,15 @@ export async function runMySqlSession(clientSocket: Socket, options: MySqlSessio
   const started = Date.now();
   const record = sessionRecord(id, clientSocket, options.audit, options.onEvent, started);
   const { target } = options;
-  const deadline = { at: started + (options.handshakeTimeoutMs ?? 30_000), what: 'the client to log in' };
+  const handshakeMs = options.handshakeTimeoutMs ?? 30_000;
+  const deadline = { at: started + handshakeMs, what: 'the client to log in' };
   const client = new PacketLeg(clientSocket, deadline, MAX_CLIENT_LOGIN_PACKET);
   let upstream: UpstreamConnection | undefined;
   let identity: SessionIdentity | undefined;
   let relaying = false;
   try {
     // ConnectingUpstream
-    upstream = await connectUpstream(target).catch((error: unknown) => {
+    upstream = await connectUpstream(target, options.closing).catch((error: unknown) => {
       throw error instanceof MySqlUpstreamRefused ? new MySqlClientError(error.err) : upstreamFailure(error, target);
     });
 
@@ -93,10 +95,14 @@ export async function runMySqlSession(clientSocket: Socket, options: MySqlSessio
     const decision = options.authorize(dbUser, dbName);
     if (!decision.allowed) throw deniedByRoles(dbUser, dbName, target, decision.reason);
 
-    // LoggingInUpstream
-    const token = await options.getToken().catch((error: unknown) => {
-      throw tokenUnavailable(target, error);
-    });
+    // LoggingInUpstream, within the client's login deadline
+    const wait = loginWait(deadline, handshakeMs, options.closing);
+    const token = await options
+      .getToken(wait.signal)
+      .catch((error: unknown) => {
+        throw tokenUnavailable(target, error);
+      })
+      .finally(() => wait.dispose());
     const loginUser = upstreamLoginUser(target, dbUser);
     const login = {
       user: loginUser,

@@ -59,8 +59,8 @@ const MAX_AUTH_ROUNDS = 4;
 const LOGIN_CAPABILITIES =
   Capability.Protocol41 | Capability.SecureConnection | Capability.PluginAuth | Capability.PluginAuthLenencClientData | Capability.ConnectWithDb | Capability.ConnectAttrs;
 
-export async function connectUpstream(target: UpstreamTarget): Promise<UpstreamConnection> {
-  const tcp = await openTcp(target);
+export async function connectUpstream(target: UpstreamTarget, signal?: AbortSignal): Promise<UpstreamConnection> {
+  const tcp = await openTcp(target, signal);
   const leg = new PacketLeg(tcp, { at: Date.now() + connectTimeout(target), what: `the greeting of ${target.name}` }, MAX_UPSTREAM_LOGIN_PACKET);
   try {
     const payload = await leg.receive();

@@ -15,6 +15,7 @@ import { errorMessage, redactSecrets } from '../../errors.js';
 import type { SessionIdentity } from '../audit.js';
 import { sessionRecord, type SessionOptions } from '../session-record.js';
 import { awaitStartup, clientConnection } from './startup-phase.js';
+import { loginWait } from '../login-wait.js';
 import { hangUp, relay } from '../relay.js';
 import type { CancelRegistry } from '../cancel-registry.js';
 import { upstreamLoginUser, type UpstreamTarget } from '../target.js';
@@ -35,7 +36,7 @@ import { PgProtocolError, PgStartupRefusal } from './codec/protocol-error.js';
 import { queryAudit } from './query-audit.js';
 import { SCRAM_MECHANISM, ScramServer } from './scram.js';
 import { encodeCancelRequest, encodeSslRequest } from './codec/startup.js';
-import { PgUpstreamRefused, loginUpstream } from './upstream.js';
+import { PgUpstreamRefused, loginUpstream, type UpstreamSession } from './upstream.js';
 
 /**
  * Clients prove the local password with SCRAM-SHA-256; with clientTls SSLRequest is answered 'S'.
@@ -59,7 +60,8 @@ export async function runPostgresSession(clientSocket: Socket, options: Postgres
   const id = randomUUID();
   const started = Date.now();
   const record = sessionRecord(id, clientSocket, options.audit, options.onEvent, started);
-  const deadline = { at: started + (options.handshakeTimeoutMs ?? 60_000), what: 'the client to log in' };
+  const handshakeMs = options.handshakeTimeoutMs ?? 60_000;
+  const deadline = { at: started + handshakeMs, what: 'the client to log in' };
   const client = clientConnection(clientSocket);
   let identity: SessionIdentity | undefined;
   try {
@@ -103,21 +105,9 @@ export async function runPostgresSession(clientSocket: Socket, options: Postgres
       );
     }
 
-    // ConnectingUpstream
-    let token: string;
-    try {
-      token = await options.getToken();
-    } catch (error) {
-      throw fatal('08001', `azdb could not get an Entra token for ${options.target.name}: ${errorMessage(error)}`, 'Run `azdb creds` to see which credential source works and how to fix the others.');
-    }
-    const loginUser = upstreamLoginUser(options.target, dbUser);
-    const passthrough: Record<string, string> = {};
-    for (const [name, value] of Object.entries(startup.params)) {
-      if (name !== 'user' && name !== 'database' && !name.startsWith('_pq_.')) passthrough[name] = value;
-    }
-    const upstream = await loginUpstream(options.target, { user: loginUser, database: dbName, params: passthrough }, token).catch((error: unknown) => {
-      throw upstreamFailure(error, options.target, loginUser, dbName);
-    });
+    // ConnectingUpstream, within the client's login deadline
+    const wait = loginWait(deadline, handshakeMs, options.closing);
+    const { token, upstream } = await connectUpstream(options, startup.params, dbUser, dbName, wait.signal).finally(() => wait.dispose());
 
     // Relaying
     const minted = upstream.backendKey
@@ -144,6 +134,31 @@ export async function runPostgresSession(clientSocket: Socket, options: Postgres
       await hangUp(client.socket, clientError.frame ?? encodeErrorResponse(clientError.fields));
     }
   }
+}
+
+/** The token, then the server's login as the mapped user; `signal` ends the wait for either. */
+async function connectUpstream(
+  options: PostgresSessionOptions,
+  params: Record<string, string>,
+  dbUser: string,
+  dbName: string,
+  signal: AbortSignal,
+): Promise<{ token: string; upstream: UpstreamSession }> {
+  let token: string;
+  try {
+    token = await options.getToken(signal);
+  } catch (error) {
+    throw fatal('08001', `azdb could not get an Entra token for ${options.target.name}: ${errorMessage(error)}`, 'Run `azdb creds` to see which credential source works and how to fix the others.');
+  }
+  const loginUser = upstreamLoginUser(options.target, dbUser);
+  const passthrough: Record<string, string> = {};
+  for (const [name, value] of Object.entries(params)) {
+    if (name !== 'user' && name !== 'database' && !name.startsWith('_pq_.')) passthrough[name] = value;
+  }
+  const upstream = await loginUpstream(options.target, { user: loginUser, database: dbName, params: passthrough }, token, signal).catch((error: unknown) => {
+    throw upstreamFailure(error, options.target, loginUser, dbName);
+  });
+  return { token, upstream };
 }
 
 async function authenticateClient(

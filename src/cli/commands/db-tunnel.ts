@@ -11,7 +11,8 @@ import { shellWord } from '../../format.js';
 import { run } from '../../process/exec.js';
 import type { CliContext } from '../context.js';
 import { ExitWithoutMessage } from '../exit.js';
-import { untilSignal } from '../signals.js';
+import { noteIfSlow } from '../output.js';
+import { interruptible, untilSignal } from '../signals.js';
 
 /** How long open sessions may finish after Ctrl+C before they are cut. */
 const DRAIN_MS = 10_000;
@@ -30,7 +31,9 @@ export async function proxyDb(ctx: CliContext, name: string, flags: ProxyFlags):
   const stop = untilSignal();
   try {
     const { passwordFile, ...request } = flags;
-    const tunnel = await startTunnel(ctx, rt, name, { ...request, port: flags.port ?? 0, ...(passwordFile ? { passwordFile: resolve(passwordFile) } : {}) });
+    const tunnel = await starting(ctx, name, stop, (signal) =>
+      startTunnel(ctx, rt, name, { ...request, port: flags.port ?? 0, signal, ...(passwordFile ? { passwordFile: resolve(passwordFile) } : {}) }),
+    );
     if (tunnel.passwordFileCreated) {
       ctx.out.info(`Wrote a new random password for this tunnel to ${tunnel.passwordFile} (mode 0600); the next \`azdb proxy db ${name} --password-file ${shellWord(tunnel.passwordFile!)}\` uses it again.`);
     }
@@ -88,7 +91,9 @@ export async function dbConnect(ctx: CliContext, name: string, flags: LoginFlags
   const rt = await loadRuntime(ctx);
   try {
     const client = await findClient(ctx, rt.database(name).protocol);
-    const tunnel = await startTunnel(ctx, rt, name, { ...flags, host: '127.0.0.1', port: 0, recent: createUserStateStore({ cwd: rt.stateDir }) });
+    const recent = createUserStateStore({ cwd: rt.stateDir });
+    const stop = untilSignal();
+    const tunnel = await starting(ctx, name, stop, (signal) => startTunnel(ctx, rt, name, { ...flags, host: '127.0.0.1', port: 0, recent, signal })).finally(() => stop.dispose());
     // `azdb db logout` elsewhere closes the tunnel: the client sees its connection end.
     const removeRecord = await recordTunnel(rt, name, tunnel, () => tunnel.close(0));
     // Ctrl+C belongs to the client (it cancels the running query through the tunnel: psql with a
@@ -106,6 +111,16 @@ export async function dbConnect(ctx: CliContext, name: string, flags: LoginFlags
     }
   } finally {
     await rt.close();
+  }
+}
+
+/** The start of a tunnel (its first Entra token): said when slow, ended at once by Ctrl+C / SIGTERM (exit 130 / 143). */
+async function starting<T>(ctx: CliContext, name: string, stop: ReturnType<typeof untilSignal>, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const done = noteIfSlow(ctx.out, `Getting an Entra token for ${name} (Ctrl+C stops)...`);
+  try {
+    return await interruptible(stop, work);
+  } finally {
+    done();
   }
 }
 

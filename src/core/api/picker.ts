@@ -114,14 +114,24 @@ export interface TuiQueries {
 export interface TuiApi {
   /** Databases (static and discovered) visible under the roles (those allowing a user), sorted by name. */
   databases(signal?: AbortSignal): Promise<TuiDatabase[]>;
-  /** Opens a tunnel for GUI clients; it stays open until closed or the API closes. */
-  openTunnel(name: string, login: TuiLogin): Promise<TuiTunnel>;
+  /**
+   * Opens a tunnel for GUI clients; it stays open until closed or the API closes. `signal` (esc)
+   * stops the opening (the wait for the Entra token) at once.
+   */
+  openTunnel(name: string, login: TuiLogin, signal?: AbortSignal): Promise<TuiTunnel>;
   closeTunnel(id: string): Promise<void>;
   /** Open tunnels (from `openTunnel`), oldest first, with their live session counts. */
   tunnels(): Array<TuiTunnel & { connections: number }>;
   /**
-   * Runs psql / mariadb on this terminal (stdio inherited) through a tunnel of its own, until it
-   * exits. The caller must have released the terminal (Ink unmounted). `signal` ends the client.
+   * Gets a client's tunnel ready (the client is installed, the Entra token at hand: the slow part)
+   * while the picker is still on screen; `connect` with the same database and login then uses it.
+   * `signal` (esc, Ctrl+C) stops it at once.
+   */
+  prepareConnect(name: string, login: TuiLogin, signal?: AbortSignal): Promise<void>;
+  /**
+   * Runs psql / mariadb on this terminal (stdio inherited) through a tunnel of its own (the one
+   * {@link prepareConnect} opened, else a new one), until it exits. The caller must have released
+   * the terminal (Ink unmounted). `signal` ends the client.
    */
   connect(name: string, login: TuiLogin, signal?: AbortSignal): Promise<{ exitCode: number; client: string }>;
   /** True while `connect` runs a client: SIGINT belongs to it then. */

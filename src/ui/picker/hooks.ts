@@ -78,7 +78,7 @@ export function usePendingWork(
         );
         break;
       case 'open-tunnel':
-        api.openTunnel(pending.name, pending.login).then(
+        api.openTunnel(pending.name, pending.login, controller.signal).then(
           (tunnel) => {
             // Quit (or unmount) came first: the tunnel is nobody's, close it.
             if (controller.signal.aborted) void api.closeTunnel(tunnel.id);
@@ -98,6 +98,12 @@ export function usePendingWork(
         answer({ type: 'copied', what: pending.what });
         break;
       case 'connect':
+        api.prepareConnect(pending.name, pending.login, controller.signal).then(
+          () => answer({ type: 'client-ready' }),
+          (error: unknown) => failed(`Could not connect to ${pending.name}`, error),
+        );
+        break;
+      case 'launch':
         leave({ kind: 'connect', name: pending.name, login: pending.login, state: latest.current });
         break;
       case 'quit':

@@ -8,12 +8,14 @@ import { QUERIES_COMMANDS } from '../queries/state.js';
 import { pickerReducer, type PickerAction, type PickerState } from './state.js';
 
 /** `screen`: the doctor or queries screen is open; it reads the keys itself. */
-export type PickerMode = 'busy' | 'list' | 'filter' | 'login-list' | 'login-text' | 'help' | 'tunnel' | 'error' | 'confirm' | 'screen';
+export type PickerMode = 'busy' | 'opening' | 'list' | 'filter' | 'login-list' | 'login-text' | 'help' | 'tunnel' | 'error' | 'confirm' | 'screen';
 
 export function pickerMode(state: PickerState): PickerMode {
   const overlay = state.overlay;
   if (overlay.kind === 'error') return 'error';
-  // A background reload does not block the keys; other work in flight does.
+  // A background reload does not block the keys; other work in flight does, and the start of a
+  // connection or tunnel (waiting for its token) can be cancelled.
+  if (state.pending?.kind === 'connect' || state.pending?.kind === 'open-tunnel') return 'opening';
   if (state.pending && state.pending.kind !== 'load') return 'busy';
   switch (overlay.kind) {
     case 'help':
@@ -35,6 +37,10 @@ export function pickerMode(state: PickerState): PickerMode {
 /** The commands of a mode, in matching priority order, with what the key bar and help call them. */
 export const MODE_COMMANDS: Readonly<Record<PickerMode, ReadonlyArray<readonly [Command, string]>>> = {
   busy: [[Command.ForceQuit, 'quit']],
+  opening: [
+    [Command.Back, 'cancel'],
+    [Command.ForceQuit, 'cancel'],
+  ],
   list: [
     [Command.Connect, 'connect'],
     [Command.Tunnel, 'tunnel'],
@@ -110,6 +116,7 @@ export const MODE_COMMANDS: Readonly<Record<PickerMode, ReadonlyArray<readonly [
 /** Commands shown in the key bar per mode (the rest are in `?` help). */
 const KEY_BAR: Readonly<Record<PickerMode, readonly Command[]>> = {
   busy: [Command.ForceQuit],
+  opening: [Command.Back],
   // Fits 80 columns; moving and tab (named by the broker panel when tunnels are open) are in `?`.
   list: [Command.Connect, Command.Tunnel, Command.Filter, Command.Doctor, Command.Queries, Command.Help, Command.Quit],
   filter: [Command.Accept, Command.Back, Command.Up],
@@ -209,6 +216,7 @@ export function keyToAction(state: PickerState, input: string, key: KeyPress): P
   }
   switch (command) {
     case Command.ForceQuit:
+      if (mode === 'opening') return { type: 'cancel' };
       if (mode === 'filter' || mode === 'login-list' || mode === 'login-text') return { type: 'back' };
       return mode === 'confirm' ? { type: 'quit', confirmed: true } : { type: 'quit' };
     case Command.Yes:
@@ -242,7 +250,7 @@ export function keyToAction(state: PickerState, input: string, key: KeyPress): P
     case Command.Help:
       return { type: 'help' };
     case Command.Back:
-      return { type: 'back' };
+      return mode === 'opening' ? { type: 'cancel' } : { type: 'back' };
     case Command.ShowPassword:
       return { type: 'toggle-password' };
     case Command.CloseTunnel:

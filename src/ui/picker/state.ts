@@ -18,7 +18,10 @@ export type Pending =
   | { kind: 'close-tunnel'; id: string }
   /** Put `text` on the terminal's clipboard (OSC 52); it may hold the tunnel password. */
   | { kind: 'copy'; text: string; what: string }
+  /** Getting the client's tunnel ready (the Entra token) while the spinner runs; esc cancels. */
   | { kind: 'connect'; name: string; login: TuiLogin }
+  /** Ready: hand the terminal to the client. */
+  | { kind: 'launch'; name: string; login: TuiLogin }
   | { kind: 'quit' };
 
 export interface LoginStep {
@@ -105,6 +108,10 @@ export type PickerAction =
   | { type: 'reload' }
   | { type: 'quit'; confirmed?: boolean }
   | { type: 'tunnel-opened'; tunnel: TuiTunnel }
+  /** The client's tunnel is ready. */
+  | { type: 'client-ready' }
+  /** esc / ctrl+c while connecting or opening a tunnel. */
+  | { type: 'cancel' }
   | { type: 'tunnel-close-done' }
   | { type: 'core-events'; events: CoreEvent[] }
   | { type: 'client-exited'; name: string; exitCode: number; client: string }
@@ -235,7 +242,7 @@ function afterUser(state: PickerState, db: TuiDatabase, purpose: Purpose, dbUser
 function requestLogin(state: PickerState, purpose: Purpose, name: string, login: TuiLogin): PickerState {
   if (purpose === 'queries') return { ...state, overlay: { kind: 'queries', name, login }, notice: undefined };
   const pending: Pending = purpose === 'connect' ? { kind: 'connect', name, login } : { kind: 'open-tunnel', name, login };
-  const busy = purpose === 'connect' ? `Connecting to ${name}…` : `Opening a tunnel to ${name}…`;
+  const busy = purpose === 'connect' ? `Connecting to ${name}… (esc cancels)` : `Opening a tunnel to ${name}… (esc cancels)`;
   return { ...state, overlay: { kind: 'none' }, pending, busy, notice: undefined };
 }
 
@@ -443,6 +450,13 @@ export function pickerReducer(state: PickerState, action: PickerAction): PickerS
     }
     case 'tunnel-close-done':
       return { ...state, pending: undefined, busy: undefined };
+    case 'client-ready':
+      return state.pending?.kind === 'connect' ? { ...state, pending: { ...state.pending, kind: 'launch' }, busy: undefined } : state;
+    case 'cancel': {
+      const pending = state.pending;
+      if (pending?.kind !== 'connect' && pending?.kind !== 'open-tunnel') return state;
+      return { ...state, pending: undefined, busy: undefined, notice: `Cancelled ${pending.kind === 'connect' ? 'connecting' : 'opening a tunnel'} to ${pending.name}.` };
+    }
     case 'core-events':
       return action.events.reduce(applyEvent, state);
     case 'client-exited':

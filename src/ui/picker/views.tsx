@@ -31,7 +31,7 @@ export function PickerView({ state, screen }: { state: PickerState; screen?: Rea
   return (
     <>
       <Static items={state.log.slice(state.logBase)}>{(line) => <LogRow key={line.id} line={line} />}</Static>
-      {state.pending?.kind === 'quit' || state.pending?.kind === 'connect' ? (
+      {state.pending?.kind === 'quit' || state.pending?.kind === 'launch' ? (
         <Leaving state={state} />
       ) : screen ? (
         screen
@@ -53,7 +53,7 @@ export function PickerView({ state, screen }: { state: PickerState; screen?: Rea
 function Leaving({ state }: { state: PickerState }) {
   const theme = useTheme();
   const pending = state.pending;
-  if (pending?.kind === 'connect') {
+  if (pending?.kind === 'launch') {
     const login = `${pending.login.dbUser}${pending.login.dbName ? `/${pending.login.dbName}` : ''}`;
     return (
       <Text wrap="truncate-end" color={theme.muted}>
