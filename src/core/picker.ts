@@ -21,6 +21,7 @@ import { discoveryWarnings } from './databases.js';
 import { doctorDeps } from './doctor.js';
 import { loginSession } from './queries.js';
 import { loadRuntime, type Runtime } from './runtime.js';
+import { databaseNamesFor } from './server-databases.js';
 import { clientCommandLine, clientInvocation, findClient, recordTunnel, startTunnel } from './tunnels.js';
 
 export interface TuiApiOptions {
@@ -171,6 +172,7 @@ export async function createTuiApi(ctx: CoreContext, options: TuiApiOptions = {}
         .filter((db) => db.dbUsers.length > 0)
         .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     },
+    databaseNames: (name, dbUser, signal) => databaseNamesFor(rt, name, dbUser, { recent: store.recentConnections(), ...(signal ? { signal } : {}) }),
     async openTunnel(name, login) {
       const entry = await start(name, login, 'tunnel');
       open.set(entry.info.id, entry);
