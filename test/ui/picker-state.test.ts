@@ -101,10 +101,41 @@ describe('picker reducer', () => {
   describe('login choice', () => {
     it('skips steps the roles leave one value for, and offers recent names first where any is allowed', () => {
       expect(loginStep(DATABASES[2]!, 'user')).toEqual({ value: 'azdb-demo' });
-      expect(loginStep(DATABASES[2]!, 'name')).toEqual({ field: 'name', choices: ['orders', 'postgres'], cursor: 0, free: true, input: '' });
+      // Any name: the recent ones, the default, and the server's databases once listed.
+      expect(loginStep(DATABASES[2]!, 'name')).toEqual({ field: 'name', choices: ['orders', 'postgres'], cursor: 0, free: true, input: '', listing: { state: 'loading' } });
       expect(loginStep(DATABASES[1]!, 'user')).toEqual({ field: 'user', choices: ['alice', 'bob'], cursor: 0, free: false, input: '' });
       expect(loginStep(DATABASES[3]!, 'name')).toMatchObject({ choices: [''], free: true });
       expect(loginStep(database('x', { dbNames: ['only'] }), 'name')).toEqual({ value: 'only' });
+    });
+
+    it('adds the server\'s databases to the name step once listed, keeping the cursor on its name; a late or stray answer changes nothing', () => {
+      let state = run(ready(), { type: 'move', delta: 3 }, { type: 'request', purpose: 'connect' });
+      expect(state.overlay).toMatchObject({ kind: 'login', name: 'shopdb', dbUser: 'azdb-demo', step: { field: 'name', choices: [''], listing: { state: 'loading' } } });
+      // For another database or user, or after the prompt closed: ignored.
+      expect(run(state, { type: 'names-listed', name: 'orders', dbUser: 'azdb-demo', names: ['x'] })).toBe(state);
+      expect(run(state, { type: 'names-listed', name: 'shopdb', dbUser: 'bob', names: ['x'] })).toBe(state);
+      const closed = run(state, { type: 'back' });
+      expect(run(closed, { type: 'names-listed', name: 'shopdb', dbUser: 'azdb-demo', names: ['x'] })).toBe(closed);
+      state = run(state, { type: 'names-listed', name: 'shopdb', dbUser: 'azdb-demo', names: ['shop', 'information_schema'] });
+      expect(state.overlay).toMatchObject({ step: { choices: ['', 'shop', 'information_schema'], cursor: 0, listing: { state: 'listed', count: 2 } } });
+      // Listed once: a second answer changes nothing.
+      expect(run(state, { type: 'names-listed', name: 'shopdb', dbUser: 'azdb-demo', names: ['y'] })).toBe(state);
+      // MySQL's "no default database" stays selectable.
+      expect(run(state, { type: 'accept' }).pending).toEqual({ kind: 'connect', name: 'shopdb', login: { dbUser: 'azdb-demo', dbName: '' } });
+      expect(run(state, { type: 'move', delta: 1 }, { type: 'accept' }).pending).toEqual({ kind: 'connect', name: 'shopdb', login: { dbUser: 'azdb-demo', dbName: 'shop' } });
+    });
+
+    it('keeps the suggestions and says why when the server\'s databases cannot be listed; typing still works', () => {
+      let state = run(ready(), { type: 'request', purpose: 'tunnel' }, { type: 'move', delta: 1 });
+      state = run(state, { type: 'names-failed', name: 'orders', dbUser: 'azdb-demo', error: { message: 'password authentication failed' } });
+      expect(state.overlay).toMatchObject({ step: { choices: ['orders', 'postgres'], cursor: 1, listing: { state: 'failed', message: 'password authentication failed' } } });
+      state = run(state, { type: 'type', text: 'analytics' }, { type: 'accept' });
+      expect(state.pending).toEqual({ kind: 'open-tunnel', name: 'orders', login: { dbUser: 'azdb-demo', dbName: 'analytics' } });
+    });
+
+    it('asks no server where the roles list the names', () => {
+      expect(loginStep(DATABASES[1]!, 'name')).not.toHaveProperty('listing');
+      expect(loginStep(database('free', { dbUsers: ['*'] }), 'user')).not.toHaveProperty('listing');
     });
 
     it('connects with the picked recent database name', () => {

@@ -68,6 +68,67 @@ describe('picker screen', () => {
     expect(outcomes[0]).toMatchObject({ kind: 'connect', name: 'inventory', login: { dbUser: 'azdb-demo', dbName: 'inventory' } });
   });
 
+  it('lists the server\'s databases in the name prompt: a spinner while they load, recent first, MySQL\'s "none" kept', async () => {
+    const api = fakeApi(DATABASES);
+    api.serverNames.set('orders', ['orders', 'inventory', 'postgres']);
+    api.serverNames.set('shopdb', ['shop', 'information_schema']);
+    const held = api.holdNames();
+    const { until, press, frame, outcomes } = mount(api);
+    await until('3 databases');
+    press(ENTER);
+    await until('Connect to orders as azdb-demo: choose the database name');
+    await until(/[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏] Listing the databases of orders as azdb-demo…/);
+    await waitFor(() => api.calls.includes('databaseNames orders azdb-demo'), 'the names asked for as azdb-demo');
+    expect(frame()).not.toContain('inventory');
+    held.release();
+    await until('3 databases on the server you may use, recent first');
+    const lines = frame().split('\n');
+    const at = (name: string) => lines.findIndex((l) => new RegExp(`^[▸ ] ${name}$`).test(l.trimEnd()));
+    expect(at('orders')).toBeGreaterThan(0); // the recent one, selected
+    expect(frame()).toContain('▸ orders');
+    expect(at('orders')).toBeLessThan(at('postgres'));
+    expect(at('postgres')).toBeLessThan(at('inventory'));
+    press(ESC);
+    await until('enter connect');
+    press('G'); // shopdb (MySQL)
+    await until(/▸ shopdb/);
+    press(ENTER);
+    await until('2 databases on the server you may use');
+    expect(frame()).toContain('▸ (no default database)');
+    expect(frame()).toMatch(/^ {2}shop$/m);
+    press('\u001b[B'); // down: shop
+    await until(/▸ shop$/m);
+    press(ENTER);
+    await waitFor(() => outcomes.length === 1, 'the picker to leave');
+    expect(outcomes[0]).toMatchObject({ kind: 'connect', name: 'shopdb', login: { dbUser: 'azdb-demo', dbName: 'shop' } });
+  });
+
+  it('says why when the server\'s databases cannot be listed, and takes a typed name; esc gives the listing up', async () => {
+    const api = fakeApi(DATABASES);
+    api.failNext.databaseNames = new Error('could not log in to orders as azdb-demo: password authentication failed');
+    const { until, press, outcomes } = mount(api);
+    await until('3 databases');
+    press('t');
+    await until("Could not list the server's databases (could not log in to orders as azdb-demo: password");
+    await until('authentication failed); type a name or pick one below.');
+    press(ESC);
+    await until('enter connect');
+    const held = api.holdNames();
+    press('t');
+    await until('Listing the databases of orders');
+    press(ESC); // closing the prompt gives the listing up
+    await until('enter connect');
+    held.release();
+    await waitFor(() => api.namesAborted === 1, 'the listing to be given up');
+    press(ENTER);
+    await until('database name:');
+    press('analytics');
+    await until('database name: analytics');
+    press(ENTER);
+    await waitFor(() => outcomes.length === 1, 'the picker to leave');
+    expect(outcomes[0]).toMatchObject({ login: { dbName: 'analytics' } });
+  });
+
   it('opens a tunnel with t: connection string, password on demand, broker panel and session log', async () => {
     const { api, until, press, frame } = mount();
     await until('3 databases');

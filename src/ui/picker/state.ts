@@ -5,7 +5,7 @@
  */
 import type { CoreEvent, TuiDatabase, TuiErrorInfo, TuiLogin, TuiTunnel } from '../../core/api/picker.js';
 import { fuzzyFilter } from '../fuzzy.js';
-import { clampCursor } from '../layout.js';
+import { clampCursor, textLines } from '../layout.js';
 
 export const WILDCARD = '*';
 
@@ -29,7 +29,14 @@ export interface LoginStep {
   /** `*` is allowed: any typed value goes (the roles are checked again when connecting). */
   free: boolean;
   input: string;
+  /**
+   * A name step where the roles allow any name: the server's databases are being listed (the hooks
+   * ask the core), were listed, or could not be (the note says why; typing still works).
+   */
+  listing?: NameListing;
 }
+
+export type NameListing = { state: 'loading' } | { state: 'listed'; count: number } | { state: 'failed'; message: string };
 
 export type Overlay =
   | { kind: 'none' }
@@ -108,7 +115,10 @@ export type PickerAction =
   | { type: 'tunnel-close-done' }
   | { type: 'core-events'; events: CoreEvent[] }
   | { type: 'client-exited'; name: string; exitCode: number; client: string }
-  | { type: 'client-failed'; error: TuiErrorInfo };
+  | { type: 'client-failed'; error: TuiErrorInfo }
+  /** The server's databases for the name step of `name` as `dbUser` (recent first, from the core). */
+  | { type: 'names-listed'; name: string; dbUser: string; names: string[] }
+  | { type: 'names-failed'; name: string; dbUser: string; error: TuiErrorInfo };
 
 export function initialPickerState(size: { columns: number; rows: number } = { columns: 80, rows: 24 }): PickerState {
   return {
@@ -182,7 +192,7 @@ export function mainHeight(state: PickerState): number {
       wanted = Math.max(1, visibleDatabases(state).length) + 3;
       break;
     case 'login':
-      wanted = 2 + overlay.step.choices.length;
+      wanted = 2 + listingLines(overlay.step, state.columns) + overlay.step.choices.length;
       break;
     case 'tunnel': {
       const tunnel = state.tunnels.find((t) => t.id === overlay.tunnelId);
@@ -206,13 +216,34 @@ export function mainHeight(state: PickerState): number {
   return Math.min(max, wanted);
 }
 
+/** What the name step says about listing the server's databases, as one line (or two for a failure). */
+export function listingNote(step: LoginStep, name: string, dbUser: string | undefined): string | undefined {
+  const listing = step.listing;
+  if (!listing) return undefined;
+  switch (listing.state) {
+    case 'loading':
+      return `Listing the databases of ${name}${dbUser ? ` as ${dbUser}` : ''}…`;
+    case 'listed':
+      return `${listing.count} database${listing.count === 1 ? '' : 's'} on the server you may use, recent first`;
+    case 'failed':
+      return `Could not list the server's databases (${listing.message}); type a name or pick one below.`;
+  }
+}
+
+/** Lines the listing note takes under the input (a failure's reason gets two). */
+export function listingLines(step: LoginStep, columns: number): number {
+  if (!step.listing) return 0;
+  return step.listing.state === 'failed' ? Math.min(2, textLines(listingNote(step, '', '') ?? '', columns)) : 1;
+}
+
 /** The login step for `field`, or the value itself when the roles leave only one. */
 export function loginStep(db: TuiDatabase, field: 'user' | 'name'): LoginStep | { value: string } {
   const allowed = field === 'user' ? db.dbUsers : db.dbNames;
   const recent = unique(db.recent.map((r) => (field === 'user' ? r.dbUser : r.dbName)));
   if (allowed.includes(WILDCARD)) {
     const suggestions = unique([...recent, ...(field === 'name' ? [db.defaultDbName] : []), ...allowed.filter((v) => v !== WILDCARD)]);
-    return { field, choices: suggestions, cursor: 0, free: true, input: '' };
+    // Any name: the server's own databases join the suggestions once listed (as the chosen user).
+    return { field, choices: suggestions, cursor: 0, free: true, input: '', ...(field === 'name' ? { listing: { state: 'loading' as const } } : {}) };
   }
   if (field === 'name' && allowed.length === 0) return { value: db.defaultDbName };
   if (allowed.length === 1) return { value: allowed[0]! };
@@ -444,6 +475,14 @@ export function pickerReducer(state: PickerState, action: PickerAction): PickerS
       return { ...state, pending: undefined, busy: undefined };
     case 'core-events':
       return action.events.reduce(applyEvent, state);
+    case 'names-listed':
+    case 'names-failed': {
+      if (overlay.kind !== 'login' || overlay.name !== action.name || (overlay.dbUser ?? '') !== action.dbUser || overlay.step.listing?.state !== 'loading') return state;
+      const step = overlay.step;
+      if (action.type === 'names-failed') return withStep(state, overlay, { ...step, listing: { state: 'failed', message: action.error.message } });
+      // Added after the suggestions already shown: the one under the cursor stays where it is.
+      return withStep(state, overlay, { ...step, choices: unique([...step.choices, ...action.names]), listing: { state: 'listed', count: action.names.length } });
+    }
     case 'client-exited':
       return {
         ...state,

@@ -9,7 +9,7 @@ import { Spinner } from '../components/spinner.js';
 import { windowStart } from '../layout.js';
 import { useTheme } from '../theme.js';
 import { helpRows, keyBar } from './input.js';
-import { WILDCARD, listHeight, mainHeight, selectedDatabase, visibleDatabases, type LogLine, type Overlay, type PickerState, type TunnelRow } from './state.js';
+import { WILDCARD, listHeight, listingLines, listingNote, mainHeight, selectedDatabase, visibleDatabases, type LogLine, type Overlay, type PickerState, type TunnelRow } from './state.js';
 
 /** `*` reads "any"; an empty MySQL database name reads "(none)". */
 export function describeValues(values: readonly string[]): string {
@@ -117,7 +117,7 @@ function OverlayOrList({ state, overlay, height }: { state: PickerState; overlay
     case 'error':
       return <ErrorBox title={overlay.title} message={overlay.error.message} {...(overlay.error.hint ? { hint: overlay.error.hint } : {})} canRetry={Boolean(overlay.retry)} />;
     case 'login':
-      return <LoginChooser overlay={overlay} height={height} />;
+      return <LoginChooser overlay={overlay} height={height} columns={state.columns} />;
     case 'confirm':
       return (
         <Box flexDirection="column">
@@ -199,12 +199,14 @@ function Details({ db }: { db: TuiDatabase }) {
   );
 }
 
-function LoginChooser({ overlay, height }: { overlay: Extract<Overlay, { kind: 'login' }>; height: number }) {
+function LoginChooser({ overlay, height, columns }: { overlay: Extract<Overlay, { kind: 'login' }>; height: number; columns: number }) {
   const theme = useTheme();
   const { step } = overlay;
   const what = step.field === 'user' ? 'database user' : 'database name';
   const verb = overlay.purpose === 'connect' ? 'Connect to' : overlay.purpose === 'tunnel' ? 'Open a tunnel to' : 'List the sessions of';
-  const visible = Math.max(1, height - 2);
+  const note = listingNote(step, overlay.name, overlay.dbUser);
+  const noteLines = listingLines(step, columns);
+  const visible = Math.max(1, height - 2 - noteLines);
   const start = windowStart(step.cursor, step.choices.length, visible);
   return (
     <Box flexDirection="column">
@@ -220,6 +222,15 @@ function LoginChooser({ overlay, height }: { overlay: Extract<Overlay, { kind: '
         </Text>
       ) : (
         <Text color={theme.muted}>your roles allow these:</Text>
+      )}
+      {note === undefined ? null : step.listing?.state === 'loading' ? (
+        <Spinner label={note} />
+      ) : (
+        <Box height={noteLines} overflow="hidden">
+          <Text wrap="wrap" color={step.listing?.state === 'failed' ? theme.warn : theme.muted}>
+            {note}
+          </Text>
+        </Box>
       )}
       {step.choices.slice(start, start + visible).map((choice, i) => {
         const selected = start + i === step.cursor && !(step.free && step.input);
