@@ -218,6 +218,17 @@ describe('picker reducer', () => {
       expect(state.log).toHaveLength(3);
     });
 
+    it('copies with c right after the tunnel opened, during the reload that follows, and reloads after', () => {
+      let state = run(ready(), { type: 'tunnel-opened', tunnel });
+      expect(state.pending).toEqual({ kind: 'load' });
+      state = run(state, { type: 'copy-uri' });
+      expect(state.pending).toEqual({ kind: 'copy', text: 'postgres://azdb-demo:pw@127.0.0.1:41000/orders', what: 'URI of orders (with password)', reload: true });
+      state = run(state, { type: 'copied', what: 'URI of orders (with password)' });
+      expect(state.pending).toEqual({ kind: 'load' });
+      state = run(state, { type: 'loaded', databases: DATABASES }, { type: 'copy-uri' }, { type: 'copied', what: 'x' });
+      expect(state.pending).toBeUndefined();
+    });
+
     it('closes the tunnel shown with x, and drops it on its closed event', () => {
       let state = run(ready(), { type: 'tunnel-opened', tunnel }, { type: 'loaded', databases: DATABASES });
       state = run(state, { type: 'close-tunnel' });

@@ -17,7 +17,7 @@ export type Pending =
   | { kind: 'open-tunnel'; name: string; login: TuiLogin }
   | { kind: 'close-tunnel'; id: string }
   /** Put `text` on the terminal's clipboard (OSC 52); it may hold the tunnel password. */
-  | { kind: 'copy'; text: string; what: string }
+  | { kind: 'copy'; text: string; what: string; /** A background reload it cut short, to start again. */ reload?: boolean }
   | { kind: 'connect'; name: string; login: TuiLogin }
   | { kind: 'quit' };
 
@@ -409,10 +409,12 @@ export function pickerReducer(state: PickerState, action: PickerAction): PickerS
       if (overlay.kind !== 'tunnel') return state;
       return { ...state, overlay: { ...overlay, showPassword: !overlay.showPassword } };
     case 'copy-uri': {
-      if (overlay.kind !== 'tunnel' || state.pending) return state;
+      // Not held up by the reload that follows opening a tunnel: c right away copies too.
+      const reload = state.pending?.kind === 'load';
+      if (overlay.kind !== 'tunnel' || (state.pending && !reload)) return state;
       const tunnel = state.tunnels.find((t) => t.id === overlay.tunnelId);
       if (!tunnel) return state;
-      return { ...state, pending: { kind: 'copy', text: uriWithPassword(tunnel), what: `URI of ${tunnel.name} (with password)` } };
+      return { ...state, pending: { kind: 'copy', text: uriWithPassword(tunnel), what: `URI of ${tunnel.name} (with password)`, ...(reload ? { reload } : {}) } };
     }
     case 'copied': {
       // OSC 52 cannot tell whether the terminal took it: say what was sent, how to enable it, and
@@ -421,7 +423,7 @@ export function pickerReducer(state: PickerState, action: PickerAction): PickerS
       return {
         ...state,
         ...shown,
-        pending: undefined,
+        pending: state.pending?.kind === 'copy' && state.pending.reload ? { kind: 'load' } : undefined,
         // One line at 80 columns: what was sent, and the usual reason nothing arrives.
         notice: `${action.what} sent via OSC 52; empty clipboard? tmux: set -g set-clipboard on`,
       };
