@@ -42,7 +42,7 @@ export interface FakeApi extends TuiApi {
   serverNames: Map<string, string[]>;
   /** Makes the next `databaseNames()` wait until `release()`. */
   holdNames(): { release(): void };
-  /** `databaseNames()` calls given up through their signal. */
+  /** `databaseNames()` calls whose signal gave them up. */
   namesAborted: number;
   /** What `doctor()` reports, in order. */
   doctorResults: TuiCheck[];
@@ -88,13 +88,13 @@ export function fakeApi(databases: TuiDatabase[]): FakeApi {
     },
     async databaseNames(name, dbUser, signal) {
       api.calls.push(`databaseNames ${name} ${dbUser}`);
+      let answered = false;
+      signal?.addEventListener('abort', () => !answered && api.namesAborted++, { once: true });
       const held = holdNames;
       holdNames = undefined;
       if (held) await held;
-      if (signal?.aborted) {
-        api.namesAborted++;
-        throw new Error('aborted');
-      }
+      answered = true;
+      if (signal?.aborted) throw new Error('aborted');
       const failure = api.failNext.databaseNames;
       if (failure) {
         api.failNext.databaseNames = undefined;

@@ -116,10 +116,11 @@ describe('picker screen', () => {
     const held = api.holdNames();
     press('t');
     await until('Listing the databases of orders');
+    await waitFor(() => api.calls.filter((c) => c === 'databaseNames orders azdb-demo').length === 2, 'the second listing to start');
     press(ESC); // closing the prompt gives the listing up
     await until('enter connect');
-    held.release();
     await waitFor(() => api.namesAborted === 1, 'the listing to be given up');
+    held.release();
     press(ENTER);
     await until('database name:');
     press('analytics');
