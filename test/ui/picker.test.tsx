@@ -223,6 +223,39 @@ describe('picker screen', () => {
     expect(outcomes[0]!.kind).toBe('quit');
   });
 
+  it('l shows the broker log line by line; enter or v shows a cut line whole; esc goes back', async () => {
+    const { api, until, press, frame } = mount();
+    await until('3 databases');
+    expect(frame()).toContain('Broker · no tunnels open (t opens one for GUI clients) · l log');
+    press('l');
+    await until('Nothing logged yet');
+    press(ESC);
+    await until('enter connect');
+    const reason = `${'the server closed the connection unexpectedly; '.repeat(4)}END-OF-REASON`;
+    api.emit({ type: 'session.closed', tunnelId: 't9', name: 'orders', sessionId: 'abc', result: 'error', error: reason });
+    api.emit({ type: 'notice', level: 'info', message: 'a later line' });
+    await until('a later line');
+    expect(frame()).not.toContain('END-OF-REASON'); // cut to fit, above the picker
+    press('l');
+    await until('Broker log · 2 lines');
+    expect(frame()).toMatch(/^▸ 12:00:00 a later line/m); // the newest, selected
+    expect(frame()).toContain('enter/v details · ↑↓/jk move · esc back');
+    press('k');
+    await until(/^▸ 12:00:00 orders: session abc failed/m);
+    press(ENTER);
+    await until('Broker log, 12:00:00 (error)');
+    await until('END-OF-REASON');
+    expect(frame()).toContain('↑↓ scroll · PgUp/PgDn page · esc/q close · ? help · Q quit');
+    press('?');
+    await until('esc close help');
+    press(ESC); // back to the line
+    await until('END-OF-REASON');
+    press('q');
+    await until(/^▸ 12:00:00 orders: session abc failed/m);
+    press(ESC);
+    await until('enter connect');
+  });
+
   it('ctrl+c quits too (Ink does not exit on it by itself)', async () => {
     const { until, press, outcomes } = mount();
     await until('3 databases');
@@ -313,11 +346,17 @@ describe('picker help', () => {
     const lines = (screen.lastFrame() ?? '').split('\n');
     expect(lines.length).toBeLessThanOrEqual(24);
     expect(Math.max(...lines.map((l) => l.length))).toBeLessThanOrEqual(80);
-    for (const heading of ['Databases', 'Filter (/)', 'Tunnel details']) expect(lines).toContain(heading);
-    expect(lines.some((l) => /^ {2}backspace\/del\s+delete\s+ctrl\+u\s+clear$/.test(l))).toBe(true);
-    expect(lines.some((l) => /^ {2}esc\s+clear filter\s+r\s+reload$/.test(l))).toBe(true);
-    expect(lines.some((l) => l.startsWith('Doctor (d)'))).toBe(true);
-    expect(lines.some((l) => l.startsWith('Queries (q)'))).toBe(true);
+    expect(lines).toContain('Databases (moving, ? and Q work alike on every screen)');
+    expect(lines.some((l) => /^ {2}l\s+broker log\s+\?\s+help$/.test(l))).toBe(true);
+    expect(lines.some((l) => /^ {2}End\/G\s+last\s+esc\s+clear filter$/.test(l))).toBe(true);
+    expect(lines.some((l) => /^ {2}r\s+reload$/.test(l))).toBe(true);
+    // The other screens one section a line (or two), without the keys they share with the list.
+    for (const heading of ['Filter (/)', 'Tunnel details (t, tab)', 'Broker log (l)', 'Details (enter/v)', 'Doctor (d)', 'Queries (q)']) {
+      expect(lines.filter((l) => l.startsWith(`${heading}  `))).toHaveLength(1);
+    }
+    const text = lines.join(' ');
+    for (const key of ['ctrl+u clear', 'x close tunnel', 'esc/q close', 'r re-run', 'T terminate session', 'y/Y confirm terminate']) expect(text).toContain(key);
+    expect(lines.find((l) => l.startsWith('Broker log (l)'))).toBe('Broker log (l)  enter/v details · esc back');
     screen.unmount();
   });
 });

@@ -4,6 +4,7 @@
  * setting `pending`, which the effects hook carries out and answers with another action.
  */
 import type { CoreEvent, TuiDatabase, TuiErrorInfo, TuiLogin, TuiTunnel } from '../../core/api/picker.js';
+import { detailLines, detailViewport, openDetail, scrollDetail, type Detail } from '../detail/state.js';
 import { fuzzyFilter } from '../fuzzy.js';
 import { clampCursor, textLines } from '../layout.js';
 
@@ -40,7 +41,13 @@ export type NameListing = { state: 'loading' } | { state: 'listed'; count: numbe
 
 export type Overlay =
   | { kind: 'none' }
-  | { kind: 'help' }
+  /** `?`; esc goes back to `back` (the overlay it was opened over). */
+  | { kind: 'help'; back?: Overlay }
+  /**
+   * The broker log line by line: `selected` is a line's id (undefined: the newest, following new
+   * lines); `detail` shows the selected line whole.
+   */
+  | { kind: 'log'; selected: number | undefined; detail: Detail | undefined }
   | { kind: 'login'; purpose: Purpose; name: string; dbUser?: string; step: LoginStep }
   | { kind: 'tunnel'; tunnelId: string; showPassword: boolean }
   | { kind: 'error'; title: string; error: TuiErrorInfo; retry?: Pending }
@@ -118,7 +125,11 @@ export type PickerAction =
   | { type: 'client-failed'; error: TuiErrorInfo }
   /** The server's databases for the name step of `name` as `dbUser` (recent first, from the core). */
   | { type: 'names-listed'; name: string; dbUser: string; names: string[] }
-  | { type: 'names-failed'; name: string; dbUser: string; error: TuiErrorInfo };
+  | { type: 'names-failed'; name: string; dbUser: string; error: TuiErrorInfo }
+  | { type: 'open-log' }
+  /** The broker log: the selected line whole. */
+  | { type: 'open-detail' }
+  | { type: 'scroll-detail'; delta: number };
 
 export function initialPickerState(size: { columns: number; rows: number } = { columns: 80, rows: 24 }): PickerState {
   return {
@@ -205,6 +216,10 @@ export function mainHeight(state: PickerState): number {
     case 'help':
       // Shown without the broker panel (its title and tunnel rows).
       return max + 1 + Math.max(1, Math.min(state.tunnels.length, 3) + (state.tunnels.length > 3 ? 1 : 0));
+    case 'log':
+      // The title and the lines; a line whole with a spare row for where it is (when it is cut).
+      wanted = overlay.detail ? detailLines(overlay.detail, state.columns).length + 2 : 1 + Math.max(1, state.log.length);
+      break;
     case 'doctor':
     case 'queries':
       wanted = max;
@@ -347,6 +362,11 @@ export function pickerReducer(state: PickerState, action: PickerAction): PickerS
         return withStep(state, overlay, { ...step, cursor: clampCursor(step.cursor + action.delta, step.choices.length) });
       }
       if (overlay.kind === 'tunnel' || overlay.kind === 'help') return state;
+      if (overlay.kind === 'log') {
+        if (overlay.detail || state.log.length === 0) return state;
+        const index = clampCursor(selectedLogIndex(state.log, overlay.selected) + action.delta, state.log.length);
+        return { ...state, overlay: { ...overlay, selected: state.log[index]!.id } };
+      }
       return { ...state, cursor: clampCursor(state.cursor + action.delta, visibleDatabases(state).length) };
     }
     case 'move-page':
@@ -380,6 +400,8 @@ export function pickerReducer(state: PickerState, action: PickerAction): PickerS
       if (state.filtering) return { ...state, filtering: false };
       return state;
     case 'back':
+      if (overlay.kind === 'help') return { ...state, overlay: overlay.back ?? { kind: 'none' } };
+      if (overlay.kind === 'log' && overlay.detail) return { ...state, overlay: { ...overlay, detail: undefined } };
       if (overlay.kind !== 'none') {
         return { ...state, overlay: { kind: 'none' }, notice: undefined };
       }
@@ -394,7 +416,21 @@ export function pickerReducer(state: PickerState, action: PickerAction): PickerS
       return { ...state, filtering: false, overlay: { kind: 'doctor', name: db.name }, notice: undefined };
     }
     case 'help':
-      return { ...state, overlay: overlay.kind === 'help' ? { kind: 'none' } : { kind: 'help' } };
+      if (overlay.kind === 'help') return { ...state, overlay: overlay.back ?? { kind: 'none' } };
+      return { ...state, filtering: false, overlay: overlay.kind === 'none' ? { kind: 'help' } : { kind: 'help', back: overlay } };
+    case 'open-log':
+      if (overlay.kind !== 'none') return state;
+      return { ...state, filtering: false, overlay: { kind: 'log', selected: undefined, detail: undefined } };
+    case 'open-detail': {
+      if (overlay.kind !== 'log' || overlay.detail) return state;
+      const line = state.log[selectedLogIndex(state.log, overlay.selected)];
+      return line ? { ...state, overlay: { ...overlay, selected: line.id, detail: logLineDetail(line) } } : state;
+    }
+    case 'scroll-detail': {
+      if (overlay.kind !== 'log' || !overlay.detail) return state;
+      const detail = scrollDetail(overlay.detail, action.delta, detailViewport(state.columns, mainHeight(state)));
+      return detail === overlay.detail ? state : { ...state, overlay: { ...overlay, detail } };
+    }
     case 'show-tunnels': {
       if (state.tunnels.length === 0) return { ...state, notice: 'No open tunnels: press t on a database to open one.' };
       if (overlay.kind === 'tunnel') {
@@ -529,6 +565,17 @@ function applyEvent(state: PickerState, event: CoreEvent): PickerState {
     default:
       return withLog;
   }
+}
+
+/** The index in `log` of the line with id `selected` (the newest when undefined or gone). */
+export function selectedLogIndex(log: readonly LogLine[], selected: number | undefined): number {
+  const index = selected === undefined ? -1 : log.findIndex((line) => line.id === selected);
+  return index >= 0 ? index : log.length - 1;
+}
+
+/** A broker log line whole. */
+export function logLineDetail(line: LogLine): Detail {
+  return openDetail(`Broker log, ${line.time}${line.level === 'info' ? '' : ` (${line.level})`}`, line.text);
 }
 
 /** The broker log line of a core event (never a secret: events carry none). */

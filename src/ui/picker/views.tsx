@@ -9,7 +9,8 @@ import { Spinner } from '../components/spinner.js';
 import { windowStart } from '../layout.js';
 import { useTheme } from '../theme.js';
 import { helpRows, keyBar } from './input.js';
-import { WILDCARD, listHeight, listingLines, listingNote, mainHeight, selectedDatabase, visibleDatabases, type LogLine, type Overlay, type PickerState, type TunnelRow } from './state.js';
+import { DetailView } from '../detail/views.js';
+import { WILDCARD, listHeight, listingLines, listingNote, mainHeight, selectedLogIndex, selectedDatabase, visibleDatabases, type LogLine, type Overlay, type PickerState, type TunnelRow } from './state.js';
 
 /** `*` reads "any"; an empty MySQL database name reads "(none)". */
 export function describeValues(values: readonly string[]): string {
@@ -127,6 +128,8 @@ function OverlayOrList({ state, overlay, height }: { state: PickerState; overlay
           </Text>
         </Box>
       );
+    case 'log':
+      return overlay.detail ? <DetailView detail={overlay.detail} columns={state.columns} rows={height} /> : <LogList log={state.log} selected={overlay.selected} height={height} />;
     case 'tunnel': {
       const tunnel = state.tunnels.find((t) => t.id === overlay.tunnelId);
       return tunnel ? <TunnelDetails tunnel={tunnel} showPassword={overlay.showPassword} /> : <Text>The tunnel is closed.</Text>;
@@ -245,6 +248,39 @@ function LoginChooser({ overlay, height, columns }: { overlay: Extract<Overlay, 
   );
 }
 
+/** The broker log with a selection: each line cut to fit, enter / v shows one whole. */
+function LogList({ log, selected, height }: { log: readonly LogLine[]; selected: number | undefined; height: number }) {
+  const theme = useTheme();
+  if (log.length === 0) {
+    return (
+      <Box flexDirection="column">
+        <Text bold>Broker log</Text>
+        <Text color={theme.muted}>Nothing logged yet: tunnels and sessions show here as they open and close.</Text>
+      </Box>
+    );
+  }
+  const cursor = selectedLogIndex(log, selected);
+  const visible = Math.max(1, height - 1);
+  const start = windowStart(cursor, log.length, visible);
+  return (
+    <Box flexDirection="column">
+      <Text bold wrap="truncate-end">
+        Broker log <Text color={theme.muted}>· {log.length} line{log.length === 1 ? '' : 's'} · enter or v shows the selected one whole</Text>
+      </Text>
+      {log.slice(start, start + visible).map((line, i) => {
+        const current = start + i === cursor;
+        const color = line.level === 'error' ? theme.error : line.level === 'warn' ? theme.warn : undefined;
+        return (
+          <Text key={line.id} wrap="truncate-end" bold={current} inverse={current && !theme.color}>
+            {current ? '▸ ' : '  '}
+            <Text color={theme.muted}>{line.time}</Text> <Text color={current ? theme.accent : color}>{line.text}</Text>
+          </Text>
+        );
+      })}
+    </Box>
+  );
+}
+
 function TunnelDetails({ tunnel, showPassword }: { tunnel: TunnelRow; showPassword: boolean }) {
   const theme = useTheme();
   const row = (label: string, value: string) => (
@@ -327,7 +363,10 @@ function BrokerPanel({ tunnels }: { tunnels: readonly TunnelRow[] }) {
   return (
     <Box flexDirection="column">
       <Text wrap="truncate-end" bold>
-        Broker <Text color={theme.muted}>· {tunnels.length === 0 ? 'no tunnels open (t opens one for GUI clients)' : `${tunnels.length} tunnel${tunnels.length === 1 ? '' : 's'} open (tab shows them)`}</Text>
+        Broker{' '}
+        <Text color={theme.muted}>
+          · {tunnels.length === 0 ? 'no tunnels open (t opens one for GUI clients)' : `${tunnels.length} tunnel${tunnels.length === 1 ? '' : 's'} open (tab shows them)`} · l log
+        </Text>
       </Text>
       {shown.map((t) => (
         <Text key={t.id} wrap="truncate-end">
