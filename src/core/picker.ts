@@ -21,6 +21,7 @@ import { doctorDeps } from './doctor.js';
 import { loginSession } from './queries.js';
 import { loadRuntime, type Runtime } from './runtime.js';
 import { clientCommandLine, clientInvocation, findClient, passwordReference, recordTunnel, startTunnel, tunnelPasswordFile, type LocalTunnel, type TunnelRequest } from './tunnels.js';
+import { databaseNamesFor } from './server-databases.js';
 
 export interface TuiApiOptions {
   /** The user-state store (recent connections, tunnel ports); default the conf-backed one in the state dir. */
@@ -200,6 +201,7 @@ export async function createTuiApi(ctx: CoreContext, options: TuiApiOptions = {}
         .filter((db) => db.dbUsers.length > 0)
         .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     },
+    databaseNames: (name, dbUser, signal) => databaseNamesFor(rt, name, dbUser, { recent: store.recentConnections(), ...(signal ? { signal } : {}) }),
     async openTunnel(name, login, signal) {
       const entry = await start(name, login, 'tunnel', signal);
       open.set(entry.info.id, entry);

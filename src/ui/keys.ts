@@ -56,6 +56,12 @@ export enum Command {
   Terminate = 'terminate',
   Yes = 'yes',
   No = 'no',
+  /** A row whose text is cut (a query, a check, a log line): the whole of it, wrapped. */
+  Details = 'details',
+  /** A details view: close it (as esc does). */
+  Close = 'close',
+  /** The picker: the broker log, line by line. */
+  Log = 'log',
 }
 
 /** One way to press a command: a named key, or a character, optionally with ctrl. */
@@ -94,6 +100,10 @@ export const KEY_BINDINGS: Readonly<Record<Command, readonly KeyBinding[]>> = {
   [Command.Terminate]: [{ char: 'T' }],
   [Command.Yes]: [{ char: 'y' }, { char: 'Y' }],
   [Command.No]: [{ char: 'n' }, { char: 'N' }],
+  // v where enter is taken (the picker's list connects with it).
+  [Command.Details]: [{ key: 'return' }, { char: 'v' }],
+  [Command.Close]: [{ char: 'q' }],
+  [Command.Log]: [{ char: 'l' }],
 };
 
 /** Moving through a list, as the screens' command tables list it (with its help labels). */
@@ -146,6 +156,35 @@ export function effectiveBindings(commands: readonly Command[], command: Command
 /** The keys of `command` that reach it among `commands`, e.g. `↑/ctrl+p`. */
 export function screenKeys(commands: readonly Command[], command: Command): string {
   return effectiveBindings(commands, command).map(bindingLabel).join('/');
+}
+
+export interface KeyHint {
+  keys: string;
+  label: string;
+}
+
+/**
+ * A screen's rows for `?`: each label once, with every key that reaches it there (`Q/ctrl+c quit`);
+ * `extra` are commands of another mode of the screen (a y/n question), whose keys are all theirs.
+ */
+export function screenHelpRows(commands: ReadonlyArray<readonly [Command, string]>, extra: ReadonlyArray<readonly [Command, string]> = []): KeyHint[] {
+  const order = commands.map(([c]) => c);
+  return mergeByLabel([
+    ...commands.map(([command, label]) => ({ keys: screenKeys(order, command), label })),
+    ...extra.map(([command, label]) => ({ keys: commandKeys(command), label })),
+  ]);
+}
+
+/** Rows with the same label as one row with all their keys: `Q/ctrl+c quit`; rows without keys go. */
+export function mergeByLabel(rows: readonly KeyHint[]): KeyHint[] {
+  const merged = new Map<string, string[]>();
+  for (const row of rows) {
+    if (row.keys === '') continue;
+    const keys = merged.get(row.label) ?? [];
+    if (!keys.includes(row.keys)) keys.push(row.keys);
+    merged.set(row.label, keys);
+  }
+  return [...merged].map(([label, keys]) => ({ keys: keys.join('/'), label }));
 }
 
 /** Whether one key press is `binding`. */

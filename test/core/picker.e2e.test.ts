@@ -1,6 +1,7 @@
 /**
  * The picker's core API over the emulated Azure, in process: a login becomes a "recent" one (what
- * the picker offers first, and what the queries screen logs in with) only once the server took it.
+ * the picker offers first, and what the queries screen logs in with) only once the server took it;
+ * the database-name prompt's names come from the real servers, asked through the broker.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
@@ -13,8 +14,11 @@ import { createTuiApi } from '../../src/core/picker.js';
 import { DEMO_IDENTITY } from '../../src/emulator/demo-identity.js';
 import type { EmulatedAzure } from '../../src/emulator/emulated-azure.js';
 import { startTestAzure } from '../harness/emulator.js';
+import { findTool } from '../harness/tools.js';
 import { cliEnv, emulatedDatabase, requireBuild, runAzdb, writeEmulatedConfig } from '../helpers/cli.js';
 import { waitFor } from '../helpers/wait.js';
+
+const mariadbd = await findTool('mariadbd');
 
 let azure: EmulatedAzure & { dir: string };
 let work: string;
@@ -30,9 +34,10 @@ beforeAll(async () => {
   // @azure/identity reads the managed identity endpoint from this process's environment (this file's worker).
   Object.assign(process.env, azure.identity.env());
   await writeEmulatedConfig(env.AZDB_CONFIG!, azure, {
-    databases: azure.servers.filter((s) => s.name === 'orders' || s.name === 'inventory').map((s) => emulatedDatabase(azure, s)),
+    databases: azure.servers.filter((s) => ['orders', 'inventory', 'shopdb'].includes(s.name)).map((s) => emulatedDatabase(azure, s)),
     role: 'dev',
-    allow: { db_users: [DEMO_IDENTITY.role], db_names: ['*'] },
+    // nobody-here: a user the roles allow but no server knows.
+    allow: { db_users: [DEMO_IDENTITY.role, 'nobody-here'], db_names: ['*'] },
   });
   cli = env;
   api = await createTuiApi({ log: SILENT_LOG, env, configFlag: undefined });
@@ -168,5 +173,42 @@ describe('tunnels for GUI clients, set up once', () => {
     } finally {
       await api.closeTunnel(tunnel.id);
     }
+  });
+});
+
+describe('database names for the prompt', () => {
+  it('lists the PostgreSQL server\'s databases as the chosen user, the recently used first, no templates', async () => {
+    // A login to `postgres` makes it the recent name, ahead of names that sort before it.
+    const tunnel = await api.openTunnel('orders', { dbUser: DEMO_IDENTITY.role, dbName: 'postgres' });
+    expect(await login(tunnel)).toBeUndefined();
+    await waitFor(() => events.some((e) => e.type === 'session.closed' && e.tunnelId === tunnel.id), 'the session to end');
+    await api.closeTunnel(tunnel.id);
+    const used = [...new Set((await api.databases()).find((d) => d.name === 'orders')!.recent.map((r) => r.dbName))];
+    expect(used[0]).toBe('postgres');
+    const names = await api.databaseNames('orders', DEMO_IDENTITY.role);
+    expect(names).toEqual(expect.arrayContaining(['inventory', 'orders', 'postgres']));
+    expect(names.filter((n) => n.startsWith('template'))).toEqual([]);
+    // The recent ones first, most recent first; then the others by name.
+    expect(names.slice(0, used.length)).toEqual(used);
+    const rest = names.slice(used.length);
+    expect(rest).toEqual([...rest].sort());
+    expect(rest).toContain('inventory');
+  });
+
+  it('says why when the server does not take the user, and gives up when asked to', async () => {
+    await expect(api.databaseNames('orders', 'nobody-here')).rejects.toThrow(/could not log in to orders as nobody-here/);
+    const gone = new AbortController();
+    gone.abort(new Error('the prompt was closed'));
+    await expect(api.databaseNames('orders', DEMO_IDENTITY.role, gone.signal)).rejects.toThrow('the prompt was closed');
+  });
+
+  it.skipIf(mariadbd.skip)('lists the MySQL server\'s databases (SHOW DATABASES), its own schemas last', async () => {
+    const names = await api.databaseNames('shopdb', DEMO_IDENTITY.role);
+    expect(names).toContain('shop');
+    expect(names).not.toContain('');
+    const system = ['information_schema', 'mysql', 'performance_schema', 'sys'];
+    const firstSystem = names.findIndex((n) => system.includes(n));
+    if (firstSystem >= 0) expect(names.slice(firstSystem).every((n) => system.includes(n))).toBe(true);
+    expect(names.indexOf('shop')).toBeLessThan(firstSystem >= 0 ? firstSystem : Infinity);
   });
 });

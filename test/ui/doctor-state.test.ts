@@ -62,12 +62,50 @@ describe('doctor screen state', () => {
     expect(Object.values(STATUS_MARK)).toEqual(['✓ PASS', '! WARN', '✗ FAIL', '- SKIP']);
   });
 
-  it('maps keys: r re-runs, esc goes back, Q and ctrl+c quit', () => {
-    expect(doctorKeyToIntent('r', {})).toEqual({ type: 'rerun' });
-    expect(doctorKeyToIntent('', { escape: true })).toEqual({ type: 'leave', to: 'back' });
-    expect(doctorKeyToIntent('Q', {})).toEqual({ type: 'leave', to: 'quit' });
-    expect(doctorKeyToIntent('c', { ctrl: true })).toEqual({ type: 'leave', to: 'quit' });
-    expect(doctorKeyToIntent('q', {})).toBeUndefined();
-    expect(doctorKeyBar().map((h) => `${h.keys} ${h.label}`).join(' · ')).toBe('r re-run · esc back · Q quit');
+  const VIEW = { width: 40, height: 4 };
+
+  it('maps keys: r re-runs, ↑↓ select a check, enter or v shows it whole, ? help, esc goes back, Q and ctrl+c quit', () => {
+    const state = fresh();
+    expect(doctorKeyToIntent(state, 'r', {}, VIEW)).toEqual({ type: 'rerun' });
+    expect(doctorKeyToIntent(state, 'j', {}, VIEW)).toEqual({ type: 'move', delta: 1 });
+    expect(doctorKeyToIntent(state, '', { upArrow: true }, VIEW)).toEqual({ type: 'move', delta: -1 });
+    expect(doctorKeyToIntent(state, '', { return: true }, VIEW)).toEqual({ type: 'open-detail' });
+    expect(doctorKeyToIntent(state, 'v', {}, VIEW)).toEqual({ type: 'open-detail' });
+    expect(doctorKeyToIntent(state, '?', {}, VIEW)).toEqual({ type: 'toggle-help' });
+    expect(doctorKeyToIntent(state, '', { escape: true }, VIEW)).toEqual({ type: 'leave', to: 'back' });
+    expect(doctorKeyToIntent(state, 'Q', {}, VIEW)).toEqual({ type: 'leave', to: 'quit' });
+    expect(doctorKeyToIntent(state, 'c', { ctrl: true }, VIEW)).toEqual({ type: 'leave', to: 'quit' });
+    expect(doctorKeyToIntent(state, 'q', {}, VIEW)).toBeUndefined();
+    expect(doctorKeyBar(state).map((h) => `${h.keys} ${h.label}`).join(' · ')).toBe('enter details · r re-run · ↑↓ move · ? help · esc back · Q quit');
+    const help = run(state, { type: 'toggle-help' });
+    expect(doctorKeyToIntent(help, 'r', {}, VIEW)).toBeUndefined(); // nothing acts behind the help
+    expect(doctorKeyToIntent(help, '', { escape: true }, VIEW)).toEqual({ type: 'toggle-help' });
+  });
+
+  it('shows the selected check whole: its status, everything it found and the hint; the selection stays on its check across a re-run', () => {
+    const long = `certificate chain of orders.postgres.database.azure.com: ${'intermediate CA '.repeat(10)}END`;
+    let state = run(
+      fresh(),
+      { type: 'result', run: 1, check: check('config', 'pass', 'ok') },
+      { type: 'result', run: 1, check: check('credential', 'pass', long, 'Put the CA bundle in tls.ca_file.') },
+      { type: 'move', delta: 1 },
+    );
+    expect(state.selected).toBe('credential');
+    // A row still waiting has nothing to show.
+    expect(run(state, { type: 'move', delta: 1 }, { type: 'open-detail' }).detail).toBeUndefined();
+    state = run(state, { type: 'open-detail' });
+    expect(state.detail).toEqual({ title: 'Entra credential · orders', text: `✓ PASS  ${long}\n\nhint: Put the CA bundle in tls.ca_file.`, scroll: 0 });
+    expect(doctorKeyBar(state).map((h) => h.label)).toContain('scroll');
+    expect(doctorKeyToIntent(state, 'j', {}, VIEW)).toEqual({ type: 'scroll-detail', delta: 1, viewport: VIEW });
+    expect(doctorKeyToIntent(state, 'r', {}, VIEW)).toBeUndefined();
+    state = run(state, { type: 'scroll-detail', delta: Infinity, viewport: VIEW });
+    expect(state.detail!.scroll).toBeGreaterThan(0);
+    expect(doctorKeyToIntent(state, 'q', {}, VIEW)).toEqual({ type: 'close-detail' });
+    state = run(state, { type: 'close-detail' }, { type: 'rerun' });
+    expect(state.detail).toBeUndefined();
+    expect(state.selected).toBe('credential');
+    expect(doctorRows(state)[1]).toMatchObject({ kind: 'waiting', id: 'credential' });
+    expect(run(state, { type: 'move', delta: -Infinity }).selected).toBe('config');
+    expect(run(state, { type: 'move', delta: Infinity }).selected).toBe('login');
   });
 });

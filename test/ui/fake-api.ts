@@ -37,11 +37,17 @@ export interface FakeApi extends TuiApi {
   emit(body: CoreEventBody): void;
   /** Makes the next `databases()` wait until `release()`. */
   holdDatabases(): { release(): void };
-  failNext: { databases?: Error; openTunnel?: Error; openQueries?: Error; list?: Error; prepareConnect?: Error };
+  failNext: { databases?: Error; openTunnel?: Error; openQueries?: Error; list?: Error; prepareConnect?: Error; databaseNames?: Error };
   /** Makes the next `prepareConnect()` wait until `release()` or its signal. */
   holdPrepare(): { release(): void };
   /** prepareConnect calls started, and how many were stopped by their signal. */
   prepareRuns: { started: number; aborted: number };
+  /** What `databaseNames()` answers per database (default none). */
+  serverNames: Map<string, string[]>;
+  /** Makes the next `databaseNames()` wait until `release()`. */
+  holdNames(): { release(): void };
+  /** `databaseNames()` calls whose signal gave them up. */
+  namesAborted: number;
   /** What `doctor()` reports, in order. */
   doctorResults: TuiCheck[];
   /** With `manualDoctor`, each result waits for `releaseCheck()`. */
@@ -64,6 +70,7 @@ export function fakeApi(databases: TuiDatabase[]): FakeApi {
   const open = new Map<string, TuiTunnel>();
   let hold: Promise<void> | undefined;
   let prepareHold: Promise<void> | undefined;
+  let holdNames: Promise<void> | undefined;
   let tunnels = 0;
   const checkWaiters: Array<() => void> = [];
   let released = 0;
@@ -77,6 +84,29 @@ export function fakeApi(databases: TuiDatabase[]): FakeApi {
   const api: FakeApi = {
     calls: [],
     failNext: {},
+    serverNames: new Map(),
+    namesAborted: 0,
+    holdNames() {
+      let release = () => {};
+      holdNames = new Promise((r) => (release = r));
+      return { release: () => release() };
+    },
+    async databaseNames(name, dbUser, signal) {
+      api.calls.push(`databaseNames ${name} ${dbUser}`);
+      let answered = false;
+      signal?.addEventListener('abort', () => !answered && api.namesAborted++, { once: true });
+      const held = holdNames;
+      holdNames = undefined;
+      if (held) await held;
+      answered = true;
+      if (signal?.aborted) throw new Error('aborted');
+      const failure = api.failNext.databaseNames;
+      if (failure) {
+        api.failNext.databaseNames = undefined;
+        throw failure;
+      }
+      return [...(api.serverNames.get(name) ?? [])];
+    },
     doctorResults: [check('config', 'pass', '/x/azdb.yaml: 3 databases'), check('credential', 'pass', 'DefaultAzureCredential uses ManagedIdentityCredential'), check('tcp', 'pass', 'connected to 127.0.0.1:5432'), check('login', 'pass', 'logged in as azdb-demo')],
     manualDoctor: false,
     releaseCheck() {

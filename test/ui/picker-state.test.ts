@@ -101,10 +101,41 @@ describe('picker reducer', () => {
   describe('login choice', () => {
     it('skips steps the roles leave one value for, and offers recent names first where any is allowed', () => {
       expect(loginStep(DATABASES[2]!, 'user')).toEqual({ value: 'azdb-demo' });
-      expect(loginStep(DATABASES[2]!, 'name')).toEqual({ field: 'name', choices: ['orders', 'postgres'], cursor: 0, free: true, input: '' });
+      // Any name: the recent ones, the default, and the server's databases once listed.
+      expect(loginStep(DATABASES[2]!, 'name')).toEqual({ field: 'name', choices: ['orders', 'postgres'], cursor: 0, free: true, input: '', listing: { state: 'loading' } });
       expect(loginStep(DATABASES[1]!, 'user')).toEqual({ field: 'user', choices: ['alice', 'bob'], cursor: 0, free: false, input: '' });
       expect(loginStep(DATABASES[3]!, 'name')).toMatchObject({ choices: [''], free: true });
       expect(loginStep(database('x', { dbNames: ['only'] }), 'name')).toEqual({ value: 'only' });
+    });
+
+    it('adds the server\'s databases to the name step once listed, keeping the cursor on its name; a late or stray answer changes nothing', () => {
+      let state = run(ready(), { type: 'move', delta: 3 }, { type: 'request', purpose: 'connect' });
+      expect(state.overlay).toMatchObject({ kind: 'login', name: 'shopdb', dbUser: 'azdb-demo', step: { field: 'name', choices: [''], listing: { state: 'loading' } } });
+      // For another database or user, or after the prompt closed: ignored.
+      expect(run(state, { type: 'names-listed', name: 'orders', dbUser: 'azdb-demo', names: ['x'] })).toBe(state);
+      expect(run(state, { type: 'names-listed', name: 'shopdb', dbUser: 'bob', names: ['x'] })).toBe(state);
+      const closed = run(state, { type: 'back' });
+      expect(run(closed, { type: 'names-listed', name: 'shopdb', dbUser: 'azdb-demo', names: ['x'] })).toBe(closed);
+      state = run(state, { type: 'names-listed', name: 'shopdb', dbUser: 'azdb-demo', names: ['shop', 'information_schema'] });
+      expect(state.overlay).toMatchObject({ step: { choices: ['', 'shop', 'information_schema'], cursor: 0, listing: { state: 'listed', count: 2 } } });
+      // Listed once: a second answer changes nothing.
+      expect(run(state, { type: 'names-listed', name: 'shopdb', dbUser: 'azdb-demo', names: ['y'] })).toBe(state);
+      // MySQL's "no default database" stays selectable.
+      expect(run(state, { type: 'accept' }).pending).toEqual({ kind: 'connect', name: 'shopdb', login: { dbUser: 'azdb-demo', dbName: '' } });
+      expect(run(state, { type: 'move', delta: 1 }, { type: 'accept' }).pending).toEqual({ kind: 'connect', name: 'shopdb', login: { dbUser: 'azdb-demo', dbName: 'shop' } });
+    });
+
+    it('keeps the suggestions and says why when the server\'s databases cannot be listed; typing still works', () => {
+      let state = run(ready(), { type: 'request', purpose: 'tunnel' }, { type: 'move', delta: 1 });
+      state = run(state, { type: 'names-failed', name: 'orders', dbUser: 'azdb-demo', error: { message: 'password authentication failed' } });
+      expect(state.overlay).toMatchObject({ step: { choices: ['orders', 'postgres'], cursor: 1, listing: { state: 'failed', message: 'password authentication failed' } } });
+      state = run(state, { type: 'type', text: 'analytics' }, { type: 'accept' });
+      expect(state.pending).toEqual({ kind: 'open-tunnel', name: 'orders', login: { dbUser: 'azdb-demo', dbName: 'analytics' } });
+    });
+
+    it('asks no server where the roles list the names', () => {
+      expect(loginStep(DATABASES[1]!, 'name')).not.toHaveProperty('listing');
+      expect(loginStep(database('free', { dbUsers: ['*'] }), 'user')).not.toHaveProperty('listing');
     });
 
     it('connects with the picked recent database name', () => {
@@ -187,6 +218,17 @@ describe('picker reducer', () => {
       expect(state.log).toHaveLength(3);
     });
 
+    it('copies with c right after the tunnel opened, during the reload that follows, and reloads after', () => {
+      let state = run(ready(), { type: 'tunnel-opened', tunnel });
+      expect(state.pending).toEqual({ kind: 'load' });
+      state = run(state, { type: 'copy-uri' });
+      expect(state.pending).toEqual({ kind: 'copy', text: 'postgres://azdb-demo:pw@127.0.0.1:41000/orders', what: 'URI of orders (with password)', reload: true });
+      state = run(state, { type: 'copied', what: 'URI of orders (with password)' });
+      expect(state.pending).toEqual({ kind: 'load' });
+      state = run(state, { type: 'loaded', databases: DATABASES }, { type: 'copy-uri' }, { type: 'copied', what: 'x' });
+      expect(state.pending).toBeUndefined();
+    });
+
     it('closes the tunnel shown with x, and drops it on its closed event', () => {
       let state = run(ready(), { type: 'tunnel-opened', tunnel }, { type: 'loaded', databases: DATABASES });
       state = run(state, { type: 'close-tunnel' });
@@ -205,6 +247,47 @@ describe('picker reducer', () => {
       expect(state.overlay).toMatchObject({ tunnelId: 't2' });
       state = run(state, { type: 'show-tunnels' });
       expect(state.overlay).toMatchObject({ tunnelId: 't1' });
+    });
+
+    it('l shows the broker log line by line, following the newest line until one is chosen; enter shows it whole', () => {
+      const line = (message: string) => event({ type: 'notice', level: 'info', message });
+      let state = run(ready(), { type: 'core-events', events: [line('first'), line('second')] });
+      state = run(state, { type: 'open-log' });
+      expect(pickerMode(state)).toBe('log');
+      expect(keyToAction(state, 'v', {})).toEqual({ type: 'open-detail' });
+      expect(keyToAction(state, '', { return: true })).toEqual({ type: 'open-detail' });
+      expect(keyBar(state).map((h) => `${h.keys} ${h.label}`).join(' · ')).toBe('enter/v details · ↑↓/jk move · esc back · ? help · Q quit');
+      // Following the newest line.
+      state = run(state, { type: 'core-events', events: [line('third')] });
+      expect(state.overlay).toMatchObject({ kind: 'log', selected: undefined });
+      // Chosen: it stays on that line as more come.
+      state = run(state, { type: 'move', delta: -1 }, { type: 'core-events', events: [line('fourth')] });
+      const second = state.log.find((l) => l.text === 'second')!;
+      expect(state.overlay).toMatchObject({ kind: 'log', selected: second.id });
+      state = run(state, { type: 'open-detail' });
+      expect(pickerMode(state)).toBe('log-detail');
+      expect(state.overlay).toMatchObject({ detail: { title: 'Broker log, 12:34:56', text: 'second', scroll: 0 } });
+      expect(keyToAction(state, 'j', {})).toEqual({ type: 'scroll-detail', delta: 1 });
+      expect(keyToAction(state, 'q', {})).toEqual({ type: 'back' });
+      expect(keyToAction(state, 'Q', {})).toEqual({ type: 'quit' });
+      // ? over the details and back; esc to the log, esc to the list.
+      const help = run(state, { type: 'help' });
+      expect(pickerMode(help)).toBe('help');
+      expect(run(help, { type: 'back' }).overlay).toEqual(state.overlay);
+      state = run(state, { type: 'back' });
+      expect(pickerMode(state)).toBe('log');
+      expect(run(state, { type: 'back' }).overlay.kind).toBe('none');
+    });
+
+    it('scrolls a long log line within what the screen shows, never past its end', () => {
+      const text = Array.from({ length: 60 }, (_, i) => `word${i}`).join(' ');
+      let state = run(ready(undefined, { columns: 40, rows: 12 }), { type: 'core-events', events: [event({ type: 'notice', level: 'warn', message: text })] }, { type: 'open-log' }, { type: 'open-detail' });
+      expect(state.overlay).toMatchObject({ detail: { title: 'Broker log, 12:34:56 (warn)' } });
+      state = run(state, { type: 'scroll-detail', delta: Infinity });
+      const end = (state.overlay as { detail: { scroll: number } }).detail.scroll;
+      expect(end).toBeGreaterThan(0);
+      expect(run(state, { type: 'scroll-detail', delta: 1 })).toBe(state);
+      expect(mainHeight(state)).toBeLessThanOrEqual(listHeight(state) + 3);
     });
 
     it('prints only new log lines after a client had the terminal', () => {
@@ -300,15 +383,24 @@ describe('doctor and queries screens', () => {
     expect(state.pending).toEqual({ kind: 'quit' });
   });
 
-  it('lists the screens\' keys in the help, with the keys that reach them there', () => {
+  it('lists the screens\' keys in the help: the list\'s all, the others\' without what they share with it', () => {
     const sections = helpRows();
-    expect(sections.map((s) => s.section)).toEqual(['Databases', 'Filter (/)', 'Tunnel details', 'Doctor (d)', 'Queries (q)']);
-    const queries = sections.find((s) => s.section === 'Queries (q)')!.rows.map((r) => `${r.keys} ${r.label}`);
-    expect(queries).toContain('c cancel query');
-    expect(queries).toContain('T terminate session');
-    expect(queries).toContain('↑/k/ctrl+p up'); // k moves here too
-    expect(queries).toContain('Q/ctrl+c quit');
+    expect(sections.map((s) => s.section)).toEqual([
+      'Databases (moving, ? and Q work alike on every screen)',
+      'Filter (/)',
+      'Tunnel details (t, tab)',
+      'Broker log (l)',
+      'Details (enter/v)',
+      'Doctor (d)',
+      'Queries (q)',
+    ]);
+    const rows = (title: string) => sections.find((s) => s.section === title)!.rows.map((r) => `${r.keys} ${r.label}`);
+    expect(rows('Queries (q)')).toEqual(['c cancel query', 'T terminate session', 'enter/v details', 'r refresh', 'esc back', 'y/Y confirm terminate']);
+    expect(rows('Doctor (d)')).toEqual(['enter/v details', 'r re-run', 'esc back']);
+    expect(rows('Details (enter/v)')).toEqual(['esc/q close']);
+    expect(rows('Broker log (l)')).toEqual(['enter/v details', 'esc back']);
     const databases = sections[0]!.rows.map((r) => `${r.keys} ${r.label}`);
+    expect(databases).toContain('l broker log');
     expect(databases).toContain('↑/k/ctrl+p up');
     expect(databases).toContain('Q/ctrl+c quit');
     expect(databases).toContain('d doctor');

@@ -108,6 +108,68 @@ describe('picker screen', () => {
     expect(outcomes).toEqual([]);
   });
 
+  it('lists the server\'s databases in the name prompt: a spinner while they load, recent first, MySQL\'s "none" kept', async () => {
+    const api = fakeApi(DATABASES);
+    api.serverNames.set('orders', ['orders', 'inventory', 'postgres']);
+    api.serverNames.set('shopdb', ['shop', 'information_schema']);
+    const held = api.holdNames();
+    const { until, press, frame, outcomes } = mount(api);
+    await until('3 databases');
+    press(ENTER);
+    await until('Connect to orders as azdb-demo: choose the database name');
+    await until(/[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏] Listing the databases of orders as azdb-demo…/);
+    await waitFor(() => api.calls.includes('databaseNames orders azdb-demo'), 'the names asked for as azdb-demo');
+    expect(frame()).not.toContain('inventory');
+    held.release();
+    await until('3 databases on the server you may use, recent first');
+    const lines = frame().split('\n');
+    const at = (name: string) => lines.findIndex((l) => new RegExp(`^[▸ ] ${name}$`).test(l.trimEnd()));
+    expect(at('orders')).toBeGreaterThan(0); // the recent one, selected
+    expect(frame()).toContain('▸ orders');
+    expect(at('orders')).toBeLessThan(at('postgres'));
+    expect(at('postgres')).toBeLessThan(at('inventory'));
+    press(ESC);
+    await until('enter connect');
+    press('G'); // shopdb (MySQL)
+    await until(/▸ shopdb/);
+    press(ENTER);
+    await until('2 databases on the server you may use');
+    expect(frame()).toContain('▸ (no default database)');
+    expect(frame()).toMatch(/^ {2}shop$/m);
+    press('\u001b[B'); // down: shop
+    await until(/▸ shop$/m);
+    press(ENTER);
+    await waitFor(() => outcomes.length === 1, 'the picker to leave');
+    expect(outcomes[0]).toMatchObject({ kind: 'connect', name: 'shopdb', login: { dbUser: 'azdb-demo', dbName: 'shop' } });
+  });
+
+  it('says why when the server\'s databases cannot be listed, and takes a typed name; esc gives the listing up', async () => {
+    const api = fakeApi(DATABASES);
+    api.failNext.databaseNames = new Error('could not log in to orders as azdb-demo: password authentication failed');
+    const { until, press, outcomes } = mount(api);
+    await until('3 databases');
+    press('t');
+    await until("Could not list the server's databases (could not log in to orders as azdb-demo: password");
+    await until('authentication failed); type a name or pick one below.');
+    press(ESC);
+    await until('enter connect');
+    const held = api.holdNames();
+    press('t');
+    await until('Listing the databases of orders');
+    await waitFor(() => api.calls.filter((c) => c === 'databaseNames orders azdb-demo').length === 2, 'the second listing to start');
+    press(ESC); // closing the prompt gives the listing up
+    await until('enter connect');
+    await waitFor(() => api.namesAborted === 1, 'the listing to be given up');
+    held.release();
+    press(ENTER);
+    await until('database name:');
+    press('analytics');
+    await until('database name: analytics');
+    press(ENTER);
+    await waitFor(() => outcomes.length === 1, 'the picker to leave');
+    expect(outcomes[0]).toMatchObject({ login: { dbName: 'analytics' } });
+  });
+
   it('opens a tunnel with t: connection string, password on demand, broker panel and session log', async () => {
     const { api, until, press, frame } = mount();
     await until('3 databases');
@@ -205,6 +267,39 @@ describe('picker screen', () => {
     expect(outcomes[0]!.kind).toBe('quit');
   });
 
+  it('l shows the broker log line by line; enter or v shows a cut line whole; esc goes back', async () => {
+    const { api, until, press, frame } = mount();
+    await until('3 databases');
+    expect(frame()).toContain('Broker · no tunnels open (t opens one for GUI clients) · l log');
+    press('l');
+    await until('Nothing logged yet');
+    press(ESC);
+    await until('enter connect');
+    const reason = `${'the server closed the connection unexpectedly; '.repeat(4)}END-OF-REASON`;
+    api.emit({ type: 'session.closed', tunnelId: 't9', name: 'orders', sessionId: 'abc', result: 'error', error: reason });
+    api.emit({ type: 'notice', level: 'info', message: 'a later line' });
+    await until('a later line');
+    expect(frame()).not.toContain('END-OF-REASON'); // cut to fit, above the picker
+    press('l');
+    await until('Broker log · 2 lines');
+    expect(frame()).toMatch(/^▸ 12:00:00 a later line/m); // the newest, selected
+    expect(frame()).toContain('enter/v details · ↑↓/jk move · esc back');
+    press('k');
+    await until(/^▸ 12:00:00 orders: session abc failed/m);
+    press(ENTER);
+    await until('Broker log, 12:00:00 (error)');
+    await until('END-OF-REASON');
+    expect(frame()).toContain('↑↓ scroll · PgUp/PgDn page · esc/q close · ? help · Q quit');
+    press('?');
+    await until('esc close help');
+    press(ESC); // back to the line
+    await until('END-OF-REASON');
+    press('q');
+    await until(/^▸ 12:00:00 orders: session abc failed/m);
+    press(ESC);
+    await until('enter connect');
+  });
+
   it('ctrl+c quits too (Ink does not exit on it by itself)', async () => {
     const { until, press, outcomes } = mount();
     await until('3 databases');
@@ -295,11 +390,17 @@ describe('picker help', () => {
     const lines = (screen.lastFrame() ?? '').split('\n');
     expect(lines.length).toBeLessThanOrEqual(24);
     expect(Math.max(...lines.map((l) => l.length))).toBeLessThanOrEqual(80);
-    for (const heading of ['Databases', 'Filter (/)', 'Tunnel details']) expect(lines).toContain(heading);
-    expect(lines.some((l) => /^ {2}backspace\/del\s+delete\s+ctrl\+u\s+clear$/.test(l))).toBe(true);
-    expect(lines.some((l) => /^ {2}esc\s+clear filter\s+r\s+reload$/.test(l))).toBe(true);
-    expect(lines.some((l) => l.startsWith('Doctor (d)'))).toBe(true);
-    expect(lines.some((l) => l.startsWith('Queries (q)'))).toBe(true);
+    expect(lines).toContain('Databases (moving, ? and Q work alike on every screen)');
+    expect(lines.some((l) => /^ {2}l\s+broker log\s+\?\s+help$/.test(l))).toBe(true);
+    expect(lines.some((l) => /^ {2}End\/G\s+last\s+esc\s+clear filter$/.test(l))).toBe(true);
+    expect(lines.some((l) => /^ {2}r\s+reload$/.test(l))).toBe(true);
+    // The other screens one section a line (or two), without the keys they share with the list.
+    for (const heading of ['Filter (/)', 'Tunnel details (t, tab)', 'Broker log (l)', 'Details (enter/v)', 'Doctor (d)', 'Queries (q)']) {
+      expect(lines.filter((l) => l.startsWith(`${heading}  `))).toHaveLength(1);
+    }
+    const text = lines.join(' ');
+    for (const key of ['ctrl+u clear', 'x close tunnel', 'esc/q close', 'r re-run', 'T terminate session', 'y/Y confirm terminate']) expect(text).toContain(key);
+    expect(lines.find((l) => l.startsWith('Broker log (l)'))).toBe('Broker log (l)  enter/v details · esc back');
     screen.unmount();
   });
 });

@@ -132,7 +132,48 @@ describe('queries screen state', () => {
     expect(queriesKeyToIntent(state, 'Q', {})).toEqual({ type: 'leave', to: 'quit' });
     expect(queriesKeyToIntent(state, 'c', { ctrl: true })).toEqual({ type: 'leave', to: 'quit' });
     expect(queriesKeyToIntent(state, 'q', {})).toBeUndefined();
-    expect(queriesKeyBar(state).map((h) => `${h.keys} ${h.label}`).join(' · ')).toBe('c cancel query · T terminate session · r refresh · ↑↓ move · ? help · esc back · Q quit');
+    expect(queriesKeyToIntent(state, '', { return: true })).toEqual({ type: 'open-detail' });
+    expect(queriesKeyToIntent(state, 'v', {})).toEqual({ type: 'open-detail' });
+    // Fits 80 columns; the long labels are in `?`.
+    const bar = queriesKeyBar(state).map((h) => `${h.keys} ${h.label}`).join(' · ');
+    expect(bar).toBe('c cancel · T terminate · enter details · r refresh · ? help · esc back · Q quit');
+    expect(bar.length).toBeLessThanOrEqual(80);
+  });
+
+  it('shows the selected session whole on enter: every column and the query with its line breaks; esc or q closes it', () => {
+    const long = `select o.id, c.name\nfrom orders o join customers c on c.id = o.customer_id\nwhere ${'o.status = \'shipped\' and '.repeat(12)}true`;
+    let state = listed([session(101, { query: long, state: 'active: Sending data to the client', durationMs: 42_000 }), session(102)]);
+    state = run(state, { type: 'open-detail' });
+    expect(queriesMode(state)).toBe('detail');
+    expect(state.detail?.title).toBe('Session 101, as listed at 12:00:03');
+    expect(state.detail?.text).toBe(['pid      101', 'user     azdb-demo', 'database orders', 'state    active: Sending data to the client', 'duration 42 s', '', long].join('\n'));
+    // Keys of the details view: scrolling within the text, never past its end.
+    const viewport = { width: 40, height: 5 };
+    expect(queriesKeyToIntent(state, 'j', {}, 10, viewport)).toEqual({ type: 'scroll-detail', delta: 1, viewport });
+    expect(queriesKeyToIntent(state, 'c', {}, 10, viewport)).toBeUndefined(); // no cancel behind it
+    state = run(state, { type: 'scroll-detail', delta: Infinity, viewport });
+    const lines = state.detail!.scroll;
+    expect(lines).toBeGreaterThan(5);
+    expect(run(state, { type: 'scroll-detail', delta: 1, viewport }).detail!.scroll).toBe(lines);
+    expect(run(state, { type: 'scroll-detail', delta: -Infinity, viewport }).detail!.scroll).toBe(0);
+    // A refresh keeps the selection on its pid (and the details as they were opened).
+    const refreshed = run(state, { type: 'refresh' }, { type: 'listed', sessions: [session(100), session(102), session(101, { query: 'select 2' })], at: AT });
+    expect(selectedSession(refreshed)?.pid).toBe(101);
+    expect(refreshed.detail?.text).toContain('o.status');
+    expect(queriesKeyToIntent(refreshed, 'q', {}, 10, viewport)).toEqual({ type: 'close-detail' });
+    expect(queriesKeyToIntent(refreshed, '', { escape: true }, 10, viewport)).toEqual({ type: 'close-detail' });
+    expect(queriesKeyToIntent(refreshed, 'Q', {}, 10, viewport)).toEqual({ type: 'leave', to: 'quit' });
+    const closed = run(refreshed, { type: 'close-detail' });
+    expect(queriesMode(closed)).toBe('list');
+    expect(selectedSession(closed)?.pid).toBe(101);
+    // ? over the details, and back to them.
+    const help = run(refreshed, { type: 'toggle-help' });
+    expect(queriesMode(help)).toBe('help');
+    expect(queriesMode(run(help, { type: 'toggle-help' }))).toBe('detail');
+  });
+
+  it('opens no details without a session', () => {
+    expect(run(listed([]), { type: 'open-detail' }).detail).toBeUndefined();
   });
 
   it('shows every key on ?, and ? or esc goes back to the table', () => {
@@ -140,7 +181,7 @@ describe('queries screen state', () => {
     expect(queriesMode(help)).toBe('help');
     expect(queriesKeyToIntent(help, '', { escape: true })).toEqual({ type: 'toggle-help' });
     expect(queriesKeyToIntent(help, 'c', {})).toBeUndefined(); // nothing acts behind the help
-    expect(queriesHelpRows().map((r) => `${r.keys} ${r.label}`)).toEqual(expect.arrayContaining(['c cancel query', 'T terminate session', '↑/k/ctrl+p up', 'y/Y confirm terminate']));
+    expect(queriesHelpRows().map((r) => `${r.keys} ${r.label}`)).toEqual(expect.arrayContaining(['c cancel query', 'T terminate session', 'enter/v details', '↑/k/ctrl+p up', 'y/Y confirm terminate']));
     expect(queriesMode(run(help, { type: 'toggle-help' }))).toBe('list');
   });
 

@@ -50,7 +50,7 @@ describe('doctor screen', () => {
     await until(/[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏] RUN  Config file/);
     expect(frame()).toMatch(/· WAIT Entra credential/);
     expect(frame()).toContain('Checking orders: 0 of 4 checks done…');
-    expect(frame()).toContain('r re-run · esc back · Q quit');
+    expect(frame()).toContain('enter details · r re-run · ↑↓ move · ? help · esc back · Q quit');
     api.releaseCheck();
     await until('✓ PASS Config file');
     await until(/RUN  Entra credential/);
@@ -92,6 +92,40 @@ describe('doctor screen', () => {
     press(ESC);
     await until('enter connect');
     expect(frame()).toContain('▸ inventory');
+  });
+
+  it('shows a check cut to fit whole with enter (or v), scrolled when longer than the screen; esc and q close it; ? lists the keys', async () => {
+    const api = fakeApi(DATABASES);
+    const chain = Array.from({ length: 40 }, (_, i) => `intermediate-${i}`).join(' ');
+    api.doctorResults = [check('config', 'pass', '/x/azdb.yaml: 3 databases'), check('credential', 'pass', `uses ${chain} END-OF-CHAIN`, 'Nothing to do.')];
+    const screen = render(<DoctorScreen api={api} name="orders" columns={60} rows={12} onLeave={() => {}} />);
+    const frame = () => screen.lastFrame() ?? '';
+    const until = (text: string | RegExp) => waitFor(() => (typeof text === 'string' ? frame().includes(text) : text.test(frame())) && frame(), `a frame with ${String(text)}:\n${frame()}`, 5_000);
+    await until('No problems found with orders.');
+    expect(frame()).not.toContain('END-OF-CHAIN'); // cut to fit
+    expect(frame()).toMatch(/^▸ ✓ PASS Config file/m);
+    screen.stdin.write('j');
+    await until(/^▸ ✓ PASS Entra credential/m);
+    screen.stdin.write('v');
+    await until('Entra credential · orders');
+    expect(frame()).toContain('✓ PASS  uses intermediate-0');
+    expect(frame()).toMatch(/lines 1–\d+ of \d+ · ↓ PgDn more/);
+    expect(frame()).toContain('↑↓ scroll · PgUp/PgDn page · esc/q close');
+    screen.stdin.write('G');
+    await until('END-OF-CHAIN');
+    await until('hint: Nothing to do.');
+    const lines = frame().split('\n');
+    expect(lines.length).toBeLessThan(12);
+    expect(Math.max(...lines.map((l) => l.length))).toBeLessThanOrEqual(60);
+    screen.stdin.write('q');
+    await until('No problems found with orders.');
+    expect(frame()).toMatch(/^▸ ✓ PASS Entra credential/m); // the selection stayed
+    screen.stdin.write('?');
+    await until('Keys of the doctor screen');
+    expect(frame()).toMatch(/enter\/v\s+details/);
+    screen.stdin.write('\u001b');
+    await until('No problems found with orders.');
+    screen.unmount();
   });
 
   it('Q quits from the doctor', async () => {
@@ -143,7 +177,7 @@ describe('queries screen', () => {
     expect(frame()).toMatch(/PID\s+USER\s+DATABASE\s+STATE\s+DURATION\s+QUERY/);
     expect(frame()).toMatch(/▸ 4242\s+azdb-demo\s+orders\s+active\s+42 s\s+select pg_sleep\(60\)/);
     expect(frame()).toMatch(/4243\s+bob\s+orders\s+idle\s+10 min 0 s\s+select count/);
-    expect(frame()).toContain('c cancel query · T terminate session · r refresh · ↑↓ move · ? help · esc back · Q quit');
+    expect(frame()).toContain('c cancel · T terminate · enter details · r refresh · ? help · esc back · Q quit');
     press('c');
     await until('Done: the running query of pid 4242 was cancelled.');
     expect(api.calls).toContain('cancel 4242');
@@ -180,6 +214,39 @@ describe('queries screen', () => {
     await until('Done: session 4242 was terminated.');
     await until('1 other session');
     expect(frame()).not.toContain('pg_sleep');
+  });
+
+  it('shows the selected session\'s whole query with enter, wrapped; the selection stays on its pid across refreshes; q goes back', async () => {
+    const long = `select o.id, c.name from orders o join customers c on c.id = o.customer_id where ${"o.status = 'shipped' and ".repeat(6)}true -- END`;
+    const api = fakeApi(DATABASES);
+    api.sessions = [session(4242, { state: 'active', query: 'select pg_sleep(60)' }), session(4243, { user: 'bob', query: long })];
+    const { until, press, frame } = mount(api, { queriesRefreshMs: 50 });
+    await until('3 databases');
+    press('q');
+    await until('2 other sessions');
+    expect(frame()).not.toContain('-- END'); // cut to fit
+    press(DOWN);
+    await until(/▸ 4243/);
+    press('\r');
+    await until('Session 4243, as listed at');
+    expect(frame()).toContain('user     bob');
+    await until('-- END');
+    // Wrapped, not cut: every line fits the 100 columns, and the query's words are all there.
+    expect(Math.max(...frame().split('\n').map((l) => l.length))).toBeLessThanOrEqual(100);
+    expect(frame().replace(/\s+/g, ' ')).toContain(long.replace(/\s+/g, ' '));
+    expect(frame()).toContain('↑↓ scroll · PgUp/PgDn page · esc/q close · ? help · Q quit');
+    // Refreshes go on behind it (a new session sorts first); the selection follows pid 4243.
+    api.sessions = [session(1, { query: 'select 1' }), ...api.sessions];
+    const listings = api.calls.filter((c) => c === 'list').length;
+    await waitFor(() => api.calls.filter((c) => c === 'list').length > listings + 1, 'refreshes');
+    await until('3 other sessions');
+    press('q');
+    await until(/▸ 4243\s+bob/);
+    expect(frame()).toMatch(/^ {2}1\s+azdb-demo/m);
+    press('v');
+    await until('Session 4243');
+    press('\u001b');
+    await until(/▸ 4243\s+bob/);
   });
 
   it('refreshes by itself and with r', async () => {

@@ -1,10 +1,11 @@
 /**
  * The picker as a person uses it, in tmux: `azdb demo` opens the picker on the emulated Azure;
- * filter, connect with psql and run a query, come back, open a tunnel and connect a second psql
- * (outside tmux) with the shown host, port, user and the password shown on demand, run the doctor
- * on the database, cancel a running `pg_sleep` of a third psql from the queries screen, then quit
- * and check that nothing the demo started is still running. Every step polls the pane with a
- * deadline.
+ * filter, pick the database from the names the server lists and connect with psql, run a query,
+ * come back, open a tunnel and connect a second psql (outside tmux) with the shown host, port,
+ * user and the password shown on demand, run the doctor on the database, read the whole query of
+ * a running `pg_sleep` of a third psql on the queries screen and cancel it, read a broker log line
+ * whole, then quit and check that nothing the demo started is still running; on MariaDB, pick
+ * `shop` for shopdb. Every step polls the pane with a deadline.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chmod, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
@@ -20,6 +21,8 @@ import { isAlive } from '../../src/process/exec.js';
 
 const tmux = await findTool('tmux');
 const psql = await findTool('psql');
+const mariadbd = await findTool('mariadbd');
+const mariadb = await findTool('mariadb', ['mysql']);
 const SOCKET = `azdb-e2e-${process.pid}`;
 const PANE = 'azdb';
 
@@ -49,6 +52,21 @@ async function startDemo(): Promise<void> {
 async function stopAll(): Promise<void> {
   await tmuxRun('kill-server');
   await waitFor(async () => (await processesOf(state)).length === 0, 'the previous demo to stop', 60_000);
+}
+
+/**
+ * Moves the ▸ selection with the arrows onto the row `row` matches, as a person would: `row('▸')`
+ * matches it selected, `row('[▸ ]')` selected or not.
+ */
+async function selectRow(row: (marker: string) => RegExp, what: string): Promise<string> {
+  for (let attempt = 0; attempt < 5 && !row('▸').test(await visible()); attempt++) {
+    const lines = (await visible()).split('\n');
+    const at = lines.findIndex((l) => l.startsWith('▸ '));
+    const target = lines.findIndex((l) => row('[▸ ]').test(l));
+    for (let i = 0; i < Math.abs(target - at) && at >= 0 && target >= 0; i++) await keys(target > at ? 'Down' : 'Up');
+    await until((text) => row('▸').test(text), what, 5_000).catch(() => undefined);
+  }
+  return until((text) => row('▸').test(text), what, 10_000);
 }
 
 /** The picker with its list loaded. */
@@ -94,7 +112,7 @@ afterAll(async () => {
 });
 
 describe.skipIf(tmux.skip || psql.skip)(`azdb demo in tmux${tmux.skip ? ` (${tmux.skip})` : psql.skip ? ` (${psql.skip})` : ''}`, () => {
-  it('filters, connects with psql, returns, opens a tunnel for a second psql, runs the doctor, cancels a pg_sleep from the queries screen, and quits leaving nothing running', { timeout: 240_000 }, async () => {
+  it('filters, picks a database the server lists, connects with psql, returns, opens a tunnel for a second psql, runs the doctor, reads a pg_sleep query whole and cancels it, reads a log line whole, and quits leaving nothing running', { timeout: 240_000 }, async () => {
     await startDemo();
 
     // The picker over the emulated Azure (the first start creates the clusters).
@@ -113,8 +131,11 @@ describe.skipIf(tmux.skip || psql.skip)(`azdb demo in tmux${tmux.skip ? ` (${tmu
     await until((s) => s.includes('enter connect') && !s.includes('apply filter'), 'the filter applied');
     await keys('Enter');
     await untilText('Connect to orders as azdb-demo: choose the database name');
-    await type('orders');
-    await untilText('database name: orders');
+    // The server's own databases, asked through the broker as azdb-demo: pick orders from them.
+    const names = await untilText(/\d+ databases on the server you may use, recent first/, 60_000);
+    for (const name of ['postgres', 'inventory', 'orders']) expect(names).toMatch(new RegExp(`^[▸ ] ${name}\\s*$`, 'm'));
+    expect(names).not.toMatch(/template/);
+    await selectRow((m) => new RegExp(`^${m} orders\\s*$`, 'm'), 'orders selected in the prompt');
     await keys('Enter');
     await untilText('orders=>');
     await type('select count(*) as customers from customers;');
@@ -168,7 +189,8 @@ describe.skipIf(tmux.skip || psql.skip)(`azdb demo in tmux${tmux.skip ? ` (${tmu
 
     // A long query from a third psql (outside tmux, through the open tunnel), cancelled from the
     // queries screen: psql gets PostgreSQL's own cancel error.
-    const sleeper = execa(psql.path!, ['-h', host, '-p', port, '-U', user, '-d', database, '-c', 'select pg_sleep(60)'], {
+    const longQuery = `select pg_sleep(60) /* ${'a comment long enough to be cut at the edge of the screen; '.repeat(3)}END-OF-QUERY */`;
+    const sleeper = execa(psql.path!, ['-h', host, '-p', port, '-U', user, '-d', database, '-c', longQuery], {
       env: { PGPASSWORD: password, PGSSLMODE: 'disable', PATH: process.env.PATH },
       extendEnv: false,
       reject: false,
@@ -179,13 +201,15 @@ describe.skipIf(tmux.skip || psql.skip)(`azdb demo in tmux${tmux.skip ? ` (${tmu
     const pid = /^[▸ ] (\d+)\s+azdb-demo\s+\S+\s+active\s.*select pg_sleep\(60\)/m.exec(listing)![1]!;
     // Move the selection onto it as a person would: the arrows, as many rows as it is away.
     const sleeping = new RegExp(`^▸ ${pid}\\s`, 'm');
-    for (let attempt = 0; attempt < 5 && !sleeping.test(await visible()); attempt++) {
-      const lines = (await visible()).split('\n');
-      const at = lines.findIndex((l) => l.startsWith('▸ '));
-      const target = lines.findIndex((l) => new RegExp(`^[▸ ] ${pid}\\s`).test(l));
-      for (let i = 0; i < Math.abs(target - at) && at >= 0 && target >= 0; i++) await keys(target > at ? 'Down' : 'Up');
-      await until((text) => sleeping.test(text), 'the selection on the pg_sleep session', 5_000).catch(() => undefined);
-    }
+    expect(listing).not.toContain('END-OF-QUERY'); // the row is cut to fit
+    await selectRow((m) => new RegExp(`^${m} ${pid}\\s`, 'm'), 'the selection on the pg_sleep session');
+    // enter: the whole query, wrapped; q back to the table, the selection still on it.
+    await keys('Enter');
+    const whole = await untilText(`Session ${pid}, as listed at`);
+    expect(whole).toMatch(/state\s+active/);
+    const wholeQuery = await untilText('END-OF-QUERY */');
+    expect(wholeQuery.replace(/\s+/g, ' ')).toContain(longQuery.replace(/\s+/g, ' '));
+    await keys('q');
     await untilText(sleeping);
     await keys('c');
     await untilText(`Done: the running query of pid ${pid} was cancelled.`, 30_000);
@@ -194,8 +218,21 @@ describe.skipIf(tmux.skip || psql.skip)(`azdb demo in tmux${tmux.skip ? ` (${tmu
     expect(cancelled.stderr).toContain('canceling statement due to user request');
     await until((s) => !/select pg_sleep\(60\)/.test(s.split('\n').filter((l) => /\bactive\b/.test(l)).join('\n')), 'the session no longer active', 15_000);
 
-    // Quit: back from the queries screen, Q; the demo stops everything it started.
+    // The broker log line by line (l): the newest selected; v shows it whole; q and esc go back.
     await keys('Escape');
+    await untilText('enter connect · t tunnel');
+    await keys('l');
+    const logView = await untilText(/Broker log · \d+ lines/);
+    const newest = /^▸ \d\d:\d\d:\d\d (.+?)\s*$/m.exec(logView)![1]!.replace(/…$/, '');
+    await keys('v');
+    const logLine = await untilText(/Broker log, \d\d:\d\d:\d\d/);
+    expect(logLine.replace(/\s+/g, ' ')).toContain(newest.replace(/\s+/g, ' '));
+    expect(logLine).toContain('esc/q close');
+    await keys('q');
+    await untilText(/Broker log · \d+ lines/);
+    await keys('Escape');
+
+    // Quit: Q; the demo stops everything it started.
     await untilText('enter connect · t tunnel');
     await keys('Q');
     expect(await exited()).toBe('0');
@@ -236,5 +273,32 @@ describe.skipIf(tmux.skip || psql.skip)(`azdb demo in tmux${tmux.skip ? ` (${tmu
     expect(await exited()).toBe('0');
     expect(await screen()).toContain('Demo stopped');
     await expectNothingRunning(postmasterPid);
+  });
+
+  // Last: it makes shopdb the most recent database, first in the list.
+  it.skipIf(mariadbd.skip || mariadb.skip)('offers shopdb\'s own databases in the name prompt (MariaDB): shop, then mariadb on it', { timeout: 180_000 }, async () => {
+    await startDemo();
+    await pickerReady(180_000);
+    await keys('/');
+    await type('shopdb');
+    await untilText(/1 of \d+ databases\s+filter \/shopdb/);
+    await keys('Enter'); // apply the filter
+    await until((s) => s.includes('enter connect') && !s.includes('apply filter'), 'the filter applied');
+    await keys('Enter');
+    await untilText('Connect to shopdb as azdb-demo: choose the database name');
+    await untilText(/\d+ databases? on the server you may use/, 60_000);
+    // "No default database" is still there, and shop with it.
+    expect(await visible()).toContain('(no default database)');
+    await selectRow((m) => new RegExp(`^${m} shop\\s*$`, 'm'), 'shop selected in the prompt');
+    await keys('Enter');
+    await untilText(/\[shop\]>/);
+    await type('select count(*) as customers from customers;');
+    await keys('Enter');
+    await untilText(/\|\s+50\s+\|/);
+    await type('exit');
+    await keys('Enter');
+    await untilText(/for shopdb exited\./);
+    await keys('Q');
+    expect(await exited()).toBe('0');
   });
 });

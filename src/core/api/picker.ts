@@ -115,6 +115,13 @@ export interface TuiApi {
   /** Databases (static and discovered) visible under the roles (those allowing a user), sorted by name. */
   databases(signal?: AbortSignal): Promise<TuiDatabase[]>;
   /**
+   * The database names to offer for a login on `name` as `dbUser`, recently used first: where the
+   * roles allow any name, those the server has (asked through the broker as `dbUser`; on MySQL ''
+   * for none is not among them), else the names the roles list; never one the roles deny. Throws
+   * (with a hint) when the server cannot be asked; `signal` gives up.
+   */
+  databaseNames(name: string, dbUser: string, signal?: AbortSignal): Promise<string[]>;
+  /**
    * Opens a tunnel for GUI clients; it stays open until closed or the API closes. `signal` (esc)
    * stops the opening (the wait for the Entra token) at once.
    */

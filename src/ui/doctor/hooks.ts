@@ -6,7 +6,8 @@ import { useEffect, useRef, type Dispatch } from 'react';
 import { useInput } from 'ink';
 import type { TuiApi } from '../../core/api/picker.js';
 import { keyPresses } from '../keys.js';
-import { doctorKeyToIntent, type DoctorAction, type DoctorIntent } from './state.js';
+import type { DetailViewport } from '../detail/state.js';
+import { doctorKeyToIntent, doctorReducer, type DoctorAction, type DoctorIntent, type DoctorScreenState } from './state.js';
 
 /** Runs `azdb doctor NAME` through the core API; each result is dispatched as it finishes. */
 export function useDoctorRun(api: Pick<TuiApi, 'doctor' | 'describeError'>, name: string, run: number, dispatch: Dispatch<DoctorAction>): void {
@@ -23,15 +24,18 @@ export function useDoctorRun(api: Pick<TuiApi, 'doctor' | 'describeError'>, name
   }, [api, name, run, dispatch]);
 }
 
-/** Keys → intents (several characters at once are several keys). */
-export function useDoctorInput(onIntent: (intent: DoctorIntent) => void, isActive = true): void {
-  const latest = useRef(onIntent);
-  latest.current = onIntent;
+/** Keys → intents (several characters at once are several keys, each seeing the state before it). */
+export function useDoctorInput(state: DoctorScreenState, onIntent: (intent: DoctorIntent) => void, detail: DetailViewport, isActive = true): void {
+  const latest = useRef({ state, onIntent, detail });
+  latest.current = { state, onIntent, detail };
   useInput(
     (input, key) => {
+      let current = latest.current.state;
       for (const [char, press] of keyPresses(input, key)) {
-        const intent = doctorKeyToIntent(char, press);
-        if (intent) latest.current(intent);
+        const intent = doctorKeyToIntent(current, char, press, latest.current.detail);
+        if (!intent) continue;
+        latest.current.onIntent(intent);
+        if (intent.type !== 'leave') current = doctorReducer(current, intent);
       }
     },
     { isActive },

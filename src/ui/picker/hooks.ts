@@ -43,6 +43,26 @@ export function useCoreEvents(api: Pick<TuiApi, 'eventsSince' | 'subscribe'>, la
   }, [api, dispatch]);
 }
 
+/**
+ * The name step of a login where the roles allow any name: the server's databases from the core
+ * (asked as the chosen user) → `names-listed` / `names-failed`. Closing the step gives up.
+ */
+export function useDatabaseNames(api: Pick<TuiApi, 'databaseNames' | 'describeError'>, state: PickerState, dispatch: Dispatch<PickerAction>): void {
+  const overlay = state.overlay;
+  const loading = overlay.kind === 'login' && overlay.step.listing?.state === 'loading';
+  const name = loading ? overlay.name : undefined;
+  const dbUser = loading ? (overlay.dbUser ?? '') : undefined;
+  useEffect(() => {
+    if (name === undefined || dbUser === undefined) return;
+    const controller = new AbortController();
+    api.databaseNames(name, dbUser, controller.signal).then(
+      (names) => !controller.signal.aborted && dispatch({ type: 'names-listed', name, dbUser, names }),
+      (error: unknown) => !controller.signal.aborted && dispatch({ type: 'names-failed', name, dbUser, error: api.describeError(error) }),
+    );
+    return () => controller.abort();
+  }, [api, name, dbUser, dispatch]);
+}
+
 export type PickerOutcome =
   | { kind: 'quit'; state: PickerState }
   | { kind: 'connect'; name: string; login: TuiLogin; state: PickerState };

@@ -3,12 +3,13 @@
  * use-picker-input.ts only feeds Ink's key presses through {@link keyToAction}.
  */
 import { DOCTOR_COMMANDS } from '../doctor/state.js';
-import { bindingLabel, Command, commandKeys, isPrintable, KEY_BINDINGS, keyPresses, LIST_MOVES, matchCommand, screenKeys, typedText, type KeyPress } from '../keys.js';
+import { DETAIL_COMMANDS, detailKeyBar, detailKeyToIntent, detailViewport } from '../detail/state.js';
+import { bindingLabel, Command, commandKeys, isPrintable, KEY_BINDINGS, keyPresses, LIST_MOVES, matchCommand, mergeByLabel, screenHelpRows, typedText, type KeyHint, type KeyPress } from '../keys.js';
 import { QUERIES_COMMANDS } from '../queries/state.js';
-import { pickerReducer, type PickerAction, type PickerState } from './state.js';
+import { mainHeight, pickerReducer, type PickerAction, type PickerState } from './state.js';
 
 /** `screen`: the doctor or queries screen is open; it reads the keys itself. */
-export type PickerMode = 'busy' | 'opening' | 'list' | 'filter' | 'login-list' | 'login-text' | 'help' | 'tunnel' | 'error' | 'confirm' | 'screen';
+export type PickerMode = 'busy' | 'opening' | 'list' | 'filter' | 'login-list' | 'login-text' | 'help' | 'tunnel' | 'error' | 'confirm' | 'log' | 'log-detail' | 'screen';
 
 export function pickerMode(state: PickerState): PickerMode {
   const overlay = state.overlay;
@@ -24,6 +25,8 @@ export function pickerMode(state: PickerState): PickerMode {
       return 'confirm';
     case 'tunnel':
       return 'tunnel';
+    case 'log':
+      return overlay.detail ? 'log-detail' : 'log';
     case 'login':
       return overlay.step.free ? 'login-text' : 'login-list';
     case 'doctor':
@@ -48,6 +51,7 @@ export const MODE_COMMANDS: Readonly<Record<PickerMode, ReadonlyArray<readonly [
     [Command.Queries, 'queries'],
     [Command.Filter, 'filter'],
     [Command.NextTunnel, 'tunnels'],
+    [Command.Log, 'broker log'],
     [Command.Help, 'help'],
     [Command.Quit, 'quit'],
     ...LIST_MOVES,
@@ -109,6 +113,15 @@ export const MODE_COMMANDS: Readonly<Record<PickerMode, ReadonlyArray<readonly [
     [Command.Quit, 'quit'],
     [Command.ForceQuit, 'quit'],
   ],
+  log: [
+    [Command.Details, 'details'],
+    ...LIST_MOVES,
+    [Command.Back, 'back'],
+    [Command.Help, 'help'],
+    [Command.Quit, 'quit'],
+    [Command.ForceQuit, 'quit'],
+  ],
+  'log-detail': DETAIL_COMMANDS,
   // The doctor and queries screens have their own commands (src/ui/doctor, src/ui/queries).
   screen: [],
 };
@@ -126,17 +139,15 @@ const KEY_BAR: Readonly<Record<PickerMode, readonly Command[]>> = {
   tunnel: [Command.Copy, Command.ShowPassword, Command.CloseTunnel, Command.NextTunnel, Command.Back],
   error: [Command.Retry, Command.Back, Command.Quit],
   confirm: [Command.Yes, Command.No],
+  log: [Command.Details, Command.Up, Command.Back, Command.Help, Command.Quit],
+  'log-detail': [],
   screen: [],
 };
-
-export interface KeyHint {
-  keys: string;
-  label: string;
-}
 
 /** The key bar: `enter connect`, `t tunnel`... for the current mode. */
 export function keyBar(state: PickerState): KeyHint[] {
   const mode = pickerMode(state);
+  if (mode === 'log-detail') return detailKeyBar();
   const labels = new Map(MODE_COMMANDS[mode]);
   return KEY_BAR[mode]
     .filter((command) => !(mode === 'error' && command === Command.Retry && !(state.overlay.kind === 'error' && state.overlay.retry)))
@@ -146,6 +157,7 @@ export function keyBar(state: PickerState): KeyHint[] {
 /** Keys as the key bar writes them: the arrows and j/k together for moving (only arrows while typing: j and k are text there). */
 function shortKeys(command: Command, mode: PickerMode): string {
   if (command === Command.Up) return mode === 'filter' || mode === 'login-text' ? '↑↓' : '↑↓/jk';
+  if (command === Command.Details) return 'enter/v';
   if (command === Command.ForceQuit) return 'ctrl+c';
   return bindingLabel(KEY_BINDINGS[command][0]!);
 }
@@ -159,52 +171,30 @@ export interface HelpSection {
 
 /**
  * Every binding of the list mode, the overlays and the doctor / queries screens, for `?`. Keys
- * with the same meaning share a row (`Q/ctrl+c quit`); a row an earlier section has is not repeated.
+ * with the same meaning share a row (`Q/ctrl+c quit`). The list's rows come first, two a line;
+ * the others one section a line, without what they share with the list (moving, `?`, quitting),
+ * so all of it fits 80×24.
  */
 export function helpRows(): HelpSection[] {
-  const seen = new Set<string>();
-  const fresh = (rows: KeyHint[]) =>
-    rows.filter((row) => {
-      const key = `${row.keys} ${row.label}`;
-      if (seen.has(key)) return false;
-      seen.add(key);
-      return true;
-    });
-  const section = (title: string, mode: PickerMode): HelpSection => ({
-    section: title,
-    rows: fresh(mergeByLabel(MODE_COMMANDS[mode].map(([command, label]) => ({ keys: commandKeys(command), label })))),
-  });
-  const screen = (title: string, commands: ReadonlyArray<readonly [Command, string]>): HelpSection => {
-    const order = commands.map(([c]) => c);
-    return {
-      section: title,
-      inline: true,
-      rows: mergeByLabel(commands.map(([command, label]) => ({ keys: screenKeys(order, command), label })).filter((row) => row.keys !== '')),
-    };
-  };
+  const rowsOf = (commands: ReadonlyArray<readonly [Command, string]>) => mergeByLabel(commands.map(([command, label]) => ({ keys: commandKeys(command), label })));
+  const databases = rowsOf(MODE_COMMANDS.list);
+  const shared = new Set(databases.map((row) => `${row.keys} ${row.label}`));
+  const section = (title: string, rows: KeyHint[]): HelpSection => ({ section: title, inline: true, rows: rows.filter((row) => !shared.has(`${row.keys} ${row.label}`)) });
   return [
-    section('Databases', 'list'),
-    section('Filter (/)', 'filter'),
-    section('Tunnel details', 'tunnel'),
-    screen('Doctor (d)', DOCTOR_COMMANDS),
-    screen('Queries (q)', [...QUERIES_COMMANDS.list.filter(([c]) => c !== Command.PageUp && c !== Command.PageDown && c !== Command.Top && c !== Command.Bottom), [Command.Yes, 'confirm terminate']]),
+    { section: 'Databases (moving, ? and Q work alike on every screen)', rows: databases },
+    section('Filter (/)', rowsOf(MODE_COMMANDS.filter)),
+    section('Tunnel details (t, tab)', rowsOf(MODE_COMMANDS.tunnel)),
+    section('Broker log (l)', rowsOf(MODE_COMMANDS.log)),
+    section('Details (enter/v)', screenHelpRows(DETAIL_COMMANDS)),
+    section('Doctor (d)', screenHelpRows(DOCTOR_COMMANDS)),
+    section('Queries (q)', screenHelpRows(QUERIES_COMMANDS.list, [[Command.Yes, 'confirm terminate']])),
   ];
-}
-
-/** Rows with the same label as one row with all their keys: `Q/ctrl+c quit`. */
-function mergeByLabel(rows: KeyHint[]): KeyHint[] {
-  const merged = new Map<string, string[]>();
-  for (const row of rows) {
-    const keys = merged.get(row.label) ?? [];
-    if (row.keys !== '' && !keys.includes(row.keys)) keys.push(row.keys);
-    merged.set(row.label, keys);
-  }
-  return [...merged].map(([label, keys]) => ({ keys: keys.join('/'), label }));
 }
 
 /** The action of a key press in the current state, or undefined when the key does nothing. */
 export function keyToAction(state: PickerState, input: string, key: KeyPress): PickerAction | undefined {
   const mode = pickerMode(state);
+  if (mode === 'log-detail') return logDetailAction(input, key, state);
   const textInput = mode === 'filter' || mode === 'login-text';
   const command = matchCommand(MODE_COMMANDS[mode].map(([c]) => c), input, key, { textInput });
   if (command === undefined) {
@@ -267,6 +257,32 @@ export function keyToAction(state: PickerState, input: string, key: KeyPress): P
       return { type: 'backspace' };
     case Command.ClearInput:
       return { type: 'clear-input' };
+    case Command.Log:
+      return { type: 'open-log' };
+    case Command.Details:
+      return { type: 'open-detail' };
+    case Command.Close:
+      return { type: 'back' };
+    case Command.CancelQuery:
+    case Command.Terminate:
+      // The queries screen's: it reads its keys itself.
+      return undefined;
+  }
+}
+
+function logDetailAction(input: string, key: KeyPress, state: PickerState): PickerAction | undefined {
+  const intent = detailKeyToIntent(input, key, detailViewport(state.columns, mainHeight(state)).height);
+  switch (intent?.type) {
+    case 'scroll':
+      return { type: 'scroll-detail', delta: intent.delta };
+    case 'close':
+      return { type: 'back' };
+    case 'help':
+      return { type: 'help' };
+    case 'quit':
+      return { type: 'quit' };
+    case undefined:
+      return undefined;
   }
 }
 

@@ -7,7 +7,7 @@ import { useCallback, useReducer, useRef } from 'react';
 import { useApp, useStdout } from 'ink';
 import type { TuiApi } from '../../core/api/picker.js';
 import { createTheme, ThemeContext } from '../theme.js';
-import { useCoreEvents, usePendingWork, usePickerInput, useTerminalSize, type PickerOutcome } from './hooks.js';
+import { useCoreEvents, useDatabaseNames, usePendingWork, usePickerInput, useTerminalSize, type PickerOutcome } from './hooks.js';
 import { initialPickerState, pickerReducer, type PickerState } from './state.js';
 import { PickerView } from './views.js';
 import { DoctorScreen } from '../doctor/views.js';
@@ -58,6 +58,7 @@ export function Picker({ api, initialState, color = false, onExit, queriesRefres
   useCoreEvents(api, state.lastSeq, dispatch);
   const { write: writeTerminal } = useStdout();
   usePendingWork(api, state, dispatch, leave, writeTerminal);
+  useDatabaseNames(api, state, dispatch);
   // The doctor and queries screens read the keys themselves.
   usePickerInput(state, dispatch, screen === undefined);
   return (

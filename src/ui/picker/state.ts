@@ -4,8 +4,9 @@
  * setting `pending`, which the effects hook carries out and answers with another action.
  */
 import type { CoreEvent, TuiDatabase, TuiErrorInfo, TuiLogin, TuiTunnel } from '../../core/api/picker.js';
+import { detailLines, detailViewport, openDetail, scrollDetail, type Detail } from '../detail/state.js';
 import { fuzzyFilter } from '../fuzzy.js';
-import { clampCursor } from '../layout.js';
+import { clampCursor, textLines } from '../layout.js';
 
 export const WILDCARD = '*';
 
@@ -17,7 +18,7 @@ export type Pending =
   | { kind: 'open-tunnel'; name: string; login: TuiLogin }
   | { kind: 'close-tunnel'; id: string }
   /** Put `text` on the terminal's clipboard (OSC 52); it may hold the tunnel password. */
-  | { kind: 'copy'; text: string; what: string }
+  | { kind: 'copy'; text: string; what: string; /** A background reload it cut short, to start again. */ reload?: boolean }
   /** Getting the client's tunnel ready (the Entra token) while the spinner runs; esc cancels. */
   | { kind: 'connect'; name: string; login: TuiLogin }
   /** Ready: hand the terminal to the client. */
@@ -32,11 +33,24 @@ export interface LoginStep {
   /** `*` is allowed: any typed value goes (the roles are checked again when connecting). */
   free: boolean;
   input: string;
+  /**
+   * A name step where the roles allow any name: the server's databases are being listed (the hooks
+   * ask the core), were listed, or could not be (the note says why; typing still works).
+   */
+  listing?: NameListing;
 }
+
+export type NameListing = { state: 'loading' } | { state: 'listed'; count: number } | { state: 'failed'; message: string };
 
 export type Overlay =
   | { kind: 'none' }
-  | { kind: 'help' }
+  /** `?`; esc goes back to `back` (the overlay it was opened over). */
+  | { kind: 'help'; back?: Overlay }
+  /**
+   * The broker log line by line: `selected` is a line's id (undefined: the newest, following new
+   * lines); `detail` shows the selected line whole.
+   */
+  | { kind: 'log'; selected: number | undefined; detail: Detail | undefined }
   | { kind: 'login'; purpose: Purpose; name: string; dbUser?: string; step: LoginStep }
   | { kind: 'tunnel'; tunnelId: string; showPassword: boolean }
   | { kind: 'error'; title: string; error: TuiErrorInfo; retry?: Pending }
@@ -115,7 +129,14 @@ export type PickerAction =
   | { type: 'tunnel-close-done' }
   | { type: 'core-events'; events: CoreEvent[] }
   | { type: 'client-exited'; name: string; exitCode: number; client: string }
-  | { type: 'client-failed'; error: TuiErrorInfo };
+  | { type: 'client-failed'; error: TuiErrorInfo }
+  /** The server's databases for the name step of `name` as `dbUser` (recent first, from the core). */
+  | { type: 'names-listed'; name: string; dbUser: string; names: string[] }
+  | { type: 'names-failed'; name: string; dbUser: string; error: TuiErrorInfo }
+  | { type: 'open-log' }
+  /** The broker log: the selected line whole. */
+  | { type: 'open-detail' }
+  | { type: 'scroll-detail'; delta: number };
 
 export function initialPickerState(size: { columns: number; rows: number } = { columns: 80, rows: 24 }): PickerState {
   return {
@@ -189,7 +210,7 @@ export function mainHeight(state: PickerState): number {
       wanted = Math.max(1, visibleDatabases(state).length) + 3;
       break;
     case 'login':
-      wanted = 2 + overlay.step.choices.length;
+      wanted = 2 + listingLines(overlay.step, state.columns) + overlay.step.choices.length;
       break;
     case 'tunnel': {
       const tunnel = state.tunnels.find((t) => t.id === overlay.tunnelId);
@@ -203,6 +224,10 @@ export function mainHeight(state: PickerState): number {
     case 'help':
       // Shown without the broker panel (its title and tunnel rows).
       return max + 1 + Math.max(1, Math.min(state.tunnels.length, 3) + (state.tunnels.length > 3 ? 1 : 0));
+    case 'log':
+      // The title and the lines; a line whole with a spare row for where it is (when it is cut).
+      wanted = overlay.detail ? detailLines(overlay.detail, state.columns).length + 2 : 1 + Math.max(1, state.log.length);
+      break;
     case 'doctor':
     case 'queries':
       wanted = max;
@@ -214,13 +239,34 @@ export function mainHeight(state: PickerState): number {
   return Math.min(max, wanted);
 }
 
+/** What the name step says about listing the server's databases, as one line (or two for a failure). */
+export function listingNote(step: LoginStep, name: string, dbUser: string | undefined): string | undefined {
+  const listing = step.listing;
+  if (!listing) return undefined;
+  switch (listing.state) {
+    case 'loading':
+      return `Listing the databases of ${name}${dbUser ? ` as ${dbUser}` : ''}…`;
+    case 'listed':
+      return `${listing.count} database${listing.count === 1 ? '' : 's'} on the server you may use, recent first`;
+    case 'failed':
+      return `Could not list the server's databases (${listing.message}); type a name or pick one below.`;
+  }
+}
+
+/** Lines the listing note takes under the input (a failure's reason gets two). */
+export function listingLines(step: LoginStep, columns: number): number {
+  if (!step.listing) return 0;
+  return step.listing.state === 'failed' ? Math.min(2, textLines(listingNote(step, '', '') ?? '', columns)) : 1;
+}
+
 /** The login step for `field`, or the value itself when the roles leave only one. */
 export function loginStep(db: TuiDatabase, field: 'user' | 'name'): LoginStep | { value: string } {
   const allowed = field === 'user' ? db.dbUsers : db.dbNames;
   const recent = unique(db.recent.map((r) => (field === 'user' ? r.dbUser : r.dbName)));
   if (allowed.includes(WILDCARD)) {
     const suggestions = unique([...recent, ...(field === 'name' ? [db.defaultDbName] : []), ...allowed.filter((v) => v !== WILDCARD)]);
-    return { field, choices: suggestions, cursor: 0, free: true, input: '' };
+    // Any name: the server's own databases join the suggestions once listed (as the chosen user).
+    return { field, choices: suggestions, cursor: 0, free: true, input: '', ...(field === 'name' ? { listing: { state: 'loading' as const } } : {}) };
   }
   if (field === 'name' && allowed.length === 0) return { value: db.defaultDbName };
   if (allowed.length === 1) return { value: allowed[0]! };
@@ -324,6 +370,11 @@ export function pickerReducer(state: PickerState, action: PickerAction): PickerS
         return withStep(state, overlay, { ...step, cursor: clampCursor(step.cursor + action.delta, step.choices.length) });
       }
       if (overlay.kind === 'tunnel' || overlay.kind === 'help') return state;
+      if (overlay.kind === 'log') {
+        if (overlay.detail || state.log.length === 0) return state;
+        const index = clampCursor(selectedLogIndex(state.log, overlay.selected) + action.delta, state.log.length);
+        return { ...state, overlay: { ...overlay, selected: state.log[index]!.id } };
+      }
       return { ...state, cursor: clampCursor(state.cursor + action.delta, visibleDatabases(state).length) };
     }
     case 'move-page':
@@ -357,6 +408,8 @@ export function pickerReducer(state: PickerState, action: PickerAction): PickerS
       if (state.filtering) return { ...state, filtering: false };
       return state;
     case 'back':
+      if (overlay.kind === 'help') return { ...state, overlay: overlay.back ?? { kind: 'none' } };
+      if (overlay.kind === 'log' && overlay.detail) return { ...state, overlay: { ...overlay, detail: undefined } };
       if (overlay.kind !== 'none') {
         return { ...state, overlay: { kind: 'none' }, notice: undefined };
       }
@@ -371,7 +424,21 @@ export function pickerReducer(state: PickerState, action: PickerAction): PickerS
       return { ...state, filtering: false, overlay: { kind: 'doctor', name: db.name }, notice: undefined };
     }
     case 'help':
-      return { ...state, overlay: overlay.kind === 'help' ? { kind: 'none' } : { kind: 'help' } };
+      if (overlay.kind === 'help') return { ...state, overlay: overlay.back ?? { kind: 'none' } };
+      return { ...state, filtering: false, overlay: overlay.kind === 'none' ? { kind: 'help' } : { kind: 'help', back: overlay } };
+    case 'open-log':
+      if (overlay.kind !== 'none') return state;
+      return { ...state, filtering: false, overlay: { kind: 'log', selected: undefined, detail: undefined } };
+    case 'open-detail': {
+      if (overlay.kind !== 'log' || overlay.detail) return state;
+      const line = state.log[selectedLogIndex(state.log, overlay.selected)];
+      return line ? { ...state, overlay: { ...overlay, selected: line.id, detail: logLineDetail(line) } } : state;
+    }
+    case 'scroll-detail': {
+      if (overlay.kind !== 'log' || !overlay.detail) return state;
+      const detail = scrollDetail(overlay.detail, action.delta, detailViewport(state.columns, mainHeight(state)));
+      return detail === overlay.detail ? state : { ...state, overlay: { ...overlay, detail } };
+    }
     case 'show-tunnels': {
       if (state.tunnels.length === 0) return { ...state, notice: 'No open tunnels: press t on a database to open one.' };
       if (overlay.kind === 'tunnel') {
@@ -386,10 +453,12 @@ export function pickerReducer(state: PickerState, action: PickerAction): PickerS
       if (overlay.kind !== 'tunnel') return state;
       return { ...state, overlay: { ...overlay, showPassword: !overlay.showPassword } };
     case 'copy-uri': {
-      if (overlay.kind !== 'tunnel' || state.pending) return state;
+      // Not held up by the reload that follows opening a tunnel: c right away copies too.
+      const reload = state.pending?.kind === 'load';
+      if (overlay.kind !== 'tunnel' || (state.pending && !reload)) return state;
       const tunnel = state.tunnels.find((t) => t.id === overlay.tunnelId);
       if (!tunnel) return state;
-      return { ...state, pending: { kind: 'copy', text: uriWithPassword(tunnel), what: `URI of ${tunnel.name} (with password)` } };
+      return { ...state, pending: { kind: 'copy', text: uriWithPassword(tunnel), what: `URI of ${tunnel.name} (with password)`, ...(reload ? { reload } : {}) } };
     }
     case 'copied': {
       // OSC 52 cannot tell whether the terminal took it: say what was sent, how to enable it, and
@@ -398,7 +467,7 @@ export function pickerReducer(state: PickerState, action: PickerAction): PickerS
       return {
         ...state,
         ...shown,
-        pending: undefined,
+        pending: state.pending?.kind === 'copy' && state.pending.reload ? { kind: 'load' } : undefined,
         // One line at 80 columns: what was sent, and the usual reason nothing arrives.
         notice: `${action.what} sent via OSC 52; empty clipboard? tmux: set -g set-clipboard on`,
       };
@@ -459,6 +528,14 @@ export function pickerReducer(state: PickerState, action: PickerAction): PickerS
     }
     case 'core-events':
       return action.events.reduce(applyEvent, state);
+    case 'names-listed':
+    case 'names-failed': {
+      if (overlay.kind !== 'login' || overlay.name !== action.name || (overlay.dbUser ?? '') !== action.dbUser || overlay.step.listing?.state !== 'loading') return state;
+      const step = overlay.step;
+      if (action.type === 'names-failed') return withStep(state, overlay, { ...step, listing: { state: 'failed', message: action.error.message } });
+      // Added after the suggestions already shown: the one under the cursor stays where it is.
+      return withStep(state, overlay, { ...step, choices: unique([...step.choices, ...action.names]), listing: { state: 'listed', count: action.names.length } });
+    }
     case 'client-exited':
       return {
         ...state,
@@ -503,6 +580,17 @@ function applyEvent(state: PickerState, event: CoreEvent): PickerState {
     default:
       return withLog;
   }
+}
+
+/** The index in `log` of the line with id `selected` (the newest when undefined or gone). */
+export function selectedLogIndex(log: readonly LogLine[], selected: number | undefined): number {
+  const index = selected === undefined ? -1 : log.findIndex((line) => line.id === selected);
+  return index >= 0 ? index : log.length - 1;
+}
+
+/** A broker log line whole. */
+export function logLineDetail(line: LogLine): Detail {
+  return openDetail(`Broker log, ${line.time}${line.level === 'info' ? '' : ` (${line.level})`}`, line.text);
 }
 
 /** The broker log line of a core event (never a secret: events carry none). */

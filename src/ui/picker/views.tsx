@@ -9,7 +9,8 @@ import { Spinner } from '../components/spinner.js';
 import { windowStart } from '../layout.js';
 import { useTheme } from '../theme.js';
 import { helpRows, keyBar } from './input.js';
-import { WILDCARD, listHeight, mainHeight, selectedDatabase, visibleDatabases, type LogLine, type Overlay, type PickerState, type TunnelRow } from './state.js';
+import { DetailView } from '../detail/views.js';
+import { WILDCARD, listHeight, listingLines, listingNote, mainHeight, selectedLogIndex, selectedDatabase, visibleDatabases, type LogLine, type Overlay, type PickerState, type TunnelRow } from './state.js';
 
 /** `*` reads "any"; an empty MySQL database name reads "(none)". */
 export function describeValues(values: readonly string[]): string {
@@ -117,7 +118,7 @@ function OverlayOrList({ state, overlay, height }: { state: PickerState; overlay
     case 'error':
       return <ErrorBox title={overlay.title} message={overlay.error.message} {...(overlay.error.hint ? { hint: overlay.error.hint } : {})} canRetry={Boolean(overlay.retry)} />;
     case 'login':
-      return <LoginChooser overlay={overlay} height={height} />;
+      return <LoginChooser overlay={overlay} height={height} columns={state.columns} />;
     case 'confirm':
       return (
         <Box flexDirection="column">
@@ -127,6 +128,8 @@ function OverlayOrList({ state, overlay, height }: { state: PickerState; overlay
           </Text>
         </Box>
       );
+    case 'log':
+      return overlay.detail ? <DetailView detail={overlay.detail} columns={state.columns} rows={height} /> : <LogList log={state.log} selected={overlay.selected} height={height} />;
     case 'tunnel': {
       const tunnel = state.tunnels.find((t) => t.id === overlay.tunnelId);
       return tunnel ? <TunnelDetails tunnel={tunnel} showPassword={overlay.showPassword} /> : <Text>The tunnel is closed.</Text>;
@@ -199,12 +202,14 @@ function Details({ db }: { db: TuiDatabase }) {
   );
 }
 
-function LoginChooser({ overlay, height }: { overlay: Extract<Overlay, { kind: 'login' }>; height: number }) {
+function LoginChooser({ overlay, height, columns }: { overlay: Extract<Overlay, { kind: 'login' }>; height: number; columns: number }) {
   const theme = useTheme();
   const { step } = overlay;
   const what = step.field === 'user' ? 'database user' : 'database name';
   const verb = overlay.purpose === 'connect' ? 'Connect to' : overlay.purpose === 'tunnel' ? 'Open a tunnel to' : 'List the sessions of';
-  const visible = Math.max(1, height - 2);
+  const note = listingNote(step, overlay.name, overlay.dbUser);
+  const noteLines = listingLines(step, columns);
+  const visible = Math.max(1, height - 2 - noteLines);
   const start = windowStart(step.cursor, step.choices.length, visible);
   return (
     <Box flexDirection="column">
@@ -221,12 +226,54 @@ function LoginChooser({ overlay, height }: { overlay: Extract<Overlay, { kind: '
       ) : (
         <Text color={theme.muted}>your roles allow these:</Text>
       )}
+      {note === undefined ? null : step.listing?.state === 'loading' ? (
+        <Spinner label={note} />
+      ) : (
+        <Box height={noteLines} overflow="hidden">
+          <Text wrap="wrap" color={step.listing?.state === 'failed' ? theme.warn : theme.muted}>
+            {note}
+          </Text>
+        </Box>
+      )}
       {step.choices.slice(start, start + visible).map((choice, i) => {
         const selected = start + i === step.cursor && !(step.free && step.input);
         return (
           <Text key={`${choice}-${i}`} wrap="truncate-end" bold={selected} inverse={selected && !theme.color} color={selected ? theme.accent : undefined}>
             {selected ? '▸ ' : '  '}
             {choice === '' ? '(no default database)' : choice}
+          </Text>
+        );
+      })}
+    </Box>
+  );
+}
+
+/** The broker log with a selection: each line cut to fit, enter / v shows one whole. */
+function LogList({ log, selected, height }: { log: readonly LogLine[]; selected: number | undefined; height: number }) {
+  const theme = useTheme();
+  if (log.length === 0) {
+    return (
+      <Box flexDirection="column">
+        <Text bold>Broker log</Text>
+        <Text color={theme.muted}>Nothing logged yet: tunnels and sessions show here as they open and close.</Text>
+      </Box>
+    );
+  }
+  const cursor = selectedLogIndex(log, selected);
+  const visible = Math.max(1, height - 1);
+  const start = windowStart(cursor, log.length, visible);
+  return (
+    <Box flexDirection="column">
+      <Text bold wrap="truncate-end">
+        Broker log <Text color={theme.muted}>· {log.length} line{log.length === 1 ? '' : 's'} · enter or v shows the selected one whole</Text>
+      </Text>
+      {log.slice(start, start + visible).map((line, i) => {
+        const current = start + i === cursor;
+        const color = line.level === 'error' ? theme.error : line.level === 'warn' ? theme.warn : undefined;
+        return (
+          <Text key={line.id} wrap="truncate-end" bold={current} inverse={current && !theme.color}>
+            {current ? '▸ ' : '  '}
+            <Text color={theme.muted}>{line.time}</Text> <Text color={current ? theme.accent : color}>{line.text}</Text>
           </Text>
         );
       })}
@@ -318,7 +365,10 @@ function BrokerPanel({ tunnels }: { tunnels: readonly TunnelRow[] }) {
   return (
     <Box flexDirection="column">
       <Text wrap="truncate-end" bold>
-        Broker <Text color={theme.muted}>· {tunnels.length === 0 ? 'no tunnels open (t opens one for GUI clients)' : `${tunnels.length} tunnel${tunnels.length === 1 ? '' : 's'} open (tab shows them)`}</Text>
+        Broker{' '}
+        <Text color={theme.muted}>
+          · {tunnels.length === 0 ? 'no tunnels open (t opens one for GUI clients)' : `${tunnels.length} tunnel${tunnels.length === 1 ? '' : 's'} open (tab shows them)`} · l log
+        </Text>
       </Text>
       {shown.map((t) => (
         <Text key={t.id} wrap="truncate-end">

@@ -6,6 +6,7 @@
 import { useEffect, useRef, type Dispatch } from 'react';
 import { useInput } from 'ink';
 import type { TuiApi, TuiQueries } from '../../core/api/picker.js';
+import type { DetailViewport } from '../detail/state.js';
 import { keyPresses } from '../keys.js';
 import { queriesKeyToIntent, queriesReducer, type QueriesAction, type QueriesIntent, type QueriesScreenState } from './state.js';
 
@@ -79,14 +80,14 @@ export function useAutoRefresh(intervalMs: number, dispatch: Dispatch<QueriesAct
 }
 
 /** Keys → intents (several characters at once are several keys, each seeing the state before it). */
-export function useQueriesInput(state: QueriesScreenState, onIntent: (intent: QueriesIntent) => void, pageRows: number, isActive = true): void {
-  const latest = useRef({ state, onIntent, pageRows });
-  latest.current = { state, onIntent, pageRows };
+export function useQueriesInput(state: QueriesScreenState, onIntent: (intent: QueriesIntent) => void, pageRows: number, detail: DetailViewport, isActive = true): void {
+  const latest = useRef({ state, onIntent, pageRows, detail });
+  latest.current = { state, onIntent, pageRows, detail };
   useInput(
     (input, key) => {
       let current = latest.current.state;
       for (const [char, press] of keyPresses(input, key)) {
-        const intent = queriesKeyToIntent(current, char, press, latest.current.pageRows);
+        const intent = queriesKeyToIntent(current, char, press, latest.current.pageRows, latest.current.detail);
         if (!intent) continue;
         latest.current.onIntent(intent);
         if (intent.type !== 'leave') current = queriesReducer(current, intent);

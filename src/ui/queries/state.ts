@@ -8,8 +8,10 @@
  */
 import type { TuiActionOutcome, TuiErrorInfo, TuiLogin, TuiSession, TuiSessionAction } from '../../core/api/picker.js';
 import { oneLine } from '../../format.js';
-import { bindingLabel, Command, KEY_BINDINGS, LIST_MOVES, matchCommand, screenKeys, type KeyPress } from '../keys.js';
+import { DETAIL_COMMANDS, detailKeyBar, detailKeyToIntent, openDetail, scrollDetail, type Detail, type DetailViewport } from '../detail/state.js';
+import { bindingLabel, Command, KEY_BINDINGS, LIST_MOVES, matchCommand, screenHelpRows, type KeyHint, type KeyPress } from '../keys.js';
 import { clampCursor } from '../layout.js';
+import { formatDuration } from '../../format.js';
 
 export interface PendingAct {
   action: TuiSessionAction;
@@ -49,6 +51,8 @@ export interface QueriesScreenState {
   error: TuiErrorInfo | undefined;
   /** `?`: the keys of this screen instead of the table. */
   help: boolean;
+  /** enter / v: the selected session whole (its query wrapped), as listed when it was opened. */
+  detail: Detail | undefined;
 }
 
 export type QueriesAction =
@@ -64,7 +68,10 @@ export type QueriesAction =
   | { type: 'deny' }
   | { type: 'acted'; outcome: TuiActionOutcome }
   | { type: 'act-failed'; error: TuiErrorInfo }
-  | { type: 'toggle-help' };
+  | { type: 'toggle-help' }
+  | { type: 'open-detail' }
+  | { type: 'close-detail' }
+  | { type: 'scroll-detail'; delta: number; viewport: DetailViewport };
 
 export type QueriesIntent = QueriesAction | { type: 'leave'; to: 'back' | 'quit' };
 
@@ -86,6 +93,7 @@ export function initialQueriesState(name: string, login: TuiLogin): QueriesScree
     outcome: undefined,
     error: undefined,
     help: false,
+    detail: undefined,
   };
 }
 
@@ -151,6 +159,15 @@ export function queriesReducer(state: QueriesScreenState, action: QueriesAction)
       return requestList({ ...state, act: undefined, outcome: { ...action.outcome, action: state.act.action, pid: state.act.pid } });
     case 'toggle-help':
       return { ...state, help: !state.help };
+    case 'open-detail': {
+      const session = selectedSession(state);
+      if (!session || queriesMode(state) !== 'list') return state;
+      return { ...state, detail: sessionDetail(session, state.listedAt) };
+    }
+    case 'close-detail':
+      return { ...state, detail: undefined };
+    case 'scroll-detail':
+      return state.detail ? { ...state, detail: scrollDetail(state.detail, action.delta, action.viewport) } : state;
     case 'act-failed':
       if (state.act?.phase !== 'running') return state;
       return requestList({
@@ -159,6 +176,21 @@ export function queriesReducer(state: QueriesScreenState, action: QueriesAction)
         outcome: { status: 'refused', message: action.error.message, ...(action.error.hint ? { hint: action.error.hint } : {}), action: state.act.action, pid: state.act.pid },
       });
   }
+}
+
+/** A session whole: every column, then its query with its own line breaks. */
+export function sessionDetail(session: TuiSession, listedAt: string | undefined): Detail {
+  const field = (label: string, value: string) => `${label.padEnd(9)}${value}`;
+  const text = [
+    field('pid', String(session.pid)),
+    field('user', session.user ?? ''),
+    field('database', session.database ?? ''),
+    field('state', session.state ?? ''),
+    field('duration', formatDuration(session.durationMs)),
+    '',
+    session.query ?? '(no query)',
+  ].join('\n');
+  return openDetail(`Session ${session.pid}${listedAt ? `, as listed at ${listedAt}` : ''}`, text);
 }
 
 /** `alice · select pg_sleep(60)`: who and what, on one line. */
@@ -183,11 +215,12 @@ export function actLabel(act: PendingAct): string {
   return act.action === 'cancel' ? `Cancelling the query of pid ${act.pid} (${act.summary})…` : `Terminating session ${act.pid} (${act.summary})…`;
 }
 
-export type QueriesMode = 'list' | 'confirm' | 'help';
+export type QueriesMode = 'list' | 'confirm' | 'help' | 'detail';
 
 export function queriesMode(state: QueriesScreenState): QueriesMode {
   if (state.act?.phase === 'confirm') return 'confirm';
-  return state.help ? 'help' : 'list';
+  if (state.help) return 'help';
+  return state.detail ? 'detail' : 'list';
 }
 
 /** The commands per mode in matching order, with what the key bar and `?` call them. */
@@ -195,6 +228,7 @@ export const QUERIES_COMMANDS: Readonly<Record<QueriesMode, ReadonlyArray<readon
   list: [
     [Command.CancelQuery, 'cancel query'],
     [Command.Terminate, 'terminate session'],
+    [Command.Details, 'details'],
     [Command.Retry, 'refresh'],
     ...LIST_MOVES,
     [Command.Help, 'help'],
@@ -214,38 +248,62 @@ export const QUERIES_COMMANDS: Readonly<Record<QueriesMode, ReadonlyArray<readon
     [Command.Quit, 'quit'],
     [Command.ForceQuit, 'quit'],
   ],
+  detail: DETAIL_COMMANDS,
 };
 
-const KEY_BAR: Readonly<Record<QueriesMode, readonly Command[]>> = {
-  list: [Command.CancelQuery, Command.Terminate, Command.Retry, Command.Up, Command.Help, Command.Back, Command.Quit],
-  confirm: [Command.Yes, Command.No],
-  help: [Command.Back],
+/** The key bar per mode, with labels short enough for 80 columns (`?` has the long ones). */
+const KEY_BAR: Readonly<Record<Exclude<QueriesMode, 'detail'>, ReadonlyArray<readonly [Command, string]>>> = {
+  list: [
+    [Command.CancelQuery, 'cancel'],
+    [Command.Terminate, 'terminate'],
+    [Command.Details, 'details'],
+    [Command.Retry, 'refresh'],
+    [Command.Help, 'help'],
+    [Command.Back, 'back'],
+    [Command.Quit, 'quit'],
+  ],
+  confirm: [
+    [Command.Yes, 'terminate'],
+    [Command.No, 'keep it'],
+  ],
+  help: [[Command.Back, 'close help']],
 };
 
-export function queriesKeyBar(state: QueriesScreenState): Array<{ keys: string; label: string }> {
+export function queriesKeyBar(state: QueriesScreenState): KeyHint[] {
   const mode = queriesMode(state);
-  const labels = new Map(QUERIES_COMMANDS[mode]);
-  return KEY_BAR[mode].map((command) => {
-    if (command === Command.Up) return { keys: '↑↓', label: 'move' };
-    return { keys: bindingLabel(KEY_BINDINGS[command][0]!), label: labels.get(command) ?? command };
-  });
+  if (mode === 'detail') return detailKeyBar();
+  return KEY_BAR[mode].map(([command, label]) => ({ keys: bindingLabel(KEY_BINDINGS[command][0]!), label }));
 }
 
 /** Every key of the list, for `?`: the keys and what they do. */
-export function queriesHelpRows(): Array<{ keys: string; label: string }> {
-  const order = QUERIES_COMMANDS.list.map(([c]) => c);
-  const rows = new Map<string, string[]>();
-  for (const [command, label] of [...QUERIES_COMMANDS.list, [Command.Yes, 'confirm terminate'] as const]) {
-    const keys = screenKeys(command === Command.Yes ? [Command.Yes] : order, command);
-    if (keys !== '') rows.set(label, [...(rows.get(label) ?? []), keys]);
-  }
-  return [...rows].map(([label, keys]) => ({ keys: keys.join('/'), label }));
+export function queriesHelpRows(): KeyHint[] {
+  return screenHelpRows(QUERIES_COMMANDS.list, [[Command.Yes, 'confirm terminate']]);
 }
 
-/** The intent of one key press, or undefined when the key does nothing here. */
-export function queriesKeyToIntent(state: QueriesScreenState, input: string, key: KeyPress, pageRows = 10): QueriesIntent | undefined {
+/**
+ * The intent of one key press, or undefined when the key does nothing here. `detail` is the room a
+ * details view has (for scrolling it).
+ */
+export function queriesKeyToIntent(state: QueriesScreenState, input: string, key: KeyPress, pageRows = 10, detail: DetailViewport = { width: 80, height: pageRows }): QueriesIntent | undefined {
   const mode = queriesMode(state);
+  if (mode === 'detail') {
+    const intent = detailKeyToIntent(input, key, detail.height);
+    switch (intent?.type) {
+      case 'scroll':
+        return { type: 'scroll-detail', delta: intent.delta, viewport: detail };
+      case 'close':
+        return { type: 'close-detail' };
+      case 'help':
+        return { type: 'toggle-help' };
+      case 'quit':
+        return { type: 'leave', to: 'quit' };
+      default:
+        return undefined;
+    }
+  }
   switch (matchCommand(QUERIES_COMMANDS[mode].map(([c]) => c), input, key)) {
+    case Command.Details:
+      return { type: 'open-detail' };
     case Command.CancelQuery:
       return { type: 'request-act', action: 'cancel' };
     case Command.Terminate:

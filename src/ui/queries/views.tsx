@@ -6,6 +6,9 @@ import { useCallback, useReducer } from 'react';
 import { Box, Text } from 'ink';
 import type { TuiApi, TuiLogin, TuiSession } from '../../core/api/picker.js';
 import { KeyBar } from '../components/key-bar.js';
+import { KeyHelp } from '../components/key-help.js';
+import { detailViewport } from '../detail/state.js';
+import { DetailView } from '../detail/views.js';
 import { Spinner } from '../components/spinner.js';
 import { formatDuration, oneLine } from '../../format.js';
 import { textLines, windowStart } from '../layout.js';
@@ -50,13 +53,18 @@ export function QueriesScreen({ api, name, login, columns = 80, rows = 24, refre
     [onLeave],
   );
   const height = tableHeight(rows);
-  useQueriesInput(state, onIntent, height);
+  useQueriesInput(state, onIntent, height, detailViewport(columns, detailRows(rows)));
   return <QueriesView state={state} columns={columns} rows={rows} refreshMs={refreshMs} />;
 }
 
 /** Session rows at this terminal height: title, header, two error lines, three outcome lines, key bar and a spare row. */
 export function tableHeight(rows: number): number {
   return Math.max(3, rows - 9);
+}
+
+/** Rows of a details view: all but the title, the key bar and a spare row. */
+function detailRows(rows: number): number {
+  return Math.max(3, rows - 3);
 }
 
 /** The error lines: none, or what the message and hint take (at most 2). */
@@ -89,13 +97,23 @@ export function QueriesView({ state, columns, rows, refreshMs }: { state: Querie
         </Text>
         <Text color={theme.muted}>{[count, updated].filter(Boolean).map((part) => ` · ${part}`).join('')}</Text>
       </Text>
-      {state.help ? <QueriesHelp /> : <SessionTable state={state} columns={columns} height={Math.min(tableHeight(rows), Math.max(1, state.sessions.length))} />}
-      <Box height={errorHeight(state, columns)} overflow="hidden" flexDirection="column">
-        <ErrorLines state={state} />
-      </Box>
-      <Box height={actHeight(state, columns)} overflow="hidden" flexDirection="column">
-        <ActLine state={state} />
-      </Box>
+      {state.help ? (
+        <QueriesHelp />
+      ) : state.detail ? (
+        <DetailView detail={state.detail} columns={columns} rows={detailRows(rows)} />
+      ) : (
+        <SessionTable state={state} columns={columns} height={Math.min(tableHeight(rows), Math.max(1, state.sessions.length))} />
+      )}
+      {state.detail && !state.help ? null : (
+        <>
+          <Box height={errorHeight(state, columns)} overflow="hidden" flexDirection="column">
+            <ErrorLines state={state} />
+          </Box>
+          <Box height={actHeight(state, columns)} overflow="hidden" flexDirection="column">
+            <ActLine state={state} />
+          </Box>
+        </>
+      )}
       <KeyBar hints={queriesKeyBar(state)} />
     </Box>
   );
@@ -183,20 +201,9 @@ function ActLine({ state }: { state: QueriesScreenState }) {
       </>
     );
   }
-  return <Text color={theme.muted}>c cancels the selected session's query; T ends the session (asks first); ? all keys.</Text>;
+  return <Text wrap="truncate-end" color={theme.muted}>enter shows the whole query; c cancels it; T ends the session (asks first)</Text>;
 }
 
 function QueriesHelp() {
-  const theme = useTheme();
-  return (
-    <Box flexDirection="column">
-      <Text bold>Keys of the queries screen</Text>
-      {queriesHelpRows().map((row) => (
-        <Text key={row.label} wrap="truncate-end">
-          <Text color={theme.accent}>{row.keys.padEnd(22)}</Text>
-          {row.label}
-        </Text>
-      ))}
-    </Box>
-  );
+  return <KeyHelp title="Keys of the queries screen" rows={queriesHelpRows()} />;
 }
