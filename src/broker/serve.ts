@@ -23,6 +23,7 @@ import type { DatabaseConfig, ListenerConfig } from '../config/schema.js';
 import { UserError, errorMessage } from '../errors.js';
 import type { TokenCacheEvent } from '../azure/token-cache.js';
 import type { AuditEvent, AuditSink } from './audit.js';
+import { describeAuditNotice, type AuditHealth, type AuditNotice } from './audit-queue.js';
 import { CancelRegistry } from './cancel-registry.js';
 import { ConnectionGate } from './connection-gate.js';
 import type { Readiness } from './health-server.js';
@@ -125,6 +126,10 @@ export interface ServeMetrics {
   discoveryDatabases: Gauge;
   discoveryErrors: Gauge;
   discoveryRefreshes: Counter;
+  auditQueueBytes: Gauge;
+  auditFailing: Gauge;
+  auditDroppedLines: Counter;
+  auditWriteErrors: Counter;
 }
 
 /** The metric families of `azdb serve`; names and labels are part of what dashboards rely on. */
@@ -144,10 +149,14 @@ export function createServeMetrics(registry: MetricsRegistry): ServeMetrics {
     tokenFailures: registry.counter('azdb_token_fetch_failures_total', 'Entra token requests that failed.'),
     tokenExpiry: registry.gauge('azdb_token_expiry_timestamp_seconds', 'When the cached database token expires (Unix time; 0 when none).'),
     reloads: registry.counter('azdb_config_reloads_total', 'Config reloads (SIGHUP) by result.', ['result']),
-    errors: registry.counter('azdb_errors_total', 'Errors by kind: session, relay, token, reload, listener, http, discovery.', ['kind']),
+    errors: registry.counter('azdb_errors_total', 'Errors by kind: session, relay, token, reload, listener, http, discovery, audit.', ['kind']),
     discoveryDatabases: registry.gauge('azdb_discovery_databases', 'Databases found by the last discovery listing.'),
     discoveryErrors: registry.gauge('azdb_discovery_errors', 'Scopes the last discovery listing could not list (403, throttling...).'),
     discoveryRefreshes: registry.counter('azdb_discovery_refreshes_total', 'Discovery listings whose result changed what is known.'),
+    auditQueueBytes: registry.gauge('azdb_audit_queue_bytes', 'Audit bytes waiting to be written (at its limit: sessions wait under on_failure block, lines are dropped under drop).'),
+    auditFailing: registry.gauge('azdb_audit_failing', 'Whether the last write to the audit log failed (1) or not (0).'),
+    auditDroppedLines: registry.counter('azdb_audit_dropped_lines_total', 'Audit lines dropped: the queue was full (on_failure drop) or could not be written before a reload or shutdown.'),
+    auditWriteErrors: registry.counter('azdb_audit_write_errors_total', 'Failed writes to the audit log (each is tried again).'),
   };
 }
 
@@ -175,6 +184,9 @@ export class BrokerServer {
     options.registry.onCollect(() => {
       const expires = options.tokens.expiresOn(options.scope);
       this.metrics.tokenExpiry.set({}, expires === undefined ? 0 : Math.floor(expires / 1000));
+      const audit = this.current?.audit.health();
+      this.metrics.auditQueueBytes.set({}, audit?.queued_bytes ?? 0);
+      this.metrics.auditFailing.set({}, audit?.state === 'failing' ? 1 : 0);
     });
     const server = this;
     // One sink for every session, whatever config it started under: it feeds the metrics and
@@ -185,8 +197,10 @@ export class BrokerServer {
       },
       write(event) {
         server.observeAudit(event);
-        server.current?.audit.write(event);
+        return server.current?.audit.write(event) ?? true;
       },
+      wait: () => server.current?.audit.wait(),
+      health: () => server.current?.audit.health(),
       close: async () => {},
     };
   }
@@ -296,6 +310,9 @@ export class BrokerServer {
     for (const l of listeners) if (!l.listening) reasons.push(`listener ${l.listener} is not listening: ${l.error ?? 'not started'}`);
     const token = await this.tokenReadiness();
     if (!token.ok) reasons.push(`no database token: ${token.error}`);
+    // Under `drop` sessions are served whatever the audit does: ready, with the audit's state in checks.
+    const audit = this.current?.audit.health();
+    if (audit?.policy === 'block' && audit.state !== 'ok') reasons.push(auditNotReady(audit));
     return {
       ready: reasons.length === 0,
       ...(reasons.length > 0 ? { reason: reasons[0] } : {}),
@@ -304,6 +321,7 @@ export class BrokerServer {
         listeners,
         token,
         sessions: { open: this.openSessions(), ...(this.gate ? { max: this.gate.limit } : {}) },
+        audit: audit ?? { enabled: false },
       },
     };
   }
@@ -325,6 +343,25 @@ export class BrokerServer {
         this.options.log.warn('token.fetch_failed', { scope: event.scope, source: event.source, reason: event.reason, served_cached: event.servedCached });
         break;
     }
+  }
+
+  /** What the audit queue reports: failures, recovery, a full queue, dropped lines (rate-limited). */
+  auditNotice(notice: AuditNotice): void {
+    const { type, ...fields } = notice;
+    const message = describeAuditNotice(notice);
+    if (type === 'failing') {
+      this.metrics.errors.inc({ kind: 'audit' });
+      this.options.log.error('audit.failing', { ...fields, message });
+    } else if (type === 'recovered') {
+      this.options.log.info('audit.recovered', { ...fields, message });
+    } else {
+      this.options.log.warn(`audit.${type}`, { ...fields, message });
+    }
+  }
+
+  /** Every dropped audit line and failed write. */
+  auditCounted(what: 'dropped_lines' | 'write_errors', n: number): void {
+    (what === 'dropped_lines' ? this.metrics.auditDroppedLines : this.metrics.auditWriteErrors).inc(n);
   }
 
   /** Addresses of the listeners that are up (for logs and tests). */
@@ -596,6 +633,12 @@ export class BrokerServer {
     const now = this.options.tokens.expiresOn(this.options.scope);
     return { ok: true, ...(now !== undefined ? { expires_on: new Date(now).toISOString() } : {}) };
   }
+}
+
+function auditNotReady(audit: AuditHealth): string {
+  return audit.state === 'failing'
+    ? `audit log ${audit.output} cannot be written: ${audit.error} (broker.audit.on_failure: block holds sessions once its queue is full)`
+    : `audit queue for ${audit.output} is full: sessions wait for it (broker.audit.on_failure: block)`;
 }
 
 /** A token that expires sooner than this does not make the broker ready. */

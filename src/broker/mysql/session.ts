@@ -69,6 +69,9 @@ export async function runMySqlSession(clientSocket: Socket, options: MySqlSessio
     // in and the roles allow it: an ERR in place of the greeting is one a TLS-minded client cannot
     // trust ("Received error packet before completion of TLS handshake"), and a stranger learns
     // nothing of the server.
+    // Under `broker.audit.on_failure: block` a full audit queue holds new sessions here, before
+    // a server connection is opened that its connect_timeout would close meanwhile.
+    await options.audit.wait();
     const reached = await connectUpstream(target).then(
       (connection) => ({ connection }),
       (error: unknown) => ({ unreachable: error instanceof MySqlUpstreamRefused ? new MySqlClientError(error.err) : upstreamFailure(error, target) }),
@@ -126,7 +129,7 @@ export async function runMySqlSession(clientSocket: Socket, options: MySqlSessio
     socket.write(client.frame(session.ok));
     if (session.rest.length > 0) socket.write(session.rest);
     record.started(identity, dbUser, dbName, token);
-    const result = await relay(socket, session.socket, early, commandGate(socket, capabilities, options, identity));
+    const result = await relay(socket, session.socket, early, commandGate(socket, capabilities, options, identity), options.audit.queries ? () => options.audit.wait() : undefined);
     record.ended(identity, result.error ? 'error' : 'ok', result.error);
   } catch (error) {
     if (!relaying) {

@@ -102,6 +102,9 @@ export async function runPostgresSession(clientSocket: Socket, options: Postgres
       );
     }
 
+    // Under `broker.audit.on_failure: block` a full audit queue holds new sessions here.
+    await options.audit.wait();
+
     // ConnectingUpstream
     let token: string;
     try {
@@ -129,7 +132,9 @@ export async function runPostgresSession(clientSocket: Socket, options: Postgres
       socket.write(Buffer.concat([...greeting, ...(minted ? [encodeBackendKeyData(minted.processId, minted.secretKey)] : []), ready]));
       if (upstream.rest.length > 0) socket.write(upstream.rest);
       record.started(identity, dbUser, dbName, token);
-      const result = await relay(socket, upstream.socket, early, options.audit.queries ? queryAudit(options.audit, identity) : undefined);
+      const result = options.audit.queries
+        ? await relay(socket, upstream.socket, early, queryAudit(options.audit, identity), () => options.audit.wait())
+        : await relay(socket, upstream.socket, early);
       record.ended(identity, result.error ? 'error' : 'ok', result.error);
     } finally {
       if (minted) options.cancels.release(minted.processId);
