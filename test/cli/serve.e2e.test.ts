@@ -587,10 +587,18 @@ describe('azdb serve when the audit log fails', () => {
       expect(m.value('azdb_audit_queue_bytes')).toBeLessThan(QUEUE_LIMIT + 64 * 1024);
       expect(m.value('azdb_audit_dropped_lines_total')).toBe(0);
       await serve.waitForLog('audit.full', (l) => l.output === 'stdout' && l.policy === 'block');
+      // A new session waits too, and is served once there is room.
+      const late = client();
+      let lateIn = false;
+      const lateConnect = late.connect().then(() => (lateIn = true));
+      expect((await readiness(httpPort)).status).toBe(503);
+      expect(lateIn).toBe(false);
 
       serve.child.stdout!.resume();
       await queries.finished;
-      await c.end();
+      await lateConnect;
+      expect((await late.query('select 3 as three')).rows[0].three).toBe(3);
+      await Promise.all([c.end(), late.end()]);
       await waitFor(async () => (await readiness(httpPort)).status === 200, '/readyz 200 once the reader reads again');
       await waitFor(() => serve.stdout().split('stopped-reader-block').length - 1 === count, 'every query line on stdout', 30_000);
       expect((await metrics(httpPort)).value('azdb_audit_dropped_lines_total')).toBe(0);

@@ -17,6 +17,7 @@ import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import { errorMessage } from '../../errors.js';
+import { PeerClosedError } from '../wire-reader.js';
 import type { SessionIdentity } from '../audit.js';
 import { sessionRecord, type SessionOptions } from '../session-record.js';
 import { hangUp, relay, type RelayTap } from '../relay.js';
@@ -72,6 +73,7 @@ export async function runMySqlSession(clientSocket: Socket, options: MySqlSessio
     // Under `broker.audit.on_failure: block` a full audit queue holds new sessions here, before
     // a server connection is opened that its connect_timeout would close meanwhile.
     await options.audit.wait();
+    if (clientSocket.destroyed) throw new PeerClosedError();
     const reached = await connectUpstream(target).then(
       (connection) => ({ connection }),
       (error: unknown) => ({ unreachable: error instanceof MySqlUpstreamRefused ? new MySqlClientError(error.err) : upstreamFailure(error, target) }),

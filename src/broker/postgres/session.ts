@@ -102,8 +102,10 @@ export async function runPostgresSession(clientSocket: Socket, options: Postgres
       );
     }
 
-    // Under `broker.audit.on_failure: block` a full audit queue holds new sessions here.
+    // Under `broker.audit.on_failure: block` a full audit queue holds new sessions here; a client
+    // that gave up (or a shutdown that cut it) meanwhile gets no server connection.
     await options.audit.wait();
+    if (socket.destroyed) throw new PeerClosedError();
 
     // ConnectingUpstream
     let token: string;
