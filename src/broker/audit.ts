@@ -3,10 +3,10 @@
  * client sends. It never holds a token or a password: events are built from fixed fields, and
  * query text is the statement only (Bind's parameter values are never read).
  */
-import { createWriteStream, type WriteStream } from 'node:fs';
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
 import type { Writable } from 'node:stream';
+import { fileOutput, streamOutput, type AuditOutput } from './audit-output.js';
+import type { AuditFailurePolicy } from '../config/schema.js';
+import { AuditQueue, type AuditHealth, type AuditObserver } from './audit-queue.js';
 
 export interface SessionIdentity {
   session_id: string;
@@ -45,8 +45,24 @@ export type QueryEvent = Extract<AuditEvent, { event: 'query' }>;
 
 export interface AuditSink {
   readonly queries: boolean;
-  write(event: AuditEvent): void;
+  /** Queues the line; false when the session should wait for {@link AuditSink.wait} before going on. */
+  write(event: AuditEvent): boolean;
+  /**
+   * Under `broker.audit.on_failure: block` while the queue is full: resolves once it has room.
+   * Undefined when a session may go on now.
+   */
+  wait(): Promise<void> | undefined;
+  /** The queue and its output, for /readyz; undefined when nothing is audited. */
+  health(): AuditHealth | undefined;
   close(): Promise<void>;
+}
+
+export interface AuditSinkOptions {
+  queries: boolean;
+  on_failure: AuditFailurePolicy;
+  observer?: AuditObserver;
+  /** @default DEFAULT_AUDIT_QUEUE_BYTES */
+  limitBytes?: number;
 }
 
 /** Longest statement text kept in one audit line. */
@@ -70,31 +86,38 @@ export function queryEvent(identity: SessionIdentity, kind: QueryEvent['kind'], 
   return { event: 'query', session_id: identity.session_id, database: identity.database, db_user: identity.db_user, db_name: identity.db_name, kind, query };
 }
 
+/** JSON lines through a bounded {@link AuditQueue} to `output`. */
+export function createQueuedAuditSink(output: AuditOutput, options: AuditSinkOptions): AuditSink {
+  const queue = new AuditQueue(output, {
+    policy: options.on_failure,
+    ...(options.observer ? { observer: options.observer } : {}),
+    ...(options.limitBytes !== undefined ? { limitBytes: options.limitBytes } : {}),
+  });
+  return {
+    queries: options.queries,
+    write: (event) => queue.push(`${JSON.stringify({ time: new Date().toISOString(), ...event })}\n`),
+    wait: () => queue.wait(),
+    health: () => queue.health(),
+    close: () => queue.close(),
+  };
+}
+
 /**
  * JSON lines to a stream the caller owns (`broker.audit.path: "-"` → stdout, for containers whose
  * log pipeline collects stdout); closing the sink does not end it.
  */
-export function createStreamAuditSink(stream: Writable, options: { queries: boolean }): AuditSink {
-  return {
-    queries: options.queries,
-    write(event) {
-      stream.write(`${JSON.stringify({ time: new Date().toISOString(), ...event })}\n`);
-    },
-    close: async () => {},
-  };
+export function createStreamAuditSink(stream: Writable, options: AuditSinkOptions): AuditSink {
+  return createQueuedAuditSink(streamOutput(stream), options);
 }
 
-/** Appends JSON lines to `path` (created with 0600). */
-export function createFileAuditSink(path: string, options: { queries: boolean }): AuditSink {
-  mkdirSync(dirname(path), { recursive: true });
-  const stream: WriteStream = createWriteStream(path, { flags: 'a', mode: 0o600 });
-  stream.on('error', () => {});
-  return { ...createStreamAuditSink(stream, options), close: () => new Promise<void>((resolve) => stream.end(() => resolve())) };
+/** Appends JSON lines to `path` (created with 0600); throws a UserError when it cannot be opened. */
+export function createFileAuditSink(path: string, options: AuditSinkOptions): AuditSink {
+  return createQueuedAuditSink(fileOutput(path), options);
 }
 
 export function createMemoryAuditSink(options: { queries: boolean }): AuditSink & { events: AuditEvent[] } {
   const events: AuditEvent[] = [];
-  return { queries: options.queries, events, write: (e) => void events.push(e), close: async () => {} };
+  return { queries: options.queries, events, write: (e) => events.push(e) > 0, wait: () => undefined, health: () => undefined, close: async () => {} };
 }
 
-export const NO_AUDIT: AuditSink = { queries: false, write: () => {}, close: async () => {} };
+export const NO_AUDIT: AuditSink = { queries: false, write: () => true, wait: () => undefined, health: () => undefined, close: async () => {} };

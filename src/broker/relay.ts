@@ -39,9 +39,11 @@ export type RelayTap = (fail: (message: string) => void) => RelayFilter;
 
 /**
  * Pipes both ways until either side ends; resolves with how it ended. `early` holds client bytes
- * read past the login; they go first, through the tap when there is one.
+ * read past the login; they go first, through the tap when there is one. After each chunk the tap
+ * took, `hold` may return a promise (the audit queue is full under `on_failure: block`): the
+ * client is not read until it resolves.
  */
-export function relay(client: Socket, upstream: Socket, early: Buffer, tap?: RelayTap): Promise<{ error?: string }> {
+export function relay(client: Socket, upstream: Socket, early: Buffer, tap?: RelayTap, hold?: () => Promise<void> | undefined): Promise<{ error?: string }> {
   return new Promise((resolve) => {
     let done = false;
     const end = (error?: string) => {
@@ -69,15 +71,33 @@ export function relay(client: Socket, upstream: Socket, early: Buffer, tap?: Rel
       client.resume();
       return;
     }
+    // The client is read while the upstream takes bytes and nothing holds it.
+    let upstreamFull = false;
+    let held = false;
     const forward = (chunk: Buffer): void => {
       const out = filter(chunk);
       if (done) return;
       let flowing = true;
       if (Buffer.isBuffer(out)) flowing = upstream.write(out);
       else for (const part of out) flowing = upstream.write(part);
-      if (!flowing) client.pause();
+      if (!flowing) {
+        upstreamFull = true;
+        client.pause();
+      }
+      const waiting = held ? undefined : hold?.();
+      if (waiting) {
+        held = true;
+        client.pause();
+        void waiting.then(() => {
+          held = false;
+          if (!upstreamFull && !done) client.resume();
+        });
+      }
     };
-    upstream.on('drain', () => client.resume());
+    upstream.on('drain', () => {
+      upstreamFull = false;
+      if (!held) client.resume();
+    });
     client.on('end', () => upstream.end());
     client.on('data', forward);
     if (early.length > 0) forward(early);

@@ -23,6 +23,7 @@ import type { DatabaseConfig, ListenerConfig } from '../config/schema.js';
 import { UserError, errorMessage } from '../errors.js';
 import type { TokenCacheEvent, TokenSourceStatus, TokenWaitOptions } from '../azure/token-cache.js';
 import type { AuditEvent, AuditSink } from './audit.js';
+import { describeAuditNotice, type AuditHealth, type AuditNotice } from './audit-queue.js';
 import { CancelRegistry } from './cancel-registry.js';
 import { ConnectionGate } from './connection-gate.js';
 import type { Readiness } from './health-server.js';
@@ -129,6 +130,10 @@ export interface ServeMetrics {
   discoveryDatabases: Gauge;
   discoveryErrors: Gauge;
   discoveryRefreshes: Counter;
+  auditQueueBytes: Gauge;
+  auditFailing: Gauge;
+  auditDroppedLines: Counter;
+  auditWriteErrors: Counter;
 }
 
 /** The metric families of `azdb serve`; names and labels are part of what dashboards rely on. */
@@ -151,10 +156,14 @@ export function createServeMetrics(registry: MetricsRegistry): ServeMetrics {
     tokenFetchWaiting: registry.gauge('azdb_token_fetch_waiting_seconds', 'How long the database token request in flight has waited for the credential (0 when none).'),
     tokenExpiry: registry.gauge('azdb_token_expiry_timestamp_seconds', 'When the cached database token expires (Unix time; 0 when none).'),
     reloads: registry.counter('azdb_config_reloads_total', 'Config reloads (SIGHUP) by result.', ['result']),
-    errors: registry.counter('azdb_errors_total', 'Errors by kind: session, relay, token, reload, listener, http, discovery.', ['kind']),
+    errors: registry.counter('azdb_errors_total', 'Errors by kind: session, relay, token, reload, listener, http, discovery, audit.', ['kind']),
     discoveryDatabases: registry.gauge('azdb_discovery_databases', 'Databases found by the last discovery listing.'),
     discoveryErrors: registry.gauge('azdb_discovery_errors', 'Scopes the last discovery listing could not list (403, throttling...).'),
     discoveryRefreshes: registry.counter('azdb_discovery_refreshes_total', 'Discovery listings whose result changed what is known.'),
+    auditQueueBytes: registry.gauge('azdb_audit_queue_bytes', 'Audit bytes waiting to be written (at its limit: sessions wait under on_failure block, lines are dropped under drop).'),
+    auditFailing: registry.gauge('azdb_audit_failing', 'Whether the last write to the audit log failed (1) or not (0).'),
+    auditDroppedLines: registry.counter('azdb_audit_dropped_lines_total', 'Audit lines dropped: the queue was full (on_failure drop) or could not be written before a reload or shutdown.'),
+    auditWriteErrors: registry.counter('azdb_audit_write_errors_total', 'Failed writes to the audit log (each is tried again).'),
   };
 }
 
@@ -184,6 +193,9 @@ export class BrokerServer {
       const status = options.tokens.status(options.scope);
       this.metrics.tokenSourceStuck.set({}, status.state === 'stuck' ? 1 : 0);
       this.metrics.tokenFetchWaiting.set({}, status.fetchingSince === undefined ? 0 : Math.max(0, (Date.now() - status.fetchingSince) / 1000));
+      const audit = this.current?.audit.health();
+      this.metrics.auditQueueBytes.set({}, audit?.queued_bytes ?? 0);
+      this.metrics.auditFailing.set({}, audit?.state === 'failing' ? 1 : 0);
     });
     const server = this;
     // One sink for every session, whatever config it started under: it feeds the metrics and
@@ -194,8 +206,10 @@ export class BrokerServer {
       },
       write(event) {
         server.observeAudit(event);
-        server.current?.audit.write(event);
+        return server.current?.audit.write(event) ?? true;
       },
+      wait: () => server.current?.audit.wait(),
+      health: () => server.current?.audit.health(),
       close: async () => {},
     };
   }
@@ -305,6 +319,9 @@ export class BrokerServer {
     for (const l of listeners) if (!l.listening) reasons.push(`listener ${l.listener} is not listening: ${l.error ?? 'not started'}`);
     const token = await this.tokenReadiness();
     if (!token.ok) reasons.push(`no database token: ${token.error}`);
+    // Under `drop` sessions are served whatever the audit does: ready, with the audit's state in checks.
+    const audit = this.current?.audit.health();
+    if (audit?.policy === 'block' && audit.state !== 'ok') reasons.push(auditNotReady(audit));
     return {
       ready: reasons.length === 0,
       ...(reasons.length > 0 ? { reason: reasons[0] } : {}),
@@ -313,6 +330,7 @@ export class BrokerServer {
         listeners,
         token,
         sessions: { open: this.openSessions(), ...(this.gate ? { max: this.gate.limit } : {}) },
+        audit: audit ?? { enabled: false },
       },
     };
   }
@@ -333,6 +351,25 @@ export class BrokerServer {
         this.options.log.warn(event.stuck ? 'token.fetch_stuck' : 'token.fetch_failed', { scope: event.scope, source: event.source, reason: event.reason, served_cached: event.servedCached });
         break;
     }
+  }
+
+  /** What the audit queue reports: failures, recovery, a full queue, dropped lines (rate-limited). */
+  auditNotice(notice: AuditNotice): void {
+    const { type, ...fields } = notice;
+    const message = describeAuditNotice(notice);
+    if (type === 'failing') {
+      this.metrics.errors.inc({ kind: 'audit' });
+      this.options.log.error('audit.failing', { ...fields, message });
+    } else if (type === 'recovered') {
+      this.options.log.info('audit.recovered', { ...fields, message });
+    } else {
+      this.options.log.warn(`audit.${type}`, { ...fields, message });
+    }
+  }
+
+  /** Every dropped audit line and failed write. */
+  auditCounted(what: 'dropped_lines' | 'write_errors', n: number): void {
+    (what === 'dropped_lines' ? this.metrics.auditDroppedLines : this.metrics.auditWriteErrors).inc(n);
   }
 
   /** Addresses of the listeners that are up (for logs and tests). */
@@ -636,6 +673,12 @@ function tokenTrouble(status: TokenSourceStatus): string {
     case 'ok':
       return `waiting for a token from the credential${waiting ? ` (${waiting} so far)` : ''}`;
   }
+}
+
+function auditNotReady(audit: AuditHealth): string {
+  return audit.state === 'failing'
+    ? `audit log ${audit.output} cannot be written: ${audit.error} (broker.audit.on_failure: block holds sessions once its queue is full)`
+    : `audit queue for ${audit.output} is full: sessions wait for it (broker.audit.on_failure: block)`;
 }
 
 /** A token that expires sooner than this does not make the broker ready. */

@@ -130,7 +130,8 @@ function conditionsPlain(conditions: RoleConditions | undefined): Plain | undefi
 
 function brokerPlain(broker: ConfigInput['broker']): Plain {
   if (broker === undefined) return {};
-  const audit = compact({ path: broker.audit?.path, queries: broker.audit?.queries || undefined });
+  // Defaults (queries: false, on_failure: block) are left out, as a person would write it.
+  const audit = compact({ path: broker.audit?.path, queries: broker.audit?.queries || undefined, on_failure: broker.audit?.on_failure === 'drop' ? 'drop' : undefined });
   return compact({
     // Kept even when empty: an empty list (nothing allowed) differs from none (allow-all).
     roles: copy(broker.roles),

@@ -39,6 +39,9 @@ export type ServerKind = (typeof SERVER_KINDS)[number];
 
 /** `insecure` skips certificate verification; meant for the demo and always warned about. */
 export const TLS_MODES = ['verify-full', 'insecure'] as const;
+/** `broker.audit.on_failure`: hold sessions while the audit cannot take lines, or drop (and count) lines. */
+export const AUDIT_FAILURE_POLICIES = ['block', 'drop'] as const;
+export type AuditFailurePolicy = (typeof AUDIT_FAILURE_POLICIES)[number];
 
 export const WILDCARD = '*';
 export const DEFAULT_LISTENER_HOST = '127.0.0.1';
@@ -215,7 +218,10 @@ const BrokerSchema = mapping({
   /** Absent: the built-in allow-all local role. An empty list allows nothing. */
   roles: v.optional(textList()),
   listeners: v.optional(entryList('listeners', ListenerSchema), []),
-  audit: v.optional(mapping({ path: v.optional(text()), queries: v.optional(boolean(), false) }), {}),
+  audit: v.optional(
+    mapping({ path: v.optional(text()), queries: v.optional(boolean(), false), on_failure: v.optional(choice(AUDIT_FAILURE_POLICIES), 'block') }),
+    {},
+  ),
   http: v.optional(mapping({ address: v.optional(v.pipe(text(), refine(hostPortProblem))) }), {}),
 });
 

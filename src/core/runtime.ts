@@ -14,6 +14,7 @@ import { createCredential } from '../azure/credential.js';
 import { TokenCache, type TokenCacheOptions } from '../azure/token-cache.js';
 import { DiscoveryService, discoveryCacheFile, type DiscoveryFailure, type DiscoveryResult } from '../azure/discovery.js';
 import { createFileAuditSink, NO_AUDIT, type AuditSink } from '../broker/audit.js';
+import { describeAuditNotice } from '../broker/audit-queue.js';
 import { BUILTIN_LOCAL_ROLE, allowedValues, checkAccess, type AllowedValues } from '../access/index.js';
 import type { AccessDecision } from '../broker/session-record.js';
 import { UserError } from '../errors.js';
@@ -88,13 +89,20 @@ export function createDiscovery(config: AzdbConfig, tokens: TokenCache, ctx: Pic
   });
 }
 
+/** `broker.audit.path` for the tunnels of this process; its failures are warnings on stderr. */
+function tunnelAuditSink(config: AzdbConfig, ctx: CoreContext): AuditSink {
+  const { path, queries, on_failure } = config.broker.audit;
+  if (!path) return NO_AUDIT;
+  return createFileAuditSink(path, { queries, on_failure, observer: { notice: (notice) => ctx.log.warn(describeAuditNotice(notice)) } });
+}
+
 export async function loadRuntime(ctx: CoreContext, options: RuntimeOptions = {}): Promise<Runtime> {
   const file = configPath(ctx);
   const config = await loadConfig(file);
   for (const warning of config.warnings) ctx.log.warn(`${warning.file}:${warning.line}:${warning.column}: ${warning.message}`);
   const cloud = CLOUDS[config.azure.cloud];
   const tokens = options.tokens ?? createTokenCache(config.azure, ctx.env);
-  const audit = options.audit ? options.audit(config) : config.broker.audit.path ? createFileAuditSink(config.broker.audit.path, { queries: config.broker.audit.queries }) : NO_AUDIT;
+  const audit = options.audit ? options.audit(config) : tunnelAuditSink(config, ctx);
   const roles = selectRoles(config);
   const stateDir = stateDirOf(ctx);
   let discovery: DiscoveryResult | undefined;

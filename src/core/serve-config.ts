@@ -5,6 +5,7 @@
  */
 import type { Writable } from 'node:stream';
 import { createFileAuditSink, createStreamAuditSink, NO_AUDIT, type AuditSink } from '../broker/audit.js';
+import type { AuditObserver } from '../broker/audit-queue.js';
 import type { Logger } from '../broker/log.js';
 import type { ServeConfig } from '../broker/serve.js';
 import type { TokenCache } from '../azure/token-cache.js';
@@ -19,6 +20,8 @@ export interface ServeConfigDeps {
   log: Logger;
   /** Where `broker.audit.path: "-"` writes. */
   auditStdout: Writable;
+  /** Told of audit failures, full queues and dropped lines (the broker's log and metrics). */
+  auditObserver: AuditObserver;
 }
 
 /** What the broker calls to load the config, at start and on every reload. */
@@ -33,7 +36,7 @@ export function serveConfigLoader(ctx: CoreContext, deps: ServeConfigDeps): () =
     },
   };
   const restartOnly = { azure: JSON.stringify(deps.startedWith.azure), http: deps.startedWith.broker.http.address };
-  const audit = (config: AzdbConfig) => auditSinkFor(config, deps.auditStdout);
+  const audit = (config: AzdbConfig) => auditSinkFor(config, deps.auditStdout, deps.auditObserver);
 
   return async () => {
     const rt = await loadRuntime(loadCtx, { tokens, audit, discover: false });
@@ -72,8 +75,8 @@ export function serveConfigLoader(ctx: CoreContext, deps: ServeConfigDeps): () =
 }
 
 /** `broker.audit.path`: a file (0600, appended), `-` for `stdout`, or none. */
-function auditSinkFor(config: AzdbConfig, stdout: Writable): AuditSink {
-  const { path, queries } = config.broker.audit;
-  if (path === '-') return createStreamAuditSink(stdout, { queries });
-  return path ? createFileAuditSink(path, { queries }) : NO_AUDIT;
+function auditSinkFor(config: AzdbConfig, stdout: Writable, observer: AuditObserver): AuditSink {
+  const { path, queries, on_failure } = config.broker.audit;
+  if (path === '-') return createStreamAuditSink(stdout, { queries, on_failure, observer });
+  return path ? createFileAuditSink(path, { queries, on_failure, observer }) : NO_AUDIT;
 }

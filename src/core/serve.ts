@@ -57,7 +57,7 @@ export async function startServe(ctx: CoreContext, options: ServeOptions): Promi
   const tokens = createTokenCache(first.azure, ctx.env, (event) => broker.tokenEvent(event));
   const registry = new MetricsRegistry();
   const broker = new BrokerServer({
-    load: serveConfigLoader(ctx, { startedWith: first, tokens, log, auditStdout: options.auditStdout }),
+    load: serveConfigLoader(ctx, { startedWith: first, tokens, log, auditStdout: options.auditStdout, auditObserver: { notice: (n) => broker.auditNotice(n), counted: (what, n) => broker.auditCounted(what, n) } }),
     tokens,
     scope: databaseScope(CLOUDS[first.azure.cloud]),
     log,

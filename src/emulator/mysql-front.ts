@@ -166,6 +166,11 @@ export async function startMySqlFront(options: MySqlFrontOptions): Promise<MySql
     server.on('error', closeBoth);
     client.on('close', closeBoth);
     server.on('close', closeBoth);
+    // A side that went away during the login has emitted its 'close' already.
+    if (client.destroyed || server.destroyed) {
+      closeBoth();
+      return;
+    }
     if (fromServer.length > 0) client.write(fromServer);
     server.pipe(client);
     server.resume();

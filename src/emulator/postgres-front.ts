@@ -142,12 +142,21 @@ export async function startPostgresFront(options: PostgresFrontOptions): Promise
     const early = reader.detach();
     upstream.write(encodeStartupMessage(params));
     if (early.length > 0) upstream.write(early);
+    // A client that goes away mid-result must take its backend along: piping alone leaves the
+    // upstream paused with PostgreSQL blocked writing to it, holding a connection slot for good.
     const closeBoth = (): void => {
       socket.destroy();
       upstream.destroy();
     };
     upstream.on('error', closeBoth);
     socket.on('error', closeBoth);
+    upstream.on('close', closeBoth);
+    socket.on('close', closeBoth);
+    // It may have gone while the upstream connected: its 'close' has been emitted already.
+    if (socket.destroyed) {
+      closeBoth();
+      return;
+    }
     socket.pipe(upstream);
     upstream.pipe(socket);
     socket.resume();

@@ -11,8 +11,9 @@ import { execa } from 'execa';
 import mysql from 'mysql2/promise';
 import { startTestAzure } from '../harness/emulator.js';
 import { findTool } from '../harness/tools.js';
+import { freePort } from '../helpers/ports.js';
 import { waitFor } from '../helpers/wait.js';
-import { BIN, cliEnv, requireBuild, runAzdb, startProxy as startProxyIn, writeEmulatedConfig } from '../helpers/cli.js';
+import { BIN, cliEnv, emulatedDatabase, requireBuild, runAzdb, startProxy as startProxyIn, writeEmulatedConfig } from '../helpers/cli.js';
 import { DEMO_IDENTITY } from '../../src/emulator/demo-identity.js';
 import type { EmulatedAzure } from '../../src/emulator/emulated-azure.js';
 import { JWT } from '../helpers/broker-fixtures.js';
@@ -23,9 +24,18 @@ const client = await findTool('mariadb', ['mysql']);
 let azure: EmulatedAzure & { dir: string };
 let work: string;
 let env: Record<string, string>;
+/** A port nothing listens on: the server of `down-mysql`. */
+let downPort: number;
 
+/** The emulated servers, one MySQL database whose server is down, and one whose certificate names another host. */
 function writeConfig(file: string): Promise<void> {
+  const shopdb = emulatedDatabase(azure, azure.servers.find((s) => s.name === 'shopdb')!);
   return writeEmulatedConfig(file, azure, {
+    databases: [
+      ...azure.servers.map((s) => emulatedDatabase(azure, s)),
+      { ...shopdb, name: 'down-mysql', uri: `127.0.0.1:${downPort}` },
+      { ...shopdb, name: 'misnamed-mysql', tls: { ...shopdb.tls, server_name: 'shopdb.postgres.database.azure.com' } },
+    ],
     role: 'dev',
     allow: { db_users: [DEMO_IDENTITY.role], db_names: ['*'] },
     broker: { audit: { path: join(work, 'audit.jsonl'), queries: true } },
@@ -43,6 +53,7 @@ describe.skipIf(mariadbd.skip)('MySQL databases through the azdb CLI', () => {
     requireBuild();
     azure = await startTestAzure();
     work = await mkdtemp(join(tmpdir(), 'azdb-cli-mysql-'));
+    downPort = await freePort();
     env = cliEnv(azure.identity.env(), work);
     await writeConfig(env.AZDB_CONFIG!);
   });
@@ -161,6 +172,24 @@ describe.skipIf(mariadbd.skip)('MySQL databases through the azdb CLI', () => {
       expect(log).toContain('ENV:MYSQL_PWD-set');
       // With azdb's CA, so a client that verifies certificates by default (MariaDB 11.4+) can.
       expect(log).toMatch(new RegExp(`ARGV:--protocol=TCP -h 127\\.0\\.0\\.1 -P \\d+ -u ${DEMO_IDENTITY.role} --ssl-ca=${join(work, 'state', 'tls', 'ca.pem')} shop\\n`));
+    });
+
+    // Errors before the greeting must carry server-range codes: the client shows a 2xxx code
+    // from a server as "ERROR 2027 (HY000): Received malformed packet" instead of the text.
+    it("shows azdb's message and hint in mariadb when the server is down", async () => {
+      const result = await execa('node', [BIN, 'db', 'connect', 'down-mysql', '--db-name', 'shop'], { env, input: 'select 1;\n', reject: false });
+      expect(result.exitCode).toBe(1);
+      expect(result.stderr).not.toContain('malformed packet');
+      expect(result.stderr).toContain(`ERROR 1429 (08S01): Can't connect to MySQL server on '127.0.0.1:${downPort}'`);
+      expect(result.stderr).toContain('azdb doctor down-mysql');
+    });
+
+    it("shows azdb's message in mariadb when the server's certificate names another host", async () => {
+      const result = await execa('node', [BIN, 'db', 'connect', 'misnamed-mysql', '--db-name', 'shop'], { env, input: 'select 1;\n', reject: false });
+      expect(result.exitCode).toBe(1);
+      expect(result.stderr).not.toContain('malformed packet');
+      expect(result.stderr).toContain('ERROR 1429 (08001): SSL connection error');
+      expect(result.stderr).toContain('shopdb.postgres.database.azure.com');
     });
 
     it('passes the client exit code through', async () => {

@@ -49,14 +49,14 @@ interface Serve {
 
 function writeConfig(
   file: string,
-  options: { listeners: ListenerInput[]; http?: string; names?: string[]; auditPath?: string },
+  options: { listeners: ListenerInput[]; http?: string; names?: string[]; auditPath?: string; auditOnFailure?: 'block' | 'drop' },
 ): Promise<void> {
   return writeEmulatedConfig(file, azure, {
     role: 'svc',
     allow: { db_users: [USER], db_names: options.names ?? ['*'] },
     broker: {
       listeners: options.listeners,
-      audit: { path: options.auditPath ?? join(work, 'audit.jsonl'), queries: true },
+      audit: { path: options.auditPath ?? join(work, 'audit.jsonl'), queries: true, ...(options.auditOnFailure ? { on_failure: options.auditOnFailure } : {}) },
       ...(options.http ? { http: { address: options.http } } : {}),
     },
   });
@@ -486,4 +486,174 @@ describe('azdb serve', () => {
       await stopServe(serve);
     }
   }, 90_000);
+});
+
+describe('azdb serve when the audit log fails', () => {
+  /** Audit lines are held in a 1 MiB queue (DEFAULT_AUDIT_QUEUE_BYTES). */
+  const QUEUE_LIMIT = 1024 * 1024;
+  /** One audited query of ~16 KiB: a line of its own size. */
+  const bigQuery = (marker: string, n: number): string => `select ${n} as n /* ${marker} ${'x'.repeat(16_000)} */`;
+
+  async function serveOrders(options: { auditPath: string; auditOnFailure?: 'block' | 'drop' }) {
+    const [port, httpPort] = [await freePort(), await freePort()];
+    const config = await newConfig({ listeners: [{ database: 'orders', host: '127.0.0.1', port, db_user: USER }], http: `127.0.0.1:${httpPort}`, ...options });
+    const serve = startServe(config);
+    await serve.waitForLog('serve.start');
+    const { password } = await generatedPassword(serve, 'orders');
+    return { serve, httpPort, client: () => pgClient(port, password) };
+  }
+
+  async function readiness(httpPort: number) {
+    const response = await http(httpPort, '/readyz');
+    return { status: response.status, ...(JSON.parse(response.body) as { ready: boolean; reason?: string; checks: { audit: Record<string, unknown> } }) };
+  }
+
+  /** Runs `count` big queries one after another on one session; `done()` says how many finished. */
+  function runQueries(c: pg.Client, marker: string, count: number) {
+    let done = 0;
+    const finished = (async () => {
+      for (let n = 0; n < count; n += 1) {
+        await c.query(bigQuery(marker, n));
+        done += 1;
+      }
+    })();
+    return { finished, done: () => done };
+  }
+
+  it('on a full disk (/dev/full) serves sessions, logs the failure, counts it, and is not ready under block', async () => {
+    const { serve, httpPort, client } = await serveOrders({ auditPath: '/dev/full' });
+    try {
+      const c = client();
+      await c.connect();
+      expect((await c.query('select 1 as one')).rows[0].one).toBe(1);
+      const failing = await serve.waitForLog('audit.failing');
+      expect(failing).toMatchObject({ level: 'error', output: '/dev/full', policy: 'block', error: expect.stringContaining('ENOSPC') });
+      const notReady = await waitFor(async () => {
+        const r = await readiness(httpPort);
+        return r.status === 503 && r;
+      }, '/readyz 503 while the audit log cannot be written');
+      expect(notReady.reason).toMatch(/^audit log \/dev\/full cannot be written: ENOSPC/);
+      expect(notReady.checks.audit).toMatchObject({ output: '/dev/full', policy: 'block', state: 'failing' });
+      const m = await metrics(httpPort);
+      expect(m.value('azdb_audit_failing')).toBe(1);
+      expect(m.value('azdb_audit_write_errors_total')).toBeGreaterThanOrEqual(1);
+      expect(m.value('azdb_errors_total', { kind: 'audit' })).toBe(1);
+      await c.end();
+      expect(await stopServe(serve)).toBe(0);
+    } finally {
+      await stopServe(serve);
+    }
+  });
+
+  it('on a full disk under drop stays ready, drops what does not fit in the queue and counts it', async () => {
+    const { serve, httpPort, client } = await serveOrders({ auditPath: '/dev/full', auditOnFailure: 'drop' });
+    try {
+      const c = client();
+      await c.connect();
+      const queries = runQueries(c, 'full-disk-drop', 100);
+      await queries.finished;
+      await c.end();
+      const dropped = await serve.waitForLog('audit.dropped');
+      expect(dropped).toMatchObject({ level: 'warn', output: '/dev/full' });
+      const m = await metrics(httpPort);
+      expect(m.value('azdb_audit_dropped_lines_total')).toBeGreaterThan(0);
+      expect(m.value('azdb_audit_queue_bytes')).toBeLessThanOrEqual(QUEUE_LIMIT);
+      const ready = await readiness(httpPort);
+      expect(ready.status).toBe(200);
+      expect(ready.checks.audit).toMatchObject({ policy: 'drop', state: 'failing' });
+      expect(await stopServe(serve)).toBe(0);
+    } finally {
+      await stopServe(serve);
+    }
+  });
+
+  it('to a stdout reader that stops: under block, sessions wait with the queue bounded, and nothing is lost when it reads again', async () => {
+    const { serve, httpPort, client } = await serveOrders({ auditPath: '-' });
+    try {
+      const c = client();
+      await c.connect();
+      serve.child.stdout!.pause();
+      const count = 200;
+      const queries = runQueries(c, 'stopped-reader-block', count);
+      const full = await waitFor(async () => {
+        const r = await readiness(httpPort);
+        return r.status === 503 && r;
+      }, '/readyz 503 with the audit queue full', 60_000);
+      expect(full.reason).toBe('audit queue for stdout is full: sessions wait for it (broker.audit.on_failure: block)');
+      // The session is held: its next query is not read while the queue is full.
+      expect(queries.done()).toBeLessThan(count);
+      const m = await metrics(httpPort);
+      expect(m.value('azdb_audit_queue_bytes')).toBeGreaterThanOrEqual(QUEUE_LIMIT);
+      expect(m.value('azdb_audit_queue_bytes')).toBeLessThan(QUEUE_LIMIT + 64 * 1024);
+      expect(m.value('azdb_audit_dropped_lines_total')).toBe(0);
+      await serve.waitForLog('audit.full', (l) => l.output === 'stdout' && l.policy === 'block');
+      // A new session waits too, and is served once there is room.
+      const late = client();
+      let lateIn = false;
+      const lateConnect = late.connect().then(() => (lateIn = true));
+      expect((await readiness(httpPort)).status).toBe(503);
+      expect(lateIn).toBe(false);
+
+      serve.child.stdout!.resume();
+      await queries.finished;
+      await lateConnect;
+      expect((await late.query('select 3 as three')).rows[0].three).toBe(3);
+      await Promise.all([c.end(), late.end()]);
+      await waitFor(async () => (await readiness(httpPort)).status === 200, '/readyz 200 once the reader reads again');
+      await waitFor(() => serve.stdout().split('stopped-reader-block').length - 1 === count, 'every query line on stdout', 30_000);
+      expect((await metrics(httpPort)).value('azdb_audit_dropped_lines_total')).toBe(0);
+      expect(await stopServe(serve)).toBe(0);
+    } finally {
+      serve.child.stdout!.resume();
+      await stopServe(serve);
+    }
+  }, 120_000);
+
+  it('to a stdout reader that stops: under drop, sessions go on, the queue stays bounded and the drops are counted', async () => {
+    const { serve, httpPort, client } = await serveOrders({ auditPath: '-', auditOnFailure: 'drop' });
+    try {
+      const c = client();
+      await c.connect();
+      serve.child.stdout!.pause();
+      await runQueries(c, 'stopped-reader-drop', 200).finished;
+      await c.end();
+      const m = await metrics(httpPort);
+      expect(m.value('azdb_audit_queue_bytes')).toBeLessThanOrEqual(QUEUE_LIMIT);
+      expect(m.value('azdb_audit_dropped_lines_total')).toBeGreaterThan(0);
+      expect((await readiness(httpPort)).status).toBe(200);
+      await serve.waitForLog('audit.dropped', (l) => l.output === 'stdout');
+      serve.child.stdout!.resume();
+      expect(await stopServe(serve)).toBe(0);
+    } finally {
+      serve.child.stdout!.resume();
+      await stopServe(serve);
+    }
+  }, 120_000);
+
+  it('to a stdout reader that closes (`azdb serve | head`): keeps serving, logs EPIPE and counts', async () => {
+    const { serve, httpPort, client } = await serveOrders({ auditPath: '-', auditOnFailure: 'drop' });
+    try {
+      serve.child.stdout!.destroy();
+      const first = client();
+      await first.connect();
+      await runQueries(first, 'closed-reader', 100).finished;
+      const failing = await serve.waitForLog('audit.failing');
+      expect(failing).toMatchObject({ output: 'stdout', error: expect.stringContaining('EPIPE') });
+      // Still serving: another session after the pipe broke.
+      const second = client();
+      await second.connect();
+      expect((await second.query('select 2 as two')).rows[0].two).toBe(2);
+      await Promise.all([first.end(), second.end()]);
+      const m = await waitFor(async () => {
+        const current = await metrics(httpPort);
+        return (current.value('azdb_audit_dropped_lines_total') ?? 0) > 0 && current;
+      }, 'dropped audit lines counted');
+      expect(m.value('azdb_audit_failing')).toBe(1);
+      expect(m.value('azdb_audit_write_errors_total')).toBeGreaterThanOrEqual(1);
+      expect(serve.child.exitCode).toBeNull();
+      expect(await stopServe(serve)).toBe(0);
+    } finally {
+      await stopServe(serve);
+    }
+  }, 120_000);
 });

@@ -62,7 +62,7 @@ const RICH: ConfigInput = {
       { database: 'orders', port: 15432, db_user: 'teleport', db_name: 'orders' },
       { database: 'v6', host: '::1', port: 13306, password_file: '/run/pw', cert_file: 'c.pem', key_file: 'k.pem' },
     ],
-    audit: { path: '/var/log/azdb.jsonl', queries: true },
+    audit: { path: '/var/log/azdb.jsonl', queries: true, on_failure: 'drop' },
     http: { address: '[::1]:9464' },
   },
 };

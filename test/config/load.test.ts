@@ -136,7 +136,7 @@ describe('parseConfig: valid files', () => {
           source: { file: FILE, line: 36, column: 7 },
         },
       ],
-      audit: { path: '/var/log/azdb/audit.log', queries: true },
+      audit: { path: '/var/log/azdb/audit.log', queries: true, on_failure: 'block' },
       http: { address: '127.0.0.1:9464' },
     });
     expect(config.warnings).toEqual([]);
@@ -149,7 +149,7 @@ describe('parseConfig: valid files', () => {
       discovery: [],
       databases: [],
       roles: [],
-      broker: { listeners: [], audit: { queries: false }, http: {} },
+      broker: { listeners: [], audit: { queries: false, on_failure: 'block' }, http: {} },
       file: FILE,
       warnings: [],
     };
@@ -169,7 +169,7 @@ describe('parseConfig: valid files', () => {
   it('treats an empty value as absent for optional keys', () => {
     const config = parseConfig(lines('version: v1', 'azure:', 'broker:', '  audit:'), FILE);
     expect(config.azure.cloud).toBe('AzureCloud');
-    expect(config.broker.audit).toEqual({ queries: false });
+    expect(config.broker.audit).toEqual({ queries: false, on_failure: 'block' });
   });
 
   it('accepts tls.mode insecure and records a warning with its position', () => {
@@ -310,6 +310,13 @@ describe('parseConfig: errors name file, line and column', () => {
       // No "database orders is not defined": the database's own name was the problem.
       [11, 32, 'broker.listeners[0].port: expected an integer 1..65535, got the string "15432"'],
     ]);
+  });
+
+  it('reads broker.audit.on_failure, and names both policies when it is misspelt', () => {
+    expect(parseConfig(lines('broker:', '  audit: {path: /tmp/a.jsonl, on_failure: drop}'), FILE).broker.audit).toEqual({ path: '/tmp/a.jsonl', queries: false, on_failure: 'drop' });
+    const error = onlyError(lines('broker:', '  audit:', '    on_failure: blocks'));
+    expect(error).toMatchObject({ line: 3, column: 17, path: 'broker.audit.on_failure' });
+    expect(error.message).toBe('broker.audit.on_failure: expected block or drop, got "blocks"; did you mean "block"?');
   });
 
   it('reports a bad protocol and suggests the right one', () => {

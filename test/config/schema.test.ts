@@ -23,7 +23,7 @@ describe('ConfigSchema', () => {
       discovery: [],
       databases: [],
       roles: [],
-      broker: { listeners: [], audit: { queries: false }, http: {} },
+      broker: { listeners: [], audit: { queries: false, on_failure: 'block' }, http: {} },
     });
     expect(v.parse(ConfigSchema, { discovery: [{ types: ['mysql', 'mysql'] }], databases: [{ name: 'a', protocol: 'mysql', uri: '[::1]:3306' }] })).toMatchObject({
       discovery: [{ types: ['mysql'], regions: ['*'], subscriptions: ['*'], resource_groups: ['*'], tags: { '*': '*' } }],

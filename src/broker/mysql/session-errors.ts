@@ -6,7 +6,7 @@ import { errorMessage, redactSecrets } from '../../errors.js';
 import type { UpstreamTarget } from '../target.js';
 import { UpstreamError } from '../upstream-connect.js';
 import { HandshakeTimeoutError, PeerClosedError } from '../wire-reader.js';
-import { PROTOCOL_ERROR_SQLSTATE, MySqlProtocolError } from './codec/protocol-error.js';
+import { NetErrorCode, PROTOCOL_ERROR_SQLSTATE, MySqlProtocolError } from './codec/protocol-error.js';
 import type { ErrPacket } from './codec/responses.js';
 
 /** An error for the client, already phrased for it. */
@@ -17,7 +17,11 @@ export class MySqlClientError extends Error {
   }
 }
 
-/** Error codes the broker sends (server codes from mysqld_error.h, client codes from errmsg.h). */
+/**
+ * Error codes the broker sends, all from the server's range (mysqld_error.h): clients show a
+ * server's ERR text only for those. A client-range code (2xxx, errmsg.h) from a server makes
+ * the mariadb client print "ERROR 2027 (HY000): Received malformed packet" instead.
+ */
 export enum ErrorCode {
   HandshakeError = 1043, // ER_HANDSHAKE_ERROR
   DbAccessDenied = 1044, // ER_DBACCESS_DENIED_ERROR
@@ -26,11 +30,13 @@ export enum ErrorCode {
   SecureTransportRequired = 3159, // ER_SECURE_TRANSPORT_REQUIRED
   NotSupportedAuthMode = 1251, // ER_NOT_SUPPORTED_AUTH_MODE
   UnknownError = 1105, // ER_UNKNOWN_ERROR
-  ConnectionError = 2003, // CR_CONN_HOST_ERROR
-  ServerLost = 2013, // CR_SERVER_LOST
-  SslConnectionError = 2026, // CR_SSL_CONNECTION_ERROR
-  MalformedPacket = 2027, // CR_MALFORMED_PACKET
+  /** What a server says when the server behind it (FEDERATED's) cannot be reached. */
+  UpstreamUnreachable = 1429, // ER_CONNECT_TO_FOREIGN_DATA_SOURCE
 }
+
+/** SQLSTATEs: the connection could not be made (TLS refused), or the link to the server failed. */
+const CANNOT_CONNECT = '08001';
+const LINK_FAILURE = PROTOCOL_ERROR_SQLSTATE;
 
 const err = (code: number, sqlState: string, message: string): MySqlClientError => new MySqlClientError({ code, sqlState, message });
 const withHint = (message: string, hint: string | undefined): string => (hint ? `${message}. ${hint}` : message);
@@ -57,8 +63,8 @@ export function deniedByRoles(user: string, database: string, target: UpstreamTa
 
 export function tlsNotOffered(): MySqlClientError {
   return err(
-    ErrorCode.SslConnectionError,
-    'HY000',
+    ErrorCode.HandshakeError,
+    LINK_FAILURE,
     "azdb's local listener does not speak TLS (it listens on loopback); connect without SSL, e.g. mysql --skip-ssl or --ssl-mode=DISABLED",
   );
 }
@@ -100,23 +106,23 @@ export function upstreamFailure(error: unknown, target: UpstreamTarget): MySqlCl
   if (error instanceof UpstreamError) {
     switch (error.stage) {
       case 'connect':
-        return err(ErrorCode.ConnectionError, 'HY000', withHint(`Can't connect to MySQL server on '${where}' (${error.message})`, error.hint));
+        return err(ErrorCode.UpstreamUnreachable, LINK_FAILURE, withHint(`Can't connect to MySQL server on '${where}' (${error.message})`, error.hint));
       case 'tls':
-        return err(ErrorCode.SslConnectionError, 'HY000', withHint(`SSL connection error: ${error.message}`, error.hint));
+        return err(ErrorCode.UpstreamUnreachable, CANNOT_CONNECT, withHint(`SSL connection error: ${error.message}`, error.hint));
       case 'auth':
         return err(ErrorCode.NotSupportedAuthMode, '08004', withHint(error.message, error.hint));
       default:
-        return err(ErrorCode.MalformedPacket, 'HY000', withHint(error.message, error.hint));
+        return err(NetErrorCode.ReadError, LINK_FAILURE, withHint(error.message, error.hint));
     }
   }
   if (error instanceof PeerClosedError) {
-    return err(ErrorCode.ServerLost, 'HY000', `Lost connection to MySQL server ${target.name} at '${where}' during login. Run \`azdb doctor ${target.name}\``);
+    return err(NetErrorCode.ReadError, LINK_FAILURE, `Lost connection to MySQL server ${target.name} at '${where}' during login. Run \`azdb doctor ${target.name}\``);
   }
   if (error instanceof HandshakeTimeoutError) {
-    return err(ErrorCode.ServerLost, 'HY000', `Lost connection to MySQL server ${target.name} at '${where}': ${error.message}. Run \`azdb doctor ${target.name}\``);
+    return err(NetErrorCode.ReadInterrupted, LINK_FAILURE, `Lost connection to MySQL server ${target.name} at '${where}': ${error.message}. Run \`azdb doctor ${target.name}\``);
   }
-  if (error instanceof MySqlProtocolError) return err(ErrorCode.MalformedPacket, 'HY000', `${target.name} broke the MySQL protocol: ${error.message}`);
-  return err(ErrorCode.ConnectionError, 'HY000', `Can't connect to MySQL server on '${where}' (${errorMessage(error)}). Run \`azdb doctor ${target.name}\``);
+  if (error instanceof MySqlProtocolError) return err(NetErrorCode.ReadError, LINK_FAILURE, `${target.name} broke the MySQL protocol: ${error.message}`);
+  return err(ErrorCode.UpstreamUnreachable, LINK_FAILURE, `Can't connect to MySQL server on '${where}' (${errorMessage(error)}). Run \`azdb doctor ${target.name}\``);
 }
 
 /** A failure on the client's side of the login, or undefined when the client is gone. */

@@ -7,8 +7,9 @@
  *
  * The upstream connection comes first so the client's greeting can carry the server's connection
  * id: `KILL QUERY <id>` (how mysql's Ctrl+C cancels) then reaches the right server thread as is.
- * Every failure before Relaying reaches the client as an ERR packet with a real code, a SQLSTATE
- * and a message that says what to do; the broker and its other sessions are unaffected. Once
+ * Every failure before Relaying reaches the client as an ERR packet after azdb's greeting (a server
+ * that cannot be reached too: the greeting is then a stand-in), with a server-range code, a
+ * SQLSTATE and a message that says what to do; the broker and its other sessions are unaffected. Once
  * relaying, server→client bytes are piped raw; client→server bytes pass a gate that refuses
  * COM_CHANGE_USER and feeds the audit, without buffering packet bodies.
  */
@@ -16,6 +17,7 @@ import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import { errorMessage } from '../../errors.js';
+import { PeerClosedError } from '../wire-reader.js';
 import type { SessionIdentity } from '../audit.js';
 import { sessionRecord, type SessionOptions } from '../session-record.js';
 import { loginWait } from '../login-wait.js';
@@ -26,6 +28,7 @@ import { authenticateClient, encodeGreeting, greetingCapabilities, receiveLogin 
 import { CommandGate } from './command-gate.js';
 import { auditCommand } from './command-audit.js';
 import { Capability } from './codec/constants.js';
+import type { HandshakeV10 } from './codec/handshake.js';
 import { encodePacket } from './codec/packets.js';
 import { PacketLeg } from './packet-leg.js';
 import { encodeErr } from './codec/responses.js';
@@ -65,15 +68,25 @@ export async function runMySqlSession(clientSocket: Socket, options: MySqlSessio
   let identity: SessionIdentity | undefined;
   let relaying = false;
   try {
-    // ConnectingUpstream
-    upstream = await connectUpstream(target, options.closing).catch((error: unknown) => {
-      throw error instanceof MySqlUpstreamRefused ? new MySqlClientError(error.err) : upstreamFailure(error, target);
-    });
+    // ConnectingUpstream. A server that cannot be reached is reported once the client has logged
+    // in and the roles allow it: an ERR in place of the greeting is one a TLS-minded client cannot
+    // trust ("Received error packet before completion of TLS handshake"), and a stranger learns
+    // nothing of the server.
+    // Under `broker.audit.on_failure: block` a full audit queue holds new sessions here, before
+    // a server connection is opened that its connect_timeout would close meanwhile.
+    await options.audit.wait();
+    if (clientSocket.destroyed) throw new PeerClosedError();
+    const reached = await connectUpstream(target, options.closing).then(
+      (connection) => ({ connection }),
+      (error: unknown) => ({ unreachable: error instanceof MySqlUpstreamRefused ? new MySqlClientError(error.err) : upstreamFailure(error, target) }),
+    );
+    if ('connection' in reached) upstream = reached.connection;
 
     // Greeting
     const scramble = createScramble();
-    const offered = greetingCapabilities(upstream.greeting.capabilities, options.clientTls !== undefined);
-    client.send(encodeGreeting(upstream.greeting, scramble, offered));
+    const greeting = 'connection' in reached ? reached.connection.greeting : STAND_IN_GREETING;
+    const offered = greetingCapabilities(greeting.capabilities, options.clientTls !== undefined);
+    client.send(encodeGreeting(greeting, scramble, offered));
 
     // Authenticating: the tunnel's local password, never forwarded anywhere.
     const response = await receiveLogin(client, options.clientTls);
@@ -94,6 +107,7 @@ export async function runMySqlSession(clientSocket: Socket, options: MySqlSessio
     // Authorizing
     const decision = options.authorize(dbUser, dbName);
     if (!decision.allowed) throw deniedByRoles(dbUser, dbName, target, decision.reason);
+    if ('unreachable' in reached) throw reached.unreachable;
 
     // LoggingInUpstream, within the client's login deadline
     const wait = loginWait(deadline, handshakeMs, options.closing);
@@ -112,7 +126,7 @@ export async function runMySqlSession(clientSocket: Socket, options: MySqlSessio
       characterSet: response.characterSet,
       connectAttributes: response.connectAttributes,
     };
-    const session = await loginUpstream(upstream, target, login, token).catch((error: unknown) => {
+    const session = await loginUpstream(reached.connection, target, login, token).catch((error: unknown) => {
       throw error instanceof MySqlUpstreamRefused ? upstreamRefused(error.err, target, loginUser) : upstreamFailure(error, target);
     });
 
@@ -123,7 +137,7 @@ export async function runMySqlSession(clientSocket: Socket, options: MySqlSessio
     socket.write(client.frame(session.ok));
     if (session.rest.length > 0) socket.write(session.rest);
     record.started(identity, dbUser, dbName, token);
-    const result = await relay(socket, session.socket, early, commandGate(socket, capabilities, options, identity));
+    const result = await relay(socket, session.socket, early, commandGate(socket, capabilities, options, identity), options.audit.queries ? () => options.audit.wait() : undefined);
     record.ended(identity, result.error ? 'error' : 'ok', result.error);
   } catch (error) {
     if (!relaying) {
@@ -141,6 +155,18 @@ export async function runMySqlSession(clientSocket: Socket, options: MySqlSessio
     }
   }
 }
+
+/** What azdb greets with when the server could not be reached: a MySQL 8.0 server's capabilities. */
+const STAND_IN_GREETING: HandshakeV10 = {
+  serverVersion: '8.0.0-azdb',
+  connectionId: 0,
+  authPluginData: Buffer.alloc(0),
+  capabilities: 0xffff_ffff, // greetingCapabilities keeps those azdb offers
+  characterSet: 45, // utf8mb4_general_ci
+  statusFlags: 0x0002, // SERVER_STATUS_AUTOCOMMIT
+  authPluginName: 'mysql_native_password',
+  mariadbCapabilities: 0,
+};
 
 /** Passes client bytes on; answers refused commands itself and audits the rest when asked. */
 function commandGate(client: Socket, capabilities: number, options: MySqlSessionOptions, identity: SessionIdentity): RelayTap {

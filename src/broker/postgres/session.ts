@@ -105,6 +105,11 @@ export async function runPostgresSession(clientSocket: Socket, options: Postgres
       );
     }
 
+    // Under `broker.audit.on_failure: block` a full audit queue holds new sessions here; a client
+    // that gave up (or a shutdown that cut it) meanwhile gets no server connection.
+    await options.audit.wait();
+    if (socket.destroyed) throw new PeerClosedError();
+
     // ConnectingUpstream, within the client's login deadline
     const wait = loginWait(deadline, handshakeMs, options.closing);
     const { token, upstream } = await connectUpstream(options, startup.params, dbUser, dbName, wait.signal).finally(() => wait.dispose());
@@ -120,7 +125,9 @@ export async function runPostgresSession(clientSocket: Socket, options: Postgres
       socket.write(Buffer.concat([...greeting, ...(minted ? [encodeBackendKeyData(minted.processId, minted.secretKey)] : []), ready]));
       if (upstream.rest.length > 0) socket.write(upstream.rest);
       record.started(identity, dbUser, dbName, token);
-      const result = await relay(socket, upstream.socket, early, options.audit.queries ? queryAudit(options.audit, identity) : undefined);
+      const result = options.audit.queries
+        ? await relay(socket, upstream.socket, early, queryAudit(options.audit, identity), () => options.audit.wait())
+        : await relay(socket, upstream.socket, early);
       record.ended(identity, result.error ? 'error' : 'ok', result.error);
     } finally {
       if (minted) options.cancels.release(minted.processId);

@@ -28,7 +28,7 @@ import type { Packet } from '../../../src/broker/mysql/codec/packet-decoder.js';
 
 const mariadbd = await findTool('mariadbd');
 /** Codes a broken client may get: bad handshake, packet too large, out of order, read error, TLS refused. */
-const CLIENT_FAULT_CODES = new Set([1043, 1153, 1156, 1158, 2026]);
+const CLIENT_FAULT_CODES = new Set([1043, 1153, 1156, 1158]);
 
 const broker = new BrokerFixture();
 const { sockets } = broker;
@@ -133,7 +133,7 @@ describe.skipIf(mariadbd.skip)('MySQL broker: bad input', () => {
         if (packets.length > 0) {
           const err = lastErr(packets);
           expect(CLIENT_FAULT_CODES, `size ${size}: ${err.code} ${err.message}`).toContain(err.code);
-          expect(err.sqlState === '08S01' || err.code === 2026).toBe(true);
+          expect(err.sqlState).toBe('08S01');
         }
       }
       await expectServed();
@@ -190,7 +190,7 @@ describe.skipIf(mariadbd.skip)('MySQL broker: bad input', () => {
       await client.greeting();
       client.send(1, encodeSslRequest({ capabilities: CLIENT_CAPABILITIES, maxPacketSize: 1 << 24, characterSet: 45, mariadbCapabilities: 0 }));
       const err = lastErr(await drain(client));
-      expect(err).toMatchObject({ code: 2026, sqlState: 'HY000' });
+      expect(err).toMatchObject({ code: 1043, sqlState: '08S01' });
       expect(err.message).toContain('does not speak TLS');
       await expectServed();
     });
@@ -245,26 +245,44 @@ describe.skipIf(mariadbd.skip)('MySQL broker: bad input', () => {
   });
 
   describe('from an upstream server', () => {
-    it('passes an upstream ERR greeting to the client as its first packet', async () => {
+    /** Logs in to tunnel `t` with a raw client: every packet after azdb's greeting, until it closes. */
+    async function afterLogin(t: Tunnel): Promise<Packet[]> {
+      const client = await raw(t.port);
+      const g = await client.greeting();
+      client.send(1, loginResponse(g, { user: USER, password: t.password }));
+      return drain(client);
+    }
+
+    it("greets the client itself, and passes an upstream ERR greeting on once it has logged in", async () => {
       const port = await listen(createServer((s) => s.end(encodePacket(0, encodeErr({ code: 1040, sqlState: '08004', message: 'Too many connections' })))));
       const t = await tunnel({ target: targetFor('shopdb', { port }) });
-      const client = await raw(t.port);
-      const packets = await drain(client);
+      const packets = await afterLogin(t);
       expect(packets).toHaveLength(1);
-      expect(packets[0]!.sequenceId).toBe(0);
+      expect(packets[0]!.sequenceId).toBe(2);
       expect(errOf(packets[0])).toMatchObject({ code: 1040, sqlState: '08004', message: 'Too many connections' });
       await expectServed();
     });
 
-    it('answers a garbage greeting with 2027 and a silent server with 2013 within the connect timeout', async () => {
+    it('answers a stranger with 1045, not with news of the server', async () => {
+      const silent = await listen(createServer((s) => s.destroy()));
+      const t = await tunnel({ target: targetFor('shopdb', { port: silent }) });
+      const client = await raw(t.port);
+      const g = await client.greeting();
+      client.send(1, loginResponse(g, { user: USER, password: 'not the tunnel password' }));
+      const err = lastErr(await drain(client));
+      expect(err).toMatchObject({ code: 1045, sqlState: '28000' });
+      expect(err.message).not.toContain(String(silent));
+    });
+
+    it('answers a garbage greeting with 1158 and a silent server with 1159 within the connect timeout, server-range codes', async () => {
       const garbage = await listen(createServer((s) => s.write(encodePacket(0, Buffer.from('HTTP/1.1 400 Bad Request\r\n')))));
       const silent = await listen(createServer(() => {}));
       const t1 = await tunnel({ target: targetFor('shopdb', { port: garbage }) });
-      expect(lastErr(await drain(await raw(t1.port)))).toMatchObject({ code: 2027, sqlState: 'HY000' });
+      expect(lastErr(await afterLogin(t1))).toMatchObject({ code: 1158, sqlState: '08S01' });
       const t2 = await tunnel({ target: targetFor('shopdb', { port: silent, connectTimeoutMs: 300 }) });
       const started = Date.now();
-      const err = lastErr(await drain(await raw(t2.port)));
-      expect(err).toMatchObject({ code: 2013, sqlState: 'HY000' });
+      const err = lastErr(await afterLogin(t2));
+      expect(err).toMatchObject({ code: 1159, sqlState: '08S01' });
       expect(err.message).toContain('azdb doctor shopdb');
       expect(Date.now() - started).toBeLessThan(3_000);
       await expectServed();

@@ -8,6 +8,7 @@ export enum NetErrorCode {
   PacketTooLarge = 1153, // ER_NET_PACKET_TOO_LARGE: "Got a packet bigger than 'max_allowed_packet' bytes"
   PacketsOutOfOrder = 1156, // ER_NET_PACKETS_OUT_OF_ORDER: "Got packets out of order"
   ReadError = 1158, // ER_NET_READ_ERROR: "Got an error reading communication packets"
+  ReadInterrupted = 1159, // ER_NET_READ_INTERRUPTED: "Got timeout reading communication packets"
 }
 
 export const PROTOCOL_ERROR_SQLSTATE = '08S01';
