@@ -23,6 +23,7 @@ import type { DatabaseConfig, ListenerConfig } from '../config/schema.js';
 import { UserError, errorMessage } from '../errors.js';
 import type { TokenCacheEvent } from '../azure/token-cache.js';
 import type { AuditEvent, AuditSink } from './audit.js';
+import { LoginBackoff } from './login-backoff.js';
 import { CancelRegistry } from './cancel-registry.js';
 import { ConnectionGate } from './connection-gate.js';
 import type { Readiness } from './health-server.js';
@@ -81,6 +82,8 @@ export interface BrokerServerOptions {
   readyTokenWaitMs?: number;
   /** Sessions of a listener that a reload removed or changed get this long. @default 30_000 */
   reloadDrainMs?: number;
+  /** Backoff after wrong passwords, per client source, over every listener. @default the default policy */
+  logins?: LoginBackoff;
 }
 
 /** A listener of the config, prepared: everything read and checked, nothing bound yet. */
@@ -125,6 +128,8 @@ export interface ServeMetrics {
   discoveryDatabases: Gauge;
   discoveryErrors: Gauge;
   discoveryRefreshes: Counter;
+  loginFailures: Counter;
+  loginBackoff: Counter;
 }
 
 /** The metric families of `azdb serve`; names and labels are part of what dashboards rely on. */
@@ -148,6 +153,12 @@ export function createServeMetrics(registry: MetricsRegistry): ServeMetrics {
     discoveryDatabases: registry.gauge('azdb_discovery_databases', 'Databases found by the last discovery listing.'),
     discoveryErrors: registry.gauge('azdb_discovery_errors', 'Scopes the last discovery listing could not list (403, throttling...).'),
     discoveryRefreshes: registry.counter('azdb_discovery_refreshes_total', 'Discovery listings whose result changed what is known.'),
+    loginFailures: registry.counter('azdb_login_failures_total', "Wrong passwords (a listener's local password) from clients.", ['listener', 'protocol']),
+    loginBackoff: registry.counter(
+      'azdb_login_backoff_total',
+      'Logins slowed by the per-source backoff: delayed (a wrong password answered late) or refused (unchecked while the source waits).',
+      ['listener', 'protocol', 'action'],
+    ),
   };
 }
 
@@ -157,6 +168,8 @@ export class BrokerServer {
   /** Listeners a reload removed, with their sessions still draining. */
   private readonly draining = new Map<Tunnel, ActiveListener>();
   private readonly cancels = new CancelRegistry();
+  /** One for every listener: a source guessing on one listener waits on all of them. */
+  private readonly logins: LoginBackoff;
   private readonly gate: ConnectionGate | undefined;
   readonly metrics: ServeMetrics;
   private readonly audit: AuditSink;
@@ -172,6 +185,7 @@ export class BrokerServer {
   constructor(private readonly options: BrokerServerOptions) {
     this.gate = options.maxConnections === undefined ? undefined : new ConnectionGate(options.maxConnections);
     this.metrics = createServeMetrics(options.registry);
+    this.logins = options.logins ?? new LoginBackoff();
     options.registry.onCollect(() => {
       const expires = options.tokens.expiresOn(options.scope);
       this.metrics.tokenExpiry.set({}, expires === undefined ? 0 : Math.floor(expires / 1000));
@@ -476,6 +490,7 @@ export class BrokerServer {
       getToken: () => this.options.tokens.getToken(this.options.scope),
       audit: this.audit,
       cancels: this.cancels,
+      logins: this.logins,
       // A listener with a certificate takes TLS connections only.
       ...(p.clientTls ? { clientTls: p.clientTls, requireClientTls: true } : {}),
       ...(this.gate ? { gate: this.gate, maxConnections: this.gate.limit * 2 } : {}),
@@ -533,6 +548,25 @@ export class BrokerServer {
       case 'cancel':
         this.metrics.cancelRequests.inc({ forwarded: String(event.forwarded) });
         break;
+      case 'login-failed':
+      case 'login-throttled':
+        this.loginEvent(listener, labels, event);
+        break;
+    }
+  }
+
+  /** Counted every time; logged once per source per window (a brute force must not flood the log). */
+  private loginEvent(listener: ActiveListener, session: { database: string; protocol: string }, event: Extract<SessionEvent, { type: 'login-failed' | 'login-throttled' }>): void {
+    const labels = { listener: listener.label, protocol: session.protocol };
+    const where = { ...labels, database: session.database, source: event.source };
+    if (event.type === 'login-failed') {
+      this.metrics.loginFailures.inc(labels);
+      if (event.delayMs > 0) this.metrics.loginBackoff.inc({ ...labels, action: 'delayed' });
+      if (event.announce) this.options.log.warn('login.backoff', { ...where, failures: event.failures, delay_ms: event.delayMs });
+    } else {
+      this.metrics.loginBackoff.inc({ ...labels, action: 'refused' });
+      this.metrics.sessionsTotal.inc({ ...session, result: 'rejected' });
+      if (event.announce) this.options.log.warn('login.backoff', { ...where, refused: true, retry_in_ms: event.retryInMs });
     }
   }
 

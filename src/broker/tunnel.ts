@@ -10,6 +10,7 @@ import { CancelRegistry } from './cancel-registry.js';
 import type { ConnectionGate } from './connection-gate.js';
 import { formatHost } from '../config/address.js';
 import { startListener, type Listener } from './listener.js';
+import { LoginBackoff } from './login-backoff.js';
 import { newLocalPassword } from './password-file.js';
 import { runMySqlSession } from './mysql/session.js';
 import { runPostgresSession } from './postgres/session.js';
@@ -42,6 +43,8 @@ export interface TunnelOptions {
   onRefused?: (outcome: RefusalOutcome) => void;
   /** Errors accepting a connection (EMFILE); the listener keeps going. */
   onAcceptError?: (error: Error) => void;
+  /** Backoff after wrong passwords, per client source; @default one of this tunnel's own. */
+  logins?: LoginBackoff;
 }
 
 export interface Tunnel {
@@ -62,6 +65,7 @@ export interface Tunnel {
 export async function openTunnel(options: TunnelOptions): Promise<Tunnel> {
   const password = options.password ?? newLocalPassword();
   const cancels = options.cancels ?? new CancelRegistry();
+  const logins = options.logins ?? new LoginBackoff();
   const listener: Listener = await startListener({
     host: options.host,
     port: options.port,
@@ -82,6 +86,7 @@ export async function openTunnel(options: TunnelOptions): Promise<Tunnel> {
         authorize: options.authorize,
         getToken: options.getToken,
         audit: options.audit,
+        logins,
         ...(options.clientTls ? { clientTls: options.clientTls, requireClientTls: options.requireClientTls ?? false } : {}),
         ...(options.onEvent ? { onEvent: options.onEvent } : {}),
       };

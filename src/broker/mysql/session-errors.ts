@@ -30,6 +30,7 @@ export enum ErrorCode {
   ServerLost = 2013, // CR_SERVER_LOST
   SslConnectionError = 2026, // CR_SSL_CONNECTION_ERROR
   MalformedPacket = 2027, // CR_MALFORMED_PACKET
+  HostIsBlocked = 1129, // ER_HOST_IS_BLOCKED
 }
 
 const err = (code: number, sqlState: string, message: string): MySqlClientError => new MySqlClientError({ code, sqlState, message });
@@ -44,6 +45,15 @@ export function wrongTunnelPassword(user: string, host: string, usingPassword: b
     ErrorCode.AccessDenied,
     '28000',
     `Access denied for user '${user}'@'${host}' (using password: ${usingPassword ? 'YES' : 'NO'}). Use the password azdb gave for this tunnel (\`azdb proxy db NAME --json\` prints it); it changes with every tunnel`,
+  );
+}
+
+/** MySQL's own answer to a host with too many connection errors, here: wrong passwords (the login backoff). */
+export function hostBlocked(host: string, retryInSeconds: number): MySqlClientError {
+  return err(
+    ErrorCode.HostIsBlocked,
+    'HY000',
+    `Host '${host}' is blocked for ${retryInSeconds} s because of too many failed logins. Wrong passwords from one address are answered ever more slowly; use the password azdb gave for this listener or tunnel`,
   );
 }
 
