@@ -10,6 +10,11 @@ import { Socket, connect, createServer, type NetConnectOpts } from 'node:net';
 import pg from 'pg';
 import mysql from 'mysql2/promise';
 import { LoginBackoff } from '../../src/broker/login-backoff.js';
+import { NO_AUDIT } from '../../src/broker/audit.js';
+import { CancelRegistry } from '../../src/broker/cancel-registry.js';
+import { runMySqlSession } from '../../src/broker/mysql/session.js';
+import { runPostgresSession } from '../../src/broker/postgres/session.js';
+import type { SessionOptions } from '../../src/broker/session-record.js';
 import type { SessionEvent } from '../../src/broker/session-record.js';
 import type { Tunnel, TunnelOptions } from '../../src/broker/tunnel.js';
 import { BrokerFixture } from '../helpers/broker-fixtures.js';
@@ -162,5 +167,36 @@ describe('login backoff through a MySQL tunnel (mysql2)', () => {
     await t.close();
     const outcome = await attempt.outcome;
     expect(outcome).toBeInstanceOf(Error);
+  });
+});
+
+describe('a held wrong password and the login deadline', () => {
+  /** Every wrong password held for ten minutes, sessions with a 2 s login deadline. */
+  function sessionOptions(name: string): SessionOptions {
+    return {
+      target: broker.target(name),
+      localPassword: 'the-right-password-here',
+      defaults: {},
+      authorize: () => ({ allowed: true }),
+      getToken: broker.getToken,
+      audit: NO_AUDIT,
+      logins: new LoginBackoff({ freeFailures: 0, firstDelayMs: LONG_DELAY_MS, maxDelayMs: LONG_DELAY_MS }),
+      handshakeTimeoutMs: 2_000,
+    };
+  }
+
+  it('answers PostgreSQL 28P01 at the deadline instead of waiting out the delay', async () => {
+    const options = { ...sessionOptions('orders'), cancels: new CancelRegistry() };
+    const listener = await broker.listener((socket) => runPostgresSession(socket, options));
+    const c = new pg.Client({ host: '127.0.0.1', port: listener.port, user: 'u', database: 'orders', password: 'wrong-password' });
+    await expect(c.connect()).rejects.toMatchObject({ code: '28P01' });
+    await c.end().catch(() => {});
+  });
+
+  it('answers MySQL 1045 at the deadline instead of waiting out the delay', async () => {
+    const options = sessionOptions('shopdb');
+    const listener = await broker.listener((socket) => runMySqlSession(socket, options));
+    const error = await mysql.createConnection({ host: '127.0.0.1', port: listener.port, user: 'u', password: 'wrong-password', connectTimeout: 60_000 }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ errno: 1045, sqlState: '28000' });
   });
 });
