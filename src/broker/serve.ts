@@ -162,6 +162,11 @@ export function createServeMetrics(registry: MetricsRegistry): ServeMetrics {
   };
 }
 
+/** How logs, metrics and messages name a listener: `orders@127.0.0.1:5432`. */
+export function listenerLabel(spec: Pick<ListenerConfig, 'database' | 'host' | 'port'>): string {
+  return `${spec.database}@${formatHost(spec.host)}:${spec.port}`;
+}
+
 export class BrokerServer {
   private current: ServeConfig | undefined;
   private readonly active = new Map<string, ActiveListener>();
@@ -385,7 +390,7 @@ export class BrokerServer {
 
   private async prepare(config: ServeConfig, spec: ListenerConfig): Promise<PreparedListener> {
     const key = `${spec.host}:${spec.port}`;
-    const label = `${spec.database}@${formatHost(spec.host)}:${spec.port}`;
+    const label = listenerLabel(spec);
     const where = `${spec.source.file}:${spec.source.line}`;
     // Beyond loopback a listener has password_file and cert_file/key_file: config validation sees to it.
     let clientTls: SecureContext | undefined;

@@ -4,7 +4,7 @@
  * is only a warning: the config may be checked where the secret is not mounted.
  */
 import { readPasswordFile } from '../broker/password-file.js';
-import { formatHost } from '../config/address.js';
+import { listenerLabel } from '../broker/serve.js';
 import type { AzdbConfig, ConfigIssue } from '../config/schema.js';
 import { UserError } from '../errors.js';
 
@@ -15,7 +15,7 @@ export async function listenerPasswordFileIssues(config: Pick<AzdbConfig, 'broke
     if (listener.password_file === undefined) continue;
     const issue = (message: string): ConfigIssue => ({ ...listener.source, path: `broker.listeners[${index}].password_file`, message });
     try {
-      const read = await readPasswordFile(listener.password_file, `${listener.database}@${formatHost(listener.host)}:${listener.port}`);
+      const read = await readPasswordFile(listener.password_file, listenerLabel(listener));
       if (read.warning) warnings.push(issue(read.warning));
     } catch (error) {
       if (!(error instanceof UserError)) throw error;
