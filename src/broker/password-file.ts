@@ -12,17 +12,20 @@ import { UserError } from '../errors.js';
 
 /** More than any password needs; a wrong path (a log, a device) fails fast. */
 const MAX_PASSWORD_FILE_BYTES = 4096;
-/** A tunnel password a person chose must have at least this many characters, this many different. */
-const MIN_TUNNEL_PASSWORD_LENGTH = 16;
-const MIN_TUNNEL_PASSWORD_DISTINCT = 8;
+/**
+ * A password a person chose (a tunnel's, a listener's password_file) must have at least this
+ * many characters, this many different: the login backoff slows guessing, it cannot save `a`.
+ */
+const MIN_PASSWORD_LENGTH = 16;
+const MIN_PASSWORD_DISTINCT = 8;
 
 interface FilePolicy {
   /** What the file is, for messages: `password_file of listener X`, `--password-file`. */
   subject: string;
   /** A group-readable file: accepted with a warning (a service's secret), or refused (a person's). */
   groupReadable: 'warn' | 'refuse';
-  /** Refuse a short or repetitive password. */
-  requireStrength: boolean;
+  /** A short or repetitive password is refused; what to do besides choosing a better one. */
+  orElse: string;
 }
 
 export interface PasswordFileResult {
@@ -36,7 +39,11 @@ export interface PasswordFileResult {
  * when it is empty, or when it is not a regular file.
  */
 export function readPasswordFile(path: string, listener: string): Promise<PasswordFileResult> {
-  return readSecretFile(path, { subject: `password_file of listener ${listener}`, groupReadable: 'warn', requireStrength: false });
+  return readSecretFile(path, {
+    subject: `password_file of listener ${listener}`,
+    groupReadable: 'warn',
+    orElse: 'or, on a loopback listener, drop password_file and azdb generates one',
+  });
 }
 
 /**
@@ -44,7 +51,7 @@ export function readPasswordFile(path: string, listener: string): Promise<Passwo
  * hold a strong password), else a new random one written there with mode 0600 (`created`).
  */
 export async function loadOrCreatePasswordFile(path: string, subject: string): Promise<{ password: string; created: boolean }> {
-  const policy: FilePolicy = { subject, groupReadable: 'refuse', requireStrength: true };
+  const policy: FilePolicy = { subject, groupReadable: 'refuse', orElse: 'or delete the file and azdb writes a random password to it' };
   const password = newLocalPassword();
   await mkdir(dirname(path), { recursive: true, mode: 0o700 });
   let handle;
@@ -97,9 +104,9 @@ async function readSecretFile(path: string, policy: FilePolicy): Promise<Passwor
   if (password === '' || /[\r\n]/.test(password)) {
     throw new UserError(`${subject} must hold the password on exactly one non-empty line: ${path}`);
   }
-  if (policy.requireStrength && (password.length < MIN_TUNNEL_PASSWORD_LENGTH || new Set(password).size < MIN_TUNNEL_PASSWORD_DISTINCT)) {
+  if (password.length < MIN_PASSWORD_LENGTH || new Set(password).size < MIN_PASSWORD_DISTINCT) {
     throw new UserError(`${subject} holds a weak password (${password.length} characters, ${new Set(password).size} different): ${path}`, {
-      hint: `Use at least ${MIN_TUNNEL_PASSWORD_LENGTH} random characters (\`openssl rand -base64 24 > ${path}\`), or delete the file and azdb writes a random password to it.`,
+      hint: `Use at least ${MIN_PASSWORD_LENGTH} characters, ${MIN_PASSWORD_DISTINCT} of them different (\`openssl rand -base64 24 > ${path}\`), ${policy.orElse}.`,
     });
   }
   return mode & 0o070 ? { password, warning: `${subject} is group-readable (mode ${octal(mode)}): ${path}` } : { password };

@@ -24,6 +24,7 @@ import { UserError, errorMessage } from '../errors.js';
 import type { TokenCacheEvent, TokenSourceStatus, TokenWaitOptions } from '../azure/token-cache.js';
 import type { AuditEvent, AuditSink } from './audit.js';
 import { describeAuditNotice, type AuditHealth, type AuditNotice } from './audit-queue.js';
+import { LoginBackoff } from './login-backoff.js';
 import { CancelRegistry } from './cancel-registry.js';
 import { ConnectionGate } from './connection-gate.js';
 import type { Readiness } from './health-server.js';
@@ -83,6 +84,8 @@ export interface BrokerServerOptions {
   readyTokenWaitMs?: number;
   /** Sessions of a listener that a reload removed or changed get this long. @default 30_000 */
   reloadDrainMs?: number;
+  /** Backoff after wrong passwords, per client source, over every listener. @default the default policy */
+  logins?: LoginBackoff;
 }
 
 /** A listener of the config, prepared: everything read and checked, nothing bound yet. */
@@ -134,6 +137,8 @@ export interface ServeMetrics {
   auditFailing: Gauge;
   auditDroppedLines: Counter;
   auditWriteErrors: Counter;
+  loginFailures: Counter;
+  loginBackoff: Counter;
 }
 
 /** The metric families of `azdb serve`; names and labels are part of what dashboards rely on. */
@@ -164,7 +169,18 @@ export function createServeMetrics(registry: MetricsRegistry): ServeMetrics {
     auditFailing: registry.gauge('azdb_audit_failing', 'Whether the last write to the audit log failed (1) or not (0).'),
     auditDroppedLines: registry.counter('azdb_audit_dropped_lines_total', 'Audit lines dropped: the queue was full (on_failure drop) or could not be written before a reload or shutdown.'),
     auditWriteErrors: registry.counter('azdb_audit_write_errors_total', 'Failed writes to the audit log (each is tried again).'),
+    loginFailures: registry.counter('azdb_login_failures_total', "Wrong passwords (a listener's local password) from clients.", ['listener', 'protocol']),
+    loginBackoff: registry.counter(
+      'azdb_login_backoff_total',
+      'Logins slowed by the per-source backoff: delayed (a wrong password answered late) or refused (unchecked while the source waits).',
+      ['listener', 'protocol', 'action'],
+    ),
   };
+}
+
+/** How logs, metrics and messages name a listener: `orders@127.0.0.1:5432`. */
+export function listenerLabel(spec: Pick<ListenerConfig, 'database' | 'host' | 'port'>): string {
+  return `${spec.database}@${formatHost(spec.host)}:${spec.port}`;
 }
 
 export class BrokerServer {
@@ -173,6 +189,8 @@ export class BrokerServer {
   /** Listeners a reload removed, with their sessions still draining. */
   private readonly draining = new Map<Tunnel, ActiveListener>();
   private readonly cancels = new CancelRegistry();
+  /** One for every listener: a source guessing on one listener waits on all of them. */
+  private readonly logins: LoginBackoff;
   private readonly gate: ConnectionGate | undefined;
   readonly metrics: ServeMetrics;
   private readonly audit: AuditSink;
@@ -187,6 +205,7 @@ export class BrokerServer {
   constructor(private readonly options: BrokerServerOptions) {
     this.gate = options.maxConnections === undefined ? undefined : new ConnectionGate(options.maxConnections);
     this.metrics = createServeMetrics(options.registry);
+    this.logins = options.logins ?? new LoginBackoff();
     options.registry.onCollect(() => {
       const expires = options.tokens.expiresOn(options.scope);
       this.metrics.tokenExpiry.set({}, expires === undefined ? 0 : Math.floor(expires / 1000));
@@ -416,7 +435,7 @@ export class BrokerServer {
 
   private async prepare(config: ServeConfig, spec: ListenerConfig): Promise<PreparedListener> {
     const key = `${spec.host}:${spec.port}`;
-    const label = `${spec.database}@${formatHost(spec.host)}:${spec.port}`;
+    const label = listenerLabel(spec);
     const where = `${spec.source.file}:${spec.source.line}`;
     // Beyond loopback a listener has password_file and cert_file/key_file: config validation sees to it.
     let clientTls: SecureContext | undefined;
@@ -521,6 +540,7 @@ export class BrokerServer {
       getToken: (signal) => this.options.tokens.getToken(this.options.scope, { signal }),
       audit: this.audit,
       cancels: this.cancels,
+      logins: this.logins,
       // A listener with a certificate takes TLS connections only.
       ...(p.clientTls ? { clientTls: p.clientTls, requireClientTls: true } : {}),
       ...(this.gate ? { gate: this.gate, maxConnections: this.gate.limit * 2 } : {}),
@@ -578,6 +598,25 @@ export class BrokerServer {
       case 'cancel':
         this.metrics.cancelRequests.inc({ forwarded: String(event.forwarded) });
         break;
+      case 'login-failed':
+      case 'login-throttled':
+        this.loginEvent(listener, labels, event);
+        break;
+    }
+  }
+
+  /** Counted every time; logged once per source per window (a brute force must not flood the log). */
+  private loginEvent(listener: ActiveListener, session: { database: string; protocol: string }, event: Extract<SessionEvent, { type: 'login-failed' | 'login-throttled' }>): void {
+    const labels = { listener: listener.label, protocol: session.protocol };
+    const where = { ...labels, database: session.database, source: event.source };
+    if (event.type === 'login-failed') {
+      this.metrics.loginFailures.inc(labels);
+      if (event.delayMs > 0) this.metrics.loginBackoff.inc({ ...labels, action: 'delayed' });
+      if (event.announce) this.options.log.warn('login.backoff', { ...where, failures: event.failures, delay_ms: event.delayMs });
+    } else {
+      this.metrics.loginBackoff.inc({ ...labels, action: 'refused' });
+      this.metrics.sessionsTotal.inc({ ...session, result: 'rejected' });
+      if (event.announce) this.options.log.warn('login.backoff', { ...where, refused: true, retry_in_ms: event.retryInMs });
     }
   }
 

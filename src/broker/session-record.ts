@@ -8,6 +8,7 @@ import type { SecureContext } from 'node:tls';
 import { decodeTokenClaims } from '../azure/token-claims.js';
 import { redactSecrets } from '../errors.js';
 import type { AuditSink, SessionIdentity, SessionPerson } from './audit.js';
+import type { LoginBackoff } from './login-backoff.js';
 import type { UpstreamTarget } from './target.js';
 
 /** What a login may do: the roles' verdict on a database user and name. */
@@ -17,7 +18,11 @@ export type AccessDecision = { allowed: true } | { allowed: false; reason: strin
 export type SessionEvent =
   | { type: 'relaying'; id: string; dbUser: string; dbName: string; client: string }
   | { type: 'closed'; id: string; result: 'ok' | 'error'; error?: string }
-  | { type: 'cancel'; forwarded: boolean };
+  | { type: 'cancel'; forwarded: boolean }
+  /** A wrong password from `source` (an address, or an IPv6 /64); its answer waits `delayMs`. */
+  | { type: 'login-failed'; source: string; failures: number; delayMs: number; announce: boolean }
+  /** A login refused unchecked: `source` is waiting out its backoff. */
+  | { type: 'login-throttled'; source: string; retryInMs: number; announce: boolean };
 
 /** What every broker session is given, whatever the protocol. */
 export interface SessionOptions {
@@ -38,6 +43,8 @@ export interface SessionOptions {
   /** Aborted when the tunnel closes: a login still waiting (token, upstream) ends at once. */
   closing?: AbortSignal;
   onEvent?: (event: SessionEvent) => void;
+  /** Per-source backoff after wrong passwords, shared by a listener's (or a broker's) sessions. */
+  logins?: LoginBackoff;
 }
 
 export interface SessionRecord {

@@ -11,6 +11,7 @@ import type { ConnectionGate } from './connection-gate.js';
 import { formatHost } from '../config/address.js';
 import { startListener, type Listener } from './listener.js';
 import { tunnelClosing } from './login-wait.js';
+import { LoginBackoff } from './login-backoff.js';
 import { newLocalPassword } from './password-file.js';
 import { runMySqlSession } from './mysql/session.js';
 import { runPostgresSession } from './postgres/session.js';
@@ -45,6 +46,8 @@ export interface TunnelOptions {
   onRefused?: (outcome: RefusalOutcome) => void;
   /** Errors accepting a connection (EMFILE); the listener keeps going. */
   onAcceptError?: (error: Error) => void;
+  /** Backoff after wrong passwords, per client source; @default one of this tunnel's own. */
+  logins?: LoginBackoff;
 }
 
 export interface Tunnel {
@@ -67,6 +70,7 @@ export async function openTunnel(options: TunnelOptions): Promise<Tunnel> {
   const cancels = options.cancels ?? new CancelRegistry();
   // Sessions still logging in (waiting for a token) end when the tunnel closes; relaying ones drain.
   const closing = new AbortController();
+  const logins = options.logins ?? new LoginBackoff();
   const listener: Listener = await startListener({
     host: options.host,
     port: options.port,
@@ -89,6 +93,7 @@ export async function openTunnel(options: TunnelOptions): Promise<Tunnel> {
         audit: options.audit,
         closing: closing.signal,
         ...(options.handshakeTimeoutMs !== undefined ? { handshakeTimeoutMs: options.handshakeTimeoutMs } : {}),
+        logins,
         ...(options.clientTls ? { clientTls: options.clientTls, requireClientTls: options.requireClientTls ?? false } : {}),
         ...(options.onEvent ? { onEvent: options.onEvent } : {}),
       };

@@ -72,7 +72,10 @@ export async function createTuiApi(ctx: CoreContext, options: TuiApiOptions = {}
       host: '127.0.0.1',
       port: 0,
       recent: store,
-      onEvent: (event) => emit(sessionEvent(id, name, event)),
+      onEvent: (event) => {
+        const body = sessionEvent(id, name, event);
+        if (body) emit(body);
+      },
       ...(signal ? { signal } : {}),
     };
     const tunnel = purpose === 'tunnel' ? await startKeptTunnel(name, request) : await startTunnel(quietCtx, rt, name, request);
@@ -273,7 +276,7 @@ function recentFor(recent: readonly RecentConnection[], name: string): Array<Tui
   return recent.filter((r) => r.name === name).map((r) => ({ dbUser: r.db_user, dbName: r.db_name, at: r.at }));
 }
 
-function sessionEvent(tunnelId: string, name: string, event: SessionEvent): CoreEventBody {
+function sessionEvent(tunnelId: string, name: string, event: SessionEvent): CoreEventBody | undefined {
   switch (event.type) {
     case 'relaying':
       return { type: 'session.opened', tunnelId, name, sessionId: event.id.slice(0, 8), dbUser: event.dbUser, dbName: event.dbName, client: event.client };
@@ -288,6 +291,12 @@ function sessionEvent(tunnelId: string, name: string, event: SessionEvent): Core
       };
     case 'cancel':
       return { type: 'cancel', tunnelId, name, forwarded: event.forwarded };
+    case 'login-failed':
+      return event.announce
+        ? { type: 'notice', level: 'warn', message: `${name}: ${event.failures} wrong passwords from ${event.source}; its logins now wait ${event.delayMs / 1000} s` }
+        : undefined;
+    case 'login-throttled':
+      return event.announce ? { type: 'notice', level: 'warn', message: `${name}: logins from ${event.source} refused for ${Math.ceil(event.retryInMs / 1000)} s after wrong passwords` } : undefined;
   }
 }
 

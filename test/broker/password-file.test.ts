@@ -16,9 +16,9 @@ async function file(name: string, text: string, mode: number): Promise<string> {
 
 describe('readPasswordFile', () => {
   it('reads one line and drops its newline (LF or CRLF)', async () => {
-    expect(await readPasswordFile(await file('lf', 's3cret value\n', 0o600), 'l')).toEqual({ password: 's3cret value' });
-    expect(await readPasswordFile(await file('crlf', 'abc\r\n', 0o400), 'l')).toEqual({ password: 'abc' });
-    expect(await readPasswordFile(await file('bare', ' keeps spaces ', 0o600), 'l')).toEqual({ password: ' keeps spaces ' });
+    expect(await readPasswordFile(await file('lf', 's3cret value of a listener\n', 0o600), 'l')).toEqual({ password: 's3cret value of a listener' });
+    expect(await readPasswordFile(await file('crlf', 'abcdefghijklmnop\r\n', 0o400), 'l')).toEqual({ password: 'abcdefghijklmnop' });
+    expect(await readPasswordFile(await file('bare', ' keeps its spaces ', 0o600), 'l')).toEqual({ password: ' keeps its spaces ' });
   });
 
   it('refuses a file every user may read, naming it and the chmod, never the password', async () => {
@@ -31,9 +31,23 @@ describe('readPasswordFile', () => {
   });
 
   it('accepts a group-readable file with a warning (Kubernetes secrets with fsGroup)', async () => {
-    const result = await readPasswordFile(await file('group', 'pw\n', 0o640), 'l');
-    expect(result.password).toBe('pw');
+    const result = await readPasswordFile(await file('group', 'group-readable-password\n', 0o640), 'l');
+    expect(result.password).toBe('group-readable-password');
     expect(result.warning).toMatch(/group-readable \(mode 0640\)/);
+  });
+
+  it.each([
+    ['a single character', 'a', '1 characters, 1 different'],
+    ['short', 'Sh0rt!pw', '8 characters, 8 different'],
+    ['repetitive', 'abababababababababab', '20 characters, 2 different'],
+  ])('refuses %s password as tunnels do, naming the file and never the password', async (_, text, said) => {
+    const path = await file(`weak-listener-${text.length}`, `${text}\n`, 0o600);
+    const error = (await readPasswordFile(path, 'orders@0.0.0.0:5432').catch((e: unknown) => e)) as UserError;
+    expect(error).toBeInstanceOf(UserError);
+    expect(error.message).toBe(`password_file of listener orders@0.0.0.0:5432 holds a weak password (${said}): ${path}`);
+    expect(error.hint).toBe(
+      `Use at least 16 characters, 8 of them different (\`openssl rand -base64 24 > ${path}\`), or, on a loopback listener, drop password_file and azdb generates one.`,
+    );
   });
 
   it('refuses empty, multi-line, missing and non-regular files', async () => {

@@ -348,7 +348,7 @@ describe('azdb serve', () => {
   it.skipIf(mariadbd.skip)('refuses sessions over --max-connections with each protocol\'s own error', async () => {
     const [pgPort, myPort, httpPort] = [await freePort(), await freePort(), await freePort()];
     const passwordFile = join(work, 'cap.password');
-    await writeFile(passwordFile, 'cap-password\n', { mode: 0o600 });
+    await writeFile(passwordFile, 'cap-password-of-this-test\n', { mode: 0o600 });
     const config = await newConfig({
       listeners: [
         { database: 'orders', host: '127.0.0.1', port: pgPort, db_user: USER, db_name: 'orders', password_file: passwordFile },
@@ -359,11 +359,11 @@ describe('azdb serve', () => {
     const serve = startServe(config, ['--max-connections', '1']);
     try {
       await serve.waitForLog('serve.start');
-      const first = pgClient(pgPort, 'cap-password');
+      const first = pgClient(pgPort, 'cap-password-of-this-test');
       await first.connect();
-      const second = pgClient(pgPort, 'cap-password');
+      const second = pgClient(pgPort, 'cap-password-of-this-test');
       await expect(second.connect()).rejects.toMatchObject({ code: '53300', message: 'sorry, too many clients already' });
-      await expect(mysql.createConnection({ host: '127.0.0.1', port: myPort, user: USER, password: 'cap-password', database: 'shop' })).rejects.toMatchObject({
+      await expect(mysql.createConnection({ host: '127.0.0.1', port: myPort, user: USER, password: 'cap-password-of-this-test', database: 'shop' })).rejects.toMatchObject({
         errno: 1040,
         sqlState: '08004',
       });
@@ -376,7 +376,7 @@ describe('azdb serve', () => {
       expect(m.sum('azdb_sessions_total', { result: 'ok' })).toBe(0);
       await first.end();
       const third = await waitFor(async () => {
-        const c = pgClient(pgPort, 'cap-password');
+        const c = pgClient(pgPort, 'cap-password-of-this-test');
         return c.connect().then(() => c, () => undefined);
       }, 'a free slot');
       await third.end();
@@ -403,6 +403,18 @@ describe('azdb serve', () => {
     expect(open.stderr).toContain('needs a password_file and a cert_file/key_file for client TLS');
     expect(open.stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => (JSON.parse(l) as { event: string }).event)).toEqual(['serve.failed']);
 
+    // A weak password_file, as the issue found (`a`): refused by config check and serve, file named, password never.
+    const weak = join(work, 'weak.password');
+    await writeFile(weak, 'a\n', { mode: 0o600 });
+    const weakConfig = await newConfig({ listeners: [{ database: 'orders', host: '127.0.0.1', port: await freePort(), password_file: weak }] });
+    for (const command of [['config', 'check'], ['serve']]) {
+      const result = await execa('node', [BIN, '--config', weakConfig, ...command], { env, reject: false });
+      expect(result.exitCode).toBe(1);
+      expect(result.stderr).toContain(`password_file of listener orders@127.0.0.1:`);
+      expect(result.stderr).toContain(`holds a weak password (1 characters, 1 different): ${weak}`);
+      expect(result.stderr).toContain(`openssl rand -base64 24 > ${weak}`);
+    }
+
     const loose = join(work, 'loose.password');
     await writeFile(loose, 'secret-loose\n');
     await chmod(loose, 0o644);
@@ -414,13 +426,50 @@ describe('azdb serve', () => {
     expect(readable.stderr).not.toContain('secret-loose');
   });
 
+  it.skipIf(mariadbd.skip)('slows brute force per source on both protocols: counted, delayed after 5 failures, logged once', async () => {
+    const [pgPort, myPort, httpPort] = [await freePort(), await freePort(), await freePort()];
+    const config = await newConfig({
+      listeners: [
+        { database: 'orders', host: '127.0.0.1', port: pgPort, db_user: USER, db_name: 'orders' },
+        { database: 'shopdb', host: '127.0.0.1', port: myPort, db_user: USER, db_name: 'shop' },
+      ],
+      http: `127.0.0.1:${httpPort}`,
+    });
+    const serve = startServe(config);
+    try {
+      await serve.waitForLog('listener.up', (l) => l.database === 'orders');
+      await serve.waitForLog('listener.up', (l) => l.database === 'shopdb');
+      // Six wrong passwords in a row from one source per protocol (sources apart: the backoff spans listeners).
+      for (let i = 0; i < 6; i++) {
+        await expect(pgClient(pgPort, 'not the password').connect()).rejects.toMatchObject({ code: '28P01' });
+        const stream = () => connect({ port: myPort, host: '127.0.0.1', localAddress: '127.0.0.3' });
+        await expect(mysql.createConnection({ host: '127.0.0.1', port: myPort, user: USER, password: 'not the password', stream })).rejects.toMatchObject({ errno: 1045 });
+      }
+      const pgLabel = `orders@127.0.0.1:${pgPort}`;
+      const myLabel = `shopdb@127.0.0.1:${myPort}`;
+      const pgBackoff = await serve.waitForLog('login.backoff', (l) => l.listener === pgLabel);
+      expect(pgBackoff).toMatchObject({ level: 'warn', protocol: 'postgres', database: 'orders', source: '127.0.0.1', failures: 6, delay_ms: 500 });
+      const myBackoff = await serve.waitForLog('login.backoff', (l) => l.listener === myLabel);
+      expect(myBackoff).toMatchObject({ protocol: 'mysql', database: 'shopdb', source: '127.0.0.3', failures: 6, delay_ms: 500 });
+      expect(serve.logs().filter((l) => l.event === 'login.backoff')).toHaveLength(2);
+
+      const m = await metrics(httpPort);
+      expect(m.value('azdb_login_failures_total', { listener: pgLabel, protocol: 'postgres' })).toBe(6);
+      expect(m.value('azdb_login_failures_total', { listener: myLabel, protocol: 'mysql' })).toBe(6);
+      expect(m.value('azdb_login_backoff_total', { listener: pgLabel, protocol: 'postgres', action: 'delayed' })).toBe(1);
+      expect(m.value('azdb_login_backoff_total', { listener: myLabel, protocol: 'mysql', action: 'delayed' })).toBe(1);
+    } finally {
+      await stopServe(serve);
+    }
+  });
+
   it('serves clients TLS on a listener with cert_file and key_file, and only TLS', async () => {
     const ca = await loadOrCreateCa(join(azure.dir, 'ca'));
     const issued = await ca.issueServerCertificate({ dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
     const [certFile, keyFile, passwordFile] = [join(work, 'listener.crt'), join(work, 'listener.key'), join(work, 'tls.password')];
     await writeFile(certFile, issued.certPem);
     await writeFile(keyFile, issued.keyPem, { mode: 0o600 });
-    await writeFile(passwordFile, 'tls-password\n', { mode: 0o600 });
+    await writeFile(passwordFile, 'tls-password-of-this-test\n', { mode: 0o600 });
     const [port, myPort] = [await freePort(), await freePort()];
     const tlsFiles = { password_file: passwordFile, cert_file: certFile, key_file: keyFile };
     const config = await newConfig({
@@ -433,16 +482,16 @@ describe('azdb serve', () => {
     const serve = startServe(config);
     try {
       await serve.waitForLog('listener.up', (l) => l.tls === true);
-      const c = pgClient(port, 'tls-password', 'orders', { ssl: { ca: ca.caPem, servername: 'localhost' } });
+      const c = pgClient(port, 'tls-password-of-this-test', 'orders', { ssl: { ca: ca.caPem, servername: 'localhost' } });
       await c.connect();
       expect((c as unknown as { connection: { stream: { encrypted?: boolean } } }).connection.stream.encrypted).toBe(true);
       expect((await c.query('select 1 as one')).rows[0].one).toBe(1);
       await c.end();
-      const plain = pgClient(port, 'tls-password', 'orders', { ssl: false });
+      const plain = pgClient(port, 'tls-password-of-this-test', 'orders', { ssl: false });
       await expect(plain.connect()).rejects.toMatchObject({ code: '28000', message: 'this azdb listener accepts TLS connections only' });
       if (!mariadbd.skip) {
-        await expect(mysql.createConnection({ host: '127.0.0.1', port: myPort, user: USER, password: 'tls-password', database: 'shop' })).rejects.toMatchObject({ errno: 3159 });
-        const secure = await mysql.createConnection({ host: '127.0.0.1', port: myPort, user: USER, password: 'tls-password', database: 'shop', ssl: { ca: ca.caPem, servername: 'localhost' } });
+        await expect(mysql.createConnection({ host: '127.0.0.1', port: myPort, user: USER, password: 'tls-password-of-this-test', database: 'shop' })).rejects.toMatchObject({ errno: 3159 });
+        const secure = await mysql.createConnection({ host: '127.0.0.1', port: myPort, user: USER, password: 'tls-password-of-this-test', database: 'shop', ssl: { ca: ca.caPem, servername: 'localhost' } });
         const [rows] = await secure.query("show session status like 'Ssl_cipher'");
         expect(rows).toHaveLength(1);
         await secure.end();

@@ -32,6 +32,7 @@ export enum ErrorCode {
   UnknownError = 1105, // ER_UNKNOWN_ERROR
   /** What a server says when the server behind it (FEDERATED's) cannot be reached. */
   UpstreamUnreachable = 1429, // ER_CONNECT_TO_FOREIGN_DATA_SOURCE
+  HostIsBlocked = 1129, // ER_HOST_IS_BLOCKED
 }
 
 /** SQLSTATEs: the connection could not be made (TLS refused), or the link to the server failed. */
@@ -50,6 +51,15 @@ export function wrongTunnelPassword(user: string, host: string, usingPassword: b
     ErrorCode.AccessDenied,
     '28000',
     `Access denied for user '${user}'@'${host}' (using password: ${usingPassword ? 'YES' : 'NO'}). Use the password azdb gave for this tunnel (\`azdb proxy db NAME --json\` prints it); it changes with every tunnel`,
+  );
+}
+
+/** MySQL's own answer to a host with too many connection errors, here: wrong passwords (the login backoff). */
+export function hostBlocked(host: string, retryInSeconds: number): MySqlClientError {
+  return err(
+    ErrorCode.HostIsBlocked,
+    'HY000',
+    `Host '${host}' is blocked for ${retryInSeconds} s because of too many failed logins. Wrong passwords from one address are answered ever more slowly; use the password azdb gave for this listener or tunnel`,
   );
 }
 

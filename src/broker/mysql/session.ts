@@ -22,6 +22,7 @@ import type { SessionIdentity } from '../audit.js';
 import { sessionRecord, type SessionOptions } from '../session-record.js';
 import { loginWait } from '../login-wait.js';
 import { hangUp, relay, type RelayTap } from '../relay.js';
+import { afterWrongPassword, loginRefusal } from '../login-guard.js';
 import { upstreamLoginUser } from '../target.js';
 import { createScramble } from './auth.js';
 import { authenticateClient, encodeGreeting, greetingCapabilities, receiveLogin } from './client-login.js';
@@ -33,10 +34,12 @@ import { encodePacket } from './codec/packets.js';
 import { PacketLeg } from './packet-leg.js';
 import { encodeErr } from './codec/responses.js';
 import {
+  ErrorCode,
   MySqlClientError,
   changeUserRefused,
   clientFailure,
   deniedByRoles,
+  hostBlocked,
   hostOf,
   insecureTransport,
   tokenUnavailable,
@@ -68,6 +71,14 @@ export async function runMySqlSession(clientSocket: Socket, options: MySqlSessio
   let identity: SessionIdentity | undefined;
   let relaying = false;
   try {
+    // A source waiting out its login backoff: refused before any server connection, unaudited.
+    const retryIn = loginRefusal(options, clientSocket.remoteAddress);
+    if (retryIn !== undefined) {
+      client.reader.detach();
+      await hangUp(clientSocket, client.frame(encodeErr(hostBlocked(hostOf(clientSocket.remoteAddress), retryIn).err)));
+      return;
+    }
+
     // ConnectingUpstream. A server that cannot be reached is reported once the client has logged
     // in and the roles allow it: an ERR in place of the greeting is one a TLS-minded client cannot
     // trust ("Received error packet before completion of TLS handshake"), and a stranger learns
@@ -102,7 +113,16 @@ export async function runMySqlSession(clientSocket: Socket, options: MySqlSessio
       db_name: dbName,
       client_address: `${clientSocket.remoteAddress}:${clientSocket.remotePort}`,
     };
-    await authenticateClient(client, response, scramble, options.localPassword, hostOf(clientSocket.remoteAddress));
+    await authenticateClient(client, response, scramble, options.localPassword, hostOf(clientSocket.remoteAddress)).catch(async (error: unknown) => {
+      if (error instanceof MySqlClientError && error.err.code === ErrorCode.AccessDenied) {
+        // The server connection is not held while the client waits out its backoff.
+        upstream?.leg.socket.destroy();
+        upstream?.tcp.destroy();
+        await afterWrongPassword(options, clientSocket.remoteAddress, client.socket as Socket, deadline);
+      }
+      throw error;
+    });
+    options.logins?.succeeded(clientSocket.remoteAddress);
 
     // Authorizing
     const decision = options.authorize(dbUser, dbName);
