@@ -21,7 +21,7 @@ import { sessionRecord, type SessionOptions } from '../session-record.js';
 import { hangUp, relay, type RelayTap } from '../relay.js';
 import { upstreamLoginUser } from '../target.js';
 import { createScramble } from './auth.js';
-import { authenticateClient, encodeGreeting, greetingCapabilities, receiveLogin } from './client-login.js';
+import { authenticateClient, encodeGreeting, greetingCapabilities, greetingMariaDbCapabilities, receiveLogin } from './client-login.js';
 import { CommandGate } from './command-gate.js';
 import { auditCommand } from './command-audit.js';
 import { Capability } from './codec/constants.js';
@@ -71,7 +71,8 @@ export async function runMySqlSession(clientSocket: Socket, options: MySqlSessio
     // Greeting
     const scramble = createScramble();
     const offered = greetingCapabilities(upstream.greeting.capabilities, options.clientTls !== undefined);
-    client.send(encodeGreeting(upstream.greeting, scramble, offered));
+    const mariadbOffered = greetingMariaDbCapabilities(upstream.greeting.mariadbCapabilities);
+    client.send(encodeGreeting(upstream.greeting, scramble, offered, mariadbOffered));
 
     // Authenticating: the tunnel's local password, never forwarded anywhere.
     const response = await receiveLogin(client, options.clientTls);
@@ -102,6 +103,7 @@ export async function runMySqlSession(clientSocket: Socket, options: MySqlSessio
       user: loginUser,
       database: dbName,
       capabilities,
+      mariadbCapabilities: (response.mariadbCapabilities & mariadbOffered) >>> 0,
       maxPacketSize: response.maxPacketSize,
       characterSet: response.characterSet,
       connectAttributes: response.connectAttributes,

@@ -30,6 +30,8 @@ export interface UpstreamLogin {
   database: string;
   /** The capabilities the client and azdb agreed on; auth-only flags are azdb's business. */
   capabilities: number;
+  /** MariaDB's extended capabilities the client and azdb agreed on. */
+  mariadbCapabilities: number;
   maxPacketSize: number;
   characterSet: number;
   connectAttributes: Record<string, string> | undefined;
@@ -90,7 +92,8 @@ export async function loginUpstream(connection: UpstreamConnection, target: Upst
     if (login.database !== '') capabilities |= Capability.ConnectWithDb;
     if (login.connectAttributes) capabilities |= offered & Capability.ConnectAttrs;
     capabilities = (capabilities & (offered | Capability.Ssl)) >>> 0;
-    const header = { capabilities, maxPacketSize: login.maxPacketSize, characterSet: login.characterSet, mariadbCapabilities: 0 };
+    const mariadbCapabilities = (login.mariadbCapabilities & greeting.mariadbCapabilities) >>> 0;
+    const header = { capabilities, maxPacketSize: login.maxPacketSize, characterSet: login.characterSet, mariadbCapabilities };
     leg.send(encodeSslRequest(header));
     const early = leg.reader.detach();
     if (early.length > 0) throw new UpstreamError(`${target.name} sent data before the TLS handshake`, 'protocol');

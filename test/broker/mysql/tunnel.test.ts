@@ -14,7 +14,7 @@ import { waitFor } from '../../helpers/wait.js';
 import { loadOrCreateCa } from '../../../src/emulator/ca.js';
 import type { Tunnel, TunnelOptions } from '../../../src/broker/tunnel.js';
 import { createMemoryAuditSink } from '../../../src/broker/audit.js';
-import { Capability } from '../../../src/broker/mysql/codec/constants.js';
+import { Capability, MariaDbCapability } from '../../../src/broker/mysql/codec/constants.js';
 import { encodeHandshakeV10 } from '../../../src/broker/mysql/codec/handshake.js';
 import { encodePacket } from '../../../src/broker/mysql/codec/packets.js';
 import { createScramble, scrambleNativePassword } from '../../../src/broker/mysql/auth.js';
@@ -139,7 +139,9 @@ describe.skipIf(mariadbd.skip)('MySQL tunnel against emulated Azure over real Ma
       expect(greeting.serverVersion).toMatch(/MariaDB/);
       expect(greeting.capabilities & Capability.Ssl).toBe(0);
       expect(greeting.capabilities & Capability.Compress).toBe(0);
-      expect(greeting.mariadbCapabilities).toBe(0);
+      // MariaDB's extended capabilities, all but COM_MULTI (commands the gate could not see).
+      expect(greeting.mariadbCapabilities & MariaDbCapability.ExtendedMetadata).toBe(MariaDbCapability.ExtendedMetadata);
+      expect(greeting.mariadbCapabilities & MariaDbCapability.ComMulti).toBe(0);
       const rows = await azure.realMariaDb!.query<mysql.RowDataPacket[]>('select id from information_schema.processlist where id = ?', [greeting.connectionId]);
       expect(rows).toHaveLength(1);
     } finally {
@@ -256,6 +258,30 @@ describe.skipIf(mariadbd.skip)('MySQL tunnel against emulated Azure over real Ma
     expect(error).toMatchObject({ errno: 1045, sqlState: '28000' });
     expect(error.message).toContain("Access denied for user 'nobody'");
     expect(error.message).toContain('CREATE AADUSER');
+  });
+
+  it("gives mysql2 MariaDB's extended metadata: a JSON column arrives parsed, as it does straight from the server", async () => {
+    await azure.realMariaDb!.query('create table if not exists shop.json_docs (id int primary key, doc json)');
+    await azure.realMariaDb!.query(`replace into shop.json_docs values (1, '{"test": true}')`);
+    await azure.realMariaDb!.query(`grant select on shop.json_docs to ?@'%'`, [USER]);
+    const front = azure.servers.find((s) => s.name === 'shopdb')!;
+    const straight = await mysql.createConnection({
+      host: '127.0.0.1', port: front.port, user: front.loginUser, password: await broker.getToken(), database: 'shop',
+      ssl: { ca: azure.caPem, rejectUnauthorized: true }, enableCleartextPlugin: true, connectTimeout: 10_000,
+    });
+    const c = await connectTo(await tunnel());
+    try {
+      const read = async (conn: mysql.Connection) => {
+        const [rows, fields] = await conn.query<mysql.RowDataPacket[]>('select doc from json_docs where id = 1');
+        const [prepared] = await conn.execute<mysql.RowDataPacket[]>('select doc from json_docs where id = ?', [1]);
+        return { text: rows[0]!.doc, prepared: prepared[0]!.doc, type: fields[0]!.type, typeName: (fields[0] as { typeName?: string }).typeName };
+      };
+      const expected = await read(straight);
+      expect(expected.text).toEqual({ test: true });
+      expect(await read(c)).toEqual(expected);
+    } finally {
+      await Promise.all([c.end(), straight.end()]);
+    }
   });
 
   it('refuses COM_CHANGE_USER with an ERR and the session stays usable', async () => {
