@@ -101,8 +101,11 @@ export async function receiveLogin(leg: PacketLeg, clientTls: SecureContext | un
   return second;
 }
 
+/** What a login or a COM_CHANGE_USER brings to prove the tunnel password. */
+export type PasswordProof = Pick<HandshakeResponse41, 'capabilities' | 'authPluginName' | 'authResponse' | 'username'>;
+
 /** Checks the tunnel password; throws a MySqlClientError (1045) when it is wrong. */
-export async function authenticateClient(leg: PacketLeg, response: HandshakeResponse41, scramble: Buffer, password: string, host: string): Promise<void> {
+export async function authenticateClient(leg: PacketLeg, response: PasswordProof, scramble: Buffer, password: string, host: string): Promise<void> {
   const canSwitch = hasCapability(response.capabilities, Capability.PluginAuth);
   const plugin = (canSwitch && response.authPluginName) || AuthPlugin.NativePassword;
   let answer = response.authResponse;

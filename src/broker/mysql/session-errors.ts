@@ -6,7 +6,7 @@ import { errorMessage, redactSecrets } from '../../errors.js';
 import type { UpstreamTarget } from '../target.js';
 import { UpstreamError } from '../upstream-connect.js';
 import { HandshakeTimeoutError, PeerClosedError } from '../wire-reader.js';
-import { PROTOCOL_ERROR_SQLSTATE, MySqlProtocolError } from './codec/protocol-error.js';
+import { NetErrorCode, PROTOCOL_ERROR_SQLSTATE, MySqlProtocolError } from './codec/protocol-error.js';
 import type { ErrPacket } from './codec/responses.js';
 
 /** An error for the client, already phrased for it. */
@@ -80,8 +80,9 @@ export function tokenUnavailable(target: UpstreamTarget, error: unknown): MySqlC
   );
 }
 
-export function changeUserRefused(): ErrPacket {
-  return { code: ErrorCode.SpecificAccessDenied, sqlState: '42000', message: 'COM_CHANGE_USER is not supported through azdb; open a new connection as the other user' };
+/** A COM_CHANGE_USER larger than the broker reads whole (names and attributes fit easily). */
+export function changeUserTooLong(length: number): MySqlClientError {
+  return err(NetErrorCode.PacketTooLarge, PROTOCOL_ERROR_SQLSTATE, `COM_CHANGE_USER of ${length} bytes is longer than azdb accepts; send fewer connection attributes`);
 }
 
 /** An upstream ERR, passed on; access refusals get the Entra advice a person needs. */

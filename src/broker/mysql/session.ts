@@ -9,8 +9,8 @@
  * id: `KILL QUERY <id>` (how mysql's Ctrl+C cancels) then reaches the right server thread as is.
  * Every failure before Relaying reaches the client as an ERR packet with a real code, a SQLSTATE
  * and a message that says what to do; the broker and its other sessions are unaffected. Once
- * relaying, server→client bytes are piped raw; client→server bytes pass a gate that refuses
- * COM_CHANGE_USER and feeds the audit, without buffering packet bodies.
+ * relaying, server→client bytes are piped raw; client→server bytes pass a gate that feeds the
+ * audit, without buffering packet bodies, and hands COM_CHANGE_USER to change-user.ts.
  */
 import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
@@ -25,12 +25,11 @@ import { authenticateClient, encodeGreeting, greetingCapabilities, greetingMaria
 import { CommandGate } from './command-gate.js';
 import { auditCommand } from './command-audit.js';
 import { Capability } from './codec/constants.js';
-import { encodePacket } from './codec/packets.js';
 import { PacketLeg } from './packet-leg.js';
 import { encodeErr } from './codec/responses.js';
+import { ClientInbox, changeUser, type ChangeUserContext } from './change-user.js';
 import {
   MySqlClientError,
-  changeUserRefused,
   clientFailure,
   deniedByRoles,
   hostOf,
@@ -119,7 +118,17 @@ export async function runMySqlSession(clientSocket: Socket, options: MySqlSessio
     socket.write(client.frame(session.ok));
     if (session.rest.length > 0) socket.write(session.rest);
     record.started(identity, dbUser, dbName, token);
-    const result = await relay(socket, session.socket, early, commandGate(socket, capabilities, options, identity));
+    const change: ChangeUserContext = {
+      client: socket,
+      upstream: session.socket,
+      upstreamGreeting: upstream.greeting,
+      upstreamCapabilities: session.capabilities,
+      scramble,
+      capabilities,
+      options,
+      identity,
+    };
+    const result = await relay(socket, session.socket, early, commandGate(change));
     record.ended(identity, result.error ? 'error' : 'ok', result.error);
   } catch (error) {
     if (!relaying) {
@@ -138,12 +147,24 @@ export async function runMySqlSession(clientSocket: Socket, options: MySqlSessio
   }
 }
 
-/** Passes client bytes on; answers refused commands itself and audits the rest when asked. */
-function commandGate(client: Socket, capabilities: number, options: MySqlSessionOptions, identity: SessionIdentity): RelayTap {
+/** Client bytes queued while a COM_CHANGE_USER is answered; a client that sends more is broken. */
+const MAX_BYTES_DURING_CHANGE = 1024 * 1024;
+
+/** Passes client bytes on and audits them when asked; stops for a COM_CHANGE_USER until it is answered. */
+function commandGate(change: ChangeUserContext): RelayTap {
+  const { options, identity, capabilities } = change;
   return (fail) => {
     const gate = new CommandGate(options.audit.queries ? AUDIT_HEAD_LENGTH : 0);
     const audited = options.audit.queries ? identity : undefined;
-    return (chunk: Buffer) => {
+    let inbox: ClientInbox | undefined;
+    let queued = 0;
+    const pass = (chunk: Buffer): Buffer[] => {
+      if (inbox) {
+        queued += chunk.length;
+        if (queued > MAX_BYTES_DURING_CHANGE) fail('client sent more than 1 MiB while its COM_CHANGE_USER was answered');
+        else inbox.push(chunk);
+        return [];
+      }
       let result;
       try {
         result = gate.push(chunk);
@@ -152,10 +173,22 @@ function commandGate(client: Socket, capabilities: number, options: MySqlSession
         return [];
       }
       for (const event of result.events) {
-        if (event.type === 'refused') client.write(encodePacket(event.replySequenceId, encodeErr(changeUserRefused())));
-        else if (audited) auditCommand(options.audit, audited, event.head, event.length, capabilities & Capability.QueryAttributes);
+        if (event.type === 'intercepted') {
+          const current = (inbox = new ClientInbox(change.client));
+          queued = result.rest.length;
+          if (result.rest.length > 0) current.push(result.rest);
+          void changeUser(change, current, event).then((outcome) => {
+            inbox = undefined;
+            current.destroy();
+            if (outcome.fatal !== undefined) return fail(outcome.fatal);
+            if (outcome.rest.length > 0) for (const part of pass(outcome.rest)) change.upstream.write(part);
+          });
+        } else if (audited) {
+          auditCommand(options.audit, audited, event.head, event.length, capabilities & Capability.QueryAttributes);
+        }
       }
       return result.forward;
     };
+    return pass;
   };
 }

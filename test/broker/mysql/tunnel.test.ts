@@ -21,6 +21,8 @@ import { createScramble, scrambleNativePassword } from '../../../src/broker/mysq
 import { decodeAuthSwitchRequest, scrambleFromPluginData } from '../../../src/broker/mysql/codec/auth-messages.js';
 import { RawMySql, errOf, loginResponse } from '../../helpers/mysql-raw.js';
 import { BrokerFixture, JWT, USER } from '../../helpers/broker-fixtures.js';
+import { createAadUser } from '../../../src/emulator/mysql-aad-users.js';
+import { DEMO_IDENTITY } from '../../../src/emulator/demo-identity.js';
 
 const mariadbd = await findTool('mariadbd');
 const mariadb = await findTool('mariadb', ['mysql']);
@@ -284,18 +286,92 @@ describe.skipIf(mariadbd.skip)('MySQL tunnel against emulated Azure over real Ma
     }
   });
 
-  it('refuses COM_CHANGE_USER with an ERR and the session stays usable', async () => {
-    const t = await tunnel();
-    const c = await connectTo(t);
-    try {
-      const error = await c.changeUser({ user: 'root', password: 'x' }).then(() => undefined, (e: unknown) => e as LoginFailure);
-      expect(error).toMatchObject({ errno: 1227, sqlState: '42000' });
-      expect(error!.message).toContain('COM_CHANGE_USER is not supported through azdb');
-      const [[row]] = await c.query<mysql.RowDataPacket[]>('select current_user() as user');
-      expect(row!.user).toBe(`${USER}@%`);
-    } finally {
-      c.destroy();
-    }
+  describe('COM_CHANGE_USER and COM_RESET_CONNECTION', () => {
+    const OTHER = 'azdb_changed';
+    beforeAll(async () => {
+      // A second principal of the same identity: the token proves either.
+      await createAadUser(azure.realMariaDb!, { user: OTHER, identifiedBy: DEMO_IDENTITY.objectId, type: 'service' });
+      await azure.realMariaDb!.query(`grant select on shop.* to ?@'%'`, [OTHER]);
+    });
+
+    const whoAmI = async (c: mysql.Connection) => {
+      const [[row]] = await c.query<mysql.RowDataPacket[]>('select current_user() as user, database() as db, @mark as mark');
+      return row;
+    };
+
+    /** mysql2 straight to the emulated Azure server, the token as password. */
+    const straightTo = async (name: string) => {
+      const server = azure.servers.find((s) => s.name === name)!;
+      return mysql.createConnection({
+        host: '127.0.0.1', port: server.port, user: server.loginUser, password: await broker.getToken(), database: 'shop',
+        ssl: { ca: azure.caPem, rejectUnauthorized: true }, enableCleartextPlugin: true, connectTimeout: 10_000,
+      });
+    };
+
+    it('changes the user upstream with a token once the roles allow it, as straight to the server', async () => {
+      const asked: string[] = [];
+      const t = await tunnel({ authorize: (u, d) => (asked.push(`${u}/${d}`), { allowed: true }) });
+      const straight = await straightTo('shopdb');
+      const c = await connectTo(t);
+      try {
+        await straight.changeUser({ user: OTHER, password: await broker.getToken(), database: 'shop' });
+        const expected = await whoAmI(straight);
+        expect(expected).toEqual({ user: `${OTHER}@%`, db: 'shop', mark: null });
+        await c.query('set @mark = 1');
+        await c.changeUser({ user: OTHER, database: 'shop' });
+        expect(await whoAmI(c)).toEqual(expected);
+        expect(asked).toEqual([`${USER}/shop`, `${OTHER}/shop`]);
+        const [rows] = await c.execute<mysql.RowDataPacket[]>('select ? as v', ['after the change']);
+        expect(rows[0]!.v).toBe('after the change');
+      } finally {
+        await Promise.all([c.end(), straight.end()]);
+      }
+    });
+
+    it('changes to user@server on a single server', async () => {
+      const t = await tunnel({ target: targetFor('legacy-mysql') });
+      const c = await connectTo(t);
+      try {
+        await c.changeUser({ user: OTHER, database: 'shop' });
+        expect((await whoAmI(c))!.user).toBe(`${OTHER}@%`);
+      } finally {
+        await c.end();
+      }
+    });
+
+    it('refuses what the roles deny, and a wrong tunnel password, with an ERR; the session stays usable as before', async () => {
+      const t = await tunnel({ authorize: (u) => (u === OTHER ? { allowed: false, reason: 'no role allows it' } : { allowed: true }) });
+      const c = await connectTo(t);
+      try {
+        await c.query('set @mark = 7');
+        const denied = await c.changeUser({ user: OTHER, database: 'shop' }).then(() => undefined, (e: unknown) => e as LoginFailure);
+        expect(denied).toMatchObject({ errno: 1044, sqlState: '42000' });
+        expect(denied!.message).toContain(`Access denied for user '${OTHER}' to database 'shop'`);
+        expect(await whoAmI(c)).toEqual({ user: `${USER}@%`, db: 'shop', mark: 7 });
+        const wrong = await c.changeUser({ user: USER, password: 'not-the-password', database: 'shop' }).then(() => undefined, (e: unknown) => e as LoginFailure);
+        expect(wrong).toMatchObject({ errno: 1045, sqlState: '28000' });
+        expect(await whoAmI(c)).toEqual({ user: `${USER}@%`, db: 'shop', mark: 7 });
+      } finally {
+        c.destroy();
+      }
+    });
+
+    it('passes COM_RESET_CONNECTION through: session variables are gone, the user stays', async () => {
+      const straight = await straightTo('shopdb');
+      const c = await connectTo(await tunnel());
+      try {
+        const reset = async (conn: mysql.Connection) => {
+          await conn.query('set @mark = 3');
+          await conn.reset();
+          return whoAmI(conn);
+        };
+        const expected = await reset(straight);
+        expect(expected).toEqual({ user: `${USER}@%`, db: 'shop', mark: null });
+        expect(await reset(c)).toEqual(expected);
+      } finally {
+        await Promise.all([c.end(), straight.end()]);
+      }
+    });
   });
 
   it('round-trips a query larger than 16 MiB', async () => {
