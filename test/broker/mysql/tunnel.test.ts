@@ -286,6 +286,17 @@ describe.skipIf(mariadbd.skip)('MySQL tunnel against emulated Azure over real Ma
     }
   });
 
+  it('serves a client that asks for compression uncompressed: CLIENT_COMPRESS is not offered, so the driver does not switch', async () => {
+    const c = await connectTo(await tunnel(), { compress: true });
+    try {
+      const [[row]] = await c.query<mysql.RowDataPacket[]>(`select repeat('z', 100000) as big, 1 as one`);
+      expect(row).toEqual({ big: 'z'.repeat(100_000), one: 1 });
+      expect((c as unknown as { connection: { config: { compress: number } } }).connection.config.compress).toBe(0);
+    } finally {
+      await c.end();
+    }
+  });
+
   describe('COM_CHANGE_USER and COM_RESET_CONNECTION', () => {
     const OTHER = 'azdb_changed';
     beforeAll(async () => {
