@@ -177,7 +177,11 @@ function commandGate(change: ChangeUserContext): RelayTap {
           const current = (inbox = new ClientInbox(change.client));
           queued = result.rest.length;
           if (result.rest.length > 0) current.push(result.rest);
+          // A client that leaves mid-change ends the wait for its auth switch reply.
+          const left = (): void => void current.push(null);
+          change.client.once('close', left);
           void changeUser(change, current, event).then((outcome) => {
+            change.client.off('close', left);
             inbox = undefined;
             current.destroy();
             if (outcome.fatal !== undefined) return fail(outcome.fatal);

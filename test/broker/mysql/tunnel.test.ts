@@ -19,7 +19,9 @@ import { encodeHandshakeV10 } from '../../../src/broker/mysql/codec/handshake.js
 import { encodePacket } from '../../../src/broker/mysql/codec/packets.js';
 import { createScramble, scrambleNativePassword } from '../../../src/broker/mysql/auth.js';
 import { decodeAuthSwitchRequest, scrambleFromPluginData } from '../../../src/broker/mysql/codec/auth-messages.js';
-import { RawMySql, errOf, loginResponse } from '../../helpers/mysql-raw.js';
+import { CLIENT_CAPABILITIES, RawMySql, errOf, loginResponse } from '../../helpers/mysql-raw.js';
+import { comQuery } from '../../helpers/mysql-payloads.js';
+import { encodeChangeUser } from '../../../src/broker/mysql/codec/commands.js';
 import { BrokerFixture, JWT, USER } from '../../helpers/broker-fixtures.js';
 import { createAadUser } from '../../../src/emulator/mysql-aad-users.js';
 import { DEMO_IDENTITY } from '../../../src/emulator/demo-identity.js';
@@ -364,6 +366,43 @@ describe.skipIf(mariadbd.skip)('MySQL tunnel against emulated Azure over real Ma
         expect(await whoAmI(c)).toEqual({ user: `${USER}@%`, db: 'shop', mark: 7 });
       } finally {
         c.destroy();
+      }
+    });
+
+    it('switches a COM_CHANGE_USER of another plugin to native; a command pipelined behind a change is answered after it', async () => {
+      const t = await tunnel();
+      const raw = await RawMySql.connect(t.port);
+      try {
+        const greeting = await raw.greeting();
+        raw.send(1, loginResponse(greeting, { user: t.user, password: t.password, database: 'shop' }));
+        expect((await raw.next())!.payload[0]).toBe(0x00);
+        const change = encodeChangeUser(
+          { user: OTHER, authResponse: Buffer.from('not-a-scramble'), database: 'shop', characterSet: 45, authPluginName: 'client_ed25519', connectAttributes: undefined },
+          CLIENT_CAPABILITIES,
+        );
+        raw.send(0, change);
+        const request = await raw.next();
+        expect(request).toMatchObject({ sequenceId: 1 });
+        const switchTo = decodeAuthSwitchRequest(request!.payload);
+        expect(switchTo.pluginName).toBe('mysql_native_password');
+        raw.send(2, scrambleNativePassword(t.password, scrambleFromPluginData(switchTo.pluginData)));
+        const ok = await raw.next();
+        expect(ok).toMatchObject({ sequenceId: 3 });
+        expect(ok!.payload[0]).toBe(0x00);
+        // A change in the client's own plugin needs no switch: a command pipelined behind it waits for it.
+        const back = encodeChangeUser(
+          { user: t.user, authResponse: scrambleNativePassword(t.password, greeting.authPluginData), database: 'shop', characterSet: 45, authPluginName: 'mysql_native_password', connectAttributes: undefined },
+          CLIENT_CAPABILITIES,
+        );
+        raw.socket.write(Buffer.concat([encodePacket(0, back), encodePacket(0, comQuery('select current_user()'))]));
+        const okBack = await raw.next();
+        expect(okBack).toMatchObject({ sequenceId: 1 });
+        expect(okBack!.payload[0]).toBe(0x00);
+        const packets: Buffer[] = [];
+        for (let p = await raw.next(); p && !(p.payload[0] === 0xfe && p.payload.length < 9); p = await raw.next()) packets.push(p.payload);
+        expect(packets.some((p) => p.includes(Buffer.from(`${USER}@%`)))).toBe(true);
+      } finally {
+        raw.close();
       }
     });
 

@@ -166,6 +166,7 @@ export function encodeChangeUser(request: ChangeUserRequest, capabilities: numbe
   if (request.characterSet === undefined) return writer.finish();
   writer.u16(request.characterSet);
   if (hasCapability(capabilities, Capability.PluginAuth)) writer.nulString(request.authPluginName ?? '');
-  if (hasCapability(capabilities, Capability.ConnectAttrs) && request.connectAttributes) writeConnectAttributes(writer, request.connectAttributes);
+  // MariaDB refuses a COM_CHANGE_USER without the attribute block when the flag is set ("Unknown command").
+  if (hasCapability(capabilities, Capability.ConnectAttrs)) writeConnectAttributes(writer, request.connectAttributes ?? {});
   return writer.finish();
 }
