@@ -369,6 +369,23 @@ describe.skipIf(mariadbd.skip)('MySQL tunnel against emulated Azure over real Ma
       }
     });
 
+    it("passes the server's refusal of a change on with the Entra hint; the server then ends the session", async () => {
+      const t = await tunnel();
+      const c = await connectTo(t);
+      try {
+        const refused = await c.changeUser({ user: 'nobody', database: 'shop' }).then(() => undefined, (e: unknown) => e as LoginFailure);
+        expect(refused).toMatchObject({ errno: 1045, sqlState: '28000' });
+        expect(refused!.message).toContain("Access denied for user 'nobody'");
+        expect(refused!.message).toContain('CREATE AADUSER');
+        await expect(c.query('select 1')).rejects.toThrow();
+      } finally {
+        c.destroy();
+      }
+      // The tunnel serves the next client.
+      const next = await connectTo(t);
+      await next.end();
+    });
+
     it('switches a COM_CHANGE_USER of another plugin to native; a command pipelined behind a change is answered after it', async () => {
       const t = await tunnel();
       const raw = await RawMySql.connect(t.port);
