@@ -323,7 +323,8 @@ describe.skipIf(mariadbd.skip)('MySQL tunnel against emulated Azure over real Ma
 
     it('changes the user upstream with a token once the roles allow it, as straight to the server', async () => {
       const asked: string[] = [];
-      const t = await tunnel({ authorize: (u, d) => (asked.push(`${u}/${d}`), { allowed: true }) });
+      const audit = createMemoryAuditSink({ queries: true });
+      const t = await tunnel({ audit, authorize: (u, d) => (asked.push(`${u}/${d}`), { allowed: true }) });
       const straight = await straightTo('shopdb');
       const c = await connectTo(t);
       try {
@@ -336,6 +337,10 @@ describe.skipIf(mariadbd.skip)('MySQL tunnel against emulated Azure over real Ma
         expect(asked).toEqual([`${USER}/shop`, `${OTHER}/shop`]);
         const [rows] = await c.execute<mysql.RowDataPacket[]>('select ? as v', ['after the change']);
         expect(rows[0]!.v).toBe('after the change');
+        // Audit lines after the change name the new user.
+        const users = audit.events.filter((e) => e.event === 'query').map((e) => `${(e as { db_user: string }).db_user}: ${(e as { query: string }).query}`);
+        expect(users).toContain(`${USER}: set @mark = 1`);
+        expect(users).toContain(`${OTHER}: select ? as v`);
       } finally {
         await Promise.all([c.end(), straight.end()]);
       }
