@@ -2,7 +2,8 @@
  * The client→MariaDB stream of an emulated MySQL session, watched for `CREATE AADUSER` (Azure's
  * statement, which MariaDB lacks). Pure: the stream is framed by the broker codec's PacketDecoder,
  * every byte passes on as it comes, and only a COM_QUERY short enough to be that statement waits
- * until it is whole (at most ~4 KiB), to be either passed on or handed to the front to answer.
+ * until it is whole (at most ~4 KiB), to be either passed on or handed to the front to answer;
+ * a COM_CHANGE_USER (as small) is always handed to the front, which checks the token it brings.
  * A stream the decoder cannot frame is passed on untouched from there: MariaDB judges it.
  *
  * A packet with sequence id 0 starts a command, except in LOCAL INFILE data, whose ids count on
@@ -16,7 +17,9 @@ import { isCreateAadUser, MAX_CREATE_AADUSER_TEXT } from './create-aaduser.js';
 export type TapAction =
   | { type: 'forward'; bytes: Buffer }
   /** Answer `sql` to the client in a packet numbered `replySequenceId`; MariaDB never sees it. */
-  | { type: 'statement'; sql: string; replySequenceId: number };
+  | { type: 'statement'; sql: string; replySequenceId: number }
+  /** A COM_CHANGE_USER for the front to answer; MariaDB never sees it. */
+  | { type: 'change-user'; payload: Buffer; lastSequenceId: number };
 
 const EMPTY = Buffer.alloc(0);
 /** The longest COM_QUERY payload that can be the statement: the command byte and the text. */
@@ -44,8 +47,9 @@ export class AadUserTap {
       for (let packet = this.decoder.next(); packet !== undefined; packet = this.decoder.next()) {
         const end = this.decoder.position;
         const candidate = this.candidate ?? this.isCandidate(packet.sequenceId, packet.length, packet.payload[0]);
-        const sql = candidate ? queryText(packet.payload, this.capabilities) : undefined;
-        if (sql !== undefined && isCreateAadUser(sql)) out.statement(sql);
+        const sql = candidate && packet.payload[0] === Command.Query ? queryText(packet.payload, this.capabilities) : undefined;
+        if (candidate && packet.payload[0] === Command.ChangeUser) out.changeUser(Buffer.from(packet.payload), packet.lastSequenceId);
+        else if (sql !== undefined && isCreateAadUser(sql)) out.statement(sql);
         else out.forward(this.held, cursor, end);
         this.held = EMPTY;
         this.candidate = undefined;
@@ -83,7 +87,7 @@ export class AadUserTap {
 
   private isCandidate(sequenceId: number, length: number, code: number | undefined): boolean {
     const isCommand = sequenceId === 0 && !(this.previous.lastSequenceId === 0xff && this.previous.length > 0);
-    return isCommand && length > 0 && length <= CANDIDATE_LENGTH && code === Command.Query;
+    return isCommand && length > 0 && length <= CANDIDATE_LENGTH && (code === Command.Query || code === Command.ChangeUser);
   }
 }
 
@@ -111,6 +115,11 @@ class Actions {
   statement(sql: string): void {
     this.flush();
     this.list.push({ type: 'statement', sql, replySequenceId: 1 });
+  }
+
+  changeUser(payload: Buffer, lastSequenceId: number): void {
+    this.flush();
+    this.list.push({ type: 'change-user', payload, lastSequenceId });
   }
 
   actions(): TapAction[] {

@@ -8,6 +8,7 @@ import type { Socket } from 'node:net';
 import { scrambleNativePassword, AuthPlugin } from '../broker/mysql/auth.js';
 import { decodeAuthServerPacket, scrambleFromPluginData } from '../broker/mysql/codec/auth-messages.js';
 import { Capability } from '../broker/mysql/codec/constants.js';
+import { encodeChangeUser, type ChangeUserRequest } from '../broker/mysql/codec/commands.js';
 import { decodeHandshakeV10, encodeHandshakeResponse41, type HandshakeResponse41, type HandshakeV10 } from '../broker/mysql/codec/handshake.js';
 import { PacketDecoder, type Packet } from '../broker/mysql/codec/packet-decoder.js';
 import { encodePacket, nextSequenceId } from '../broker/mysql/codec/packets.js';
@@ -65,7 +66,7 @@ export interface UpstreamLogin {
 /** Logs in; resolves with MariaDB's OK payload, throws MariaDbRefused with its ERR payload. */
 export async function loginUpstream(upstream: Upstream, login: UpstreamLogin, deadline: Deadline): Promise<Buffer> {
   const { client } = login;
-  const capabilities = ((client.capabilities & ~CLIENT_LEG_ONLY) | Capability.PluginAuth) >>> 0;
+  const capabilities = upstreamCapabilities(client.capabilities);
   const response: HandshakeResponse41 = {
     capabilities,
     maxPacketSize: client.maxPacketSize,
@@ -77,8 +78,27 @@ export async function loginUpstream(upstream: Upstream, login: UpstreamLogin, de
     authPluginName: AuthPlugin.NativePassword,
     connectAttributes: client.connectAttributes,
   };
-  let sequenceId = 1;
-  upstream.socket.write(encodePacket(sequenceId, encodeHandshakeResponse41(response)));
+  upstream.socket.write(encodePacket(1, encodeHandshakeResponse41(response)));
+  return authenticate(upstream, login.password, 1, capabilities, deadline);
+}
+
+/** The capabilities the front logs in to MariaDB with, given the client's. */
+export function upstreamCapabilities(client: number): number {
+  return ((client & ~CLIENT_LEG_ONLY) | Capability.PluginAuth) >>> 0;
+}
+
+/**
+ * COM_CHANGE_USER on a joined session (MariaDB's bytes not piped meanwhile): to `user`'s account
+ * with its internal password, as MySQL's own client answers with the connection's first scramble.
+ */
+export async function changeUpstreamUser(upstream: Upstream, change: ChangeUserRequest, password: string, capabilities: number, deadline: Deadline): Promise<Buffer> {
+  const request = { ...change, authResponse: scrambleNativePassword(password, upstream.greeting.authPluginData), authPluginName: AuthPlugin.NativePassword };
+  upstream.socket.write(encodePacket(0, encodeChangeUser(request, capabilities)));
+  return authenticate(upstream, password, 0, capabilities, deadline);
+}
+
+/** MariaDB's answers after a login packet numbered `sequenceId`: its OK payload, or MariaDbRefused. */
+async function authenticate(upstream: Upstream, password: string, sequenceId: number, capabilities: number, deadline: Deadline): Promise<Buffer> {
   for (;;) {
     const packet: Packet = await upstream.reader.read((decoder) => decoder.next(), deadline);
     if (packet.sequenceId !== nextSequenceId(sequenceId)) throw new MySqlProtocolError(`MariaDB answered out of order (sequence id ${packet.sequenceId})`);
@@ -93,7 +113,7 @@ export async function loginUpstream(upstream: Upstream, login: UpstreamLogin, de
           throw new MySqlProtocolError(`MariaDB asked for ${answer.request.pluginName}; the emulator's accounts use ${AuthPlugin.NativePassword}`);
         }
         sequenceId = nextSequenceId(packet.lastSequenceId);
-        upstream.socket.write(encodePacket(sequenceId, scrambleNativePassword(login.password, scrambleFromPluginData(answer.request.pluginData))));
+        upstream.socket.write(encodePacket(sequenceId, scrambleNativePassword(password, scrambleFromPluginData(answer.request.pluginData))));
         break;
       case 'auth-more-data':
         throw new MySqlProtocolError('MariaDB sent unexpected authentication data');

@@ -20,9 +20,11 @@ import { PROTOCOL_ERROR_SQLSTATE, MySqlProtocolError } from '../broker/mysql/cod
 import { encodeErr, encodeOk, type ErrPacket } from '../broker/mysql/codec/responses.js';
 import { hostOf } from '../broker/mysql/session-errors.js';
 import { ServerStatus } from '../broker/mysql/codec/constants.js';
-import { HandshakeTimeoutError, PeerClosedError } from '../broker/wire-reader.js';
+import { HandshakeTimeoutError, PeerClosedError, WireReader } from '../broker/wire-reader.js';
+import { PacketDecoder } from '../broker/mysql/codec/packet-decoder.js';
+import { decodeChangeUser } from '../broker/mysql/codec/commands.js';
 import { errorMessage } from '../errors.js';
-import { loginUpstream, openUpstream, MariaDbRefused, type Upstream } from './mariadb-upstream.js';
+import { changeUpstreamUser, loginUpstream, openUpstream, upstreamCapabilities, MariaDbRefused, type Upstream } from './mariadb-upstream.js';
 import { AadUserTap, type TapAction } from './aaduser-tap.js';
 import { findAadPrincipal, runCreateAadUser, type AadPrincipal } from './mysql-aad-users.js';
 import * as errors from './mysql-front-errors.js';
@@ -85,7 +87,7 @@ export async function startMySqlFront(options: MySqlFrontOptions): Promise<MySql
       const principal = await checkToken(token, user, response.username, hostOf(raw.remoteAddress));
       front.logins += 1;
       leg.send(await loginUpstream(upstream, { user, password: principal.internalPassword, client: response }, deadline));
-      join(leg, upstream, principal, (response.capabilities & offered) >>> 0);
+      join(leg, upstream, principal, { capabilities: (response.capabilities & offered) >>> 0, upstreamCapabilities: upstreamCapabilities(response.capabilities), scramble });
     } catch (error) {
       upstream?.socket.destroy();
       // An ERR from MariaDB (before the greeting: "Too many connections") goes to the client as is.
@@ -115,7 +117,7 @@ export async function startMySqlFront(options: MySqlFrontOptions): Promise<MySql
   }
 
   /** The token, as the auth method gets it: in clear, or found by the client's native-password answer. */
-  async function receiveToken(leg: PacketLeg<Socket>, response: HandshakeResponse41, scramble: Buffer): Promise<string> {
+  async function receiveToken(leg: PacketLeg<Socket>, response: Pick<HandshakeResponse41, 'authPluginName' | 'authResponse' | 'username'>, scramble: Buffer): Promise<string> {
     const wanted = front.authMethod === 'clear' ? AuthPlugin.ClearPassword : AuthPlugin.NativePassword;
     let answer = response.authResponse;
     if (response.authPluginName !== wanted) {
@@ -152,8 +154,12 @@ export async function startMySqlFront(options: MySqlFrontOptions): Promise<MySql
     return principal;
   }
 
-  /** Relays both ways; the client's side through the tap, so `CREATE AADUSER` is answered here. */
-  function join(leg: PacketLeg<Socket>, upstream: Upstream, principal: AadPrincipal, capabilities: number): void {
+  /**
+   * Relays both ways; the client's side through the tap, so `CREATE AADUSER` and COM_CHANGE_USER
+   * are answered here. `scramble` is the greeting's: a COM_CHANGE_USER answers it.
+   */
+  function join(leg: PacketLeg<Socket>, upstream: Upstream, principal: AadPrincipal, session: { capabilities: number; upstreamCapabilities: number; scramble: Buffer }): void {
+    const { capabilities } = session;
     const client = leg.socket;
     const server = upstream.socket;
     const fromClient = leg.reader.detach();
@@ -179,6 +185,7 @@ export async function startMySqlFront(options: MySqlFrontOptions): Promise<MySql
     const queue: TapAction[] = [];
     let answering = false;
     let draining = false;
+    let changing = false;
     const flow = (): void => {
       while (!answering && !draining && queue.length > 0) {
         const action = queue.shift()!;
@@ -193,6 +200,15 @@ export async function startMySqlFront(options: MySqlFrontOptions): Promise<MySql
           continue;
         }
         answering = true;
+        if (action.type === 'change-user') {
+          changing = true;
+          void changeUser(action.payload, action.lastSequenceId).then((open) => {
+            answering = false;
+            changing = false;
+            if (open) flow();
+          });
+          continue;
+        }
         runCreateAadUser(options.realMariaDb, action.sql, principal)
           .catch(errPacketOf)
           .then((err) => {
@@ -201,6 +217,7 @@ export async function startMySqlFront(options: MySqlFrontOptions): Promise<MySql
             flow();
           });
       }
+      if (changing) return; // the change reads the client itself
       if (answering || draining) client.pause();
       else client.resume();
     };
@@ -211,6 +228,46 @@ export async function startMySqlFront(options: MySqlFrontOptions): Promise<MySql
     client.on('data', take);
     if (fromClient.length > 0) take(fromClient);
     else flow();
+
+    /**
+     * COM_CHANGE_USER as Azure answers it: the token again (clear password over TLS), checked
+     * like at login, then MariaDB changed to the new principal's account. A refusal is an ERR and
+     * the connection closes, as MySQL does. Resolves with whether the session goes on.
+     */
+    async function changeUser(payload: Buffer, lastSequenceId: number): Promise<boolean> {
+      const deadline = { at: Date.now() + (options.authenticationTimeoutMs ?? 30_000), what: 'the change of user' };
+      client.off('data', take);
+      server.off('close', closeBoth);
+      server.unpipe(client);
+      const clientLeg = new PacketLeg<Socket>(client, deadline, MAX_CLIENT_LOGIN_PACKET);
+      clientLeg.last = lastSequenceId;
+      upstream.reader = new WireReader(server, new PacketDecoder({ maxPacketLength: MAX_CLIENT_LOGIN_PACKET }));
+      let refusal: Buffer | undefined;
+      try {
+        const request = decodeChangeUser(payload, capabilities);
+        const user = mapUser(request.user);
+        const token = await receiveToken(clientLeg, { ...request, username: request.user }, session.scramble);
+        const next = await checkToken(token, user, request.user, hostOf(client.remoteAddress));
+        clientLeg.send(await changeUpstreamUser(upstream, { ...request, user }, next.internalPassword, session.upstreamCapabilities, deadline));
+        principal = next;
+      } catch (error) {
+        refusal = error instanceof MariaDbRefused ? error.payload : toErrPacket(error);
+      }
+      const fromServer = upstream.reader.detach();
+      const rest = clientLeg.reader.detach();
+      if (refusal !== undefined || client.destroyed) {
+        if (refusal !== undefined && !client.destroyed) client.end(clientLeg.frame(refusal));
+        else closeBoth();
+        return false;
+      }
+      server.on('close', closeBoth);
+      if (server.destroyed) closeBoth();
+      if (fromServer.length > 0) client.write(fromServer);
+      server.pipe(client);
+      client.on('data', take);
+      if (rest.length > 0) queue.push(...tap.push(rest));
+      return true;
+    }
   }
 
   return front.listen(server, options);

@@ -322,6 +322,24 @@ describe.skipIf(mariadbd.skip)('the emulated Azure Database for MySQL front', ()
     }
   });
 
+  it('answers COM_CHANGE_USER like a login: the token by clear password, the new principal, a refusal ending the connection', async () => {
+    const token = await azure.issueToken({ audience: DB_AUDIENCE });
+    await createAadUser(azure.realMariaDb!, { user: 'front-changed', identifiedBy: DEMO_IDENTITY.objectId, type: 'service' });
+    await azure.realMariaDb!.query("grant select on shop.* to ?@'%'", ['front-changed']);
+    const c = await connectMysql2(token);
+    try {
+      await c.changeUser({ user: 'front-changed', password: token, database: 'shop' });
+      const [[row]] = await c.query<mysql.RowDataPacket[]>('select current_user() as user');
+      expect(row!.user).toBe('front-changed@%');
+      const refused = await c.changeUser({ user: 'nobody-here', password: token }).then(() => undefined, (e: { errno?: number; sqlState?: string; message: string }) => e);
+      expect(refused).toMatchObject({ errno: 1045, sqlState: '28000' });
+      expect(refused!.message).toContain("Access denied for user 'nobody-here'");
+      await expect(c.query('select 1')).rejects.toThrow();
+    } finally {
+      c.destroy();
+    }
+  });
+
   it('logs mysql2 in with the clear password over TLS', async () => {
     const connection = await connectMysql2(await azure.issueToken({ audience: DB_AUDIENCE }));
     try {

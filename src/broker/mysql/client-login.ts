@@ -8,22 +8,34 @@ import { TLSSocket, type SecureContext } from 'node:tls';
 import type { Socket } from 'node:net';
 import { CachingSha2Status, decodeAuthSwitchResponse, encodeAuthMoreData, encodeAuthSwitchRequest } from './codec/auth-messages.js';
 import { AuthPlugin, verifyCachingSha2Password, verifyNativePassword } from './auth.js';
-import { Capability, hasCapability } from './codec/constants.js';
+import { Capability, MariaDbCapability, hasCapability } from './codec/constants.js';
 import { decodeClientHandshake, encodeHandshakeV10, type HandshakeResponse41, type HandshakeV10 } from './codec/handshake.js';
 import type { PacketLeg } from './packet-leg.js';
 import { MySqlProtocolError } from './codec/protocol-error.js';
 import { tlsNotOffered, wrongTunnelPassword } from './session-errors.js';
 
-/** What azdb offers its clients where the upstream server offers it too (never MariaDB's extended flags). */
+/**
+ * What azdb offers its clients where the upstream server offers it too: everything that only
+ * shapes commands and results, which azdb relays as they come. Held back: CLIENT_COMPRESS and
+ * CLIENT_ZSTD_COMPRESSION_ALGORITHM (the command gate frames plain packets; see the README),
+ * CLIENT_SSL (the local TLS is azdb's own, added below), CLIENT_SSL_VERIFY_SERVER_CERT and
+ * CLIENT_REMEMBER_OPTIONS (client-side only), CLIENT_CAN_HANDLE_EXPIRED_PASSWORDS and
+ * MULTI_FACTOR_AUTHENTICATION (the upstream login is azdb's, with a token that cannot expire into
+ * a sandbox nor take a second factor), and bit 29 (MySQL's CLIENT_CAPABILITY_EXTENSION, MariaDB's
+ * obsolete progress flag).
+ */
 const OFFERED =
   Capability.LongPassword |
   Capability.LongFlag |
   Capability.FoundRows |
   Capability.ConnectWithDb |
+  Capability.NoSchema |
+  Capability.Odbc |
   Capability.LocalFiles |
   Capability.IgnoreSpace |
   Capability.Protocol41 |
   Capability.Interactive |
+  Capability.IgnoreSigpipe |
   Capability.Transactions |
   Capability.SecureConnection |
   Capability.MultiStatements |
@@ -34,14 +46,32 @@ const OFFERED =
   Capability.PluginAuthLenencClientData |
   Capability.SessionTrack |
   Capability.DeprecateEof |
+  Capability.OptionalResultsetMetadata |
   Capability.QueryAttributes;
+
+/**
+ * MariaDB's extended capabilities azdb relays: they change result sets and bulk executes, which
+ * pass through as they come. Held back: MARIADB_CLIENT_COM_MULTI, whose packets carry several
+ * commands in one, so the command gate could not see a COM_CHANGE_USER inside (nor audit).
+ */
+const MARIADB_OFFERED =
+  MariaDbCapability.Progress |
+  MariaDbCapability.StmtBulkOperations |
+  MariaDbCapability.ExtendedMetadata |
+  MariaDbCapability.CacheMetadata |
+  MariaDbCapability.BulkUnitResults;
 
 /** The capabilities of azdb's greeting: the upstream's within OFFERED, and TLS where the listener has it. */
 export function greetingCapabilities(upstream: number, tls: boolean): number {
   return ((upstream & OFFERED) | Capability.PluginAuth | (tls ? Capability.Ssl : 0)) >>> 0;
 }
 
-export function encodeGreeting(upstream: HandshakeV10, scramble: Buffer, capabilities: number): Buffer {
+/** MariaDB's extended capabilities of azdb's greeting: the upstream's that azdb relays. */
+export function greetingMariaDbCapabilities(upstream: number): number {
+  return (upstream & MARIADB_OFFERED) >>> 0;
+}
+
+export function encodeGreeting(upstream: HandshakeV10, scramble: Buffer, capabilities: number, mariadbCapabilities: number): Buffer {
   return encodeHandshakeV10({
     serverVersion: upstream.serverVersion,
     connectionId: upstream.connectionId,
@@ -50,7 +80,7 @@ export function encodeGreeting(upstream: HandshakeV10, scramble: Buffer, capabil
     characterSet: upstream.characterSet,
     statusFlags: upstream.statusFlags,
     authPluginName: AuthPlugin.NativePassword,
-    mariadbCapabilities: 0,
+    mariadbCapabilities,
   });
 }
 
@@ -71,8 +101,11 @@ export async function receiveLogin(leg: PacketLeg, clientTls: SecureContext | un
   return second;
 }
 
+/** What a login or a COM_CHANGE_USER brings to prove the tunnel password. */
+export type PasswordProof = Pick<HandshakeResponse41, 'capabilities' | 'authPluginName' | 'authResponse' | 'username'>;
+
 /** Checks the tunnel password; throws a MySqlClientError (1045) when it is wrong. */
-export async function authenticateClient(leg: PacketLeg, response: HandshakeResponse41, scramble: Buffer, password: string, host: string): Promise<void> {
+export async function authenticateClient(leg: PacketLeg, response: PasswordProof, scramble: Buffer, password: string, host: string): Promise<void> {
   const canSwitch = hasCapability(response.capabilities, Capability.PluginAuth);
   const plugin = (canSwitch && response.authPluginName) || AuthPlugin.NativePassword;
   let answer = response.authResponse;

@@ -16,6 +16,7 @@ export function auditCommand(audit: AuditSink, identity: SessionIdentity, head: 
       audit.write(queryEvent(identity, 'prepare', truncateQuery(prepareText(head), cut)));
       break;
     case Command.StmtExecute:
+    case Command.StmtBulkExecute: // MariaDB's; the statement id sits where COM_STMT_EXECUTE has it
       if (head.length >= 5) {
         const line = queryEvent(identity, 'execute', '');
         line.statement = String(head.readUInt32LE(1));

@@ -1,31 +1,44 @@
 /**
  * The client→server filter of a relayed MySQL session, pure: finds each command packet in the
  * byte stream (the codec's PacketDecoder keeping heads: bodies never buffered), passes the bytes on
- * untouched, and holds back the packets of refused commands (COM_CHANGE_USER) so the server never
- * sees them. At most the first 5 bytes of a packet (header and command byte) wait for the decision.
+ * untouched, and holds back the packets of intercepted commands (COM_CHANGE_USER, which the
+ * session answers itself) so the server never sees them. At most the first 5 bytes of a packet
+ * (header and command byte) wait for the decision. The gate stops after an intercepted command:
+ * what follows it waits until the session has answered it.
  *
  * A packet is a command when its sequence id is 0, except in LOCAL INFILE data: there the ids
  * count on from 2 and wrap, so a 0 that follows a non-empty packet numbered 255 is more data.
  */
 import { Command } from './codec/commands.js';
 import { PacketDecoder, type Packet } from './codec/packet-decoder.js';
-import { PACKET_HEADER_LENGTH, nextSequenceId } from './codec/packets.js';
+import { PACKET_HEADER_LENGTH } from './codec/packets.js';
 
 export type GateEvent =
   /** A command passed on; `head` is its first bytes (a view, valid during the push), `length` its whole length. */
   | { type: 'command'; head: Buffer; length: number }
-  /** A command held back; the client waits for an answer numbered `replySequenceId`. */
-  | { type: 'refused'; command: Command; replySequenceId: number };
+  /**
+   * A command held back, for the session to answer; `payload` is a copy of it (cut to the gate's
+   * head length when `length` is larger), `lastSequenceId` the id the answer follows.
+   */
+  | { type: 'intercepted'; command: Command; payload: Buffer; length: number; lastSequenceId: number };
 
 export interface GateResult {
   /** Bytes to pass to the server, in order (views into the pushed chunk where possible). */
   forward: Buffer[];
   events: GateEvent[];
+  /** The chunk's bytes after an intercepted command, not gated yet: push them once it is answered. */
+  rest: Buffer;
 }
 
-type Decision = 'forward' | 'refuse';
+type Decision = 'forward' | 'intercept';
 
 const COMMAND_OFFSET = PACKET_HEADER_LENGTH;
+/**
+ * Bytes kept of each packet at least, so an intercepted command arrives whole: a COM_CHANGE_USER
+ * with names and connection attributes fits. Below 4 KiB, a packet that spans chunks is copied
+ * into Node's buffer pool rather than a fresh allocation.
+ */
+export const INTERCEPTED_HEAD_LENGTH = 4000;
 const EMPTY = Buffer.alloc(0);
 
 export class CommandGate {
@@ -36,17 +49,17 @@ export class CommandGate {
   private held: Buffer = EMPTY;
   private previous: Pick<Packet, 'lastSequenceId' | 'length'> = { lastSequenceId: 0, length: 0 };
 
-  /** Whether commands passed on are reported (for the audit); refusals always are. */
+  /** Whether commands passed on are reported (for the audit); interceptions always are. */
   private readonly reportCommands: boolean;
 
   constructor(
     /** Bytes of each command to hand to the audit; 0 when nothing is audited. */
     headLength: number,
-    private readonly refused: ReadonlySet<number> = new Set([Command.ChangeUser]),
+    private readonly intercepted: ReadonlySet<number> = new Set([Command.ChangeUser]),
   ) {
     this.reportCommands = headLength > 0;
-    // The command byte decides refusals; the cap is the largest max_allowed_packet.
-    this.decoder = new PacketDecoder({ headLength: Math.max(1, headLength) });
+    // Intercepted commands are small and kept whole; the cap is the largest max_allowed_packet.
+    this.decoder = new PacketDecoder({ headLength: Math.max(INTERCEPTED_HEAD_LENGTH, headLength) });
   }
 
   /** Throws MySqlProtocolError on bad framing; the session ends then. */
@@ -63,16 +76,19 @@ export class CommandGate {
       if (decision === 'forward') {
         out.add(this.held, cursor, end);
         if (this.reportCommands && isCommand && packet.length > 0) events.push({ type: 'command', head: packet.payload, length: packet.length });
-      } else {
-        events.push({ type: 'refused', command: packet.payload[0]!, replySequenceId: nextSequenceId(packet.lastSequenceId) });
       }
       this.held = EMPTY;
       this.decision = undefined;
       this.previous = packet;
       cursor = end;
+      if (decision === 'intercept') {
+        const { payload, length, lastSequenceId } = packet;
+        events.push({ type: 'intercepted', command: payload[0]!, payload: Buffer.from(payload), length, lastSequenceId });
+        return { forward: out.buffers(), events, rest: Buffer.from(decoder.rest()) };
+      }
     }
     if (cursor < chunk.length) this.takeTrailing(out, cursor);
-    return { forward: out.buffers(), events };
+    return { forward: out.buffers(), events, rest: EMPTY };
   }
 
   /** Bytes of a packet that goes on in the next chunk. */
@@ -97,7 +113,7 @@ export class CommandGate {
   }
 
   private decide(isCommand: boolean, code: number | undefined): Decision {
-    return isCommand && code !== undefined && this.refused.has(code) ? 'refuse' : 'forward';
+    return isCommand && code !== undefined && this.intercepted.has(code) ? 'intercept' : 'forward';
   }
 }
 

@@ -96,8 +96,9 @@ export function tokenUnavailable(target: UpstreamTarget, error: unknown): MySqlC
   );
 }
 
-export function changeUserRefused(): ErrPacket {
-  return { code: ErrorCode.SpecificAccessDenied, sqlState: '42000', message: 'COM_CHANGE_USER is not supported through azdb; open a new connection as the other user' };
+/** A COM_CHANGE_USER larger than the broker reads whole (names and attributes fit easily). */
+export function changeUserTooLong(length: number): MySqlClientError {
+  return err(NetErrorCode.PacketTooLarge, PROTOCOL_ERROR_SQLSTATE, `COM_CHANGE_USER of ${length} bytes is longer than azdb accepts; send fewer connection attributes`);
 }
 
 /** An upstream ERR, passed on; access refusals get the Entra advice a person needs. */

@@ -10,8 +10,8 @@
  * Every failure before Relaying reaches the client as an ERR packet after azdb's greeting (a server
  * that cannot be reached too: the greeting is then a stand-in), with a server-range code, a
  * SQLSTATE and a message that says what to do; the broker and its other sessions are unaffected. Once
- * relaying, server→client bytes are piped raw; client→server bytes pass a gate that refuses
- * COM_CHANGE_USER and feeds the audit, without buffering packet bodies.
+ * relaying, server→client bytes are piped raw; client→server bytes pass a gate that feeds the
+ * audit, without buffering packet bodies, and hands COM_CHANGE_USER to change-user.ts.
  */
 import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
@@ -25,18 +25,17 @@ import { hangUp, relay, type RelayTap } from '../relay.js';
 import { afterWrongPassword, loginRefusal } from '../login-guard.js';
 import { upstreamLoginUser } from '../target.js';
 import { createScramble } from './auth.js';
-import { authenticateClient, encodeGreeting, greetingCapabilities, receiveLogin } from './client-login.js';
+import { authenticateClient, encodeGreeting, greetingCapabilities, greetingMariaDbCapabilities, receiveLogin } from './client-login.js';
 import { CommandGate } from './command-gate.js';
 import { auditCommand } from './command-audit.js';
 import { Capability } from './codec/constants.js';
 import type { HandshakeV10 } from './codec/handshake.js';
-import { encodePacket } from './codec/packets.js';
 import { PacketLeg } from './packet-leg.js';
 import { encodeErr } from './codec/responses.js';
+import { ClientInbox, changeUser, type ChangeUserContext } from './change-user.js';
 import {
   ErrorCode,
   MySqlClientError,
-  changeUserRefused,
   clientFailure,
   deniedByRoles,
   hostBlocked,
@@ -97,7 +96,8 @@ export async function runMySqlSession(clientSocket: Socket, options: MySqlSessio
     const scramble = createScramble();
     const greeting = 'connection' in reached ? reached.connection.greeting : STAND_IN_GREETING;
     const offered = greetingCapabilities(greeting.capabilities, options.clientTls !== undefined);
-    client.send(encodeGreeting(greeting, scramble, offered));
+    const mariadbOffered = greetingMariaDbCapabilities(greeting.mariadbCapabilities);
+    client.send(encodeGreeting(greeting, scramble, offered, mariadbOffered));
 
     // Authenticating: the tunnel's local password, never forwarded anywhere.
     const response = await receiveLogin(client, options.clientTls);
@@ -142,6 +142,7 @@ export async function runMySqlSession(clientSocket: Socket, options: MySqlSessio
       user: loginUser,
       database: dbName,
       capabilities,
+      mariadbCapabilities: (response.mariadbCapabilities & mariadbOffered) >>> 0,
       maxPacketSize: response.maxPacketSize,
       characterSet: response.characterSet,
       connectAttributes: response.connectAttributes,
@@ -157,7 +158,17 @@ export async function runMySqlSession(clientSocket: Socket, options: MySqlSessio
     socket.write(client.frame(session.ok));
     if (session.rest.length > 0) socket.write(session.rest);
     record.started(identity, dbUser, dbName, token);
-    const result = await relay(socket, session.socket, early, commandGate(socket, capabilities, options, identity), options.audit.queries ? () => options.audit.wait() : undefined);
+    const change: ChangeUserContext = {
+      client: socket,
+      upstream: session.socket,
+      upstreamGreeting: reached.connection.greeting,
+      upstreamCapabilities: session.capabilities,
+      scramble,
+      capabilities,
+      options,
+      identity,
+    };
+    const result = await relay(socket, session.socket, early, commandGate(change), options.audit.queries ? () => options.audit.wait() : undefined);
     record.ended(identity, result.error ? 'error' : 'ok', result.error);
   } catch (error) {
     if (!relaying) {
@@ -188,12 +199,24 @@ const STAND_IN_GREETING: HandshakeV10 = {
   mariadbCapabilities: 0,
 };
 
-/** Passes client bytes on; answers refused commands itself and audits the rest when asked. */
-function commandGate(client: Socket, capabilities: number, options: MySqlSessionOptions, identity: SessionIdentity): RelayTap {
+/** Client bytes queued while a COM_CHANGE_USER is answered; a client that sends more is broken. */
+const MAX_BYTES_DURING_CHANGE = 1024 * 1024;
+
+/** Passes client bytes on and audits them when asked; stops for a COM_CHANGE_USER until it is answered. */
+function commandGate(change: ChangeUserContext): RelayTap {
+  const { options, identity, capabilities } = change;
   return (fail) => {
     const gate = new CommandGate(options.audit.queries ? AUDIT_HEAD_LENGTH : 0);
     const audited = options.audit.queries ? identity : undefined;
-    return (chunk: Buffer) => {
+    let inbox: ClientInbox | undefined;
+    let queued = 0;
+    const pass = (chunk: Buffer): Buffer[] => {
+      if (inbox) {
+        queued += chunk.length;
+        if (queued > MAX_BYTES_DURING_CHANGE) fail('client sent more than 1 MiB while its COM_CHANGE_USER was answered');
+        else inbox.push(chunk);
+        return [];
+      }
       let result;
       try {
         result = gate.push(chunk);
@@ -202,10 +225,26 @@ function commandGate(client: Socket, capabilities: number, options: MySqlSession
         return [];
       }
       for (const event of result.events) {
-        if (event.type === 'refused') client.write(encodePacket(event.replySequenceId, encodeErr(changeUserRefused())));
-        else if (audited) auditCommand(options.audit, audited, event.head, event.length, capabilities & Capability.QueryAttributes);
+        if (event.type === 'intercepted') {
+          const current = (inbox = new ClientInbox(change.client));
+          queued = result.rest.length;
+          if (result.rest.length > 0) current.push(result.rest);
+          // A client that leaves mid-change ends the wait for its auth switch reply.
+          const left = (): void => void current.push(null);
+          change.client.once('close', left);
+          void changeUser(change, current, event).then((outcome) => {
+            change.client.off('close', left);
+            inbox = undefined;
+            current.destroy();
+            if (outcome.fatal !== undefined) return fail(outcome.fatal);
+            if (outcome.rest.length > 0) for (const part of pass(outcome.rest)) change.upstream.write(part);
+          });
+        } else if (audited) {
+          auditCommand(options.audit, audited, event.head, event.length, capabilities & Capability.QueryAttributes);
+        }
       }
       return result.forward;
     };
+    return pass;
   };
 }

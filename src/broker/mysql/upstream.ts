@@ -17,6 +17,7 @@ import { Capability, hasCapability } from './codec/constants.js';
 import { decodeHandshakeV10, encodeHandshakeResponse41, encodeSslRequest, type HandshakeV10 } from './codec/handshake.js';
 import { PacketLeg } from './packet-leg.js';
 import { ResponseHeader, decodeErr, type ErrPacket } from './codec/responses.js';
+import { encodeChangeUser } from './codec/commands.js';
 
 export interface UpstreamConnection {
   tcp: Socket;
@@ -30,6 +31,8 @@ export interface UpstreamLogin {
   database: string;
   /** The capabilities the client and azdb agreed on; auth-only flags are azdb's business. */
   capabilities: number;
+  /** MariaDB's extended capabilities the client and azdb agreed on. */
+  mariadbCapabilities: number;
   maxPacketSize: number;
   characterSet: number;
   connectAttributes: Record<string, string> | undefined;
@@ -41,6 +44,8 @@ export interface UpstreamSession {
   ok: Buffer;
   /** Bytes the server sent after its OK (normally none). */
   rest: Buffer;
+  /** The capabilities azdb logged in with: they shape a later COM_CHANGE_USER. */
+  capabilities: number;
 }
 
 /** The server answered with an ERR packet: its code, SQLSTATE and message reach the client. */
@@ -90,7 +95,8 @@ export async function loginUpstream(connection: UpstreamConnection, target: Upst
     if (login.database !== '') capabilities |= Capability.ConnectWithDb;
     if (login.connectAttributes) capabilities |= offered & Capability.ConnectAttrs;
     capabilities = (capabilities & (offered | Capability.Ssl)) >>> 0;
-    const header = { capabilities, maxPacketSize: login.maxPacketSize, characterSet: login.characterSet, mariadbCapabilities: 0 };
+    const mariadbCapabilities = (login.mariadbCapabilities & greeting.mariadbCapabilities) >>> 0;
+    const header = { capabilities, maxPacketSize: login.maxPacketSize, characterSet: login.characterSet, mariadbCapabilities };
     leg.send(encodeSslRequest(header));
     const early = leg.reader.detach();
     if (early.length > 0) throw new UpstreamError(`${target.name} sent data before the TLS handshake`, 'protocol');
@@ -114,41 +120,87 @@ export async function loginUpstream(connection: UpstreamConnection, target: Upst
         connectAttributes: login.connectAttributes,
       }),
     );
-    for (let round = 0; round <= MAX_AUTH_ROUNDS; round++) {
-      const payload = await leg.receive();
-      const packet = decodeAuthServerPacket(payload, capabilities);
-      switch (packet.type) {
-        case 'ok':
-          return { socket, ok: Buffer.from(payload), rest: leg.reader.detach() };
-        case 'err':
-          throw new MySqlUpstreamRefused(packet.err);
-        case 'auth-switch': {
-          plugin = packet.request.pluginName;
-          const switched = answerFor(plugin, scrambleFromPluginData(packet.request.pluginData), token);
-          if (switched === undefined) {
-            throw new UpstreamError(
-              `${target.name} asked for the authentication plugin "${plugin}", which azdb does not answer (it answers mysql_clear_password, mysql_native_password and caching_sha2_password); the token was not sent`,
-              'auth',
-              'Azure Database for MySQL asks for mysql_clear_password with Entra ID authentication: check that Entra authentication is enabled on the server',
-            );
-          }
-          leg.send(switched);
-          break;
-        }
-        case 'auth-more-data':
-          if (plugin !== AuthPlugin.CachingSha2Password) throw new UpstreamError(`${target.name} sent AuthMoreData for ${plugin}`, 'protocol');
-          if (packet.data[0] === CachingSha2Status.PerformFullAuthentication) leg.send(encodeClearPassword(token));
-          else if (packet.data[0] !== CachingSha2Status.FastAuthSuccess) throw new UpstreamError(`${target.name} sent unexpected caching_sha2_password data`, 'protocol');
-          break;
-      }
-    }
-    throw new UpstreamError(`${target.name} did not finish the login after ${MAX_AUTH_ROUNDS} authentication rounds`, 'protocol');
+    const ok = await finishAuthentication(leg, target, plugin, token, capabilities);
+    return { socket, ok, rest: leg.reader.detach(), capabilities };
   } catch (error) {
     leg.reader.detach();
     leg.socket.destroy();
     tcp.destroy();
     throw error;
   }
+}
+
+export interface UpstreamChange {
+  /** The mapped user (`user@server` on single servers). */
+  user: string;
+  database: string;
+  characterSet: number | undefined;
+  connectAttributes: Record<string, string> | undefined;
+}
+
+/**
+ * COM_CHANGE_USER on a relayed session (upstream → client piping stopped meanwhile), as the mapped
+ * user with the token. The request carries the token scrambled for mysql_native_password with the
+ * greeting's scramble (a clear token does not fit the request's 1-byte length); a server that
+ * wants mysql_clear_password, as Azure does, switches to it. Resolves with the server's OK payload
+ * and the bytes it sent after; throws MySqlUpstreamRefused with its ERR (the server then closes).
+ */
+export async function changeUserUpstream(
+  socket: TLSSocket,
+  greeting: HandshakeV10,
+  target: UpstreamTarget,
+  change: UpstreamChange,
+  token: string,
+  capabilities: number,
+): Promise<{ ok: Buffer; rest: Buffer }> {
+  const leg = new PacketLeg(socket, { at: Date.now() + connectTimeout(target), what: `${target.name} to change the user` }, MAX_UPSTREAM_LOGIN_PACKET);
+  let ok: Buffer;
+  try {
+    const request = { ...change, authResponse: scrambleNativePassword(token, greeting.authPluginData), authPluginName: AuthPlugin.NativePassword };
+    leg.send(encodeChangeUser(request, capabilities));
+    ok = await finishAuthentication(leg, target, AuthPlugin.NativePassword, token, capabilities);
+  } catch (error) {
+    leg.reader.detach();
+    throw error;
+  }
+  return { ok, rest: leg.reader.detach() };
+}
+
+/**
+ * Answers the server's auth requests after a login or COM_CHANGE_USER that named `plugin`: auth
+ * switches and caching_sha2_password's full authentication get the token (inside TLS). Resolves
+ * with the server's OK payload; throws MySqlUpstreamRefused with its ERR.
+ */
+async function finishAuthentication(leg: PacketLeg, target: UpstreamTarget, plugin: string, token: string, capabilities: number): Promise<Buffer> {
+  for (let round = 0; round <= MAX_AUTH_ROUNDS; round++) {
+    const payload = await leg.receive();
+    const packet = decodeAuthServerPacket(payload, capabilities);
+    switch (packet.type) {
+      case 'ok':
+        return Buffer.from(payload);
+      case 'err':
+        throw new MySqlUpstreamRefused(packet.err);
+      case 'auth-switch': {
+        plugin = packet.request.pluginName;
+        const switched = answerFor(plugin, scrambleFromPluginData(packet.request.pluginData), token);
+        if (switched === undefined) {
+          throw new UpstreamError(
+            `${target.name} asked for the authentication plugin "${plugin}", which azdb does not answer (it answers mysql_clear_password, mysql_native_password and caching_sha2_password); the token was not sent`,
+            'auth',
+            'Azure Database for MySQL asks for mysql_clear_password with Entra ID authentication: check that Entra authentication is enabled on the server',
+          );
+        }
+        leg.send(switched);
+        break;
+      }
+      case 'auth-more-data':
+        if (plugin !== AuthPlugin.CachingSha2Password) throw new UpstreamError(`${target.name} sent AuthMoreData for ${plugin}`, 'protocol');
+        if (packet.data[0] === CachingSha2Status.PerformFullAuthentication) leg.send(encodeClearPassword(token));
+        else if (packet.data[0] !== CachingSha2Status.FastAuthSuccess) throw new UpstreamError(`${target.name} sent unexpected caching_sha2_password data`, 'protocol');
+        break;
+    }
+  }
+  throw new UpstreamError(`${target.name} did not finish the login after ${MAX_AUTH_ROUNDS} authentication rounds`, 'protocol');
 }
 
 /** The token as `plugin` wants it (only ever sent over TLS), or undefined for plugins azdb does not answer. */

@@ -18,4 +18,12 @@ describe('auditCommand', () => {
     expect(query.endsWith(`more characters]…[${payload.length - head.length} more bytes]`)).toBe(true);
     expect(query.length).toBeLessThan(16 * 1024 + 100);
   });
+
+  it("audits MariaDB's COM_STMT_BULK_EXECUTE like COM_STMT_EXECUTE, by statement id", () => {
+    const lines: AuditEvent[] = [];
+    const sink: AuditSink = { queries: true, write: (e) => void lines.push(e), close: async () => {} };
+    const bulk = Buffer.from([0xfa, 7, 1, 0, 0, 0x80, 0]);
+    auditCommand(sink, IDENTITY, bulk, bulk.length, 0);
+    expect(lines).toMatchObject([{ kind: 'execute', statement: '263' }]);
+  });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CommandGate, type GateEvent } from '../../../src/broker/mysql/command-gate.js';
+import { CommandGate, INTERCEPTED_HEAD_LENGTH, type GateEvent } from '../../../src/broker/mysql/command-gate.js';
 import { Command } from '../../../src/broker/mysql/codec/commands.js';
 import { comQuery, comStmtPrepare } from '../../helpers/mysql-payloads.js';
 import { MAX_PHYSICAL_PAYLOAD, encodePacket } from '../../../src/broker/mysql/codec/packets.js';
@@ -8,14 +8,19 @@ import { MySqlProtocolError } from '../../../src/broker/mysql/codec/protocol-err
 const query = (sql: string) => encodePacket(0, comQuery(sql, 0));
 const changeUser = encodePacket(0, Buffer.from([Command.ChangeUser, ...Buffer.from('root\0'), 0, 0]));
 
-/** Feeds `chunks`; returns what went on and the events, heads copied. */
+/** Feeds `chunks` (what follows an intercepted command again, as the session does once it answered); returns what went on and the events, heads copied. */
 function run(gate: CommandGate, chunks: Buffer[]): { forwarded: Buffer; events: GateEvent[] } {
   const forwarded: Buffer[] = [];
   const events: GateEvent[] = [];
-  for (const chunk of chunks) {
-    const result = gate.push(chunk);
-    forwarded.push(...result.forward.map((b) => Buffer.from(b)));
-    events.push(...result.events.map((e) => (e.type === 'command' ? { ...e, head: Buffer.from(e.head) } : e)));
+  for (let chunk of chunks) {
+    for (;;) {
+      const result = gate.push(chunk);
+      forwarded.push(...result.forward.map((b) => Buffer.from(b)));
+      events.push(...result.events.map((e) => (e.type === 'command' ? { ...e, head: Buffer.from(e.head) } : e)));
+      if (result.rest.length === 0) break;
+      expect(result.events.at(-1)?.type).toBe('intercepted');
+      chunk = result.rest;
+    }
   }
   return { forwarded: Buffer.concat(forwarded), events };
 }
@@ -25,15 +30,16 @@ describe('CommandGate', () => {
   const input = Buffer.concat(stream);
   const expected = Buffer.concat(stream.filter((p) => p !== changeUser));
 
-  it('passes commands on untouched and holds back COM_CHANGE_USER, at every split', () => {
+  it('passes commands on untouched and holds back COM_CHANGE_USER whole, at every split', () => {
     const whole = run(new CommandGate(64), [input]);
     expect(whole.forwarded).toEqual(expected);
-    expect(whole.events.map((e) => (e.type === 'command' ? `command:${e.head[0]}` : `refused:${e.replySequenceId}`))).toEqual([
+    expect(whole.events.map((e) => (e.type === 'command' ? `command:${e.head[0]}` : `intercepted:${e.lastSequenceId}`))).toEqual([
       `command:${Command.Query}`,
-      'refused:1',
+      'intercepted:0',
       `command:${Command.StmtPrepare}`,
       `command:${Command.Query}`,
     ]);
+    expect(whole.events[1]).toMatchObject({ payload: changeUser.subarray(4), length: changeUser.length - 4 });
     for (let a = 0; a <= input.length; a++) {
       for (let b = a; b <= input.length; b += 3) {
         const split = run(new CommandGate(64), [input.subarray(0, a), input.subarray(a, b), input.subarray(b)]);
@@ -52,13 +58,13 @@ describe('CommandGate', () => {
     expect(new CommandGate(1).push(chunk).forward[0]).toBe(chunk);
   });
 
-  it('without an audit (head length 0) reports only refusals, wherever the stream is cut', () => {
+  it('without an audit (head length 0) reports only interceptions, wherever the stream is cut', () => {
     const input = Buffer.concat([query('select 1'), changeUser, query('select 2')]);
     for (const size of [input.length, 3, 1]) {
       const chunks: Buffer[] = [];
       for (let at = 0; at < input.length; at += size) chunks.push(input.subarray(at, at + size));
       const result = run(new CommandGate(0), chunks);
-      expect(result.events.map((e) => e.type)).toEqual(['refused']);
+      expect(result.events.map((e) => e.type)).toEqual(['intercepted']);
       expect(result.forwarded.equals(Buffer.concat([query('select 1'), query('select 2')]))).toBe(true);
     }
   });
@@ -71,7 +77,8 @@ describe('CommandGate', () => {
     for (let at = 0; at < packet.length; at += 65_536) chunks.push(packet.subarray(at, at + 65_536));
     const result = run(gate, chunks);
     expect(result.forwarded.equals(packet)).toBe(true);
-    expect(result.events).toEqual([{ type: 'command', head: comQuery(sql, 0).subarray(0, 16), length: sql.length + 1 }]);
+    // At least INTERCEPTED_HEAD_LENGTH bytes are kept, so an intercepted command arrives whole.
+    expect(result.events).toEqual([{ type: 'command', head: comQuery(sql, 0).subarray(0, INTERCEPTED_HEAD_LENGTH), length: sql.length + 1 }]);
   });
 
   it('does not take LOCAL INFILE data whose sequence ids wrap to 0 for a command', () => {
@@ -84,8 +91,16 @@ describe('CommandGate', () => {
       for (let at = 0; at < input.length; at += size) chunks.push(input.subarray(at, at + size));
       const result = run(new CommandGate(8), chunks);
       expect(result.forwarded).toEqual(input.subarray(0, input.length - changeUser.length));
-      expect(result.events.map((e) => e.type)).toEqual(['command', 'refused']);
+      expect(result.events.map((e) => e.type)).toEqual(['command', 'intercepted']);
     }
+  });
+
+  it('stops after an intercepted command: the bytes after it come back as rest, not forwarded', () => {
+    const after = query('select 3');
+    const result = new CommandGate(0).push(Buffer.concat([query('select 1'), changeUser, after]));
+    expect(Buffer.concat(result.forward)).toEqual(query('select 1'));
+    expect(result.events.map((e) => e.type)).toEqual(['intercepted']);
+    expect(result.rest).toEqual(after);
   });
 
   it('throws MySqlProtocolError on continuation packets out of order', () => {

@@ -23,7 +23,7 @@ import {
   scrambleFromPluginData,
 } from '../../../src/broker/mysql/codec/auth-messages.js';
 import { ResponseHeader, decodeErr, decodeOk, encodeErr, encodeOk } from '../../../src/broker/mysql/codec/responses.js';
-import { Command, decodeQuery, decodeStmtPrepare } from '../../../src/broker/mysql/codec/commands.js';
+import { Command, decodeChangeUser, decodeQuery, decodeStmtPrepare, encodeChangeUser } from '../../../src/broker/mysql/codec/commands.js';
 import { PacketDecoder } from '../../../src/broker/mysql/codec/packet-decoder.js';
 import { encodePacket } from '../../../src/broker/mysql/codec/packets.js';
 import { drain, splitAt } from '../../helpers/decoders.js';
@@ -401,5 +401,29 @@ describe('message streams', () => {
       expect([executePacket![0], executePacket!.readUInt32LE(1)]).toEqual([Command.StmtExecute, 12]);
       expect(quit).toEqual(Buffer.from([Command.Quit]));
     }
+  });
+});
+
+describe('COM_CHANGE_USER', () => {
+  const caps = Capability.Protocol41 | Capability.SecureConnection | Capability.PluginAuth | Capability.ConnectAttrs;
+  const request = { user: 'app', authResponse: Buffer.alloc(20, 7), database: 'shop', characterSet: 45, authPluginName: 'mysql_native_password', connectAttributes: { _client_name: 'x' } };
+
+  it('round-trips every field, the auth response with a 1-byte length', () => {
+    const payload = encodeChangeUser(request, caps);
+    expect(payload[0]).toBe(Command.ChangeUser);
+    expect(payload[1 + 'app\0'.length]).toBe(20);
+    expect(decodeChangeUser(payload, caps)).toEqual(request);
+  });
+
+  it('always writes the attribute block under CLIENT_CONNECT_ATTRS (MariaDB refuses the packet without it)', () => {
+    const payload = encodeChangeUser({ ...request, connectAttributes: undefined }, caps);
+    expect(payload.at(-1)).toBe(0); // an empty block: its length, 0
+    expect(decodeChangeUser(payload, caps).connectAttributes).toEqual({});
+    expect(decodeChangeUser(encodeChangeUser(request, caps & ~Capability.ConnectAttrs), caps & ~Capability.ConnectAttrs).connectAttributes).toBeUndefined();
+  });
+
+  it('reads the short packet of old clients: no character set, plugin or attributes', () => {
+    const old = Buffer.concat([Buffer.from([Command.ChangeUser]), Buffer.from('app\0'), Buffer.from([0]), Buffer.from('shop\0')]);
+    expect(decodeChangeUser(old, caps)).toEqual({ user: 'app', authResponse: Buffer.alloc(0), database: 'shop', characterSet: undefined, authPluginName: undefined, connectAttributes: undefined });
   });
 });

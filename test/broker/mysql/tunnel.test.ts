@@ -14,13 +14,17 @@ import { waitFor } from '../../helpers/wait.js';
 import { loadOrCreateCa } from '../../../src/emulator/ca.js';
 import type { Tunnel, TunnelOptions } from '../../../src/broker/tunnel.js';
 import { createMemoryAuditSink } from '../../../src/broker/audit.js';
-import { Capability } from '../../../src/broker/mysql/codec/constants.js';
+import { Capability, MariaDbCapability } from '../../../src/broker/mysql/codec/constants.js';
 import { encodeHandshakeV10 } from '../../../src/broker/mysql/codec/handshake.js';
 import { encodePacket } from '../../../src/broker/mysql/codec/packets.js';
 import { createScramble, scrambleNativePassword } from '../../../src/broker/mysql/auth.js';
 import { decodeAuthSwitchRequest, scrambleFromPluginData } from '../../../src/broker/mysql/codec/auth-messages.js';
-import { RawMySql, errOf, loginResponse } from '../../helpers/mysql-raw.js';
+import { CLIENT_CAPABILITIES, RawMySql, errOf, loginResponse } from '../../helpers/mysql-raw.js';
+import { comQuery } from '../../helpers/mysql-payloads.js';
+import { encodeChangeUser } from '../../../src/broker/mysql/codec/commands.js';
 import { BrokerFixture, JWT, USER } from '../../helpers/broker-fixtures.js';
+import { createAadUser } from '../../../src/emulator/mysql-aad-users.js';
+import { DEMO_IDENTITY } from '../../../src/emulator/demo-identity.js';
 
 const mariadbd = await findTool('mariadbd');
 const mariadb = await findTool('mariadb', ['mysql']);
@@ -139,7 +143,9 @@ describe.skipIf(mariadbd.skip)('MySQL tunnel against emulated Azure over real Ma
       expect(greeting.serverVersion).toMatch(/MariaDB/);
       expect(greeting.capabilities & Capability.Ssl).toBe(0);
       expect(greeting.capabilities & Capability.Compress).toBe(0);
-      expect(greeting.mariadbCapabilities).toBe(0);
+      // MariaDB's extended capabilities, all but COM_MULTI (commands the gate could not see).
+      expect(greeting.mariadbCapabilities & MariaDbCapability.ExtendedMetadata).toBe(MariaDbCapability.ExtendedMetadata);
+      expect(greeting.mariadbCapabilities & MariaDbCapability.ComMulti).toBe(0);
       const rows = await azure.realMariaDb!.query<mysql.RowDataPacket[]>('select id from information_schema.processlist where id = ?', [greeting.connectionId]);
       expect(rows).toHaveLength(1);
     } finally {
@@ -258,18 +264,186 @@ describe.skipIf(mariadbd.skip)('MySQL tunnel against emulated Azure over real Ma
     expect(error.message).toContain('CREATE AADUSER');
   });
 
-  it('refuses COM_CHANGE_USER with an ERR and the session stays usable', async () => {
-    const t = await tunnel();
-    const c = await connectTo(t);
+  it("gives mysql2 MariaDB's extended metadata: a JSON column arrives parsed, as it does straight from the server", async () => {
+    await azure.realMariaDb!.query('create table if not exists shop.json_docs (id int primary key, doc json)');
+    await azure.realMariaDb!.query(`replace into shop.json_docs values (1, '{"test": true}')`);
+    await azure.realMariaDb!.query(`grant select on shop.json_docs to ?@'%'`, [USER]);
+    const front = azure.servers.find((s) => s.name === 'shopdb')!;
+    const straight = await mysql.createConnection({
+      host: '127.0.0.1', port: front.port, user: front.loginUser, password: await broker.getToken(), database: 'shop',
+      ssl: { ca: azure.caPem, rejectUnauthorized: true }, enableCleartextPlugin: true, connectTimeout: 10_000,
+    });
+    const c = await connectTo(await tunnel());
     try {
-      const error = await c.changeUser({ user: 'root', password: 'x' }).then(() => undefined, (e: unknown) => e as LoginFailure);
-      expect(error).toMatchObject({ errno: 1227, sqlState: '42000' });
-      expect(error!.message).toContain('COM_CHANGE_USER is not supported through azdb');
-      const [[row]] = await c.query<mysql.RowDataPacket[]>('select current_user() as user');
-      expect(row!.user).toBe(`${USER}@%`);
+      const read = async (conn: mysql.Connection) => {
+        const [rows, fields] = await conn.query<mysql.RowDataPacket[]>('select doc from json_docs where id = 1');
+        const [prepared] = await conn.execute<mysql.RowDataPacket[]>('select doc from json_docs where id = ?', [1]);
+        return { text: rows[0]!.doc, prepared: prepared[0]!.doc, type: fields[0]!.type, typeName: (fields[0] as { typeName?: string }).typeName };
+      };
+      const expected = await read(straight);
+      expect(expected.text).toEqual({ test: true });
+      expect(await read(c)).toEqual(expected);
     } finally {
-      c.destroy();
+      await Promise.all([c.end(), straight.end()]);
     }
+  });
+
+  it('serves a client that asks for compression uncompressed: CLIENT_COMPRESS is not offered, so the driver does not switch', async () => {
+    const c = await connectTo(await tunnel(), { compress: true });
+    try {
+      const [[row]] = await c.query<mysql.RowDataPacket[]>(`select repeat('z', 100000) as big, 1 as one`);
+      expect(row).toEqual({ big: 'z'.repeat(100_000), one: 1 });
+      expect((c as unknown as { connection: { config: { compress: number } } }).connection.config.compress).toBe(0);
+    } finally {
+      await c.end();
+    }
+  });
+
+  describe('COM_CHANGE_USER and COM_RESET_CONNECTION', () => {
+    const OTHER = 'azdb_changed';
+    beforeAll(async () => {
+      // A second principal of the same identity: the token proves either.
+      await createAadUser(azure.realMariaDb!, { user: OTHER, identifiedBy: DEMO_IDENTITY.objectId, type: 'service' });
+      await azure.realMariaDb!.query(`grant select on shop.* to ?@'%'`, [OTHER]);
+    });
+
+    const whoAmI = async (c: mysql.Connection) => {
+      const [[row]] = await c.query<mysql.RowDataPacket[]>('select current_user() as user, database() as db, @mark as mark');
+      return row;
+    };
+
+    /** mysql2 straight to the emulated Azure server, the token as password. */
+    const straightTo = async (name: string) => {
+      const server = azure.servers.find((s) => s.name === name)!;
+      return mysql.createConnection({
+        host: '127.0.0.1', port: server.port, user: server.loginUser, password: await broker.getToken(), database: 'shop',
+        ssl: { ca: azure.caPem, rejectUnauthorized: true }, enableCleartextPlugin: true, connectTimeout: 10_000,
+      });
+    };
+
+    it('changes the user upstream with a token once the roles allow it, as straight to the server', async () => {
+      const asked: string[] = [];
+      const audit = createMemoryAuditSink({ queries: true });
+      const t = await tunnel({ audit, authorize: (u, d) => (asked.push(`${u}/${d}`), { allowed: true }) });
+      const straight = await straightTo('shopdb');
+      const c = await connectTo(t);
+      try {
+        await straight.changeUser({ user: OTHER, password: await broker.getToken(), database: 'shop' });
+        const expected = await whoAmI(straight);
+        expect(expected).toEqual({ user: `${OTHER}@%`, db: 'shop', mark: null });
+        await c.query('set @mark = 1');
+        await c.changeUser({ user: OTHER, database: 'shop' });
+        expect(await whoAmI(c)).toEqual(expected);
+        expect(asked).toEqual([`${USER}/shop`, `${OTHER}/shop`]);
+        const [rows] = await c.execute<mysql.RowDataPacket[]>('select ? as v', ['after the change']);
+        expect(rows[0]!.v).toBe('after the change');
+        // Audit lines after the change name the new user.
+        const users = audit.events.filter((e) => e.event === 'query').map((e) => `${(e as { db_user: string }).db_user}: ${(e as { query: string }).query}`);
+        expect(users).toContain(`${USER}: set @mark = 1`);
+        expect(users).toContain(`${OTHER}: select ? as v`);
+      } finally {
+        await Promise.all([c.end(), straight.end()]);
+      }
+    });
+
+    it('changes to user@server on a single server', async () => {
+      const t = await tunnel({ target: targetFor('legacy-mysql') });
+      const c = await connectTo(t);
+      try {
+        await c.changeUser({ user: OTHER, database: 'shop' });
+        expect((await whoAmI(c))!.user).toBe(`${OTHER}@%`);
+      } finally {
+        await c.end();
+      }
+    });
+
+    it('refuses what the roles deny, and a wrong tunnel password, with an ERR; the session stays usable as before', async () => {
+      const t = await tunnel({ authorize: (u) => (u === OTHER ? { allowed: false, reason: 'no role allows it' } : { allowed: true }) });
+      const c = await connectTo(t);
+      try {
+        await c.query('set @mark = 7');
+        const denied = await c.changeUser({ user: OTHER, database: 'shop' }).then(() => undefined, (e: unknown) => e as LoginFailure);
+        expect(denied).toMatchObject({ errno: 1044, sqlState: '42000' });
+        expect(denied!.message).toContain(`Access denied for user '${OTHER}' to database 'shop'`);
+        expect(await whoAmI(c)).toEqual({ user: `${USER}@%`, db: 'shop', mark: 7 });
+        const wrong = await c.changeUser({ user: USER, password: 'not-the-password', database: 'shop' }).then(() => undefined, (e: unknown) => e as LoginFailure);
+        expect(wrong).toMatchObject({ errno: 1045, sqlState: '28000' });
+        expect(await whoAmI(c)).toEqual({ user: `${USER}@%`, db: 'shop', mark: 7 });
+      } finally {
+        c.destroy();
+      }
+    });
+
+    it("passes the server's refusal of a change on with the Entra hint; the server then ends the session", async () => {
+      const t = await tunnel();
+      const c = await connectTo(t);
+      try {
+        const refused = await c.changeUser({ user: 'nobody', database: 'shop' }).then(() => undefined, (e: unknown) => e as LoginFailure);
+        expect(refused).toMatchObject({ errno: 1045, sqlState: '28000' });
+        expect(refused!.message).toContain("Access denied for user 'nobody'");
+        expect(refused!.message).toContain('CREATE AADUSER');
+        await expect(c.query('select 1')).rejects.toThrow();
+      } finally {
+        c.destroy();
+      }
+      // The tunnel serves the next client.
+      const next = await connectTo(t);
+      await next.end();
+    });
+
+    it('switches a COM_CHANGE_USER of another plugin to native; a command pipelined behind a change is answered after it', async () => {
+      const t = await tunnel();
+      const raw = await RawMySql.connect(t.port);
+      try {
+        const greeting = await raw.greeting();
+        raw.send(1, loginResponse(greeting, { user: t.user, password: t.password, database: 'shop' }));
+        expect((await raw.next())!.payload[0]).toBe(0x00);
+        const change = encodeChangeUser(
+          { user: OTHER, authResponse: Buffer.from('not-a-scramble'), database: 'shop', characterSet: 45, authPluginName: 'client_ed25519', connectAttributes: undefined },
+          CLIENT_CAPABILITIES,
+        );
+        raw.send(0, change);
+        const request = await raw.next();
+        expect(request).toMatchObject({ sequenceId: 1 });
+        const switchTo = decodeAuthSwitchRequest(request!.payload);
+        expect(switchTo.pluginName).toBe('mysql_native_password');
+        raw.send(2, scrambleNativePassword(t.password, scrambleFromPluginData(switchTo.pluginData)));
+        const ok = await raw.next();
+        expect(ok).toMatchObject({ sequenceId: 3 });
+        expect(ok!.payload[0]).toBe(0x00);
+        // A change in the client's own plugin needs no switch: a command pipelined behind it waits for it.
+        const back = encodeChangeUser(
+          { user: t.user, authResponse: scrambleNativePassword(t.password, greeting.authPluginData), database: 'shop', characterSet: 45, authPluginName: 'mysql_native_password', connectAttributes: undefined },
+          CLIENT_CAPABILITIES,
+        );
+        raw.socket.write(Buffer.concat([encodePacket(0, back), encodePacket(0, comQuery('select current_user()'))]));
+        const okBack = await raw.next();
+        expect(okBack).toMatchObject({ sequenceId: 1 });
+        expect(okBack!.payload[0]).toBe(0x00);
+        const packets: Buffer[] = [];
+        for (let p = await raw.next(); p && !(p.payload[0] === 0xfe && p.payload.length < 9); p = await raw.next()) packets.push(p.payload);
+        expect(packets.some((p) => p.includes(Buffer.from(`${USER}@%`)))).toBe(true);
+      } finally {
+        raw.close();
+      }
+    });
+
+    it('passes COM_RESET_CONNECTION through: session variables are gone, the user stays', async () => {
+      const straight = await straightTo('shopdb');
+      const c = await connectTo(await tunnel());
+      try {
+        const reset = async (conn: mysql.Connection) => {
+          await conn.query('set @mark = 3');
+          await conn.reset();
+          return whoAmI(conn);
+        };
+        const expected = await reset(straight);
+        expect(expected).toEqual({ user: `${USER}@%`, db: 'shop', mark: null });
+        expect(await reset(c)).toEqual(expected);
+      } finally {
+        await Promise.all([c.end(), straight.end()]);
+      }
+    });
   });
 
   it('round-trips a query larger than 16 MiB', async () => {

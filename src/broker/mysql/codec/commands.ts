@@ -3,9 +3,9 @@
  * needs (query text, never parameter values). `capabilities` is what both sides negotiated.
  */
 import { Capability, FieldType, hasCapability } from './constants.js';
-import { MAX_NAME_LENGTH } from './handshake.js';
+import { MAX_NAME_LENGTH, readConnectAttributes, writeConnectAttributes } from './handshake.js';
 import { MySqlProtocolError } from './protocol-error.js';
-import { MySqlPayloadReader } from './values.js';
+import { MySqlPayloadReader, PayloadWriter } from './values.js';
 
 /** Command bytes (enum_server_command; the last two are MariaDB's). */
 export enum Command {
@@ -127,4 +127,46 @@ function skipBinaryValue(reader: MySqlPayloadReader, type: number): void {
 
 export function decodeStmtPrepare(payload: Buffer): string {
   return commandReader(payload, Command.StmtPrepare).restString();
+}
+
+/** COM_CHANGE_USER: a new login on the same connection, framed like a short HandshakeResponse41. */
+export interface ChangeUserRequest {
+  user: string;
+  /** 1-byte length with CLIENT_SECURE_CONNECTION (never length-encoded here), else NUL-terminated. */
+  authResponse: Buffer;
+  database: string;
+  /** The collation id; absent in packets of old clients. */
+  characterSet: number | undefined;
+  /** Present when CLIENT_PLUGIN_AUTH is set and the packet carries it. */
+  authPluginName: string | undefined;
+  /** Present when CLIENT_CONNECT_ATTRS is set and the packet carries them. */
+  connectAttributes: Record<string, string> | undefined;
+}
+
+export function decodeChangeUser(payload: Buffer, capabilities: number): ChangeUserRequest {
+  const reader = commandReader(payload, Command.ChangeUser);
+  const user = reader.nulString(MAX_NAME_LENGTH);
+  const authResponse = Buffer.from(hasCapability(capabilities, Capability.SecureConnection) ? reader.bytes(reader.u8()) : reader.nulBytes(MAX_NAME_LENGTH));
+  const database = reader.nulString(MAX_NAME_LENGTH);
+  const characterSet = reader.remaining >= 2 ? reader.u16() : undefined;
+  const authPluginName = hasCapability(capabilities, Capability.PluginAuth) && reader.remaining > 0 ? reader.nulStringOrRest(MAX_NAME_LENGTH) : undefined;
+  const connectAttributes = hasCapability(capabilities, Capability.ConnectAttrs) && reader.remaining > 0 ? readConnectAttributes(reader) : undefined;
+  return { user, authResponse, database, characterSet, authPluginName, connectAttributes };
+}
+
+export function encodeChangeUser(request: ChangeUserRequest, capabilities: number): Buffer {
+  const writer = new PayloadWriter(128).u8(Command.ChangeUser).nulString(request.user);
+  if (hasCapability(capabilities, Capability.SecureConnection)) {
+    if (request.authResponse.length > 0xff) throw new RangeError('a COM_CHANGE_USER auth response is at most 255 bytes');
+    writer.u8(request.authResponse.length).bytes(request.authResponse);
+  } else {
+    writer.bytes(request.authResponse).u8(0);
+  }
+  writer.nulString(request.database);
+  if (request.characterSet === undefined) return writer.finish();
+  writer.u16(request.characterSet);
+  if (hasCapability(capabilities, Capability.PluginAuth)) writer.nulString(request.authPluginName ?? '');
+  // MariaDB refuses a COM_CHANGE_USER without the attribute block when the flag is set ("Unknown command").
+  if (hasCapability(capabilities, Capability.ConnectAttrs)) writeConnectAttributes(writer, request.connectAttributes ?? {});
+  return writer.finish();
 }

@@ -44,6 +44,16 @@ export function hasCapability(capabilities: number, flag: Capability): boolean {
   return ((capabilities & flag) >>> 0) === flag >>> 0;
 }
 
+/** MariaDB's extended capabilities: the upper 32 bits, in the handshake's reserved bytes (mariadb_com.h). */
+export enum MariaDbCapability {
+  Progress = 1 << 0, // MARIADB_CLIENT_PROGRESS: progress reports as ERR packets with code 0xffff
+  ComMulti = 1 << 1, // MARIADB_CLIENT_COM_MULTI: several commands in one packet (deprecated)
+  StmtBulkOperations = 1 << 2, // MARIADB_CLIENT_STMT_BULK_OPERATIONS: COM_STMT_BULK_EXECUTE
+  ExtendedMetadata = 1 << 3, // MARIADB_CLIENT_EXTENDED_METADATA: type names (json, uuid…) and formats in column definitions
+  CacheMetadata = 1 << 4, // MARIADB_CLIENT_CACHE_METADATA: COM_STMT_EXECUTE may skip unchanged column definitions
+  BulkUnitResults = 1 << 5, // MARIADB_CLIENT_BULK_UNIT_RESULTS: one result per row of a bulk execute
+}
+
 /** Server status flags, in OK and EOF packets and the handshake. */
 export enum ServerStatus {
   InTrans = 0x0001, // SERVER_STATUS_IN_TRANS

@@ -201,7 +201,7 @@ function writeAuthResponse(writer: PayloadWriter, authResponse: Buffer, capabili
 }
 
 /** Connection attributes: a lenenc total length, then lenenc key and value strings. */
-function readConnectAttributes(reader: MySqlPayloadReader): Record<string, string> {
+export function readConnectAttributes(reader: MySqlPayloadReader): Record<string, string> {
   const block = new MySqlPayloadReader(reader.lenencBytes(MAX_CONNECT_ATTRS_LENGTH), 'connection attributes');
   const attributes: Record<string, string> = Object.create(null);
   for (let count = 0; block.remaining > 0; count++) {
@@ -212,7 +212,7 @@ function readConnectAttributes(reader: MySqlPayloadReader): Record<string, strin
   return attributes;
 }
 
-function writeConnectAttributes(writer: PayloadWriter, attributes: Record<string, string>): void {
+export function writeConnectAttributes(writer: PayloadWriter, attributes: Record<string, string>): void {
   const block = new PayloadWriter();
   for (const [key, value] of Object.entries(attributes)) block.lenencBytes(key).lenencBytes(value);
   writer.lenencBytes(block.finish());
