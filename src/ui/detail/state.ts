@@ -83,6 +83,29 @@ export function detailKeyToIntent(input: string, key: KeyPress, pageRows: number
   }
 }
 
+/** What a key in a details view asks of the screen it is open over (the doctor and queries screens). */
+export type DetailScreenIntent =
+  | { type: 'scroll-detail'; delta: number; viewport: DetailViewport }
+  | { type: 'close-detail' }
+  | { type: 'toggle-help' }
+  | { type: 'leave'; to: 'quit' };
+
+export function detailScreenIntent(input: string, key: KeyPress, viewport: DetailViewport): DetailScreenIntent | undefined {
+  const intent = detailKeyToIntent(input, key, viewport.height);
+  switch (intent?.type) {
+    case 'scroll':
+      return { type: 'scroll-detail', delta: intent.delta, viewport };
+    case 'close':
+      return { type: 'close-detail' };
+    case 'help':
+      return { type: 'toggle-help' };
+    case 'quit':
+      return { type: 'leave', to: 'quit' };
+    default:
+      return undefined;
+  }
+}
+
 export function detailKeyBar(): KeyHint[] {
   return [
     { keys: '↑↓', label: 'scroll' },

@@ -5,7 +5,7 @@
  * (or v) shows the selected one whole.
  */
 import type { TuiCheck, TuiCheckStatus, TuiErrorInfo } from '../../core/api/picker.js';
-import { DETAIL_COMMANDS, detailKeyBar, detailKeyToIntent, openDetail, scrollDetail, type Detail, type DetailViewport } from '../detail/state.js';
+import { DETAIL_COMMANDS, detailKeyBar, detailScreenIntent, openDetail, scrollDetail, type Detail, type DetailViewport } from '../detail/state.js';
 import { bindingLabel, Command, KEY_BINDINGS, LIST_MOVES, matchCommand, type KeyHint, type KeyPress } from '../keys.js';
 import { clampCursor, textLines } from '../layout.js';
 
@@ -206,21 +206,7 @@ export function doctorKeyBar(state: DoctorScreenState): KeyHint[] {
 /** The intent of a key press, or undefined when the key does nothing here. `detail`: the room of a details view. */
 export function doctorKeyToIntent(state: DoctorScreenState, input: string, key: KeyPress, detail: DetailViewport): DoctorIntent | undefined {
   const mode = doctorMode(state);
-  if (mode === 'detail') {
-    const intent = detailKeyToIntent(input, key, detail.height);
-    switch (intent?.type) {
-      case 'scroll':
-        return { type: 'scroll-detail', delta: intent.delta, viewport: detail };
-      case 'close':
-        return { type: 'close-detail' };
-      case 'help':
-        return { type: 'toggle-help' };
-      case 'quit':
-        return { type: 'leave', to: 'quit' };
-      default:
-        return undefined;
-    }
-  }
+  if (mode === 'detail') return detailScreenIntent(input, key, detail);
   switch (matchCommand((mode === 'help' ? HELP_COMMANDS : DOCTOR_COMMANDS).map(([c]) => c), input, key)) {
     case Command.Details:
       return { type: 'open-detail' };

@@ -8,7 +8,7 @@
  */
 import type { TuiActionOutcome, TuiErrorInfo, TuiLogin, TuiSession, TuiSessionAction } from '../../core/api/picker.js';
 import { oneLine } from '../../format.js';
-import { DETAIL_COMMANDS, detailKeyBar, detailKeyToIntent, openDetail, scrollDetail, type Detail, type DetailViewport } from '../detail/state.js';
+import { DETAIL_COMMANDS, detailKeyBar, detailScreenIntent, openDetail, scrollDetail, type Detail, type DetailViewport } from '../detail/state.js';
 import { bindingLabel, Command, KEY_BINDINGS, LIST_MOVES, matchCommand, screenHelpRows, type KeyHint, type KeyPress } from '../keys.js';
 import { clampCursor } from '../layout.js';
 import { formatDuration } from '../../format.js';
@@ -286,21 +286,7 @@ export function queriesHelpRows(): KeyHint[] {
  */
 export function queriesKeyToIntent(state: QueriesScreenState, input: string, key: KeyPress, pageRows = 10, detail: DetailViewport = { width: 80, height: pageRows }): QueriesIntent | undefined {
   const mode = queriesMode(state);
-  if (mode === 'detail') {
-    const intent = detailKeyToIntent(input, key, detail.height);
-    switch (intent?.type) {
-      case 'scroll':
-        return { type: 'scroll-detail', delta: intent.delta, viewport: detail };
-      case 'close':
-        return { type: 'close-detail' };
-      case 'help':
-        return { type: 'toggle-help' };
-      case 'quit':
-        return { type: 'leave', to: 'quit' };
-      default:
-        return undefined;
-    }
-  }
+  if (mode === 'detail') return detailScreenIntent(input, key, detail);
   switch (matchCommand(QUERIES_COMMANDS[mode].map(([c]) => c), input, key)) {
     case Command.Details:
       return { type: 'open-detail' };
