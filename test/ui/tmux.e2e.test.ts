@@ -238,6 +238,8 @@ describe.skipIf(tmux.skip || psql.skip)(`azdb demo in tmux${tmux.skip ? ` (${tmu
     expect(await exited()).toBe('0');
     const end = await screen();
     expect(end).toContain('Closed 1 tunnel.');
+    expect(end).toContain('Stopping the demo...');
+    expect(end).not.toContain('SIGTERM'); // the user pressed Q; azdb's own signal to its child is no news
     expect(end).toContain('Demo stopped');
     await expectNothingRunning(postmasterPid);
     const refused = await execa(psql.path!, ['-h', host, '-p', port, '-U', user, '-d', database, '-c', 'select 1'], {

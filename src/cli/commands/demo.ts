@@ -126,9 +126,13 @@ async function demoWithPicker(ctx: CliContext): Promise<void> {
   // Last resort if this process ends without the cleanup below (an uncaught error).
   process.on('exit', stopChild);
   let forward = true;
+  // Once the picker has quit, the SIGTERM that stops the child is azdb's own, not the user's.
+  let pickerQuit = false;
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
+    const text = chunk.toString();
+    stderr += text;
+    if (pickerQuit && text.trim() === 'SIGTERM: stopping the demo...') return;
     if (forward) process.stderr.write(chunk);
   });
   const startup = untilSignal();
@@ -146,7 +150,9 @@ async function demoWithPicker(ctx: CliContext): Promise<void> {
     Object.assign(process.env, env);
     ctx.out.info(`Opening the picker on the demo (config ${document.config}): Q (or Ctrl+C) quits and stops the demo.`);
     await runTuiSession({ ...ctx, env: { ...ctx.env, ...env }, configFlag: document.config });
-    forward = true; // the demo itself says that it stops, and when it has
+    ctx.out.info('Stopping the demo...');
+    pickerQuit = true;
+    forward = true; // the demo itself says when it has stopped
   } catch (error) {
     forward = true;
     if (error instanceof StartupInterrupted) ctx.out.info(`\n${error.signal}: stopping the demo...`);
