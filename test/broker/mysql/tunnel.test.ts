@@ -248,6 +248,44 @@ describe.skipIf(mariadbd.skip)('MySQL tunnel against emulated Azure over real Ma
     expect(Buffer.concat(fake.received)).toHaveLength(0);
   });
 
+  it('refuses clearly when the server no longer offers what the client agreed on from the learned greeting, and greets the next with the new facts', async () => {
+    const base = Capability.Protocol41 | Capability.SecureConnection | Capability.PluginAuth | Capability.ConnectWithDb | Capability.Transactions | Capability.Ssl;
+    const greetingWith = (capabilities: number) =>
+      encodePacket(0, encodeHandshakeV10({
+        serverVersion: '8.0.99-changing', connectionId: 7, authPluginData: createScramble(), capabilities, characterSet: 45, statusFlags: 2,
+        authPluginName: 'mysql_clear_password', mariadbCapabilities: 0,
+      }));
+    // The probe sees multi-results; the connection after the client's login does not.
+    const greetings = [greetingWith(base | Capability.MultiResults), greetingWith(base)];
+    const received: Buffer[] = [];
+    const server = createServer((s: Socket) => {
+      s.on('data', (d) => received.push(d));
+      s.on('error', () => {});
+      s.write(greetings.length > 1 ? greetings.shift()! : greetings[0]!);
+    });
+    const port = await broker.listen(server);
+    const t = await tunnel({ target: targetFor('shopdb', { port }) });
+    const raw = await RawMySql.connect(t.port);
+    try {
+      const greeting = await raw.greeting();
+      expect(greeting.capabilities & Capability.MultiResults).toBe(Capability.MultiResults);
+      raw.send(1, loginResponse(greeting, { user: t.user, password: t.password, database: 'shop' }));
+      const err = errOf(await raw.next());
+      expect(err).toMatchObject({ code: 1043, sqlState: '08S01' });
+      expect(err.message).toContain('no longer offers capabilities this connection agreed on (MultiResults)');
+    } finally {
+      raw.close();
+    }
+    // Nothing of the login reached the changed server.
+    expect(Buffer.concat(received)).toHaveLength(0);
+    const next = await RawMySql.connect(t.port);
+    try {
+      expect((await next.greeting()).capabilities & Capability.MultiResults).toBe(0);
+    } finally {
+      next.close();
+    }
+  });
+
   it('says where it could not connect when the server is down, once the client has logged in', async () => {
     const closed = createServer();
     await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
