@@ -10,7 +10,7 @@ import { expect } from 'vitest';
 import { startTestAzure } from '../harness/emulator.js';
 import { emulatorTarget } from './targets.js';
 import { createPrng, type Prng } from './prng.js';
-import type { EmulatedAzure } from '../../src/emulator/emulated-azure.js';
+import type { EmulatedAzure, EmulatedAzureOptions } from '../../src/emulator/emulated-azure.js';
 import { DEMO_IDENTITY } from '../../src/emulator/demo-identity.js';
 import { createCredential } from '../../src/azure/credential.js';
 import { TokenCache } from '../../src/azure/token-cache.js';
@@ -34,8 +34,9 @@ export class BrokerFixture {
   readonly servers: Server[] = [];
   readonly sockets = new Set<Socket>();
 
-  async start(): Promise<void> {
-    this.azure = await startTestAzure();
+  /** `options`: e.g. a test file's own real MariaDB in place of the run's shared one. */
+  async start(options: Partial<EmulatedAzureOptions> = {}): Promise<void> {
+    this.azure = await startTestAzure(options);
     Object.assign(process.env, this.azure.identity.env());
     this.tokens = new TokenCache({ credential: createCredential() });
   }

@@ -1,6 +1,6 @@
 /**
- * The broker as the server its local clients see: azdb's own HandshakeV10 (its own scramble,
- * the upstream server's version, connection id, charset and status), an optional TLS upgrade,
+ * The broker as the server its local clients see: azdb's own HandshakeV10 (its own scramble and
+ * connection id, the upstream server's version, charset and status as last learned), an optional TLS upgrade,
  * and the tunnel's password checked with mysql_native_password or caching_sha2_password's fast
  * path; clients that offer another plugin are switched to mysql_native_password.
  */
@@ -71,7 +71,33 @@ export function greetingMariaDbCapabilities(upstream: number): number {
   return (upstream & MARIADB_OFFERED) >>> 0;
 }
 
-export function encodeGreeting(upstream: HandshakeV10, scramble: Buffer, capabilities: number, mariadbCapabilities: number): Buffer {
+/** Flags azdb sets on the upstream login itself, whatever the client agreed (see upstream.ts). */
+const AZDB_LOGIN_FLAGS =
+  Capability.Ssl | Capability.Protocol41 | Capability.SecureConnection | Capability.PluginAuth | Capability.PluginAuthLenencClientData | Capability.ConnectWithDb | Capability.ConnectAttrs;
+
+/**
+ * What the client agreed on (from an earlier greeting's facts) that this server's greeting no
+ * longer offers, named; undefined when it offers all. Such a flag changes how commands or results
+ * are framed, so the session cannot be relayed.
+ */
+export function capabilitiesLacking(server: Pick<HandshakeV10, 'capabilities' | 'mariadbCapabilities'>, capabilities: number, mariadbCapabilities: number): string | undefined {
+  const missing = (capabilities & ~AZDB_LOGIN_FLAGS & ~server.capabilities) >>> 0;
+  const mariadbMissing = (mariadbCapabilities & ~server.mariadbCapabilities) >>> 0;
+  const names = [...flagNames(missing, Capability), ...flagNames(mariadbMissing, MariaDbCapability)];
+  return names.length > 0 ? names.join(', ') : undefined;
+}
+
+function flagNames(bits: number, names: Record<number, string>): string[] {
+  const found: string[] = [];
+  for (let bit = 0; bit < 32; bit++) {
+    const flag = 2 ** bit;
+    if ((bits & flag) >>> 0 === flag) found.push(names[flag] ?? `bit ${bit}`);
+  }
+  return found;
+}
+
+/** azdb's greeting: the server's facts, azdb's own connection id, scramble and capabilities. */
+export function encodeGreeting(upstream: Omit<HandshakeV10, 'authPluginData'>, scramble: Buffer, capabilities: number, mariadbCapabilities: number): Buffer {
   return encodeHandshakeV10({
     serverVersion: upstream.serverVersion,
     connectionId: upstream.connectionId,

@@ -6,12 +6,17 @@
  * (header and command byte) wait for the decision. The gate stops after an intercepted command:
  * what follows it waits until the session has answered it.
  *
+ * With a `rewrite`, a short COM_QUERY (at most MAX_KILL_PACKET bytes, known from its header) waits
+ * whole and goes on as the rewrite returns it, or as it came (a KILL naming azdb's minted
+ * connection id becomes one naming the server's thread; see kill-translation.ts).
+ *
  * A packet is a command when its sequence id is 0, except in LOCAL INFILE data: there the ids
  * count on from 2 and wrap, so a 0 that follows a non-empty packet numbered 255 is more data.
  */
 import { Command } from './codec/commands.js';
 import { PacketDecoder, type Packet } from './codec/packet-decoder.js';
-import { PACKET_HEADER_LENGTH } from './codec/packets.js';
+import { PACKET_HEADER_LENGTH, encodePacket } from './codec/packets.js';
+import { MAX_KILL_PACKET } from './kill-translation.js';
 
 export type GateEvent =
   /** A command passed on; `head` is its first bytes (a view, valid during the push), `length` its whole length. */
@@ -30,7 +35,10 @@ export interface GateResult {
   rest: Buffer;
 }
 
-type Decision = 'forward' | 'intercept';
+type Decision = 'forward' | 'intercept' | 'inspect';
+
+/** A short COM_QUERY's payload as it should reach the server, or undefined to pass it as it came. */
+export type QueryRewrite = (payload: Buffer) => Buffer | undefined;
 
 const COMMAND_OFFSET = PACKET_HEADER_LENGTH;
 /**
@@ -56,6 +64,7 @@ export class CommandGate {
     /** Bytes of each command to hand to the audit; 0 when nothing is audited. */
     headLength: number,
     private readonly intercepted: ReadonlySet<number> = new Set([Command.ChangeUser]),
+    private readonly rewrite?: QueryRewrite,
   ) {
     this.reportCommands = headLength > 0;
     // Intercepted commands are small and kept whole; the cap is the largest max_allowed_packet.
@@ -72,9 +81,13 @@ export class CommandGate {
     for (let packet = decoder.next(); packet !== undefined; packet = decoder.next()) {
       const end = decoder.position;
       const isCommand = this.isCommand(packet.sequenceId);
-      const decision = this.decision ?? this.decide(isCommand, packet.payload[0]);
-      if (decision === 'forward') {
-        out.add(this.held, cursor, end);
+      const decision = this.decision ?? this.decide(isCommand, packet.payload[0], packet.length);
+      if (decision !== 'intercept') {
+        const rewritten = decision === 'inspect' ? this.rewrite!(packet.payload) : undefined;
+        // A packet inspected across chunks was held back whole: it goes on re-framed.
+        const whole = rewritten ?? (this.decision === 'inspect' ? packet.payload : undefined);
+        if (whole) out.insert(encodePacket(packet.sequenceId, whole));
+        else out.add(this.held, cursor, end);
         if (this.reportCommands && isCommand && packet.length > 0) events.push({ type: 'command', head: packet.payload, length: packet.length });
       }
       this.held = EMPTY;
@@ -101,7 +114,7 @@ export class CommandGate {
         this.held = Buffer.from(start);
         return;
       }
-      this.decision = this.decide(this.isCommand(start[COMMAND_OFFSET - 1]!), start[COMMAND_OFFSET]);
+      this.decision = this.decide(this.isCommand(start[COMMAND_OFFSET - 1]!), start[COMMAND_OFFSET], start.readUIntLE(0, 3));
     }
     if (this.decision === 'forward') out.add(this.held, from, chunk.length);
     this.held = EMPTY;
@@ -112,8 +125,10 @@ export class CommandGate {
     return !(this.previous.lastSequenceId === 0xff && this.previous.length > 0);
   }
 
-  private decide(isCommand: boolean, code: number | undefined): Decision {
-    return isCommand && code !== undefined && this.intercepted.has(code) ? 'intercept' : 'forward';
+  private decide(isCommand: boolean, code: number | undefined, length: number): Decision {
+    if (!isCommand || code === undefined) return 'forward';
+    if (this.intercepted.has(code)) return 'intercept';
+    return this.rewrite && code === Command.Query && length <= MAX_KILL_PACKET ? 'inspect' : 'forward';
   }
 }
 
@@ -138,6 +153,12 @@ class Output {
     this.flush();
     this.rangeStart = from;
     this.rangeEnd = to;
+  }
+
+  /** Bytes of the gate's own making, in order after what was added before. */
+  insert(bytes: Buffer): void {
+    this.flush();
+    this.parts.push(bytes);
   }
 
   buffers(): Buffer[] {

@@ -101,6 +101,15 @@ export function changeUserTooLong(length: number): MySqlClientError {
   return err(NetErrorCode.PacketTooLarge, PROTOCOL_ERROR_SQLSTATE, `COM_CHANGE_USER of ${length} bytes is longer than azdb accepts; send fewer connection attributes`);
 }
 
+/** The server no longer offers what the client agreed on from azdb's greeting (the server changed since it was learned). */
+export function serverChanged(target: UpstreamTarget, lacking: string): MySqlClientError {
+  return err(
+    ErrorCode.HandshakeError,
+    LINK_FAILURE,
+    `${target.name} no longer offers capabilities this connection agreed on (${lacking}): the server changed since azdb last connected to it. Connect again; azdb now greets with what the server offers`,
+  );
+}
+
 /** An upstream ERR, passed on; access refusals get the Entra advice a person needs. */
 export function upstreamRefused(refusal: ErrPacket, target: UpstreamTarget, loginUser: string): MySqlClientError {
   const denied = refusal.code === ErrorCode.AccessDenied || refusal.code === ErrorCode.DbAccessDenied || refusal.sqlState === '28000';

@@ -1,14 +1,16 @@
 /**
  * One MySQL client connection through the broker, as an explicit sequence of steps:
  *
- *   ConnectingUpstream (TCP, the server's greeting) → Greeting (azdb's own handshake)
- *   → Authenticating (tunnel password) → Authorizing (roles) → LoggingInUpstream (token, TLS,
- *   login) → Relaying → Closed
+ *   Greeting (azdb's own handshake, from the server's learned greeting facts) → Authenticating
+ *   (tunnel password) → Authorizing (roles) → LoggingInUpstream (token, TCP, the server's
+ *   greeting, TLS, login) → Relaying → Closed
  *
- * The upstream connection comes first so the client's greeting can carry the server's connection
- * id: `KILL QUERY <id>` (how mysql's Ctrl+C cancels) then reaches the right server thread as is.
+ * No server connection exists before the client proved the tunnel password: a silent socket or a
+ * wrong password never reaches the server (whose max_connect_errors would block the broker's host
+ * for everyone). The greeting's connection id is azdb's own (connection-ids.ts); the command gate
+ * translates `KILL QUERY <that id>` (how mysql's Ctrl+C cancels) to the server's thread.
  * Every failure before Relaying reaches the client as an ERR packet after azdb's greeting (a server
- * that cannot be reached too: the greeting is then a stand-in), with a server-range code, a
+ * that cannot be reached too), with a server-range code, a
  * SQLSTATE and a message that says what to do; the broker and its other sessions are unaffected. Once
  * relaying, server→client bytes are piped raw; client→server bytes pass a gate that feeds the
  * audit, without buffering packet bodies, and hands COM_CHANGE_USER to change-user.ts.
@@ -25,11 +27,13 @@ import { hangUp, relay, type RelayTap } from '../relay.js';
 import { afterWrongPassword, loginRefusal } from '../login-guard.js';
 import { upstreamLoginUser } from '../target.js';
 import { createScramble } from './auth.js';
-import { authenticateClient, encodeGreeting, greetingCapabilities, greetingMariaDbCapabilities, receiveLogin } from './client-login.js';
+import { authenticateClient, capabilitiesLacking, encodeGreeting, greetingCapabilities, greetingMariaDbCapabilities, receiveLogin } from './client-login.js';
+import { connectionIds, serverKey } from './connection-ids.js';
+import { greetingFacts, learnGreeting, type GreetingFacts } from './greeting-facts.js';
+import { translateKill } from './kill-translation.js';
 import { CommandGate } from './command-gate.js';
 import { auditCommand } from './command-audit.js';
 import { Capability } from './codec/constants.js';
-import type { HandshakeV10 } from './codec/handshake.js';
 import { PacketLeg } from './packet-leg.js';
 import { encodeErr } from './codec/responses.js';
 import { ClientInbox, changeUser, type ChangeUserContext } from './change-user.js';
@@ -41,6 +45,7 @@ import {
   hostBlocked,
   hostOf,
   insecureTransport,
+  serverChanged,
   tokenUnavailable,
   upstreamFailure,
   upstreamRefused,
@@ -69,6 +74,7 @@ export async function runMySqlSession(clientSocket: Socket, options: MySqlSessio
   let upstream: UpstreamConnection | undefined;
   let identity: SessionIdentity | undefined;
   let relaying = false;
+  let connectionId: number | undefined;
   try {
     // A source waiting out its login backoff: refused before any server connection, unaudited.
     const retryIn = loginRefusal(options, clientSocket.remoteAddress);
@@ -78,31 +84,25 @@ export async function runMySqlSession(clientSocket: Socket, options: MySqlSessio
       return;
     }
 
-    // ConnectingUpstream. A server that cannot be reached is reported once the client has logged
-    // in and the roles allow it: an ERR in place of the greeting is one a TLS-minded client cannot
-    // trust ("Received error packet before completion of TLS handshake"), and a stranger learns
-    // nothing of the server.
-    // Under `broker.audit.on_failure: block` a full audit queue holds new sessions here, before
-    // a server connection is opened that its connect_timeout would close meanwhile.
+    // Greeting, from what this server's last greeting said (probed once per process when nothing
+    // is known yet): no server connection exists until the client proved the tunnel password, so
+    // silent sockets and wrong passwords never count against the server's max_connect_errors.
+    // Under `broker.audit.on_failure: block` a full audit queue holds new sessions here.
     await options.audit.wait();
     if (clientSocket.destroyed) throw new PeerClosedError();
-    const reached = await connectUpstream(target, options.closing).then(
-      (connection) => ({ connection }),
-      (error: unknown) => ({ unreachable: error instanceof MySqlUpstreamRefused ? new MySqlClientError(error.err) : upstreamFailure(error, target) }),
-    );
-    if ('connection' in reached) upstream = reached.connection;
-
-    // Greeting
+    const facts = (await greetingFacts(target, options.closing)) ?? STAND_IN_GREETING;
+    if (clientSocket.destroyed) throw new PeerClosedError();
     const scramble = createScramble();
-    const greeting = 'connection' in reached ? reached.connection.greeting : STAND_IN_GREETING;
-    const offered = greetingCapabilities(greeting.capabilities, options.clientTls !== undefined);
-    const mariadbOffered = greetingMariaDbCapabilities(greeting.mariadbCapabilities);
-    client.send(encodeGreeting(greeting, scramble, offered, mariadbOffered));
+    connectionId = connectionIds.mint(serverKey(target));
+    const offered = greetingCapabilities(facts.capabilities, options.clientTls !== undefined);
+    const mariadbOffered = greetingMariaDbCapabilities(facts.mariadbCapabilities);
+    client.send(encodeGreeting({ ...facts, connectionId }, scramble, offered, mariadbOffered));
 
     // Authenticating: the tunnel's local password, never forwarded anywhere.
     const response = await receiveLogin(client, options.clientTls);
     if (options.requireClientTls && !(client.socket instanceof TLSSocket)) throw insecureTransport();
     const capabilities = (response.capabilities & offered) >>> 0;
+    const mariadbCapabilities = (response.mariadbCapabilities & mariadbOffered) >>> 0;
     const dbUser = response.username || options.defaults.dbUser || '';
     const dbName = response.database || options.defaults.dbName || '';
     identity = {
@@ -115,9 +115,6 @@ export async function runMySqlSession(clientSocket: Socket, options: MySqlSessio
     };
     await authenticateClient(client, response, scramble, options.localPassword, hostOf(clientSocket.remoteAddress)).catch(async (error: unknown) => {
       if (error instanceof MySqlClientError && error.err.code === ErrorCode.AccessDenied) {
-        // The server connection is not held while the client waits out its backoff.
-        upstream?.leg.socket.destroy();
-        upstream?.tcp.destroy();
         await afterWrongPassword(options, clientSocket.remoteAddress, client.socket as Socket, deadline);
       }
       throw error;
@@ -127,9 +124,9 @@ export async function runMySqlSession(clientSocket: Socket, options: MySqlSessio
     // Authorizing
     const decision = options.authorize(dbUser, dbName);
     if (!decision.allowed) throw deniedByRoles(dbUser, dbName, target, decision.reason);
-    if ('unreachable' in reached) throw reached.unreachable;
 
-    // LoggingInUpstream, within the client's login deadline
+    // LoggingInUpstream, within the client's login deadline: the token first, so the server
+    // connection is opened only when the login can follow at once.
     const wait = loginWait(deadline, handshakeMs, options.closing);
     const token = await options
       .getToken(wait.signal)
@@ -137,19 +134,27 @@ export async function runMySqlSession(clientSocket: Socket, options: MySqlSessio
         throw tokenUnavailable(target, error);
       })
       .finally(() => wait.dispose());
+    upstream = await connectUpstream(target, options.closing).catch((error: unknown) => {
+      throw error instanceof MySqlUpstreamRefused ? new MySqlClientError(error.err) : upstreamFailure(error, target);
+    });
+    learnGreeting(target, upstream.greeting);
+    const lacking = capabilitiesLacking(upstream.greeting, capabilities, mariadbCapabilities);
+    if (lacking !== undefined) throw serverChanged(target, lacking);
     const loginUser = upstreamLoginUser(target, dbUser);
     const login = {
       user: loginUser,
       database: dbName,
       capabilities,
-      mariadbCapabilities: (response.mariadbCapabilities & mariadbOffered) >>> 0,
+      mariadbCapabilities,
       maxPacketSize: response.maxPacketSize,
       characterSet: response.characterSet,
       connectAttributes: response.connectAttributes,
     };
-    const session = await loginUpstream(reached.connection, target, login, token).catch((error: unknown) => {
+    const connection = upstream;
+    const session = await loginUpstream(connection, target, login, token).catch((error: unknown) => {
       throw error instanceof MySqlUpstreamRefused ? upstreamRefused(error.err, target, loginUser) : upstreamFailure(error, target);
     });
+    connectionIds.bind(connectionId, connection.greeting.connectionId);
 
     // Relaying
     relaying = true;
@@ -161,7 +166,7 @@ export async function runMySqlSession(clientSocket: Socket, options: MySqlSessio
     const change: ChangeUserContext = {
       client: socket,
       upstream: session.socket,
-      upstreamGreeting: reached.connection.greeting,
+      upstreamGreeting: connection.greeting,
       upstreamCapabilities: session.capabilities,
       scramble,
       capabilities,
@@ -184,14 +189,14 @@ export async function runMySqlSession(clientSocket: Socket, options: MySqlSessio
       client.reader.detach();
       await hangUp(socket, client.frame(encodeErr(clientError.err)));
     }
+  } finally {
+    if (connectionId !== undefined) connectionIds.release(connectionId);
   }
 }
 
-/** What azdb greets with when the server could not be reached: a MySQL 8.0 server's capabilities. */
-const STAND_IN_GREETING: HandshakeV10 = {
+/** What azdb greets with when the server could not be probed: a MySQL 8.0 server's capabilities. */
+const STAND_IN_GREETING: GreetingFacts = {
   serverVersion: '8.0.0-azdb',
-  connectionId: 0,
-  authPluginData: Buffer.alloc(0),
   capabilities: 0xffff_ffff, // greetingCapabilities keeps those azdb offers
   characterSet: 45, // utf8mb4_general_ci
   statusFlags: 0x0002, // SERVER_STATUS_AUTOCOMMIT
@@ -206,7 +211,9 @@ const MAX_BYTES_DURING_CHANGE = 1024 * 1024;
 function commandGate(change: ChangeUserContext): RelayTap {
   const { options, identity, capabilities } = change;
   return (fail) => {
-    const gate = new CommandGate(options.audit.queries ? AUDIT_HEAD_LENGTH : 0);
+    const server = serverKey(options.target);
+    const kill = (payload: Buffer) => translateKill(payload, capabilities, (minted) => connectionIds.threadOf(minted, server));
+    const gate = new CommandGate(options.audit.queries ? AUDIT_HEAD_LENGTH : 0, undefined, kill);
     const audited = options.audit.queries ? identity : undefined;
     let inbox: ClientInbox | undefined;
     let queued = 0;

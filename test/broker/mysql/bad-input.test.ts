@@ -195,7 +195,7 @@ describe.skipIf(mariadbd.skip)('MySQL broker: bad input', () => {
       await expectServed();
     });
 
-    it('times out a stalled client with 1043 while another is served, and releases its upstream connection', async () => {
+    it('times out a stalled client with 1043 while another is served, holding no server connection meanwhile', async () => {
       const direct = await directListener({ handshakeTimeoutMs: 400 });
       const baseline = await unauthenticated();
       const silent = await raw(direct.port);
@@ -204,7 +204,8 @@ describe.skipIf(mariadbd.skip)('MySQL broker: bad input', () => {
       const g = await trickle.greeting();
       const login = encodePacket(1, loginResponse(g, { user: USER, password: direct.password }));
       trickle.socket.write(login.subarray(0, 10));
-      expect(await unauthenticated()).toBeGreaterThanOrEqual(baseline + 2);
+      // azdb greets from what it learned of the server: no server connection before the login.
+      expect(await unauthenticated()).toBeLessThanOrEqual(baseline);
       await expectServed(direct.port, direct.password);
       const started = Date.now();
       for (const client of [silent, trickle]) {

@@ -4,6 +4,8 @@ import { Command } from '../../../src/broker/mysql/codec/commands.js';
 import { comQuery, comStmtPrepare } from '../../helpers/mysql-payloads.js';
 import { MAX_PHYSICAL_PAYLOAD, encodePacket } from '../../../src/broker/mysql/codec/packets.js';
 import { MySqlProtocolError } from '../../../src/broker/mysql/codec/protocol-error.js';
+import { translateKill } from '../../../src/broker/mysql/kill-translation.js';
+import { Capability } from '../../../src/broker/mysql/codec/constants.js';
 
 const query = (sql: string) => encodePacket(0, comQuery(sql, 0));
 const changeUser = encodePacket(0, Buffer.from([Command.ChangeUser, ...Buffer.from('root\0'), 0, 0]));
@@ -110,5 +112,51 @@ describe('CommandGate', () => {
     const gate = new CommandGate(8);
     gate.push(first);
     expect(() => gate.push(Buffer.from([1, 0, 0, 7, 0x41]))).toThrow(MySqlProtocolError);
+  });
+});
+
+describe('CommandGate with a query rewrite (KILL translation)', () => {
+  const threads = new Map([[0x8000_0007, 42]]);
+  const kill = (payload: Buffer) => translateKill(payload, 0, (minted) => threads.get(minted));
+  const longQuery = query(`select '${'x'.repeat(300)}'`);
+  const stream = [query('select 1'), query('KILL QUERY 2147483655'), longQuery, query('kill 2147483655;'), query('KILL QUERY 12'), changeUser, query('select 2')];
+  const input = Buffer.concat(stream);
+  const expected = Buffer.concat([query('select 1'), query('KILL QUERY 42'), longQuery, query('kill 42;'), query('KILL QUERY 12'), query('select 2')]);
+
+  it('rewrites a KILL of a minted id at every split, passing everything else as it came', () => {
+    const whole = run(new CommandGate(64, undefined, kill), [input]);
+    expect(whole.forwarded).toEqual(expected);
+    for (let a = 0; a <= input.length; a += 3) {
+      for (let b = a; b <= input.length; b += 11) {
+        const split = run(new CommandGate(64, undefined, kill), [input.subarray(0, a), input.subarray(a, b), input.subarray(b)]);
+        expect(split.forwarded).toEqual(expected);
+        expect(split.events).toEqual(whole.events);
+      }
+    }
+    expect(run(new CommandGate(0, undefined, kill), [...input].map((byte) => Buffer.from([byte]))).forwarded).toEqual(expected);
+  });
+});
+
+describe('translateKill', () => {
+  const threadOf = (minted: number) => (minted === 0x8000_0001 ? 77 : undefined);
+  const sql = (text: string, capabilities = 0) => translateKill(comQuery(text, capabilities), capabilities, threadOf)?.subarray(1).toString();
+
+  it('translates every KILL form naming a minted id, and nothing else', () => {
+    expect(sql('KILL 2147483649')).toBe('KILL 77');
+    expect(sql('  kill query 2147483649 ; ')).toBe('  kill query 77 ; ');
+    expect(sql('KILL HARD CONNECTION 2147483649')).toBe('KILL HARD CONNECTION 77');
+    expect(sql('KILL SOFT QUERY 2147483649')).toBe('KILL SOFT QUERY 77');
+    expect(sql('KILL QUERY 2147483650')).toBeUndefined(); // not a session's id
+    expect(sql('KILL QUERY ID 2147483649')).toBeUndefined(); // MariaDB's query id, not a connection
+    expect(sql('KILL USER bob')).toBeUndefined();
+    expect(sql('select 2147483649')).toBeUndefined();
+    expect(sql('KILL QUERY 2147483649; drop table t')).toBeUndefined();
+  });
+
+  it('keeps an empty query-attribute block when the client has CLIENT_QUERY_ATTRIBUTES', () => {
+    const payload = comQuery('KILL QUERY 2147483649', Capability.QueryAttributes);
+    const out = translateKill(payload, Capability.QueryAttributes, threadOf)!;
+    expect(out.subarray(0, payload.length - 'KILL QUERY 2147483649'.length)).toEqual(payload.subarray(0, payload.length - 'KILL QUERY 2147483649'.length));
+    expect(out.subarray(payload.length - 'KILL QUERY 2147483649'.length).toString()).toBe('KILL QUERY 77');
   });
 });

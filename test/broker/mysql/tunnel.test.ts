@@ -101,7 +101,9 @@ describe.skipIf(mariadbd.skip)('MySQL tunnel against emulated Azure over real Ma
     const c = await connectTo(t, { multipleStatements: true });
     try {
       const [[who]] = await c.query<mysql.RowDataPacket[]>('select current_user() as user, database() as db, connection_id() as id');
-      expect(who).toEqual({ user: `${USER}@%`, db: 'shop', id: c.threadId });
+      // connection_id() is the server's thread; the greeting's id (c.threadId) is azdb's own.
+      expect(who).toEqual({ user: `${USER}@%`, db: 'shop', id: expect.any(Number) });
+      expect(c.threadId).toBeGreaterThanOrEqual(0x8000_0000);
       const [[count]] = await c.query<mysql.RowDataPacket[]>('select count(*) as n from customers');
       expect(Number(count!.n)).toBeGreaterThan(0);
       const [rows] = await c.execute<mysql.RowDataPacket[]>('select ? + ? as sum, ? as text', [40, 2, 'héllo']);
@@ -134,7 +136,7 @@ describe.skipIf(mariadbd.skip)('MySQL tunnel against emulated Azure over real Ma
     }
   });
 
-  it('greets with its own scramble and the server\'s version and connection id, offering only what it relays', async () => {
+  it('greets with its own scramble and connection id and the server\'s version, offering only what it relays', async () => {
     const t = await tunnel();
     const raw = await RawMySql.connect(t.port);
     try {
@@ -146,8 +148,10 @@ describe.skipIf(mariadbd.skip)('MySQL tunnel against emulated Azure over real Ma
       // MariaDB's extended capabilities, all but COM_MULTI (commands the gate could not see).
       expect(greeting.mariadbCapabilities & MariaDbCapability.ExtendedMetadata).toBe(MariaDbCapability.ExtendedMetadata);
       expect(greeting.mariadbCapabilities & MariaDbCapability.ComMulti).toBe(0);
+      // azdb's own id, minted above the server's: no server thread exists for a client not logged in.
+      expect(greeting.connectionId).toBeGreaterThanOrEqual(0x8000_0000);
       const rows = await azure.realMariaDb!.query<mysql.RowDataPacket[]>('select id from information_schema.processlist where id = ?', [greeting.connectionId]);
-      expect(rows).toHaveLength(1);
+      expect(rows).toHaveLength(0);
     } finally {
       raw.close();
     }
@@ -242,6 +246,44 @@ describe.skipIf(mariadbd.skip)('MySQL tunnel against emulated Azure over real Ma
     expect(error).toMatchObject({ errno: 1429, sqlState: '08001' });
     expect(error.message).toContain('does not offer TLS');
     expect(Buffer.concat(fake.received)).toHaveLength(0);
+  });
+
+  it('refuses clearly when the server no longer offers what the client agreed on from the learned greeting, and greets the next with the new facts', async () => {
+    const base = Capability.Protocol41 | Capability.SecureConnection | Capability.PluginAuth | Capability.ConnectWithDb | Capability.Transactions | Capability.Ssl;
+    const greetingWith = (capabilities: number) =>
+      encodePacket(0, encodeHandshakeV10({
+        serverVersion: '8.0.99-changing', connectionId: 7, authPluginData: createScramble(), capabilities, characterSet: 45, statusFlags: 2,
+        authPluginName: 'mysql_clear_password', mariadbCapabilities: 0,
+      }));
+    // The probe sees multi-results; the connection after the client's login does not.
+    const greetings = [greetingWith(base | Capability.MultiResults), greetingWith(base)];
+    const received: Buffer[] = [];
+    const server = createServer((s: Socket) => {
+      s.on('data', (d) => received.push(d));
+      s.on('error', () => {});
+      s.write(greetings.length > 1 ? greetings.shift()! : greetings[0]!);
+    });
+    const port = await broker.listen(server);
+    const t = await tunnel({ target: targetFor('shopdb', { port }) });
+    const raw = await RawMySql.connect(t.port);
+    try {
+      const greeting = await raw.greeting();
+      expect(greeting.capabilities & Capability.MultiResults).toBe(Capability.MultiResults);
+      raw.send(1, loginResponse(greeting, { user: t.user, password: t.password, database: 'shop' }));
+      const err = errOf(await raw.next());
+      expect(err).toMatchObject({ code: 1043, sqlState: '08S01' });
+      expect(err.message).toContain('no longer offers capabilities this connection agreed on (MultiResults)');
+    } finally {
+      raw.close();
+    }
+    // Nothing of the login reached the changed server.
+    expect(Buffer.concat(received)).toHaveLength(0);
+    const next = await RawMySql.connect(t.port);
+    try {
+      expect((await next.greeting()).capabilities & Capability.MultiResults).toBe(0);
+    } finally {
+      next.close();
+    }
   });
 
   it('says where it could not connect when the server is down, once the client has logged in', async () => {
