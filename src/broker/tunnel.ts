@@ -17,6 +17,8 @@ import { runPostgresSession } from './postgres/session.js';
 import type { AccessDecision, SessionEvent } from './session-record.js';
 import { refuseMySql, refusePostgres, type RefusalOutcome } from './refuse.js';
 import type { UpstreamTarget } from './target.js';
+import type { PoolLimits } from './postgres/pool/pool-manager.js';
+import { PostgresPool, type PoolEvents } from './postgres/pool/postgres-pool.js';
 
 export interface TunnelOptions {
   target: UpstreamTarget;
@@ -45,6 +47,9 @@ export interface TunnelOptions {
   onRefused?: (outcome: RefusalOutcome) => void;
   /** Errors accepting a connection (EMFILE); the listener keeps going. */
   onAcceptError?: (error: Error) => void;
+  /** PostgreSQL only: server connections shared by this tunnel's clients (session mode). */
+  pool?: PoolLimits;
+  poolEvents?: PoolEvents;
 }
 
 export interface Tunnel {
@@ -59,6 +64,8 @@ export interface Tunnel {
   /** Connection URI without the password. */
   uri: string;
   readonly connections: number;
+  /** The tunnel's pool, when it has one. */
+  readonly pool?: PostgresPool;
   close(drainMs?: number): Promise<void>;
 }
 
@@ -67,6 +74,7 @@ export async function openTunnel(options: TunnelOptions): Promise<Tunnel> {
   const cancels = options.cancels ?? new CancelRegistry();
   // Sessions still logging in (waiting for a token) end when the tunnel closes; relaying ones drain.
   const closing = new AbortController();
+  const pool = options.pool && options.target.protocol === 'postgres' ? new PostgresPool(options.target, options.pool, options.poolEvents) : undefined;
   const listener: Listener = await startListener({
     host: options.host,
     port: options.port,
@@ -93,7 +101,7 @@ export async function openTunnel(options: TunnelOptions): Promise<Tunnel> {
         ...(options.onEvent ? { onEvent: options.onEvent } : {}),
       };
       try {
-        await (options.target.protocol === 'mysql' ? runMySqlSession(socket, common) : runPostgresSession(socket, { ...common, cancels }));
+        await (options.target.protocol === 'mysql' ? runMySqlSession(socket, common) : runPostgresSession(socket, { ...common, cancels, ...(pool ? { pool } : {}) }));
       } finally {
         gate?.release();
       }
@@ -112,9 +120,14 @@ export async function openTunnel(options: TunnelOptions): Promise<Tunnel> {
     get connections() {
       return listener.connections;
     },
-    close: (drainMs) => {
+    ...(pool ? { pool } : {}),
+    close: async (drainMs) => {
       closing.abort(tunnelClosing());
-      return listener.close(drainMs);
+      try {
+        await listener.close(drainMs);
+      } finally {
+        pool?.close();
+      }
     },
   };
 }

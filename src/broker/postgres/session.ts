@@ -14,7 +14,7 @@ import type { Socket } from 'node:net';
 import { errorMessage, redactSecrets } from '../../errors.js';
 import type { SessionIdentity } from '../audit.js';
 import { sessionRecord, type SessionOptions } from '../session-record.js';
-import { awaitStartup, clientConnection } from './startup-phase.js';
+import { awaitStartup, clientConnection, type ClientConnection } from './startup-phase.js';
 import { loginWait } from '../login-wait.js';
 import { hangUp, relay } from '../relay.js';
 import type { CancelRegistry } from '../cancel-registry.js';
@@ -29,7 +29,9 @@ import {
   encodeBackendKeyData,
   encodeErrorResponse,
   encodeNegotiateProtocolVersion,
+  encodeParameterStatus,
   encodeProtocol2Error,
+  encodeReadyForQuery,
   type ErrorFields,
 } from './codec/messages.js';
 import { PgProtocolError, PgStartupRefusal } from './codec/protocol-error.js';
@@ -37,6 +39,11 @@ import { queryAudit } from './query-audit.js';
 import { SCRAM_MECHANISM, ScramServer } from './scram.js';
 import { encodeCancelRequest, encodeSslRequest } from './codec/startup.js';
 import { PgUpstreamRefused, loginUpstream, type UpstreamSession } from './upstream.js';
+import { PoolClosed, PoolWaitTimeout, type Lease } from './pool/pool-manager.js';
+import type { PostgresPool } from './pool/postgres-pool.js';
+import { pooledRelay } from './pool/pooled-relay.js';
+import { runOwnQuery, quoteLiteral, type ServerConnection } from './pool/server-connection.js';
+import { SessionTracker } from './pool/session-tracker.js';
 
 /**
  * Clients prove the local password with SCRAM-SHA-256; with clientTls SSLRequest is answered 'S'.
@@ -44,6 +51,8 @@ import { PgUpstreamRefused, loginUpstream, type UpstreamSession } from './upstre
  */
 export interface PostgresSessionOptions extends SessionOptions {
   cancels: CancelRegistry;
+  /** Server connections shared by clients (session mode); absent: one upstream per client. */
+  pool?: PostgresPool;
 }
 
 /** An error for the client, already phrased for it. */
@@ -105,6 +114,11 @@ export async function runPostgresSession(clientSocket: Socket, options: Postgres
       );
     }
 
+    if (options.pool) {
+      await relayPooled(options, options.pool, client, startup.params, { identity, dbUser, dbName, record }, loginWait(deadline, handshakeMs, options.closing));
+      return;
+    }
+
     // ConnectingUpstream, within the client's login deadline
     const wait = loginWait(deadline, handshakeMs, options.closing);
     const { token, upstream } = await connectUpstream(options, startup.params, dbUser, dbName, wait.signal).finally(() => wait.dispose());
@@ -144,21 +158,97 @@ async function connectUpstream(
   dbName: string,
   signal: AbortSignal,
 ): Promise<{ token: string; upstream: UpstreamSession }> {
-  let token: string;
-  try {
-    token = await options.getToken(signal);
-  } catch (error) {
-    throw fatal('08001', `azdb could not get an Entra token for ${options.target.name}: ${errorMessage(error)}`, 'Run `azdb creds` to see which credential source works and how to fix the others.');
-  }
+  const token = await tokenFor(options, signal);
   const loginUser = upstreamLoginUser(options.target, dbUser);
-  const passthrough: Record<string, string> = {};
-  for (const [name, value] of Object.entries(params)) {
-    if (name !== 'user' && name !== 'database' && !name.startsWith('_pq_.')) passthrough[name] = value;
-  }
+  const passthrough = passthroughParams(params);
   const upstream = await loginUpstream(options.target, { user: loginUser, database: dbName, params: passthrough }, token, signal).catch((error: unknown) => {
     throw upstreamFailure(error, options.target, loginUser, dbName);
   });
   return { token, upstream };
+}
+
+async function tokenFor(options: PostgresSessionOptions, signal: AbortSignal): Promise<string> {
+  try {
+    return await options.getToken(signal);
+  } catch (error) {
+    throw fatal('08001', `azdb could not get an Entra token for ${options.target.name}: ${errorMessage(error)}`, 'Run `azdb creds` to see which credential source works and how to fix the others.');
+  }
+}
+
+/** The client's startup parameters that go on to the server (application_name, client_encoding, options…). */
+function passthroughParams(params: Record<string, string>): Record<string, string> {
+  const passthrough: Record<string, string> = {};
+  for (const [name, value] of Object.entries(params)) {
+    if (name !== 'user' && name !== 'database' && !name.startsWith('_pq_.')) passthrough[name] = value;
+  }
+  return passthrough;
+}
+
+/**
+ * Relaying on a pooled server connection (session mode): the connection is the key's (same
+ * user, database and identity), the client's startup parameters are applied with set_config
+ * and the client is greeted with the connection's ParameterStatus set and a BackendKeyData of
+ * its own; afterwards the pool resets the connection or closes it.
+ */
+async function relayPooled(
+  options: PostgresSessionOptions,
+  pool: PostgresPool,
+  client: ClientConnection,
+  params: Record<string, string>,
+  who: { identity: SessionIdentity; dbUser: string; dbName: string; record: ReturnType<typeof sessionRecord> },
+  wait: ReturnType<typeof loginWait>,
+): Promise<void> {
+  const { socket, reader } = client;
+  const loginUser = upstreamLoginUser(options.target, who.dbUser);
+  const { options: startupOptions, ...settings } = passthroughParams(params);
+  let token: string;
+  let lease: Lease<ServerConnection>;
+  try {
+    token = await tokenFor(options, wait.signal);
+    lease = await pool.acquire({ loginUser, dbName: who.dbName, ...(startupOptions ? { options: startupOptions } : {}) }, token, wait.signal).catch((error: unknown) => {
+      if (error instanceof PoolWaitTimeout) {
+        throw fatal(
+          '53300',
+          `all ${pool.limits.maxServerConnections} pooled server connections for user "${loginUser}" on ${options.target.name} are busy; waited ${(error.waitedMs / 1000).toFixed(1)} s`,
+          'Raise pool.max_server_connections (or pool.max_client_wait) in azdb.yaml, or have clients hold their connections for shorter.',
+        );
+      }
+      if (error instanceof PoolClosed) throw fatal('57P01', `the azdb listener for ${options.target.name} is shutting down`);
+      throw upstreamFailure(error, options.target, loginUser, who.dbName);
+    });
+  } finally {
+    wait.dispose();
+  }
+  const connection = lease.connection;
+  const tracker = new SessionTracker(connection.parameters);
+  let serverBroken = false;
+  let minted: { processId: number; secretKey: Buffer } | undefined;
+  try {
+    const names = Object.keys(settings);
+    if (names.length > 0) {
+      const sql = names.map((name) => `SELECT pg_catalog.set_config(${quoteLiteral(name)}, ${quoteLiteral(settings[name]!)}, false)`).join('; ');
+      const applied = await runOwnQuery(connection, sql).catch((error: unknown) => {
+        serverBroken = true;
+        throw error;
+      });
+      if (applied.error) throw upstreamFailure(new PgUpstreamRefused({ ...applied.error, S: 'FATAL' }, Buffer.alloc(0)), options.target, loginUser, who.dbName);
+    }
+    const key = connection.backendKey;
+    minted = key ? options.cancels.mint(() => forwardCancel(options.target, key), key.processId) : undefined;
+    const greeting = [encodeAuthentication({ type: 'ok' })];
+    for (const [name, value] of connection.parameters) greeting.push(encodeParameterStatus(name, value));
+    if (minted) greeting.push(encodeBackendKeyData(minted.processId, minted.secretKey));
+    greeting.push(encodeReadyForQuery('I'));
+    const early = reader.detach();
+    socket.write(Buffer.concat(greeting));
+    who.record.started(who.identity, who.dbUser, who.dbName, token);
+    const result = await pooledRelay(socket, connection, tracker, early, options.audit.queries ? queryAudit(options.audit, who.identity) : undefined);
+    serverBroken = result.serverBroken;
+    who.record.ended(who.identity, result.error ? 'error' : 'ok', result.error);
+  } finally {
+    if (minted) options.cancels.release(minted.processId);
+    await pool.release(lease, serverBroken ? undefined : tracker, serverBroken);
+  }
 }
 
 async function authenticateClient(

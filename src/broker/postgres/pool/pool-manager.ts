@@ -114,8 +114,9 @@ export class PoolManager<C, I = unknown> {
    * A connection of `key`: an idle one, else a new one from `open` while the key is under its
    * limit, else the first free one after the clients already waiting (FIFO), within maxClientWaitMs.
    */
-  acquire(key: string, info: I, open: () => Promise<C>): Promise<Lease<C>> {
+  acquire(key: string, info: I, open: () => Promise<C>, signal?: AbortSignal): Promise<Lease<C>> {
     if (this.closed) return Promise.reject(new PoolClosed());
+    if (signal?.aborted) return Promise.reject(signal.reason);
     const pool = this.pool(key, info);
     const since = this.clock.now();
     return new Promise<Lease<C>>((resolve, reject) => {
@@ -130,6 +131,19 @@ export class PoolManager<C, I = unknown> {
         reject(new PoolWaitTimeout(waited));
       }, this.limits.maxClientWaitMs);
       pool.waiters.push(waiter);
+      // A client that gave up (went away, its login deadline passed) leaves the queue.
+      signal?.addEventListener(
+        'abort',
+        () => {
+          const at = pool.waiters.indexOf(waiter);
+          if (at < 0) return;
+          pool.waiters.splice(at, 1);
+          this.clock.clearTimeout(waiter.timer);
+          reject(signal.reason);
+          this.forget(key, pool);
+        },
+        { once: true },
+      );
     });
   }
 

@@ -169,3 +169,17 @@ describe('PoolManager', () => {
     expect(pool.stats()[0]).toMatchObject({ clientsActive: 0, clientsWaiting: 0, serversIdle: 1 });
   });
 });
+
+describe('PoolManager waiting clients', () => {
+  it('lets a client that gave up leave the queue, so the next one is served', async () => {
+    const { acquire, pool } = setup({ maxServerConnections: 1 });
+    const first = await acquire('k');
+    const gaveUp = new AbortController();
+    const leaving = pool.acquire('k', { who: 'k' }, () => Promise.reject(new Error('never opened')), gaveUp.signal);
+    const staying = acquire('k');
+    gaveUp.abort(new Error('client went away'));
+    await expect(leaving).rejects.toThrow('client went away');
+    first.release(true);
+    expect((await staying).connection).toBe('k#1');
+  });
+});
