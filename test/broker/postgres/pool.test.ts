@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect } from 'node:net';
 import pg from 'pg';
-import { BrokerFixture, SCOPE } from '../../helpers/broker-fixtures.js';
+import { BrokerFixture } from '../../helpers/broker-fixtures.js';
 import { waitFor } from '../../helpers/wait.js';
 import type { Tunnel, TunnelOptions } from '../../../src/broker/tunnel.js';
 import type { PoolLimits } from '../../../src/broker/postgres/pool/pool-manager.js';
@@ -168,8 +168,10 @@ describe('PostgreSQL pooling, session mode, against emulated Azure', () => {
   });
 
   it('logs a server connection in once for many clients, with the cached token', async () => {
-    let tokenCalls = 0;
-    const { tunnel, logins } = await pooled({}, { getToken: () => (tokenCalls++, broker.tokens.getToken(SCOPE)) });
+    const { tunnel, logins } = await pooled();
+    await broker.getToken();
+    const fetchesBefore = broker.tokens.stats.fetches;
+    const requestsBefore = broker.azure.identity.requests;
     for (let i = 0; i < 3; i++) {
       const c = await client(tunnel);
       await c.query('select 1');
@@ -177,6 +179,7 @@ describe('PostgreSQL pooling, session mode, against emulated Azure', () => {
       await idle(tunnel, 1);
     }
     expect(logins).toHaveLength(1);
-    expect(tokenCalls).toBe(3);
+    expect(broker.tokens.stats.fetches).toBe(fetchesBefore);
+    expect(broker.azure.identity.requests).toBe(requestsBefore);
   });
 });
