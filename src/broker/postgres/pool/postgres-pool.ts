@@ -8,6 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import { decodeTokenClaims } from '../../../azure/token-claims.js';
+import type { PoolConfig } from '../../../config/schema.js';
 import type { UpstreamTarget } from '../../target.js';
 import { encodeMessage } from '../codec/frames.js';
 import { loginUpstream } from '../upstream.js';
@@ -133,4 +134,15 @@ export function identityOf(token: string): string {
   const who = claims?.objectId ? `oid:${claims.objectId}` : claims?.appId ? `appid:${claims.appId}` : undefined;
   if (who) return `${who}@${claims?.tenantId ?? '?'}`;
   return `token:${createHash('sha256').update(token).digest('hex').slice(0, 16)}`;
+}
+
+/** A `pool:` mapping of azdb.yaml (validated, durations in ms) as the pool reads it. */
+export function poolLimits(config: PoolConfig): PoolLimits {
+  return {
+    maxServerConnections: config.max_server_connections,
+    minIdle: config.min_idle,
+    idleTimeoutMs: config.idle_timeout,
+    serverLifetimeMs: config.server_lifetime,
+    maxClientWaitMs: config.max_client_wait,
+  };
 }
