@@ -226,8 +226,9 @@ const DURATION_PATTERN = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)$/;
 const MAX_DURATION_MS = 7 * 24 * 3_600_000;
 
 /**
- * A length of time, in milliseconds once read: a number of seconds (`30`, `0.5`) or a number with
- * a unit (`250ms`, `30s`, `10m`, `1h`); from 0 up to a week.
+ * A length of time, in seconds once read (so that a read config written back reads the same): a
+ * number of seconds (`30`, `0.5`) or a number with a unit (`250ms`, `30s`, `10m`, `1h`); from 0
+ * up to a week, to the millisecond.
  */
 export function duration() {
   const what = 'a duration: seconds (30) or a number with ms, s, m or h (250ms, 10m)';
@@ -243,6 +244,6 @@ export function duration() {
   };
   return v.pipe(
     v.custom<number>((value) => toMs(value) !== undefined, expected(what)),
-    v.transform((value) => toMs(value)!),
+    v.transform((value) => toMs(value)! / 1_000),
   );
 }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, parseConfig } from '../../src/config/load.js';
 import type { ConfigIssue } from '../../src/config/schema.js';
+import { buildConfig, renderConfig } from '../../src/config/generate.js';
 
 const FILE = 'azdb.yaml';
 const lines = (...text: string[]): string => `${text.join('\n')}\n`;
@@ -23,9 +24,9 @@ describe('pool: in azdb.yaml', () => {
       mode: 'session',
       max_server_connections: 10,
       min_idle: 0,
-      idle_timeout: 600_000,
-      server_lifetime: 3_600_000,
-      max_client_wait: 30_000,
+      idle_timeout: 600,
+      server_lifetime: 3_600,
+      max_client_wait: 30,
     });
   });
 
@@ -36,8 +37,8 @@ describe('pool: in azdb.yaml', () => {
 
   it('reads durations as seconds or with a unit', () => {
     const config = parseConfig(pg('idle_timeout: 90', 'server_lifetime: 250ms', 'max_client_wait: 1.5', 'max_server_connections: 3', 'min_idle: 1'), FILE);
-    expect(config.databases[0]?.pool).toMatchObject({ idle_timeout: 90_000, server_lifetime: 250, max_client_wait: 1_500, max_server_connections: 3, min_idle: 1 });
-    expect(parseConfig(pg('idle_timeout: 10m', 'server_lifetime: 2h'), FILE).databases[0]?.pool).toMatchObject({ idle_timeout: 600_000, server_lifetime: 7_200_000 });
+    expect(config.databases[0]?.pool).toMatchObject({ idle_timeout: 90, server_lifetime: 0.25, max_client_wait: 1.5, max_server_connections: 3, min_idle: 1 });
+    expect(parseConfig(pg('idle_timeout: 10m', 'server_lifetime: 2h'), FILE).databases[0]?.pool).toMatchObject({ idle_timeout: 600, server_lifetime: 7_200 });
   });
 
   it('refuses transaction mode, for now, at its line', () => {
@@ -75,6 +76,15 @@ describe('pool: in azdb.yaml', () => {
     expect(error!.message).toContain('not supported for mysql');
     const [listener] = errorsOf(lines('databases: [{name: shop, protocol: mysql, uri: "shop:3306"}]', 'broker:', '  listeners:', '    - {database: shop, port: 13306, pool: {max_server_connections: 2}}'));
     expect(listener).toMatchObject({ line: 4, path: 'broker.listeners[0].pool' });
+  });
+
+  it('writes a pool back as it reads it', () => {
+    const config = parseConfig(pg('idle_timeout: 250ms', 'max_server_connections: 4'), FILE);
+    expect(buildConfig(config).databases[0]?.pool).toEqual(config.databases[0]?.pool);
+    const listener = { database: 'orders', port: 15432, pool: { min_idle: 1, server_lifetime: '1h' } };
+    const withListener = buildConfig({ databases: [{ name: 'orders', protocol: 'postgres', uri: 'o:5432' }], broker: { listeners: [listener] } });
+    expect(withListener.broker.listeners[0]?.pool).toMatchObject({ min_idle: 1, server_lifetime: 3_600 });
+    expect(renderConfig(withListener)).toContain('pool:');
   });
 
   it('takes a listener pool that replaces the database one', () => {

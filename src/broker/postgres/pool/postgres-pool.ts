@@ -136,13 +136,13 @@ export function identityOf(token: string): string {
   return `token:${createHash('sha256').update(token).digest('hex').slice(0, 16)}`;
 }
 
-/** A `pool:` mapping of azdb.yaml (validated, durations in ms) as the pool reads it. */
+/** A `pool:` mapping of azdb.yaml (validated, durations in seconds) as the pool reads it. */
 export function poolLimits(config: PoolConfig): PoolLimits {
   return {
     maxServerConnections: config.max_server_connections,
     minIdle: config.min_idle,
-    idleTimeoutMs: config.idle_timeout,
-    serverLifetimeMs: config.server_lifetime,
-    maxClientWaitMs: config.max_client_wait,
+    idleTimeoutMs: Math.round(config.idle_timeout * 1_000),
+    serverLifetimeMs: Math.round(config.server_lifetime * 1_000),
+    maxClientWaitMs: Math.round(config.max_client_wait * 1_000),
   };
 }
