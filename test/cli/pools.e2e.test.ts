@@ -12,7 +12,7 @@ import { startTestAzure } from '../harness/emulator.js';
 import { waitFor } from '../helpers/wait.js';
 import { freePort } from '../helpers/ports.js';
 import { parsePrometheusText } from '../helpers/prometheus.js';
-import { BIN, requireBuild, runAzdb, writeEmulatedConfig } from '../helpers/cli.js';
+import { BIN, emulatedDatabase, requireBuild, runAzdb, startProxy, writeEmulatedConfig } from '../helpers/cli.js';
 import { DEMO_IDENTITY } from '../../src/emulator/demo-identity.js';
 import type { EmulatedAzure } from '../../src/emulator/emulated-azure.js';
 import type { PoolsReport } from '../../src/core/pools.js';
@@ -82,6 +82,35 @@ describe('azdb serve with a pooled listener', () => {
     } finally {
       serve.kill('SIGTERM');
       await serve;
+    }
+  });
+
+  it('pools the clients of azdb proxy db when the database entry has a pool', async () => {
+    const config = join(work, 'proxy-pool.yaml');
+    const orders = { ...emulatedDatabase(azure, azure.servers.find((s) => s.name === 'orders')!), pool: { max_server_connections: 1, max_client_wait: '300ms' } };
+    await writeEmulatedConfig(config, azure, { role: 'svc', allow: { db_users: [USER], db_names: ['*'] }, databases: [orders] });
+    const { child, info } = await startProxy(['--config', config, 'orders', '--db-name', 'orders'], env);
+    const connectClient = async () => {
+      const c = new pg.Client({ host: info.host as string, port: info.port as number, user: info.user as string, database: 'orders', password: info.password as string });
+      c.on('error', () => {});
+      await c.connect();
+      return c;
+    };
+    try {
+      const first = await connectClient();
+      const pid = (await first.query('select pg_backend_pid() as pid')).rows[0].pid as number;
+      const refused = await connectClient().then(
+        () => undefined,
+        (e: Error & { code?: string }) => e,
+      );
+      expect(refused?.code).toBe('53300');
+      await first.end();
+      const second = await waitFor(() => connectClient().catch(() => undefined), 'the pooled connection to come back');
+      expect((await second.query('select pg_backend_pid() as pid')).rows[0].pid).toBe(pid);
+      await second.end();
+    } finally {
+      child.kill('SIGTERM');
+      await child;
     }
   });
 
