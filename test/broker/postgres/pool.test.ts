@@ -70,6 +70,38 @@ describe('PostgreSQL pooling, session mode, against emulated Azure', () => {
     await c.end();
   });
 
+  it('logs in per startup options (part of the key), which RESET keeps', async () => {
+    const { tunnel, logins } = await pooled();
+    const withOptions = await client(tunnel, { options: '-c work_mem=5MB' });
+    const optionsPid = await pid(withOptions);
+    await withOptions.query("set work_mem = '9MB'");
+    await withOptions.end();
+    await idle(tunnel, 1);
+    const plain = await client(tunnel);
+    expect(await pid(plain)).not.toBe(optionsPid);
+    expect((await plain.query("select current_setting('work_mem') as w")).rows[0].w).toBe('4MB');
+    await plain.end();
+    const again = await client(tunnel, { options: '-c work_mem=5MB' });
+    expect(await pid(again)).toBe(optionsPid);
+    expect((await again.query("select current_setting('work_mem') as w")).rows[0].w).toBe('5MB');
+    await again.end();
+    expect(logins).toHaveLength(2);
+  });
+
+  it('refuses a startup parameter the server rejects with the server\'s error, and reuses the connection', async () => {
+    const { tunnel, logins } = await pooled({ maxServerConnections: 1 });
+    const error = await client(tunnel, { statement_timeout: 'soon' as unknown as number }).then(
+      () => undefined,
+      (e: Error & { code?: string }) => e,
+    );
+    expect(error?.code).toBe('22023');
+    expect(error?.message).toContain('statement_timeout');
+    const next = await waitFor(() => client(tunnel).catch(() => undefined), 'the connection to come back');
+    expect((await next.query("select current_setting('statement_timeout') as t")).rows[0].t).toBe('0');
+    await next.end();
+    expect(logins).toHaveLength(1);
+  });
+
   it('never shares a server connection between keys (two database names)', async () => {
     const { tunnel, logins } = await pooled();
     const orders = await client(tunnel);
@@ -85,7 +117,7 @@ describe('PostgreSQL pooling, session mode, against emulated Azure', () => {
     expect(logins[0]!.identity).toMatch(/^oid:.+@.+/);
   });
 
-  it('makes a client wait for a busy pool and refuses it with 53300 after max_client_wait', async () => {
+  it('refuses a client with 53300 when the pool stays busy for max_client_wait', async () => {
     const { tunnel } = await pooled({ maxServerConnections: 1, maxClientWaitMs: 300 });
     const holder = await client(tunnel);
     const error = await client(tunnel).then(
@@ -93,12 +125,28 @@ describe('PostgreSQL pooling, session mode, against emulated Azure', () => {
       (e: Error & { code?: string; hint?: string }) => e,
     );
     expect(error?.code).toBe('53300');
+    expect(error?.message).toContain('pooled server connections');
     expect(error?.hint).toContain('pool.max_server_connections');
-    const waiting = client(tunnel);
+    expect((await holder.query('select 1 as one')).rows[0].one).toBe(1);
     await holder.end();
-    const next = await waiting;
-    expect((await next.query('select 1 as one')).rows[0].one).toBe(1);
-    await next.end();
+  });
+
+  it('serves waiting clients in the order they came', async () => {
+    const { tunnel } = await pooled({ maxServerConnections: 1 });
+    const waiting = (n: number) => waitFor(() => (tunnel.pool!.stats()[0]?.clientsWaiting === n ? true : undefined), `${n} waiting clients`);
+    const holder = await client(tunnel);
+    const order: string[] = [];
+    const first = client(tunnel).then((c) => (order.push('first'), c));
+    await waiting(1);
+    const second = client(tunnel).then((c) => (order.push('second'), c));
+    await waiting(2);
+    await holder.end();
+    const f = await first;
+    expect(order).toEqual(['first']);
+    await f.end();
+    const s = await second;
+    expect(order).toEqual(['first', 'second']);
+    await s.end();
   });
 
   it('discards a server connection killed mid-session and serves the next client on a new one', async () => {
