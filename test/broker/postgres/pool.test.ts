@@ -7,6 +7,7 @@ import type { Tunnel, TunnelOptions } from '../../../src/broker/tunnel.js';
 import type { PoolLimits } from '../../../src/broker/postgres/pool/pool-manager.js';
 import type { PoolKeyInfo } from '../../../src/broker/postgres/pool/postgres-pool.js';
 import { encodeCancelRequest } from '../../../src/broker/postgres/codec/startup.js';
+import { createMemoryAuditSink } from '../../../src/broker/audit.js';
 
 const broker = new BrokerFixture();
 const LIMITS: PoolLimits = { maxServerConnections: 2, minIdle: 0, idleTimeoutMs: 600_000, serverLifetimeMs: 3_600_000, maxClientWaitMs: 30_000 };
@@ -25,6 +26,17 @@ async function client(t: Tunnel, overrides: Partial<pg.ClientConfig> = {}): Prom
   c.on('error', () => {});
   await c.connect();
   return c;
+}
+
+/** Waits until `sql` runs on the server, seen from an unpooled session. */
+async function runningOnServer(sql: string): Promise<void> {
+  const outsider = await broker.tunnel({ target: broker.target('orders'), dbName: 'orders' });
+  await waitFor(async () => {
+    const watcher = await client(outsider);
+    const active = (await watcher.query("select count(*)::int as n from pg_stat_activity where query = $1 and state = 'active'", [sql])).rows[0].n as number;
+    await watcher.end();
+    return active > 0 ? true : undefined;
+  }, `${sql} to run`);
 }
 
 const pid = async (c: pg.Client): Promise<number> => (await c.query('select pg_backend_pid() as pid')).rows[0].pid as number;
@@ -199,13 +211,7 @@ describe('PostgreSQL pooling, session mode, against emulated Azure', () => {
       () => undefined,
       (e: Error & { code?: string }) => e,
     );
-    await waitFor(async () => {
-      const outsider = await broker.tunnel({ target: broker.target('orders'), dbName: 'orders' });
-      const watcher = await client(outsider);
-      const active = (await watcher.query("select count(*)::int as n from pg_stat_activity where query = 'select pg_sleep(30)' and state = 'active'")).rows[0].n;
-      await watcher.end();
-      return active > 0 ? true : undefined;
-    }, 'the query to run');
+    await runningOnServer('select pg_sleep(30)');
     const secret = Buffer.alloc(4);
     secret.writeInt32BE(keys.secretKey);
     const cancel = connect(tunnel.port, tunnel.host);
@@ -213,6 +219,39 @@ describe('PostgreSQL pooling, session mode, against emulated Azure', () => {
     expect((await running)?.code).toBe('57014');
     expect((await c.query('select 1 as one')).rows[0].one).toBe(1);
     await c.end();
+  });
+
+  it('never hands on a connection whose client left in the middle of a query', async () => {
+    const { tunnel, logins } = await pooled({ maxServerConnections: 1 });
+    const leaver = await client(tunnel);
+    const leaverPid = await pid(leaver);
+    void leaver.query('select pg_sleep(1)').catch(() => {});
+    await runningOnServer('select pg_sleep(1)');
+    (leaver as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
+    const next = await client(tunnel);
+    expect(await pid(next)).not.toBe(leaverPid);
+    await next.end();
+    expect(logins).toHaveLength(2);
+  });
+
+  it('relays large results and audits queries on a pooled connection, then reuses it', async () => {
+    const audit = createMemoryAuditSink({ queries: true });
+    const { tunnel, logins } = await pooled({}, { audit });
+    const c = await client(tunnel);
+    const big = await c.query("select g, repeat('x', 100000) as filler from generate_series(1, 50) g");
+    expect(big.rows).toHaveLength(50);
+    expect(big.rows[49].filler).toHaveLength(100000);
+    await c.query({ text: 'select $1::int as n', values: [7] });
+    await c.end();
+    await idle(tunnel, 1);
+    const again = await client(tunnel);
+    expect((await again.query('select 1 as one')).rows[0].one).toBe(1);
+    await again.end();
+    expect(logins).toHaveLength(1);
+    const events = audit.events.map((e) => e.event);
+    expect(events.filter((e) => e === 'session.start')).toHaveLength(2);
+    expect(audit.events.some((e) => e.event === 'query' && 'query' in e && String(e.query).includes('generate_series'))).toBe(true);
+    expect(audit.events.some((e) => e.event === 'query' && 'query' in e && String(e.query).includes('$1::int'))).toBe(true);
   });
 
   it('logs a server connection in once for many clients, with the cached token', async () => {
