@@ -203,9 +203,15 @@ async function relayPooled(
   const { options: startupOptions, ...settings } = passthroughParams(params);
   let token: string;
   let lease: Lease<ServerConnection>;
+  // A client that hangs up while it waits for a busy pool leaves the queue at once.
+  const gone = new AbortController();
+  const hungUp = (): void => gone.abort(new PeerClosedError());
+  socket.once('close', hungUp);
+  const signal = AbortSignal.any([wait.signal, gone.signal]);
   try {
-    token = await tokenFor(options, wait.signal);
-    lease = await pool.acquire({ loginUser, dbName: who.dbName, ...(startupOptions ? { options: startupOptions } : {}) }, token, wait.signal).catch((error: unknown) => {
+    token = await tokenFor(options, signal);
+    lease = await pool.acquire({ loginUser, dbName: who.dbName, ...(startupOptions ? { options: startupOptions } : {}) }, token, signal).catch((error: unknown) => {
+      if (gone.signal.aborted) throw gone.signal.reason;
       if (error instanceof PoolWaitTimeout) {
         throw fatal(
           '53300',
@@ -218,6 +224,7 @@ async function relayPooled(
     });
   } finally {
     wait.dispose();
+    socket.off('close', hungUp);
   }
   const connection = lease.connection;
   const tracker = new SessionTracker(connection.parameters);

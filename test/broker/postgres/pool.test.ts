@@ -161,6 +161,24 @@ describe('PostgreSQL pooling, session mode, against emulated Azure', () => {
     await s.end();
   });
 
+  it('takes a client that hangs up while it waits out of the queue', async () => {
+    const { tunnel } = await pooled({ maxServerConnections: 1 });
+    const waiting = (n: number) => waitFor(() => ((tunnel.pool!.stats()[0]?.clientsWaiting ?? 0) === n ? true : undefined), `${n} waiting clients`);
+    const holder = await client(tunnel);
+    const holderPid = await pid(holder);
+    const quitter = new pg.Client({ host: tunnel.host, port: tunnel.port, user: tunnel.user, database: tunnel.database, password: tunnel.password });
+    quitter.on('error', () => {});
+    const quitting = quitter.connect().catch(() => {});
+    await waiting(1);
+    (quitter as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
+    await quitting;
+    await waiting(0);
+    await holder.end();
+    const next = await client(tunnel);
+    expect(await pid(next)).toBe(holderPid);
+    await next.end();
+  });
+
   it('discards a server connection killed mid-session and serves the next client on a new one', async () => {
     const { tunnel, logins } = await pooled({ maxServerConnections: 1 });
     const victim = await client(tunnel);

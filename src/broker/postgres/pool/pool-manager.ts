@@ -61,6 +61,7 @@ export interface Lease<C> {
 export interface KeyStats<I> {
   key: string;
   info: I;
+  /** Clients holding a connection; in session mode always serversActive (kept apart for transaction mode). */
   clientsActive: number;
   clientsWaiting: number;
   serversActive: number;
