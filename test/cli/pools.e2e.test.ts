@@ -50,7 +50,7 @@ describe('azdb serve with a pooled listener', () => {
     });
     const serve = execa('node', [BIN, '--config', config, 'serve'], { env, reject: false });
     try {
-      await waitFor(async () => (await fetch(`http://127.0.0.1:${httpPort}/readyz`).catch(() => undefined))?.status === 200 || undefined, 'azdb serve to be ready');
+      await waitFor(async () => (await fetch(`http://127.0.0.1:${httpPort}/readyz`).catch(() => undefined))?.status === 200 || undefined, 'azdb serve to be ready', 45_000);
       const client = new pg.Client({ host: '127.0.0.1', port: pgPort, user: USER, database: 'orders', password: PASSWORD });
       client.on('error', () => {});
       await client.connect();
@@ -89,7 +89,8 @@ describe('azdb serve with a pooled listener', () => {
     const config = join(work, 'proxy-pool.yaml');
     const orders = { ...emulatedDatabase(azure, azure.servers.find((s) => s.name === 'orders')!), pool: { max_server_connections: 1, max_client_wait: '300ms' } };
     await writeEmulatedConfig(config, azure, { role: 'svc', allow: { db_users: [USER], db_names: ['*'] }, databases: [orders] });
-    const { child, info } = await startProxy(['--config', config, 'orders', '--db-name', 'orders'], env);
+    // A generous start: the CLI's first token fetch is slow on a loaded machine.
+    const { child, info } = await startProxy(['--config', config, 'orders', '--db-name', 'orders'], env, 45_000);
     const connectClient = async () => {
       const c = new pg.Client({ host: info.host as string, port: info.port as number, user: info.user as string, database: 'orders', password: info.password as string });
       c.on('error', () => {});
@@ -105,7 +106,7 @@ describe('azdb serve with a pooled listener', () => {
       );
       expect(refused?.code).toBe('53300');
       await first.end();
-      const second = await waitFor(() => connectClient().catch(() => undefined), 'the pooled connection to come back');
+      const second = await waitFor(() => connectClient().catch(() => undefined), 'the pooled connection to come back', 30_000);
       expect((await second.query('select pg_backend_pid() as pid')).rows[0].pid).toBe(pid);
       await second.end();
     } finally {
