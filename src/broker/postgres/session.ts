@@ -7,7 +7,9 @@
  * Every failure before Relaying reaches the client as an ErrorResponse with a SQLSTATE and a
  * message that says what to do; the broker and its other sessions are unaffected. Once relaying,
  * bytes are piped with backpressure; when queries are audited the client→server stream is
- * scanned on the side, never copied into the forwarding path.
+ * scanned on the side, never copied into the forwarding path. With a pool (session mode),
+ * ConnectingUpstream takes a server connection from it instead and Relaying hands it back
+ * (relayPooled); without one nothing of the pool is on the path.
  */
 import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
