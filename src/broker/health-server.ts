@@ -2,7 +2,8 @@
  * The HTTP side of `azdb serve` (`broker.http.address`), on node:http:
  * - `GET /healthz`: 200 while the process runs (liveness);
  * - `GET /readyz`: 200 when the broker can serve, else 503; both with a JSON body saying why;
- * - `GET /metrics`: the metrics exposition, in the content type it comes with.
+ * - `GET /metrics`: the metrics exposition, in the content type it comes with;
+ * - `GET /pools`: the listeners' connection pools as JSON (`azdb pools` reads it).
  * Nothing else; no request body is read. Bodies never hold a token or a password.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -25,6 +26,8 @@ export interface HealthServerOptions {
   port: number;
   readiness(): Promise<Readiness>;
   metrics(): Promise<MetricsExposition>;
+  /** The body of /pools; absent: 404. */
+  pools?(): unknown;
   onError?: (error: Error) => void;
 }
 
@@ -87,8 +90,15 @@ async function handle(options: HealthServerOptions, request: IncomingMessage, re
       send(response, 200, contentType, body);
       return;
     }
-    default:
+    case '/pools':
+      if (options.pools) {
+        send(response, 200, 'application/json', JSON.stringify(options.pools()));
+        return;
+      }
       send(response, 404, 'application/json', JSON.stringify({ error: 'not found', paths: ['/healthz', '/readyz', '/metrics'] }));
+      return;
+    default:
+      send(response, 404, 'application/json', JSON.stringify({ error: 'not found', paths: ['/healthz', '/readyz', '/metrics', ...(options.pools ? ['/pools'] : [])] }));
   }
 }
 

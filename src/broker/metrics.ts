@@ -3,9 +3,9 @@
  * never prom-client's global one, so several brokers in one process (tests) keep their series
  * apart. Values are numbers only: no label or value is ever built from a token or a password.
  */
-import { Counter, Gauge, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
-export type { Counter, Gauge };
+export type { Counter, Gauge, Histogram };
 
 export class MetricsRegistry {
   private readonly registry = new Registry();
@@ -22,6 +22,10 @@ export class MetricsRegistry {
 
   gauge(name: string, help: string, labelNames: readonly string[] = []): Gauge {
     return new Gauge({ name, help, labelNames: unreserved(labelNames), registers: [this.registry] });
+  }
+
+  histogram(name: string, help: string, labelNames: readonly string[], buckets: number[]): Histogram {
+    return new Histogram({ name, help, labelNames: unreserved(labelNames), buckets, registers: [this.registry] });
   }
 
   /** Runs before every render: for gauges read from elsewhere (the token's expiry). */

@@ -29,7 +29,8 @@ import { CancelRegistry } from './cancel-registry.js';
 import { ConnectionGate } from './connection-gate.js';
 import type { Readiness } from './health-server.js';
 import type { Logger } from './log.js';
-import type { Counter, Gauge, MetricsRegistry } from './metrics.js';
+import type { Counter, Gauge, Histogram, MetricsRegistry } from './metrics.js';
+import { poolLimits, type PoolKeyInfo } from './postgres/pool/postgres-pool.js';
 import { readPasswordFile, writeGeneratedPassword } from './password-file.js';
 import type { AccessDecision, SessionEvent } from './session-record.js';
 import type { RefusalOutcome } from './refuse.js';
@@ -139,7 +140,15 @@ export interface ServeMetrics {
   auditWriteErrors: Counter;
   loginFailures: Counter;
   loginBackoff: Counter;
+  poolClientsActive: Gauge;
+  poolClientsWaiting: Gauge;
+  poolServersActive: Gauge;
+  poolServersIdle: Gauge;
+  poolServerLogins: Counter;
+  poolWait: Histogram;
 }
+
+const POOL_LABELS = ['listener', 'database', 'db_user', 'db_name', 'identity'] as const;
 
 /** The metric families of `azdb serve`; names and labels are part of what dashboards rely on. */
 export function createServeMetrics(registry: MetricsRegistry): ServeMetrics {
@@ -175,6 +184,12 @@ export function createServeMetrics(registry: MetricsRegistry): ServeMetrics {
       'Logins slowed by the per-source backoff: delayed (a wrong password answered late) or refused (unchecked while the source waits).',
       ['listener', 'protocol', 'action'],
     ),
+    poolClientsActive: registry.gauge('azdb_pool_clients_active', 'Clients holding a pooled server connection now.', POOL_LABELS),
+    poolClientsWaiting: registry.gauge('azdb_pool_clients_waiting', 'Clients waiting for a pooled server connection now.', POOL_LABELS),
+    poolServersActive: registry.gauge('azdb_pool_servers_active', 'Pooled server connections lent to a client now.', POOL_LABELS),
+    poolServersIdle: registry.gauge('azdb_pool_servers_idle', 'Pooled server connections idle now.', POOL_LABELS),
+    poolServerLogins: registry.counter('azdb_pool_server_logins_total', 'Server connections a pool logged in (each with a token from the cache).', POOL_LABELS),
+    poolWait: registry.histogram('azdb_pool_wait_seconds', 'How long clients waited for a pooled server connection (including those refused after max_client_wait).', POOL_LABELS, [0.001, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60]),
   };
 }
 
@@ -206,6 +221,7 @@ export class BrokerServer {
     this.gate = options.maxConnections === undefined ? undefined : new ConnectionGate(options.maxConnections);
     this.metrics = createServeMetrics(options.registry);
     this.logins = options.logins ?? new LoginBackoff();
+    options.registry.onCollect(() => this.collectPoolGauges());
     options.registry.onCollect(() => {
       const expires = options.tokens.expiresOn(options.scope);
       this.metrics.tokenExpiry.set({}, expires === undefined ? 0 : Math.floor(expires / 1000));
@@ -391,6 +407,51 @@ export class BrokerServer {
     (what === 'dropped_lines' ? this.metrics.auditDroppedLines : this.metrics.auditWriteErrors).inc(n);
   }
 
+  /** What /pools answers (and `azdb pools` prints): each pooled listener, its settings and its keys. */
+  pools(): PoolsReport {
+    const pools: PoolsReport['pools'] = [];
+    for (const listener of this.active.values()) {
+      const pool = listener.tunnel?.pool;
+      if (!pool) continue;
+      const limits = pool.limits;
+      pools.push({
+        listener: listener.label,
+        database: listener.spec.database,
+        mode: 'session',
+        max_server_connections: limits.maxServerConnections,
+        min_idle: limits.minIdle,
+        idle_timeout_seconds: limits.idleTimeoutMs / 1000,
+        server_lifetime_seconds: limits.serverLifetimeMs / 1000,
+        max_client_wait_seconds: limits.maxClientWaitMs / 1000,
+        keys: pool.stats().map((s) => ({
+          db_user: s.info.dbUser,
+          db_name: s.info.dbName,
+          identity: s.info.identity,
+          clients_active: s.clientsActive,
+          clients_waiting: s.clientsWaiting,
+          servers_active: s.serversActive,
+          servers_idle: s.serversIdle,
+          servers_opening: s.serversOpening,
+        })),
+      });
+    }
+    return { pools };
+  }
+
+  private collectPoolGauges(): void {
+    const gauges = [this.metrics.poolClientsActive, this.metrics.poolClientsWaiting, this.metrics.poolServersActive, this.metrics.poolServersIdle];
+    for (const gauge of gauges) gauge.reset();
+    for (const listener of this.active.values()) {
+      for (const s of listener.tunnel?.pool?.stats() ?? []) {
+        const labels = { listener: listener.label, database: s.info.database, db_user: s.info.dbUser, db_name: s.info.dbName, identity: s.info.identity };
+        this.metrics.poolClientsActive.set(labels, s.clientsActive);
+        this.metrics.poolClientsWaiting.set(labels, s.clientsWaiting);
+        this.metrics.poolServersActive.set(labels, s.serversActive);
+        this.metrics.poolServersIdle.set(labels, s.serversIdle);
+      }
+    }
+  }
+
   /** Addresses of the listeners that are up (for logs and tests). */
   listening(): Array<{ label: string; host: string; port: number }> {
     return [...this.active.values()].flatMap((l) => (l.tunnel ? [{ label: l.label, host: l.tunnel.host, port: l.tunnel.port }] : []));
@@ -474,6 +535,7 @@ export class BrokerServer {
     const signature = digest(
       JSON.stringify({
         fields,
+        pool: spec.pool ?? db?.pool ?? null,
         target: target ? { ...target.tls, protocol: target.protocol, host: target.host, port: target.port, serverKind: target.serverKind, serverName: target.serverName } : null,
         tls: tlsMaterial,
         password: 'value' in password ? digest(password.value) : 'generated',
@@ -525,7 +587,20 @@ export class BrokerServer {
       password = listener.generated.password;
     }
     const labels = { database: target.name, protocol: target.protocol };
+    const pool = p.spec.pool ?? p.db.pool;
+    // Config check refuses it for static databases; a discovered one is known only now.
+    if (pool && target.protocol !== 'postgres') throw new UserError(`listener ${p.label}: pool is not supported for ${target.protocol} databases yet; pooling works for postgres databases`);
+    const poolLabels = (info: PoolKeyInfo) => ({ listener: listener.label, database: info.database, db_user: info.dbUser, db_name: info.dbName, identity: info.identity });
     listener.tunnel = await openTunnel({
+      ...(pool && target.protocol === 'postgres'
+        ? {
+            pool: poolLimits(pool),
+            poolEvents: {
+              onLogin: (info: PoolKeyInfo) => this.metrics.poolServerLogins.inc(poolLabels(info)),
+              onWait: (info: PoolKeyInfo, waitedMs: number) => this.metrics.poolWait.observe(poolLabels(info), waitedMs / 1000),
+            },
+          }
+        : {}),
       target,
       host: p.spec.host,
       port: p.spec.port,
@@ -680,6 +755,30 @@ export class BrokerServer {
     const now = tokens.expiresOn(scope);
     return { ok: true, ...(now !== undefined ? { expires_on: new Date(now).toISOString() } : {}), ...sourceFields(status) };
   }
+}
+
+/** The JSON of /pools and `azdb pools --json`; README "Pooling" documents it. */
+export interface PoolsReport {
+  pools: Array<{
+    listener: string;
+    database: string;
+    mode: 'session';
+    max_server_connections: number;
+    min_idle: number;
+    idle_timeout_seconds: number;
+    server_lifetime_seconds: number;
+    max_client_wait_seconds: number;
+    keys: Array<{
+      db_user: string;
+      db_name: string;
+      identity: string;
+      clients_active: number;
+      clients_waiting: number;
+      servers_active: number;
+      servers_idle: number;
+      servers_opening: number;
+    }>;
+  }>;
 }
 
 /** The token check of /readyz. */

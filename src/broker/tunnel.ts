@@ -18,6 +18,8 @@ import { runPostgresSession } from './postgres/session.js';
 import type { AccessDecision, SessionEvent } from './session-record.js';
 import { refuseMySql, refusePostgres, type RefusalOutcome } from './refuse.js';
 import type { UpstreamTarget } from './target.js';
+import type { PoolLimits } from './postgres/pool/pool-manager.js';
+import { PostgresPool, type PoolEvents } from './postgres/pool/postgres-pool.js';
 
 export interface TunnelOptions {
   target: UpstreamTarget;
@@ -48,6 +50,9 @@ export interface TunnelOptions {
   onAcceptError?: (error: Error) => void;
   /** Backoff after wrong passwords, per client source; @default one of this tunnel's own. */
   logins?: LoginBackoff;
+  /** PostgreSQL only: server connections shared by this tunnel's clients (session mode). */
+  pool?: PoolLimits;
+  poolEvents?: PoolEvents;
 }
 
 export interface Tunnel {
@@ -62,6 +67,8 @@ export interface Tunnel {
   /** Connection URI without the password. */
   uri: string;
   readonly connections: number;
+  /** The tunnel's pool, when it has one. */
+  readonly pool?: PostgresPool;
   close(drainMs?: number): Promise<void>;
 }
 
@@ -71,6 +78,7 @@ export async function openTunnel(options: TunnelOptions): Promise<Tunnel> {
   // Sessions still logging in (waiting for a token) end when the tunnel closes; relaying ones drain.
   const closing = new AbortController();
   const logins = options.logins ?? new LoginBackoff();
+  const pool = options.pool && options.target.protocol === 'postgres' ? new PostgresPool(options.target, options.pool, options.poolEvents) : undefined;
   const listener: Listener = await startListener({
     host: options.host,
     port: options.port,
@@ -98,7 +106,7 @@ export async function openTunnel(options: TunnelOptions): Promise<Tunnel> {
         ...(options.onEvent ? { onEvent: options.onEvent } : {}),
       };
       try {
-        await (options.target.protocol === 'mysql' ? runMySqlSession(socket, common) : runPostgresSession(socket, { ...common, cancels }));
+        await (options.target.protocol === 'mysql' ? runMySqlSession(socket, common) : runPostgresSession(socket, { ...common, cancels, ...(pool ? { pool } : {}) }));
       } finally {
         gate?.release();
       }
@@ -117,9 +125,14 @@ export async function openTunnel(options: TunnelOptions): Promise<Tunnel> {
     get connections() {
       return listener.connections;
     },
-    close: (drainMs) => {
+    ...(pool ? { pool } : {}),
+    close: async (drainMs) => {
       closing.abort(tunnelClosing());
-      return listener.close(drainMs);
+      try {
+        await listener.close(drainMs);
+      } finally {
+        pool?.close();
+      }
     },
   };
 }

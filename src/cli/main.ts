@@ -161,6 +161,11 @@ function buildProgram(io: OutputStreams, plugins: CliPlugins, onContext: (ctx: C
       (await import('./commands/serve.js')).serveCommand(context(command), options));
 
   program
+    .command('pools')
+    .description('connection pools of the running `azdb serve` (read from broker.http.address /pools)')
+    .action(async (_options: unknown, command: Command) => (await import('./commands/pools.js')).pools(context(command)));
+
+  program
     .command('completion')
     .description('print a completion script: `source <(azdb completion bash)` (zsh likewise; fish: `azdb completion fish | source`)')
     .argument('<shell>', `one of ${SHELLS.join(', ')}`)

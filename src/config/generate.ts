@@ -105,6 +105,7 @@ function databasePlain(db: DatabaseInput): Plain {
     azure: db.azure === undefined ? undefined : { server_kind: db.azure.server_kind, server_name: db.azure.server_name },
     tls: defaultTls ? undefined : tls,
     labels: db.labels === undefined || Object.keys(db.labels).length === 0 ? undefined : { ...db.labels },
+    pool: db.pool === undefined ? undefined : { ...db.pool },
   });
 }
 
@@ -151,6 +152,7 @@ function listenerPlain(listener: ListenerInput): Plain {
     password_file: listener.password_file,
     cert_file: listener.cert_file,
     key_file: listener.key_file,
+    pool: listener.pool === undefined ? undefined : { ...listener.pool },
   });
 }
 

@@ -208,3 +208,42 @@ export function stringMap<const S extends v.GenericSchema>(value: S): StringMapS
     },
   });
 }
+
+/** A whole number from `min` up, as YAML writes it (`10`, `0x0A`). */
+export function count(min: number) {
+  const asNumber = (value: unknown): unknown => (value instanceof WrittenNumber ? value.value : value);
+  return v.pipe(
+    v.custom<number>((value) => {
+      const number = asNumber(value);
+      return typeof number === 'number' && Number.isSafeInteger(number) && number >= min;
+    }, expected(`an integer ≥ ${min}`)),
+    v.transform((value) => asNumber(value) as number),
+  );
+}
+
+const DURATION_UNITS_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
+const DURATION_PATTERN = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)$/;
+const MAX_DURATION_MS = 7 * 24 * 3_600_000;
+
+/**
+ * A length of time, in seconds once read (so that a read config written back reads the same): a
+ * number of seconds (`30`, `0.5`) or a number with a unit (`250ms`, `30s`, `10m`, `1h`); from 0
+ * up to a week, to the millisecond.
+ */
+export function duration() {
+  const what = 'a duration: seconds (30) or a number with ms, s, m or h (250ms, 10m)';
+  const toMs = (value: unknown): number | undefined => {
+    const number = value instanceof WrittenNumber ? value.value : value;
+    let ms: number | undefined;
+    if (typeof number === 'number') ms = number * 1_000;
+    else if (typeof number === 'string') {
+      const match = DURATION_PATTERN.exec(number.trim());
+      if (match) ms = Number(match[1]) * DURATION_UNITS_MS[match[2]!]!;
+    }
+    return ms !== undefined && Number.isFinite(ms) && ms >= 0 && ms <= MAX_DURATION_MS ? Math.round(ms) : undefined;
+  };
+  return v.pipe(
+    v.custom<number>((value) => toMs(value) !== undefined, expected(what)),
+    v.transform((value) => toMs(value)! / 1_000),
+  );
+}

@@ -12,6 +12,8 @@ import {
   anyText,
   boolean,
   choice,
+  count,
+  duration,
   entryList,
   list,
   mapping,
@@ -133,6 +135,53 @@ const DiscoverySchema = mapping({
 // read names before the whole file is valid.
 export const DatabaseNameSchema = v.pipe(text(), refine(databaseNameProblem));
 
+export const POOL_MODES = ['session', 'transaction'] as const;
+
+/** Defaults of a `pool:` mapping as a file would write them (durations in seconds); README "Pooling" lists them too. */
+export const POOL_DEFAULTS = {
+  mode: 'session',
+  max_server_connections: 10,
+  min_idle: 0,
+  idle_timeout: 600,
+  server_lifetime: 3_600,
+  max_client_wait: 30,
+} as const;
+
+/** Keys of the DESIGN contract that this azdb reads but cannot honour yet: refused, never ignored. */
+const notYet = (why: string) => v.custom<never>(() => false, why);
+
+/** Server connections shared by clients (PostgreSQL only, session mode so far). */
+const PoolSchema = v.pipe(
+  mapping({
+    mode: v.optional(
+      v.pipe(
+        choice(POOL_MODES),
+        v.check((mode) => mode !== 'transaction', 'transaction is not supported yet; use session (transaction pooling is planned)'),
+      ),
+      POOL_DEFAULTS.mode,
+    ),
+    max_server_connections: v.optional(count(1), POOL_DEFAULTS.max_server_connections),
+    min_idle: v.optional(count(0), POOL_DEFAULTS.min_idle),
+    idle_timeout: v.optional(duration(), POOL_DEFAULTS.idle_timeout),
+    server_lifetime: v.optional(duration(), POOL_DEFAULTS.server_lifetime),
+    max_client_wait: v.optional(duration(), POOL_DEFAULTS.max_client_wait),
+    max_prepared_statements: v.optional(
+      notYet('not supported yet: it belongs to transaction pooling, which is planned (in session mode a client keeps its prepared statements anyway)'),
+    ),
+  }),
+  v.forward(
+    v.partialCheck(
+      [['min_idle'], ['max_server_connections']],
+      (pool) => pool.min_idle <= pool.max_server_connections,
+      (issue) => {
+        const pool = issue.input as { min_idle: number; max_server_connections: number };
+        return `min_idle (${pool.min_idle}) cannot exceed max_server_connections (${pool.max_server_connections})`;
+      },
+    ),
+    ['min_idle'],
+  ),
+);
+
 const DatabaseSchema = v.pipe(
   mapping({
     name: DatabaseNameSchema,
@@ -145,7 +194,16 @@ const DatabaseSchema = v.pipe(
       {},
     ),
     labels: v.optional(stringMap(anyText()), {}),
+    pool: v.optional(PoolSchema),
   }),
+  v.forward(
+    v.partialCheck(
+      [['protocol'], ['pool']],
+      (db) => db.pool === undefined || db.protocol === 'postgres',
+      'pool is not supported for mysql databases yet; pooling works for postgres databases',
+    ),
+    ['pool'],
+  ),
   // Host (IPv6 without brackets, ready for `net.connect`) and port, from the `uri` checked above.
   v.transform((db) => {
     const { host, port } = parseHostPort(db.uri) as { host: string; port: number };
@@ -180,6 +238,8 @@ const LISTENER_ENTRIES = {
   password_file: v.optional(text()),
   cert_file: v.optional(text()),
   key_file: v.optional(text()),
+  /** Replaces the database's `pool` as a whole for this listener's clients. */
+  pool: v.optional(PoolSchema),
 };
 
 export const ListenerEndpointSchema = v.pick(v.object(LISTENER_ENTRIES), ['database', 'host', 'port']);
@@ -253,6 +313,7 @@ export type DiscoveryMatcher = WithSource<v.InferOutput<typeof DiscoverySchema>>
 export type DatabaseConfig = WithSource<v.InferOutput<typeof DatabaseSchema>>;
 export type RoleConfig = WithSource<v.InferOutput<typeof RoleSchema>>;
 export type ListenerConfig = WithSource<v.InferOutput<typeof ListenerSchema>>;
+export type PoolConfig = v.InferOutput<typeof PoolSchema>;
 export type BrokerConfig = Omit<Parsed['broker'], 'listeners'> & { listeners: ListenerConfig[] };
 
 export interface AzdbConfig extends Omit<Parsed, 'discovery' | 'databases' | 'roles' | 'broker'> {

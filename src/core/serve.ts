@@ -81,6 +81,7 @@ export async function startServe(ctx: CoreContext, options: ServeOptions): Promi
         port: httpEndpoint.port,
         readiness: () => broker.readiness(),
         metrics: async () => ({ contentType: registry.contentType, body: await registry.render() }),
+        pools: () => broker.pools(),
         onError: (error) => {
           broker.metrics.errors.inc({ kind: 'http' });
           log.error('http.error', { error: errorMessage(error) });

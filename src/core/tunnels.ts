@@ -10,6 +10,7 @@ import { localTls, type LocalTls } from '../broker/local-tls.js';
 import { loadOrCreatePasswordFile } from '../broker/password-file.js';
 import { resolveTarget } from '../broker/resolve-target.js';
 import { openTunnel, type Tunnel, type TunnelOptions } from '../broker/tunnel.js';
+import { poolLimits } from '../broker/postgres/pool/postgres-pool.js';
 import type { UserStateStore } from '../config/user-state.js';
 import { clientProgram } from '../diagnostics/real-deps.js';
 import { errorMessage, UserError } from '../errors.js';
@@ -78,6 +79,7 @@ export async function startTunnel(ctx: CoreContext, rt: Runtime, name: string, r
     getToken: (signal) => rt.tokens.getToken(rt.databaseScope, { signal }),
     audit: rt.audit,
     onEvent: rememberingLogin(name, request.recent, request.onEvent),
+    ...(db.pool ? { pool: poolLimits(db.pool) } : {}),
   });
   // Assigned, not spread: the tunnel's session count is a getter.
   return Object.assign(tunnel, { caFile: tls?.caFile, passwordFile: request.passwordFile, passwordFileCreated: kept?.created ?? false });

@@ -266,7 +266,7 @@ describe('parseConfig: errors name file, line and column', () => {
     );
     expect(error).toMatchObject({ line: 4, column: 5, path: 'databases[0]' });
     expect(error.message).toBe(
-      'databases[0]: unknown key "protocl". Did you mean "protocol"? Allowed keys: name, protocol, uri, azure, tls, labels',
+      'databases[0]: unknown key "protocl". Did you mean "protocol"? Allowed keys: name, protocol, uri, azure, tls, labels, pool',
     );
   });
 

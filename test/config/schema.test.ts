@@ -47,8 +47,8 @@ describe('parseConfig: numbers as written', () => {
 describe('parseConfig: one run names every problem', () => {
   it('reports each unknown key of one mapping', () => {
     expect(errorsOf(lines('databases:', '  - {name: a, protocol: postgres, uri: "a:5432", colour: red, nmae: b}'))).toEqual([
-      '2:50 databases[0]: unknown key "colour". Allowed keys: name, protocol, uri, azure, tls, labels',
-      '2:63 databases[0]: unknown key "nmae". Did you mean "name"? Allowed keys: name, protocol, uri, azure, tls, labels',
+      '2:50 databases[0]: unknown key "colour". Allowed keys: name, protocol, uri, azure, tls, labels, pool',
+      '2:63 databases[0]: unknown key "nmae". Did you mean "name"? Allowed keys: name, protocol, uri, azure, tls, labels, pool',
     ]);
   });
 

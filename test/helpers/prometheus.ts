@@ -34,7 +34,9 @@ export function parsePrometheusText(text: string): ParsedMetrics {
     const match = SAMPLE.exec(line);
     if (!match) throw new Error(`not a sample line: ${line}`);
     const name = match[1]!;
-    if (!types.has(name) || !helped.has(name)) throw new Error(`sample before HELP/TYPE: ${line}`);
+    // A histogram's series are its family's name with _bucket, _sum or _count.
+    const family = /_(bucket|sum|count)$/.test(name) && types.get(name.replace(/_(bucket|sum|count)$/, '')) === 'histogram' ? name.replace(/_(bucket|sum|count)$/, '') : name;
+    if (!types.has(family) || !helped.has(family)) throw new Error(`sample before HELP/TYPE: ${line}`);
     const labels: Record<string, string> = {};
     const body = match[3] ?? '';
     LABEL.lastIndex = 0;

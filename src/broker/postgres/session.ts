@@ -7,14 +7,16 @@
  * Every failure before Relaying reaches the client as an ErrorResponse with a SQLSTATE and a
  * message that says what to do; the broker and its other sessions are unaffected. Once relaying,
  * bytes are piped with backpressure; when queries are audited the client→server stream is
- * scanned on the side, never copied into the forwarding path.
+ * scanned on the side, never copied into the forwarding path. With a pool (session mode),
+ * ConnectingUpstream takes a server connection from it instead and Relaying hands it back
+ * (relayPooled); without one nothing of the pool is on the path.
  */
 import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { errorMessage, redactSecrets } from '../../errors.js';
 import type { SessionIdentity } from '../audit.js';
 import { sessionRecord, type SessionOptions } from '../session-record.js';
-import { awaitStartup, clientConnection } from './startup-phase.js';
+import { awaitStartup, clientConnection, type ClientConnection } from './startup-phase.js';
 import { loginWait } from '../login-wait.js';
 import { hangUp, relay } from '../relay.js';
 import { sourceKey } from '../login-backoff.js';
@@ -31,7 +33,9 @@ import {
   encodeBackendKeyData,
   encodeErrorResponse,
   encodeNegotiateProtocolVersion,
+  encodeParameterStatus,
   encodeProtocol2Error,
+  encodeReadyForQuery,
   type ErrorFields,
 } from './codec/messages.js';
 import { PgProtocolError, PgStartupRefusal } from './codec/protocol-error.js';
@@ -39,6 +43,11 @@ import { queryAudit } from './query-audit.js';
 import { SCRAM_MECHANISM, ScramServer } from './scram.js';
 import { encodeCancelRequest, encodeSslRequest } from './codec/startup.js';
 import { PgUpstreamRefused, loginUpstream, type UpstreamSession } from './upstream.js';
+import { PoolClosed, PoolWaitTimeout, type Lease } from './pool/pool-manager.js';
+import type { PostgresPool } from './pool/postgres-pool.js';
+import { pooledRelay } from './pool/pooled-relay.js';
+import { runOwnQuery, quoteLiteral, type ServerConnection } from './pool/server-connection.js';
+import { SessionTracker } from './pool/session-tracker.js';
 
 /**
  * Clients prove the local password with SCRAM-SHA-256; with clientTls SSLRequest is answered 'S'.
@@ -46,6 +55,8 @@ import { PgUpstreamRefused, loginUpstream, type UpstreamSession } from './upstre
  */
 export interface PostgresSessionOptions extends SessionOptions {
   cancels: CancelRegistry;
+  /** Server connections shared by clients (session mode); absent: one upstream per client. */
+  pool?: PostgresPool;
 }
 
 /** An error for the client, already phrased for it. */
@@ -133,6 +144,11 @@ export async function runPostgresSession(clientSocket: Socket, options: Postgres
     await options.audit.wait();
     if (socket.destroyed) throw new PeerClosedError();
 
+    if (options.pool) {
+      await relayPooled(options, options.pool, client, startup.params, { identity, dbUser, dbName, record }, loginWait(deadline, handshakeMs, options.closing));
+      return;
+    }
+
     // ConnectingUpstream, within the client's login deadline
     const wait = loginWait(deadline, handshakeMs, options.closing);
     const { token, upstream } = await connectUpstream(options, startup.params, dbUser, dbName, wait.signal).finally(() => wait.dispose());
@@ -174,21 +190,104 @@ async function connectUpstream(
   dbName: string,
   signal: AbortSignal,
 ): Promise<{ token: string; upstream: UpstreamSession }> {
-  let token: string;
-  try {
-    token = await options.getToken(signal);
-  } catch (error) {
-    throw fatal('08001', `azdb could not get an Entra token for ${options.target.name}: ${errorMessage(error)}`, 'Run `azdb creds` to see which credential source works and how to fix the others.');
-  }
+  const token = await tokenFor(options, signal);
   const loginUser = upstreamLoginUser(options.target, dbUser);
-  const passthrough: Record<string, string> = {};
-  for (const [name, value] of Object.entries(params)) {
-    if (name !== 'user' && name !== 'database' && !name.startsWith('_pq_.')) passthrough[name] = value;
-  }
+  const passthrough = passthroughParams(params);
   const upstream = await loginUpstream(options.target, { user: loginUser, database: dbName, params: passthrough }, token, signal).catch((error: unknown) => {
     throw upstreamFailure(error, options.target, loginUser, dbName);
   });
   return { token, upstream };
+}
+
+async function tokenFor(options: PostgresSessionOptions, signal: AbortSignal): Promise<string> {
+  try {
+    return await options.getToken(signal);
+  } catch (error) {
+    throw fatal('08001', `azdb could not get an Entra token for ${options.target.name}: ${errorMessage(error)}`, 'Run `azdb creds` to see which credential source works and how to fix the others.');
+  }
+}
+
+/** The client's startup parameters that go on to the server (application_name, client_encoding, options…). */
+function passthroughParams(params: Record<string, string>): Record<string, string> {
+  const passthrough: Record<string, string> = {};
+  for (const [name, value] of Object.entries(params)) {
+    if (name !== 'user' && name !== 'database' && !name.startsWith('_pq_.')) passthrough[name] = value;
+  }
+  return passthrough;
+}
+
+/**
+ * Relaying on a pooled server connection (session mode): the connection is the key's (same
+ * user, database and identity), the client's startup parameters are applied with set_config
+ * and the client is greeted with the connection's ParameterStatus set and a BackendKeyData of
+ * its own; afterwards the pool resets the connection or closes it.
+ */
+async function relayPooled(
+  options: PostgresSessionOptions,
+  pool: PostgresPool,
+  client: ClientConnection,
+  params: Record<string, string>,
+  who: { identity: SessionIdentity; dbUser: string; dbName: string; record: ReturnType<typeof sessionRecord> },
+  wait: ReturnType<typeof loginWait>,
+): Promise<void> {
+  const { socket, reader } = client;
+  const loginUser = upstreamLoginUser(options.target, who.dbUser);
+  const { options: startupOptions, ...settings } = passthroughParams(params);
+  let token: string;
+  let lease: Lease<ServerConnection>;
+  // A client that hangs up while it waits for a busy pool leaves the queue at once.
+  const gone = new AbortController();
+  const hungUp = (): void => gone.abort(new PeerClosedError());
+  socket.once('close', hungUp);
+  const signal = AbortSignal.any([wait.signal, gone.signal]);
+  try {
+    token = await tokenFor(options, signal);
+    lease = await pool.acquire({ loginUser, dbName: who.dbName, ...(startupOptions ? { options: startupOptions } : {}) }, token, signal).catch((error: unknown) => {
+      if (gone.signal.aborted) throw gone.signal.reason;
+      if (error instanceof PoolWaitTimeout) {
+        throw fatal(
+          '53300',
+          `all ${pool.limits.maxServerConnections} pooled server connections for user "${loginUser}" on ${options.target.name} are busy; waited ${(error.waitedMs / 1000).toFixed(1)} s`,
+          'Raise pool.max_server_connections (or pool.max_client_wait) in azdb.yaml, or have clients hold their connections for shorter.',
+        );
+      }
+      if (error instanceof PoolClosed) throw fatal('57P01', `the azdb listener for ${options.target.name} is shutting down`);
+      throw upstreamFailure(error, options.target, loginUser, who.dbName);
+    });
+  } finally {
+    wait.dispose();
+    socket.off('close', hungUp);
+  }
+  const connection = lease.connection;
+  const tracker = new SessionTracker(connection.parameters);
+  let serverBroken = false;
+  let minted: { processId: number; secretKey: Buffer } | undefined;
+  try {
+    const names = Object.keys(settings);
+    if (names.length > 0) {
+      const sql = names.map((name) => `SELECT pg_catalog.set_config(${quoteLiteral(name)}, ${quoteLiteral(settings[name]!)}, false)`).join('; ');
+      const applied = await runOwnQuery(connection, sql).catch((error: unknown) => {
+        serverBroken = true;
+        throw error;
+      });
+      if (applied.error) throw upstreamFailure(new PgUpstreamRefused({ ...applied.error, S: 'FATAL' }, Buffer.alloc(0)), options.target, loginUser, who.dbName);
+    }
+    const key = connection.backendKey;
+    minted = key ? options.cancels.mint(() => forwardCancel(options.target, key), key.processId) : undefined;
+    const greeting = [encodeAuthentication({ type: 'ok' })];
+    for (const [name, value] of connection.parameters) greeting.push(encodeParameterStatus(name, value));
+    if (minted) greeting.push(encodeBackendKeyData(minted.processId, minted.secretKey));
+    greeting.push(encodeReadyForQuery('I'));
+    const early = reader.detach();
+    socket.write(Buffer.concat(greeting));
+    who.record.started(who.identity, who.dbUser, who.dbName, token);
+    const result = await pooledRelay(socket, connection, tracker, early, options.audit.queries ? queryAudit(options.audit, who.identity) : undefined);
+    serverBroken = result.serverBroken;
+    who.record.ended(who.identity, result.error ? 'error' : 'ok', result.error);
+  } finally {
+    if (minted) options.cancels.release(minted.processId);
+    await pool.release(lease, serverBroken ? undefined : tracker, serverBroken);
+  }
 }
 
 async function authenticateClient(

@@ -176,6 +176,15 @@ export function decodeErrorFields(payload: Buffer): Record<string, string> {
 
 // ---- Session setup ---------------------------------------------------------------------------
 
+export function encodeParameterStatus(name: string, value: string): Buffer {
+  return encodeMessage(BackendCode.ParameterStatus, cstring(name), cstring(value));
+}
+
+/** ReadyForQuery with the transaction status: I idle, T in a transaction, E in a failed one. */
+export function encodeReadyForQuery(status: 'I' | 'T' | 'E'): Buffer {
+  return encodeMessage(BackendCode.ReadyForQuery, Buffer.from(status, 'latin1'));
+}
+
 export function encodeBackendKeyData(processId: number, secretKey: Buffer): Buffer {
   return encodeMessage(BackendCode.BackendKeyData, int32(processId), secretKey);
 }

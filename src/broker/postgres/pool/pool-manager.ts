@@ -1,0 +1,290 @@
+/**
+ * Which client gets which server connection, without any I/O: per key (database, login user,
+ * database name, identity — whatever the caller puts in it) a set of idle and busy connections,
+ * at most `maxServerConnections` of them, and a FIFO queue of clients waiting for one. Opening
+ * and closing a connection are the caller's functions; time comes from an injected clock, so
+ * lifetimes and waits are tested without sleeping.
+ *
+ * A connection is only ever handed to a client of the key it was opened for. A released
+ * connection goes back idle only when the caller says it is reusable and it has not outlived
+ * `serverLifetimeMs`; otherwise it is closed and its slot opens a new one for the next waiter.
+ */
+
+export interface PoolLimits {
+  maxServerConnections: number;
+  /** Idle connections per key that idleTimeoutMs leaves open. */
+  minIdle: number;
+  idleTimeoutMs: number;
+  serverLifetimeMs: number;
+  maxClientWaitMs: number;
+}
+
+export interface Clock {
+  now(): number;
+  setTimeout(run: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  setTimeout: (run, ms) => setTimeout(run, ms),
+  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+};
+
+/** Every server connection of the key is busy and none came free within maxClientWaitMs. */
+export class PoolWaitTimeout extends Error {
+  constructor(readonly waitedMs: number) {
+    super(`no server connection came free within ${waitedMs} ms`);
+    this.name = 'PoolWaitTimeout';
+  }
+}
+
+/** The pool closed (broker shutting down, listener removed) while the client waited. */
+export class PoolClosed extends Error {
+  constructor() {
+    super('the pool is closed');
+    this.name = 'PoolClosed';
+  }
+}
+
+/** A server connection lent to one client until `release` or `discard`. */
+export interface Lease<C> {
+  readonly connection: C;
+  /** True when this client's acquire opened the connection (a fresh login). */
+  readonly fresh: boolean;
+  /** How long the client waited for it. */
+  readonly waitedMs: number;
+  /** Back to the pool: reusable when the caller has put it back in a clean state. */
+  release(reusable: boolean): void;
+}
+
+export interface KeyStats<I> {
+  key: string;
+  info: I;
+  /** Clients holding a connection; in session mode always serversActive (kept apart for transaction mode). */
+  clientsActive: number;
+  clientsWaiting: number;
+  serversActive: number;
+  serversIdle: number;
+  serversOpening: number;
+  /** Connections opened (server logins) while the key has had connections or clients. */
+  logins: number;
+}
+
+export interface PoolHooks<C> {
+  close(connection: C): void;
+  /** Each client's wait, whether it got a connection or not. */
+  onWait?(key: string, waitedMs: number): void;
+}
+
+interface Entry<C> {
+  connection: C;
+  createdAt: number;
+  idleSince: number;
+}
+
+interface Waiter<C> {
+  open: () => Promise<C>;
+  since: number;
+  timer: unknown;
+  resolve(lease: Lease<C>): void;
+  reject(error: Error): void;
+}
+
+interface KeyPool<C, I> {
+  info: I;
+  /** Most recently used last: handed out first, so idle_timeout reaps the ones at the front. */
+  idle: Entry<C>[];
+  busy: Set<Entry<C>>;
+  opening: number;
+  waiters: Waiter<C>[];
+  logins: number;
+}
+
+export class PoolManager<C, I = unknown> {
+  private readonly keys = new Map<string, KeyPool<C, I>>();
+  private closed = false;
+
+  constructor(
+    readonly limits: PoolLimits,
+    private readonly hooks: PoolHooks<C>,
+    private readonly clock: Clock = systemClock,
+  ) {}
+
+  /**
+   * A connection of `key`: an idle one, else a new one from `open` while the key is under its
+   * limit, else the first free one after the clients already waiting (FIFO), within maxClientWaitMs.
+   */
+  acquire(key: string, info: I, open: () => Promise<C>, signal?: AbortSignal): Promise<Lease<C>> {
+    if (this.closed) return Promise.reject(new PoolClosed());
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    const pool = this.pool(key, info);
+    const since = this.clock.now();
+    return new Promise<Lease<C>>((resolve, reject) => {
+      const waiter: Waiter<C> = { open, since, timer: undefined, resolve, reject };
+      if (pool.waiters.length === 0 && this.serve(key, pool, waiter)) return;
+      waiter.timer = this.clock.setTimeout(() => {
+        const at = pool.waiters.indexOf(waiter);
+        if (at < 0) return;
+        pool.waiters.splice(at, 1);
+        const waited = this.clock.now() - since;
+        this.hooks.onWait?.(key, waited);
+        reject(new PoolWaitTimeout(waited));
+      }, this.limits.maxClientWaitMs);
+      pool.waiters.push(waiter);
+      // A client that gave up (went away, its login deadline passed) leaves the queue.
+      signal?.addEventListener(
+        'abort',
+        () => {
+          const at = pool.waiters.indexOf(waiter);
+          if (at < 0) return;
+          pool.waiters.splice(at, 1);
+          this.clock.clearTimeout(waiter.timer);
+          reject(signal.reason);
+          this.forget(key, pool);
+        },
+        { once: true },
+      );
+    });
+  }
+
+  /** Closes an idle connection that broke while it waited (its socket closed); a busy one is left to its client. */
+  drop(connection: C): void {
+    for (const pool of this.keys.values()) {
+      const at = pool.idle.findIndex((entry) => entry.connection === connection);
+      if (at < 0) continue;
+      pool.idle.splice(at, 1);
+      this.hooks.close(connection);
+      return;
+    }
+  }
+
+  /** Closes idle connections past serverLifetimeMs, and past idleTimeoutMs beyond minIdle. */
+  sweep(): void {
+    const now = this.clock.now();
+    for (const [key, pool] of this.keys) {
+      const keep: Entry<C>[] = [];
+      for (const entry of pool.idle) {
+        if (now - entry.createdAt >= this.limits.serverLifetimeMs) this.hooks.close(entry.connection);
+        else keep.push(entry);
+      }
+      let surplus = keep.length - this.limits.minIdle;
+      pool.idle = keep.filter((entry) => {
+        if (surplus > 0 && now - entry.idleSince >= this.limits.idleTimeoutMs) {
+          surplus--;
+          this.hooks.close(entry.connection);
+          return false;
+        }
+        return true;
+      });
+      this.forget(key, pool);
+    }
+  }
+
+  stats(): KeyStats<I>[] {
+    return [...this.keys].map(([key, pool]) => ({
+      key,
+      info: pool.info,
+      clientsActive: pool.busy.size,
+      clientsWaiting: pool.waiters.length,
+      serversActive: pool.busy.size,
+      serversIdle: pool.idle.length,
+      serversOpening: pool.opening,
+      logins: pool.logins,
+    }));
+  }
+
+  /** Closes every idle connection and refuses the waiting clients; busy ones close when released. */
+  close(): void {
+    this.closed = true;
+    for (const pool of this.keys.values()) {
+      for (const entry of pool.idle) this.hooks.close(entry.connection);
+      pool.idle = [];
+      for (const waiter of pool.waiters.splice(0)) {
+        this.clock.clearTimeout(waiter.timer);
+        waiter.reject(new PoolClosed());
+      }
+    }
+  }
+
+  private pool(key: string, info: I): KeyPool<C, I> {
+    let pool = this.keys.get(key);
+    if (!pool) {
+      pool = { info, idle: [], busy: new Set(), opening: 0, waiters: [], logins: 0 };
+      this.keys.set(key, pool);
+    }
+    return pool;
+  }
+
+  /** Gives `waiter` an idle connection or opens one; false when the key is at its limit. */
+  private serve(key: string, pool: KeyPool<C, I>, waiter: Waiter<C>): boolean {
+    const now = this.clock.now();
+    for (let entry = pool.idle.pop(); entry; entry = pool.idle.pop()) {
+      if (now - entry.createdAt >= this.limits.serverLifetimeMs) {
+        this.hooks.close(entry.connection);
+        continue;
+      }
+      this.lend(key, pool, entry, waiter, false);
+      return true;
+    }
+    if (pool.busy.size + pool.opening >= this.limits.maxServerConnections) return false;
+    pool.opening++;
+    pool.logins++;
+    waiter.open().then(
+      (connection) => {
+        pool.opening--;
+        if (this.closed) {
+          this.hooks.close(connection);
+          waiter.reject(new PoolClosed());
+          return;
+        }
+        this.lend(key, pool, { connection, createdAt: this.clock.now(), idleSince: 0 }, waiter, true);
+      },
+      (error: unknown) => {
+        pool.opening--;
+        this.hooks.onWait?.(key, this.clock.now() - waiter.since);
+        waiter.reject(error instanceof Error ? error : new Error(String(error)));
+        // The slot this login would have taken is free for the next client.
+        this.dispatch(key, pool);
+      },
+    );
+    return true;
+  }
+
+  private lend(key: string, pool: KeyPool<C, I>, entry: Entry<C>, waiter: Waiter<C>, fresh: boolean): void {
+    this.clock.clearTimeout(waiter.timer);
+    pool.busy.add(entry);
+    const waitedMs = this.clock.now() - waiter.since;
+    this.hooks.onWait?.(key, waitedMs);
+    let released = false;
+    waiter.resolve({
+      connection: entry.connection,
+      fresh,
+      waitedMs,
+      release: (reusable) => {
+        if (released) return;
+        released = true;
+        pool.busy.delete(entry);
+        const expired = this.clock.now() - entry.createdAt >= this.limits.serverLifetimeMs;
+        if (!reusable || expired || this.closed) {
+          this.hooks.close(entry.connection);
+        } else {
+          entry.idleSince = this.clock.now();
+          pool.idle.push(entry);
+        }
+        this.dispatch(key, pool);
+      },
+    });
+  }
+
+  /** Serves waiting clients in order while there is a connection or room for one. */
+  private dispatch(key: string, pool: KeyPool<C, I>): void {
+    while (pool.waiters.length > 0 && this.serve(key, pool, pool.waiters[0]!)) pool.waiters.shift();
+    this.forget(key, pool);
+  }
+
+  /** A key with nothing left is removed, so that keys of past identities do not pile up. */
+  private forget(key: string, pool: KeyPool<C, I>): void {
+    if (pool.idle.length === 0 && pool.busy.size === 0 && pool.opening === 0 && pool.waiters.length === 0) this.keys.delete(key);
+  }
+}

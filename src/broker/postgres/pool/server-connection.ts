@@ -1,0 +1,96 @@
+/**
+ * One pooled server connection and the few things the pool does on it itself: log in (with
+ * loginUpstream and a token from the cache), run a query of its own (the client's startup
+ * parameters, the reset), and notice while it is idle that it broke.
+ */
+import type { TLSSocket } from 'node:tls';
+import { WireReader } from '../../wire-reader.js';
+import { FrameDecoder } from '../codec/frame-decoder.js';
+import { encodeMessage, cstring } from '../codec/frames.js';
+import { BackendCode, decodeErrorFields } from '../codec/messages.js';
+import type { UpstreamSession } from '../upstream.js';
+import type { TransactionStatus } from './session-tracker.js';
+
+/** Time allowed for a query the pool runs itself (parameters, reset). */
+const OWN_QUERY_TIMEOUT_MS = 10_000;
+
+export interface ServerConnection {
+  readonly socket: TLSSocket;
+  readonly backendKey: UpstreamSession['backendKey'];
+  /** The server's ParameterStatus values as last reported, for the next client's greeting. */
+  readonly parameters: Map<string, string>;
+  /** Closed, errored, or sent something while nobody asked. */
+  broken: boolean;
+}
+
+export interface OwnQueryResult {
+  status: TransactionStatus;
+  /** The server's ErrorResponse fields, when the query failed. */
+  error?: Record<string, string>;
+}
+
+/** Wraps a fresh login; `onBroken` runs once when the socket closes or errors. */
+export function serverConnection(session: UpstreamSession, onBroken: (connection: ServerConnection) => void): ServerConnection {
+  const parameters = new Map<string, string>();
+  for (const frame of session.greeting) {
+    if (frame[0] !== BackendCode.ParameterStatus) continue;
+    const [name, value] = frame.subarray(5).toString('utf8').split('\0');
+    if (name) parameters.set(name, value ?? '');
+  }
+  const connection: ServerConnection = { socket: session.socket, backendKey: session.backendKey, parameters, broken: session.rest.length > 0 };
+  let reported = false;
+  const broke = (): void => {
+    connection.broken = true;
+    if (reported) return;
+    reported = true;
+    onBroken(connection);
+  };
+  session.socket.on('error', broke);
+  session.socket.on('close', broke);
+  return connection;
+}
+
+/** While idle, any byte from the server (a FATAL before it goes away) makes the connection unusable. */
+export function watchIdle(connection: ServerConnection, onBroken: () => void): () => void {
+  const unsolicited = (): void => {
+    connection.broken = true;
+    onBroken();
+  };
+  connection.socket.on('data', unsolicited);
+  connection.socket.resume();
+  return () => {
+    connection.socket.off('data', unsolicited);
+    connection.socket.pause();
+  };
+}
+
+/**
+ * Runs one simple Query and reads its answer up to ReadyForQuery, keeping ParameterStatus values.
+ * Throws when the server does not answer in time or goes away; the caller then discards it.
+ */
+export async function runOwnQuery(connection: ServerConnection, sql: string): Promise<OwnQueryResult> {
+  const reader = new WireReader(connection.socket, new FrameDecoder());
+  const deadline = { at: Date.now() + OWN_QUERY_TIMEOUT_MS, what: 'the server to answer the pool' };
+  let error: Record<string, string> | undefined;
+  try {
+    connection.socket.write(encodeMessage(0x51 /* Q */, cstring(sql)));
+    for (;;) {
+      const frame = await reader.read((decoder) => decoder.next(), deadline);
+      if (frame.code === BackendCode.ErrorResponse) error ??= decodeErrorFields(frame.payload);
+      else if (frame.code === BackendCode.ParameterStatus) {
+        const [name, value] = frame.payload.toString('utf8').split('\0');
+        if (name) connection.parameters.set(name, value ?? '');
+      } else if (frame.code === BackendCode.ReadyForQuery) {
+        const status = String.fromCharCode(frame.payload[0] ?? 0) as TransactionStatus;
+        return { status, ...(error ? { error } : {}) };
+      }
+    }
+  } finally {
+    if (reader.detach().length > 0) connection.broken = true;
+  }
+}
+
+/** An E'' literal: right whatever standard_conforming_strings says. */
+export function quoteLiteral(text: string): string {
+  return `E'${text.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
+}

@@ -1,0 +1,185 @@
+import { describe, expect, it } from 'vitest';
+import { PoolClosed, PoolManager, PoolWaitTimeout, type Clock, type Lease, type PoolLimits } from '../../../../src/broker/postgres/pool/pool-manager.js';
+
+/** Time that moves only when the test says so. */
+class FakeClock implements Clock {
+  private at = 1_000_000;
+  private timers: Array<{ due: number; run: () => void }> = [];
+  now(): number {
+    return this.at;
+  }
+  setTimeout(run: () => void, ms: number): unknown {
+    const timer = { due: this.at + ms, run };
+    this.timers.push(timer);
+    return timer;
+  }
+  clearTimeout(handle: unknown): void {
+    this.timers = this.timers.filter((t) => t !== handle);
+  }
+  advance(ms: number): void {
+    this.at += ms;
+    const due = this.timers.filter((t) => t.due <= this.at);
+    this.timers = this.timers.filter((t) => t.due > this.at);
+    for (const t of due) t.run();
+  }
+}
+
+const LIMITS: PoolLimits = { maxServerConnections: 2, minIdle: 0, idleTimeoutMs: 60_000, serverLifetimeMs: 3_600_000, maxClientWaitMs: 5_000 };
+
+function setup(limits: Partial<PoolLimits> = {}) {
+  const clock = new FakeClock();
+  const closed: string[] = [];
+  const waits: number[] = [];
+  let serial = 0;
+  const pool = new PoolManager<string, { who: string }>({ ...LIMITS, ...limits }, { close: (c) => closed.push(c), onWait: (_key, ms) => waits.push(ms) }, clock);
+  const open = (key: string) => () => Promise.resolve(`${key}#${++serial}`);
+  const acquire = (key: string) => pool.acquire(key, { who: key }, open(key));
+  return { clock, closed, waits, pool, acquire };
+}
+
+/** Lets promise callbacks run. */
+const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+describe('PoolManager', () => {
+  it('hands a released connection to the next client of the same key, and never to another key', async () => {
+    const { acquire, pool } = setup();
+    const a = await acquire('alice');
+    expect(a).toMatchObject({ connection: 'alice#1', fresh: true });
+    a.release(true);
+    const again = await acquire('alice');
+    expect(again).toMatchObject({ connection: 'alice#1', fresh: false });
+    const bob = await acquire('bob');
+    expect(bob.connection).toBe('bob#2');
+    again.release(true);
+    bob.release(true);
+    expect(pool.stats().map((s) => [s.key, s.serversIdle, s.logins])).toEqual([
+      ['alice', 1, 1],
+      ['bob', 1, 1],
+    ]);
+  });
+
+  it('closes a connection released as not reusable and opens a new one next time', async () => {
+    const { acquire, closed } = setup();
+    (await acquire('k')).release(false);
+    expect(closed).toEqual(['k#1']);
+    expect((await acquire('k')).connection).toBe('k#2');
+  });
+
+  it('makes clients wait in FIFO order when the key is at its limit', async () => {
+    const { acquire, clock } = setup({ maxServerConnections: 1 });
+    const first = await acquire('k');
+    const order: string[] = [];
+    const second = acquire('k').then((l) => (order.push('second'), l));
+    const third = acquire('k').then((l) => (order.push('third'), l));
+    clock.advance(1_000);
+    first.release(true);
+    const s = await second;
+    expect(s).toMatchObject({ connection: 'k#1', waitedMs: 1_000 });
+    s.release(true);
+    (await third).release(true);
+    expect(order).toEqual(['second', 'third']);
+  });
+
+  it('refuses a client that waited maxClientWaitMs, and still serves the ones after it', async () => {
+    const { acquire, clock, waits } = setup({ maxServerConnections: 1, maxClientWaitMs: 5_000 });
+    const first = await acquire('k');
+    const late = acquire('k');
+    clock.advance(4_999);
+    await settle();
+    clock.advance(1);
+    const error = await late.catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(PoolWaitTimeout);
+    expect((error as PoolWaitTimeout).waitedMs).toBe(5_000);
+    expect(waits).toContain(5_000);
+    const next = acquire('k');
+    first.release(true);
+    expect((await next).connection).toBe('k#1');
+  });
+
+  it('replaces a connection that outlived serverLifetimeMs when it is released or found idle', async () => {
+    const { acquire, clock, closed } = setup({ serverLifetimeMs: 10_000 });
+    const a = await acquire('k');
+    clock.advance(10_000);
+    a.release(true);
+    expect(closed).toEqual(['k#1']);
+    const b = await acquire('k');
+    expect(b.connection).toBe('k#2');
+    b.release(true);
+    clock.advance(10_000);
+    expect((await acquire('k')).connection).toBe('k#3');
+    expect(closed).toEqual(['k#1', 'k#2']);
+  });
+
+  it('sweeps idle connections past idleTimeoutMs down to minIdle, and past their lifetime entirely', async () => {
+    const { acquire, clock, closed, pool } = setup({ maxServerConnections: 3, minIdle: 1, idleTimeoutMs: 1_000, serverLifetimeMs: 5_000 });
+    const leases = await Promise.all([acquire('k'), acquire('k'), acquire('k')]);
+    for (const lease of leases) lease.release(true);
+    clock.advance(999);
+    pool.sweep();
+    expect(closed).toEqual([]);
+    clock.advance(1);
+    pool.sweep();
+    expect(closed).toHaveLength(2);
+    expect(pool.stats()[0]).toMatchObject({ serversIdle: 1 });
+    clock.advance(4_000);
+    pool.sweep();
+    expect(closed).toHaveLength(3);
+    expect(pool.stats()).toEqual([]);
+  });
+
+  it('drops an idle connection that broke, and leaves a busy one to its client', async () => {
+    const { acquire, closed, pool } = setup();
+    const a = await acquire('k');
+    const b = await acquire('k');
+    a.release(true);
+    pool.drop('k#1');
+    pool.drop('k#2');
+    expect(closed).toEqual(['k#1']);
+    b.release(false);
+    expect(closed).toEqual(['k#1', 'k#2']);
+  });
+
+  it('passes a failed login to its client and gives the freed slot to the next one', async () => {
+    const clock = new FakeClock();
+    const pool = new PoolManager<string>({ ...LIMITS, maxServerConnections: 1 }, { close: () => {} }, clock);
+    const failing = pool.acquire('k', undefined, () => Promise.reject(new Error('token refused')));
+    const next = pool.acquire('k', undefined, () => Promise.resolve('ok'));
+    await expect(failing).rejects.toThrow('token refused');
+    expect((await next).connection).toBe('ok');
+  });
+
+  it('refuses waiting clients when closed and closes what comes back', async () => {
+    const { acquire, closed, pool } = setup({ maxServerConnections: 1 });
+    const a: Lease<string> = await acquire('k');
+    const waiting = acquire('k');
+    pool.close();
+    await expect(waiting).rejects.toBeInstanceOf(PoolClosed);
+    a.release(true);
+    expect(closed).toEqual(['k#1']);
+    await expect(acquire('k')).rejects.toBeInstanceOf(PoolClosed);
+  });
+
+  it('counts clients and servers per key', async () => {
+    const { acquire, pool } = setup({ maxServerConnections: 1 });
+    const a = await acquire('k');
+    const waiting = acquire('k');
+    expect(pool.stats()).toEqual([{ key: 'k', info: { who: 'k' }, clientsActive: 1, clientsWaiting: 1, serversActive: 1, serversIdle: 0, serversOpening: 0, logins: 1 }]);
+    a.release(true);
+    (await waiting).release(true);
+    expect(pool.stats()[0]).toMatchObject({ clientsActive: 0, clientsWaiting: 0, serversIdle: 1 });
+  });
+});
+
+describe('PoolManager waiting clients', () => {
+  it('lets a client that gave up leave the queue, so the next one is served', async () => {
+    const { acquire, pool } = setup({ maxServerConnections: 1 });
+    const first = await acquire('k');
+    const gaveUp = new AbortController();
+    const leaving = pool.acquire('k', { who: 'k' }, () => Promise.reject(new Error('never opened')), gaveUp.signal);
+    const staying = acquire('k');
+    gaveUp.abort(new Error('client went away'));
+    await expect(leaving).rejects.toThrow('client went away');
+    first.release(true);
+    expect((await staying).connection).toBe('k#1');
+  });
+});

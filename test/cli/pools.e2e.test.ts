@@ -1,0 +1,125 @@
+/**
+ * Pooling in `azdb serve` as an operator sees it: a listener with `pool:`, a pg client through it,
+ * the per-pool series on /metrics and `azdb pools [--json]` reading the running broker's /pools.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { execa } from 'execa';
+import pg from 'pg';
+import { startTestAzure } from '../harness/emulator.js';
+import { waitFor } from '../helpers/wait.js';
+import { freePort } from '../helpers/ports.js';
+import { parsePrometheusText } from '../helpers/prometheus.js';
+import { BIN, emulatedDatabase, requireBuild, runAzdb, startProxy, writeEmulatedConfig } from '../helpers/cli.js';
+import { DEMO_IDENTITY } from '../../src/emulator/demo-identity.js';
+import type { EmulatedAzure } from '../../src/emulator/emulated-azure.js';
+import type { PoolsReport } from '../../src/core/pools.js';
+
+const USER = DEMO_IDENTITY.role;
+const PASSWORD = 'correct horse battery staple';
+let azure: EmulatedAzure & { dir: string };
+let work: string;
+let env: Record<string, string>;
+
+beforeAll(async () => {
+  requireBuild('cli/commands/pools.js');
+  azure = await startTestAzure();
+  work = await mkdtemp(join(tmpdir(), 'azdb-pools-'));
+  env = { ...azure.identity.env(), AZDB_STATE_DIR: join(work, 'state'), NO_COLOR: '1' };
+});
+
+afterAll(async () => {
+  await azure?.stop();
+});
+
+describe('azdb serve with a pooled listener', () => {
+  it('lists its pool with azdb pools --json and exports per-pool metrics', async () => {
+    const [pgPort, httpPort] = [await freePort(), await freePort()];
+    const passwordFile = join(work, 'orders.password');
+    await writeFile(passwordFile, `${PASSWORD}\n`, { mode: 0o600 });
+    const config = join(work, 'azdb.yaml');
+    await writeEmulatedConfig(config, azure, {
+      role: 'svc',
+      allow: { db_users: [USER], db_names: ['*'] },
+      broker: {
+        listeners: [{ database: 'orders', host: '127.0.0.1', port: pgPort, db_user: USER, db_name: 'orders', password_file: passwordFile, pool: { max_server_connections: 3, server_lifetime: '30m' } }],
+        http: { address: `127.0.0.1:${httpPort}` },
+      },
+    });
+    const serve = execa('node', [BIN, '--config', config, 'serve'], { env, reject: false });
+    try {
+      await waitFor(async () => (await fetch(`http://127.0.0.1:${httpPort}/readyz`).catch(() => undefined))?.status === 200 || undefined, 'azdb serve to be ready', 45_000);
+      const client = new pg.Client({ host: '127.0.0.1', port: pgPort, user: USER, database: 'orders', password: PASSWORD });
+      client.on('error', () => {});
+      await client.connect();
+      expect((await client.query('select 1 as one')).rows[0].one).toBe(1);
+
+      const listed = await runAzdb(['--config', config, 'pools', '--json'], env);
+      expect(listed.exitCode, listed.stderr).toBe(0);
+      const report = JSON.parse(listed.stdout) as PoolsReport;
+      expect(report.pools).toHaveLength(1);
+      expect(report.pools[0]).toMatchObject({ listener: `orders@127.0.0.1:${pgPort}`, database: 'orders', mode: 'session', max_server_connections: 3, server_lifetime_seconds: 1800, max_client_wait_seconds: 30 });
+      expect(report.pools[0]!.keys).toEqual([
+        { db_user: USER, db_name: 'orders', identity: expect.stringMatching(/^oid:/), clients_active: 1, clients_waiting: 0, servers_active: 1, servers_idle: 0, servers_opening: 0 },
+      ]);
+
+      const metrics = parsePrometheusText(await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text());
+      const value = (name: string) => metrics.sum(name, { listener: `orders@127.0.0.1:${pgPort}` });
+      expect(value('azdb_pool_clients_active')).toBe(1);
+      expect(value('azdb_pool_servers_active')).toBe(1);
+      expect(value('azdb_pool_server_logins_total')).toBe(1);
+      expect(value('azdb_pool_wait_seconds_count')).toBe(1);
+
+      await client.end();
+      const text = await waitFor(async () => {
+        const run = await runAzdb(['--config', config, 'pools'], env);
+        return run.stdout.includes('1 idle') ? run.stdout : undefined;
+      }, 'the server connection to go idle');
+      expect(text).toContain(`orders@127.0.0.1:${pgPort}  session mode, at most 3 server connections per key`);
+      expect(text).toContain(`${USER}/orders as oid:`);
+    } finally {
+      serve.kill('SIGTERM');
+      await serve;
+    }
+  });
+
+  it('pools the clients of azdb proxy db when the database entry has a pool', async () => {
+    const config = join(work, 'proxy-pool.yaml');
+    const orders = { ...emulatedDatabase(azure, azure.servers.find((s) => s.name === 'orders')!), pool: { max_server_connections: 1, max_client_wait: '300ms' } };
+    await writeEmulatedConfig(config, azure, { role: 'svc', allow: { db_users: [USER], db_names: ['*'] }, databases: [orders] });
+    // A generous start: the CLI's first token fetch is slow on a loaded machine.
+    const { child, info } = await startProxy(['--config', config, 'orders', '--db-name', 'orders'], env, 45_000);
+    const connectClient = async () => {
+      const c = new pg.Client({ host: info.host as string, port: info.port as number, user: info.user as string, database: 'orders', password: info.password as string });
+      c.on('error', () => {});
+      await c.connect();
+      return c;
+    };
+    try {
+      const first = await connectClient();
+      const pid = (await first.query('select pg_backend_pid() as pid')).rows[0].pid as number;
+      const refused = await connectClient().then(
+        () => undefined,
+        (e: Error & { code?: string }) => e,
+      );
+      expect(refused?.code).toBe('53300');
+      await first.end();
+      const second = await waitFor(() => connectClient().catch(() => undefined), 'the pooled connection to come back', 30_000);
+      expect((await second.query('select pg_backend_pid() as pid')).rows[0].pid).toBe(pid);
+      await second.end();
+    } finally {
+      child.kill('SIGTERM');
+      await child;
+    }
+  });
+
+  it('says how to point azdb pools at a broker when the config has no broker.http.address', async () => {
+    const config = join(work, 'no-http.yaml');
+    await writeEmulatedConfig(config, azure, { role: 'svc', allow: { db_users: [USER], db_names: ['*'] } });
+    const run = await runAzdb(['--config', config, 'pools'], env);
+    expect(run.exitCode).toBe(1);
+    expect(run.stderr).toContain('broker.http.address');
+  });
+});
