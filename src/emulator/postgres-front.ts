@@ -72,8 +72,7 @@ export async function startPostgresFront(options: PostgresFrontOptions): Promise
       for (;;) {
         const packet: StartupPacket = await reader.read((decoder) => decoder.nextStartupPacket(), deadline);
         if (packet.type === 'ssl-request' && !encrypted) {
-          // PostgreSQL refuses bytes sent before its answer to SSLRequest (CVE-2021-23214).
-          if (reader.detach().length > 0) throw refusal('08P01', 'received unencrypted data after SSL request');
+          const early = reader.detach();
           raw.write('S');
           const tls = new TLSSocket(raw, { isServer: true, secureContext: front.secureContext });
           tls.on('error', () => raw.destroy());
@@ -81,6 +80,16 @@ export async function startPostgresFront(options: PostgresFrontOptions): Promise
           track(tls);
           reader = loginReader(tls);
           encrypted = true;
+          // PostgreSQL refuses bytes sent before its answer to SSLRequest (CVE-2021-23214): after
+          // 'S' and the TLS handshake, over TLS.
+          if (early.length > 0) {
+            throw new PgLoginRefused({
+              severity: 'FATAL',
+              code: '08P01',
+              message: 'received unencrypted data after SSL request',
+              detail: 'This could be either a client-software bug or evidence of an attempted man-in-the-middle attack.',
+            });
+          }
           continue;
         }
         if (packet.type === 'gssenc-request' && !encrypted) {

@@ -7,6 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { connect } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import { readFile } from 'node:fs/promises';
 import { execa } from 'execa';
 import { CLOUDS } from '../../src/azure/clouds.js';
 import { DEMO_IDENTITY } from '../../src/emulator/demo-identity.js';
@@ -86,19 +88,26 @@ describe.skipIf(psql.skip)('psql straight to the emulated Azure front', () => {
     expect(await isAdmin()).toEqual({ member: true, flagged: true });
   });
 
-  it('refuses bytes sent along with SSLRequest before its answer, as PostgreSQL does (CVE-2021-23214)', async () => {
+  it("refuses bytes sent along with SSLRequest over TLS, after 'S' and the handshake, as PostgreSQL does (CVE-2021-23214)", async () => {
     const front = azure.fronts.get('orders')!;
+    const server = azure.servers.find((s) => s.name === 'orders')!;
     const sslRequest = Buffer.alloc(8);
     sslRequest.writeInt32BE(8, 0);
     sslRequest.writeInt32BE(80877103, 4);
     const socket = connect({ host: front.host, port: front.port });
-    const received: Buffer[] = [];
-    socket.on('data', (chunk: Buffer) => received.push(chunk));
+    await once(socket, 'connect');
     socket.write(Buffer.concat([sslRequest, Buffer.from('injected')]));
-    await once(socket, 'close');
-    const answer = Buffer.concat(received);
-    expect(String.fromCharCode(answer[0]!)).toBe('E');
-    expect(answer.toString('latin1')).toContain('received unencrypted data after SSL request');
+    const [answer] = (await once(socket, 'data')) as [Buffer];
+    expect(answer.toString('latin1')).toBe('S');
+    const secure = tlsConnect({ socket, ca: await readFile(azure.caFile, 'utf8'), servername: server.fqdn });
+    const received: Buffer[] = [];
+    secure.on('data', (chunk: Buffer) => received.push(chunk));
+    secure.on('error', () => {});
+    await once(secure, 'close');
+    const error = Buffer.concat(received).toString('latin1');
+    expect(error[0]).toBe('E');
+    expect(error).toContain('received unencrypted data after SSL request');
+    expect(error).toContain('man-in-the-middle');
   });
 
   it('takes `user@server` on a single server and refuses the bare name as Azure did', async () => {
