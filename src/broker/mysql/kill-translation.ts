@@ -12,7 +12,7 @@ const KILL = /^(\s*KILL\s+(?:(?:HARD|SOFT)\s+)?(?:(?:QUERY|CONNECTION)\s+)?)(\d{
 
 /** The COM_QUERY payload with the server's thread id, or undefined when it is not a KILL of a minted id. */
 export function translateKill(payload: Buffer, capabilities: number, threadOf: (mintedId: number) => number | undefined): Buffer | undefined {
-  if (payload[0] !== Command.Query || payload.length > MAX_KILL_PACKET) return undefined;
+  if (payload[0] !== Command.Query || payload.length > MAX_KILL_PACKET || !mentionsKill(payload)) return undefined;
   let query;
   try {
     query = decodeQuery(payload, capabilities);
@@ -26,4 +26,18 @@ export function translateKill(payload: Buffer, capabilities: number, threadOf: (
   if (threadId === undefined) return undefined;
   const prefix = payload.subarray(0, payload.length - Buffer.byteLength(query.sql));
   return Buffer.concat([prefix, Buffer.from(`${match[1]}${threadId}${match[3]}`)]);
+}
+
+const LOWER_KILL = [0x6b, 0x69, 0x6c, 0x6c]; // "kill"
+
+/**
+ * Whether the bytes hold "kill" in any case: short queries pass here on their way to the server
+ * (point selects are short), so most are let go without decoding their text or running the regex.
+ */
+function mentionsKill(payload: Buffer): boolean {
+  for (let i = 1; i + 4 <= payload.length; i++) {
+    if ((payload[i]! | 0x20) !== LOWER_KILL[0]) continue;
+    if ((payload[i + 1]! | 0x20) === LOWER_KILL[1] && (payload[i + 2]! | 0x20) === LOWER_KILL[2] && (payload[i + 3]! | 0x20) === LOWER_KILL[3]) return true;
+  }
+  return false;
 }

@@ -146,6 +146,7 @@ describe('translateKill', () => {
     expect(sql('  kill query 2147483649 ; ')).toBe('  kill query 77 ; ');
     expect(sql('KILL HARD CONNECTION 2147483649')).toBe('KILL HARD CONNECTION 77');
     expect(sql('KILL SOFT QUERY 2147483649')).toBe('KILL SOFT QUERY 77');
+    expect(sql('KiLl QuErY 2147483649')).toBe('KiLl QuErY 77'); // any case, as the server reads it
     expect(sql('KILL QUERY 2147483650')).toBeUndefined(); // not a session's id
     expect(sql('KILL QUERY ID 2147483649')).toBeUndefined(); // MariaDB's query id, not a connection
     expect(sql('KILL USER bob')).toBeUndefined();
