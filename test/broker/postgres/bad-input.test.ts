@@ -576,7 +576,8 @@ describe('upstream failures', () => {
     let result: RawResult;
     try {
       pump();
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      // The flood is under way: the broker pushes back, or a good part of it went through.
+      await waitFor(() => client.socket.writableNeedDrain || written >= 256 * 1024 * 1024, 'the flood to fill the socket');
       await expectServed(); // the broker is not busy copying the flood
       result = await client.finish(10_000);
     } finally {
