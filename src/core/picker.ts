@@ -13,11 +13,12 @@ import { CHECK_TITLES, doctorCheckIds, runDoctor } from '../diagnostics/doctor.j
 import { actOnSession, listSessions, SessionActionRefused, type ActiveSession } from '../diagnostics/sessions.js';
 import { errorMessage, toAzdbError } from '../errors.js';
 import { run } from '../process/exec.js';
-import type { CoreEvent, CoreEventBody, TuiActionOutcome, TuiApi, TuiDatabase, TuiLogin, TuiQueries, TuiSession, TuiTunnel, TuiCheck } from './api/picker.js';
+import type { CoreEvent, CoreEventBody, TuiActionOutcome, TuiApi, TuiDatabase, TuiLogin, TuiPool, TuiQueries, TuiSession, TuiTunnel, TuiCheck } from './api/picker.js';
 import { EVENT_HISTORY } from './api/picker.js';
 import type { CoreContext, Log } from './context.js';
 import { discoveryWarnings } from './databases.js';
 import { doctorDeps } from './doctor.js';
+import { tuiPoolKeys } from './pools.js';
 import { loginSession } from './queries.js';
 import { loadRuntime, type Runtime } from './runtime.js';
 import { clientCommandLine, clientInvocation, findClient, passwordReference, recordTunnel, startTunnel, tunnelPasswordFile, type LocalTunnel, type TunnelRequest } from './tunnels.js';
@@ -217,6 +218,20 @@ export async function createTuiApi(ctx: CoreContext, options: TuiApiOptions = {}
       await stop(entry, 0);
     },
     tunnels: () => [...open.values()].map((entry) => ({ ...entry.info, connections: entry.tunnel.connections })),
+    pools: () =>
+      [...open.values()].flatMap(({ info, tunnel }): TuiPool[] => {
+        if (!tunnel.pool) return [];
+        return [
+          {
+            tunnelId: info.id,
+            name: info.name,
+            listener: `${info.host}:${info.port}`,
+            mode: rt.database(info.name).pool?.mode ?? 'session',
+            maxServerConnections: tunnel.pool.limits.maxServerConnections,
+            keys: tuiPoolKeys(tunnel.pool.stats()),
+          },
+        ];
+      }),
     async prepareConnect(name, login, signal) {
       await findClient(quietCtx, rt.database(name).protocol);
       const entry = await start(name, login, 'client', signal);

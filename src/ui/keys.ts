@@ -62,6 +62,8 @@ export enum Command {
   Close = 'close',
   /** The picker: the broker log, line by line. */
   Log = 'log',
+  /** The picker: the pools of the open tunnels, key by key. */
+  Pools = 'pools',
 }
 
 /** One way to press a command: a named key, or a character, optionally with ctrl. */
@@ -104,6 +106,7 @@ export const KEY_BINDINGS: Readonly<Record<Command, readonly KeyBinding[]>> = {
   [Command.Details]: [{ key: 'return' }, { char: 'v' }],
   [Command.Close]: [{ char: 'q' }],
   [Command.Log]: [{ char: 'l' }],
+  [Command.Pools]: [{ char: 'o' }],
 };
 
 /** Moving through a list, as the screens' command tables list it (with its help labels). */

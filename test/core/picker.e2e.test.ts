@@ -34,7 +34,10 @@ beforeAll(async () => {
   // @azure/identity reads the managed identity endpoint from this process's environment (this file's worker).
   Object.assign(process.env, azure.identity.env());
   await writeEmulatedConfig(env.AZDB_CONFIG!, azure, {
-    databases: azure.servers.filter((s) => ['orders', 'inventory', 'shopdb'].includes(s.name)).map((s) => emulatedDatabase(azure, s)),
+    // inventory pools its server connections (the picker's pools view reads them).
+    databases: azure.servers
+      .filter((s) => ['orders', 'inventory', 'shopdb'].includes(s.name))
+      .map((s) => ({ ...emulatedDatabase(azure, s), ...(s.name === 'inventory' ? { pool: { mode: 'session' as const, max_server_connections: 3 } } : {}) })),
     role: 'dev',
     // nobody-here: a user the roles allow but no server knows.
     allow: { db_users: [DEMO_IDENTITY.role, 'nobody-here'], db_names: ['*'] },
@@ -80,6 +83,31 @@ describe('recent logins of the picker', () => {
     await waitFor(() => events.some((e) => e.type === 'session.opened' && e.tunnelId === good.id), 'the session to open');
     expect(await recent()).toEqual([`${DEMO_IDENTITY.role}/orders`]);
     await api.closeTunnel(good.id);
+  });
+});
+
+describe('pools of the picker\'s tunnels', () => {
+  it('reads a pooled tunnel\'s counters from its broker: key, identity, clients, servers, logins; an unpooled tunnel has none', async () => {
+    const orders = await api.openTunnel('orders', { dbUser: DEMO_IDENTITY.role, dbName: 'orders' });
+    const inventory = await api.openTunnel('inventory', { dbUser: DEMO_IDENTITY.role, dbName: 'inventory' });
+    const clients = [0, 1].map(() => new pg.Client({ host: inventory.host, port: inventory.port, user: inventory.user, database: inventory.database, password: inventory.password }));
+    try {
+      expect(api.pools()).toEqual([{ tunnelId: inventory.id, name: 'inventory', listener: `127.0.0.1:${inventory.port}`, mode: 'session', maxServerConnections: 3, keys: [] }]);
+      for (const client of clients) await client.connect();
+      await Promise.all(clients.map((client) => client.query('select 1')));
+      const [busy] = api.pools();
+      expect(busy!.keys).toEqual([
+        { dbUser: DEMO_IDENTITY.role, dbName: 'inventory', identity: expect.stringMatching(/^oid:[0-9a-f-]{36}@[0-9a-f-]{36}$/), clientsActive: 2, clientsWaiting: 0, serversActive: 2, serversIdle: 0, serversOpening: 0, logins: 2 },
+      ]);
+      await Promise.all(clients.map((client) => client.end()));
+      await waitFor(() => api.pools()[0]?.keys[0]?.serversIdle === 2, 'both server connections to go back idle');
+      expect(api.pools()[0]!.keys[0]).toMatchObject({ clientsActive: 0, serversActive: 0, serversIdle: 2, logins: 2 });
+    } finally {
+      await Promise.all(clients.map((client) => client.end().catch(() => {})));
+      await api.closeTunnel(orders.id);
+      await api.closeTunnel(inventory.id);
+    }
+    expect(api.pools()).toEqual([]);
   });
 });
 

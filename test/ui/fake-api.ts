@@ -1,5 +1,5 @@
 /** A TuiApi for screen tests: databases and tunnels in memory, events on demand, calls recorded. */
-import type { CoreEvent, CoreEventBody, TuiActionOutcome, TuiApi, TuiCheck, TuiDatabase, TuiLogin, TuiQueries, TuiSession, TuiTunnel } from '../../src/core/api/picker.js';
+import type { CoreEvent, CoreEventBody, TuiActionOutcome, TuiApi, TuiCheck, TuiDatabase, TuiLogin, TuiPool, TuiQueries, TuiSession, TuiTunnel } from '../../src/core/api/picker.js';
 
 export function database(name: string, overrides: Partial<TuiDatabase> = {}): TuiDatabase {
   return {
@@ -61,6 +61,8 @@ export interface FakeApi extends TuiApi {
   actAnswers: Map<number, TuiActionOutcome>;
   /** Open `openQueries` handles. */
   openHandles: number;
+  /** What `pools()` answers for each open tunnel (by tunnel id; the tunnel's pool while it is open). */
+  poolOf: Map<string, Omit<TuiPool, 'tunnelId'>>;
 }
 
 export function fakeApi(databases: TuiDatabase[]): FakeApi {
@@ -257,6 +259,11 @@ export function fakeApi(databases: TuiDatabase[]): FakeApi {
       if (tunnel) api.emit({ type: 'tunnel.closed', tunnelId: id, name: tunnel.name });
     },
     tunnels: () => [...open.values()].map((t) => ({ ...t, connections: 0 })),
+    poolOf: new Map(),
+    pools: () => [...open.keys()].flatMap((id) => {
+      const pool = api.poolOf.get(id);
+      return pool ? [{ ...pool, tunnelId: id }] : [];
+    }),
     async connect(name: string, login: TuiLogin) {
       api.calls.push(`connect ${name} ${login.dbUser}/${login.dbName}`);
       return { exitCode: 0, client: 'psql' };

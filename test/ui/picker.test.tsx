@@ -22,7 +22,7 @@ const ESC = '\u001b';
 
 afterEach(() => cleanup());
 
-function mount(api = fakeApi(DATABASES), props: { color?: boolean } = {}) {
+function mount(api = fakeApi(DATABASES), props: { color?: boolean; poolsRefreshMs?: number } = {}) {
   const outcomes: PickerOutcome[] = [];
   const screen = render(<Picker api={api} {...props} onExit={(o) => outcomes.push(o)} />);
   const frame = () => screen.lastFrame() ?? '';
@@ -204,6 +204,36 @@ describe('picker screen', () => {
     await until('Tunnel to orders closed.');
     expect(api.calls).toContain('closeTunnel t1');
     expect(frame()).toContain('Broker · no tunnels open');
+  });
+
+  it('shows a tunnel\'s pool in the broker panel and, with o, each key: who, clients, servers, logins; live', async () => {
+    const api = fakeApi(DATABASES);
+    const { until, press, frame } = mount(api, { poolsRefreshMs: 20 });
+    await until('3 databases');
+    press('o');
+    await until('No pools: open a tunnel (t)');
+    const key = { dbUser: 'azdb-demo', dbName: 'orders', identity: 'oid:2f9c41d0-7a51-4c1e-9d2e-0d6a4c2b9f11@72f988bf-86f1-41af-91ab-2d7cd011db47', clientsActive: 1, clientsWaiting: 0, serversActive: 1, serversIdle: 1, serversOpening: 0, logins: 2 };
+    api.poolOf.set('t1', { name: 'orders', listener: '127.0.0.1:40001', mode: 'session', maxServerConnections: 20, keys: [key] });
+    press('t');
+    await until('Open a tunnel to orders');
+    press(ENTER);
+    await until('Tunnel t1 to orders');
+    await until('orders 127.0.0.1:40001 azdb-demo/orders · 0 sessions · pool: servers 1 active, 1 idle; 0 waiting');
+    expect(frame()).toContain('· l log · o pool');
+    press('o');
+    await until('Pools · server connections the open tunnels share');
+    expect(frame()).toContain('orders 127.0.0.1:40001 · session mode · at most 20 server connections per key');
+    expect(frame()).toContain('  azdb-demo/orders as oid:2f9c41d0…@72f988bf…');
+    expect(frame()).toContain('    clients 1 active, 0 waiting · servers 1 active, 1 idle, 0 opening · 2 logins');
+    expect(frame()).toContain('esc back · ? help · Q quit');
+    expect(frame()).not.toContain('pinned');
+    // The counters move without an event: the overlay follows them.
+    api.poolOf.set('t1', { name: 'orders', listener: '127.0.0.1:40001', mode: 'transaction', maxServerConnections: 20, keys: [{ ...key, clientsActive: 3, clientsWaiting: 2, serversActive: 2, serversIdle: 0, logins: 3, pins: 1 }] });
+    await until('clients 3 active, 2 waiting · servers 2 active, 0 idle, 0 opening · 3 logins · 1 pinned');
+    expect(frame()).toContain('· transaction mode ·');
+    press(ESC);
+    await waitFor(() => !frame().includes('Pools ·'), 'the pools to close');
+    expect(frame()).toContain('pool: servers 2 active, 0 idle; 2 waiting');
   });
 
   it('copies the tunnel URI with its password with c (OSC 52), says how to enable it, and shows the password to select by hand', async () => {
@@ -393,7 +423,7 @@ describe('picker help', () => {
     expect(lines).toContain('Databases (moving, ? and Q work alike on every screen)');
     expect(lines.some((l) => /^ {2}l\s+broker log\s+\?\s+help$/.test(l))).toBe(true);
     expect(lines.some((l) => /^ {2}End\/G\s+last\s+esc\s+clear filter$/.test(l))).toBe(true);
-    expect(lines.some((l) => /^ {2}r\s+reload$/.test(l))).toBe(true);
+    expect(lines.some((l) => /^ {2}r\s+reload\s+o\s+pools$/.test(l))).toBe(true);
     // The other screens one section a line (or two), without the keys they share with the list.
     for (const heading of ['Filter (/)', 'Tunnel details (t, tab)', 'Broker log (l)', 'Details (enter/v)', 'Doctor (d)', 'Queries (q)']) {
       expect(lines.filter((l) => l.startsWith(`${heading}  `))).toHaveLength(1);

@@ -50,6 +50,38 @@ export interface TuiTunnel {
   openedAt: string;
 }
 
+/**
+ * One key of a connection pool (database user, database name and the identity whose tokens log
+ * the server connections in), read from the broker's counters as `azdb pools --json` has them.
+ */
+export interface TuiPoolKey {
+  dbUser: string;
+  dbName: string;
+  /** `oid:…@tenant` or `appid:…@tenant` (never a token). */
+  identity: string;
+  clientsActive: number;
+  clientsWaiting: number;
+  serversActive: number;
+  serversIdle: number;
+  serversOpening: number;
+  /** Server logins (each with a cached token) since the key was first used. */
+  logins: number;
+  /** Clients pinned to their server connection (transaction mode); absent where the pool has none. */
+  pins?: number;
+}
+
+/** The pool of an open tunnel (a database with `pool:` in azdb.yaml). */
+export interface TuiPool {
+  tunnelId: string;
+  /** The database's name in azdb.yaml. */
+  name: string;
+  /** Where the tunnel listens, `host:port`. */
+  listener: string;
+  mode: 'session' | 'transaction';
+  maxServerConnections: number;
+  keys: TuiPoolKey[];
+}
+
 export type CoreEventBody =
   | { type: 'tunnel.opened'; tunnelId: string; name: string; host: string; port: number; purpose: 'tunnel' | 'client' }
   | { type: 'tunnel.closed'; tunnelId: string; name: string; /** Closed from another shell. */ by?: 'logout' }
@@ -129,6 +161,8 @@ export interface TuiApi {
   closeTunnel(id: string): Promise<void>;
   /** Open tunnels (from `openTunnel`), oldest first, with their live session counts. */
   tunnels(): Array<TuiTunnel & { connections: number }>;
+  /** The pools of the open tunnels, oldest tunnel first, as their counters stand now. */
+  pools(): TuiPool[];
   /**
    * Gets a client's tunnel ready (the client is installed, the Entra token at hand: the slow part)
    * while the picker is still on screen; `connect` with the same database and login then uses it.

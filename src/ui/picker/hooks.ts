@@ -43,6 +43,23 @@ export function useCoreEvents(api: Pick<TuiApi, 'eventsSince' | 'subscribe'>, la
   }, [api, dispatch]);
 }
 
+/** How often the pools' counters are read again while tunnels are open. */
+export const POOL_REFRESH_MS = 1_000;
+
+/**
+ * The pools' counters → `pools`: read from the core when the open tunnels change and every
+ * `refreshMs` while any is open (the counters move with every client, without an event each).
+ */
+export function usePoolCounters(api: Pick<TuiApi, 'pools'>, openTunnels: number, dispatch: Dispatch<PickerAction>, refreshMs = POOL_REFRESH_MS): void {
+  useEffect(() => {
+    const read = () => dispatch({ type: 'pools', pools: api.pools() });
+    read();
+    if (openTunnels === 0) return;
+    const timer = setInterval(read, refreshMs);
+    return () => clearInterval(timer);
+  }, [api, openTunnels, dispatch, refreshMs]);
+}
+
 /**
  * The name step of a login where the roles allow any name: the server's databases from the core
  * (asked as the chosen user) → `names-listed` / `names-failed`. Closing the step gives up.

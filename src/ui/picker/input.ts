@@ -9,7 +9,7 @@ import { QUERIES_COMMANDS } from '../queries/state.js';
 import { mainHeight, pickerReducer, type PickerAction, type PickerState } from './state.js';
 
 /** `screen`: the doctor or queries screen is open; it reads the keys itself. */
-export type PickerMode = 'busy' | 'opening' | 'list' | 'filter' | 'login-list' | 'login-text' | 'help' | 'tunnel' | 'error' | 'confirm' | 'log' | 'log-detail' | 'screen';
+export type PickerMode = 'busy' | 'opening' | 'list' | 'filter' | 'login-list' | 'login-text' | 'help' | 'tunnel' | 'pools' | 'error' | 'confirm' | 'log' | 'log-detail' | 'screen';
 
 export function pickerMode(state: PickerState): PickerMode {
   const overlay = state.overlay;
@@ -25,6 +25,8 @@ export function pickerMode(state: PickerState): PickerMode {
       return 'confirm';
     case 'tunnel':
       return 'tunnel';
+    case 'pools':
+      return 'pools';
     case 'log':
       return overlay.detail ? 'log-detail' : 'log';
     case 'login':
@@ -57,6 +59,7 @@ export const MODE_COMMANDS: Readonly<Record<PickerMode, ReadonlyArray<readonly [
     ...LIST_MOVES,
     [Command.Back, 'clear filter'],
     [Command.Retry, 'reload'],
+    [Command.Pools, 'pools'],
     [Command.ForceQuit, 'quit'],
   ],
   // In a prompt, ctrl+c cancels the prompt only (as esc does), never the whole picker.
@@ -102,7 +105,15 @@ export const MODE_COMMANDS: Readonly<Record<PickerMode, ReadonlyArray<readonly [
     [Command.ShowPassword, 'show/hide password'],
     [Command.CloseTunnel, 'close tunnel'],
     [Command.NextTunnel, 'next tunnel'],
+    [Command.Pools, 'pools'],
     [Command.Back, 'back'],
+    [Command.Help, 'help'],
+    [Command.Quit, 'quit'],
+    [Command.ForceQuit, 'quit'],
+  ],
+  pools: [
+    [Command.Back, 'back'],
+    [Command.Pools, 'back'],
     [Command.Help, 'help'],
     [Command.Quit, 'quit'],
     [Command.ForceQuit, 'quit'],
@@ -137,6 +148,7 @@ const KEY_BAR: Readonly<Record<PickerMode, readonly Command[]>> = {
   'login-text': [Command.Accept, Command.Up, Command.Back],
   help: [Command.Back],
   tunnel: [Command.Copy, Command.ShowPassword, Command.CloseTunnel, Command.NextTunnel, Command.Back],
+  pools: [Command.Back, Command.Help, Command.Quit],
   error: [Command.Retry, Command.Back, Command.Quit],
   confirm: [Command.Yes, Command.No],
   log: [Command.Details, Command.Up, Command.Back, Command.Help, Command.Quit],
@@ -259,6 +271,8 @@ export function keyToAction(state: PickerState, input: string, key: KeyPress): P
       return { type: 'clear-input' };
     case Command.Log:
       return { type: 'open-log' };
+    case Command.Pools:
+      return mode === 'pools' ? { type: 'back' } : { type: 'open-pools' };
     case Command.Details:
       return { type: 'open-detail' };
     case Command.Close:

@@ -7,7 +7,7 @@ import { useCallback, useReducer, useRef } from 'react';
 import { useApp, useStdout } from 'ink';
 import type { TuiApi } from '../../core/api/picker.js';
 import { createTheme, ThemeContext } from '../theme.js';
-import { useCoreEvents, useDatabaseNames, usePendingWork, usePickerInput, useTerminalSize, type PickerOutcome } from './hooks.js';
+import { useCoreEvents, useDatabaseNames, usePendingWork, usePickerInput, usePoolCounters, useTerminalSize, type PickerOutcome } from './hooks.js';
 import { initialPickerState, pickerReducer, type PickerState } from './state.js';
 import { PickerView } from './views.js';
 import { DoctorScreen } from '../doctor/views.js';
@@ -22,9 +22,11 @@ export interface PickerProps {
   onExit?: (outcome: PickerOutcome) => void;
   /** The queries screen's automatic refresh. @default 3000 */
   queriesRefreshMs?: number;
+  /** How often the pools' counters are read while tunnels are open. @default 1000 */
+  poolsRefreshMs?: number;
 }
 
-export function Picker({ api, initialState, color = false, onExit, queriesRefreshMs }: PickerProps) {
+export function Picker({ api, initialState, color = false, onExit, queriesRefreshMs, poolsRefreshMs }: PickerProps) {
   const [state, dispatch] = useReducer(pickerReducer, initialState ?? initialPickerState());
   const { exit } = useApp();
   const left = useRef(false);
@@ -59,6 +61,7 @@ export function Picker({ api, initialState, color = false, onExit, queriesRefres
   const { write: writeTerminal } = useStdout();
   usePendingWork(api, state, dispatch, leave, writeTerminal);
   useDatabaseNames(api, state, dispatch);
+  usePoolCounters(api, state.tunnels.length, dispatch, poolsRefreshMs);
   // The doctor and queries screens read the keys themselves.
   usePickerInput(state, dispatch, screen === undefined);
   return (

@@ -3,7 +3,7 @@
  * work for the core (load databases, open or close a tunnel, run a client, quit) is asked for by
  * setting `pending`, which the effects hook carries out and answers with another action.
  */
-import type { CoreEvent, TuiDatabase, TuiErrorInfo, TuiLogin, TuiTunnel } from '../../core/api/picker.js';
+import type { CoreEvent, TuiDatabase, TuiErrorInfo, TuiLogin, TuiPool, TuiTunnel } from '../../core/api/picker.js';
 import { detailLines, detailViewport, openDetail, scrollDetail, type Detail } from '../detail/state.js';
 import { fuzzyFilter } from '../fuzzy.js';
 import { clampCursor, textLines } from '../layout.js';
@@ -53,6 +53,8 @@ export type Overlay =
   | { kind: 'log'; selected: number | undefined; detail: Detail | undefined }
   | { kind: 'login'; purpose: Purpose; name: string; dbUser?: string; step: LoginStep }
   | { kind: 'tunnel'; tunnelId: string; showPassword: boolean }
+  /** The pools of the open tunnels (`o`), key by key, as the broker counts them now. */
+  | { kind: 'pools' }
   | { kind: 'error'; title: string; error: TuiErrorInfo; retry?: Pending }
   /** The doctor screen (src/ui/doctor) for database `name`; it has its own state and keys. */
   | { kind: 'doctor'; name: string }
@@ -86,6 +88,8 @@ export interface PickerState {
   /** One line under the list: the last outcome (client exit, tunnel closed...). */
   notice: string | undefined;
   tunnels: TunnelRow[];
+  /** The open tunnels' pools, as last read from the core (while tunnels are open). */
+  pools: TuiPool[];
   /** Broker log; the view prints `log.slice(logBase)` with <Static> (earlier lines are on screen). */
   log: LogLine[];
   logBase: number;
@@ -134,6 +138,9 @@ export type PickerAction =
   | { type: 'names-listed'; name: string; dbUser: string; names: string[] }
   | { type: 'names-failed'; name: string; dbUser: string; error: TuiErrorInfo }
   | { type: 'open-log' }
+  | { type: 'open-pools' }
+  /** The pools' counters, read again from the core. */
+  | { type: 'pools'; pools: TuiPool[] }
   /** The broker log: the selected line whole. */
   | { type: 'open-detail' }
   | { type: 'scroll-detail'; delta: number };
@@ -150,6 +157,7 @@ export function initialPickerState(size: { columns: number; rows: number } = { c
     busy: 'Loading databases…',
     notice: undefined,
     tunnels: [],
+    pools: [],
     log: [],
     logBase: 0,
     lastSeq: 0,
@@ -224,6 +232,9 @@ export function mainHeight(state: PickerState): number {
     case 'help':
       // Shown without the broker panel (its title and tunnel rows).
       return max + 1 + Math.max(1, Math.min(state.tunnels.length, 3) + (state.tunnels.length > 3 ? 1 : 0));
+    case 'pools':
+      wanted = poolLines(state.pools);
+      break;
     case 'log':
       // The title and the lines; a line whole with a spare row for where it is (when it is cut).
       wanted = overlay.detail ? detailLines(overlay.detail, state.columns).length + 2 : 1 + Math.max(1, state.log.length);
@@ -369,7 +380,7 @@ export function pickerReducer(state: PickerState, action: PickerAction): PickerS
         const step = overlay.step;
         return withStep(state, overlay, { ...step, cursor: clampCursor(step.cursor + action.delta, step.choices.length) });
       }
-      if (overlay.kind === 'tunnel' || overlay.kind === 'help') return state;
+      if (overlay.kind === 'tunnel' || overlay.kind === 'help' || overlay.kind === 'pools') return state;
       if (overlay.kind === 'log') {
         if (overlay.detail || state.log.length === 0) return state;
         const index = clampCursor(selectedLogIndex(state.log, overlay.selected) + action.delta, state.log.length);
@@ -429,6 +440,14 @@ export function pickerReducer(state: PickerState, action: PickerAction): PickerS
     case 'open-log':
       if (overlay.kind !== 'none') return state;
       return { ...state, filtering: false, overlay: { kind: 'log', selected: undefined, detail: undefined } };
+    case 'open-pools':
+      if (overlay.kind !== 'none' && overlay.kind !== 'tunnel') return state;
+      if (state.pools.length === 0) {
+        return { ...state, notice: state.tunnels.length === 0 ? 'No pools: open a tunnel (t) to a database with `pool:` in azdb.yaml.' : 'No pools: none of the open tunnels is to a database with `pool:` in azdb.yaml.' };
+      }
+      return { ...state, filtering: false, overlay: { kind: 'pools' }, notice: undefined };
+    case 'pools':
+      return samePools(state.pools, action.pools) ? state : { ...state, pools: action.pools };
     case 'open-detail': {
       if (overlay.kind !== 'log' || overlay.detail) return state;
       const line = state.log[selectedLogIndex(state.log, overlay.selected)];
@@ -615,6 +634,23 @@ export function logLine(event: CoreEvent): LogLine | undefined {
     case 'notice':
       return { ...base, level: event.level, text: event.message };
   }
+}
+
+/** Rows the pools overlay takes: its title, and per pool a heading and two lines a key (one when it has none). */
+export function poolLines(pools: readonly TuiPool[]): number {
+  return 1 + pools.reduce((sum, pool) => sum + 1 + Math.max(1, pool.keys.length * 2), 0);
+}
+
+function samePools(a: readonly TuiPool[], b: readonly TuiPool[]): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/**
+ * An identity short enough for a row: `oid:2f9c41d0…@72f988bf…`. Each id keeps its first 8
+ * characters, which tell identities apart at a glance; `azdb pools` prints them whole.
+ */
+export function shortIdentity(identity: string): string {
+  return identity.replace(/[^:@]{13,}/g, (id) => `${id.slice(0, 8)}…`);
 }
 
 /** `1 open session` / `3 open sessions`. */

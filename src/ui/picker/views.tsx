@@ -3,14 +3,14 @@
  */
 import type { ReactNode } from 'react';
 import { Box, Static, Text } from 'ink';
-import type { TuiDatabase } from '../../core/api/picker.js';
 import { KeyBar } from '../components/key-bar.js';
 import { Spinner } from '../components/spinner.js';
 import { windowStart } from '../layout.js';
 import { useTheme } from '../theme.js';
 import { helpRows, keyBar } from './input.js';
 import { DetailView } from '../detail/views.js';
-import { WILDCARD, listHeight, listingLines, listingNote, mainHeight, selectedLogIndex, selectedDatabase, visibleDatabases, type LogLine, type Overlay, type PickerState, type TunnelRow } from './state.js';
+import type { TuiDatabase, TuiPool, TuiPoolKey } from '../../core/api/picker.js';
+import { WILDCARD, listHeight, listingLines, listingNote, mainHeight, selectedLogIndex, selectedDatabase, shortIdentity, visibleDatabases, type LogLine, type Overlay, type PickerState, type TunnelRow } from './state.js';
 
 /** `*` reads "any"; an empty MySQL database name reads "(none)". */
 export function describeValues(values: readonly string[]): string {
@@ -42,7 +42,7 @@ export function PickerView({ state, screen }: { state: PickerState; screen?: Rea
         <Main state={state} />
         <StatusLine state={state} />
         {/* The help takes the broker panel's rows: at 80×24 it needs every line. */}
-        {state.overlay.kind === 'help' ? null : <BrokerPanel tunnels={state.tunnels} />}
+        {state.overlay.kind === 'help' ? null : <BrokerPanel tunnels={state.tunnels} pools={state.pools} />}
         <KeyBar hints={keyBar(state)} />
       </Box>
       )}
@@ -134,6 +134,8 @@ function OverlayOrList({ state, overlay, height }: { state: PickerState; overlay
       const tunnel = state.tunnels.find((t) => t.id === overlay.tunnelId);
       return tunnel ? <TunnelDetails tunnel={tunnel} showPassword={overlay.showPassword} /> : <Text>The tunnel is closed.</Text>;
     }
+    case 'pools':
+      return <PoolsView pools={state.pools} />;
     case 'none':
     case 'doctor': // rendered in place of the picker (see PickerView)
     case 'queries':
@@ -359,7 +361,7 @@ function ErrorBox({ title, message, hint, canRetry }: { title: string; message: 
   );
 }
 
-function BrokerPanel({ tunnels }: { tunnels: readonly TunnelRow[] }) {
+function BrokerPanel({ tunnels, pools }: { tunnels: readonly TunnelRow[]; pools: readonly TuiPool[] }) {
   const theme = useTheme();
   const shown = tunnels.slice(0, 3);
   return (
@@ -368,17 +370,65 @@ function BrokerPanel({ tunnels }: { tunnels: readonly TunnelRow[] }) {
         Broker{' '}
         <Text color={theme.muted}>
           · {tunnels.length === 0 ? 'no tunnels open (t opens one for GUI clients)' : `${tunnels.length} tunnel${tunnels.length === 1 ? '' : 's'} open (tab shows them)`} · l log
+          {pools.length > 0 ? ` · o pool${pools.length === 1 ? '' : 's'}` : ''}
         </Text>
       </Text>
-      {shown.map((t) => (
-        <Text key={t.id} wrap="truncate-end">
-          {'  '}
-          {t.name} <Text color={theme.accent}>{t.host}:{t.port}</Text> {t.user}
-          {t.database ? `/${t.database}` : ''} · {t.sessions} session{t.sessions === 1 ? '' : 's'}
-        </Text>
-      ))}
+      {shown.map((t) => {
+        const pool = pools.find((p) => p.tunnelId === t.id);
+        return (
+          <Text key={t.id} wrap="truncate-end">
+            {'  '}
+            {t.name} <Text color={theme.accent}>{t.host}:{t.port}</Text> {t.user}
+            {t.database ? `/${t.database}` : ''} · {t.sessions} session{t.sessions === 1 ? '' : 's'}
+            {pool ? ` · ${poolSummary(pool)}` : ''}
+          </Text>
+        );
+      })}
       {tunnels.length > 3 ? <Text color={theme.muted}>  … {tunnels.length - 3} more</Text> : null}
     </Box>
+  );
+}
+
+/** A tunnel row's tail, `pool: servers 1 active, 1 idle; 0 waiting` (o shows the mode and each key). */
+export function poolSummary(pool: TuiPool): string {
+  const sum = (field: 'serversActive' | 'serversIdle' | 'serversOpening' | 'clientsWaiting') => pool.keys.reduce((n, key) => n + key[field], 0);
+  const opening = sum('serversOpening');
+  return `pool: servers ${sum('serversActive')} active, ${sum('serversIdle')} idle${opening > 0 ? `, ${opening} opening` : ''}; ${sum('clientsWaiting')} waiting`;
+}
+
+/** The pools of the open tunnels: per pool its listener and mode, per key who and how busy. */
+function PoolsView({ pools }: { pools: readonly TuiPool[] }) {
+  const theme = useTheme();
+  return (
+    <Box flexDirection="column">
+      <Text bold wrap="truncate-end">
+        Pools <Text color={theme.muted}>· server connections the open tunnels share, per database user, database name and identity</Text>
+      </Text>
+      {pools.map((pool) => (
+        <Box key={pool.tunnelId} flexDirection="column">
+          <Text wrap="truncate-end">
+            <Text bold>{pool.name}</Text> <Text color={theme.accent}>{pool.listener}</Text> · {pool.mode} mode · at most {pool.maxServerConnections} server connections per key
+          </Text>
+          {pool.keys.length === 0 ? <Text color={theme.muted}>  no server connections yet</Text> : pool.keys.map((key) => <PoolKeyRows key={`${key.dbUser}/${key.dbName}/${key.identity}`} poolKey={key} />)}
+        </Box>
+      ))}
+    </Box>
+  );
+}
+
+function PoolKeyRows({ poolKey: key }: { poolKey: TuiPoolKey }) {
+  const theme = useTheme();
+  return (
+    <>
+      <Text wrap="truncate-end">
+        {'  '}
+        {key.dbUser}/{key.dbName} <Text color={theme.muted}>as {shortIdentity(key.identity)}</Text>
+      </Text>
+      <Text wrap="truncate-end">
+        {'    '}clients {key.clientsActive} active, <Text color={key.clientsWaiting > 0 ? theme.warn : undefined}>{key.clientsWaiting} waiting</Text> · servers {key.serversActive} active, {key.serversIdle} idle, {key.serversOpening} opening · {key.logins} login{key.logins === 1 ? '' : 's'}
+        {key.pins === undefined ? '' : ` · ${key.pins} pinned`}
+      </Text>
+    </>
   );
 }
 
