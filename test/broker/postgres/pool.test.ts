@@ -8,6 +8,7 @@ import type { PoolLimits } from '../../../src/broker/postgres/pool/pool-manager.
 import type { PoolKeyInfo } from '../../../src/broker/postgres/pool/postgres-pool.js';
 import { encodeCancelRequest } from '../../../src/broker/postgres/codec/startup.js';
 import { createMemoryAuditSink } from '../../../src/broker/audit.js';
+import { CLOUDS } from '../../../src/azure/clouds.js';
 
 const broker = new BrokerFixture();
 const LIMITS: PoolLimits = { maxServerConnections: 2, minIdle: 0, idleTimeoutMs: 600_000, serverLifetimeMs: 3_600_000, maxClientWaitMs: 30_000 };
@@ -286,5 +287,120 @@ describe('PostgreSQL pooling, session mode, against emulated Azure', () => {
     expect(logins).toHaveLength(1);
     expect(broker.tokens.stats.fetches).toBe(fetchesBefore);
     expect(broker.azure.identity.requests).toBe(requestsBefore);
+  });
+});
+
+describe('PostgreSQL pooling: identities, reset, lifetime, tokens, healing', () => {
+  it('never hands a connection logged in by one identity to a client with another\'s token: each logs in itself, under a key of its own', async () => {
+    // A role of this test's own (the server is shared with other test files), mapped to identity A.
+    const role = `pool_identity_${process.pid}`;
+    const [oidA, oidB] = ['1a1a1a1a-0000-4000-8000-00000000000a', '2b2b2b2b-0000-4000-8000-00000000000b'];
+    const server = broker.azure.realPostgres;
+    await server.query("select pgaadauth_create_principal_with_oid($1, $2, 'service', false, false)", [role, oidA]);
+    const audience = CLOUDS.AzureCloud.databaseResource;
+    const tokens = {
+      A: await broker.azure.issueToken({ audience, objectId: oidA, appId: '1a1a1a1a-1111-4000-8000-00000000000a' }),
+      B: await broker.azure.issueToken({ audience, objectId: oidB, appId: '2b2b2b2b-1111-4000-8000-00000000000b' }),
+    };
+    let who: 'A' | 'B' = 'A';
+    const { tunnel, logins } = await pooled({}, { dbUser: role, getToken: async () => tokens[who] });
+    try {
+      const a = await client(tunnel);
+      const pidA = await pid(a);
+      await a.end();
+      await idle(tunnel, 1);
+
+      // B has no principal for this role: B's own login is refused by the server, and A's idle
+      // connection (which would have let B in) stays A's.
+      who = 'B';
+      const refused = await client(tunnel).then(
+        () => undefined,
+        (e: Error & { code?: string }) => e,
+      );
+      expect(refused?.code).toBe('28P01');
+      expect(tunnel.pool!.stats().map((s) => [s.info.identity.split('@')[0], s.serversIdle])).toEqual([[`oid:${oidA}`, 1]]);
+
+      // The server now takes B for the role too (as a group principal takes each member): B gets a
+      // connection of its own, A's stays idle beside it.
+      await server.query('update pgaadauth.principals set object_id = $1 where rolname = $2', [oidB, role]);
+      const b = await client(tunnel);
+      expect(await pid(b)).not.toBe(pidA);
+      expect((await b.query('select session_user as u')).rows[0].u).toBe(role);
+      const keys = tunnel.pool!.stats().map((s) => ({ identity: s.info.identity.split('@')[0], active: s.serversActive, idle: s.serversIdle }));
+      expect(keys).toEqual([
+        { identity: `oid:${oidA}`, active: 0, idle: 1 },
+        { identity: `oid:${oidB}`, active: 1, idle: 0 },
+      ]);
+      await b.end();
+      expect(logins.map((l) => l.identity.split('@')[0])).toEqual([`oid:${oidA}`, `oid:${oidB}`]);
+    } finally {
+      await tunnel.close();
+      await waitFor(async () => ((await server.query('select count(*)::int as n from pg_stat_activity where usename = $1', [role])).rows[0].n === 0 ? true : undefined), `the sessions of ${role} to end`);
+      await server.query('delete from pgaadauth.principals where rolname = $1', [role]);
+      await server.query(`drop role "${role}"`);
+    }
+  });
+
+  it('releases the session\'s advisory locks before the next client gets the connection', async () => {
+    const { tunnel } = await pooled({ maxServerConnections: 1 });
+    const a = await client(tunnel);
+    const first = await pid(a);
+    await a.query('select pg_advisory_lock(424242)');
+    await a.end();
+    await idle(tunnel, 1);
+    const outsider = await client(await broker.tunnel({ target: broker.target('orders'), dbName: 'orders' }));
+    expect((await outsider.query('select pg_try_advisory_lock(424242) as got')).rows[0].got).toBe(true);
+    await outsider.query('select pg_advisory_unlock(424242)');
+    await outsider.end();
+    const b = await client(tunnel);
+    expect(await pid(b)).toBe(first);
+    expect((await b.query("select count(*)::int as n from pg_locks where locktype = 'advisory' and pid = pg_backend_pid()")).rows[0].n).toBe(0);
+    await b.end();
+  });
+
+  it('never closes a busy connection that outlives server_lifetime: its client keeps it, the next client gets a new one', async () => {
+    const { tunnel, logins } = await pooled({ serverLifetimeMs: 300, maxServerConnections: 1 });
+    const a = await client(tunnel);
+    const first = await pid(a);
+    // Busy on the server past the lifetime and past a sweep of the pool (every second).
+    await a.query('select pg_sleep(1.5)');
+    expect(await pid(a)).toBe(first);
+    await a.end();
+    const b = await client(tunnel);
+    expect(await pid(b)).not.toBe(first);
+    await b.end();
+    expect(logins).toHaveLength(2);
+  });
+
+  it('fetches no token on the connection path: six clients over two server connections, two logins, all with the cached token', async () => {
+    const { tunnel, logins } = await pooled({ maxServerConnections: 2 });
+    await broker.getToken();
+    const fetchesBefore = broker.tokens.stats.fetches;
+    const requestsBefore = broker.azure.identity.requests;
+    const first = [await client(tunnel), await client(tunnel)];
+    const queued = [0, 1, 2, 3].map(() => client(tunnel).then(async (c) => (await c.query('select 1'), c.end())));
+    await waitFor(() => (tunnel.pool!.stats()[0]?.clientsWaiting === 4 ? true : undefined), '4 clients waiting');
+    await Promise.all(first.map((c) => c.end()));
+    await Promise.all(queued);
+    expect(logins).toHaveLength(2);
+    expect(broker.tokens.stats.fetches).toBe(fetchesBefore);
+    expect(broker.azure.identity.requests).toBe(requestsBefore);
+  });
+
+  it('discards a connection killed while idle (the pool heals) and serves the next client on a new one', async () => {
+    const { tunnel, logins } = await pooled({ maxServerConnections: 1 });
+    const a = await client(tunnel);
+    const victim = await pid(a);
+    await a.end();
+    await idle(tunnel, 1);
+    const admin = await client(await broker.tunnel({ target: broker.target('orders'), dbName: 'orders' }));
+    await admin.query('select pg_terminate_backend($1)', [victim]);
+    await admin.end();
+    await idle(tunnel, 0);
+    const next = await client(tunnel);
+    expect(await pid(next)).not.toBe(victim);
+    expect((await next.query('select 1 as one')).rows[0].one).toBe(1);
+    await next.end();
+    expect(logins).toHaveLength(2);
   });
 });
