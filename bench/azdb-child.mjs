@@ -5,12 +5,16 @@
  * through a TokenCache (as in `azdb proxy db`), warmed once before the listener opens, so every
  * token fetch counted after `ready` happened on a client's connection path.
  *
+ * With `pool` (a `pool:` mapping as the config check returns it) the tunnel pools its server
+ * connections, as a database with `pool:` in azdb.yaml does.
+ *
  * Messages from the parent: {type:'start', ...}, {type:'stats'}, {type:'stop'}.
  */
 import { openTunnel } from '../dist/broker/tunnel.js';
 import { TokenCache } from '../dist/azure/token-cache.js';
 import { CLOUDS, databaseScope } from '../dist/azure/clouds.js';
 import { NO_AUDIT, createFileAuditSink } from '../dist/broker/audit.js';
+import { poolLimits } from '../dist/broker/postgres/pool/postgres-pool.js';
 
 if (!process.send) {
   console.error('bench/azdb-child.mjs is started by bench/run.mjs (it needs an IPC channel)');
@@ -60,8 +64,9 @@ async function handle(message) {
           return tokens.getToken(scope);
         },
         audit,
+        ...(message.pool ? { pool: poolLimits(message.pool) } : {}),
       });
-      process.send({ type: 'ready', port: tunnel.port, password: tunnel.password });
+      process.send({ type: 'ready', port: tunnel.port, password: tunnel.password, poolLimits: tunnel.pool?.limits });
       break;
     }
     case 'stats':
@@ -72,6 +77,8 @@ async function handle(message) {
         fetchesOnConnectionPath: (tokens?.stats.fetches ?? 0) - fetchesBeforeReady,
         cacheHits: tokens?.stats.cacheHits ?? 0,
         memory: process.memoryUsage(),
+        // Counters only (the identity is `oid:…@tenant`, never a token).
+        pool: tunnel?.pool?.stats().map((s) => ({ ...s.info, clientsActive: s.clientsActive, clientsWaiting: s.clientsWaiting, serversActive: s.serversActive, serversIdle: s.serversIdle, serversOpening: s.serversOpening, logins: s.logins })),
       });
       break;
     case 'stop':

