@@ -89,6 +89,9 @@ export async function writeDemoFiles(azure: DemoAzure, dir: string): Promise<Dem
   return { configFile, envFile };
 }
 
+/** The demo database whose tunnels pool their server connections (README "Pooling"). */
+export const DEMO_POOLED_DATABASE = 'inventory';
+
 function demoConfig(azure: DemoAzure, dir: string): string {
   const config: ConfigInput = {
     version: 'v1',
@@ -100,6 +103,8 @@ function demoConfig(azure: DemoAzure, dir: string): string {
       azure: { server_kind: s.kind, server_name: s.name },
       tls: { mode: 'verify-full', ca_file: azure.caFile, server_name: s.fqdn },
       labels: { env: s.name === 'inventory' ? 'staging' : 'prod', emulated: 'true' },
+      // One pooled database, so the picker's pools view (`o`) has something to show.
+      ...(s.name === DEMO_POOLED_DATABASE ? { pool: { mode: 'session' as const, max_server_connections: 5 } } : {}),
     })),
     roles: [
       {

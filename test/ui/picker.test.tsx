@@ -221,7 +221,7 @@ describe('picker screen', () => {
     await until('orders 127.0.0.1:40001 azdb-demo/orders · 0 sessions · pool: servers 1 active, 1 idle; 0 waiting');
     expect(frame()).toContain('· l log · o pool');
     press('o');
-    await until('Pools · server connections the open tunnels share');
+    await until('Pools · server connections shared per database user, name and identity');
     expect(frame()).toContain('orders 127.0.0.1:40001 · session mode · at most 20 server connections per key');
     expect(frame()).toContain('  azdb-demo/orders as oid:2f9c41d0…@72f988bf…');
     expect(frame()).toContain('    clients 1 active, 0 waiting · servers 1 active, 1 idle, 0 opening · 2 logins');

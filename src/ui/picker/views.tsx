@@ -402,7 +402,7 @@ function PoolsView({ pools }: { pools: readonly TuiPool[] }) {
   return (
     <Box flexDirection="column">
       <Text bold wrap="truncate-end">
-        Pools <Text color={theme.muted}>· server connections the open tunnels share, per database user, database name and identity</Text>
+        Pools <Text color={theme.muted}>· server connections shared per database user, name and identity</Text>
       </Text>
       {pools.map((pool) => (
         <Box key={pool.tunnelId} flexDirection="column">
