@@ -60,14 +60,15 @@ describe('azdb serve with a pooled listener', () => {
       expect(listed.exitCode, listed.stderr).toBe(0);
       const report = JSON.parse(listed.stdout) as PoolsReport;
       expect(report.pools).toHaveLength(1);
-      expect(report.pools[0]).toMatchObject({ listener: `orders@127.0.0.1:${pgPort}`, database: 'orders', mode: 'session', max_server_connections: 3, server_lifetime_seconds: 1800, max_client_wait_seconds: 30 });
+      expect(report.pools[0]).toMatchObject({ listener: `orders@127.0.0.1:${pgPort}`, database: 'orders', mode: 'session', max_server_connections: 3, server_lifetime_seconds: 1800, max_client_wait_seconds: 30, max_prepared_statements: 200 });
       expect(report.pools[0]!.keys).toEqual([
-        { db_user: USER, db_name: 'orders', identity: expect.stringMatching(/^oid:/), clients_active: 1, clients_waiting: 0, servers_active: 1, servers_idle: 0, servers_opening: 0 },
+        { db_user: USER, db_name: 'orders', identity: expect.stringMatching(/^oid:/), clients_connected: 1, clients_active: 1, clients_waiting: 0, clients_pinned: 0, servers_active: 1, servers_idle: 0, servers_opening: 0 },
       ]);
 
       const metrics = parsePrometheusText(await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text());
       const value = (name: string) => metrics.sum(name, { listener: `orders@127.0.0.1:${pgPort}` });
       expect(value('azdb_pool_clients_active')).toBe(1);
+      expect(value('azdb_pool_clients_connected')).toBe(1);
       expect(value('azdb_pool_servers_active')).toBe(1);
       expect(value('azdb_pool_server_logins_total')).toBe(1);
       expect(value('azdb_pool_wait_seconds_count')).toBe(1);
