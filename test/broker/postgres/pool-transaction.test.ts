@@ -139,4 +139,112 @@ describe('PostgreSQL pooling, transaction mode, against emulated Azure', () => {
     await next.end();
     expect(logins).toHaveLength(1);
   });
+
+  it('pins a client that LISTENs: it keeps its connection, others wait, and the next session starts clean', async () => {
+    const { tunnel, pins } = await pooled({ maxClientWaitMs: 300 });
+    const listener = await client(tunnel);
+    const other = await client(tunnel);
+    await listener.query("select 'listen in a literal' as x -- listen in a comment");
+    expect((await other.query('select 1 as one')).rows[0].one).toBe(1);
+    expect(pins).toEqual([]);
+    await listener.query('listen pool_jobs');
+    expect(pins).toEqual(['listen']);
+    expect(keyStats(tunnel)).toMatchObject({ clientsPinned: 1, clientsActive: 1 });
+    const refused = await other.query('select 1').then(
+      () => undefined,
+      (e: Error & { code?: string }) => e,
+    );
+    expect(refused?.code).toBe('53300');
+    const notified = new Promise<string | undefined>((resolve) => listener.on('notification', (n) => resolve(n.payload)));
+    const admin = await outsider();
+    await admin.query("notify pool_jobs, 'hello'");
+    await admin.end();
+    expect(await notified).toBe('hello');
+    await listener.query("set work_mem = '7MB'");
+    expect(pins).toEqual(['listen']);
+    await listener.end();
+    await serversIdle(tunnel, 1);
+    const next = await client(tunnel);
+    const state = (await next.query("select (select count(*)::int from pg_listening_channels()) as listening, current_setting('work_mem') as work_mem")).rows[0];
+    expect(state).toEqual({ listening: 0, work_mem: '4MB' });
+    expect(keyStats(tunnel)).toMatchObject({ clientsPinned: 0 });
+    await next.end();
+  });
+
+  it('pins on a session SET but not on SET LOCAL', async () => {
+    const { tunnel, pins } = await pooled({ maxServerConnections: 2 });
+    const a = await client(tunnel);
+    await a.query('begin');
+    await a.query("set local work_mem = '7MB'");
+    expect((await a.query("select current_setting('work_mem') as w")).rows[0].w).toBe('7MB');
+    await a.query('commit');
+    expect(pins).toEqual([]);
+    await a.query("select set_config('work_mem', '6MB', true)");
+    expect(pins).toEqual([]);
+    await a.query("set work_mem = '7MB'");
+    expect(pins).toEqual(['set']);
+    // b would be handed a's connection (the one used last) if a had let it go.
+    const b = await client(tunnel);
+    const seen = (c: pg.Client) => c.query("select current_setting('work_mem') as w, pg_backend_pid() as pid").then((r) => r.rows[0] as { w: string; pid: number });
+    const [ofA, ofB] = [await seen(a), await seen(b)];
+    expect(ofA.w).toBe('7MB');
+    expect(ofB.w).toBe('4MB');
+    expect(ofB.pid).not.toBe(ofA.pid);
+    await Promise.all([a.end(), b.end()]);
+  });
+
+  it('pins a client that prepares a named statement when max_prepared_statements is 0', async () => {
+    const { tunnel, pins } = await pooled({ maxPreparedStatements: 0, maxServerConnections: 2 });
+    const a = await client(tunnel);
+    await a.query({ text: 'select $1::int as n', values: [1] });
+    expect(pins).toEqual([]);
+    expect((await a.query({ name: 'one', text: 'select $1::int as n', values: [2] })).rows[0].n).toBe(2);
+    expect(pins).toEqual(['prepared_statement']);
+    const b = await client(tunnel);
+    expect(await pid(b)).not.toBe(await pid(a));
+    expect((await a.query({ name: 'one', text: 'select $1::int as n', values: [3] })).rows[0].n).toBe(3);
+    await Promise.all([a.end(), b.end()]);
+  });
+
+  it('routes a cancel to the connection running the client\'s query, and ignores one for a client between transactions', async () => {
+    const { tunnel } = await pooled({ maxServerConnections: 2 });
+    const [sleeper, b, c] = [await client(tunnel), await client(tunnel), await client(tunnel)];
+    const running = sleeper.query('select pg_sleep(30)').then(
+      () => undefined,
+      (e: Error & { code?: string }) => e,
+    );
+    await runningOnServer('select pg_sleep(30)');
+    // The other clients share the second connection meanwhile.
+    expect((await Promise.all([b.query('select 2 as n'), c.query('select 3 as n')])).map((r) => r.rows[0].n)).toEqual([2, 3]);
+    await sendCancel(tunnel, sleeper);
+    expect((await running)?.code).toBe('57014');
+    expect((await sleeper.query('select 1 as one')).rows[0].one).toBe(1);
+
+    // c is between transactions: its cancel must not reach b's query on a shared connection.
+    const short = b.query('select pg_sleep(0.5) as slept');
+    await runningOnServer('select pg_sleep(0.5) as slept');
+    await sendCancel(tunnel, c);
+    await expect(short).resolves.toBeDefined();
+    await Promise.all([sleeper.end(), b.end(), c.end()]);
+  });
+
+  it('ends the session of a client whose server connection is killed mid-transaction, and heals', async () => {
+    const { tunnel, logins } = await pooled();
+    const victim = await client(tunnel);
+    const errors: Array<Error & { code?: string }> = [];
+    victim.on('error', (e) => errors.push(e));
+    await victim.query('begin');
+    const victimPid = await pid(victim);
+    const admin = await outsider();
+    await admin.query('select pg_terminate_backend($1)', [victimPid]);
+    await admin.end();
+    await waitFor(() => (errors.length > 0 ? true : undefined), 'the victim to hear of it');
+    expect(['57P01', '08006']).toContain(errors[0]!.code);
+    await expect(victim.query('select 1')).rejects.toThrow();
+    const next = await client(tunnel);
+    expect(await pid(next)).not.toBe(victimPid);
+    expect((await next.query('select 1 as one')).rows[0].one).toBe(1);
+    await next.end();
+    expect(logins).toHaveLength(2);
+  });
 });
