@@ -50,6 +50,7 @@ import { pooledRelay } from './pool/pooled-relay.js';
 import type { ServerConnection } from './pool/server-connection.js';
 import { SessionTracker } from './pool/session-tracker.js';
 import { AttachRefused, transactionRelay } from './pool/transaction-relay.js';
+import { StatementMapper } from './pool/statement-mapper.js';
 
 /**
  * Clients prove the local password with SCRAM-SHA-256; with clientTls SSLRequest is answered 'S'.
@@ -303,6 +304,7 @@ async function relayPooled(
         releaseIdle: (held) => pool.releaseIdle(held),
         releaseEnd: (held, heldTracker) => pool.release(held, heldTracker, heldTracker === undefined),
         pin: (reason) => current.pin(reason),
+        ...(pool.maxPreparedStatements > 0 ? { statements: new StatementMapper(pool.maxPreparedStatements) } : {}),
         onAttached: (now) => {
           attached = now;
         },

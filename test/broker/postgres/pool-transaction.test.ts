@@ -7,6 +7,11 @@ import type { Tunnel, TunnelOptions } from '../../../src/broker/tunnel.js';
 import type { PoolKeyInfo, PostgresPoolLimits } from '../../../src/broker/postgres/pool/postgres-pool.js';
 import type { PinReason } from '../../../src/broker/postgres/pool/pin-scanner.js';
 import { encodeCancelRequest } from '../../../src/broker/postgres/codec/startup.js';
+import { execa } from 'execa';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { findTool } from '../../harness/tools.js';
 
 const broker = new BrokerFixture();
 const LIMITS: PostgresPoolLimits = { mode: 'transaction', maxServerConnections: 1, minIdle: 0, idleTimeoutMs: 600_000, serverLifetimeMs: 3_600_000, maxClientWaitMs: 30_000 };
@@ -246,5 +251,48 @@ describe('PostgreSQL pooling, transaction mode, against emulated Azure', () => {
     expect((await next.query('select 1 as one')).rows[0].one).toBe(1);
     await next.end();
     expect(logins).toHaveLength(2);
+  });
+
+  it("prepares a client's named statement again on another server connection, and shares it between clients", async () => {
+    const { tunnel, pins, logins } = await pooled({ maxServerConnections: 2 });
+    const a = await client(tunnel);
+    const b = await client(tunnel);
+    const named = (c: pg.Client, n: number) => c.query({ name: 'plus-one', text: 'select $1::int + 1 as n, pg_backend_pid() as pid', values: [n] }).then((r) => r.rows[0] as { n: number; pid: number });
+    const first = await named(a, 1);
+    expect(first.n).toBe(2);
+    // b holds the connection a prepared on, so a's next run goes to a second one.
+    await b.query('begin');
+    expect(await pid(b)).toBe(first.pid);
+    const second = await named(a, 41);
+    expect(second).toMatchObject({ n: 42 });
+    expect(second.pid).not.toBe(first.pid);
+    // On b's connection the statement a prepared is there for b too (one server statement per text).
+    expect((await named(b, 9)).n).toBe(10);
+    const onB = (await b.query("select count(*)::int as n from pg_prepared_statements where name like 'azdb_s_%'")).rows[0].n as number;
+    expect(onB).toBe(1);
+    await b.query('commit');
+    expect(pins).toEqual([]);
+    expect(logins).toHaveLength(2);
+    await Promise.all([a.end(), b.end()]);
+  });
+
+  it.each(['extended', 'prepared'])('runs pgbench -M %s through the pool without a failed transaction', async (mode) => {
+    const pgbench = await findTool('pgbench');
+    if (pgbench.skip) return;
+    const { tunnel, pins } = await pooled({ maxServerConnections: 2 });
+    const dir = await mkdtemp(join(tmpdir(), 'azdb-pgbench-'));
+    const script = join(dir, 'txn.sql');
+    await writeFile(script, ['\\set n random(1, 1000)', 'BEGIN;', 'SELECT :n::int + 1;', 'SELECT count(*) FROM customers WHERE id > :n;', 'END;', 'SELECT :n::int * 2;', ''].join('\n'));
+    // A thread per client: pgbench prepares with a blocking PQprepare, which would stall the other
+    // clients of its thread (holding both server connections in a transaction) forever.
+    const run = await execa(pgbench.path!, ['-n', '-M', mode, '-c', '4', '-j', '4', '-t', '40', '-f', script, '-h', tunnel.host, '-p', String(tunnel.port), '-U', tunnel.user, tunnel.database], {
+      env: { PGPASSWORD: tunnel.password, PGSSLMODE: 'disable' },
+      reject: false,
+    });
+    expect(run.exitCode, run.stderr).toBe(0);
+    expect(run.stdout).toContain('number of transactions actually processed: 160/160');
+    expect(run.stdout).toMatch(/number of failed transactions: 0 /);
+    expect(pins).toEqual([]);
+    expect(keyStats(tunnel)!.logins).toBeLessThanOrEqual(2);
   });
 });
