@@ -12,6 +12,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findTool } from '../../harness/tools.js';
+import { completeMessages, encodeMessage, rawLogin } from '../../helpers/pg-raw.js';
 
 const broker = new BrokerFixture();
 const LIMITS: PostgresPoolLimits = { mode: 'transaction', maxServerConnections: 1, minIdle: 0, idleTimeoutMs: 600_000, serverLifetimeMs: 3_600_000, maxClientWaitMs: 30_000 };
@@ -294,5 +295,19 @@ describe('PostgreSQL pooling, transaction mode, against emulated Azure', () => {
     expect(run.stdout).toMatch(/number of failed transactions: 0 /);
     expect(pins).toEqual([]);
     expect(keyStats(tunnel)!.logins).toBeLessThanOrEqual(2);
+  });
+
+  it('answers a malformed message with 08P01 to that client only', async () => {
+    const { tunnel } = await pooled({ maxServerConnections: 1 });
+    const other = await client(tunnel);
+    const raw = await rawLogin(tunnel.port, tunnel.user, tunnel.database, tunnel.password);
+    const greeting = raw.received.length;
+    // A Bind whose portal name runs to the end of the message.
+    raw.write(Buffer.concat([encodeMessage(0x42, Buffer.from('no terminator')), encodeMessage(0x53)]));
+    const { received } = await raw.finish();
+    const error = completeMessages(received.subarray(greeting)).find((m) => m.code === 'E');
+    expect(error?.payload.toString()).toContain('C08P01');
+    expect((await other.query('select 1 as one')).rows[0].one).toBe(1);
+    await other.end();
   });
 });

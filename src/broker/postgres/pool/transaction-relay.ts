@@ -153,7 +153,7 @@ export function transactionRelay(options: TransactionRelayOptions): Promise<{ er
           }
         }
       } catch (error) {
-        end(`client sent a malformed message: ${errorMessage(error)}`, encodeErrorResponse({ severity: 'FATAL', code: '08P01', message: `invalid frontend message: ${errorMessage(error)}` }));
+        malformed(error);
         return;
       }
       if (pending.length > 0 && !lease && !attaching) void attach();
@@ -193,9 +193,14 @@ export function transactionRelay(options: TransactionRelayOptions): Promise<{ er
       }
       socket.resume();
       let flowing = true;
-      for (const frame of pending.splice(0)) {
-        flowing = toServer(frame);
-        if (done) return;
+      try {
+        for (const frame of pending.splice(0)) {
+          flowing = toServer(frame);
+          if (done) return;
+        }
+      } catch (error) {
+        malformed(error);
+        return;
       }
       attaching = undefined;
       if (flowing) client.resume();
@@ -222,6 +227,10 @@ export function transactionRelay(options: TransactionRelayOptions): Promise<{ er
       }
       if (!flowing) client.pause();
       return flowing;
+    }
+
+    function malformed(error: unknown): void {
+      end(`client sent a malformed message: ${errorMessage(error)}`, encodeErrorResponse({ severity: 'FATAL', code: '08P01', message: `invalid frontend message: ${errorMessage(error)}` }));
     }
 
     function pin(reason: PinReason): void {
