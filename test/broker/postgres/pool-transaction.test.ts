@@ -310,4 +310,21 @@ describe('PostgreSQL pooling, transaction mode, against emulated Azure', () => {
     expect((await other.query('select 1 as one')).rows[0].one).toBe(1);
     await other.end();
   });
+
+  it('relays large results intact, also right after a statement it prepared again itself', async () => {
+    const { tunnel } = await pooled({ maxServerConnections: 2 });
+    const a = await client(tunnel);
+    const b = await client(tunnel);
+    const big = { name: 'big', text: "select g, repeat(chr(65 + g % 26), 100000) as filler from generate_series(1, $1::int) g", values: [40] };
+    const check = (rows: Array<{ g: number; filler: string }>) => {
+      expect(rows).toHaveLength(40);
+      for (const row of rows) expect(row.filler).toBe(String.fromCharCode(65 + (row.g % 26)).repeat(100000));
+    };
+    check((await a.query(big)).rows);
+    await b.query('begin');
+    check((await a.query(big)).rows); // on the other connection: prepared there first
+    check((await b.query(big)).rows);
+    await b.query('commit');
+    await Promise.all([a.end(), b.end()]);
+  });
 });

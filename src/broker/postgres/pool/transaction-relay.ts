@@ -6,8 +6,9 @@
  * says idleStatus() 'I'). What cannot be handed over (pin-scanner.ts) pins the client: from then
  * on it keeps its connection, as in session mode.
  *
- * Both streams are framed (FrameDecoder) so that the client's SQL can be scanned, its prepared
- * statements mapped (StatementMapper) and the pool's own replies taken out of the server's. When
+ * The client's stream is framed (FrameDecoder) so that its SQL can be scanned and its prepared
+ * statements mapped (StatementMapper); the server's passes through as it comes, less the replies
+ * to what the mapper sent itself (ReplyFilter). When
  * the client goes, an attached connection is reset or discarded by the pool; when the server
  * connection goes, the client gets the server's FATAL (or 08006) and its session ends.
  */
@@ -16,10 +17,11 @@ import { errorMessage } from '../../../errors.js';
 import type { RelayTap } from '../../relay.js';
 import { FrameDecoder } from '../codec/frame-decoder.js';
 import { encodeMessage, type Frame } from '../codec/frames.js';
-import { BackendCode, FrontendCode, decodeErrorFields, decodeParse, decodeQuery, encodeErrorResponse } from '../codec/messages.js';
+import { FrontendCode, decodeParse, decodeQuery, encodeErrorResponse } from '../codec/messages.js';
 import type { Lease } from './pool-manager.js';
 import { sqlSessionEffects, type PinReason } from './pin-scanner.js';
 import type { ServerConnection } from './server-connection.js';
+import { ReplyFilter } from './reply-filter.js';
 import { SessionTracker } from './session-tracker.js';
 
 /** Maps a client's named prepared statements onto whichever connection is attached (statement-mapper.ts). */
@@ -63,11 +65,10 @@ export function transactionRelay(options: TransactionRelayOptions): Promise<{ er
     const clientFrames = new FrameDecoder();
     let lease: Lease<ServerConnection> | undefined;
     let tracker: SessionTracker | undefined;
-    let serverFrames: FrameDecoder | undefined;
+    let replies: ReplyFilter | undefined;
     let attaching: AbortController | undefined;
     const pending: Frame[] = [];
     let pinned = false;
-    let sawFatal = false;
     let done = false;
 
     const upstream = (): Socket => lease!.connection.socket;
@@ -99,7 +100,7 @@ export function transactionRelay(options: TransactionRelayOptions): Promise<{ er
       socket.pause();
       lease = undefined;
       tracker = undefined;
-      serverFrames = undefined;
+      replies = undefined;
       options.onAttached?.(undefined);
     }
 
@@ -109,25 +110,23 @@ export function transactionRelay(options: TransactionRelayOptions): Promise<{ er
     const resumeServer = (): void => {
       if (lease) upstream().resume();
     };
-    const serverError = (e: Error): void => end(`upstream: ${e.message}`, sawFatal ? undefined : serverGone());
-    const serverClosed = (): void => end('the server connection closed', sawFatal ? undefined : serverGone());
+    // The client has the server's FATAL already when it sent one.
+    const serverError = (e: Error): void => end(`upstream: ${e.message}`, replies?.fatal ? undefined : serverGone());
+    const serverClosed = (): void => end('the server connection closed', replies?.fatal ? undefined : serverGone());
 
     function fromServer(chunk: Buffer): void {
-      if (!lease || !tracker || !serverFrames) return;
+      if (!lease || !tracker || !replies) return;
       tracker.fromServer(chunk);
-      const out: Buffer[] = [];
+      let out: Buffer[];
       try {
-        serverFrames.push(chunk);
-        for (let frame = serverFrames.next(); frame; frame = serverFrames.next()) {
-          if (frame.code === BackendCode.ErrorResponse && decodeErrorFields(frame.payload).S === 'FATAL') sawFatal = true;
-          if (options.statements && !options.statements.fromServer(frame)) continue;
-          out.push(encodeMessage(frame.code, frame.payload));
-        }
+        out = replies.push(chunk);
       } catch (error) {
         end(`upstream broke the protocol: ${errorMessage(error)}`, serverGone());
         return;
       }
-      if (out.length > 0 && !client.write(out.length === 1 ? out[0]! : Buffer.concat(out))) upstream().pause();
+      let flowing = true;
+      for (const bytes of out) flowing = client.write(bytes);
+      if (!flowing) upstream().pause();
       if (!pinned && tracker.idleStatus() === 'I') {
         const held = lease;
         detach();
@@ -178,8 +177,8 @@ export function transactionRelay(options: TransactionRelayOptions): Promise<{ er
       }
       lease = got;
       tracker = new SessionTracker(got.connection.parameters);
-      serverFrames = new FrameDecoder();
-      sawFatal = false;
+      const statements = options.statements;
+      replies = new ReplyFilter(statements ? (frame) => statements.fromServer(frame) : () => true);
       const socket = got.connection.socket;
       socket.on('data', fromServer);
       socket.on('close', serverClosed);
