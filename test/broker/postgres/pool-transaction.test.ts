@@ -327,4 +327,16 @@ describe('PostgreSQL pooling, transaction mode, against emulated Azure', () => {
     await b.query('commit');
     await Promise.all([a.end(), b.end()]);
   });
+
+  it('after DISCARD ALL sets the client parameters and prepared statements up again', async () => {
+    const { tunnel, pins } = await pooled();
+    const a = await client(tunnel, { application_name: 'keeps-its-name' });
+    const named = () => a.query({ name: 'two', text: 'select 2 as n' }).then((r) => r.rows[0].n as number);
+    expect(await named()).toBe(2);
+    await a.query('discard all');
+    expect((await a.query("select current_setting('application_name') as app")).rows[0].app).toBe('keeps-its-name');
+    expect(await named()).toBe(2);
+    expect(pins).toEqual([]);
+    await a.end();
+  });
 });

@@ -68,6 +68,8 @@ export function transactionRelay(options: TransactionRelayOptions): Promise<{ er
     let replies: ReplyFilter | undefined;
     let attaching: AbortController | undefined;
     const pending: Frame[] = [];
+    /** Messages for the attached connection, written once per client chunk. */
+    const outbox: Buffer[] = [];
     let pinned = false;
     let done = false;
 
@@ -143,6 +145,7 @@ export function transactionRelay(options: TransactionRelayOptions): Promise<{ er
           clientFrames.push(part);
           for (let frame = clientFrames.next(); frame; frame = clientFrames.next()) {
             if (frame.code === FrontendCode.Terminate) {
+              if (lease && !attaching) flush();
               end();
               return;
             }
@@ -155,7 +158,8 @@ export function transactionRelay(options: TransactionRelayOptions): Promise<{ er
         malformed(error);
         return;
       }
-      if (pending.length > 0 && !lease && !attaching) void attach();
+      if (lease && !attaching) flush();
+      else if (pending.length > 0 && !attaching) void attach();
     }
 
     async function attach(): Promise<void> {
@@ -191,22 +195,18 @@ export function transactionRelay(options: TransactionRelayOptions): Promise<{ er
         return;
       }
       socket.resume();
-      let flowing = true;
       try {
-        for (const frame of pending.splice(0)) {
-          flowing = toServer(frame);
-          if (done) return;
-        }
+        for (const frame of pending.splice(0)) toServer(frame);
       } catch (error) {
         malformed(error);
         return;
       }
       attaching = undefined;
-      if (flowing) client.resume();
+      if (flush()) client.resume();
     }
 
-    /** Scans and maps one client message and writes it to the attached connection. */
-    function toServer(frame: Frame): boolean {
+    /** Scans and maps one client message for the attached connection, into the outbox. */
+    function toServer(frame: Frame): void {
       const connection = lease!.connection;
       if (frame.code === FrontendCode.Query || frame.code === FrontendCode.Parse) {
         const sql = frame.code === FrontendCode.Query ? decodeQuery(frame.payload) : decodeParse(frame.payload).query;
@@ -219,11 +219,18 @@ export function transactionRelay(options: TransactionRelayOptions): Promise<{ er
         if (frame.code === FrontendCode.Parse && !options.statements && decodeParse(frame.payload).statement !== '') pin('prepared_statement');
       }
       const out = options.statements ? options.statements.toServer(frame, connection) : [encodeMessage(frame.code, frame.payload)];
-      let flowing = true;
       for (const bytes of out) {
         tracker!.fromClient(bytes);
-        flowing = upstream().write(bytes);
+        outbox.push(bytes);
       }
+    }
+
+    /** Writes what toServer put in the outbox, in one write; false (the client paused) when the server pushes back. */
+    function flush(): boolean {
+      if (outbox.length === 0) return true;
+      const bytes = outbox.length === 1 ? outbox[0]! : Buffer.concat(outbox);
+      outbox.length = 0;
+      const flowing = upstream().write(bytes);
       if (!flowing) client.pause();
       return flowing;
     }
