@@ -339,4 +339,33 @@ describe('PostgreSQL pooling, transaction mode, against emulated Azure', () => {
     expect(pins).toEqual([]);
     await a.end();
   });
+
+  it('carries COPY in and out through psql, in and outside a transaction', async () => {
+    const psql = await findTool('psql');
+    if (psql.skip) return;
+    const { tunnel } = await pooled();
+    const rows = Array.from({ length: 50_000 }, (_, i) => `${i + 1}\t${'y'.repeat(i % 50)}`);
+    const script = [
+      'begin;',
+      'create table azdb_txn_copy_probe (n int, t text);',
+      'copy azdb_txn_copy_probe from stdin;',
+      ...rows,
+      '\\.',
+      "select 'in:' || count(*) || ':' || sum(n) from azdb_txn_copy_probe;",
+      'rollback;',
+      "copy (select g, repeat('x', 1000) from generate_series(1, 20000) g) to stdout;",
+      '',
+    ].join('\n');
+    const run = await execa(psql.path!, ['-X', '-q', '-t', '-A', '-v', 'ON_ERROR_STOP=1', '-h', tunnel.host, '-p', String(tunnel.port), '-U', tunnel.user, '-d', tunnel.database], {
+      input: script,
+      env: { PGPASSWORD: tunnel.password, PGSSLMODE: 'disable' },
+      reject: false,
+    });
+    expect(run.exitCode, run.stderr).toBe(0);
+    const lines = run.stdout.split('\n');
+    expect(lines[0]).toBe(`in:50000:${(50_000 * 50_001) / 2}`);
+    const copied = lines.slice(1).filter((l) => l.length > 0);
+    expect(copied).toHaveLength(20_000);
+    expect(copied[19_999]).toBe(`20000\t${'x'.repeat(1000)}`);
+  });
 });
