@@ -56,6 +56,8 @@ interface Reply {
   swallow: boolean;
   /** A statement the mapper recorded on a connection before the server confirmed it. */
   added?: { statements: ConnectionStatements; key: string; name: string };
+  /** The client's own Parse of a name: unconfirmed, the name does not exist for the client either. */
+  client?: { name: string; key: string };
 }
 
 export class StatementMapper implements StatementMapping {
@@ -93,6 +95,8 @@ export class StatementMapper implements StatementMapping {
       for (const reply of this.segments[0]!.splice(0)) {
         const added = reply.added;
         if (added && added.statements.prepared.get(added.key) === added.name) added.statements.prepared.delete(added.key);
+        const client = reply.client;
+        if (client && this.statements.get(client.name)?.key === client.key) this.statements.delete(client.name);
       }
     } else if (frame.code === READY_FOR_QUERY) {
       this.segments.shift();
@@ -118,11 +122,11 @@ export class StatementMapper implements StatementMapping {
     if (present !== undefined) {
       touch(connection, key, present);
       // The client still expects a ParseComplete, after the replies to what it sent before.
-      this.expect({ swallow: false });
+      this.expect({ swallow: false, client: { name, key } });
       this.expect({ swallow: true });
       return [encodeMessage(PARSE, cstring(THROWAWAY), cstring(''), Buffer.from([0, 0])), encodeMessage(CLOSE, Buffer.from([STATEMENT]), cstring(THROWAWAY))];
     }
-    return this.prepare(connection, statement, false).out;
+    return this.prepare(connection, statement, name).out;
   }
 
   private bind(payload: Buffer, connection: ConnectionStatements): Buffer[] {
@@ -158,11 +162,14 @@ export class StatementMapper implements StatementMapping {
       touch(connection, statement.key, present);
       return { out: [], serverName: present };
     }
-    return this.prepare(connection, statement, true);
+    return this.prepare(connection, statement);
   }
 
-  /** Parses `statement` under a new server name, closing the least recently used beyond `max`. */
-  private prepare(connection: ConnectionStatements, statement: ClientStatement, injected: boolean): { out: Buffer[]; serverName: string } {
+  /**
+   * Parses `statement` under a new server name, closing the least recently used beyond `max`: for
+   * the client's own Parse of `clientName`, else injected (its ParseComplete hidden).
+   */
+  private prepare(connection: ConnectionStatements, statement: ClientStatement, clientName?: string): { out: Buffer[]; serverName: string } {
     const out: Buffer[] = [];
     while (connection.prepared.size >= this.max) {
       const [oldKey, oldName] = connection.prepared.entries().next().value as [string, string];
@@ -173,7 +180,8 @@ export class StatementMapper implements StatementMapping {
     const serverName = `azdb_s_${++lastServerStatement}`;
     connection.prepared.set(statement.key, serverName);
     out.push(encodeMessage(PARSE, cstring(serverName), statement.query, statement.types));
-    this.expect({ swallow: injected, added: { statements: connection, key: statement.key, name: serverName } });
+    const added = { statements: connection, key: statement.key, name: serverName };
+    this.expect(clientName === undefined ? { swallow: true, added } : { swallow: false, added, client: { name: clientName, key: statement.key } });
     return { out, serverName };
   }
 

@@ -156,4 +156,13 @@ describe('StatementMapper', () => {
     expect(toClient(mapper, [PARSE_COMPLETE, READY])).toEqual([PARSE_COMPLETE, READY]);
     expect(on.prepared.size).toBe(1);
   });
+
+  it("forgets the client's name of a statement whose Parse failed, as the server would", () => {
+    const mapper = new StatementMapper(10);
+    const on = connection();
+    toServer(mapper, on, Buffer.concat([parse('bad', 'select nope'), SYNC]), 0);
+    toClient(mapper, [ERROR, READY]);
+    expect(toServer(mapper, on, Buffer.concat([bind('bad'), SYNC]), 0)).toEqual(Buffer.concat([bind('bad'), SYNC]));
+    expect(on.prepared.size).toBe(0);
+  });
 });
