@@ -108,13 +108,7 @@ export async function runOwnQuery(connection: ServerConnection, sql: string): Pr
  */
 export async function applySettings(connection: ServerConnection, wanted: Record<string, string>): Promise<OwnQueryResult | undefined> {
   const target = new Map(Object.entries(wanted).map(([name, value]) => [name.toLowerCase(), value]));
-  const statements: string[] = [];
-  for (const [name, value] of target) {
-    if (connection.settings.get(name) !== value) statements.push(`SELECT pg_catalog.set_config(${quoteLiteral(name)}, ${quoteLiteral(value)}, false)`);
-  }
-  for (const name of connection.settings.keys()) {
-    if (!target.has(name)) statements.push(`RESET ${name.split('.').map(quoteIdentifier).join('.')}`);
-  }
+  const statements = settingsDifference(connection.settings, target);
   if (statements.length === 0) return undefined;
   const result = await runOwnQuery(connection, statements.join('; '));
   if (result.error === undefined) {
@@ -122,6 +116,18 @@ export async function applySettings(connection: ServerConnection, wanted: Record
     for (const [name, value] of target) connection.settings.set(name, value);
   }
   return result;
+}
+
+/** The statements that turn the `current` settings (lower-cased names) into `target`. */
+export function settingsDifference(current: ReadonlyMap<string, string>, target: ReadonlyMap<string, string>): string[] {
+  const statements: string[] = [];
+  for (const [name, value] of target) {
+    if (current.get(name) !== value) statements.push(`SELECT pg_catalog.set_config(${quoteLiteral(name)}, ${quoteLiteral(value)}, false)`);
+  }
+  for (const name of current.keys()) {
+    if (!target.has(name)) statements.push(`RESET ${name.split('.').map(quoteIdentifier).join('.')}`);
+  }
+  return statements;
 }
 
 function quoteIdentifier(name: string): string {
