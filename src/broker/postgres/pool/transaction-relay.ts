@@ -118,11 +118,13 @@ export function transactionRelay(options: TransactionRelayOptions): Promise<{ er
 
     function fromServer(chunk: Buffer): void {
       if (!lease || !tracker || !replies) return;
-      tracker.fromServer(chunk);
       let out: Buffer[];
       try {
+        tracker.fromServer(chunk);
         out = replies.push(chunk);
       } catch (error) {
+        // Never reused: the pool cannot tell where the server's stream stands.
+        lease.connection.broken = true;
         end(`upstream broke the protocol: ${errorMessage(error)}`, serverGone());
         return;
       }
