@@ -30,7 +30,8 @@ import { ConnectionGate } from './connection-gate.js';
 import type { Readiness } from './health-server.js';
 import type { Logger } from './log.js';
 import type { Counter, Gauge, Histogram, MetricsRegistry } from './metrics.js';
-import { poolLimits, type PoolKeyInfo } from './postgres/pool/postgres-pool.js';
+import { poolLimits, type PoolKeyInfo, type PoolMode } from './postgres/pool/postgres-pool.js';
+import type { PinReason } from './postgres/pool/pin-scanner.js';
 import { readPasswordFile, writeGeneratedPassword } from './password-file.js';
 import type { AccessDecision, SessionEvent } from './session-record.js';
 import type { RefusalOutcome } from './refuse.js';
@@ -141,11 +142,13 @@ export interface ServeMetrics {
   loginFailures: Counter;
   loginBackoff: Counter;
   poolClientsActive: Gauge;
+  poolClientsConnected: Gauge;
   poolClientsWaiting: Gauge;
   poolServersActive: Gauge;
   poolServersIdle: Gauge;
   poolServerLogins: Counter;
   poolWait: Histogram;
+  poolPins: Counter;
 }
 
 const POOL_LABELS = ['listener', 'database', 'db_user', 'db_name', 'identity'] as const;
@@ -185,10 +188,12 @@ export function createServeMetrics(registry: MetricsRegistry): ServeMetrics {
       ['listener', 'protocol', 'action'],
     ),
     poolClientsActive: registry.gauge('azdb_pool_clients_active', 'Clients holding a pooled server connection now.', POOL_LABELS),
+    poolClientsConnected: registry.gauge('azdb_pool_clients_connected', 'Clients connected to a pool now, holding a server connection or not (transaction mode: between transactions).', POOL_LABELS),
     poolClientsWaiting: registry.gauge('azdb_pool_clients_waiting', 'Clients waiting for a pooled server connection now.', POOL_LABELS),
     poolServersActive: registry.gauge('azdb_pool_servers_active', 'Pooled server connections lent to a client now.', POOL_LABELS),
     poolServersIdle: registry.gauge('azdb_pool_servers_idle', 'Pooled server connections idle now.', POOL_LABELS),
     poolServerLogins: registry.counter('azdb_pool_server_logins_total', 'Server connections a pool logged in (each with a token from the cache).', POOL_LABELS),
+    poolPins: registry.counter('azdb_pool_pins_total', 'Transaction-mode clients pinned to their server connection, by the first reason (LISTEN, SET, advisory lock, …).', ['database', 'reason']),
     poolWait: registry.histogram('azdb_pool_wait_seconds', 'How long clients waited for a pooled server connection (including those refused after max_client_wait).', POOL_LABELS, [0.001, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60]),
   };
 }
@@ -417,18 +422,21 @@ export class BrokerServer {
       pools.push({
         listener: listener.label,
         database: listener.spec.database,
-        mode: 'session',
+        mode: pool.mode,
         max_server_connections: limits.maxServerConnections,
         min_idle: limits.minIdle,
         idle_timeout_seconds: limits.idleTimeoutMs / 1000,
         server_lifetime_seconds: limits.serverLifetimeMs / 1000,
         max_client_wait_seconds: limits.maxClientWaitMs / 1000,
+        max_prepared_statements: pool.maxPreparedStatements,
         keys: pool.stats().map((s) => ({
           db_user: s.info.dbUser,
           db_name: s.info.dbName,
           identity: s.info.identity,
+          clients_connected: s.clientsConnected,
           clients_active: s.clientsActive,
           clients_waiting: s.clientsWaiting,
+          clients_pinned: s.clientsPinned,
           servers_active: s.serversActive,
           servers_idle: s.serversIdle,
           servers_opening: s.serversOpening,
@@ -439,12 +447,13 @@ export class BrokerServer {
   }
 
   private collectPoolGauges(): void {
-    const gauges = [this.metrics.poolClientsActive, this.metrics.poolClientsWaiting, this.metrics.poolServersActive, this.metrics.poolServersIdle];
+    const gauges = [this.metrics.poolClientsActive, this.metrics.poolClientsConnected, this.metrics.poolClientsWaiting, this.metrics.poolServersActive, this.metrics.poolServersIdle];
     for (const gauge of gauges) gauge.reset();
     for (const listener of this.active.values()) {
       for (const s of listener.tunnel?.pool?.stats() ?? []) {
         const labels = { listener: listener.label, database: s.info.database, db_user: s.info.dbUser, db_name: s.info.dbName, identity: s.info.identity };
         this.metrics.poolClientsActive.set(labels, s.clientsActive);
+        this.metrics.poolClientsConnected.set(labels, s.clientsConnected);
         this.metrics.poolClientsWaiting.set(labels, s.clientsWaiting);
         this.metrics.poolServersActive.set(labels, s.serversActive);
         this.metrics.poolServersIdle.set(labels, s.serversIdle);
@@ -598,6 +607,10 @@ export class BrokerServer {
             poolEvents: {
               onLogin: (info: PoolKeyInfo) => this.metrics.poolServerLogins.inc(poolLabels(info)),
               onWait: (info: PoolKeyInfo, waitedMs: number) => this.metrics.poolWait.observe(poolLabels(info), waitedMs / 1000),
+              onPin: (info: PoolKeyInfo, reason: PinReason) => {
+                this.metrics.poolPins.inc({ database: info.database, reason });
+                this.options.log.info('pool.pin', { listener: listener.label, database: info.database, db_user: info.dbUser, db_name: info.dbName, reason });
+              },
             },
           }
         : {}),
@@ -762,18 +775,25 @@ export interface PoolsReport {
   pools: Array<{
     listener: string;
     database: string;
-    mode: 'session';
+    mode: PoolMode;
     max_server_connections: number;
     min_idle: number;
     idle_timeout_seconds: number;
     server_lifetime_seconds: number;
     max_client_wait_seconds: number;
+    /** Transaction mode: server-side prepared statements per server connection (0: a named prepare pins the client). */
+    max_prepared_statements: number;
     keys: Array<{
       db_user: string;
       db_name: string;
       identity: string;
+      /** Connected clients, holding a server connection or not. */
+      clients_connected: number;
+      /** Clients holding a server connection (in transaction mode: in a transaction, or pinned). */
       clients_active: number;
       clients_waiting: number;
+      /** Transaction mode: clients pinned to their server connection for the rest of their session. */
+      clients_pinned: number;
       servers_active: number;
       servers_idle: number;
       servers_opening: number;

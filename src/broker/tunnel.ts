@@ -18,8 +18,7 @@ import { runPostgresSession } from './postgres/session.js';
 import type { AccessDecision, SessionEvent } from './session-record.js';
 import { refuseMySql, refusePostgres, type RefusalOutcome } from './refuse.js';
 import type { UpstreamTarget } from './target.js';
-import type { PoolLimits } from './postgres/pool/pool-manager.js';
-import { PostgresPool, type PoolEvents } from './postgres/pool/postgres-pool.js';
+import { PostgresPool, type PoolEvents, type PostgresPoolLimits } from './postgres/pool/postgres-pool.js';
 
 export interface TunnelOptions {
   target: UpstreamTarget;
@@ -51,7 +50,7 @@ export interface TunnelOptions {
   /** Backoff after wrong passwords, per client source; @default one of this tunnel's own. */
   logins?: LoginBackoff;
   /** PostgreSQL only: server connections shared by this tunnel's clients (session mode). */
-  pool?: PoolLimits;
+  pool?: PostgresPoolLimits;
   poolEvents?: PoolEvents;
 }
 

@@ -145,29 +145,20 @@ export const POOL_DEFAULTS = {
   idle_timeout: 600,
   server_lifetime: 3_600,
   max_client_wait: 30,
+  max_prepared_statements: 200,
 } as const;
 
-/** Keys of the DESIGN contract that this azdb reads but cannot honour yet: refused, never ignored. */
-const notYet = (why: string) => v.custom<never>(() => false, why);
-
-/** Server connections shared by clients (PostgreSQL only, session mode so far). */
+/** Server connections shared by clients (PostgreSQL only). */
 const PoolSchema = v.pipe(
   mapping({
-    mode: v.optional(
-      v.pipe(
-        choice(POOL_MODES),
-        v.check((mode) => mode !== 'transaction', 'transaction is not supported yet; use session (transaction pooling is planned)'),
-      ),
-      POOL_DEFAULTS.mode,
-    ),
+    mode: v.optional(choice(POOL_MODES), POOL_DEFAULTS.mode),
     max_server_connections: v.optional(count(1), POOL_DEFAULTS.max_server_connections),
     min_idle: v.optional(count(0), POOL_DEFAULTS.min_idle),
     idle_timeout: v.optional(duration(), POOL_DEFAULTS.idle_timeout),
     server_lifetime: v.optional(duration(), POOL_DEFAULTS.server_lifetime),
     max_client_wait: v.optional(duration(), POOL_DEFAULTS.max_client_wait),
-    max_prepared_statements: v.optional(
-      notYet('not supported yet: it belongs to transaction pooling, which is planned (in session mode a client keeps its prepared statements anyway)'),
-    ),
+    /** Transaction mode: protocol-level prepared statements per server connection; 0 pins a client that prepares one. */
+    max_prepared_statements: v.optional(count(0), POOL_DEFAULTS.max_prepared_statements),
   }),
   v.forward(
     v.partialCheck(

@@ -60,14 +60,15 @@ describe('azdb serve with a pooled listener', () => {
       expect(listed.exitCode, listed.stderr).toBe(0);
       const report = JSON.parse(listed.stdout) as PoolsReport;
       expect(report.pools).toHaveLength(1);
-      expect(report.pools[0]).toMatchObject({ listener: `orders@127.0.0.1:${pgPort}`, database: 'orders', mode: 'session', max_server_connections: 3, server_lifetime_seconds: 1800, max_client_wait_seconds: 30 });
+      expect(report.pools[0]).toMatchObject({ listener: `orders@127.0.0.1:${pgPort}`, database: 'orders', mode: 'session', max_server_connections: 3, server_lifetime_seconds: 1800, max_client_wait_seconds: 30, max_prepared_statements: 200 });
       expect(report.pools[0]!.keys).toEqual([
-        { db_user: USER, db_name: 'orders', identity: expect.stringMatching(/^oid:/), clients_active: 1, clients_waiting: 0, servers_active: 1, servers_idle: 0, servers_opening: 0 },
+        { db_user: USER, db_name: 'orders', identity: expect.stringMatching(/^oid:/), clients_connected: 1, clients_active: 1, clients_waiting: 0, clients_pinned: 0, servers_active: 1, servers_idle: 0, servers_opening: 0 },
       ]);
 
       const metrics = parsePrometheusText(await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text());
       const value = (name: string) => metrics.sum(name, { listener: `orders@127.0.0.1:${pgPort}` });
       expect(value('azdb_pool_clients_active')).toBe(1);
+      expect(value('azdb_pool_clients_connected')).toBe(1);
       expect(value('azdb_pool_servers_active')).toBe(1);
       expect(value('azdb_pool_server_logins_total')).toBe(1);
       expect(value('azdb_pool_wait_seconds_count')).toBe(1);
@@ -112,6 +113,54 @@ describe('azdb serve with a pooled listener', () => {
     } finally {
       child.kill('SIGTERM');
       await child;
+    }
+  });
+
+  it('runs a transaction-mode listener: clients connected apart from active, pins counted and logged once', async () => {
+    const [pgPort, httpPort] = [await freePort(), await freePort()];
+    const passwordFile = join(work, 'txn.password');
+    await writeFile(passwordFile, `${PASSWORD}\n`, { mode: 0o600 });
+    const config = join(work, 'txn.yaml');
+    await writeEmulatedConfig(config, azure, {
+      role: 'svc',
+      allow: { db_users: [USER], db_names: ['*'] },
+      broker: {
+        listeners: [{ database: 'orders', host: '127.0.0.1', port: pgPort, db_user: USER, db_name: 'orders', password_file: passwordFile, pool: { mode: 'transaction', max_server_connections: 2 } }],
+        http: { address: `127.0.0.1:${httpPort}` },
+      },
+    });
+    const serve = execa('node', [BIN, '--config', config, 'serve'], { env, reject: false });
+    let stderr = '';
+    serve.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const logs = () => stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    try {
+      await waitFor(async () => (await fetch(`http://127.0.0.1:${httpPort}/readyz`).catch(() => undefined))?.status === 200 || undefined, 'azdb serve to be ready', 45_000);
+      const connectClient = async () => {
+        const c = new pg.Client({ host: '127.0.0.1', port: pgPort, user: USER, database: 'orders', password: PASSWORD });
+        c.on('error', () => {});
+        await c.connect();
+        return c;
+      };
+      const clients = await Promise.all([connectClient(), connectClient(), connectClient()]);
+      for (const c of clients) expect((await c.query('select 1 as one')).rows[0].one).toBe(1);
+      await clients[0]!.query('listen jobs');
+      await clients[0]!.query("set work_mem = '8MB'");
+
+      const report = JSON.parse((await runAzdb(['--config', config, 'pools', '--json'], env)).stdout) as PoolsReport;
+      expect(report.pools[0]).toMatchObject({ mode: 'transaction', max_server_connections: 2, max_prepared_statements: 200 });
+      expect(report.pools[0]!.keys[0]).toMatchObject({ clients_connected: 3, clients_active: 1, clients_pinned: 1 });
+      const metrics = parsePrometheusText(await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text());
+      expect(metrics.sum('azdb_pool_clients_connected', { listener: `orders@127.0.0.1:${pgPort}` })).toBe(3);
+      expect(metrics.sum('azdb_pool_clients_active', { listener: `orders@127.0.0.1:${pgPort}` })).toBe(1);
+      expect(metrics.sum('azdb_pool_pins_total', { database: 'orders', reason: 'listen' })).toBe(1);
+      expect(metrics.sum('azdb_pool_pins_total', { database: 'orders' })).toBe(1);
+      const pins = logs().filter((l) => l.event === 'pool.pin');
+      expect(pins).toEqual([expect.objectContaining({ listener: `orders@127.0.0.1:${pgPort}`, database: 'orders', db_user: USER, db_name: 'orders', reason: 'listen' })]);
+      expect(stderr).not.toContain('work_mem');
+      await Promise.all(clients.map((c) => c.end()));
+    } finally {
+      serve.kill('SIGTERM');
+      await serve;
     }
   });
 

@@ -27,6 +27,7 @@ describe('pool: in azdb.yaml', () => {
       idle_timeout: 600,
       server_lifetime: 3_600,
       max_client_wait: 30,
+      max_prepared_statements: 200,
     });
   });
 
@@ -41,17 +42,17 @@ describe('pool: in azdb.yaml', () => {
     expect(parseConfig(pg('idle_timeout: 10m', 'server_lifetime: 2h'), FILE).databases[0]?.pool).toMatchObject({ idle_timeout: 600, server_lifetime: 7_200 });
   });
 
-  it('refuses transaction mode, for now, at its line', () => {
-    const [error, ...rest] = errorsOf(pg('mode: transaction'));
-    expect(rest).toEqual([]);
-    expect(error).toMatchObject({ line: 6, path: 'databases[0].pool.mode' });
-    expect(error!.message).toBe('databases[0].pool.mode: transaction is not supported yet; use session (transaction pooling is planned)');
+  it('reads transaction mode and max_prepared_statements (0 allowed: prepared statements pin)', () => {
+    expect(parseConfig(pg('mode: transaction', 'max_prepared_statements: 0'), FILE).databases[0]?.pool).toMatchObject({ mode: 'transaction', max_prepared_statements: 0 });
+    expect(parseConfig(pg('mode: transaction'), FILE).databases[0]?.pool).toMatchObject({ mode: 'transaction', max_prepared_statements: 200 });
   });
 
-  it('refuses max_prepared_statements, which belongs to transaction mode', () => {
-    const [error] = errorsOf(pg('max_prepared_statements: 100'));
+  it('refuses a bad mode or max_prepared_statements at its line', () => {
+    const [mode] = errorsOf(pg('mode: statement'));
+    expect(mode).toMatchObject({ line: 6, path: 'databases[0].pool.mode' });
+    const [error] = errorsOf(pg('max_prepared_statements: -1'));
     expect(error).toMatchObject({ line: 6, path: 'databases[0].pool.max_prepared_statements' });
-    expect(error!.message).toContain('not supported yet');
+    expect(error!.message).toContain('expected an integer ≥ 0');
   });
 
   it('says what is wrong with bad values, each at its line', () => {

@@ -7,9 +7,10 @@
  * Every failure before Relaying reaches the client as an ErrorResponse with a SQLSTATE and a
  * message that says what to do; the broker and its other sessions are unaffected. Once relaying,
  * bytes are piped with backpressure; when queries are audited the client→server stream is
- * scanned on the side, never copied into the forwarding path. With a pool (session mode),
- * ConnectingUpstream takes a server connection from it instead and Relaying hands it back
- * (relayPooled); without one nothing of the pool is on the path.
+ * scanned on the side, never copied into the forwarding path. With a pool, ConnectingUpstream
+ * takes a server connection from it instead and Relaying hands it back (relayPooled: at the end
+ * in session mode, after each transaction in transaction mode); without one nothing of the pool
+ * is on the path.
  */
 import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
@@ -43,11 +44,13 @@ import { queryAudit } from './query-audit.js';
 import { SCRAM_MECHANISM, ScramServer } from './scram.js';
 import { encodeCancelRequest, encodeSslRequest } from './codec/startup.js';
 import { PgUpstreamRefused, loginUpstream, type UpstreamSession } from './upstream.js';
-import { PoolClosed, PoolWaitTimeout, type Lease } from './pool/pool-manager.js';
-import type { PostgresPool } from './pool/postgres-pool.js';
+import { PoolClosed, PoolWaitTimeout } from './pool/pool-manager.js';
+import type { AcquiredConnection, PoolMember, PostgresPool } from './pool/postgres-pool.js';
 import { pooledRelay } from './pool/pooled-relay.js';
-import { runOwnQuery, quoteLiteral, type ServerConnection } from './pool/server-connection.js';
+import type { ServerConnection } from './pool/server-connection.js';
 import { SessionTracker } from './pool/session-tracker.js';
+import { AttachRefused, transactionRelay } from './pool/transaction-relay.js';
+import { StatementMapper } from './pool/statement-mapper.js';
 
 /**
  * Clients prove the local password with SCRAM-SHA-256; with clientTls SSLRequest is answered 'S'.
@@ -55,7 +58,7 @@ import { SessionTracker } from './pool/session-tracker.js';
  */
 export interface PostgresSessionOptions extends SessionOptions {
   cancels: CancelRegistry;
-  /** Server connections shared by clients (session mode); absent: one upstream per client. */
+  /** Server connections shared by clients (session or transaction mode); absent: one upstream per client. */
   pool?: PostgresPool;
 }
 
@@ -217,10 +220,11 @@ function passthroughParams(params: Record<string, string>): Record<string, strin
 }
 
 /**
- * Relaying on a pooled server connection (session mode): the connection is the key's (same
- * user, database and identity), the client's startup parameters are applied with set_config
- * and the client is greeted with the connection's ParameterStatus set and a BackendKeyData of
- * its own; afterwards the pool resets the connection or closes it.
+ * Relaying through the pool. The connection is the key's (same user, database and identity); the
+ * client's startup parameters are applied on it (applySettings) and the client is greeted with
+ * the connection's ParameterStatus set and a BackendKeyData of its own. Session mode keeps that
+ * connection for the whole session and then hands it back for reset (relayPooled's pooledRelay);
+ * transaction mode hands it back at once and lends one per transaction (transactionRelay).
  */
 async function relayPooled(
   options: PostgresSessionOptions,
@@ -234,7 +238,8 @@ async function relayPooled(
   const loginUser = upstreamLoginUser(options.target, who.dbUser);
   const { options: startupOptions, ...settings } = passthroughParams(params);
   let token: string;
-  let lease: Lease<ServerConnection>;
+  let member: PoolMember | undefined;
+  let acquired: AcquiredConnection;
   // A client that hangs up while it waits for a busy pool leaves the queue at once.
   const gone = new AbortController();
   const hungUp = (): void => gone.abort(new PeerClosedError());
@@ -242,38 +247,34 @@ async function relayPooled(
   const signal = AbortSignal.any([wait.signal, gone.signal]);
   try {
     token = await tokenFor(options, signal);
-    lease = await pool.acquire({ loginUser, dbName: who.dbName, ...(startupOptions ? { options: startupOptions } : {}) }, token, signal).catch((error: unknown) => {
-      if (gone.signal.aborted) throw gone.signal.reason;
-      if (error instanceof PoolWaitTimeout) {
-        throw fatal(
-          '53300',
-          `all ${pool.limits.maxServerConnections} pooled server connections for user "${loginUser}" on ${options.target.name} are busy; waited ${(error.waitedMs / 1000).toFixed(1)} s`,
-          'Raise pool.max_server_connections (or pool.max_client_wait) in azdb.yaml, or have clients hold their connections for shorter.',
-        );
-      }
-      if (error instanceof PoolClosed) throw fatal('57P01', `the azdb listener for ${options.target.name} is shutting down`);
-      throw upstreamFailure(error, options.target, loginUser, who.dbName);
+    member = pool.join({ loginUser, dbName: who.dbName, ...(startupOptions ? { options: startupOptions } : {}) }, token);
+    acquired = await acquirePooled(options, pool, member, settings, loginUser, who.dbName, signal).catch((error: unknown) => {
+      throw gone.signal.aborted ? gone.signal.reason : error;
     });
+  } catch (error) {
+    member?.leave();
+    throw error;
   } finally {
     wait.dispose();
     socket.off('close', hungUp);
   }
+  const { lease } = acquired;
   const connection = lease.connection;
+  const transactionMode = pool.mode === 'transaction';
   const tracker = new SessionTracker(connection.parameters);
+  let released = false;
   let serverBroken = false;
   let minted: { processId: number; secretKey: Buffer } | undefined;
+  // Transaction mode: the connection the client has now, if any, is where its cancel goes.
+  let attached: ServerConnection | undefined;
   try {
-    const names = Object.keys(settings);
-    if (names.length > 0) {
-      const sql = names.map((name) => `SELECT pg_catalog.set_config(${quoteLiteral(name)}, ${quoteLiteral(settings[name]!)}, false)`).join('; ');
-      const applied = await runOwnQuery(connection, sql).catch((error: unknown) => {
-        serverBroken = true;
-        throw error;
-      });
-      if (applied.error) throw upstreamFailure(new PgUpstreamRefused({ ...applied.error, S: 'FATAL' }, Buffer.alloc(0)), options.target, loginUser, who.dbName);
-    }
+    if (acquired.refused) throw upstreamFailure(new PgUpstreamRefused({ ...acquired.refused, S: 'FATAL' }, Buffer.alloc(0)), options.target, loginUser, who.dbName);
     const key = connection.backendKey;
-    minted = key ? options.cancels.mint(() => forwardCancel(options.target, key), key.processId) : undefined;
+    if (transactionMode) {
+      minted = options.cancels.mint(() => (attached?.backendKey ? forwardCancel(options.target, attached.backendKey) : Promise.resolve()));
+    } else {
+      minted = key ? options.cancels.mint(() => forwardCancel(options.target, key), key.processId) : undefined;
+    }
     const greeting = [encodeAuthentication({ type: 'ok' })];
     for (const [name, value] of connection.parameters) greeting.push(encodeParameterStatus(name, value));
     if (minted) greeting.push(encodeBackendKeyData(minted.processId, minted.secretKey));
@@ -281,13 +282,68 @@ async function relayPooled(
     const early = reader.detach();
     socket.write(Buffer.concat(greeting));
     who.record.started(who.identity, who.dbUser, who.dbName, token);
-    const result = await pooledRelay(socket, connection, tracker, early, options.audit.queries ? queryAudit(options.audit, who.identity) : undefined);
-    serverBroken = result.serverBroken;
-    who.record.ended(who.identity, result.error ? 'error' : 'ok', result.error);
+    const tap = options.audit.queries ? queryAudit(options.audit, who.identity) : undefined;
+    if (transactionMode) {
+      released = true;
+      pool.releaseIdle(lease);
+      const current = member;
+      const result = await transactionRelay({
+        client: socket,
+        early,
+        ...(tap ? { tap } : {}),
+        attach: async (attachSignal) => {
+          const next = await acquirePooled(options, pool, current, settings, loginUser, who.dbName, attachSignal).catch((error: unknown) => {
+            throw error instanceof PgClientError ? new AttachRefused(encodeErrorResponse(error.fields)) : error;
+          });
+          if (next.refused) {
+            pool.releaseIdle(next.lease);
+            throw new AttachRefused(encodeErrorResponse(upstreamFailure(new PgUpstreamRefused({ ...next.refused, S: 'FATAL' }, Buffer.alloc(0)), options.target, loginUser, who.dbName).fields));
+          }
+          return next.lease;
+        },
+        releaseIdle: (held) => pool.releaseIdle(held),
+        releaseEnd: (held, heldTracker) => pool.release(held, heldTracker, heldTracker === undefined),
+        pin: (reason) => current.pin(reason),
+        ...(pool.maxPreparedStatements > 0 ? { statements: new StatementMapper(pool.maxPreparedStatements) } : {}),
+        onAttached: (now) => {
+          attached = now;
+        },
+      });
+      who.record.ended(who.identity, result.error ? 'error' : 'ok', result.error);
+    } else {
+      const result = await pooledRelay(socket, connection, tracker, early, tap);
+      serverBroken = result.serverBroken;
+      who.record.ended(who.identity, result.error ? 'error' : 'ok', result.error);
+    }
   } finally {
     if (minted) options.cancels.release(minted.processId);
-    await pool.release(lease, serverBroken ? undefined : tracker, serverBroken);
+    member.leave();
+    if (!released) await pool.release(lease, serverBroken ? undefined : tracker, serverBroken);
   }
+}
+
+/** A server connection of the client's key with its parameters applied, or the error for the client. */
+async function acquirePooled(
+  options: PostgresSessionOptions,
+  pool: PostgresPool,
+  member: PoolMember,
+  settings: Record<string, string>,
+  loginUser: string,
+  dbName: string,
+  signal: AbortSignal,
+): Promise<AcquiredConnection> {
+  return member.acquire(settings, signal).catch((error: unknown) => {
+    if (error instanceof PoolWaitTimeout) {
+      throw fatal(
+        '53300',
+        `all ${pool.limits.maxServerConnections} pooled server connections for user "${loginUser}" on ${options.target.name} are busy; waited ${(error.waitedMs / 1000).toFixed(1)} s`,
+        'Raise pool.max_server_connections (or pool.max_client_wait) in azdb.yaml, or have clients hold their connections for shorter.',
+      );
+    }
+    if (error instanceof PoolClosed) throw fatal('57P01', `the azdb listener for ${options.target.name} is shutting down`);
+    if (signal.aborted) throw signal.reason;
+    throw upstreamFailure(error, options.target, loginUser, dbName);
+  });
 }
 
 async function authenticateClient(

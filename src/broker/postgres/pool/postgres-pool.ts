@@ -1,10 +1,13 @@
 /**
- * The session-mode pool of one listener or tunnel: the PoolManager's decisions with the I/O
- * they need. A key is the database, the login user, the database name, the startup `options`
+ * The pool of one listener or tunnel (session or transaction mode): the PoolManager's decisions
+ * with the I/O they need. A key is the database, the login user, the database name, the startup `options`
  * and the identity whose token logs the connection in (object id or app id, and tenant, from the
  * token's claims), so a connection is never handed to a client of another key. Every login takes
- * a token from the cache. On release the server state is reset (ROLLBACK when a transaction was
- * left open, then DISCARD ALL); a connection that cannot be reset safely is closed instead.
+ * a token from the cache. When a client's session ends on a connection the server state is reset
+ * (ROLLBACK when a transaction was left open, then DISCARD ALL); a connection that cannot be reset
+ * safely is closed instead. In transaction mode a connection also comes back between a client's
+ * transactions, with nothing to reset (releaseIdle): the client's parameters are tracked per
+ * connection (applySettings) and what cannot be handed over pins the client instead.
  */
 import { createHash } from 'node:crypto';
 import { decodeTokenClaims } from '../../../azure/token-claims.js';
@@ -13,8 +16,43 @@ import type { UpstreamTarget } from '../../target.js';
 import { encodeMessage } from '../codec/frames.js';
 import { loginUpstream } from '../upstream.js';
 import { PoolManager, systemClock, type Clock, type KeyStats, type Lease, type PoolLimits } from './pool-manager.js';
-import { runOwnQuery, serverConnection, watchIdle, type ServerConnection } from './server-connection.js';
+import type { PinReason } from './pin-scanner.js';
+import { applySettings, runOwnQuery, serverConnection, watchIdle, type OwnQueryResult, type ServerConnection } from './server-connection.js';
 import type { SessionTracker } from './session-tracker.js';
+
+export type PoolMode = 'session' | 'transaction';
+
+/** Server-side prepared statements kept per connection in transaction mode (PgBouncer's default too). */
+export const DEFAULT_MAX_PREPARED_STATEMENTS = 200;
+
+export interface PostgresPoolLimits extends PoolLimits {
+  /** @default 'session' */
+  mode?: PoolMode;
+  /** Transaction mode: protocol-level prepared statements per server connection; 0 pins a client that prepares one. @default 200 */
+  maxPreparedStatements?: number;
+}
+
+/** The manager's numbers of a key, with its clients: connected (attached or not) and pinned. */
+export interface PostgresKeyStats extends KeyStats<PoolKeyInfo> {
+  clientsConnected: number;
+  clientsPinned: number;
+}
+
+/** One client's membership of the pool, for its whole session. */
+export interface PoolMember {
+  readonly info: PoolKeyInfo;
+  /** A server connection of the client's key, its parameters made the client's `settings`. */
+  acquire(settings: Record<string, string>, signal?: AbortSignal): Promise<AcquiredConnection>;
+  /** The client keeps its connection from now on (counted once per client). */
+  pin(reason: PinReason): void;
+  leave(): void;
+}
+
+export interface AcquiredConnection {
+  lease: Lease<ServerConnection>;
+  /** The server's error when it refused one of the client's parameters (the connection is usable and must be released). */
+  refused?: Record<string, string>;
+}
 
 export interface PoolKeyInfo {
   database: string;
@@ -28,6 +66,8 @@ export interface PoolEvents {
   /** A new server connection logged in. */
   onLogin?(info: PoolKeyInfo): void;
   onWait?(info: PoolKeyInfo, waitedMs: number): void;
+  /** A client was pinned to its server connection (transaction mode), once per client. */
+  onPin?(info: PoolKeyInfo, reason: PinReason): void;
 }
 
 export interface PoolLogin {
@@ -46,10 +86,13 @@ export class PostgresPool {
   private readonly sweeper: NodeJS.Timeout;
   /** What each key stands for, for the wait events (a few per identity and user). */
   private readonly infos = new Map<string, PoolKeyInfo>();
+  private readonly members = new Map<string, { info: PoolKeyInfo; connected: number; pinned: number }>();
+  readonly mode: PoolMode;
+  readonly maxPreparedStatements: number;
 
   constructor(
     readonly target: UpstreamTarget,
-    readonly limits: PoolLimits,
+    readonly limits: PostgresPoolLimits,
     private readonly events: PoolEvents = {},
     clock: Clock = systemClock,
   ) {
@@ -66,17 +109,55 @@ export class PostgresPool {
     );
     this.sweeper = setInterval(() => this.manager.sweep(), SWEEP_INTERVAL_MS);
     this.sweeper.unref();
+    this.mode = limits.mode ?? 'session';
+    this.maxPreparedStatements = limits.maxPreparedStatements ?? DEFAULT_MAX_PREPARED_STATEMENTS;
   }
 
-  /**
-   * A server connection for this client: `token` (from the cache) names the identity of the key
-   * and logs in a new connection when one is needed. Throws PoolWaitTimeout when every connection
-   * of the key stayed busy for max_client_wait, or the login's error.
-   */
-  async acquire(login: PoolLogin, token: string, signal?: AbortSignal): Promise<Lease<ServerConnection>> {
+  /** A client joins for its session: `token` (from the cache) names the identity of its key. */
+  join(login: PoolLogin, token: string): PoolMember {
     const info: PoolKeyInfo = { database: this.target.name, dbUser: login.loginUser, dbName: login.dbName, identity: identityOf(token) };
     const key = JSON.stringify([info.database, info.dbUser, info.dbName, login.options ?? '', info.identity]);
     this.infos.set(key, info);
+    let counts = this.members.get(key);
+    if (!counts) this.members.set(key, (counts = { info, connected: 0, pinned: 0 }));
+    counts.connected++;
+    let pinned = false;
+    let left = false;
+    return {
+      info,
+      acquire: async (settings, signal) => {
+        const lease = await this.acquire(key, info, login, token, signal);
+        let applied: OwnQueryResult | undefined;
+        try {
+          applied = await applySettings(lease.connection, settings);
+        } catch (error) {
+          lease.release(false);
+          throw error;
+        }
+        return { lease, ...(applied?.error ? { refused: applied.error } : {}) };
+      },
+      pin: (reason) => {
+        if (pinned || left) return;
+        pinned = true;
+        counts.pinned++;
+        this.events.onPin?.(info, reason);
+      },
+      leave: () => {
+        if (left) return;
+        left = true;
+        counts.connected--;
+        if (pinned) counts.pinned--;
+        if (counts.connected === 0) this.members.delete(key);
+      },
+    };
+  }
+
+  /**
+   * A server connection of `key`, logged in with `token` when a new one is needed. Throws
+   * PoolWaitTimeout when every connection of the key stayed busy for max_client_wait, or the
+   * login's error.
+   */
+  private async acquire(key: string, info: PoolKeyInfo, login: PoolLogin, token: string, signal?: AbortSignal): Promise<Lease<ServerConnection>> {
     const lease = await this.manager.acquire(key, info, async () => {
       const session = await loginUpstream(this.target, { user: login.loginUser, database: login.dbName, params: login.options ? { options: login.options } : {} }, token, signal);
       this.events.onLogin?.(info);
@@ -100,6 +181,10 @@ export class PostgresPool {
       try {
         const rolledBack = status === 'I' || (await runOwnQuery(connection, 'ROLLBACK')).error === undefined;
         const reset = rolledBack ? await runOwnQuery(connection, 'DISCARD ALL') : undefined;
+        if (reset?.error === undefined) {
+          connection.settings.clear();
+          connection.prepared.clear();
+        }
         reusable = reset !== undefined && reset.error === undefined && reset.status === 'I' && !connection.broken;
       } catch {
         reusable = false;
@@ -109,8 +194,27 @@ export class PostgresPool {
     lease.release(reusable);
   }
 
-  stats(): KeyStats<PoolKeyInfo>[] {
-    return this.manager.stats();
+  /**
+   * Gives the connection back between a client's transactions (transaction mode): the server
+   * waits for a query outside a transaction, so there is nothing to reset.
+   */
+  releaseIdle(lease: Lease<ServerConnection>): void {
+    const connection = lease.connection;
+    const reusable = !connection.broken && !connection.socket.destroyed;
+    if (reusable) this.unwatch.set(connection, watchIdle(connection, () => this.manager.drop(connection)));
+    lease.release(reusable);
+  }
+
+  stats(): PostgresKeyStats[] {
+    const byKey = new Map<string, PostgresKeyStats>();
+    for (const s of this.manager.stats()) byKey.set(s.key, { ...s, clientsConnected: 0, clientsPinned: 0 });
+    for (const [key, counts] of this.members) {
+      const s = byKey.get(key) ?? { key, info: counts.info, clientsActive: 0, clientsWaiting: 0, serversActive: 0, serversIdle: 0, serversOpening: 0, logins: 0, clientsConnected: 0, clientsPinned: 0 };
+      s.clientsConnected = counts.connected;
+      s.clientsPinned = counts.pinned;
+      byKey.set(key, s);
+    }
+    return [...byKey.values()];
   }
 
   close(): void {
@@ -137,8 +241,10 @@ export function identityOf(token: string): string {
 }
 
 /** A `pool:` mapping of azdb.yaml (validated, durations in seconds) as the pool reads it. */
-export function poolLimits(config: PoolConfig): PoolLimits {
+export function poolLimits(config: PoolConfig): PostgresPoolLimits {
   return {
+    mode: config.mode,
+    maxPreparedStatements: config.max_prepared_statements ?? DEFAULT_MAX_PREPARED_STATEMENTS,
     maxServerConnections: config.max_server_connections,
     minIdle: config.min_idle,
     idleTimeoutMs: Math.round(config.idle_timeout * 1_000),

@@ -19,6 +19,16 @@ export interface ServerConnection {
   readonly backendKey: UpstreamSession['backendKey'];
   /** The server's ParameterStatus values as last reported, for the next client's greeting. */
   readonly parameters: Map<string, string>;
+  /**
+   * The client startup parameters the pool applied (lower-cased name → value) since login or the
+   * last reset: what the next client's differ from is all that must be set or reset for it.
+   */
+  readonly settings: Map<string, string>;
+  /**
+   * Transaction mode: the protocol-level prepared statements on this connection, statement key
+   * (query text and parameter types) → server-side name, least recently used first.
+   */
+  readonly prepared: Map<string, string>;
   /** Closed, errored, or sent something while nobody asked. */
   broken: boolean;
 }
@@ -37,7 +47,7 @@ export function serverConnection(session: UpstreamSession, onBroken: (connection
     const [name, value] = frame.subarray(5).toString('utf8').split('\0');
     if (name) parameters.set(name, value ?? '');
   }
-  const connection: ServerConnection = { socket: session.socket, backendKey: session.backendKey, parameters, broken: session.rest.length > 0 };
+  const connection: ServerConnection = { socket: session.socket, backendKey: session.backendKey, parameters, settings: new Map(), prepared: new Map(), broken: session.rest.length > 0 };
   let reported = false;
   const broke = (): void => {
     connection.broken = true;
@@ -88,6 +98,40 @@ export async function runOwnQuery(connection: ServerConnection, sql: string): Pr
   } finally {
     if (reader.detach().length > 0) connection.broken = true;
   }
+}
+
+/**
+ * Makes the connection's session parameters the client's `wanted` ones (startup parameters such as
+ * application_name, DateStyle, TimeZone), as PgBouncer's tracked parameters: set_config for those
+ * that differ from what the pool applied, RESET for those a previous client had and this one has
+ * not. Runs nothing when they match. One simple query, so on error nothing changed.
+ */
+export async function applySettings(connection: ServerConnection, wanted: Record<string, string>): Promise<OwnQueryResult | undefined> {
+  const target = new Map(Object.entries(wanted).map(([name, value]) => [name.toLowerCase(), value]));
+  const statements = settingsDifference(connection.settings, target);
+  if (statements.length === 0) return undefined;
+  const result = await runOwnQuery(connection, statements.join('; '));
+  if (result.error === undefined) {
+    connection.settings.clear();
+    for (const [name, value] of target) connection.settings.set(name, value);
+  }
+  return result;
+}
+
+/** The statements that turn the `current` settings (lower-cased names) into `target`. */
+export function settingsDifference(current: ReadonlyMap<string, string>, target: ReadonlyMap<string, string>): string[] {
+  const statements: string[] = [];
+  for (const [name, value] of target) {
+    if (current.get(name) !== value) statements.push(`SELECT pg_catalog.set_config(${quoteLiteral(name)}, ${quoteLiteral(value)}, false)`);
+  }
+  for (const name of current.keys()) {
+    if (!target.has(name)) statements.push(`RESET ${name.split('.').map(quoteIdentifier).join('.')}`);
+  }
+  return statements;
+}
+
+function quoteIdentifier(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
 }
 
 /** An E'' literal: right whatever standard_conforming_strings says. */

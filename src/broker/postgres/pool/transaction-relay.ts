@@ -1,0 +1,262 @@
+/**
+ * The relay of a transaction-mode session: azdb holds the client's session and lends it a server
+ * connection per transaction. A connection is attached when the client sends a message while it
+ * has none (its startup parameters applied first, see PoolMember.acquire) and released when the
+ * server is ready for a query outside a transaction with nothing outstanding (the SessionTracker
+ * says idleStatus() 'I'). What cannot be handed over (pin-scanner.ts) pins the client: from then
+ * on it keeps its connection, as in session mode.
+ *
+ * The client's stream is framed (FrameDecoder) so that its SQL can be scanned and its prepared
+ * statements mapped (StatementMapper); the server's passes through as it comes, less the replies
+ * to what the mapper sent itself (ReplyFilter). When
+ * the client goes, an attached connection is reset or discarded by the pool; when the server
+ * connection goes, the client gets the server's FATAL (or 08006) and its session ends.
+ */
+import type { Socket } from 'node:net';
+import { errorMessage } from '../../../errors.js';
+import type { RelayTap } from '../../relay.js';
+import { FrameDecoder } from '../codec/frame-decoder.js';
+import { encodeMessage, type Frame } from '../codec/frames.js';
+import { FrontendCode, decodeParse, decodeQuery, encodeErrorResponse } from '../codec/messages.js';
+import type { Lease } from './pool-manager.js';
+import { sqlSessionEffects, type PinReason } from './pin-scanner.js';
+import type { ServerConnection } from './server-connection.js';
+import { ReplyFilter } from './reply-filter.js';
+import { SessionTracker } from './session-tracker.js';
+
+/** Maps a client's named prepared statements onto whichever connection is attached (statement-mapper.ts). */
+export interface StatementMapping {
+  /** The bytes to send for one client message on `connection`. */
+  toServer(frame: Frame, connection: ServerConnection): Buffer[];
+  /** False for a server message that answers what the mapping sent itself. */
+  fromServer(frame: Frame): boolean;
+}
+
+export interface TransactionRelayOptions {
+  client: Socket;
+  /** Client bytes read past the login. */
+  early: Buffer;
+  tap?: RelayTap;
+  /** A server connection with the client's parameters; rejects with the ErrorResponse to send the client. */
+  attach(signal: AbortSignal): Promise<Lease<ServerConnection>>;
+  /** Back to the pool between transactions (nothing to reset). */
+  releaseIdle(lease: Lease<ServerConnection>): void;
+  /** Back to the pool when the session ends while attached: reset (tracker) or discarded (undefined). */
+  releaseEnd(lease: Lease<ServerConnection>, tracker: SessionTracker | undefined): Promise<void>;
+  pin(reason: PinReason): void;
+  /** Named prepared statements mapped onto each connection; absent: a named Parse pins. */
+  statements?: StatementMapping;
+  /** The connection attached now, for cancel requests. */
+  onAttached?(connection: ServerConnection | undefined): void;
+}
+
+export class AttachRefused extends Error {
+  constructor(readonly reply: Buffer) {
+    super('no server connection for the client');
+  }
+}
+
+const serverGone = (): Buffer =>
+  encodeErrorResponse({ severity: 'FATAL', code: '08006', message: 'the server connection closed during the transaction', hint: 'The session has ended; connect again (the next session gets a new server connection).' });
+
+export function transactionRelay(options: TransactionRelayOptions): Promise<{ error?: string }> {
+  const { client } = options;
+  return new Promise((resolve) => {
+    const clientFrames = new FrameDecoder();
+    let lease: Lease<ServerConnection> | undefined;
+    let tracker: SessionTracker | undefined;
+    let replies: ReplyFilter | undefined;
+    let attaching: AbortController | undefined;
+    const pending: Frame[] = [];
+    /** Messages for the attached connection, written once per client chunk. */
+    const outbox: Buffer[] = [];
+    let pinned = false;
+    let done = false;
+
+    const upstream = (): Socket => lease!.connection.socket;
+    const end = (error?: string, last?: Buffer): void => {
+      if (done) return;
+      done = true;
+      client.off('data', fromClient);
+      client.off('drain', resumeServer);
+      attaching?.abort(new Error('the client went away'));
+      const held = lease;
+      const heldTracker = tracker;
+      const broken = held ? held.connection.broken || held.connection.socket.destroyed : false;
+      detach();
+      if (last && !client.destroyed) client.end(last);
+      else client.destroy();
+      const finish = (): void => resolve(error ? { error } : {});
+      if (held) void options.releaseEnd(held, broken ? undefined : heldTracker).finally(finish);
+      else finish();
+    };
+
+    /** Stops relaying the attached connection; the caller hands it back. */
+    function detach(): void {
+      if (!lease) return;
+      const socket = upstream();
+      socket.off('data', fromServer);
+      socket.off('close', serverClosed);
+      socket.off('error', serverError);
+      socket.off('drain', resumeClient);
+      socket.pause();
+      lease = undefined;
+      tracker = undefined;
+      replies = undefined;
+      options.onAttached?.(undefined);
+    }
+
+    const resumeClient = (): void => {
+      if (!attaching) client.resume();
+    };
+    const resumeServer = (): void => {
+      if (lease) upstream().resume();
+    };
+    // The client has the server's FATAL already when it sent one.
+    const serverError = (e: Error): void => end(`upstream: ${e.message}`, replies?.fatal ? undefined : serverGone());
+    const serverClosed = (): void => end('the server connection closed', replies?.fatal ? undefined : serverGone());
+
+    function fromServer(chunk: Buffer): void {
+      if (!lease || !tracker || !replies) return;
+      let out: Buffer[];
+      try {
+        tracker.fromServer(chunk);
+        out = replies.push(chunk);
+      } catch (error) {
+        // Never reused: the pool cannot tell where the server's stream stands.
+        lease.connection.broken = true;
+        end(`upstream broke the protocol: ${errorMessage(error)}`, serverGone());
+        return;
+      }
+      let flowing = true;
+      for (const bytes of out) flowing = client.write(bytes);
+      if (!flowing) upstream().pause();
+      if (!pinned && tracker.idleStatus() === 'I') {
+        const held = lease;
+        detach();
+        options.releaseIdle(held);
+      }
+    }
+
+    const filter = options.tap?.((message) => end(message));
+    function fromClient(chunk: Buffer): void {
+      const audited = filter ? filter(chunk) : chunk;
+      if (done) return;
+      try {
+        for (const part of Buffer.isBuffer(audited) ? [audited] : audited) {
+          clientFrames.push(part);
+          for (let frame = clientFrames.next(); frame; frame = clientFrames.next()) {
+            if (frame.code === FrontendCode.Terminate) {
+              if (lease && !attaching) flush();
+              end();
+              return;
+            }
+            // A frame that lies within the chunk is a view of it: copied if it has to wait.
+            if (lease && !attaching) toServer(frame);
+            else pending.push({ ...frame, payload: Buffer.from(frame.payload) });
+          }
+        }
+      } catch (error) {
+        malformed(error);
+        return;
+      }
+      if (lease && !attaching) flush();
+      else if (pending.length > 0 && !attaching) void attach();
+    }
+
+    async function attach(): Promise<void> {
+      const controller = new AbortController();
+      attaching = controller;
+      client.pause();
+      let got: Lease<ServerConnection>;
+      try {
+        got = await options.attach(controller.signal);
+      } catch (error) {
+        attaching = undefined;
+        if (error instanceof AttachRefused) end('no server connection for the client', error.reply);
+        else end(errorMessage(error));
+        return;
+      }
+      if (done) {
+        options.releaseIdle(got);
+        return;
+      }
+      lease = got;
+      tracker = new SessionTracker(got.connection.parameters);
+      const statements = options.statements;
+      replies = new ReplyFilter(statements ? (frame) => statements.fromServer(frame) : () => true);
+      const socket = got.connection.socket;
+      socket.on('data', fromServer);
+      socket.on('close', serverClosed);
+      socket.on('error', serverError);
+      socket.on('drain', resumeClient);
+      socket.setNoDelay(true);
+      options.onAttached?.(got.connection);
+      if (got.connection.broken || socket.destroyed) {
+        end('the server connection closed', serverGone());
+        return;
+      }
+      socket.resume();
+      try {
+        for (const frame of pending.splice(0)) toServer(frame);
+      } catch (error) {
+        malformed(error);
+        return;
+      }
+      attaching = undefined;
+      if (flush()) client.resume();
+    }
+
+    /** Scans and maps one client message for the attached connection, into the outbox. */
+    function toServer(frame: Frame): void {
+      const connection = lease!.connection;
+      if (frame.code === FrontendCode.Query || frame.code === FrontendCode.Parse) {
+        const sql = frame.code === FrontendCode.Query ? decodeQuery(frame.payload) : decodeParse(frame.payload).query;
+        const effects = sqlSessionEffects(sql);
+        for (const reason of effects.pins) pin(reason);
+        if (effects.resetsSession) {
+          connection.settings.clear();
+          connection.prepared.clear();
+        }
+        if (frame.code === FrontendCode.Parse && !options.statements && decodeParse(frame.payload).statement !== '') pin('prepared_statement');
+      }
+      const out = options.statements ? options.statements.toServer(frame, connection) : [encodeMessage(frame.code, frame.payload)];
+      for (const bytes of out) {
+        tracker!.fromClient(bytes);
+        outbox.push(bytes);
+      }
+    }
+
+    /** Writes what toServer put in the outbox, in one write; false (the client paused) when the server pushes back. */
+    function flush(): boolean {
+      if (outbox.length === 0) return true;
+      const bytes = outbox.length === 1 ? outbox[0]! : Buffer.concat(outbox);
+      outbox.length = 0;
+      const flowing = upstream().write(bytes);
+      if (!flowing) client.pause();
+      return flowing;
+    }
+
+    function malformed(error: unknown): void {
+      end(`client sent a malformed message: ${errorMessage(error)}`, encodeErrorResponse({ severity: 'FATAL', code: '08P01', message: `invalid frontend message: ${errorMessage(error)}` }));
+    }
+
+    function pin(reason: PinReason): void {
+      if (pinned) return;
+      pinned = true;
+      options.pin(reason);
+    }
+
+    client.on('error', (e) => end(`client: ${e.message}`));
+    client.on('close', () => end());
+    client.on('end', () => end());
+    client.on('drain', resumeServer);
+    client.on('data', fromClient);
+    if (client.destroyed) {
+      end();
+      return;
+    }
+    if (options.early.length > 0) fromClient(options.early);
+    client.resume();
+  });
+}

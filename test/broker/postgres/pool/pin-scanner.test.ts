@@ -1,0 +1,98 @@
+import { describe, expect, it } from 'vitest';
+import { sqlSessionEffects } from '../../../../src/broker/postgres/pool/pin-scanner.js';
+
+const pins = (sql: string) => sqlSessionEffects(sql).pins;
+
+describe('sqlSessionEffects: what pins a client to its server connection', () => {
+  it.each([
+    ['listen jobs', 'listen'],
+    ['LISTEN "Jobs"', 'listen'],
+    ["set work_mem = '8MB'", 'set'],
+    ['SET SESSION statement_timeout TO 5', 'set'],
+    ['set role reporting', 'set'],
+    ['set session authorization alice', 'set'],
+    ['set session characteristics as transaction read only', 'set'],
+    ['reset work_mem', 'set'],
+    ['RESET ALL', 'set'],
+    ["select set_config('work_mem', '8MB', false)", 'set'],
+    ["select pg_catalog.set_config('a.b', 'c', $1)", 'set'],
+    ["select set_config('a.b', 'c', 'off')", 'set'],
+    ['select pg_advisory_lock(1)', 'advisory_lock'],
+    ['select pg_try_advisory_lock(1, 2)', 'advisory_lock'],
+    ['SELECT PG_ADVISORY_LOCK_SHARED(7)', 'advisory_lock'],
+    ['prepare two as select 2', 'prepare'],
+    ['create temp table t (n int)', 'temp_object'],
+    ['CREATE TEMPORARY VIEW v AS SELECT 1', 'temp_object'],
+    ['create or replace temp view v as select 1', 'temp_object'],
+    ['create global temporary sequence s', 'temp_object'],
+    ['create local temp table t (n int)', 'temp_object'],
+    ['select 1 into temp table t', 'temp_object'],
+    ['declare c cursor with hold for select 1', 'cursor_with_hold'],
+    ['DECLARE c BINARY NO SCROLL CURSOR WITH HOLD FOR SELECT 1', 'cursor_with_hold'],
+  ])('%s → %s', (sql, reason) => {
+    expect(pins(sql)).toEqual([reason]);
+  });
+
+  it.each([
+    'select 1',
+    "set local work_mem = '8MB'",
+    'SET TRANSACTION ISOLATION LEVEL SERIALIZABLE',
+    'set constraints all deferred',
+    "select set_config('work_mem', '8MB', true)",
+    "select set_config('work_mem', '8MB', 't')",
+    'select pg_advisory_xact_lock(1)',
+    'select pg_try_advisory_xact_lock(1)',
+    'select pg_advisory_unlock(1)',
+    "prepare transaction 'x'",
+    'create table t (n int)',
+    'create unlogged table temp (n int)',
+    'declare c cursor for select 1',
+    'declare c cursor without hold for select 1',
+    'insert into temp values (1)',
+    'notify jobs',
+    'unlisten *',
+    'begin; commit',
+  ])('%s pins nothing', (sql) => {
+    expect(pins(sql)).toEqual([]);
+  });
+
+  it.each([
+    ["select 'listen x; set a = 1'", 'a string literal'],
+    ["select E'it\\'s; listen x'", 'an E string with an escaped quote'],
+    ["select e'\\\\'; select 1", 'an E string ending in an escaped backslash'],
+    ["select 'it''s; set a=1'", 'a doubled quote'],
+    ["select U&'listen x'", 'a U& string'],
+    ['select $$; listen x; $$', 'a dollar-quoted body'],
+    ['select $fn$ set work_mem = 1 $x$ still inside $fn$', 'a tagged dollar quote with another tag inside'],
+    ['select "pg_advisory_lock"(1)', 'a quoted identifier'],
+    ['select 1 as "listen; set a = 1"', 'a quoted identifier with a semicolon'],
+    ['select 1 -- ; listen x', 'a line comment'],
+    ['select 1 /* ; listen x /* nested */ set a = 1; */', 'a nested block comment'],
+    ['select my_pg_advisory_lock(1)', 'a longer function name'],
+    ['select pg_advisory_lock', 'a column named like the function'],
+    ['select $1::text as prepare', 'a parameter and an alias'],
+    ['create function f() returns void language sql as $$ select pg_advisory_lock(1) $$', 'a function body'],
+  ])('a word inside %s pins nothing (%s)', (sql) => {
+    expect(pins(sql)).toEqual([]);
+  });
+
+  it('finds every statement of a multi-statement query, each reason once', () => {
+    expect(pins("select 1; listen a;; set x.y = 'z'; listen b; select pg_advisory_lock(2)")).toEqual(['listen', 'set', 'advisory_lock']);
+    expect(pins("select ';'; /* ; */ listen a")).toEqual(['listen']);
+    expect(pins('select 1;\nprepare p as select 1')).toEqual(['prepare']);
+  });
+
+  it('keeps going after an unterminated literal or comment without finding anything in it', () => {
+    expect(pins("select 'listen x")).toEqual([]);
+    expect(pins('select 1 /* listen x')).toEqual([]);
+    expect(pins('select $$ listen x')).toEqual([]);
+  });
+
+  it('reports session resets (DISCARD ALL, DEALLOCATE ALL) apart from pins', () => {
+    expect(sqlSessionEffects('discard all')).toEqual({ pins: [], resetsSession: true });
+    expect(sqlSessionEffects('DEALLOCATE ALL').resetsSession).toBe(true);
+    expect(sqlSessionEffects('deallocate prepare all').resetsSession).toBe(true);
+    expect(sqlSessionEffects('discard plans').resetsSession).toBe(false);
+    expect(sqlSessionEffects("select 'discard all'").resetsSession).toBe(false);
+  });
+});

@@ -1,0 +1,63 @@
+import { describe, expect, it } from 'vitest';
+import { cstring, encodeMessage } from '../../../../src/broker/postgres/codec/frames.js';
+import { encodeErrorResponse, encodeReadyForQuery } from '../../../../src/broker/postgres/codec/messages.js';
+import { ReplyFilter } from '../../../../src/broker/postgres/pool/reply-filter.js';
+
+const msg = (code: string, payload: Buffer = Buffer.alloc(0)) => encodeMessage(code.charCodeAt(0), payload);
+const PARSE_COMPLETE = msg('1');
+const BIND_COMPLETE = msg('2');
+const CLOSE_COMPLETE = msg('3');
+const ROW = msg('D', Buffer.concat([Buffer.from([0, 1]), Buffer.from([0, 0, 1, 0]), Buffer.alloc(256, 0x78)]));
+const DONE = msg('C', cstring('SELECT 1'));
+const READY = encodeReadyForQuery('I');
+
+/** Drops every ParseComplete and CloseComplete (in the relay the StatementMapper decides which). */
+const dropOwn = () => new ReplyFilter((frame) => frame.code !== 0x31 && frame.code !== 0x33);
+
+function feed(filter: ReplyFilter, parts: Buffer[]): Buffer {
+  return Buffer.concat(parts.flatMap((part) => filter.push(part)));
+}
+
+describe('ReplyFilter', () => {
+  const stream = Buffer.concat([PARSE_COMPLETE, BIND_COMPLETE, ROW, CLOSE_COMPLETE, PARSE_COMPLETE, ROW, DONE, CLOSE_COMPLETE, READY]);
+  const expected = Buffer.concat([BIND_COMPLETE, ROW, ROW, DONE, READY]);
+
+  it('drops the messages it is told to, whole, at every split of the stream', () => {
+    for (let at = 0; at <= stream.length; at++) {
+      expect(feed(dropOwn(), [stream.subarray(0, at), stream.subarray(at)])).toEqual(expected);
+    }
+  });
+
+  it('drops them when the stream comes a byte at a time, and in three parts at every pair of splits near them', () => {
+    expect(feed(dropOwn(), [...stream].map((b) => Buffer.from([b])))).toEqual(expected);
+    for (let a = 0; a <= 20; a++) {
+      for (let b = a; b <= stream.length; b += 7) {
+        expect(feed(dropOwn(), [stream.subarray(0, a), stream.subarray(a, b), stream.subarray(b)])).toEqual(expected);
+      }
+    }
+  });
+
+  it('passes chunks it drops nothing from as they are, without copying', () => {
+    const filter = dropOwn();
+    const chunk = Buffer.concat([ROW, DONE, READY]);
+    const out = filter.push(chunk);
+    expect(out).toHaveLength(1);
+    expect(out[0]).toBe(chunk);
+    // A large message split over chunks is passed on in parts, as it comes.
+    const first = ROW.subarray(0, 100);
+    expect(filter.push(first)[0]).toBe(first);
+  });
+
+  it('notices a FATAL error whatever the split', () => {
+    const fatal = encodeErrorResponse({ severity: 'FATAL', code: '57P01', message: 'terminating connection due to administrator command' });
+    const bytes = Buffer.concat([ROW, fatal]);
+    for (let at = 0; at <= bytes.length; at++) {
+      const filter = dropOwn();
+      expect(feed(filter, [bytes.subarray(0, at), bytes.subarray(at)])).toEqual(bytes);
+      expect(filter.fatal).toBe(true);
+    }
+    const plain = dropOwn();
+    plain.push(encodeErrorResponse({ severity: 'ERROR', code: '42601', message: 'FATAL is only a word here' }));
+    expect(plain.fatal).toBe(false);
+  });
+});
