@@ -20,6 +20,7 @@ import { refuseMySql, refusePostgres, type RefusalOutcome } from './refuse.js';
 import type { UpstreamTarget } from './target.js';
 import type { PoolLimits } from './postgres/pool/pool-manager.js';
 import { PostgresPool, type PoolEvents } from './postgres/pool/postgres-pool.js';
+import { MySqlPool } from './mysql/pool/mysql-pool.js';
 
 export interface TunnelOptions {
   target: UpstreamTarget;
@@ -50,7 +51,7 @@ export interface TunnelOptions {
   onAcceptError?: (error: Error) => void;
   /** Backoff after wrong passwords, per client source; @default one of this tunnel's own. */
   logins?: LoginBackoff;
-  /** PostgreSQL only: server connections shared by this tunnel's clients (session mode). */
+  /** Server connections shared by this tunnel's clients (session mode). */
   pool?: PoolLimits;
   poolEvents?: PoolEvents;
 }
@@ -68,7 +69,7 @@ export interface Tunnel {
   uri: string;
   readonly connections: number;
   /** The tunnel's pool, when it has one. */
-  readonly pool?: PostgresPool;
+  readonly pool?: PostgresPool | MySqlPool;
   close(drainMs?: number): Promise<void>;
 }
 
@@ -78,7 +79,11 @@ export async function openTunnel(options: TunnelOptions): Promise<Tunnel> {
   // Sessions still logging in (waiting for a token) end when the tunnel closes; relaying ones drain.
   const closing = new AbortController();
   const logins = options.logins ?? new LoginBackoff();
-  const pool = options.pool && options.target.protocol === 'postgres' ? new PostgresPool(options.target, options.pool, options.poolEvents) : undefined;
+  const pool = !options.pool
+    ? undefined
+    : options.target.protocol === 'postgres'
+      ? new PostgresPool(options.target, options.pool, options.poolEvents)
+      : new MySqlPool(options.target, options.pool, options.poolEvents);
   const listener: Listener = await startListener({
     host: options.host,
     port: options.port,
@@ -106,7 +111,11 @@ export async function openTunnel(options: TunnelOptions): Promise<Tunnel> {
         ...(options.onEvent ? { onEvent: options.onEvent } : {}),
       };
       try {
-        await (options.target.protocol === 'mysql' ? runMySqlSession(socket, common) : runPostgresSession(socket, { ...common, cancels, ...(pool ? { pool } : {}) }));
+        await (pool instanceof MySqlPool
+          ? runMySqlSession(socket, { ...common, pool })
+          : options.target.protocol === 'mysql'
+            ? runMySqlSession(socket, common)
+            : runPostgresSession(socket, { ...common, cancels, ...(pool ? { pool } : {}) }));
       } finally {
         gate?.release();
       }

@@ -36,6 +36,8 @@ export interface ChangeUserContext {
   options: SessionOptions;
   /** Updated to the new user and database once the server accepted them. */
   identity: SessionIdentity;
+  /** Stops relaying the upstream's bytes to the client while the change reads them; returns how to go on. */
+  holdUpstream(): () => void;
 }
 
 export interface ChangeUserOutcome {
@@ -101,7 +103,7 @@ export async function changeUser(context: ChangeUserContext, inbox: ClientInbox,
     });
     const loginUser = upstreamLoginUser(options.target, dbUser);
     const { upstream } = context;
-    upstream.unpipe(client);
+    const resume = context.holdUpstream();
     try {
       const target = options.target;
       const changed = await changeUserUpstream(
@@ -126,7 +128,7 @@ export async function changeUser(context: ChangeUserContext, inbox: ClientInbox,
       identity.db_name = dbName;
       return undefined;
     } finally {
-      upstream.pipe(client);
+      resume();
     }
   }
 }

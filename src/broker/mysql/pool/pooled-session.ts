@@ -1,0 +1,115 @@
+/**
+ * Relaying a MySQL client on a pooled server connection (session mode): after the client proved
+ * the tunnel password and the roles allowed it, a connection of its key (same user, schema,
+ * identity and protocol) is taken from the pool, the client gets azdb's own OK, its minted
+ * connection id is bound to the connection's server thread (so its KILL QUERY reaches it), and
+ * afterwards the pool resets the connection or closes it.
+ */
+import type { Socket } from 'node:net';
+import type { SessionIdentity } from '../../audit.js';
+import type { loginWait } from '../../login-wait.js';
+import type { sessionRecord, SessionOptions } from '../../session-record.js';
+import { upstreamLoginUser } from '../../target.js';
+import { PoolClosed, PoolWaitTimeout, type Lease } from '../../postgres/pool/pool-manager.js';
+import type { ChangeUserContext } from '../change-user.js';
+import { ServerStatus } from '../codec/constants.js';
+import { encodeOk } from '../codec/responses.js';
+import { connectionIds } from '../connection-ids.js';
+import type { PacketLeg } from '../packet-leg.js';
+import { commandGate } from '../session-gate.js';
+import { MySqlClientError, tokenUnavailable, upstreamFailure, upstreamRefused } from '../session-errors.js';
+import { MySqlUpstreamRefused, type UpstreamLogin } from '../upstream.js';
+import { PeerClosedError } from '../../wire-reader.js';
+import { ExchangeTracker } from './exchange-tracker.js';
+import type { MySqlPool } from './mysql-pool.js';
+import { pooledRelay, type PooledRelay, type PooledRelayResult } from './pooled-relay.js';
+import type { MySqlServerConnection } from './server-connection.js';
+
+/** ER_CON_COUNT_ERROR, "Too many connections": what a client expects from a full server. */
+const TOO_MANY_CONNECTIONS = 1040;
+/** ER_SERVER_SHUTDOWN */
+const SERVER_SHUTDOWN = 1053;
+
+export interface PooledClient {
+  options: SessionOptions;
+  pool: MySqlPool;
+  client: PacketLeg;
+  /** What the client logged in with, as the upstream login would send it (user unmapped). */
+  login: Omit<UpstreamLogin, 'user'>;
+  dbUser: string;
+  identity: SessionIdentity;
+  record: ReturnType<typeof sessionRecord>;
+  scramble: Buffer;
+  connectionId: number;
+  wait: ReturnType<typeof loginWait>;
+}
+
+export async function relayPooled(p: PooledClient): Promise<void> {
+  const { options, pool, client } = p;
+  const target = options.target;
+  const socket = client.socket as Socket;
+  const loginUser = upstreamLoginUser(target, p.dbUser);
+  // A client that hangs up while it waits for a busy pool leaves the queue at once.
+  const gone = new AbortController();
+  const hungUp = (): void => gone.abort(new PeerClosedError());
+  socket.once('close', hungUp);
+  const signal = AbortSignal.any([p.wait.signal, gone.signal]);
+  let token: string;
+  let lease: Lease<MySqlServerConnection>;
+  try {
+    token = await options.getToken(signal).catch((error: unknown) => {
+      throw tokenUnavailable(target, error);
+    });
+    lease = await pool.acquire({ ...p.login, user: loginUser }, token, signal).catch((error: unknown) => {
+      if (gone.signal.aborted) throw gone.signal.reason;
+      if (error instanceof PoolWaitTimeout) throw poolBusy(pool, loginUser, error.waitedMs);
+      if (error instanceof PoolClosed) throw new MySqlClientError({ code: SERVER_SHUTDOWN, sqlState: '08S01', message: `the azdb listener for ${target.name} is shutting down` });
+      if (error instanceof MySqlUpstreamRefused) throw upstreamRefused(error.err, target, loginUser);
+      throw upstreamFailure(error, target);
+    });
+  } finally {
+    p.wait.dispose();
+    socket.off('close', hungUp);
+  }
+  const connection = lease.connection;
+  const tracker = new ExchangeTracker(p.login.capabilities);
+  let changedUser = false;
+  let result: PooledRelayResult = { serverBroken: true };
+  try {
+    connectionIds.bind(p.connectionId, connection.greeting.connectionId);
+    const early = client.reader.detach();
+    socket.write(client.frame(encodeOk({ statusFlags: ServerStatus.Autocommit }, p.login.capabilities)));
+    p.record.started(p.identity, p.dbUser, p.login.database, token);
+    let relay: PooledRelay | undefined;
+    const change: ChangeUserContext = {
+      client: socket,
+      upstream: connection.socket,
+      upstreamGreeting: connection.greeting,
+      upstreamCapabilities: connection.capabilities,
+      scramble: p.scramble,
+      capabilities: p.login.capabilities,
+      options,
+      identity: p.identity,
+      // The connection now belongs to another login: it is closed after this client.
+      holdUpstream: () => {
+        changedUser = true;
+        return relay!.hold();
+      },
+    };
+    relay = pooledRelay(socket, connection, tracker, early, commandGate(change));
+    result = await relay.done;
+    p.record.ended(p.identity, result.error ? 'error' : 'ok', result.error);
+  } finally {
+    await pool.release(lease, result.serverBroken || changedUser ? undefined : tracker, () => options.getToken());
+  }
+}
+
+function poolBusy(pool: MySqlPool, loginUser: string, waitedMs: number): MySqlClientError {
+  return new MySqlClientError({
+    code: TOO_MANY_CONNECTIONS,
+    sqlState: '08004',
+    message:
+      `Too many connections: all ${pool.limits.maxServerConnections} pooled server connections for user '${loginUser}' on ${pool.target.name} are busy; waited ${(waitedMs / 1000).toFixed(1)} s. ` +
+      'Raise pool.max_server_connections (or pool.max_client_wait) in azdb.yaml, or have clients hold their connections for shorter',
+  });
+}
