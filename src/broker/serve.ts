@@ -588,11 +588,9 @@ export class BrokerServer {
     }
     const labels = { database: target.name, protocol: target.protocol };
     const pool = p.spec.pool ?? p.db.pool;
-    // Config check refuses it for static databases; a discovered one is known only now.
-    if (pool && target.protocol !== 'postgres') throw new UserError(`listener ${p.label}: pool is not supported for ${target.protocol} databases yet; pooling works for postgres databases`);
     const poolLabels = (info: PoolKeyInfo) => ({ listener: listener.label, database: info.database, db_user: info.dbUser, db_name: info.dbName, identity: info.identity });
     listener.tunnel = await openTunnel({
-      ...(pool && target.protocol === 'postgres'
+      ...(pool
         ? {
             pool: poolLimits(pool),
             poolEvents: {

@@ -150,7 +150,7 @@ export const POOL_DEFAULTS = {
 /** Keys of the DESIGN contract that this azdb reads but cannot honour yet: refused, never ignored. */
 const notYet = (why: string) => v.custom<never>(() => false, why);
 
-/** Server connections shared by clients (PostgreSQL only, session mode so far). */
+/** Server connections shared by clients (PostgreSQL and MySQL, session mode so far). */
 const PoolSchema = v.pipe(
   mapping({
     mode: v.optional(
@@ -196,14 +196,6 @@ const DatabaseSchema = v.pipe(
     labels: v.optional(stringMap(anyText()), {}),
     pool: v.optional(PoolSchema),
   }),
-  v.forward(
-    v.partialCheck(
-      [['protocol'], ['pool']],
-      (db) => db.pool === undefined || db.protocol === 'postgres',
-      'pool is not supported for mysql databases yet; pooling works for postgres databases',
-    ),
-    ['pool'],
-  ),
   // Host (IPv6 without brackets, ready for `net.connect`) and port, from the `uri` checked above.
   v.transform((db) => {
     const { host, port } = parseHostPort(db.uri) as { host: string; port: number };
