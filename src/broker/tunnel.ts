@@ -20,7 +20,7 @@ import { refuseMySql, refusePostgres, type RefusalOutcome } from './refuse.js';
 import type { UpstreamTarget } from './target.js';
 import type { PoolLimits } from './postgres/pool/pool-manager.js';
 import { PostgresPool, type PoolEvents } from './postgres/pool/postgres-pool.js';
-import { MySqlPool } from './mysql/pool/mysql-pool.js';
+import { MySqlPool, type MySqlPoolEvents, type PoolMode } from './mysql/pool/mysql-pool.js';
 
 export interface TunnelOptions {
   target: UpstreamTarget;
@@ -53,7 +53,9 @@ export interface TunnelOptions {
   logins?: LoginBackoff;
   /** Server connections shared by this tunnel's clients (session mode). */
   pool?: PoolLimits;
-  poolEvents?: PoolEvents;
+  /** MySQL only so far: `transaction` lends a server connection per transaction. @default 'session' */
+  poolMode?: PoolMode;
+  poolEvents?: PoolEvents & MySqlPoolEvents;
 }
 
 export interface Tunnel {
@@ -83,7 +85,7 @@ export async function openTunnel(options: TunnelOptions): Promise<Tunnel> {
     ? undefined
     : options.target.protocol === 'postgres'
       ? new PostgresPool(options.target, options.pool, options.poolEvents)
-      : new MySqlPool(options.target, options.pool, options.poolEvents);
+      : new MySqlPool(options.target, options.pool, options.poolEvents, options.poolMode);
   const listener: Listener = await startListener({
     host: options.host,
     port: options.port,

@@ -36,8 +36,11 @@ export interface ChangeUserContext {
   options: SessionOptions;
   /** Updated to the new user and database once the server accepted them. */
   identity: SessionIdentity;
-  /** Stops relaying the upstream's bytes to the client while the change reads them; returns how to go on. */
-  holdUpstream(): () => void;
+  /**
+   * Stops relaying the upstream's bytes to the client while the change reads them (a transaction
+   * pool attaches a server connection first); resolves with how to go on.
+   */
+  holdUpstream(): Promise<() => void>;
 }
 
 export interface ChangeUserOutcome {
@@ -102,8 +105,8 @@ export async function changeUser(context: ChangeUserContext, inbox: ClientInbox,
       throw tokenUnavailable(options.target, error);
     });
     const loginUser = upstreamLoginUser(options.target, dbUser);
+    const resume = await context.holdUpstream();
     const { upstream } = context;
-    const resume = context.holdUpstream();
     try {
       const target = options.target;
       const changed = await changeUserUpstream(

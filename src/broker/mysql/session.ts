@@ -184,7 +184,7 @@ export async function runMySqlSession(clientSocket: Socket, options: MySqlSessio
       capabilities,
       options,
       identity,
-      holdUpstream: () => {
+      holdUpstream: async () => {
         session.socket.unpipe(socket);
         return () => session.socket.pipe(socket);
       },

@@ -70,14 +70,24 @@ export class ExchangeTracker {
   lost = false;
   /** The client sent COM_QUIT: nothing of its stream goes on after it. */
   terminated = false;
-  private readonly client = new PacketDecoder({ headLength: HEAD_LENGTH });
+  private readonly client: PacketDecoder;
   private readonly server = new PacketDecoder({ headLength: HEAD_LENGTH });
   private clientFramed = 0;
   private clientPushed = 0;
   private serverFramed = 0;
   private serverPushed = 0;
 
-  constructor(private readonly capabilities: number) {}
+  /** Sequence id of the client's last packet: an answer azdb makes up follows it. */
+  lastClientSequenceId = 0;
+
+  constructor(
+    private readonly capabilities: number,
+    /** Each client command as it completes: its first `commandHeadLength` bytes and its length. */
+    private readonly onCommand?: (head: Buffer, length: number) => void,
+    commandHeadLength = HEAD_LENGTH,
+  ) {
+    this.client = new PacketDecoder({ headLength: Math.max(HEAD_LENGTH, commandHeadLength) });
+  }
 
   private get deprecateEof(): boolean {
     return hasCapability(this.capabilities, Capability.DeprecateEof);
@@ -92,6 +102,7 @@ export class ExchangeTracker {
     for (let packet = this.next(this.client); packet; packet = this.next(this.client)) {
       const start = this.clientFramed;
       this.clientFramed += framedLength(packet.length);
+      this.lastClientSequenceId = packet.lastSequenceId;
       if (this.phase?.kind === 'infile') {
         // LOCAL INFILE data, ended by an empty packet; then the server answers with OK or ERR.
         if (packet.length === 0) this.phase = { kind: 'first', answer: 'one' };
@@ -108,6 +119,7 @@ export class ExchangeTracker {
         if (start < chunkStart) this.lost = true;
         return chunk.subarray(0, Math.max(0, start - chunkStart));
       }
+      this.onCommand?.(packet.payload, packet.length);
       if (UNANSWERED.has(command)) continue;
       if (UNFOLLOWED.has(command)) {
         this.lost = true;
@@ -136,6 +148,11 @@ export class ExchangeTracker {
       this.clientFramed === this.clientPushed &&
       this.serverFramed === this.serverPushed
     );
+  }
+
+  /** A command waits for its answer and none of it came yet: an answer azdb makes up fits. */
+  get awaitingAnswer(): boolean {
+    return !this.lost && this.phase?.kind === 'first' && this.serverFramed === this.serverPushed && this.clientFramed === this.clientPushed;
   }
 
   get inTransaction(): boolean {

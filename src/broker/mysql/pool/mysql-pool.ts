@@ -27,7 +27,14 @@ import { changeUserUpstream, connectUpstream, loginUpstream, type UpstreamLogin 
 import type { ExchangeTracker } from './exchange-tracker.js';
 import { runOwnCommand, serverConnection, watchIdle, type MySqlServerConnection } from './server-connection.js';
 
-export type { PoolKeyInfo, PoolEvents };
+export type { PoolKeyInfo };
+
+export type PoolMode = 'session' | 'transaction';
+
+export interface MySqlPoolEvents extends PoolEvents {
+  /** A transaction-mode client was pinned to its connection (once per client). */
+  onPin?(database: string, reason: string): void;
+}
 
 /** How a client logs in: the key's parts beyond the identity, and what a new connection's login sends. */
 export type MySqlPoolLogin = UpstreamLogin;
@@ -47,7 +54,8 @@ export class MySqlPool {
   constructor(
     readonly target: UpstreamTarget,
     readonly limits: PoolLimits,
-    private readonly events: PoolEvents = {},
+    readonly events: MySqlPoolEvents = {},
+    readonly mode: PoolMode = 'session',
     clock: Clock = systemClock,
   ) {
     this.manager = new PoolManager<MySqlServerConnection, PoolKeyInfo>(
@@ -97,6 +105,14 @@ export class MySqlPool {
       }
       reusable &&= !connection.broken;
     }
+    if (reusable) this.unwatch.set(connection, watchIdle(connection, () => this.manager.drop(connection)));
+    lease.release(reusable);
+  }
+
+  /** Back to the pool as it is, between a transaction-mode client's transactions (nothing of the client's is left on it). */
+  giveBack(lease: Lease<MySqlServerConnection>): void {
+    const connection = lease.connection;
+    const reusable = !connection.broken;
     if (reusable) this.unwatch.set(connection, watchIdle(connection, () => this.manager.drop(connection)));
     lease.release(reusable);
   }

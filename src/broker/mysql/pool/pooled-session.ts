@@ -23,6 +23,7 @@ import { PeerClosedError } from '../../wire-reader.js';
 import { ExchangeTracker } from './exchange-tracker.js';
 import type { MySqlPool } from './mysql-pool.js';
 import { pooledRelay, type PooledRelay, type PooledRelayResult } from './pooled-relay.js';
+import { transactionRelay, type TransactionRelay } from './transaction-relay.js';
 import type { MySqlServerConnection } from './server-connection.js';
 
 /** ER_CON_COUNT_ERROR, "Too many connections": what a client expects from a full server. */
@@ -45,10 +46,10 @@ export interface PooledClient {
 }
 
 export async function relayPooled(p: PooledClient): Promise<void> {
+  if (p.pool.mode === 'transaction') return relayTransactions(p);
   const { options, pool, client } = p;
-  const target = options.target;
   const socket = client.socket as Socket;
-  const loginUser = upstreamLoginUser(target, p.dbUser);
+  const loginUser = upstreamLoginUser(options.target, p.dbUser);
   // A client that hangs up while it waits for a busy pool leaves the queue at once.
   const gone = new AbortController();
   const hungUp = (): void => gone.abort(new PeerClosedError());
@@ -57,15 +58,10 @@ export async function relayPooled(p: PooledClient): Promise<void> {
   let token: string;
   let lease: Lease<MySqlServerConnection>;
   try {
-    token = await options.getToken(signal).catch((error: unknown) => {
-      throw tokenUnavailable(target, error);
-    });
+    token = await tokenFor(options, signal);
     lease = await pool.acquire({ ...p.login, user: loginUser }, token, signal).catch((error: unknown) => {
       if (gone.signal.aborted) throw gone.signal.reason;
-      if (error instanceof PoolWaitTimeout) throw poolBusy(pool, loginUser, error.waitedMs);
-      if (error instanceof PoolClosed) throw new MySqlClientError({ code: SERVER_SHUTDOWN, sqlState: '08S01', message: `the azdb listener for ${target.name} is shutting down` });
-      if (error instanceof MySqlUpstreamRefused) throw upstreamRefused(error.err, target, loginUser);
-      throw upstreamFailure(error, target);
+      throw acquireFailure(pool, loginUser, error);
     });
   } finally {
     p.wait.dispose();
@@ -77,31 +73,113 @@ export async function relayPooled(p: PooledClient): Promise<void> {
   let result: PooledRelayResult = { serverBroken: true };
   try {
     connectionIds.bind(p.connectionId, connection.greeting.connectionId);
-    const early = client.reader.detach();
-    socket.write(client.frame(encodeOk({ statusFlags: ServerStatus.Autocommit }, p.login.capabilities)));
-    p.record.started(p.identity, p.dbUser, p.login.database, token);
+    const early = greet(p, token);
     let relay: PooledRelay | undefined;
-    const change: ChangeUserContext = {
-      client: socket,
-      upstream: connection.socket,
-      upstreamGreeting: connection.greeting,
-      upstreamCapabilities: connection.capabilities,
-      scramble: p.scramble,
-      capabilities: p.login.capabilities,
-      options,
-      identity: p.identity,
+    const change = changeContext(p, () => connection, async () => {
       // The connection now belongs to another login: it is closed after this client.
-      holdUpstream: () => {
-        changedUser = true;
-        return relay!.hold();
-      },
-    };
+      changedUser = true;
+      return relay!.hold();
+    });
     relay = pooledRelay(socket, connection, tracker, early, commandGate(change));
     result = await relay.done;
     p.record.ended(p.identity, result.error ? 'error' : 'ok', result.error);
   } finally {
     await pool.release(lease, result.serverBroken || changedUser ? undefined : tracker, () => options.getToken());
   }
+}
+
+/**
+ * Transaction mode: the client is greeted at once, without a server connection; each of its
+ * transactions (or commands outside one) takes a connection of its key, see transaction-relay.ts.
+ */
+async function relayTransactions(p: PooledClient): Promise<void> {
+  const { options, pool } = p;
+  const socket = p.client.socket as Socket;
+  const loginUser = upstreamLoginUser(options.target, p.dbUser);
+  let token: string;
+  try {
+    token = await tokenFor(options, p.wait.signal);
+  } finally {
+    p.wait.dispose();
+  }
+  const leaving = new AbortController();
+  let changedUser = false;
+  const early = greet(p, token);
+  let relay: TransactionRelay | undefined;
+  let attached: MySqlServerConnection | undefined;
+  const change = changeContext(p, () => attached!, async () => {
+    changedUser = true;
+    await relay!.attachFor('change-user');
+    return relay!.hold();
+  });
+  relay = transactionRelay({
+    client: socket,
+    early,
+    capabilities: p.login.capabilities,
+    tap: commandGate(change),
+    acquire: async () => {
+      const fresh = await tokenFor(options, leaving.signal);
+      return pool.acquire({ ...p.login, user: loginUser }, fresh, leaving.signal).catch((error: unknown) => {
+        throw acquireFailure(pool, loginUser, error);
+      });
+    },
+    giveBack: (lease) => pool.giveBack(lease),
+    onAttach: (connection) => {
+      attached = connection;
+      if (connection) connectionIds.bind(p.connectionId, connection.greeting.connectionId);
+      else connectionIds.unbind(p.connectionId);
+    },
+    onPin: (reason) => pool.events.onPin?.(options.target.name, reason),
+  });
+  const result = await relay.done;
+  leaving.abort(new PeerClosedError());
+  p.record.ended(p.identity, result.error ? 'error' : 'ok', result.error);
+  if (result.lease) await pool.release(result.lease, result.serverBroken || changedUser ? undefined : result.tracker, () => options.getToken());
+}
+
+async function tokenFor(options: SessionOptions, signal: AbortSignal): Promise<string> {
+  return options.getToken(signal).catch((error: unknown) => {
+    throw tokenUnavailable(options.target, error);
+  });
+}
+
+/** azdb's OK to the client's login; returns the client bytes read past it. */
+function greet(p: PooledClient, token: string): Buffer {
+  const early = p.client.reader.detach();
+  (p.client.socket as Socket).write(p.client.frame(encodeOk({ statusFlags: ServerStatus.Autocommit }, p.login.capabilities)));
+  p.record.started(p.identity, p.dbUser, p.login.database, token);
+  return early;
+}
+
+/** What change-user.ts needs, on whichever server connection the client holds when it runs. */
+function changeContext(p: PooledClient, connection: () => MySqlServerConnection, holdUpstream: () => Promise<() => void>): ChangeUserContext {
+  return {
+    client: p.client.socket as Socket,
+    get upstream() {
+      return connection().socket;
+    },
+    get upstreamGreeting() {
+      return connection().greeting;
+    },
+    get upstreamCapabilities() {
+      return connection().capabilities;
+    },
+    scramble: p.scramble,
+    capabilities: p.login.capabilities,
+    options: p.options,
+    identity: p.identity,
+    holdUpstream,
+  };
+}
+
+/** What a client gets when no connection could be taken for it. */
+function acquireFailure(pool: MySqlPool, loginUser: string, error: unknown): MySqlClientError {
+  const target = pool.target;
+  if (error instanceof MySqlClientError) return error;
+  if (error instanceof PoolWaitTimeout) return poolBusy(pool, loginUser, error.waitedMs);
+  if (error instanceof PoolClosed) return new MySqlClientError({ code: SERVER_SHUTDOWN, sqlState: '08S01', message: `the azdb listener for ${target.name} is shutting down` });
+  if (error instanceof MySqlUpstreamRefused) return upstreamRefused(error.err, target, loginUser);
+  return upstreamFailure(error, target);
 }
 
 function poolBusy(pool: MySqlPool, loginUser: string, waitedMs: number): MySqlClientError {
