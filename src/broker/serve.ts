@@ -146,6 +146,7 @@ export interface ServeMetrics {
   poolServersIdle: Gauge;
   poolServerLogins: Counter;
   poolWait: Histogram;
+  poolPins: Counter;
 }
 
 const POOL_LABELS = ['listener', 'database', 'db_user', 'db_name', 'identity'] as const;
@@ -189,6 +190,7 @@ export function createServeMetrics(registry: MetricsRegistry): ServeMetrics {
     poolServersActive: registry.gauge('azdb_pool_servers_active', 'Pooled server connections lent to a client now.', POOL_LABELS),
     poolServersIdle: registry.gauge('azdb_pool_servers_idle', 'Pooled server connections idle now.', POOL_LABELS),
     poolServerLogins: registry.counter('azdb_pool_server_logins_total', 'Server connections a pool logged in (each with a token from the cache).', POOL_LABELS),
+    poolPins: registry.counter('azdb_pool_pins_total', 'Transaction-pool clients pinned to their server connection by session state, by reason.', ['database', 'reason']),
     poolWait: registry.histogram('azdb_pool_wait_seconds', 'How long clients waited for a pooled server connection (including those refused after max_client_wait).', POOL_LABELS, [0.001, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60]),
   };
 }
@@ -417,7 +419,7 @@ export class BrokerServer {
       pools.push({
         listener: listener.label,
         database: listener.spec.database,
-        mode: 'session',
+        mode: 'mode' in pool ? pool.mode : 'session',
         max_server_connections: limits.maxServerConnections,
         min_idle: limits.minIdle,
         idle_timeout_seconds: limits.idleTimeoutMs / 1000,
@@ -588,12 +590,19 @@ export class BrokerServer {
     }
     const labels = { database: target.name, protocol: target.protocol };
     const pool = p.spec.pool ?? p.db.pool;
+    // Config check refuses it for static databases; a discovered one is known only now.
+    if (pool?.mode === 'transaction' && target.protocol !== 'mysql') throw new UserError(`listener ${p.label}: pool.mode transaction is not supported yet for ${target.protocol} databases; use session (transaction pooling works for mysql databases)`);
     const poolLabels = (info: PoolKeyInfo) => ({ listener: listener.label, database: info.database, db_user: info.dbUser, db_name: info.dbName, identity: info.identity });
     listener.tunnel = await openTunnel({
       ...(pool
         ? {
             pool: poolLimits(pool),
+            poolMode: pool.mode,
             poolEvents: {
+              onPin: (database: string, reason: string) => {
+                this.metrics.poolPins.inc({ database, reason });
+                this.options.log.info('pool.pinned', { listener: listener.label, database, reason });
+              },
               onLogin: (info: PoolKeyInfo) => this.metrics.poolServerLogins.inc(poolLabels(info)),
               onWait: (info: PoolKeyInfo, waitedMs: number) => this.metrics.poolWait.observe(poolLabels(info), waitedMs / 1000),
             },
@@ -760,7 +769,7 @@ export interface PoolsReport {
   pools: Array<{
     listener: string;
     database: string;
-    mode: 'session';
+    mode: 'session' | 'transaction';
     max_server_connections: number;
     min_idle: number;
     idle_timeout_seconds: number;

@@ -8,7 +8,7 @@ import * as v from 'valibot';
 import { isMapping, type Path } from './data.js';
 import type { Issues } from './issues.js';
 import { clip, didYouMean } from './messages.js';
-import { DatabaseNameSchema, ListenerEndpointSchema, RoleNameSchema, type AzdbConfig } from './schema.js';
+import { DatabaseNameSchema, ListenerEndpointSchema, RoleNameSchema, TRANSACTION_MODE_NOT_YET, type AzdbConfig } from './schema.js';
 import { MAX_LIST_ENTRIES } from './schema-parts.js';
 
 /** The valid names in a list of entries; `all` when every entry has one, so that any other name is surely undefined. */
@@ -29,6 +29,17 @@ export function checkBetweenEntries(data: unknown, issues: Issues): void {
   checkBrokerRoles(issues, field(broker, 'roles'), roles);
   const discovery = data['discovery'];
   checkListeners(issues, field(broker, 'listeners'), databases, Array.isArray(discovery) && discovery.length > 0);
+  checkListenerPoolModes(issues, field(broker, 'listeners'), data['databases']);
+}
+
+/** A listener's `pool.mode: transaction` needs a mysql database: PostgreSQL transaction pooling is not there yet. */
+function checkListenerPoolModes(issues: Issues, listeners: unknown, databases: unknown): void {
+  if (!Array.isArray(listeners) || listeners.length > MAX_LIST_ENTRIES || !Array.isArray(databases)) return;
+  const postgres = new Set(databases.filter((db) => field(db, 'protocol') === 'postgres').map((db) => field(db, 'name')));
+  listeners.forEach((listener: unknown, index) => {
+    if (field(field(listener, 'pool'), 'mode') !== 'transaction' || !postgres.has(field(listener, 'database'))) return;
+    issues.error(['broker', 'listeners', index, 'pool', 'mode'], TRANSACTION_MODE_NOT_YET);
+  });
 }
 
 /** `database "x" uses tls.mode insecure`, for a config that is otherwise fine. */

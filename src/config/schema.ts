@@ -147,19 +147,17 @@ export const POOL_DEFAULTS = {
   max_client_wait: 30,
 } as const;
 
+/** Transaction pooling exists for MySQL; for PostgreSQL it is refused, never taken as session. */
+export const TRANSACTION_MODE_NOT_YET = 'transaction is not supported yet for postgres databases; use session (transaction pooling works for mysql databases)';
+
 /** Keys of the DESIGN contract that this azdb reads but cannot honour yet: refused, never ignored. */
 const notYet = (why: string) => v.custom<never>(() => false, why);
 
-/** Server connections shared by clients (PostgreSQL and MySQL, session mode so far). */
+/** Server connections shared by clients (session mode; transaction mode for MySQL). */
 const PoolSchema = v.pipe(
   mapping({
-    mode: v.optional(
-      v.pipe(
-        choice(POOL_MODES),
-        v.check((mode) => mode !== 'transaction', 'transaction is not supported yet; use session (transaction pooling is planned)'),
-      ),
-      POOL_DEFAULTS.mode,
-    ),
+    // transaction: MySQL only so far (checked with the database's protocol).
+    mode: v.optional(choice(POOL_MODES), POOL_DEFAULTS.mode),
     max_server_connections: v.optional(count(1), POOL_DEFAULTS.max_server_connections),
     min_idle: v.optional(count(0), POOL_DEFAULTS.min_idle),
     idle_timeout: v.optional(duration(), POOL_DEFAULTS.idle_timeout),
@@ -196,6 +194,10 @@ const DatabaseSchema = v.pipe(
     labels: v.optional(stringMap(anyText()), {}),
     pool: v.optional(PoolSchema),
   }),
+  v.forward(
+    v.partialCheck([['protocol'], ['pool', 'mode']], (db) => db.pool?.mode !== 'transaction' || db.protocol === 'mysql', TRANSACTION_MODE_NOT_YET),
+    ['pool', 'mode'],
+  ),
   // Host (IPv6 without brackets, ready for `net.connect`) and port, from the `uri` checked above.
   v.transform((db) => {
     const { host, port } = parseHostPort(db.uri) as { host: string; port: number };

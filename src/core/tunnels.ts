@@ -79,7 +79,7 @@ export async function startTunnel(ctx: CoreContext, rt: Runtime, name: string, r
     getToken: (signal) => rt.tokens.getToken(rt.databaseScope, { signal }),
     audit: rt.audit,
     onEvent: rememberingLogin(name, request.recent, request.onEvent),
-    ...(db.pool ? { pool: poolLimits(db.pool) } : {}),
+    ...(db.pool ? { pool: poolLimits(db.pool), poolMode: db.pool.mode } : {}),
   });
   // Assigned, not spread: the tunnel's session count is a getter.
   return Object.assign(tunnel, { caFile: tls?.caFile, passwordFile: request.passwordFile, passwordFileCreated: kept?.created ?? false });

@@ -89,7 +89,7 @@ describe('azdb serve with a pooled listener', () => {
   });
 
   it.skipIf(mariadbd.skip)('lists a MySQL listener\'s pool and its series, and hands its connection to the next client', async () => {
-    const [port, httpPort] = [await freePort(), await freePort()];
+    const [port, txnPort, httpPort] = [await freePort(), await freePort(), await freePort()];
     const passwordFile = join(work, 'shop.password');
     await writeFile(passwordFile, `${PASSWORD}\n`, { mode: 0o600 });
     const config = join(work, 'mysql-pool.yaml');
@@ -97,19 +97,23 @@ describe('azdb serve with a pooled listener', () => {
       role: 'svc',
       allow: { db_users: [USER], db_names: ['*'] },
       broker: {
-        listeners: [{ database: 'shopdb', host: '127.0.0.1', port, db_user: USER, db_name: 'shop', password_file: passwordFile, pool: { max_server_connections: 2 } }],
+        listeners: [
+          { database: 'shopdb', host: '127.0.0.1', port, db_user: USER, db_name: 'shop', password_file: passwordFile, pool: { max_server_connections: 2 } },
+          { database: 'shopdb', host: '127.0.0.1', port: txnPort, db_user: USER, db_name: 'shop', password_file: passwordFile, pool: { mode: 'transaction' } },
+        ],
         http: { address: `127.0.0.1:${httpPort}` },
       },
     });
     const serve = execa('node', [BIN, '--config', config, 'serve'], { env, reject: false });
-    const connect = () => mysql.createConnection({ host: '127.0.0.1', port, user: USER, password: PASSWORD, database: 'shop', connectTimeout: 20_000 });
+    const connect = (to = port) => mysql.createConnection({ host: '127.0.0.1', port: to, user: USER, password: PASSWORD, database: 'shop', connectTimeout: 20_000 });
     const thread = async (c: mysql.Connection) => Number((await c.query<mysql.RowDataPacket[]>('select connection_id() as id'))[0][0]!.id);
     try {
       await waitFor(async () => (await fetch(`http://127.0.0.1:${httpPort}/readyz`).catch(() => undefined))?.status === 200 || undefined, 'azdb serve to be ready', 45_000);
       const first = await connect();
       const id = await thread(first);
       const report = JSON.parse((await runAzdb(['--config', config, 'pools', '--json'], env)).stdout) as PoolsReport;
-      expect(report.pools).toEqual([
+      expect(report.pools.find((p) => p.mode === 'transaction')).toMatchObject({ listener: `shopdb@127.0.0.1:${txnPort}`, keys: [] });
+      expect(report.pools.filter((p) => p.mode === 'session')).toEqual([
         expect.objectContaining({
           listener: `shopdb@127.0.0.1:${port}`,
           database: 'shopdb',
@@ -121,6 +125,12 @@ describe('azdb serve with a pooled listener', () => {
       const metrics = parsePrometheusText(await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text());
       expect(metrics.sum('azdb_pool_servers_active', { listener: `shopdb@127.0.0.1:${port}`, db_name: 'shop' })).toBe(1);
       expect(metrics.sum('azdb_pool_server_logins_total', { listener: `shopdb@127.0.0.1:${port}` })).toBe(1);
+      // Transaction mode: a user variable pins the client, counted by reason.
+      const pinned = await connect(txnPort);
+      await pinned.query('set @mine = 1');
+      const after = parsePrometheusText(await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text());
+      expect(after.sum('azdb_pool_pins_total', { database: 'shopdb', reason: 'user-variable' })).toBe(1);
+      await pinned.end();
       await first.end();
       await waitFor(async () => ((await runAzdb(['--config', config, 'pools'], env)).stdout.includes('1 idle') ? true : undefined), 'the server connection to go idle');
       const second = await connect();

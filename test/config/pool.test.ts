@@ -41,11 +41,18 @@ describe('pool: in azdb.yaml', () => {
     expect(parseConfig(pg('idle_timeout: 10m', 'server_lifetime: 2h'), FILE).databases[0]?.pool).toMatchObject({ idle_timeout: 600, server_lifetime: 7_200 });
   });
 
-  it('refuses transaction mode, for now, at its line', () => {
+  it('refuses transaction mode on a postgres database or listener, for now, at its line', () => {
     const [error, ...rest] = errorsOf(pg('mode: transaction'));
     expect(rest).toEqual([]);
     expect(error).toMatchObject({ line: 6, path: 'databases[0].pool.mode' });
-    expect(error!.message).toBe('databases[0].pool.mode: transaction is not supported yet; use session (transaction pooling is planned)');
+    expect(error!.message).toBe('databases[0].pool.mode: transaction is not supported yet for postgres databases; use session (transaction pooling works for mysql databases)');
+    const [listener] = errorsOf(lines('databases: [{name: orders, protocol: postgres, uri: "o:5432"}]', 'broker:', '  listeners:', '    - {database: orders, port: 15432, pool: {mode: transaction}}'));
+    expect(listener).toMatchObject({ line: 4, path: 'broker.listeners[0].pool.mode' });
+  });
+
+  it('takes transaction mode on a mysql database', () => {
+    const config = parseConfig(lines('databases:', '  - {name: shop, protocol: mysql, uri: "shop:3306", pool: {mode: transaction}}'), FILE);
+    expect(config.databases[0]?.pool?.mode).toBe('transaction');
   });
 
   it('refuses max_prepared_statements, which belongs to transaction mode', () => {
