@@ -151,6 +151,8 @@ describe.skipIf(mariadbd.skip)('MySQL pooling, transaction mode, against emulate
     await victim.query('start transaction');
     const thread = await threadOf(victim);
     await broker.azure.realMariaDb!.query(`kill ${thread}`);
+    // The broker saw the connection go while the client sat idle in its transaction.
+    await waitFor(() => ((tunnel.pool!.stats()[0]?.serversActive ?? 0) === 0 ? true : undefined), 'the killed connection to leave the pool');
     const error = await victim.query('select 1').then(
       () => undefined,
       (e: { errno?: number; message: string }) => e,
