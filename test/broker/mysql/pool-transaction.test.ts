@@ -180,4 +180,38 @@ describe.skipIf(mariadbd.skip)('MySQL pooling, transaction mode, against emulate
     await holder.query('commit');
     await holder.end();
   });
+
+  it('keeps the connection after SET TRANSACTION through the next transaction, then hands it on', async () => {
+    const { tunnel, pins } = await pooled();
+    const a = await client(tunnel);
+    const b = await client(tunnel);
+    const thread = await threadOf(a);
+    await a.query('set transaction isolation level serializable');
+    let bDone = false;
+    const bThread = threadOf(b).then((id) => ((bDone = true), id));
+    await waitFor(() => (tunnel.pool!.stats()[0]?.clientsWaiting === 1 ? true : undefined), 'b to wait for the connection');
+    await a.query('start transaction');
+    await a.query('select count(*) from customers');
+    expect(bDone).toBe(false);
+    await a.query('commit');
+    expect(await bThread).toBe(thread);
+    expect(pins).toEqual([]);
+    await a.end();
+    await b.end();
+  });
+
+  it('rolls back the transaction of a client that leaves inside it, and hands the connection on', async () => {
+    const { tunnel, logins } = await pooled();
+    const a = await client(tunnel);
+    const thread = await threadOf(a);
+    await a.query('start transaction');
+    await a.query("insert into customers (id, name, email) values (990002, 'left', 'txn-left@example.com')");
+    await a.end();
+    const b = await client(tunnel);
+    expect(await threadOf(b)).toBe(thread);
+    const [[row]] = await b.query<mysql.RowDataPacket[]>("select count(*) as n, @@in_transaction as t from customers where email = 'txn-left@example.com'");
+    expect(row).toEqual({ n: 0, t: 0 });
+    await b.end();
+    expect(logins).toHaveLength(1);
+  });
 });

@@ -198,6 +198,8 @@ export function transactionRelay(o: TransactionRelayOptions): TransactionRelay {
     unlisten(free.connection);
     o.onAttach(undefined);
     o.giveBack(free);
+    // Paused for the connection's backpressure, whose drain it no longer hears.
+    client.resume();
   }
 
   /** Sends what waits to the attached connection, attaching one first. */
