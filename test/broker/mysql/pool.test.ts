@@ -251,4 +251,25 @@ describe.skipIf(mariadbd.skip)('MySQL pooling, session mode, against emulated Az
     await idle(tunnel, 1);
     expect(tunnel.pool!.stats()[0]!.logins).toBe(1);
   });
+
+  it('closes idle connections after idle_timeout, down to min_idle', async () => {
+    const { tunnel } = await pooled({ idleTimeoutMs: 200, minIdle: 1 });
+    const [a, b] = [await client(tunnel), await client(tunnel)];
+    await a.end();
+    await b.end();
+    // Both back (none lent), one closed by idle_timeout, one kept for min_idle.
+    await waitFor(() => {
+      const [key] = tunnel.pool!.stats();
+      return key && key.serversActive === 0 && key.serversIdle === 1 ? true : undefined;
+    }, 'one idle connection left');
+  });
+
+  it('audits the queries of a pooled session', async () => {
+    const audit = createMemoryAuditSink({ queries: true });
+    const { tunnel } = await pooled({}, { audit });
+    const c = await client(tunnel);
+    await c.query('select 4242 as audited');
+    await c.end();
+    await waitFor(() => (audit.events.some((e) => JSON.stringify(e).includes('select 4242 as audited')) ? true : undefined), 'the query in the audit');
+  });
 });
