@@ -1,12 +1,14 @@
 /**
- * The session-mode pool of one MySQL listener or tunnel: the PoolManager's decisions with the
+ * The pool of one MySQL listener or tunnel (session or transaction mode): the PoolManager's decisions with the
  * I/O they need. A key is the database, the login user, the database name (the handshake's
  * schema), the identity whose token logs the connection in (from the token's claims) and the
  * protocol the client agreed on (capabilities, MariaDB's extended ones, the character set: they
  * shape every packet), so a connection is never handed to a client of another key. Every login
  * takes a token from the cache.
  *
- * On release, a connection whose every command was answered is reset: COM_RESET_CONNECTION
+ * In transaction mode a connection goes back between a client's transactions as it is
+ * (`giveBack`: nothing of the client's is on it, or the client would be pinned). When a client's
+ * session ends, a connection whose every command was answered is reset: COM_RESET_CONNECTION
  * (rolls back, drops temporary tables, user variables, prepared statements, session variables,
  * locks) and COM_INIT_DB back to the key's database; with no database in the key, or on a server
  * without COM_RESET_CONNECTION, COM_CHANGE_USER to the same user with a fresh token does both.

@@ -1,9 +1,10 @@
 /**
- * Relaying a MySQL client on a pooled server connection (session mode): after the client proved
- * the tunnel password and the roles allowed it, a connection of its key (same user, schema,
- * identity and protocol) is taken from the pool, the client gets azdb's own OK, its minted
- * connection id is bound to the connection's server thread (so its KILL QUERY reaches it), and
- * afterwards the pool resets the connection or closes it.
+ * Relaying a MySQL client on pooled server connections, after it proved the tunnel password and
+ * the roles allowed it. Session mode: a connection of its key (same user, schema, identity and
+ * protocol) is taken from the pool, the client gets azdb's own OK, its minted connection id is
+ * bound to the connection's server thread (so its KILL QUERY reaches it), and afterwards the pool
+ * resets the connection or closes it. Transaction mode: the client gets its OK at once and takes a
+ * connection per transaction (transaction-relay.ts); the minted id follows the one it holds.
  */
 import type { Socket } from 'node:net';
 import type { SessionIdentity } from '../../audit.js';
