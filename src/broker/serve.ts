@@ -598,16 +598,15 @@ export class BrokerServer {
     const labels = { database: target.name, protocol: target.protocol };
     const pool = p.spec.pool ?? p.db.pool;
     // Config check refuses it for static databases; a discovered one is known only now.
-    if (pool && target.protocol !== 'postgres') throw new UserError(`listener ${p.label}: pool is not supported for ${target.protocol} databases yet; pooling works for postgres databases`);
     const poolLabels = (info: PoolKeyInfo) => ({ listener: listener.label, database: info.database, db_user: info.dbUser, db_name: info.dbName, identity: info.identity });
     listener.tunnel = await openTunnel({
-      ...(pool && target.protocol === 'postgres'
+      ...(pool
         ? {
             pool: poolLimits(pool),
             poolEvents: {
               onLogin: (info: PoolKeyInfo) => this.metrics.poolServerLogins.inc(poolLabels(info)),
               onWait: (info: PoolKeyInfo, waitedMs: number) => this.metrics.poolWait.observe(poolLabels(info), waitedMs / 1000),
-              onPin: (info: PoolKeyInfo, reason: PinReason) => {
+              onPin: (info: PoolKeyInfo, reason: string) => {
                 this.metrics.poolPins.inc({ database: info.database, reason });
                 this.options.log.info('pool.pin', { listener: listener.label, database: info.database, db_user: info.dbUser, db_name: info.dbName, reason });
               },

@@ -19,6 +19,7 @@ import type { AccessDecision, SessionEvent } from './session-record.js';
 import { refuseMySql, refusePostgres, type RefusalOutcome } from './refuse.js';
 import type { UpstreamTarget } from './target.js';
 import { PostgresPool, type PoolEvents, type PostgresPoolLimits } from './postgres/pool/postgres-pool.js';
+import { MySqlPool } from './mysql/pool/mysql-pool.js';
 
 export interface TunnelOptions {
   target: UpstreamTarget;
@@ -49,7 +50,7 @@ export interface TunnelOptions {
   onAcceptError?: (error: Error) => void;
   /** Backoff after wrong passwords, per client source; @default one of this tunnel's own. */
   logins?: LoginBackoff;
-  /** PostgreSQL only: server connections shared by this tunnel's clients (session mode). */
+  /** Server connections shared by this tunnel's clients, in the limits' mode (session by default). */
   pool?: PostgresPoolLimits;
   poolEvents?: PoolEvents;
 }
@@ -67,7 +68,7 @@ export interface Tunnel {
   uri: string;
   readonly connections: number;
   /** The tunnel's pool, when it has one. */
-  readonly pool?: PostgresPool;
+  readonly pool?: PostgresPool | MySqlPool;
   close(drainMs?: number): Promise<void>;
 }
 
@@ -77,7 +78,11 @@ export async function openTunnel(options: TunnelOptions): Promise<Tunnel> {
   // Sessions still logging in (waiting for a token) end when the tunnel closes; relaying ones drain.
   const closing = new AbortController();
   const logins = options.logins ?? new LoginBackoff();
-  const pool = options.pool && options.target.protocol === 'postgres' ? new PostgresPool(options.target, options.pool, options.poolEvents) : undefined;
+  const pool = !options.pool
+    ? undefined
+    : options.target.protocol === 'postgres'
+      ? new PostgresPool(options.target, options.pool, options.poolEvents)
+      : new MySqlPool(options.target, options.pool, options.poolEvents, options.pool.mode ?? 'session');
   const listener: Listener = await startListener({
     host: options.host,
     port: options.port,
@@ -105,7 +110,11 @@ export async function openTunnel(options: TunnelOptions): Promise<Tunnel> {
         ...(options.onEvent ? { onEvent: options.onEvent } : {}),
       };
       try {
-        await (options.target.protocol === 'mysql' ? runMySqlSession(socket, common) : runPostgresSession(socket, { ...common, cancels, ...(pool ? { pool } : {}) }));
+        await (pool instanceof MySqlPool
+          ? runMySqlSession(socket, { ...common, pool })
+          : options.target.protocol === 'mysql'
+            ? runMySqlSession(socket, common)
+            : runPostgresSession(socket, { ...common, cancels, ...(pool ? { pool } : {}) }));
       } finally {
         gate?.release();
       }

@@ -29,17 +29,6 @@ export function checkBetweenEntries(data: unknown, issues: Issues): void {
   checkBrokerRoles(issues, field(broker, 'roles'), roles);
   const discovery = data['discovery'];
   checkListeners(issues, field(broker, 'listeners'), databases, Array.isArray(discovery) && discovery.length > 0);
-  checkListenerPools(issues, field(broker, 'listeners'), data['databases']);
-}
-
-/** A listener's `pool` needs a postgres database: MySQL pooling is not there yet. */
-function checkListenerPools(issues: Issues, listeners: unknown, databases: unknown): void {
-  if (!Array.isArray(listeners) || listeners.length > MAX_LIST_ENTRIES || !Array.isArray(databases)) return;
-  const mysql = new Set(databases.filter((db) => field(db, 'protocol') === 'mysql').map((db) => field(db, 'name')));
-  listeners.forEach((listener: unknown, index) => {
-    if (field(listener, 'pool') === undefined || field(listener, 'pool') === null || !mysql.has(field(listener, 'database'))) return;
-    issues.error(['broker', 'listeners', index, 'pool'], 'pool is not supported for mysql databases yet; pooling works for postgres databases');
-  });
 }
 
 /** `database "x" uses tls.mode insecure`, for a config that is otherwise fine. */

@@ -148,7 +148,7 @@ export const POOL_DEFAULTS = {
   max_prepared_statements: 200,
 } as const;
 
-/** Server connections shared by clients (PostgreSQL only). */
+/** Server connections shared by clients (session or transaction mode, PostgreSQL and MySQL). */
 const PoolSchema = v.pipe(
   mapping({
     mode: v.optional(choice(POOL_MODES), POOL_DEFAULTS.mode),
@@ -187,14 +187,6 @@ const DatabaseSchema = v.pipe(
     labels: v.optional(stringMap(anyText()), {}),
     pool: v.optional(PoolSchema),
   }),
-  v.forward(
-    v.partialCheck(
-      [['protocol'], ['pool']],
-      (db) => db.pool === undefined || db.protocol === 'postgres',
-      'pool is not supported for mysql databases yet; pooling works for postgres databases',
-    ),
-    ['pool'],
-  ),
   // Host (IPv6 without brackets, ready for `net.connect`) and port, from the `uri` checked above.
   v.transform((db) => {
     const { host, port } = parseHostPort(db.uri) as { host: string; port: number };

@@ -1,5 +1,5 @@
 /**
- * Pooling in `azdb serve` as an operator sees it: a listener with `pool:`, a pg client through it,
+ * Pooling in `azdb serve` as an operator sees it: a listener with `pool:`, a pg (or mysql2) client through it,
  * the per-pool series on /metrics and `azdb pools [--json]` reading the running broker's /pools.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { execa } from 'execa';
 import pg from 'pg';
+import mysql from 'mysql2/promise';
+import { findTool } from '../harness/tools.js';
 import { startTestAzure } from '../harness/emulator.js';
 import { waitFor } from '../helpers/wait.js';
 import { freePort } from '../helpers/ports.js';
@@ -18,6 +20,7 @@ import type { EmulatedAzure } from '../../src/emulator/emulated-azure.js';
 import type { PoolsReport } from '../../src/core/pools.js';
 
 const USER = DEMO_IDENTITY.role;
+const mariadbd = await findTool('mariadbd');
 const PASSWORD = 'correct horse battery staple';
 let azure: EmulatedAzure & { dir: string };
 let work: string;
@@ -80,6 +83,60 @@ describe('azdb serve with a pooled listener', () => {
       }, 'the server connection to go idle');
       expect(text).toContain(`orders@127.0.0.1:${pgPort}  session mode, at most 3 server connections per key`);
       expect(text).toContain(`${USER}/orders as oid:`);
+    } finally {
+      serve.kill('SIGTERM');
+      await serve;
+    }
+  });
+
+  it.skipIf(mariadbd.skip)('lists a MySQL listener\'s pool and its series, and hands its connection to the next client', async () => {
+    const [port, txnPort, httpPort] = [await freePort(), await freePort(), await freePort()];
+    const passwordFile = join(work, 'shop.password');
+    await writeFile(passwordFile, `${PASSWORD}\n`, { mode: 0o600 });
+    const config = join(work, 'mysql-pool.yaml');
+    await writeEmulatedConfig(config, azure, {
+      role: 'svc',
+      allow: { db_users: [USER], db_names: ['*'] },
+      broker: {
+        listeners: [
+          { database: 'shopdb', host: '127.0.0.1', port, db_user: USER, db_name: 'shop', password_file: passwordFile, pool: { max_server_connections: 2 } },
+          { database: 'shopdb', host: '127.0.0.1', port: txnPort, db_user: USER, db_name: 'shop', password_file: passwordFile, pool: { mode: 'transaction' } },
+        ],
+        http: { address: `127.0.0.1:${httpPort}` },
+      },
+    });
+    const serve = execa('node', [BIN, '--config', config, 'serve'], { env, reject: false });
+    const connect = (to = port) => mysql.createConnection({ host: '127.0.0.1', port: to, user: USER, password: PASSWORD, database: 'shop', connectTimeout: 20_000 });
+    const thread = async (c: mysql.Connection) => Number((await c.query<mysql.RowDataPacket[]>('select connection_id() as id'))[0][0]!.id);
+    try {
+      await waitFor(async () => (await fetch(`http://127.0.0.1:${httpPort}/readyz`).catch(() => undefined))?.status === 200 || undefined, 'azdb serve to be ready', 45_000);
+      const first = await connect();
+      const id = await thread(first);
+      const report = JSON.parse((await runAzdb(['--config', config, 'pools', '--json'], env)).stdout) as PoolsReport;
+      expect(report.pools.find((p) => p.mode === 'transaction')).toMatchObject({ listener: `shopdb@127.0.0.1:${txnPort}`, keys: [] });
+      expect(report.pools.filter((p) => p.mode === 'session')).toEqual([
+        expect.objectContaining({
+          listener: `shopdb@127.0.0.1:${port}`,
+          database: 'shopdb',
+          mode: 'session',
+          max_server_connections: 2,
+          keys: [{ db_user: USER, db_name: 'shop', identity: expect.stringMatching(/^oid:/), clients_connected: 1, clients_active: 1, clients_waiting: 0, clients_pinned: 0, servers_active: 1, servers_idle: 0, servers_opening: 0 }],
+        }),
+      ]);
+      const metrics = parsePrometheusText(await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text());
+      expect(metrics.sum('azdb_pool_servers_active', { listener: `shopdb@127.0.0.1:${port}`, db_name: 'shop' })).toBe(1);
+      expect(metrics.sum('azdb_pool_server_logins_total', { listener: `shopdb@127.0.0.1:${port}` })).toBe(1);
+      // Transaction mode: a user variable pins the client, counted by reason.
+      const pinned = await connect(txnPort);
+      await pinned.query('set @mine = 1');
+      const after = parsePrometheusText(await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text());
+      expect(after.sum('azdb_pool_pins_total', { database: 'shopdb', reason: 'user-variable' })).toBe(1);
+      await pinned.end();
+      await first.end();
+      await waitFor(async () => ((await runAzdb(['--config', config, 'pools'], env)).stdout.includes('1 idle') ? true : undefined), 'the server connection to go idle');
+      const second = await connect();
+      expect(await thread(second)).toBe(id);
+      await second.end();
     } finally {
       serve.kill('SIGTERM');
       await serve;

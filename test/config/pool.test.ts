@@ -47,6 +47,13 @@ describe('pool: in azdb.yaml', () => {
     expect(parseConfig(pg('mode: transaction'), FILE).databases[0]?.pool).toMatchObject({ mode: 'transaction', max_prepared_statements: 200 });
   });
 
+  it('takes transaction mode on a mysql database and on a listener', () => {
+    const config = parseConfig(lines('databases:', '  - {name: shop, protocol: mysql, uri: "shop:3306", pool: {mode: transaction}}'), FILE);
+    expect(config.databases[0]?.pool?.mode).toBe('transaction');
+    const listener = parseConfig(lines('databases: [{name: orders, protocol: postgres, uri: "o:5432"}]', 'broker:', '  listeners:', '    - {database: orders, port: 15432, pool: {mode: transaction}}'), FILE);
+    expect(listener.broker.listeners[0]?.pool?.mode).toBe('transaction');
+  });
+
   it('refuses a bad mode or max_prepared_statements at its line', () => {
     const [mode] = errorsOf(pg('mode: statement'));
     expect(mode).toMatchObject({ line: 6, path: 'databases[0].pool.mode' });
@@ -71,12 +78,13 @@ describe('pool: in azdb.yaml', () => {
     expect(error!.message).toBe('databases[0].pool.min_idle: min_idle (3) cannot exceed max_server_connections (2)');
   });
 
-  it('refuses a pool on a mysql database or a mysql listener', () => {
-    const [error] = errorsOf(lines('databases:', '  - name: shop', '    protocol: mysql', '    uri: shop:3306', '    pool: {mode: session}'));
-    expect(error).toMatchObject({ line: 5, path: 'databases[0].pool' });
-    expect(error!.message).toContain('not supported for mysql');
-    const [listener] = errorsOf(lines('databases: [{name: shop, protocol: mysql, uri: "shop:3306"}]', 'broker:', '  listeners:', '    - {database: shop, port: 13306, pool: {max_server_connections: 2}}'));
-    expect(listener).toMatchObject({ line: 4, path: 'broker.listeners[0].pool' });
+  it('takes a pool on a mysql database and on a mysql listener', () => {
+    const config = parseConfig(
+      lines('databases:', '  - name: shop', '    protocol: mysql', '    uri: shop:3306', '    pool: {mode: session}', 'broker:', '  listeners:', '    - {database: shop, port: 13306, pool: {max_server_connections: 2}}'),
+      FILE,
+    );
+    expect(config.databases[0]?.pool?.mode).toBe('session');
+    expect(config.broker.listeners[0]?.pool?.max_server_connections).toBe(2);
   });
 
   it('writes a pool back as it reads it', () => {

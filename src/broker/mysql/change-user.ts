@@ -36,6 +36,11 @@ export interface ChangeUserContext {
   options: SessionOptions;
   /** Updated to the new user and database once the server accepted them. */
   identity: SessionIdentity;
+  /**
+   * Stops relaying the upstream's bytes to the client while the change reads them (a transaction
+   * pool attaches a server connection first); resolves with how to go on.
+   */
+  holdUpstream(): Promise<() => void>;
 }
 
 export interface ChangeUserOutcome {
@@ -100,8 +105,8 @@ export async function changeUser(context: ChangeUserContext, inbox: ClientInbox,
       throw tokenUnavailable(options.target, error);
     });
     const loginUser = upstreamLoginUser(options.target, dbUser);
+    const resume = await context.holdUpstream();
     const { upstream } = context;
-    upstream.unpipe(client);
     try {
       const target = options.target;
       const changed = await changeUserUpstream(
@@ -126,7 +131,7 @@ export async function changeUser(context: ChangeUserContext, inbox: ClientInbox,
       identity.db_name = dbName;
       return undefined;
     } finally {
-      upstream.pipe(client);
+      resume();
     }
   }
 }

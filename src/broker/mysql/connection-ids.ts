@@ -34,6 +34,12 @@ export class MySqlConnectionIds {
     if (entry) entry.threadId = threadId;
   }
 
+  /** The session holds no server connection now (a transaction pool's client between transactions). */
+  unbind(id: number): void {
+    const entry = this.entries.get(id);
+    if (entry) entry.threadId = undefined;
+  }
+
   release(id: number): void {
     this.entries.delete(id);
   }

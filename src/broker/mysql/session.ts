@@ -30,13 +30,13 @@ import { createScramble } from './auth.js';
 import { authenticateClient, capabilitiesLacking, encodeGreeting, greetingCapabilities, greetingMariaDbCapabilities, receiveLogin } from './client-login.js';
 import { connectionIds, serverKey } from './connection-ids.js';
 import { greetingFacts, learnGreeting, type GreetingFacts } from './greeting-facts.js';
-import { translateKill } from './kill-translation.js';
-import { CommandGate } from './command-gate.js';
-import { auditCommand } from './command-audit.js';
-import { Capability } from './codec/constants.js';
+import { Capability, MariaDbCapability } from './codec/constants.js';
 import { PacketLeg } from './packet-leg.js';
 import { encodeErr } from './codec/responses.js';
-import { ClientInbox, changeUser, type ChangeUserContext } from './change-user.js';
+import type { ChangeUserContext } from './change-user.js';
+import { commandGate } from './session-gate.js';
+import type { MySqlPool } from './pool/mysql-pool.js';
+import { relayPooled } from './pool/pooled-session.js';
 import {
   ErrorCode,
   MySqlClientError,
@@ -56,12 +56,13 @@ import { MySqlUpstreamRefused, connectUpstream, loginUpstream, type UpstreamConn
  * Clients prove the local password with mysql_native_password or caching_sha2_password; with
  * clientTls the greeting offers TLS. handshakeTimeoutMs @default 30_000.
  */
-export type MySqlSessionOptions = SessionOptions;
+export type MySqlSessionOptions = SessionOptions & {
+  /** Server connections shared by the clients of one listener or tunnel (session mode). */
+  pool?: MySqlPool;
+};
 
 /** A HandshakeResponse41 with 64 KiB of connection attributes fits easily. */
 const MAX_CLIENT_LOGIN_PACKET = 256 * 1024;
-/** Query text kept for the audit: its 16 Ki UTF-16 units in UTF-8 (at most 3 bytes each), plus query attributes. */
-const AUDIT_HEAD_LENGTH = 3 * 16 * 1024 + 1024;
 
 export async function runMySqlSession(clientSocket: Socket, options: MySqlSessionOptions): Promise<void> {
   const id = randomUUID();
@@ -94,8 +95,14 @@ export async function runMySqlSession(clientSocket: Socket, options: MySqlSessio
     if (clientSocket.destroyed) throw new PeerClosedError();
     const scramble = createScramble();
     connectionId = connectionIds.mint(serverKey(target));
-    const offered = greetingCapabilities(facts.capabilities, options.clientTls !== undefined);
-    const mariadbOffered = greetingMariaDbCapabilities(facts.mariadbCapabilities);
+    let offered = greetingCapabilities(facts.capabilities, options.clientTls !== undefined);
+    let mariadbOffered = greetingMariaDbCapabilities(facts.mariadbCapabilities);
+    if (options.pool) {
+      // A pooled connection's answers are followed packet by packet: every result set must
+      // carry its column definitions.
+      offered = (offered & ~Capability.OptionalResultsetMetadata) >>> 0;
+      mariadbOffered = (mariadbOffered & ~MariaDbCapability.CacheMetadata) >>> 0;
+    }
     client.send(encodeGreeting({ ...facts, connectionId }, scramble, offered, mariadbOffered));
 
     // Authenticating: the tunnel's local password, never forwarded anywhere.
@@ -125,6 +132,20 @@ export async function runMySqlSession(clientSocket: Socket, options: MySqlSessio
     const decision = options.authorize(dbUser, dbName);
     if (!decision.allowed) throw deniedByRoles(dbUser, dbName, target, decision.reason);
 
+    const login = {
+      database: dbName,
+      capabilities,
+      mariadbCapabilities,
+      maxPacketSize: response.maxPacketSize,
+      characterSet: response.characterSet,
+      connectAttributes: response.connectAttributes,
+    };
+    if (options.pool) {
+      const wait = loginWait(deadline, handshakeMs, options.closing);
+      await relayPooled({ options, pool: options.pool, client, login, dbUser, identity, record, scramble, connectionId, wait });
+      return;
+    }
+
     // LoggingInUpstream, within the client's login deadline: the token first, so the server
     // connection is opened only when the login can follow at once.
     const wait = loginWait(deadline, handshakeMs, options.closing);
@@ -141,17 +162,8 @@ export async function runMySqlSession(clientSocket: Socket, options: MySqlSessio
     const lacking = capabilitiesLacking(upstream.greeting, capabilities, mariadbCapabilities);
     if (lacking !== undefined) throw serverChanged(target, lacking);
     const loginUser = upstreamLoginUser(target, dbUser);
-    const login = {
-      user: loginUser,
-      database: dbName,
-      capabilities,
-      mariadbCapabilities,
-      maxPacketSize: response.maxPacketSize,
-      characterSet: response.characterSet,
-      connectAttributes: response.connectAttributes,
-    };
     const connection = upstream;
-    const session = await loginUpstream(connection, target, login, token).catch((error: unknown) => {
+    const session = await loginUpstream(connection, target, { ...login, user: loginUser }, token).catch((error: unknown) => {
       throw error instanceof MySqlUpstreamRefused ? upstreamRefused(error.err, target, loginUser) : upstreamFailure(error, target);
     });
     connectionIds.bind(connectionId, connection.greeting.connectionId);
@@ -172,6 +184,10 @@ export async function runMySqlSession(clientSocket: Socket, options: MySqlSessio
       capabilities,
       options,
       identity,
+      holdUpstream: async () => {
+        session.socket.unpipe(socket);
+        return () => session.socket.pipe(socket);
+      },
     };
     const result = await relay(socket, session.socket, early, commandGate(change), options.audit.queries ? () => options.audit.wait() : undefined);
     record.ended(identity, result.error ? 'error' : 'ok', result.error);
@@ -203,55 +219,3 @@ const STAND_IN_GREETING: GreetingFacts = {
   authPluginName: 'mysql_native_password',
   mariadbCapabilities: 0,
 };
-
-/** Client bytes queued while a COM_CHANGE_USER is answered; a client that sends more is broken. */
-const MAX_BYTES_DURING_CHANGE = 1024 * 1024;
-
-/** Passes client bytes on and audits them when asked; stops for a COM_CHANGE_USER until it is answered. */
-function commandGate(change: ChangeUserContext): RelayTap {
-  const { options, identity, capabilities } = change;
-  return (fail) => {
-    const server = serverKey(options.target);
-    const kill = (payload: Buffer) => translateKill(payload, capabilities, (minted) => connectionIds.threadOf(minted, server));
-    const gate = new CommandGate(options.audit.queries ? AUDIT_HEAD_LENGTH : 0, undefined, kill);
-    const audited = options.audit.queries ? identity : undefined;
-    let inbox: ClientInbox | undefined;
-    let queued = 0;
-    const pass = (chunk: Buffer): Buffer[] => {
-      if (inbox) {
-        queued += chunk.length;
-        if (queued > MAX_BYTES_DURING_CHANGE) fail('client sent more than 1 MiB while its COM_CHANGE_USER was answered');
-        else inbox.push(chunk);
-        return [];
-      }
-      let result;
-      try {
-        result = gate.push(chunk);
-      } catch (error) {
-        fail(`client sent a malformed packet: ${errorMessage(error)}`);
-        return [];
-      }
-      for (const event of result.events) {
-        if (event.type === 'intercepted') {
-          const current = (inbox = new ClientInbox(change.client));
-          queued = result.rest.length;
-          if (result.rest.length > 0) current.push(result.rest);
-          // A client that leaves mid-change ends the wait for its auth switch reply.
-          const left = (): void => void current.push(null);
-          change.client.once('close', left);
-          void changeUser(change, current, event).then((outcome) => {
-            change.client.off('close', left);
-            inbox = undefined;
-            current.destroy();
-            if (outcome.fatal !== undefined) return fail(outcome.fatal);
-            if (outcome.rest.length > 0) for (const part of pass(outcome.rest)) change.upstream.write(part);
-          });
-        } else if (audited) {
-          auditCommand(options.audit, audited, event.head, event.length, capabilities & Capability.QueryAttributes);
-        }
-      }
-      return result.forward;
-    };
-    return pass;
-  };
-}

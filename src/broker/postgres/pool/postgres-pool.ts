@@ -19,6 +19,7 @@ import { PoolManager, systemClock, type Clock, type KeyStats, type Lease, type P
 import type { PinReason } from './pin-scanner.js';
 import { applySettings, runOwnQuery, serverConnection, watchIdle, type OwnQueryResult, type ServerConnection } from './server-connection.js';
 import type { SessionTracker } from './session-tracker.js';
+import { PoolMembers, type KeyStatsWithClients } from './pool-members.js';
 
 export type PoolMode = 'session' | 'transaction';
 
@@ -33,10 +34,7 @@ export interface PostgresPoolLimits extends PoolLimits {
 }
 
 /** The manager's numbers of a key, with its clients: connected (attached or not) and pinned. */
-export interface PostgresKeyStats extends KeyStats<PoolKeyInfo> {
-  clientsConnected: number;
-  clientsPinned: number;
-}
+export type PostgresKeyStats = KeyStatsWithClients<PoolKeyInfo>;
 
 /** One client's membership of the pool, for its whole session. */
 export interface PoolMember {
@@ -67,7 +65,7 @@ export interface PoolEvents {
   onLogin?(info: PoolKeyInfo): void;
   onWait?(info: PoolKeyInfo, waitedMs: number): void;
   /** A client was pinned to its server connection (transaction mode), once per client. */
-  onPin?(info: PoolKeyInfo, reason: PinReason): void;
+  onPin?(info: PoolKeyInfo, reason: string): void;
 }
 
 export interface PoolLogin {
@@ -86,7 +84,7 @@ export class PostgresPool {
   private readonly sweeper: NodeJS.Timeout;
   /** What each key stands for, for the wait events (a few per identity and user). */
   private readonly infos = new Map<string, PoolKeyInfo>();
-  private readonly members = new Map<string, { info: PoolKeyInfo; connected: number; pinned: number }>();
+  private readonly members = new PoolMembers<PoolKeyInfo>();
   readonly mode: PoolMode;
   readonly maxPreparedStatements: number;
 
@@ -118,11 +116,7 @@ export class PostgresPool {
     const info: PoolKeyInfo = { database: this.target.name, dbUser: login.loginUser, dbName: login.dbName, identity: identityOf(token) };
     const key = JSON.stringify([info.database, info.dbUser, info.dbName, login.options ?? '', info.identity]);
     this.infos.set(key, info);
-    let counts = this.members.get(key);
-    if (!counts) this.members.set(key, (counts = { info, connected: 0, pinned: 0 }));
-    counts.connected++;
-    let pinned = false;
-    let left = false;
+    const membership = this.members.join(key, info);
     return {
       info,
       acquire: async (settings, signal) => {
@@ -137,18 +131,9 @@ export class PostgresPool {
         return { lease, ...(applied?.error ? { refused: applied.error } : {}) };
       },
       pin: (reason) => {
-        if (pinned || left) return;
-        pinned = true;
-        counts.pinned++;
-        this.events.onPin?.(info, reason);
+        if (membership.pin()) this.events.onPin?.(info, reason);
       },
-      leave: () => {
-        if (left) return;
-        left = true;
-        counts.connected--;
-        if (pinned) counts.pinned--;
-        if (counts.connected === 0) this.members.delete(key);
-      },
+      leave: () => membership.leave(),
     };
   }
 
@@ -206,15 +191,7 @@ export class PostgresPool {
   }
 
   stats(): PostgresKeyStats[] {
-    const byKey = new Map<string, PostgresKeyStats>();
-    for (const s of this.manager.stats()) byKey.set(s.key, { ...s, clientsConnected: 0, clientsPinned: 0 });
-    for (const [key, counts] of this.members) {
-      const s = byKey.get(key) ?? { key, info: counts.info, clientsActive: 0, clientsWaiting: 0, serversActive: 0, serversIdle: 0, serversOpening: 0, logins: 0, clientsConnected: 0, clientsPinned: 0 };
-      s.clientsConnected = counts.connected;
-      s.clientsPinned = counts.pinned;
-      byKey.set(key, s);
-    }
-    return [...byKey.values()];
+    return this.members.merge(this.manager.stats());
   }
 
   close(): void {

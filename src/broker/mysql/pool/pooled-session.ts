@@ -1,0 +1,198 @@
+/**
+ * Relaying a MySQL client on pooled server connections, after it proved the tunnel password and
+ * the roles allowed it. Session mode: a connection of its key (same user, schema, identity and
+ * protocol) is taken from the pool, the client gets azdb's own OK, its minted connection id is
+ * bound to the connection's server thread (so its KILL QUERY reaches it), and afterwards the pool
+ * resets the connection or closes it. Transaction mode: the client gets its OK at once and takes a
+ * connection per transaction (transaction-relay.ts); the minted id follows the one it holds.
+ */
+import type { Socket } from 'node:net';
+import type { SessionIdentity } from '../../audit.js';
+import type { loginWait } from '../../login-wait.js';
+import type { sessionRecord, SessionOptions } from '../../session-record.js';
+import { upstreamLoginUser } from '../../target.js';
+import { PoolClosed, PoolWaitTimeout, type Lease } from '../../postgres/pool/pool-manager.js';
+import type { ChangeUserContext } from '../change-user.js';
+import { ServerStatus } from '../codec/constants.js';
+import { encodeOk } from '../codec/responses.js';
+import { connectionIds } from '../connection-ids.js';
+import type { PacketLeg } from '../packet-leg.js';
+import { commandGate } from '../session-gate.js';
+import { MySqlClientError, tokenUnavailable, upstreamFailure, upstreamRefused } from '../session-errors.js';
+import { MySqlUpstreamRefused, type UpstreamLogin } from '../upstream.js';
+import { PeerClosedError } from '../../wire-reader.js';
+import { ExchangeTracker } from './exchange-tracker.js';
+import type { MySqlPool } from './mysql-pool.js';
+import { pooledRelay, type PooledRelay, type PooledRelayResult } from './pooled-relay.js';
+import { transactionRelay, type TransactionRelay } from './transaction-relay.js';
+import type { MySqlServerConnection } from './server-connection.js';
+
+/** ER_CON_COUNT_ERROR, "Too many connections": what a client expects from a full server. */
+const TOO_MANY_CONNECTIONS = 1040;
+/** ER_SERVER_SHUTDOWN */
+const SERVER_SHUTDOWN = 1053;
+
+export interface PooledClient {
+  options: SessionOptions;
+  pool: MySqlPool;
+  client: PacketLeg;
+  /** What the client logged in with, as the upstream login would send it (user unmapped). */
+  login: Omit<UpstreamLogin, 'user'>;
+  dbUser: string;
+  identity: SessionIdentity;
+  record: ReturnType<typeof sessionRecord>;
+  scramble: Buffer;
+  connectionId: number;
+  wait: ReturnType<typeof loginWait>;
+}
+
+export async function relayPooled(p: PooledClient): Promise<void> {
+  if (p.pool.mode === 'transaction') return relayTransactions(p);
+  const { options, pool, client } = p;
+  const socket = client.socket as Socket;
+  const loginUser = upstreamLoginUser(options.target, p.dbUser);
+  // A client that hangs up while it waits for a busy pool leaves the queue at once.
+  const gone = new AbortController();
+  const hungUp = (): void => gone.abort(new PeerClosedError());
+  socket.once('close', hungUp);
+  const signal = AbortSignal.any([p.wait.signal, gone.signal]);
+  let token: string;
+  let lease: Lease<MySqlServerConnection>;
+  try {
+    token = await tokenFor(options, signal);
+    lease = await pool.acquire({ ...p.login, user: loginUser }, token, signal).catch((error: unknown) => {
+      if (gone.signal.aborted) throw gone.signal.reason;
+      throw acquireFailure(pool, loginUser, error);
+    });
+  } finally {
+    p.wait.dispose();
+    socket.off('close', hungUp);
+  }
+  const connection = lease.connection;
+  const tracker = new ExchangeTracker(p.login.capabilities);
+  let changedUser = false;
+  let result: PooledRelayResult = { serverBroken: true };
+  const member = pool.join({ ...p.login, user: loginUser }, token);
+  try {
+    connectionIds.bind(p.connectionId, connection.greeting.connectionId);
+    const early = greet(p, token);
+    let relay: PooledRelay | undefined;
+    const change = changeContext(p, () => connection, async () => {
+      // The connection now belongs to another login: it is closed after this client.
+      changedUser = true;
+      return relay!.hold();
+    });
+    relay = pooledRelay(socket, connection, tracker, early, commandGate(change));
+    result = await relay.done;
+    p.record.ended(p.identity, result.error ? 'error' : 'ok', result.error);
+  } finally {
+    member.leave();
+    await pool.release(lease, result.serverBroken || changedUser ? undefined : tracker, () => options.getToken());
+  }
+}
+
+/**
+ * Transaction mode: the client is greeted at once, without a server connection; each of its
+ * transactions (or commands outside one) takes a connection of its key, see transaction-relay.ts.
+ */
+async function relayTransactions(p: PooledClient): Promise<void> {
+  const { options, pool } = p;
+  const socket = p.client.socket as Socket;
+  const loginUser = upstreamLoginUser(options.target, p.dbUser);
+  let token: string;
+  try {
+    token = await tokenFor(options, p.wait.signal);
+  } finally {
+    p.wait.dispose();
+  }
+  const leaving = new AbortController();
+  const member = pool.join({ ...p.login, user: loginUser }, token);
+  let changedUser = false;
+  const early = greet(p, token);
+  let relay: TransactionRelay | undefined;
+  let attached: MySqlServerConnection | undefined;
+  const change = changeContext(p, () => attached!, async () => {
+    changedUser = true;
+    await relay!.attachFor('change-user');
+    return relay!.hold();
+  });
+  relay = transactionRelay({
+    client: socket,
+    early,
+    capabilities: p.login.capabilities,
+    tap: commandGate(change),
+    acquire: async () => {
+      const fresh = await tokenFor(options, leaving.signal);
+      return pool.acquire({ ...p.login, user: loginUser }, fresh, leaving.signal).catch((error: unknown) => {
+        throw acquireFailure(pool, loginUser, error);
+      });
+    },
+    giveBack: (lease) => pool.giveBack(lease),
+    onAttach: (connection) => {
+      attached = connection;
+      if (connection) connectionIds.bind(p.connectionId, connection.greeting.connectionId);
+      else connectionIds.unbind(p.connectionId);
+    },
+    onPin: (reason) => member.pin(reason),
+  });
+  const result = await relay.done;
+  member.leave();
+  leaving.abort(new PeerClosedError());
+  p.record.ended(p.identity, result.error ? 'error' : 'ok', result.error);
+  if (result.lease) await pool.release(result.lease, result.serverBroken || changedUser ? undefined : result.tracker, () => options.getToken());
+}
+
+async function tokenFor(options: SessionOptions, signal: AbortSignal): Promise<string> {
+  return options.getToken(signal).catch((error: unknown) => {
+    throw tokenUnavailable(options.target, error);
+  });
+}
+
+/** azdb's OK to the client's login; returns the client bytes read past it. */
+function greet(p: PooledClient, token: string): Buffer {
+  const early = p.client.reader.detach();
+  (p.client.socket as Socket).write(p.client.frame(encodeOk({ statusFlags: ServerStatus.Autocommit }, p.login.capabilities)));
+  p.record.started(p.identity, p.dbUser, p.login.database, token);
+  return early;
+}
+
+/** What change-user.ts needs, on whichever server connection the client holds when it runs. */
+function changeContext(p: PooledClient, connection: () => MySqlServerConnection, holdUpstream: () => Promise<() => void>): ChangeUserContext {
+  return {
+    client: p.client.socket as Socket,
+    get upstream() {
+      return connection().socket;
+    },
+    get upstreamGreeting() {
+      return connection().greeting;
+    },
+    get upstreamCapabilities() {
+      return connection().capabilities;
+    },
+    scramble: p.scramble,
+    capabilities: p.login.capabilities,
+    options: p.options,
+    identity: p.identity,
+    holdUpstream,
+  };
+}
+
+/** What a client gets when no connection could be taken for it. */
+function acquireFailure(pool: MySqlPool, loginUser: string, error: unknown): MySqlClientError {
+  const target = pool.target;
+  if (error instanceof MySqlClientError) return error;
+  if (error instanceof PoolWaitTimeout) return poolBusy(pool, loginUser, error.waitedMs);
+  if (error instanceof PoolClosed) return new MySqlClientError({ code: SERVER_SHUTDOWN, sqlState: '08S01', message: `the azdb listener for ${target.name} is shutting down` });
+  if (error instanceof MySqlUpstreamRefused) return upstreamRefused(error.err, target, loginUser);
+  return upstreamFailure(error, target);
+}
+
+function poolBusy(pool: MySqlPool, loginUser: string, waitedMs: number): MySqlClientError {
+  return new MySqlClientError({
+    code: TOO_MANY_CONNECTIONS,
+    sqlState: '08004',
+    message:
+      `Too many connections: all ${pool.limits.maxServerConnections} pooled server connections for user '${loginUser}' on ${pool.target.name} are busy; waited ${(waitedMs / 1000).toFixed(1)} s. ` +
+      'Raise pool.max_server_connections (or pool.max_client_wait) in azdb.yaml, or have clients hold their connections for shorter',
+  });
+}

@@ -1,0 +1,59 @@
+/**
+ * The clients of a pool per key, for the counters a PoolManager cannot see: clients connected
+ * (holding a server connection or not, as in transaction mode between transactions) and clients
+ * pinned to theirs. Shared by the PostgreSQL and MySQL pools.
+ */
+import type { KeyStats } from './pool-manager.js';
+
+export interface KeyStatsWithClients<I> extends KeyStats<I> {
+  clientsConnected: number;
+  clientsPinned: number;
+}
+
+/** One client's place in the counts, from join to leave. */
+export interface Membership {
+  /** Counts the client as pinned (once); false when it already was, or has left. */
+  pin(): boolean;
+  leave(): void;
+}
+
+export class PoolMembers<I> {
+  private readonly byKey = new Map<string, { info: I; connected: number; pinned: number }>();
+
+  join(key: string, info: I): Membership {
+    let counts = this.byKey.get(key);
+    if (!counts) this.byKey.set(key, (counts = { info, connected: 0, pinned: 0 }));
+    const mine = counts;
+    mine.connected++;
+    let pinned = false;
+    let left = false;
+    return {
+      pin: () => {
+        if (pinned || left) return false;
+        pinned = true;
+        mine.pinned++;
+        return true;
+      },
+      leave: () => {
+        if (left) return;
+        left = true;
+        mine.connected--;
+        if (pinned) mine.pinned--;
+        if (mine.connected === 0) this.byKey.delete(key);
+      },
+    };
+  }
+
+  /** The manager's numbers of each key with its clients; a key with clients but no connection yet is listed too. */
+  merge(stats: KeyStats<I>[]): KeyStatsWithClients<I>[] {
+    const byKey = new Map<string, KeyStatsWithClients<I>>();
+    for (const s of stats) byKey.set(s.key, { ...s, clientsConnected: 0, clientsPinned: 0 });
+    for (const [key, counts] of this.byKey) {
+      const s = byKey.get(key) ?? { key, info: counts.info, clientsActive: 0, clientsWaiting: 0, serversActive: 0, serversIdle: 0, serversOpening: 0, logins: 0, clientsConnected: 0, clientsPinned: 0 };
+      s.clientsConnected = counts.connected;
+      s.clientsPinned = counts.pinned;
+      byKey.set(key, s);
+    }
+    return [...byKey.values()];
+  }
+}
