@@ -71,3 +71,53 @@ describe('parseConfig: one run names every problem', () => {
     ]);
   });
 });
+
+describe('parseConfig: a shared broker for people (client_auth: entra)', () => {
+  const db = 'databases: [{name: a, protocol: postgres, uri: "a:5432"}]';
+
+  it('reads the listener keys with their defaults, and roles that bind people', () => {
+    const config = parseConfig(
+      lines(
+        db,
+        'roles:',
+        '  - {version: v7, kind: role, metadata: {name: people}, spec: {allow: {db_labels: {"*": "*"}, db_names: ["*"], db_users: ["{{external.upn}}"], subjects: {groups: [g-1]}}, deny: {subjects: {users: [bob@contoso.com]}}}}',
+        'broker:',
+        '  listeners:',
+        '    - {database: a, port: 1, client_auth: entra, allowed_tenants: [t-1], upstream_identity: client, disconnect_expired: true}',
+        '    - {database: a, port: 2, host: 0.0.0.0, client_auth: entra, allowed_tenants: [t-1], cert_file: c.pem, key_file: k.pem}',
+        '    - {database: a, port: 3}',
+      ),
+      'a.yaml',
+    );
+    expect(config.broker.listeners.map((l) => [l.client_auth, l.allowed_tenants, l.upstream_identity, l.disconnect_expired])).toEqual([
+      ['entra', ['t-1'], 'client', true],
+      ['entra', ['t-1'], 'broker', false],
+      ['password', undefined, 'broker', false],
+    ]);
+    expect(config.roles[0]?.spec.allow.subjects).toEqual({ groups: ['g-1'] });
+    expect(config.roles[0]?.spec.deny.subjects).toEqual({ users: ['bob@contoso.com'] });
+  });
+
+  it('refuses an entra listener without tenants, off loopback without TLS, with a password file; entra keys without entra; unknown traits', () => {
+    expect(
+      errorsOf(
+        lines(
+          db,
+          'roles: [{version: v7, kind: role, metadata: {name: r}, spec: {allow: {db_users: ["{{internal.logins}}"]}}}]',
+          'broker:',
+          '  listeners:',
+          '    - {database: a, port: 1, client_auth: entra}',
+          '    - {database: a, port: 2, host: 0.0.0.0, client_auth: entra, allowed_tenants: [t]}',
+          '    - {database: a, port: 3, client_auth: entra, allowed_tenants: [t], password_file: p}',
+          '    - {database: a, port: 4, upstream_identity: client, disconnect_expired: true}',
+        ),
+      ),
+    ).toEqual([
+      '2:81 roles[0].spec.allow.db_users: unknown trait "{{internal.logins}}": use {{external.upn}}, {{external.oid}}, {{external.appid}}',
+      '5:43 broker.listeners[0].client_auth: client_auth: entra needs allowed_tenants: the Entra tenant ids whose people may sign in',
+      '6:36 broker.listeners[1].host: listener on non-loopback host "0.0.0.0" needs a cert_file/key_file for client TLS (without them it must listen on 127.0.0.1 or ::1)',
+      '7:43 broker.listeners[2].client_auth: password_file is not used with client_auth: entra (clients log in with their Entra token); remove it',
+      '8:7 broker.listeners[3].client_auth: upstream_identity: client, disconnect_expired need client_auth: entra',
+    ]);
+  });
+});
