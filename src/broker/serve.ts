@@ -31,8 +31,10 @@ import type { Readiness } from './health-server.js';
 import type { Logger } from './log.js';
 import type { Counter, Gauge, Histogram, MetricsRegistry } from './metrics.js';
 import { poolLimits, type PoolKeyInfo } from './postgres/pool/postgres-pool.js';
-import { readPasswordFile, writeGeneratedPassword } from './password-file.js';
-import type { AccessDecision, SessionEvent } from './session-record.js';
+import { newLocalPassword, readPasswordFile, writeGeneratedPassword } from './password-file.js';
+import type { SessionEvent, SessionOptions } from './session-record.js';
+import type { ClientTokenValidator } from '../azure/client-token.js';
+import type { EntraClientAuth } from './client-entra.js';
 import type { RefusalOutcome } from './refuse.js';
 import { resolveTarget as defaultResolveTarget } from './resolve-target.js';
 import type { UpstreamTarget } from './target.js';
@@ -48,7 +50,7 @@ export interface ServeConfig {
   databaseNames(): string[];
   /** Discovery may still find a database that is unknown now. */
   discoveryConfigured: boolean;
-  authorize(db: DatabaseConfig): (dbUser: string, dbName: string) => AccessDecision;
+  authorize(db: DatabaseConfig): SessionOptions['authorize'];
   audit: AuditSink;
   /** Called once this config serves (e.g. starts its discovery refresh). */
   activate?(events: { discovery(summary: DiscoverySummary): void }): void;
@@ -87,6 +89,11 @@ export interface BrokerServerOptions {
   reloadDrainMs?: number;
   /** Backoff after wrong passwords, per client source, over every listener. @default the default policy */
   logins?: LoginBackoff;
+  /**
+   * The check of people's tokens for `client_auth: entra` listeners (keys from the cloud's
+   * authority); without it such a listener does not start.
+   */
+  clientTokens?: (allowedTenants: readonly string[]) => ClientTokenValidator;
 }
 
 /** A listener of the config, prepared: everything read and checked, nothing bound yet. */
@@ -146,6 +153,8 @@ export interface ServeMetrics {
   poolServersIdle: Gauge;
   poolServerLogins: Counter;
   poolWait: Histogram;
+  clientAuthRefusals: Counter;
+  expiredDisconnects: Counter;
 }
 
 const POOL_LABELS = ['listener', 'database', 'db_user', 'db_name', 'identity'] as const;
@@ -189,6 +198,12 @@ export function createServeMetrics(registry: MetricsRegistry): ServeMetrics {
     poolServersActive: registry.gauge('azdb_pool_servers_active', 'Pooled server connections lent to a client now.', POOL_LABELS),
     poolServersIdle: registry.gauge('azdb_pool_servers_idle', 'Pooled server connections idle now.', POOL_LABELS),
     poolServerLogins: registry.counter('azdb_pool_server_logins_total', 'Server connections a pool logged in (each with a token from the cache).', POOL_LABELS),
+    clientAuthRefusals: registry.counter(
+      'azdb_client_auth_refusals_total',
+      'Entra sign-ins (client_auth: entra) refused, by reason: malformed, tenant, issuer, audience, expired, not-yet-valid, signature, keys-unavailable.',
+      ['listener', 'protocol', 'reason'],
+    ),
+    expiredDisconnects: registry.counter('azdb_expired_disconnects_total', "Sessions ended at a transaction boundary because the person's token expired (disconnect_expired).", ['listener', 'protocol']),
     poolWait: registry.histogram('azdb_pool_wait_seconds', 'How long clients waited for a pooled server connection (including those refused after max_client_wait).', POOL_LABELS, [0.001, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60]),
   };
 }
@@ -582,6 +597,8 @@ export class BrokerServer {
     let password: string;
     if ('value' in p.password) {
       password = p.password.value;
+    } else if (p.spec.client_auth === 'entra') {
+      password = newLocalPassword(); // never asked for: people sign in with their tokens
     } else {
       listener.generated = generated ?? (await writeGeneratedPassword(join(this.options.stateDir, 'serve'), `${p.spec.database}-${p.spec.host}-${p.spec.port}`));
       password = listener.generated.password;
@@ -607,11 +624,12 @@ export class BrokerServer {
       dbUser: p.spec.db_user ?? '',
       dbName: p.spec.db_name ?? '',
       password,
-      authorize: (dbUser, dbName) => {
+      authorize: (dbUser, dbName, person) => {
         const config = this.current;
         const db = listener.db;
-        return config && db ? config.authorize(db)(dbUser, dbName) : { allowed: false, reason: 'the broker is reloading its config' };
+        return config && db ? config.authorize(db)(dbUser, dbName, person) : { allowed: false, reason: 'the broker is reloading its config' };
       },
+      ...(p.spec.client_auth === 'entra' ? { entra: this.entraFor(p) } : {}),
       getToken: (signal) => this.options.tokens.getToken(this.options.scope, { signal }),
       audit: this.audit,
       cancels: this.cancels,
@@ -636,8 +654,22 @@ export class BrokerServer {
       tls: p.clientTls !== undefined,
       db_user: p.spec.db_user,
       db_name: p.spec.db_name,
-      ...('file' in p.password ? { password_file: p.password.file } : { generated_password_file: listener.generated!.path }),
+      client_auth: p.spec.client_auth,
+      ...(p.spec.client_auth === 'entra'
+        ? { allowed_tenants: p.spec.allowed_tenants, upstream_identity: p.spec.upstream_identity, disconnect_expired: p.spec.disconnect_expired }
+        : 'file' in p.password
+          ? { password_file: p.password.file }
+          : { generated_password_file: listener.generated!.path }),
     });
+  }
+
+  private entraFor(p: PreparedListener): EntraClientAuth {
+    if (!this.options.clientTokens) throw new Error('client_auth: entra is not available in this broker');
+    return {
+      validate: this.options.clientTokens(p.spec.allowed_tenants ?? []),
+      upstreamIdentity: p.spec.upstream_identity,
+      disconnectExpired: p.spec.disconnect_expired,
+    };
   }
 
   private stopListener(listener: ActiveListener, why: 'removed' | 'changed'): void {
@@ -676,6 +708,13 @@ export class BrokerServer {
       case 'login-failed':
       case 'login-throttled':
         this.loginEvent(listener, labels, event);
+        break;
+      case 'client-auth-refused':
+        this.metrics.clientAuthRefusals.inc({ listener: listener.label, protocol: labels.protocol, reason: event.reason });
+        this.options.log.warn('client_auth.refused', { listener: listener.label, ...labels, reason: event.reason });
+        break;
+      case 'expired-disconnect':
+        this.metrics.expiredDisconnects.inc({ listener: listener.label, protocol: labels.protocol });
         break;
     }
   }

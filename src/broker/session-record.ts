@@ -10,9 +10,10 @@ import { redactSecrets } from '../errors.js';
 import type { AuditSink, SessionIdentity, SessionPerson } from './audit.js';
 import type { LoginBackoff } from './login-backoff.js';
 import type { UpstreamTarget } from './target.js';
+import type { ClientPerson, ClientTokenRefusal, EntraClientAuth } from './client-entra.js';
 
-/** What a login may do: the roles' verdict on a database user and name. */
-export type AccessDecision = { allowed: true } | { allowed: false; reason: string };
+/** What a login may do: the roles' verdict on a database user and name (for a person: the role and groups that allowed it). */
+export type AccessDecision = { allowed: true; role?: string; groups?: string[] } | { allowed: false; reason: string };
 
 /** What a session tells the UI and `azdb serve` as it goes. */
 export type SessionEvent =
@@ -22,7 +23,11 @@ export type SessionEvent =
   /** A wrong password from `source` (an address, or an IPv6 /64); its answer waits `delayMs`. */
   | { type: 'login-failed'; source: string; failures: number; delayMs: number; announce: boolean }
   /** A login refused unchecked: `source` is waiting out its backoff. */
-  | { type: 'login-throttled'; source: string; retryInMs: number; announce: boolean };
+  | { type: 'login-throttled'; source: string; retryInMs: number; announce: boolean }
+  /** A `client_auth: entra` sign-in refused, and why (never the token). */
+  | { type: 'client-auth-refused'; reason: ClientTokenRefusal }
+  /** A session ended because the person's token expired (`disconnect_expired`). */
+  | { type: 'expired-disconnect' };
 
 /** What every broker session is given, whatever the protocol. */
 export interface SessionOptions {
@@ -30,7 +35,10 @@ export interface SessionOptions {
   /** The tunnel's random password, which clients prove (never the Entra token). */
   localPassword: string;
   defaults: { dbUser?: string; dbName?: string };
-  authorize: (dbUser: string, dbName: string) => AccessDecision;
+  /** `person`: who signed in, on a `client_auth: entra` listener. */
+  authorize: (dbUser: string, dbName: string, person?: ClientPerson) => AccessDecision;
+  /** `client_auth: entra`: clients log in with their own Entra token instead of `localPassword`. */
+  entra?: EntraClientAuth;
   /** The Entra token; `signal` ends the wait (the client's login deadline, the tunnel closing). */
   getToken: (signal?: AbortSignal) => Promise<string>;
   audit: AuditSink;
@@ -48,8 +56,12 @@ export interface SessionOptions {
 }
 
 export interface SessionRecord {
-  /** `token`: the one the upstream took; its identity (never the token) goes in the audit line. */
-  started(identity: SessionIdentity, dbUser: string, dbName: string, token: string): void;
+  /**
+   * `token`: the one the upstream took; its identity (never the token) goes in the audit line,
+   * unless a person signed in (`signedIn`): then the person is who the line names, with the role
+   * (and groups) that let them in.
+   */
+  started(identity: SessionIdentity, dbUser: string, dbName: string, token: string, signedIn?: { person: ClientPerson; decision: AccessDecision }): void;
   /** A login refused (or failed) before relaying; `identity` once the client said who it is. */
   rejected(identity: SessionIdentity | undefined, message: string): void;
   ended(identity: SessionIdentity | undefined, result: 'ok' | 'error', error?: string): void;
@@ -63,8 +75,8 @@ export function sessionRecord(
   startedAt = Date.now(),
 ): SessionRecord {
   return {
-    started(identity, dbUser, dbName, token) {
-      audit.write({ event: 'session.start', ...identity, ...personOf(token) });
+    started(identity, dbUser, dbName, token, signedIn) {
+      audit.write({ event: 'session.start', ...identity, ...(signedIn ? signedInPerson(signedIn.person, signedIn.decision) : personOf(token)) });
       onEvent?.({ type: 'relaying', id, dbUser, dbName, client: identity.client_address });
     },
     rejected(identity, raw) {
@@ -106,5 +118,18 @@ function personOf(token: string): SessionPerson {
     ...(claims?.upn ? { upn: claims.upn } : claims?.appId ? { appid: claims.appId } : {}),
     ...(claims?.tenantId ? { tid: claims.tenantId } : {}),
     ...(OS_USER ? { os_user: OS_USER } : {}),
+  };
+}
+
+/** A person who signed in with their own token: who, through which role and groups, from which OS user (unknown: theirs is remote). */
+function signedInPerson(person: ClientPerson, decision: AccessDecision): SessionPerson {
+  return {
+    oid: person.oid,
+    ...(person.upn ? { upn: person.upn } : person.appid ? { appid: person.appid } : {}),
+    tid: person.tid,
+    client_auth: 'entra',
+    ...(decision.allowed && decision.role ? { role: decision.role } : {}),
+    ...(decision.allowed && decision.groups ? { groups: decision.groups } : {}),
+    ...(OS_USER ? { broker_os_user: OS_USER } : {}),
   };
 }
