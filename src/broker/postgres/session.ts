@@ -173,10 +173,12 @@ export async function runPostgresSession(clientSocket: Socket, options: Postgres
       socket.write(Buffer.concat([...greeting, ...(minted ? [encodeBackendKeyData(minted.processId, minted.secretKey)] : []), ready]));
       if (upstream.rest.length > 0) socket.write(upstream.rest);
       record.started(identity, dbUser, dbName, token, who);
+      const relaying = options.audit.queries
+        ? relay(socket, upstream.socket, early, queryAudit(options.audit, identity), () => options.audit.wait())
+        : relay(socket, upstream.socket, early);
+      // After the relay's pipe: the watch sees each server chunk once the client has been sent it.
       const expiry = signedIn && options.entra?.disconnectExpired ? watchExpiry(socket, upstream.socket, signedIn.person.expiresAt, () => options.onEvent?.({ type: 'expired-disconnect' })) : undefined;
-      const result = options.audit.queries
-        ? await relay(socket, upstream.socket, early, queryAudit(options.audit, identity), () => options.audit.wait())
-        : await relay(socket, upstream.socket, early);
+      const result = await relaying;
       expiry?.stop();
       const error = expiry?.fired ? EXPIRED_MESSAGE : result.error;
       record.ended(identity, error ? 'error' : 'ok', error);
