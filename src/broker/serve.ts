@@ -19,6 +19,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createSecureContext, type SecureContext } from 'node:tls';
 import { formatHost } from '../config/address.js';
+import { disconnectExpiredProblem } from '../config/cross-checks.js';
 import type { DatabaseConfig, ListenerConfig } from '../config/schema.js';
 import { UserError, errorMessage } from '../errors.js';
 import type { TokenCacheEvent, TokenSourceStatus, TokenWaitOptions } from '../azure/token-cache.js';
@@ -607,6 +608,8 @@ export class BrokerServer {
     const pool = p.spec.pool ?? p.db.pool;
     // Config check refuses it for static databases; a discovered one is known only now.
     if (pool && target.protocol !== 'postgres') throw new UserError(`listener ${p.label}: pool is not supported for ${target.protocol} databases yet; pooling works for postgres databases`);
+    const expiryProblem = p.spec.disconnect_expired ? disconnectExpiredProblem(target.protocol, pool !== undefined) : undefined;
+    if (expiryProblem) throw new UserError(`listener ${p.label}: ${expiryProblem}`);
     const poolLabels = (info: PoolKeyInfo) => ({ listener: listener.label, database: info.database, db_user: info.dbUser, db_name: info.dbName, identity: info.identity });
     listener.tunnel = await openTunnel({
       ...(pool && target.protocol === 'postgres'

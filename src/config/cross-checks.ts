@@ -30,6 +30,32 @@ export function checkBetweenEntries(data: unknown, issues: Issues): void {
   const discovery = data['discovery'];
   checkListeners(issues, field(broker, 'listeners'), databases, Array.isArray(discovery) && discovery.length > 0);
   checkListenerPools(issues, field(broker, 'listeners'), data['databases']);
+  checkDisconnectExpired(issues, field(broker, 'listeners'), data['databases']);
+}
+
+/**
+ * `disconnect_expired` watches a PostgreSQL session's own server connection for its transaction
+ * boundaries: MySQL sessions and pooled ones do not have that watch yet, so it is refused there.
+ */
+function checkDisconnectExpired(issues: Issues, listeners: unknown, databases: unknown): void {
+  if (!Array.isArray(listeners) || listeners.length > MAX_LIST_ENTRIES || !Array.isArray(databases)) return;
+  listeners.forEach((listener: unknown, index) => {
+    if (field(listener, 'disconnect_expired') !== true) return;
+    const db = databases.find((d: unknown) => field(d, 'name') === field(listener, 'database'));
+    const problem = disconnectExpiredProblem(field(db, 'protocol'), hasPool(field(listener, 'pool')) || hasPool(field(db, 'pool')));
+    if (problem) issues.error(['broker', 'listeners', index, 'disconnect_expired'], problem);
+  });
+}
+
+function hasPool(pool: unknown): boolean {
+  return pool !== undefined && pool !== null;
+}
+
+/** Why `disconnect_expired` cannot be honoured for this database, if it cannot. */
+export function disconnectExpiredProblem(protocol: unknown, pooled: boolean): string | undefined {
+  if (protocol === 'mysql') return 'disconnect_expired is not supported for mysql databases yet; it works for postgres databases';
+  if (pooled) return 'disconnect_expired does not work with pool yet: remove one of them';
+  return undefined;
 }
 
 /** A listener's `pool` needs a postgres database: MySQL pooling is not there yet. */

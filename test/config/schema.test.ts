@@ -120,4 +120,21 @@ describe('parseConfig: a shared broker for people (client_auth: entra)', () => {
       '8:7 broker.listeners[3].client_auth: upstream_identity: client, disconnect_expired need client_auth: entra',
     ]);
   });
+
+  it('refuses disconnect_expired where it cannot be honoured yet: mysql databases and pools', () => {
+    expect(
+      errorsOf(
+        lines(
+          'databases: [{name: a, protocol: postgres, uri: "a:5432"}, {name: m, protocol: mysql, uri: "m:3306"}]',
+          'broker:',
+          '  listeners:',
+          '    - {database: m, port: 1, client_auth: entra, allowed_tenants: [t], disconnect_expired: true}',
+          '    - {database: a, port: 2, client_auth: entra, allowed_tenants: [t], disconnect_expired: true, pool: {}}',
+        ),
+      ),
+    ).toEqual([
+      '4:92 broker.listeners[0].disconnect_expired: disconnect_expired is not supported for mysql databases yet; it works for postgres databases',
+      '5:92 broker.listeners[1].disconnect_expired: disconnect_expired does not work with pool yet: remove one of them',
+    ]);
+  });
 });
