@@ -244,6 +244,27 @@ describe('PostgreSQL: people sign in with their Entra token', () => {
     await control.end();
   });
 
+  it('keys pooled server connections by the person when their token goes upstream', async () => {
+    const t = await entraTunnel('orders', 'orders', {
+      entra: entra({ upstreamIdentity: 'client' }),
+      pool: { maxServerConnections: 4, minIdle: 0, idleTimeoutMs: 60_000, serverLifetimeMs: 3_600_000, maxClientWaitMs: 10_000 },
+    });
+    const alice = await pgLogin(t, ALICE.upn, await broker.azure.issueUserToken(ALICE));
+    const bob = await pgLogin(t, DBA_GROUP.name, await broker.azure.issueUserToken({ ...BOB, groups: [DBA_GROUP.objectId] }));
+    const keys = t.pool!.stats().map((s) => [s.info.dbUser, s.info.identity]);
+    expect(keys).toEqual(
+      expect.arrayContaining([
+        [ALICE.upn, `oid:${ALICE.objectId}@${broker.azure.tenantId}`],
+        [DBA_GROUP.name, `oid:${BOB.objectId}@${broker.azure.tenantId}`],
+      ]),
+    );
+    expect(keys).toHaveLength(2);
+    const { rows } = await bob.query<{ user: string }>('select current_user as user');
+    expect(rows[0]!.user).toBe(DBA_GROUP.name);
+    await alice.end();
+    await bob.end();
+  });
+
   it.skipIf(psql.skip)('lets psql sign in with the token in PGPASSWORD', async () => {
     const t = await entraTunnel('orders', 'orders', { entra: entra({ upstreamIdentity: 'client' }) });
     const token = await broker.azure.issueUserToken(ALICE);
