@@ -19,7 +19,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createSecureContext, type SecureContext } from 'node:tls';
 import { formatHost } from '../config/address.js';
-import { disconnectExpiredProblem } from '../config/cross-checks.js';
+import { disconnectExpiredProblem, entraTlsProblem } from '../config/cross-checks.js';
 import type { DatabaseConfig, ListenerConfig } from '../config/schema.js';
 import { UserError, errorMessage } from '../errors.js';
 import type { TokenCacheEvent, TokenSourceStatus, TokenWaitOptions } from '../azure/token-cache.js';
@@ -610,6 +610,8 @@ export class BrokerServer {
     if (pool && target.protocol !== 'postgres') throw new UserError(`listener ${p.label}: pool is not supported for ${target.protocol} databases yet; pooling works for postgres databases`);
     const expiryProblem = p.spec.disconnect_expired ? disconnectExpiredProblem(target.protocol, pool !== undefined) : undefined;
     if (expiryProblem) throw new UserError(`listener ${p.label}: ${expiryProblem}`);
+    const tlsProblem = p.spec.client_auth === 'entra' ? entraTlsProblem(target.protocol, p.clientTls !== undefined) : undefined;
+    if (tlsProblem) throw new UserError(`listener ${p.label}: ${tlsProblem}`);
     const poolLabels = (info: PoolKeyInfo) => ({ listener: listener.label, database: info.database, db_user: info.dbUser, db_name: info.dbName, identity: info.identity });
     listener.tunnel = await openTunnel({
       ...(pool && target.protocol === 'postgres'

@@ -31,6 +31,24 @@ export function checkBetweenEntries(data: unknown, issues: Issues): void {
   checkListeners(issues, field(broker, 'listeners'), databases, Array.isArray(discovery) && discovery.length > 0);
   checkListenerPools(issues, field(broker, 'listeners'), data['databases']);
   checkDisconnectExpired(issues, field(broker, 'listeners'), data['databases']);
+  checkMySqlEntraTls(issues, field(broker, 'listeners'), data['databases']);
+}
+
+/** MySQL clients send an Entra token as a clear-text password, which azdb takes only over TLS: on loopback too. */
+function checkMySqlEntraTls(issues: Issues, listeners: unknown, databases: unknown): void {
+  if (!Array.isArray(listeners) || listeners.length > MAX_LIST_ENTRIES || !Array.isArray(databases)) return;
+  listeners.forEach((listener: unknown, index) => {
+    if (field(listener, 'client_auth') !== 'entra') return;
+    const db = databases.find((d: unknown) => field(d, 'name') === field(listener, 'database'));
+    const problem = entraTlsProblem(field(db, 'protocol'), field(listener, 'cert_file') !== undefined);
+    if (problem) issues.error(['broker', 'listeners', index, 'client_auth'], problem);
+  });
+}
+
+/** Why a `client_auth: entra` listener cannot take tokens without a certificate, if it cannot. */
+export function entraTlsProblem(protocol: unknown, hasCertificate: boolean): string | undefined {
+  if (protocol !== 'mysql' || hasCertificate) return undefined;
+  return 'client_auth: entra on a mysql database needs cert_file/key_file: MySQL clients send the token as a clear-text password, which azdb takes only over TLS';
 }
 
 /**

@@ -128,13 +128,21 @@ describe('parseConfig: a shared broker for people (client_auth: entra)', () => {
           'databases: [{name: a, protocol: postgres, uri: "a:5432"}, {name: m, protocol: mysql, uri: "m:3306"}]',
           'broker:',
           '  listeners:',
-          '    - {database: m, port: 1, client_auth: entra, allowed_tenants: [t], disconnect_expired: true}',
+          '    - {database: m, port: 1, client_auth: entra, allowed_tenants: [t], disconnect_expired: true, cert_file: c, key_file: k}',
           '    - {database: a, port: 2, client_auth: entra, allowed_tenants: [t], disconnect_expired: true, pool: {}}',
         ),
       ),
     ).toEqual([
       '4:92 broker.listeners[0].disconnect_expired: disconnect_expired is not supported for mysql databases yet; it works for postgres databases',
       '5:92 broker.listeners[1].disconnect_expired: disconnect_expired does not work with pool yet: remove one of them',
+    ]);
+  });
+
+  it('refuses a MySQL entra listener without a certificate, on loopback too', () => {
+    expect(
+      errorsOf(lines('databases: [{name: m, protocol: mysql, uri: "m:3306"}]', 'broker:', '  listeners:', '    - {database: m, port: 1, client_auth: entra, allowed_tenants: [t]}')),
+    ).toEqual([
+      '4:43 broker.listeners[0].client_auth: client_auth: entra on a mysql database needs cert_file/key_file: MySQL clients send the token as a clear-text password, which azdb takes only over TLS',
     ]);
   });
 });
