@@ -55,13 +55,21 @@ export interface SessionOptions {
   logins?: LoginBackoff;
 }
 
+/** A person who signed in with their own token, as the audit records them. */
+export interface SignedInRecord {
+  person: ClientPerson;
+  decision: AccessDecision;
+  /** The OS user at the client's end, where the system says (a loopback client on Linux). */
+  osUser?: string;
+}
+
 export interface SessionRecord {
   /**
    * `token`: the one the upstream took; its identity (never the token) goes in the audit line,
    * unless a person signed in (`signedIn`): then the person is who the line names, with the role
    * (and groups) that let them in.
    */
-  started(identity: SessionIdentity, dbUser: string, dbName: string, token: string, signedIn?: { person: ClientPerson; decision: AccessDecision }): void;
+  started(identity: SessionIdentity, dbUser: string, dbName: string, token: string, signedIn?: SignedInRecord): void;
   /** A login refused (or failed) before relaying; `identity` once the client said who it is. */
   rejected(identity: SessionIdentity | undefined, message: string): void;
   ended(identity: SessionIdentity | undefined, result: 'ok' | 'error', error?: string): void;
@@ -76,7 +84,7 @@ export function sessionRecord(
 ): SessionRecord {
   return {
     started(identity, dbUser, dbName, token, signedIn) {
-      audit.write({ event: 'session.start', ...identity, ...(signedIn ? signedInPerson(signedIn.person, signedIn.decision) : personOf(token)) });
+      audit.write({ event: 'session.start', ...identity, ...(signedIn ? signedInPerson(signedIn) : personOf(token)) });
       onEvent?.({ type: 'relaying', id, dbUser, dbName, client: identity.client_address });
     },
     rejected(identity, raw) {
@@ -121,8 +129,8 @@ function personOf(token: string): SessionPerson {
   };
 }
 
-/** A person who signed in with their own token: who, through which role and groups, from which OS user (unknown: theirs is remote). */
-function signedInPerson(person: ClientPerson, decision: AccessDecision): SessionPerson {
+/** A person who signed in with their own token: who, through which role and groups, from which OS user where known. */
+function signedInPerson({ person, decision, osUser }: SignedInRecord): SessionPerson {
   return {
     oid: person.oid,
     ...(person.upn ? { upn: person.upn } : person.appid ? { appid: person.appid } : {}),
@@ -130,6 +138,7 @@ function signedInPerson(person: ClientPerson, decision: AccessDecision): Session
     client_auth: 'entra',
     ...(decision.allowed && decision.role ? { role: decision.role } : {}),
     ...(decision.allowed && decision.groups ? { groups: decision.groups } : {}),
+    ...(osUser ? { os_user: osUser } : {}),
     ...(OS_USER ? { broker_os_user: OS_USER } : {}),
   };
 }

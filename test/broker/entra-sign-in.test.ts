@@ -10,6 +10,7 @@ import { once } from 'node:events';
 import { request as httpsRequest } from 'node:https';
 import type { IncomingMessage } from 'node:http';
 import { join } from 'node:path';
+import { userInfo } from 'node:os';
 import { createSecureContext } from 'node:tls';
 import { execa } from 'execa';
 import mysql from 'mysql2/promise';
@@ -148,6 +149,8 @@ describe('PostgreSQL: people sign in with their Entra token', () => {
     await client.end();
     const start = audit.events.find((e): e is Extract<AuditEvent, { event: 'session.start' }> => e.event === 'session.start');
     expect(start).toMatchObject({ oid: ALICE.objectId, upn: ALICE.upn, tid: broker.azure.tenantId, client_auth: 'entra', role: 'everyone', db_user: DEMO_IDENTITY.role });
+    // The client runs here, on loopback: the kernel says which OS user it is (Linux).
+    if (process.platform === 'linux') expect(start?.os_user).toBe(userInfo().username);
     expect(JSON.stringify(audit.events)).not.toMatch(JWT);
   });
 

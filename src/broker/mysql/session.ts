@@ -29,6 +29,7 @@ import { upstreamLoginUser } from '../target.js';
 import { AuthPlugin, createScramble, decodeClearPassword } from './auth.js';
 import { decodeAuthSwitchResponse, encodeAuthSwitchRequest } from './codec/auth-messages.js';
 import { upstreamTokenGetter, type SignedIn } from '../client-entra.js';
+import { loopbackPeerUser } from '../peer-user.js';
 import { authenticateClient, capabilitiesLacking, encodeGreeting, greetingCapabilities, greetingMariaDbCapabilities, receiveLogin, type PasswordProof } from './client-login.js';
 import { connectionIds, serverKey } from './connection-ids.js';
 import { greetingFacts, learnGreeting, type GreetingFacts } from './greeting-facts.js';
@@ -132,6 +133,7 @@ export async function runMySqlSession(clientSocket: Socket, options: MySqlSessio
     // Authorizing
     const decision = options.authorize(dbUser, dbName, signedIn?.person);
     if (!decision.allowed) throw deniedByRoles(dbUser, dbName, target, decision.reason);
+    const osUser = signedIn ? await loopbackPeerUser(clientSocket) : undefined;
 
     // LoggingInUpstream, within the client's login deadline: the token first, so the server
     // connection is opened only when the login can follow at once.
@@ -170,7 +172,7 @@ export async function runMySqlSession(clientSocket: Socket, options: MySqlSessio
     const socket = client.socket as Socket;
     socket.write(client.frame(session.ok));
     if (session.rest.length > 0) socket.write(session.rest);
-    record.started(identity, dbUser, dbName, token, signedIn ? { person: signedIn.person, decision } : undefined);
+    record.started(identity, dbUser, dbName, token, signedIn ? { person: signedIn.person, decision, osUser } : undefined);
     const change: ChangeUserContext = {
       client: socket,
       upstream: session.socket,

@@ -47,8 +47,9 @@ import { PgUpstreamRefused, loginUpstream, type UpstreamSession } from './upstre
 import { PoolClosed, PoolWaitTimeout, type Lease } from './pool/pool-manager.js';
 import type { PostgresPool } from './pool/postgres-pool.js';
 import { pooledRelay } from './pool/pooled-relay.js';
-import { describeRefusal, upstreamTokenGetter, type ClientPerson, type SignedIn } from '../client-entra.js';
-import type { AccessDecision } from '../session-record.js';
+import { describeRefusal, upstreamTokenGetter, type SignedIn } from '../client-entra.js';
+import type { SignedInRecord } from '../session-record.js';
+import { loopbackPeerUser } from '../peer-user.js';
 import { EXPIRED_MESSAGE, watchExpiry } from './expiry-watch.js';
 import { runOwnQuery, quoteLiteral, type ServerConnection } from './pool/server-connection.js';
 import { SessionTracker } from './pool/session-tracker.js';
@@ -152,7 +153,8 @@ export async function runPostgresSession(clientSocket: Socket, options: Postgres
     if (socket.destroyed) throw new PeerClosedError();
 
     const upstreamOptions = upstreamTokenGetter(options, options.entra, signedIn);
-    const who = signedIn ? { person: signedIn.person, decision } : undefined;
+    const osUser = signedIn ? await loopbackPeerUser(clientSocket) : undefined;
+    const who = signedIn ? { person: signedIn.person, decision, ...(osUser ? { osUser } : {}) } : undefined;
     if (options.pool) {
       await relayPooled(upstreamOptions, options.pool, client, startup.params, { identity, dbUser, dbName, record, ...(who ? { signedIn: who } : {}) }, loginWait(deadline, handshakeMs, options.closing));
       return;
@@ -241,7 +243,7 @@ async function relayPooled(
   pool: PostgresPool,
   client: ClientConnection,
   params: Record<string, string>,
-  who: { identity: SessionIdentity; dbUser: string; dbName: string; record: ReturnType<typeof sessionRecord>; signedIn?: { person: ClientPerson; decision: AccessDecision } },
+  who: { identity: SessionIdentity; dbUser: string; dbName: string; record: ReturnType<typeof sessionRecord>; signedIn?: SignedInRecord },
   wait: ReturnType<typeof loginWait>,
 ): Promise<void> {
   const { socket, reader } = client;
