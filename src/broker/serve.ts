@@ -608,7 +608,7 @@ export class BrokerServer {
     const pool = p.spec.pool ?? p.db.pool;
     // Config check refuses it for static databases; a discovered one is known only now.
     if (pool && target.protocol !== 'postgres') throw new UserError(`listener ${p.label}: pool is not supported for ${target.protocol} databases yet; pooling works for postgres databases`);
-    const expiryProblem = p.spec.disconnect_expired ? disconnectExpiredProblem(target.protocol, pool !== undefined) : undefined;
+    const expiryProblem = p.spec.disconnect_expired ? disconnectExpiredProblem(pool !== undefined) : undefined;
     if (expiryProblem) throw new UserError(`listener ${p.label}: ${expiryProblem}`);
     const tlsProblem = p.spec.client_auth === 'entra' ? entraTlsProblem(target.protocol, p.clientTls !== undefined) : undefined;
     if (tlsProblem) throw new UserError(`listener ${p.label}: ${tlsProblem}`);

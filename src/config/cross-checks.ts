@@ -52,15 +52,15 @@ export function entraTlsProblem(protocol: unknown, hasCertificate: boolean): str
 }
 
 /**
- * `disconnect_expired` watches a PostgreSQL session's own server connection for its transaction
- * boundaries: MySQL sessions and pooled ones do not have that watch yet, so it is refused there.
+ * `disconnect_expired` watches a session's own server connection for its transaction boundaries:
+ * pooled sessions do not have that watch yet, so it is refused there.
  */
 function checkDisconnectExpired(issues: Issues, listeners: unknown, databases: unknown): void {
   if (!Array.isArray(listeners) || listeners.length > MAX_LIST_ENTRIES || !Array.isArray(databases)) return;
   listeners.forEach((listener: unknown, index) => {
     if (field(listener, 'disconnect_expired') !== true) return;
     const db = databases.find((d: unknown) => field(d, 'name') === field(listener, 'database'));
-    const problem = disconnectExpiredProblem(field(db, 'protocol'), hasPool(field(listener, 'pool')) || hasPool(field(db, 'pool')));
+    const problem = disconnectExpiredProblem(hasPool(field(listener, 'pool')) || hasPool(field(db, 'pool')));
     if (problem) issues.error(['broker', 'listeners', index, 'disconnect_expired'], problem);
   });
 }
@@ -70,8 +70,7 @@ function hasPool(pool: unknown): boolean {
 }
 
 /** Why `disconnect_expired` cannot be honoured for this database, if it cannot. */
-export function disconnectExpiredProblem(protocol: unknown, pooled: boolean): string | undefined {
-  if (protocol === 'mysql') return 'disconnect_expired is not supported for mysql databases yet; it works for postgres databases';
+export function disconnectExpiredProblem(pooled: boolean): string | undefined {
   if (pooled) return 'disconnect_expired does not work with pool yet: remove one of them';
   return undefined;
 }

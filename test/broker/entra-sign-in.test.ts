@@ -314,6 +314,28 @@ describe.skipIf(mariadbd.skip)('MySQL: people sign in with their Entra token (cl
     await bob.end();
   });
 
+  it('ends a leaver’s session after the commit once the token expired, not inside the transaction (disconnect_expired)', async () => {
+    const t = await entraTunnel('shopdb', 'shop', { entra: entra({ disconnectExpired: true }), clientTls });
+    const token = await broker.azure.issueUserToken({ ...ALICE, ttlSeconds: 4 });
+    const expiresAt = (JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as { exp: number }).exp * 1000;
+    const leaver = await mysql.createConnection({ host: t.host, port: t.port, user: DEMO_IDENTITY.role, database: 'shop', ssl: { ca: caPem }, authPlugins: { mysql_clear_password: () => () => Buffer.from(`${token}\0`) } });
+    const ended = new Promise<Error & { code?: unknown; fatal?: boolean }>((resolve) => leaver.once('error', resolve));
+    // Result sets, prepared statements and multi-statement answers before and inside the transaction.
+    await leaver.execute('select ? + 1 as two', [1]);
+    await leaver.query('select * from customers');
+    await leaver.query('start transaction');
+    await leaver.query('select count(*) from customers');
+    await waitFor(() => Date.now() > expiresAt + 200, 'the token to expire', 15_000);
+    const [[row]] = await leaver.execute<mysql.RowDataPacket[]>('select ? as still', ['here']);
+    expect(row!.still).toBe('here');
+    await leaver.query('commit');
+    const error = await ended;
+    expect(error.message).toContain('has expired');
+    // mysql2 reports an unsolicited ERR with its number as `code`.
+    expect(error).toMatchObject({ code: 4031, fatal: true });
+    leaver.destroy();
+  });
+
   it('refuses a wrong tenant with 1045 and the reason, and a client without TLS with 3159 before it sends its token', async () => {
     const t = await entraTunnel('shopdb', '', { entra: entra(), clientTls });
     const token = await broker.azure.issueUserToken({ ...ALICE, tenant: 'other' });

@@ -121,7 +121,7 @@ describe('parseConfig: a shared broker for people (client_auth: entra)', () => {
     ]);
   });
 
-  it('refuses disconnect_expired where it cannot be honoured yet: mysql databases and pools', () => {
+  it('refuses disconnect_expired where it cannot be honoured yet: pooled listeners', () => {
     expect(
       errorsOf(
         lines(
@@ -133,7 +133,6 @@ describe('parseConfig: a shared broker for people (client_auth: entra)', () => {
         ),
       ),
     ).toEqual([
-      '4:92 broker.listeners[0].disconnect_expired: disconnect_expired is not supported for mysql databases yet; it works for postgres databases',
       '5:92 broker.listeners[1].disconnect_expired: disconnect_expired does not work with pool yet: remove one of them',
     ]);
   });

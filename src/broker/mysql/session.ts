@@ -30,6 +30,8 @@ import { AuthPlugin, createScramble, decodeClearPassword } from './auth.js';
 import { decodeAuthSwitchResponse, encodeAuthSwitchRequest } from './codec/auth-messages.js';
 import { upstreamTokenGetter, type SignedIn } from '../client-entra.js';
 import { loopbackPeerUser } from '../peer-user.js';
+import { EXPIRED_MESSAGE, watchExpiry } from '../expiry-watch.js';
+import { MYSQL_FAREWELL, mysqlBoundary } from './transaction-boundary.js';
 import { authenticateClient, capabilitiesLacking, encodeGreeting, greetingCapabilities, greetingMariaDbCapabilities, receiveLogin, type PasswordProof } from './client-login.js';
 import { connectionIds, serverKey } from './connection-ids.js';
 import { greetingFacts, learnGreeting, type GreetingFacts } from './greeting-facts.js';
@@ -183,8 +185,18 @@ export async function runMySqlSession(clientSocket: Socket, options: MySqlSessio
       options,
       identity,
     };
-    const result = await relay(socket, session.socket, early, commandGate(change), options.audit.queries ? () => options.audit.wait() : undefined);
-    record.ended(identity, result.error ? 'error' : 'ok', result.error);
+    const relayed = relay(socket, session.socket, early, commandGate(change), options.audit.queries ? () => options.audit.wait() : undefined);
+    // After the relay's pipe: the watch sees each server chunk once the client has been sent it.
+    const expiry =
+      signedIn && options.entra?.disconnectExpired
+        ? watchExpiry(socket, session.socket, signedIn.person.expiresAt, mysqlBoundary(capabilities, mariadbCapabilities, early), MYSQL_FAREWELL, () =>
+            options.onEvent?.({ type: 'expired-disconnect' }),
+          )
+        : undefined;
+    const result = await relayed;
+    expiry?.stop();
+    const error = expiry?.fired ? EXPIRED_MESSAGE : result.error;
+    record.ended(identity, error ? 'error' : 'ok', error);
   } catch (error) {
     if (!relaying) {
       upstream?.leg.reader.detach();

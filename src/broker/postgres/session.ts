@@ -50,7 +50,8 @@ import { pooledRelay } from './pool/pooled-relay.js';
 import { describeRefusal, upstreamTokenGetter, type SignedIn } from '../client-entra.js';
 import type { SignedInRecord } from '../session-record.js';
 import { loopbackPeerUser } from '../peer-user.js';
-import { EXPIRED_MESSAGE, watchExpiry } from './expiry-watch.js';
+import { EXPIRED_MESSAGE, watchExpiry } from '../expiry-watch.js';
+import { POSTGRES_FAREWELL, postgresBoundary } from './transaction-boundary.js';
 import { runOwnQuery, quoteLiteral, type ServerConnection } from './pool/server-connection.js';
 import { SessionTracker } from './pool/session-tracker.js';
 
@@ -179,7 +180,10 @@ export async function runPostgresSession(clientSocket: Socket, options: Postgres
         ? relay(socket, upstream.socket, early, queryAudit(options.audit, identity), () => options.audit.wait())
         : relay(socket, upstream.socket, early);
       // After the relay's pipe: the watch sees each server chunk once the client has been sent it.
-      const expiry = signedIn && options.entra?.disconnectExpired ? watchExpiry(socket, upstream.socket, signedIn.person.expiresAt, () => options.onEvent?.({ type: 'expired-disconnect' })) : undefined;
+      const expiry =
+        signedIn && options.entra?.disconnectExpired
+          ? watchExpiry(socket, upstream.socket, signedIn.person.expiresAt, postgresBoundary(early), POSTGRES_FAREWELL, () => options.onEvent?.({ type: 'expired-disconnect' }))
+          : undefined;
       const result = await relaying;
       expiry?.stop();
       const error = expiry?.fired ? EXPIRED_MESSAGE : result.error;

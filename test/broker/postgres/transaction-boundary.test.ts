@@ -1,6 +1,6 @@
 /** The backend-stream scan behind disconnect_expired: ReadyForQuery at the end of a chunk, at every split. */
 import { describe, expect, it } from 'vitest';
-import { BoundaryScanner } from '../../../src/broker/postgres/expiry-watch.js';
+import { BoundaryScanner } from '../../../src/broker/postgres/transaction-boundary.js';
 import { encodeReadyForQuery } from '../../../src/broker/postgres/codec/messages.js';
 
 function message(code: string, body: Buffer): Buffer {
