@@ -57,3 +57,18 @@ export function upstreamTokenGetter<T extends { getToken: (signal?: AbortSignal)
   const { token } = signedIn;
   return { ...options, getToken: () => Promise.resolve(token) };
 }
+
+/**
+ * Refusals that are not the client's doing (Entra's keys could not be fetched): they are not
+ * counted against the client's source by the login backoff.
+ */
+const blameless = new WeakSet<Error>();
+
+export function refusalFor<E extends Error>(reason: ClientTokenRefusal, error: E): E {
+  if (reason === 'keys-unavailable') blameless.add(error);
+  return error;
+}
+
+export function isBlameless(error: unknown): boolean {
+  return error instanceof Error && blameless.has(error);
+}

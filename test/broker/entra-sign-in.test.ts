@@ -201,6 +201,17 @@ describe('PostgreSQL: people sign in with their Entra token', () => {
     expect(events.filter((e) => e.type === 'login-failed')).toHaveLength(cases.length);
   });
 
+  it('says keys-unavailable when Entra cannot be reached, without counting it against the client', async () => {
+    const unreachable = createClientTokenValidator({ authorityHost: 'https://127.0.0.1:1', audience: DB, allowedTenants: [broker.azure.tenantId], fetchJson: () => Promise.reject(new Error('ECONNREFUSED')) });
+    const t = await entraTunnel('orders', 'orders', { entra: entra({ validate: unreachable }) });
+    events.length = 0;
+    const error = await pgRefusal(t, DEMO_IDENTITY.role, await broker.azure.issueUserToken(ALICE));
+    expect(error.code).toBe('28P01');
+    expect(error.message).toContain('(keys-unavailable)');
+    expect(events.map((e) => e.type)).toContain('client-auth-refused');
+    expect(events.map((e) => e.type)).not.toContain('login-failed');
+  });
+
   it('takes a token signed with a rotated key once the cooldown allows a refetch of the keys', async () => {
     const t = await entraTunnel('orders', 'orders', { entra: entra() });
     await (await pgLogin(t, DEMO_IDENTITY.role, await broker.azure.issueUserToken(ALICE))).end();

@@ -28,7 +28,7 @@ import { afterWrongPassword, loginRefusal } from '../login-guard.js';
 import { upstreamLoginUser } from '../target.js';
 import { AuthPlugin, createScramble, decodeClearPassword } from './auth.js';
 import { decodeAuthSwitchResponse, encodeAuthSwitchRequest } from './codec/auth-messages.js';
-import { upstreamTokenGetter, type SignedIn } from '../client-entra.js';
+import { isBlameless, refusalFor, upstreamTokenGetter, type SignedIn } from '../client-entra.js';
 import { loopbackPeerUser } from '../peer-user.js';
 import { EXPIRED_MESSAGE, watchExpiry } from '../expiry-watch.js';
 import { MYSQL_FAREWELL, mysqlBoundary } from './transaction-boundary.js';
@@ -125,7 +125,7 @@ export async function runMySqlSession(clientSocket: Socket, options: MySqlSessio
       ? signInWithEntra(client, response, scramble, options, host)
       : authenticateClient(client, response, scramble, options.localPassword, host).then(() => undefined);
     const signedIn = await signingIn.catch(async (error: unknown) => {
-      if (error instanceof MySqlClientError && error.err.code === ErrorCode.AccessDenied) {
+      if (error instanceof MySqlClientError && error.err.code === ErrorCode.AccessDenied && !isBlameless(error)) {
         await afterWrongPassword(options, clientSocket.remoteAddress, client.socket as Socket, deadline);
       }
       throw error;
@@ -233,7 +233,7 @@ async function signInWithEntra(leg: PacketLeg, response: PasswordProof, scramble
   const verdict = await options.entra!.validate(token);
   if (!verdict.ok) {
     options.onEvent?.({ type: 'client-auth-refused', reason: verdict.reason });
-    throw entraRefused(response.username, host, verdict.reason, token.length > 0);
+    throw refusalFor(verdict.reason, entraRefused(response.username, host, verdict.reason, token.length > 0));
   }
   return { person: verdict.person, token };
 }

@@ -47,7 +47,7 @@ import { PgUpstreamRefused, loginUpstream, type UpstreamSession } from './upstre
 import { PoolClosed, PoolWaitTimeout, type Lease } from './pool/pool-manager.js';
 import type { PostgresPool } from './pool/postgres-pool.js';
 import { pooledRelay } from './pool/pooled-relay.js';
-import { describeRefusal, upstreamTokenGetter, type SignedIn } from '../client-entra.js';
+import { describeRefusal, isBlameless, refusalFor, upstreamTokenGetter, type SignedIn } from '../client-entra.js';
 import type { SignedInRecord } from '../session-record.js';
 import { loopbackPeerUser } from '../peer-user.js';
 import { EXPIRED_MESSAGE, watchExpiry } from '../expiry-watch.js';
@@ -133,7 +133,7 @@ export async function runPostgresSession(clientSocket: Socket, options: Postgres
       ? signInWithEntra(socket, reader, options, dbUser, deadline)
       : authenticateClient(socket, reader, options.localPassword, dbUser, deadline).then(() => undefined);
     const signedIn = await signingIn.catch(async (error: unknown) => {
-      if (error instanceof PgClientError && error.fields.code === WRONG_PASSWORD) await afterWrongPassword(options, clientSocket.remoteAddress, socket, deadline);
+      if (error instanceof PgClientError && error.fields.code === WRONG_PASSWORD && !isBlameless(error)) await afterWrongPassword(options, clientSocket.remoteAddress, socket, deadline);
       throw error;
     });
     options.logins?.succeeded(clientSocket.remoteAddress);
@@ -354,7 +354,7 @@ async function signInWithEntra(
   if (!verdict.ok) {
     options.onEvent?.({ type: 'client-auth-refused', reason: verdict.reason });
     const { message, hint } = describeRefusal(verdict.reason, dbUser);
-    throw fatal(WRONG_PASSWORD, message, hint);
+    throw refusalFor(verdict.reason, fatal(WRONG_PASSWORD, message, hint));
   }
   return { person: verdict.person, token };
 }
