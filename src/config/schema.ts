@@ -263,7 +263,7 @@ const LISTENER_ENTRIES = {
   pool: v.optional(PoolSchema),
   /** `entra`: clients log in with their own Entra access token as the password (a shared broker). */
   client_auth: v.optional(choice(CLIENT_AUTH_MODES), 'password'),
-  allowed_tenants: v.optional(textList({ nonEmpty: true })),
+  allowed_tenants: v.optional(v.pipe(textList({ nonEmpty: true }), refine((tenants: string[]) => tenants.map(tenantIdProblem).find((p) => p !== undefined)))),
   /** `client`: the person's own token goes upstream; `broker`: the broker's identity logs in. */
   upstream_identity: v.optional(choice(UPSTREAM_IDENTITIES), 'broker'),
   /** End a session at its next transaction boundary once the client's token has expired. */
@@ -279,6 +279,14 @@ function offLoopbackNeeds(listener: { host: string; password_file?: string; cert
   if (listener.password_file === undefined && listener.client_auth !== 'entra') needs.push('a password_file');
   if (listener.cert_file === undefined) needs.push('a cert_file/key_file for client TLS');
   return needs;
+}
+
+// A token's `tid` is always the tenant's id: a domain name here would never match.
+const TENANT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+function tenantIdProblem(tenant: string): string | undefined {
+  if (TENANT_ID.test(tenant)) return undefined;
+  return `"${clip(tenant)}" is not a tenant id: give the directory (tenant) id, a GUID such as 72f988bf-86f1-41af-91ab-2d7cd011db47 (az account show --query tenantId)`;
 }
 
 interface ListenerEntraKeys {

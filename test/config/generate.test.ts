@@ -147,7 +147,7 @@ describe('renderConfig: a shared broker for people', () => {
       roles: [{ metadata: { name: 'people' }, spec: { allow: { db_labels: { '*': '*' }, db_names: ['*'], db_users: ['{{external.upn}}'], subjects: { groups: ['g-1'] } }, deny: { subjects: { users: ['bob@contoso.com'] } } } }],
       broker: {
         listeners: [
-          { database: 'orders', port: 1, client_auth: 'entra', allowed_tenants: ['t-1'], upstream_identity: 'client', disconnect_expired: true },
+          { database: 'orders', port: 1, client_auth: 'entra', allowed_tenants: ['72f988bf-86f1-41af-91ab-2d7cd011db47'], upstream_identity: 'client', disconnect_expired: true },
           { database: 'orders', port: 2, client_auth: 'password', upstream_identity: 'broker', disconnect_expired: false },
         ],
       },
@@ -155,7 +155,7 @@ describe('renderConfig: a shared broker for people', () => {
     expect(text).not.toContain('client_auth: password');
     const config = parseConfig(text, 'azdb.yaml');
     expect(config.broker.listeners.map((l) => [l.client_auth, l.allowed_tenants, l.upstream_identity, l.disconnect_expired])).toEqual([
-      ['entra', ['t-1'], 'client', true],
+      ['entra', ['72f988bf-86f1-41af-91ab-2d7cd011db47'], 'client', true],
       ['password', undefined, 'broker', false],
     ]);
     expect(config.roles[0]?.spec).toMatchObject({ allow: { subjects: { groups: ['g-1'] }, db_users: ['{{external.upn}}'] }, deny: { subjects: { users: ['bob@contoso.com'] } } });

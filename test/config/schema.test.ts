@@ -83,15 +83,15 @@ describe('parseConfig: a shared broker for people (client_auth: entra)', () => {
         '  - {version: v7, kind: role, metadata: {name: people}, spec: {allow: {db_labels: {"*": "*"}, db_names: ["*"], db_users: ["{{external.upn}}"], subjects: {groups: [g-1]}}, deny: {subjects: {users: [bob@contoso.com]}}}}',
         'broker:',
         '  listeners:',
-        '    - {database: a, port: 1, client_auth: entra, allowed_tenants: [t-1], upstream_identity: client, disconnect_expired: true}',
-        '    - {database: a, port: 2, host: 0.0.0.0, client_auth: entra, allowed_tenants: [t-1], cert_file: c.pem, key_file: k.pem}',
+        '    - {database: a, port: 1, client_auth: entra, allowed_tenants: [72f988bf-86f1-41af-91ab-2d7cd011db47], upstream_identity: client, disconnect_expired: true}',
+        '    - {database: a, port: 2, host: 0.0.0.0, client_auth: entra, allowed_tenants: [72f988bf-86f1-41af-91ab-2d7cd011db47], cert_file: c.pem, key_file: k.pem}',
         '    - {database: a, port: 3}',
       ),
       'a.yaml',
     );
     expect(config.broker.listeners.map((l) => [l.client_auth, l.allowed_tenants, l.upstream_identity, l.disconnect_expired])).toEqual([
-      ['entra', ['t-1'], 'client', true],
-      ['entra', ['t-1'], 'broker', false],
+      ['entra', ['72f988bf-86f1-41af-91ab-2d7cd011db47'], 'client', true],
+      ['entra', ['72f988bf-86f1-41af-91ab-2d7cd011db47'], 'broker', false],
       ['password', undefined, 'broker', false],
     ]);
     expect(config.roles[0]?.spec.allow.subjects).toEqual({ groups: ['g-1'] });
@@ -107,8 +107,8 @@ describe('parseConfig: a shared broker for people (client_auth: entra)', () => {
           'broker:',
           '  listeners:',
           '    - {database: a, port: 1, client_auth: entra}',
-          '    - {database: a, port: 2, host: 0.0.0.0, client_auth: entra, allowed_tenants: [t]}',
-          '    - {database: a, port: 3, client_auth: entra, allowed_tenants: [t], password_file: p}',
+          '    - {database: a, port: 2, host: 0.0.0.0, client_auth: entra, allowed_tenants: [72f988bf-86f1-41af-91ab-2d7cd011db47]}',
+          '    - {database: a, port: 3, client_auth: entra, allowed_tenants: [72f988bf-86f1-41af-91ab-2d7cd011db47], password_file: p}',
           '    - {database: a, port: 4, upstream_identity: client, disconnect_expired: true}',
         ),
       ),
@@ -128,18 +128,24 @@ describe('parseConfig: a shared broker for people (client_auth: entra)', () => {
           'databases: [{name: a, protocol: postgres, uri: "a:5432"}, {name: m, protocol: mysql, uri: "m:3306"}]',
           'broker:',
           '  listeners:',
-          '    - {database: m, port: 1, client_auth: entra, allowed_tenants: [t], disconnect_expired: true, cert_file: c, key_file: k}',
-          '    - {database: a, port: 2, client_auth: entra, allowed_tenants: [t], disconnect_expired: true, pool: {}}',
+          '    - {database: m, port: 1, client_auth: entra, allowed_tenants: [72f988bf-86f1-41af-91ab-2d7cd011db47], disconnect_expired: true, cert_file: c, key_file: k}',
+          '    - {database: a, port: 2, client_auth: entra, allowed_tenants: [72f988bf-86f1-41af-91ab-2d7cd011db47], disconnect_expired: true, pool: {}}',
         ),
       ),
     ).toEqual([
-      '5:92 broker.listeners[1].disconnect_expired: disconnect_expired does not work with pool yet: remove one of them',
+      '5:127 broker.listeners[1].disconnect_expired: disconnect_expired does not work with pool yet: remove one of them',
+    ]);
+  });
+
+  it('takes only tenant ids (GUIDs) in allowed_tenants: a token names its tenant by id', () => {
+    expect(errorsOf(lines(db, 'broker: {listeners: [{database: a, port: 1, client_auth: entra, allowed_tenants: [contoso.onmicrosoft.com]}]}'))).toEqual([
+      '2:82 broker.listeners[0].allowed_tenants: "contoso.onmicrosoft.com" is not a tenant id: give the directory (tenant) id, a GUID such as 72f988bf-86f1-41af-91ab-2d7cd011db47 (az account show --query tenantId)',
     ]);
   });
 
   it('refuses a MySQL entra listener without a certificate, on loopback too', () => {
     expect(
-      errorsOf(lines('databases: [{name: m, protocol: mysql, uri: "m:3306"}]', 'broker:', '  listeners:', '    - {database: m, port: 1, client_auth: entra, allowed_tenants: [t]}')),
+      errorsOf(lines('databases: [{name: m, protocol: mysql, uri: "m:3306"}]', 'broker:', '  listeners:', '    - {database: m, port: 1, client_auth: entra, allowed_tenants: [72f988bf-86f1-41af-91ab-2d7cd011db47]}')),
     ).toEqual([
       '4:43 broker.listeners[0].client_auth: client_auth: entra on a mysql database needs cert_file/key_file: MySQL clients send the token as a clear-text password, which azdb takes only over TLS',
     ]);
