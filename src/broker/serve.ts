@@ -694,7 +694,7 @@ export class BrokerServer {
       case 'relaying':
         listener.relaying.add(event.id);
         this.metrics.sessionsOpen.inc(labels);
-        this.options.log.info('session.start', { session_id: event.id, listener: listener.label, ...labels, db_user: event.dbUser, db_name: event.dbName, client: event.client });
+        this.options.log.info('session.start', { session_id: event.id, listener: listener.label, ...labels, db_user: event.dbUser, db_name: event.dbName, client: event.client, ...event.person });
         break;
       case 'closed':
         if (listener.relaying.delete(event.id)) {

@@ -17,7 +17,8 @@ export type AccessDecision = { allowed: true; role?: string; groups?: string[] }
 
 /** What a session tells the UI and `azdb serve` as it goes. */
 export type SessionEvent =
-  | { type: 'relaying'; id: string; dbUser: string; dbName: string; client: string }
+  /** `person`: who signed in with their own token (`client_auth: entra`). */
+  | { type: 'relaying'; id: string; dbUser: string; dbName: string; client: string; person?: Pick<SessionPerson, 'oid' | 'upn' | 'appid' | 'tid'> }
   | { type: 'closed'; id: string; result: 'ok' | 'error'; error?: string }
   | { type: 'cancel'; forwarded: boolean }
   /** A wrong password from `source` (an address, or an IPv6 /64); its answer waits `delayMs`. */
@@ -84,8 +85,11 @@ export function sessionRecord(
 ): SessionRecord {
   return {
     started(identity, dbUser, dbName, token, signedIn) {
-      audit.write({ event: 'session.start', ...identity, ...(signedIn ? signedInPerson(signedIn) : personOf(token)) });
-      onEvent?.({ type: 'relaying', id, dbUser, dbName, client: identity.client_address });
+      const person = signedIn ? signedInPerson(signedIn) : personOf(token);
+      audit.write({ event: 'session.start', ...identity, ...person });
+      const { oid, upn, appid, tid } = person;
+      const who = signedIn ? { person: { oid, ...(upn ? { upn } : {}), ...(appid ? { appid } : {}), tid } } : {};
+      onEvent?.({ type: 'relaying', id, dbUser, dbName, client: identity.client_address, ...who });
     },
     rejected(identity, raw) {
       // The audit file's sink writes as given: redact here, for both protocols.

@@ -110,6 +110,10 @@ describe('azdb serve with client_auth: entra', () => {
       }, 'the audit line')).trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
       expect(lines.find((l) => l.event === 'session.start')).toMatchObject({ oid: CAROL.objectId, upn: CAROL.upn, tid: azure.tenantId, client_auth: 'entra', role: 'people' });
       expect(`${stderr}${JSON.stringify(lines)}`).not.toMatch(JWT);
+      // The broker's own log says who, too.
+      const logged = stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+      expect(logged.find((l) => l.event === 'session.start')).toMatchObject({ upn: CAROL.upn, oid: CAROL.objectId, tid: azure.tenantId });
+      expect(logged.find((l) => l.event === 'client_auth.refused')).toMatchObject({ reason: 'tenant' });
     } finally {
       child.kill('SIGTERM');
       await child;
