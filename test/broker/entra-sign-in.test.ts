@@ -154,9 +154,12 @@ describe('PostgreSQL: people sign in with their Entra token', () => {
     expect(JSON.stringify(audit.events)).not.toMatch(JWT);
   });
 
-  it('forwards her own token with upstream_identity: client, so the database sees her', async () => {
+  it('forwards her own token with upstream_identity: client, so the database sees her — a token with 200 groups too', async () => {
     const t = await entraTunnel('orders', 'orders', { entra: entra({ upstreamIdentity: 'client' }) });
-    const client = await pgLogin(t, ALICE.upn, await broker.azure.issueUserToken(ALICE));
+    // Entra puts up to 200 groups in a token before it switches to an overage claim: about 8 KiB.
+    const token = await broker.azure.issueUserToken({ ...ALICE, groups: Array.from({ length: 200 }, () => randomUUID()) });
+    expect(token.length).toBeGreaterThan(4096);
+    const client = await pgLogin(t, ALICE.upn, token);
     const { rows } = await client.query<{ user: string }>('select current_user as user');
     expect(rows[0]!.user).toBe(ALICE.upn);
     await client.end();

@@ -16,7 +16,7 @@ import type { Socket } from 'node:net';
 import { errorMessage, redactSecrets } from '../../errors.js';
 import type { SessionIdentity } from '../audit.js';
 import { sessionRecord, type SessionOptions } from '../session-record.js';
-import { awaitStartup, clientConnection, type ClientConnection } from './startup-phase.js';
+import { MAX_TOKEN_LOGIN_MESSAGE, awaitStartup, clientConnection, type ClientConnection } from './startup-phase.js';
 import { loginWait } from '../login-wait.js';
 import { hangUp, relay } from '../relay.js';
 import { sourceKey } from '../login-backoff.js';
@@ -91,7 +91,7 @@ export async function runPostgresSession(clientSocket: Socket, options: Postgres
   const record = sessionRecord(id, clientSocket, options.audit, options.onEvent, started);
   const handshakeMs = options.handshakeTimeoutMs ?? 60_000;
   const deadline = { at: started + handshakeMs, what: 'the client to log in' };
-  const client = clientConnection(clientSocket);
+  const client = clientConnection(clientSocket, options.entra ? MAX_TOKEN_LOGIN_MESSAGE : undefined);
   let identity: SessionIdentity | undefined;
   try {
     // AwaitingStartup
