@@ -17,7 +17,12 @@
  * 2. Then allow — one role must match on its own: `db_labels` AND `db_users` AND `db_names`.
  *    Empty or absent fields match nothing (v7 has no defaults), so labels in one role and users in
  *    another allow nothing.
- * 3. MySQL: `db_names` are not checked at all (allow or deny): in MySQL a database is a schema
+ * 3. People (a `client_auth: entra` listener): a rule with `subjects` is about the people it names
+ *    (by object id or UPN, or a group in their token) and no one else; a deny rule with only
+ *    `subjects` refuses them everything. `db_users` entries may name the person's traits
+ *    (`{{external.upn}}`, `{{external.oid}}`, `{{external.appid}}`); without a person such an entry
+ *    matches nothing (subjects.ts).
+ * 4. MySQL: `db_names` are not checked at all (allow or deny): in MySQL a database is a schema
  *    and a session can reach the others, so Teleport leaves that to MySQL grants.
  *
  * One deliberate difference: where Teleport's label matching meets a pattern that does not
@@ -27,6 +32,7 @@
  */
 import { WILDCARD, type Protocol, type RoleConfig } from '../config/schema.js';
 import { evaluateLabels, matchValue } from './match.js';
+import { describePerson, expandUsers, hasConditions, matchSubjects, type Person } from './subjects.js';
 
 /** What evaluation needs of a role; a validated {@link RoleConfig} is one. */
 export type Role = Pick<RoleConfig, 'metadata' | 'spec'>;
@@ -39,13 +45,14 @@ export interface DatabaseRef {
   protocol?: Protocol;
 }
 
-/** The login asked for. */
+/** The login asked for; `person` when the client signed in with Entra (a shared broker). */
 export interface AccessRequest {
   dbUser: string;
   dbName: string;
+  person?: Person;
 }
 
-export type AccessResult = { allowed: true; role: string } | { allowed: false; reason: string };
+export type AccessResult = { allowed: true; role: string; groups?: string[] } | { allowed: false; reason: string };
 
 /** What the roles allow on one database (`"*"` = any), each list sorted. */
 export interface AllowedValues {
@@ -67,9 +74,15 @@ export function checkAccess(roles: readonly Role[], db: DatabaseRef, request: Ac
   const checkNames = namesEnforced(db.protocol);
   const login = describeLogin(db, request, checkNames);
 
+  const person = request.person;
   for (const role of roles) {
     const name = role.metadata.name;
     const deny = role.spec.deny;
+    // A deny rule about certain people applies to them only; with nothing else in it, to everything.
+    if (deny.subjects !== undefined) {
+      if (!matchSubjects(deny.subjects, person).matched) continue;
+      if (!hasConditions(deny)) return refuse(`role "${name}" denies ${login}: its deny.subjects name ${describePerson(person)}`);
+    }
     switch (evaluateLabels(deny.db_labels, db.labels)) {
       case 'match':
         return refuse(`role "${name}" denies ${login}: its deny.db_labels match database "${db.name}"`);
@@ -81,7 +94,7 @@ export function checkAccess(roles: readonly Role[], db: DatabaseRef, request: Ac
       case 'no-match':
         break;
     }
-    if (matchValue(deny.db_users, request.dbUser)) {
+    if (matchValue(expandUsers(deny.db_users, person), request.dbUser)) {
       return refuse(`role "${name}" denies ${login}: its deny.db_users ${listedAs(deny.db_users, request.dbUser)}`);
     }
     if (checkNames && matchValue(deny.db_names, request.dbName)) {
@@ -91,13 +104,16 @@ export function checkAccess(roles: readonly Role[], db: DatabaseRef, request: Ac
 
   for (const role of roles) {
     const allow = role.spec.allow;
+    const subjects = allow.subjects === undefined ? { matched: true, groups: [] } : matchSubjects(allow.subjects, person);
+    if (!subjects.matched) continue;
     if (evaluateLabels(allow.db_labels, db.labels) !== 'match') continue;
-    if (!matchValue(allow.db_users, request.dbUser)) continue;
+    if (!matchValue(expandUsers(allow.db_users, person), request.dbUser)) continue;
     if (checkNames && !matchValue(allow.db_names, request.dbName)) continue;
-    return { allowed: true, role: role.metadata.name };
+    return { allowed: true, role: role.metadata.name, ...(subjects.groups.length > 0 ? { groups: subjects.groups } : {}) };
   }
 
-  const why = roles.length === 0 ? 'no roles apply' : `none of ${roles.map((r) => `"${r.metadata.name}"`).join(', ')} allows it`;
+  const who = person ? ` for ${describePerson(person)}` : '';
+  const why = roles.length === 0 ? 'no roles apply' : `none of ${roles.map((r) => `"${r.metadata.name}"`).join(', ')} allows it${who}`;
   return refuse(`no role allows ${login} (${why})`);
 }
 
@@ -107,15 +123,19 @@ export function checkAccess(roles: readonly Role[], db: DatabaseRef, request: Ac
  * are in `deniedUsers` / `deniedNames`). A database whose labels a deny rule matches allows
  * nothing. For MySQL, `dbNames` is `["*"]`: names are not enforced.
  */
-export function allowedValues(roles: readonly Role[], db: DatabaseRef): AllowedValues {
+export function allowedValues(roles: readonly Role[], db: DatabaseRef, person?: Person): AllowedValues {
   const checkNames = namesEnforced(db.protocol);
   const none: AllowedValues = { dbUsers: [], dbNames: [], deniedUsers: [], deniedNames: [] };
   const deniedUsers = new Set<string>();
   const deniedNames = new Set<string>();
   for (const role of roles) {
     const deny = role.spec.deny;
+    if (deny.subjects !== undefined) {
+      if (!matchSubjects(deny.subjects, person).matched) continue;
+      if (!hasConditions(deny)) return none;
+    }
     if (evaluateLabels(deny.db_labels, db.labels) !== 'no-match') return none;
-    deny.db_users?.forEach((user) => deniedUsers.add(user));
+    expandUsers(deny.db_users, person)?.forEach((user) => deniedUsers.add(user));
     if (checkNames) deny.db_names?.forEach((name) => deniedNames.add(name));
   }
 
@@ -123,8 +143,9 @@ export function allowedValues(roles: readonly Role[], db: DatabaseRef): AllowedV
   const names = new Set<string>();
   for (const role of roles) {
     const allow = role.spec.allow;
+    if (allow.subjects !== undefined && !matchSubjects(allow.subjects, person).matched) continue;
     if (evaluateLabels(allow.db_labels, db.labels) !== 'match') continue;
-    const roleUsers = allow.db_users ?? [];
+    const roleUsers = expandUsers(allow.db_users, person) ?? [];
     const roleNames = checkNames ? (allow.db_names ?? []) : [WILDCARD];
     // A role grants a login only with a user AND a name of its own.
     if (roleUsers.length === 0 || roleNames.length === 0) continue;

@@ -24,8 +24,15 @@ export interface SessionPerson {
   upn?: string;
   appid?: string;
   tid?: string;
-  /** The OS user running azdb. */
+  /** The OS user running azdb (a local login: the person at the keyboard). */
   os_user?: string;
+  /** `entra`: the person signed in to a shared broker with their own token (the fields above are theirs). */
+  client_auth?: 'entra';
+  /** The role that allowed the login, and the person's groups it matched. */
+  role?: string;
+  groups?: string[];
+  /** A shared broker: the OS user running it (the person's own is on their machine). */
+  broker_os_user?: string;
 }
 
 export type AuditEvent =

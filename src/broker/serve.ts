@@ -19,6 +19,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createSecureContext, type SecureContext } from 'node:tls';
 import { formatHost } from '../config/address.js';
+import { disconnectExpiredProblem, entraTlsProblem } from '../config/cross-checks.js';
 import type { DatabaseConfig, ListenerConfig } from '../config/schema.js';
 import { UserError, errorMessage } from '../errors.js';
 import type { TokenCacheEvent, TokenSourceStatus, TokenWaitOptions } from '../azure/token-cache.js';
@@ -31,9 +32,10 @@ import type { Readiness } from './health-server.js';
 import type { Logger } from './log.js';
 import type { Counter, Gauge, Histogram, MetricsRegistry } from './metrics.js';
 import { poolLimits, type PoolKeyInfo, type PoolMode } from './postgres/pool/postgres-pool.js';
-import type { PinReason } from './postgres/pool/pin-scanner.js';
-import { readPasswordFile, writeGeneratedPassword } from './password-file.js';
-import type { AccessDecision, SessionEvent } from './session-record.js';
+import { newLocalPassword, readPasswordFile, writeGeneratedPassword } from './password-file.js';
+import type { AccessDecision, SessionEvent, SessionOptions } from './session-record.js';
+import type { ClientTokenValidator } from '../azure/client-token.js';
+import type { EntraClientAuth } from './client-entra.js';
 import type { RefusalOutcome } from './refuse.js';
 import { resolveTarget as defaultResolveTarget } from './resolve-target.js';
 import type { UpstreamTarget } from './target.js';
@@ -49,7 +51,7 @@ export interface ServeConfig {
   databaseNames(): string[];
   /** Discovery may still find a database that is unknown now. */
   discoveryConfigured: boolean;
-  authorize(db: DatabaseConfig): (dbUser: string, dbName: string) => AccessDecision;
+  authorize(db: DatabaseConfig): SessionOptions['authorize'];
   audit: AuditSink;
   /** Called once this config serves (e.g. starts its discovery refresh). */
   activate?(events: { discovery(summary: DiscoverySummary): void }): void;
@@ -88,6 +90,11 @@ export interface BrokerServerOptions {
   reloadDrainMs?: number;
   /** Backoff after wrong passwords, per client source, over every listener. @default the default policy */
   logins?: LoginBackoff;
+  /**
+   * The check of people's tokens for `client_auth: entra` listeners (keys from the cloud's
+   * authority); without it such a listener does not start.
+   */
+  clientTokens?: (allowedTenants: readonly string[]) => ClientTokenValidator;
 }
 
 /** A listener of the config, prepared: everything read and checked, nothing bound yet. */
@@ -149,6 +156,8 @@ export interface ServeMetrics {
   poolServerLogins: Counter;
   poolWait: Histogram;
   poolPins: Counter;
+  clientAuthRefusals: Counter;
+  expiredDisconnects: Counter;
 }
 
 const POOL_LABELS = ['listener', 'database', 'db_user', 'db_name', 'identity'] as const;
@@ -194,6 +203,12 @@ export function createServeMetrics(registry: MetricsRegistry): ServeMetrics {
     poolServersIdle: registry.gauge('azdb_pool_servers_idle', 'Pooled server connections idle now.', POOL_LABELS),
     poolServerLogins: registry.counter('azdb_pool_server_logins_total', 'Server connections a pool logged in (each with a token from the cache).', POOL_LABELS),
     poolPins: registry.counter('azdb_pool_pins_total', 'Transaction-mode clients pinned to their server connection, by the first reason (LISTEN, SET, advisory lock, …).', ['database', 'reason']),
+    clientAuthRefusals: registry.counter(
+      'azdb_client_auth_refusals_total',
+      'Entra sign-ins (client_auth: entra) refused, by reason: malformed, tenant, issuer, audience, expired, not-yet-valid, signature, keys-unavailable.',
+      ['listener', 'protocol', 'reason'],
+    ),
+    expiredDisconnects: registry.counter('azdb_expired_disconnects_total', "Sessions ended at a transaction boundary because the person's token expired (disconnect_expired).", ['listener', 'protocol']),
     poolWait: registry.histogram('azdb_pool_wait_seconds', 'How long clients waited for a pooled server connection (including those refused after max_client_wait).', POOL_LABELS, [0.001, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60]),
   };
 }
@@ -591,6 +606,8 @@ export class BrokerServer {
     let password: string;
     if ('value' in p.password) {
       password = p.password.value;
+    } else if (p.spec.client_auth === 'entra') {
+      password = newLocalPassword(); // never asked for: people sign in with their tokens
     } else {
       listener.generated = generated ?? (await writeGeneratedPassword(join(this.options.stateDir, 'serve'), `${p.spec.database}-${p.spec.host}-${p.spec.port}`));
       password = listener.generated.password;
@@ -598,6 +615,10 @@ export class BrokerServer {
     const labels = { database: target.name, protocol: target.protocol };
     const pool = p.spec.pool ?? p.db.pool;
     // Config check refuses it for static databases; a discovered one is known only now.
+    const expiryProblem = p.spec.disconnect_expired ? disconnectExpiredProblem(pool !== undefined) : undefined;
+    if (expiryProblem) throw new UserError(`listener ${p.label}: ${expiryProblem}`);
+    const tlsProblem = p.spec.client_auth === 'entra' ? entraTlsProblem(target.protocol, p.clientTls !== undefined) : undefined;
+    if (tlsProblem) throw new UserError(`listener ${p.label}: ${tlsProblem}`);
     const poolLabels = (info: PoolKeyInfo) => ({ listener: listener.label, database: info.database, db_user: info.dbUser, db_name: info.dbName, identity: info.identity });
     listener.tunnel = await openTunnel({
       ...(pool
@@ -619,11 +640,12 @@ export class BrokerServer {
       dbUser: p.spec.db_user ?? '',
       dbName: p.spec.db_name ?? '',
       password,
-      authorize: (dbUser, dbName) => {
+      authorize: (dbUser, dbName, person) => {
         const config = this.current;
         const db = listener.db;
-        return config && db ? config.authorize(db)(dbUser, dbName) : { allowed: false, reason: 'the broker is reloading its config' };
+        return config && db ? config.authorize(db)(dbUser, dbName, person) : { allowed: false, reason: 'the broker is reloading its config' };
       },
+      ...(p.spec.client_auth === 'entra' ? { entra: this.entraFor(p) } : {}),
       getToken: (signal) => this.options.tokens.getToken(this.options.scope, { signal }),
       audit: this.audit,
       cancels: this.cancels,
@@ -648,8 +670,22 @@ export class BrokerServer {
       tls: p.clientTls !== undefined,
       db_user: p.spec.db_user,
       db_name: p.spec.db_name,
-      ...('file' in p.password ? { password_file: p.password.file } : { generated_password_file: listener.generated!.path }),
+      client_auth: p.spec.client_auth,
+      ...(p.spec.client_auth === 'entra'
+        ? { allowed_tenants: p.spec.allowed_tenants, upstream_identity: p.spec.upstream_identity, disconnect_expired: p.spec.disconnect_expired }
+        : 'file' in p.password
+          ? { password_file: p.password.file }
+          : { generated_password_file: listener.generated!.path }),
     });
+  }
+
+  private entraFor(p: PreparedListener): EntraClientAuth {
+    if (!this.options.clientTokens) throw new Error('client_auth: entra is not available in this broker');
+    return {
+      validate: this.options.clientTokens(p.spec.allowed_tenants ?? []),
+      upstreamIdentity: p.spec.upstream_identity,
+      disconnectExpired: p.spec.disconnect_expired,
+    };
   }
 
   private stopListener(listener: ActiveListener, why: 'removed' | 'changed'): void {
@@ -669,7 +705,7 @@ export class BrokerServer {
       case 'relaying':
         listener.relaying.add(event.id);
         this.metrics.sessionsOpen.inc(labels);
-        this.options.log.info('session.start', { session_id: event.id, listener: listener.label, ...labels, db_user: event.dbUser, db_name: event.dbName, client: event.client });
+        this.options.log.info('session.start', { session_id: event.id, listener: listener.label, ...labels, db_user: event.dbUser, db_name: event.dbName, client: event.client, ...event.person });
         break;
       case 'closed':
         if (listener.relaying.delete(event.id)) {
@@ -688,6 +724,13 @@ export class BrokerServer {
       case 'login-failed':
       case 'login-throttled':
         this.loginEvent(listener, labels, event);
+        break;
+      case 'client-auth-refused':
+        this.metrics.clientAuthRefusals.inc({ listener: listener.label, protocol: labels.protocol, reason: event.reason });
+        this.options.log.warn('client_auth.refused', { listener: listener.label, ...labels, reason: event.reason });
+        break;
+      case 'expired-disconnect':
+        this.metrics.expiredDisconnects.inc({ listener: listener.label, protocol: labels.protocol });
         break;
     }
   }

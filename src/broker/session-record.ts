@@ -10,19 +10,25 @@ import { redactSecrets } from '../errors.js';
 import type { AuditSink, SessionIdentity, SessionPerson } from './audit.js';
 import type { LoginBackoff } from './login-backoff.js';
 import type { UpstreamTarget } from './target.js';
+import type { ClientPerson, ClientTokenRefusal, EntraClientAuth } from './client-entra.js';
 
-/** What a login may do: the roles' verdict on a database user and name. */
-export type AccessDecision = { allowed: true } | { allowed: false; reason: string };
+/** What a login may do: the roles' verdict on a database user and name (for a person: the role and groups that allowed it). */
+export type AccessDecision = { allowed: true; role?: string; groups?: string[] } | { allowed: false; reason: string };
 
 /** What a session tells the UI and `azdb serve` as it goes. */
 export type SessionEvent =
-  | { type: 'relaying'; id: string; dbUser: string; dbName: string; client: string }
+  /** `person`: who signed in with their own token (`client_auth: entra`). */
+  | { type: 'relaying'; id: string; dbUser: string; dbName: string; client: string; person?: Pick<SessionPerson, 'oid' | 'upn' | 'appid' | 'tid'> }
   | { type: 'closed'; id: string; result: 'ok' | 'error'; error?: string }
   | { type: 'cancel'; forwarded: boolean }
   /** A wrong password from `source` (an address, or an IPv6 /64); its answer waits `delayMs`. */
   | { type: 'login-failed'; source: string; failures: number; delayMs: number; announce: boolean }
   /** A login refused unchecked: `source` is waiting out its backoff. */
-  | { type: 'login-throttled'; source: string; retryInMs: number; announce: boolean };
+  | { type: 'login-throttled'; source: string; retryInMs: number; announce: boolean }
+  /** A `client_auth: entra` sign-in refused, and why (never the token). */
+  | { type: 'client-auth-refused'; reason: ClientTokenRefusal }
+  /** A session ended because the person's token expired (`disconnect_expired`). */
+  | { type: 'expired-disconnect' };
 
 /** What every broker session is given, whatever the protocol. */
 export interface SessionOptions {
@@ -30,7 +36,10 @@ export interface SessionOptions {
   /** The tunnel's random password, which clients prove (never the Entra token). */
   localPassword: string;
   defaults: { dbUser?: string; dbName?: string };
-  authorize: (dbUser: string, dbName: string) => AccessDecision;
+  /** `person`: who signed in, on a `client_auth: entra` listener. */
+  authorize: (dbUser: string, dbName: string, person?: ClientPerson) => AccessDecision;
+  /** `client_auth: entra`: clients log in with their own Entra token instead of `localPassword`. */
+  entra?: EntraClientAuth;
   /** The Entra token; `signal` ends the wait (the client's login deadline, the tunnel closing). */
   getToken: (signal?: AbortSignal) => Promise<string>;
   audit: AuditSink;
@@ -47,9 +56,21 @@ export interface SessionOptions {
   logins?: LoginBackoff;
 }
 
+/** A person who signed in with their own token, as the audit records them. */
+export interface SignedInRecord {
+  person: ClientPerson;
+  decision: AccessDecision;
+  /** The OS user at the client's end, where the system says (a loopback client on Linux). */
+  osUser?: string;
+}
+
 export interface SessionRecord {
-  /** `token`: the one the upstream took; its identity (never the token) goes in the audit line. */
-  started(identity: SessionIdentity, dbUser: string, dbName: string, token: string): void;
+  /**
+   * `token`: the one the upstream took; its identity (never the token) goes in the audit line,
+   * unless a person signed in (`signedIn`): then the person is who the line names, with the role
+   * (and groups) that let them in.
+   */
+  started(identity: SessionIdentity, dbUser: string, dbName: string, token: string, signedIn?: SignedInRecord): void;
   /** A login refused (or failed) before relaying; `identity` once the client said who it is. */
   rejected(identity: SessionIdentity | undefined, message: string): void;
   ended(identity: SessionIdentity | undefined, result: 'ok' | 'error', error?: string): void;
@@ -63,9 +84,12 @@ export function sessionRecord(
   startedAt = Date.now(),
 ): SessionRecord {
   return {
-    started(identity, dbUser, dbName, token) {
-      audit.write({ event: 'session.start', ...identity, ...personOf(token) });
-      onEvent?.({ type: 'relaying', id, dbUser, dbName, client: identity.client_address });
+    started(identity, dbUser, dbName, token, signedIn) {
+      const person = signedIn ? signedInPerson(signedIn) : personOf(token);
+      audit.write({ event: 'session.start', ...identity, ...person });
+      const { oid, upn, appid, tid } = person;
+      const who = signedIn ? { person: { oid, ...(upn ? { upn } : {}), ...(appid ? { appid } : {}), tid } } : {};
+      onEvent?.({ type: 'relaying', id, dbUser, dbName, client: identity.client_address, ...who });
     },
     rejected(identity, raw) {
       // The audit file's sink writes as given: redact here, for both protocols.
@@ -106,5 +130,19 @@ function personOf(token: string): SessionPerson {
     ...(claims?.upn ? { upn: claims.upn } : claims?.appId ? { appid: claims.appId } : {}),
     ...(claims?.tenantId ? { tid: claims.tenantId } : {}),
     ...(OS_USER ? { os_user: OS_USER } : {}),
+  };
+}
+
+/** A person who signed in with their own token: who, through which role and groups, from which OS user where known. */
+function signedInPerson({ person, decision, osUser }: SignedInRecord): SessionPerson {
+  return {
+    oid: person.oid,
+    ...(person.upn ? { upn: person.upn } : person.appid ? { appid: person.appid } : {}),
+    tid: person.tid,
+    client_auth: 'entra',
+    ...(decision.allowed && decision.role ? { role: decision.role } : {}),
+    ...(decision.allowed && decision.groups ? { groups: decision.groups } : {}),
+    ...(osUser ? { os_user: osUser } : {}),
+    ...(OS_USER ? { broker_os_user: OS_USER } : {}),
   };
 }

@@ -15,7 +15,8 @@ import { LoginBackoff } from './login-backoff.js';
 import { newLocalPassword } from './password-file.js';
 import { runMySqlSession } from './mysql/session.js';
 import { runPostgresSession } from './postgres/session.js';
-import type { AccessDecision, SessionEvent } from './session-record.js';
+import type { SessionEvent, SessionOptions } from './session-record.js';
+import type { EntraClientAuth } from './client-entra.js';
 import { refuseMySql, refusePostgres, type RefusalOutcome } from './refuse.js';
 import type { UpstreamTarget } from './target.js';
 import { PostgresPool, type PoolEvents, type PostgresPoolLimits } from './postgres/pool/postgres-pool.js';
@@ -27,7 +28,9 @@ export interface TunnelOptions {
   port: number;
   dbUser: string;
   dbName: string;
-  authorize: (dbUser: string, dbName: string) => AccessDecision;
+  authorize: SessionOptions['authorize'];
+  /** `client_auth: entra`: clients sign in with their own Entra token instead of the password. */
+  entra?: EntraClientAuth;
   getToken: (signal?: AbortSignal) => Promise<string>;
   audit: AuditSink;
   cancels?: CancelRegistry;
@@ -101,6 +104,7 @@ export async function openTunnel(options: TunnelOptions): Promise<Tunnel> {
         localPassword: password,
         defaults: { dbUser: options.dbUser, dbName: options.dbName },
         authorize: options.authorize,
+        ...(options.entra ? { entra: options.entra } : {}),
         getToken: options.getToken,
         audit: options.audit,
         closing: closing.signal,

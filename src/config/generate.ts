@@ -125,6 +125,7 @@ function conditionsPlain(conditions: RoleConditions | undefined): Plain | undefi
     db_labels: conditions.db_labels === undefined ? undefined : { ...conditions.db_labels },
     db_names: copy(conditions.db_names),
     db_users: copy(conditions.db_users),
+    subjects: conditions.subjects === undefined ? undefined : compact({ users: copy(conditions.subjects.users), groups: copy(conditions.subjects.groups) }),
   });
   return Object.keys(out).length === 0 ? undefined : out;
 }
@@ -153,6 +154,11 @@ function listenerPlain(listener: ListenerInput): Plain {
     cert_file: listener.cert_file,
     key_file: listener.key_file,
     pool: listener.pool === undefined ? undefined : { ...listener.pool },
+    // Defaults (password, broker, false) are left out, as a person would write it.
+    client_auth: listener.client_auth === 'entra' ? 'entra' : undefined,
+    allowed_tenants: copy(listener.allowed_tenants),
+    upstream_identity: listener.upstream_identity === 'client' ? 'client' : undefined,
+    disconnect_expired: listener.disconnect_expired || undefined,
   });
 }
 

@@ -45,6 +45,11 @@ export const TLS_MODES = ['verify-full', 'insecure'] as const;
 export const AUDIT_FAILURE_POLICIES = ['block', 'drop'] as const;
 export type AuditFailurePolicy = (typeof AUDIT_FAILURE_POLICIES)[number];
 
+export const CLIENT_AUTH_MODES = ['password', 'entra'] as const;
+export type ClientAuthMode = (typeof CLIENT_AUTH_MODES)[number];
+export const UPSTREAM_IDENTITIES = ['broker', 'client'] as const;
+export type UpstreamIdentity = (typeof UPSTREAM_IDENTITIES)[number];
+
 export const WILDCARD = '*';
 export const DEFAULT_LISTENER_HOST = '127.0.0.1';
 
@@ -194,10 +199,26 @@ const DatabaseSchema = v.pipe(
   }),
 );
 
+/** Traits of the person a `db_users` entry may name (`{{external.upn}}`), from their Entra token. */
+export const PERSON_TRAITS = ['upn', 'oid', 'appid'] as const;
+const TRAIT_PATTERN = /\{\{\s*([^{}]*?)\s*\}\}/g;
+
+function traitProblem(entry: string): string | undefined {
+  for (const [, name] of entry.matchAll(TRAIT_PATTERN)) {
+    const trait = name!.startsWith('external.') ? name!.slice('external.'.length) : undefined;
+    if (trait === undefined || !(PERSON_TRAITS as readonly string[]).includes(trait)) {
+      return `unknown trait "{{${clip(name!)}}}": use ${PERSON_TRAITS.map((t) => `{{external.${t}}}`).join(', ')}`;
+    }
+  }
+  return undefined;
+}
+
 const RoleConditionsSchema = mapping({
   db_labels: v.optional(LabelMatcherSchema),
   db_names: v.optional(textList()),
-  db_users: v.optional(textList()),
+  db_users: v.optional(v.pipe(textList(), refine((entries: string[]) => entries.map(traitProblem).find((p) => p !== undefined)))),
+  /** People this rule is about (client_auth: entra listeners): object ids or UPNs, and group object ids. */
+  subjects: v.optional(mapping({ users: v.optional(textList()), groups: v.optional(textList()) })),
 });
 
 export const RoleNameSchema = text();
@@ -223,17 +244,50 @@ const LISTENER_ENTRIES = {
   key_file: v.optional(text()),
   /** Replaces the database's `pool` as a whole for this listener's clients. */
   pool: v.optional(PoolSchema),
+  /** `entra`: clients log in with their own Entra access token as the password (a shared broker). */
+  client_auth: v.optional(choice(CLIENT_AUTH_MODES), 'password'),
+  allowed_tenants: v.optional(v.pipe(textList({ nonEmpty: true }), refine((tenants: string[]) => tenants.map(tenantIdProblem).find((p) => p !== undefined)))),
+  /** `client`: the person's own token goes upstream; `broker`: the broker's identity logs in. */
+  upstream_identity: v.optional(choice(UPSTREAM_IDENTITIES), 'broker'),
+  /** End a session at its next transaction boundary once the client's token has expired. */
+  disconnect_expired: v.optional(boolean(), false),
 };
 
 export const ListenerEndpointSchema = v.pick(v.object(LISTENER_ENTRIES), ['database', 'host', 'port']);
 
-// Beyond this machine, clients must prove a password only they know and talk TLS.
-function offLoopbackNeeds(listener: { host: string; password_file?: string; cert_file?: string }): string[] {
+// Beyond this machine, clients must prove a password only they know (or their Entra token) and talk TLS.
+function offLoopbackNeeds(listener: { host: string; password_file?: string; cert_file?: string; client_auth?: ClientAuthMode }): string[] {
   if (isLoopbackHost(listener.host)) return [];
   const needs: string[] = [];
-  if (listener.password_file === undefined) needs.push('a password_file');
+  if (listener.password_file === undefined && listener.client_auth !== 'entra') needs.push('a password_file');
   if (listener.cert_file === undefined) needs.push('a cert_file/key_file for client TLS');
   return needs;
+}
+
+// A token's `tid` is always the tenant's id: a domain name here would never match.
+const TENANT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+function tenantIdProblem(tenant: string): string | undefined {
+  if (TENANT_ID.test(tenant)) return undefined;
+  return `"${clip(tenant)}" is not a tenant id: give the directory (tenant) id, a GUID such as 72f988bf-86f1-41af-91ab-2d7cd011db47 (az account show --query tenantId)`;
+}
+
+interface ListenerEntraKeys {
+  client_auth?: ClientAuthMode;
+  allowed_tenants?: string[];
+  upstream_identity?: UpstreamIdentity;
+  disconnect_expired?: boolean;
+  password_file?: string;
+}
+
+/** Keys that mean something only with the other client_auth. */
+function entraOnlyKeys(listener: ListenerEntraKeys): string[] {
+  if (listener.client_auth === 'entra') return listener.password_file === undefined ? [] : ['password_file'];
+  const set: string[] = [];
+  if (listener.allowed_tenants !== undefined) set.push('allowed_tenants');
+  if (listener.upstream_identity === 'client') set.push('upstream_identity: client');
+  if (listener.disconnect_expired) set.push('disconnect_expired');
+  return set;
 }
 
 const ListenerSchema = v.pipe(
@@ -245,7 +299,28 @@ const ListenerSchema = v.pipe(
   ),
   v.forward(
     v.partialCheck(
-      [['host'], ['password_file'], ['cert_file']],
+      [['client_auth'], ['allowed_tenants']],
+      (listener) => listener.client_auth !== 'entra' || (listener.allowed_tenants?.length ?? 0) > 0,
+      'client_auth: entra needs allowed_tenants: the Entra tenant ids whose people may sign in',
+    ),
+    ['client_auth'],
+  ),
+  v.forward(
+    v.partialCheck(
+      [['client_auth'], ['allowed_tenants'], ['upstream_identity'], ['disconnect_expired'], ['password_file']],
+      (listener) => entraOnlyKeys(listener).length === 0,
+      (issue) => {
+        const listener = issue.input as ListenerEntraKeys;
+        return listener.client_auth === 'entra'
+          ? 'password_file is not used with client_auth: entra (clients log in with their Entra token); remove it'
+          : `${entraOnlyKeys(listener).join(', ')} need client_auth: entra`;
+      },
+    ),
+    ['client_auth'],
+  ),
+  v.forward(
+    v.partialCheck(
+      [['host'], ['password_file'], ['cert_file'], ['client_auth']],
       (listener) => offLoopbackNeeds(listener).length === 0,
       (issue) => {
         const listener = issue.input as { host: string };

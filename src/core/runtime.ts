@@ -15,7 +15,7 @@ import { TokenCache, type TokenCacheOptions } from '../azure/token-cache.js';
 import { DiscoveryService, discoveryCacheFile, type DiscoveryFailure, type DiscoveryResult } from '../azure/discovery.js';
 import { createFileAuditSink, NO_AUDIT, type AuditSink } from '../broker/audit.js';
 import { describeAuditNotice } from '../broker/audit-queue.js';
-import { BUILTIN_LOCAL_ROLE, allowedValues, checkAccess, type AllowedValues } from '../access/index.js';
+import { BUILTIN_LOCAL_ROLE, allowedValues, checkAccess, type AllowedValues, type Person } from '../access/index.js';
 import type { AccessDecision } from '../broker/session-record.js';
 import { UserError } from '../errors.js';
 import type { CoreContext } from './context.js';
@@ -37,7 +37,7 @@ export interface Runtime {
   /** A database by name, static or discovered; a usage error naming the known ones otherwise. */
   database(name: string): DatabaseConfig;
   allowed(db: DatabaseConfig): AllowedValues;
-  authorize(db: DatabaseConfig): (dbUser: string, dbName: string) => AccessDecision;
+  authorize(db: DatabaseConfig): (dbUser: string, dbName: string, person?: Person) => AccessDecision;
   close(): Promise<void>;
 }
 
@@ -143,9 +143,10 @@ export async function loadRuntime(ctx: CoreContext, options: RuntimeOptions = {}
     shadowed,
     database,
     allowed: (db) => allowedValues(roles, { name: db.name, labels: db.labels, protocol: db.protocol }),
-    authorize: (db) => (dbUser, dbName) => {
-      const decision = checkAccess(roles, { name: db.name, labels: db.labels, protocol: db.protocol }, { dbUser, dbName });
-      return decision.allowed ? { allowed: true } : { allowed: false, reason: decision.reason };
+    authorize: (db) => (dbUser, dbName, person) => {
+      const decision = checkAccess(roles, { name: db.name, labels: db.labels, protocol: db.protocol }, { dbUser, dbName, ...(person ? { person } : {}) });
+      if (!decision.allowed) return { allowed: false, reason: decision.reason };
+      return { allowed: true, role: decision.role, ...(decision.groups ? { groups: decision.groups } : {}) };
     },
     close: () => audit.close(),
   };

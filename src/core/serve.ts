@@ -4,7 +4,8 @@
  * /metrics. The front end owns the process: it decides when to reload and when to stop.
  */
 import type { Writable } from 'node:stream';
-import { CLOUDS, databaseScope } from '../azure/clouds.js';
+import { CLOUDS, databaseScope, type Cloud } from '../azure/clouds.js';
+import { clientTokenAuthority, createClientTokenValidator, type ClientTokenValidator } from '../azure/client-token.js';
 import { startHealthServer, type HealthServer } from '../broker/health-server.js';
 import type { Logger } from '../broker/log.js';
 import { MetricsRegistry } from '../broker/metrics.js';
@@ -60,6 +61,7 @@ export async function startServe(ctx: CoreContext, options: ServeOptions): Promi
     load: serveConfigLoader(ctx, { startedWith: first, tokens, log, auditStdout: options.auditStdout, auditObserver: { notice: (n) => broker.auditNotice(n), counted: (what, n) => broker.auditCounted(what, n) } }),
     tokens,
     scope: databaseScope(CLOUDS[first.azure.cloud]),
+    clientTokens: clientTokenValidators(CLOUDS[first.azure.cloud], ctx.env),
     log,
     registry,
     stateDir: stateDirOf(ctx),
@@ -107,5 +109,24 @@ export async function startServe(ctx: CoreContext, options: ServeOptions): Promi
       stopped ??= drained.then(() => health?.close());
       return stopped;
     },
+  };
+}
+
+/**
+ * The check of people's tokens for `client_auth: entra` listeners: keys from the cloud's
+ * authority (or AZURE_AUTHORITY_HOST), audience the cloud's database resource. One validator per
+ * set of tenants for the process, so its cached keys outlive config reloads.
+ */
+function clientTokenValidators(cloud: Cloud, env: NodeJS.ProcessEnv): (allowedTenants: readonly string[]) => ClientTokenValidator {
+  const validators = new Map<string, ClientTokenValidator>();
+  const authorityHost = clientTokenAuthority(cloud.authorityHost, env);
+  return (allowedTenants) => {
+    const key = [...allowedTenants].map((t) => t.toLowerCase()).sort().join(',');
+    let validator = validators.get(key);
+    if (!validator) {
+      validator = createClientTokenValidator({ authorityHost, audience: cloud.databaseResource, allowedTenants });
+      validators.set(key, validator);
+    }
+    return validator;
   };
 }

@@ -54,8 +54,34 @@ export interface EmulatedAzure {
   /** Absent when MariaDB is not installed (or the caller asked for no MySQL servers). */
   realMariaDb: RealMariaDb | undefined;
   issueToken(options: { audience: string; objectId?: string; appId?: string; ttlSeconds?: number; notBefore?: Date }): Promise<string>;
+  /**
+   * A person's token, as `az account get-access-token --resource-type oss-rdbms` gets it (v1.0,
+   * `upn`, `groups` when given, app id of the Azure CLI); `tenant: 'other'` signs it in a tenant of
+   * someone else's. @default audience the database resource
+   */
+  issueUserToken(options: UserTokenOptions): Promise<string>;
+  /** Entra's key rollover: a new key signs from now on, the previous stays published. */
+  rotateKeys(): Promise<void>;
+  tenantId: string;
+  /** The tenant `issueUserToken({ tenant: 'other' })` signs in. */
+  otherTenantId: string;
   stop(): Promise<void>;
 }
+
+export interface UserTokenOptions {
+  upn: string;
+  objectId: string;
+  groups?: string[];
+  tenant?: 'home' | 'other';
+  audience?: string;
+  ttlSeconds?: number;
+  notBefore?: Date;
+}
+
+/** Another organisation's tenant, which the emulated authority also publishes. */
+export const OTHER_TENANT_ID = '99999999-0000-4000-8000-0000000000ff';
+/** The Azure CLI's app id: people's tokens from `az account get-access-token` carry it. */
+const AZURE_CLI_CLIENT_ID = '04b07795-8ddb-461a-bbee-02f9e1bf7b46';
 
 export interface EmulatedAzureOptions {
   dir: string;
@@ -140,7 +166,13 @@ export async function startEmulatedAzure(options: EmulatedAzureOptions): Promise
     // Fronts asking for MD5 or SCRAM check answers against the tokens issued (newest first).
     const issued: string[] = [];
     const issuer: TokenIssuer = {
-      ...baseIssuer,
+      tenantId: baseIssuer.tenantId,
+      issuer: baseIssuer.issuer,
+      get jwks() {
+        return baseIssuer.jwks;
+      },
+      verify: (token, o) => baseIssuer.verify(token, o),
+      rotateKeys: () => baseIssuer.rotateKeys(),
       async issue(o) {
         const token = await baseIssuer.issue(o);
         issued.unshift(token);
@@ -148,6 +180,8 @@ export async function startEmulatedAzure(options: EmulatedAzureOptions): Promise
         return token;
       },
     };
+    // A tenant of someone else's: its people's tokens are well signed, for a tenant a broker does not allow.
+    const otherTenant = await createTokenIssuer({ tenantId: OTHER_TENANT_ID });
     const addresses = options.stableAddresses ? await loadAddressBook(join(options.dir, 'addresses.json')) : ephemeralAddressBook();
     const portOfUrl = (started: { endpoint: string }) => Number(new URL(started.endpoint).port);
     const identity = await addresses.onStablePort(
@@ -167,13 +201,15 @@ export async function startEmulatedAzure(options: EmulatedAzureOptions): Promise
       issuer,
       ca,
       apps: [{ ...DEMO_APP, secrets: [randomBytes(30).toString('base64url')] }],
+      otherTenants: [otherTenant],
     });
     stops.push(() => entraAuthority.close());
 
     const verifyToken: TokenVerifier = async (token) => {
       try {
         const claims = await issuer.verify(token, { audience: cloud.databaseResource });
-        return { ok: true, identity: { objectId: claims.oid, appId: claims.appid, type: claims.idtyp === 'user' ? 'user' : 'app', upn: claims.upn } };
+        const groups = Array.isArray(claims.groups) ? claims.groups.filter((g): g is string => typeof g === 'string') : [];
+        return { ok: true, identity: { objectId: claims.oid, appId: claims.appid, type: claims.idtyp === 'user' ? 'user' : 'app', upn: claims.upn, groups } };
       } catch (error) {
         if (error instanceof TokenRejected) return { ok: false, reason: error.reason };
         throw error;
@@ -281,6 +317,20 @@ export async function startEmulatedAzure(options: EmulatedAzureOptions): Promise
           idtyp: 'app',
           ...(o.notBefore ? { notBefore: o.notBefore } : {}),
         }),
+      issueUserToken: (o) =>
+        (o.tenant === 'other' ? otherTenant : issuer).issue({
+          audience: o.audience ?? cloud.databaseResource,
+          objectId: o.objectId,
+          appId: AZURE_CLI_CLIENT_ID,
+          ttlSeconds: o.ttlSeconds ?? 3600,
+          idtyp: 'user',
+          upn: o.upn,
+          ...(o.groups ? { groups: o.groups } : {}),
+          ...(o.notBefore ? { notBefore: o.notBefore } : {}),
+        }),
+      rotateKeys: () => issuer.rotateKeys(),
+      tenantId: DEMO_TENANT_ID,
+      otherTenantId: OTHER_TENANT_ID,
       stop,
     };
   } catch (error) {

@@ -37,8 +37,17 @@
  *          AADSTS1002012 (scope without /.default), 400 invalid_request AADSTS900144 (missing
  *          parameter), 401 invalid_client AADSTS7000216 (no secret), 400 unsupported_grant_type
  *          AADSTS70003.
- *   GET  /{tenant}/v2.0/.well-known/openid-configuration, GET /{tenant}/discovery/v2.0/keys,
+ *   GET  /{tenant}/v2.0/.well-known/openid-configuration (issuer `https://login.microsoftonline.com/{tenant}/v2.0`),
+ *   GET  /{tenant}/.well-known/openid-configuration (v1.0: issuer `https://sts.windows.net/{tenant}/`, the
+ *        `iss` of the v1.0 access tokens Entra issues for oss-rdbms; jwks_uri `…/common/discovery/keys`),
+ *   GET  /{tenant}/discovery/v2.0/keys, /{tenant}/discovery/keys, /common/discovery/keys and
+ *        /common/discovery/v2.0/keys (the signing keys, each with its `kid`; `common` lists every
+ *        tenant's, as Entra's keys are shared across tenants),
  *   GET  /common/discovery/instance (Microsoft hosts → metadata; others → 400 invalid_instance).
+ * The endpoints a configuration document names are on the host the request came to, so a
+ * client pointed at the authority directly (`AZURE_AUTHORITY_HOST=https://127.0.0.1:PORT`)
+ * fetches the keys from there too. Further tenants (`otherTenants`) stand in for tenants a
+ * shared broker must refuse.
  * Errors carry Entra's body: `{ error, error_description: "AADSTSnnn: … Trace ID: … Correlation ID: …
  * Timestamp: …", error_codes: [nnn], timestamp, trace_id, correlation_id, error_uri }`.
  */
@@ -62,6 +71,8 @@ export interface AppRegistration {
 
 export interface EntraAuthorityOptions {
   issuer: TokenIssuer;
+  /** More tenants whose configuration and keys are published (no app registrations). */
+  otherTenants?: TokenIssuer[];
   ca: LocalCa;
   apps: AppRegistration[];
   /** Shown in AADSTS700016. @default 'azdb emulator' */
@@ -107,6 +118,7 @@ export async function startEntraAuthority(options: EntraAuthorityOptions): Promi
   const { issuer, apps } = options;
   const tenantId = issuer.tenantId;
   const tenantName = options.tenantDisplayName ?? 'azdb emulator';
+  const tenants = [issuer, ...(options.otherTenants ?? [])];
   const ttl = options.tokenTtlSeconds ?? 3599;
   const requests: AuthorityRequest[] = [];
   const refused: string[] = [];
@@ -134,14 +146,25 @@ export async function startEntraAuthority(options: EntraAuthorityOptions): Promi
     if (request.method === 'GET' && tenant === 'common' && rest === 'discovery/instance') {
       return instanceDiscovery(url, send, refuse);
     }
+    const here = `https://${request.headers.host ?? ENTRA_HOST}`;
+    if (request.method === 'GET' && tenant === 'common' && (rest === 'discovery/keys' || rest === 'discovery/v2.0/keys')) {
+      return send(200, { keys: tenants.flatMap((t) => t.jwks.keys) });
+    }
+    const published = tenants.find((t) => t.tenantId.toLowerCase() === tenant.toLowerCase());
+    if (request.method === 'GET' && published && !knownTenant(tenant)) {
+      if (rest === 'v2.0/.well-known/openid-configuration') return send(200, openIdConfiguration(here, published.tenantId, 'v2.0'));
+      if (rest === '.well-known/openid-configuration') return send(200, openIdConfiguration(here, published.tenantId, 'v1.0'));
+      if (rest === 'discovery/v2.0/keys' || rest === 'discovery/keys') return send(200, published.jwks);
+    }
     if (!knownTenant(tenant)) {
-      if (rest === 'oauth2/v2.0/token' || rest === 'v2.0/.well-known/openid-configuration' || rest === 'discovery/v2.0/keys') {
+      if (rest === 'oauth2/v2.0/token' || rest === 'v2.0/.well-known/openid-configuration' || rest === '.well-known/openid-configuration' || rest === 'discovery/v2.0/keys' || rest === 'discovery/keys') {
         return refuse(400, 'invalid_request', 90002, `Tenant '${tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant.`);
       }
       return send(404, { error: 'not_found' });
     }
-    if (request.method === 'GET' && rest === 'v2.0/.well-known/openid-configuration') return send(200, openIdConfiguration());
-    if (request.method === 'GET' && rest === 'discovery/v2.0/keys') return send(200, issuer.jwks);
+    if (request.method === 'GET' && rest === 'v2.0/.well-known/openid-configuration') return send(200, openIdConfiguration(here, tenantId, 'v2.0'));
+    if (request.method === 'GET' && rest === '.well-known/openid-configuration') return send(200, openIdConfiguration(here, tenantId, 'v1.0'));
+    if (request.method === 'GET' && (rest === 'discovery/v2.0/keys' || rest === 'discovery/keys')) return send(200, issuer.jwks);
     if (rest !== 'oauth2/v2.0/token') return send(404, { error: 'not_found' });
     if (request.method !== 'POST') {
       return refuse(405, 'invalid_request', 900561, 'The endpoint only accepts POST requests. Received a GET request.');
@@ -193,8 +216,27 @@ export async function startEntraAuthority(options: EntraAuthorityOptions): Promi
     return tenant.toLowerCase() === tenantId.toLowerCase();
   }
 
-  function openIdConfiguration(): Record<string, unknown> {
-    const base = `https://${ENTRA_HOST}/${tenantId}`;
+  /** Entra's document; v1.0 names the `sts.windows.net` issuer and the common keys, as Entra's does. */
+  function openIdConfiguration(host: string, tenantId: string, version: 'v1.0' | 'v2.0'): Record<string, unknown> {
+    const base = `${host}/${tenantId}`;
+    if (version === 'v1.0') {
+      return {
+        token_endpoint: `${base}/oauth2/token`,
+        token_endpoint_auth_methods_supported: ['client_secret_post', 'private_key_jwt', 'client_secret_basic'],
+        jwks_uri: `${host}/common/discovery/keys`,
+        response_modes_supported: ['query', 'fragment', 'form_post'],
+        subject_types_supported: ['pairwise'],
+        id_token_signing_alg_values_supported: ['RS256'],
+        response_types_supported: ['code', 'id_token', 'code id_token', 'token id_token', 'token'],
+        scopes_supported: ['openid'],
+        issuer: `https://sts.windows.net/${tenantId}/`,
+        authorization_endpoint: `${base}/oauth2/authorize`,
+        cloud_instance_name: 'microsoftonline.com',
+        cloud_graph_host_name: 'graph.windows.net',
+        msgraph_host: 'graph.microsoft.com',
+        rbac_url: 'https://pas.windows.net',
+      };
+    }
     return {
       token_endpoint: `${base}/oauth2/v2.0/token`,
       token_endpoint_auth_methods_supported: ['client_secret_post', 'private_key_jwt', 'client_secret_basic'],
@@ -204,7 +246,7 @@ export async function startEntraAuthority(options: EntraAuthorityOptions): Promi
       id_token_signing_alg_values_supported: ['RS256'],
       response_types_supported: ['code', 'id_token', 'code id_token', 'id_token token'],
       scopes_supported: ['openid', 'profile', 'email', 'offline_access'],
-      issuer: `${base}/v2.0`,
+      issuer: `https://${ENTRA_HOST}/${tenantId}/v2.0`,
       request_uri_parameter_supported: false,
       userinfo_endpoint: 'https://graph.microsoft.com/oidc/userinfo',
       authorization_endpoint: `${base}/oauth2/v2.0/authorize`,

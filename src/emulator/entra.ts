@@ -73,6 +73,8 @@ export interface IssueOptions {
   upn?: string;
   /** Start of validity (also `iat`); back-date it to mint an expired token. @default now */
   notBefore?: Date;
+  /** Object ids of the security groups the person is in (Entra's `groups` claim, when the app asks for it). */
+  groups?: string[];
 }
 
 export interface VerifyOptions {
@@ -84,9 +86,14 @@ export interface TokenIssuer {
   readonly tenantId: string;
   /** `https://sts.windows.net/<tenant>/`, the `iss` of v1.0 access tokens. */
   readonly issuer: string;
-  /** The public signing keys, as Entra publishes them at `discovery/keys`. */
+  /** The public signing keys, as Entra publishes them at `discovery/keys`: the signing one first, then the retired ones. */
   readonly jwks: JSONWebKeySet;
   issue(options: IssueOptions): Promise<string>;
+  /**
+   * Key rollover as Entra does it: a new key signs from now on; the previous one stays published
+   * (tokens it signed stay valid until they expire), older ones are dropped.
+   */
+  rotateKeys(): Promise<void>;
   /** The token's claims, or a {@link TokenRejected}. */
   verify(token: string, options: VerifyOptions): Promise<TokenClaims>;
 }
@@ -103,6 +110,8 @@ const ALGORITHM = 'RS256';
 const KEY_FILE = 'entra-signing-key.json';
 const DEFAULT_CLOCK_SKEW_SECONDS = 300;
 const REQUIRED_CLAIMS = ['iat', 'nbf', 'exp', 'oid', 'tid', 'appid'];
+/** Keys published at once: the signing one and the one it replaced. */
+const PUBLISHED_KEYS = 2;
 
 interface SigningKey {
   kid: string;
@@ -113,16 +122,23 @@ interface SigningKey {
 export async function createTokenIssuer(options: TokenIssuerOptions): Promise<TokenIssuer> {
   const { tenantId } = options;
   const issuer = `https://sts.windows.net/${tenantId}/`;
-  const key = options.keyDir === undefined ? await generateSigningKey() : await loadOrCreateSigningKey(options.keyDir);
-  const jwks: JSONWebKeySet = { keys: [key.publicJwk] };
-  const keySet = createLocalJWKSet(jwks);
+  let key = options.keyDir === undefined ? await generateSigningKey() : await loadOrCreateSigningKey(options.keyDir);
+  let published: JWK[] = [key.publicJwk];
+  let keySet = createLocalJWKSet({ keys: published });
   const clockTolerance = options.clockSkewSeconds ?? DEFAULT_CLOCK_SKEW_SECONDS;
 
   return {
     tenantId,
     issuer,
-    jwks,
+    get jwks(): JSONWebKeySet {
+      return { keys: [...published] };
+    },
     issue: (issueOptions) => signToken(key.privateKey, key.kid, buildClaims(tenantId, issuer, issueOptions)),
+    async rotateKeys() {
+      key = await generateSigningKey();
+      published = [key.publicJwk, ...published].slice(0, PUBLISHED_KEYS);
+      keySet = createLocalJWKSet({ keys: published });
+    },
     async verify(token, { audience }) {
       assertWellFormed(token);
       try {
@@ -180,6 +196,7 @@ function buildClaims(tenantId: string, issuer: string, options: IssueOptions): T
       claims.unique_name = options.upn;
     }
   }
+  if (options.groups !== undefined) claims.groups = [...options.groups];
   return claims;
 }
 

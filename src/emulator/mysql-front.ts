@@ -150,7 +150,7 @@ export async function startMySqlFront(options: MySqlFrontOptions): Promise<MySql
     const verdict = await options.verifyToken(token);
     if (!verdict.ok) throw errors.tokenRefused(verdict.reason, requestedUser, host, options.audience);
     const principal = await findAadPrincipal(options.realMariaDb, user);
-    if (!principal || !matches(principal.objectId, user, verdict.identity)) throw errors.accessDenied(requestedUser, host, true);
+    if (!principal || !matches(principal, user, verdict.identity)) throw errors.accessDenied(requestedUser, host, true);
     return principal;
   }
 
@@ -276,10 +276,13 @@ export async function startMySqlFront(options: MySqlFrontOptions): Promise<MySql
 /**
  * A principal made with an id matches a token carrying it as object id or as client (app) id:
  * Azure's docs name the client id for managed identities, the PostgreSQL side the object id.
- * One made for a person (no id) matches a user token with that sign-in name.
+ * One made for a person (no id) matches a user token with that sign-in name; one made for a group
+ * matches its members' tokens.
  */
-function matches(objectId: string | null, user: string, identity: VerifiedIdentity): boolean {
+function matches({ objectId, objectType }: Pick<AadPrincipal, 'objectId' | 'objectType'>, user: string, identity: VerifiedIdentity): boolean {
   if (objectId === null) return identity.type === 'user' && (identity.upn ?? '').toLowerCase() === user.toLowerCase();
+  // A group's account is logged in to by its members, with their own tokens naming the group.
+  if (objectType === 'group') return identity.groups.some((group) => group.toLowerCase() === objectId);
   return objectId === identity.objectId.toLowerCase() || objectId === identity.appId.toLowerCase();
 }
 

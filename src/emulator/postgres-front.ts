@@ -233,6 +233,12 @@ export async function startPostgresFront(options: PostgresFrontOptions): Promise
       if ((identity.upn ?? '').toLowerCase() !== role.toLowerCase()) throw passwordFailed(requestedUser);
       return;
     }
+    // A group's role is logged in to by its members, each with a token of their own (Azure: the
+    // group's name as user name, the member's token carrying the group in `groups`).
+    if (principal.object_type === 'group') {
+      if (!identity.groups.some((group) => group.toLowerCase() === principal.object_id)) throw passwordFailed(requestedUser);
+      return;
+    }
     if (principal.object_id !== identity.objectId.toLowerCase()) throw passwordFailed(requestedUser);
   }
 

@@ -13,6 +13,8 @@ export interface VerifiedIdentity {
   /** 'app' for service principals and managed identities, 'user' for people. */
   type: 'app' | 'user';
   upn?: string;
+  /** Object ids of the person's groups (the token's `groups` claim): a group principal's members log in as the group. */
+  groups: string[];
 }
 
 export type TokenVerifier = (token: string) => Promise<{ ok: true; identity: VerifiedIdentity } | { ok: false; reason: TokenRejection }>;

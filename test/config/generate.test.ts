@@ -139,3 +139,25 @@ describe('buildConfig', () => {
     expect(() => buildConfig({ databases: [{ name: 'a', protocol: 'oracle' as Protocol, uri: 'a:1521' }] })).toThrow(ConfigError);
   });
 });
+
+describe('renderConfig: a shared broker for people', () => {
+  it('writes the client_auth keys and subjects so they read back the same, defaults left out', () => {
+    const text = renderConfig({
+      databases: [{ name: 'orders', protocol: 'postgres', uri: 'orders:5432' }],
+      roles: [{ metadata: { name: 'people' }, spec: { allow: { db_labels: { '*': '*' }, db_names: ['*'], db_users: ['{{external.upn}}'], subjects: { groups: ['g-1'] } }, deny: { subjects: { users: ['bob@contoso.com'] } } } }],
+      broker: {
+        listeners: [
+          { database: 'orders', port: 1, client_auth: 'entra', allowed_tenants: ['72f988bf-86f1-41af-91ab-2d7cd011db47'], upstream_identity: 'client', disconnect_expired: true },
+          { database: 'orders', port: 2, client_auth: 'password', upstream_identity: 'broker', disconnect_expired: false },
+        ],
+      },
+    });
+    expect(text).not.toContain('client_auth: password');
+    const config = parseConfig(text, 'azdb.yaml');
+    expect(config.broker.listeners.map((l) => [l.client_auth, l.allowed_tenants, l.upstream_identity, l.disconnect_expired])).toEqual([
+      ['entra', ['72f988bf-86f1-41af-91ab-2d7cd011db47'], 'client', true],
+      ['password', undefined, 'broker', false],
+    ]);
+    expect(config.roles[0]?.spec).toMatchObject({ allow: { subjects: { groups: ['g-1'] }, db_users: ['{{external.upn}}'] }, deny: { subjects: { users: ['bob@contoso.com'] } } });
+  });
+});

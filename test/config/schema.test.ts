@@ -71,3 +71,83 @@ describe('parseConfig: one run names every problem', () => {
     ]);
   });
 });
+
+describe('parseConfig: a shared broker for people (client_auth: entra)', () => {
+  const db = 'databases: [{name: a, protocol: postgres, uri: "a:5432"}]';
+
+  it('reads the listener keys with their defaults, and roles that bind people', () => {
+    const config = parseConfig(
+      lines(
+        db,
+        'roles:',
+        '  - {version: v7, kind: role, metadata: {name: people}, spec: {allow: {db_labels: {"*": "*"}, db_names: ["*"], db_users: ["{{external.upn}}"], subjects: {groups: [g-1]}}, deny: {subjects: {users: [bob@contoso.com]}}}}',
+        'broker:',
+        '  listeners:',
+        '    - {database: a, port: 1, client_auth: entra, allowed_tenants: [72f988bf-86f1-41af-91ab-2d7cd011db47], upstream_identity: client, disconnect_expired: true}',
+        '    - {database: a, port: 2, host: 0.0.0.0, client_auth: entra, allowed_tenants: [72f988bf-86f1-41af-91ab-2d7cd011db47], cert_file: c.pem, key_file: k.pem}',
+        '    - {database: a, port: 3}',
+      ),
+      'a.yaml',
+    );
+    expect(config.broker.listeners.map((l) => [l.client_auth, l.allowed_tenants, l.upstream_identity, l.disconnect_expired])).toEqual([
+      ['entra', ['72f988bf-86f1-41af-91ab-2d7cd011db47'], 'client', true],
+      ['entra', ['72f988bf-86f1-41af-91ab-2d7cd011db47'], 'broker', false],
+      ['password', undefined, 'broker', false],
+    ]);
+    expect(config.roles[0]?.spec.allow.subjects).toEqual({ groups: ['g-1'] });
+    expect(config.roles[0]?.spec.deny.subjects).toEqual({ users: ['bob@contoso.com'] });
+  });
+
+  it('refuses an entra listener without tenants, off loopback without TLS, with a password file; entra keys without entra; unknown traits', () => {
+    expect(
+      errorsOf(
+        lines(
+          db,
+          'roles: [{version: v7, kind: role, metadata: {name: r}, spec: {allow: {db_users: ["{{internal.logins}}"]}}}]',
+          'broker:',
+          '  listeners:',
+          '    - {database: a, port: 1, client_auth: entra}',
+          '    - {database: a, port: 2, host: 0.0.0.0, client_auth: entra, allowed_tenants: [72f988bf-86f1-41af-91ab-2d7cd011db47]}',
+          '    - {database: a, port: 3, client_auth: entra, allowed_tenants: [72f988bf-86f1-41af-91ab-2d7cd011db47], password_file: p}',
+          '    - {database: a, port: 4, upstream_identity: client, disconnect_expired: true}',
+        ),
+      ),
+    ).toEqual([
+      '2:81 roles[0].spec.allow.db_users: unknown trait "{{internal.logins}}": use {{external.upn}}, {{external.oid}}, {{external.appid}}',
+      '5:43 broker.listeners[0].client_auth: client_auth: entra needs allowed_tenants: the Entra tenant ids whose people may sign in',
+      '6:36 broker.listeners[1].host: listener on non-loopback host "0.0.0.0" needs a cert_file/key_file for client TLS (without them it must listen on 127.0.0.1 or ::1)',
+      '7:43 broker.listeners[2].client_auth: password_file is not used with client_auth: entra (clients log in with their Entra token); remove it',
+      '8:7 broker.listeners[3].client_auth: upstream_identity: client, disconnect_expired need client_auth: entra',
+    ]);
+  });
+
+  it('refuses disconnect_expired where it cannot be honoured yet: pooled listeners', () => {
+    expect(
+      errorsOf(
+        lines(
+          'databases: [{name: a, protocol: postgres, uri: "a:5432"}, {name: m, protocol: mysql, uri: "m:3306"}]',
+          'broker:',
+          '  listeners:',
+          '    - {database: m, port: 1, client_auth: entra, allowed_tenants: [72f988bf-86f1-41af-91ab-2d7cd011db47], disconnect_expired: true, cert_file: c, key_file: k}',
+          '    - {database: a, port: 2, client_auth: entra, allowed_tenants: [72f988bf-86f1-41af-91ab-2d7cd011db47], disconnect_expired: true, pool: {}}',
+        ),
+      ),
+    ).toEqual([
+      '5:127 broker.listeners[1].disconnect_expired: disconnect_expired does not work with pool yet: remove one of them',
+    ]);
+  });
+
+  it('takes only tenant ids (GUIDs) in allowed_tenants: a token names its tenant by id', () => {
+    expect(errorsOf(lines(db, 'broker: {listeners: [{database: a, port: 1, client_auth: entra, allowed_tenants: [contoso.onmicrosoft.com]}]}'))).toEqual([
+      '2:82 broker.listeners[0].allowed_tenants: "contoso.onmicrosoft.com" is not a tenant id: give the directory (tenant) id, a GUID such as 72f988bf-86f1-41af-91ab-2d7cd011db47 (az account show --query tenantId)',
+    ]);
+  });
+
+  it('refuses a MySQL entra listener without a certificate, on loopback too', () => {
+    expect(
+      errorsOf(lines('databases: [{name: m, protocol: mysql, uri: "m:3306"}]', 'broker:', '  listeners:', '    - {database: m, port: 1, client_auth: entra, allowed_tenants: [72f988bf-86f1-41af-91ab-2d7cd011db47]}')),
+    ).toEqual([
+      '4:43 broker.listeners[0].client_auth: client_auth: entra on a mysql database needs cert_file/key_file: MySQL clients send the token as a clear-text password, which azdb takes only over TLS',
+    ]);
+  });
+});

@@ -133,6 +133,45 @@ describe('discovery', () => {
     expect((await call('GET', `/${TENANT}/discovery/v2.0/keys`)).body).toEqual(issuer.jwks);
   });
 
+  it('publishes the v1.0 configuration (the sts.windows.net issuer of oss-rdbms tokens) and the common keys, across a key rollover', async () => {
+    const config = await call('GET', `/${TENANT}/.well-known/openid-configuration`);
+    expect(config.status).toBe(200);
+    expect(config.body).toMatchObject({ issuer: `https://sts.windows.net/${TENANT}/`, jwks_uri: `https://${HOST}/common/discovery/keys` });
+    const before = (await call('GET', '/common/discovery/keys')).body as { keys: Array<{ kid: string }> };
+    expect(before.keys.map((k) => k.kid)).toEqual(issuer.jwks.keys.map((k) => k.kid));
+    expect(before.keys.every((k) => typeof k.kid === 'string' && k.kid.length > 0)).toBe(true);
+    await issuer.rotateKeys();
+    const after = (await call('GET', '/common/discovery/keys')).body as { keys: Array<{ kid: string }> };
+    expect(after.keys).toHaveLength(2);
+    expect(after.keys[1]!.kid).toBe(before.keys[0]!.kid);
+    expect(after.keys[0]!.kid).not.toBe(before.keys[0]!.kid);
+    expect((await call('GET', `/${TENANT}/discovery/keys`)).body).toEqual(issuer.jwks);
+  });
+
+  it('publishes the configuration and keys of other tenants, and names endpoints on the host asked', async () => {
+    const other = await createTokenIssuer({ tenantId: '99999999-0000-4000-8000-0000000000ff' });
+    const multi = await startEntraAuthority({ issuer, ca, apps: [APP], otherTenants: [other] });
+    try {
+      const url = new URL(multi.directUrl);
+      const get = async (path: string) => {
+        const request = httpsRequest({ host: url.hostname, port: url.port, path, ca: ca.caPem });
+        request.end();
+        const [response] = (await once(request, 'response')) as [IncomingMessage];
+        const chunks: Buffer[] = [];
+        for await (const chunk of response) chunks.push(chunk as Buffer);
+        return { status: response.statusCode, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown> };
+      };
+      const config = await get(`/${other.tenantId}/v2.0/.well-known/openid-configuration`);
+      expect(config.body).toMatchObject({ issuer: `https://${HOST}/${other.tenantId}/v2.0`, jwks_uri: `${multi.directUrl}/${other.tenantId}/discovery/v2.0/keys` });
+      expect((await get(`/${other.tenantId}/discovery/v2.0/keys`)).body).toEqual(other.jwks);
+      const common = (await get('/common/discovery/keys')).body as { keys: unknown[] };
+      expect(common.keys).toEqual([...issuer.jwks.keys, ...other.jwks.keys]);
+      expect((await get('/00000000-dead-4000-8000-000000000000/.well-known/openid-configuration')).status).toBe(400);
+    } finally {
+      await multi.close();
+    }
+  });
+
   it('vouches for Microsoft hosts in instance discovery and answers invalid_instance for others', async () => {
     const known = await call('GET', `/common/discovery/instance?api-version=1.1&authorization_endpoint=${encodeURIComponent(`https://${HOST}/${TENANT}/oauth2/v2.0/authorize`)}`);
     expect(known.status).toBe(200);

@@ -155,3 +155,26 @@ describe('Entra token issuer', () => {
     await expect(b.verify(await a.issue(APP), { audience: DB })).rejects.toMatchObject({ reason: 'signature' });
   });
 });
+
+describe('key rollover and people', () => {
+  it('signs with a new key after rotateKeys, still verifies tokens of the previous one, and drops older keys', async () => {
+    const own = await createTokenIssuer({ tenantId: TENANT });
+    const first = await own.issue(APP);
+    const firstKid = decodeProtectedHeader(first).kid;
+    await own.rotateKeys();
+    const second = await own.issue(APP);
+    expect(decodeProtectedHeader(second).kid).not.toBe(firstKid);
+    expect(own.jwks.keys.map((k) => k.kid)).toEqual([decodeProtectedHeader(second).kid, firstKid]);
+    await expect(own.verify(first, { audience: DB })).resolves.toMatchObject({ oid: 'oid-1' });
+    await own.rotateKeys();
+    expect(own.jwks.keys.map((k) => k.kid)).not.toContain(firstKid);
+    const reason = await own.verify(first, { audience: DB }).then(() => 'accepted', (e: TokenRejected) => e.reason);
+    expect(reason).toBe('signature');
+  });
+
+  it("puts a person's upn and groups in a user token", async () => {
+    const token = await issuer.issue({ ...APP, idtyp: 'user', upn: 'alice@contoso.com', groups: ['g-1', 'g-2'] });
+    const claims = await issuer.verify(token, { audience: DB });
+    expect(claims).toMatchObject({ idtyp: 'user', upn: 'alice@contoso.com', groups: ['g-1', 'g-2'], iss: `https://sts.windows.net/${TENANT}/`, ver: '1.0' });
+  });
+});

@@ -19,7 +19,7 @@ import { decodeChangeUser } from './codec/commands.js';
 import type { HandshakeV10 } from './codec/handshake.js';
 import { encodeErr } from './codec/responses.js';
 import { PacketLeg } from './packet-leg.js';
-import { MySqlClientError, changeUserTooLong, clientFailure, deniedByRoles, hostOf, tokenUnavailable, upstreamFailure, upstreamRefused } from './session-errors.js';
+import { MySqlClientError, changeUserNotForPeople, changeUserTooLong, clientFailure, deniedByRoles, hostOf, tokenUnavailable, upstreamFailure, upstreamRefused } from './session-errors.js';
 import { MySqlUpstreamRefused, changeUserUpstream } from './upstream.js';
 
 export interface ChangeUserContext {
@@ -91,6 +91,11 @@ export async function changeUser(context: ChangeUserContext, inbox: ClientInbox,
     const dbUser = request.user || options.defaults.dbUser || '';
     const dbName = request.database || options.defaults.dbName || '';
     const host = hostOf(client.remoteAddress);
+    if (options.entra) {
+      // The session is the person who signed in; another identity means another connection.
+      leg.send(encodeErr(changeUserNotForPeople(dbUser, host).err));
+      return undefined;
+    }
     try {
       await authenticateClient(leg, { ...request, username: request.user, capabilities: context.capabilities }, context.scramble, options.localPassword, host);
       const decision = options.authorize(dbUser, dbName);

@@ -4,6 +4,7 @@
  */
 import { errorMessage, redactSecrets } from '../../errors.js';
 import type { UpstreamTarget } from '../target.js';
+import { describeRefusal, type ClientTokenRefusal } from '../client-entra.js';
 import { UpstreamError } from '../upstream-connect.js';
 import { HandshakeTimeoutError, PeerClosedError } from '../wire-reader.js';
 import { NetErrorCode, PROTOCOL_ERROR_SQLSTATE, MySqlProtocolError } from './codec/protocol-error.js';
@@ -80,6 +81,29 @@ export function tlsNotOffered(): MySqlClientError {
 }
 
 /** ER_SECURE_TRANSPORT_REQUIRED, as MySQL answers a plain connection under require_secure_transport. */
+/** `client_auth: entra` asks for the token in clear text, which only TLS may carry. */
+export function entraNeedsTls(): MySqlClientError {
+  return err(
+    ErrorCode.SecureTransportRequired,
+    'HY000',
+    'Connections using insecure transport are prohibited: this azdb listener takes your Entra token as a clear-text password, so only over TLS; connect with --ssl-mode=REQUIRED (better: VERIFY_IDENTITY) and --enable-cleartext-plugin',
+  );
+}
+
+/** A `client_auth: entra` token refused: MySQL's access denied, with the reason (never the token). */
+export function entraRefused(user: string, host: string, reason: ClientTokenRefusal, usingPassword: boolean): MySqlClientError {
+  const { message, hint } = describeRefusal(reason, user);
+  return err(ErrorCode.AccessDenied, '28000', `Access denied for user '${user}'@'${host}' (using password: ${usingPassword ? 'YES' : 'NO'}): ${message}. ${hint}`);
+}
+
+export function changeUserNotForPeople(user: string, host: string): MySqlClientError {
+  return err(
+    ErrorCode.AccessDenied,
+    '28000',
+    `Access denied for user '${user}'@'${host}': COM_CHANGE_USER is not taken on a listener where people sign in with Entra (client_auth: entra); open a new connection with your token instead`,
+  );
+}
+
 export function insecureTransport(): MySqlClientError {
   return err(
     ErrorCode.SecureTransportRequired,

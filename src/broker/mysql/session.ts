@@ -26,11 +26,19 @@ import { loginWait } from '../login-wait.js';
 import { hangUp, relay, type RelayTap } from '../relay.js';
 import { afterWrongPassword, loginRefusal } from '../login-guard.js';
 import { upstreamLoginUser } from '../target.js';
-import { createScramble } from './auth.js';
-import { authenticateClient, capabilitiesLacking, encodeGreeting, greetingCapabilities, greetingMariaDbCapabilities, receiveLogin } from './client-login.js';
+import { AuthPlugin, createScramble, decodeClearPassword } from './auth.js';
+import { decodeAuthSwitchResponse, encodeAuthSwitchRequest } from './codec/auth-messages.js';
+import { isBlameless, refusalFor, upstreamTokenGetter, type SignedIn } from '../client-entra.js';
+import { loopbackPeerUser } from '../peer-user.js';
+import { EXPIRED_MESSAGE, watchExpiry } from '../expiry-watch.js';
+import { MYSQL_FAREWELL, mysqlBoundary } from './transaction-boundary.js';
+import { authenticateClient, capabilitiesLacking, encodeGreeting, greetingCapabilities, greetingMariaDbCapabilities, receiveLogin, type PasswordProof } from './client-login.js';
 import { connectionIds, serverKey } from './connection-ids.js';
 import { greetingFacts, learnGreeting, type GreetingFacts } from './greeting-facts.js';
-import { Capability, MariaDbCapability } from './codec/constants.js';
+import { translateKill } from './kill-translation.js';
+import { CommandGate } from './command-gate.js';
+import { auditCommand } from './command-audit.js';
+import { Capability, MariaDbCapability, hasCapability } from './codec/constants.js';
 import { PacketLeg } from './packet-leg.js';
 import { encodeErr } from './codec/responses.js';
 import type { ChangeUserContext } from './change-user.js';
@@ -42,6 +50,8 @@ import {
   MySqlClientError,
   clientFailure,
   deniedByRoles,
+  entraNeedsTls,
+  entraRefused,
   hostBlocked,
   hostOf,
   insecureTransport,
@@ -120,8 +130,12 @@ export async function runMySqlSession(clientSocket: Socket, options: MySqlSessio
       db_name: dbName,
       client_address: `${clientSocket.remoteAddress}:${clientSocket.remotePort}`,
     };
-    await authenticateClient(client, response, scramble, options.localPassword, hostOf(clientSocket.remoteAddress)).catch(async (error: unknown) => {
-      if (error instanceof MySqlClientError && error.err.code === ErrorCode.AccessDenied) {
+    const host = hostOf(clientSocket.remoteAddress);
+    const signingIn = options.entra
+      ? signInWithEntra(client, response, scramble, options, host)
+      : authenticateClient(client, response, scramble, options.localPassword, host).then(() => undefined);
+    const signedIn = await signingIn.catch(async (error: unknown) => {
+      if (error instanceof MySqlClientError && error.err.code === ErrorCode.AccessDenied && !isBlameless(error)) {
         await afterWrongPassword(options, clientSocket.remoteAddress, client.socket as Socket, deadline);
       }
       throw error;
@@ -129,8 +143,9 @@ export async function runMySqlSession(clientSocket: Socket, options: MySqlSessio
     options.logins?.succeeded(clientSocket.remoteAddress);
 
     // Authorizing
-    const decision = options.authorize(dbUser, dbName);
+    const decision = options.authorize(dbUser, dbName, signedIn?.person);
     if (!decision.allowed) throw deniedByRoles(dbUser, dbName, target, decision.reason);
+    const osUser = signedIn ? await loopbackPeerUser(clientSocket) : undefined;
 
     const login = {
       database: dbName,
@@ -149,7 +164,7 @@ export async function runMySqlSession(clientSocket: Socket, options: MySqlSessio
     // LoggingInUpstream, within the client's login deadline: the token first, so the server
     // connection is opened only when the login can follow at once.
     const wait = loginWait(deadline, handshakeMs, options.closing);
-    const token = await options
+    const token = await upstreamTokenGetter(options, options.entra, signedIn)
       .getToken(wait.signal)
       .catch((error: unknown) => {
         throw tokenUnavailable(target, error);
@@ -174,7 +189,7 @@ export async function runMySqlSession(clientSocket: Socket, options: MySqlSessio
     const socket = client.socket as Socket;
     socket.write(client.frame(session.ok));
     if (session.rest.length > 0) socket.write(session.rest);
-    record.started(identity, dbUser, dbName, token);
+    record.started(identity, dbUser, dbName, token, signedIn ? { person: signedIn.person, decision, osUser } : undefined);
     const change: ChangeUserContext = {
       client: socket,
       upstream: session.socket,
@@ -189,8 +204,18 @@ export async function runMySqlSession(clientSocket: Socket, options: MySqlSessio
         return () => session.socket.pipe(socket);
       },
     };
-    const result = await relay(socket, session.socket, early, commandGate(change), options.audit.queries ? () => options.audit.wait() : undefined);
-    record.ended(identity, result.error ? 'error' : 'ok', result.error);
+    const relayed = relay(socket, session.socket, early, commandGate(change), options.audit.queries ? () => options.audit.wait() : undefined);
+    // After the relay's pipe: the watch sees each server chunk once the client has been sent it.
+    const expiry =
+      signedIn && options.entra?.disconnectExpired
+        ? watchExpiry(socket, session.socket, signedIn.person.expiresAt, mysqlBoundary(capabilities, mariadbCapabilities, early), MYSQL_FAREWELL, () =>
+            options.onEvent?.({ type: 'expired-disconnect' }),
+          )
+        : undefined;
+    const result = await relayed;
+    expiry?.stop();
+    const error = expiry?.fired ? EXPIRED_MESSAGE : result.error;
+    record.ended(identity, error ? 'error' : 'ok', error);
   } catch (error) {
     if (!relaying) {
       upstream?.leg.reader.detach();
@@ -208,6 +233,28 @@ export async function runMySqlSession(clientSocket: Socket, options: MySqlSessio
   } finally {
     if (connectionId !== undefined) connectionIds.release(connectionId);
   }
+}
+
+/**
+ * `client_auth: entra`: the password is the person's Entra token, asked for with
+ * mysql_clear_password (as Azure does) and only over TLS: a client without it is refused before
+ * it sends anything. A refusal is 1045 with the reason, never the token.
+ */
+async function signInWithEntra(leg: PacketLeg, response: PasswordProof, scramble: Buffer, options: MySqlSessionOptions, host: string): Promise<SignedIn> {
+  if (!(leg.socket instanceof TLSSocket)) throw entraNeedsTls();
+  let answer = response.authResponse;
+  if (response.authPluginName !== AuthPlugin.ClearPassword) {
+    if (!hasCapability(response.capabilities, Capability.PluginAuth)) throw entraNeedsTls();
+    leg.send(encodeAuthSwitchRequest({ pluginName: AuthPlugin.ClearPassword, pluginData: Buffer.concat([scramble, Buffer.from([0])]) }));
+    answer = decodeAuthSwitchResponse(await leg.receive());
+  }
+  const token = decodeClearPassword(answer);
+  const verdict = await options.entra!.validate(token);
+  if (!verdict.ok) {
+    options.onEvent?.({ type: 'client-auth-refused', reason: verdict.reason });
+    throw refusalFor(verdict.reason, entraRefused(response.username, host, verdict.reason, token.length > 0));
+  }
+  return { person: verdict.person, token };
 }
 
 /** What azdb greets with when the server could not be probed: a MySQL 8.0 server's capabilities. */

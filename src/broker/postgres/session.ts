@@ -17,7 +17,7 @@ import type { Socket } from 'node:net';
 import { errorMessage, redactSecrets } from '../../errors.js';
 import type { SessionIdentity } from '../audit.js';
 import { sessionRecord, type SessionOptions } from '../session-record.js';
-import { awaitStartup, clientConnection, type ClientConnection } from './startup-phase.js';
+import { MAX_TOKEN_LOGIN_MESSAGE, awaitStartup, clientConnection, type ClientConnection } from './startup-phase.js';
 import { loginWait } from '../login-wait.js';
 import { hangUp, relay } from '../relay.js';
 import { sourceKey } from '../login-backoff.js';
@@ -29,6 +29,7 @@ import { HandshakeTimeoutError, PeerClosedError, WireReader } from '../wire-read
 import { FrameDecoder } from './codec/frame-decoder.js';
 import {
   FrontendCode,
+  decodePasswordMessage,
   decodeSaslInitialResponse,
   encodeAuthentication,
   encodeBackendKeyData,
@@ -47,6 +48,11 @@ import { PgUpstreamRefused, loginUpstream, type UpstreamSession } from './upstre
 import { PoolClosed, PoolWaitTimeout } from './pool/pool-manager.js';
 import type { AcquiredConnection, PoolMember, PostgresPool } from './pool/postgres-pool.js';
 import { pooledRelay } from './pool/pooled-relay.js';
+import { describeRefusal, isBlameless, refusalFor, upstreamTokenGetter, type SignedIn } from '../client-entra.js';
+import type { SignedInRecord } from '../session-record.js';
+import { loopbackPeerUser } from '../peer-user.js';
+import { EXPIRED_MESSAGE, watchExpiry } from '../expiry-watch.js';
+import { POSTGRES_FAREWELL, postgresBoundary } from './transaction-boundary.js';
 import type { ServerConnection } from './pool/server-connection.js';
 import { SessionTracker } from './pool/session-tracker.js';
 import { AttachRefused, transactionRelay } from './pool/transaction-relay.js';
@@ -88,7 +94,7 @@ export async function runPostgresSession(clientSocket: Socket, options: Postgres
   const record = sessionRecord(id, clientSocket, options.audit, options.onEvent, started);
   const handshakeMs = options.handshakeTimeoutMs ?? 60_000;
   const deadline = { at: started + handshakeMs, what: 'the client to log in' };
-  const client = clientConnection(clientSocket);
+  const client = clientConnection(clientSocket, options.entra ? MAX_TOKEN_LOGIN_MESSAGE : undefined);
   let identity: SessionIdentity | undefined;
   try {
     // AwaitingStartup
@@ -125,15 +131,18 @@ export async function runPostgresSession(clientSocket: Socket, options: Postgres
       client_address: `${clientSocket.remoteAddress}:${clientSocket.remotePort}`,
     };
 
-    // Authenticating: the tunnel's local password, never forwarded anywhere.
-    await authenticateClient(socket, reader, options.localPassword, dbUser, deadline).catch(async (error: unknown) => {
-      if (error instanceof PgClientError && error.fields.code === WRONG_PASSWORD) await afterWrongPassword(options, clientSocket.remoteAddress, socket, deadline);
+    // Authenticating: the tunnel's local password (never forwarded anywhere), or the person's Entra token.
+    const signingIn = options.entra
+      ? signInWithEntra(socket, reader, options, dbUser, deadline)
+      : authenticateClient(socket, reader, options.localPassword, dbUser, deadline).then(() => undefined);
+    const signedIn = await signingIn.catch(async (error: unknown) => {
+      if (error instanceof PgClientError && error.fields.code === WRONG_PASSWORD && !isBlameless(error)) await afterWrongPassword(options, clientSocket.remoteAddress, socket, deadline);
       throw error;
     });
     options.logins?.succeeded(clientSocket.remoteAddress);
 
     // Authorizing
-    const decision = options.authorize(dbUser, dbName);
+    const decision = options.authorize(dbUser, dbName, signedIn?.person);
     if (!decision.allowed) {
       throw fatal(
         '28000',
@@ -147,14 +156,17 @@ export async function runPostgresSession(clientSocket: Socket, options: Postgres
     await options.audit.wait();
     if (socket.destroyed) throw new PeerClosedError();
 
+    const upstreamOptions = upstreamTokenGetter(options, options.entra, signedIn);
+    const osUser = signedIn ? await loopbackPeerUser(clientSocket) : undefined;
+    const who = signedIn ? { person: signedIn.person, decision, ...(osUser ? { osUser } : {}) } : undefined;
     if (options.pool) {
-      await relayPooled(options, options.pool, client, startup.params, { identity, dbUser, dbName, record }, loginWait(deadline, handshakeMs, options.closing));
+      await relayPooled(upstreamOptions, options.pool, client, startup.params, { identity, dbUser, dbName, record, ...(who ? { signedIn: who } : {}) }, loginWait(deadline, handshakeMs, options.closing));
       return;
     }
 
     // ConnectingUpstream, within the client's login deadline
     const wait = loginWait(deadline, handshakeMs, options.closing);
-    const { token, upstream } = await connectUpstream(options, startup.params, dbUser, dbName, wait.signal).finally(() => wait.dispose());
+    const { token, upstream } = await connectUpstream(upstreamOptions, startup.params, dbUser, dbName, wait.signal).finally(() => wait.dispose());
 
     // Relaying
     const minted = upstream.backendKey
@@ -166,11 +178,19 @@ export async function runPostgresSession(clientSocket: Socket, options: Postgres
       const early = reader.detach();
       socket.write(Buffer.concat([...greeting, ...(minted ? [encodeBackendKeyData(minted.processId, minted.secretKey)] : []), ready]));
       if (upstream.rest.length > 0) socket.write(upstream.rest);
-      record.started(identity, dbUser, dbName, token);
-      const result = options.audit.queries
-        ? await relay(socket, upstream.socket, early, queryAudit(options.audit, identity), () => options.audit.wait())
-        : await relay(socket, upstream.socket, early);
-      record.ended(identity, result.error ? 'error' : 'ok', result.error);
+      record.started(identity, dbUser, dbName, token, who);
+      const relaying = options.audit.queries
+        ? relay(socket, upstream.socket, early, queryAudit(options.audit, identity), () => options.audit.wait())
+        : relay(socket, upstream.socket, early);
+      // After the relay's pipe: the watch sees each server chunk once the client has been sent it.
+      const expiry =
+        signedIn && options.entra?.disconnectExpired
+          ? watchExpiry(socket, upstream.socket, signedIn.person.expiresAt, postgresBoundary(early), POSTGRES_FAREWELL, () => options.onEvent?.({ type: 'expired-disconnect' }))
+          : undefined;
+      const result = await relaying;
+      expiry?.stop();
+      const error = expiry?.fired ? EXPIRED_MESSAGE : result.error;
+      record.ended(identity, error ? 'error' : 'ok', error);
     } finally {
       if (minted) options.cancels.release(minted.processId);
     }
@@ -231,7 +251,7 @@ async function relayPooled(
   pool: PostgresPool,
   client: ClientConnection,
   params: Record<string, string>,
-  who: { identity: SessionIdentity; dbUser: string; dbName: string; record: ReturnType<typeof sessionRecord> },
+  who: { identity: SessionIdentity; dbUser: string; dbName: string; record: ReturnType<typeof sessionRecord>; signedIn?: SignedInRecord },
   wait: ReturnType<typeof loginWait>,
 ): Promise<void> {
   const { socket, reader } = client;
@@ -281,7 +301,7 @@ async function relayPooled(
     greeting.push(encodeReadyForQuery('I'));
     const early = reader.detach();
     socket.write(Buffer.concat(greeting));
-    who.record.started(who.identity, who.dbUser, who.dbName, token);
+    who.record.started(who.identity, who.dbUser, who.dbName, token, who.signedIn);
     const tap = options.audit.queries ? queryAudit(options.audit, who.identity) : undefined;
     if (transactionMode) {
       released = true;
@@ -368,6 +388,31 @@ async function authenticateClient(
   const result = scram.final(await next('a SASLResponse'));
   if (!result.ok) throw wrong();
   socket.write(encodeAuthentication({ type: 'sasl-final', data: result.serverFinal }));
+}
+
+/**
+ * `client_auth: entra`: the password is the person's Entra token, asked for in clear text (what
+ * Azure itself asks psql for; a listener off loopback has TLS). A refusal is 28P01 with the
+ * reason, never the token.
+ */
+async function signInWithEntra(
+  socket: Socket,
+  reader: WireReader<FrameDecoder>,
+  options: PostgresSessionOptions,
+  dbUser: string,
+  deadline: { at: number; what: string },
+): Promise<SignedIn> {
+  socket.write(encodeAuthentication({ type: 'cleartext' }));
+  const frame = await reader.read((decoder) => decoder.next(), deadline);
+  if (frame.code !== FrontendCode.Password) throw fatal('08P01', `expected a password message, got message type ${frame.code}`);
+  const token = decodePasswordMessage(frame.payload);
+  const verdict = await options.entra!.validate(token);
+  if (!verdict.ok) {
+    options.onEvent?.({ type: 'client-auth-refused', reason: verdict.reason });
+    const { message, hint } = describeRefusal(verdict.reason, dbUser);
+    throw refusalFor(verdict.reason, fatal(WRONG_PASSWORD, message, hint));
+  }
+  return { person: verdict.person, token };
 }
 
 /** CancelRequest to the upstream server over TLS, with the server's real key. */

@@ -12,20 +12,27 @@ import { GSSENC_REQUEST_CODE, SSL_REQUEST_CODE, unsupportedProtocol, type Startu
 
 /** The longest message a client may send before relaying (SASL messages); startup packets have their own cap. */
 const MAX_LOGIN_MESSAGE = 4096;
+/**
+ * Where the password is an Entra token (`client_auth: entra`): a person's token with its groups
+ * claim runs to several KiB; PostgreSQL takes up to 64 KiB (PG_MAX_AUTH_TOKEN_LENGTH).
+ */
+export const MAX_TOKEN_LOGIN_MESSAGE = 64 * 1024;
 
 /** The client's side of the connection; upgraded in place when the client starts TLS. */
 export interface ClientConnection {
   socket: Socket;
   reader: WireReader<FrameDecoder>;
   encrypted: boolean;
+  /** The longest message read before relaying. */
+  maxLoginMessage: number;
 }
 
-export function clientConnection(socket: Socket): ClientConnection {
-  return { socket, reader: loginReader(socket), encrypted: false };
+export function clientConnection(socket: Socket, maxLoginMessage = MAX_LOGIN_MESSAGE): ClientConnection {
+  return { socket, reader: loginReader(socket, maxLoginMessage), encrypted: false, maxLoginMessage };
 }
 
-function loginReader(socket: Socket): WireReader<FrameDecoder> {
-  return new WireReader(socket, new FrameDecoder({ maxLength: MAX_LOGIN_MESSAGE }));
+function loginReader(socket: Socket, maxLength: number): WireReader<FrameDecoder> {
+  return new WireReader(socket, new FrameDecoder({ maxLength }));
 }
 
 export type FirstMessage = Extract<StartupPacket, { type: 'startup' } | { type: 'cancel' }>;
@@ -56,7 +63,7 @@ export async function awaitStartup(client: ClientConnection, clientTls: SecureCo
         } else {
           client.socket.write('N');
         }
-        client.reader = loginReader(client.socket);
+        client.reader = loginReader(client.socket, client.maxLoginMessage);
         if (early.length > 0) throw unencryptedData('SSL request');
         break;
       }
@@ -65,7 +72,7 @@ export async function awaitStartup(client: ClientConnection, clientTls: SecureCo
         gssDone = true;
         const early = client.reader.detach();
         client.socket.write('N');
-        client.reader = loginReader(client.socket);
+        client.reader = loginReader(client.socket, client.maxLoginMessage);
         if (early.length > 0) throw unencryptedData('GSSAPI encryption request');
         break;
       }

@@ -1,0 +1,84 @@
+/**
+ * `disconnect_expired`: once the person's token has expired, the session ends at its next
+ * transaction boundary — the server has answered everything the client sent and no transaction
+ * is open — with a notice the client shows, as a server ends an idle session. A session inside a
+ * transaction, or with a command in flight, is never cut.
+ *
+ * It only watches: each protocol's {@link BoundaryTracker} scans both streams on the side (no
+ * copy, nothing on the relay's path) and says when the session is at rest.
+ */
+import type { Socket } from 'node:net';
+
+export const EXPIRED_MESSAGE = 'the Entra token this session signed in with has expired; sign in again with a new token';
+export const EXPIRED_HINT = 'Get a new token (az account get-access-token --resource-type oss-rdbms) and connect again.';
+
+/** Follows a protocol's messages to know when the session is at a transaction boundary. */
+export interface BoundaryTracker {
+  fromServer(chunk: Buffer): void;
+  fromClient(chunk: Buffer): void;
+  /** Everything sent has been answered, and no transaction is open. */
+  readonly atRest: boolean;
+}
+
+/** What each side is sent at the cut: the client a notice, the server a goodbye (Terminate, COM_QUIT). */
+export interface Farewell {
+  client: Buffer;
+  server: Buffer;
+}
+
+export interface ExpiryWatch {
+  /** The session was ended because its token expired. */
+  readonly fired: boolean;
+  stop(): void;
+}
+
+/** setTimeout takes at most 2^31-1 ms. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Start it after the relay's pipes, so each server chunk has reached the client before it is looked at. */
+export function watchExpiry(client: Socket, server: Socket, expiresAt: number, tracker: BoundaryTracker, farewell: Farewell, onCut: () => void, now: () => number = Date.now): ExpiryWatch {
+  let expired = false;
+  let fired = false;
+  let timer: NodeJS.Timeout | undefined;
+
+  const cut = (): void => {
+    if (fired || client.destroyed) return;
+    fired = true;
+    stop();
+    server.unpipe(client);
+    client.end(farewell.client);
+    server.end(farewell.server);
+    onCut();
+  };
+  const fromServer = (chunk: Buffer): void => {
+    tracker.fromServer(chunk);
+    if (expired && tracker.atRest) cut();
+  };
+  const fromClient = (chunk: Buffer): void => tracker.fromClient(chunk);
+  const arm = (): void => {
+    const left = expiresAt - now();
+    if (left > MAX_TIMER_MS) {
+      timer = setTimeout(arm, MAX_TIMER_MS).unref();
+      return;
+    }
+    timer = setTimeout(() => {
+      expired = true;
+      if (tracker.atRest) cut();
+    }, Math.max(0, left)).unref();
+  };
+  function stop(): void {
+    clearTimeout(timer);
+    server.off('data', fromServer);
+    client.off('data', fromClient);
+  }
+
+  server.on('data', fromServer);
+  client.on('data', fromClient);
+  arm();
+  return {
+    get fired() {
+      return fired;
+    },
+    stop,
+  };
+}
