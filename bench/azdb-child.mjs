@@ -5,11 +5,12 @@
  * through a TokenCache (as in `azdb proxy db`), warmed once before the listener opens, so every
  * token fetch counted after `ready` happened on a client's connection path.
  *
- * Messages from the parent: {type:'start', ...}, {type:'stats'}, {type:'stop'}.
+ * Messages from the parent: {type:'start', ...}, {type:'stats'}, {type:'heap', file}, {type:'stop'}.
  */
 import { openTunnel } from '../dist/broker/tunnel.js';
 import { TokenCache } from '../dist/azure/token-cache.js';
 import { CLOUDS, databaseScope } from '../dist/azure/clouds.js';
+import { writeHeapSnapshot } from 'node:v8';
 import { NO_AUDIT, createFileAuditSink } from '../dist/broker/audit.js';
 
 if (!process.send) {
@@ -73,6 +74,9 @@ async function handle(message) {
         cacheHits: tokens?.stats.cacheHits ?? 0,
         memory: process.memoryUsage(),
       });
+      break;
+    case 'heap':
+      process.send({ type: 'heap', file: writeHeapSnapshot(message.file) });
       break;
     case 'stop':
       await tunnel?.close(0);
