@@ -326,7 +326,7 @@ describe('azdb serve', () => {
     }
   });
 
-  it('--workers 2: spreads connections over both workers, sums /metrics, and reloads and drains both', async () => {
+  it('--workers 2: spreads connections over both workers, sums /metrics, replaces a dead worker, and reloads and drains both', async () => {
     const [port, httpPort] = [await freePort(), await freePort()];
     const config = await newConfig({ listeners: [{ database: 'orders', host: '127.0.0.1', port, db_user: USER, db_name: 'orders' }], http: `127.0.0.1:${httpPort}` });
     const serve = startServe(config, ['--workers', '2']);
@@ -339,8 +339,10 @@ describe('azdb serve', () => {
       // Each worker starts the listener; both accept the one password the primary wrote.
       const { password } = await generatedPassword(serve, 'orders');
       await waitFor(() => serve.logs().filter((l) => l.event === 'listener.up').length === 2, 'the listener up in both workers');
+      const killed: unknown[] = [];
       for (let i = 0; i < 4; i += 1) {
         const c = pgClient(port, password);
+        c.on('error', (error) => killed.push(error)); // the sessions of the worker killed below
         await c.connect();
         clients.push(c);
       }
@@ -357,6 +359,23 @@ describe('azdb serve', () => {
       expect(ready.ready).toBe(true);
       expect(ready.checks.sessions.open).toBe(4);
       expect(ready.checks.workers.map((w) => w.worker).sort()).toEqual(workers);
+
+      // A worker that dies is replaced; its sessions are gone, the other worker's go on.
+      const [victim, survivor] = [starts[0]!.worker as number, workers.find((w) => w !== starts[0]!.worker)!];
+      process.kill(victim, 'SIGKILL');
+      const replaced = await serve.waitForLog('worker.start');
+      expect(serve.logs().find((l) => l.event === 'worker.exit')).toMatchObject({ worker: victim, signal: 'SIGKILL' });
+      await waitFor(() => killed.length === 2, 'the killed worker\'s two sessions cut');
+      for (const c of clients.splice(0)) await c.end().catch(() => {});
+      await waitFor(async () => (JSON.parse((await http(httpPort, '/readyz')).body) as { ready: boolean }).ready, 'ready again with a new worker');
+      workers.splice(0, workers.length, ...[survivor, replaced.worker as number].sort());
+      await waitFor(() => serve.logs().filter((l) => l.event === 'listener.up').length === 3, 'the listener up in the new worker');
+      for (let i = 0; i < 4; i += 1) {
+        const c = pgClient(port, password);
+        await c.connect();
+        clients.push(c);
+      }
+      await waitFor(() => serve.logs().filter((l) => l.event === 'session.start' && l.worker === replaced.worker).length > 0, 'a session in the new worker');
 
       serve.child.kill('SIGHUP');
       await waitFor(() => new Set(serve.logs().filter((l) => l.event === 'reload').map((l) => l.worker)).size === 2, 'a reload in each worker');
