@@ -188,6 +188,7 @@ export async function startServePrimary(ctx: CoreContext, options: Omit<ServeOpt
     listening: () => listening,
     workerPids: () => [...workers].map((worker) => worker.process.pid ?? 0),
     readiness,
+    // The primary relays nothing itself: its HTTP endpoint answers with the workers' pools and metrics.
     pools: () => ({ pools: [] }),
     metrics: async () => [],
     async reload() {
