@@ -774,6 +774,8 @@ export interface PoolsReport {
     idle_timeout_seconds: number;
     server_lifetime_seconds: number;
     max_client_wait_seconds: number;
+    /** `azdb serve --workers N` (N > 1): the worker whose pool this is (each has its own). */
+    worker?: number;
     keys: Array<{
       db_user: string;
       db_name: string;
