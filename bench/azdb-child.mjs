@@ -8,11 +8,12 @@
  * With `pool` (a `pool:` mapping as the config check returns it) the tunnel pools its server
  * connections, as a database with `pool:` in azdb.yaml does.
  *
- * Messages from the parent: {type:'start', ...}, {type:'stats'}, {type:'stop'}.
+ * Messages from the parent: {type:'start', ...}, {type:'stats'}, {type:'heap', file}, {type:'stop'}.
  */
 import { openTunnel } from '../dist/broker/tunnel.js';
 import { TokenCache } from '../dist/azure/token-cache.js';
 import { CLOUDS, databaseScope } from '../dist/azure/clouds.js';
+import { writeHeapSnapshot } from 'node:v8';
 import { NO_AUDIT, createFileAuditSink } from '../dist/broker/audit.js';
 import { poolLimits } from '../dist/broker/postgres/pool/postgres-pool.js';
 
@@ -80,6 +81,9 @@ async function handle(message) {
         // Counters only (the identity is `oid:…@tenant`, never a token).
         pool: tunnel?.pool?.stats().map((s) => ({ ...s.info, clientsActive: s.clientsActive, clientsWaiting: s.clientsWaiting, serversActive: s.serversActive, serversIdle: s.serversIdle, serversOpening: s.serversOpening, logins: s.logins })),
       });
+      break;
+    case 'heap':
+      process.send({ type: 'heap', file: writeHeapSnapshot(message.file) });
       break;
     case 'stop':
       await tunnel?.close(0);

@@ -22,6 +22,9 @@
  *   AZDB_BENCH_PATHS=direct,azdb,pgbouncer,haproxy        AZDB_BENCH_WORKLOADS=select,tpcb,connect
  *   AZDB_BENCH_PROFILE=1      run the azdb child with --cpu-prof (profiles in bench/results/profiles;
  *                             summarise with `node bench/profile-top.mjs FILE.cpuprofile`)
+ *   AZDB_BENCH_NODE_FLAGS=... the azdb child's Node flags instead of those on bin/azdb.js's first line
+ *   AZDB_BENCH_HEAP_SNAPSHOT=1  write a heap snapshot of the azdb child with the idle connections open
+ *                             (bench/results/profiles; summarise with `node bench/heap-top.mjs FILE`)
  *
  * Pooling rows (README "Pooling"): an azdb tunnel with `pool:` (its own child) against pgbouncer in
  * the same pool mode, both with AZDB_BENCH_POOL_SERVERS server connections, TLS verify-full upstream:
@@ -82,6 +85,7 @@ const config = {
   paths: envList('AZDB_BENCH_PATHS', ALL_PATHS),
   workloads: envList('AZDB_BENCH_WORKLOADS', WORKLOADS.map((w) => w.key)),
   profile: process.env.AZDB_BENCH_PROFILE === '1',
+  heapSnapshot: process.env.AZDB_BENCH_HEAP_SNAPSHOT === '1',
   mysqlQueries: envInt('AZDB_BENCH_MYSQL_QUERIES', 200_000),
   pool: {
     mode: envChoice('AZDB_BENCH_POOL_MODE', ['session', 'transaction'], 'transaction'),
@@ -370,6 +374,8 @@ async function waitForBackends(postgres, atMost, timeoutMs = 60_000) {
 
 /** The Node flags on the first line of bin/azdb.js: the bench's azdb runs as the real one does. */
 function azdbNodeFlags() {
+  // An experiment's flags instead (docs/performance.md): AZDB_BENCH_NODE_FLAGS="--max-semi-space-size=4".
+  if (process.env.AZDB_BENCH_NODE_FLAGS !== undefined) return process.env.AZDB_BENCH_NODE_FLAGS.split(/\s+/).filter(Boolean);
   const shebang = readFileSync(join(BENCH_DIR, '..', 'bin', 'azdb.js'), 'utf8').split('\n')[0];
   return (/\bnode((?: --[\w-]+(?:=\S+)?)*)\s*$/.exec(shebang)?.[1] ?? '').trim().split(/\s+/).filter(Boolean);
 }
@@ -420,6 +426,7 @@ async function startAzdbChild({ protocol = 'postgres', port, serverName = FQDN, 
     password: ready.password,
     poolLimits: ready.poolLimits,
     stats: () => request({ type: 'stats' }, 'stats'),
+    heapSnapshot: (file) => request({ type: 'heap', file }, 'heap'),
     async stop() {
       if (child.exitCode !== null) return;
       await Promise.race([request({ type: 'stop' }, 'stopped').catch(() => {}), sleep(10_000)]);
@@ -626,6 +633,11 @@ async function idleRss(path, pid, options, postgres) {
   const hwmKiB = procStatusKiB(pid, 'VmHWM');
   const upstream = await postgres.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE backend_type = 'client backend' AND usename = 'bench'");
   const extra = path.name === 'azdb' ? await path.proxy.stats() : undefined;
+  if (path.name === 'azdb' && config.heapSnapshot) {
+    mkdirSync(join(RESULTS_DIR, 'profiles'), { recursive: true });
+    const { file } = await path.proxy.heapSnapshot(join(RESULTS_DIR, 'profiles', `idle-${config.idle}-${Date.now()}.heapsnapshot`));
+    log(`  heap snapshot with ${config.idle} idle: ${file}`);
+  }
   await idle.close();
   return {
     connections: idle.clients.length,

@@ -26,7 +26,7 @@ export interface HealthServerOptions {
   port: number;
   readiness(): Promise<Readiness>;
   metrics(): Promise<MetricsExposition>;
-  /** The body of /pools; absent: 404. */
+  /** The body of /pools (or a promise of it: `azdb serve --workers N` asks its workers); absent: 404. */
   pools?(): unknown;
   onError?: (error: Error) => void;
 }
@@ -92,7 +92,7 @@ async function handle(options: HealthServerOptions, request: IncomingMessage, re
     }
     case '/pools':
       if (options.pools) {
-        send(response, 200, 'application/json', JSON.stringify(options.pools()));
+        send(response, 200, 'application/json', JSON.stringify(await options.pools()));
         return;
       }
       send(response, 404, 'application/json', JSON.stringify({ error: 'not found', paths: ['/healthz', '/readyz', '/metrics'] }));

@@ -95,6 +95,11 @@ export interface BrokerServerOptions {
    * authority); without it such a listener does not start.
    */
   clientTokens?: (allowedTenants: readonly string[]) => ClientTokenValidator;
+  /**
+   * Writes a loopback listener's generated password (file `name` in `dir`); `azdb serve --workers N`
+   * has the primary write it once, so that every worker accepts the same one. @default writeGeneratedPassword
+   */
+  generatePassword?: (dir: string, name: string) => Promise<{ password: string; path: string }>;
 }
 
 /** A listener of the config, prepared: everything read and checked, nothing bound yet. */
@@ -165,7 +170,7 @@ const POOL_LABELS = ['listener', 'database', 'db_user', 'db_name', 'identity'] a
 /** The metric families of `azdb serve`; names and labels are part of what dashboards rely on. */
 export function createServeMetrics(registry: MetricsRegistry): ServeMetrics {
   return {
-    listenerUp: registry.gauge('azdb_listener_up', 'Whether a configured listener is accepting connections (1) or not (0).', ['listener', 'database']),
+    listenerUp: registry.gauge('azdb_listener_up', 'Whether a configured listener is accepting connections (1) or not (0).', ['listener', 'database'], 'min'),
     sessionsOpen: registry.gauge('azdb_sessions_open', 'Sessions relaying to a database now.', ['database', 'protocol']),
     sessionsTotal: registry.counter(
       'azdb_sessions_total',
@@ -178,16 +183,16 @@ export function createServeMetrics(registry: MetricsRegistry): ServeMetrics {
     tokenFetches: registry.counter('azdb_token_fetches_total', 'Entra token requests to the credential: missing (no usable token) or refresh (before expiry).', ['reason']),
     tokenFailures: registry.counter('azdb_token_fetch_failures_total', 'Entra token requests that failed (including those abandoned at the deadline).'),
     tokenTimeouts: registry.counter('azdb_token_fetch_timeouts_total', "Entra token requests abandoned without an answer at azdb's deadline (30 s)."),
-    tokenSourceStuck: registry.gauge('azdb_token_source_stuck', 'Whether the last database token request got no answer within the deadline (1) or not (0).'),
-    tokenFetchWaiting: registry.gauge('azdb_token_fetch_waiting_seconds', 'How long the database token request in flight has waited for the credential (0 when none).'),
-    tokenExpiry: registry.gauge('azdb_token_expiry_timestamp_seconds', 'When the cached database token expires (Unix time; 0 when none).'),
+    tokenSourceStuck: registry.gauge('azdb_token_source_stuck', 'Whether the last database token request got no answer within the deadline (1) or not (0).', [], 'max'),
+    tokenFetchWaiting: registry.gauge('azdb_token_fetch_waiting_seconds', 'How long the database token request in flight has waited for the credential (0 when none).', [], 'max'),
+    tokenExpiry: registry.gauge('azdb_token_expiry_timestamp_seconds', 'When the cached database token expires (Unix time; 0 when none).', [], 'min'),
     reloads: registry.counter('azdb_config_reloads_total', 'Config reloads (SIGHUP) by result.', ['result']),
     errors: registry.counter('azdb_errors_total', 'Errors by kind: session, relay, token, reload, listener, http, discovery, audit.', ['kind']),
-    discoveryDatabases: registry.gauge('azdb_discovery_databases', 'Databases found by the last discovery listing.'),
-    discoveryErrors: registry.gauge('azdb_discovery_errors', 'Scopes the last discovery listing could not list (403, throttling...).'),
+    discoveryDatabases: registry.gauge('azdb_discovery_databases', 'Databases found by the last discovery listing.', [], 'max'),
+    discoveryErrors: registry.gauge('azdb_discovery_errors', 'Scopes the last discovery listing could not list (403, throttling...).', [], 'max'),
     discoveryRefreshes: registry.counter('azdb_discovery_refreshes_total', 'Discovery listings whose result changed what is known.'),
     auditQueueBytes: registry.gauge('azdb_audit_queue_bytes', 'Audit bytes waiting to be written (at its limit: sessions wait under on_failure block, lines are dropped under drop).'),
-    auditFailing: registry.gauge('azdb_audit_failing', 'Whether the last write to the audit log failed (1) or not (0).'),
+    auditFailing: registry.gauge('azdb_audit_failing', 'Whether the last write to the audit log failed (1) or not (0).', [], 'max'),
     auditDroppedLines: registry.counter('azdb_audit_dropped_lines_total', 'Audit lines dropped: the queue was full (on_failure drop) or could not be written before a reload or shutdown.'),
     auditWriteErrors: registry.counter('azdb_audit_write_errors_total', 'Failed writes to the audit log (each is tried again).'),
     loginFailures: registry.counter('azdb_login_failures_total', "Wrong passwords (a listener's local password) from clients.", ['listener', 'protocol']),
@@ -609,7 +614,8 @@ export class BrokerServer {
     } else if (p.spec.client_auth === 'entra') {
       password = newLocalPassword(); // never asked for: people sign in with their tokens
     } else {
-      listener.generated = generated ?? (await writeGeneratedPassword(join(this.options.stateDir, 'serve'), `${p.spec.database}-${p.spec.host}-${p.spec.port}`));
+      const generate = this.options.generatePassword ?? writeGeneratedPassword;
+      listener.generated = generated ?? (await generate(join(this.options.stateDir, 'serve'), `${p.spec.database}-${p.spec.host}-${p.spec.port}`));
       password = listener.generated.password;
     }
     const labels = { database: target.name, protocol: target.protocol };
@@ -825,6 +831,8 @@ export interface PoolsReport {
     max_client_wait_seconds: number;
     /** Transaction mode: server-side prepared statements per server connection (0: a named prepare pins the client). */
     max_prepared_statements: number;
+    /** `azdb serve --workers N` (N > 1): the worker whose pool this is (each has its own). */
+    worker?: number;
     keys: Array<{
       db_user: string;
       db_name: string;

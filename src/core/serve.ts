@@ -8,8 +8,9 @@ import { CLOUDS, databaseScope, type Cloud } from '../azure/clouds.js';
 import { clientTokenAuthority, createClientTokenValidator, type ClientTokenValidator } from '../azure/client-token.js';
 import { startHealthServer, type HealthServer } from '../broker/health-server.js';
 import type { Logger } from '../broker/log.js';
-import { MetricsRegistry } from '../broker/metrics.js';
-import { BrokerServer } from '../broker/serve.js';
+import type { Readiness } from '../broker/health-server.js';
+import { MetricsRegistry, type MetricsSnapshot } from '../broker/metrics.js';
+import { BrokerServer, type PoolsReport } from '../broker/serve.js';
 import { parseHostPort } from '../config/address.js';
 import { loadConfig } from '../config/load.js';
 import { UserError, errorMessage } from '../errors.js';
@@ -26,6 +27,8 @@ export interface ServeOptions {
   log: Logger;
   /** Where `broker.audit.path: "-"` writes. */
   auditStdout: Writable;
+  /** A worker of `azdb serve --workers N`: no HTTP endpoint (the primary answers it), and the primary's generated passwords. */
+  worker?: { generatePassword(dir: string, name: string): Promise<{ password: string; path: string }> };
 }
 
 export interface ServeHandle {
@@ -35,6 +38,10 @@ export interface ServeHandle {
   readonly http: { host: string; port: number } | undefined;
   /** The listeners accepting connections now. */
   listening(): Array<{ label: string; host: string; port: number }>;
+  /** What /readyz, /pools and /metrics answer, for a primary that merges its workers'. */
+  readiness(): Promise<Readiness>;
+  pools(): PoolsReport;
+  metrics(): Promise<MetricsSnapshot>;
   /** Loads the config again and applies it; false when it is rejected (the old one keeps serving). */
   reload(): Promise<boolean>;
   /**
@@ -50,7 +57,7 @@ export async function startServe(ctx: CoreContext, options: ServeOptions): Promi
   const { log } = options;
   const configFile = configPath(ctx);
   const first = await loadConfig(configFile);
-  const httpAddress = first.broker.http.address;
+  const httpAddress = options.worker ? undefined : first.broker.http.address;
   const httpEndpoint = httpAddress === undefined ? undefined : parseHostPort(httpAddress);
   if (httpEndpoint && !httpEndpoint.ok) throw new UserError(`broker.http.address: ${httpEndpoint.reason}`);
 
@@ -67,6 +74,7 @@ export async function startServe(ctx: CoreContext, options: ServeOptions): Promi
     stateDir: stateDirOf(ctx),
     ...(options.maxConnections !== undefined ? { maxConnections: options.maxConnections } : {}),
     reloadDrainMs: options.reloadDrainMs,
+    ...(options.worker ? { generatePassword: options.worker.generatePassword } : {}),
   });
   try {
     await broker.start();
@@ -102,6 +110,9 @@ export async function startServe(ctx: CoreContext, options: ServeOptions): Promi
     configFile,
     http: health ? { host: health.host, port: health.port } : undefined,
     listening: () => broker.listening(),
+    readiness: () => broker.readiness(),
+    pools: () => broker.pools(),
+    metrics: () => registry.snapshot(),
     reload: () => broker.reload(),
     stop(drainMs) {
       const drained = broker.stop(drainMs);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MetricsRegistry } from '../../src/broker/metrics.js';
+import { MetricsRegistry, renderMerged } from '../../src/broker/metrics.js';
 import { parsePrometheusText } from '../helpers/prometheus.js';
 
 describe('MetricsRegistry', () => {
@@ -31,6 +31,25 @@ describe('MetricsRegistry', () => {
         '',
       ].join('\n'),
     );
+  });
+
+  it('merges the snapshots of several workers: counters and session gauges summed, state gauges by min or max, collectors run', async () => {
+    const worker = (open: number, up: number, failing: number, expiry: number) => {
+      const registry = new MetricsRegistry();
+      registry.counter('azdb_sessions_total', 'Sessions.', ['result']).inc({ result: 'ok' }, open * 10);
+      registry.gauge('azdb_sessions_open', 'Open.').set(open);
+      registry.gauge('azdb_listener_up', 'Up.', ['listener'], 'min').set({ listener: 'a' }, up);
+      registry.gauge('azdb_audit_failing', 'Failing.', [], 'max').set(failing);
+      const expiryGauge = registry.gauge('azdb_token_expiry_timestamp_seconds', 'Expiry.', [], 'min');
+      registry.onCollect(() => expiryGauge.set(expiry));
+      return registry.snapshot();
+    };
+    const merged = parsePrometheusText(await renderMerged([await worker(2, 1, 0, 2000), await worker(3, 0, 1, 1000)]));
+    expect(merged.value('azdb_sessions_total', { result: 'ok' })).toBe(50);
+    expect(merged.value('azdb_sessions_open')).toBe(5);
+    expect(merged.value('azdb_listener_up', { listener: 'a' })).toBe(0);
+    expect(merged.value('azdb_audit_failing')).toBe(1);
+    expect(merged.value('azdb_token_expiry_timestamp_seconds')).toBe(1000);
   });
 
   it('escapes label values so a database name cannot break the format', async () => {

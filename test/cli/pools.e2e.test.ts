@@ -143,6 +143,46 @@ describe('azdb serve with a pooled listener', () => {
     }
   });
 
+  it('with --workers 2 lists each worker\'s own pool, marked with its pid, and sums the pool metrics', async () => {
+    const [pgPort, httpPort] = [await freePort(), await freePort()];
+    const passwordFile = join(work, 'workers.password');
+    await writeFile(passwordFile, `${PASSWORD}\n`, { mode: 0o600 });
+    const config = join(work, 'workers.yaml');
+    await writeEmulatedConfig(config, azure, {
+      role: 'svc',
+      allow: { db_users: [USER], db_names: ['*'] },
+      broker: {
+        listeners: [{ database: 'orders', host: '127.0.0.1', port: pgPort, db_user: USER, db_name: 'orders', password_file: passwordFile, pool: { max_server_connections: 3 } }],
+        http: { address: `127.0.0.1:${httpPort}` },
+      },
+    });
+    const serve = execa('node', [BIN, '--config', config, 'serve', '--workers', '2'], { env, reject: false });
+    const clients: pg.Client[] = [];
+    try {
+      await waitFor(async () => (await fetch(`http://127.0.0.1:${httpPort}/readyz`).catch(() => undefined))?.status === 200 || undefined, 'azdb serve to be ready', 45_000);
+      for (let i = 0; i < 2; i += 1) {
+        const client = new pg.Client({ host: '127.0.0.1', port: pgPort, user: USER, database: 'orders', password: PASSWORD });
+        client.on('error', () => {});
+        await client.connect();
+        clients.push(client);
+      }
+      const listed = await runAzdb(['--config', config, 'pools', '--json'], env);
+      expect(listed.exitCode, listed.stderr).toBe(0);
+      const report = JSON.parse(listed.stdout) as PoolsReport;
+      expect(report.pools).toHaveLength(2);
+      expect(new Set(report.pools.map((p) => p.worker)).size).toBe(2);
+      for (const pool of report.pools) expect(pool.keys).toMatchObject([{ clients_active: 1, servers_active: 1 }]);
+      const metrics = parsePrometheusText(await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text());
+      expect(metrics.sum('azdb_pool_clients_active', { listener: `orders@127.0.0.1:${pgPort}` })).toBe(2);
+      const text = await runAzdb(['--config', config, 'pools'], env);
+      for (const pool of report.pools) expect(text.stdout).toContain(`orders@127.0.0.1:${pgPort} (worker ${pool.worker})  session mode`);
+    } finally {
+      for (const client of clients) await client.end().catch(() => {});
+      serve.kill('SIGTERM');
+      await serve;
+    }
+  });
+
   it('pools the clients of azdb proxy db when the database entry has a pool', async () => {
     const config = join(work, 'proxy-pool.yaml');
     const orders = { ...emulatedDatabase(azure, azure.servers.find((s) => s.name === 'orders')!), pool: { max_server_connections: 1, max_client_wait: '300ms' } };

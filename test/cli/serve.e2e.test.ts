@@ -326,6 +326,77 @@ describe('azdb serve', () => {
     }
   });
 
+  it('--workers 2: spreads connections over both workers, sums /metrics, replaces a dead worker, and reloads and drains both', async () => {
+    const [port, httpPort] = [await freePort(), await freePort()];
+    const config = await newConfig({ listeners: [{ database: 'orders', host: '127.0.0.1', port, db_user: USER, db_name: 'orders' }], http: `127.0.0.1:${httpPort}` });
+    const serve = startServe(config, ['--workers', '2']);
+    const clients: pg.Client[] = [];
+    try {
+      const start = await serve.waitForLog('serve.start');
+      const workers = (start.workers as string[]).map(Number).sort();
+      expect(new Set(workers).size).toBe(2);
+      expect(workers).not.toContain(start.pid);
+      // Each worker starts the listener; both accept the one password the primary wrote.
+      const { password } = await generatedPassword(serve, 'orders');
+      await waitFor(() => serve.logs().filter((l) => l.event === 'listener.up').length === 2, 'the listener up in both workers');
+      const killed: unknown[] = [];
+      for (let i = 0; i < 4; i += 1) {
+        const c = pgClient(port, password);
+        c.on('error', (error) => killed.push(error)); // the sessions of the worker killed below
+        await c.connect();
+        clients.push(c);
+      }
+      const starts = await waitFor(() => {
+        const lines = serve.logs().filter((l) => l.event === 'session.start');
+        return lines.length === 4 ? lines : undefined;
+      }, 'four session.start lines');
+      expect([...new Set(starts.map((l) => l.worker as number))].sort()).toEqual(workers);
+
+      const m = await metrics(httpPort);
+      expect(m.value('azdb_sessions_open', { database: 'orders', protocol: 'postgres' })).toBe(4);
+      expect(m.value('azdb_listener_up', { listener: `orders@127.0.0.1:${port}`, database: 'orders' })).toBe(1);
+      const ready = JSON.parse((await http(httpPort, '/readyz')).body) as { ready: boolean; checks: { sessions: { open: number }; workers: Array<{ worker: number; ready: boolean }> } };
+      expect(ready.ready).toBe(true);
+      expect(ready.checks.sessions.open).toBe(4);
+      expect(ready.checks.workers.map((w) => w.worker).sort()).toEqual(workers);
+
+      // A worker that dies is replaced; its sessions are gone, the other worker's go on.
+      const [victim, survivor] = [starts[0]!.worker as number, workers.find((w) => w !== starts[0]!.worker)!];
+      process.kill(victim, 'SIGKILL');
+      const replaced = await serve.waitForLog('worker.start');
+      expect(serve.logs().find((l) => l.event === 'worker.exit')).toMatchObject({ worker: victim, signal: 'SIGKILL' });
+      await waitFor(() => killed.length === 2, 'the killed worker\'s two sessions cut');
+      for (const c of clients.splice(0)) await c.end().catch(() => {});
+      await waitFor(async () => (JSON.parse((await http(httpPort, '/readyz')).body) as { ready: boolean }).ready, 'ready again with a new worker');
+      workers.splice(0, workers.length, ...[survivor, replaced.worker as number].sort());
+      await waitFor(() => serve.logs().filter((l) => l.event === 'listener.up').length === 3, 'the listener up in the new worker');
+      for (let i = 0; i < 4; i += 1) {
+        const c = pgClient(port, password);
+        await c.connect();
+        clients.push(c);
+      }
+      await waitFor(() => serve.logs().filter((l) => l.event === 'session.start' && l.worker === replaced.worker).length > 0, 'a session in the new worker');
+
+      serve.child.kill('SIGHUP');
+      await waitFor(() => new Set(serve.logs().filter((l) => l.event === 'reload').map((l) => l.worker)).size === 2, 'a reload in each worker');
+      expect((await metrics(httpPort)).value('azdb_config_reloads_total', { result: 'ok' })).toBe(2);
+
+      serve.child.kill('SIGTERM');
+      await waitFor(() => new Set(serve.logs().filter((l) => l.event === 'shutdown').map((l) => l.worker)).size === 2, 'a shutdown in each worker');
+      expect(serve.logs().filter((l) => l.event === 'shutdown').map((l) => l.open_sessions)).toEqual([2, 2]);
+      await waitFor(async () => (await refused(port)) === 'ECONNREFUSED', 'the listener closed');
+      expect((await http(httpPort, '/readyz')).status).toBe(503);
+      // Open sessions drain on: each still answers until its client ends it.
+      for (const c of clients) expect((await c.query('select 1 as one')).rows[0].one).toBe(1);
+      for (const c of clients.splice(0)) await c.end();
+      expect((await serve.child).exitCode).toBe(0);
+      expect(serve.logs().filter((l) => l.event === 'shutdown.done')).toHaveLength(2);
+    } finally {
+      for (const c of clients) await c.end().catch(() => {});
+      await stopServe(serve);
+    }
+  });
+
   it('cuts sessions still open at the --drain-seconds deadline and exits 0', async () => {
     const port = await freePort();
     const config = await newConfig({ listeners: [{ database: 'orders', host: '127.0.0.1', port, db_user: USER, db_name: 'orders' }] });

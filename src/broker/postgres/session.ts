@@ -169,15 +169,18 @@ export async function runPostgresSession(clientSocket: Socket, options: Postgres
     const { token, upstream } = await connectUpstream(upstreamOptions, startup.params, dbUser, dbName, wait.signal).finally(() => wait.dispose());
 
     // Relaying
-    const minted = upstream.backendKey
-      ? options.cancels.mint(() => forwardCancel(options.target, upstream.backendKey!), upstream.backendKey.processId)
-      : undefined;
+    const key = upstream.backendKey;
+    const minted = key ? options.cancels.mint(() => forwardCancel(options.target, key), key.processId) : undefined;
     try {
       const greeting = upstream.greeting;
       const ready = greeting.pop()!;
       const early = reader.detach();
       socket.write(Buffer.concat([...greeting, ...(minted ? [encodeBackendKeyData(minted.processId, minted.secretKey)] : []), ready]));
       if (upstream.rest.length > 0) socket.write(upstream.rest);
+      // This function stays parked in `relay` for the whole session, holding its locals: let the
+      // login's messages (views into the chunks they were read in) go now.
+      greeting.length = 0;
+      upstream.rest = Buffer.alloc(0);
       record.started(identity, dbUser, dbName, token, who);
       const relaying = options.audit.queries
         ? relay(socket, upstream.socket, early, queryAudit(options.audit, identity), () => options.audit.wait())

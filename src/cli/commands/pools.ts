@@ -19,7 +19,7 @@ export function poolLines(report: PoolsReport): string[] {
   const lines: string[] = [];
   for (const pool of report.pools) {
     lines.push(
-      `${pool.listener}  ${pool.mode} mode, at most ${pool.max_server_connections} server connections per key, min_idle ${pool.min_idle}, idle_timeout ${pool.idle_timeout_seconds} s, server_lifetime ${pool.server_lifetime_seconds} s, max_client_wait ${pool.max_client_wait_seconds} s${pool.mode === 'transaction' ? `, max_prepared_statements ${pool.max_prepared_statements}` : ''}`,
+      `${pool.listener}${pool.worker === undefined ? '' : ` (worker ${pool.worker})`}  ${pool.mode} mode, at most ${pool.max_server_connections} server connections per key, min_idle ${pool.min_idle}, idle_timeout ${pool.idle_timeout_seconds} s, server_lifetime ${pool.server_lifetime_seconds} s, max_client_wait ${pool.max_client_wait_seconds} s${pool.mode === 'transaction' ? `, max_prepared_statements ${pool.max_prepared_statements}` : ''}`,
     );
     if (pool.keys.length === 0) lines.push('  no server connections yet');
     for (const key of pool.keys) {

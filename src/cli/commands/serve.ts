@@ -1,19 +1,24 @@
 /**
- * `azdb serve [--max-connections N] [--drain-seconds S]`: the headless broker for a VM or a
+ * `azdb serve [--max-connections N] [--drain-seconds S] [--workers N]`: the headless broker for a VM or a
  * container with a managed identity. Listeners come from `broker.listeners`, health and metrics
  * are on `broker.http.address`, logs are JSON lines on stderr, audit goes to
  * `broker.audit.path` (`-` = stdout). SIGHUP reloads the config; SIGTERM / SIGINT stop accepting
  * and let open sessions finish for up to S seconds (a second signal cuts them), then exit 0.
  * The broker itself is started by src/core/serve.ts; this file owns the process: log, signals, exit.
+ * With --workers N > 1 this process is the primary of N workers (src/core/serve-cluster.ts), and
+ * each worker runs this same command and lands in {@link runWorker}.
  */
 import { createJsonLogger, type Logger } from '../../broker/log.js';
-import { startServe } from '../../core/serve.js';
+import { startServe, type ServeHandle } from '../../core/serve.js';
+import { isServeWorker, runServeWorker, startServePrimary } from '../../core/serve-cluster.js';
 import { UserError, toAzdbError } from '../../errors.js';
 import type { CliContext } from '../context.js';
 
 export interface ServeFlags {
   maxConnections?: number;
   drainSeconds: number;
+  /** Processes accepting on the listeners; 1: this process alone (no cluster). */
+  workers: number;
 }
 
 const SIGNALS: NodeJS.Signals[] = ['SIGHUP', 'SIGTERM', 'SIGINT'];
@@ -23,6 +28,7 @@ const EXIT_SAFETY_NET_MS = 5_000;
 
 export async function serve(ctx: CliContext, flags: ServeFlags): Promise<void> {
   const log = createJsonLogger((line) => ctx.out.info(line.slice(0, -1)));
+  if (isServeWorker()) return runWorker(ctx, flags, log);
   try {
     await run(ctx, flags, log);
   } catch (error) {
@@ -35,14 +41,19 @@ export async function serve(ctx: CliContext, flags: ServeFlags): Promise<void> {
 
 async function run(ctx: CliContext, flags: ServeFlags, log: Logger): Promise<void> {
   const drainMs = flags.drainSeconds * 1000;
-  const serving = await startServe(ctx, {
-    ...(flags.maxConnections !== undefined ? { maxConnections: flags.maxConnections } : {}),
-    reloadDrainMs: drainMs,
-    log,
-    auditStdout: process.stdout,
-  });
+  const common = { ...(flags.maxConnections !== undefined ? { maxConnections: flags.maxConnections } : {}), reloadDrainMs: drainMs, log };
+  let workerPids: (() => number[]) | undefined;
+  let serving: ServeHandle;
+  if (flags.workers > 1) {
+    const primary = await startServePrimary(ctx, { ...common, workers: flags.workers });
+    workerPids = primary.workerPids;
+    serving = primary;
+  } else {
+    serving = await startServe(ctx, { ...common, auditStdout: process.stdout });
+  }
   log.info('serve.start', {
     pid: process.pid,
+    ...(workerPids ? { workers: workerPids().map(String) } : {}),
     config: serving.configFile,
     listeners: serving.listening().map((l) => `${l.label}`),
     http: serving.http ? `${serving.http.host}:${serving.http.port}` : null,
@@ -85,11 +96,39 @@ async function run(ctx: CliContext, flags: ServeFlags, log: Logger): Promise<voi
   setTimeout(() => process.exit(), EXIT_SAFETY_NET_MS).unref();
 }
 
+/**
+ * One worker of --workers N: its log lines carry its pid, signals are the primary's to act on
+ * (a terminal's Ctrl+C reaches every process of the group), and it ends when the primary says.
+ */
+async function runWorker(ctx: CliContext, flags: ServeFlags, base: Logger): Promise<void> {
+  const worker = process.pid;
+  const log: Logger = {
+    log: (level, event, fields) => base.log(level, event, { ...fields, worker }),
+    info: (event, fields) => base.log('info', event, { ...fields, worker }),
+    warn: (event, fields) => base.log('warn', event, { ...fields, worker }),
+    error: (event, fields) => base.log('error', event, { ...fields, worker }),
+  };
+  const ignore = (): void => {};
+  for (const signal of SIGNALS) {
+    process.removeAllListeners(signal);
+    process.on(signal, ignore);
+  }
+  await runServeWorker(ctx, {
+    ...(flags.maxConnections !== undefined ? { maxConnections: flags.maxConnections } : {}),
+    reloadDrainMs: flags.drainSeconds * 1000,
+    log,
+    auditStdout: process.stdout,
+  });
+  process.disconnect?.();
+  setTimeout(() => process.exit(), EXIT_SAFETY_NET_MS).unref();
+}
+
 /** The command as main.ts declares it: flags arrive as text. */
-export function serveCommand(ctx: CliContext, options: { maxConnections?: string; drainSeconds: string }): Promise<void> {
+export function serveCommand(ctx: CliContext, options: { maxConnections?: string; drainSeconds: string; workers: string }): Promise<void> {
   return serve(ctx, {
     ...(options.maxConnections !== undefined ? { maxConnections: parseWhole('--max-connections', options.maxConnections, 1) } : {}),
     drainSeconds: parseWhole('--drain-seconds', options.drainSeconds, 0),
+    workers: parseWhole('--workers', options.workers, 1),
   });
 }
 

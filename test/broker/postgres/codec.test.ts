@@ -62,6 +62,12 @@ describe('messages', () => {
     expect(encodeProtocol2Error('FATAL', 'unsupported frontend protocol 2.0: server supports 3.0 to 3.0').toString('hex')).toBe(captured);
   });
 
+  it("decodes BackendKeyData's key into memory of its own, so a session's key does not pin a shared 8 KiB buffer slab", () => {
+    const { secretKey } = decodeBackendKeyData(payload(encodeBackendKeyData(77, Buffer.from([1, 2, 3, 4]))));
+    expect(secretKey).toEqual(Buffer.from([1, 2, 3, 4]));
+    expect(secretKey.buffer.byteLength).toBe(4);
+  });
+
   it('round-trip password, SASL initial response, BackendKeyData and ErrorResponse', () => {
     expect(decodePasswordMessage(payload(encodePasswordMessage('secret')))).toBe('secret');
     expect(decodeSaslInitialResponse(payload(encodeSaslInitialResponse('SCRAM-SHA-256', Buffer.from('n,,n=,r=x'))))).toEqual({

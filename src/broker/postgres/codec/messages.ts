@@ -193,7 +193,12 @@ export function decodeBackendKeyData(payload: Buffer): { processId: number; secr
   const reader = new PgPayloadReader(payload, 'BackendKeyData');
   const processId = reader.int32();
   if (reader.remaining < 4 || reader.remaining > 256) throw new PgProtocolError('BackendKeyData has a bad key length');
-  return { processId, secretKey: Buffer.from(reader.rest()) };
+  // A copy of its own: Buffer.from would put it in an 8 KiB pool slab, which it would then keep
+  // alive for the whole session.
+  const key = reader.rest();
+  const secretKey = Buffer.allocUnsafeSlow(key.length);
+  key.copy(secretKey);
+  return { processId, secretKey };
 }
 
 /** Tells a 3.x client with a newer minor version that the server speaks 3.0. */
