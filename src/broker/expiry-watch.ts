@@ -35,11 +35,38 @@ export interface ExpiryWatch {
 /** setTimeout takes at most 2^31-1 ms. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
+/** When the person's token expires: `expired` from then on, and `onExpired` called once then. */
+export interface ExpiryClock {
+  readonly expired: boolean;
+  stop(): void;
+}
+
+export function expiryClock(expiresAt: number, onExpired: () => void, now: () => number = Date.now): ExpiryClock {
+  let expired = false;
+  let timer: NodeJS.Timeout | undefined;
+  const arm = (): void => {
+    const left = expiresAt - now();
+    if (left > MAX_TIMER_MS) {
+      timer = setTimeout(arm, MAX_TIMER_MS).unref();
+      return;
+    }
+    timer = setTimeout(() => {
+      expired = true;
+      onExpired();
+    }, Math.max(0, left)).unref();
+  };
+  arm();
+  return {
+    get expired() {
+      return expired;
+    },
+    stop: () => clearTimeout(timer),
+  };
+}
+
 /** Start it after the relay's pipes, so each server chunk has reached the client before it is looked at. */
 export function watchExpiry(client: Socket, server: Socket, expiresAt: number, tracker: BoundaryTracker, farewell: Farewell, onCut: () => void, now: () => number = Date.now): ExpiryWatch {
-  let expired = false;
   let fired = false;
-  let timer: NodeJS.Timeout | undefined;
 
   const cut = (): void => {
     if (fired || client.destroyed) return;
@@ -52,33 +79,71 @@ export function watchExpiry(client: Socket, server: Socket, expiresAt: number, t
   };
   const fromServer = (chunk: Buffer): void => {
     tracker.fromServer(chunk);
-    if (expired && tracker.atRest) cut();
+    if (clock.expired && tracker.atRest) cut();
   };
   const fromClient = (chunk: Buffer): void => tracker.fromClient(chunk);
-  const arm = (): void => {
-    const left = expiresAt - now();
-    if (left > MAX_TIMER_MS) {
-      timer = setTimeout(arm, MAX_TIMER_MS).unref();
-      return;
-    }
-    timer = setTimeout(() => {
-      expired = true;
+  const clock = expiryClock(
+    expiresAt,
+    () => {
       if (tracker.atRest) cut();
-    }, Math.max(0, left)).unref();
-  };
+    },
+    now,
+  );
   function stop(): void {
-    clearTimeout(timer);
+    clock.stop();
     server.off('data', fromServer);
     client.off('data', fromClient);
   }
 
   server.on('data', fromServer);
   client.on('data', fromClient);
-  arm();
   return {
     get fired() {
       return fired;
     },
     stop,
+  };
+}
+
+/**
+ * `disconnect_expired` on a pooled relay, which follows its own transaction boundaries (the
+ * SessionTracker, the ExchangeTracker): the relay asks `due` where it knows the session is at
+ * rest — and `whenExpired` calls it back once the token expires, for a session already at rest
+ * then — and ends the client with `cut()`'s farewell. The server connection is the pool's: it
+ * goes back as after any session, nothing is sent to it.
+ */
+export interface PooledExpiry {
+  /** The token has expired: a session at rest is to be cut. */
+  readonly due: boolean;
+  /** The session was cut. */
+  readonly fired: boolean;
+  /** `check` runs when the token expires (the relay's own "cut now if at rest"). */
+  whenExpired(check: () => void): void;
+  /** Marks the session cut; returns what the client is sent last. */
+  cut(): Buffer;
+  stop(): void;
+}
+
+export function pooledExpiry(expiresAt: number, farewell: Buffer, onCut: () => void, now: () => number = Date.now): PooledExpiry {
+  let check: (() => void) | undefined;
+  let fired = false;
+  const clock = expiryClock(expiresAt, () => check?.(), now);
+  return {
+    get due() {
+      return clock.expired && !fired;
+    },
+    get fired() {
+      return fired;
+    },
+    whenExpired(next) {
+      check = next;
+    },
+    cut() {
+      fired = true;
+      clock.stop();
+      onCut();
+      return farewell;
+    },
+    stop: () => clock.stop(),
   };
 }

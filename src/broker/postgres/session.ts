@@ -51,7 +51,7 @@ import { pooledRelay } from './pool/pooled-relay.js';
 import { describeRefusal, isBlameless, refusalFor, upstreamTokenGetter, type SignedIn } from '../client-entra.js';
 import type { SignedInRecord } from '../session-record.js';
 import { loopbackPeerUser } from '../peer-user.js';
-import { EXPIRED_MESSAGE, watchExpiry } from '../expiry-watch.js';
+import { EXPIRED_MESSAGE, pooledExpiry, watchExpiry } from '../expiry-watch.js';
 import { POSTGRES_FAREWELL, postgresBoundary } from './transaction-boundary.js';
 import type { ServerConnection } from './pool/server-connection.js';
 import { SessionTracker } from './pool/session-tracker.js';
@@ -306,6 +306,15 @@ async function relayPooled(
     socket.write(Buffer.concat(greeting));
     who.record.started(who.identity, who.dbUser, who.dbName, token, who.signedIn);
     const tap = options.audit.queries ? queryAudit(options.audit, who.identity) : undefined;
+    const expiry =
+      who.signedIn && options.entra?.disconnectExpired
+        ? pooledExpiry(who.signedIn.person.expiresAt, POSTGRES_FAREWELL.client, () => options.onEvent?.({ type: 'expired-disconnect' }))
+        : undefined;
+    const ended = (error: string | undefined): void => {
+      expiry?.stop();
+      const why = expiry?.fired ? EXPIRED_MESSAGE : error;
+      who.record.ended(who.identity, why ? 'error' : 'ok', why);
+    };
     if (transactionMode) {
       released = true;
       pool.releaseIdle(lease);
@@ -331,12 +340,13 @@ async function relayPooled(
         onAttached: (now) => {
           attached = now;
         },
+        ...(expiry ? { expiry } : {}),
       });
-      who.record.ended(who.identity, result.error ? 'error' : 'ok', result.error);
+      ended(result.error);
     } else {
-      const result = await pooledRelay(socket, connection, tracker, early, tap);
+      const result = await pooledRelay(socket, connection, tracker, early, tap, expiry);
       serverBroken = result.serverBroken;
-      who.record.ended(who.identity, result.error ? 'error' : 'ok', result.error);
+      ended(result.error);
     }
   } finally {
     if (minted) options.cancels.release(minted.processId);

@@ -2,9 +2,12 @@
  * The relay of a pooled session: like relay(), bytes both ways with backpressure, but the server
  * connection outlives the client. Both streams go through the SessionTracker (the client's
  * Terminate is cut; ReadyForQuery and ParameterStatus are noted), and when the client goes the
- * server socket is left open, unpiped and paused, for the pool to reset or discard.
+ * server socket is left open, unpiped and paused, for the pool to reset or discard. With
+ * `expiry` (disconnect_expired) the client is ended at the first ReadyForQuery 'I' with nothing
+ * outstanding once its token has expired; the server connection goes back to the pool as usual.
  */
 import type { Socket } from 'node:net';
+import type { PooledExpiry } from '../../expiry-watch.js';
 import type { RelayTap } from '../../relay.js';
 import type { ServerConnection } from './server-connection.js';
 import type { SessionTracker } from './session-tracker.js';
@@ -15,11 +18,11 @@ export interface PooledRelayResult {
   serverBroken: boolean;
 }
 
-export function pooledRelay(client: Socket, server: ServerConnection, tracker: SessionTracker, early: Buffer, tap?: RelayTap): Promise<PooledRelayResult> {
+export function pooledRelay(client: Socket, server: ServerConnection, tracker: SessionTracker, early: Buffer, tap?: RelayTap, expiry?: PooledExpiry): Promise<PooledRelayResult> {
   const upstream = server.socket;
   return new Promise((resolve) => {
     let done = false;
-    const end = (result: PooledRelayResult): void => {
+    const end = (result: PooledRelayResult, last?: Buffer): void => {
       if (done) return;
       done = true;
       upstream.off('data', fromServer);
@@ -29,9 +32,14 @@ export function pooledRelay(client: Socket, server: ServerConnection, tracker: S
       client.off('drain', resumeServer);
       client.off('data', fromClient);
       upstream.pause();
-      client.destroy();
+      if (last) client.end(last);
+      else client.destroy();
       resolve(result);
     };
+    const cutIfExpired = (): void => {
+      if (!done && expiry?.due && tracker.idleStatus() === 'I') end({ serverBroken: false }, expiry.cut());
+    };
+    expiry?.whenExpired(cutIfExpired);
     const serverError = (e: Error): void => end({ error: `upstream: ${e.message}`, serverBroken: true });
     const serverClosed = (): void => end({ serverBroken: true });
     const resumeClient = (): void => {
@@ -43,6 +51,7 @@ export function pooledRelay(client: Socket, server: ServerConnection, tracker: S
     const fromServer = (chunk: Buffer): void => {
       tracker.fromServer(chunk);
       if (!client.write(chunk)) upstream.pause();
+      cutIfExpired();
     };
     const filter = tap?.((message) => end({ error: message, serverBroken: false }));
     const fromClient = (chunk: Buffer): void => {

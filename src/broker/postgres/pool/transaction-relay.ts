@@ -10,10 +10,13 @@
  * statements mapped (StatementMapper); the server's passes through as it comes, less the replies
  * to what the mapper sent itself (ReplyFilter). When
  * the client goes, an attached connection is reset or discarded by the pool; when the server
- * connection goes, the client gets the server's FATAL (or 08006) and its session ends.
+ * connection goes, the client gets the server's FATAL (or 08006) and its session ends. With
+ * `expiry` (disconnect_expired), once the token has expired the client is ended where a
+ * connection would be released (or, pinned, at the same point) and, holding none, at once.
  */
 import type { Socket } from 'node:net';
 import { errorMessage } from '../../../errors.js';
+import type { PooledExpiry } from '../../expiry-watch.js';
 import type { RelayTap } from '../../relay.js';
 import { FrameDecoder } from '../codec/frame-decoder.js';
 import { encodeMessage, type Frame } from '../codec/frames.js';
@@ -48,6 +51,8 @@ export interface TransactionRelayOptions {
   statements?: StatementMapping;
   /** The connection attached now, for cancel requests. */
   onAttached?(connection: ServerConnection | undefined): void;
+  /** End the client at its next transaction boundary once its token has expired. */
+  expiry?: PooledExpiry;
 }
 
 export class AttachRefused extends Error {
@@ -136,7 +141,17 @@ export function transactionRelay(options: TransactionRelayOptions): Promise<{ er
         detach();
         options.releaseIdle(held);
       }
+      cutIfExpired();
     }
+
+    /** At a transaction boundary (no connection, or a pinned one idle outside a transaction) once the token expired. */
+    function cutIfExpired(): void {
+      const expiry = options.expiry;
+      if (done || !expiry?.due || attaching || pending.length > 0) return;
+      if (lease && tracker?.idleStatus() !== 'I') return;
+      end(undefined, expiry.cut());
+    }
+    options.expiry?.whenExpired(cutIfExpired);
 
     const filter = options.tap?.((message) => end(message));
     function fromClient(chunk: Buffer): void {
