@@ -157,7 +157,10 @@ export async function runMySqlSession(clientSocket: Socket, options: MySqlSessio
     };
     if (options.pool) {
       const wait = loginWait(deadline, handshakeMs, options.closing);
-      await relayPooled({ options, pool: options.pool, client, login, dbUser, identity, record, scramble, connectionId, wait });
+      // The person's own token logs pooled connections in too (and keys them) with upstream_identity: client.
+      const pooledOptions = upstreamTokenGetter(options, options.entra, signedIn);
+      const who = signedIn ? { person: signedIn.person, decision, ...(osUser ? { osUser } : {}) } : undefined;
+      await relayPooled({ options: pooledOptions, pool: options.pool, client, login, dbUser, identity, record, scramble, connectionId, wait, ...(who ? { signedIn: who } : {}) });
       return;
     }
 

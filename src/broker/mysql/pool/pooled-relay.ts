@@ -3,9 +3,12 @@
  * connection outlives the client. Client bytes pass the session's tap (the command gate: audit,
  * KILL translation, COM_CHANGE_USER) and then the ExchangeTracker (which cuts COM_QUIT); server
  * bytes pass the tracker on their way to the client. When the client goes, the server socket is
- * left open, unlistened and paused, for the pool to reset or discard.
+ * left open, unlistened and paused, for the pool to reset or discard. With `expiry`
+ * (disconnect_expired) the client is ended once every command is answered outside a transaction
+ * after its token expired; the server connection goes back to the pool as usual.
  */
 import type { Socket } from 'node:net';
+import type { PooledExpiry } from '../../expiry-watch.js';
 import type { RelayTap } from '../../relay.js';
 import type { ExchangeTracker } from './exchange-tracker.js';
 import type { MySqlServerConnection } from './server-connection.js';
@@ -23,12 +26,14 @@ export interface PooledRelay {
   hold(): () => void;
 }
 
-export function pooledRelay(client: Socket, server: MySqlServerConnection, tracker: ExchangeTracker, early: Buffer, tap?: RelayTap): PooledRelay {
+export function pooledRelay(client: Socket, server: MySqlServerConnection, tracker: ExchangeTracker, early: Buffer, tap?: RelayTap, expiry?: PooledExpiry): PooledRelay {
   const upstream = server.socket;
   let finished = false;
+  /** A COM_CHANGE_USER reads the server's bytes itself. */
+  let held = false;
   let resolveDone!: (result: PooledRelayResult) => void;
   const done = new Promise<PooledRelayResult>((resolve) => (resolveDone = resolve));
-  const end = (result: PooledRelayResult): void => {
+  const end = (result: PooledRelayResult, last?: Buffer): void => {
     if (finished) return;
     finished = true;
     upstream.off('data', fromServer);
@@ -38,9 +43,14 @@ export function pooledRelay(client: Socket, server: MySqlServerConnection, track
     client.off('drain', resumeServer);
     client.off('data', fromClient);
     upstream.pause();
-    client.destroy();
+    if (last) client.end(last);
+    else client.destroy();
     resolveDone(result);
   };
+  const cutIfExpired = (): void => {
+    if (!finished && !held && expiry?.due && tracker.idle && !tracker.inTransaction) end({ serverBroken: false }, expiry.cut());
+  };
+  expiry?.whenExpired(cutIfExpired);
   const serverError = (e: Error): void => end({ error: `upstream: ${e.message}`, serverBroken: true });
   const serverClosed = (): void => end({ serverBroken: true });
   const resumeClient = (): void => {
@@ -52,6 +62,7 @@ export function pooledRelay(client: Socket, server: MySqlServerConnection, track
   const fromServer = (chunk: Buffer): void => {
     tracker.fromServer(chunk);
     if (!client.write(chunk)) upstream.pause();
+    cutIfExpired();
   };
   const filter = tap?.((message) => end({ error: message, serverBroken: false }));
   const fromClient = (chunk: Buffer): void => {
@@ -86,8 +97,10 @@ export function pooledRelay(client: Socket, server: MySqlServerConnection, track
   return {
     done,
     hold: () => {
+      held = true;
       upstream.off('data', fromServer);
       return () => {
+        held = false;
         if (finished) return;
         upstream.on('data', fromServer);
         upstream.resume();

@@ -9,7 +9,9 @@
 import type { Socket } from 'node:net';
 import type { SessionIdentity } from '../../audit.js';
 import type { loginWait } from '../../login-wait.js';
-import type { sessionRecord, SessionOptions } from '../../session-record.js';
+import type { sessionRecord, SessionOptions, SignedInRecord } from '../../session-record.js';
+import { EXPIRED_MESSAGE, pooledExpiry, type PooledExpiry } from '../../expiry-watch.js';
+import { MYSQL_FAREWELL } from '../transaction-boundary.js';
 import { upstreamLoginUser } from '../../target.js';
 import { PoolClosed, PoolWaitTimeout, type Lease } from '../../postgres/pool/pool-manager.js';
 import type { ChangeUserContext } from '../change-user.js';
@@ -44,6 +46,8 @@ export interface PooledClient {
   scramble: Buffer;
   connectionId: number;
   wait: ReturnType<typeof loginWait>;
+  /** The person signed in with Entra (client_auth: entra), for the audit and disconnect_expired. */
+  signedIn?: SignedInRecord;
 }
 
 export async function relayPooled(p: PooledClient): Promise<void> {
@@ -82,9 +86,10 @@ export async function relayPooled(p: PooledClient): Promise<void> {
       changedUser = true;
       return relay!.hold();
     });
-    relay = pooledRelay(socket, connection, tracker, early, commandGate(change));
+    const expiry = expiryFor(p);
+    relay = pooledRelay(socket, connection, tracker, early, commandGate(change), expiry);
     result = await relay.done;
-    p.record.ended(p.identity, result.error ? 'error' : 'ok', result.error);
+    ended(p, result.error, expiry);
   } finally {
     member.leave();
     await pool.release(lease, result.serverBroken || changedUser ? undefined : tracker, () => options.getToken());
@@ -109,6 +114,7 @@ async function relayTransactions(p: PooledClient): Promise<void> {
   const member = pool.join({ ...p.login, user: loginUser }, token);
   let changedUser = false;
   const early = greet(p, token);
+  const expiry = expiryFor(p);
   let relay: TransactionRelay | undefined;
   let attached: MySqlServerConnection | undefined;
   const change = changeContext(p, () => attached!, async () => {
@@ -134,11 +140,12 @@ async function relayTransactions(p: PooledClient): Promise<void> {
       else connectionIds.unbind(p.connectionId);
     },
     onPin: (reason) => member.pin(reason),
+    ...(expiry ? { expiry } : {}),
   });
   const result = await relay.done;
   member.leave();
   leaving.abort(new PeerClosedError());
-  p.record.ended(p.identity, result.error ? 'error' : 'ok', result.error);
+  ended(p, result.error, expiry);
   if (result.lease) await pool.release(result.lease, result.serverBroken || changedUser ? undefined : result.tracker, () => options.getToken());
 }
 
@@ -152,8 +159,20 @@ async function tokenFor(options: SessionOptions, signal: AbortSignal): Promise<s
 function greet(p: PooledClient, token: string): Buffer {
   const early = p.client.reader.detach();
   (p.client.socket as Socket).write(p.client.frame(encodeOk({ statusFlags: ServerStatus.Autocommit }, p.login.capabilities)));
-  p.record.started(p.identity, p.dbUser, p.login.database, token);
+  p.record.started(p.identity, p.dbUser, p.login.database, token, p.signedIn);
   return early;
+}
+
+/** disconnect_expired: the person's token's expiry, for the relay to cut at its next boundary. */
+function expiryFor(p: PooledClient): PooledExpiry | undefined {
+  if (!p.signedIn || !p.options.entra?.disconnectExpired) return undefined;
+  return pooledExpiry(p.signedIn.person.expiresAt, MYSQL_FAREWELL.client, () => p.options.onEvent?.({ type: 'expired-disconnect' }));
+}
+
+function ended(p: PooledClient, error: string | undefined, expiry: PooledExpiry | undefined): void {
+  expiry?.stop();
+  const why = expiry?.fired ? EXPIRED_MESSAGE : error;
+  p.record.ended(p.identity, why ? 'error' : 'ok', why);
 }
 
 /** What change-user.ts needs, on whichever server connection the client holds when it runs. */

@@ -6,8 +6,11 @@
  * through as they come. A command that leaves session state behind (session-pins.ts) pins the
  * client to its connection for the rest of its session; `SET TRANSACTION` keeps it through the
  * next transaction. A connection that dies under a client ends the client's session with an ERR.
+ * With `expiry` (disconnect_expired), once the token has expired the client is ended where its
+ * connection would be given back (pinned or not) and, holding none, at once.
  */
 import type { Socket } from 'node:net';
+import type { PooledExpiry } from '../../expiry-watch.js';
 import type { RelayTap } from '../../relay.js';
 import type { Lease } from '../../postgres/pool/pool-manager.js';
 import { Command, decodeQuery } from '../codec/commands.js';
@@ -36,6 +39,8 @@ export interface TransactionRelayOptions {
   onAttach(connection: MySqlServerConnection | undefined): void;
   /** Once per client, when it is pinned. */
   onPin(reason: PinReason): void;
+  /** End the client at its next transaction boundary once its token has expired. */
+  expiry?: PooledExpiry;
 }
 
 export interface TransactionRelayResult {
@@ -96,14 +101,15 @@ export function transactionRelay(o: TransactionRelayOptions): TransactionRelay {
   };
   const tracker = new ExchangeTracker(o.capabilities, onCommand, MAX_SCANNED_QUERY);
 
-  const end = (result: Omit<TransactionRelayResult, 'tracker' | 'lease'>): void => {
+  const end = (result: Omit<TransactionRelayResult, 'tracker' | 'lease'>, last?: Buffer): void => {
     if (finished) return;
     finished = true;
     client.off('data', fromClient);
     client.off('drain', resumeServer);
     const holding = lease;
     if (holding) unlisten(holding.connection);
-    client.destroy();
+    if (last) client.end(last);
+    else client.destroy();
     resolveDone({ ...result, tracker, ...(holding ? { lease: holding } : {}) });
   };
 
@@ -117,7 +123,16 @@ export function transactionRelay(o: TransactionRelayOptions): TransactionRelay {
     tracker.fromServer(chunk);
     if (!client.write(chunk)) lease?.connection.socket.pause();
     maybeDetach();
+    cutIfExpired();
   };
+
+  /** At a transaction boundary (no connection, or one with every command answered outside a transaction) once the token expired. */
+  function cutIfExpired(): void {
+    const expiry = o.expiry;
+    if (finished || !expiry?.due || attaching || held || pending.length > 0 || lostServer) return;
+    if (lease && (!tracker.idle || tracker.inTransaction)) return;
+    end({ serverBroken: false }, expiry.cut());
+  }
   const serverGone = (): void => {
     if (finished) return;
     // The connection died under the client (killed, failover): its transaction is gone. A command
@@ -249,6 +264,7 @@ export function transactionRelay(o: TransactionRelayOptions): TransactionRelay {
   client.on('end', () => end({ serverBroken: false }));
   client.on('drain', resumeServer);
   client.on('data', fromClient);
+  o.expiry?.whenExpired(cutIfExpired);
   if (o.early.length > 0) fromClient(o.early);
   client.resume();
 
