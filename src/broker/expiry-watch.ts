@@ -4,8 +4,9 @@
  * is open — with a notice the client shows, as a server ends an idle session. A session inside a
  * transaction, or with a command in flight, is never cut.
  *
- * It only watches: each protocol's {@link BoundaryTracker} scans both streams on the side (no
- * copy, nothing on the relay's path) and says when the session is at rest.
+ * Unpooled, it only watches: each protocol's {@link BoundaryTracker} scans both streams on the
+ * side (no copy, nothing on the relay's path) and says when the session is at rest. A pooled
+ * relay follows the boundaries itself and asks {@link pooledExpiry} at them.
  */
 import type { Socket } from 'node:net';
 

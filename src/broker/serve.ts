@@ -19,7 +19,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createSecureContext, type SecureContext } from 'node:tls';
 import { formatHost } from '../config/address.js';
-import { disconnectExpiredProblem, entraTlsProblem } from '../config/cross-checks.js';
+import { entraTlsProblem } from '../config/cross-checks.js';
 import type { DatabaseConfig, ListenerConfig } from '../config/schema.js';
 import { UserError, errorMessage } from '../errors.js';
 import type { TokenCacheEvent, TokenSourceStatus, TokenWaitOptions } from '../azure/token-cache.js';
@@ -620,9 +620,6 @@ export class BrokerServer {
     }
     const labels = { database: target.name, protocol: target.protocol };
     const pool = p.spec.pool ?? p.db.pool;
-    // Config check refuses it for static databases; a discovered one is known only now.
-    const expiryProblem = p.spec.disconnect_expired ? disconnectExpiredProblem(pool !== undefined) : undefined;
-    if (expiryProblem) throw new UserError(`listener ${p.label}: ${expiryProblem}`);
     const tlsProblem = p.spec.client_auth === 'entra' ? entraTlsProblem(target.protocol, p.clientTls !== undefined) : undefined;
     if (tlsProblem) throw new UserError(`listener ${p.label}: ${tlsProblem}`);
     const poolLabels = (info: PoolKeyInfo) => ({ listener: listener.label, database: info.database, db_user: info.dbUser, db_name: info.dbName, identity: info.identity });

@@ -29,7 +29,6 @@ export function checkBetweenEntries(data: unknown, issues: Issues): void {
   checkBrokerRoles(issues, field(broker, 'roles'), roles);
   const discovery = data['discovery'];
   checkListeners(issues, field(broker, 'listeners'), databases, Array.isArray(discovery) && discovery.length > 0);
-  checkDisconnectExpired(issues, field(broker, 'listeners'), data['databases']);
   checkMySqlEntraTls(issues, field(broker, 'listeners'), data['databases']);
 }
 
@@ -48,30 +47,6 @@ function checkMySqlEntraTls(issues: Issues, listeners: unknown, databases: unkno
 export function entraTlsProblem(protocol: unknown, hasCertificate: boolean): string | undefined {
   if (protocol !== 'mysql' || hasCertificate) return undefined;
   return 'client_auth: entra on a mysql database needs cert_file/key_file: MySQL clients send the token as a clear-text password, which azdb takes only over TLS';
-}
-
-/**
- * `disconnect_expired` watches a session's own server connection for its transaction boundaries:
- * pooled sessions do not have that watch yet, so it is refused there.
- */
-function checkDisconnectExpired(issues: Issues, listeners: unknown, databases: unknown): void {
-  if (!Array.isArray(listeners) || listeners.length > MAX_LIST_ENTRIES || !Array.isArray(databases)) return;
-  listeners.forEach((listener: unknown, index) => {
-    if (field(listener, 'disconnect_expired') !== true) return;
-    const db = databases.find((d: unknown) => field(d, 'name') === field(listener, 'database'));
-    const problem = disconnectExpiredProblem(hasPool(field(listener, 'pool')) || hasPool(field(db, 'pool')));
-    if (problem) issues.error(['broker', 'listeners', index, 'disconnect_expired'], problem);
-  });
-}
-
-function hasPool(pool: unknown): boolean {
-  return pool !== undefined && pool !== null;
-}
-
-/** Why `disconnect_expired` cannot be honoured for this database, if it cannot. */
-export function disconnectExpiredProblem(pooled: boolean): string | undefined {
-  if (pooled) return 'disconnect_expired does not work with pool yet: remove one of them';
-  return undefined;
 }
 
 /** `database "x" uses tls.mode insecure`, for a config that is otherwise fine. */

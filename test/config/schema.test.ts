@@ -121,20 +121,18 @@ describe('parseConfig: a shared broker for people (client_auth: entra)', () => {
     ]);
   });
 
-  it('refuses disconnect_expired where it cannot be honoured yet: pooled listeners', () => {
-    expect(
-      errorsOf(
-        lines(
-          'databases: [{name: a, protocol: postgres, uri: "a:5432"}, {name: m, protocol: mysql, uri: "m:3306"}]',
-          'broker:',
-          '  listeners:',
-          '    - {database: m, port: 1, client_auth: entra, allowed_tenants: [72f988bf-86f1-41af-91ab-2d7cd011db47], disconnect_expired: true, cert_file: c, key_file: k}',
-          '    - {database: a, port: 2, client_auth: entra, allowed_tenants: [72f988bf-86f1-41af-91ab-2d7cd011db47], disconnect_expired: true, pool: {}}',
-        ),
+  it('takes disconnect_expired on pooled listeners too', () => {
+    const config = parseConfig(
+      lines(
+        'databases: [{name: a, protocol: postgres, uri: "a:5432"}, {name: m, protocol: mysql, uri: "m:3306", pool: {}}]',
+        'broker:',
+        '  listeners:',
+        '    - {database: m, port: 1, client_auth: entra, allowed_tenants: [72f988bf-86f1-41af-91ab-2d7cd011db47], disconnect_expired: true, cert_file: c, key_file: k}',
+        '    - {database: a, port: 2, client_auth: entra, allowed_tenants: [72f988bf-86f1-41af-91ab-2d7cd011db47], disconnect_expired: true, pool: {}}',
       ),
-    ).toEqual([
-      '5:127 broker.listeners[1].disconnect_expired: disconnect_expired does not work with pool yet: remove one of them',
-    ]);
+      'azdb.yaml',
+    );
+    expect(config.broker.listeners.map((l) => l.disconnect_expired)).toEqual([true, true]);
   });
 
   it('takes only tenant ids (GUIDs) in allowed_tenants: a token names its tenant by id', () => {
