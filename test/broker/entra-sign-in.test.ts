@@ -106,6 +106,26 @@ async function pgRefusal(t: Tunnel, user: string, token: string): Promise<Error 
   return error;
 }
 
+/** A pool whose every connection stays open for the tests that count logins. */
+const EXPIRY_POOL = { maxServerConnections: 2, minIdle: 0, idleTimeoutMs: 600_000, serverLifetimeMs: 3_600_000, maxClientWaitMs: 20_000 };
+
+/** When a token expires (ms since the epoch), from its exp claim. */
+function expiryOf(token: string): number {
+  return (JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as { exp: number }).exp * 1000;
+}
+
+/** Server logins the tunnel's pool has made so far. */
+function poolLogins(t: Tunnel): number {
+  return t.pool!.stats().reduce((sum, key) => sum + key.logins, 0);
+}
+
+/** A client and the error that ended it, once one has. */
+function endings<C extends { once(event: 'error', listener: (error: Error & { code?: unknown }) => void): unknown }>(client: C): { client: C; error?: Error & { code?: unknown } } {
+  const watched: { client: C; error?: Error & { code?: unknown } } = { client };
+  client.once('error', (error) => (watched.error = error));
+  return watched;
+}
+
 beforeAll(async () => {
   await broker.start();
   validate = createClientTokenValidator({
@@ -281,6 +301,41 @@ describe('PostgreSQL: people sign in with their Entra token', () => {
     await alice.end();
     await bob.end();
   });
+
+  it.each(['session', 'transaction'] as const)(
+    'pooled (%s mode): cuts an expired session after the commit, never inside the transaction, and one idle at expiry; the next client reuses their server connections',
+    async (mode) => {
+      const t = await entraTunnel('orders', 'orders', { entra: entra({ disconnectExpired: true }), pool: { ...EXPIRY_POOL, mode } });
+      const token = await broker.azure.issueUserToken({ ...ALICE, ttlSeconds: 4 });
+      const cutsBefore = events.filter((e) => e.type === 'expired-disconnect').length;
+      const busy = endings(await pgLogin(t, DEMO_IDENTITY.role, token));
+      const idle = endings(await pgLogin(t, DEMO_IDENTITY.role, token));
+      await busy.client.query('begin');
+      await idle.client.query('select 1');
+      const { rows: before } = await busy.client.query<{ pid: number }>('select pg_backend_pid() as pid');
+      await waitFor(() => Date.now() > expiryOf(token) + 200, 'the token to expire', 15_000);
+      // The one at rest is cut by the clock: holding no connection (transaction mode) or an idle one.
+      const idleError = await waitFor(() => idle.error, 'the idle session to be cut', 10_000);
+      expect(idleError).toMatchObject({ code: '57P01' });
+      expect(idleError.message).toContain('has expired');
+      // Inside the transaction the session goes on after expiry, on the same server connection...
+      const { rows: after } = await busy.client.query<{ pid: number }>('select pg_backend_pid() as pid');
+      expect(after[0]!.pid).toBe(before[0]!.pid);
+      expect(busy.error).toBeUndefined();
+      // ...and the commit completes, then the session ends.
+      await busy.client.query('commit');
+      const busyError = await waitFor(() => busy.error, 'the session to be cut after its commit', 10_000);
+      expect(busyError).toMatchObject({ code: '57P01' });
+      await waitFor(() => events.filter((e) => e.type === 'expired-disconnect').length === cutsBefore + 2, 'two expired-disconnect events');
+      // Their server connections went back to the pool: the next clients log in on them, no new server login.
+      const logins = poolLogins(t);
+      await waitFor(() => t.pool!.stats().every((s) => s.serversActive === 0), 'the connections back in the pool');
+      const next = await Promise.all([1, 2].map(async () => pgLogin(t, DEMO_IDENTITY.role, await broker.azure.issueUserToken(ALICE))));
+      await Promise.all(next.map((c) => c.query('begin').then(() => c.query('select 1')).then(() => c.query('commit'))));
+      expect(poolLogins(t)).toBe(logins);
+      await Promise.all(next.map((c) => c.end()));
+    },
+  );
 
   it.skipIf(psql.skip)('lets psql sign in with the token in PGPASSWORD', async () => {
     const t = await entraTunnel('orders', 'orders', { entra: entra({ upstreamIdentity: 'client' }) });
