@@ -331,7 +331,8 @@ describe('PostgreSQL: people sign in with their Entra token', () => {
       const logins = poolLogins(t);
       await waitFor(() => t.pool!.stats().every((s) => s.serversActive === 0), 'the connections back in the pool');
       const next = await Promise.all([1, 2].map(async () => pgLogin(t, DEMO_IDENTITY.role, await broker.azure.issueUserToken(ALICE))));
-      await Promise.all(next.map((c) => c.query('begin').then(() => c.query('select 1')).then(() => c.query('commit'))));
+      // One transaction after the other: transaction mode has as many connections as were busy at once.
+      for (const c of next) for (const sql of ['begin', 'select 1', 'commit']) await c.query(sql);
       expect(poolLogins(t)).toBe(logins);
       await Promise.all(next.map((c) => c.end()));
     },
@@ -404,6 +405,44 @@ describe.skipIf(mariadbd.skip)('MySQL: people sign in with their Entra token (cl
     expect(error).toMatchObject({ code: 4031, fatal: true });
     leaver.destroy();
   });
+
+  it.each(['session', 'transaction'] as const)(
+    'pooled (%s mode): cuts an expired session after the commit, never inside the transaction, and one idle at expiry; the next client reuses their server connections',
+    async (mode) => {
+      const t = await entraTunnel('shopdb', 'shop', { entra: entra({ disconnectExpired: true }), clientTls, pool: { ...EXPIRY_POOL, mode } });
+      const token = await broker.azure.issueUserToken({ ...ALICE, ttlSeconds: 4 });
+      const cutsBefore = events.filter((e) => e.type === 'expired-disconnect').length;
+      const busy = endings(await connect(t, DEMO_IDENTITY.role, token));
+      const idle = endings(await connect(t, DEMO_IDENTITY.role, token));
+      await idle.client.query('select 1');
+      await busy.client.query('start transaction');
+      const [[before]] = await busy.client.query<mysql.RowDataPacket[]>('select connection_id() as id');
+      await waitFor(() => Date.now() > expiryOf(token) + 200, 'the token to expire', 15_000);
+      // The one at rest is cut by the clock: holding no connection (transaction mode) or an idle one.
+      const idleError = await waitFor(() => idle.error, 'the idle session to be cut', 10_000);
+      expect(idleError).toMatchObject({ code: 4031, fatal: true });
+      expect(idleError.message).toContain('has expired');
+      // Inside the transaction the session goes on after expiry (result sets, a prepared statement), on the same connection...
+      const [[after]] = await busy.client.execute<mysql.RowDataPacket[]>('select connection_id() as id, ? as still', ['here']);
+      expect(after).toEqual({ id: before!.id, still: 'here' });
+      expect(busy.error).toBeUndefined();
+      // ...and the commit completes, then the session ends.
+      await busy.client.query('commit');
+      const busyError = await waitFor(() => busy.error, 'the session to be cut after its commit', 10_000);
+      expect(busyError).toMatchObject({ code: 4031, fatal: true });
+      await waitFor(() => events.filter((e) => e.type === 'expired-disconnect').length === cutsBefore + 2, 'two expired-disconnect events');
+      idle.client.destroy();
+      busy.client.destroy();
+      // Their server connections went back to the pool: the next clients use them, no new server login.
+      await waitFor(() => t.pool!.stats().every((s) => s.serversActive === 0), 'the connections back in the pool');
+      const logins = poolLogins(t);
+      const next = await Promise.all([1, 2].map(async () => connect(t, DEMO_IDENTITY.role, await broker.azure.issueUserToken(ALICE))));
+      // One transaction after the other: transaction mode has as many connections as were busy at once.
+      for (const c of next) for (const sql of ['start transaction', 'select 1', 'commit']) await c.query(sql);
+      expect(poolLogins(t)).toBe(logins);
+      await Promise.all(next.map((c) => c.end()));
+    },
+  );
 
   it('refuses a wrong tenant with 1045 and the reason, and a client without TLS with 3159 before it sends its token', async () => {
     const t = await entraTunnel('shopdb', '', { entra: entra(), clientTls });
