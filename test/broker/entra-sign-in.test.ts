@@ -126,6 +126,21 @@ function endings<C extends { once(event: 'error', listener: (error: Error & { co
   return watched;
 }
 
+/** The audit's session.start lines. */
+function startsOf(audit: ReturnType<typeof createMemoryAuditSink>): Array<Extract<AuditEvent, { event: 'session.start' }>> {
+  return audit.events.filter((e): e is Extract<AuditEvent, { event: 'session.start' }> => e.event === 'session.start');
+}
+
+/** Everyone's sessions on one key of the pool: the broker's identity, not a person's. */
+function expectOneBrokerKey(t: Tunnel): void {
+  const keys = t.pool!.stats();
+  expect(keys).toHaveLength(1);
+  expect(keys[0]!.info.dbUser).toBe(DEMO_IDENTITY.role);
+  expect(keys[0]!.info.identity).not.toContain(ALICE.objectId);
+  expect(keys[0]!.info.identity).not.toContain(BOB.objectId);
+  expect(keys[0]!.logins).toBe(2);
+}
+
 beforeAll(async () => {
   await broker.start();
   validate = createClientTokenValidator({
@@ -338,6 +353,18 @@ describe('PostgreSQL: people sign in with their Entra token', () => {
     },
   );
 
+  it('shares the broker’s pooled server connections with upstream_identity: broker, the audit naming each person', async () => {
+    const audit = createMemoryAuditSink({ queries: false });
+    const t = await entraTunnel('orders', 'orders', { entra: entra(), audit, pool: EXPIRY_POOL });
+    const alice = await pgLogin(t, DEMO_IDENTITY.role, await broker.azure.issueUserToken(ALICE));
+    const bob = await pgLogin(t, DEMO_IDENTITY.role, await broker.azure.issueUserToken(BOB));
+    for (const client of [alice, bob]) expect((await client.query<{ user: string }>('select current_user as user')).rows[0]!.user).toBe(DEMO_IDENTITY.role);
+    expectOneBrokerKey(t);
+    await alice.end();
+    await bob.end();
+    expect(startsOf(audit).map((e) => e.upn)).toEqual([ALICE.upn, BOB.upn]);
+  });
+
   it.skipIf(psql.skip)('lets psql sign in with the token in PGPASSWORD', async () => {
     const t = await entraTunnel('orders', 'orders', { entra: entra({ upstreamIdentity: 'client' }) });
     const token = await broker.azure.issueUserToken(ALICE);
@@ -443,6 +470,42 @@ describe.skipIf(mariadbd.skip)('MySQL: people sign in with their Entra token (cl
       await Promise.all(next.map((c) => c.end()));
     },
   );
+
+  it('keys pooled server connections by the person with upstream_identity: client, logged in with their token; the audit names them', async () => {
+    const audit = createMemoryAuditSink({ queries: false });
+    const t = await entraTunnel('shopdb', '', { entra: entra({ upstreamIdentity: 'client' }), clientTls, audit, pool: EXPIRY_POOL });
+    const alice = await connect(t, ALICE.upn, await broker.azure.issueUserToken(ALICE));
+    const bob = await connect(t, DBA_GROUP.name, await broker.azure.issueUserToken({ ...BOB, groups: [DBA_GROUP.objectId] }));
+    const [[aliceUser]] = await alice.query<mysql.RowDataPacket[]>('select current_user() as user');
+    const [[bobUser]] = await bob.query<mysql.RowDataPacket[]>('select current_user() as user');
+    expect([aliceUser!.user, bobUser!.user]).toEqual([`${ALICE.upn}@%`, `${DBA_GROUP.name}@%`]);
+    const keys = t.pool!.stats().map((s) => [s.info.dbUser, s.info.identity]);
+    expect(keys).toEqual(
+      expect.arrayContaining([
+        [ALICE.upn, `oid:${ALICE.objectId}@${broker.azure.tenantId}`],
+        [DBA_GROUP.name, `oid:${BOB.objectId}@${broker.azure.tenantId}`],
+      ]),
+    );
+    expect(keys).toHaveLength(2);
+    await alice.end();
+    await bob.end();
+    expect(startsOf(audit).map((e) => e.upn)).toEqual([ALICE.upn, BOB.upn]);
+  });
+
+  it('shares the broker’s pooled server connections with upstream_identity: broker, the audit naming each person', async () => {
+    const audit = createMemoryAuditSink({ queries: false });
+    const t = await entraTunnel('shopdb', 'shop', { entra: entra(), clientTls, audit, pool: EXPIRY_POOL });
+    const alice = await connect(t, DEMO_IDENTITY.role, await broker.azure.issueUserToken(ALICE));
+    const bob = await connect(t, DEMO_IDENTITY.role, await broker.azure.issueUserToken(BOB));
+    for (const client of [alice, bob]) {
+      const [[row]] = await client.query<mysql.RowDataPacket[]>('select current_user() as user');
+      expect(row!.user).toBe(`${DEMO_IDENTITY.role}@%`);
+    }
+    expectOneBrokerKey(t);
+    await alice.end();
+    await bob.end();
+    expect(startsOf(audit).map((e) => e.upn)).toEqual([ALICE.upn, BOB.upn]);
+  });
 
   it('refuses a wrong tenant with 1045 and the reason, and a client without TLS with 3159 before it sends its token', async () => {
     const t = await entraTunnel('shopdb', '', { entra: entra(), clientTls });
