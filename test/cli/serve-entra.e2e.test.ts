@@ -119,4 +119,57 @@ describe('azdb serve with client_auth: entra', () => {
       await child;
     }
   });
+
+  it('serves disconnect_expired on a pooled listener: an expired session is cut after its commit and counted, its server connection reused', async () => {
+    const [port, httpPort] = [await freePort(), await freePort()];
+    const config = join(work, 'azdb-pooled.yaml');
+    await writeFile(
+      config,
+      renderConfig({
+        version: 'v1',
+        databases: azure.servers.filter((s) => s.name === 'orders').map((s) => emulatedDatabase(azure, s)),
+        roles: [{ version: 'v7', kind: 'role', metadata: { name: 'people' }, spec: { allow: { db_labels: { '*': '*' }, db_names: ['*'], db_users: [DEMO_IDENTITY.role], subjects: { users: [CAROL.upn] } }, deny: {} } }],
+        broker: {
+          roles: ['people'],
+          listeners: [
+            { database: 'orders', host: '127.0.0.1', port, client_auth: 'entra', allowed_tenants: [azure.tenantId], disconnect_expired: true, pool: { mode: 'transaction', max_server_connections: 1 } },
+          ],
+          http: { address: `127.0.0.1:${httpPort}` },
+        },
+      }),
+    );
+    const env = { ...azure.identity.env(), AZDB_STATE_DIR: join(work, 'state-pooled'), NO_COLOR: '1', AZURE_AUTHORITY_HOST: azure.entraAuthority.directUrl, NODE_EXTRA_CA_CERTS: azure.caFile };
+    const child = execa('node', [BIN, '--config', config, 'serve'], { env, reject: false });
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const metrics = async () => parsePrometheusText(await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text());
+    const connect = async (token: string) => {
+      const client = new pg.Client({ host: '127.0.0.1', port, user: DEMO_IDENTITY.role, database: 'orders', password: token });
+      await client.connect();
+      return client;
+    };
+    try {
+      await waitFor(() => stderr.includes('"listener.up"'), `the listener\n${stderr}`, 30_000);
+      const token = await azure.issueUserToken({ ...CAROL, ttlSeconds: 4 });
+      const expiresAt = (JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as { exp: number }).exp * 1000;
+      const leaver = await connect(token);
+      let cut: (Error & { code?: string }) | undefined;
+      leaver.on('error', (error) => (cut ??= error));
+      await leaver.query('begin');
+      await waitFor(() => Date.now() > expiresAt + 200, 'the token to expire', 15_000);
+      await leaver.query('select count(*) from orders');
+      await leaver.query('commit');
+      expect(await waitFor(() => cut, 'the session to be cut after its commit')).toMatchObject({ code: '57P01' });
+      await waitFor(async () => (await metrics()).sum('azdb_expired_disconnects_total') === 1, 'azdb_expired_disconnects_total to count it');
+      const logins = (await metrics()).sum('azdb_pool_server_logins_total');
+      expect(logins).toBe(1);
+      const next = await connect(await azure.issueUserToken(CAROL));
+      await next.query('select 1');
+      await next.end();
+      expect((await metrics()).sum('azdb_pool_server_logins_total')).toBe(logins);
+    } finally {
+      child.kill('SIGTERM');
+      await child;
+    }
+  });
 });
