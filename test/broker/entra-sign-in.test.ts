@@ -107,7 +107,7 @@ async function pgRefusal(t: Tunnel, user: string, token: string): Promise<Error 
 }
 
 /** A pool whose every connection stays open for the tests that count logins. */
-const EXPIRY_POOL = { maxServerConnections: 2, minIdle: 0, idleTimeoutMs: 600_000, serverLifetimeMs: 3_600_000, maxClientWaitMs: 20_000 };
+const EXPIRY_POOL = { maxServerConnections: 3, minIdle: 0, idleTimeoutMs: 600_000, serverLifetimeMs: 3_600_000, maxClientWaitMs: 20_000 };
 
 /** When a token expires (ms since the epoch), from its exp claim. */
 function expiryOf(token: string): number {
@@ -117,6 +117,11 @@ function expiryOf(token: string): number {
 /** Server logins the tunnel's pool has made so far. */
 function poolLogins(t: Tunnel): number {
   return t.pool!.stats().reduce((sum, key) => sum + key.logins, 0);
+}
+
+/** Clients the tunnel's pool has pinned to their connection. */
+function pinnedClients(t: Tunnel): number {
+  return t.pool!.stats().reduce((sum, key) => sum + key.clientsPinned, 0);
 }
 
 /** A client and the error that ended it, once one has. */
@@ -318,15 +323,20 @@ describe('PostgreSQL: people sign in with their Entra token', () => {
   });
 
   it.each(['session', 'transaction'] as const)(
-    'pooled (%s mode): cuts an expired session after the commit, never inside the transaction, and one idle at expiry; the next client reuses their server connections',
+    'pooled (%s mode): cuts expired sessions after the commit (pinned too), never inside the transaction, and one idle at expiry; the next clients reuse their server connections',
     async (mode) => {
       const t = await entraTunnel('orders', 'orders', { entra: entra({ disconnectExpired: true }), pool: { ...EXPIRY_POOL, mode } });
       const token = await broker.azure.issueUserToken({ ...ALICE, ttlSeconds: 4 });
       const cutsBefore = events.filter((e) => e.type === 'expired-disconnect').length;
       const busy = endings(await pgLogin(t, DEMO_IDENTITY.role, token));
       const idle = endings(await pgLogin(t, DEMO_IDENTITY.role, token));
+      // A temporary table pins its client to its connection in transaction mode: cut where it would have been released.
+      const pinned = endings(await pgLogin(t, DEMO_IDENTITY.role, token));
       await busy.client.query('begin');
       await idle.client.query('select 1');
+      await pinned.client.query('begin');
+      await pinned.client.query('create temp table kept (x int)');
+      expect(pinnedClients(t)).toBe(mode === 'transaction' ? 1 : 0);
       const { rows: before } = await busy.client.query<{ pid: number }>('select pg_backend_pid() as pid');
       await waitFor(() => Date.now() > expiryOf(token) + 200, 'the token to expire', 15_000);
       // The one at rest is cut by the clock: holding no connection (transaction mode) or an idle one.
@@ -337,15 +347,17 @@ describe('PostgreSQL: people sign in with their Entra token', () => {
       const { rows: after } = await busy.client.query<{ pid: number }>('select pg_backend_pid() as pid');
       expect(after[0]!.pid).toBe(before[0]!.pid);
       expect(busy.error).toBeUndefined();
+      await pinned.client.query('insert into kept values (1)');
+      expect(pinned.error).toBeUndefined();
       // ...and the commit completes, then the session ends.
       await busy.client.query('commit');
-      const busyError = await waitFor(() => busy.error, 'the session to be cut after its commit', 10_000);
-      expect(busyError).toMatchObject({ code: '57P01' });
-      await waitFor(() => events.filter((e) => e.type === 'expired-disconnect').length === cutsBefore + 2, 'two expired-disconnect events');
+      await pinned.client.query('commit');
+      for (const cut of [busy, pinned]) expect(await waitFor(() => cut.error, 'the session to be cut after its commit', 10_000)).toMatchObject({ code: '57P01' });
+      await waitFor(() => events.filter((e) => e.type === 'expired-disconnect').length === cutsBefore + 3, 'three expired-disconnect events');
       // Their server connections went back to the pool: the next clients log in on them, no new server login.
       const logins = poolLogins(t);
       await waitFor(() => t.pool!.stats().every((s) => s.serversActive === 0), 'the connections back in the pool');
-      const next = await Promise.all([1, 2].map(async () => pgLogin(t, DEMO_IDENTITY.role, await broker.azure.issueUserToken(ALICE))));
+      const next = await Promise.all([1, 2, 3].map(async () => pgLogin(t, DEMO_IDENTITY.role, await broker.azure.issueUserToken(ALICE))));
       // One transaction after the other: transaction mode has as many connections as were busy at once.
       for (const c of next) for (const sql of ['begin', 'select 1', 'commit']) await c.query(sql);
       expect(poolLogins(t)).toBe(logins);
@@ -434,15 +446,20 @@ describe.skipIf(mariadbd.skip)('MySQL: people sign in with their Entra token (cl
   });
 
   it.each(['session', 'transaction'] as const)(
-    'pooled (%s mode): cuts an expired session after the commit, never inside the transaction, and one idle at expiry; the next client reuses their server connections',
+    'pooled (%s mode): cuts expired sessions after the commit (pinned too), never inside the transaction, and one idle at expiry; the next clients reuse their server connections',
     async (mode) => {
       const t = await entraTunnel('shopdb', 'shop', { entra: entra({ disconnectExpired: true }), clientTls, pool: { ...EXPIRY_POOL, mode } });
       const token = await broker.azure.issueUserToken({ ...ALICE, ttlSeconds: 4 });
       const cutsBefore = events.filter((e) => e.type === 'expired-disconnect').length;
       const busy = endings(await connect(t, DEMO_IDENTITY.role, token));
       const idle = endings(await connect(t, DEMO_IDENTITY.role, token));
+      // A user variable pins its client to its connection in transaction mode: cut where it would have been given back.
+      const pinned = endings(await connect(t, DEMO_IDENTITY.role, token));
       await idle.client.query('select 1');
       await busy.client.query('start transaction');
+      await pinned.client.query('set @kept = 1');
+      await pinned.client.query('start transaction');
+      expect(pinnedClients(t)).toBe(mode === 'transaction' ? 1 : 0);
       const [[before]] = await busy.client.query<mysql.RowDataPacket[]>('select connection_id() as id');
       await waitFor(() => Date.now() > expiryOf(token) + 200, 'the token to expire', 15_000);
       // The one at rest is cut by the clock: holding no connection (transaction mode) or an idle one.
@@ -453,17 +470,19 @@ describe.skipIf(mariadbd.skip)('MySQL: people sign in with their Entra token (cl
       const [[after]] = await busy.client.execute<mysql.RowDataPacket[]>('select connection_id() as id, ? as still', ['here']);
       expect(after).toEqual({ id: before!.id, still: 'here' });
       expect(busy.error).toBeUndefined();
+      const [[kept]] = await pinned.client.query<mysql.RowDataPacket[]>('select @kept as kept');
+      expect(kept!.kept).toBe(1);
+      expect(pinned.error).toBeUndefined();
       // ...and the commit completes, then the session ends.
       await busy.client.query('commit');
-      const busyError = await waitFor(() => busy.error, 'the session to be cut after its commit', 10_000);
-      expect(busyError).toMatchObject({ code: 4031, fatal: true });
-      await waitFor(() => events.filter((e) => e.type === 'expired-disconnect').length === cutsBefore + 2, 'two expired-disconnect events');
-      idle.client.destroy();
-      busy.client.destroy();
+      await pinned.client.query('commit');
+      for (const cut of [busy, pinned]) expect(await waitFor(() => cut.error, 'the session to be cut after its commit', 10_000)).toMatchObject({ code: 4031, fatal: true });
+      await waitFor(() => events.filter((e) => e.type === 'expired-disconnect').length === cutsBefore + 3, 'three expired-disconnect events');
+      for (const cut of [idle, busy, pinned]) cut.client.destroy();
       // Their server connections went back to the pool: the next clients use them, no new server login.
       await waitFor(() => t.pool!.stats().every((s) => s.serversActive === 0), 'the connections back in the pool');
       const logins = poolLogins(t);
-      const next = await Promise.all([1, 2].map(async () => connect(t, DEMO_IDENTITY.role, await broker.azure.issueUserToken(ALICE))));
+      const next = await Promise.all([1, 2, 3].map(async () => connect(t, DEMO_IDENTITY.role, await broker.azure.issueUserToken(ALICE))));
       // One transaction after the other: transaction mode has as many connections as were busy at once.
       for (const c of next) for (const sql of ['start transaction', 'select 1', 'commit']) await c.query(sql);
       expect(poolLogins(t)).toBe(logins);
