@@ -25,8 +25,8 @@
  *
  * Pooling rows (README "Pooling"): an azdb tunnel with `pool:` (its own child) against pgbouncer in
  * the same pool mode, both with AZDB_BENCH_POOL_SERVERS server connections, TLS verify-full upstream:
- *   AZDB_BENCH_POOL_MODE=transaction  session | transaction; transaction falls back to session, said
- *                             in every pool row's label, while this azdb's config check refuses it
+ *   AZDB_BENCH_POOL_MODE=transaction  session | transaction (an azdb whose config check refuses
+ *                             transaction falls back to session, said in every pool row's label)
  *   AZDB_BENCH_POOL_ROWS=connect,idle,clients,protocols   (none skips them)
  *       connect    pgbench -C -S, -c AZDB_BENCH_CLIENTS: azdb pool vs pgbouncer vs direct TLS
  *       idle       AZDB_BENCH_POOL_IDLE=1000 idle clients (10000 for the large run): RSS and the
@@ -664,13 +664,17 @@ function checkedPoolConfig(mode, servers) {
  * that runs out) abort instead of failing the bench; they are counted with the failed transactions.
  */
 async function poolPgbench(path, args, clients, seconds = config.seconds) {
+  const before = path.pid ? cpuSeconds(path.pid) : undefined;
   const result = await runTool(tools.pgbench, ['-c', String(clients), '-j', String(Math.min(config.threads, clients)), '-T', String(seconds), ...args, DB], { env: path.env, name: 'pgbench' });
+  const after = path.pid ? cpuSeconds(path.pid) : undefined;
   const parsed = parsePgbench(result.stdout);
   const aborts = result.stderr.match(/client \d+ (?:script \d+ )?aborted[^\n]*/g) ?? [];
   if ((result.code !== 0 && result.code !== 2) || !Number.isFinite(parsed.tps)) {
-    throw new Error(`pgbench ${args.join(' ')} -c ${clients} through ${path.name} failed (exit ${result.code}):\n${(result.stderr || result.stdout).trim().slice(-2000)}`);
+    throw new Error(`pgbench ${args.join(' ')} -c ${clients} through ${path.name} failed (exit ${result.code}):\n${`${result.stdout}\n${result.stderr}`.trim().slice(-2000)}`);
   }
-  return { ...parsed, clients, abortedClients: aborts.length, firstAbort: aborts[0]?.slice(0, 300) };
+  const proxyCpuSeconds = before !== undefined ? after - before : undefined;
+  const proxyCpuUsPerTx = proxyCpuSeconds !== undefined && parsed.transactions > 0 ? (proxyCpuSeconds * 1e6) / parsed.transactions : undefined;
+  return { ...parsed, clients, proxyCpuSeconds, proxyCpuUsPerTx, abortedClients: aborts.length, firstAbort: aborts[0]?.slice(0, 300) };
 }
 
 /** Established TCP connections of process `pid` to `port` (its server connections), from /proc. */
@@ -760,7 +764,7 @@ async function poolBench({ postgres, pgPort, ca, caFile, token, expiresOnTimesta
       for (const path of [...(skipped.direct ? [] : [direct]), ...pooled]) {
         const r = await poolPgbench(path, ['-C', '-S'], config.clients);
         out.connect[path.name] = r;
-        log(`${label}: reconnect (-C -S) -c ${config.clients} through ${path.name === 'direct' ? 'direct TLS' : path.name}: ${fmt(r.tps)} tps${r.abortedClients ? `, ${r.abortedClients} clients aborted` : ''}`);
+        log(`${label}: reconnect (-C -S) -c ${config.clients} through ${path.name === 'direct' ? 'direct TLS' : path.name}: ${fmt(r.tps)} tps${r.proxyCpuUsPerTx !== undefined ? `, proxy CPU ${fmt(r.proxyCpuUsPerTx, 1)} µs/tx` : ''}${r.abortedClients ? `, ${r.abortedClients} clients aborted` : ''}`);
       }
     }
     if (config.pool.rows.includes('idle')) {
@@ -784,7 +788,7 @@ async function poolBench({ postgres, pgPort, ca, caFile, token, expiresOnTimesta
       for (const path of pooled) {
         const r = await poolPgbench(path, run.args, clients);
         (out.pgbench[run.key] ??= { label: run.label })[path.name] = r;
-        log(`${label}: ${run.label} -c ${clients} over ${servers} server connections through ${path.name}: ${fmt(r.tps)} tps, ${r.failed} failed, ${r.abortedClients} clients aborted${r.firstAbort ? ` (${r.firstAbort})` : ''}`);
+        log(`${label}: ${run.label} -c ${clients} over ${servers} server connections through ${path.name}: ${fmt(r.tps)} tps, proxy CPU ${fmt(r.proxyCpuUsPerTx, 1)} µs/tx, ${r.failed} failed, ${r.abortedClients} clients aborted${r.firstAbort ? ` (${r.firstAbort})` : ''}`);
       }
     }
     const stats = await azdb.stats();
