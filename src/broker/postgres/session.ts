@@ -239,7 +239,9 @@ async function relayPooled(
   const { options: startupOptions, ...settings } = passthroughParams(params);
   let token: string;
   let member: PoolMember | undefined;
-  let acquired: AcquiredConnection;
+  let acquired: AcquiredConnection | undefined;
+  let greetWith: Map<string, string> | undefined;
+  const transactionMode = pool.mode === 'transaction';
   // A client that hangs up while it waits for a busy pool leaves the queue at once.
   const gone = new AbortController();
   const hungUp = (): void => gone.abort(new PeerClosedError());
@@ -248,7 +250,10 @@ async function relayPooled(
   try {
     token = await tokenFor(options, signal);
     member = pool.join({ loginUser, dbName: who.dbName, ...(startupOptions ? { options: startupOptions } : {}) }, token);
-    acquired = await acquirePooled(options, pool, member, settings, loginUser, who.dbName, signal).catch((error: unknown) => {
+    // Transaction mode greets from what the key's connections reported before, when they did:
+    // the login then does not wait for a busy pool.
+    greetWith = transactionMode ? member.knownGreeting(settings) : undefined;
+    if (!greetWith) acquired = await acquirePooled(options, pool, member, settings, loginUser, who.dbName, signal).catch((error: unknown) => {
       throw gone.signal.aborted ? gone.signal.reason : error;
     });
   } catch (error) {
@@ -258,25 +263,25 @@ async function relayPooled(
     wait.dispose();
     socket.off('close', hungUp);
   }
-  const { lease } = acquired;
-  const connection = lease.connection;
-  const transactionMode = pool.mode === 'transaction';
-  const tracker = new SessionTracker(connection.parameters);
-  let released = false;
+  const lease = acquired?.lease;
+  const connection = lease?.connection;
+  // The client's stream on the connection it logged in on, for its reset at the end.
+  const tracker = connection ? new SessionTracker(connection.parameters) : undefined;
+  let released = !lease;
   let serverBroken = false;
   let minted: { processId: number; secretKey: Buffer } | undefined;
   // Transaction mode: the connection the client has now, if any, is where its cancel goes.
   let attached: ServerConnection | undefined;
   try {
-    if (acquired.refused) throw upstreamFailure(new PgUpstreamRefused({ ...acquired.refused, S: 'FATAL' }, Buffer.alloc(0)), options.target, loginUser, who.dbName);
-    const key = connection.backendKey;
+    if (acquired?.refused) throw upstreamFailure(new PgUpstreamRefused({ ...acquired.refused, S: 'FATAL' }, Buffer.alloc(0)), options.target, loginUser, who.dbName);
     if (transactionMode) {
       minted = options.cancels.mint(() => (attached?.backendKey ? forwardCancel(options.target, attached.backendKey) : Promise.resolve()));
     } else {
+      const key = connection!.backendKey;
       minted = key ? options.cancels.mint(() => forwardCancel(options.target, key), key.processId) : undefined;
     }
     const greeting = [encodeAuthentication({ type: 'ok' })];
-    for (const [name, value] of connection.parameters) greeting.push(encodeParameterStatus(name, value));
+    for (const [name, value] of greetWith ?? connection!.parameters) greeting.push(encodeParameterStatus(name, value));
     if (minted) greeting.push(encodeBackendKeyData(minted.processId, minted.secretKey));
     greeting.push(encodeReadyForQuery('I'));
     const early = reader.detach();
@@ -284,8 +289,8 @@ async function relayPooled(
     who.record.started(who.identity, who.dbUser, who.dbName, token);
     const tap = options.audit.queries ? queryAudit(options.audit, who.identity) : undefined;
     if (transactionMode) {
+      if (lease) pool.releaseIdle(lease);
       released = true;
-      pool.releaseIdle(lease);
       const current = member;
       const result = await transactionRelay({
         client: socket,
@@ -311,14 +316,14 @@ async function relayPooled(
       });
       who.record.ended(who.identity, result.error ? 'error' : 'ok', result.error);
     } else {
-      const result = await pooledRelay(socket, connection, tracker, early, tap);
+      const result = await pooledRelay(socket, connection!, tracker!, early, tap);
       serverBroken = result.serverBroken;
       who.record.ended(who.identity, result.error ? 'error' : 'ok', result.error);
     }
   } finally {
     if (minted) options.cancels.release(minted.processId);
     member.leave();
-    if (!released) await pool.release(lease, serverBroken ? undefined : tracker, serverBroken);
+    if (!released) await pool.release(lease!, serverBroken ? undefined : tracker, serverBroken);
   }
 }
 

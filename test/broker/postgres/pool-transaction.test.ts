@@ -131,6 +131,21 @@ describe('PostgreSQL pooling, transaction mode, against emulated Azure', () => {
     await Promise.all([holder.end(), next.end()]);
   });
 
+  it("greets a new client from the key's last parameters without waiting for a busy pool", async () => {
+    const { tunnel, logins } = await pooled({ maxClientWaitMs: 3_000 });
+    const holder = await client(tunnel, { application_name: 'holder' });
+    await holder.query('begin');
+    // Every server connection is in a transaction: the login must not need one.
+    const late = await client(tunnel, { application_name: 'late' });
+    expect(keyStats(tunnel)).toMatchObject({ clientsConnected: 2, clientsWaiting: 0, serversActive: 1 });
+    const query = late.query("select current_setting('application_name') as app");
+    await waitFor(() => (keyStats(tunnel)?.clientsWaiting === 1 ? true : undefined), 'the late client to wait for its first query');
+    await holder.query('commit');
+    expect((await query).rows[0].app).toBe('late');
+    expect(logins).toHaveLength(1);
+    await Promise.all([holder.end(), late.end()]);
+  });
+
   it('rolls back and reuses the connection of a client that leaves in the middle of a transaction', async () => {
     const { tunnel, logins } = await pooled();
     const leaver = await client(tunnel);

@@ -15,6 +15,7 @@ import type { PoolConfig } from '../../../config/schema.js';
 import type { UpstreamTarget } from '../../target.js';
 import { encodeMessage } from '../codec/frames.js';
 import { loginUpstream } from '../upstream.js';
+import { GreetingCache, greetingSignature, type GreetingSignature } from './greeting-cache.js';
 import { PoolManager, systemClock, type Clock, type KeyStats, type Lease, type PoolLimits } from './pool-manager.js';
 import type { PinReason } from './pin-scanner.js';
 import { applySettings, runOwnQuery, serverConnection, watchIdle, type OwnQueryResult, type ServerConnection } from './server-connection.js';
@@ -43,6 +44,11 @@ export interface PoolMember {
   readonly info: PoolKeyInfo;
   /** A server connection of the client's key, its parameters made the client's `settings`. */
   acquire(settings: Record<string, string>, signal?: AbortSignal): Promise<AcquiredConnection>;
+  /**
+   * Transaction mode: the ParameterStatus values to greet the client with when a connection of its
+   * key reported them for these settings before (greeting-cache.ts); undefined: borrow one.
+   */
+  knownGreeting(settings: Record<string, string>): Map<string, string> | undefined;
   /** The client keeps its connection from now on (counted once per client). */
   pin(reason: PinReason): void;
   leave(): void;
@@ -87,6 +93,7 @@ export class PostgresPool {
   /** What each key stands for, for the wait events (a few per identity and user). */
   private readonly infos = new Map<string, PoolKeyInfo>();
   private readonly members = new Map<string, { info: PoolKeyInfo; connected: number; pinned: number }>();
+  private readonly greetings = new GreetingCache();
   readonly mode: PoolMode;
   readonly maxPreparedStatements: number;
 
@@ -123,6 +130,12 @@ export class PostgresPool {
     counts.connected++;
     let pinned = false;
     let left = false;
+    // A client passes the same settings on every acquire: their signature is worked out once.
+    let signed: { settings: Record<string, string>; signature: GreetingSignature | undefined } | undefined;
+    const signatureOf = (settings: Record<string, string>): GreetingSignature | undefined => {
+      if (signed?.settings !== settings) signed = { settings, signature: greetingSignature(settings) };
+      return signed.signature;
+    };
     return {
       info,
       acquire: async (settings, signal) => {
@@ -134,7 +147,14 @@ export class PostgresPool {
           lease.release(false);
           throw error;
         }
-        return { lease, ...(applied?.error ? { refused: applied.error } : {}) };
+        if (applied?.error) return { lease, refused: applied.error };
+        const signature = this.mode === 'transaction' ? signatureOf(settings) : undefined;
+        if (signature && (lease.fresh || !this.greetings.has(key, signature))) this.greetings.remember(key, signature, lease.connection.parameters);
+        return { lease };
+      },
+      knownGreeting: (settings) => {
+        const signature = signatureOf(settings);
+        return signature && this.greetings.lookup(key, signature);
       },
       pin: (reason) => {
         if (pinned || left) return;
