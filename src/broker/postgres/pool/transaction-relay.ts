@@ -151,9 +151,10 @@ export function transactionRelay(options: TransactionRelayOptions): Promise<{ er
               end();
               return;
             }
-            // A frame that lies within the chunk is a view of it: copied if it has to wait.
+            // A frame is a view of a chunk the socket allocated for this read (or of its own
+            // buffer when it spanned chunks): nothing reuses it, so one that waits is not copied.
             if (lease && !attaching) toServer(frame);
-            else pending.push({ ...frame, payload: Buffer.from(frame.payload) });
+            else pending.push(frame);
           }
         }
       } catch (error) {
@@ -211,14 +212,14 @@ export function transactionRelay(options: TransactionRelayOptions): Promise<{ er
     function toServer(frame: Frame): void {
       const connection = lease!.connection;
       if (frame.code === FrontendCode.Query || frame.code === FrontendCode.Parse) {
-        const sql = frame.code === FrontendCode.Query ? decodeQuery(frame.payload) : decodeParse(frame.payload).query;
-        const effects = sqlSessionEffects(sql);
+        const parse = frame.code === FrontendCode.Parse ? decodeParse(frame.payload) : undefined;
+        const effects = sqlSessionEffects(parse ? parse.query : decodeQuery(frame.payload));
         for (const reason of effects.pins) pin(reason);
         if (effects.resetsSession) {
           connection.settings.clear();
           connection.prepared.clear();
         }
-        if (frame.code === FrontendCode.Parse && !options.statements && decodeParse(frame.payload).statement !== '') pin('prepared_statement');
+        if (parse && !options.statements && parse.statement !== '') pin('prepared_statement');
       }
       const out = options.statements ? options.statements.toServer(frame, connection) : [encodeMessage(frame.code, frame.payload)];
       for (const bytes of out) {
