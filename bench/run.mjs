@@ -706,14 +706,18 @@ function connectionsTo(pid, port) {
 /** `count` idle logged-in clients through a pooled path: its RSS, and the server connections it holds meanwhile. */
 async function poolIdle(path, options, count, pgPort) {
   const rssBeforeKiB = procStatusKiB(path.pid, 'VmRSS');
+  const heapBefore = (await path.proxy.stats?.())?.memory;
   const started = Date.now();
   const idle = await openIdle(count, options);
   const openSeconds = (Date.now() - started) / 1000;
   await sleep(3_000);
   const rssKiB = procStatusKiB(path.pid, 'VmRSS');
+  const heap = (await path.proxy.stats?.())?.memory;
   const serverConnections = connectionsTo(path.pid, pgPort);
   await idle.close();
-  return { connections: idle.clients.length, openSeconds, rssBeforeMiB: rssBeforeKiB / 1024, rssMiB: rssKiB / 1024, serverConnections };
+  // azdb's own split of it (V8 heap in use, buffers outside it), to tell which one per-client state fills.
+  const split = heap && heapBefore ? { heapUsedMiB: heap.heapUsed / 1048576, heapUsedBeforeMiB: heapBefore.heapUsed / 1048576, externalMiB: (heap.external + heap.arrayBuffers) / 1048576, externalBeforeMiB: (heapBefore.external + heapBefore.arrayBuffers) / 1048576 } : {};
+  return { connections: idle.clients.length, openSeconds, rssBeforeMiB: rssBeforeKiB / 1024, rssMiB: rssKiB / 1024, kibPerClient: (rssKiB - rssBeforeKiB) / Math.max(1, idle.clients.length), serverConnections, ...split };
 }
 
 async function poolBench({ postgres, pgPort, ca, caFile, token, expiresOnTimestamp, ids, baseEnv, direct, skipped }) {
@@ -776,7 +780,7 @@ async function poolBench({ postgres, pgPort, ca, caFile, token, expiresOnTimesta
           const options = { host: '127.0.0.1', port: Number(path.env.PGPORT), user: ROLE, database: DB, password: path.env.PGPASSWORD, ssl: false };
           const r = await poolIdle(path, options, config.pool.idle, pgPort);
           out.idle[path.name] = r;
-          log(`${label}: ${r.connections} idle clients through ${path.name}: RSS ${fmt(r.rssMiB, 1)} MiB (${fmt(r.rssBeforeMiB, 1)} before), ${r.serverConnections} server connections held`);
+          log(`${label}: ${r.connections} idle clients through ${path.name}: RSS ${fmt(r.rssMiB, 1)} MiB (${fmt(r.rssBeforeMiB, 1)} before, ${fmt(r.kibPerClient, 1)} KiB per client${r.heapUsedMiB !== undefined ? `; V8 heap used ${fmt(r.heapUsedBeforeMiB, 1)} → ${fmt(r.heapUsedMiB, 1)} MiB` : ''}), ${r.serverConnections} server connections held`);
         }
       }
     }

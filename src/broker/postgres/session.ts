@@ -45,7 +45,7 @@ import { SCRAM_MECHANISM, ScramServer } from './scram.js';
 import { encodeCancelRequest, encodeSslRequest } from './codec/startup.js';
 import { PgUpstreamRefused, loginUpstream, type UpstreamSession } from './upstream.js';
 import { PoolClosed, PoolWaitTimeout } from './pool/pool-manager.js';
-import type { AcquiredConnection, PoolMember, PostgresPool } from './pool/postgres-pool.js';
+import type { AcquiredConnection, PoolLogin, PoolMember, PostgresPool } from './pool/postgres-pool.js';
 import { pooledRelay } from './pool/pooled-relay.js';
 import type { ServerConnection } from './pool/server-connection.js';
 import { SessionTracker } from './pool/session-tracker.js';
@@ -148,7 +148,7 @@ export async function runPostgresSession(clientSocket: Socket, options: Postgres
     if (socket.destroyed) throw new PeerClosedError();
 
     if (options.pool) {
-      await relayPooled(options, options.pool, client, startup.params, { identity, dbUser, dbName, record }, loginWait(deadline, handshakeMs, options.closing));
+      await relayPooled(options, options.pool, client, startup.params, { identity, dbUser, dbName, record }, () => loginWait(deadline, handshakeMs, options.closing));
       return;
     }
 
@@ -232,41 +232,17 @@ async function relayPooled(
   client: ClientConnection,
   params: Record<string, string>,
   who: { identity: SessionIdentity; dbUser: string; dbName: string; record: ReturnType<typeof sessionRecord> },
-  wait: ReturnType<typeof loginWait>,
+  startWait: () => ReturnType<typeof loginWait>,
 ): Promise<void> {
   const { socket, reader } = client;
   const loginUser = upstreamLoginUser(options.target, who.dbUser);
   const { options: startupOptions, ...settings } = passthroughParams(params);
-  let token: string;
-  let member: PoolMember | undefined;
-  let acquired: AcquiredConnection | undefined;
-  let greetWith: Map<string, string> | undefined;
   const transactionMode = pool.mode === 'transaction';
-  // A client that hangs up while it waits for a busy pool leaves the queue at once.
-  const gone = new AbortController();
-  const hungUp = (): void => gone.abort(new PeerClosedError());
-  socket.once('close', hungUp);
-  const signal = AbortSignal.any([wait.signal, gone.signal]);
-  try {
-    token = await tokenFor(options, signal);
-    member = pool.join({ loginUser, dbName: who.dbName, ...(startupOptions ? { options: startupOptions } : {}) }, token);
-    // Transaction mode greets from what the key's connections reported before, when they did:
-    // the login then does not wait for a busy pool.
-    greetWith = transactionMode ? member.knownGreeting(settings) : undefined;
-    if (!greetWith) acquired = await acquirePooled(options, pool, member, settings, loginUser, who.dbName, signal).catch((error: unknown) => {
-      throw gone.signal.aborted ? gone.signal.reason : error;
-    });
-  } catch (error) {
-    member?.leave();
-    throw error;
-  } finally {
-    wait.dispose();
-    socket.off('close', hungUp);
-  }
+  const { token, member, acquired, greetWith } = await joinPool(options, pool, socket, { loginUser, dbName: who.dbName, ...(startupOptions ? { options: startupOptions } : {}) }, settings, startWait);
   const lease = acquired?.lease;
   const connection = lease?.connection;
-  // The client's stream on the connection it logged in on, for its reset at the end.
-  const tracker = connection ? new SessionTracker(connection.parameters) : undefined;
+  // Session mode: the client's stream on its connection, for the reset at the end.
+  const tracker = connection && !transactionMode ? new SessionTracker(connection.parameters) : undefined;
   let released = !lease;
   let serverBroken = false;
   let minted: { processId: number; secretKey: Buffer } | undefined;
@@ -323,7 +299,50 @@ async function relayPooled(
   } finally {
     if (minted) options.cancels.release(minted.processId);
     member.leave();
-    if (!released) await pool.release(lease!, serverBroken ? undefined : tracker, serverBroken);
+    // Transaction mode keeps a connection past the greeting only when the server refused a parameter: it waits for a query.
+    if (!released) {
+      if (transactionMode) pool.releaseIdle(lease!);
+      else await pool.release(lease!, serverBroken ? undefined : tracker, serverBroken);
+    }
+  }
+}
+
+/**
+ * The client's membership of the pool and what to greet it with, within its login deadline: a
+ * server connection of its key, or in transaction mode, when its key's connections reported them
+ * for the same settings before, their parameters (the login then does not wait for a busy pool).
+ * Its own function so that what the wait needed (signals, timer) is not kept for the session.
+ */
+async function joinPool(
+  options: PostgresSessionOptions,
+  pool: PostgresPool,
+  socket: Socket,
+  login: PoolLogin,
+  settings: Record<string, string>,
+  startWait: () => ReturnType<typeof loginWait>,
+): Promise<{ token: string; member: PoolMember; acquired?: AcquiredConnection; greetWith?: Map<string, string> }> {
+  const wait = startWait();
+  // A client that hangs up while it waits for a busy pool leaves the queue at once.
+  const gone = new AbortController();
+  const hungUp = (): void => gone.abort(new PeerClosedError());
+  socket.once('close', hungUp);
+  const signal = AbortSignal.any([wait.signal, gone.signal]);
+  let member: PoolMember | undefined;
+  try {
+    const token = await tokenFor(options, signal);
+    member = pool.join(login, token);
+    const greetWith = pool.mode === 'transaction' ? member.knownGreeting(settings) : undefined;
+    if (greetWith) return { token, member, greetWith };
+    const acquired = await acquirePooled(options, pool, member, settings, login.loginUser, login.dbName, signal).catch((error: unknown) => {
+      throw gone.signal.aborted ? gone.signal.reason : error;
+    });
+    return { token, member, acquired };
+  } catch (error) {
+    member?.leave();
+    throw error;
+  } finally {
+    wait.dispose();
+    socket.off('close', hungUp);
   }
 }
 
