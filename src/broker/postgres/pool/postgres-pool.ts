@@ -18,7 +18,7 @@ import { loginUpstream } from '../upstream.js';
 import { GreetingCache, greetingSignature, type GreetingSignature } from './greeting-cache.js';
 import { PoolManager, systemClock, type Clock, type KeyStats, type Lease, type PoolLimits } from './pool-manager.js';
 import type { PinReason } from './pin-scanner.js';
-import { applySettings, runOwnQuery, serverConnection, watchIdle, type OwnQueryResult, type ServerConnection } from './server-connection.js';
+import { applySettings, settingsTarget, runOwnQuery, serverConnection, watchIdle, type OwnQueryResult, type ServerConnection } from './server-connection.js';
 import type { SessionTracker } from './session-tracker.js';
 
 export type PoolMode = 'session' | 'transaction';
@@ -130,11 +130,12 @@ export class PostgresPool {
     counts.connected++;
     let pinned = false;
     let left = false;
-    // A client passes the same settings on every acquire: their signature is worked out once.
-    let signed: { settings: Record<string, string>; signature: GreetingSignature | undefined } | undefined;
-    const signatureOf = (settings: Record<string, string>): GreetingSignature | undefined => {
-      if (signed?.settings !== settings) signed = { settings, signature: greetingSignature(settings) };
-      return signed.signature;
+    // A client passes the same settings on every acquire: what the pool needs of them is worked
+    // out once (and whether its greeting was remembered), not per transaction.
+    let derived: { settings: Record<string, string>; target?: Map<string, string>; signature: GreetingSignature | undefined; remembered: boolean } | undefined;
+    const derive = (settings: Record<string, string>) => {
+      if (derived?.settings !== settings) derived = { settings, signature: greetingSignature(settings), remembered: false };
+      return derived;
     };
     return {
       info,
@@ -142,18 +143,22 @@ export class PostgresPool {
         const lease = await this.acquire(key, info, login, token, signal);
         let applied: OwnQueryResult | undefined;
         try {
-          applied = await applySettings(lease.connection, settings);
+          const mine = derive(settings);
+          applied = await applySettings(lease.connection, (mine.target ??= settingsTarget(settings)));
         } catch (error) {
           lease.release(false);
           throw error;
         }
         if (applied?.error) return { lease, refused: applied.error };
-        const signature = this.mode === 'transaction' ? signatureOf(settings) : undefined;
-        if (signature && (lease.fresh || !this.greetings.has(key, signature))) this.greetings.remember(key, signature, lease.connection.parameters);
+        const mine = derive(settings);
+        if (this.mode === 'transaction' && mine.signature && (lease.fresh || !mine.remembered)) {
+          if (lease.fresh || !this.greetings.has(key, mine.signature)) this.greetings.remember(key, mine.signature, lease.connection.parameters);
+          mine.remembered = true;
+        }
         return { lease };
       },
       knownGreeting: (settings) => {
-        const signature = signatureOf(settings);
+        const signature = derive(settings).signature;
         return signature && this.greetings.lookup(key, signature);
       },
       pin: (reason) => {

@@ -64,9 +64,15 @@ export function transactionRelay(options: TransactionRelayOptions): Promise<{ er
   return new Promise((resolve) => {
     const clientFrames = new FrameDecoder();
     let lease: Lease<ServerConnection> | undefined;
+    // Attached: the tracker and filter of the connection's stream. They are made at the first
+    // attach and serve every later one, as a connection is only handed back with both streams at
+    // a message boundary (idleStatus), where they are as new.
     let tracker: SessionTracker | undefined;
     let replies: ReplyFilter | undefined;
-    let attaching: AbortController | undefined;
+    let reusable: { tracker: SessionTracker; replies: ReplyFilter } | undefined;
+    let attaching = false;
+    /** Ends the client's wait for a connection when it goes; one for all its transactions. */
+    let gone: AbortController | undefined;
     const pending: Frame[] = [];
     /** Messages for the attached connection, written once per client chunk. */
     const outbox: Buffer[] = [];
@@ -79,7 +85,7 @@ export function transactionRelay(options: TransactionRelayOptions): Promise<{ er
       done = true;
       client.off('data', fromClient);
       client.off('drain', resumeServer);
-      attaching?.abort(new Error('the client went away'));
+      gone?.abort(new Error('the client went away'));
       const held = lease;
       const heldTracker = tracker;
       const broken = held ? held.connection.broken || held.connection.socket.destroyed : false;
@@ -166,14 +172,14 @@ export function transactionRelay(options: TransactionRelayOptions): Promise<{ er
     }
 
     async function attach(): Promise<void> {
-      const controller = new AbortController();
-      attaching = controller;
+      attaching = true;
+      gone ??= new AbortController();
       client.pause();
       let got: Lease<ServerConnection>;
       try {
-        got = await options.attach(controller.signal);
+        got = await options.attach(gone.signal);
       } catch (error) {
-        attaching = undefined;
+        attaching = false;
         if (error instanceof AttachRefused) end('no server connection for the client', error.reply);
         else end(errorMessage(error));
         return;
@@ -183,9 +189,12 @@ export function transactionRelay(options: TransactionRelayOptions): Promise<{ er
         return;
       }
       lease = got;
-      tracker = new SessionTracker(got.connection.parameters);
-      const statements = options.statements;
-      replies = new ReplyFilter(statements ? (frame) => statements.fromServer(frame) : () => true);
+      if (reusable) reusable.tracker.parameters = got.connection.parameters;
+      else {
+        const statements = options.statements;
+        reusable = { tracker: new SessionTracker(got.connection.parameters), replies: new ReplyFilter(statements ? (frame) => statements.fromServer(frame) : () => true) };
+      }
+      ({ tracker, replies } = reusable);
       const socket = got.connection.socket;
       socket.on('data', fromServer);
       socket.on('close', serverClosed);
@@ -204,7 +213,7 @@ export function transactionRelay(options: TransactionRelayOptions): Promise<{ er
         malformed(error);
         return;
       }
-      attaching = undefined;
+      attaching = false;
       if (flush()) client.resume();
     }
 
