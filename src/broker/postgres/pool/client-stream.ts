@@ -19,7 +19,8 @@ const COPY_DATA = 0x64; // d
 export type ClientPiece = { frame: Frame; bytes?: Buffer; through?: undefined } | { frame?: undefined; through: Buffer };
 
 export class ClientStream {
-  private readonly header = Buffer.allocUnsafe(HEADER_LENGTH);
+  /** A header cut at a chunk's end (allocated the first time one is: most clients never need it). */
+  private header: Buffer | undefined;
   private headerFill = 0;
   /** A kept message spanning chunks: its type, its buffer and how full. */
   private code = 0;
@@ -59,6 +60,7 @@ export class ClientStream {
         length = chunk.readInt32BE(offset + 1);
         offset += HEADER_LENGTH;
       } else {
+        this.header ??= Buffer.allocUnsafe(HEADER_LENGTH);
         const n = chunk.copy(this.header, this.headerFill, offset, Math.min(chunk.length, offset + HEADER_LENGTH - this.headerFill));
         this.headerFill += n;
         offset += n;
@@ -75,7 +77,7 @@ export class ClientStream {
         const n = Math.min(payloadLength, chunk.length - offset);
         if (headerStart >= 0) pieces.push({ through: chunk.subarray(headerStart, offset + n) });
         else {
-          pieces.push({ through: Buffer.from(this.header) });
+          pieces.push({ through: Buffer.from(this.header!) });
           if (n > 0) pieces.push({ through: chunk.subarray(offset, offset + n) });
         }
         this.through = payloadLength - n;
