@@ -28,8 +28,8 @@
  *
  * Pooling rows (README "Pooling"): an azdb tunnel with `pool:` (its own child) against pgbouncer in
  * the same pool mode, both with AZDB_BENCH_POOL_SERVERS server connections, TLS verify-full upstream:
- *   AZDB_BENCH_POOL_MODE=transaction  session | transaction; transaction falls back to session, said
- *                             in every pool row's label, while this azdb's config check refuses it
+ *   AZDB_BENCH_POOL_MODE=transaction  session | transaction (an azdb whose config check refuses
+ *                             transaction falls back to session, said in every pool row's label)
  *   AZDB_BENCH_POOL_ROWS=connect,idle,clients,protocols   (none skips them)
  *       connect    pgbench -C -S, -c AZDB_BENCH_CLIENTS: azdb pool vs pgbouncer vs direct TLS
  *       idle       AZDB_BENCH_POOL_IDLE=1000 idle clients (10000 for the large run): RSS and the
@@ -676,13 +676,17 @@ function checkedPoolConfig(mode, servers) {
  * that runs out) abort instead of failing the bench; they are counted with the failed transactions.
  */
 async function poolPgbench(path, args, clients, seconds = config.seconds) {
+  const before = path.pid ? cpuSeconds(path.pid) : undefined;
   const result = await runTool(tools.pgbench, ['-c', String(clients), '-j', String(Math.min(config.threads, clients)), '-T', String(seconds), ...args, DB], { env: path.env, name: 'pgbench' });
+  const after = path.pid ? cpuSeconds(path.pid) : undefined;
   const parsed = parsePgbench(result.stdout);
   const aborts = result.stderr.match(/client \d+ (?:script \d+ )?aborted[^\n]*/g) ?? [];
   if ((result.code !== 0 && result.code !== 2) || !Number.isFinite(parsed.tps)) {
-    throw new Error(`pgbench ${args.join(' ')} -c ${clients} through ${path.name} failed (exit ${result.code}):\n${(result.stderr || result.stdout).trim().slice(-2000)}`);
+    throw new Error(`pgbench ${args.join(' ')} -c ${clients} through ${path.name} failed (exit ${result.code}):\n${`${result.stdout}\n${result.stderr}`.trim().slice(-2000)}`);
   }
-  return { ...parsed, clients, abortedClients: aborts.length, firstAbort: aborts[0]?.slice(0, 300) };
+  const proxyCpuSeconds = before !== undefined ? after - before : undefined;
+  const proxyCpuUsPerTx = proxyCpuSeconds !== undefined && parsed.transactions > 0 ? (proxyCpuSeconds * 1e6) / parsed.transactions : undefined;
+  return { ...parsed, clients, proxyCpuSeconds, proxyCpuUsPerTx, abortedClients: aborts.length, firstAbort: aborts[0]?.slice(0, 300) };
 }
 
 /** Established TCP connections of process `pid` to `port` (its server connections), from /proc. */
@@ -714,14 +718,18 @@ function connectionsTo(pid, port) {
 /** `count` idle logged-in clients through a pooled path: its RSS, and the server connections it holds meanwhile. */
 async function poolIdle(path, options, count, pgPort) {
   const rssBeforeKiB = procStatusKiB(path.pid, 'VmRSS');
+  const heapBefore = (await path.proxy.stats?.())?.memory;
   const started = Date.now();
   const idle = await openIdle(count, options);
   const openSeconds = (Date.now() - started) / 1000;
   await sleep(3_000);
   const rssKiB = procStatusKiB(path.pid, 'VmRSS');
+  const heap = (await path.proxy.stats?.())?.memory;
   const serverConnections = connectionsTo(path.pid, pgPort);
   await idle.close();
-  return { connections: idle.clients.length, openSeconds, rssBeforeMiB: rssBeforeKiB / 1024, rssMiB: rssKiB / 1024, serverConnections };
+  // azdb's own split of it (V8 heap in use, buffers outside it), to tell which one per-client state fills.
+  const split = heap && heapBefore ? { heapUsedMiB: heap.heapUsed / 1048576, heapUsedBeforeMiB: heapBefore.heapUsed / 1048576, externalMiB: (heap.external + heap.arrayBuffers) / 1048576, externalBeforeMiB: (heapBefore.external + heapBefore.arrayBuffers) / 1048576 } : {};
+  return { connections: idle.clients.length, openSeconds, rssBeforeMiB: rssBeforeKiB / 1024, rssMiB: rssKiB / 1024, kibPerClient: (rssKiB - rssBeforeKiB) / Math.max(1, idle.clients.length), serverConnections, ...split };
 }
 
 async function poolBench({ postgres, pgPort, ca, caFile, token, expiresOnTimestamp, ids, baseEnv, direct, skipped }) {
@@ -772,7 +780,7 @@ async function poolBench({ postgres, pgPort, ca, caFile, token, expiresOnTimesta
       for (const path of [...(skipped.direct ? [] : [direct]), ...pooled]) {
         const r = await poolPgbench(path, ['-C', '-S'], config.clients);
         out.connect[path.name] = r;
-        log(`${label}: reconnect (-C -S) -c ${config.clients} through ${path.name === 'direct' ? 'direct TLS' : path.name}: ${fmt(r.tps)} tps${r.abortedClients ? `, ${r.abortedClients} clients aborted` : ''}`);
+        log(`${label}: reconnect (-C -S) -c ${config.clients} through ${path.name === 'direct' ? 'direct TLS' : path.name}: ${fmt(r.tps)} tps${r.proxyCpuUsPerTx !== undefined ? `, proxy CPU ${fmt(r.proxyCpuUsPerTx, 1)} µs/tx` : ''}${r.abortedClients ? `, ${r.abortedClients} clients aborted` : ''}`);
       }
     }
     if (config.pool.rows.includes('idle')) {
@@ -784,7 +792,7 @@ async function poolBench({ postgres, pgPort, ca, caFile, token, expiresOnTimesta
           const options = { host: '127.0.0.1', port: Number(path.env.PGPORT), user: ROLE, database: DB, password: path.env.PGPASSWORD, ssl: false };
           const r = await poolIdle(path, options, config.pool.idle, pgPort);
           out.idle[path.name] = r;
-          log(`${label}: ${r.connections} idle clients through ${path.name}: RSS ${fmt(r.rssMiB, 1)} MiB (${fmt(r.rssBeforeMiB, 1)} before), ${r.serverConnections} server connections held`);
+          log(`${label}: ${r.connections} idle clients through ${path.name}: RSS ${fmt(r.rssMiB, 1)} MiB (${fmt(r.rssBeforeMiB, 1)} before, ${fmt(r.kibPerClient, 1)} KiB per client${r.heapUsedMiB !== undefined ? `; V8 heap used ${fmt(r.heapUsedBeforeMiB, 1)} → ${fmt(r.heapUsedMiB, 1)} MiB` : ''}), ${r.serverConnections} server connections held`);
         }
       }
     }
@@ -796,7 +804,7 @@ async function poolBench({ postgres, pgPort, ca, caFile, token, expiresOnTimesta
       for (const path of pooled) {
         const r = await poolPgbench(path, run.args, clients);
         (out.pgbench[run.key] ??= { label: run.label })[path.name] = r;
-        log(`${label}: ${run.label} -c ${clients} over ${servers} server connections through ${path.name}: ${fmt(r.tps)} tps, ${r.failed} failed, ${r.abortedClients} clients aborted${r.firstAbort ? ` (${r.firstAbort})` : ''}`);
+        log(`${label}: ${run.label} -c ${clients} over ${servers} server connections through ${path.name}: ${fmt(r.tps)} tps, proxy CPU ${fmt(r.proxyCpuUsPerTx, 1)} µs/tx, ${r.failed} failed, ${r.abortedClients} clients aborted${r.firstAbort ? ` (${r.firstAbort})` : ''}`);
       }
     }
     const stats = await azdb.stats();

@@ -46,7 +46,7 @@ import { SCRAM_MECHANISM, ScramServer } from './scram.js';
 import { encodeCancelRequest, encodeSslRequest } from './codec/startup.js';
 import { PgUpstreamRefused, loginUpstream, type UpstreamSession } from './upstream.js';
 import { PoolClosed, PoolWaitTimeout } from './pool/pool-manager.js';
-import type { AcquiredConnection, PoolMember, PostgresPool } from './pool/postgres-pool.js';
+import type { AcquiredConnection, PoolLogin, PoolMember, PostgresPool } from './pool/postgres-pool.js';
 import { pooledRelay } from './pool/pooled-relay.js';
 import { describeRefusal, isBlameless, refusalFor, upstreamTokenGetter, type SignedIn } from '../client-entra.js';
 import type { SignedInRecord } from '../session-record.js';
@@ -160,7 +160,7 @@ export async function runPostgresSession(clientSocket: Socket, options: Postgres
     const osUser = signedIn ? await loopbackPeerUser(clientSocket) : undefined;
     const who = signedIn ? { person: signedIn.person, decision, ...(osUser ? { osUser } : {}) } : undefined;
     if (options.pool) {
-      await relayPooled(upstreamOptions, options.pool, client, startup.params, { identity, dbUser, dbName, record, ...(who ? { signedIn: who } : {}) }, loginWait(deadline, handshakeMs, options.closing));
+      await relayPooled(upstreamOptions, options.pool, client, startup.params, { identity, dbUser, dbName, record, ...(who ? { signedIn: who } : {}) }, () => loginWait(deadline, handshakeMs, options.closing));
       return;
     }
 
@@ -255,51 +255,32 @@ async function relayPooled(
   client: ClientConnection,
   params: Record<string, string>,
   who: { identity: SessionIdentity; dbUser: string; dbName: string; record: ReturnType<typeof sessionRecord>; signedIn?: SignedInRecord },
-  wait: ReturnType<typeof loginWait>,
+  startWait: () => ReturnType<typeof loginWait>,
 ): Promise<void> {
   const { socket, reader } = client;
   const loginUser = upstreamLoginUser(options.target, who.dbUser);
   const { options: startupOptions, ...settings } = passthroughParams(params);
-  let token: string;
-  let member: PoolMember | undefined;
-  let acquired: AcquiredConnection;
-  // A client that hangs up while it waits for a busy pool leaves the queue at once.
-  const gone = new AbortController();
-  const hungUp = (): void => gone.abort(new PeerClosedError());
-  socket.once('close', hungUp);
-  const signal = AbortSignal.any([wait.signal, gone.signal]);
-  try {
-    token = await tokenFor(options, signal);
-    member = pool.join({ loginUser, dbName: who.dbName, ...(startupOptions ? { options: startupOptions } : {}) }, token);
-    acquired = await acquirePooled(options, pool, member, settings, loginUser, who.dbName, signal).catch((error: unknown) => {
-      throw gone.signal.aborted ? gone.signal.reason : error;
-    });
-  } catch (error) {
-    member?.leave();
-    throw error;
-  } finally {
-    wait.dispose();
-    socket.off('close', hungUp);
-  }
-  const { lease } = acquired;
-  const connection = lease.connection;
   const transactionMode = pool.mode === 'transaction';
-  const tracker = new SessionTracker(connection.parameters);
-  let released = false;
+  const { token, member, acquired, greetWith } = await joinPool(options, pool, socket, { loginUser, dbName: who.dbName, ...(startupOptions ? { options: startupOptions } : {}) }, settings, startWait);
+  const lease = acquired?.lease;
+  const connection = lease?.connection;
+  // Session mode: the client's stream on its connection, for the reset at the end.
+  const tracker = connection && !transactionMode ? new SessionTracker(connection.parameters) : undefined;
+  let released = !lease;
   let serverBroken = false;
   let minted: { processId: number; secretKey: Buffer } | undefined;
   // Transaction mode: the connection the client has now, if any, is where its cancel goes.
   let attached: ServerConnection | undefined;
   try {
-    if (acquired.refused) throw upstreamFailure(new PgUpstreamRefused({ ...acquired.refused, S: 'FATAL' }, Buffer.alloc(0)), options.target, loginUser, who.dbName);
-    const key = connection.backendKey;
+    if (acquired?.refused) throw upstreamFailure(new PgUpstreamRefused({ ...acquired.refused, S: 'FATAL' }, Buffer.alloc(0)), options.target, loginUser, who.dbName);
     if (transactionMode) {
       minted = options.cancels.mint(() => (attached?.backendKey ? forwardCancel(options.target, attached.backendKey) : Promise.resolve()));
     } else {
+      const key = connection!.backendKey;
       minted = key ? options.cancels.mint(() => forwardCancel(options.target, key), key.processId) : undefined;
     }
     const greeting = [encodeAuthentication({ type: 'ok' })];
-    for (const [name, value] of connection.parameters) greeting.push(encodeParameterStatus(name, value));
+    for (const [name, value] of greetWith ?? connection!.parameters) greeting.push(encodeParameterStatus(name, value));
     if (minted) greeting.push(encodeBackendKeyData(minted.processId, minted.secretKey));
     greeting.push(encodeReadyForQuery('I'));
     const early = reader.detach();
@@ -316,8 +297,8 @@ async function relayPooled(
       who.record.ended(who.identity, why ? 'error' : 'ok', why);
     };
     if (transactionMode) {
+      if (lease) pool.releaseIdle(lease);
       released = true;
-      pool.releaseIdle(lease);
       const current = member;
       const result = await transactionRelay({
         client: socket,
@@ -344,14 +325,57 @@ async function relayPooled(
       });
       ended(result.error);
     } else {
-      const result = await pooledRelay(socket, connection, tracker, early, tap, expiry);
+      const result = await pooledRelay(socket, connection!, tracker!, early, tap, expiry);
       serverBroken = result.serverBroken;
       ended(result.error);
     }
   } finally {
     if (minted) options.cancels.release(minted.processId);
     member.leave();
-    if (!released) await pool.release(lease, serverBroken ? undefined : tracker, serverBroken);
+    // Transaction mode keeps a connection past the greeting only when the server refused a parameter: it waits for a query.
+    if (!released) {
+      if (transactionMode) pool.releaseIdle(lease!);
+      else await pool.release(lease!, serverBroken ? undefined : tracker, serverBroken);
+    }
+  }
+}
+
+/**
+ * The client's membership of the pool and what to greet it with, within its login deadline: a
+ * server connection of its key, or in transaction mode, when its key's connections reported them
+ * for the same settings before, their parameters (the login then does not wait for a busy pool).
+ * Its own function so that what the wait needed (signals, timer) is not kept for the session.
+ */
+async function joinPool(
+  options: PostgresSessionOptions,
+  pool: PostgresPool,
+  socket: Socket,
+  login: PoolLogin,
+  settings: Record<string, string>,
+  startWait: () => ReturnType<typeof loginWait>,
+): Promise<{ token: string; member: PoolMember; acquired?: AcquiredConnection; greetWith?: Map<string, string> }> {
+  const wait = startWait();
+  // A client that hangs up while it waits for a busy pool leaves the queue at once.
+  const gone = new AbortController();
+  const hungUp = (): void => gone.abort(new PeerClosedError());
+  socket.once('close', hungUp);
+  const signal = AbortSignal.any([wait.signal, gone.signal]);
+  let member: PoolMember | undefined;
+  try {
+    const token = await tokenFor(options, signal);
+    member = pool.join(login, token);
+    const greetWith = pool.mode === 'transaction' ? member.knownGreeting(settings) : undefined;
+    if (greetWith) return { token, member, greetWith };
+    const acquired = await acquirePooled(options, pool, member, settings, login.loginUser, login.dbName, signal).catch((error: unknown) => {
+      throw gone.signal.aborted ? gone.signal.reason : error;
+    });
+    return { token, member, acquired };
+  } catch (error) {
+    member?.leave();
+    throw error;
+  } finally {
+    wait.dispose();
+    socket.off('close', hungUp);
   }
 }
 

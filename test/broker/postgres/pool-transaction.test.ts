@@ -131,6 +131,21 @@ describe('PostgreSQL pooling, transaction mode, against emulated Azure', () => {
     await Promise.all([holder.end(), next.end()]);
   });
 
+  it("greets a new client from the key's last parameters without waiting for a busy pool", async () => {
+    const { tunnel, logins } = await pooled({ maxClientWaitMs: 3_000 });
+    const holder = await client(tunnel, { application_name: 'holder' });
+    await holder.query('begin');
+    // Every server connection is in a transaction: the login must not need one.
+    const late = await client(tunnel, { application_name: 'late' });
+    expect(keyStats(tunnel)).toMatchObject({ clientsConnected: 2, clientsWaiting: 0, serversActive: 1 });
+    const query = late.query("select current_setting('application_name') as app");
+    await waitFor(() => (keyStats(tunnel)?.clientsWaiting === 1 ? true : undefined), 'the late client to wait for its first query');
+    await holder.query('commit');
+    expect((await query).rows[0].app).toBe('late');
+    expect(logins).toHaveLength(1);
+    await Promise.all([holder.end(), late.end()]);
+  });
+
   it('rolls back and reuses the connection of a client that leaves in the middle of a transaction', async () => {
     const { tunnel, logins } = await pooled();
     const leaver = await client(tunnel);
@@ -326,6 +341,39 @@ describe('PostgreSQL pooling, transaction mode, against emulated Azure', () => {
     check((await b.query(big)).rows);
     await b.query('commit');
     await Promise.all([a.end(), b.end()]);
+  });
+
+  it('streams one large CopyData message through to the server intact', async () => {
+    const { tunnel } = await pooled();
+    const raw = await rawLogin(tunnel.port, tunnel.user, tunnel.database, tunnel.password);
+    const readies = () => completeMessages(raw.received).filter((m) => m.code === 'Z').length;
+    const run = async (sql: string) => {
+      const before = readies();
+      raw.write(encodeMessage(0x51, Buffer.from(`${sql}\0`)));
+      await raw.until(() => (readies() > before ? true : undefined), sql, 30_000);
+    };
+    await run('begin');
+    await run('create table azdb_txn_big_copy (t text)');
+    raw.write(encodeMessage(0x51, Buffer.from('copy azdb_txn_big_copy from stdin\0')));
+    await raw.until((b) => (completeMessages(b).some((m) => m.code === 'G') ? true : undefined), 'CopyInResponse');
+    const size = 8 * 1024 * 1024;
+    const row = Buffer.concat([Buffer.alloc(size, 'z'), Buffer.from('\n')]);
+    const copying = readies();
+    raw.write(Buffer.concat([encodeMessage(0x64, row), encodeMessage(0x63)]));
+    await raw.until(() => (readies() > copying ? true : undefined), 'the end of COPY', 30_000);
+    await run('select length(t) as n, md5(t) = md5(repeat(\'z\', ' + size + ')) as same from azdb_txn_big_copy');
+    const data = completeMessages(raw.received).filter((m) => m.code === 'D').at(-1)!;
+    const fields: string[] = [];
+    for (let at = 2, i = 0; i < data.payload.readInt16BE(0); i++) {
+      const length = data.payload.readInt32BE(at);
+      fields.push(data.payload.toString('utf8', at + 4, at + 4 + length));
+      at += 4 + length;
+    }
+    expect(fields).toEqual([String(size), 't']);
+    expect(completeMessages(raw.received).filter((m) => m.code === 'E')).toEqual([]);
+    await run('rollback');
+    raw.write(encodeMessage(0x58, Buffer.alloc(0)));
+    await raw.finish();
   });
 
   it('after DISCARD ALL sets the client parameters and prepared statements up again', async () => {

@@ -30,7 +30,14 @@ interface Token {
 const SESSION_ADVISORY_LOCKS = new Set(['pg_advisory_lock', 'pg_try_advisory_lock', 'pg_advisory_lock_shared', 'pg_try_advisory_lock_shared']);
 const TEMP = new Set(['temp', 'temporary']);
 
+/**
+ * Every pin and reset needs one of these words (set also in reset and set_config, temp in
+ * temporary, hold in WITH HOLD): text without any is not tokenised, as most queries are.
+ */
+const MAY_AFFECT_SESSION = /set|listen|prepare|temp|hold|advisory|discard|deallocate/i;
+
 export function sqlSessionEffects(sql: string): SqlSessionEffects {
+  if (!MAY_AFFECT_SESSION.test(sql)) return { pins: [], resetsSession: false };
   const pins = new Set<PinReason>();
   let resetsSession = false;
   for (const statement of statements(sql)) {

@@ -123,28 +123,35 @@ export class PoolManager<C, I = unknown> {
     return new Promise<Lease<C>>((resolve, reject) => {
       const waiter: Waiter<C> = { open, since, timer: undefined, resolve, reject };
       if (pool.waiters.length === 0 && this.serve(key, pool, waiter)) return;
+      // A client that gave up (went away, its login deadline passed) leaves the queue.
+      const onAbort = (): void => {
+        const at = pool.waiters.indexOf(waiter);
+        if (at < 0) return;
+        pool.waiters.splice(at, 1);
+        this.clock.clearTimeout(waiter.timer);
+        waiter.reject(signal!.reason);
+        this.forget(key, pool);
+      };
+      // The signal may outlive this wait (a client's, for all its transactions): its listener goes when the wait ends.
+      const unlisten = (): void => signal?.removeEventListener('abort', onAbort);
+      waiter.resolve = (lease) => {
+        unlisten();
+        resolve(lease);
+      };
+      waiter.reject = (error) => {
+        unlisten();
+        reject(error);
+      };
       waiter.timer = this.clock.setTimeout(() => {
         const at = pool.waiters.indexOf(waiter);
         if (at < 0) return;
         pool.waiters.splice(at, 1);
         const waited = this.clock.now() - since;
         this.hooks.onWait?.(key, waited);
-        reject(new PoolWaitTimeout(waited));
+        waiter.reject(new PoolWaitTimeout(waited));
       }, this.limits.maxClientWaitMs);
       pool.waiters.push(waiter);
-      // A client that gave up (went away, its login deadline passed) leaves the queue.
-      signal?.addEventListener(
-        'abort',
-        () => {
-          const at = pool.waiters.indexOf(waiter);
-          if (at < 0) return;
-          pool.waiters.splice(at, 1);
-          this.clock.clearTimeout(waiter.timer);
-          reject(signal.reason);
-          this.forget(key, pool);
-        },
-        { once: true },
-      );
+      signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
 

@@ -15,9 +15,10 @@ import type { PoolConfig } from '../../../config/schema.js';
 import type { UpstreamTarget } from '../../target.js';
 import { encodeMessage } from '../codec/frames.js';
 import { loginUpstream } from '../upstream.js';
+import { GreetingCache, greetingSignature, type GreetingSignature } from './greeting-cache.js';
 import { PoolManager, systemClock, type Clock, type KeyStats, type Lease, type PoolLimits } from './pool-manager.js';
 import type { PinReason } from './pin-scanner.js';
-import { applySettings, runOwnQuery, serverConnection, watchIdle, type OwnQueryResult, type ServerConnection } from './server-connection.js';
+import { applySettings, settingsTarget, runOwnQuery, serverConnection, watchIdle, type OwnQueryResult, type ServerConnection } from './server-connection.js';
 import type { SessionTracker } from './session-tracker.js';
 import { PoolMembers, type KeyStatsWithClients } from './pool-members.js';
 
@@ -41,6 +42,11 @@ export interface PoolMember {
   readonly info: PoolKeyInfo;
   /** A server connection of the client's key, its parameters made the client's `settings`. */
   acquire(settings: Record<string, string>, signal?: AbortSignal): Promise<AcquiredConnection>;
+  /**
+   * Transaction mode: the ParameterStatus values to greet the client with when a connection of its
+   * key reported them for these settings before (greeting-cache.ts); undefined: borrow one.
+   */
+  knownGreeting(settings: Record<string, string>): Map<string, string> | undefined;
   /** The client keeps its connection from now on (counted once per client). */
   pin(reason: PinReason): void;
   leave(): void;
@@ -85,6 +91,7 @@ export class PostgresPool {
   /** What each key stands for, for the wait events (a few per identity and user). */
   private readonly infos = new Map<string, PoolKeyInfo>();
   private readonly members = new PoolMembers<PoolKeyInfo>();
+  private readonly greetings = new GreetingCache();
   readonly mode: PoolMode;
   readonly maxPreparedStatements: number;
 
@@ -117,18 +124,36 @@ export class PostgresPool {
     const key = JSON.stringify([info.database, info.dbUser, info.dbName, login.options ?? '', info.identity]);
     this.infos.set(key, info);
     const membership = this.members.join(key, info);
+    // A client passes the same settings on every acquire: what the pool needs of them is worked
+    // out once (and whether its greeting was remembered), not per transaction.
+    let derived: { settings: Record<string, string>; target?: Map<string, string>; signature: GreetingSignature | undefined; remembered: boolean } | undefined;
+    const derive = (settings: Record<string, string>) => {
+      if (derived?.settings !== settings) derived = { settings, signature: greetingSignature(settings), remembered: false };
+      return derived;
+    };
     return {
       info,
       acquire: async (settings, signal) => {
         const lease = await this.acquire(key, info, login, token, signal);
         let applied: OwnQueryResult | undefined;
         try {
-          applied = await applySettings(lease.connection, settings);
+          const mine = derive(settings);
+          applied = await applySettings(lease.connection, (mine.target ??= settingsTarget(settings)));
         } catch (error) {
           lease.release(false);
           throw error;
         }
-        return { lease, ...(applied?.error ? { refused: applied.error } : {}) };
+        if (applied?.error) return { lease, refused: applied.error };
+        const mine = derive(settings);
+        if (this.mode === 'transaction' && mine.signature && (lease.fresh || !mine.remembered)) {
+          if (lease.fresh || !this.greetings.has(key, mine.signature)) this.greetings.remember(key, mine.signature, lease.connection.parameters);
+          mine.remembered = true;
+        }
+        return { lease };
+      },
+      knownGreeting: (settings) => {
+        const signature = derive(settings).signature;
+        return signature && this.greetings.lookup(key, signature);
       },
       pin: (reason) => {
         if (membership.pin()) this.events.onPin?.(info, reason);

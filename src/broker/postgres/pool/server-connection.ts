@@ -106,8 +106,8 @@ export async function runOwnQuery(connection: ServerConnection, sql: string): Pr
  * that differ from what the pool applied, RESET for those a previous client had and this one has
  * not. Runs nothing when they match. One simple query, so on error nothing changed.
  */
-export async function applySettings(connection: ServerConnection, wanted: Record<string, string>): Promise<OwnQueryResult | undefined> {
-  const target = new Map(Object.entries(wanted).map(([name, value]) => [name.toLowerCase(), value]));
+export async function applySettings(connection: ServerConnection, target: ReadonlyMap<string, string>): Promise<OwnQueryResult | undefined> {
+  if (sameSettings(connection.settings, target)) return undefined;
   const statements = settingsDifference(connection.settings, target);
   if (statements.length === 0) return undefined;
   const result = await runOwnQuery(connection, statements.join('; '));
@@ -116,6 +116,18 @@ export async function applySettings(connection: ServerConnection, wanted: Record
     for (const [name, value] of target) connection.settings.set(name, value);
   }
   return result;
+}
+
+/** A client's startup parameters as applySettings takes them: lower-cased names. */
+export function settingsTarget(wanted: Record<string, string>): Map<string, string> {
+  return new Map(Object.entries(wanted).map(([name, value]) => [name.toLowerCase(), value]));
+}
+
+/** Whether the connection has exactly these settings (settingsDifference would be empty), without allocating. */
+function sameSettings(current: ReadonlyMap<string, string>, target: ReadonlyMap<string, string>): boolean {
+  if (current.size !== target.size) return false;
+  for (const [name, value] of target) if (current.get(name) !== value) return false;
+  return true;
 }
 
 /** The statements that turn the `current` settings (lower-cased names) into `target`. */

@@ -36,7 +36,8 @@ export class SessionTracker {
   private serverFramed = 0;
   private serverPushed = 0;
 
-  constructor(readonly parameters: Map<string, string>) {}
+  /** The connection's parameters, kept up to date; another connection's when the tracker moves to it. */
+  constructor(public parameters: Map<string, string>) {}
 
   /** The client's bytes to forward: `chunk`, or the part before its Terminate (nothing after it). */
   fromClient(chunk: Buffer): Buffer {

@@ -67,22 +67,23 @@ export class StatementMapper implements StatementMapping {
 
   constructor(private readonly max: number) {}
 
-  toServer(frame: Frame, connection: ConnectionStatements): Buffer[] {
+  toServer(frame: Frame, connection: ConnectionStatements, bytes?: Buffer): Buffer[] {
+    const unchanged = (): Buffer => bytes ?? encodeMessage(frame.code, frame.payload);
     switch (frame.code) {
       case PARSE:
-        return this.parse(frame.payload, connection);
+        return this.parse(frame.payload, connection, unchanged);
       case BIND:
-        return this.bind(frame.payload, connection);
+        return this.bind(frame.payload, connection, unchanged);
       case DESCRIBE:
       case CLOSE:
-        return this.describeOrClose(frame.code, frame.payload, connection);
+        return this.describeOrClose(frame.code, frame.payload, connection, unchanged);
       case SYNC:
       case QUERY:
       case FUNCTION_CALL:
         this.segments.push([]);
-        return [encodeMessage(frame.code, frame.payload)];
+        return [unchanged()];
       default:
-        return [encodeMessage(frame.code, frame.payload)];
+        return [unchanged()];
     }
   }
 
@@ -105,11 +106,11 @@ export class StatementMapper implements StatementMapping {
     return true;
   }
 
-  private parse(payload: Buffer, connection: ConnectionStatements): Buffer[] {
+  private parse(payload: Buffer, connection: ConnectionStatements, unchanged: () => Buffer): Buffer[] {
     const [name, afterName] = cstringAt(payload, 0, 'Parse');
     if (name === '') {
       this.expect({ swallow: false });
-      return [encodeMessage(PARSE, payload)];
+      return [unchanged()];
     }
     const queryEnd = payload.indexOf(0, afterName);
     if (queryEnd < 0) throw new PgProtocolError('Parse: the query is not terminated');
@@ -129,22 +130,22 @@ export class StatementMapper implements StatementMapping {
     return this.prepare(connection, statement, name).out;
   }
 
-  private bind(payload: Buffer, connection: ConnectionStatements): Buffer[] {
+  private bind(payload: Buffer, connection: ConnectionStatements, unchanged: () => Buffer): Buffer[] {
     const [, afterPortal] = cstringAt(payload, 0, 'Bind');
     const [name, afterName] = cstringAt(payload, afterPortal, 'Bind');
     const statement = name === '' ? undefined : this.statements.get(name);
-    if (!statement) return [encodeMessage(BIND, payload)];
+    if (!statement) return [unchanged()];
     const { out, serverName } = this.ensure(connection, statement);
     out.push(encodeMessage(BIND, payload.subarray(0, afterPortal), cstring(serverName), payload.subarray(afterName)));
     return out;
   }
 
-  private describeOrClose(code: number, payload: Buffer, connection: ConnectionStatements): Buffer[] {
+  private describeOrClose(code: number, payload: Buffer, connection: ConnectionStatements, unchanged: () => Buffer): Buffer[] {
     const kind = payload[0];
     const [name] = cstringAt(payload, 1, code === CLOSE ? 'Close' : 'Describe');
     const statement = kind === STATEMENT && name !== '' ? this.statements.get(name) : undefined;
     if (code === CLOSE) this.expect({ swallow: false });
-    if (!statement) return [encodeMessage(code, payload)];
+    if (!statement) return [unchanged()];
     if (code === CLOSE) {
       // The server's statement stays for the other clients (and the LRU); the client's name goes.
       this.statements.delete(name);

@@ -6,8 +6,9 @@
  * says idleStatus() 'I'). What cannot be handed over (pin-scanner.ts) pins the client: from then
  * on it keeps its connection, as in session mode.
  *
- * The client's stream is framed (FrameDecoder) so that its SQL can be scanned and its prepared
- * statements mapped (StatementMapper); the server's passes through as it comes, less the replies
+ * The client's stream is split into messages (ClientStream, CopyData streamed through) so that
+ * its SQL can be scanned and its prepared statements mapped (StatementMapper), a message passed
+ * on unchanged as the bytes it came in; the server's passes through as it comes, less the replies
  * to what the mapper sent itself (ReplyFilter). When
  * the client goes, an attached connection is reset or discarded by the pool; when the server
  * connection goes, the client gets the server's FATAL (or 08006) and its session ends. With
@@ -18,9 +19,9 @@ import type { Socket } from 'node:net';
 import { errorMessage } from '../../../errors.js';
 import type { PooledExpiry } from '../../expiry-watch.js';
 import type { RelayTap } from '../../relay.js';
-import { FrameDecoder } from '../codec/frame-decoder.js';
 import { encodeMessage, type Frame } from '../codec/frames.js';
 import { FrontendCode, decodeParse, decodeQuery, encodeErrorResponse } from '../codec/messages.js';
+import { ClientStream, type ClientPiece } from './client-stream.js';
 import type { Lease } from './pool-manager.js';
 import { sqlSessionEffects, type PinReason } from './pin-scanner.js';
 import type { ServerConnection } from './server-connection.js';
@@ -29,8 +30,8 @@ import { SessionTracker } from './session-tracker.js';
 
 /** Maps a client's named prepared statements onto whichever connection is attached (statement-mapper.ts). */
 export interface StatementMapping {
-  /** The bytes to send for one client message on `connection`. */
-  toServer(frame: Frame, connection: ServerConnection): Buffer[];
+  /** The bytes to send for one client message on `connection`; `bytes`: the message as received, when at hand. */
+  toServer(frame: Frame, connection: ServerConnection, bytes?: Buffer): Buffer[];
   /** False for a server message that answers what the mapping sent itself. */
   fromServer(frame: Frame): boolean;
 }
@@ -67,12 +68,18 @@ const serverGone = (): Buffer =>
 export function transactionRelay(options: TransactionRelayOptions): Promise<{ error?: string }> {
   const { client } = options;
   return new Promise((resolve) => {
-    const clientFrames = new FrameDecoder();
+    const clientStream = new ClientStream();
     let lease: Lease<ServerConnection> | undefined;
+    // Attached: the tracker and filter of the connection's stream. They are made at the first
+    // attach and serve every later one, as a connection is only handed back with both streams at
+    // a message boundary (idleStatus), where they are as new.
     let tracker: SessionTracker | undefined;
     let replies: ReplyFilter | undefined;
-    let attaching: AbortController | undefined;
-    const pending: Frame[] = [];
+    let reusable: { tracker: SessionTracker; replies: ReplyFilter } | undefined;
+    let attaching = false;
+    /** Ends the client's wait for a connection when it goes; one for all its transactions. */
+    let gone: AbortController | undefined;
+    const pending: ClientPiece[] = [];
     /** Messages for the attached connection, written once per client chunk. */
     const outbox: Buffer[] = [];
     let pinned = false;
@@ -84,7 +91,7 @@ export function transactionRelay(options: TransactionRelayOptions): Promise<{ er
       done = true;
       client.off('data', fromClient);
       client.off('drain', resumeServer);
-      attaching?.abort(new Error('the client went away'));
+      gone?.abort(new Error('the client went away'));
       const held = lease;
       const heldTracker = tracker;
       const broken = held ? held.connection.broken || held.connection.socket.destroyed : false;
@@ -159,16 +166,16 @@ export function transactionRelay(options: TransactionRelayOptions): Promise<{ er
       if (done) return;
       try {
         for (const part of Buffer.isBuffer(audited) ? [audited] : audited) {
-          clientFrames.push(part);
-          for (let frame = clientFrames.next(); frame; frame = clientFrames.next()) {
-            if (frame.code === FrontendCode.Terminate) {
+          for (const piece of clientStream.push(part)) {
+            if (piece.frame?.code === FrontendCode.Terminate) {
               if (lease && !attaching) flush();
               end();
               return;
             }
-            // A frame that lies within the chunk is a view of it: copied if it has to wait.
-            if (lease && !attaching) toServer(frame);
-            else pending.push({ ...frame, payload: Buffer.from(frame.payload) });
+            // A piece is a view of a chunk the socket allocated for this read (or of its own
+            // buffer when it spanned chunks): nothing reuses it, so one that waits is not copied.
+            if (lease && !attaching) toServer(piece);
+            else pending.push(piece);
           }
         }
       } catch (error) {
@@ -180,14 +187,14 @@ export function transactionRelay(options: TransactionRelayOptions): Promise<{ er
     }
 
     async function attach(): Promise<void> {
-      const controller = new AbortController();
-      attaching = controller;
+      attaching = true;
+      gone ??= new AbortController();
       client.pause();
       let got: Lease<ServerConnection>;
       try {
-        got = await options.attach(controller.signal);
+        got = await options.attach(gone.signal);
       } catch (error) {
-        attaching = undefined;
+        attaching = false;
         if (error instanceof AttachRefused) end('no server connection for the client', error.reply);
         else end(errorMessage(error));
         return;
@@ -197,9 +204,12 @@ export function transactionRelay(options: TransactionRelayOptions): Promise<{ er
         return;
       }
       lease = got;
-      tracker = new SessionTracker(got.connection.parameters);
-      const statements = options.statements;
-      replies = new ReplyFilter(statements ? (frame) => statements.fromServer(frame) : () => true);
+      if (reusable) reusable.tracker.parameters = got.connection.parameters;
+      else {
+        const statements = options.statements;
+        reusable = { tracker: new SessionTracker(got.connection.parameters), replies: new ReplyFilter(statements ? (frame) => statements.fromServer(frame) : () => true) };
+      }
+      ({ tracker, replies } = reusable);
       const socket = got.connection.socket;
       socket.on('data', fromServer);
       socket.on('close', serverClosed);
@@ -218,24 +228,30 @@ export function transactionRelay(options: TransactionRelayOptions): Promise<{ er
         malformed(error);
         return;
       }
-      attaching = undefined;
+      attaching = false;
       if (flush()) client.resume();
     }
 
-    /** Scans and maps one client message for the attached connection, into the outbox. */
-    function toServer(frame: Frame): void {
+    /** Scans and maps one client message for the attached connection, into the outbox; CopyData bytes go as they are. */
+    function toServer(piece: ClientPiece): void {
+      if (piece.through) {
+        tracker!.fromClient(piece.through);
+        outbox.push(piece.through);
+        return;
+      }
+      const frame = piece.frame;
       const connection = lease!.connection;
       if (frame.code === FrontendCode.Query || frame.code === FrontendCode.Parse) {
-        const sql = frame.code === FrontendCode.Query ? decodeQuery(frame.payload) : decodeParse(frame.payload).query;
-        const effects = sqlSessionEffects(sql);
+        const parse = frame.code === FrontendCode.Parse ? decodeParse(frame.payload) : undefined;
+        const effects = sqlSessionEffects(parse ? parse.query : decodeQuery(frame.payload));
         for (const reason of effects.pins) pin(reason);
         if (effects.resetsSession) {
           connection.settings.clear();
           connection.prepared.clear();
         }
-        if (frame.code === FrontendCode.Parse && !options.statements && decodeParse(frame.payload).statement !== '') pin('prepared_statement');
+        if (parse && !options.statements && parse.statement !== '') pin('prepared_statement');
       }
-      const out = options.statements ? options.statements.toServer(frame, connection) : [encodeMessage(frame.code, frame.payload)];
+      const out = options.statements ? options.statements.toServer(frame, connection, piece.bytes) : [piece.bytes ?? encodeMessage(frame.code, frame.payload)];
       for (const bytes of out) {
         tracker!.fromClient(bytes);
         outbox.push(bytes);

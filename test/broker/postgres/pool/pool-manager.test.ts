@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { PoolClosed, PoolManager, PoolWaitTimeout, type Clock, type Lease, type PoolLimits } from '../../../../src/broker/postgres/pool/pool-manager.js';
 
@@ -181,5 +182,24 @@ describe('PoolManager waiting clients', () => {
     await expect(leaving).rejects.toThrow('client went away');
     first.release(true);
     expect((await staying).connection).toBe('k#1');
+  });
+
+  it("takes its listener off a client's signal once the wait ends, so one signal serves all its transactions", async () => {
+    const { acquire, pool, clock } = setup({ maxServerConnections: 1 });
+    const client = new AbortController();
+    for (let transaction = 0; transaction < 3; transaction++) {
+      const holder = await acquire('k');
+      const waiting = pool.acquire('k', { who: 'k' }, () => Promise.reject(new Error('never opened')), client.signal);
+      expect(getEventListeners(client.signal, 'abort')).toHaveLength(1);
+      holder.release(true);
+      (await waiting).release(true);
+      expect(getEventListeners(client.signal, 'abort')).toHaveLength(0);
+    }
+    const holder = await acquire('k');
+    const timedOut = pool.acquire('k', { who: 'k' }, () => Promise.reject(new Error('never opened')), client.signal);
+    clock.advance(LIMITS.maxClientWaitMs);
+    await expect(timedOut).rejects.toBeInstanceOf(PoolWaitTimeout);
+    expect(getEventListeners(client.signal, 'abort')).toHaveLength(0);
+    holder.release(true);
   });
 });
