@@ -65,7 +65,10 @@ async function measure(label, args, ready) {
   child.stderr.on('data', (d) => (err += d));
   const deadline = Date.now() + 60_000;
   while (!ready(out, err)) {
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`${label} did not become ready (exit ${child.exitCode}):\n${out}${err}`);
+    if (child.exitCode !== null || Date.now() > deadline) {
+      child.kill('SIGTERM'); // not left running behind a failed measurement
+      throw new Error(`${label} did not become ready (exit ${child.exitCode}):\n${out}${err}`);
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
   // V8's memory reducer gives start-up garbage back some seconds after the last allocation.
