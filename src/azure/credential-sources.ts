@@ -17,7 +17,7 @@ import {
   type TokenCredential,
 } from '@azure/identity';
 import { CLOUDS, databaseScope, type CloudName } from './clouds.js';
-import { describeCredentialFailure } from './credential.js';
+import { describeCredentialFailure } from './credential-failure.js';
 import { credentialHttpClient, explainTransportFailures } from './credential-transport.js';
 import { errorMessage } from '../errors.js';
 import { TimeLimitExceeded, formatSeconds, withTimeLimit } from '../time-limit.js';

@@ -19,7 +19,7 @@
 import type { AccessToken, TokenCredential } from '@azure/identity';
 import { ExternalError, errorMessage } from '../errors.js';
 import { TimeLimitExceeded, formatSeconds, withTimeLimit } from '../time-limit.js';
-import { describeCredentialFailure } from './credential.js';
+import { describeCredentialFailure } from './credential-failure.js';
 
 export interface TokenCacheOptions {
   credential: TokenCredential;

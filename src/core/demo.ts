@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import { renderConfig } from '../config/generate.js';
 import type { ConfigInput } from '../config/schema.js';
 import { UserError } from '../errors.js';
-import { isAlive } from '../process/exec.js';
+import { isAlive } from '../process/alive.js';
 
 export interface DemoServer {
   name: string;

@@ -5,7 +5,7 @@
  */
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { isAlive } from '../process/exec.js';
+import { isAlive } from '../process/alive.js';
 
 export interface TunnelRecord {
   pid: number;

@@ -12,7 +12,6 @@ import { resolveTarget } from '../broker/resolve-target.js';
 import { openTunnel, type Tunnel, type TunnelOptions } from '../broker/tunnel.js';
 import { poolLimits } from '../broker/postgres/pool/postgres-pool.js';
 import type { UserStateStore } from '../config/user-state.js';
-import { clientProgram } from '../diagnostics/real-deps.js';
 import { errorMessage, UserError } from '../errors.js';
 import { shellWord } from '../format.js';
 import { clientEnvironment } from './client-env.js';
@@ -124,8 +123,10 @@ export function recordTunnel(rt: Runtime, name: string, tunnel: Pick<Tunnel, 'ho
   return holdTunnel(rt.stateDir, { name, host: tunnel.host, port: tunnel.port, close });
 }
 
-/** The client to run ({@link clientProgram}), or a UserError saying how to install one. */
+/** The client to run (psql, mariadb or mysql on PATH), or a UserError saying how to install one. */
 export async function findClient(ctx: Pick<CoreContext, 'env'>, protocol: 'postgres' | 'mysql'): Promise<{ name: string; path: string }> {
+  // Loaded here: its module brings pg, mysql2 and execa, which `azdb proxy db` never needs.
+  const { clientProgram } = await import('../diagnostics/real-deps.js');
   const program = await clientProgram(ctx.env, protocol);
   if (program) return program;
   if (protocol === 'postgres') {

@@ -11,7 +11,8 @@ import { userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 import mysql from 'mysql2/promise';
 import { ExternalError, UserError, errorMessage } from '../errors.js';
-import { isAlive, run, spawnProcess, which } from '../process/exec.js';
+import { isAlive } from '../process/alive.js';
+import { run, spawnProcess, which } from '../process/exec.js';
 import { pathExists, requireTraversable, stopProcess, systemUserIds } from './server-process.js';
 
 export interface RealMariaDbOptions {

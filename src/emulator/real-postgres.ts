@@ -10,7 +10,7 @@ import EmbeddedPostgres from './embedded-postgres.js';
 import pg from 'pg';
 import { ExternalError, errorMessage } from '../errors.js';
 import { AAD_AUTH_SQL } from './aad-auth-sql.js';
-import { isAlive } from '../process/exec.js';
+import { isAlive } from '../process/alive.js';
 import { pathExists, requireTraversable, stopProcess, systemUserIds } from './server-process.js';
 
 export interface RealPostgresOptions {

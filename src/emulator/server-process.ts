@@ -6,7 +6,8 @@
 import { stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { ExternalError, UserError } from '../errors.js';
-import { isAlive, run } from '../process/exec.js';
+import { isAlive } from '../process/alive.js';
+import { run } from '../process/exec.js';
 
 const POLL_MS = 25;
 

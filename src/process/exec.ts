@@ -87,13 +87,3 @@ export async function which(program: string, env: NodeJS.ProcessEnv = process.en
   }
   return undefined;
 }
-
-/** Whether a process with this pid exists (signal 0 checks without signalling). */
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}

@@ -1,6 +1,6 @@
 import { AggregateAuthenticationError, CredentialUnavailableError } from '@azure/identity';
 import { describe, expect, it } from 'vitest';
-import { describeCredentialFailure } from '../../src/azure/credential.js';
+import { describeCredentialFailure } from '../../src/azure/credential-failure.js';
 
 // Messages as @azure/identity 4.13 words them.
 const ENV_ABSENT = 'EnvironmentCredential is unavailable. No underlying credential could be used. To troubleshoot, visit https://aka.ms/azsdk/js/identity/environmentcredential/troubleshoot.';

@@ -13,7 +13,7 @@ import { execa, type ResultPromise } from 'execa';
 import { findTool } from '../harness/tools.js';
 import { waitFor } from '../helpers/wait.js';
 import { BIN } from '../helpers/cli.js';
-import { isAlive } from '../../src/process/exec.js';
+import { isAlive } from '../../src/process/alive.js';
 
 const psql = await findTool('psql');
 const mariadbd = await findTool('mariadbd');

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type { RowDataPacket } from 'mysql2/promise';
 import { startRealMariaDb } from '../../src/emulator/real-mariadb.js';
 import { findTool } from '../harness/tools.js';
-import { isAlive } from '../../src/process/exec.js';
+import { isAlive } from '../../src/process/alive.js';
 
 const mariadbd = await findTool('mariadbd');
 

@@ -17,7 +17,7 @@ import { findTool } from '../harness/tools.js';
 import { waitFor } from '../helpers/wait.js';
 import { processesOf, tmuxPane } from '../helpers/tmux.js';
 import { BIN } from '../helpers/cli.js';
-import { isAlive } from '../../src/process/exec.js';
+import { isAlive } from '../../src/process/alive.js';
 
 const tmux = await findTool('tmux');
 const psql = await findTool('psql');

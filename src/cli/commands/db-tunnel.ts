@@ -4,11 +4,9 @@
  */
 import { resolve } from 'node:path';
 import { isLoopbackHost } from '../../config/address.js';
-import { createUserStateStore } from '../../config/user-state.js';
 import { loadRuntime } from '../../core/runtime.js';
 import { clientCommandLine, clientInvocation, findClient, logout, passwordReference, recordTunnel, startTunnel, type LocalTunnel, type LoginFlags } from '../../core/tunnels.js';
 import { shellWord } from '../../format.js';
-import { run } from '../../process/exec.js';
 import type { CliContext } from '../context.js';
 import { ExitWithoutMessage } from '../exit.js';
 import { noteIfSlow } from '../output.js';
@@ -91,6 +89,8 @@ export async function dbConnect(ctx: CliContext, name: string, flags: LoginFlags
   const rt = await loadRuntime(ctx);
   try {
     const client = await findClient(ctx, rt.database(name).protocol);
+    // Loaded here, not with the module: `azdb proxy db` (same module) needs neither conf nor execa.
+    const [{ createUserStateStore }, { run }] = await Promise.all([import('../../config/user-state.js'), import('../../process/exec.js')]);
     const recent = createUserStateStore({ cwd: rt.stateDir });
     const stop = untilSignal();
     const tunnel = await starting(ctx, name, stop, (signal) => startTunnel(ctx, rt, name, { ...flags, host: '127.0.0.1', port: 0, recent, signal })).finally(() => stop.dispose());
