@@ -24,6 +24,7 @@ import { PeerClosedError } from '../../wire-reader.js';
 import { ExchangeTracker } from './exchange-tracker.js';
 import type { MySqlPool } from './mysql-pool.js';
 import { pooledRelay, type PooledRelay, type PooledRelayResult } from './pooled-relay.js';
+import { StatementMapper } from './statement-mapper.js';
 import { transactionRelay, type TransactionRelay } from './transaction-relay.js';
 import type { MySqlServerConnection } from './server-connection.js';
 
@@ -134,6 +135,7 @@ async function relayTransactions(p: PooledClient): Promise<void> {
       else connectionIds.unbind(p.connectionId);
     },
     onPin: (reason) => member.pin(reason),
+    ...(pool.maxPreparedStatements > 0 ? { statements: new StatementMapper(pool.maxPreparedStatements, p.login.capabilities) } : {}),
   });
   const result = await relay.done;
   member.leave();

@@ -16,6 +16,7 @@ import { encodeErr, type ErrPacket } from '../codec/responses.js';
 import { ExchangeTracker } from './exchange-tracker.js';
 import type { MySqlServerConnection } from './server-connection.js';
 import { commandPin, scanQuery, type PinReason } from './session-pins.js';
+import { isStatementCommand, type StatementMapper } from './statement-mapper.js';
 
 /** COM_QUERY text read for pins; a longer query pins ('unscanned'). */
 const MAX_SCANNED_QUERY = 1024 * 1024;
@@ -36,6 +37,8 @@ export interface TransactionRelayOptions {
   onAttach(connection: MySqlServerConnection | undefined): void;
   /** Once per client, when it is pinned. */
   onPin(reason: PinReason): void;
+  /** Maps the client's prepared statements onto whichever connection it holds; without it they pin. */
+  statements?: StatementMapper;
 }
 
 export interface TransactionRelayResult {
@@ -57,7 +60,7 @@ export interface TransactionRelay {
 type Hold = 'none' | 'next' | 'this';
 
 export function transactionRelay(o: TransactionRelayOptions): TransactionRelay {
-  const { client } = o;
+  const { client, statements } = o;
   let lease: Lease<MySqlServerConnection> | undefined;
   let attaching: Promise<MySqlServerConnection> | undefined;
   let pinned: PinReason | undefined;
@@ -78,6 +81,7 @@ export function transactionRelay(o: TransactionRelayOptions): TransactionRelay {
     if (hold === 'next') hold = 'this';
     const command = head[0]!;
     if (command !== Command.Query) {
+      if (statements && isStatementCommand(command)) return;
       const reason = commandPin(command);
       if (reason) pin(reason);
       return;
@@ -115,7 +119,20 @@ export function transactionRelay(o: TransactionRelayOptions): TransactionRelay {
   };
   const fromServer = (chunk: Buffer): void => {
     tracker.fromServer(chunk);
-    if (!client.write(chunk)) lease?.connection.socket.pause();
+    if (!statements || !lease) {
+      if (!client.write(chunk)) lease?.connection.socket.pause();
+      return maybeDetach();
+    }
+    const socket = lease.connection.socket;
+    const mapped = statements.fromServer(chunk, lease.connection, tracker.idle);
+    let flowing = true;
+    for (const part of mapped.toClient) flowing = client.write(part) && flowing;
+    if (!flowing) socket.pause();
+    for (const part of mapped.toServer) {
+      const out = tracker.fromClient(part);
+      if (out.length > 0) socket.write(out);
+    }
+    if (statements.pinReason) pin(statements.pinReason);
     maybeDetach();
   };
   const serverGone = (): void => {
@@ -190,7 +207,7 @@ export function transactionRelay(o: TransactionRelayOptions): TransactionRelay {
   }
 
   function maybeDetach(): void {
-    if (!lease || pinned || held || pending.length > 0 || hold === 'next' || finished) return;
+    if (!lease || pinned || held || pending.length > 0 || hold === 'next' || finished || statements?.holding) return;
     if (!tracker.idle || tracker.inTransaction || lease.connection.broken) return;
     if (hold === 'this') hold = 'none';
     const free = lease;
@@ -229,9 +246,13 @@ export function transactionRelay(o: TransactionRelayOptions): TransactionRelay {
     let flowing = true;
     const socket = lease.connection.socket;
     for (const part of parts) {
-      const out = tracker.fromClient(part);
-      if (out.length > 0) flowing = socket.write(out);
+      const mapped = statements ? statements.fromClient(part, lease.connection, { idle: tracker.idle, infile: tracker.infile }) : [part];
+      for (const bytes of mapped) {
+        const out = tracker.fromClient(bytes);
+        if (out.length > 0) flowing = socket.write(out);
+      }
     }
+    if (statements?.pinReason) pin(statements.pinReason);
     if (tracker.terminated) return end({ serverBroken: false });
     if (!flowing) client.pause();
     maybeDetach();
