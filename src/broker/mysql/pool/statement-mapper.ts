@@ -198,7 +198,7 @@ export class StatementMapper {
     const out: Buffer[] = this.pendingCloses;
     this.pendingCloses = [];
     /** A command sent (before, or just now) waits for its answer. */
-    let outstanding = !idle;
+    let outstanding = !idle || this.passing > 0 || this.continued;
     while (this.inbox.length > 0 && !this.awaited) {
       if (this.passing > 0) {
         const part = this.inbox.subarray(0, this.passing);
@@ -207,10 +207,11 @@ export class StatementMapper {
         out.push(part);
         continue;
       }
-      if (this.inbox.length < PACKET_HEADER_LENGTH + 1) break;
+      if (this.inbox.length < PACKET_HEADER_LENGTH) break;
       const length = this.inbox.readUIntLE(0, 3);
       const sequenceId = this.inbox[3]!;
-      const command = this.inbox[PACKET_HEADER_LENGTH]!;
+      if (length > 0 && this.inbox.length === PACKET_HEADER_LENGTH) break;
+      const command = length > 0 ? this.inbox[PACKET_HEADER_LENGTH]! : -1;
       const isCommand = !this.continued && !this.infile && sequenceId === 0 && length > 0;
       if (!isCommand || !isStatementCommand(command)) {
         if (this.infile && !this.continued && length === 0) this.infile = false;
