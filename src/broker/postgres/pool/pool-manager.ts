@@ -121,7 +121,15 @@ export class PoolManager<C, I = unknown> {
     const pool = this.pool(key, info);
     const since = this.clock.now();
     return new Promise<Lease<C>>((resolve, reject) => {
-      const waiter: Waiter<C> = { open, since, timer: undefined, resolve, reject };
+      // Settled either way, the waiter leaves the signal: a transaction-mode client waits many times on one.
+      let onAbort = (): void => {};
+      const waiter: Waiter<C> = {
+        open,
+        since,
+        timer: undefined,
+        resolve: (lease) => (signal?.removeEventListener('abort', onAbort), resolve(lease)),
+        reject: (error) => (signal?.removeEventListener('abort', onAbort), reject(error)),
+      };
       if (pool.waiters.length === 0 && this.serve(key, pool, waiter)) return;
       waiter.timer = this.clock.setTimeout(() => {
         const at = pool.waiters.indexOf(waiter);
@@ -129,22 +137,19 @@ export class PoolManager<C, I = unknown> {
         pool.waiters.splice(at, 1);
         const waited = this.clock.now() - since;
         this.hooks.onWait?.(key, waited);
-        reject(new PoolWaitTimeout(waited));
+        waiter.reject(new PoolWaitTimeout(waited));
       }, this.limits.maxClientWaitMs);
       pool.waiters.push(waiter);
       // A client that gave up (went away, its login deadline passed) leaves the queue.
-      signal?.addEventListener(
-        'abort',
-        () => {
-          const at = pool.waiters.indexOf(waiter);
-          if (at < 0) return;
-          pool.waiters.splice(at, 1);
-          this.clock.clearTimeout(waiter.timer);
-          reject(signal.reason);
-          this.forget(key, pool);
-        },
-        { once: true },
-      );
+      onAbort = () => {
+        const at = pool.waiters.indexOf(waiter);
+        if (at < 0) return;
+        pool.waiters.splice(at, 1);
+        this.clock.clearTimeout(waiter.timer);
+        reject(signal!.reason);
+        this.forget(key, pool);
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
 

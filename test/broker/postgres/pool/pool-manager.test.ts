@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { PoolClosed, PoolManager, PoolWaitTimeout, type Clock, type Lease, type PoolLimits } from '../../../../src/broker/postgres/pool/pool-manager.js';
 
@@ -181,5 +182,23 @@ describe('PoolManager waiting clients', () => {
     await expect(leaving).rejects.toThrow('client went away');
     first.release(true);
     expect((await staying).connection).toBe('k#1');
+  });
+
+  it('leaves no listener on the signal of a client once served or timed out (a transaction-mode client waits many times)', async () => {
+    const { acquire, pool, clock } = setup({ maxServerConnections: 1 });
+    const session = new AbortController();
+    let held = await acquire('k');
+    for (let i = 0; i < 20; i++) {
+      const waiting = pool.acquire('k', { who: 'k' }, () => Promise.reject(new Error('never opened')), session.signal);
+      held.release(true);
+      const lease = await waiting;
+      expect(lease.connection).toBe('k#1');
+      lease.release(true);
+      held = await acquire('k');
+    }
+    const timingOut = pool.acquire('k', { who: 'k' }, () => Promise.reject(new Error('never opened')), session.signal);
+    clock.advance(LIMITS.maxClientWaitMs);
+    await expect(timingOut).rejects.toBeInstanceOf(PoolWaitTimeout);
+    expect(getEventListeners(session.signal, 'abort')).toHaveLength(0);
   });
 });
