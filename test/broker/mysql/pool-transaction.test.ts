@@ -260,6 +260,20 @@ describe.skipIf(mariadbd.skip)('MySQL pooling, transaction mode, against emulate
       await a.end();
     });
 
+    it('re-prepares the statements of other clients after one resets the shared connection (COM_RESET_CONNECTION drops them)', async () => {
+      const { tunnel, pins } = await pooled();
+      const a = await client(tunnel);
+      const b = await client(tunnel);
+      const statement = await b.prepare(SUM);
+      expect(((await statement.execute([40, 2])) as [mysql.RowDataPacket[], unknown])[0][0]).toEqual({ sum: 42 });
+      expect(await threadOf(a)).toBe(await threadOf(b));
+      await a.reset();
+      expect(((await statement.execute([1, 2])) as [mysql.RowDataPacket[], unknown])[0][0]).toEqual({ sum: 3 });
+      expect(pins).toEqual([]);
+      await a.end();
+      await b.end();
+    });
+
     it('serves 2 clients executing many statements over 2 server connections with correct results', async () => {
       const { tunnel, pins } = await pooled({ maxServerConnections: 2 });
       const clients = [await client(tunnel), await client(tunnel)];

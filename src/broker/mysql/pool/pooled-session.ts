@@ -112,9 +112,12 @@ async function relayTransactions(p: PooledClient): Promise<void> {
   const early = greet(p, token);
   let relay: TransactionRelay | undefined;
   let attached: MySqlServerConnection | undefined;
+  const statements = pool.maxPreparedStatements > 0 ? new StatementMapper(pool.maxPreparedStatements, p.login.capabilities) : undefined;
   const change = changeContext(p, () => attached!, async () => {
     changedUser = true;
-    await relay!.attachFor('change-user');
+    const connection = await relay!.attachFor('change-user');
+    // COM_CHANGE_USER drops the session's prepared statements on the server.
+    statements?.forgetAll(connection);
     return relay!.hold();
   });
   relay = transactionRelay({
@@ -135,7 +138,7 @@ async function relayTransactions(p: PooledClient): Promise<void> {
       else connectionIds.unbind(p.connectionId);
     },
     onPin: (reason) => member.pin(reason),
-    ...(pool.maxPreparedStatements > 0 ? { statements: new StatementMapper(pool.maxPreparedStatements, p.login.capabilities) } : {}),
+    ...(statements ? { statements } : {}),
   });
   const result = await relay.done;
   member.leave();

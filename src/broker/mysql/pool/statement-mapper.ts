@@ -217,6 +217,8 @@ export class StatementMapper {
         if (this.infile && !this.continued && length === 0) this.infile = false;
         this.continued = length === MAX_PHYSICAL_PAYLOAD;
         if (isCommand && command !== Command.Quit) outstanding = true;
+        // The server drops the session's statements: the client's ids and the connection's go with them.
+        if (isCommand && command === Command.ResetConnection) this.forgetAll(connection);
         this.passing = PACKET_HEADER_LENGTH + length;
         continue;
       }
@@ -230,6 +232,12 @@ export class StatementMapper {
       if (command !== Command.StmtClose && command !== Command.StmtSendLongData) outstanding = true;
     }
     return out;
+  }
+
+  /** The connection's statements are gone (COM_RESET_CONNECTION, COM_CHANGE_USER), and with them the client's. */
+  forgetAll(connection: ConnectionStatements): void {
+    connection.prepared.clear();
+    this.statements.clear();
   }
 
   /** The command names a statement of the client that the connection does not have. */

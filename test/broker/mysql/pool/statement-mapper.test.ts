@@ -215,6 +215,15 @@ describe('StatementMapper', () => {
     }
   });
 
+  it('forgets the client\'s statements and the connection\'s on COM_RESET_CONNECTION, which drops them on the server', () => {
+    const on = connection();
+    const mapper = prepared(on, 77);
+    const reset = encodePacket(0, Buffer.from([Command.ResetConnection]));
+    expect(mapper.fromClient(reset, on, IDLE)).toEqual([reset]);
+    expect(on.prepared.size).toBe(0);
+    expect(mapper.fromClient(execute(1, true), on, { idle: true, infile: false })).toEqual([execute(0, true)]);
+  });
+
   it('passes LOCAL INFILE data through, even packets that look like statement commands', () => {
     const on = connection();
     const mapper = prepared(on, 77);
