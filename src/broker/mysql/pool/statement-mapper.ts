@@ -50,8 +50,6 @@ interface ClientStatement {
   params: number;
   /** The types block of its last EXECUTE that sent types. */
   types?: Buffer;
-  longData: boolean;
-  cursor: boolean;
 }
 
 /** The prepare whose answer the server is sending. */
@@ -88,6 +86,9 @@ export function isStatementCommand(command: number): boolean {
 
 export class StatementMapper {
   private readonly statements = new Map<number, ClientStatement>();
+  /** Client ids with long data sent and not yet executed, and with a cursor open: they keep the connection. */
+  private readonly longData = new Set<number>();
+  private readonly cursors = new Set<number>();
   private lastId = 0;
   /** Client bytes not yet sent. */
   private inbox: Buffer = Buffer.alloc(0);
@@ -111,9 +112,7 @@ export class StatementMapper {
 
   /** The client must keep its connection: long data or a cursor on it, a prepare answered or bytes waiting. */
   get holding(): boolean {
-    if (this.awaited || this.inbox.length > 0 || this.passing > 0 || this.continued) return true;
-    for (const statement of this.statements.values()) if (statement.longData || statement.cursor) return true;
-    return false;
+    return this.awaited !== undefined || this.inbox.length > 0 || this.passing > 0 || this.continued || this.longData.size > 0 || this.cursors.size > 0;
   }
 
   fromClient(chunk: Buffer, connection: ConnectionStatements, state: ExchangeState): Buffer[] {
@@ -165,7 +164,7 @@ export class StatementMapper {
       this.remember(connection, awaited.key, serverId);
       if (awaited.own) {
         const id = ++this.lastId;
-        this.statements.set(id, { key: awaited.key, sql: awaited.sql, params, longData: false, cursor: false });
+        this.statements.set(id, { key: awaited.key, sql: awaited.sql, params });
         const rewritten = Buffer.from(payload);
         rewritten.writeUInt32LE(id, 1);
         awaited.packets.push(encodePacket(packet.sequenceId, rewritten));
@@ -238,6 +237,8 @@ export class StatementMapper {
   forgetAll(connection: ConnectionStatements): void {
     connection.prepared.clear();
     this.statements.clear();
+    this.longData.clear();
+    this.cursors.clear();
   }
 
   /** The command names a statement of the client that the connection does not have. */
@@ -259,6 +260,8 @@ export class StatementMapper {
     const statement = this.statements.get(id);
     if (command === Command.StmtClose) {
       this.statements.delete(id);
+      this.longData.delete(id);
+      this.cursors.delete(id);
       return [];
     }
     if (!statement) {
@@ -275,28 +278,29 @@ export class StatementMapper {
     connection.prepared.set(statement.key, serverId);
     switch (command) {
       case Command.StmtSendLongData:
-        statement.longData = true;
+        this.longData.add(id);
         break;
       case Command.StmtReset:
-        statement.longData = false;
-        statement.cursor = false;
+        this.longData.delete(id);
+        this.cursors.delete(id);
         break;
       case Command.StmtExecute:
-        statement.longData = false;
+        this.longData.delete(id);
+        if (payload.length > 5 && (payload[5]! & CURSOR_TYPE_READ_ONLY) !== 0) this.cursors.add(id);
+        else this.cursors.delete(id);
         return [encodePacket(0, this.execute(statement, withId(payload, serverId)))];
       case Command.StmtBulkExecute:
         // Its types may rest on an earlier bulk execute's: keep the connection from now on.
-        statement.longData = false;
+        this.longData.delete(id);
         this.pinReason = 'prepared-statement';
         break;
     }
     return [encodePacket(0, withId(payload, serverId))];
   }
 
-  /** The EXECUTE with the parameter types sent (remembered from an earlier one when it relies on them); notes a cursor. */
+  /** The EXECUTE with the parameter types sent (remembered from an earlier one when it relies on them). */
   private execute(statement: ClientStatement, payload: Buffer): Buffer {
     if (payload.length < 10) return payload;
-    statement.cursor = (payload[5]! & CURSOR_TYPE_READ_ONLY) !== 0;
     const attributes = hasCapability(this.capabilities, Capability.QueryAttributes);
     try {
       const reader = new MySqlPayloadReader(payload, 'COM_STMT_EXECUTE');

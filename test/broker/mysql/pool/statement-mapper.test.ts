@@ -186,6 +186,18 @@ describe('StatementMapper', () => {
     expect(mapper.holding).toBe(false);
   });
 
+  it('lets the connection go when a statement with long data or a cursor is closed', () => {
+    const on = connection();
+    const mapper = prepared(on, 77);
+    mapper.fromClient(stmt(Command.StmtSendLongData, 1, Buffer.from([0, 0, 9])), on, IDLE);
+    const withCursor = execute(1, true);
+    withCursor[4 + 5] = 0x01;
+    mapper.fromClient(withCursor, on, IDLE);
+    expect(mapper.holding).toBe(true);
+    mapper.fromClient(stmt(Command.StmtClose, 1), on, IDLE);
+    expect(mapper.holding).toBe(false);
+  });
+
   it('closes the least recently used server statement past max_prepared_statements', () => {
     const on = connection();
     const mapper = new StatementMapper(1, CAPS);
