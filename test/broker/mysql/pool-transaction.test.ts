@@ -12,6 +12,7 @@ import type { Tunnel, TunnelOptions } from '../../../src/broker/tunnel.js';
 import type { PostgresPoolLimits } from '../../../src/broker/postgres/pool/postgres-pool.js';
 import { createMemoryAuditSink } from '../../../src/broker/audit.js';
 import { userInfo } from 'node:os';
+import { RawMySql, loginResponse } from '../../helpers/mysql-raw.js';
 
 const mariadbd = await findTool('mariadbd');
 const broker = new BrokerFixture();
@@ -272,6 +273,58 @@ describe.skipIf(mariadbd.skip)('MySQL pooling, transaction mode, against emulate
       expect(pins).toEqual([]);
       await a.end();
       await b.end();
+    });
+
+    // The rewrite itself (types sent again) is checked in statement-mapper.test.ts: MariaDB 10.11
+    // was seen to read these values right even without the types, so this cannot tell.
+    it('executes with "new params bound" 0 after the statement moved to another connection', async () => {
+      const { tunnel, pins, logins } = await pooled({ maxServerConnections: 2 });
+      const raw = await RawMySql.connect(tunnel.port);
+      const b = await client(tunnel);
+      try {
+        raw.send(1, loginResponse(await raw.greeting(), { user: tunnel.user, password: tunnel.password, database: 'shop' }));
+        expect((await raw.next())?.payload[0]).toBe(0x00);
+        raw.send(0, Buffer.concat([Buffer.from([0x16]), Buffer.from('select ? as v')]));
+        const prepareOk = (await raw.next())!.payload;
+        expect(prepareOk[0]).toBe(0x00);
+        const id = prepareOk.readUInt32LE(1);
+        // One parameter definition and one column definition follow (CLIENT_DEPRECATE_EOF: no EOFs).
+        await raw.next();
+        await raw.next();
+        // A DOUBLE parameter, bound on the first connection only by the client.
+        const executeWith = (types: boolean, value: number): Buffer => {
+          const head = Buffer.alloc(10);
+          head[0] = 0x17;
+          head.writeUInt32LE(id, 1);
+          head.writeUInt32LE(1, 6);
+          const bytes = Buffer.alloc(8);
+          bytes.writeDoubleLE(value);
+          return Buffer.concat([head, Buffer.from([0, types ? 1 : 0]), types ? Buffer.from([0x05, 0]) : Buffer.alloc(0), bytes]);
+        };
+        const rowOf = async (): Promise<Buffer> => {
+          const packets: Buffer[] = [];
+          for (let p = await raw.next(); p && p.payload[0] !== 0xfe; p = await raw.next()) {
+            if (p.payload[0] === 0xff && packets.length === 0) throw new Error(`ERR ${p.payload.subarray(9).toString()}`);
+            packets.push(p.payload);
+          }
+          // column count, column definition, then the binary row: header, null bitmap, the value.
+          return packets[2]!.subarray(2);
+        };
+        raw.send(0, executeWith(true, 42.5));
+        expect((await rowOf()).readDoubleLE(0)).toBe(42.5);
+        const thread = await threadOf(b);
+        // b takes the connection the statement was prepared on: the next execute moves.
+        await b.query('start transaction');
+        expect(await threadOf(b)).toBe(thread);
+        raw.send(0, executeWith(false, 43.25));
+        expect((await rowOf()).readDoubleLE(0)).toBe(43.25);
+        expect(logins).toHaveLength(2);
+        await b.query('rollback');
+        expect(pins).toEqual([]);
+      } finally {
+        raw.close();
+        await b.end();
+      }
     });
 
     it('serves 2 clients executing many statements over 2 server connections with correct results', async () => {
