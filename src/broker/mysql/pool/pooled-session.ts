@@ -26,6 +26,7 @@ import { PeerClosedError } from '../../wire-reader.js';
 import { ExchangeTracker } from './exchange-tracker.js';
 import type { MySqlPool } from './mysql-pool.js';
 import { pooledRelay, type PooledRelay, type PooledRelayResult } from './pooled-relay.js';
+import { StatementMapper } from './statement-mapper.js';
 import { transactionRelay, type TransactionRelay } from './transaction-relay.js';
 import type { MySqlServerConnection } from './server-connection.js';
 
@@ -117,9 +118,12 @@ async function relayTransactions(p: PooledClient): Promise<void> {
   const expiry = expiryFor(p);
   let relay: TransactionRelay | undefined;
   let attached: MySqlServerConnection | undefined;
+  const statements = pool.maxPreparedStatements > 0 ? new StatementMapper(pool.maxPreparedStatements, p.login.capabilities) : undefined;
   const change = changeContext(p, () => attached!, async () => {
     changedUser = true;
-    await relay!.attachFor('change-user');
+    const connection = await relay!.attachFor('change-user');
+    // COM_CHANGE_USER drops the session's prepared statements on the server.
+    statements?.forgetAll(connection);
     return relay!.hold();
   });
   relay = transactionRelay({
@@ -141,6 +145,7 @@ async function relayTransactions(p: PooledClient): Promise<void> {
     },
     onPin: (reason) => member.pin(reason),
     ...(expiry ? { expiry } : {}),
+    ...(statements ? { statements } : {}),
   });
   const result = await relay.done;
   member.leave();

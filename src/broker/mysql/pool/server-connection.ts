@@ -22,11 +22,13 @@ export interface MySqlServerConnection {
   readonly capabilities: number;
   /** Closed, errored, sent something while nobody asked, or changed to another user. */
   broken: boolean;
+  /** Prepared statements on it, shared by the clients of its key (statement-mapper.ts); cleared by a reset. */
+  readonly prepared: Map<string, number>;
 }
 
 /** Wraps a fresh login; `onBroken` runs once when the socket closes or errors. */
 export function serverConnection(session: UpstreamSession, greeting: HandshakeV10, onBroken: (connection: MySqlServerConnection) => void): MySqlServerConnection {
-  const connection: MySqlServerConnection = { socket: session.socket, greeting, capabilities: session.capabilities, broken: session.rest.length > 0 };
+  const connection: MySqlServerConnection = { socket: session.socket, greeting, capabilities: session.capabilities, broken: session.rest.length > 0, prepared: new Map() };
   let reported = false;
   const broke = (): void => {
     connection.broken = true;

@@ -19,6 +19,7 @@ import { encodeErr, type ErrPacket } from '../codec/responses.js';
 import { ExchangeTracker } from './exchange-tracker.js';
 import type { MySqlServerConnection } from './server-connection.js';
 import { commandPin, scanQuery, type PinReason } from './session-pins.js';
+import { isStatementCommand, type StatementMapper } from './statement-mapper.js';
 
 /** COM_QUERY text read for pins; a longer query pins ('unscanned'). */
 const MAX_SCANNED_QUERY = 1024 * 1024;
@@ -41,6 +42,8 @@ export interface TransactionRelayOptions {
   onPin(reason: PinReason): void;
   /** End the client at its next transaction boundary once its token has expired. */
   expiry?: PooledExpiry;
+  /** Maps the client's prepared statements onto whichever connection it holds; without it they pin. */
+  statements?: StatementMapper;
 }
 
 export interface TransactionRelayResult {
@@ -62,7 +65,7 @@ export interface TransactionRelay {
 type Hold = 'none' | 'next' | 'this';
 
 export function transactionRelay(o: TransactionRelayOptions): TransactionRelay {
-  const { client } = o;
+  const { client, statements } = o;
   let lease: Lease<MySqlServerConnection> | undefined;
   let attaching: Promise<MySqlServerConnection> | undefined;
   let pinned: PinReason | undefined;
@@ -83,6 +86,7 @@ export function transactionRelay(o: TransactionRelayOptions): TransactionRelay {
     if (hold === 'next') hold = 'this';
     const command = head[0]!;
     if (command !== Command.Query) {
+      if (statements && isStatementCommand(command)) return;
       const reason = commandPin(command);
       if (reason) pin(reason);
       return;
@@ -121,9 +125,26 @@ export function transactionRelay(o: TransactionRelayOptions): TransactionRelay {
   };
   const fromServer = (chunk: Buffer): void => {
     tracker.fromServer(chunk);
-    if (!client.write(chunk)) lease?.connection.socket.pause();
-    maybeDetach();
+    if (!statements || !lease) {
+      if (!client.write(chunk)) lease?.connection.socket.pause();
+      cutIfExpired();
+      maybeDetach();
+      return;
+    }
+    const socket = lease.connection.socket;
+    const mapped = statements.fromServer(chunk, lease.connection, tracker.idle);
+    let flowing = true;
+    for (const part of mapped.toClient) flowing = client.write(part) && flowing;
+    if (!flowing) socket.pause();
+    for (const part of mapped.toServer) {
+      const out = tracker.fromClient(part);
+      if (out.length > 0) socket.write(out);
+    }
+    if (statements.pinReason) pin(statements.pinReason);
+    // Cut before giving the connection back: it then goes back through the pool's reset, as a
+    // pinned client's does (handed back as it is, a mapped client's cut lost its farewell).
     cutIfExpired();
+    maybeDetach();
   };
 
   /** At a transaction boundary (no connection, or one with every command answered outside a transaction) once the token expired. */
@@ -205,7 +226,7 @@ export function transactionRelay(o: TransactionRelayOptions): TransactionRelay {
   }
 
   function maybeDetach(): void {
-    if (!lease || pinned || held || pending.length > 0 || hold === 'next' || finished) return;
+    if (!lease || pinned || held || pending.length > 0 || hold === 'next' || finished || statements?.holding) return;
     if (!tracker.idle || tracker.inTransaction || lease.connection.broken) return;
     if (hold === 'this') hold = 'none';
     const free = lease;
@@ -244,9 +265,13 @@ export function transactionRelay(o: TransactionRelayOptions): TransactionRelay {
     let flowing = true;
     const socket = lease.connection.socket;
     for (const part of parts) {
-      const out = tracker.fromClient(part);
-      if (out.length > 0) flowing = socket.write(out);
+      const mapped = statements ? statements.fromClient(part, lease.connection, { idle: tracker.idle, infile: tracker.infile }) : [part];
+      for (const bytes of mapped) {
+        const out = tracker.fromClient(bytes);
+        if (out.length > 0) flowing = socket.write(out);
+      }
     }
+    if (statements?.pinReason) pin(statements.pinReason);
     if (tracker.terminated) return end({ serverBroken: false });
     if (!flowing) client.pause();
     maybeDetach();
