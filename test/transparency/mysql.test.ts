@@ -34,7 +34,9 @@ interface MyEndpoint {
   password(): Promise<string>;
 }
 
-const endpoints: Record<'direct' | 'plain' | 'audited', MyEndpoint | undefined> = { direct: undefined, plain: undefined, audited: undefined };
+const endpoints: Record<'direct' | 'plain' | 'audited' | 'session' | 'transaction', MyEndpoint | undefined> = { direct: undefined, plain: undefined, audited: undefined, session: undefined, transaction: undefined };
+/** Pooled paths: enough connections that a scenario's two connections never wait for each other. */
+const POOL = { maxServerConnections: 4, minIdle: 0, idleTimeoutMs: 600_000, serverLifetimeMs: 3_600_000, maxClientWaitMs: 30_000 };
 
 function tunnelEndpoint(t: Tunnel): MyEndpoint {
   return {
@@ -66,6 +68,9 @@ beforeAll(async () => {
   };
   for (const kind of ['plain', 'audited'] as const) {
     endpoints[kind] = tunnelEndpoint(await broker.tunnel({ target: broker.target('shopdb'), dbName: 'shop', audit: createMemoryAuditSink({ queries: kind === 'audited' }) }));
+  }
+  for (const mode of ['session', 'transaction'] as const) {
+    endpoints[mode] = tunnelEndpoint(await broker.tunnel({ target: broker.target('shopdb'), dbName: 'shop', pool: { ...POOL, mode } }));
   }
   // Rows over 16 MiB (continuation packets) need a larger max_allowed_packet than MariaDB's default.
   await admin('set global max_allowed_packet = 64 * 1024 * 1024');
@@ -333,7 +338,7 @@ if (mariadbd.skip) {
 } else {
   describeTransparency('MySQL transparency: what mysql2 sees straight and through azdb', {
     direct: path('the emulated Azure server', 'direct'),
-    through: [path('a tunnel', 'plain'), path('a tunnel with audit.queries', 'audited')],
+    through: [path('a tunnel', 'plain'), path('a tunnel with audit.queries', 'audited'), path('a session-mode pool', 'session'), path('a transaction-mode pool', 'transaction')],
     scenarios,
   });
 }
