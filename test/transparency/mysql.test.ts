@@ -1,7 +1,8 @@
 /**
  * MySQL transparency: each scenario runs with mysql2 straight against the emulated Azure Database
  * for MySQL (verified TLS, the Entra token as clear password, the real MariaDB behind it — what a
- * client sees without azdb) and then through azdb tunnels with and without `audit.queries`, and
+ * client sees without azdb) and then through azdb tunnels with and without `audit.queries` and
+ * through a session-mode and a transaction-mode pool, and
  * what the driver reports is compared: values and their JavaScript types, column metadata (type,
  * flags, charset, length, decimals, MariaDB's extended type names and formats), errors with code
  * and SQLSTATE, warning counts, OK packet fields (affected rows, insert id, status flags, info),
