@@ -147,6 +147,7 @@ function on<O>(body: (c: mysql.Connection, e: MyEndpoint) => Promise<O>, options
 }
 
 const ITEMS = 'select * from transparency_items order by id';
+const flat = (observed: unknown): string => JSON.stringify(observed);
 
 // ---- The scenarios -----------------------------------------------------------------------------
 
@@ -223,6 +224,30 @@ const scenarios = [
       return { affected: ok.affectedRows, info: ok.info, firstIsInsertId: rows[0]!.id === ok.insertId, count: rows.length };
     }),
     (o) => expect(o).toEqual({ affected: 3, info: 'Records: 3  Duplicates: 0  Warnings: 0', firstIsInsertId: true, count: 3 }),
+  ),
+  scenario(
+    'warnings: counts in OK packets, SHOW WARNINGS in the same transaction and in the same multi-statement query',
+    on(
+      async (c) => {
+        const out: unknown[] = [];
+        out.push(typed((await c.query('start transaction'))[0]));
+        out.push(typed((await c.query("insert ignore into transparency_items (label) values ('one'), ('two')"))[0]));
+        out.push(typed((await c.query('show warnings'))[0]));
+        out.push(typed((await c.query("update ignore transparency_items set small = 1e300 where label = 'two'"))[0]));
+        out.push(typed((await c.query('select @@warning_count as n'))[0]));
+        out.push(typed((await c.query('rollback'))[0]));
+        out.push(result(await c.query("insert ignore into transparency_items (label) values ('one'); show warnings; select 'after' as a")));
+        return out;
+      },
+      { multipleStatements: true },
+    ),
+    (o) => {
+      expect(o[1]).toMatchObject({ affectedRows: { number: 0 }, warningStatus: { number: 2 } });
+      expect(flat(o[2])).toContain('1062');
+      expect(o[3]).toMatchObject({ warningStatus: { number: 1 } });
+      expect(o[4]).toEqual([{ n: { number: 1 } }]);
+      expect(flat(o[6])).toContain('1062');
+    },
   ),
   scenario(
     'multi-statement results: result sets and OK packets in order, an error ending them',
