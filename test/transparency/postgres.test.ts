@@ -514,10 +514,6 @@ const paths: Array<Path<PgEndpoint>> = [
       'LISTEN/NOTIFY: from another session and to itself, with the sender named': POOLED_PIDS,
       "pg_backend_pid() is the pid of the session's BackendKeyData": POOLED_PIDS,
     },
-    knownBugs: {
-      'named prepared statements with parameter types, used across transactions and closed':
-        'a second Parse of a named statement the client has is answered ParseComplete instead of 42P05 "already exists" (the statement mapper re-maps the name)',
-    },
   },
 ];
 

@@ -31,8 +31,8 @@ import { SessionTracker } from './session-tracker.js';
 export interface StatementMapping {
   /** The bytes to send for one client message on `connection`. */
   toServer(frame: Frame, connection: ServerConnection): Buffer[];
-  /** False for a server message that answers what the mapping sent itself. */
-  fromServer(frame: Frame): boolean;
+  /** False for a server message that answers what the mapping sent itself, or the message to send the client instead. */
+  fromServer(frame: Frame): boolean | Buffer;
 }
 
 export interface TransactionRelayOptions {
