@@ -21,11 +21,6 @@ export interface Path<E> {
    * the README line that says why (a pool's pins, its pids, …). Nothing else is forgiven.
    */
   differs?: Readonly<Record<string, { why: string; normalise: (observed: any) => unknown }>>;
-  /**
-   * Scenarios that differ on this path because of a known, reported bug, by scenario name: the
-   * test asserts that they still differ, so the fix shows as a failure that asks to remove the entry.
-   */
-  knownBugs?: Readonly<Record<string, string>>;
 }
 
 export interface Scenario<E, O = unknown> {
@@ -49,11 +44,6 @@ export function describeTransparency<E>(title: string, suite: { direct: Path<E>;
           scenario.check(expected);
           for (const path of suite.through) {
             const observed = await scenario.run(path.endpoint());
-            const bug = path.knownBugs?.[scenario.name];
-            if (bug !== undefined) {
-              expect.soft(observed, `"${scenario.name}" through ${path.name} no longer differs (known bug: ${bug}): remove it from knownBugs`).not.toEqual(expected);
-              continue;
-            }
             const known = path.differs?.[scenario.name];
             const label = `"${scenario.name}" through ${path.name} differs from ${suite.direct.name}${known ? ` beyond what it may (${known.why})` : ''}`;
             expect.soft(known ? known.normalise(observed) : observed, label).toEqual(known ? known.normalise(expected) : expected);
