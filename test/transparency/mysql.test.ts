@@ -1,7 +1,8 @@
 /**
  * MySQL transparency: each scenario runs with mysql2 straight against the emulated Azure Database
  * for MySQL (verified TLS, the Entra token as clear password, the real MariaDB behind it — what a
- * client sees without azdb) and then through azdb tunnels with and without `audit.queries`, and
+ * client sees without azdb) and then through azdb tunnels with and without `audit.queries` and
+ * through a session-mode and a transaction-mode pool, and
  * what the driver reports is compared: values and their JavaScript types, column metadata (type,
  * flags, charset, length, decimals, MariaDB's extended type names and formats), errors with code
  * and SQLSTATE, warning counts, OK packet fields (affected rows, insert id, status flags, info),
@@ -34,7 +35,9 @@ interface MyEndpoint {
   password(): Promise<string>;
 }
 
-const endpoints: Record<'direct' | 'plain' | 'audited', MyEndpoint | undefined> = { direct: undefined, plain: undefined, audited: undefined };
+const endpoints: Record<'direct' | 'plain' | 'audited' | 'session' | 'transaction', MyEndpoint | undefined> = { direct: undefined, plain: undefined, audited: undefined, session: undefined, transaction: undefined };
+/** Pooled paths: enough connections that a scenario's two connections never wait for each other. */
+const POOL = { maxServerConnections: 4, minIdle: 0, idleTimeoutMs: 600_000, serverLifetimeMs: 3_600_000, maxClientWaitMs: 30_000 };
 
 function tunnelEndpoint(t: Tunnel): MyEndpoint {
   return {
@@ -66,6 +69,9 @@ beforeAll(async () => {
   };
   for (const kind of ['plain', 'audited'] as const) {
     endpoints[kind] = tunnelEndpoint(await broker.tunnel({ target: broker.target('shopdb'), dbName: 'shop', audit: createMemoryAuditSink({ queries: kind === 'audited' }) }));
+  }
+  for (const mode of ['session', 'transaction'] as const) {
+    endpoints[mode] = tunnelEndpoint(await broker.tunnel({ target: broker.target('shopdb'), dbName: 'shop', pool: { ...POOL, mode } }));
   }
   // Rows over 16 MiB (continuation packets) need a larger max_allowed_packet than MariaDB's default.
   await admin('set global max_allowed_packet = 64 * 1024 * 1024');
@@ -141,6 +147,7 @@ function on<O>(body: (c: mysql.Connection, e: MyEndpoint) => Promise<O>, options
 }
 
 const ITEMS = 'select * from transparency_items order by id';
+const flat = (observed: unknown): string => JSON.stringify(observed);
 
 // ---- The scenarios -----------------------------------------------------------------------------
 
@@ -217,6 +224,30 @@ const scenarios = [
       return { affected: ok.affectedRows, info: ok.info, firstIsInsertId: rows[0]!.id === ok.insertId, count: rows.length };
     }),
     (o) => expect(o).toEqual({ affected: 3, info: 'Records: 3  Duplicates: 0  Warnings: 0', firstIsInsertId: true, count: 3 }),
+  ),
+  scenario(
+    'warnings: counts in OK packets, SHOW WARNINGS in the same transaction and in the same multi-statement query',
+    on(
+      async (c) => {
+        const out: unknown[] = [];
+        out.push(typed((await c.query('start transaction'))[0]));
+        out.push(typed((await c.query("insert ignore into transparency_items (label) values ('one'), ('two')"))[0]));
+        out.push(typed((await c.query('show warnings'))[0]));
+        out.push(typed((await c.query("update ignore transparency_items set small = 1e300 where label = 'two'"))[0]));
+        out.push(typed((await c.query('select @@warning_count as n'))[0]));
+        out.push(typed((await c.query('rollback'))[0]));
+        out.push(result(await c.query("insert ignore into transparency_items (label) values ('one'); show warnings; select 'after' as a")));
+        return out;
+      },
+      { multipleStatements: true },
+    ),
+    (o) => {
+      expect(o[1]).toMatchObject({ affectedRows: { number: 0 }, warningStatus: { number: 2 } });
+      expect(flat(o[2])).toContain('1062');
+      expect(o[3]).toMatchObject({ warningStatus: { number: 1 } });
+      expect(o[4]).toEqual([{ n: { number: 1 } }]);
+      expect(flat(o[6])).toContain('1062');
+    },
   ),
   scenario(
     'multi-statement results: result sets and OK packets in order, an error ending them',
@@ -333,7 +364,7 @@ if (mariadbd.skip) {
 } else {
   describeTransparency('MySQL transparency: what mysql2 sees straight and through azdb', {
     direct: path('the emulated Azure server', 'direct'),
-    through: [path('a tunnel', 'plain'), path('a tunnel with audit.queries', 'audited')],
+    through: [path('a tunnel', 'plain'), path('a tunnel with audit.queries', 'audited'), path('a session-mode pool', 'session'), path('a transaction-mode pool', 'transaction')],
     scenarios,
   });
 }

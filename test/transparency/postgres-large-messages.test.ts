@@ -1,6 +1,6 @@
 /**
  * Audit changes nothing that reaches the server, however long a message: a 100 MiB Bind
- * parameter, a 100 MiB simple Query and one 70 MiB CopyData go through a tunnel with
+ * parameter, a 100 MiB simple Query and one 70 MiB CopyData go through a tunnel (and a transaction-mode pool) with
  * `audit.queries` to the real PostgreSQL, which reports their length and md5; the audit keeps a
  * bounded head of what it records and nothing of what it does not audit.
  */
@@ -19,11 +19,18 @@ const LARGE_MS = 120_000;
 
 const broker = new BrokerFixture();
 const audit = createMemoryAuditSink({ queries: true });
-let tunnel: Tunnel;
+const tunnels: Record<'plain' | 'transaction', Tunnel | undefined> = { plain: undefined, transaction: undefined };
 
 beforeAll(async () => {
   await broker.start();
-  tunnel = await broker.tunnel({ target: broker.target('orders'), dbName: 'orders', audit });
+  tunnels.plain = await broker.tunnel({ target: broker.target('orders'), dbName: 'orders', audit });
+  // A transaction pool frames every message both ways (pins, statements, replies): it must too.
+  tunnels.transaction = await broker.tunnel({
+    target: broker.target('orders'),
+    dbName: 'orders',
+    audit,
+    pool: { mode: 'transaction', maxServerConnections: 2, minIdle: 0, idleTimeoutMs: 600_000, serverLifetimeMs: 3_600_000, maxClientWaitMs: 30_000 },
+  });
 });
 
 afterAll(() => broker.stop());
@@ -72,9 +79,15 @@ function auditLines(from: number): AuditEvent[] {
   return audit.events.slice(from).filter((e) => e.event === 'query');
 }
 
-describe('an audited tunnel passes messages of any length the server takes', () => {
+const paths = [
+  ['an audited tunnel', 'plain'],
+  ['an audited transaction-mode pool', 'transaction'],
+] as const;
+
+for (const [title, kind] of paths) describe(`${title} passes messages of any length the server takes`, () => {
+  const tunnel = () => tunnels[kind]!;
   it('a 100 MiB Bind parameter reaches PostgreSQL intact; the audit has its count, never its value', { timeout: LARGE_MS }, async () => {
-    const client = await rawLogin(tunnel.port, USER, 'orders', tunnel.password);
+    const client = await rawLogin(tunnel().port, USER, 'orders', tunnel().password);
     broker.sockets.add(client.socket);
     const value = randomBytes(100 * MiB);
     const from = audit.events.length;
@@ -91,7 +104,7 @@ describe('an audited tunnel passes messages of any length the server takes', () 
   });
 
   it('a 100 MiB simple Query reaches PostgreSQL intact; the audit keeps a head of its text', { timeout: LARGE_MS }, async () => {
-    const client = await rawLogin(tunnel.port, USER, 'orders', tunnel.password);
+    const client = await rawLogin(tunnel().port, USER, 'orders', tunnel().password);
     broker.sockets.add(client.socket);
     const literal = patternText(100 * MiB);
     const head = "select length(x), md5(x) from (select '";
@@ -108,7 +121,7 @@ describe('an audited tunnel passes messages of any length the server takes', () 
   });
 
   it('one 70 MiB CopyData reaches PostgreSQL intact and is not audited', { timeout: LARGE_MS }, async () => {
-    const client = await rawLogin(tunnel.port, USER, 'orders', tunnel.password);
+    const client = await rawLogin(tunnel().port, USER, 'orders', tunnel().password);
     broker.sockets.add(client.socket);
     const row = patternText(70 * MiB);
     await exchange(client, query('create temp table big_copy (b text)'));

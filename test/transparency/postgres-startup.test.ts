@@ -1,6 +1,6 @@
 /**
  * The opening of a PostgreSQL connection, byte for byte: the same raw bytes sent to the real
- * PostgreSQL 17 and to an azdb tunnel, and what came back compared — the answers to SSLRequest,
+ * PostgreSQL 17 and to azdb tunnels (plain, audited, session and transaction pools), and what came back compared — the answers to SSLRequest,
  * the refusals (a FATAL ErrorResponse, a protocol-2 error, or a close without a byte) and the
  * close. azdb's own refusals carry no source location (fields F, L, R of the server's C code),
  * the one thing normalised away; a reset and a clean close both count as "closed".
@@ -19,6 +19,8 @@ import { describeTransparency, scenario, type Path } from './harness.js';
 const broker = new BrokerFixture();
 let plain: Tunnel;
 let audited: Tunnel;
+let sessionPool: Tunnel;
+let transactionPool: Tunnel;
 
 interface RawEndpoint {
   open(): Promise<RawClient>;
@@ -90,13 +92,22 @@ beforeAll(async () => {
   const tunnel = (queries: boolean) => broker.tunnel({ target: broker.target('orders'), dbName: 'orders', audit: createMemoryAuditSink({ queries }) });
   plain = await tunnel(false);
   audited = await tunnel(true);
+  const pooled = (mode: 'session' | 'transaction') =>
+    broker.tunnel({ target: broker.target('orders'), dbName: 'orders', pool: { mode, maxServerConnections: 2, minIdle: 0, idleTimeoutMs: 600_000, serverLifetimeMs: 3_600_000, maxClientWaitMs: 30_000 } });
+  sessionPool = await pooled('session');
+  transactionPool = await pooled('transaction');
 });
 
 afterAll(() => broker.stop());
 
 describeTransparency('PostgreSQL connection opening: azdb answers as PostgreSQL does', {
   direct,
-  through: [tunnelPath('an azdb tunnel', () => plain), tunnelPath('an azdb tunnel with audit.queries', () => audited)],
+  through: [
+    tunnelPath('an azdb tunnel', () => plain),
+    tunnelPath('an azdb tunnel with audit.queries', () => audited),
+    tunnelPath('a session-mode pool', () => sessionPool),
+    tunnelPath('a transaction-mode pool', () => transactionPool),
+  ],
   scenarios: [
     // A driver that gives up before its StartupMessage (node-postgres: connect() then end()).
     scenario('Terminate before any StartupMessage, then a half-close', sends([TERMINATE], { end: true }), silent),
@@ -177,7 +188,7 @@ describe('a pg client that ends before it has connected', () => {
   it('reports nothing through azdb, as with PostgreSQL', async () => {
     const straight = await connectThenEnd({ host: inject('postgresSocketDir'), port: 5432, user: 'postgres', database: 'orders' });
     expect(straight).toEqual({ errors: [], connect: 'pending' });
-    for (const t of [plain, audited]) {
+    for (const t of [plain, audited, sessionPool, transactionPool]) {
       expect(await connectThenEnd({ host: t.host, port: t.port, user: t.user, database: t.database, password: t.password })).toEqual(straight);
     }
   });

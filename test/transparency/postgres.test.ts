@@ -1,7 +1,8 @@
 /**
  * PostgreSQL transparency: each scenario runs straight against the emulated Azure server (TLS, the
  * Entra token, the real PostgreSQL 17 behind it — what a client sees without azdb) and then
- * through azdb tunnels with and without `audit.queries`, and every backend message the client
+ * through azdb tunnels with and without `audit.queries` and through a session-mode and a
+ * transaction-mode pool (what differs there is listed per path below), and every backend message the client
  * received after AuthenticationOk is compared: values and their formats, column metadata (table
  * and type oids, typmods, formats), errors and notices with all their fields, ParameterStatus,
  * command tags, notifications and COPY streams. Normalised: the login before AuthenticationOk
@@ -19,7 +20,9 @@ import { describeTransparency, scenario, type Path } from './harness.js';
 import { azureEndpoint, fe, sessionNames, transcript, tunnelEndpoint, type BackendMessage, type PgEndpoint, type PgSession } from './postgres-wire.js';
 
 const broker = new BrokerFixture();
-const tunnels: Record<'plain' | 'audited', Tunnel | undefined> = { plain: undefined, audited: undefined };
+const tunnels: Record<'plain' | 'audited' | 'session' | 'transaction', Tunnel | undefined> = { plain: undefined, audited: undefined, session: undefined, transaction: undefined };
+/** Pooled paths: enough connections that a scenario's two sessions never wait for each other. */
+const POOL = { maxServerConnections: 4, minIdle: 0, idleTimeoutMs: 600_000, serverLifetimeMs: 3_600_000, maxClientWaitMs: 30_000 };
 let direct: PgEndpoint;
 
 const INT4 = 23;
@@ -34,6 +37,9 @@ beforeAll(async () => {
   direct = azureEndpoint(server, broker.azure.caPem, { user: USER, database: 'orders', token: broker.getToken });
   for (const kind of ['plain', 'audited'] as const) {
     tunnels[kind] = await broker.tunnel({ target: broker.target('orders'), dbName: 'orders', audit: createMemoryAuditSink({ queries: kind === 'audited' }) });
+  }
+  for (const mode of ['session', 'transaction'] as const) {
+    tunnels[mode] = await broker.tunnel({ target: broker.target('orders'), dbName: 'orders', pool: { ...POOL, mode } });
   }
   // One table for every path, so its oid is the same in each run's column metadata.
   await admin(`
@@ -303,6 +309,7 @@ const scenarios = [
       expect(flat(o[1])).toContain(`"D":["8388608","${md5('y'.repeat(8 * 1024 * 1024))}"]`);
       expect(o[2]![1]).toMatchObject({ D: { messages: 50_000 } });
     },
+    120_000,
   ),
   scenario(
     'LISTEN/NOTIFY: from another session and to itself, with the sender named',
@@ -362,10 +369,12 @@ const scenarios = [
     },
   ),
   scenario(
-    'a session the server terminates gets its FATAL error, then the close',
+    // Inside a transaction, so a transaction pool has the connection attached to the client too (between
+    // transactions it is the pool's, and its end is not the client's: README "Killed server connections").
+    'a session the server terminates in its transaction gets its FATAL error, then the close',
     async (e: PgEndpoint) => {
       const { s, show } = await sessions(e, 'A');
-      s.A!.wire.send(fe.query('select pg_backend_pid()'));
+      s.A!.wire.send(fe.query('begin; select pg_backend_pid()'));
       const row = (await s.A!.wire.ready()).find((m) => m.code === 'D')!;
       await admin('select pg_terminate_backend($1)', [Number(row.payload.toString('latin1', 6))]);
       const out = show(await s.A!.wire.untilClosed());
@@ -374,6 +383,91 @@ const scenarios = [
     (o) => {
       expect(o.messages).toMatchObject([{ E: { S: 'FATAL', C: '57P01' } }]);
       expect(o.closed).toBe(true);
+    },
+  ),
+  scenario(
+    'notices and errors inside a transaction, and after it',
+    steps(
+      [fe.query('begin')],
+      [fe.query("do $$ begin raise notice 'in the transaction'; end $$")],
+      [fe.query("do $$ begin raise exception 'failed in it' using errcode = 'P0001', detail = 'd', hint = 'h'; end $$")],
+      [fe.query("do $$ begin raise notice 'ignored'; end $$")],
+      [fe.query('rollback')],
+      [fe.query("do $$ begin raise notice 'after it'; end $$; select 1/0")],
+      [fe.query("do $$ begin raise notice 'and on'; end $$")],
+    ),
+    (o) => {
+      const text = flat(o);
+      expect(text).toContain('"M":"in the transaction"');
+      expect(text).toContain('"C":"P0001"');
+      expect(text).toContain('"C":"25P02"');
+      expect(text).toContain('"M":"after it"');
+      expect(text).toContain('"M":"and on"');
+      expect(o[3]!.at(-1)).toEqual({ Z: 'E' });
+      expect(o[6]!.at(-1)).toEqual({ Z: 'I' });
+    },
+  ),
+  scenario(
+    'an error in an extended-protocol pipeline: the rest up to Sync is skipped, in and out of a transaction',
+    steps(
+      [
+        fe.parse('', 'select 1 as one'), fe.bind('', '', []), fe.execute(''),
+        fe.parse('', 'select 1/0'), fe.bind('', '', []), fe.execute(''),
+        fe.parse('', 'select 2 as skipped'), fe.bind('', '', []), fe.execute(''), fe.sync(),
+      ],
+      [fe.query('begin')],
+      [fe.parse('bad', 'select nope'), fe.bind('', 'bad', []), fe.execute(''), fe.sync()],
+      [fe.parse('', 'select 3'), fe.bind('', '', []), fe.execute(''), fe.sync()],
+      [fe.query('rollback')],
+      [fe.parse('', 'select 4 as after'), fe.bind('', '', []), fe.execute(''), fe.sync()],
+    ),
+    (o) => {
+      expect(flat(o[0])).toContain('"C":"22012"');
+      expect(flat(o[0])).not.toContain('skipped');
+      expect(flat(o[2])).toContain('"C":"42703"');
+      expect(flat(o[3])).toContain('"C":"25P02"');
+      expect(flat(o[5])).toContain('"D":["4"]');
+    },
+  ),
+  scenario(
+    'named prepared statements with parameter types, used across transactions and closed',
+    steps(
+      [fe.parse('typed', 'select $1 + 1 as n, $2 || \'!\' as s, pg_typeof($1)::text as t', [20, TEXT]), fe.describe('S', 'typed'), fe.sync()],
+      [fe.bind('', 'typed', ['41', 'one']), fe.execute(''), fe.sync()],
+      [fe.query('begin')],
+      [fe.bind('', 'typed', ['1', 'two']), fe.describe('P', ''), fe.execute(''), fe.sync()],
+      [fe.query('commit')],
+      [fe.parse('typed', 'select 1'), fe.sync()],
+      [fe.close('S', 'typed'), fe.sync()],
+      [fe.bind('', 'typed', ['1', 'gone']), fe.execute(''), fe.sync()],
+    ),
+    (o) => {
+      expect(flat(o[0])).toContain('{"t":[20,25]}');
+      expect(flat(o[1])).toContain('"D":["42","one!","bigint"]');
+      expect(flat(o[3])).toContain('"D":["2","two!","bigint"]');
+      expect(flat(o[5])).toContain('"C":"42P05"');
+      expect(flat(o[7])).toContain('"C":"26000"');
+    },
+  ),
+  scenario(
+    'client_encoding and TimeZone from the startup packet shape the values, transaction after transaction',
+    async (e: PgEndpoint) => {
+      const a = await e.open({ client_encoding: 'LATIN1', TimeZone: 'Asia/Tokyo', DateStyle: 'ISO, YMD' });
+      const out: unknown[] = [transcript(a.greeting.filter((m) => m.code === 'S'))];
+      const probe = "select 'héllo'::text as t, timestamptz '2024-01-02 03:04:05+00' as at, current_setting('client_encoding') as enc";
+      for (const sql of [probe, 'begin', probe, 'commit', probe]) {
+        a.wire.send(fe.query(sql));
+        out.push(transcript(await a.wire.ready()));
+      }
+      await a.wire.close();
+      return out;
+    },
+    (o) => {
+      expect(o[0]).toContainEqual({ S: ['client_encoding', 'LATIN1'] });
+      expect(o[0]).toContainEqual({ S: ['TimeZone', 'Asia/Tokyo'] });
+      const text = flat(o);
+      expect(text).toContain('2024-01-02 12:04:05+09');
+      expect(text).toContain('LATIN1');
     },
   ),
   scenario(
@@ -386,9 +480,41 @@ const scenarios = [
   ),
 ];
 
+// ---- What legitimately differs in a pool (README "Pooling (PostgreSQL and MySQL)") --------------
+
+/** Deep copy of an observation with `replace` applied to every object in it. */
+function mapObjects(observed: unknown, replace: (o: Record<string, unknown>) => Record<string, unknown>): unknown {
+  if (Array.isArray(observed)) return observed.map((x) => mapObjects(x, replace));
+  if (observed === null || typeof observed !== 'object' || Buffer.isBuffer(observed)) return observed;
+  return replace(Object.fromEntries(Object.entries(observed).map(([k, v]) => [k, mapObjects(v, replace)])));
+}
+
+const RESET_TO_SERVER_DEFAULT = {
+  why: "README: RESET returns a startup parameter to the server's default, not to the client's startup value",
+  normalise: (o: unknown) => mapObjects(o, (m) => (Array.isArray(m.S) && m.S[0] === 'application_name' ? { S: ['application_name', '(the session value)'] } : m)),
+};
+const POOLED_PIDS = {
+  why: "README: in transaction mode BackendKeyData is azdb's own, pg_backend_pid() and a notification's pid name the server connection",
+  normalise: (o: unknown) => mapObjects(o, (m) => (typeof m.pid === 'string' ? { ...m, pid: '(a session)' } : m)),
+};
+
 const paths: Array<Path<PgEndpoint>> = [
   { name: 'an azdb tunnel', endpoint: () => tunnelEndpoint(() => tunnels.plain!) },
   { name: 'an azdb tunnel with audit.queries', endpoint: () => tunnelEndpoint(() => tunnels.audited!) },
+  {
+    name: 'a session-mode pool',
+    endpoint: () => tunnelEndpoint(() => tunnels.session!),
+    differs: { 'notices, warnings and ParameterStatus changes': RESET_TO_SERVER_DEFAULT },
+  },
+  {
+    name: 'a transaction-mode pool',
+    endpoint: () => tunnelEndpoint(() => tunnels.transaction!),
+    differs: {
+      'notices, warnings and ParameterStatus changes': RESET_TO_SERVER_DEFAULT,
+      'LISTEN/NOTIFY: from another session and to itself, with the sender named': POOLED_PIDS,
+      "pg_backend_pid() is the pid of the session's BackendKeyData": POOLED_PIDS,
+    },
+  },
 ];
 
 describeTransparency('PostgreSQL through azdb: what a client observes is what the server sent', {

@@ -269,6 +269,24 @@ describe('PostgreSQL pooling, transaction mode, against emulated Azure', () => {
     expect(logins).toHaveLength(2);
   });
 
+  it('keeps the session of a client whose connection is killed between its transactions: the next runs on another', async () => {
+    const { tunnel, logins } = await pooled();
+    const survivor = await client(tunnel);
+    const errors: Error[] = [];
+    survivor.on('error', (e) => errors.push(e));
+    const before = await pid(survivor);
+    await serversIdle(tunnel, 1);
+    const admin = await outsider();
+    await admin.query('select pg_terminate_backend($1)', [before]);
+    await admin.end();
+    await waitFor(() => ((keyStats(tunnel)?.serversIdle ?? 0) === 0 ? true : undefined), 'the pool to discard the killed connection');
+    const after = await pid(survivor);
+    expect(after).not.toBe(before);
+    expect(errors).toEqual([]);
+    expect(logins).toHaveLength(2);
+    await survivor.end();
+  });
+
   it("prepares a client's named statement again on another server connection, and shares it between clients", async () => {
     const { tunnel, pins, logins } = await pooled({ maxServerConnections: 2 });
     const a = await client(tunnel);

@@ -1,6 +1,8 @@
 /**
  * The server→client stream of a transaction-mode relay with the replies azdb asked for itself
- * taken out (the ParseComplete of an injected Parse, the CloseComplete of an evicted statement).
+ * taken out (the ParseComplete of an injected Parse, the CloseComplete of an evicted statement),
+ * or, for a short message that lies whole in what was pushed, replaced (an error naming azdb's
+ * statement instead of the client's).
  * Those are header-only messages (5 bytes), so the filter frames the stream on the side with
  * message heads only and passes the chunks through as they are — no copy — unless one of them
  * holds a message to drop; the bytes of a header cut off at the end of a chunk wait for the next
@@ -24,20 +26,23 @@ export class ReplyFilter {
   /** The server sent a FATAL (or PANIC) error: it ends the connection itself. */
   fatal = false;
 
-  /** `pass` says for each whole message whether it goes on to the client. */
-  constructor(private readonly pass: (frame: Frame) => boolean) {}
+  /** `pass` says for each whole message whether it goes on to the client, or the message to send instead. */
+  constructor(private readonly pass: (frame: Frame) => boolean | Buffer) {}
 
   /** The bytes of `chunk` (and of what was held) to send on, in order. */
   push(chunk: Buffer): Buffer[] {
     const start = this.pushed - this.held.length;
     this.pushed += chunk.length;
-    const cuts: Array<[number, number]> = [];
+    const cuts: Array<[number, number, Buffer?]> = [];
     this.decoder.push(chunk);
     for (let frame = this.decoder.next(); frame; frame = this.decoder.next()) {
       const at = this.framed;
       this.framed += HEADER_LENGTH + frame.length;
       if (frame.code === ERROR_RESPONSE && isFatal(frame.payload)) this.fatal = true;
-      if (!this.pass(frame)) cuts.push([at, this.framed]);
+      const verdict = this.pass(frame);
+      if (verdict === false) cuts.push([at, this.framed]);
+      // Replaced only when none of it was passed on yet and all of it is here; else it goes as it came.
+      else if (verdict !== true && at >= this.settled && frame.payload.length === frame.length && this.framed <= this.pushed) cuts.push([at, this.framed, verdict]);
     }
     // A message whose header is complete can be passed on in parts: only header-only ones are dropped.
     const until = this.pushed - this.framed < HEADER_LENGTH ? this.framed : this.pushed;
@@ -48,8 +53,9 @@ export class ReplyFilter {
     const bytes = this.held.length > 0 ? Buffer.concat([this.held, chunk]) : chunk;
     const out: Buffer[] = [];
     let from = this.settled;
-    for (const [cutStart, cutEnd] of cuts) {
+    for (const [cutStart, cutEnd, instead] of cuts) {
       if (cutStart > from) out.push(bytes.subarray(from - start, cutStart - start));
+      if (instead) out.push(instead);
       from = cutEnd;
     }
     if (until > from) out.push(bytes.subarray(from - start, until - start));

@@ -38,6 +38,9 @@ const STATEMENT = 0x53; // 'S' in Describe and Close
 /** Names the server never has: a throwaway for ParseComplete, and the target of a client's Close. */
 const THROWAWAY = 'azdb_noop';
 const NEVER_PREPARED = 'azdb_closed';
+/** Parsed twice, so that the server answers "already exists" for a client's duplicate Parse; it may stay on the connection. */
+const DUPLICATE = 'azdb_duplicate';
+const DUPLICATE_QUOTED = Buffer.from(`"${DUPLICATE}"`);
 
 /** Server-side statement names, unique in the process and so on every connection. */
 let lastServerStatement = 0;
@@ -58,6 +61,8 @@ interface Reply {
   added?: { statements: ConnectionStatements; key: string; name: string };
   /** The client's own Parse of a name: unconfirmed, the name does not exist for the client either. */
   client?: { name: string; key: string };
+  /** A client's Parse of a name it has: the server's "already exists" names DUPLICATE, the client must read this name. */
+  duplicate?: Buffer;
 }
 
 export class StatementMapper implements StatementMapping {
@@ -87,17 +92,23 @@ export class StatementMapper implements StatementMapping {
     }
   }
 
-  fromServer(frame: Frame): boolean {
+  fromServer(frame: Frame): boolean | Buffer {
     if (frame.code === PARSE_COMPLETE || frame.code === CLOSE_COMPLETE) {
       return !(this.segments[0]!.shift()?.swallow ?? false);
     }
     if (frame.code === ERROR_RESPONSE) {
+      const duplicate = this.segments[0]![0]?.duplicate;
       // The server skips the rest up to the Sync: what it did not confirm is not there.
       for (const reply of this.segments[0]!.splice(0)) {
         const added = reply.added;
         if (added && added.statements.prepared.get(added.key) === added.name) added.statements.prepared.delete(added.key);
         const client = reply.client;
         if (client && this.statements.get(client.name)?.key === client.key) this.statements.delete(client.name);
+      }
+      const at = duplicate ? frame.payload.indexOf(DUPLICATE_QUOTED) : -1;
+      if (duplicate && at >= 0) {
+        const quoted = Buffer.concat([Buffer.from('"'), duplicate, Buffer.from('"')]);
+        return encodeMessage(ERROR_RESPONSE, frame.payload.subarray(0, at), quoted, frame.payload.subarray(at + DUPLICATE_QUOTED.length));
       }
     } else if (frame.code === READY_FOR_QUERY) {
       this.segments.shift();
@@ -116,6 +127,7 @@ export class StatementMapper implements StatementMapping {
     if (queryEnd < 0) throw new PgProtocolError('Parse: the query is not terminated');
     const query = Buffer.from(payload.subarray(afterName, queryEnd + 1));
     const types = Buffer.from(payload.subarray(queryEnd + 1));
+    if (this.statements.has(name)) return this.duplicate(payload.subarray(0, afterName - 1));
     const key = `${query.toString('hex')}:${types.toString('hex')}`;
     const statement: ClientStatement = { key, query, types };
     this.statements.set(name, statement);
@@ -154,6 +166,20 @@ export class StatementMapper implements StatementMapping {
     const { out, serverName } = this.ensure(connection, statement);
     out.push(encodeMessage(DESCRIBE, Buffer.from([STATEMENT]), cstring(serverName)));
     return out;
+  }
+
+  /**
+   * A Parse of a name the client has already: the server must answer 42P05 "already exists" and
+   * skip to the Sync, as on a connection of the client's own. DUPLICATE is parsed twice (the first
+   * fails at once when it stayed from before, else its ParseComplete is hidden) and the error's
+   * name is replaced by the client's. DUPLICATE stays on the connection, under a name no client
+   * statement is mapped to, until `DISCARD ALL`.
+   */
+  private duplicate(name: Buffer): Buffer[] {
+    this.expect({ swallow: true, duplicate: name });
+    this.expect({ swallow: false, duplicate: name });
+    const empty = encodeMessage(PARSE, cstring(DUPLICATE), cstring(''), Buffer.from([0, 0]));
+    return [empty, empty];
   }
 
   /** The server name of `statement` on the connection, with the Parse that makes it so first when it lacks it. */

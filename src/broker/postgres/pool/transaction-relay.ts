@@ -32,8 +32,8 @@ import { SessionTracker } from './session-tracker.js';
 export interface StatementMapping {
   /** The bytes to send for one client message on `connection`; `bytes`: the message as received, when at hand. */
   toServer(frame: Frame, connection: ServerConnection, bytes?: Buffer): Buffer[];
-  /** False for a server message that answers what the mapping sent itself. */
-  fromServer(frame: Frame): boolean;
+  /** False for a server message that answers what the mapping sent itself, or the message to send the client instead. */
+  fromServer(frame: Frame): boolean | Buffer;
 }
 
 export interface TransactionRelayOptions {

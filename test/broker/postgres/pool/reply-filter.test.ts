@@ -37,6 +37,20 @@ describe('ReplyFilter', () => {
     }
   });
 
+  it('replaces a message whole, or passes it as it came when part of it had gone on already, at every split', () => {
+    const before = msg('E', Buffer.from('SERROR\0C42P05\0Mprepared statement "azdb_duplicate" already exists\0\0'));
+    const after = msg('E', Buffer.from('SERROR\0C42P05\0Mprepared statement "s1" already exists\0\0'));
+    const replacing = () => new ReplyFilter((frame) => (frame.code === 0x31 ? false : frame.code === 0x45 ? after : true));
+    const input = Buffer.concat([PARSE_COMPLETE, before, READY]);
+    const errorStart = PARSE_COMPLETE.length;
+    for (let at = 0; at <= input.length; at++) {
+      const out = feed(replacing(), [input.subarray(0, at), input.subarray(at)]);
+      // A cut inside the error's body: its head went on with the first part, so it cannot be replaced.
+      const whole = at < errorStart + 5 || at >= errorStart + before.length;
+      expect(out).toEqual(Buffer.concat([whole ? after : before, READY]));
+    }
+  });
+
   it('passes chunks it drops nothing from as they are, without copying', () => {
     const filter = dropOwn();
     const chunk = Buffer.concat([ROW, DONE, READY]);

@@ -39,7 +39,11 @@ function toClient(mapper: StatementMapper, replies: Buffer[]): Buffer[] {
   const decoder = new FrameDecoder();
   decoder.push(Buffer.concat(replies));
   const out: Buffer[] = [];
-  for (let frame = decoder.next(); frame; frame = decoder.next()) if (mapper.fromServer(frame)) out.push(encodeMessage(frame.code, frame.payload));
+  for (let frame = decoder.next(); frame; frame = decoder.next()) {
+    const verdict = mapper.fromServer(frame);
+    if (verdict === true) out.push(encodeMessage(frame.code, frame.payload));
+    else if (verdict !== false) out.push(verdict);
+  }
   return out;
 }
 
@@ -62,6 +66,23 @@ describe('StatementMapper', () => {
       const replies = [PARSE_COMPLETE, BIND_COMPLETE, COMMAND_COMPLETE, CLOSE_COMPLETE, READY];
       expect(toClient(mapper, replies)).toEqual(replies);
     });
+  });
+
+  it("answers a second Parse of a name the client has with the server's 42P05 naming the client's statement, and keeps the first", () => {
+    const mapper = new StatementMapper(10);
+    const on = connection();
+    toServer(mapper, on, Buffer.concat([parse('s1', 'select $1::int', 23), SYNC]), 0);
+    toClient(mapper, [PARSE_COMPLETE, READY]);
+    const name = only(on);
+    const again = Buffer.concat([parse('s1', 'select 2'), bind('s1'), execute(), SYNC]);
+    const empty = msg('P', cstring('azdb_duplicate'), cstring(''), Buffer.from([0, 0]));
+    expect(toServer(mapper, on, again, 0)).toEqual(Buffer.concat([empty, empty, bind(name), execute(), SYNC]));
+    const exists = (statement: string) => msg('E', Buffer.from(`SERROR\0C42P05\0Mprepared statement "${statement}" already exists\0Fprepare.c\0\0`));
+    expect(toClient(mapper, [PARSE_COMPLETE, exists('azdb_duplicate'), READY])).toEqual([exists('s1'), READY]);
+    // The throwaway stayed on the connection: this time the first Parse fails already.
+    toServer(mapper, on, again, 0);
+    expect(toClient(mapper, [exists('azdb_duplicate'), READY])).toEqual([exists('s1'), READY]);
+    expect(toServer(mapper, on, Buffer.concat([bind('s1'), SYNC]), 0)).toEqual(Buffer.concat([bind(name), SYNC]));
   });
 
   it('renames a named Parse and its Bind and Describe to a server name', () => {
