@@ -17,7 +17,7 @@ import { cstring, encodeMessage, int32, parseBackend, rawLogin } from '../../hel
 import type { PoolMode, PostgresPoolLimits } from '../../../src/broker/postgres/pool/postgres-pool.js';
 
 const SEED = seedFromEnv('AZDB_FUZZ_SEED');
-const SESSIONS = Number(process.env.AZDB_POOL_FUZZ_SESSIONS ?? 60);
+const SESSIONS = Number(process.env.AZDB_POOL_FUZZ_SESSIONS ?? 120);
 const CONCURRENCY = 3;
 const MAX_SERVERS = 2;
 const SESSION_BOUND_MS = 30_000;
