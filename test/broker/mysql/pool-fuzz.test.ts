@@ -146,8 +146,14 @@ describe.skipIf(mariadbd.skip)('pooled MySQL under fuzzed client bytes after log
       const trx = (await mariadb.query(`select count(*) as n from information_schema.innodb_trx where trx_mysql_thread_id in (${ids.join(',')})`)) as unknown as Array<{ n: number }>;
       return Number(trx[0]!.n);
     };
-    await waitFor(async () => ((await ours()).every((p) => p.command === 'Sleep') && (await openTransactions()) === 0 ? true : undefined), 'every connection of azdb idle outside a transaction', 30_000);
-    expect((await ours()).length).toBeLessThanOrEqual(MAX_SERVERS);
+    // A discarded connection leaves the processlist a little after azdb closes it. The limit is
+    // per key, and the raw clients' key (capabilities, character set) is not mysql2's.
+    const keys = tunnel.pool!.stats().length;
+    const settled = async () => {
+      const list = await ours();
+      return list.length <= MAX_SERVERS * keys && list.every((p) => p.command === 'Sleep') && (await openTransactions()) === 0;
+    };
+    await waitFor(async () => ((await settled()) ? true : undefined), `at most ${MAX_SERVERS} connections of azdb per key, idle outside a transaction`, 30_000);
     const committed = (await mariadb.query('select count(*) as n from shop.customers where id between ? and ?', [base, base + SESSIONS])) as unknown as Array<{ n: number }>;
     expect(Number(committed[0]!.n)).toBe(0);
 

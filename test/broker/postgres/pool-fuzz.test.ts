@@ -115,8 +115,11 @@ describe.each<PoolMode>(['transaction', 'session'])('pooled PostgreSQL (%s mode)
     try {
       const server = async () =>
         (await watcher.query("select state from pg_stat_activity where usename = $1 and pid <> pg_backend_pid() and backend_type = 'client backend'", [tunnel.user])).rows.map((r) => r.state as string);
-      await waitFor(async () => ((await server()).every((s) => s === 'idle') ? true : undefined), 'every backend of azdb idle outside a transaction', 30_000);
-      expect((await server()).length).toBeLessThanOrEqual(MAX_SERVERS);
+      // A discarded connection's backend exits a little after azdb closes it.
+      await waitFor(async () => {
+        const states = await server();
+        return states.length <= MAX_SERVERS && states.every((s) => s === 'idle') ? true : undefined;
+      }, `at most ${MAX_SERVERS} backends of azdb, idle outside a transaction`, 30_000);
       expect((await watcher.query('select count(*)::int as n from customers where email like $1', [`${tag}-%`])).rows[0].n).toBe(0);
     } finally {
       await watcher.end();
