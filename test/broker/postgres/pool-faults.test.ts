@@ -2,10 +2,15 @@
  * Faults through a PostgreSQL transaction pool over the run's real PostgreSQL: a client that stops
  * reading mid-result holds its connection without azdb buffering the result, the others wait up
  * to max_client_wait and get 53300; a client that vanishes mid-result costs its connection, and
- * the pool heals; idle pooled connections whose backends die are never handed out.
+ * the pool heals; idle pooled connections whose backends die are never handed out; churn of
+ * clients that vanish mid-transaction and mid-result leaves the server and azdb as they were.
+ *
+ * Replay the churn with AZDB_CHURN_SEED=<printed seed>; AZDB_CHURN_OPERATIONS sets its length.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readdirSync } from 'node:fs';
 import pg from 'pg';
+import { seedFromEnv, createPrng } from '../../helpers/prng.js';
 import { BrokerFixture } from '../../helpers/broker-fixtures.js';
 import { waitFor } from '../../helpers/wait.js';
 import { cstring, encodeMessage, rawLogin } from '../../helpers/pg-raw.js';
@@ -13,6 +18,9 @@ import type { PostgresPoolLimits } from '../../../src/broker/postgres/pool/postg
 import type { Tunnel } from '../../../src/broker/tunnel.js';
 
 const broker = new BrokerFixture();
+const CHURN_SEED = seedFromEnv('AZDB_CHURN_SEED');
+const CHURN_OPERATIONS = Number(process.env.AZDB_CHURN_OPERATIONS ?? 1_500);
+const openFds = (): number => readdirSync('/proc/self/fd').length;
 const LIMITS: PostgresPoolLimits = { mode: 'transaction', maxServerConnections: 1, minIdle: 0, idleTimeoutMs: 600_000, serverLifetimeMs: 3_600_000, maxClientWaitMs: 30_000 };
 /** Rows of 1 KiB: ~200 MiB that the server would send the slow client. */
 const BIG_RESULT = "select repeat('x', 1024) from generate_series(1, 200000)";
@@ -82,4 +90,51 @@ describe('PostgreSQL transaction pool under faults', () => {
     expect(logins.length).toBeGreaterThan(2);
     await Promise.all([a.end(), b.end(), watcher.end()]);
   });
+
+  it('leaves no more than max_server_connections, nothing idle in transaction and no extra fds after churn', async () => {
+    const MAX = 3;
+    // Warm what a first login opens for good (the token cache's HTTP connections), then count;
+    // the backends already there are the other tests' pools.
+    const before = await outsider();
+    const earlier = new Set((await backendsOf(before, (await before.query('select current_user as u')).rows[0].u as string)).map((b) => b.pid));
+    await before.end();
+    const baseline = openFds();
+    const tunnel = await broker.tunnel({ target: broker.target('orders'), dbName: 'orders', pool: { ...LIMITS, maxServerConnections: MAX, maxClientWaitMs: 60_000 } });
+    const direct = await broker.tunnel({ target: broker.target('orders'), dbName: 'orders' });
+    const prng = createPrng(CHURN_SEED);
+    const tag = `churn-${CHURN_SEED}`;
+    let next = 0;
+    let operations = 0;
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        for (let index = next++; index < CHURN_OPERATIONS; index = next++) {
+          const raw = await rawLogin(tunnel.port, tunnel.user, tunnel.database, tunnel.password);
+          const kind = prng.int(4);
+          if (kind === 0) raw.write(encodeMessage(0x51, cstring(`begin; insert into customers (name, email) values ('churn', '${tag}-${index}@example.com')`)));
+          else if (kind === 1) raw.write(encodeMessage(0x51, cstring('select repeat(\'y\', 512) from generate_series(1, 20000)')));
+          else if (kind === 2) raw.write(encodeMessage(0x51, cstring(`begin; select pg_sleep(0.0${prng.int(5)})`)));
+          else raw.write(encodeMessage(0x51, cstring('select 1')));
+          const seen = raw.received.length;
+          // Gone somewhere between sending and the answer, or after part of it.
+          if (prng.int(2) === 0) await raw.until((b) => (b.length > seen ? true : undefined), 'some answer', 30_000).catch(() => {});
+          raw.socket.destroy();
+          await raw.finish(30_000);
+          operations += 1;
+        }
+      }),
+    );
+    expect(operations).toBe(CHURN_OPERATIONS);
+    const watcher = await client(direct);
+    await waitFor(async () => {
+      const backends = (await backendsOf(watcher, tunnel.user)).filter((b) => !earlier.has(b.pid));
+      return backends.length <= MAX && backends.every((b) => b.state === 'idle') ? true : undefined;
+    }, `at most ${MAX} backends of azdb, none in a transaction`, 30_000);
+    expect((await watcher.query('select count(*)::int as n from customers where email like $1', [`${tag}-%`])).rows[0].n).toBe(0);
+    await watcher.end();
+    const after = await client(tunnel);
+    expect((await after.query('select 2 as two')).rows[0].two).toBe(2);
+    await after.end();
+    await Promise.all([tunnel.close(), direct.close()]);
+    await waitFor(() => (openFds() <= baseline ? true : undefined), `azdb's fds back to ${baseline} (now ${openFds()})`, 30_000);
+  }, 600_000);
 });
