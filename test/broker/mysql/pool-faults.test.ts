@@ -2,9 +2,14 @@
  * Faults through a MySQL transaction pool over the run's real MariaDB: a client that stops
  * reading mid-result holds its connection without azdb buffering the result, the others wait up
  * to max_client_wait and get ERR 1040; a client that vanishes mid-result costs its connection,
- * and the pool heals; idle pooled connections killed on the server are never handed out.
+ * and the pool heals; idle pooled connections killed on the server are never handed out; churn
+ * of clients that vanish mid-transaction and mid-result leaves the server and azdb as they were.
+ *
+ * Replay the churn with AZDB_CHURN_SEED=<printed seed>; AZDB_CHURN_OPERATIONS sets its length.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readdirSync } from 'node:fs';
+import { createPrng, seedFromEnv } from '../../helpers/prng.js';
 import mysql from 'mysql2/promise';
 import { findTool } from '../../harness/tools.js';
 import { BrokerFixture } from '../../helpers/broker-fixtures.js';
@@ -17,6 +22,18 @@ import type { Tunnel } from '../../../src/broker/tunnel.js';
 
 const mariadbd = await findTool('mariadbd');
 const broker = new BrokerFixture();
+const CHURN_SEED = seedFromEnv('AZDB_CHURN_SEED');
+const CHURN_OPERATIONS = Number(process.env.AZDB_CHURN_OPERATIONS ?? 1_500);
+const openFds = (): number => readdirSync('/proc/self/fd').length;
+
+async function rawLogin(t: Tunnel): Promise<RawMySql> {
+  const raw = await RawMySql.connect(t.port, t.host);
+  const greeting = await raw.greeting();
+  raw.send(1, loginResponse(greeting, { user: t.user, password: t.password, database: t.database }));
+  const ok = await raw.next(30_000);
+  if (ok?.payload[0] !== 0) throw new Error('login failed');
+  return raw;
+}
 const LIMITS: PoolLimits = { maxServerConnections: 1, minIdle: 0, idleTimeoutMs: 600_000, serverLifetimeMs: 3_600_000, maxClientWaitMs: 30_000 };
 /** Rows of 1 KiB: ~200 MiB that the server would send the slow client. */
 const BIG_RESULT = "select repeat('x', 1024) from seq_1_to_200000";
@@ -25,8 +42,9 @@ function client(t: Tunnel): Promise<mysql.Connection> {
   return mysql.createConnection({ host: t.host, port: t.port, user: t.user, password: t.password, database: t.database, connectTimeout: 30_000 });
 }
 
+/** Connections that came through azdb (the harness's own log in as root). */
 const processlist = async () =>
-  (await broker.azure.realMariaDb!.query("select id, info from information_schema.processlist where user <> 'system user' and id <> connection_id()")) as unknown as Array<{ id: number; info: string | null }>;
+  (await broker.azure.realMariaDb!.query("select id, info from information_schema.processlist where user not in ('system user', 'root') and id <> connection_id()")) as unknown as Array<{ id: number; info: string | null }>;
 
 describe.skipIf(mariadbd.skip)('MySQL transaction pool under faults', () => {
   beforeAll(() => broker.start());
@@ -78,4 +96,54 @@ describe.skipIf(mariadbd.skip)('MySQL transaction pool under faults', () => {
     expect(second).not.toBe(first);
     await c.end();
   });
+
+  it('leaves no more than max_server_connections, no open transaction and no extra fds after churn', async () => {
+    const MAX = 3;
+    const mariadb = broker.azure.realMariaDb!;
+    const earlier = new Set((await processlist()).map((p) => Number(p.id)));
+    const baseline = openFds();
+    const tunnel = await broker.tunnel({ target: broker.target('shopdb'), dbName: 'shop', pool: { ...LIMITS, mode: 'transaction', maxServerConnections: MAX, maxClientWaitMs: 60_000 } });
+    const prng = createPrng(CHURN_SEED);
+    const base = 960_000;
+    let next = 0;
+    let operations = 0;
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        for (let index = next++; index < CHURN_OPERATIONS; index = next++) {
+          const raw = await rawLogin(tunnel);
+          const kind = prng.int(4);
+          if (kind === 0) {
+            raw.socket.write(encodePacket(0, comQuery('start transaction')));
+            await raw.next(30_000);
+            raw.socket.write(encodePacket(0, comQuery(`insert into customers (id, name, email) values (${base + index}, 'churn', 'churn-${index}@example.com')`)));
+          } else if (kind === 1) raw.socket.write(encodePacket(0, comQuery("select repeat('y', 512) from seq_1_to_20000")));
+          else if (kind === 2) raw.socket.write(encodePacket(0, comQuery(`select sleep(0.0${prng.int(5)})`)));
+          else raw.socket.write(encodePacket(0, comQuery('select 1')));
+          if (prng.int(2) === 0) await raw.next(30_000).catch(() => undefined);
+          raw.close();
+          await raw.closed;
+          operations += 1;
+        }
+      }),
+    );
+    expect(operations).toBe(CHURN_OPERATIONS);
+    const ours = async () => (await processlist()).filter((p) => !earlier.has(Number(p.id)));
+    await waitFor(async () => {
+      const list = await ours();
+      if (list.length > MAX) return undefined;
+      if (list.length === 0) return true;
+      const trx = (await mariadb.query(`select count(*) as n from information_schema.innodb_trx where trx_mysql_thread_id in (${list.map((p) => p.id).join(',')})`)) as unknown as Array<{ n: number }>;
+      return Number(trx[0]!.n) === 0 ? true : undefined;
+    }, `at most ${MAX} connections of azdb, none in a transaction`, 30_000);
+    const committed = (await mariadb.query('select count(*) as n from shop.customers where id between ? and ?', [base, base + CHURN_OPERATIONS])) as unknown as Array<{ n: number }>;
+    expect(Number(committed[0]!.n)).toBe(0);
+    const after = await rawLogin(tunnel);
+    after.socket.write(encodePacket(0, comQuery('select 1')));
+    expect((await after.next(30_000))?.payload[0]).not.toBe(0xff);
+    after.close();
+    await after.closed;
+    await tunnel.close();
+    await waitFor(async () => ((await ours()).length === 0 ? true : undefined), 'the pool to close its connections', 30_000);
+    await waitFor(() => (openFds() <= baseline ? true : undefined), `azdb's fds back to ${baseline} (now ${openFds()})`, 30_000);
+  }, 600_000);
 });
