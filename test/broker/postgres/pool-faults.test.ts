@@ -91,6 +91,25 @@ describe('PostgreSQL transaction pool under faults', () => {
     await Promise.all([a.end(), b.end(), watcher.end()]);
   });
 
+  it('a backend that dies under a transaction ends only that client; the client waiting for the slot gets a new connection', async () => {
+    const tunnel = await broker.tunnel({ target: broker.target('orders'), dbName: 'orders', pool: { ...LIMITS, maxClientWaitMs: 30_000 } });
+    const holder = await client(tunnel);
+    const waiter = await client(tunnel);
+    await holder.query('begin');
+    const dying = (await holder.query('select pg_backend_pid() as pid')).rows[0].pid as number;
+    const waited = waiter.query('select pg_backend_pid() as pid');
+    await waitFor(() => (tunnel.pool!.stats()[0]?.clientsWaiting === 1 ? true : undefined), 'the waiter to queue');
+    const holderError = new Promise<Error & { code?: string }>((resolve) => holder.once('error', resolve));
+    const watcher = await outsider();
+    await watcher.query('select pg_terminate_backend($1)', [dying]);
+    await watcher.end();
+    expect(['57P01', '08006']).toContain((await holderError).code);
+    const got = (await waited).rows[0].pid as number;
+    expect(got).not.toBe(dying);
+    await waiter.end();
+    await holder.end().catch(() => {});
+  });
+
   it('leaves no more than max_server_connections, nothing idle in transaction and no extra fds after churn', async () => {
     const MAX = 3;
     // Warm what a first login opens for good (the token cache's HTTP connections), then count;
