@@ -172,3 +172,34 @@ describe('a token endpoint that never answers, then recovers', () => {
     expect((await metrics()).value('azdb_token_source_stuck')).toBe(0);
   });
 });
+
+describe('a pooled listener while the token endpoint never answers', () => {
+  it('a new login gets 08001 within its deadline; a client already in the pool keeps working, on the connection it shares', async () => {
+    await broker.azure.identity.setMode('up');
+    const pooled = await tunnel({
+      target: broker.target('orders'),
+      dbName: 'orders',
+      pool: { mode: 'transaction', maxServerConnections: 2, minIdle: 0, idleTimeoutMs: 600_000, serverLifetimeMs: 3_600_000, maxClientWaitMs: 10_000 },
+    });
+    const inside = pgClient(pooled);
+    await inside.connect();
+    const pid = (await inside.query('select pg_backend_pid() as pid')).rows[0].pid as number;
+    await broker.azure.identity.setMode('hang');
+    try {
+      const { error, ms } = await pgLoginError(pooled);
+      expect(error.code).toBe('08001');
+      expect(error.message).toContain('azdb could not get an Entra token for orders');
+      expect(ms).toBeLessThan(HANDSHAKE_MS);
+      for (let i = 0; i < 3; i++) {
+        const row = (await inside.query('select pg_backend_pid() as pid, (select count(*)::int from customers) as n')).rows[0];
+        expect(row).toEqual({ pid, n: 50 });
+      }
+    } finally {
+      await broker.azure.identity.setMode('up');
+    }
+    const after = pgClient(pooled);
+    await after.connect();
+    expect((await after.query('select 1 as one')).rows[0].one).toBe(1);
+    await Promise.all([after.end(), inside.end()]);
+  });
+});

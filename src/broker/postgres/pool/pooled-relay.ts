@@ -7,6 +7,8 @@
  * outstanding once its token has expired; the server connection goes back to the pool as usual.
  */
 import type { Socket } from 'node:net';
+import { errorMessage } from '../../../errors.js';
+import { encodeErrorResponse } from '../codec/messages.js';
 import type { PooledExpiry } from '../../expiry-watch.js';
 import type { RelayTap } from '../../relay.js';
 import type { ServerConnection } from './server-connection.js';
@@ -14,7 +16,7 @@ import type { SessionTracker } from './session-tracker.js';
 
 export interface PooledRelayResult {
   error?: string;
-  /** The server connection closed or failed: it cannot go back to the pool. */
+  /** The server connection closed or failed, or where its stream stands is unknown: it cannot go back to the pool. */
   serverBroken: boolean;
 }
 
@@ -49,7 +51,12 @@ export function pooledRelay(client: Socket, server: ServerConnection, tracker: S
       upstream.resume();
     };
     const fromServer = (chunk: Buffer): void => {
-      tracker.fromServer(chunk);
+      try {
+        tracker.fromServer(chunk);
+      } catch (error) {
+        end({ error: `upstream broke the protocol: ${errorMessage(error)}`, serverBroken: true });
+        return;
+      }
       if (!client.write(chunk)) upstream.pause();
       cutIfExpired();
     };
@@ -59,9 +66,15 @@ export function pooledRelay(client: Socket, server: ServerConnection, tracker: S
       if (done) return;
       const parts = Buffer.isBuffer(audited) ? [audited] : audited;
       let flowing = true;
-      for (const part of parts) {
-        const out = tracker.fromClient(part);
-        if (out.length > 0) flowing = upstream.write(out);
+      try {
+        for (const part of parts) {
+          const out = tracker.fromClient(part);
+          if (out.length > 0) flowing = upstream.write(out);
+        }
+      } catch (error) {
+        // What the server already has may end in half a message: the connection is not reused.
+        end({ error: `client sent a malformed message: ${errorMessage(error)}`, serverBroken: true }, encodeErrorResponse({ severity: 'FATAL', code: '08P01', message: `invalid frontend message: ${errorMessage(error)}` }));
+        return;
       }
       if (tracker.terminated) end({ serverBroken: false });
       else if (!flowing) client.pause();
