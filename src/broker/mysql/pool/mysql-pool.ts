@@ -28,7 +28,8 @@ import { learnGreeting } from '../greeting-facts.js';
 import { serverChanged } from '../session-errors.js';
 import { changeUserUpstream, connectUpstream, loginUpstream, type UpstreamLogin } from '../upstream.js';
 import type { ExchangeTracker } from './exchange-tracker.js';
-import { runOwnCommand, serverConnection, watchIdle, type MySqlServerConnection } from './server-connection.js';
+import { runOwnCommand, serverConnection, type MySqlServerConnection } from './server-connection.js';
+import { watchIdle } from '../../postgres/pool/connection-watch.js';
 
 export type { PoolKeyInfo };
 

@@ -8,6 +8,7 @@ import { PacketDecoder } from '../codec/packet-decoder.js';
 import { encodePacket } from '../codec/packets.js';
 import type { HandshakeV10 } from '../codec/handshake.js';
 import type { UpstreamSession } from '../upstream.js';
+import { watchBroken } from '../../postgres/pool/connection-watch.js';
 
 /** Time allowed for a command the pool sends itself. */
 const OWN_COMMAND_TIMEOUT_MS = 10_000;
@@ -29,30 +30,7 @@ export interface MySqlServerConnection {
 /** Wraps a fresh login; `onBroken` runs once when the socket closes or errors. */
 export function serverConnection(session: UpstreamSession, greeting: HandshakeV10, onBroken: (connection: MySqlServerConnection) => void): MySqlServerConnection {
   const connection: MySqlServerConnection = { socket: session.socket, greeting, capabilities: session.capabilities, broken: session.rest.length > 0, prepared: new Map() };
-  let reported = false;
-  const broke = (): void => {
-    connection.broken = true;
-    if (reported) return;
-    reported = true;
-    onBroken(connection);
-  };
-  session.socket.on('error', broke);
-  session.socket.on('close', broke);
-  return connection;
-}
-
-/** While idle, any byte from the server (an ERR before it goes away) makes the connection unusable. */
-export function watchIdle(connection: MySqlServerConnection, onBroken: () => void): () => void {
-  const unsolicited = (): void => {
-    connection.broken = true;
-    onBroken();
-  };
-  connection.socket.on('data', unsolicited);
-  connection.socket.resume();
-  return () => {
-    connection.socket.off('data', unsolicited);
-    connection.socket.pause();
-  };
+  return watchBroken(connection, onBroken);
 }
 
 /**

@@ -18,9 +18,10 @@ import { loginUpstream } from '../upstream.js';
 import { GreetingCache, greetingSignature, type GreetingSignature } from './greeting-cache.js';
 import { PoolManager, systemClock, type Clock, type KeyStats, type Lease, type PoolLimits } from './pool-manager.js';
 import type { PinReason } from './pin-scanner.js';
-import { applySettings, settingsTarget, runOwnQuery, serverConnection, watchIdle, type OwnQueryResult, type ServerConnection } from './server-connection.js';
+import { applySettings, settingsTarget, runOwnQuery, serverConnection, type OwnQueryResult, type ServerConnection } from './server-connection.js';
 import type { SessionTracker } from './session-tracker.js';
 import { PoolMembers, type KeyStatsWithClients } from './pool-members.js';
+import { watchIdle } from './connection-watch.js';
 
 export type PoolMode = 'session' | 'transaction';
 

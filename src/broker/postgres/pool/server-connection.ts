@@ -10,6 +10,7 @@ import { encodeMessage, cstring } from '../codec/frames.js';
 import { BackendCode, decodeErrorFields } from '../codec/messages.js';
 import type { UpstreamSession } from '../upstream.js';
 import type { TransactionStatus } from './session-tracker.js';
+import { watchBroken } from './connection-watch.js';
 
 /** Time allowed for a query the pool runs itself (parameters, reset). */
 const OWN_QUERY_TIMEOUT_MS = 10_000;
@@ -48,30 +49,7 @@ export function serverConnection(session: UpstreamSession, onBroken: (connection
     if (name) parameters.set(name, value ?? '');
   }
   const connection: ServerConnection = { socket: session.socket, backendKey: session.backendKey, parameters, settings: new Map(), prepared: new Map(), broken: session.rest.length > 0 };
-  let reported = false;
-  const broke = (): void => {
-    connection.broken = true;
-    if (reported) return;
-    reported = true;
-    onBroken(connection);
-  };
-  session.socket.on('error', broke);
-  session.socket.on('close', broke);
-  return connection;
-}
-
-/** While idle, any byte from the server (a FATAL before it goes away) makes the connection unusable. */
-export function watchIdle(connection: ServerConnection, onBroken: () => void): () => void {
-  const unsolicited = (): void => {
-    connection.broken = true;
-    onBroken();
-  };
-  connection.socket.on('data', unsolicited);
-  connection.socket.resume();
-  return () => {
-    connection.socket.off('data', unsolicited);
-    connection.socket.pause();
-  };
+  return watchBroken(connection, onBroken);
 }
 
 /**
