@@ -85,7 +85,7 @@ export async function openTunnel(options: TunnelOptions): Promise<Tunnel> {
     ? undefined
     : options.target.protocol === 'postgres'
       ? new PostgresPool(options.target, options.pool, options.poolEvents)
-      : new MySqlPool(options.target, options.pool, options.poolEvents, options.pool.mode ?? 'session');
+      : new MySqlPool(options.target, options.pool, options.poolEvents);
   const listener: Listener = await startListener({
     host: options.host,
     port: options.port,

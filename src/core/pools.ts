@@ -3,7 +3,7 @@
  * its connection pools, over the /pools endpoint. And the picker's: the pools of its own tunnels,
  * from the same counters.
  */
-import type { KeyStats } from '../broker/postgres/pool/pool-manager.js';
+import type { KeyStats } from '../broker/pool/pool-manager.js';
 import type { PoolKeyInfo } from '../broker/postgres/pool/postgres-pool.js';
 import type { PoolsReport } from '../broker/serve.js';
 import { formatHost, parseHostPort } from '../config/address.js';

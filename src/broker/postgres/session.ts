@@ -45,9 +45,9 @@ import { queryAudit } from './query-audit.js';
 import { SCRAM_MECHANISM, ScramServer } from './scram.js';
 import { encodeCancelRequest, encodeSslRequest } from './codec/startup.js';
 import { PgUpstreamRefused, loginUpstream, type UpstreamSession } from './upstream.js';
-import { PoolClosed, PoolWaitTimeout } from './pool/pool-manager.js';
+import { PoolClosed, PoolWaitTimeout } from '../pool/pool-manager.js';
 import type { AcquiredConnection, PoolLogin, PoolMember, PostgresPool } from './pool/postgres-pool.js';
-import { pooledRelay } from './pool/pooled-relay.js';
+import { pooledRelay } from '../pool/pooled-relay.js';
 import { describeRefusal, isBlameless, refusalFor, upstreamTokenGetter, type SignedIn } from '../client-entra.js';
 import type { SignedInRecord } from '../session-record.js';
 import { loopbackPeerUser } from '../peer-user.js';
@@ -325,7 +325,14 @@ async function relayPooled(
       });
       ended(result.error);
     } else {
-      const result = await pooledRelay(socket, connection!, tracker!, early, tap, expiry);
+      const sessionTracker = tracker!;
+      const result = await pooledRelay(socket, connection!, sessionTracker, {
+        early,
+        ...(tap ? { tap } : {}),
+        ...(expiry ? { expiry } : {}),
+        atRest: () => sessionTracker.idleStatus() === 'I',
+        malformed: (message) => encodeErrorResponse({ severity: 'FATAL', code: '08P01', message: `invalid frontend message: ${message}` }),
+      }).done;
       serverBroken = result.serverBroken;
       ended(result.error);
     }

@@ -17,7 +17,7 @@ import { waitFor } from '../../helpers/wait.js';
 import { RawMySql, loginResponse } from '../../helpers/mysql-raw.js';
 import { comQuery } from '../../helpers/mysql-payloads.js';
 import { encodePacket } from '../../../src/broker/mysql/codec/packets.js';
-import type { PoolLimits } from '../../../src/broker/postgres/pool/pool-manager.js';
+import type { PoolLimits } from '../../../src/broker/pool/pool-manager.js';
 import type { Tunnel } from '../../../src/broker/tunnel.js';
 
 const mariadbd = await findTool('mariadbd');

@@ -8,7 +8,7 @@ import { findTool } from '../../harness/tools.js';
 import { BrokerFixture, USER } from '../../helpers/broker-fixtures.js';
 import { waitFor } from '../../helpers/wait.js';
 import type { Tunnel, TunnelOptions } from '../../../src/broker/tunnel.js';
-import type { PoolLimits } from '../../../src/broker/postgres/pool/pool-manager.js';
+import type { PoolLimits } from '../../../src/broker/pool/pool-manager.js';
 import type { PoolKeyInfo } from '../../../src/broker/postgres/pool/postgres-pool.js';
 import { createMemoryAuditSink } from '../../../src/broker/audit.js';
 import { CLOUDS } from '../../../src/azure/clouds.js';

@@ -4,7 +4,7 @@ import pg from 'pg';
 import { BrokerFixture } from '../../helpers/broker-fixtures.js';
 import { waitFor } from '../../helpers/wait.js';
 import type { Tunnel, TunnelOptions } from '../../../src/broker/tunnel.js';
-import type { PoolLimits } from '../../../src/broker/postgres/pool/pool-manager.js';
+import type { PoolLimits } from '../../../src/broker/pool/pool-manager.js';
 import type { PoolKeyInfo } from '../../../src/broker/postgres/pool/postgres-pool.js';
 import { encodeCancelRequest } from '../../../src/broker/postgres/codec/startup.js';
 import { createMemoryAuditSink } from '../../../src/broker/audit.js';

@@ -16,9 +16,9 @@
  * reset) is closed instead.
  */
 import type { UpstreamTarget } from '../../target.js';
-import { DEFAULT_MAX_PREPARED_STATEMENTS, identityOf, type PoolEvents, type PoolKeyInfo, type PostgresPoolLimits } from '../../postgres/pool/postgres-pool.js';
-import { PoolManager, systemClock, type Clock, type Lease, type PoolLimits } from '../../postgres/pool/pool-manager.js';
-import { PoolMembers, type KeyStatsWithClients } from '../../postgres/pool/pool-members.js';
+import { DEFAULT_MAX_PREPARED_STATEMENTS, identityOf, type PoolEvents, type PoolKeyInfo, type PoolMode, type PostgresPoolLimits } from '../../postgres/pool/postgres-pool.js';
+import { PoolManager, systemClock, type Clock, type Lease, type PoolLimits } from '../../pool/pool-manager.js';
+import { PoolMembers, type KeyStatsWithClients } from '../../pool/pool-members.js';
 import { capabilitiesLacking } from '../client-login.js';
 import { Command } from '../codec/commands.js';
 import { encodePacket } from '../codec/packets.js';
@@ -29,11 +29,9 @@ import { serverChanged } from '../session-errors.js';
 import { changeUserUpstream, connectUpstream, loginUpstream, type UpstreamLogin } from '../upstream.js';
 import type { ExchangeTracker } from './exchange-tracker.js';
 import { runOwnCommand, serverConnection, type MySqlServerConnection } from './server-connection.js';
-import { watchIdle } from '../../postgres/pool/connection-watch.js';
+import { watchIdle } from '../../pool/connection-watch.js';
 
 export type { PoolKeyInfo };
-
-export type PoolMode = 'session' | 'transaction';
 
 export type MySqlPoolEvents = PoolEvents;
 
@@ -48,9 +46,9 @@ export class MySqlPool {
   private readonly manager: PoolManager<MySqlServerConnection, PoolKeyInfo>;
   private readonly unwatch = new WeakMap<MySqlServerConnection, () => void>();
   private readonly sweeper: NodeJS.Timeout;
-  private readonly infos = new Map<string, PoolKeyInfo>();
   private readonly members = new PoolMembers<PoolKeyInfo>();
   /** Transaction mode: binary-protocol prepared statements kept per server connection (statement-mapper.ts); 0 = each one pins. */
+  readonly mode: PoolMode;
   readonly maxPreparedStatements: number;
   /** The login of each connection, for the COM_CHANGE_USER that resets it. */
   private readonly logins = new WeakMap<MySqlServerConnection, MySqlPoolLogin>();
@@ -59,18 +57,15 @@ export class MySqlPool {
     readonly target: UpstreamTarget,
     readonly limits: PostgresPoolLimits,
     readonly events: MySqlPoolEvents = {},
-    readonly mode: PoolMode = 'session',
     clock: Clock = systemClock,
   ) {
+    this.mode = limits.mode ?? 'session';
     this.maxPreparedStatements = limits.maxPreparedStatements ?? DEFAULT_MAX_PREPARED_STATEMENTS;
     this.manager = new PoolManager<MySqlServerConnection, PoolKeyInfo>(
       limits,
       {
         close: (connection) => this.closeConnection(connection),
-        onWait: (key, waitedMs) => {
-          const info = this.infos.get(key);
-          if (info) this.events.onWait?.(info, waitedMs);
-        },
+        onWait: (info, waitedMs) => this.events.onWait?.(info, waitedMs),
       },
       clock,
     );
@@ -139,7 +134,6 @@ export class MySqlPool {
     const info: PoolKeyInfo = { database: this.target.name, dbUser: login.user, dbName: login.database, identity: identityOf(token) };
     const protocol = [login.capabilities, login.mariadbCapabilities, login.characterSet];
     const key = JSON.stringify([info.database, info.dbUser, info.dbName, info.identity, ...protocol]);
-    this.infos.set(key, info);
     return { key, info };
   }
 

@@ -13,10 +13,12 @@ import type { sessionRecord, SessionOptions, SignedInRecord } from '../../sessio
 import { EXPIRED_MESSAGE, pooledExpiry, type PooledExpiry } from '../../expiry-watch.js';
 import { MYSQL_FAREWELL } from '../transaction-boundary.js';
 import { upstreamLoginUser } from '../../target.js';
-import { PoolClosed, PoolWaitTimeout, type Lease } from '../../postgres/pool/pool-manager.js';
+import { PoolClosed, PoolWaitTimeout, type Lease } from '../../pool/pool-manager.js';
 import type { ChangeUserContext } from '../change-user.js';
 import { ServerStatus } from '../codec/constants.js';
-import { encodeOk } from '../codec/responses.js';
+import { encodeErr, encodeOk } from '../codec/responses.js';
+import { encodePacket } from '../codec/packets.js';
+import { NetErrorCode, PROTOCOL_ERROR_SQLSTATE } from '../codec/protocol-error.js';
 import { connectionIds } from '../connection-ids.js';
 import type { PacketLeg } from '../packet-leg.js';
 import { commandGate } from '../session-gate.js';
@@ -25,7 +27,7 @@ import { MySqlUpstreamRefused, type UpstreamLogin } from '../upstream.js';
 import { PeerClosedError } from '../../wire-reader.js';
 import { ExchangeTracker } from './exchange-tracker.js';
 import type { MySqlPool } from './mysql-pool.js';
-import { pooledRelay, type PooledRelay, type PooledRelayResult } from './pooled-relay.js';
+import { pooledRelay, type PooledRelay, type PooledRelayResult } from '../../pool/pooled-relay.js';
 import { StatementMapper } from './statement-mapper.js';
 import { transactionRelay, type TransactionRelay } from './transaction-relay.js';
 import type { MySqlServerConnection } from './server-connection.js';
@@ -88,7 +90,13 @@ export async function relayPooled(p: PooledClient): Promise<void> {
       return relay!.hold();
     });
     const expiry = expiryFor(p);
-    relay = pooledRelay(socket, connection, tracker, early, commandGate(change), expiry);
+    relay = pooledRelay(socket, connection, tracker, {
+      early,
+      tap: commandGate(change),
+      ...(expiry ? { expiry } : {}),
+      atRest: () => tracker.idle && !tracker.inTransaction,
+      malformed: (message) => encodePacket(0, encodeErr({ code: NetErrorCode.ReadError, sqlState: PROTOCOL_ERROR_SQLSTATE, message: `Got an error reading communication packets: ${message}` })),
+    });
     result = await relay.done;
     ended(p, result.error, expiry);
   } finally {

@@ -8,7 +8,7 @@ import { PacketDecoder } from '../codec/packet-decoder.js';
 import { encodePacket } from '../codec/packets.js';
 import type { HandshakeV10 } from '../codec/handshake.js';
 import type { UpstreamSession } from '../upstream.js';
-import { watchBroken } from '../../postgres/pool/connection-watch.js';
+import { watchBroken } from '../../pool/connection-watch.js';
 
 /** Time allowed for a command the pool sends itself. */
 const OWN_COMMAND_TIMEOUT_MS = 10_000;

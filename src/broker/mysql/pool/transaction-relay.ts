@@ -12,7 +12,7 @@
 import type { Socket } from 'node:net';
 import type { PooledExpiry } from '../../expiry-watch.js';
 import type { RelayTap } from '../../relay.js';
-import type { Lease } from '../../postgres/pool/pool-manager.js';
+import type { Lease } from '../../pool/pool-manager.js';
 import { Command, decodeQuery } from '../codec/commands.js';
 import { encodePacket } from '../codec/packets.js';
 import { encodeErr, type ErrPacket } from '../codec/responses.js';

@@ -16,12 +16,12 @@ import type { UpstreamTarget } from '../../target.js';
 import { encodeMessage } from '../codec/frames.js';
 import { loginUpstream } from '../upstream.js';
 import { GreetingCache, greetingSignature, type GreetingSignature } from './greeting-cache.js';
-import { PoolManager, systemClock, type Clock, type KeyStats, type Lease, type PoolLimits } from './pool-manager.js';
+import { PoolManager, systemClock, type Clock, type KeyStats, type Lease, type PoolLimits } from '../../pool/pool-manager.js';
 import type { PinReason } from './pin-scanner.js';
 import { applySettings, settingsTarget, runOwnQuery, serverConnection, type OwnQueryResult, type ServerConnection } from './server-connection.js';
 import type { SessionTracker } from './session-tracker.js';
-import { PoolMembers, type KeyStatsWithClients } from './pool-members.js';
-import { watchIdle } from './connection-watch.js';
+import { PoolMembers, type KeyStatsWithClients } from '../../pool/pool-members.js';
+import { watchIdle } from '../../pool/connection-watch.js';
 
 export type PoolMode = 'session' | 'transaction';
 
@@ -89,8 +89,6 @@ export class PostgresPool {
   private readonly manager: PoolManager<ServerConnection, PoolKeyInfo>;
   private readonly unwatch = new WeakMap<ServerConnection, () => void>();
   private readonly sweeper: NodeJS.Timeout;
-  /** What each key stands for, for the wait events (a few per identity and user). */
-  private readonly infos = new Map<string, PoolKeyInfo>();
   private readonly members = new PoolMembers<PoolKeyInfo>();
   private readonly greetings = new GreetingCache();
   readonly mode: PoolMode;
@@ -106,10 +104,7 @@ export class PostgresPool {
       limits,
       {
         close: (connection) => this.closeConnection(connection),
-        onWait: (key, waitedMs) => {
-          const info = this.infos.get(key);
-          if (info) this.events.onWait?.(info, waitedMs);
-        },
+        onWait: (info, waitedMs) => this.events.onWait?.(info, waitedMs),
       },
       clock,
     );
@@ -123,7 +118,6 @@ export class PostgresPool {
   join(login: PoolLogin, token: string): PoolMember {
     const info: PoolKeyInfo = { database: this.target.name, dbUser: login.loginUser, dbName: login.dbName, identity: identityOf(token) };
     const key = JSON.stringify([info.database, info.dbUser, info.dbName, login.options ?? '', info.identity]);
-    this.infos.set(key, info);
     const membership = this.members.join(key, info);
     // A client passes the same settings on every acquire: what the pool needs of them is worked
     // out once (and whether its greeting was remembered), not per transaction.

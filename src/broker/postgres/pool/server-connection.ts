@@ -10,7 +10,7 @@ import { encodeMessage, cstring } from '../codec/frames.js';
 import { BackendCode, decodeErrorFields } from '../codec/messages.js';
 import type { UpstreamSession } from '../upstream.js';
 import type { TransactionStatus } from './session-tracker.js';
-import { watchBroken } from './connection-watch.js';
+import { watchBroken } from '../../pool/connection-watch.js';
 
 /** Time allowed for a query the pool runs itself (parameters, reset). */
 const OWN_QUERY_TIMEOUT_MS = 10_000;

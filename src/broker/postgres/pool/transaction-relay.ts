@@ -22,7 +22,7 @@ import type { RelayTap } from '../../relay.js';
 import { encodeMessage, type Frame } from '../codec/frames.js';
 import { FrontendCode, decodeParse, decodeQuery, encodeErrorResponse } from '../codec/messages.js';
 import { ClientStream, type ClientPiece } from './client-stream.js';
-import type { Lease } from './pool-manager.js';
+import type { Lease } from '../../pool/pool-manager.js';
 import { sqlSessionEffects, type PinReason } from './pin-scanner.js';
 import type { ServerConnection } from './server-connection.js';
 import { ReplyFilter } from './reply-filter.js';

@@ -1,6 +1,6 @@
 import { getEventListeners } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { PoolClosed, PoolManager, PoolWaitTimeout, type Clock, type Lease, type PoolLimits } from '../../../../src/broker/postgres/pool/pool-manager.js';
+import { PoolClosed, PoolManager, PoolWaitTimeout, type Clock, type Lease, type PoolLimits } from '../../../src/broker/pool/pool-manager.js';
 
 /** Time that moves only when the test says so. */
 class FakeClock implements Clock {
@@ -32,7 +32,7 @@ function setup(limits: Partial<PoolLimits> = {}) {
   const closed: string[] = [];
   const waits: number[] = [];
   let serial = 0;
-  const pool = new PoolManager<string, { who: string }>({ ...LIMITS, ...limits }, { close: (c) => closed.push(c), onWait: (_key, ms) => waits.push(ms) }, clock);
+  const pool = new PoolManager<string, { who: string }>({ ...LIMITS, ...limits }, { close: (c) => closed.push(c), onWait: (_info, ms) => waits.push(ms) }, clock);
   const open = (key: string) => () => Promise.resolve(`${key}#${++serial}`);
   const acquire = (key: string) => pool.acquire(key, { who: key }, open(key));
   return { clock, closed, waits, pool, acquire };

@@ -71,10 +71,10 @@ export interface KeyStats<I> {
   logins: number;
 }
 
-export interface PoolHooks<C> {
+export interface PoolHooks<C, I = unknown> {
   close(connection: C): void;
   /** Each client's wait, whether it got a connection or not. */
-  onWait?(key: string, waitedMs: number): void;
+  onWait?(info: I, waitedMs: number): void;
 }
 
 interface Entry<C> {
@@ -107,7 +107,7 @@ export class PoolManager<C, I = unknown> {
 
   constructor(
     readonly limits: PoolLimits,
-    private readonly hooks: PoolHooks<C>,
+    private readonly hooks: PoolHooks<C, I>,
     private readonly clock: Clock = systemClock,
   ) {}
 
@@ -147,7 +147,7 @@ export class PoolManager<C, I = unknown> {
         if (at < 0) return;
         pool.waiters.splice(at, 1);
         const waited = this.clock.now() - since;
-        this.hooks.onWait?.(key, waited);
+        this.hooks.onWait?.(pool.info, waited);
         waiter.reject(new PoolWaitTimeout(waited));
       }, this.limits.maxClientWaitMs);
       pool.waiters.push(waiter);
@@ -249,7 +249,7 @@ export class PoolManager<C, I = unknown> {
       },
       (error: unknown) => {
         pool.opening--;
-        this.hooks.onWait?.(key, this.clock.now() - waiter.since);
+        this.hooks.onWait?.(pool.info, this.clock.now() - waiter.since);
         waiter.reject(error instanceof Error ? error : new Error(String(error)));
         // The slot this login would have taken is free for the next client.
         this.dispatch(key, pool);
@@ -262,7 +262,7 @@ export class PoolManager<C, I = unknown> {
     this.clock.clearTimeout(waiter.timer);
     pool.busy.add(entry);
     const waitedMs = this.clock.now() - waiter.since;
-    this.hooks.onWait?.(key, waitedMs);
+    this.hooks.onWait?.(pool.info, waitedMs);
     let released = false;
     waiter.resolve({
       connection: entry.connection,
