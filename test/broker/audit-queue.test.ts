@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AuditWriteError, fileOutput, streamOutput, type AuditOutput } from '../../src/broker/audit-output.js';
@@ -148,6 +148,7 @@ describe('audit outputs', () => {
     await output.write(Buffer.from(line(2)));
     await output.close();
     expect(await readFile(path, 'utf8')).toBe(line(1) + line(2));
+    expect((await stat(path)).mode & 0o777).toBe(0o600);
   });
 
   it('a path that cannot be opened is a config error naming broker.audit.path', () => {
