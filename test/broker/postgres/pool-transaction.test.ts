@@ -15,6 +15,8 @@ import { findTool } from '../../harness/tools.js';
 import { completeMessages, encodeMessage, rawLogin } from '../../helpers/pg-raw.js';
 
 const broker = new BrokerFixture();
+const pgbench = await findTool('pgbench');
+const psql = await findTool('psql');
 const LIMITS: PostgresPoolLimits = { mode: 'transaction', maxServerConnections: 1, minIdle: 0, idleTimeoutMs: 600_000, serverLifetimeMs: 3_600_000, maxClientWaitMs: 30_000 };
 
 beforeAll(() => broker.start());
@@ -310,9 +312,7 @@ describe('PostgreSQL pooling, transaction mode, against emulated Azure', () => {
     await Promise.all([a.end(), b.end()]);
   });
 
-  it.each(['extended', 'prepared'])('runs pgbench -M %s through the pool without a failed transaction', async (mode) => {
-    const pgbench = await findTool('pgbench');
-    if (pgbench.skip) return;
+  it.skipIf(pgbench.skip).each(['extended', 'prepared'])('runs pgbench -M %s through the pool without a failed transaction', async (mode) => {
     const { tunnel, pins } = await pooled({ maxServerConnections: 2 });
     const dir = await mkdtemp(join(tmpdir(), 'azdb-pgbench-'));
     const script = join(dir, 'txn.sql');
@@ -406,9 +406,7 @@ describe('PostgreSQL pooling, transaction mode, against emulated Azure', () => {
     await a.end();
   });
 
-  it('carries COPY in and out through psql, in and outside a transaction', async () => {
-    const psql = await findTool('psql');
-    if (psql.skip) return;
+  it.skipIf(psql.skip)('carries COPY in and out through psql, in and outside a transaction', async () => {
     const { tunnel } = await pooled();
     const rows = Array.from({ length: 50_000 }, (_, i) => `${i + 1}\t${'y'.repeat(i % 50)}`);
     const script = [
