@@ -18,6 +18,7 @@ import { parsePrometheusText } from '../helpers/prometheus.js';
 import { BIN, emulatedDatabase, requireBuild } from '../helpers/cli.js';
 import { renderConfig } from '../../src/config/generate.js';
 import { DEMO_IDENTITY } from '../../src/emulator/demo-identity.js';
+import { decodeTokenClaims } from '../../src/azure/token-claims.js';
 import type { EmulatedAzure } from '../../src/emulator/emulated-azure.js';
 import { JWT } from '../helpers/broker-fixtures.js';
 
@@ -151,7 +152,7 @@ describe('azdb serve with client_auth: entra', () => {
     try {
       await waitFor(() => stderr.includes('"listener.up"'), `the listener\n${stderr}`, 30_000);
       const token = await azure.issueUserToken({ ...CAROL, ttlSeconds: 4 });
-      const expiresAt = (JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as { exp: number }).exp * 1000;
+      const expiresAt = decodeTokenClaims(token)!.expiresOn!;
       const leaver = await connect(token);
       let cut: (Error & { code?: string }) | undefined;
       leaver.on('error', (error) => (cut ??= error));
