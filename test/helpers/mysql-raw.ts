@@ -10,6 +10,7 @@ import { PacketDecoder, type Packet } from '../../src/broker/mysql/codec/packet-
 import { encodePacket } from '../../src/broker/mysql/codec/packets.js';
 import { drain } from './decoders.js';
 import { decodeErr, type ErrPacket } from '../../src/broker/mysql/codec/responses.js';
+import type { Tunnel } from '../../src/broker/tunnel.js';
 
 export const CLIENT_CAPABILITIES =
   Capability.LongPassword |
@@ -140,4 +141,17 @@ export function loginResponse(greeting: HandshakeV10, options: LoginOptions): Bu
     authPluginName: plugin,
     connectAttributes: { _client_name: 'azdb-test', program_name: 'raw' },
   });
+}
+
+/** Logs a raw client in through a tunnel with its password (native scramble); throws unless the server answers OK. */
+export async function rawLogin(t: Pick<Tunnel, 'port' | 'host' | 'user' | 'password' | 'database'>, database = t.database): Promise<RawMySql> {
+  const raw = await RawMySql.connect(t.port, t.host);
+  const greeting = await raw.greeting();
+  raw.send(1, loginResponse(greeting, { user: t.user, password: t.password, database }));
+  const ok = await raw.next(30_000);
+  if (ok?.payload[0] !== 0) {
+    raw.close();
+    throw new Error(`login failed: ${ok ? decodeErr(ok.payload).message : 'closed'}`);
+  }
+  return raw;
 }

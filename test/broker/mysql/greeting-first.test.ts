@@ -19,7 +19,7 @@ import type { Tunnel, TunnelOptions } from '../../../src/broker/tunnel.js';
 import { LoginBackoff } from '../../../src/broker/login-backoff.js';
 import type { SessionEvent } from '../../../src/broker/session-record.js';
 import { forgetGreetings } from '../../../src/broker/mysql/greeting-facts.js';
-import { RawMySql, errOf, loginResponse } from '../../helpers/mysql-raw.js';
+import { RawMySql, errOf, rawLogin } from '../../helpers/mysql-raw.js';
 import { comQuery } from '../../helpers/mysql-payloads.js';
 import { BrokerFixture } from '../../helpers/broker-fixtures.js';
 
@@ -154,11 +154,8 @@ describe.skipIf(mariadbd.skip)('MySQL: the client logs in before any server conn
 
   it("leaves a KILL of an id that is not azdb's alone: the server answers it", async () => {
     const t = await tunnel();
-    const raw = await RawMySql.connect(t.port);
+    const raw = await rawLogin(t, 'shop');
     try {
-      const greeting = await raw.greeting();
-      raw.send(1, loginResponse(greeting, { user: t.user, password: t.password, database: 'shop' }));
-      expect((await raw.next())!.payload[0]).toBe(0x00);
       raw.send(0, comQuery('KILL QUERY 999999'));
       expect(errOf(await raw.next())).toMatchObject({ code: 1094 });
     } finally {

@@ -14,7 +14,7 @@ import mysql from 'mysql2/promise';
 import { findTool } from '../../harness/tools.js';
 import { BrokerFixture, sessionPrng } from '../../helpers/broker-fixtures.js';
 import { waitFor } from '../../helpers/wait.js';
-import { RawMySql, loginResponse } from '../../helpers/mysql-raw.js';
+import { rawLogin } from '../../helpers/mysql-raw.js';
 import { comQuery } from '../../helpers/mysql-payloads.js';
 import { encodePacket } from '../../../src/broker/mysql/codec/packets.js';
 import type { PoolLimits } from '../../../src/broker/pool/pool-manager.js';
@@ -26,14 +26,6 @@ const CHURN_SEED = seedFromEnv('AZDB_CHURN_SEED');
 const CHURN_OPERATIONS = Number(process.env.AZDB_CHURN_OPERATIONS ?? 1_500);
 const openFds = (): number => readdirSync('/proc/self/fd').length;
 
-async function rawLogin(t: Tunnel): Promise<RawMySql> {
-  const raw = await RawMySql.connect(t.port, t.host);
-  const greeting = await raw.greeting();
-  raw.send(1, loginResponse(greeting, { user: t.user, password: t.password, database: t.database }));
-  const ok = await raw.next(30_000);
-  if (ok?.payload[0] !== 0) throw new Error('login failed');
-  return raw;
-}
 const LIMITS: PoolLimits = { maxServerConnections: 1, minIdle: 0, idleTimeoutMs: 600_000, serverLifetimeMs: 3_600_000, maxClientWaitMs: 30_000 };
 /** Rows of 1 KiB: ~200 MiB that the server would send the slow client. */
 const BIG_RESULT = "select repeat('x', 1024) from seq_1_to_200000";
@@ -52,15 +44,9 @@ describe.skipIf(mariadbd.skip)('MySQL transaction pool under faults', () => {
 
   it('pauses the server for a client that stops reading; others get ERR 1040 in time, and the pool heals when it vanishes', async () => {
     const tunnel = await broker.tunnel({ target: broker.target('shopdb'), dbName: 'shop', pool: { ...LIMITS, mode: 'transaction', maxClientWaitMs: 500 } });
-    const raw = await RawMySql.connect(tunnel.port, tunnel.host);
-    const greeting = await raw.greeting();
-    raw.send(1, loginResponse(greeting, { user: tunnel.user, password: tunnel.password, database: tunnel.database }));
-    expect((await raw.next(30_000))?.payload[0]).toBe(0);
+    const raw = await rawLogin(tunnel);
     // mysql2 shares the raw client's key only if it logs in alike: the waiting client is a raw one too.
-    const other = await RawMySql.connect(tunnel.port, tunnel.host);
-    const otherGreeting = await other.greeting();
-    other.send(1, loginResponse(otherGreeting, { user: tunnel.user, password: tunnel.password, database: tunnel.database }));
-    expect((await other.next(30_000))?.payload[0]).toBe(0);
+    const other = await rawLogin(tunnel);
 
     raw.socket.pause();
     raw.socket.write(encodePacket(0, comQuery(BIG_RESULT)));

@@ -14,7 +14,7 @@ import { findTool } from '../../harness/tools.js';
 import { waitFor } from '../../helpers/wait.js';
 import { mutateBytes, seedFromEnv } from '../../helpers/prng.js';
 import { BrokerFixture, JWT, sessionPrng, writeInPieces } from '../../helpers/broker-fixtures.js';
-import { RawMySql, loginResponse } from '../../helpers/mysql-raw.js';
+import { RawMySql, rawLogin } from '../../helpers/mysql-raw.js';
 import { RawClient } from '../../helpers/pg-raw.js';
 import { comQuery, comStmtPrepare } from '../../helpers/mysql-payloads.js';
 import { Command } from '../../../src/broker/mysql/codec/commands.js';
@@ -54,15 +54,6 @@ function fuzzedStream(index: number): { bytes: Buffer; ops: string[] } {
   }
   const bytes = mutateBytes(prng, Buffer.concat(packets), ops, () => Buffer.from([0xff, 0xff, 0xff, 0, prng.pick([Command.Query, Command.StmtPrepare, prng.int(256)])]));
   return { bytes, ops };
-}
-
-async function login(tunnel: Tunnel): Promise<RawMySql> {
-  const raw = await RawMySql.connect(tunnel.port, tunnel.host);
-  const greeting = await raw.greeting();
-  raw.send(1, loginResponse(greeting, { user: tunnel.user, password: tunnel.password, database: tunnel.database }));
-  const ok = await raw.next(30_000);
-  if (ok?.payload[0] !== 0) throw new Error(`login failed: ${ok ? decodeErr(ok.payload).message : 'closed'}`);
-  return raw;
 }
 
 async function command(raw: RawMySql, payload: Buffer): Promise<Packet> {
@@ -111,7 +102,7 @@ describe.skipIf(mariadbd.skip)('pooled MySQL under fuzzed client bytes after log
         for (let index = next++; index < SESSIONS; index = next++) {
           const prng = sessionPrng(SEED, index);
           const { bytes, ops } = fuzzedStream(index);
-          const raw = await login(tunnel);
+          const raw = await rawLogin(tunnel);
           await command(raw, comQuery('start transaction'));
           await command(raw, comQuery(`insert into customers (id, name, email) values (${base + index}, 'fuzz', 'pool-fuzz-${index}@example.com')`));
           raw.socket.removeAllListeners('data');
