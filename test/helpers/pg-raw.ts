@@ -7,7 +7,7 @@ import { connect, type Socket } from 'node:net';
 import { cstring, encodeMessage, int32 } from '../../src/broker/postgres/codec/frames.js';
 import { decodeAuthentication, decodeErrorFields, encodeSaslInitialResponse, encodeSaslResponse } from '../../src/broker/postgres/codec/messages.js';
 import { SCRAM_MECHANISM, ScramClient } from '../../src/broker/postgres/scram.js';
-import { encodeStartupMessage } from '../../src/broker/postgres/codec/startup.js';
+import { encodeCancelRequest, encodeStartupMessage } from '../../src/broker/postgres/codec/startup.js';
 
 export interface BackendMessage {
   code: string;
@@ -239,6 +239,37 @@ export async function rawLogin(port: number, user: string, database: string, pas
   client.write(encodeSaslResponse(scram.final(Buffer.from(serverFirst))));
   await client.until((b) => (findMessage(b, 'Z') ? true : undefined), 'ReadyForQuery', 15_000);
   return client;
+}
+
+export interface CancelKey {
+  processId: number;
+  secretKey: Buffer;
+}
+
+/** The BackendKeyData a `pg` client holds (in fields of its own). */
+export function cancelKeyOf(client: object): CancelKey {
+  const { processID, secretKey } = client as { processID: number; secretKey: number };
+  const secret = Buffer.alloc(4);
+  secret.writeInt32BE(secretKey);
+  return { processId: processID, secretKey: secret };
+}
+
+/**
+ * Sends a CancelRequest on a new connection and waits for the other end to close it. Failing to
+ * connect rejects; a reset once the request is on its way does not (the server may just drop it).
+ */
+export async function sendCancel(port: number, host: string, key: CancelKey): Promise<void> {
+  const socket = connect(port, host);
+  let connected = false;
+  await new Promise<void>((resolve, reject) => {
+    socket.on('error', (error) => (connected ? undefined : reject(error)));
+    socket.on('close', () => resolve());
+    socket.on('data', () => {});
+    socket.on('connect', () => {
+      connected = true;
+      socket.end(encodeCancelRequest(key.processId, key.secretKey));
+    });
+  });
 }
 
 export { cstring, encodeMessage, int32 };

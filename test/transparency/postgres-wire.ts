@@ -11,8 +11,9 @@ import { connect as tlsConnect } from 'node:tls';
 import { FrameDecoder } from '../../src/broker/postgres/codec/frame-decoder.js';
 import { cstring, encodeMessage, int32, PgPayloadReader } from '../../src/broker/postgres/codec/frames.js';
 import { decodeBackendKeyData, decodeErrorFields, encodePasswordMessage, encodeSaslInitialResponse, encodeSaslResponse } from '../../src/broker/postgres/codec/messages.js';
-import { encodeCancelRequest, encodeSslRequest, encodeStartupMessage } from '../../src/broker/postgres/codec/startup.js';
+import { encodeSslRequest, encodeStartupMessage } from '../../src/broker/postgres/codec/startup.js';
 import { SCRAM_MECHANISM, ScramClient } from '../../src/broker/postgres/scram.js';
+import { sendCancel } from '../helpers/pg-raw.js';
 
 export interface BackendMessage {
   code: string;
@@ -138,16 +139,6 @@ function connected(socket: Socket): Promise<Socket> {
   });
 }
 
-async function sendCancel(port: number, host: string, session: PgSession): Promise<void> {
-  const socket = await connected(tcpConnect({ port, host }));
-  await new Promise<void>((resolve) => {
-    socket.on('close', () => resolve());
-    socket.on('error', () => {});
-    socket.on('data', () => {});
-    socket.end(encodeCancelRequest(session.key.processId, session.key.secretKey));
-  });
-}
-
 /** Reads the greeting after authentication: AuthenticationOk … ReadyForQuery. */
 async function greeting(wire: PgWire): Promise<PgSession> {
   const messages = await wire.ready();
@@ -181,7 +172,7 @@ export function azureEndpoint(server: { host: string; port: number; fqdn: string
       wire.send(encodePasswordMessage(await login.token()));
       return greeting(wire);
     },
-    cancel: (session) => sendCancel(server.port, server.host, session),
+    cancel: (session) => sendCancel(server.port, server.host, session.key),
   };
 }
 
@@ -203,7 +194,7 @@ export function tunnelEndpoint(tunnel: () => { host: string; port: number; user:
       scram.verifyFinal(serverFinal.payload.subarray(4));
       return greeting(wire);
     },
-    cancel: (session) => sendCancel(tunnel().port, tunnel().host, session),
+    cancel: (session) => sendCancel(tunnel().port, tunnel().host, session.key),
   };
 }
 

@@ -1,18 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connect } from 'node:net';
 import pg from 'pg';
 import { BrokerFixture } from '../../helpers/broker-fixtures.js';
 import { waitFor } from '../../helpers/wait.js';
 import type { Tunnel, TunnelOptions } from '../../../src/broker/tunnel.js';
 import type { PoolKeyInfo, PostgresPoolLimits } from '../../../src/broker/postgres/pool/postgres-pool.js';
 import type { PinReason } from '../../../src/broker/postgres/pool/pin-scanner.js';
-import { encodeCancelRequest } from '../../../src/broker/postgres/codec/startup.js';
 import { execa } from 'execa';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findTool } from '../../harness/tools.js';
-import { completeMessages, encodeMessage, rawLogin } from '../../helpers/pg-raw.js';
+import { cancelKeyOf, completeMessages, encodeMessage, rawLogin, sendCancel } from '../../helpers/pg-raw.js';
 
 const broker = new BrokerFixture();
 const pgbench = await findTool('pgbench');
@@ -70,13 +68,7 @@ const pid = async (c: pg.Client): Promise<number> => (await c.query('select pg_b
 const keyStats = (t: Tunnel) => t.pool!.stats()[0];
 const serversIdle = (t: Tunnel, count: number) => waitFor(() => (keyStats(t)?.serversIdle === count ? true : undefined), `${count} idle server connections`);
 
-async function sendCancel(t: Tunnel, c: pg.Client): Promise<void> {
-  const keys = c as unknown as { processID: number; secretKey: number };
-  const secret = Buffer.alloc(4);
-  secret.writeInt32BE(keys.secretKey);
-  const socket = connect(t.port, t.host);
-  await new Promise<void>((resolve) => socket.on('connect', () => socket.end(encodeCancelRequest(keys.processID, secret))).on('close', () => resolve()));
-}
+const cancel = (t: Tunnel, c: pg.Client): Promise<void> => sendCancel(t.port, t.host, cancelKeyOf(c));
 
 describe('PostgreSQL pooling, transaction mode, against emulated Azure', () => {
   it('lends one server connection to several clients, one transaction at a time', async () => {
@@ -239,7 +231,7 @@ describe('PostgreSQL pooling, transaction mode, against emulated Azure', () => {
     await runningOnServer('select pg_sleep(30)');
     // The other clients share the second connection meanwhile.
     expect((await Promise.all([b.query('select 2 as n'), c.query('select 3 as n')])).map((r) => r.rows[0].n)).toEqual([2, 3]);
-    await sendCancel(tunnel, sleeper);
+    await cancel(tunnel, sleeper);
     expect((await running)?.code).toBe('57014');
     expect((await sleeper.query('select 1 as one')).rows[0].one).toBe(1);
 
@@ -248,7 +240,7 @@ describe('PostgreSQL pooling, transaction mode, against emulated Azure', () => {
     const sql = 'select pg_sleep(3), 7 as n';
     const long = b.query(sql);
     await runningOnServer(sql);
-    await sendCancel(tunnel, c);
+    await cancel(tunnel, c);
     expect((await long).rows[0].n).toBe(7);
     await Promise.all([sleeper.end(), b.end(), c.end()]);
   });

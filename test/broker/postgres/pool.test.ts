@@ -1,12 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connect } from 'node:net';
 import pg from 'pg';
 import { BrokerFixture } from '../../helpers/broker-fixtures.js';
 import { waitFor } from '../../helpers/wait.js';
 import type { Tunnel, TunnelOptions } from '../../../src/broker/tunnel.js';
 import type { PoolLimits } from '../../../src/broker/pool/pool-manager.js';
 import type { PoolKeyInfo } from '../../../src/broker/postgres/pool/postgres-pool.js';
-import { encodeCancelRequest } from '../../../src/broker/postgres/codec/startup.js';
+import { cancelKeyOf, sendCancel } from '../../helpers/pg-raw.js';
 import { createMemoryAuditSink } from '../../../src/broker/audit.js';
 import { CLOUDS } from '../../../src/azure/clouds.js';
 
@@ -225,16 +224,12 @@ describe('PostgreSQL pooling, session mode, against emulated Azure', () => {
   it('forwards a cancel to the server connection that runs the client\'s query', async () => {
     const { tunnel } = await pooled();
     const c = await client(tunnel);
-    const keys = c as unknown as { processID: number; secretKey: number };
     const running = c.query('select pg_sleep(30)').then(
       () => undefined,
       (e: Error & { code?: string }) => e,
     );
     await runningOnServer('select pg_sleep(30)');
-    const secret = Buffer.alloc(4);
-    secret.writeInt32BE(keys.secretKey);
-    const cancel = connect(tunnel.port, tunnel.host);
-    await new Promise<void>((resolve) => cancel.on('connect', () => cancel.end(encodeCancelRequest(keys.processID, secret))).on('close', () => resolve()));
+    await sendCancel(tunnel.port, tunnel.host, cancelKeyOf(c));
     expect((await running)?.code).toBe('57014');
     expect((await c.query('select 1 as one')).rows[0].one).toBe(1);
     await c.end();
