@@ -608,18 +608,16 @@ function writeCopyFile(file, bytes) {
   return { rows: id, bytes: statSync(file).size };
 }
 
-async function openIdle(count, options) {
+/** Opens `count` connections with `connectOne`, 16 at a time: all of them, or none and why not. */
+async function openMany(count, connectOne, what) {
   const clients = [];
   let next = 0;
   const errors = [];
   async function worker() {
     while (next < count && errors.length === 0) {
       next += 1;
-      const client = new pg.Client({ ...options, connectionTimeoutMillis: 60_000 });
-      client.on('error', () => {});
       try {
-        await client.connect();
-        clients.push(client);
+        clients.push(await connectOne());
       } catch (error) {
         errors.push(error);
       }
@@ -629,9 +627,22 @@ async function openIdle(count, options) {
   const close = () => Promise.all(clients.map((c) => c.end().catch(() => {})));
   if (errors.length > 0) {
     await close();
-    throw new Error(`opened ${clients.length} of ${count} idle connections: ${errors[0].message}`);
+    throw new Error(`opened ${clients.length} of ${count} ${what}: ${errors[0].message}`);
   }
   return { clients, close };
+}
+
+function openIdle(count, options) {
+  return openMany(
+    count,
+    async () => {
+      const client = new pg.Client({ ...options, connectionTimeoutMillis: 60_000 });
+      client.on('error', () => {});
+      await client.connect();
+      return client;
+    },
+    'idle connections',
+  );
 }
 
 /** Opens `count` logged-in idle connections, settles, reads the proxy's RSS, closes them. */
@@ -675,8 +686,9 @@ async function idleRss(path, pid, options, postgres) {
 // Pooling: an azdb tunnel with `pool:` against pgbouncer in the same pool mode
 
 /** The `pool:` mapping as this azdb's config check takes it, or why it refuses it. */
-function checkedPoolConfig(mode, servers) {
-  const yaml = `version: v1\ndatabases:\n  - name: bench\n    protocol: postgres\n    uri: 127.0.0.1:5432\n    pool: {mode: ${mode}, max_server_connections: ${servers}, max_client_wait: 600}\n`;
+function checkedPoolConfig(mode, servers, protocol = 'postgres') {
+  const uri = `127.0.0.1:${protocol === 'mysql' ? 3306 : 5432}`;
+  const yaml = `version: v1\ndatabases:\n  - name: bench\n    protocol: ${protocol}\n    uri: ${uri}\n    pool: {mode: ${mode}, max_server_connections: ${servers}, max_client_wait: 600}\n`;
   try {
     return { pool: parseConfig(yaml, 'the bench pool').databases[0].pool };
   } catch (error) {
@@ -728,17 +740,20 @@ function connectionsTo(pid, port) {
   return count;
 }
 
-/** `count` idle logged-in clients through a pooled path: its RSS, and the server connections it holds meanwhile. */
-async function poolIdle(path, options, count, pgPort) {
+/**
+ * `count` idle logged-in clients through a pooled path, opened with `open(count)`: its RSS, and the
+ * server connections (to `serverPort`) it holds meanwhile.
+ */
+async function poolIdle(path, open, count, serverPort) {
   const rssBeforeKiB = procStatusKiB(path.pid, 'VmRSS');
   const heapBefore = (await path.proxy.stats?.())?.memory;
   const started = Date.now();
-  const idle = await openIdle(count, options);
+  const idle = await open(count);
   const openSeconds = (Date.now() - started) / 1000;
   await sleep(3_000);
   const rssKiB = procStatusKiB(path.pid, 'VmRSS');
   const heap = (await path.proxy.stats?.())?.memory;
-  const serverConnections = connectionsTo(path.pid, pgPort);
+  const serverConnections = connectionsTo(path.pid, serverPort);
   await idle.close();
   // azdb's own split of it (V8 heap in use, buffers outside it), to tell which one per-client state fills.
   const split = heap && heapBefore ? { heapUsedMiB: heap.heapUsed / 1048576, heapUsedBeforeMiB: heapBefore.heapUsed / 1048576, externalMiB: (heap.external + heap.arrayBuffers) / 1048576, externalBeforeMiB: (heapBefore.external + heapBefore.arrayBuffers) / 1048576 } : {};
@@ -803,7 +818,7 @@ async function poolBench({ postgres, pgPort, ca, caFile, token, expiresOnTimesta
       } else if (config.pool.idle > 0) {
         for (const path of pooled) {
           const options = { host: '127.0.0.1', port: Number(path.env.PGPORT), user: ROLE, database: DB, password: path.env.PGPASSWORD, ssl: false };
-          const r = await poolIdle(path, options, config.pool.idle, pgPort);
+          const r = await poolIdle(path, (n) => openIdle(n, options), config.pool.idle, pgPort);
           out.idle[path.name] = r;
           log(`${label}: ${r.connections} idle clients through ${path.name}: RSS ${fmt(r.rssMiB, 1)} MiB (${fmt(r.rssBeforeMiB, 1)} before, ${fmt(r.kibPerClient, 1)} KiB per client${r.heapUsedMiB !== undefined ? `; V8 heap used ${fmt(r.heapUsedBeforeMiB, 1)} → ${fmt(r.heapUsedMiB, 1)} MiB` : ''}), ${r.serverConnections} server connections held`);
         }
@@ -1001,36 +1016,24 @@ async function mysqlClientsLoop(options, count) {
   }
 }
 
-async function openMysql(options, count) {
-  const clients = [];
-  let next = 0;
-  const errors = [];
-  async function worker() {
-    while (next < count && errors.length === 0) {
-      next += 1;
-      try {
-        const c = await mysql2.createConnection(options);
-        c.on('error', () => {});
-        clients.push(c);
-      } catch (error) {
-        errors.push(error);
-      }
-    }
-  }
-  await Promise.all(Array.from({ length: 16 }, worker));
-  const close = () => Promise.all(clients.map((c) => c.end().catch(() => {})));
-  if (errors.length > 0) {
-    await close();
-    throw new Error(`opened ${clients.length} of ${count} MySQL connections: ${errors[0].message}`);
-  }
-  return { clients, close };
+function openMysql(options, count) {
+  return openMany(
+    count,
+    async () => {
+      const c = await mysql2.createConnection(options);
+      c.on('error', () => {});
+      return c;
+    },
+    'MySQL connections',
+  );
 }
 
 async function mysqlPoolBench({ port, ca, token, expiresOnTimestamp }) {
   if (config.mysqlPoolRows.length === 0) return { skipped: 'AZDB_BENCH_MYSQL_POOL_ROWS=none' };
   const servers = config.pool.servers;
-  const yaml = `version: v1\ndatabases:\n  - name: bench\n    protocol: mysql\n    uri: 127.0.0.1:3306\n    pool: {mode: transaction, max_server_connections: ${servers}, max_client_wait: 600}\n`;
-  const poolConfig = parseConfig(yaml, 'the bench MySQL pool').databases[0].pool;
+  const checked = checkedPoolConfig('transaction', servers, 'mysql');
+  if (checked.refused) throw new Error(`this azdb refuses a MySQL transaction pool: ${checked.refused}`);
+  const poolConfig = checked.pool;
   log(`starting an azdb MySQL tunnel with pool: {mode: transaction, max_server_connections: ${servers}} (child process)...`);
   const azdb = await startAzdbChild({ protocol: 'mysql', port, serverName: MYSQL_FQDN, dbUser: 'bench', dbName: 'bench', caPem: ca.caPem, token, expiresOnTimestamp, pool: poolConfig });
   if (azdb.poolLimits?.mode !== 'transaction') {
@@ -1056,13 +1059,7 @@ async function mysqlPoolBench({ port, ca, token, expiresOnTimestamp }) {
       }
     }
     if (config.mysqlPoolRows.includes('idle') && config.pool.idle > 0) {
-      const rssBeforeKiB = procStatusKiB(azdb.pid, 'VmRSS');
-      const started = Date.now();
-      const idle = await openMysql(pooled, config.pool.idle);
-      const openSeconds = (Date.now() - started) / 1000;
-      await sleep(3_000);
-      out.idle = { connections: idle.clients.length, openSeconds, rssBeforeMiB: rssBeforeKiB / 1024, rssMiB: procStatusKiB(azdb.pid, 'VmRSS') / 1024, serverConnections: connectionsTo(azdb.pid, port) };
-      await idle.close();
+      out.idle = await poolIdle({ proxy: azdb, pid: azdb.pid }, (n) => openMysql(pooled, n), config.pool.idle, port);
       log(`MySQL pool transaction: ${out.idle.connections} idle clients through azdb: RSS ${fmt(out.idle.rssMiB, 1)} MiB (${fmt(out.idle.rssBeforeMiB, 1)} before), ${out.idle.serverConnections} server connections held`);
     }
     if (config.mysqlPoolRows.includes('clients')) {
