@@ -57,6 +57,20 @@ function status(pid) {
   return { rssMiB: kib('VmRSS') / 1024, anonMiB: kib('RssAnon') / 1024, fileMiB: kib('RssFile') / 1024, hwmMiB: kib('VmHWM') / 1024 };
 }
 
+/** `text` without the tunnel password that `proxy db --json` prints (in its uri too). */
+function withoutPassword(text, json) {
+  const secrets = [];
+  for (const line of json.split('\n')) {
+    try {
+      const { password } = JSON.parse(line);
+      if (typeof password === 'string' && password) secrets.push(password, encodeURIComponent(password));
+    } catch {
+      // not the JSON line
+    }
+  }
+  return secrets.reduce((clean, secret) => clean.split(secret).join('<password>'), text);
+}
+
 async function measure(label, args, ready) {
   const child = spawn(process.execPath, [...flags, BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
@@ -67,7 +81,7 @@ async function measure(label, args, ready) {
   while (!ready(out, err)) {
     if (child.exitCode !== null || Date.now() > deadline) {
       child.kill('SIGTERM'); // not left running behind a failed measurement
-      throw new Error(`${label} did not become ready (exit ${child.exitCode}):\n${out}${err}`);
+      throw new Error(`${label} did not become ready (exit ${child.exitCode}):\n${withoutPassword(`${err}\n${out}`, out)}`);
     }
     await new Promise((r) => setTimeout(r, 100));
   }
