@@ -287,6 +287,7 @@ async function relayPooled(
     socket.write(Buffer.concat(greeting));
     who.record.started(who.identity, who.dbUser, who.dbName, token, who.signedIn);
     const tap = options.audit.queries ? queryAudit(options.audit, who.identity) : undefined;
+    const hold = tap ? () => options.audit.wait() : undefined;
     const expiry =
       who.signedIn && options.entra?.disconnectExpired
         ? pooledExpiry(who.signedIn.person.expiresAt, POSTGRES_FAREWELL.client, () => options.onEvent?.({ type: 'expired-disconnect' }))
@@ -303,7 +304,7 @@ async function relayPooled(
       const result = await transactionRelay({
         client: socket,
         early,
-        ...(tap ? { tap } : {}),
+        ...(tap ? { tap, hold } : {}),
         attach: async (attachSignal) => {
           const next = await acquirePooled(options, pool, current, settings, loginUser, who.dbName, attachSignal).catch((error: unknown) => {
             throw error instanceof PgClientError ? new AttachRefused(encodeErrorResponse(error.fields)) : error;
@@ -328,7 +329,7 @@ async function relayPooled(
       const sessionTracker = tracker!;
       const result = await pooledRelay(socket, connection!, sessionTracker, {
         early,
-        ...(tap ? { tap } : {}),
+        ...(tap ? { tap, hold } : {}),
         ...(expiry ? { expiry } : {}),
         atRest: () => sessionTracker.idleStatus() === 'I',
         malformed: (message) => encodeErrorResponse({ severity: 'FATAL', code: '08P01', message: `invalid frontend message: ${message}` }),

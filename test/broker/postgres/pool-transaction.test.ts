@@ -4,6 +4,7 @@ import pg from 'pg';
 import { BrokerFixture } from '../../helpers/broker-fixtures.js';
 import { waitFor } from '../../helpers/wait.js';
 import type { Tunnel, TunnelOptions } from '../../../src/broker/tunnel.js';
+import { blockingAudit, expectNotReadWhileAuditWaits } from '../../helpers/audit-hold.js';
 import type { PoolKeyInfo, PostgresPoolLimits } from '../../../src/broker/postgres/pool/postgres-pool.js';
 import type { PinReason } from '../../../src/broker/postgres/pool/pin-scanner.js';
 import { encodeCancelRequest } from '../../../src/broker/postgres/codec/startup.js';
@@ -328,6 +329,17 @@ describe('PostgreSQL pooling, transaction mode, against emulated Azure', () => {
     expect(run.stdout).toMatch(/number of failed transactions: 0 /);
     expect(pins).toEqual([]);
     expect(keyStats(tunnel)!.logins).toBeLessThanOrEqual(2);
+  });
+
+  it('under audit on_failure block, stops reading a client while the audit waits, and reads it again once it has room', async () => {
+    const audit = blockingAudit();
+    const { tunnel } = await pooled({}, { audit: audit.sink });
+    const [held, other] = [await client(tunnel), await client(tunnel)];
+    try {
+      await expectNotReadWhileAuditWaits(audit, held, other);
+    } finally {
+      await Promise.all([held.end(), other.end()]);
+    }
   });
 
   it('answers a malformed message with 08P01 to that client only', async () => {
