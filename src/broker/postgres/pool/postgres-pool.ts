@@ -11,7 +11,7 @@
  */
 import { createHash } from 'node:crypto';
 import { decodeTokenClaims } from '../../../azure/token-claims.js';
-import type { PoolConfig } from '../../../config/schema.js';
+import { POOL_DEFAULTS, type PoolConfig } from '../../../config/schema.js';
 import type { UpstreamTarget } from '../../target.js';
 import { encodeMessage } from '../codec/frames.js';
 import { loginUpstream } from '../upstream.js';
@@ -25,8 +25,8 @@ import { watchIdle } from '../../pool/connection-watch.js';
 
 export type PoolMode = 'session' | 'transaction';
 
-/** Server-side prepared statements kept per connection in transaction mode (PgBouncer's default too). */
-export const DEFAULT_MAX_PREPARED_STATEMENTS = 200;
+/** Server-side prepared statements kept per connection in transaction mode (PgBouncer's default too), when the limits leave it out. */
+export const DEFAULT_MAX_PREPARED_STATEMENTS = POOL_DEFAULTS.max_prepared_statements;
 
 export interface PostgresPoolLimits extends PoolLimits {
   /** @default 'session' */
@@ -241,7 +241,7 @@ export function identityOf(token: string): string {
 export function poolLimits(config: PoolConfig): PostgresPoolLimits {
   return {
     mode: config.mode,
-    maxPreparedStatements: config.max_prepared_statements ?? DEFAULT_MAX_PREPARED_STATEMENTS,
+    maxPreparedStatements: config.max_prepared_statements,
     maxServerConnections: config.max_server_connections,
     minIdle: config.min_idle,
     idleTimeoutMs: Math.round(config.idle_timeout * 1_000),
