@@ -157,16 +157,16 @@ export async function runPostgresSession(clientSocket: Socket, options: Postgres
     if (socket.destroyed) throw new PeerClosedError();
 
     const upstreamOptions = upstreamTokenGetter(options, options.entra, signedIn);
-    const osUser = signedIn ? await loopbackPeerUser(clientSocket) : undefined;
-    const who = signedIn ? { person: signedIn.person, decision, ...(osUser ? { osUser } : {}) } : undefined;
+    // The client's OS user (read from /proc) is wanted only for the session's record: it is read while the upstream login runs.
+    const signedInRecord = signedIn ? withOsUser({ person: signedIn.person, decision }, loopbackPeerUser(clientSocket)) : undefined;
     if (options.pool) {
-      await relayPooled(upstreamOptions, options.pool, client, startup.params, { identity, dbUser, dbName, record, ...(who ? { signedIn: who } : {}) }, () => loginWait(deadline, handshakeMs, options.closing));
+      await relayPooled(upstreamOptions, options.pool, client, startup.params, { identity, dbUser, dbName, record, ...(signedInRecord ? { signedIn: signedInRecord } : {}) }, () => loginWait(deadline, handshakeMs, options.closing));
       return;
     }
 
     // ConnectingUpstream, within the client's login deadline
     const wait = loginWait(deadline, handshakeMs, options.closing);
-    const { token, upstream } = await connectUpstream(upstreamOptions, startup.params, dbUser, dbName, wait.signal).finally(() => wait.dispose());
+    const [{ token, upstream }, who] = await Promise.all([connectUpstream(upstreamOptions, startup.params, dbUser, dbName, wait.signal).finally(() => wait.dispose()), signedInRecord]);
 
     // Relaying
     const key = upstream.backendKey;
@@ -206,6 +206,11 @@ export async function runPostgresSession(clientSocket: Socket, options: Postgres
       await hangUp(client.socket, clientError.frame ?? encodeErrorResponse(clientError.fields));
     }
   }
+}
+
+async function withOsUser(signedIn: SignedInRecord, osUser: Promise<string | undefined>): Promise<SignedInRecord> {
+  const user = await osUser;
+  return user ? { ...signedIn, osUser: user } : signedIn;
 }
 
 /** The token, then the server's login as the mapped user; `signal` ends the wait for either. */
@@ -254,7 +259,7 @@ async function relayPooled(
   pool: PostgresPool,
   client: ClientConnection,
   params: Record<string, string>,
-  who: { identity: SessionIdentity; dbUser: string; dbName: string; record: ReturnType<typeof sessionRecord>; signedIn?: SignedInRecord },
+  who: { identity: SessionIdentity; dbUser: string; dbName: string; record: ReturnType<typeof sessionRecord>; signedIn?: Promise<SignedInRecord> },
   startWait: () => ReturnType<typeof loginWait>,
 ): Promise<void> {
   const { socket, reader } = client;
@@ -262,6 +267,7 @@ async function relayPooled(
   const { options: startupOptions, ...settings } = passthroughParams(params);
   const transactionMode = pool.mode === 'transaction';
   const { token, member, acquired, greetWith } = await joinPool(options, pool, socket, { loginUser, dbName: who.dbName, ...(startupOptions ? { options: startupOptions } : {}) }, settings, startWait);
+  const signedIn = await who.signedIn;
   const lease = acquired?.lease;
   const connection = lease?.connection;
   // Session mode: the client's stream on its connection, for the reset at the end.
@@ -285,12 +291,12 @@ async function relayPooled(
     greeting.push(encodeReadyForQuery('I'));
     const early = reader.detach();
     socket.write(Buffer.concat(greeting));
-    who.record.started(who.identity, who.dbUser, who.dbName, token, who.signedIn);
+    who.record.started(who.identity, who.dbUser, who.dbName, token, signedIn);
     const tap = options.audit.queries ? queryAudit(options.audit, who.identity) : undefined;
     const hold = tap ? () => options.audit.wait() : undefined;
     const expiry =
-      who.signedIn && options.entra?.disconnectExpired
-        ? pooledExpiry(who.signedIn.person.expiresAt, POSTGRES_FAREWELL.client, () => options.onEvent?.({ type: 'expired-disconnect' }))
+      signedIn && options.entra?.disconnectExpired
+        ? pooledExpiry(signedIn.person.expiresAt, POSTGRES_FAREWELL.client, () => options.onEvent?.({ type: 'expired-disconnect' }))
         : undefined;
     const ended = (error: string | undefined): void => {
       expiry?.stop();
