@@ -45,8 +45,8 @@ import { queryAudit } from './query-audit.js';
 import { SCRAM_MECHANISM, ScramServer } from './scram.js';
 import { encodeCancelRequest, encodeSslRequest } from './codec/startup.js';
 import { PgUpstreamRefused, loginUpstream, type UpstreamSession } from './upstream.js';
-import { PoolClosed, PoolWaitTimeout } from '../pool/pool-manager.js';
-import type { AcquiredConnection, PoolLogin, PoolMember, PostgresPool } from './pool/postgres-pool.js';
+import { PoolClosed, PoolWaitTimeout, type Lease } from '../pool/pool-manager.js';
+import type { PoolLogin, PoolMember, PostgresPool } from './pool/postgres-pool.js';
 import { pooledRelay } from '../pool/pooled-relay.js';
 import { describeRefusal, isBlameless, refusalFor, upstreamTokenGetter, type SignedIn } from '../client-entra.js';
 import type { SignedInRecord } from '../session-record.js';
@@ -266,19 +266,19 @@ async function relayPooled(
   const loginUser = upstreamLoginUser(options.target, who.dbUser);
   const { options: startupOptions, ...settings } = passthroughParams(params);
   const transactionMode = pool.mode === 'transaction';
-  const { token, member, acquired, greetWith } = await joinPool(options, pool, socket, { loginUser, dbName: who.dbName, ...(startupOptions ? { options: startupOptions } : {}) }, settings, startWait);
+  const { token, member, lease, greetWith } = await joinPool(options, pool, socket, { loginUser, dbName: who.dbName, ...(startupOptions ? { options: startupOptions } : {}) }, settings, startWait);
   const signedIn = await who.signedIn;
-  const lease = acquired?.lease;
   const connection = lease?.connection;
   // Session mode: the client's stream on its connection, for the reset at the end.
   const tracker = connection && !transactionMode ? new SessionTracker(connection.parameters) : undefined;
-  let released = !lease;
+  // Transaction mode: a connection taken at login gave the greeting its parameters; transactions take their own.
+  const greetParams = greetWith ?? (transactionMode ? new Map(connection!.parameters) : connection!.parameters);
+  if (transactionMode && lease) pool.releaseIdle(lease);
   let serverBroken = false;
   let minted: { processId: number; secretKey: Buffer } | undefined;
   // Transaction mode: the connection the client has now, if any, is where its cancel goes.
   let attached: ServerConnection | undefined;
   try {
-    if (acquired?.refused) throw upstreamFailure(new PgUpstreamRefused({ ...acquired.refused, S: 'FATAL' }, Buffer.alloc(0)), options.target, loginUser, who.dbName);
     if (transactionMode) {
       minted = options.cancels.mint(() => (attached?.backendKey ? forwardCancel(options.target, attached.backendKey) : Promise.resolve()));
     } else {
@@ -286,7 +286,7 @@ async function relayPooled(
       minted = key ? options.cancels.mint(() => forwardCancel(options.target, key), key.processId) : undefined;
     }
     const greeting = [encodeAuthentication({ type: 'ok' })];
-    for (const [name, value] of greetWith ?? connection!.parameters) greeting.push(encodeParameterStatus(name, value));
+    for (const [name, value] of greetParams) greeting.push(encodeParameterStatus(name, value));
     if (minted) greeting.push(encodeBackendKeyData(minted.processId, minted.secretKey));
     greeting.push(encodeReadyForQuery('I'));
     const early = reader.detach();
@@ -304,23 +304,15 @@ async function relayPooled(
       who.record.ended(who.identity, why ? 'error' : 'ok', why);
     };
     if (transactionMode) {
-      if (lease) pool.releaseIdle(lease);
-      released = true;
       const current = member;
       const result = await transactionRelay({
         client: socket,
         early,
         ...(tap ? { tap, hold } : {}),
-        attach: async (attachSignal) => {
-          const next = await acquirePooled(options, pool, current, settings, loginUser, who.dbName, attachSignal).catch((error: unknown) => {
+        attach: (attachSignal) =>
+          acquirePooled(options, pool, current, settings, loginUser, who.dbName, attachSignal).catch((error: unknown) => {
             throw error instanceof PgClientError ? new AttachRefused(encodeErrorResponse(error.fields)) : error;
-          });
-          if (next.refused) {
-            pool.releaseIdle(next.lease);
-            throw new AttachRefused(encodeErrorResponse(upstreamFailure(new PgUpstreamRefused({ ...next.refused, S: 'FATAL' }, Buffer.alloc(0)), options.target, loginUser, who.dbName).fields));
-          }
-          return next.lease;
-        },
+          }),
         releaseIdle: (held) => pool.releaseIdle(held),
         releaseEnd: (held, heldTracker) => pool.release(held, heldTracker, heldTracker === undefined),
         pin: (reason) => current.pin(reason),
@@ -346,11 +338,7 @@ async function relayPooled(
   } finally {
     if (minted) options.cancels.release(minted.processId);
     member.leave();
-    // Transaction mode keeps a connection past the greeting only when the server refused a parameter: it waits for a query.
-    if (!released) {
-      if (transactionMode) pool.releaseIdle(lease!);
-      else await pool.release(lease!, serverBroken ? undefined : tracker, serverBroken);
-    }
+    if (!transactionMode) await pool.release(lease!, serverBroken ? undefined : tracker, serverBroken);
   }
 }
 
@@ -367,7 +355,7 @@ async function joinPool(
   login: PoolLogin,
   settings: Record<string, string>,
   startWait: () => ReturnType<typeof loginWait>,
-): Promise<{ token: string; member: PoolMember; acquired?: AcquiredConnection; greetWith?: Map<string, string> }> {
+): Promise<{ token: string; member: PoolMember; lease?: Lease<ServerConnection>; greetWith?: Map<string, string> }> {
   const wait = startWait();
   // A client that hangs up while it waits for a busy pool leaves the queue at once.
   const gone = new AbortController();
@@ -380,10 +368,10 @@ async function joinPool(
     member = pool.join(login, token);
     const greetWith = pool.mode === 'transaction' ? member.knownGreeting(settings) : undefined;
     if (greetWith) return { token, member, greetWith };
-    const acquired = await acquirePooled(options, pool, member, settings, login.loginUser, login.dbName, signal).catch((error: unknown) => {
+    const lease = await acquirePooled(options, pool, member, settings, login.loginUser, login.dbName, signal).catch((error: unknown) => {
       throw gone.signal.aborted ? gone.signal.reason : error;
     });
-    return { token, member, acquired };
+    return { token, member, lease };
   } catch (error) {
     member?.leave();
     throw error;
@@ -402,7 +390,7 @@ async function acquirePooled(
   loginUser: string,
   dbName: string,
   signal: AbortSignal,
-): Promise<AcquiredConnection> {
+): Promise<Lease<ServerConnection>> {
   return member.acquire(settings, signal).catch((error: unknown) => {
     if (error instanceof PoolWaitTimeout) {
       throw fatal(

@@ -115,6 +115,20 @@ describe('PostgreSQL pooling, transaction mode, against emulated Azure', () => {
     await Promise.all([a.end(), b.end(), c.end()]);
   });
 
+  it("refuses a startup parameter the server rejects with the server's error, and lends the connection to the next client", async () => {
+    const { tunnel, logins } = await pooled();
+    const error = await client(tunnel, { statement_timeout: 'soon' as unknown as number }).then(
+      () => undefined,
+      (e: Error & { code?: string }) => e,
+    );
+    expect(error?.code).toBe('22023');
+    expect(error?.message).toContain('statement_timeout');
+    const next = await client(tunnel);
+    expect((await next.query("select current_setting('statement_timeout') as t")).rows[0].t).toBe('0');
+    await next.end();
+    expect(logins).toHaveLength(1);
+  });
+
   it('refuses a client with 53300 when a transaction holds the only connection for max_client_wait', async () => {
     const { tunnel } = await pooled({ maxClientWaitMs: 300 });
     const holder = await client(tunnel);
