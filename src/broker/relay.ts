@@ -37,13 +37,41 @@ export function hangUp(socket: Socket, last: Buffer): Promise<void> {
 export type RelayFilter = (chunk: Buffer) => Buffer | readonly Buffer[];
 export type RelayTap = (fail: (message: string) => void) => RelayFilter;
 
+/** After a chunk the tap took: a promise while the audit queue is full under `on_failure: block`. */
+export type RelayHold = () => Promise<void> | undefined;
+
+/**
+ * The audit hold of a relay whose client is paused and resumed for other reasons too: `after()`
+ * follows each chunk the tap took, pausing the client while the hold's promise is pending; once it
+ * resolves the client is resumed if `mayResume()` (the relay's own reasons to pause are gone). The
+ * relay's own resumes ask `held` first.
+ */
+export function clientHold(client: Socket, hold: RelayHold | undefined, mayResume: () => boolean): { readonly held: boolean; after(): void } {
+  let held = false;
+  return {
+    get held() {
+      return held;
+    },
+    after() {
+      const waiting = held ? undefined : hold?.();
+      if (!waiting) return;
+      held = true;
+      client.pause();
+      void waiting.then(() => {
+        held = false;
+        if (mayResume()) client.resume();
+      });
+    },
+  };
+}
+
 /**
  * Pipes both ways until either side ends; resolves with how it ended. `early` holds client bytes
  * read past the login; they go first, through the tap when there is one. After each chunk the tap
  * took, `hold` may return a promise (the audit queue is full under `on_failure: block`): the
  * client is not read until it resolves.
  */
-export function relay(client: Socket, upstream: Socket, early: Buffer, tap?: RelayTap, hold?: () => Promise<void> | undefined): Promise<{ error?: string }> {
+export function relay(client: Socket, upstream: Socket, early: Buffer, tap?: RelayTap, hold?: RelayHold): Promise<{ error?: string }> {
   return new Promise((resolve) => {
     let done = false;
     const end = (error?: string) => {

@@ -10,7 +10,7 @@
 import type { Socket } from 'node:net';
 import { errorMessage } from '../../errors.js';
 import type { PooledExpiry } from '../expiry-watch.js';
-import type { RelayTap } from '../relay.js';
+import { clientHold, type RelayHold, type RelayTap } from '../relay.js';
 
 /** What the relay needs of a protocol's tracker of both streams. */
 export interface StreamTracker {
@@ -24,6 +24,8 @@ export interface StreamTracker {
 export interface PooledRelayOptions {
   early: Buffer;
   tap?: RelayTap;
+  /** Under `broker.audit.on_failure: block`: the client is not read while the audit waits (see relay()). */
+  hold?: RelayHold;
   expiry?: PooledExpiry;
   /** Every request answered, outside a transaction: where an expired session may be cut. */
   atRest(): boolean;
@@ -70,8 +72,9 @@ export function pooledRelay(client: Socket, server: { readonly socket: Socket; r
   o.expiry?.whenExpired(cutIfExpired);
   const serverError = (e: Error): void => end({ error: `upstream: ${e.message}`, serverBroken: true });
   const serverClosed = (): void => end({ serverBroken: true });
+  const audit = clientHold(client, o.hold, () => !finished && !upstream.writableNeedDrain);
   const resumeClient = (): void => {
-    client.resume();
+    if (!audit.held) client.resume();
   };
   const resumeServer = (): void => {
     upstream.resume();
@@ -103,6 +106,7 @@ export function pooledRelay(client: Socket, server: { readonly socket: Socket; r
     }
     if (tracker.terminated) end({ serverBroken: false });
     else if (!flowing) client.pause();
+    if (filter && !finished) audit.after();
   };
   client.on('error', (e) => end({ error: `client: ${e.message}`, serverBroken: false }));
   client.on('close', () => end({ serverBroken: false }));
@@ -118,7 +122,7 @@ export function pooledRelay(client: Socket, server: { readonly socket: Socket; r
     client.on('drain', resumeServer);
     client.on('data', fromClient);
     if (o.early.length > 0) fromClient(o.early);
-    client.resume();
+    if (!audit.held && !upstream.writableNeedDrain) client.resume();
     upstream.resume();
   }
   return {

@@ -45,8 +45,8 @@ import { queryAudit } from './query-audit.js';
 import { SCRAM_MECHANISM, ScramServer } from './scram.js';
 import { encodeCancelRequest, encodeSslRequest } from './codec/startup.js';
 import { PgUpstreamRefused, loginUpstream, type UpstreamSession } from './upstream.js';
-import { PoolClosed, PoolWaitTimeout } from '../pool/pool-manager.js';
-import type { AcquiredConnection, PoolLogin, PoolMember, PostgresPool } from './pool/postgres-pool.js';
+import { PoolClosed, PoolWaitTimeout, type Lease } from '../pool/pool-manager.js';
+import type { PoolLogin, PoolMember, PostgresPool } from './pool/postgres-pool.js';
 import { pooledRelay } from '../pool/pooled-relay.js';
 import { describeRefusal, isBlameless, refusalFor, upstreamTokenGetter, type SignedIn } from '../client-entra.js';
 import type { SignedInRecord } from '../session-record.js';
@@ -157,16 +157,16 @@ export async function runPostgresSession(clientSocket: Socket, options: Postgres
     if (socket.destroyed) throw new PeerClosedError();
 
     const upstreamOptions = upstreamTokenGetter(options, options.entra, signedIn);
-    const osUser = signedIn ? await loopbackPeerUser(clientSocket) : undefined;
-    const who = signedIn ? { person: signedIn.person, decision, ...(osUser ? { osUser } : {}) } : undefined;
+    // The client's OS user (read from /proc) is wanted only for the session's record: it is read while the upstream login runs.
+    const signedInRecord = signedIn ? withOsUser({ person: signedIn.person, decision }, loopbackPeerUser(clientSocket)) : undefined;
     if (options.pool) {
-      await relayPooled(upstreamOptions, options.pool, client, startup.params, { identity, dbUser, dbName, record, ...(who ? { signedIn: who } : {}) }, () => loginWait(deadline, handshakeMs, options.closing));
+      await relayPooled(upstreamOptions, options.pool, client, startup.params, { identity, dbUser, dbName, record, ...(signedInRecord ? { signedIn: signedInRecord } : {}) }, () => loginWait(deadline, handshakeMs, options.closing));
       return;
     }
 
     // ConnectingUpstream, within the client's login deadline
     const wait = loginWait(deadline, handshakeMs, options.closing);
-    const { token, upstream } = await connectUpstream(upstreamOptions, startup.params, dbUser, dbName, wait.signal).finally(() => wait.dispose());
+    const [{ token, upstream }, who] = await Promise.all([connectUpstream(upstreamOptions, startup.params, dbUser, dbName, wait.signal).finally(() => wait.dispose()), signedInRecord]);
 
     // Relaying
     const key = upstream.backendKey;
@@ -206,6 +206,11 @@ export async function runPostgresSession(clientSocket: Socket, options: Postgres
       await hangUp(client.socket, clientError.frame ?? encodeErrorResponse(clientError.fields));
     }
   }
+}
+
+async function withOsUser(signedIn: SignedInRecord, osUser: Promise<string | undefined>): Promise<SignedInRecord> {
+  const user = await osUser;
+  return user ? { ...signedIn, osUser: user } : signedIn;
 }
 
 /** The token, then the server's login as the mapped user; `signal` ends the wait for either. */
@@ -254,25 +259,26 @@ async function relayPooled(
   pool: PostgresPool,
   client: ClientConnection,
   params: Record<string, string>,
-  who: { identity: SessionIdentity; dbUser: string; dbName: string; record: ReturnType<typeof sessionRecord>; signedIn?: SignedInRecord },
+  who: { identity: SessionIdentity; dbUser: string; dbName: string; record: ReturnType<typeof sessionRecord>; signedIn?: Promise<SignedInRecord> },
   startWait: () => ReturnType<typeof loginWait>,
 ): Promise<void> {
   const { socket, reader } = client;
   const loginUser = upstreamLoginUser(options.target, who.dbUser);
   const { options: startupOptions, ...settings } = passthroughParams(params);
   const transactionMode = pool.mode === 'transaction';
-  const { token, member, acquired, greetWith } = await joinPool(options, pool, socket, { loginUser, dbName: who.dbName, ...(startupOptions ? { options: startupOptions } : {}) }, settings, startWait);
-  const lease = acquired?.lease;
+  const { token, member, lease, greetWith } = await joinPool(options, pool, socket, { loginUser, dbName: who.dbName, ...(startupOptions ? { options: startupOptions } : {}) }, settings, startWait);
+  const signedIn = await who.signedIn;
   const connection = lease?.connection;
   // Session mode: the client's stream on its connection, for the reset at the end.
   const tracker = connection && !transactionMode ? new SessionTracker(connection.parameters) : undefined;
-  let released = !lease;
+  // Transaction mode: a connection taken at login gave the greeting its parameters; transactions take their own.
+  const greetParams = greetWith ?? (transactionMode ? new Map(connection!.parameters) : connection!.parameters);
+  if (transactionMode && lease) pool.releaseIdle(lease);
   let serverBroken = false;
   let minted: { processId: number; secretKey: Buffer } | undefined;
   // Transaction mode: the connection the client has now, if any, is where its cancel goes.
   let attached: ServerConnection | undefined;
   try {
-    if (acquired?.refused) throw upstreamFailure(new PgUpstreamRefused({ ...acquired.refused, S: 'FATAL' }, Buffer.alloc(0)), options.target, loginUser, who.dbName);
     if (transactionMode) {
       minted = options.cancels.mint(() => (attached?.backendKey ? forwardCancel(options.target, attached.backendKey) : Promise.resolve()));
     } else {
@@ -280,16 +286,17 @@ async function relayPooled(
       minted = key ? options.cancels.mint(() => forwardCancel(options.target, key), key.processId) : undefined;
     }
     const greeting = [encodeAuthentication({ type: 'ok' })];
-    for (const [name, value] of greetWith ?? connection!.parameters) greeting.push(encodeParameterStatus(name, value));
+    for (const [name, value] of greetParams) greeting.push(encodeParameterStatus(name, value));
     if (minted) greeting.push(encodeBackendKeyData(minted.processId, minted.secretKey));
     greeting.push(encodeReadyForQuery('I'));
     const early = reader.detach();
     socket.write(Buffer.concat(greeting));
-    who.record.started(who.identity, who.dbUser, who.dbName, token, who.signedIn);
+    who.record.started(who.identity, who.dbUser, who.dbName, token, signedIn);
     const tap = options.audit.queries ? queryAudit(options.audit, who.identity) : undefined;
+    const hold = tap ? () => options.audit.wait() : undefined;
     const expiry =
-      who.signedIn && options.entra?.disconnectExpired
-        ? pooledExpiry(who.signedIn.person.expiresAt, POSTGRES_FAREWELL.client, () => options.onEvent?.({ type: 'expired-disconnect' }))
+      signedIn && options.entra?.disconnectExpired
+        ? pooledExpiry(signedIn.person.expiresAt, POSTGRES_FAREWELL.client, () => options.onEvent?.({ type: 'expired-disconnect' }))
         : undefined;
     const ended = (error: string | undefined): void => {
       expiry?.stop();
@@ -297,23 +304,15 @@ async function relayPooled(
       who.record.ended(who.identity, why ? 'error' : 'ok', why);
     };
     if (transactionMode) {
-      if (lease) pool.releaseIdle(lease);
-      released = true;
       const current = member;
       const result = await transactionRelay({
         client: socket,
         early,
-        ...(tap ? { tap } : {}),
-        attach: async (attachSignal) => {
-          const next = await acquirePooled(options, pool, current, settings, loginUser, who.dbName, attachSignal).catch((error: unknown) => {
+        ...(tap ? { tap, hold } : {}),
+        attach: (attachSignal) =>
+          acquirePooled(options, pool, current, settings, loginUser, who.dbName, attachSignal).catch((error: unknown) => {
             throw error instanceof PgClientError ? new AttachRefused(encodeErrorResponse(error.fields)) : error;
-          });
-          if (next.refused) {
-            pool.releaseIdle(next.lease);
-            throw new AttachRefused(encodeErrorResponse(upstreamFailure(new PgUpstreamRefused({ ...next.refused, S: 'FATAL' }, Buffer.alloc(0)), options.target, loginUser, who.dbName).fields));
-          }
-          return next.lease;
-        },
+          }),
         releaseIdle: (held) => pool.releaseIdle(held),
         releaseEnd: (held, heldTracker) => pool.release(held, heldTracker, heldTracker === undefined),
         pin: (reason) => current.pin(reason),
@@ -328,7 +327,7 @@ async function relayPooled(
       const sessionTracker = tracker!;
       const result = await pooledRelay(socket, connection!, sessionTracker, {
         early,
-        ...(tap ? { tap } : {}),
+        ...(tap ? { tap, hold } : {}),
         ...(expiry ? { expiry } : {}),
         atRest: () => sessionTracker.idleStatus() === 'I',
         malformed: (message) => encodeErrorResponse({ severity: 'FATAL', code: '08P01', message: `invalid frontend message: ${message}` }),
@@ -339,11 +338,7 @@ async function relayPooled(
   } finally {
     if (minted) options.cancels.release(minted.processId);
     member.leave();
-    // Transaction mode keeps a connection past the greeting only when the server refused a parameter: it waits for a query.
-    if (!released) {
-      if (transactionMode) pool.releaseIdle(lease!);
-      else await pool.release(lease!, serverBroken ? undefined : tracker, serverBroken);
-    }
+    if (!transactionMode) await pool.release(lease!, serverBroken ? undefined : tracker, serverBroken);
   }
 }
 
@@ -360,7 +355,7 @@ async function joinPool(
   login: PoolLogin,
   settings: Record<string, string>,
   startWait: () => ReturnType<typeof loginWait>,
-): Promise<{ token: string; member: PoolMember; acquired?: AcquiredConnection; greetWith?: Map<string, string> }> {
+): Promise<{ token: string; member: PoolMember; lease?: Lease<ServerConnection>; greetWith?: Map<string, string> }> {
   const wait = startWait();
   // A client that hangs up while it waits for a busy pool leaves the queue at once.
   const gone = new AbortController();
@@ -373,10 +368,10 @@ async function joinPool(
     member = pool.join(login, token);
     const greetWith = pool.mode === 'transaction' ? member.knownGreeting(settings) : undefined;
     if (greetWith) return { token, member, greetWith };
-    const acquired = await acquirePooled(options, pool, member, settings, login.loginUser, login.dbName, signal).catch((error: unknown) => {
+    const lease = await acquirePooled(options, pool, member, settings, login.loginUser, login.dbName, signal).catch((error: unknown) => {
       throw gone.signal.aborted ? gone.signal.reason : error;
     });
-    return { token, member, acquired };
+    return { token, member, lease };
   } catch (error) {
     member?.leave();
     throw error;
@@ -395,7 +390,7 @@ async function acquirePooled(
   loginUser: string,
   dbName: string,
   signal: AbortSignal,
-): Promise<AcquiredConnection> {
+): Promise<Lease<ServerConnection>> {
   return member.acquire(settings, signal).catch((error: unknown) => {
     if (error instanceof PoolWaitTimeout) {
       throw fatal(

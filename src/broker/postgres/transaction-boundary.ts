@@ -1,29 +1,32 @@
 /**
- * When a PostgreSQL session is at rest, for `disconnect_expired`: the server's last message was
- * ReadyForQuery 'I' (idle, no transaction open) and the client has sent nothing since.
+ * When an unpooled PostgreSQL session is at rest, for `disconnect_expired`: what the pooled relays
+ * hand a connection back on (SessionTracker idleStatus() 'I') — every query the client sent has
+ * had its ReadyForQuery, the last one says idle, no transaction open, nothing half-sent.
  */
 import type { BoundaryTracker, Farewell } from '../expiry-watch.js';
 import { EXPIRED_HINT, EXPIRED_MESSAGE } from '../expiry-watch.js';
 import { encodeErrorResponse } from './codec/messages.js';
-
-const READY_FOR_QUERY = 0x5a; // 'Z'
-const IDLE = 0x49; // 'I'
+import { SessionTracker } from './pool/session-tracker.js';
 
 /** `early`: client bytes read past the login, which the server has not answered yet. */
 export function postgresBoundary(early: Buffer): BoundaryTracker {
-  const scanner = new BoundaryScanner();
-  // The login ended with ReadyForQuery 'I': at rest until the client speaks.
-  let atRest = early.length === 0;
+  const tracker = new SessionTracker(new Map());
+  // Bytes the tracker cannot frame: the session is never at rest again (the server ends it).
+  let lost = false;
+  const follow = (push: () => void): void => {
+    if (lost) return;
+    try {
+      push();
+    } catch {
+      lost = true;
+    }
+  };
+  if (early.length > 0) follow(() => tracker.fromClient(early));
   return {
-    fromServer(chunk) {
-      const status = scanner.push(chunk);
-      atRest = status === IDLE;
-    },
-    fromClient() {
-      atRest = false;
-    },
+    fromServer: (chunk) => follow(() => tracker.fromServer(chunk)),
+    fromClient: (chunk) => follow(() => tracker.fromClient(chunk)),
     get atRest() {
-      return atRest;
+      return !lost && tracker.idleStatus() === 'I';
     },
   };
 }
@@ -33,43 +36,3 @@ export const POSTGRES_FAREWELL: Farewell = {
   client: encodeErrorResponse({ severity: 'FATAL', code: '57P01', message: `terminating connection: ${EXPIRED_MESSAGE}`, hint: EXPIRED_HINT }),
   server: Buffer.from([0x58, 0, 0, 0, 4]), // Terminate ('X')
 };
-
-/**
- * Finds message boundaries in the backend stream (type byte, 4-byte length, body) across chunks;
- * `push` returns the status byte of a ReadyForQuery that ends the chunk, else undefined (more is
- * coming, so the session is not at rest).
- */
-export class BoundaryScanner {
-  /** Bytes of the current message still to skip. */
-  private remaining = 0;
-  /** Header bytes seen of the next message (type + length), when it spans chunks. */
-  private readonly header = Buffer.alloc(5);
-  private headerLength = 0;
-  private inReady = false;
-  private readyStatus = 0;
-
-  push(chunk: Buffer): number | undefined {
-    let at = 0;
-    let lastStatus: number | undefined;
-    while (at < chunk.length) {
-      if (this.remaining > 0) {
-        const take = Math.min(this.remaining, chunk.length - at);
-        if (this.inReady) this.readyStatus = chunk[at]!;
-        at += take;
-        this.remaining -= take;
-        lastStatus = this.remaining === 0 && this.inReady ? this.readyStatus : undefined;
-        continue;
-      }
-      const take = Math.min(5 - this.headerLength, chunk.length - at);
-      chunk.copy(this.header, this.headerLength, at, at + take);
-      this.headerLength += take;
-      at += take;
-      lastStatus = undefined;
-      if (this.headerLength < 5) break;
-      this.headerLength = 0;
-      this.inReady = this.header[0] === READY_FOR_QUERY;
-      this.remaining = this.header.readUInt32BE(1) - 4;
-    }
-    return this.remaining === 0 && this.headerLength === 0 ? lastStatus : undefined;
-  }
-}

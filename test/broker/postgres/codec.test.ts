@@ -7,6 +7,7 @@ import {
   decodeBind,
   decodeErrorFields,
   decodeExecute,
+  decodeParameterStatus,
   decodeParse,
   decodePasswordMessage,
   decodeQuery,
@@ -14,6 +15,7 @@ import {
   encodeAuthentication,
   encodeBackendKeyData,
   encodeErrorResponse,
+  encodeParameterStatus,
   encodePasswordMessage,
   encodeProtocol2Error,
   encodeSaslInitialResponse,
@@ -68,13 +70,16 @@ describe('messages', () => {
     expect(secretKey.buffer.byteLength).toBe(4);
   });
 
-  it('round-trip password, SASL initial response, BackendKeyData and ErrorResponse', () => {
+  it('round-trip password, SASL initial response, BackendKeyData, ParameterStatus and ErrorResponse', () => {
     expect(decodePasswordMessage(payload(encodePasswordMessage('secret')))).toBe('secret');
     expect(decodeSaslInitialResponse(payload(encodeSaslInitialResponse('SCRAM-SHA-256', Buffer.from('n,,n=,r=x'))))).toEqual({
       mechanism: 'SCRAM-SHA-256',
       data: Buffer.from('n,,n=,r=x'),
     });
     expect(decodeBackendKeyData(payload(encodeBackendKeyData(77, Buffer.from([1, 2, 3, 4]))))).toEqual({ processId: 77, secretKey: Buffer.from([1, 2, 3, 4]) });
+    expect(decodeParameterStatus(payload(encodeParameterStatus('application_name', 'aé')))).toEqual({ name: 'application_name', value: 'aé' });
+    expect(decodeParameterStatus(payload(encodeParameterStatus('TimeZone', '')))).toEqual({ name: 'TimeZone', value: '' });
+    expect(decodeParameterStatus(payload(encodeParameterStatus('', 'x')))).toBeUndefined();
     expect(decodeErrorFields(payload(encodeErrorResponse({ severity: 'FATAL', code: '28000', message: 'm', hint: 'h' })))).toMatchObject({
       S: 'FATAL',
       V: 'FATAL',

@@ -3,6 +3,7 @@ import pg from 'pg';
 import { BrokerFixture } from '../../helpers/broker-fixtures.js';
 import { waitFor } from '../../helpers/wait.js';
 import type { Tunnel, TunnelOptions } from '../../../src/broker/tunnel.js';
+import { blockingAudit, expectNotReadWhileAuditWaits } from '../../helpers/audit-hold.js';
 import type { PoolKeyInfo, PostgresPoolLimits } from '../../../src/broker/postgres/pool/postgres-pool.js';
 import type { PinReason } from '../../../src/broker/postgres/pool/pin-scanner.js';
 import { execa } from 'execa';
@@ -106,6 +107,20 @@ describe('PostgreSQL pooling, transaction mode, against emulated Azure', () => {
       expect(new Set([ra.pid, rb.pid, rc.pid]).size).toBe(1);
     }
     await Promise.all([a.end(), b.end(), c.end()]);
+  });
+
+  it("refuses a startup parameter the server rejects with the server's error, and lends the connection to the next client", async () => {
+    const { tunnel, logins } = await pooled();
+    const error = await client(tunnel, { statement_timeout: 'soon' as unknown as number }).then(
+      () => undefined,
+      (e: Error & { code?: string }) => e,
+    );
+    expect(error?.code).toBe('22023');
+    expect(error?.message).toContain('statement_timeout');
+    const next = await client(tunnel);
+    expect((await next.query("select current_setting('statement_timeout') as t")).rows[0].t).toBe('0');
+    await next.end();
+    expect(logins).toHaveLength(1);
   });
 
   it('refuses a client with 53300 when a transaction holds the only connection for max_client_wait', async () => {
@@ -322,6 +337,17 @@ describe('PostgreSQL pooling, transaction mode, against emulated Azure', () => {
     expect(run.stdout).toMatch(/number of failed transactions: 0 /);
     expect(pins).toEqual([]);
     expect(keyStats(tunnel)!.logins).toBeLessThanOrEqual(2);
+  });
+
+  it('under audit on_failure block, stops reading a client while the audit waits, and reads it again once it has room', async () => {
+    const audit = blockingAudit();
+    const { tunnel } = await pooled({}, { audit: audit.sink });
+    const [held, other] = [await client(tunnel), await client(tunnel)];
+    try {
+      await expectNotReadWhileAuditWaits(audit, held, other);
+    } finally {
+      await Promise.all([held.end(), other.end()]);
+    }
   });
 
   it('answers a malformed message with 08P01 to that client only', async () => {

@@ -7,6 +7,7 @@ import type { PoolLimits } from '../../../src/broker/pool/pool-manager.js';
 import type { PoolKeyInfo } from '../../../src/broker/postgres/pool/postgres-pool.js';
 import { cancelKeyOf, sendCancel } from '../../helpers/pg-raw.js';
 import { createMemoryAuditSink } from '../../../src/broker/audit.js';
+import { blockingAudit, expectNotReadWhileAuditWaits } from '../../helpers/audit-hold.js';
 import { CLOUDS } from '../../../src/azure/clouds.js';
 
 const broker = new BrokerFixture();
@@ -67,6 +68,17 @@ describe('PostgreSQL pooling, session mode, against emulated Azure', () => {
     expect(state.rows[0]).toEqual({ work_mem: '4MB', app: 'client-b', no_temp: true, prepared: 0, listening: 0, own_transaction: true });
     await b.end();
     expect(logins).toHaveLength(1);
+  });
+
+  it('under audit on_failure block, stops reading a session-mode client while the audit waits, and reads it again once it has room', async () => {
+    const audit = blockingAudit();
+    const { tunnel } = await pooled({}, { audit: audit.sink });
+    const [held, other] = [await client(tunnel), await client(tunnel)];
+    try {
+      await expectNotReadWhileAuditWaits(audit, held, other);
+    } finally {
+      await Promise.all([held.end(), other.end()]);
+    }
   });
 
   it('greets a pooled client with ParameterStatus, its own startup parameters and a BackendKeyData', async () => {

@@ -1,6 +1,6 @@
-/** The backend-stream scan behind disconnect_expired: ReadyForQuery at the end of a chunk, at every split. */
+/** The unpooled disconnect_expired boundary: at rest only with everything answered and no transaction open. */
 import { describe, expect, it } from 'vitest';
-import { BoundaryScanner } from '../../../src/broker/postgres/transaction-boundary.js';
+import { postgresBoundary } from '../../../src/broker/postgres/transaction-boundary.js';
 import { encodeReadyForQuery } from '../../../src/broker/postgres/codec/messages.js';
 
 function message(code: string, body: Buffer): Buffer {
@@ -10,26 +10,57 @@ function message(code: string, body: Buffer): Buffer {
   return Buffer.concat([header, body]);
 }
 
+const query = (sql: string): Buffer => message('Q', Buffer.from(`${sql}\0`));
 const commandComplete = message('C', Buffer.from('COMMIT\0'));
 // A DataRow whose bytes look like a ReadyForQuery: only boundaries count.
 const trickyRow = message('D', Buffer.from([0, 1, 0, 0, 0, 5, 0x5a, 0, 0, 0, 5]));
 
-describe('BoundaryScanner', () => {
-  it('reports the status of a ReadyForQuery that ends the bytes, at every split of the stream', () => {
+describe('postgresBoundary', () => {
+  it('is at rest after the login, and after the answer to a query only when it is idle, at every split of the answer', () => {
     for (const status of ['I', 'T', 'E'] as const) {
-      const stream = Buffer.concat([trickyRow, commandComplete, encodeReadyForQuery(status)]);
-      for (let split = 1; split < stream.length; split++) {
-        const scanner = new BoundaryScanner();
-        expect(scanner.push(stream.subarray(0, split))).toBeUndefined();
-        expect(scanner.push(stream.subarray(split))).toBe(status.charCodeAt(0));
+      const answer = Buffer.concat([trickyRow, commandComplete, encodeReadyForQuery(status)]);
+      for (let split = 1; split < answer.length; split++) {
+        const boundary = postgresBoundary(Buffer.alloc(0));
+        expect(boundary.atRest).toBe(true);
+        boundary.fromClient(query('commit'));
+        expect(boundary.atRest).toBe(false);
+        boundary.fromServer(answer.subarray(0, split));
+        expect(boundary.atRest).toBe(false);
+        boundary.fromServer(answer.subarray(split));
+        expect(boundary.atRest).toBe(status === 'I');
       }
     }
   });
 
-  it('reports nothing when more follows the ReadyForQuery or the chunk ends inside a message', () => {
-    const scanner = new BoundaryScanner();
-    expect(scanner.push(Buffer.concat([encodeReadyForQuery('I'), commandComplete]))).toBeUndefined();
-    expect(scanner.push(trickyRow.subarray(0, 7))).toBeUndefined();
-    expect(scanner.push(Buffer.concat([trickyRow.subarray(7), encodeReadyForQuery('I')]))).toBe(0x49);
+  it('is not at rest while the server stream ends inside a message after the ReadyForQuery', () => {
+    const boundary = postgresBoundary(Buffer.alloc(0));
+    boundary.fromClient(query('select 1'));
+    boundary.fromServer(Buffer.concat([encodeReadyForQuery('I'), trickyRow.subarray(0, 7)]));
+    expect(boundary.atRest).toBe(false);
+    boundary.fromServer(trickyRow.subarray(7));
+    expect(boundary.atRest).toBe(true);
+  });
+
+  it('is not at rest while a second pipelined query is in flight, though the first one ended idle', () => {
+    const boundary = postgresBoundary(Buffer.alloc(0));
+    boundary.fromClient(Buffer.concat([query('select 1'), query('select pg_sleep(10)')]));
+    boundary.fromServer(Buffer.concat([trickyRow, commandComplete, encodeReadyForQuery('I')]));
+    expect(boundary.atRest).toBe(false);
+    boundary.fromServer(Buffer.concat([commandComplete, encodeReadyForQuery('I')]));
+    expect(boundary.atRest).toBe(true);
+  });
+
+  it('counts the client bytes read past the login (early) as in flight', () => {
+    const boundary = postgresBoundary(query('select 1'));
+    expect(boundary.atRest).toBe(false);
+    boundary.fromServer(Buffer.concat([commandComplete, encodeReadyForQuery('I')]));
+    expect(boundary.atRest).toBe(true);
+  });
+
+  it('is never at rest again after client bytes it cannot frame', () => {
+    const boundary = postgresBoundary(Buffer.alloc(0));
+    boundary.fromClient(Buffer.from([0x51, 0, 0, 0, 1]));
+    boundary.fromServer(encodeReadyForQuery('I'));
+    expect(boundary.atRest).toBe(false);
   });
 });

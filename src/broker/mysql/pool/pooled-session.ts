@@ -93,6 +93,7 @@ export async function relayPooled(p: PooledClient): Promise<void> {
     relay = pooledRelay(socket, connection, tracker, {
       early,
       tap: commandGate(change),
+      ...(options.audit.queries ? { hold: () => options.audit.wait() } : {}),
       ...(expiry ? { expiry } : {}),
       atRest: () => tracker.idle && !tracker.inTransaction,
       malformed: (message) => encodePacket(0, encodeErr({ code: NetErrorCode.ReadError, sqlState: PROTOCOL_ERROR_SQLSTATE, message: `Got an error reading communication packets: ${message}` })),
@@ -139,6 +140,7 @@ async function relayTransactions(p: PooledClient): Promise<void> {
     early,
     capabilities: p.login.capabilities,
     tap: commandGate(change),
+    ...(options.audit.queries ? { hold: () => options.audit.wait() } : {}),
     acquire: async () => {
       const fresh = await tokenFor(options, leaving.signal);
       return pool.acquire({ ...p.login, user: loginUser }, fresh, leaving.signal).catch((error: unknown) => {

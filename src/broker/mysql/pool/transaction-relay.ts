@@ -11,7 +11,7 @@
  */
 import type { Socket } from 'node:net';
 import type { PooledExpiry } from '../../expiry-watch.js';
-import type { RelayTap } from '../../relay.js';
+import { clientHold, type RelayHold, type RelayTap } from '../../relay.js';
 import type { Lease } from '../../pool/pool-manager.js';
 import { Command, decodeQuery } from '../codec/commands.js';
 import { encodePacket } from '../codec/packets.js';
@@ -32,6 +32,8 @@ export interface TransactionRelayOptions {
   capabilities: number;
   /** The session's command gate (audit, KILL translation, COM_CHANGE_USER). */
   tap?: RelayTap;
+  /** Under `broker.audit.on_failure: block`: the client is not read while the audit waits (see relay()). */
+  hold?: RelayHold;
   /** A connection of the client's key; rejects with the ERR the client gets. */
   acquire(): Promise<Lease<MySqlServerConnection>>;
   /** Back to the pool between transactions (no reset: nothing of the client's is left on it). */
@@ -117,8 +119,9 @@ export function transactionRelay(o: TransactionRelayOptions): TransactionRelay {
     resolveDone({ ...result, tracker, ...(holding ? { lease: holding } : {}) });
   };
 
+  const audit = clientHold(client, o.hold, () => !finished && !attaching && !lease?.connection.socket.writableNeedDrain);
   const resumeClient = (): void => {
-    client.resume();
+    if (!audit.held) client.resume();
   };
   const resumeServer = (): void => {
     lease?.connection.socket.resume();
@@ -235,7 +238,7 @@ export function transactionRelay(o: TransactionRelayOptions): TransactionRelay {
     o.onAttach(undefined);
     o.giveBack(free);
     // Paused for the connection's backpressure, whose drain it no longer hears.
-    client.resume();
+    if (!audit.held) client.resume();
   }
 
   /** Sends what waits to the attached connection, attaching one first. */
@@ -249,7 +252,7 @@ export function transactionRelay(o: TransactionRelayOptions): TransactionRelay {
       client.pause();
       attach().then(
         () => {
-          client.resume();
+          if (!audit.held) client.resume();
           pump();
         },
         (error: unknown) => {
@@ -283,6 +286,7 @@ export function transactionRelay(o: TransactionRelayOptions): TransactionRelay {
     if (finished) return;
     for (const part of Buffer.isBuffer(passed) ? [passed] : passed) if (part.length > 0) pending.push(part);
     pump();
+    if (filter && !finished) audit.after();
   };
   client.on('error', (e) => end({ error: `client: ${e.message}`, serverBroken: false }));
   client.on('close', () => end({ serverBroken: false }));
@@ -291,7 +295,7 @@ export function transactionRelay(o: TransactionRelayOptions): TransactionRelay {
   client.on('data', fromClient);
   o.expiry?.whenExpired(cutIfExpired);
   if (o.early.length > 0) fromClient(o.early);
-  client.resume();
+  if (!audit.held) client.resume();
 
   return {
     done,

@@ -180,6 +180,12 @@ export function encodeParameterStatus(name: string, value: string): Buffer {
   return encodeMessage(BackendCode.ParameterStatus, cstring(name), cstring(value));
 }
 
+/** A ParameterStatus payload (name, value); undefined when it names nothing. */
+export function decodeParameterStatus(payload: Buffer): { name: string; value: string } | undefined {
+  const [name, value] = payload.toString('utf8').split('\0');
+  return name ? { name, value: value ?? '' } : undefined;
+}
+
 /** ReadyForQuery with the transaction status: I idle, T in a transaction, E in a failed one. */
 export function encodeReadyForQuery(status: 'I' | 'T' | 'E'): Buffer {
   return encodeMessage(BackendCode.ReadyForQuery, Buffer.from(status, 'latin1'));

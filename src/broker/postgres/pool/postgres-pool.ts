@@ -11,10 +11,10 @@
  */
 import { createHash } from 'node:crypto';
 import { decodeTokenClaims } from '../../../azure/token-claims.js';
-import type { PoolConfig } from '../../../config/schema.js';
+import { POOL_DEFAULTS, type PoolConfig } from '../../../config/schema.js';
 import type { UpstreamTarget } from '../../target.js';
 import { encodeMessage } from '../codec/frames.js';
-import { loginUpstream } from '../upstream.js';
+import { PgUpstreamRefused, loginUpstream } from '../upstream.js';
 import { GreetingCache, greetingSignature, type GreetingSignature } from './greeting-cache.js';
 import { PoolManager, systemClock, type Clock, type KeyStats, type Lease, type PoolLimits } from '../../pool/pool-manager.js';
 import type { PinReason } from './pin-scanner.js';
@@ -25,8 +25,8 @@ import { watchIdle } from '../../pool/connection-watch.js';
 
 export type PoolMode = 'session' | 'transaction';
 
-/** Server-side prepared statements kept per connection in transaction mode (PgBouncer's default too). */
-export const DEFAULT_MAX_PREPARED_STATEMENTS = 200;
+/** Server-side prepared statements kept per connection in transaction mode (PgBouncer's default too), when the limits leave it out. */
+export const DEFAULT_MAX_PREPARED_STATEMENTS = POOL_DEFAULTS.max_prepared_statements;
 
 export interface PostgresPoolLimits extends PoolLimits {
   /** @default 'session' */
@@ -41,8 +41,11 @@ export type PostgresKeyStats = KeyStatsWithClients<PoolKeyInfo>;
 /** One client's membership of the pool, for its whole session. */
 export interface PoolMember {
   readonly info: PoolKeyInfo;
-  /** A server connection of the client's key, its parameters made the client's `settings`. */
-  acquire(settings: Record<string, string>, signal?: AbortSignal): Promise<AcquiredConnection>;
+  /**
+   * A server connection of the client's key, its parameters made the client's `settings`; rejects
+   * with PgUpstreamRefused when the server refuses one of them (the connection goes back idle).
+   */
+  acquire(settings: Record<string, string>, signal?: AbortSignal): Promise<Lease<ServerConnection>>;
   /**
    * Transaction mode: the ParameterStatus values to greet the client with when a connection of its
    * key reported them for these settings before (greeting-cache.ts); undefined: borrow one.
@@ -51,12 +54,6 @@ export interface PoolMember {
   /** The client keeps its connection from now on (counted once per client). */
   pin(reason: PinReason): void;
   leave(): void;
-}
-
-export interface AcquiredConnection {
-  lease: Lease<ServerConnection>;
-  /** The server's error when it refused one of the client's parameters (the connection is usable and must be released). */
-  refused?: Record<string, string>;
 }
 
 export interface PoolKeyInfo {
@@ -138,13 +135,17 @@ export class PostgresPool {
           lease.release(false);
           throw error;
         }
-        if (applied?.error) return { lease, refused: applied.error };
+        if (applied?.error) {
+          // One query that failed changed nothing: the connection is as usable as before.
+          this.releaseIdle(lease);
+          throw new PgUpstreamRefused({ ...applied.error, S: 'FATAL' }, Buffer.alloc(0));
+        }
         const mine = derive(settings);
         if (this.mode === 'transaction' && mine.signature && (lease.fresh || !mine.remembered)) {
           if (lease.fresh || !this.greetings.has(key, mine.signature)) this.greetings.remember(key, mine.signature, lease.connection.parameters);
           mine.remembered = true;
         }
-        return { lease };
+        return lease;
       },
       knownGreeting: (settings) => {
         const signature = derive(settings).signature;
@@ -241,7 +242,7 @@ export function identityOf(token: string): string {
 export function poolLimits(config: PoolConfig): PostgresPoolLimits {
   return {
     mode: config.mode,
-    maxPreparedStatements: config.max_prepared_statements ?? DEFAULT_MAX_PREPARED_STATEMENTS,
+    maxPreparedStatements: config.max_prepared_statements,
     maxServerConnections: config.max_server_connections,
     minIdle: config.min_idle,
     idleTimeoutMs: Math.round(config.idle_timeout * 1_000),

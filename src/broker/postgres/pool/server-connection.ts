@@ -7,7 +7,7 @@ import type { TLSSocket } from 'node:tls';
 import { WireReader } from '../../wire-reader.js';
 import { FrameDecoder } from '../codec/frame-decoder.js';
 import { encodeMessage, cstring } from '../codec/frames.js';
-import { BackendCode, decodeErrorFields } from '../codec/messages.js';
+import { BackendCode, decodeErrorFields, decodeParameterStatus } from '../codec/messages.js';
 import type { UpstreamSession } from '../upstream.js';
 import type { TransactionStatus } from './session-tracker.js';
 import { watchBroken } from '../../pool/connection-watch.js';
@@ -44,9 +44,8 @@ export interface OwnQueryResult {
 export function serverConnection(session: UpstreamSession, onBroken: (connection: ServerConnection) => void): ServerConnection {
   const parameters = new Map<string, string>();
   for (const frame of session.greeting) {
-    if (frame[0] !== BackendCode.ParameterStatus) continue;
-    const [name, value] = frame.subarray(5).toString('utf8').split('\0');
-    if (name) parameters.set(name, value ?? '');
+    const status = frame[0] === BackendCode.ParameterStatus ? decodeParameterStatus(frame.subarray(5)) : undefined;
+    if (status) parameters.set(status.name, status.value);
   }
   const connection: ServerConnection = { socket: session.socket, backendKey: session.backendKey, parameters, settings: new Map(), prepared: new Map(), broken: session.rest.length > 0 };
   return watchBroken(connection, onBroken);
@@ -66,8 +65,8 @@ export async function runOwnQuery(connection: ServerConnection, sql: string): Pr
       const frame = await reader.read((decoder) => decoder.next(), deadline);
       if (frame.code === BackendCode.ErrorResponse) error ??= decodeErrorFields(frame.payload);
       else if (frame.code === BackendCode.ParameterStatus) {
-        const [name, value] = frame.payload.toString('utf8').split('\0');
-        if (name) connection.parameters.set(name, value ?? '');
+        const status = decodeParameterStatus(frame.payload);
+        if (status) connection.parameters.set(status.name, status.value);
       } else if (frame.code === BackendCode.ReadyForQuery) {
         const status = String.fromCharCode(frame.payload[0] ?? 0) as TransactionStatus;
         return { status, ...(error ? { error } : {}) };
@@ -87,7 +86,6 @@ export async function runOwnQuery(connection: ServerConnection, sql: string): Pr
 export async function applySettings(connection: ServerConnection, target: ReadonlyMap<string, string>): Promise<OwnQueryResult | undefined> {
   if (sameSettings(connection.settings, target)) return undefined;
   const statements = settingsDifference(connection.settings, target);
-  if (statements.length === 0) return undefined;
   const result = await runOwnQuery(connection, statements.join('; '));
   if (result.error === undefined) {
     connection.settings.clear();
@@ -125,6 +123,6 @@ function quoteIdentifier(name: string): string {
 }
 
 /** An E'' literal: right whatever standard_conforming_strings says. */
-export function quoteLiteral(text: string): string {
+function quoteLiteral(text: string): string {
   return `E'${text.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
 }

@@ -9,7 +9,7 @@
  */
 import { FrameDecoder } from '../codec/frame-decoder.js';
 import { HEADER_LENGTH } from '../codec/frames.js';
-import { BackendCode, FrontendCode } from '../codec/messages.js';
+import { BackendCode, FrontendCode, decodeParameterStatus } from '../codec/messages.js';
 
 const SYNC = 0x53; // S
 const SERVER_HEAD_LENGTH = 4096;
@@ -69,8 +69,8 @@ export class SessionTracker {
         this.owed = Math.max(0, this.owed - 1);
         this.status = String.fromCharCode(frame.payload[0] ?? 0x49) as TransactionStatus;
       } else if (frame.code === BackendCode.ParameterStatus && frame.payload.length === frame.length) {
-        const [name, value] = frame.payload.toString('utf8').split('\0');
-        if (name) this.parameters.set(name, value ?? '');
+        const status = decodeParameterStatus(frame.payload);
+        if (status) this.parameters.set(status.name, status.value);
       }
     }
   }

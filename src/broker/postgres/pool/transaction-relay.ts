@@ -18,7 +18,7 @@
 import type { Socket } from 'node:net';
 import { errorMessage } from '../../../errors.js';
 import type { PooledExpiry } from '../../expiry-watch.js';
-import type { RelayTap } from '../../relay.js';
+import { clientHold, type RelayHold, type RelayTap } from '../../relay.js';
 import { encodeMessage, type Frame } from '../codec/frames.js';
 import { FrontendCode, decodeParse, decodeQuery, encodeErrorResponse } from '../codec/messages.js';
 import { ClientStream, type ClientPiece } from './client-stream.js';
@@ -41,6 +41,8 @@ export interface TransactionRelayOptions {
   /** Client bytes read past the login. */
   early: Buffer;
   tap?: RelayTap;
+  /** Under `broker.audit.on_failure: block`: the client is not read while the audit waits (see relay()). */
+  hold?: RelayHold;
   /** A server connection with the client's parameters; rejects with the ErrorResponse to send the client. */
   attach(signal: AbortSignal): Promise<Lease<ServerConnection>>;
   /** Back to the pool between transactions (nothing to reset). */
@@ -118,8 +120,9 @@ export function transactionRelay(options: TransactionRelayOptions): Promise<{ er
       options.onAttached?.(undefined);
     }
 
+    const audit = clientHold(client, options.hold, () => !done && !attaching && !(lease && upstream().writableNeedDrain));
     const resumeClient = (): void => {
-      if (!attaching) client.resume();
+      if (!attaching && !audit.held) client.resume();
     };
     const resumeServer = (): void => {
       if (lease) upstream().resume();
@@ -184,6 +187,7 @@ export function transactionRelay(options: TransactionRelayOptions): Promise<{ er
       }
       if (lease && !attaching) flush();
       else if (pending.length > 0 && !attaching) void attach();
+      if (filter && !done) audit.after();
     }
 
     async function attach(): Promise<void> {
@@ -229,7 +233,7 @@ export function transactionRelay(options: TransactionRelayOptions): Promise<{ er
         return;
       }
       attaching = false;
-      if (flush()) client.resume();
+      if (flush() && !audit.held) client.resume();
     }
 
     /** Scans and maps one client message for the attached connection, into the outbox; CopyData bytes go as they are. */
@@ -288,6 +292,6 @@ export function transactionRelay(options: TransactionRelayOptions): Promise<{ er
       return;
     }
     if (options.early.length > 0) fromClient(options.early);
-    client.resume();
+    if (!audit.held) client.resume();
   });
 }
