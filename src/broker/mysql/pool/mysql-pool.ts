@@ -174,7 +174,7 @@ export class MySqlPool {
     }
     // No database to go back to (a client's USE would stay), or a server without the command.
     const token = await getToken();
-    await changeUserUpstream(
+    const { rest } = await changeUserUpstream(
       connection.socket,
       connection.greeting,
       this.target,
@@ -182,7 +182,9 @@ export class MySqlPool {
       token,
       connection.capabilities,
     );
-    return true;
+    // Bytes after the OK that nobody asked for: the connection is not at rest (as runOwnCommand judges).
+    if (rest.length > 0) connection.broken = true;
+    return rest.length === 0;
   }
 
   private closeConnection(connection: MySqlServerConnection): void {
