@@ -67,8 +67,15 @@ export class CommandGate {
     private readonly rewrite?: QueryRewrite,
   ) {
     this.reportCommands = headLength > 0;
-    // Intercepted commands are small and kept whole; the cap is the largest max_allowed_packet.
-    this.decoder = new PacketDecoder({ headLength: Math.max(INTERCEPTED_HEAD_LENGTH, headLength) });
+    // Only intercepted and inspected commands need their payload; the rest their command byte, or the audit's head.
+    // The cap is the largest max_allowed_packet.
+    const forwardedHead = Math.max(1, headLength);
+    this.decoder = new PacketDecoder({
+      headLength: (sequenceId, length, first) => {
+        const decision = this.decide(this.isCommand(sequenceId), first, length);
+        return decision === 'intercept' ? INTERCEPTED_HEAD_LENGTH : decision === 'inspect' ? MAX_KILL_PACKET : forwardedHead;
+      },
+    });
   }
 
   /** Throws MySqlProtocolError on bad framing; the session ends then. */
