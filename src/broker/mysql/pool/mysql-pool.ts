@@ -38,6 +38,12 @@ export type MySqlPoolEvents = PoolEvents;
 /** How a client logs in: the key's parts beyond the identity, and what a new connection's login sends. */
 export type MySqlPoolLogin = UpstreamLogin;
 
+interface MySqlPoolMember {
+  acquire(token: string, signal?: AbortSignal): Promise<Lease<MySqlServerConnection>>;
+  pin(reason: string): void;
+  leave(): void;
+}
+
 const SWEEP_INTERVAL_MS = 1_000;
 const ER_UNKNOWN_COM_ERROR = 1047;
 const QUIT = Buffer.from([Command.Quit]);
@@ -81,6 +87,10 @@ export class MySqlPool {
    */
   async acquire(login: MySqlPoolLogin, token: string, signal?: AbortSignal): Promise<Lease<MySqlServerConnection>> {
     const { key, info } = this.keyOf(login, token);
+    return this.acquireKeyed(key, info, login, token, signal);
+  }
+
+  private async acquireKeyed(key: string, info: PoolKeyInfo, login: MySqlPoolLogin, token: string, signal: AbortSignal | undefined): Promise<Lease<MySqlServerConnection>> {
     const lease = await this.manager.acquire(key, info, () => this.open(login, token, info, signal), signal);
     this.unwatch.get(lease.connection)?.();
     this.unwatch.delete(lease.connection);
@@ -114,11 +124,16 @@ export class MySqlPool {
     lease.release(reusable);
   }
 
-  /** A client joins for its session (counted as connected until it leaves); `pin` reports its pin once. */
-  join(login: MySqlPoolLogin, token: string): { pin(reason: string): void; leave(): void } {
+  /**
+   * A client joins for its session (counted as connected until it leaves); `pin` reports its pin
+   * once. `acquire` is the pool's for the key worked out here once (a transaction-mode client
+   * acquires per transaction), `token` logging in a new connection.
+   */
+  join(login: MySqlPoolLogin, token: string): MySqlPoolMember {
     const { key, info } = this.keyOf(login, token);
     const membership = this.members.join(key, info);
     return {
+      acquire: (fresh, signal) => this.acquireKeyed(key, info, login, fresh, signal),
       pin: (reason) => {
         if (membership.pin()) this.events.onPin?.(info, reason);
       },

@@ -141,7 +141,7 @@ async function relayTransactions(p: PooledClient): Promise<void> {
     tap: commandGate(change),
     acquire: async () => {
       const fresh = await tokenFor(options, leaving.signal);
-      return pool.acquire({ ...p.login, user: loginUser }, fresh, leaving.signal).catch((error: unknown) => {
+      return member.acquire(fresh, leaving.signal).catch((error: unknown) => {
         throw acquireFailure(pool, loginUser, error);
       });
     },
