@@ -16,9 +16,7 @@ import { upstreamLoginUser } from '../../target.js';
 import { PoolClosed, PoolWaitTimeout, type Lease } from '../../pool/pool-manager.js';
 import type { ChangeUserContext } from '../change-user.js';
 import { ServerStatus } from '../codec/constants.js';
-import { encodeErr, encodeOk } from '../codec/responses.js';
-import { encodePacket } from '../codec/packets.js';
-import { NetErrorCode, PROTOCOL_ERROR_SQLSTATE } from '../codec/protocol-error.js';
+import { encodeOk } from '../codec/responses.js';
 import { connectionIds } from '../connection-ids.js';
 import type { PacketLeg } from '../packet-leg.js';
 import { commandGate } from '../session-gate.js';
@@ -95,7 +93,6 @@ export async function relayPooled(p: PooledClient): Promise<void> {
       tap: commandGate(change),
       ...(expiry ? { expiry } : {}),
       atRest: () => tracker.idle && !tracker.inTransaction,
-      malformed: (message) => encodePacket(0, encodeErr({ code: NetErrorCode.ReadError, sqlState: PROTOCOL_ERROR_SQLSTATE, message: `Got an error reading communication packets: ${message}` })),
     });
     result = await relay.done;
     ended(p, result.error, expiry);
