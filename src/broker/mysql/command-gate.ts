@@ -27,7 +27,7 @@ export type GateEvent =
    */
   | { type: 'intercepted'; command: Command; payload: Buffer; length: number; lastSequenceId: number };
 
-export interface GateResult {
+interface GateResult {
   /** Bytes to pass to the server, in order (views into the pushed chunk where possible). */
   forward: Buffer[];
   events: GateEvent[];
@@ -38,7 +38,7 @@ export interface GateResult {
 type Decision = 'forward' | 'intercept' | 'inspect';
 
 /** A short COM_QUERY's payload as it should reach the server, or undefined to pass it as it came. */
-export type QueryRewrite = (payload: Buffer) => Buffer | undefined;
+type QueryRewrite = (payload: Buffer) => Buffer | undefined;
 
 const COMMAND_OFFSET = PACKET_HEADER_LENGTH;
 /**

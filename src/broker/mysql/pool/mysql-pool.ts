@@ -17,7 +17,7 @@
  */
 import type { UpstreamTarget } from '../../target.js';
 import { DEFAULT_MAX_PREPARED_STATEMENTS, identityOf, type PoolEvents, type PoolKeyInfo, type PoolMode, type PostgresPoolLimits } from '../../postgres/pool/postgres-pool.js';
-import { PoolManager, systemClock, type Clock, type Lease, type PoolLimits } from '../../pool/pool-manager.js';
+import { PoolManager, systemClock, type Clock, type Lease } from '../../pool/pool-manager.js';
 import { PoolMembers, type KeyStatsWithClients } from '../../pool/pool-members.js';
 import { capabilitiesLacking } from '../client-login.js';
 import { Command } from '../codec/commands.js';
@@ -33,10 +33,10 @@ import { watchIdle } from '../../pool/connection-watch.js';
 
 export type { PoolKeyInfo };
 
-export type MySqlPoolEvents = PoolEvents;
+type MySqlPoolEvents = PoolEvents;
 
 /** How a client logs in: the key's parts beyond the identity, and what a new connection's login sends. */
-export type MySqlPoolLogin = UpstreamLogin;
+type MySqlPoolLogin = UpstreamLogin;
 
 interface MySqlPoolMember {
   acquire(token: string, signal?: AbortSignal): Promise<Lease<MySqlServerConnection>>;

@@ -35,7 +35,7 @@ const TOO_MANY_CONNECTIONS = 1040;
 /** ER_SERVER_SHUTDOWN */
 const SERVER_SHUTDOWN = 1053;
 
-export interface PooledClient {
+interface PooledClient {
   options: SessionOptions;
   pool: MySqlPool;
   client: PacketLeg;

@@ -27,7 +27,7 @@ export type PinReason =
   | 'unscanned'
   | 'command';
 
-export interface QueryVerdict {
+interface QueryVerdict {
   pin?: PinReason;
   /** `SET TRANSACTION …` (next transaction only): keep the connection through the next transaction. */
   holdForNextTransaction: boolean;

@@ -32,14 +32,14 @@ export interface ConnectionStatements {
 }
 
 /** What the relay knows of the exchange when client bytes come. */
-export interface ExchangeState {
+interface ExchangeState {
   /** Every command sent was answered. */
   idle: boolean;
   /** The client is sending LOCAL INFILE data. */
   infile: boolean;
 }
 
-export interface Mapped {
+interface Mapped {
   toServer: Buffer[];
   toClient: Buffer[];
 }
