@@ -43,7 +43,7 @@ export interface ChangeUserContext {
   holdUpstream(): Promise<() => void>;
 }
 
-export interface ChangeUserOutcome {
+interface ChangeUserOutcome {
   /** Client bytes that came after the change: gate them as usual. */
   rest: Buffer;
   /** The session cannot go on (the server refused or broke off); its ERR, if any, is sent. */

@@ -27,7 +27,7 @@ export type GateEvent =
    */
   | { type: 'intercepted'; command: Command; payload: Buffer; length: number; lastSequenceId: number };
 
-export interface GateResult {
+interface GateResult {
   /** Bytes to pass to the server, in order (views into the pushed chunk where possible). */
   forward: Buffer[];
   events: GateEvent[];
@@ -38,7 +38,7 @@ export interface GateResult {
 type Decision = 'forward' | 'intercept' | 'inspect';
 
 /** A short COM_QUERY's payload as it should reach the server, or undefined to pass it as it came. */
-export type QueryRewrite = (payload: Buffer) => Buffer | undefined;
+type QueryRewrite = (payload: Buffer) => Buffer | undefined;
 
 const COMMAND_OFFSET = PACKET_HEADER_LENGTH;
 /**
@@ -67,8 +67,15 @@ export class CommandGate {
     private readonly rewrite?: QueryRewrite,
   ) {
     this.reportCommands = headLength > 0;
-    // Intercepted commands are small and kept whole; the cap is the largest max_allowed_packet.
-    this.decoder = new PacketDecoder({ headLength: Math.max(INTERCEPTED_HEAD_LENGTH, headLength) });
+    // Only intercepted and inspected commands need their payload; the rest their command byte, or the audit's head.
+    // The cap is the largest max_allowed_packet.
+    const forwardedHead = Math.max(1, headLength);
+    this.decoder = new PacketDecoder({
+      headLength: (sequenceId, length, first) => {
+        const decision = this.decide(this.isCommand(sequenceId), first, length);
+        return decision === 'intercept' ? INTERCEPTED_HEAD_LENGTH : decision === 'inspect' ? MAX_KILL_PACKET : forwardedHead;
+      },
+    });
   }
 
   /** Throws MySqlProtocolError on bad framing; the session ends then. */

@@ -130,7 +130,7 @@ export async function loginUpstream(connection: UpstreamConnection, target: Upst
   }
 }
 
-export interface UpstreamChange {
+interface UpstreamChange {
   /** The mapped user (`user@server` on single servers). */
   user: string;
   database: string;

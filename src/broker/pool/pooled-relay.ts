@@ -29,8 +29,11 @@ export interface PooledRelayOptions {
   expiry?: PooledExpiry;
   /** Every request answered, outside a transaction: where an expired session may be cut. */
   atRest(): boolean;
-  /** What the client is sent last when its bytes cannot be framed. */
-  malformed(message: string): Buffer;
+  /**
+   * What the client is sent last when the tracker cannot frame its bytes; without it (a tracker
+   * that never throws) the client is closed without a farewell.
+   */
+  malformed?(message: string): Buffer;
 }
 
 export interface PooledRelayResult {
@@ -101,7 +104,7 @@ export function pooledRelay(client: Socket, server: { readonly socket: Socket; r
       }
     } catch (error) {
       // What the server already has may end in half a message: the connection is not reused.
-      end({ error: `client sent a malformed message: ${errorMessage(error)}`, serverBroken: true }, o.malformed(errorMessage(error)));
+      end({ error: `client sent a malformed message: ${errorMessage(error)}`, serverBroken: true }, o.malformed?.(errorMessage(error)));
       return;
     }
     if (tracker.terminated) end({ serverBroken: false });

@@ -79,8 +79,21 @@ describe('CommandGate', () => {
     for (let at = 0; at < packet.length; at += 65_536) chunks.push(packet.subarray(at, at + 65_536));
     const result = run(gate, chunks);
     expect(result.forwarded.equals(packet)).toBe(true);
-    // At least INTERCEPTED_HEAD_LENGTH bytes are kept, so an intercepted command arrives whole.
-    expect(result.events).toEqual([{ type: 'command', head: comQuery(sql, 0).subarray(0, INTERCEPTED_HEAD_LENGTH), length: sql.length + 1 }]);
+    // Only the audit's head is kept of a forwarded command (intercepted ones get INTERCEPTED_HEAD_LENGTH).
+    expect(result.events).toEqual([{ type: 'command', head: comQuery(sql, 0).subarray(0, 16), length: sql.length + 1 }]);
+  });
+
+  it('keeps no more of a split forwarded command than the audit asks, and an intercepted one whole', () => {
+    const sql = `select '${'x'.repeat(10_000)}'`;
+    const attributes = Buffer.alloc(INTERCEPTED_HEAD_LENGTH - 100, 0x61);
+    const bigChangeUser = encodePacket(0, Buffer.concat([Buffer.from([Command.ChangeUser]), attributes]));
+    const input = Buffer.concat([query(sql), bigChangeUser]);
+    const chunks: Buffer[] = [];
+    for (let at = 0; at < input.length; at += 1000) chunks.push(input.subarray(at, at + 1000));
+    const result = run(new CommandGate(8), chunks);
+    expect(result.events[0]).toEqual({ type: 'command', head: comQuery(sql, 0).subarray(0, 8), length: sql.length + 1 });
+    const intercepted = result.events[1];
+    expect(intercepted?.type === 'intercepted' && intercepted.payload.equals(bigChangeUser.subarray(4))).toBe(true);
   });
 
   it('does not take LOCAL INFILE data whose sequence ids wrap to 0 for a command', () => {

@@ -69,4 +69,37 @@ describe('mysqlBoundary', () => {
     early.fromServer(packets(ok(IDLE)));
     expect(early.atRest).toBe(true);
   });
+
+  it('follows a cursor: the execute is answered at the columns\' EOF, each COM_STMT_FETCH by its rows', () => {
+    const tracker = mysqlBoundary(0, 0, Buffer.alloc(0));
+    const execute = Buffer.from([0x17, 1, 0, 0, 0, 0x01, 1, 0, 0, 0]); // CURSOR_TYPE_READ_ONLY, no parameters
+    tracker.fromClient(encodePacket(0, execute));
+    tracker.fromServer(packets(Buffer.from([1]), column, eof(IDLE | ServerStatus.CursorExists)));
+    expect(tracker.atRest).toBe(true);
+    for (let i = 0; i < 2; i++) {
+      tracker.fromClient(encodePacket(0, Buffer.from([0x1c, 1, 0, 0, 0, 1, 0, 0, 0])));
+      expect(tracker.atRest).toBe(false);
+      tracker.fromServer(packets(Buffer.from([0x00, 0x00, 0x01]), eof(IDLE | ServerStatus.CursorExists)));
+      expect(tracker.atRest).toBe(true);
+    }
+  });
+
+  it('reads the status after two 9-byte lengths in an OK, follows MariaDB bulk execute and result sets without metadata', () => {
+    const longOk = Buffer.concat([Buffer.from([0x00, 0xfe]), Buffer.alloc(8, 1), Buffer.from([0xfe]), Buffer.alloc(8, 1), Buffer.from([IN_TRANS & 0xff, IN_TRANS >> 8, 0, 0])]);
+    expect(run(DEPRECATE, query('insert'), packets(longOk), 1)).toEqual({ busy: false, middle: false, after: false });
+    const bulk = encodePacket(0, Buffer.from([0xfa, 1, 0, 0, 0, 0, 0]));
+    expect(run(DEPRECATE, bulk, packets(ok(IDLE)), 1)).toEqual({ busy: false, middle: false, after: true });
+    const noMetadata = packets(Buffer.from([1, 0]), ...rows, ok(IDLE, 0xfe));
+    expect(run(DEPRECATE | Capability.OptionalResultsetMetadata, query('select'), noMetadata, 2)).toEqual({ busy: false, middle: false, after: true });
+  });
+
+  it('takes COM_CHANGE_USER and the client\'s auth packets after it as answered by azdb, not the server', () => {
+    const tracker = mysqlBoundary(DEPRECATE, 0, Buffer.alloc(0));
+    tracker.fromClient(encodePacket(0, Buffer.from([0x11, 0x72, 0, 0])));
+    tracker.fromClient(encodePacket(3, Buffer.from('token')));
+    expect(tracker.atRest).toBe(true);
+    tracker.fromClient(query('select 1'));
+    tracker.fromServer(packets(ok(IDLE)));
+    expect(tracker.atRest).toBe(true);
+  });
 });

@@ -39,15 +39,21 @@ export interface Packet {
 export interface PacketDecoderOptions {
   /** Cap on a logical packet; a longer one is ER_NET_PACKET_TOO_LARGE. @default MAX_ALLOWED_PACKET_LIMIT (1 GiB, the largest max_allowed_packet) */
   maxPacketLength?: number;
-  /** Payload bytes kept of each packet; the rest is skipped. @default all */
-  headLength?: number;
+  /**
+   * Payload bytes kept of each packet; the rest is skipped. A function decides per packet from its
+   * first header and first payload byte (undefined when empty). @default all
+   */
+  headLength?: number | HeadLength;
 }
+
+/** The payload bytes to keep of a packet: `length` is its first physical packet's. */
+export type HeadLength = (sequenceId: number, length: number, first: number | undefined) => number;
 
 const EMPTY: Buffer = Buffer.alloc(0);
 
 export class PacketDecoder {
   private readonly maxPacketLength: number;
-  private readonly headLength: number;
+  private readonly headLength: HeadLength;
 
   /** The chunk being decoded and how far. */
   private input: Buffer = EMPTY;
@@ -64,16 +70,21 @@ export class PacketDecoder {
   private partsLength = 0;
   /** Whether bytes of it were skipped (beyond the head). */
   private skipped = false;
+  /** Its head length, once its first payload byte was seen. */
+  private head: number | undefined;
   /** Its physical packet in progress: length, kept bytes, payload bytes still to come. */
   private inPhysical = false;
   private physicalLength = 0;
   private body: Buffer | undefined;
+  /** Whether `body` was sized yet (waits for the packet's first payload byte). */
+  private bodySized = false;
   private bodyFill = 0;
   private remaining = 0;
 
   constructor(options: PacketDecoderOptions = {}) {
     this.maxPacketLength = options.maxPacketLength ?? MAX_ALLOWED_PACKET_LIMIT;
-    this.headLength = options.headLength ?? Infinity;
+    const head = options.headLength ?? Infinity;
+    this.headLength = typeof head === 'number' ? () => head : head;
   }
 
   /** Where decoding stands in the last pushed chunk: the end of the packet `next` last returned. */
@@ -114,7 +125,8 @@ export class PacketDecoder {
             // Whole within the chunk: a view, nothing copied.
             const start = this.offset;
             this.offset += length;
-            return { sequenceId, lastSequenceId: sequenceId, length, payload: input.subarray(start, start + Math.min(length, this.headLength)) };
+            const head = this.headLength(sequenceId, length, input[start]);
+            return { sequenceId, lastSequenceId: sequenceId, length, payload: input.subarray(start, start + Math.min(length, head)) };
           }
           this.started = true;
           this.firstSequenceId = sequenceId;
@@ -125,15 +137,22 @@ export class PacketDecoder {
         this.lastSequenceId = sequenceId;
         this.length += length;
         if (this.length > this.maxPacketLength) throw packetTooLargeError(this.maxPacketLength);
-        const keep = Math.min(length, this.headLength - this.partsLength);
-        if (keep < length) this.skipped = true;
         this.inPhysical = true;
         this.physicalLength = length;
-        this.body = keep > 0 ? Buffer.allocUnsafe(keep) : undefined;
+        this.body = undefined;
+        this.bodySized = false;
         this.bodyFill = 0;
         this.remaining = length;
       }
       const n = Math.min(this.remaining, input.length - this.offset);
+      if (!this.bodySized && (n > 0 || this.remaining === 0)) {
+        // A started packet's first physical packet is never empty, so its first byte decides the head.
+        this.head ??= this.headLength(this.firstSequenceId, this.physicalLength, input[this.offset]);
+        const keep = Math.min(this.physicalLength, this.head - this.partsLength);
+        if (keep < this.physicalLength) this.skipped = true;
+        this.body = keep > 0 ? Buffer.allocUnsafe(keep) : undefined;
+        this.bodySized = true;
+      }
       const body = this.body;
       if (body !== undefined && this.bodyFill < body.length) {
         this.bodyFill += input.copy(body, this.bodyFill, this.offset, this.offset + Math.min(n, body.length - this.bodyFill));
@@ -156,6 +175,7 @@ export class PacketDecoder {
       this.partsLength = 0;
       this.started = false;
       this.skipped = false;
+      this.head = undefined;
       return packet;
     }
   }
@@ -183,6 +203,7 @@ export class PacketDecoder {
     this.started = false;
     this.inPhysical = false;
     this.skipped = false;
+    this.head = undefined;
     this.parts.length = 0;
     this.partsLength = 0;
     this.body = undefined;

@@ -10,17 +10,25 @@
  * connection. Pure: no sockets.
  *
  * The pooled greeting never offers MariaDB's metadata caching nor MySQL's optional result set
- * metadata, so a result set always starts with its column count and all its column definitions.
+ * metadata; an unpooled session's may (`mariadbCapabilities`, the capabilities agreed), and then a
+ * result set's column count says whether column definitions follow.
  */
 import { Command } from '../codec/commands.js';
-import { Capability, ServerStatus, hasCapability } from '../codec/constants.js';
+import { Capability, MariaDbCapability, ServerStatus, hasCapability } from '../codec/constants.js';
 import { PacketDecoder, type Packet } from '../codec/packet-decoder.js';
 import { MAX_PHYSICAL_PAYLOAD, PACKET_HEADER_LENGTH } from '../codec/packets.js';
 import { ResponseHeader } from '../codec/responses.js';
 import { MySqlPayloadReader } from '../codec/values.js';
 
 /** How a command is answered. */
-type Answer = 'one' | 'result' | 'prepare' | 'fields' | 'rows';
+type Answer = 'one' | 'result' | 'executed' | 'prepare' | 'fields' | 'rows';
+
+export interface ExchangeTrackerOptions {
+  /** MariaDB's extended capabilities agreed (MARIADB_CLIENT_CACHE_METADATA). */
+  mariadbCapabilities?: number;
+  /** COM_CHANGE_USER is answered by azdb, never by the server (an unpooled session's gate intercepts it). */
+  changeUserAnsweredByAzdb?: boolean;
+}
 
 /** Where the answer in progress stands. */
 type Phase =
@@ -79,14 +87,23 @@ export class ExchangeTracker {
 
   /** Sequence id of the client's last packet: an answer azdb makes up follows it. */
   lastClientSequenceId = 0;
+  /** After a COM_CHANGE_USER azdb answers: the client's auth packets (sequence ids past 0) go to azdb. */
+  private changingUser = false;
 
   constructor(
     private readonly capabilities: number,
     /** Each client command as it completes: its first `commandHeadLength` bytes and its length. */
     private readonly onCommand?: (head: Buffer, length: number) => void,
     commandHeadLength = HEAD_LENGTH,
+    private readonly options: ExchangeTrackerOptions = {},
   ) {
     this.client = new PacketDecoder({ headLength: Math.max(HEAD_LENGTH, commandHeadLength) });
+  }
+
+  /** A result set's column count carries a "metadata follows" byte for this command's answer. */
+  private metadataOptional(answer: Answer): boolean {
+    if (hasCapability(this.capabilities, Capability.OptionalResultsetMetadata)) return true;
+    return answer === 'executed' && ((this.options.mariadbCapabilities ?? 0) & MariaDbCapability.CacheMetadata) !== 0;
   }
 
   private get deprecateEof(): boolean {
@@ -108,6 +125,8 @@ export class ExchangeTracker {
         if (packet.length === 0) this.phase = { kind: 'first', answer: 'one' };
         continue;
       }
+      if (this.changingUser && packet.sequenceId !== 0) continue;
+      this.changingUser = false;
       if (packet.sequenceId !== 0 || packet.length === 0) {
         this.lost = true;
         continue;
@@ -121,6 +140,10 @@ export class ExchangeTracker {
       }
       this.onCommand?.(packet.payload, packet.length);
       if (UNANSWERED.has(command)) continue;
+      if (command === Command.ChangeUser && this.options.changeUserAnsweredByAzdb) {
+        this.changingUser = true;
+        continue;
+      }
       if (UNFOLLOWED.has(command)) {
         this.lost = true;
         continue;
@@ -182,7 +205,7 @@ export class ExchangeTracker {
         answer = 'result';
         break;
       case Command.StmtExecute:
-        answer = 'result';
+        answer = 'executed';
         // flags at offset 5. A cursor's answer ends after the column definitions' EOF, which
         // says so; under CLIENT_DEPRECATE_EOF nothing does.
         if (this.deprecateEof && payload.length > 5 && (payload[5]! & CURSOR_TYPE_READ_ONLY) !== 0) this.lost = true;
@@ -270,7 +293,8 @@ export class ExchangeTracker {
         this.phase = { kind: 'definitions', left: packets };
         return;
       }
-      case 'result': {
+      case 'result':
+      case 'executed': {
         if (first === ResponseHeader.Ok) {
           this.noteStatus(packet);
           if (this.status & ServerStatus.MoreResultsExist) return;
@@ -281,8 +305,11 @@ export class ExchangeTracker {
           return;
         }
         let columns: number;
+        let metadata = true;
         try {
-          columns = new MySqlPayloadReader(head, 'column count').lenenc();
+          const reader = new MySqlPayloadReader(head, 'column count');
+          columns = reader.lenenc();
+          if (this.metadataOptional(phase.answer)) metadata = reader.u8() !== 0;
         } catch {
           this.lost = true;
           return;
@@ -291,7 +318,8 @@ export class ExchangeTracker {
           this.lost = true;
           return;
         }
-        this.phase = { kind: 'columns', left: columns };
+        if (!metadata) this.phase = this.deprecateEof ? { kind: 'rows' } : { kind: 'columns-eof' };
+        else this.phase = { kind: 'columns', left: columns };
         return;
       }
     }

@@ -17,7 +17,7 @@
  */
 import type { UpstreamTarget } from '../../target.js';
 import { DEFAULT_MAX_PREPARED_STATEMENTS, identityOf, type PoolEvents, type PoolKeyInfo, type PoolMode, type PostgresPoolLimits } from '../../postgres/pool/postgres-pool.js';
-import { PoolManager, systemClock, type Clock, type Lease, type PoolLimits } from '../../pool/pool-manager.js';
+import { PoolManager, systemClock, type Clock, type Lease } from '../../pool/pool-manager.js';
 import { PoolMembers, type KeyStatsWithClients } from '../../pool/pool-members.js';
 import { capabilitiesLacking } from '../client-login.js';
 import { Command } from '../codec/commands.js';
@@ -33,10 +33,16 @@ import { watchIdle } from '../../pool/connection-watch.js';
 
 export type { PoolKeyInfo };
 
-export type MySqlPoolEvents = PoolEvents;
+type MySqlPoolEvents = PoolEvents;
 
 /** How a client logs in: the key's parts beyond the identity, and what a new connection's login sends. */
-export type MySqlPoolLogin = UpstreamLogin;
+type MySqlPoolLogin = UpstreamLogin;
+
+interface MySqlPoolMember {
+  acquire(token: string, signal?: AbortSignal): Promise<Lease<MySqlServerConnection>>;
+  pin(reason: string): void;
+  leave(): void;
+}
 
 const SWEEP_INTERVAL_MS = 1_000;
 const ER_UNKNOWN_COM_ERROR = 1047;
@@ -81,6 +87,10 @@ export class MySqlPool {
    */
   async acquire(login: MySqlPoolLogin, token: string, signal?: AbortSignal): Promise<Lease<MySqlServerConnection>> {
     const { key, info } = this.keyOf(login, token);
+    return this.acquireKeyed(key, info, login, token, signal);
+  }
+
+  private async acquireKeyed(key: string, info: PoolKeyInfo, login: MySqlPoolLogin, token: string, signal: AbortSignal | undefined): Promise<Lease<MySqlServerConnection>> {
     const lease = await this.manager.acquire(key, info, () => this.open(login, token, info, signal), signal);
     this.unwatch.get(lease.connection)?.();
     this.unwatch.delete(lease.connection);
@@ -114,11 +124,16 @@ export class MySqlPool {
     lease.release(reusable);
   }
 
-  /** A client joins for its session (counted as connected until it leaves); `pin` reports its pin once. */
-  join(login: MySqlPoolLogin, token: string): { pin(reason: string): void; leave(): void } {
+  /**
+   * A client joins for its session (counted as connected until it leaves); `pin` reports its pin
+   * once. `acquire` is the pool's for the key worked out here once (a transaction-mode client
+   * acquires per transaction), `token` logging in a new connection.
+   */
+  join(login: MySqlPoolLogin, token: string): MySqlPoolMember {
     const { key, info } = this.keyOf(login, token);
     const membership = this.members.join(key, info);
     return {
+      acquire: (fresh, signal) => this.acquireKeyed(key, info, login, fresh, signal),
       pin: (reason) => {
         if (membership.pin()) this.events.onPin?.(info, reason);
       },
@@ -174,7 +189,7 @@ export class MySqlPool {
     }
     // No database to go back to (a client's USE would stay), or a server without the command.
     const token = await getToken();
-    await changeUserUpstream(
+    const { rest } = await changeUserUpstream(
       connection.socket,
       connection.greeting,
       this.target,
@@ -182,7 +197,9 @@ export class MySqlPool {
       token,
       connection.capabilities,
     );
-    return true;
+    // Bytes after the OK that nobody asked for: the connection is not at rest (as runOwnCommand judges).
+    if (rest.length > 0) connection.broken = true;
+    return rest.length === 0;
   }
 
   private closeConnection(connection: MySqlServerConnection): void {

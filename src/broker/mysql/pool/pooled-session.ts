@@ -16,9 +16,7 @@ import { upstreamLoginUser } from '../../target.js';
 import { PoolClosed, PoolWaitTimeout, type Lease } from '../../pool/pool-manager.js';
 import type { ChangeUserContext } from '../change-user.js';
 import { ServerStatus } from '../codec/constants.js';
-import { encodeErr, encodeOk } from '../codec/responses.js';
-import { encodePacket } from '../codec/packets.js';
-import { NetErrorCode, PROTOCOL_ERROR_SQLSTATE } from '../codec/protocol-error.js';
+import { encodeOk } from '../codec/responses.js';
 import { connectionIds } from '../connection-ids.js';
 import type { PacketLeg } from '../packet-leg.js';
 import { commandGate } from '../session-gate.js';
@@ -37,7 +35,7 @@ const TOO_MANY_CONNECTIONS = 1040;
 /** ER_SERVER_SHUTDOWN */
 const SERVER_SHUTDOWN = 1053;
 
-export interface PooledClient {
+interface PooledClient {
   options: SessionOptions;
   pool: MySqlPool;
   client: PacketLeg;
@@ -96,7 +94,6 @@ export async function relayPooled(p: PooledClient): Promise<void> {
       ...(options.audit.queries ? { hold: () => options.audit.wait() } : {}),
       ...(expiry ? { expiry } : {}),
       atRest: () => tracker.idle && !tracker.inTransaction,
-      malformed: (message) => encodePacket(0, encodeErr({ code: NetErrorCode.ReadError, sqlState: PROTOCOL_ERROR_SQLSTATE, message: `Got an error reading communication packets: ${message}` })),
     });
     result = await relay.done;
     ended(p, result.error, expiry);
@@ -143,7 +140,7 @@ async function relayTransactions(p: PooledClient): Promise<void> {
     ...(options.audit.queries ? { hold: () => options.audit.wait() } : {}),
     acquire: async () => {
       const fresh = await tokenFor(options, leaving.signal);
-      return pool.acquire({ ...p.login, user: loginUser }, fresh, leaving.signal).catch((error: unknown) => {
+      return member.acquire(fresh, leaving.signal).catch((error: unknown) => {
         throw acquireFailure(pool, loginUser, error);
       });
     },

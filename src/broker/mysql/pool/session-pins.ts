@@ -27,7 +27,7 @@ export type PinReason =
   | 'unscanned'
   | 'command';
 
-export interface QueryVerdict {
+interface QueryVerdict {
   pin?: PinReason;
   /** `SET TRANSACTION …` (next transaction only): keep the connection through the next transaction. */
   holdForNextTransaction: boolean;
@@ -90,8 +90,19 @@ const STATEMENT_PINS: ReadonlyMap<string, PinReason> = new Map([
   ['CALL', 'call'],
 ]);
 
+/** Words judgeStatement keys on beyond the two maps. */
+const OTHER_PIN_WORDS = ['@', 'SET', 'TEMPORARY'];
+/** Characters that String#toUpperCase turns into ASCII letters (ß → SS, ſ → S, ﬆ → ST, …), so a token could spell a word above. */
+const UPPERCASE_TO_ASCII = '[\\u00df\\u0131\\u0149\\u017f\\u01f0\\u1e96-\\u1e9a\\ufb00-\\ufb06]';
+/**
+ * A cheap test before tokenising: SQL without any word a rule keys on (case-insensitively, as a
+ * substring) cannot pin or hold, so most queries are never scanned.
+ */
+export const MAY_PIN = new RegExp([...OTHER_PIN_WORDS, ...STATEMENT_PINS.keys(), ...FUNCTION_PINS.keys()].join('|') + '|' + UPPERCASE_TO_ASCII, 'i');
+
 /** The verdict on a COM_QUERY's SQL text (every statement of a multi-statement query). */
 export function scanQuery(sql: string): QueryVerdict {
+  if (!MAY_PIN.test(sql)) return { holdForNextTransaction: false };
   let holdForNextTransaction = false;
   for (const statement of statements(sql)) {
     const verdict = judgeStatement(statement);

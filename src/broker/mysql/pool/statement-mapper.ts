@@ -32,14 +32,14 @@ export interface ConnectionStatements {
 }
 
 /** What the relay knows of the exchange when client bytes come. */
-export interface ExchangeState {
+interface ExchangeState {
   /** Every command sent was answered. */
   idle: boolean;
   /** The client is sending LOCAL INFILE data. */
   infile: boolean;
 }
 
-export interface Mapped {
+interface Mapped {
   toServer: Buffer[];
   toClient: Buffer[];
 }
@@ -92,6 +92,14 @@ export class StatementMapper {
   private lastId = 0;
   /** Client bytes not yet sent. */
   private inbox: Buffer = Buffer.alloc(0);
+  /**
+   * Chunks after `inbox`, joined to it only once `needed` bytes are there: a large statement
+   * command arriving in many chunks is copied once, not once per chunk.
+   */
+  private pending: Buffer[] = [];
+  private pendingLength = 0;
+  /** Bytes the inbox must hold before draining can go on (0: unknown). */
+  private needed = 0;
   /** Bytes of the physical packet being passed through that are still to come. */
   private passing = 0;
   /** The packet being passed through is 2^24 - 1 long: the next one continues it. */
@@ -112,12 +120,17 @@ export class StatementMapper {
 
   /** The client must keep its connection: long data or a cursor on it, a prepare answered or bytes waiting. */
   get holding(): boolean {
-    return this.awaited !== undefined || this.inbox.length > 0 || this.passing > 0 || this.continued || this.longData.size > 0 || this.cursors.size > 0;
+    return this.awaited !== undefined || this.inbox.length > 0 || this.pendingLength > 0 || this.passing > 0 || this.continued || this.longData.size > 0 || this.cursors.size > 0;
   }
 
   fromClient(chunk: Buffer, connection: ConnectionStatements, state: ExchangeState): Buffer[] {
     if (state.infile && this.inbox.length === 0 && this.passing === 0 && !this.continued) this.infile = true;
-    this.inbox = this.inbox.length === 0 ? chunk : Buffer.concat([this.inbox, chunk]);
+    if (this.inbox.length === 0) this.inbox = chunk;
+    else {
+      this.pending.push(chunk);
+      this.pendingLength += chunk.length;
+      if (this.inbox.length + this.pendingLength < this.needed && this.pendingCloses.length === 0) return [];
+    }
     return this.drain(connection, state.idle);
   }
 
@@ -139,7 +152,7 @@ export class StatementMapper {
       // Nothing else was sent: more bytes would be the server speaking unasked; the tracker sees them.
       if (rest.length > 0) toClient.push(rest);
       if (awaited.own) toClient.push(...awaited.packets);
-      else if (awaited.held) this.inbox = this.inbox.length === 0 ? awaited.held : Buffer.concat([awaited.held, this.inbox]);
+      else if (awaited.held) this.inbox = this.inbox.length === 0 ? awaited.held : Buffer.concat([awaited.held, this.joinedInbox()]);
     }
     return { toClient, toServer: this.awaited ? [] : this.drain(connection, true) };
   }
@@ -198,6 +211,8 @@ export class StatementMapper {
     this.pendingCloses = [];
     /** A command sent (before, or just now) waits for its answer. */
     let outstanding = !idle || this.passing > 0 || this.continued;
+    this.inbox = this.joinedInbox();
+    this.needed = 0;
     while (this.inbox.length > 0 && !this.awaited) {
       if (this.passing > 0) {
         const part = this.inbox.subarray(0, this.passing);
@@ -209,7 +224,10 @@ export class StatementMapper {
       if (this.inbox.length < PACKET_HEADER_LENGTH) break;
       const length = this.inbox.readUIntLE(0, 3);
       const sequenceId = this.inbox[3]!;
-      if (length > 0 && this.inbox.length === PACKET_HEADER_LENGTH) break;
+      if (length > 0 && this.inbox.length === PACKET_HEADER_LENGTH) {
+        this.needed = PACKET_HEADER_LENGTH + 1;
+        break;
+      }
       const command = length > 0 ? this.inbox[PACKET_HEADER_LENGTH]! : -1;
       const isCommand = !this.continued && !this.infile && sequenceId === 0 && length > 0;
       if (!isCommand || !isStatementCommand(command)) {
@@ -222,7 +240,10 @@ export class StatementMapper {
         continue;
       }
       const packet = takePacket(this.inbox);
-      if (!packet) break;
+      if (!packet) {
+        this.needed = bytesNeeded(this.inbox);
+        break;
+      }
       const needsServer = command === Command.StmtPrepare || this.lacks(packet.payload, connection);
       if (needsServer && outstanding) break;
       this.inbox = this.inbox.subarray(packet.framed.length);
@@ -231,6 +252,15 @@ export class StatementMapper {
       if (command !== Command.StmtClose && command !== Command.StmtSendLongData) outstanding = true;
     }
     return out;
+  }
+
+  /** The inbox with the pending chunks joined to it (one copy). */
+  private joinedInbox(): Buffer {
+    if (this.pending.length === 0) return this.inbox;
+    const joined = Buffer.concat([this.inbox, ...this.pending], this.inbox.length + this.pendingLength);
+    this.pending = [];
+    this.pendingLength = 0;
+    return joined;
   }
 
   /** The connection's statements are gone (COM_RESET_CONNECTION, COM_CHANGE_USER), and with them the client's. */
@@ -343,6 +373,17 @@ function takePacket(bytes: Buffer): { payload: Buffer; framed: Buffer; sequenceI
     if (length < MAX_PHYSICAL_PAYLOAD) break;
   }
   return { payload: parts.length === 1 ? parts[0]! : Buffer.concat(parts), framed: bytes.subarray(0, at), sequenceId };
+}
+
+/** How many bytes the logical packet at the start of `bytes` takes at least, as far as its headers there tell. */
+function bytesNeeded(bytes: Buffer): number {
+  let at = 0;
+  for (;;) {
+    if (bytes.length < at + PACKET_HEADER_LENGTH) return at + PACKET_HEADER_LENGTH;
+    const length = bytes.readUIntLE(at, 3);
+    at += PACKET_HEADER_LENGTH + length;
+    if (length < MAX_PHYSICAL_PAYLOAD || bytes.length < at) return at;
+  }
 }
 
 function withId(payload: Buffer, id: number): Buffer {

@@ -48,7 +48,7 @@ export interface TransactionRelayOptions {
   statements?: StatementMapper;
 }
 
-export interface TransactionRelayResult {
+interface TransactionRelayResult {
   error?: string;
   /** The connection the client still holds (pinned, or left mid-transaction), for the pool to reset or close. */
   lease?: Lease<MySqlServerConnection>;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { commandPin, scanQuery } from '../../../../src/broker/mysql/pool/session-pins.js';
+import { MAY_PIN, commandPin, scanQuery, statements } from '../../../../src/broker/mysql/pool/session-pins.js';
 import { Command } from '../../../../src/broker/mysql/codec/commands.js';
 
 const pin = (sql: string) => scanQuery(sql).pin;
@@ -56,6 +56,34 @@ describe('scanQuery (what pins a client to its server connection in transaction 
   it('holds the connection through the next transaction after SET TRANSACTION, without pinning', () => {
     expect(scanQuery('set transaction isolation level serializable')).toEqual({ holdForNextTransaction: true });
     expect(scanQuery('select 1')).toEqual({ holdForNextTransaction: false });
+  });
+});
+
+describe('MAY_PIN (the prefilter before scanning)', () => {
+  /** Every word a pin or hold rule of session-pins.ts keys on. */
+  const RULE_WORDS = ['@', 'SET', 'TEMPORARY', 'PREPARE', 'EXECUTE', 'DEALLOCATE', 'USE', 'LOCK', 'HANDLER', 'XA', 'CALL', 'GET_LOCK', 'FOUND_ROWS', 'SQL_CALC_FOUND_ROWS', 'LAST_INSERT_ID'];
+  const PIECES = [...RULE_WORDS, 'select', 'from', 't', '1', ' ', ';', "'", '`', '/*!', '*/', '-- ', '\n', 'ſ', 'ß', 'ﬆ', 'ı', 'laﬆ_insert_id', 'ſet', 'handler', 'K', 'é'];
+
+  it('never hides a token a rule keys on, whatever the case and the characters that upper-case to ASCII', () => {
+    let seed = 7;
+    const random = (n: number) => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+      return seed % n;
+    };
+    for (let round = 0; round < 20_000; round++) {
+      let sql = '';
+      for (let i = random(6); i >= 0; i--) {
+        const piece = PIECES[random(PIECES.length)]!;
+        sql += random(2) === 0 ? piece.toLowerCase() : piece;
+      }
+      const tokens = statements(sql).flat();
+      if (tokens.some((token) => RULE_WORDS.includes(token))) expect(MAY_PIN.test(sql), sql).toBe(true);
+    }
+  });
+
+  it('lets plain queries skip the scan', () => {
+    expect(MAY_PIN.test('select a, b from t where id = 1')).toBe(false);
+    expect(MAY_PIN.test('insert into t values (1)')).toBe(false);
   });
 });
 

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { Command } from '../../../../src/broker/mysql/codec/commands.js';
 import { Capability } from '../../../../src/broker/mysql/codec/constants.js';
 import { encodePacket } from '../../../../src/broker/mysql/codec/packets.js';
@@ -173,6 +173,28 @@ describe('StatementMapper', () => {
     const rows = Buffer.from([10, 0, 0, 0]);
     expect(mapper.fromClient(stmt(Command.StmtFetch, 1, rows), on, IDLE)).toEqual([stmt(Command.StmtFetch, 77, rows)]);
     expect(mapper.fromClient(stmt(Command.StmtReset, 1), on, IDLE)).toEqual([stmt(Command.StmtReset, 77)]);
+  });
+
+  it('passes a 4 MiB long-data packet arriving in 64 KiB chunks on intact, joining its chunks once', () => {
+    const on = connection();
+    const mapper = prepared(on, 77);
+    const data = Buffer.alloc(4 * 1024 * 1024);
+    for (let i = 0; i < data.length; i += 4) data.writeUInt32LE(i, i);
+    const packet = stmt(Command.StmtSendLongData, 1, Buffer.concat([Buffer.from([0, 0]), data]));
+    const concat = vi.spyOn(Buffer, 'concat');
+    const out: Buffer[] = [];
+    try {
+      for (let at = 0; at < packet.length; at += 64 * 1024) {
+        out.push(...mapper.fromClient(packet.subarray(at, at + 64 * 1024), on, IDLE));
+        if (at + 64 * 1024 < packet.length) expect(out).toEqual([]);
+      }
+      // Re-joining the inbox per chunk would copy the packet 64 times over.
+      expect(concat.mock.calls.length).toBeLessThanOrEqual(2);
+    } finally {
+      concat.mockRestore();
+    }
+    expect(Buffer.concat(out).equals(stmt(Command.StmtSendLongData, 77, Buffer.concat([Buffer.from([0, 0]), data])))).toBe(true);
+    expect(mapper.holding).toBe(true);
   });
 
   it('keeps the connection while a cursor is open, until the statement is reset', () => {
