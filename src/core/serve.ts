@@ -4,8 +4,8 @@
  * /metrics. The front end owns the process: it decides when to reload and when to stop.
  */
 import type { Writable } from 'node:stream';
-import { CLOUDS, databaseScope, type Cloud } from '../azure/clouds.js';
-import { clientTokenAuthority, createClientTokenValidator, type ClientTokenValidator } from '../azure/client-token.js';
+import { CLOUDS, authorityHost, databaseScope, type Cloud } from '../azure/clouds.js';
+import { createClientTokenValidator, type ClientTokenValidator } from '../azure/client-token.js';
 import { startHealthServer, type HealthServer } from '../broker/health-server.js';
 import type { Logger } from '../broker/log.js';
 import type { Readiness } from '../broker/health-server.js';
@@ -130,12 +130,12 @@ export async function startServe(ctx: CoreContext, options: ServeOptions): Promi
  */
 function clientTokenValidators(cloud: Cloud, env: NodeJS.ProcessEnv): (allowedTenants: readonly string[]) => ClientTokenValidator {
   const validators = new Map<string, ClientTokenValidator>();
-  const authorityHost = clientTokenAuthority(cloud.authorityHost, env);
+  const authority = authorityHost(cloud, env);
   return (allowedTenants) => {
     const key = [...allowedTenants].map((t) => t.toLowerCase()).sort().join(',');
     let validator = validators.get(key);
     if (!validator) {
-      validator = createClientTokenValidator({ authorityHost, audience: cloud.databaseResource, allowedTenants });
+      validator = createClientTokenValidator({ authorityHost: authority, audience: cloud.databaseResource, allowedTenants });
       validators.set(key, validator);
     }
     return validator;
