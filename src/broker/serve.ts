@@ -79,7 +79,7 @@ export interface BrokerServerOptions {
   registry: MetricsRegistry;
   /** Generated listener passwords go to `stateDir/serve/`. */
   stateDir: string;
-  /** Concurrent sessions of the whole process; more get "too many connections". */
+  /** Concurrent sessions of the process (of each worker with --workers); more get "too many connections". */
   maxConnections?: number;
   resolveTarget?: (db: DatabaseConfig) => Promise<UpstreamTarget>;
   /** How often the token is checked (and refreshed before expiry) without a session. @default 60_000 */

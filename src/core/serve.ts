@@ -19,7 +19,7 @@ import { configPath, createTokenCache, stateDirOf } from './runtime.js';
 import { serveConfigLoader } from './serve-config.js';
 
 export interface ServeOptions {
-  /** Concurrent sessions of the whole process; more get "too many connections". */
+  /** Concurrent sessions of the process (of each worker with --workers); more get "too many connections". */
   maxConnections?: number;
   /** How long sessions of a listener that a reload removed or changed may finish. */
   reloadDrainMs: number;
