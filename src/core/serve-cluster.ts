@@ -44,6 +44,12 @@ export async function startServePrimary(ctx: CoreContext, options: Omit<ServeOpt
   const { log } = options;
   const configFile = configPath(ctx);
   const first = await loadConfig(configFile);
+  if (first.broker.audit.path === '-') {
+    // Each worker writes its batches (up to 64 KiB) to the shared stdout; a pipe keeps only writes of up to PIPE_BUF whole.
+    throw new UserError(`broker.audit.path "-" (stdout) cannot be shared by ${options.workers} workers: their audit lines could interleave mid-line on a pipe`, {
+      hint: 'Give broker.audit.path a file (every worker appends whole lines with O_APPEND, so they do not mix), or run `azdb serve` without --workers.',
+    });
+  }
   const httpAddress = first.broker.http.address;
   const httpEndpoint = httpAddress === undefined ? undefined : parseHostPort(httpAddress);
   if (httpEndpoint && !httpEndpoint.ok) throw new UserError(`broker.http.address: ${httpEndpoint.reason}`);
