@@ -22,7 +22,7 @@ import { loadConfig } from '../config/load.js';
 import { UserError, errorMessage, toAzdbError } from '../errors.js';
 import type { CoreContext } from './context.js';
 import { configPath } from './runtime.js';
-import { startServe, type ServeHandle, type ServeOptions } from './serve.js';
+import { startServe, type BrokerServeHandle, type ServeHandle, type ServeOptions } from './serve.js';
 
 /** True in a process the primary of `azdb serve --workers N` forked. */
 export const isServeWorker = (): boolean => cluster.isWorker;
@@ -194,9 +194,6 @@ export async function startServePrimary(ctx: CoreContext, options: Omit<ServeOpt
     listening: () => listening,
     workerPids: () => [...workers].map((worker) => worker.process.pid ?? 0),
     readiness,
-    // The primary relays nothing itself: its HTTP endpoint answers with the workers' pools and metrics.
-    pools: () => ({ pools: [] }),
-    metrics: async () => [],
     async reload() {
       const answers = await Promise.all([...workers].map((worker) => request(worker, { azdb: 'reload' })));
       return answers.every((ok) => ok === true);
@@ -234,7 +231,7 @@ export async function runServeWorker(ctx: CoreContext, options: Omit<ServeOption
   };
   process.on('message', onPassword);
 
-  let serving: ServeHandle;
+  let serving: BrokerServeHandle;
   try {
     serving = await startServe(ctx, { ...options, worker: { generatePassword } });
   } catch (error) {

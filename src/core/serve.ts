@@ -38,10 +38,8 @@ export interface ServeHandle {
   readonly http: { host: string; port: number } | undefined;
   /** The listeners accepting connections now. */
   listening(): Array<{ label: string; host: string; port: number }>;
-  /** What /readyz, /pools and /metrics answer, for a primary that merges its workers'. */
+  /** What /readyz answers. */
   readiness(): Promise<Readiness>;
-  pools(): PoolsReport;
-  metrics(): Promise<MetricsSnapshot>;
   /** Loads the config again and applies it; false when it is rejected (the old one keeps serving). */
   reload(): Promise<boolean>;
   /**
@@ -52,8 +50,16 @@ export interface ServeHandle {
   stop(drainMs: number): Promise<void>;
 }
 
+/** A serve that relays itself (one process, or a worker): what a primary asks of its workers too. */
+export interface BrokerServeHandle extends ServeHandle {
+  /** What /pools answers. */
+  pools(): PoolsReport;
+  /** The counters /metrics renders, for a primary that merges its workers'. */
+  metrics(): Promise<MetricsSnapshot>;
+}
+
 /** Opens every listener and the HTTP endpoint; throws (a UserError saying what to fix) if one cannot start. */
-export async function startServe(ctx: CoreContext, options: ServeOptions): Promise<ServeHandle> {
+export async function startServe(ctx: CoreContext, options: ServeOptions): Promise<BrokerServeHandle> {
   const { log } = options;
   const configFile = configPath(ctx);
   const first = await loadConfig(configFile);
