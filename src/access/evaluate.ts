@@ -121,21 +121,19 @@ export function checkAccess(roles: readonly Role[], db: DatabaseRef, request: Ac
  * What the roles allow on a database: the union over roles whose allow rule matches it on its
  * own, without the exact values deny rules refuse (`"*"` stays `"*"`; the refused exact values
  * are in `deniedUsers` / `deniedNames`). A database whose labels a deny rule matches allows
- * nothing. For MySQL, `dbNames` is `["*"]`: names are not enforced.
+ * nothing. For MySQL, `dbNames` is `["*"]`: names are not enforced. It is what a local login (no
+ * person signed in) may use, so rules about people (subjects, `{{external.*}}` traits) do not apply.
  */
-export function allowedValues(roles: readonly Role[], db: DatabaseRef, person?: Person): AllowedValues {
+export function allowedValues(roles: readonly Role[], db: DatabaseRef): AllowedValues {
   const checkNames = namesEnforced(db.protocol);
   const none: AllowedValues = { dbUsers: [], dbNames: [], deniedUsers: [], deniedNames: [] };
   const deniedUsers = new Set<string>();
   const deniedNames = new Set<string>();
   for (const role of roles) {
     const deny = role.spec.deny;
-    if (deny.subjects !== undefined) {
-      if (!matchSubjects(deny.subjects, person).matched) continue;
-      if (!hasConditions(deny)) return none;
-    }
+    if (deny.subjects !== undefined) continue;
     if (evaluateLabels(deny.db_labels, db.labels) !== 'no-match') return none;
-    expandUsers(deny.db_users, person)?.forEach((user) => deniedUsers.add(user));
+    expandUsers(deny.db_users, undefined)?.forEach((user) => deniedUsers.add(user));
     if (checkNames) deny.db_names?.forEach((name) => deniedNames.add(name));
   }
 
@@ -143,9 +141,9 @@ export function allowedValues(roles: readonly Role[], db: DatabaseRef, person?: 
   const names = new Set<string>();
   for (const role of roles) {
     const allow = role.spec.allow;
-    if (allow.subjects !== undefined && !matchSubjects(allow.subjects, person).matched) continue;
+    if (allow.subjects !== undefined) continue;
     if (evaluateLabels(allow.db_labels, db.labels) !== 'match') continue;
-    const roleUsers = expandUsers(allow.db_users, person) ?? [];
+    const roleUsers = expandUsers(allow.db_users, undefined) ?? [];
     const roleNames = checkNames ? (allow.db_names ?? []) : [WILDCARD];
     // A role grants a login only with a user AND a name of its own.
     if (roleUsers.length === 0 || roleNames.length === 0) continue;

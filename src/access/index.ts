@@ -31,4 +31,4 @@ export {
   type LabelMatch,
 } from './match.js';
 export { validateRoles, type RoleIssue } from './validate.js';
-export { describePerson, expandUsers, matchSubjects, type Person } from './subjects.js';
+export type { Person } from './subjects.js';

@@ -7,7 +7,7 @@
  * Users are matched by object id or UPN, both case-insensitively (Entra treats them so); groups
  * by object id, against the token's `groups` claim.
  */
-import type { RoleConditions } from '../config/schema.js';
+import { TRAIT_PATTERN, personTrait, type RoleConditions } from '../config/schema.js';
 
 /** Who signed in, from their verified token (never the token). */
 export interface Person {
@@ -33,8 +33,6 @@ export function hasConditions(rule: RoleConditions): boolean {
   return rule.db_labels !== undefined || rule.db_users !== undefined || rule.db_names !== undefined;
 }
 
-const TRAIT = /\{\{\s*external\.(\w+)\s*\}\}/g;
-
 /**
  * `db_users` with the person's traits filled in; an entry whose trait the person lacks (or any
  * trait, without a person) is dropped, so it matches nothing.
@@ -44,26 +42,14 @@ export function expandUsers(entries: readonly string[] | undefined, person: Pers
   return entries.flatMap((entry) => {
     if (!entry.includes('{{')) return [entry];
     let missing = false;
-    const expanded = entry.replace(TRAIT, (_, trait: string) => {
-      const value = person ? traitOf(person, trait) : undefined;
+    const expanded = entry.replace(TRAIT_PATTERN, (_, name: string) => {
+      const trait = personTrait(name);
+      const value = person && trait ? person[trait] : undefined;
       if (value === undefined) missing = true;
       return value ?? '';
     });
     return missing ? [] : [expanded];
   });
-}
-
-function traitOf(person: Person, trait: string): string | undefined {
-  switch (trait) {
-    case 'upn':
-      return person.upn;
-    case 'oid':
-      return person.oid;
-    case 'appid':
-      return person.appid;
-    default:
-      return undefined;
-  }
 }
 
 /** `alice@contoso.com (object id …)` for messages; never a token. */

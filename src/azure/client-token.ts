@@ -203,9 +203,3 @@ async function fetchJsonDocument(url: string): Promise<unknown> {
   if (text.length > MAX_DOCUMENT_BYTES) throw new Error('document too large');
   return JSON.parse(text) as unknown;
 }
-
-/** The authority to take keys from: `AZURE_AUTHORITY_HOST` when set (as @azure/identity does), else the cloud's. */
-export function clientTokenAuthority(cloudAuthorityHost: string, env: NodeJS.ProcessEnv = process.env): string {
-  const override = env.AZURE_AUTHORITY_HOST?.trim();
-  return override ? override : cloudAuthorityHost;
-}

@@ -46,6 +46,14 @@ export function isCloudName(value: string): value is CloudName {
   return Object.hasOwn(CLOUDS, value);
 }
 
+/**
+ * Where Entra ID signs in: `AZURE_AUTHORITY_HOST` when set, as every Azure SDK reads it, else the
+ * cloud's. Set but empty counts as set, as @azure/identity takes it (`??`, no trimming).
+ */
+export function authorityHost(cloud: Cloud, env: NodeJS.ProcessEnv = process.env): string {
+  return env.AZURE_AUTHORITY_HOST ?? cloud.authorityHost;
+}
+
 export function databaseScope(cloud: Cloud): string {
   return `${cloud.databaseResource}/.default`;
 }

@@ -16,7 +16,7 @@ import {
   type ManagedIdentityCredentialClientIdOptions,
   type TokenCredential,
 } from '@azure/identity';
-import { CLOUDS, databaseScope, type CloudName } from './clouds.js';
+import { CLOUDS, authorityHost, databaseScope, type CloudName } from './clouds.js';
 import { describeCredentialFailure } from './credential-failure.js';
 import { credentialHttpClient, explainTransportFailures } from './credential-transport.js';
 import { errorMessage } from '../errors.js';
@@ -101,7 +101,7 @@ export async function probeCredentials(
   const scope = databaseScope(cloud);
   const timeoutMs = deps.timeoutMs ?? DEFAULT_SOURCE_TIMEOUT_MS;
   const settings: SourceSettings = {
-    authorityHost: ctx.env.AZURE_AUTHORITY_HOST ?? cloud.authorityHost,
+    authorityHost: authorityHost(cloud, ctx.env),
     managedIdentityClientId: ctx.managedIdentityClientId,
     env: ctx.env,
     timeoutMs,

@@ -3,7 +3,7 @@
  * configured from azdb.yaml (user-assigned identity, cloud authority) and nothing home-made.
  */
 import { AzureCliCredential, DefaultAzureCredential, type TokenCredential } from '@azure/identity';
-import { CLOUDS, type CloudName } from './clouds.js';
+import { CLOUDS, authorityHost, type CloudName } from './clouds.js';
 import { credentialHttpClient, explainTransportFailures } from './credential-transport.js';
 
 export interface CredentialSettings {
@@ -23,8 +23,7 @@ export function createCredential(settings: CredentialSettings = {}, env: NodeJS.
   const cloud = CLOUDS[settings.cloud ?? 'AzureCloud'];
   return explainTransportFailures(
     new DefaultAzureCredential({
-      // The standard variable wins, as it does for every Azure SDK.
-      authorityHost: env.AZURE_AUTHORITY_HOST ?? cloud.authorityHost,
+      authorityHost: authorityHost(cloud, env),
       ...(settings.managedIdentityClientId ? { managedIdentityClientId: settings.managedIdentityClientId } : {}),
       retryOptions: CHAIN_RETRY_OPTIONS,
       httpClient: credentialHttpClient(),

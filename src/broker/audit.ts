@@ -113,8 +113,8 @@ export function createQueuedAuditSink(output: AuditOutput, options: AuditSinkOpt
  * JSON lines to a stream the caller owns (`broker.audit.path: "-"` → stdout, for containers whose
  * log pipeline collects stdout); closing the sink does not end it.
  */
-export function createStreamAuditSink(stream: Writable, options: AuditSinkOptions): AuditSink {
-  return createQueuedAuditSink(streamOutput(stream), options);
+export function createStreamAuditSink(stream: Writable, options: AuditSinkOptions, name?: string): AuditSink {
+  return createQueuedAuditSink(streamOutput(stream, name), options);
 }
 
 /** Appends JSON lines to `path` (created with 0600); throws a UserError when it cannot be opened. */

@@ -70,15 +70,22 @@ export async function loadOrCreatePasswordFile(path: string, subject: string): P
   return { password, created: true };
 }
 
+/** The file is missing or cannot be read here (as opposed to read and refused). */
+export class PasswordFileUnreadable extends UserError {
+  constructor(subject: string, path: string, error: unknown) {
+    super(`cannot read ${subject}: ${(error as NodeJS.ErrnoException).code ?? String(error)} ${path}`, {
+      hint: 'Create it with the password on one line (e.g. `openssl rand -base64 24 > FILE && chmod 600 FILE`) or fix the path.',
+    });
+  }
+}
+
 async function readSecretFile(path: string, policy: FilePolicy): Promise<PasswordFileResult> {
   const { subject } = policy;
   let info;
   try {
     info = await stat(path);
   } catch (error) {
-    throw new UserError(`cannot read ${subject}: ${(error as NodeJS.ErrnoException).code ?? String(error)} ${path}`, {
-      hint: 'Create it with the password on one line (e.g. `openssl rand -base64 24 > FILE && chmod 600 FILE`) or fix the path.',
-    });
+    throw new PasswordFileUnreadable(subject, path, error);
   }
   if (!info.isFile()) throw new UserError(`${subject} is not a regular file: ${path}`);
   const mode = info.mode & 0o777;
@@ -93,7 +100,12 @@ async function readSecretFile(path: string, policy: FilePolicy): Promise<Passwor
   if (info.size > MAX_PASSWORD_FILE_BYTES) {
     throw new UserError(`${subject} is ${info.size} bytes; expected one line with the password: ${path}`);
   }
-  const handle = await open(path, 'r');
+  let handle;
+  try {
+    handle = await open(path, 'r');
+  } catch (error) {
+    throw new PasswordFileUnreadable(subject, path, error);
+  }
   let text: string;
   try {
     text = await handle.readFile('utf8');

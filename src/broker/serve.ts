@@ -79,7 +79,7 @@ export interface BrokerServerOptions {
   registry: MetricsRegistry;
   /** Generated listener passwords go to `stateDir/serve/`. */
   stateDir: string;
-  /** Concurrent sessions of the whole process; more get "too many connections". */
+  /** Concurrent sessions of the process (of each worker with --workers); more get "too many connections". */
   maxConnections?: number;
   resolveTarget?: (db: DatabaseConfig) => Promise<UpstreamTarget>;
   /** How often the token is checked (and refreshed before expiry) without a session. @default 60_000 */
@@ -449,17 +449,17 @@ export class BrokerServer {
         server_lifetime_seconds: limits.serverLifetimeMs / 1000,
         max_client_wait_seconds: limits.maxClientWaitMs / 1000,
         max_prepared_statements: pool.maxPreparedStatements,
-        keys: pool.stats().map((s) => ({
-          db_user: s.info.dbUser,
-          db_name: s.info.dbName,
-          identity: s.info.identity,
-          clients_connected: s.clientsConnected,
-          clients_active: s.clientsActive,
-          clients_waiting: s.clientsWaiting,
-          clients_pinned: s.clientsPinned,
-          servers_active: s.serversActive,
-          servers_idle: s.serversIdle,
-          servers_opening: s.serversOpening,
+        keys: poolKeyCounts(pool).map((k) => ({
+          db_user: k.dbUser,
+          db_name: k.dbName,
+          identity: k.identity,
+          clients_connected: k.clientsConnected,
+          clients_active: k.clientsActive,
+          clients_waiting: k.clientsWaiting,
+          clients_pinned: k.clientsPinned,
+          servers_active: k.serversActive,
+          servers_idle: k.serversIdle,
+          servers_opening: k.serversOpening,
         })),
       });
     }
@@ -813,6 +813,42 @@ export class BrokerServer {
     const now = tokens.expiresOn(scope);
     return { ok: true, ...(now !== undefined ? { expires_on: new Date(now).toISOString() } : {}), ...sourceFields(status) };
   }
+}
+
+/** A pool key's counters: what /pools reports of it and the picker shows. */
+export interface PoolKeyCounts {
+  dbUser: string;
+  dbName: string;
+  /** `oid:…@tenant` or `appid:…@tenant` (never a token). */
+  identity: string;
+  /** Connected clients, holding a server connection or not. */
+  clientsConnected: number;
+  clientsActive: number;
+  clientsWaiting: number;
+  /** Clients pinned to their server connection (transaction mode; 0 in session mode). */
+  clientsPinned: number;
+  serversActive: number;
+  serversIdle: number;
+  serversOpening: number;
+  /** Server logins (each with a cached token) since the key was first used. */
+  logins: number;
+}
+
+/** The one reading of a pool's stats, for /pools (BrokerServer.pools) and the picker's pools. */
+export function poolKeyCounts(pool: NonNullable<Tunnel['pool']>): PoolKeyCounts[] {
+  return pool.stats().map((s) => ({
+    dbUser: s.info.dbUser,
+    dbName: s.info.dbName,
+    identity: s.info.identity,
+    clientsConnected: s.clientsConnected,
+    clientsActive: s.clientsActive,
+    clientsWaiting: s.clientsWaiting,
+    clientsPinned: s.clientsPinned,
+    serversActive: s.serversActive,
+    serversIdle: s.serversIdle,
+    serversOpening: s.serversOpening,
+    logins: s.logins,
+  }));
 }
 
 /** The JSON of /pools and `azdb pools --json`; README "Pooling" documents it. */

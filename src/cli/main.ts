@@ -155,7 +155,7 @@ function buildProgram(io: OutputStreams, plugins: CliPlugins, onContext: (ctx: C
   program
     .command('serve')
     .description('headless broker: config listeners, discovery refresh, /healthz /readyz /metrics')
-    .option('--max-connections <n>', 'concurrent sessions of the whole process; more get "too many connections"')
+    .option('--max-connections <n>', 'concurrent sessions of the process (of each worker with --workers); more get "too many connections"')
     .option('--drain-seconds <s>', 'on SIGTERM/SIGINT (and for listeners a reload removes), how long open sessions may finish', '30')
     .option('--workers <n>', 'processes accepting on the listeners (node:cluster); --max-connections and the token cache are per worker', '1')
     .action(async (options: { maxConnections?: string; drainSeconds: string; workers: string }, command: Command) =>

@@ -201,12 +201,19 @@ const DatabaseSchema = v.pipe(
 
 /** Traits of the person a `db_users` entry may name (`{{external.upn}}`), from their Entra token. */
 export const PERSON_TRAITS = ['upn', 'oid', 'appid'] as const;
-const TRAIT_PATTERN = /\{\{\s*([^{}]*?)\s*\}\}/g;
+export type PersonTrait = (typeof PERSON_TRAITS)[number];
+/** A `{{…}}` in a `db_users` entry; group 1 is what stands between the braces. */
+export const TRAIT_PATTERN = /\{\{\s*([^{}]*?)\s*\}\}/g;
+
+/** The person trait `external.upn` (what a `{{…}}` holds) names, or undefined when it names none. */
+export function personTrait(name: string): PersonTrait | undefined {
+  const trait = name.startsWith('external.') ? name.slice('external.'.length) : undefined;
+  return PERSON_TRAITS.find((known) => known === trait);
+}
 
 function traitProblem(entry: string): string | undefined {
   for (const [, name] of entry.matchAll(TRAIT_PATTERN)) {
-    const trait = name!.startsWith('external.') ? name!.slice('external.'.length) : undefined;
-    if (trait === undefined || !(PERSON_TRAITS as readonly string[]).includes(trait)) {
+    if (personTrait(name!) === undefined) {
       return `unknown trait "{{${clip(name!)}}}": use ${PERSON_TRAITS.map((t) => `{{external.${t}}}`).join(', ')}`;
     }
   }

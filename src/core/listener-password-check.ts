@@ -3,7 +3,7 @@
  * world-readable one is found before the broker starts. A file that is missing or unreadable here
  * is only a warning: the config may be checked where the secret is not mounted.
  */
-import { readPasswordFile } from '../broker/password-file.js';
+import { PasswordFileUnreadable, readPasswordFile } from '../broker/password-file.js';
 import { listenerLabel } from '../broker/serve.js';
 import type { AzdbConfig, ConfigIssue } from '../config/schema.js';
 import { UserError } from '../errors.js';
@@ -20,7 +20,7 @@ export async function listenerPasswordFileIssues(config: Pick<AzdbConfig, 'broke
     } catch (error) {
       if (!(error instanceof UserError)) throw error;
       const message = error.hint ? `${error.message}; ${error.hint}` : error.message;
-      (error.message.startsWith('cannot read') ? warnings : errors).push(issue(message));
+      (error instanceof PasswordFileUnreadable ? warnings : errors).push(issue(message));
     }
   }
   return { errors, warnings };

@@ -18,7 +18,7 @@ import { EVENT_HISTORY } from './api/picker.js';
 import type { CoreContext, Log } from './context.js';
 import { discoveryWarnings } from './databases.js';
 import { doctorDeps } from './doctor.js';
-import { tuiPoolKeys } from './pools.js';
+import { poolKeyCounts } from '../broker/serve.js';
 import { loginSession } from './queries.js';
 import { loadRuntime, type Runtime } from './runtime.js';
 import { clientCommandLine, clientInvocation, findClient, passwordReference, recordTunnel, startTunnel, tunnelPasswordFile, type LocalTunnel, type TunnelRequest } from './tunnels.js';
@@ -226,9 +226,9 @@ export async function createTuiApi(ctx: CoreContext, options: TuiApiOptions = {}
             tunnelId: info.id,
             name: info.name,
             listener: `${info.host}:${info.port}`,
-            mode: rt.database(info.name).pool?.mode ?? 'session',
+            mode: tunnel.pool.mode,
             maxServerConnections: tunnel.pool.limits.maxServerConnections,
-            keys: tuiPoolKeys(tunnel.pool.stats()),
+            keys: poolKeyCounts(tunnel.pool),
           },
         ];
       }),

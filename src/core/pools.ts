@@ -1,18 +1,13 @@
 /**
  * `azdb pools`: asks the running `azdb serve` of this config (its `broker.http.address`) for
- * its connection pools, over the /pools endpoint. And the picker's: the pools of its own tunnels,
- * from the same counters.
+ * its connection pools, over the /pools endpoint.
  */
-import type { KeyStats } from '../broker/pool/pool-manager.js';
-import type { PoolKeyInfo } from '../broker/postgres/pool/postgres-pool.js';
 import type { PoolsReport } from '../broker/serve.js';
 import { formatHost, parseHostPort } from '../config/address.js';
 import { loadConfig } from '../config/load.js';
 import { ExternalError, UserError, errorMessage } from '../errors.js';
 import type { CoreContext } from './context.js';
 import { configPath } from './runtime.js';
-
-import type { TuiPoolKey } from './api/picker.js';
 
 export type { PoolsReport };
 
@@ -37,23 +32,4 @@ export async function fetchPools(ctx: CoreContext): Promise<PoolsReport> {
   }
   if (!response.ok) throw new ExternalError(`${url} answered HTTP ${response.status}; is it an azdb serve of this version?`);
   return (await response.json()) as PoolsReport;
-}
-
-/**
- * A pool's keys as the picker shows them. `pins` is taken where the pool counts them (transaction
- * mode); a session-mode pool has none to count.
- */
-export function tuiPoolKeys(stats: ReadonlyArray<KeyStats<PoolKeyInfo>>): TuiPoolKey[] {
-  return stats.map((s) => ({
-    dbUser: s.info.dbUser,
-    dbName: s.info.dbName,
-    identity: s.info.identity,
-    clientsActive: s.clientsActive,
-    clientsWaiting: s.clientsWaiting,
-    serversActive: s.serversActive,
-    serversIdle: s.serversIdle,
-    serversOpening: s.serversOpening,
-    logins: s.logins,
-    ...('pins' in s && typeof s.pins === 'number' ? { pins: s.pins } : {}),
-  }));
 }

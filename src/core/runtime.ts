@@ -6,6 +6,7 @@
  * its access rules.
  */
 import { homedir } from 'node:os';
+import type { Writable } from 'node:stream';
 import { resolveConfigPath, resolveStateDir } from '../config/paths.js';
 import { loadConfig } from '../config/load.js';
 import type { AzdbConfig, DatabaseConfig, RoleConfig } from '../config/schema.js';
@@ -13,8 +14,8 @@ import { CLOUDS, databaseScope } from '../azure/clouds.js';
 import { createCredential } from '../azure/credential.js';
 import { TokenCache, type TokenCacheOptions } from '../azure/token-cache.js';
 import { DiscoveryService, discoveryCacheFile, type DiscoveryFailure, type DiscoveryResult } from '../azure/discovery.js';
-import { createFileAuditSink, NO_AUDIT, type AuditSink } from '../broker/audit.js';
-import { describeAuditNotice } from '../broker/audit-queue.js';
+import { createFileAuditSink, createStreamAuditSink, NO_AUDIT, type AuditSink } from '../broker/audit.js';
+import { describeAuditNotice, type AuditObserver } from '../broker/audit-queue.js';
 import { BUILTIN_LOCAL_ROLE, allowedValues, checkAccess, type AllowedValues, type Person } from '../access/index.js';
 import type { AccessDecision } from '../broker/session-record.js';
 import { UserError } from '../errors.js';
@@ -89,11 +90,19 @@ export function createDiscovery(config: AzdbConfig, tokens: TokenCache, ctx: Pic
   });
 }
 
+/**
+ * The sink of `broker.audit.path`: a file (0600, appended), `-` for the stream `dash` names (serve:
+ * stdout; tunnels: stderr, as stdout carries `proxy db --json`), or none.
+ */
+export function auditSinkFor(audit: AzdbConfig['broker']['audit'], dash: { stream: Writable; name: 'stdout' | 'stderr' }, observer: AuditObserver): AuditSink {
+  const { path, queries, on_failure } = audit;
+  if (path === '-') return createStreamAuditSink(dash.stream, { queries, on_failure, observer }, dash.name);
+  return path ? createFileAuditSink(path, { queries, on_failure, observer }) : NO_AUDIT;
+}
+
 /** `broker.audit.path` for the tunnels of this process; its failures are warnings on stderr. */
 function tunnelAuditSink(config: AzdbConfig, ctx: CoreContext): AuditSink {
-  const { path, queries, on_failure } = config.broker.audit;
-  if (!path) return NO_AUDIT;
-  return createFileAuditSink(path, { queries, on_failure, observer: { notice: (notice) => ctx.log.warn(describeAuditNotice(notice)) } });
+  return auditSinkFor(config.broker.audit, { stream: process.stderr, name: 'stderr' }, { notice: (notice) => ctx.log.warn(describeAuditNotice(notice)) });
 }
 
 export async function loadRuntime(ctx: CoreContext, options: RuntimeOptions = {}): Promise<Runtime> {

@@ -12,17 +12,16 @@
  * the whole process group, and the primary alone decides.
  */
 import cluster, { type Worker } from 'node:cluster';
-import { startHealthServer, type HealthServer, type Readiness } from '../broker/health-server.js';
+import type { Readiness } from '../broker/health-server.js';
 import type { Logger } from '../broker/log.js';
-import { MERGED_CONTENT_TYPE, renderMerged, type MetricsSnapshot } from '../broker/metrics.js';
+import { MERGED_CONTENT_TYPE, MetricsRegistry, renderMerged, type MetricsSnapshot } from '../broker/metrics.js';
 import { writeGeneratedPassword } from '../broker/password-file.js';
-import type { PoolsReport } from '../broker/serve.js';
-import { parseHostPort } from '../config/address.js';
+import { createServeMetrics, type PoolsReport } from '../broker/serve.js';
 import { loadConfig } from '../config/load.js';
 import { UserError, errorMessage, toAzdbError } from '../errors.js';
 import type { CoreContext } from './context.js';
 import { configPath } from './runtime.js';
-import { startServe, type ServeHandle, type ServeOptions } from './serve.js';
+import { httpAddressOf, openHttpEndpoint, startServe, type BrokerServeHandle, type ServeHandle, type ServeOptions } from './serve.js';
 
 /** True in a process the primary of `azdb serve --workers N` forked. */
 export const isServeWorker = (): boolean => cluster.isWorker;
@@ -44,9 +43,16 @@ export async function startServePrimary(ctx: CoreContext, options: Omit<ServeOpt
   const { log } = options;
   const configFile = configPath(ctx);
   const first = await loadConfig(configFile);
-  const httpAddress = first.broker.http.address;
-  const httpEndpoint = httpAddress === undefined ? undefined : parseHostPort(httpAddress);
-  if (httpEndpoint && !httpEndpoint.ok) throw new UserError(`broker.http.address: ${httpEndpoint.reason}`);
+  if (first.broker.audit.path === '-') {
+    // Each worker writes its batches (up to 64 KiB) to the shared stdout; a pipe keeps only writes of up to PIPE_BUF whole.
+    throw new UserError(`broker.audit.path "-" (stdout) cannot be shared by ${options.workers} workers: their audit lines could interleave mid-line on a pipe`, {
+      hint: 'Give broker.audit.path a file (every worker appends whole lines with O_APPEND, so they do not mix), or run `azdb serve` without --workers.',
+    });
+  }
+  const httpAt = httpAddressOf(first);
+  // The primary's own counter, merged into the workers' /metrics: its HTTP endpoint's errors.
+  const own = new MetricsRegistry();
+  const ownErrors = createServeMetrics(own).errors;
 
   const passwords = new Map<string, Promise<{ password: string; path: string }>>();
   const pending = new Map<number, { resolve(value: unknown): void }>();
@@ -158,28 +164,23 @@ export async function startServePrimary(ctx: CoreContext, options: Omit<ServeOpt
   };
   const metrics = async (): Promise<string> => {
     const snapshots = (await Promise.all([...workers].map((worker) => request(worker, { azdb: 'metrics' })))) as Array<MetricsSnapshot | undefined>;
-    return renderMerged(snapshots.filter((s): s is MetricsSnapshot => s !== undefined));
+    // Only the errors counter of the primary's: its other gauges are never set and would skew a min or max.
+    const mine = (await own.snapshot()).filter((metric) => (metric as { name?: string }).name === 'azdb_errors_total');
+    return renderMerged([...snapshots.filter((s): s is MetricsSnapshot => s !== undefined), mine]);
   };
 
-  let health: HealthServer | undefined;
-  if (httpEndpoint?.ok) {
-    try {
-      health = await startHealthServer({
-        host: httpEndpoint.host,
-        port: httpEndpoint.port,
-        readiness,
-        metrics: async () => ({ contentType: MERGED_CONTENT_TYPE, body: await metrics() }),
-        pools,
-        onError: (error) => log.error('http.error', { error: errorMessage(error) }),
-      });
-    } catch (error) {
-      stopping = true;
-      await stopAll(0);
-      throw new UserError(`cannot serve /healthz, /readyz and /metrics on ${httpAddress}: ${errorMessage(error)}`, {
-        hint: 'Pick a free `broker.http.address`, or stop the process holding it.',
-      });
-    }
-  }
+  const health = await openHttpEndpoint(
+    httpAt,
+    { readiness, metrics: async () => ({ contentType: MERGED_CONTENT_TYPE, body: await metrics() }), pools },
+    {
+      log,
+      errors: ownErrors,
+      undo: () => {
+        stopping = true;
+        return stopAll(0);
+      },
+    },
+  );
 
   let stopped: Promise<void> | undefined;
   return {
@@ -188,9 +189,6 @@ export async function startServePrimary(ctx: CoreContext, options: Omit<ServeOpt
     listening: () => listening,
     workerPids: () => [...workers].map((worker) => worker.process.pid ?? 0),
     readiness,
-    // The primary relays nothing itself: its HTTP endpoint answers with the workers' pools and metrics.
-    pools: () => ({ pools: [] }),
-    metrics: async () => [],
     async reload() {
       const answers = await Promise.all([...workers].map((worker) => request(worker, { azdb: 'reload' })));
       return answers.every((ok) => ok === true);
@@ -228,7 +226,7 @@ export async function runServeWorker(ctx: CoreContext, options: Omit<ServeOption
   };
   process.on('message', onPassword);
 
-  let serving: ServeHandle;
+  let serving: BrokerServeHandle;
   try {
     serving = await startServe(ctx, { ...options, worker: { generatePassword } });
   } catch (error) {

@@ -4,14 +4,13 @@
  * discovered), and the discovery refresh that runs while this config serves.
  */
 import type { Writable } from 'node:stream';
-import { createFileAuditSink, createStreamAuditSink, NO_AUDIT, type AuditSink } from '../broker/audit.js';
 import type { AuditObserver } from '../broker/audit-queue.js';
 import type { Logger } from '../broker/log.js';
 import type { ServeConfig } from '../broker/serve.js';
 import type { TokenCache } from '../azure/token-cache.js';
 import type { AzdbConfig } from '../config/schema.js';
 import type { CoreContext } from './context.js';
-import { createDiscovery, loadRuntime } from './runtime.js';
+import { auditSinkFor, createDiscovery, loadRuntime } from './runtime.js';
 
 export interface ServeConfigDeps {
   /** The config the process started with: the settings only a restart applies are compared to it. */
@@ -36,7 +35,7 @@ export function serveConfigLoader(ctx: CoreContext, deps: ServeConfigDeps): () =
     },
   };
   const restartOnly = { azure: JSON.stringify(deps.startedWith.azure), http: deps.startedWith.broker.http.address };
-  const audit = (config: AzdbConfig) => auditSinkFor(config, deps.auditStdout, deps.auditObserver);
+  const audit = (config: AzdbConfig) => auditSinkFor(config.broker.audit, { stream: deps.auditStdout, name: 'stdout' }, deps.auditObserver);
 
   return async () => {
     const rt = await loadRuntime(loadCtx, { tokens, audit, discover: false });
@@ -72,11 +71,4 @@ export function serveConfigLoader(ctx: CoreContext, deps: ServeConfigDeps): () =
       },
     };
   };
-}
-
-/** `broker.audit.path`: a file (0600, appended), `-` for `stdout`, or none. */
-function auditSinkFor(config: AzdbConfig, stdout: Writable, observer: AuditObserver): AuditSink {
-  const { path, queries, on_failure } = config.broker.audit;
-  if (path === '-') return createStreamAuditSink(stdout, { queries, on_failure, observer });
-  return path ? createFileAuditSink(path, { queries, on_failure, observer }) : NO_AUDIT;
 }

@@ -4,22 +4,23 @@
  * /metrics. The front end owns the process: it decides when to reload and when to stop.
  */
 import type { Writable } from 'node:stream';
-import { CLOUDS, databaseScope, type Cloud } from '../azure/clouds.js';
-import { clientTokenAuthority, createClientTokenValidator, type ClientTokenValidator } from '../azure/client-token.js';
-import { startHealthServer, type HealthServer } from '../broker/health-server.js';
+import { CLOUDS, authorityHost, databaseScope, type Cloud } from '../azure/clouds.js';
+import { createClientTokenValidator, type ClientTokenValidator } from '../azure/client-token.js';
+import { startHealthServer, type HealthServer, type HealthServerOptions } from '../broker/health-server.js';
 import type { Logger } from '../broker/log.js';
 import type { Readiness } from '../broker/health-server.js';
-import { MetricsRegistry, type MetricsSnapshot } from '../broker/metrics.js';
+import { MetricsRegistry, type Counter, type MetricsSnapshot } from '../broker/metrics.js';
 import { BrokerServer, type PoolsReport } from '../broker/serve.js';
 import { parseHostPort } from '../config/address.js';
 import { loadConfig } from '../config/load.js';
+import type { AzdbConfig } from '../config/schema.js';
 import { UserError, errorMessage } from '../errors.js';
 import type { CoreContext } from './context.js';
 import { configPath, createTokenCache, stateDirOf } from './runtime.js';
 import { serveConfigLoader } from './serve-config.js';
 
 export interface ServeOptions {
-  /** Concurrent sessions of the whole process; more get "too many connections". */
+  /** Concurrent sessions of the process (of each worker with --workers); more get "too many connections". */
   maxConnections?: number;
   /** How long sessions of a listener that a reload removed or changed may finish. */
   reloadDrainMs: number;
@@ -38,10 +39,8 @@ export interface ServeHandle {
   readonly http: { host: string; port: number } | undefined;
   /** The listeners accepting connections now. */
   listening(): Array<{ label: string; host: string; port: number }>;
-  /** What /readyz, /pools and /metrics answer, for a primary that merges its workers'. */
+  /** What /readyz answers. */
   readiness(): Promise<Readiness>;
-  pools(): PoolsReport;
-  metrics(): Promise<MetricsSnapshot>;
   /** Loads the config again and applies it; false when it is rejected (the old one keeps serving). */
   reload(): Promise<boolean>;
   /**
@@ -52,14 +51,20 @@ export interface ServeHandle {
   stop(drainMs: number): Promise<void>;
 }
 
+/** A serve that relays itself (one process, or a worker): what a primary asks of its workers too. */
+export interface BrokerServeHandle extends ServeHandle {
+  /** What /pools answers. */
+  pools(): PoolsReport;
+  /** The counters /metrics renders, for a primary that merges its workers'. */
+  metrics(): Promise<MetricsSnapshot>;
+}
+
 /** Opens every listener and the HTTP endpoint; throws (a UserError saying what to fix) if one cannot start. */
-export async function startServe(ctx: CoreContext, options: ServeOptions): Promise<ServeHandle> {
+export async function startServe(ctx: CoreContext, options: ServeOptions): Promise<BrokerServeHandle> {
   const { log } = options;
   const configFile = configPath(ctx);
   const first = await loadConfig(configFile);
-  const httpAddress = options.worker ? undefined : first.broker.http.address;
-  const httpEndpoint = httpAddress === undefined ? undefined : parseHostPort(httpAddress);
-  if (httpEndpoint && !httpEndpoint.ok) throw new UserError(`broker.http.address: ${httpEndpoint.reason}`);
+  const httpAt = options.worker ? undefined : httpAddressOf(first);
 
   // The token cache is built before the broker (its loader needs it); the broker counts and logs its events.
   const tokens = createTokenCache(first.azure, ctx.env, (event) => broker.tokenEvent(event));
@@ -83,27 +88,15 @@ export async function startServe(ctx: CoreContext, options: ServeOptions): Promi
     throw error;
   }
 
-  let health: HealthServer | undefined;
-  if (httpEndpoint?.ok) {
-    try {
-      health = await startHealthServer({
-        host: httpEndpoint.host,
-        port: httpEndpoint.port,
-        readiness: () => broker.readiness(),
-        metrics: async () => ({ contentType: registry.contentType, body: await registry.render() }),
-        pools: () => broker.pools(),
-        onError: (error) => {
-          broker.metrics.errors.inc({ kind: 'http' });
-          log.error('http.error', { error: errorMessage(error) });
-        },
-      });
-    } catch (error) {
-      await broker.stop(0);
-      throw new UserError(`cannot serve /healthz, /readyz and /metrics on ${httpAddress}: ${errorMessage(error)}`, {
-        hint: 'Pick a free `broker.http.address`, or stop the process holding it.',
-      });
-    }
-  }
+  const health = await openHttpEndpoint(
+    httpAt,
+    {
+      readiness: () => broker.readiness(),
+      metrics: async () => ({ contentType: registry.contentType, body: await registry.render() }),
+      pools: () => broker.pools(),
+    },
+    { log, errors: broker.metrics.errors, undo: () => broker.stop(0) },
+  );
 
   let stopped: Promise<void> | undefined;
   return {
@@ -123,6 +116,52 @@ export async function startServe(ctx: CoreContext, options: ServeOptions): Promi
   };
 }
 
+export interface HttpAddress {
+  /** As written in the config, for messages. */
+  address: string;
+  host: string;
+  port: number;
+}
+
+/** `broker.http.address`, checked (a UserError when malformed); undefined without one. */
+export function httpAddressOf(config: AzdbConfig): HttpAddress | undefined {
+  const address = config.broker.http.address;
+  if (address === undefined) return undefined;
+  const endpoint = parseHostPort(address);
+  if (!endpoint.ok) throw new UserError(`broker.http.address: ${endpoint.reason}`);
+  return { address, host: endpoint.host, port: endpoint.port };
+}
+
+/**
+ * /healthz, /readyz, /metrics and /pools on `at` (nothing without it), for a serve of one process
+ * or the primary of its workers. A request that fails is logged and counted in
+ * azdb_errors_total{kind="http"}; an endpoint that cannot start runs `undo` (stopping what did)
+ * and is a UserError naming the address.
+ */
+export async function openHttpEndpoint(
+  at: HttpAddress | undefined,
+  answers: Pick<HealthServerOptions, 'readiness' | 'metrics' | 'pools'>,
+  deps: { log: Logger; errors: Counter; undo(): Promise<void> },
+): Promise<HealthServer | undefined> {
+  if (!at) return undefined;
+  try {
+    return await startHealthServer({
+      host: at.host,
+      port: at.port,
+      ...answers,
+      onError: (error) => {
+        deps.errors.inc({ kind: 'http' });
+        deps.log.error('http.error', { error: errorMessage(error) });
+      },
+    });
+  } catch (error) {
+    await deps.undo();
+    throw new UserError(`cannot serve /healthz, /readyz and /metrics on ${at.address}: ${errorMessage(error)}`, {
+      hint: 'Pick a free `broker.http.address`, or stop the process holding it.',
+    });
+  }
+}
+
 /**
  * The check of people's tokens for `client_auth: entra` listeners: keys from the cloud's
  * authority (or AZURE_AUTHORITY_HOST), audience the cloud's database resource. One validator per
@@ -130,12 +169,12 @@ export async function startServe(ctx: CoreContext, options: ServeOptions): Promi
  */
 function clientTokenValidators(cloud: Cloud, env: NodeJS.ProcessEnv): (allowedTenants: readonly string[]) => ClientTokenValidator {
   const validators = new Map<string, ClientTokenValidator>();
-  const authorityHost = clientTokenAuthority(cloud.authorityHost, env);
+  const authority = authorityHost(cloud, env);
   return (allowedTenants) => {
     const key = [...allowedTenants].map((t) => t.toLowerCase()).sort().join(',');
     let validator = validators.get(key);
     if (!validator) {
-      validator = createClientTokenValidator({ authorityHost, audience: cloud.databaseResource, allowedTenants });
+      validator = createClientTokenValidator({ authorityHost: authority, audience: cloud.databaseResource, allowedTenants });
       validators.set(key, validator);
     }
     return validator;

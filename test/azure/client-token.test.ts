@@ -4,7 +4,7 @@
  */
 import { beforeEach, describe, expect, it } from 'vitest';
 import { createTokenIssuer, forgeTokenWithOtherKey, type IssueOptions, type TokenIssuer } from '../../src/emulator/entra.js';
-import { createClientTokenValidator, clientTokenAuthority, type ClientTokenValidatorOptions } from '../../src/azure/client-token.js';
+import { createClientTokenValidator, type ClientTokenValidatorOptions } from '../../src/azure/client-token.js';
 
 const TENANT = '8a1e2d3c-0000-4000-8000-000000000001';
 const OTHER = '8a1e2d3c-0000-4000-8000-000000000002';
@@ -131,12 +131,5 @@ describe('client token validation', () => {
   it('never puts the token in a verdict', async () => {
     const token = await home.issue({ ...ALICE, audience: 'https://elsewhere' });
     expect(JSON.stringify(await validator()(token))).not.toContain(token.split('.')[1]);
-  });
-});
-
-describe('the authority keys come from', () => {
-  it('is AZURE_AUTHORITY_HOST when set, else the cloud’s', () => {
-    expect(clientTokenAuthority('https://login.microsoftonline.com', {})).toBe('https://login.microsoftonline.com');
-    expect(clientTokenAuthority('https://login.microsoftonline.com', { AZURE_AUTHORITY_HOST: 'https://127.0.0.1:8443' })).toBe('https://127.0.0.1:8443');
   });
 });

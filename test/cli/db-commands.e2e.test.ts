@@ -89,6 +89,32 @@ describe('azdb proxy db', () => {
     expect(audit).not.toMatch(/eyJ[A-Za-z0-9_-]+\./);
   });
 
+  it('with broker.audit.path "-" writes the audit to stderr (stdout is the JSON line), not to a file named "-"', async () => {
+    const file = join(work, 'audit-dash.yaml');
+    await writeEmulatedConfig(file, azure, {
+      databases: azure.servers.filter((s) => s.protocol === 'postgres').map((s) => emulatedDatabase(azure, s)),
+      role: 'dev',
+      allow: { db_users: [DEMO_IDENTITY.role], db_names: ['*'] },
+      broker: { audit: { path: '-', queries: true } },
+    });
+    const cwd = await mkdtemp(join(tmpdir(), 'azdb-cwd-'));
+    const child = execa('node', [BIN, '--config', file, 'proxy', 'db', 'orders', '--db-name', 'orders', '--json'], { env, cwd, reject: false });
+    let [stdout, stderr] = ['', ''];
+    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const info = JSON.parse(await waitFor(() => stdout.includes('\n') && stdout.split('\n')[0], 'the JSON line of proxy db')) as Record<string, unknown>;
+    const c = new pg.Client({ host: info.host as string, port: info.port as number, user: info.user as string, database: 'orders', password: info.password as string });
+    await c.connect();
+    await c.query('select 42 as audited_on_stderr');
+    await c.end();
+    await waitFor(() => stderr.includes('"event":"session.end"'), 'the audit on stderr');
+    child.kill('SIGINT');
+    expect((await child).exitCode).toBe(0);
+    expect(stderr).toContain('select 42 as audited_on_stderr');
+    expect(stdout.trim().split('\n')).toHaveLength(1);
+    await expect(stat(join(cwd, '-'))).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
   it('defaults --db-name to postgres when the roles allow any name', async () => {
     const { child, info } = await startProxy(['orders']);
     expect(info.database).toBe('postgres');

@@ -397,6 +397,15 @@ describe('azdb serve', () => {
     }
   });
 
+  it('--workers 2 refuses `broker.audit.path: "-"` at start: the workers\' writes to one stdout pipe could interleave mid-line', async () => {
+    const config = await newConfig({ listeners: [{ database: 'orders', host: '127.0.0.1', port: await freePort(), db_user: USER }], auditPath: '-' });
+    const refusedStart = await execa('node', [BIN, '--config', config, 'serve', '--workers', '2'], { env, reject: false });
+    expect(refusedStart.exitCode).toBe(1);
+    expect(refusedStart.stderr).toContain('broker.audit.path "-" (stdout) cannot be shared by 2 workers');
+    expect(refusedStart.stderr).toContain('Give broker.audit.path a file');
+    expect(refusedStart.stdout).toBe('');
+  });
+
   it('cuts sessions still open at the --drain-seconds deadline and exits 0', async () => {
     const port = await freePort();
     const config = await newConfig({ listeners: [{ database: 'orders', host: '127.0.0.1', port, db_user: USER, db_name: 'orders' }] });

@@ -37,7 +37,9 @@ beforeAll(async () => {
     // inventory pools its server connections (the picker's pools view reads them).
     databases: azure.servers
       .filter((s) => ['orders', 'inventory', 'shopdb'].includes(s.name))
-      .map((s) => ({ ...emulatedDatabase(azure, s), ...(s.name === 'inventory' ? { pool: { mode: 'session' as const, max_server_connections: 3 } } : {}) })),
+      .map((s) => ({ ...emulatedDatabase(azure, s), ...(s.name === 'inventory' ? { pool: { mode: 'session' as const, max_server_connections: 3 } } : {}) }))
+      // orders once more, through a transaction-mode pool (its pins are counted).
+      .concat(azure.servers.filter((s) => s.name === 'orders').map((s) => ({ ...emulatedDatabase(azure, s), name: 'orders-tx', pool: { mode: 'transaction' as const, max_server_connections: 2 } }))),
     role: 'dev',
     // nobody-here: a user the roles allow but no server knows.
     allow: { db_users: [DEMO_IDENTITY.role, 'nobody-here'], db_names: ['*'] },
@@ -97,7 +99,7 @@ describe('pools of the picker\'s tunnels', () => {
       await Promise.all(clients.map((client) => client.query('select 1')));
       const [busy] = api.pools();
       expect(busy!.keys).toEqual([
-        { dbUser: DEMO_IDENTITY.role, dbName: 'inventory', identity: expect.stringMatching(/^oid:[0-9a-f-]{36}@[0-9a-f-]{36}$/), clientsActive: 2, clientsWaiting: 0, serversActive: 2, serversIdle: 0, serversOpening: 0, logins: 2 },
+        { dbUser: DEMO_IDENTITY.role, dbName: 'inventory', identity: expect.stringMatching(/^oid:[0-9a-f-]{36}@[0-9a-f-]{36}$/), clientsConnected: 2, clientsActive: 2, clientsWaiting: 0, clientsPinned: 0, serversActive: 2, serversIdle: 0, serversOpening: 0, logins: 2 },
       ]);
       await Promise.all(clients.map((client) => client.end()));
       await waitFor(() => api.pools()[0]?.keys[0]?.serversIdle === 2, 'both server connections to go back idle');
@@ -108,6 +110,25 @@ describe('pools of the picker\'s tunnels', () => {
       await api.closeTunnel(inventory.id);
     }
     expect(api.pools()).toEqual([]);
+  });
+});
+
+describe('pools of the picker\'s tunnels in transaction mode', () => {
+  it('shows the mode of the tunnel\'s pool and counts a client pinned by LISTEN', async () => {
+    const tunnel = await api.openTunnel('orders-tx', { dbUser: DEMO_IDENTITY.role, dbName: 'orders' });
+    const client = new pg.Client({ host: tunnel.host, port: tunnel.port, user: tunnel.user, database: tunnel.database, password: tunnel.password });
+    try {
+      await client.connect();
+      await client.query('select 1');
+      expect(api.pools()[0]).toMatchObject({ name: 'orders-tx', mode: 'transaction', maxServerConnections: 2 });
+      expect(api.pools()[0]!.keys[0]).toMatchObject({ clientsConnected: 1, clientsPinned: 0 });
+      await client.query('listen azdb_picker_pin');
+      await waitFor(() => api.pools()[0]?.keys[0]?.clientsPinned === 1, 'the client to be counted as pinned');
+      expect(api.pools()[0]!.keys[0]).toMatchObject({ dbUser: DEMO_IDENTITY.role, dbName: 'orders', clientsConnected: 1, clientsPinned: 1 });
+    } finally {
+      await client.end().catch(() => {});
+      await api.closeTunnel(tunnel.id);
+    }
   });
 });
 

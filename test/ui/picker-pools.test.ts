@@ -15,7 +15,7 @@ function pool(overrides: Partial<TuiPool> = {}): TuiPool {
     listener: '127.0.0.1:41000',
     mode: 'session',
     maxServerConnections: 20,
-    keys: [{ dbUser: 'azdb-demo', dbName: 'orders', identity: OID, clientsActive: 2, clientsWaiting: 1, serversActive: 2, serversIdle: 1, serversOpening: 0, logins: 4 }],
+    keys: [{ dbUser: 'azdb-demo', dbName: 'orders', identity: OID, clientsConnected: 3, clientsActive: 2, clientsWaiting: 1, clientsPinned: 0, serversActive: 2, serversIdle: 1, serversOpening: 0, logins: 4 }],
     ...overrides,
   };
 }

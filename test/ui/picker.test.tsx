@@ -212,7 +212,7 @@ describe('picker screen', () => {
     await until('3 databases');
     press('o');
     await until('No pools: open a tunnel (t)');
-    const key = { dbUser: 'azdb-demo', dbName: 'orders', identity: 'oid:2f9c41d0-7a51-4c1e-9d2e-0d6a4c2b9f11@72f988bf-86f1-41af-91ab-2d7cd011db47', clientsActive: 1, clientsWaiting: 0, serversActive: 1, serversIdle: 1, serversOpening: 0, logins: 2 };
+    const key = { dbUser: 'azdb-demo', dbName: 'orders', identity: 'oid:2f9c41d0-7a51-4c1e-9d2e-0d6a4c2b9f11@72f988bf-86f1-41af-91ab-2d7cd011db47', clientsConnected: 1, clientsActive: 1, clientsWaiting: 0, clientsPinned: 0, serversActive: 1, serversIdle: 1, serversOpening: 0, logins: 2 };
     api.poolOf.set('t1', { name: 'orders', listener: '127.0.0.1:40001', mode: 'session', maxServerConnections: 20, keys: [key] });
     press('t');
     await until('Open a tunnel to orders');
@@ -228,7 +228,7 @@ describe('picker screen', () => {
     expect(frame()).toContain('esc back · ? help · Q quit');
     expect(frame()).not.toContain('pinned');
     // The counters move without an event: the overlay follows them.
-    api.poolOf.set('t1', { name: 'orders', listener: '127.0.0.1:40001', mode: 'transaction', maxServerConnections: 20, keys: [{ ...key, clientsActive: 3, clientsWaiting: 2, serversActive: 2, serversIdle: 0, logins: 3, pins: 1 }] });
+    api.poolOf.set('t1', { name: 'orders', listener: '127.0.0.1:40001', mode: 'transaction', maxServerConnections: 20, keys: [{ ...key, clientsActive: 3, clientsWaiting: 2, serversActive: 2, serversIdle: 0, logins: 3, clientsPinned: 1 }] });
     await until('clients 3 active, 2 waiting · servers 2 active, 0 idle, 0 opening · 3 logins · 1 pinned');
     expect(frame()).toContain('· transaction mode ·');
     press(ESC);

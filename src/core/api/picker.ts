@@ -5,6 +5,8 @@
  * Events carry a sequence number and the API keeps the latest ones, so a screen that was
  * unmounted while psql had the terminal catches up with `eventsSince` when it comes back.
  */
+import type { PoolKeyCounts } from '../../broker/serve.js';
+
 export type Protocol = 'postgres' | 'mysql';
 
 export interface TuiLogin {
@@ -54,21 +56,8 @@ export interface TuiTunnel {
  * One key of a connection pool (database user, database name and the identity whose tokens log
  * the server connections in), read from the broker's counters as `azdb pools --json` has them.
  */
-export interface TuiPoolKey {
-  dbUser: string;
-  dbName: string;
-  /** `oid:…@tenant` or `appid:…@tenant` (never a token). */
-  identity: string;
-  clientsActive: number;
-  clientsWaiting: number;
-  serversActive: number;
-  serversIdle: number;
-  serversOpening: number;
-  /** Server logins (each with a cached token) since the key was first used. */
-  logins: number;
-  /** Clients pinned to their server connection (transaction mode); absent where the pool has none. */
-  pins?: number;
-}
+/** One key of a pool (database user, database name, identity) and its counters. */
+export type TuiPoolKey = PoolKeyCounts;
 
 /** The pool of an open tunnel (a database with `pool:` in azdb.yaml). */
 export interface TuiPool {

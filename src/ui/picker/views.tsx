@@ -409,14 +409,14 @@ function PoolsView({ pools }: { pools: readonly TuiPool[] }) {
           <Text wrap="truncate-end">
             <Text bold>{pool.name}</Text> <Text color={theme.accent}>{pool.listener}</Text> · {pool.mode} mode · at most {pool.maxServerConnections} server connections per key
           </Text>
-          {pool.keys.length === 0 ? <Text color={theme.muted}>  no server connections yet</Text> : pool.keys.map((key) => <PoolKeyRows key={`${key.dbUser}/${key.dbName}/${key.identity}`} poolKey={key} />)}
+          {pool.keys.length === 0 ? <Text color={theme.muted}>  no server connections yet</Text> : pool.keys.map((key) => <PoolKeyRows key={`${key.dbUser}/${key.dbName}/${key.identity}`} poolKey={key} mode={pool.mode} />)}
         </Box>
       ))}
     </Box>
   );
 }
 
-function PoolKeyRows({ poolKey: key }: { poolKey: TuiPoolKey }) {
+function PoolKeyRows({ poolKey: key, mode }: { poolKey: TuiPoolKey; mode: TuiPool['mode'] }) {
   const theme = useTheme();
   return (
     <>
@@ -426,7 +426,7 @@ function PoolKeyRows({ poolKey: key }: { poolKey: TuiPoolKey }) {
       </Text>
       <Text wrap="truncate-end">
         {'    '}clients {key.clientsActive} active, <Text color={key.clientsWaiting > 0 ? theme.warn : undefined}>{key.clientsWaiting} waiting</Text> · servers {key.serversActive} active, {key.serversIdle} idle, {key.serversOpening} opening · {key.logins} login{key.logins === 1 ? '' : 's'}
-        {key.pins === undefined ? '' : ` · ${key.pins} pinned`}
+        {mode === 'transaction' ? ` · ${key.clientsPinned} pinned` : ''}
       </Text>
     </>
   );
