@@ -101,7 +101,7 @@ export function relay(client: Socket, upstream: Socket, early: Buffer, tap?: Rel
     }
     // The client is read while the upstream takes bytes and nothing holds it.
     let upstreamFull = false;
-    let held = false;
+    const audit = clientHold(client, hold, () => !upstreamFull && !done);
     const forward = (chunk: Buffer): void => {
       const out = filter(chunk);
       if (done) return;
@@ -112,19 +112,11 @@ export function relay(client: Socket, upstream: Socket, early: Buffer, tap?: Rel
         upstreamFull = true;
         client.pause();
       }
-      const waiting = held ? undefined : hold?.();
-      if (waiting) {
-        held = true;
-        client.pause();
-        void waiting.then(() => {
-          held = false;
-          if (!upstreamFull && !done) client.resume();
-        });
-      }
+      audit.after();
     };
     upstream.on('drain', () => {
       upstreamFull = false;
-      if (!held) client.resume();
+      if (!audit.held) client.resume();
     });
     client.on('end', () => upstream.end());
     client.on('data', forward);

@@ -15,6 +15,7 @@ import { waitFor } from '../../helpers/wait.js';
 import type { Tunnel, TunnelOptions } from '../../../src/broker/tunnel.js';
 import { BrokerFixture } from '../../helpers/broker-fixtures.js';
 import { createMemoryAuditSink } from '../../../src/broker/audit.js';
+import { blockingAudit, expectNotReadWhileAuditWaits } from '../../helpers/audit-hold.js';
 import { DEMO_IDENTITY } from '../../../src/emulator/demo-identity.js';
 
 const psql = await findTool('psql');
@@ -211,6 +212,18 @@ describe('PostgreSQL tunnel against emulated Azure', () => {
     expect(end.result).toBe('ok');
     expect(end.bytes_from_client).toBeGreaterThan(0);
     expect(end.bytes_to_client).toBeGreaterThan(0);
+  });
+
+  it('under audit on_failure block, stops reading an unpooled client while the audit waits, and reads it again once it has room', async () => {
+    const audit = blockingAudit();
+    const t = await tunnel({ audit: audit.sink });
+    const [held, other] = [client(t), client(t)];
+    await Promise.all([held.connect(), other.connect()]);
+    try {
+      await expectNotReadWhileAuditWaits(audit, held, other);
+    } finally {
+      await Promise.all([held.end(), other.end()]);
+    }
   });
 
   it('fetches no token on the connection path while the cached one is valid', async () => {
