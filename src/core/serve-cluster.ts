@@ -21,6 +21,7 @@ import { loadConfig } from '../config/load.js';
 import { UserError, errorMessage, toAzdbError } from '../errors.js';
 import type { CoreContext } from './context.js';
 import { configPath } from './runtime.js';
+import { refuseSharedStdoutAudit } from './serve-config.js';
 import { httpAddressOf, openHttpEndpoint, startServe, type BrokerServeHandle, type ServeHandle, type ServeOptions } from './serve.js';
 
 /** True in a process the primary of `azdb serve --workers N` forked. */
@@ -43,12 +44,7 @@ export async function startServePrimary(ctx: CoreContext, options: Omit<ServeOpt
   const { log } = options;
   const configFile = configPath(ctx);
   const first = await loadConfig(configFile);
-  if (first.broker.audit.path === '-') {
-    // Each worker writes its batches (up to 64 KiB) to the shared stdout; a pipe keeps only writes of up to PIPE_BUF whole.
-    throw new UserError(`broker.audit.path "-" (stdout) cannot be shared by ${options.workers} workers: their audit lines could interleave mid-line on a pipe`, {
-      hint: 'Give broker.audit.path a file (every worker appends whole lines with O_APPEND, so they do not mix), or run `azdb serve` without --workers.',
-    });
-  }
+  refuseSharedStdoutAudit(first, `${options.workers} workers`);
   const httpAt = httpAddressOf(first);
   // The primary's own counter, merged into the workers' /metrics: its HTTP endpoint's errors.
   const own = new MetricsRegistry();

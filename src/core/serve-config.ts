@@ -10,6 +10,7 @@ import type { ServeConfig } from '../broker/serve.js';
 import type { TokenCache } from '../azure/token-cache.js';
 import type { AzdbConfig } from '../config/schema.js';
 import type { CoreContext } from './context.js';
+import { UserError } from '../errors.js';
 import { auditSinkFor, createDiscovery, loadRuntime } from './runtime.js';
 
 export interface ServeConfigDeps {
@@ -21,6 +22,20 @@ export interface ServeConfigDeps {
   auditStdout: Writable;
   /** Told of audit failures, full queues and dropped lines (the broker's log and metrics). */
   auditObserver: AuditObserver;
+  /** A worker of `azdb serve --workers N`: a config whose audit goes to the shared stdout is refused (a reload to it too). */
+  worker?: boolean;
+}
+
+/**
+ * The workers of `azdb serve --workers N` share one stdout: each writes its batches (up to 64 KiB)
+ * to it, and a pipe keeps only writes of up to PIPE_BUF whole, so their audit lines could
+ * interleave mid-line.
+ */
+export function refuseSharedStdoutAudit(config: AzdbConfig, workers: string): void {
+  if (config.broker.audit.path !== '-') return;
+  throw new UserError(`broker.audit.path "-" (stdout) cannot be shared by ${workers}: their audit lines could interleave mid-line on a pipe`, {
+    hint: 'Give broker.audit.path a file (every worker appends whole lines with O_APPEND, so they do not mix), or run `azdb serve` without --workers.',
+  });
 }
 
 /** What the broker calls to load the config, at start and on every reload. */
@@ -35,7 +50,10 @@ export function serveConfigLoader(ctx: CoreContext, deps: ServeConfigDeps): () =
     },
   };
   const restartOnly = { azure: JSON.stringify(deps.startedWith.azure), http: deps.startedWith.broker.http.address };
-  const audit = (config: AzdbConfig) => auditSinkFor(config.broker.audit, { stream: deps.auditStdout, name: 'stdout' }, deps.auditObserver);
+  const audit = (config: AzdbConfig) => {
+    if (deps.worker) refuseSharedStdoutAudit(config, 'the workers of azdb serve --workers');
+    return auditSinkFor(config.broker.audit, { stream: deps.auditStdout, name: 'stdout' }, deps.auditObserver);
+  };
 
   return async () => {
     const rt = await loadRuntime(loadCtx, { tokens, audit, discover: false });

@@ -70,7 +70,7 @@ export async function startServe(ctx: CoreContext, options: ServeOptions): Promi
   const tokens = createTokenCache(first.azure, ctx.env, (event) => broker.tokenEvent(event));
   const registry = new MetricsRegistry();
   const broker = new BrokerServer({
-    load: serveConfigLoader(ctx, { startedWith: first, tokens, log, auditStdout: options.auditStdout, auditObserver: { notice: (n) => broker.auditNotice(n), counted: (what, n) => broker.auditCounted(what, n) } }),
+    load: serveConfigLoader(ctx, { startedWith: first, tokens, log, auditStdout: options.auditStdout, worker: options.worker !== undefined, auditObserver: { notice: (n) => broker.auditNotice(n), counted: (what, n) => broker.auditCounted(what, n) } }),
     tokens,
     scope: databaseScope(CLOUDS[first.azure.cloud]),
     clientTokens: clientTokenValidators(CLOUDS[first.azure.cloud], ctx.env),

@@ -397,13 +397,33 @@ describe('azdb serve', () => {
     }
   });
 
-  it('--workers 2 refuses `broker.audit.path: "-"` at start: the workers\' writes to one stdout pipe could interleave mid-line', async () => {
+  it('--workers 2 refuses `broker.audit.path: "-"` at start and on reload: the workers\' writes to one stdout pipe could interleave mid-line', async () => {
     const config = await newConfig({ listeners: [{ database: 'orders', host: '127.0.0.1', port: await freePort(), db_user: USER }], auditPath: '-' });
     const refusedStart = await execa('node', [BIN, '--config', config, 'serve', '--workers', '2'], { env, reject: false });
     expect(refusedStart.exitCode).toBe(1);
     expect(refusedStart.stderr).toContain('broker.audit.path "-" (stdout) cannot be shared by 2 workers');
     expect(refusedStart.stderr).toContain('Give broker.audit.path a file');
     expect(refusedStart.stdout).toBe('');
+
+    // Nor can a reload switch the workers' audit to it: each worker refuses it and keeps its file.
+    const port = await freePort();
+    const listeners = [{ database: 'orders', host: '127.0.0.1', port, db_user: USER }];
+    const running = await newConfig({ listeners });
+    const serve = startServe(running, ['--workers', '2']);
+    try {
+      // Two workers starting on a loaded machine: a generous deadline.
+      await waitFor(() => serve.logs().filter((l) => l.event === 'listener.up').length === 2, 'the listener up in both workers', 60_000);
+      await writeConfig(running, { listeners, auditPath: '-' });
+      serve.child.kill('SIGHUP');
+      const rejected = await waitFor(() => {
+        const lines = serve.logs().filter((l) => l.event === 'reload.rejected');
+        return lines.length === 2 ? lines : undefined;
+      }, 'a rejected reload in each worker', 60_000);
+      for (const line of rejected) expect(line.error).toContain('broker.audit.path "-" (stdout) cannot be shared by the workers of azdb serve --workers');
+      expect(serve.stdout()).toBe('');
+    } finally {
+      await stopServe(serve);
+    }
   });
 
   it('cuts sessions still open at the --drain-seconds deadline and exits 0', async () => {
