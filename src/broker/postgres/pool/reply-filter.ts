@@ -10,9 +10,13 @@
  */
 import { FrameDecoder } from '../codec/frame-decoder.js';
 import { HEADER_LENGTH, type Frame } from '../codec/frames.js';
+import { SERVER_HEAD_LENGTH } from './session-tracker.js';
 
-/** Enough of each message for the codes and an ErrorResponse's severity. */
-const HEAD_LENGTH = 256;
+/**
+ * Enough of each message for the codes, an ErrorResponse's severity and, as the relay's
+ * SessionTracker reads the messages framed here, a ParameterStatus.
+ */
+const HEAD_LENGTH = SERVER_HEAD_LENGTH;
 const ERROR_RESPONSE = 0x45; // E
 
 export class ReplyFilter {

@@ -9,7 +9,8 @@
  * The client's stream is split into messages (ClientStream, CopyData streamed through) so that
  * its SQL can be scanned and its prepared statements mapped (StatementMapper), a message passed
  * on unchanged as the bytes it came in; the server's passes through as it comes, less the replies
- * to what the mapper sent itself (ReplyFilter). When
+ * to what the mapper sent itself (ReplyFilter). Each stream is framed once: the SessionTracker
+ * is told the messages ClientStream and ReplyFilter framed. When
  * the client goes, an attached connection is reset or discarded by the pool; when the server
  * connection goes, the client gets the server's FATAL (or 08006) and its session ends. With
  * `expiry` (disconnect_expired), once the token has expired the client is ended where a
@@ -22,6 +23,7 @@ import { clientHold, type RelayHold, type RelayTap } from '../../relay.js';
 import { encodeMessage, type Frame } from '../codec/frames.js';
 import { FrontendCode, decodeParse, decodeQuery, encodeErrorResponse } from '../codec/messages.js';
 import { ClientStream, type ClientPiece } from './client-stream.js';
+import { joinBytes } from './join-bytes.js';
 import type { Lease } from '../../pool/pool-manager.js';
 import { sqlSessionEffects, type PinReason } from './pin-scanner.js';
 import type { ServerConnection } from './server-connection.js';
@@ -135,7 +137,7 @@ export function transactionRelay(options: TransactionRelayOptions): Promise<{ er
       if (!lease || !tracker || !replies) return;
       let out: Buffer[];
       try {
-        tracker.fromServer(chunk);
+        tracker.serverBytes(chunk.length);
         out = replies.push(chunk);
       } catch (error) {
         // Never reused: the pool cannot tell where the server's stream stands.
@@ -143,9 +145,8 @@ export function transactionRelay(options: TransactionRelayOptions): Promise<{ er
         end(`upstream broke the protocol: ${errorMessage(error)}`, serverGone());
         return;
       }
-      let flowing = true;
-      for (const bytes of out) flowing = client.write(bytes);
-      if (!flowing) upstream().pause();
+      // One write (one syscall) however many pieces the filter cut the chunk into.
+      if (out.length > 0 && !client.write(out.length === 1 ? out[0]! : joinBytes(out))) upstream().pause();
       if (!pinned && tracker.idleStatus() === 'I') {
         const held = lease;
         detach();
@@ -211,7 +212,12 @@ export function transactionRelay(options: TransactionRelayOptions): Promise<{ er
       if (reusable) reusable.tracker.parameters = got.connection.parameters;
       else {
         const statements = options.statements;
-        reusable = { tracker: new SessionTracker(got.connection.parameters), replies: new ReplyFilter(statements ? (frame) => statements.fromServer(frame) : () => true) };
+        const made = new SessionTracker(got.connection.parameters);
+        const replyFilter = new ReplyFilter((frame) => {
+          made.serverMessage(frame);
+          return statements ? statements.fromServer(frame) : true;
+        });
+        reusable = { tracker: made, replies: replyFilter };
       }
       ({ tracker, replies } = reusable);
       const socket = got.connection.socket;
@@ -239,8 +245,7 @@ export function transactionRelay(options: TransactionRelayOptions): Promise<{ er
     /** Scans and maps one client message for the attached connection, into the outbox; CopyData bytes go as they are. */
     function toServer(piece: ClientPiece): void {
       if (piece.through) {
-        tracker!.fromClient(piece.through);
-        outbox.push(piece.through);
+        throughToServer(piece.through);
         return;
       }
       const frame = piece.frame;
@@ -256,16 +261,25 @@ export function transactionRelay(options: TransactionRelayOptions): Promise<{ er
         if (parse && !options.statements && parse.statement !== '') pin('prepared_statement');
       }
       const out = options.statements ? options.statements.toServer(frame, connection, piece.bytes) : [piece.bytes ?? encodeMessage(frame.code, frame.payload)];
-      for (const bytes of out) {
-        tracker!.fromClient(bytes);
-        outbox.push(bytes);
+      if (piece.bytes !== undefined && out.length === 1 && out[0] === piece.bytes) {
+        // The message as it came: the tracker has its frame already.
+        tracker!.clientMessage(frame.code, frame.length);
+        outbox.push(piece.bytes);
+        return;
       }
+      for (const bytes of out) throughToServer(bytes);
+    }
+
+    /** Bytes the tracker frames itself: CopyData as it streams, messages the mapper made. */
+    function throughToServer(bytes: Buffer): void {
+      tracker!.fromClient(bytes);
+      outbox.push(bytes);
     }
 
     /** Writes what toServer put in the outbox, in one write; false (the client paused) when the server pushes back. */
     function flush(): boolean {
       if (outbox.length === 0) return true;
-      const bytes = outbox.length === 1 ? outbox[0]! : Buffer.concat(outbox);
+      const bytes = outbox.length === 1 ? outbox[0]! : joinBytes(outbox);
       outbox.length = 0;
       const flowing = upstream().write(bytes);
       if (!flowing) client.pause();
