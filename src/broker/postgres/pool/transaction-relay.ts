@@ -26,7 +26,7 @@ import { ClientStream, type ClientPiece } from './client-stream.js';
 import { joinBytes } from './join-bytes.js';
 import type { Lease } from '../../pool/pool-manager.js';
 import { sqlSessionEffects, type PinReason } from './pin-scanner.js';
-import type { ServerConnection } from './server-connection.js';
+import type { ServerConnection, ServerReader } from './server-connection.js';
 import { ReplyFilter } from './reply-filter.js';
 import { SessionTracker } from './session-tracker.js';
 
@@ -110,12 +110,9 @@ export function transactionRelay(options: TransactionRelayOptions): Promise<{ er
     /** Stops relaying the attached connection; the caller hands it back. */
     function detach(): void {
       if (!lease) return;
-      const socket = upstream();
-      socket.off('data', fromServer);
-      socket.off('close', serverClosed);
-      socket.off('error', serverError);
-      socket.off('drain', resumeClient);
-      socket.pause();
+      const connection = lease.connection;
+      if (connection.reader === reader) connection.reader = undefined;
+      connection.socket.pause();
       lease = undefined;
       tracker = undefined;
       replies = undefined;
@@ -132,6 +129,12 @@ export function transactionRelay(options: TransactionRelayOptions): Promise<{ er
     // The client has the server's FATAL already when it sent one.
     const serverError = (e: Error): void => end(`upstream: ${e.message}`, replies?.fatal ? undefined : serverGone());
     const serverClosed = (): void => end('the server connection closed', replies?.fatal ? undefined : serverGone());
+    /** What the attached connection's socket tells (ServerConnection.reader): one object for every attach. */
+    const reader: ServerReader = {
+      data: (chunk) => fromServer(chunk),
+      drain: resumeClient,
+      gone: (error) => (error ? serverError(error) : serverClosed()),
+    };
 
     function fromServer(chunk: Buffer): void {
       if (!lease || !tracker || !replies) return;
@@ -221,10 +224,8 @@ export function transactionRelay(options: TransactionRelayOptions): Promise<{ er
       }
       ({ tracker, replies } = reusable);
       const socket = got.connection.socket;
-      socket.on('data', fromServer);
-      socket.on('close', serverClosed);
-      socket.on('error', serverError);
-      socket.on('drain', resumeClient);
+      got.connection.reader = reader;
+      // Set at the TLS handshake (upstream-connect.ts) already: Node skips the syscall when it is unchanged.
       socket.setNoDelay(true);
       options.onAttached?.(got.connection);
       if (got.connection.broken || socket.destroyed) {
