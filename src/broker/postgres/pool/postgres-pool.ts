@@ -243,7 +243,9 @@ export class PostgresPool {
   /** While idle in the pool the socket is read, so that what the server sends unasked (a FATAL before it goes) is noticed. */
   private watchIdle(connection: ServerConnection): void {
     connection.reader = this.idleWatch;
-    connection.socket.resume();
+    // Paused by a query of the pool's own, or by the relay's backpressure; else flowing already
+    // (resume() would cost a tick per transaction for nothing).
+    if (connection.socket.isPaused()) connection.socket.resume();
   }
 
   /** Its next holder reads it: until then what the server sends waits in the socket. */

@@ -110,9 +110,9 @@ export function transactionRelay(options: TransactionRelayOptions): Promise<{ er
     /** Stops relaying the attached connection; the caller hands it back. */
     function detach(): void {
       if (!lease) return;
+      // Not paused: the pool's idle watch, or the reset's query, reads it next, in this same turn.
       const connection = lease.connection;
       if (connection.reader === reader) connection.reader = undefined;
-      connection.socket.pause();
       lease = undefined;
       tracker = undefined;
       replies = undefined;
@@ -232,7 +232,7 @@ export function transactionRelay(options: TransactionRelayOptions): Promise<{ er
         end('the server connection closed', serverGone());
         return;
       }
-      socket.resume();
+      if (socket.isPaused()) socket.resume();
       try {
         for (const frame of pending.splice(0)) toServer(frame);
       } catch (error) {
