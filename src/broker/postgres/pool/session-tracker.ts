@@ -18,6 +18,8 @@ const SYNC = 0x53; // S
 const FUNCTION_CALL = 0x46; // F
 /** Enough of a server message's payload for a ParameterStatus: a framer of the server's stream for serverMessage keeps at least this much. */
 export const SERVER_HEAD_LENGTH = 4096;
+/** The server messages the tracker reads (ReadyForQuery, ParameterStatus); the rest it only counts. */
+export const SERVER_TRACKED: ReadonlySet<number> = new Set([BackendCode.ReadyForQuery, BackendCode.ParameterStatus]);
 /** Extended-protocol messages whose results wait for a Sync: Parse, Bind, Execute, Describe, Close, Flush. */
 const EXTENDED: ReadonlySet<number> = new Set([FrontendCode.Parse, FrontendCode.Bind, FrontendCode.Execute, 0x44, 0x43, 0x48]);
 
@@ -76,17 +78,27 @@ export class SessionTracker {
   fromServer(chunk: Buffer): void {
     this.serverBytes(chunk.length);
     this.server.push(chunk);
-    for (let frame = this.server.next(); frame; frame = this.server.next()) this.serverMessage(frame);
+    for (let frame = this.server.next(); frame; frame = this.server.next()) {
+      this.serverFramed += HEADER_LENGTH + frame.length;
+      this.serverMessage(frame);
+    }
   }
 
-  /** Bytes of the server's stream that the caller frames itself: each whole message follows with serverMessage. */
+  /**
+   * Bytes of the server's stream that the caller frames itself: it says where its whole messages
+   * end (serverFramedTo) and shows the tracker those of the types in SERVER_TRACKED (serverMessage).
+   */
   serverBytes(count: number): void {
     this.serverPushed += count;
   }
 
-  /** A whole server message, its payload cut to no less than SERVER_HEAD_LENGTH bytes. */
+  /** The caller's framing of the server's stream: whole messages end `total` bytes into it. */
+  serverFramedTo(total: number): void {
+    this.serverFramed = total;
+  }
+
+  /** A whole server message of a type in SERVER_TRACKED, its payload cut to no less than SERVER_HEAD_LENGTH bytes. */
   serverMessage(frame: Frame): void {
-    this.serverFramed += HEADER_LENGTH + frame.length;
     if (frame.code === BackendCode.ReadyForQuery) {
       this.owed = Math.max(0, this.owed - 1);
       this.status = String.fromCharCode(frame.payload[0] ?? 0x49) as TransactionStatus;

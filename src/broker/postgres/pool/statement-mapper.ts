@@ -35,6 +35,9 @@ const ERROR_RESPONSE = 0x45; // E
 const READY_FOR_QUERY = 0x5a; // Z
 const STATEMENT = 0x53; // 'S' in Describe and Close
 
+/** The server messages fromServer reads (the others it passes unread): what answers a Parse or Close, an error, the end of a Sync. */
+export const MAPPER_REPLIES: ReadonlySet<number> = new Set([PARSE_COMPLETE, CLOSE_COMPLETE, ERROR_RESPONSE, READY_FOR_QUERY]);
+
 /** Names the server never has: a throwaway for ParseComplete, and the target of a client's Close. */
 const THROWAWAY = 'azdb_noop';
 const NEVER_PREPARED = 'azdb_closed';

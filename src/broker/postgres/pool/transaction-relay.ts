@@ -23,12 +23,13 @@ import { clientHold, type RelayHold, type RelayTap } from '../../relay.js';
 import { encodeMessage, type Frame } from '../codec/frames.js';
 import { FrontendCode, decodeParse, decodeQuery, encodeErrorResponse } from '../codec/messages.js';
 import { ClientStream, type ClientPiece } from './client-stream.js';
+import { MAPPER_REPLIES } from './statement-mapper.js';
 import { joinBytes } from './join-bytes.js';
 import type { Lease } from '../../pool/pool-manager.js';
 import { sqlSessionEffects, type PinReason } from './pin-scanner.js';
 import type { ServerConnection, ServerReader } from './server-connection.js';
 import { ReplyFilter } from './reply-filter.js';
-import { SessionTracker } from './session-tracker.js';
+import { SERVER_TRACKED, SessionTracker } from './session-tracker.js';
 
 /** Maps a client's named prepared statements onto whichever connection is attached (statement-mapper.ts). */
 export interface StatementMapping {
@@ -65,6 +66,10 @@ export class AttachRefused extends Error {
     super('no server connection for the client');
   }
 }
+
+/** The server messages the relay reads (the tracker's, the mapper's, ErrorResponse); the rest pass unread. */
+const READ_WITHOUT_MAPPER: ReadonlySet<number> = new Set([...SERVER_TRACKED, 0x45 /* E */]);
+const READ_WITH_MAPPER: ReadonlySet<number> = new Set([...READ_WITHOUT_MAPPER, ...MAPPER_REPLIES]);
 
 const serverGone = (): Buffer =>
   encodeErrorResponse({ severity: 'FATAL', code: '08006', message: 'the server connection closed during the transaction', hint: 'The session has ended; connect again (the next session gets a new server connection).' });
@@ -142,6 +147,7 @@ export function transactionRelay(options: TransactionRelayOptions): Promise<{ er
       try {
         tracker.serverBytes(chunk.length);
         out = replies.push(chunk);
+        tracker.serverFramedTo(replies.framedBytes);
       } catch (error) {
         // Never reused: the pool cannot tell where the server's stream stands.
         lease.connection.broken = true;
@@ -217,9 +223,9 @@ export function transactionRelay(options: TransactionRelayOptions): Promise<{ er
         const statements = options.statements;
         const made = new SessionTracker(got.connection.parameters);
         const replyFilter = new ReplyFilter((frame) => {
-          made.serverMessage(frame);
+          if (SERVER_TRACKED.has(frame.code)) made.serverMessage(frame);
           return statements ? statements.fromServer(frame) : true;
-        });
+        }, statements ? READ_WITH_MAPPER : READ_WITHOUT_MAPPER);
         reusable = { tracker: made, replies: replyFilter };
       }
       ({ tracker, replies } = reusable);

@@ -76,16 +76,20 @@ describe('SessionTracker', () => {
     tracker.fromClient(SYNC.subarray(0, 2));
     tracker.fromClient(SYNC.subarray(2));
     tracker.clientMessage(0x51 /* Q */, query('select 1').length - 5);
-    const reply = Buffer.concat([msg('1'), encodeReadyForQuery('T'), encodeParameterStatus('TimeZone', 'UTC'), encodeReadyForQuery('I')]);
+    const ready = encodeReadyForQuery('T');
+    const status = encodeParameterStatus('TimeZone', 'UTC');
+    const reply = Buffer.concat([msg('1'), ready, status, encodeReadyForQuery('I')]);
+    // The caller reads ReadyForQuery and ParameterStatus to the tracker and says where its whole messages end.
     tracker.serverBytes(reply.length - 3);
-    tracker.serverMessage({ code: 0x31, length: 0, payload: Buffer.alloc(0) });
     tracker.serverMessage({ code: 0x5a, length: 1, payload: Buffer.from('T') });
-    tracker.serverMessage({ code: 0x53, length: 13, payload: encodeParameterStatus('TimeZone', 'UTC').subarray(5) });
+    tracker.serverMessage({ code: 0x53, length: status.length - 5, payload: status.subarray(5) });
+    tracker.serverFramedTo(reply.length - 6);
     expect(tracker.idleStatus()).toBeUndefined();
     // Bytes of a message seen but not yet whole: not idle, though nothing is owed but its ReadyForQuery.
     tracker.serverBytes(3);
     expect(tracker.idleStatus()).toBeUndefined();
     tracker.serverMessage({ code: 0x5a, length: 1, payload: Buffer.from('I') });
+    tracker.serverFramedTo(reply.length);
     expect(tracker.idleStatus()).toBe('I');
     expect(parameters.get('TimeZone')).toBe('UTC');
   });
