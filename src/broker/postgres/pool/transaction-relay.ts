@@ -23,21 +23,13 @@ import { clientHold, type RelayHold, type RelayTap } from '../../relay.js';
 import { encodeMessage, type Frame } from '../codec/frames.js';
 import { FrontendCode, decodeParse, decodeQuery, encodeErrorResponse } from '../codec/messages.js';
 import { ClientStream, type ClientPiece } from './client-stream.js';
-import { MAPPER_REPLIES } from './statement-mapper.js';
+import { MAPPER_REPLIES, type StatementMapping } from './statement-mapper.js';
 import { joinBytes } from './join-bytes.js';
 import type { Lease } from '../../pool/pool-manager.js';
 import { sqlSessionEffects, type PinReason } from './pin-scanner.js';
 import type { ServerConnection, ServerReader } from './server-connection.js';
 import { ReplyFilter } from './reply-filter.js';
 import { SERVER_TRACKED, SessionTracker } from './session-tracker.js';
-
-/** Maps a client's named prepared statements onto whichever connection is attached (statement-mapper.ts). */
-export interface StatementMapping {
-  /** The bytes to send for one client message on `connection`; `bytes`: the message as received, when at hand. */
-  toServer(frame: Frame, connection: ServerConnection, bytes?: Buffer): Buffer[];
-  /** False for a server message that answers what the mapping sent itself, or the message to send the client instead. */
-  fromServer(frame: Frame): boolean | Buffer;
-}
 
 export interface TransactionRelayOptions {
   client: Socket;
