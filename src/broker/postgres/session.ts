@@ -309,10 +309,7 @@ async function relayPooled(
         client: socket,
         early,
         ...(tap ? { tap, hold } : {}),
-        attach: (attachSignal) =>
-          acquirePooled(options, pool, current, settings, loginUser, who.dbName, attachSignal).catch((error: unknown) => {
-            throw error instanceof PgClientError ? new AttachRefused(encodeErrorResponse(error.fields)) : error;
-          }),
+        attach: (attachSignal) => acquirePooled(options, pool, current, settings, loginUser, who.dbName, attachSignal, true),
         releaseIdle: (held) => pool.releaseIdle(held),
         releaseEnd: (held, heldTracker) => pool.release(held, heldTracker, heldTracker === undefined),
         pin: (reason) => current.pin(reason),
@@ -382,7 +379,8 @@ async function joinPool(
 }
 
 /** A server connection of the client's key with its parameters applied, or the error for the client. */
-async function acquirePooled(
+/** `refusal`: a refusal comes as AttachRefused with its ErrorResponse (transaction mode's attach) instead of a PgClientError. */
+function acquirePooled(
   options: PostgresSessionOptions,
   pool: PostgresPool,
   member: PoolMember,
@@ -390,19 +388,25 @@ async function acquirePooled(
   loginUser: string,
   dbName: string,
   signal: AbortSignal,
+  refusal = false,
 ): Promise<Lease<ServerConnection>> {
   return member.acquire(settings, signal).catch((error: unknown) => {
-    if (error instanceof PoolWaitTimeout) {
-      throw fatal(
-        '53300',
-        `all ${pool.limits.maxServerConnections} pooled server connections for user "${loginUser}" on ${options.target.name} are busy; waited ${(error.waitedMs / 1000).toFixed(1)} s`,
-        'Raise pool.max_server_connections (or pool.max_client_wait) in azdb.yaml, or have clients hold their connections for shorter.',
-      );
-    }
-    if (error instanceof PoolClosed) throw fatal('57P01', `the azdb listener for ${options.target.name} is shutting down`);
-    if (signal.aborted) throw signal.reason;
-    throw upstreamFailure(error, options.target, loginUser, dbName);
+    const refused = refusedAcquire(error, options, pool, loginUser, dbName, signal);
+    throw refusal && refused instanceof PgClientError ? new AttachRefused(encodeErrorResponse(refused.fields)) : refused;
   });
+}
+
+function refusedAcquire(error: unknown, options: PostgresSessionOptions, pool: PostgresPool, loginUser: string, dbName: string, signal: AbortSignal): unknown {
+  if (error instanceof PoolWaitTimeout) {
+    return fatal(
+      '53300',
+      `all ${pool.limits.maxServerConnections} pooled server connections for user "${loginUser}" on ${options.target.name} are busy; waited ${(error.waitedMs / 1000).toFixed(1)} s`,
+      'Raise pool.max_server_connections (or pool.max_client_wait) in azdb.yaml, or have clients hold their connections for shorter.',
+    );
+  }
+  if (error instanceof PoolClosed) return fatal('57P01', `the azdb listener for ${options.target.name} is shutting down`);
+  if (signal.aborted) return signal.reason;
+  return upstreamFailure(error, options.target, loginUser, dbName);
 }
 
 async function authenticateClient(

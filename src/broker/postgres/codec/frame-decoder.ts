@@ -61,6 +61,8 @@ export class FrameDecoder {
   private body: Buffer | undefined;
   private bodyFill = 0;
   private remaining = 0;
+  /** Bytes of the whole messages decoded so far, skipped ones included: where the last one ended in the stream. */
+  framedBytes = 0;
 
   constructor(options: FrameDecoderOptions = {}) {
     this.maxLength = options.maxLength ?? MAX_MESSAGE_LENGTH;
@@ -150,6 +152,7 @@ export class FrameDecoder {
           const start = this.offset;
           this.offset += payloadLength;
           this.framing = 0;
+          this.framedBytes += framing + payloadLength;
           if (kept) return { code, length: payloadLength, payload: input.subarray(start, start + keepLength) };
           continue;
         }
@@ -171,6 +174,7 @@ export class FrameDecoder {
       this.remaining -= n;
       if (this.remaining > 0) return undefined;
       this.spanning = false;
+      this.framedBytes += this.framing + this.length;
       this.framing = 0;
       this.body = undefined;
       if (this.kept) return { code: this.code, length: this.length, payload: body ?? EMPTY };

@@ -18,10 +18,9 @@ import { PgUpstreamRefused, loginUpstream } from '../upstream.js';
 import { GreetingCache, greetingSignature, type GreetingSignature } from './greeting-cache.js';
 import { PoolManager, systemClock, type Clock, type KeyStats, type Lease, type PoolLimits } from '../../pool/pool-manager.js';
 import type { PinReason } from './pin-scanner.js';
-import { applySettings, settingsTarget, runOwnQuery, serverConnection, type OwnQueryResult, type ServerConnection } from './server-connection.js';
+import { applySettings, hasSettings, settingsTarget, runOwnQuery, serverConnection, type OwnQueryResult, type ServerConnection, type ServerReader } from './server-connection.js';
 import type { SessionTracker } from './session-tracker.js';
 import { PoolMembers, type KeyStatsWithClients } from '../../pool/pool-members.js';
-import { watchIdle } from '../../pool/connection-watch.js';
 
 export type PoolMode = 'session' | 'transaction';
 
@@ -84,7 +83,15 @@ const TERMINATE = encodeMessage(0x58 /* X */);
 
 export class PostgresPool {
   private readonly manager: PoolManager<ServerConnection, PoolKeyInfo>;
-  private readonly unwatch = new WeakMap<ServerConnection, () => void>();
+  /** The reader of every idle connection: any byte from the server makes it unusable. */
+  private readonly idleWatch: ServerReader = {
+    data: (_chunk, connection) => {
+      connection.broken = true;
+      this.manager.drop(connection);
+    },
+    drain: () => {},
+    gone: () => {},
+  };
   private readonly sweeper: NodeJS.Timeout;
   private readonly members = new PoolMembers<PoolKeyInfo>();
   private readonly greetings = new GreetingCache();
@@ -125,28 +132,15 @@ export class PostgresPool {
     };
     return {
       info,
-      acquire: async (settings, signal) => {
-        const lease = await this.acquire(key, info, login, token, signal);
-        let applied: OwnQueryResult | undefined;
-        try {
+      // Per transaction in transaction mode: no promise beyond the manager's when the connection
+      // has the client's settings already (the usual case), as each one costs its share of CPU.
+      acquire: (settings, signal) =>
+        this.acquire(key, info, login, token, signal).then((lease) => {
           const mine = derive(settings);
-          applied = await applySettings(lease.connection, (mine.target ??= settingsTarget(settings)));
-        } catch (error) {
-          lease.release(false);
-          throw error;
-        }
-        if (applied?.error) {
-          // One query that failed changed nothing: the connection is as usable as before.
-          this.releaseIdle(lease);
-          throw new PgUpstreamRefused({ ...applied.error, S: 'FATAL' }, Buffer.alloc(0));
-        }
-        const mine = derive(settings);
-        if (this.mode === 'transaction' && mine.signature && (lease.fresh || !mine.remembered)) {
-          if (lease.fresh || !this.greetings.has(key, mine.signature)) this.greetings.remember(key, mine.signature, lease.connection.parameters);
-          mine.remembered = true;
-        }
-        return lease;
-      },
+          const target = (mine.target ??= settingsTarget(settings));
+          if (hasSettings(lease.connection, target)) return this.greeted(key, mine, lease);
+          return this.applyClientSettings(lease, target).then(() => this.greeted(key, derive(settings), lease));
+        }),
       knownGreeting: (settings) => {
         const signature = derive(settings).signature;
         return signature && this.greetings.lookup(key, signature);
@@ -158,20 +152,46 @@ export class PostgresPool {
     };
   }
 
+  /** Makes the lease's connection have `target`; on failure the lease is given back and the error thrown. */
+  private async applyClientSettings(lease: Lease<ServerConnection>, target: ReadonlyMap<string, string>): Promise<void> {
+    let applied: OwnQueryResult | undefined;
+    try {
+      applied = await applySettings(lease.connection, target);
+    } catch (error) {
+      lease.release(false);
+      throw error;
+    }
+    if (applied?.error) {
+      // One query that failed changed nothing: the connection is as usable as before.
+      this.releaseIdle(lease);
+      throw new PgUpstreamRefused({ ...applied.error, S: 'FATAL' }, Buffer.alloc(0));
+    }
+  }
+
+  /** Transaction mode: the key remembers what a connection reported for these settings, for later greetings. */
+  private greeted(key: string, mine: { signature: GreetingSignature | undefined; remembered: boolean }, lease: Lease<ServerConnection>): Lease<ServerConnection> {
+    if (this.mode === 'transaction' && mine.signature && (lease.fresh || !mine.remembered)) {
+      if (lease.fresh || !this.greetings.has(key, mine.signature)) this.greetings.remember(key, mine.signature, lease.connection.parameters);
+      mine.remembered = true;
+    }
+    return lease;
+  }
+
   /**
    * A server connection of `key`, logged in with `token` when a new one is needed. Throws
    * PoolWaitTimeout when every connection of the key stayed busy for max_client_wait, or the
    * login's error.
    */
-  private async acquire(key: string, info: PoolKeyInfo, login: PoolLogin, token: string, signal?: AbortSignal): Promise<Lease<ServerConnection>> {
-    const lease = await this.manager.acquire(key, info, async () => {
+  private acquire(key: string, info: PoolKeyInfo, login: PoolLogin, token: string, signal?: AbortSignal): Promise<Lease<ServerConnection>> {
+    const open = async (): Promise<ServerConnection> => {
       const session = await loginUpstream(this.target, { user: login.loginUser, database: login.dbName, params: login.options ? { options: login.options } : {} }, token, signal);
       this.events.onLogin?.(info);
       return serverConnection(session, (connection) => this.manager.drop(connection));
-    }, signal);
-    this.unwatch.get(lease.connection)?.();
-    this.unwatch.delete(lease.connection);
-    return lease;
+    };
+    return this.manager.acquire(key, info, open, signal).then((lease) => {
+      this.unwatchIdle(lease.connection);
+      return lease;
+    });
   }
 
   /**
@@ -196,7 +216,7 @@ export class PostgresPool {
         reusable = false;
       }
     }
-    if (reusable) this.unwatch.set(connection, watchIdle(connection, () => this.manager.drop(connection)));
+    if (reusable) this.watchIdle(connection);
     lease.release(reusable);
   }
 
@@ -207,7 +227,7 @@ export class PostgresPool {
   releaseIdle(lease: Lease<ServerConnection>): void {
     const connection = lease.connection;
     const reusable = !connection.broken && !connection.socket.destroyed;
-    if (reusable) this.unwatch.set(connection, watchIdle(connection, () => this.manager.drop(connection)));
+    if (reusable) this.watchIdle(connection);
     lease.release(reusable);
   }
 
@@ -220,9 +240,23 @@ export class PostgresPool {
     this.manager.close();
   }
 
+  /** While idle in the pool the socket is read, so that what the server sends unasked (a FATAL before it goes) is noticed. */
+  private watchIdle(connection: ServerConnection): void {
+    connection.reader = this.idleWatch;
+    // Paused by a query of the pool's own, or by the relay's backpressure; else flowing already
+    // (resume() would cost a tick per transaction for nothing).
+    if (connection.socket.isPaused()) connection.socket.resume();
+  }
+
+  /** Its next holder reads it: until then what the server sends waits in the socket. */
+  private unwatchIdle(connection: ServerConnection): void {
+    if (connection.reader !== this.idleWatch) return;
+    connection.reader = undefined;
+    connection.socket.pause();
+  }
+
   private closeConnection(connection: ServerConnection): void {
-    this.unwatch.get(connection)?.();
-    this.unwatch.delete(connection);
+    this.unwatchIdle(connection);
     connection.broken = true;
     if (connection.socket.destroyed) return;
     connection.socket.end(TERMINATE);

@@ -10,13 +10,17 @@
  */
 import { FrameDecoder } from '../codec/frame-decoder.js';
 import { HEADER_LENGTH, type Frame } from '../codec/frames.js';
+import { SERVER_HEAD_LENGTH } from './session-tracker.js';
 
-/** Enough of each message for the codes and an ErrorResponse's severity. */
-const HEAD_LENGTH = 256;
+/**
+ * Enough of each message for the codes, an ErrorResponse's severity and, as the relay's
+ * SessionTracker reads the messages framed here, a ParameterStatus.
+ */
+const HEAD_LENGTH = SERVER_HEAD_LENGTH;
 const ERROR_RESPONSE = 0x45; // E
 
 export class ReplyFilter {
-  private readonly decoder = new FrameDecoder({ headLength: HEAD_LENGTH });
+  private readonly decoder: FrameDecoder;
   /** Stream offsets: bytes pushed, bytes of whole messages framed, bytes passed on or dropped. */
   private pushed = 0;
   private framed = 0;
@@ -26,8 +30,22 @@ export class ReplyFilter {
   /** The server sent a FATAL (or PANIC) error: it ends the connection itself. */
   fatal = false;
 
-  /** `pass` says for each whole message whether it goes on to the client, or the message to send instead. */
-  constructor(private readonly pass: (frame: Frame) => boolean | Buffer) {}
+  /**
+   * `pass` says for each whole message whether it goes on to the client, or the message to send
+   * instead; with `keep`, it is asked only about messages of those types (and an ErrorResponse),
+   * the others pass unread, without a Frame made for each DataRow.
+   */
+  constructor(
+    private readonly pass: (frame: Frame) => boolean | Buffer,
+    keep?: ReadonlySet<number>,
+  ) {
+    this.decoder = new FrameDecoder({ headLength: HEAD_LENGTH, ...(keep ? { keep: keep.has(ERROR_RESPONSE) ? keep : new Set([...keep, ERROR_RESPONSE]) } : {}) });
+  }
+
+  /** Bytes of whole messages framed so far (kept or not): with `pushed`, whether the stream stands at a message boundary. */
+  get framedBytes(): number {
+    return this.framed;
+  }
 
   /** The bytes of `chunk` (and of what was held) to send on, in order. */
   push(chunk: Buffer): Buffer[] {
@@ -36,14 +54,15 @@ export class ReplyFilter {
     const cuts: Array<[number, number, Buffer?]> = [];
     this.decoder.push(chunk);
     for (let frame = this.decoder.next(); frame; frame = this.decoder.next()) {
-      const at = this.framed;
-      this.framed += HEADER_LENGTH + frame.length;
+      this.framed = this.decoder.framedBytes;
+      const at = this.framed - HEADER_LENGTH - frame.length;
       if (frame.code === ERROR_RESPONSE && isFatal(frame.payload)) this.fatal = true;
       const verdict = this.pass(frame);
       if (verdict === false) cuts.push([at, this.framed]);
       // Replaced only when none of it was passed on yet and all of it is here; else it goes as it came.
       else if (verdict !== true && at >= this.settled && frame.payload.length === frame.length && this.framed <= this.pushed) cuts.push([at, this.framed, verdict]);
     }
+    this.framed = this.decoder.framedBytes;
     // A message whose header is complete can be passed on in parts: only header-only ones are dropped.
     const until = this.pushed - this.framed < HEADER_LENGTH ? this.framed : this.pushed;
     if (cuts.length === 0 && this.held.length === 0 && until === this.pushed) {

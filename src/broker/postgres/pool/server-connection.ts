@@ -2,6 +2,11 @@
  * One pooled server connection and the few things the pool does on it itself: log in (with
  * loginUpstream and a token from the cache), run a query of its own (the client's startup
  * parameters, the reset), and notice while it is idle that it broke.
+ *
+ * Its socket has one set of listeners for its whole life, which pass what happens on it to the
+ * connection's `reader`: the transaction relay of the client it is lent to, or the pool's idle
+ * watch. In transaction mode a connection changes hands every transaction; adding and removing
+ * listeners each time cost more than the dispatch.
  */
 import type { TLSSocket } from 'node:tls';
 import { WireReader } from '../../wire-reader.js';
@@ -32,6 +37,19 @@ export interface ServerConnection {
   readonly prepared: Map<string, string>;
   /** Closed, errored, or sent something while nobody asked. */
   broken: boolean;
+  /**
+   * Who is told what the server sends, and that the socket drained or went; nobody while the
+   * pool runs a query of its own or a session-mode relay listens to the socket itself.
+   */
+  reader?: ServerReader | undefined;
+}
+
+/** The receiver of a connection's socket events (see `reader`). */
+export interface ServerReader {
+  data(chunk: Buffer, connection: ServerConnection): void;
+  drain(): void;
+  /** The socket errored (`error`) or closed; the connection is marked broken already. */
+  gone(error?: Error): void;
 }
 
 export interface OwnQueryResult {
@@ -47,8 +65,15 @@ export function serverConnection(session: UpstreamSession, onBroken: (connection
     const status = frame[0] === BackendCode.ParameterStatus ? decodeParameterStatus(frame.subarray(5)) : undefined;
     if (status) parameters.set(status.name, status.value);
   }
-  const connection: ServerConnection = { socket: session.socket, backendKey: session.backendKey, parameters, settings: new Map(), prepared: new Map(), broken: session.rest.length > 0 };
-  return watchBroken(connection, onBroken);
+  const connection: ServerConnection = { socket: session.socket, backendKey: session.backendKey, parameters, settings: new Map(), prepared: new Map(), broken: session.rest.length > 0, reader: undefined };
+  watchBroken(connection, onBroken);
+  // After watchBroken's: a reader told the socket went finds the connection broken.
+  const socket = session.socket;
+  socket.on('data', (chunk: Buffer) => connection.reader?.data(chunk, connection));
+  socket.on('drain', () => connection.reader?.drain());
+  socket.on('error', (error: Error) => connection.reader?.gone(error));
+  socket.on('close', () => connection.reader?.gone());
+  return connection;
 }
 
 /**
@@ -84,7 +109,7 @@ export async function runOwnQuery(connection: ServerConnection, sql: string): Pr
  * not. Runs nothing when they match. One simple query, so on error nothing changed.
  */
 export async function applySettings(connection: ServerConnection, target: ReadonlyMap<string, string>): Promise<OwnQueryResult | undefined> {
-  if (sameSettings(connection.settings, target)) return undefined;
+  if (hasSettings(connection, target)) return undefined;
   const statements = settingsDifference(connection.settings, target);
   const result = await runOwnQuery(connection, statements.join('; '));
   if (result.error === undefined) {
@@ -100,7 +125,8 @@ export function settingsTarget(wanted: Record<string, string>): Map<string, stri
 }
 
 /** Whether the connection has exactly these settings (settingsDifference would be empty), without allocating. */
-function sameSettings(current: ReadonlyMap<string, string>, target: ReadonlyMap<string, string>): boolean {
+export function hasSettings(connection: Pick<ServerConnection, 'settings'>, target: ReadonlyMap<string, string>): boolean {
+  const current = connection.settings;
   if (current.size !== target.size) return false;
   for (const [name, value] of target) if (current.get(name) !== value) return false;
   return true;

@@ -5,15 +5,21 @@
  * (ReadyForQuery's I, T or E), and the server's current ParameterStatus values. Both streams are
  * framed on the side with the codec's FrameDecoder; only ReadyForQuery and ParameterStatus
  * payloads are read, everything else is skipped by length. The client's Terminate is cut from
- * its stream: it ends the client's session, not the server connection. Pure: no sockets.
+ * its stream: it ends the client's session, not the server connection. A relay that frames a
+ * stream itself (the transaction relay: ClientStream, ReplyFilter) tells the tracker its
+ * messages instead of its bytes (clientMessage, serverBytes + serverMessage), so that no stream
+ * is framed twice. Pure: no sockets.
  */
 import { FrameDecoder } from '../codec/frame-decoder.js';
-import { HEADER_LENGTH } from '../codec/frames.js';
+import { HEADER_LENGTH, type Frame } from '../codec/frames.js';
 import { BackendCode, FrontendCode, decodeParameterStatus } from '../codec/messages.js';
 
 const SYNC = 0x53; // S
-const SERVER_HEAD_LENGTH = 4096;
 const FUNCTION_CALL = 0x46; // F
+/** Enough of a server message's payload for a ParameterStatus: a framer of the server's stream for serverMessage keeps at least this much. */
+export const SERVER_HEAD_LENGTH = 4096;
+/** The server messages the tracker reads (ReadyForQuery, ParameterStatus); the rest it only counts. */
+export const SERVER_TRACKED: ReadonlySet<number> = new Set([BackendCode.ReadyForQuery, BackendCode.ParameterStatus]);
 /** Extended-protocol messages whose results wait for a Sync: Parse, Bind, Execute, Describe, Close, Flush. */
 const EXTENDED: ReadonlySet<number> = new Set([FrontendCode.Parse, FrontendCode.Bind, FrontendCode.Execute, 0x44, 0x43, 0x48]);
 
@@ -53,26 +59,59 @@ export class SessionTracker {
         if (start < chunkStart) this.lost = true;
         return chunk.subarray(0, Math.max(0, start - chunkStart));
       }
-      if (frame.code === FrontendCode.Query || frame.code === SYNC || frame.code === FUNCTION_CALL) this.owed++;
-      if (frame.code === SYNC) this.unsynced = false;
-      else if (EXTENDED.has(frame.code)) this.unsynced = true;
+      this.clientCode(frame.code);
     }
     return chunk;
   }
 
+  /**
+   * One whole client message (not a Terminate: the caller ends the session on it) whose
+   * `length` payload bytes the caller framed itself and forwards whole; only where what
+   * fromClient was given ends at a message boundary.
+   */
+  clientMessage(code: number, length: number): void {
+    this.clientPushed += HEADER_LENGTH + length;
+    this.clientFramed += HEADER_LENGTH + length;
+    this.clientCode(code);
+  }
+
   fromServer(chunk: Buffer): void {
-    this.serverPushed += chunk.length;
+    this.serverBytes(chunk.length);
     this.server.push(chunk);
     for (let frame = this.server.next(); frame; frame = this.server.next()) {
       this.serverFramed += HEADER_LENGTH + frame.length;
-      if (frame.code === BackendCode.ReadyForQuery) {
-        this.owed = Math.max(0, this.owed - 1);
-        this.status = String.fromCharCode(frame.payload[0] ?? 0x49) as TransactionStatus;
-      } else if (frame.code === BackendCode.ParameterStatus && frame.payload.length === frame.length) {
-        const status = decodeParameterStatus(frame.payload);
-        if (status) this.parameters.set(status.name, status.value);
-      }
+      this.serverMessage(frame);
     }
+  }
+
+  /**
+   * Bytes of the server's stream that the caller frames itself: it says where its whole messages
+   * end (serverFramedTo) and shows the tracker those of the types in SERVER_TRACKED (serverMessage).
+   */
+  serverBytes(count: number): void {
+    this.serverPushed += count;
+  }
+
+  /** The caller's framing of the server's stream: whole messages end `total` bytes into it. */
+  serverFramedTo(total: number): void {
+    this.serverFramed = total;
+  }
+
+  /** A whole server message of a type in SERVER_TRACKED, its payload cut to no less than SERVER_HEAD_LENGTH bytes. */
+  serverMessage(frame: Frame): void {
+    if (frame.code === BackendCode.ReadyForQuery) {
+      this.owed = Math.max(0, this.owed - 1);
+      this.status = String.fromCharCode(frame.payload[0] ?? 0x49) as TransactionStatus;
+    } else if (frame.code === BackendCode.ParameterStatus && frame.payload.length === frame.length) {
+      const status = decodeParameterStatus(frame.payload);
+      if (status) this.parameters.set(status.name, status.value);
+    }
+  }
+
+  private clientCode(code: number): void {
+    if (code === FrontendCode.Query || code === SYNC || code === FUNCTION_CALL) this.owed++;
+    if (code === SYNC) this.unsynced = false;
+    else if (EXTENDED.has(code)) this.unsynced = true;
   }
 
   /**

@@ -20,7 +20,6 @@
 import { cstring, encodeMessage, type Frame } from '../codec/frames.js';
 import { PgProtocolError } from '../codec/protocol-error.js';
 import type { ServerConnection } from './server-connection.js';
-import type { StatementMapping } from './transaction-relay.js';
 
 const PARSE = 0x50; // P
 const BIND = 0x42; // B
@@ -34,6 +33,17 @@ const CLOSE_COMPLETE = 0x33; // 3
 const ERROR_RESPONSE = 0x45; // E
 const READY_FOR_QUERY = 0x5a; // Z
 const STATEMENT = 0x53; // 'S' in Describe and Close
+
+/** Maps a client's named prepared statements onto whichever connection is attached, for the transaction relay. */
+export interface StatementMapping {
+  /** The bytes to send for one client message on `connection`; `bytes`: the message as received, when at hand. */
+  toServer(frame: Frame, connection: ServerConnection, bytes?: Buffer): Buffer[];
+  /** False for a server message that answers what the mapping sent itself, or the message to send the client instead. */
+  fromServer(frame: Frame): boolean | Buffer;
+}
+
+/** The server messages fromServer reads (the others it passes unread): what answers a Parse or Close, an error, the end of a Sync. */
+export const MAPPER_REPLIES: ReadonlySet<number> = new Set([PARSE_COMPLETE, CLOSE_COMPLETE, ERROR_RESPONSE, READY_FOR_QUERY]);
 
 /** Names the server never has: a throwaway for ParseComplete, and the target of a client's Close. */
 const THROWAWAY = 'azdb_noop';

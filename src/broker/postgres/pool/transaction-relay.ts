@@ -9,7 +9,8 @@
  * The client's stream is split into messages (ClientStream, CopyData streamed through) so that
  * its SQL can be scanned and its prepared statements mapped (StatementMapper), a message passed
  * on unchanged as the bytes it came in; the server's passes through as it comes, less the replies
- * to what the mapper sent itself (ReplyFilter). When
+ * to what the mapper sent itself (ReplyFilter). Each stream is framed once: the SessionTracker
+ * is told the messages ClientStream and ReplyFilter framed. When
  * the client goes, an attached connection is reset or discarded by the pool; when the server
  * connection goes, the client gets the server's FATAL (or 08006) and its session ends. With
  * `expiry` (disconnect_expired), once the token has expired the client is ended where a
@@ -22,19 +23,13 @@ import { clientHold, type RelayHold, type RelayTap } from '../../relay.js';
 import { encodeMessage, type Frame } from '../codec/frames.js';
 import { FrontendCode, decodeParse, decodeQuery, encodeErrorResponse } from '../codec/messages.js';
 import { ClientStream, type ClientPiece } from './client-stream.js';
+import { MAPPER_REPLIES, type StatementMapping } from './statement-mapper.js';
+import { joinBytes } from './join-bytes.js';
 import type { Lease } from '../../pool/pool-manager.js';
 import { sqlSessionEffects, type PinReason } from './pin-scanner.js';
-import type { ServerConnection } from './server-connection.js';
+import type { ServerConnection, ServerReader } from './server-connection.js';
 import { ReplyFilter } from './reply-filter.js';
-import { SessionTracker } from './session-tracker.js';
-
-/** Maps a client's named prepared statements onto whichever connection is attached (statement-mapper.ts). */
-export interface StatementMapping {
-  /** The bytes to send for one client message on `connection`; `bytes`: the message as received, when at hand. */
-  toServer(frame: Frame, connection: ServerConnection, bytes?: Buffer): Buffer[];
-  /** False for a server message that answers what the mapping sent itself, or the message to send the client instead. */
-  fromServer(frame: Frame): boolean | Buffer;
-}
+import { SERVER_TRACKED, SessionTracker } from './session-tracker.js';
 
 export interface TransactionRelayOptions {
   client: Socket;
@@ -63,6 +58,10 @@ export class AttachRefused extends Error {
     super('no server connection for the client');
   }
 }
+
+/** The server messages the relay reads (the tracker's, the mapper's, ErrorResponse); the rest pass unread. */
+const READ_WITHOUT_MAPPER: ReadonlySet<number> = new Set([...SERVER_TRACKED, 0x45 /* E */]);
+const READ_WITH_MAPPER: ReadonlySet<number> = new Set([...READ_WITHOUT_MAPPER, ...MAPPER_REPLIES]);
 
 const serverGone = (): Buffer =>
   encodeErrorResponse({ severity: 'FATAL', code: '08006', message: 'the server connection closed during the transaction', hint: 'The session has ended; connect again (the next session gets a new server connection).' });
@@ -108,12 +107,9 @@ export function transactionRelay(options: TransactionRelayOptions): Promise<{ er
     /** Stops relaying the attached connection; the caller hands it back. */
     function detach(): void {
       if (!lease) return;
-      const socket = upstream();
-      socket.off('data', fromServer);
-      socket.off('close', serverClosed);
-      socket.off('error', serverError);
-      socket.off('drain', resumeClient);
-      socket.pause();
+      // Not paused: the pool's idle watch, or the reset's query, reads it next, in this same turn.
+      const connection = lease.connection;
+      if (connection.reader === reader) connection.reader = undefined;
       lease = undefined;
       tracker = undefined;
       replies = undefined;
@@ -130,22 +126,28 @@ export function transactionRelay(options: TransactionRelayOptions): Promise<{ er
     // The client has the server's FATAL already when it sent one.
     const serverError = (e: Error): void => end(`upstream: ${e.message}`, replies?.fatal ? undefined : serverGone());
     const serverClosed = (): void => end('the server connection closed', replies?.fatal ? undefined : serverGone());
+    /** What the attached connection's socket tells (ServerConnection.reader): one object for every attach. */
+    const reader: ServerReader = {
+      data: (chunk) => fromServer(chunk),
+      drain: resumeClient,
+      gone: (error) => (error ? serverError(error) : serverClosed()),
+    };
 
     function fromServer(chunk: Buffer): void {
       if (!lease || !tracker || !replies) return;
       let out: Buffer[];
       try {
-        tracker.fromServer(chunk);
+        tracker.serverBytes(chunk.length);
         out = replies.push(chunk);
+        tracker.serverFramedTo(replies.framedBytes);
       } catch (error) {
         // Never reused: the pool cannot tell where the server's stream stands.
         lease.connection.broken = true;
         end(`upstream broke the protocol: ${errorMessage(error)}`, serverGone());
         return;
       }
-      let flowing = true;
-      for (const bytes of out) flowing = client.write(bytes);
-      if (!flowing) upstream().pause();
+      // One write (one syscall) however many pieces the filter cut the chunk into.
+      if (out.length > 0 && !client.write(out.length === 1 ? out[0]! : joinBytes(out))) upstream().pause();
       if (!pinned && tracker.idleStatus() === 'I') {
         const held = lease;
         detach();
@@ -211,21 +213,24 @@ export function transactionRelay(options: TransactionRelayOptions): Promise<{ er
       if (reusable) reusable.tracker.parameters = got.connection.parameters;
       else {
         const statements = options.statements;
-        reusable = { tracker: new SessionTracker(got.connection.parameters), replies: new ReplyFilter(statements ? (frame) => statements.fromServer(frame) : () => true) };
+        const made = new SessionTracker(got.connection.parameters);
+        const replyFilter = new ReplyFilter((frame) => {
+          if (SERVER_TRACKED.has(frame.code)) made.serverMessage(frame);
+          return statements ? statements.fromServer(frame) : true;
+        }, statements ? READ_WITH_MAPPER : READ_WITHOUT_MAPPER);
+        reusable = { tracker: made, replies: replyFilter };
       }
       ({ tracker, replies } = reusable);
       const socket = got.connection.socket;
-      socket.on('data', fromServer);
-      socket.on('close', serverClosed);
-      socket.on('error', serverError);
-      socket.on('drain', resumeClient);
+      got.connection.reader = reader;
+      // Set at the TLS handshake (upstream-connect.ts) already: Node skips the syscall when it is unchanged.
       socket.setNoDelay(true);
       options.onAttached?.(got.connection);
       if (got.connection.broken || socket.destroyed) {
         end('the server connection closed', serverGone());
         return;
       }
-      socket.resume();
+      if (socket.isPaused()) socket.resume();
       try {
         for (const frame of pending.splice(0)) toServer(frame);
       } catch (error) {
@@ -239,8 +244,7 @@ export function transactionRelay(options: TransactionRelayOptions): Promise<{ er
     /** Scans and maps one client message for the attached connection, into the outbox; CopyData bytes go as they are. */
     function toServer(piece: ClientPiece): void {
       if (piece.through) {
-        tracker!.fromClient(piece.through);
-        outbox.push(piece.through);
+        throughToServer(piece.through);
         return;
       }
       const frame = piece.frame;
@@ -256,16 +260,25 @@ export function transactionRelay(options: TransactionRelayOptions): Promise<{ er
         if (parse && !options.statements && parse.statement !== '') pin('prepared_statement');
       }
       const out = options.statements ? options.statements.toServer(frame, connection, piece.bytes) : [piece.bytes ?? encodeMessage(frame.code, frame.payload)];
-      for (const bytes of out) {
-        tracker!.fromClient(bytes);
-        outbox.push(bytes);
+      if (piece.bytes !== undefined && out.length === 1 && out[0] === piece.bytes) {
+        // The message as it came: the tracker has its frame already.
+        tracker!.clientMessage(frame.code, frame.length);
+        outbox.push(piece.bytes);
+        return;
       }
+      for (const bytes of out) throughToServer(bytes);
+    }
+
+    /** Bytes the tracker frames itself: CopyData as it streams, messages the mapper made. */
+    function throughToServer(bytes: Buffer): void {
+      tracker!.fromClient(bytes);
+      outbox.push(bytes);
     }
 
     /** Writes what toServer put in the outbox, in one write; false (the client paused) when the server pushes back. */
     function flush(): boolean {
       if (outbox.length === 0) return true;
-      const bytes = outbox.length === 1 ? outbox[0]! : Buffer.concat(outbox);
+      const bytes = outbox.length === 1 ? outbox[0]! : joinBytes(outbox);
       outbox.length = 0;
       const flowing = upstream().write(bytes);
       if (!flowing) client.pause();

@@ -74,4 +74,22 @@ describe('ReplyFilter', () => {
     plain.push(encodeErrorResponse({ severity: 'ERROR', code: '42601', message: 'FATAL is only a word here' }));
     expect(plain.fatal).toBe(false);
   });
+
+  it('with a set of types to read, is asked only about those (and errors) and frames the rest by length, at every split', () => {
+    const withError = Buffer.concat([stream.subarray(0, stream.length - READY.length), encodeErrorResponse({ severity: 'ERROR', code: '42601', message: 'x' }), READY]);
+    const wanted = Buffer.concat([expected.subarray(0, expected.length - READY.length), encodeErrorResponse({ severity: 'ERROR', code: '42601', message: 'x' }), READY]);
+    for (let at = 0; at <= withError.length; at++) {
+      const asked = new Set<number>();
+      const filter = new ReplyFilter((frame) => {
+        asked.add(frame.code);
+        return frame.code !== 0x31 && frame.code !== 0x33;
+      }, new Set([0x31, 0x33, 0x5a]));
+      const first = filter.push(withError.subarray(0, at));
+      // Where the whole messages of the first part end: at most the split, and a message boundary of the stream.
+      expect(filter.framedBytes).toBeLessThanOrEqual(at);
+      expect(Buffer.concat([...first, ...filter.push(withError.subarray(at))])).toEqual(wanted);
+      expect([...asked].sort()).toEqual([0x31, 0x33, 0x45, 0x5a]);
+      expect(filter.framedBytes).toBe(withError.length);
+    }
+  });
 });

@@ -66,4 +66,31 @@ describe('SessionTracker', () => {
     tracker.fromServer(Buffer.concat([encodeParameterStatus('application_name', 'b'), encodeParameterStatus('TimeZone', 'UTC')]));
     expect(Object.fromEntries(parameters)).toEqual({ application_name: 'b', TimeZone: 'UTC' });
   });
+
+  it('follows messages framed by the caller as it follows their bytes', () => {
+    const parameters = new Map<string, string>();
+    const tracker = new SessionTracker(parameters);
+    tracker.clientMessage(0x50 /* P */, PARSE.length - 5);
+    expect(tracker.idleStatus()).toBeUndefined();
+    // CopyData-like bytes the tracker frames itself, then a message framed by the caller again.
+    tracker.fromClient(SYNC.subarray(0, 2));
+    tracker.fromClient(SYNC.subarray(2));
+    tracker.clientMessage(0x51 /* Q */, query('select 1').length - 5);
+    const ready = encodeReadyForQuery('T');
+    const status = encodeParameterStatus('TimeZone', 'UTC');
+    const reply = Buffer.concat([msg('1'), ready, status, encodeReadyForQuery('I')]);
+    // The caller reads ReadyForQuery and ParameterStatus to the tracker and says where its whole messages end.
+    tracker.serverBytes(reply.length - 3);
+    tracker.serverMessage({ code: 0x5a, length: 1, payload: Buffer.from('T') });
+    tracker.serverMessage({ code: 0x53, length: status.length - 5, payload: status.subarray(5) });
+    tracker.serverFramedTo(reply.length - 6);
+    expect(tracker.idleStatus()).toBeUndefined();
+    // Bytes of a message seen but not yet whole: not idle, though nothing is owed but its ReadyForQuery.
+    tracker.serverBytes(3);
+    expect(tracker.idleStatus()).toBeUndefined();
+    tracker.serverMessage({ code: 0x5a, length: 1, payload: Buffer.from('I') });
+    tracker.serverFramedTo(reply.length);
+    expect(tracker.idleStatus()).toBe('I');
+    expect(parameters.get('TimeZone')).toBe('UTC');
+  });
 });
