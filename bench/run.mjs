@@ -47,7 +47,8 @@
  *       connect    a new connection per point select: mariadb-slap --detach=1 -c AZDB_BENCH_CLIENTS
  *                  (a C client in its own process; about AZDB_BENCH_SECONDS of connections, sized by
  *                  a short first run), azdb pool vs direct TLS verify (target ≥ 3 ×), and azdb's CPU
- *                  per connection. Without mariadb-slap it falls back to connect-mysql2 (said in the label).
+ *                  per connection; the paths alternate for AZDB_BENCH_ROUNDS rounds (medians).
+ *                  Without mariadb-slap it falls back to connect-mysql2 (said in the label).
  *       connect-mysql2  the same with mysql2 from this process, AZDB_BENCH_CLIENTS loops for
  *                  AZDB_BENCH_SECONDS (this process's JS handshakes and TLS cap both paths)
  *       idle       AZDB_BENCH_POOL_IDLE idle clients: azdb RSS and the server connections held
@@ -1094,9 +1095,18 @@ async function mysqlPoolBench({ port, ca, token, expiresOnTimestamp, tlsArgs, ba
           `${r.azdbCpuUsPerConnection !== undefined ? `, azdb CPU ${fmt(r.azdbCpuUsPerConnection, 1)} µs/connection` : ''}, ${r.errors} errors${r.firstError ? ` (${r.firstError})` : ''}`,
       );
     if (rows.has('connect')) {
-      for (const name of ['direct', 'azdb']) {
-        out.connect[name] = await mysqlSlapConnect(slapPaths[name]);
-        logConnect('mariadb-slap', name, out.connect[name]);
+      // AZDB_BENCH_ROUNDS rounds, the two paths alternating (the other first every other round), medians kept.
+      const runs = { direct: [], azdb: [] };
+      for (let round = 0; round < config.rounds; round++) {
+        for (const name of round % 2 ? ['azdb', 'direct'] : ['direct', 'azdb']) {
+          const r = await mysqlSlapConnect(slapPaths[name]);
+          runs[name].push(r);
+          logConnect('mariadb-slap', name, r);
+        }
+      }
+      for (const [name, list] of Object.entries(runs)) {
+        out.connect[name] = { ...list[0], perSecond: median(list.map((r) => r.perSecond)), azdbCpuUsPerConnection: median(list.map((r) => r.azdbCpuUsPerConnection ?? NaN)), runs: list };
+        if (name === 'direct') delete out.connect[name].azdbCpuUsPerConnection;
       }
     }
     if (rows.has('connect-mysql2')) {
