@@ -42,14 +42,20 @@
  *
  * MySQL pool rows (README "MySQL pooling"): an azdb MySQL tunnel with pool: {mode: transaction,
  * max_server_connections: AZDB_BENCH_POOL_SERVERS} (its own child) over the same TLS-only MariaDB,
- * driven by mysql2 from this process (the same driver for every path):
- *   AZDB_BENCH_MYSQL_POOL_ROWS=connect,idle,clients   (none skips them)
- *       connect    a new connection per point select, AZDB_BENCH_CLIENTS loops for AZDB_BENCH_SECONDS:
- *                  azdb pool vs direct TLS (target ≥ 3 ×)
+ * the same client program on every path:
+ *   AZDB_BENCH_MYSQL_POOL_ROWS=connect,idle,clients   (none skips them; also connect-mysql2)
+ *       connect    a new connection per point select: mariadb-slap --detach=1 -c AZDB_BENCH_CLIENTS
+ *                  (a C client in its own process; about AZDB_BENCH_SECONDS of connections, sized by
+ *                  a short first run), azdb pool vs direct TLS verify (target ≥ 3 ×), and azdb's CPU
+ *                  per connection; the paths alternate for AZDB_BENCH_ROUNDS rounds (medians).
+ *                  Without mariadb-slap it falls back to connect-mysql2 (said in the label).
+ *       connect-mysql2  the same with mysql2 from this process, AZDB_BENCH_CLIENTS loops for
+ *                  AZDB_BENCH_SECONDS (this process's JS handshakes and TLS cap both paths)
  *       idle       AZDB_BENCH_POOL_IDLE idle clients: azdb RSS and the server connections held
- *       clients    AZDB_BENCH_POOL_CLIENTS clients of point selects (execute(): prepared statements
- *                  mapped across server connections) for AZDB_BENCH_SECONDS: queries/s and errors
- *                  (must be 0), beside as many direct TLS clients
+ *       clients    AZDB_BENCH_POOL_CLIENTS mysql2 clients of point selects (execute(): prepared
+ *                  statements mapped across server connections) for AZDB_BENCH_SECONDS: queries/s and
+ *                  errors (must be 0), beside as many direct TLS clients
+ *   AZDB_BENCH_MYSQL_QUERIES=0 skips the mariadb-slap MySQL rows but not the MySQL pool rows.
  *
  * Needs pgbench and psql (postgresql-client); pgbouncer and haproxy paths are skipped, with the
  * reason, when those programs are missing. Run as root, PostgreSQL and pgbouncer run as the
@@ -106,7 +112,7 @@ const config = {
     clients: Math.max(1, envInt('AZDB_BENCH_POOL_CLIENTS', 200)),
     idle: envInt('AZDB_BENCH_POOL_IDLE', 1000),
   },
-  mysqlPoolRows: process.env.AZDB_BENCH_MYSQL_POOL_ROWS === 'none' ? [] : envList('AZDB_BENCH_MYSQL_POOL_ROWS', ['connect', 'idle', 'clients']),
+  mysqlPoolRows: process.env.AZDB_BENCH_MYSQL_POOL_ROWS === 'none' ? [] : envList('AZDB_BENCH_MYSQL_POOL_ROWS', ['connect', 'idle', 'clients'], ['connect', 'connect-mysql2', 'idle', 'clients']),
 };
 
 const asRoot = process.getuid?.() === 0;
@@ -197,11 +203,12 @@ function envChoice(name, choices, fallback) {
   return raw;
 }
 
-function envList(name, all) {
+/** A comma list of `known` names (default `all`; `known` adds names that run only when asked for). */
+function envList(name, all, known = all) {
   const raw = process.env[name];
   if (raw === undefined || raw === '') return all;
   const list = raw.split(',').map((s) => s.trim()).filter(Boolean);
-  for (const item of list) if (!all.includes(item)) throw new Error(`${name}: unknown "${item}" (known: ${all.join(', ')})`);
+  for (const item of list) if (!known.includes(item)) throw new Error(`${name}: unknown "${item}" (known: ${known.join(', ')})`);
   return list;
 }
 
@@ -922,8 +929,8 @@ async function mysqlBench({ ca, caFile, token, expiresOnTimestamp, skipped }) {
       paths.push({ name: 'haproxy', pid: haproxy.pid, args: tlsArgs(haproxy.port), env: { ...baseEnv, MYSQL_PWD: token } });
     }
     const results = {};
-    for (const path of paths) await slap(path, MYSQL_WORKLOADS[0].query, Math.min(20_000, config.mysqlQueries)); // warm-up
-    for (const workload of MYSQL_WORKLOADS) {
+    if (config.mysqlQueries > 0) for (const path of paths) await slap(path, MYSQL_WORKLOADS[0].query, Math.min(20_000, config.mysqlQueries)); // warm-up
+    for (const workload of config.mysqlQueries > 0 ? MYSQL_WORKLOADS : []) {
       const queries = Math.max(1_000, Math.round(config.mysqlQueries * workload.share));
       for (const path of paths) {
         const r = await slap(path, workload.query, queries);
@@ -933,19 +940,20 @@ async function mysqlBench({ ca, caFile, token, expiresOnTimestamp, skipped }) {
     }
     await azdb?.stop();
     await haproxy?.stop();
-    const pool = skipped.azdb ? undefined : await mysqlPoolBench({ port, ca, token, expiresOnTimestamp, skipped });
-    return { results, pool, version: (await server.query('SELECT VERSION() AS v'))[0]?.v };
+    const pool = skipped.azdb ? undefined : await mysqlPoolBench({ port, ca, token, expiresOnTimestamp, tlsArgs, baseEnv });
+    return { results: config.mysqlQueries > 0 ? results : undefined, pool, version: (await server.query('SELECT VERSION() AS v'))[0]?.v };
   } finally {
     await server.stop();
   }
 }
 
-async function slap(path, query, queries) {
+/** mariadb-slap through a path; `extraArgs` e.g. --detach=1 (a new connection per query). */
+async function slap(path, query, queries, extraArgs = []) {
   const before = path.pid ? cpuSeconds(path.pid) : undefined;
   const result = mustSucceed(
     await runTool(
       tools.mariadbSlap,
-      [...path.args, '--create-schema=bench', '--no-drop', `--concurrency=${config.clients}`, '--iterations=1', `--number-of-queries=${queries}`, `--query=${query}`],
+      [...path.args, '--create-schema=bench', '--no-drop', `--concurrency=${config.clients}`, '--iterations=1', `--number-of-queries=${queries}`, ...extraArgs, `--query=${query}`],
       { env: path.env, name: 'mariadb-slap' },
     ),
     `mariadb-slap through ${path.name}`,
@@ -1028,7 +1036,27 @@ function openMysql(options, count) {
   );
 }
 
-async function mysqlPoolBench({ port, ca, token, expiresOnTimestamp }) {
+/**
+ * A new connection per point select with mariadb-slap --detach=1 (connect, log in, one query, quit
+ * in C, in its own processes): a short first run sizes the measured one to about AZDB_BENCH_SECONDS.
+ */
+async function mysqlSlapConnect(path) {
+  const query = 'SELECT v FROM points WHERE id = 4242';
+  const probe = await slap(path, query, config.clients * 25, ['--detach=1']);
+  const connections = Math.max(config.clients * 50, Math.round((probe.qps * config.seconds) / config.clients) * config.clients);
+  const r = await slap(path, query, connections, ['--detach=1']);
+  return { tool: 'mariadb-slap', connections, seconds: r.seconds, perSecond: r.qps, errors: 0, azdbCpuUsPerConnection: r.proxyCpuUsPerQuery };
+}
+
+/** The same with mysql2 loops in this process (AZDB_BENCH_CLIENTS of them for AZDB_BENCH_SECONDS). */
+async function mysqlDriverConnect(options, pid) {
+  const before = pid ? cpuSeconds(pid) : undefined;
+  const r = await mysqlConnectLoop(options, config.clients);
+  const cpu = pid ? cpuSeconds(pid) - before : undefined;
+  return { tool: 'mysql2', connections: r.done, ...r, azdbCpuUsPerConnection: cpu !== undefined && r.done > 0 ? (cpu * 1e6) / r.done : undefined };
+}
+
+async function mysqlPoolBench({ port, ca, token, expiresOnTimestamp, tlsArgs, baseEnv }) {
   if (config.mysqlPoolRows.length === 0) return { skipped: 'AZDB_BENCH_MYSQL_POOL_ROWS=none' };
   const servers = config.pool.servers;
   const checked = checkedPoolConfig('transaction', servers, 'mysql');
@@ -1042,7 +1070,17 @@ async function mysqlPoolBench({ port, ca, token, expiresOnTimestamp }) {
   }
   const direct = mysqlPathOptions('direct', port, ca, token);
   const pooled = mysqlPathOptions(azdb, port, ca, token);
-  const out = { servers, clients: config.pool.clients, rows: config.mysqlPoolRows, connect: {}, idle: undefined, clientsRun: {} };
+  const out = { servers, clients: config.pool.clients, rows: config.mysqlPoolRows, connect: {}, connectMysql2: {}, idle: undefined, clientsRun: {} };
+  const slapPaths = {
+    direct: { name: 'direct', args: ['--ssl', ...tlsArgs(port)], env: { ...baseEnv, MYSQL_PWD: token } },
+    azdb: { name: 'azdb', pid: azdb.pid, args: ['--host=127.0.0.1', `--port=${azdb.port}`, '--user=bench', '--skip-ssl'], env: { ...baseEnv, MYSQL_PWD: azdb.password } },
+  };
+  const rows = new Set(config.mysqlPoolRows);
+  if (rows.has('connect') && !tools.mariadbSlap) {
+    rows.delete('connect');
+    rows.add('connect-mysql2');
+    out.connectFallback = 'mariadb-slap is missing';
+  }
   try {
     // Upstream TLS is required: the server refuses anything else (require_secure_transport), and the
     // azdb path must log in through it.
@@ -1051,11 +1089,30 @@ async function mysqlPoolBench({ port, ca, token, expiresOnTimestamp }) {
     await probe.end();
     if (!tls?.Value) throw new Error('the server sees the azdb pool without TLS');
     out.upstreamTls = tls.Value;
-    if (config.mysqlPoolRows.includes('connect')) {
+    const logConnect = (tool, name, r) =>
+      log(
+        `MySQL pool transaction: new connection per query (${tool}) -c ${config.clients} through ${name === 'direct' ? 'direct TLS' : 'azdb'}: ${fmt(r.perSecond)} connections/s` +
+          `${r.azdbCpuUsPerConnection !== undefined ? `, azdb CPU ${fmt(r.azdbCpuUsPerConnection, 1)} µs/connection` : ''}, ${r.errors} errors${r.firstError ? ` (${r.firstError})` : ''}`,
+      );
+    if (rows.has('connect')) {
+      // AZDB_BENCH_ROUNDS rounds, the two paths alternating (the other first every other round), medians kept.
+      const runs = { direct: [], azdb: [] };
+      for (let round = 0; round < config.rounds; round++) {
+        for (const name of round % 2 ? ['azdb', 'direct'] : ['direct', 'azdb']) {
+          const r = await mysqlSlapConnect(slapPaths[name]);
+          runs[name].push(r);
+          logConnect('mariadb-slap', name, r);
+        }
+      }
+      for (const [name, list] of Object.entries(runs)) {
+        out.connect[name] = { ...list[0], perSecond: median(list.map((r) => r.perSecond)), azdbCpuUsPerConnection: median(list.map((r) => r.azdbCpuUsPerConnection ?? NaN)), runs: list };
+        if (name === 'direct') delete out.connect[name].azdbCpuUsPerConnection;
+      }
+    }
+    if (rows.has('connect-mysql2')) {
       for (const [name, options] of [['direct', direct], ['azdb', pooled]]) {
-        const r = await mysqlConnectLoop(options, config.clients);
-        out.connect[name] = r;
-        log(`MySQL pool transaction: new connection per query -c ${config.clients} through ${name === 'direct' ? 'direct TLS' : 'azdb'}: ${fmt(r.perSecond)} connections/s, ${r.errors} errors${r.firstError ? ` (${r.firstError})` : ''}`);
+        out.connectMysql2[name] = await mysqlDriverConnect(options, name === 'azdb' ? azdb.pid : undefined);
+        logConnect('mysql2', name, out.connectMysql2[name]);
       }
     }
     if (config.mysqlPoolRows.includes('idle') && config.pool.idle > 0) {
@@ -1082,11 +1139,18 @@ function mysqlPoolRows(pool, addTarget) {
   const rows = [];
   const label = 'MySQL pool transaction';
   const { servers, clients } = pool;
-  const c = pool.connect;
-  if (c.azdb) {
+  // The target is judged on mariadb-slap's row, or on mysql2's when mariadb-slap was missing.
+  const connectRows = [
+    [pool.connect, 'mariadb-slap --detach=1', true],
+    [pool.connectMysql2 ?? {}, pool.connectFallback ? `mysql2 in the bench process, ${pool.connectFallback}` : 'mysql2 in the bench process', Boolean(pool.connectFallback)],
+  ];
+  for (const [c, tool, judged] of connectRows) {
+    if (!c.azdb) continue;
     const vsDirect = ratio(c.azdb.perSecond, c.direct?.perSecond);
-    const result = Number.isFinite(vsDirect) && c.azdb.errors === 0 ? addTarget(`${label}: new connection per query ≥ 3 × direct TLS`, vsDirect >= 3, { ratio: vsDirect }) : c.azdb.errors > 0 ? 'FAILURES' : 'n/a';
-    rows.push([`${label}: conns/s, new connection per query -c ${config.clients}`, fmt(c.direct?.perSecond), fmt(c.azdb.perSecond), '—', '—', fmt(vsDirect, 2), '—', '—', 'azdb ≥ 3 × direct', result]);
+    const result =
+      c.azdb.errors > 0 ? 'FAILURES' : !Number.isFinite(vsDirect) ? 'n/a' : judged ? addTarget(`${label}: new connection per query ≥ 3 × direct TLS`, vsDirect >= 3, { ratio: vsDirect, tool }) : vsDirect >= 3 ? 'ok' : 'below';
+    rows.push([`${label}: conns/s, new connection per query -c ${config.clients} (${tool})`, fmt(c.direct?.perSecond), fmt(c.azdb.perSecond), '—', '—', fmt(vsDirect, 2), '—', '—', judged ? 'azdb ≥ 3 × direct' : 'info (≥ 3 ×)', result]);
+    if (c.azdb.azdbCpuUsPerConnection !== undefined) rows.push([`${label}: azdb CPU µs per connection (${tool})`, '—', fmt(c.azdb.azdbCpuUsPerConnection, 1), '—', '—', '—', '—', '—', 'info', 'n/a']);
   }
   const idle = pool.idle;
   if (idle) {
@@ -1293,7 +1357,7 @@ async function main() {
   }
 
   // 4. MySQL.
-  let mysqlSkip = config.mysqlQueries === 0 ? 'AZDB_BENCH_MYSQL_QUERIES=0' : undefined;
+  let mysqlSkip = config.mysqlQueries === 0 && config.mysqlPoolRows.length === 0 ? 'AZDB_BENCH_MYSQL_QUERIES=0 and AZDB_BENCH_MYSQL_POOL_ROWS=none' : undefined;
   if (!mysqlSkip) {
     const mysql = await mysqlBench({ ca, caFile, token, expiresOnTimestamp, skipped });
     mysqlSkip = mysql.skipped;

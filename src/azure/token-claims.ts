@@ -20,7 +20,18 @@ export interface TokenClaims {
   upn: string | undefined;
 }
 
-export function decodeTokenClaims(token: string): TokenClaims | undefined {
+/**
+ * The last token decoded and its claims: a broker decodes the same cached token for every client
+ * it logs in (the pool key's identity, the audit line), which is base64 and JSON each time.
+ */
+let last: { token: string; claims: Readonly<TokenClaims> | undefined } | undefined;
+
+export function decodeTokenClaims(token: string): Readonly<TokenClaims> | undefined {
+  if (last?.token !== token) last = { token, claims: decodeFresh(token) };
+  return last.claims;
+}
+
+function decodeFresh(token: string): Readonly<TokenClaims> | undefined {
   let claims: JWTPayload;
   try {
     claims = decodeJwt(token);
@@ -30,7 +41,7 @@ export function decodeTokenClaims(token: string): TokenClaims | undefined {
   }
   const text = (key: string): string | undefined => (typeof claims[key] === 'string' ? (claims[key] as string) : undefined);
   const aud = Array.isArray(claims.aud) ? claims.aud.filter((a): a is string => typeof a === 'string').join(', ') : text('aud');
-  return {
+  return Object.freeze({
     tenantId: text('tid'),
     objectId: text('oid'),
     appId: text('appid') ?? text('azp'),
@@ -38,7 +49,7 @@ export function decodeTokenClaims(token: string): TokenClaims | undefined {
     expiresOn: typeof claims.exp === 'number' ? claims.exp * 1000 : undefined,
     identityType: text('idtyp'),
     upn: text('upn') ?? text('unique_name') ?? text('preferred_username'),
-  };
+  });
 }
 
 /** `tenant …, object id …, app id …, audience …, expires …` — never the token. */

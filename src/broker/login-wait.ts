@@ -11,12 +11,23 @@ export interface LoginWait {
   dispose(): void;
 }
 
+/**
+ * One controller that the deadline and the tunnel's closing abort, unhooked at `dispose` — not
+ * AbortSignal.any, whose every signal stays registered on the long-lived `closing` signal until a
+ * garbage collection finalises it (a cost per connection, paid in the GC).
+ */
 export function loginWait(deadline: { at: number }, limitMs: number, closing: AbortSignal | undefined): LoginWait {
-  const expired = new AbortController();
-  const timer = setTimeout(() => expired.abort(new Error(`the login deadline of ${formatSeconds(limitMs)} passed`)), Math.max(0, deadline.at - Date.now()));
+  const wait = new AbortController();
+  if (closing?.aborted) wait.abort(closing.reason);
+  const timer = setTimeout(() => wait.abort(new Error(`the login deadline of ${formatSeconds(limitMs)} passed`)), Math.max(0, deadline.at - Date.now()));
+  const onClosing = (): void => wait.abort(closing!.reason);
+  closing?.addEventListener('abort', onClosing, { once: true });
   return {
-    signal: closing ? AbortSignal.any([expired.signal, closing]) : expired.signal,
-    dispose: () => clearTimeout(timer),
+    signal: wait.signal,
+    dispose: () => {
+      clearTimeout(timer);
+      closing?.removeEventListener('abort', onClosing);
+    },
   };
 }
 

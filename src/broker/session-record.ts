@@ -122,8 +122,16 @@ const OS_USER = (() => {
   }
 })();
 
+/** The last token's person: every session of a tunnel logs in with the same cached token. */
+let lastPerson: { token: string; person: Readonly<SessionPerson> } | undefined;
+
 /** Who is at the database: the token's identity (oid, upn or appid, tid) and the OS user running azdb. */
-function personOf(token: string): SessionPerson {
+function personOf(token: string): Readonly<SessionPerson> {
+  if (lastPerson?.token !== token) lastPerson = { token, person: Object.freeze(personFrom(token)) };
+  return lastPerson.person;
+}
+
+function personFrom(token: string): SessionPerson {
   const claims = decodeTokenClaims(token);
   return {
     ...(claims?.objectId ? { oid: claims.objectId } : {}),

@@ -86,6 +86,23 @@ export async function openTunnel(options: TunnelOptions): Promise<Tunnel> {
     : options.target.protocol === 'postgres'
       ? new PostgresPool(options.target, options.pool, options.poolEvents)
       : new MySqlPool(options.target, options.pool, options.poolEvents);
+  // The same for every client: made once, not per connection.
+  const common = {
+    target: options.target,
+    localPassword: password,
+    defaults: { dbUser: options.dbUser, dbName: options.dbName },
+    authorize: options.authorize,
+    ...(options.entra ? { entra: options.entra } : {}),
+    getToken: options.getToken,
+    audit: options.audit,
+    closing: closing.signal,
+    ...(options.handshakeTimeoutMs !== undefined ? { handshakeTimeoutMs: options.handshakeTimeoutMs } : {}),
+    logins,
+    ...(options.clientTls ? { clientTls: options.clientTls, requireClientTls: options.requireClientTls ?? false } : {}),
+    ...(options.onEvent ? { onEvent: options.onEvent } : {}),
+  };
+  const mysqlOptions = pool instanceof MySqlPool ? { ...common, pool } : common;
+  const postgresOptions = { ...common, cancels, ...(pool instanceof PostgresPool ? { pool } : {}) };
   const listener: Listener = await startListener({
     host: options.host,
     port: options.port,
@@ -99,26 +116,8 @@ export async function openTunnel(options: TunnelOptions): Promise<Tunnel> {
         options.onRefused?.(outcome);
         return;
       }
-      const common = {
-        target: options.target,
-        localPassword: password,
-        defaults: { dbUser: options.dbUser, dbName: options.dbName },
-        authorize: options.authorize,
-        ...(options.entra ? { entra: options.entra } : {}),
-        getToken: options.getToken,
-        audit: options.audit,
-        closing: closing.signal,
-        ...(options.handshakeTimeoutMs !== undefined ? { handshakeTimeoutMs: options.handshakeTimeoutMs } : {}),
-        logins,
-        ...(options.clientTls ? { clientTls: options.clientTls, requireClientTls: options.requireClientTls ?? false } : {}),
-        ...(options.onEvent ? { onEvent: options.onEvent } : {}),
-      };
       try {
-        await (pool instanceof MySqlPool
-          ? runMySqlSession(socket, { ...common, pool })
-          : options.target.protocol === 'mysql'
-            ? runMySqlSession(socket, common)
-            : runPostgresSession(socket, { ...common, cancels, ...(pool ? { pool } : {}) }));
+        await (options.target.protocol === 'mysql' ? runMySqlSession(socket, mysqlOptions) : runPostgresSession(socket, postgresOptions));
       } finally {
         gate?.release();
       }

@@ -26,7 +26,7 @@ const bytesOf = (password: string | Buffer): Buffer => (typeof password === 'str
  * A fresh 20-byte scramble like the servers make: 7-bit, no NUL (it is NUL-terminated on the
  * wire) and no '$' (it separates fields in stored hashes).
  */
-export function createScramble(random: (size: number) => Buffer = randomBytes): Buffer {
+export function createScramble(random: (size: number) => Buffer = pooledRandomBytes): Buffer {
   const scramble = Buffer.from(random(SCRAMBLE_LENGTH));
   for (let i = 0; i < SCRAMBLE_LENGTH; i++) {
     let byte = scramble[i]! & 0x7f;
@@ -36,26 +36,52 @@ export function createScramble(random: (size: number) => Buffer = randomBytes): 
   return scramble;
 }
 
+/** Random bytes taken from a 4 KiB block filled at once (as Node's randomUUID does), not a call into the CSPRNG per connection. */
+let randomPool = Buffer.alloc(0);
+let randomOffset = 0;
+function pooledRandomBytes(size: number): Buffer {
+  if (randomOffset + size > randomPool.length) {
+    randomPool = randomBytes(4096);
+    randomOffset = 0;
+  }
+  const bytes = randomPool.subarray(randomOffset, randomOffset + size);
+  randomOffset += size;
+  return bytes;
+}
+
 function checkScramble(scramble: Buffer): void {
   if (scramble.length !== SCRAMBLE_LENGTH) throw new MySqlProtocolError(`the scramble is ${scramble.length} bytes, not ${SCRAMBLE_LENGTH}`);
+}
+
+/**
+ * The scramble-independent hashes of the last string password of each plugin: a tunnel checks its
+ * one password (and logs in upstream with one cached token) on every connection.
+ */
+const lastStages = new Map<string, { password: string; stage1: Buffer; stage2: Buffer }>();
+
+function passwordStages(plugin: string, password: string | Buffer, hash: (...parts: Buffer[]) => Buffer): { stage1: Buffer; stage2: Buffer } {
+  const cached = typeof password === 'string' ? lastStages.get(plugin) : undefined;
+  if (cached?.password === password) return cached;
+  const stage1 = hash(bytesOf(password));
+  const stages = { stage1, stage2: hash(stage1) };
+  if (typeof password === 'string') lastStages.set(plugin, { password, ...stages });
+  return stages;
 }
 
 /** mysql_native_password: SHA1(password) XOR SHA1(scramble + SHA1(SHA1(password))); empty for no password. */
 export function scrambleNativePassword(password: string | Buffer, scramble: Buffer): Buffer {
   checkScramble(scramble);
-  const bytes = bytesOf(password);
-  if (bytes.length === 0) return Buffer.alloc(0);
-  const stage1 = sha1(bytes);
-  return xor(stage1, sha1(scramble, sha1(stage1)));
+  if (password.length === 0) return Buffer.alloc(0);
+  const { stage1, stage2 } = passwordStages(AuthPlugin.NativePassword, password, sha1);
+  return xor(stage1, sha1(scramble, stage2));
 }
 
 /** caching_sha2_password fast path: SHA256(password) XOR SHA256(SHA256(SHA256(password)) + scramble). */
 export function scrambleCachingSha2Password(password: string | Buffer, scramble: Buffer): Buffer {
   checkScramble(scramble);
-  const bytes = bytesOf(password);
-  if (bytes.length === 0) return Buffer.alloc(0);
-  const stage1 = sha256(bytes);
-  return xor(stage1, sha256(sha256(stage1), scramble));
+  if (password.length === 0) return Buffer.alloc(0);
+  const { stage1, stage2 } = passwordStages(AuthPlugin.CachingSha2Password, password, sha256);
+  return xor(stage1, sha256(stage2, scramble));
 }
 
 /** Compares in time independent of where the bytes differ. */

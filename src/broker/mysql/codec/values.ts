@@ -15,6 +15,7 @@ export enum LenencPrefix {
 }
 
 const MAX_UINT64 = 2n ** 64n - 1n;
+const MAX_SAFE_INTEGER = BigInt(Number.MAX_SAFE_INTEGER);
 
 export class MySqlPayloadReader {
   private offset = 0;
@@ -71,12 +72,25 @@ export class MySqlPayloadReader {
     return value;
   }
 
-  /** A length-encoded integer, or null for the 0xfb marker. */
+  /** A length-encoded integer, or null for the 0xfb marker (as numbers: no BigInt but for 8 bytes). */
   lenencOrNull(): number | null {
-    const value = this.lenencOrNullBigInt();
-    if (value === null) return null;
-    if (value > BigInt(Number.MAX_SAFE_INTEGER)) throw new MySqlProtocolError(`${this.what}: length-encoded integer ${value} is too large`);
-    return Number(value);
+    const first = this.u8();
+    if (first < LenencPrefix.Null) return first;
+    switch (first) {
+      case LenencPrefix.Null:
+        return null;
+      case LenencPrefix.Int2:
+        return this.u16();
+      case LenencPrefix.Int3:
+        return this.u24();
+      case LenencPrefix.Int8: {
+        const value = this.u64();
+        if (value > MAX_SAFE_INTEGER) throw new MySqlProtocolError(`${this.what}: length-encoded integer ${value} is too large`);
+        return Number(value);
+      }
+      default:
+        throw new MySqlProtocolError(`${this.what}: 0x${first.toString(16)} does not start a length-encoded integer`);
+    }
   }
 
   /** Bytes of a length-encoded length, as a view; longer than `max` is refused. */
@@ -86,8 +100,14 @@ export class MySqlPayloadReader {
     return this.bytes(length);
   }
 
-  lenencString(max?: number): string {
-    return this.lenencBytes(max).toString('utf8');
+  /** A length-encoded string, decoded in place (no view of the bytes made first). */
+  lenencString(max = Number.MAX_SAFE_INTEGER): string {
+    const length = this.lenenc();
+    if (length > max) throw new MySqlProtocolError(`${this.what}: value of ${length} bytes exceeds the limit of ${max}`);
+    this.need(length);
+    const text = this.payload.toString('utf8', this.offset, this.offset + length);
+    this.offset += length;
+    return text;
   }
 
   /** Bytes up to a NUL (consumed, not returned), as a view. */

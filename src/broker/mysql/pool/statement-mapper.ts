@@ -65,6 +65,8 @@ interface Awaited {
   held?: Buffer;
 }
 
+/** The empty inboxes every mapper starts with (never written to: a zero-length buffer). */
+const EMPTY: Buffer = Buffer.alloc(0);
 /** Servers number statements from 1 (MariaDB reads 0xffffffff as "the last one prepared"). */
 const UNKNOWN_ID = 0;
 const CURSOR_TYPE_READ_ONLY = 0x01;
@@ -91,7 +93,7 @@ export class StatementMapper {
   private readonly cursors = new Set<number>();
   private lastId = 0;
   /** Client bytes not yet sent. */
-  private inbox: Buffer = Buffer.alloc(0);
+  private inbox: Buffer = EMPTY;
   /**
    * Chunks after `inbox`, joined to it only once `needed` bytes are there: a large statement
    * command arriving in many chunks is copied once, not once per chunk.
@@ -107,7 +109,7 @@ export class StatementMapper {
   /** Passing LOCAL INFILE data up to its empty packet. */
   private infile = false;
   private awaited: Awaited | undefined;
-  private serverInbox: Buffer = Buffer.alloc(0);
+  private serverInbox: Buffer = EMPTY;
   /** COM_STMT_CLOSE of evicted statements, sent with the next bytes (it has no answer). */
   private pendingCloses: Buffer[] = [];
   /** Why the client must be pinned, once. */
@@ -148,7 +150,7 @@ export class StatementMapper {
       const awaited = this.awaited;
       this.awaited = undefined;
       const rest = this.serverInbox;
-      this.serverInbox = Buffer.alloc(0);
+      this.serverInbox = EMPTY;
       // Nothing else was sent: more bytes would be the server speaking unasked; the tracker sees them.
       if (rest.length > 0) toClient.push(rest);
       if (awaited.own) toClient.push(...awaited.packets);
