@@ -4,6 +4,7 @@
  * as the chosen database user. Used by `azdb proxy db` (until Ctrl+C) and `azdb db connect`
  * (while psql or mysql runs).
  */
+import type { Socket } from 'node:net';
 import type { SecureContext } from 'node:tls';
 import type { AuditSink } from './audit.js';
 import { CancelRegistry } from './cancel-registry.js';
@@ -13,14 +14,13 @@ import { startListener, type Listener } from './listener.js';
 import { tunnelClosing } from './login-wait.js';
 import { LoginBackoff } from './login-backoff.js';
 import { newLocalPassword } from './password-file.js';
-import { runMySqlSession } from './mysql/session.js';
-import { runPostgresSession } from './postgres/session.js';
 import type { SessionEvent, SessionOptions } from './session-record.js';
 import type { EntraClientAuth } from './client-entra.js';
-import { refuseMySql, refusePostgres, type RefusalOutcome } from './refuse.js';
+import type { RefusalOutcome } from './refuse.js';
 import type { UpstreamTarget } from './target.js';
-import { PostgresPool, type PoolEvents, type PostgresPoolLimits } from './postgres/pool/postgres-pool.js';
-import { MySqlPool } from './mysql/pool/mysql-pool.js';
+import type { PoolEvents, PostgresPoolLimits } from './pool/pool-limits.js';
+import type { PostgresPool } from './postgres/pool/postgres-pool.js';
+import type { MySqlPool } from './mysql/pool/mysql-pool.js';
 
 export interface TunnelOptions {
   target: UpstreamTarget;
@@ -81,11 +81,7 @@ export async function openTunnel(options: TunnelOptions): Promise<Tunnel> {
   // Sessions still logging in (waiting for a token) end when the tunnel closes; relaying ones drain.
   const closing = new AbortController();
   const logins = options.logins ?? new LoginBackoff();
-  const pool = !options.pool
-    ? undefined
-    : options.target.protocol === 'postgres'
-      ? new PostgresPool(options.target, options.pool, options.poolEvents)
-      : new MySqlPool(options.target, options.pool, options.poolEvents);
+  const { pool, runSession } = await protocolSide(options, cancels);
   const listener: Listener = await startListener({
     host: options.host,
     port: options.port,
@@ -95,6 +91,8 @@ export async function openTunnel(options: TunnelOptions): Promise<Tunnel> {
       const gate = options.gate;
       if (gate && !gate.tryAcquire()) {
         const refusal = { limit: gate.limit, ...(options.clientTls ? { clientTls: options.clientTls } : {}), cancels };
+        // Loaded at the first refusal: it speaks both protocols, which a tunnel of one need not load.
+        const { refuseMySql, refusePostgres } = await import('./refuse.js');
         const outcome = await (options.target.protocol === 'mysql' ? refuseMySql(socket, refusal) : refusePostgres(socket, refusal));
         options.onRefused?.(outcome);
         return;
@@ -114,11 +112,7 @@ export async function openTunnel(options: TunnelOptions): Promise<Tunnel> {
         ...(options.onEvent ? { onEvent: options.onEvent } : {}),
       };
       try {
-        await (pool instanceof MySqlPool
-          ? runMySqlSession(socket, { ...common, pool })
-          : options.target.protocol === 'mysql'
-            ? runMySqlSession(socket, common)
-            : runPostgresSession(socket, { ...common, cancels, ...(pool ? { pool } : {}) }));
+        await runSession(socket, common);
       } finally {
         gate?.release();
       }
@@ -147,4 +141,23 @@ export async function openTunnel(options: TunnelOptions): Promise<Tunnel> {
       }
     },
   };
+}
+
+/**
+ * The session and pool modules of the tunnel's protocol, loaded when a tunnel of that protocol
+ * opens: a process with PostgreSQL tunnels only never loads MySQL's, and the other way round
+ * (docs/performance.md, "Base memory").
+ */
+async function protocolSide(
+  options: TunnelOptions,
+  cancels: CancelRegistry,
+): Promise<{ pool: PostgresPool | MySqlPool | undefined; runSession(socket: Socket, common: SessionOptions): Promise<void> }> {
+  if (options.target.protocol === 'mysql') {
+    const [{ runMySqlSession }, pooled] = await Promise.all([import('./mysql/session.js'), options.pool ? import('./mysql/pool/mysql-pool.js') : undefined]);
+    const pool = pooled && options.pool ? new pooled.MySqlPool(options.target, options.pool, options.poolEvents) : undefined;
+    return { pool, runSession: (socket, common) => runMySqlSession(socket, pool ? { ...common, pool } : common) };
+  }
+  const [{ runPostgresSession }, pooled] = await Promise.all([import('./postgres/session.js'), options.pool ? import('./postgres/pool/postgres-pool.js') : undefined]);
+  const pool = pooled && options.pool ? new pooled.PostgresPool(options.target, options.pool, options.poolEvents) : undefined;
+  return { pool, runSession: (socket, common) => runPostgresSession(socket, { ...common, cancels, ...(pool ? { pool } : {}) }) };
 }
