@@ -33,7 +33,9 @@
  *   AZDB_BENCH_POOL_ROWS=connect,idle,clients,protocols   (none skips them)
  *       connect    pgbench -C -S, -c AZDB_BENCH_CLIENTS: azdb pool vs pgbouncer vs direct TLS
  *       idle       AZDB_BENCH_POOL_IDLE=1000 idle clients (10000 for the large run): RSS and the
- *                  server connections they take
+ *                  server connections they take; RSS 3 s after the last login, again after
+ *                  AZDB_BENCH_POOL_IDLE_SETTLE=15 s more (0 skips) and, for azdb, after a full GC;
+ *                  with AZDB_BENCH_HEAP_SNAPSHOT=1 a heap snapshot of the azdb child with them
  *       clients    pgbench -S and TPC-B, -c AZDB_BENCH_POOL_CLIENTS=200: TPS, failed transactions
  *       protocols  pgbench -S -M extended and -M prepared, -c AZDB_BENCH_POOL_CLIENTS: failures
  *   AZDB_BENCH_POOL_SERVERS=20
@@ -105,6 +107,7 @@ const config = {
     servers: Math.max(1, envInt('AZDB_BENCH_POOL_SERVERS', 20)),
     clients: Math.max(1, envInt('AZDB_BENCH_POOL_CLIENTS', 200)),
     idle: envInt('AZDB_BENCH_POOL_IDLE', 1000),
+    idleSettleSeconds: envInt('AZDB_BENCH_POOL_IDLE_SETTLE', 15),
   },
   mysqlPoolRows: process.env.AZDB_BENCH_MYSQL_POOL_ROWS === 'none' ? [] : envList('AZDB_BENCH_MYSQL_POOL_ROWS', ['connect', 'idle', 'clients']),
 };
@@ -440,6 +443,7 @@ async function startAzdbChild({ protocol = 'postgres', port, serverName = FQDN, 
     poolLimits: ready.poolLimits,
     stats: () => request({ type: 'stats' }, 'stats'),
     heapSnapshot: (file) => request({ type: 'heap', file }, 'heap'),
+    gc: () => request({ type: 'gc' }, 'gc'),
     async stop() {
       if (child.exitCode !== null) return;
       await Promise.race([request({ type: 'stop' }, 'stopped').catch(() => {}), sleep(10_000)]);
@@ -754,10 +758,31 @@ async function poolIdle(path, open, count, serverPort) {
   const rssKiB = procStatusKiB(path.pid, 'VmRSS');
   const heap = (await path.proxy.stats?.())?.memory;
   const serverConnections = connectionsTo(path.pid, serverPort);
+  // The login burst's garbage: RSS again once V8's memory reducer has run (it gives memory back
+  // 8–10 s after the last allocation, docs/performance.md "Base memory"), then after a full GC.
+  const settle = config.pool.idleSettleSeconds > 0 ? await settled(path, count) : {};
+  if (config.heapSnapshot && path.proxy.heapSnapshot) {
+    mkdirSync(join(RESULTS_DIR, 'profiles'), { recursive: true });
+    const { file } = await path.proxy.heapSnapshot(join(RESULTS_DIR, 'profiles', `pool-idle-${count}-${Date.now()}.heapsnapshot`));
+    log(`  heap snapshot with ${count} idle pooled clients: ${file}`);
+  }
   await idle.close();
   // azdb's own split of it (V8 heap in use, buffers outside it), to tell which one per-client state fills.
   const split = heap && heapBefore ? { heapUsedMiB: heap.heapUsed / 1048576, heapUsedBeforeMiB: heapBefore.heapUsed / 1048576, externalMiB: (heap.external + heap.arrayBuffers) / 1048576, externalBeforeMiB: (heapBefore.external + heapBefore.arrayBuffers) / 1048576 } : {};
-  return { connections: idle.clients.length, openSeconds, rssBeforeMiB: rssBeforeKiB / 1024, rssMiB: rssKiB / 1024, kibPerClient: (rssKiB - rssBeforeKiB) / Math.max(1, idle.clients.length), serverConnections, ...split };
+  return { connections: idle.clients.length, openSeconds, rssBeforeMiB: rssBeforeKiB / 1024, rssMiB: rssKiB / 1024, kibPerClient: (rssKiB - rssBeforeKiB) / Math.max(1, idle.clients.length), serverConnections, ...split, ...settle };
+}
+
+/** RSS after AZDB_BENCH_POOL_IDLE_SETTLE seconds more with the clients idle, and (azdb) after a full GC too. */
+async function settled(path, count) {
+  await sleep(config.pool.idleSettleSeconds * 1000);
+  const rssSettledMiB = procStatusKiB(path.pid, 'VmRSS') / 1024;
+  const gc = await path.proxy.gc?.();
+  const rssAfterGcMiB = gc ? procStatusKiB(path.pid, 'VmRSS') / 1024 : undefined;
+  log(
+    `  ${path.name ?? 'azdb'}, ${count} idle: RSS ${fmt(rssSettledMiB, 1)} MiB after ${config.pool.idleSettleSeconds} s more` +
+      (gc ? `, ${fmt(rssAfterGcMiB, 1)} MiB after a full GC (V8 heap used ${fmt(gc.memory.heapUsed / 1048576, 1)} MiB, total ${fmt(gc.memory.heapTotal / 1048576, 1)} MiB)` : ''),
+  );
+  return { rssSettledMiB, ...(gc ? { rssAfterGcMiB, heapUsedAfterGcMiB: gc.memory.heapUsed / 1048576, heapTotalAfterGcMiB: gc.memory.heapTotal / 1048576 } : {}) };
 }
 
 async function poolBench({ postgres, pgPort, ca, caFile, token, expiresOnTimestamp, ids, baseEnv, direct, skipped }) {
