@@ -11,14 +11,26 @@ export interface LoginWait {
   dispose(): void;
 }
 
+/**
+ * After `dispose()` the wait's signal never aborts, and the wait lets go of its timer and
+ * controllers: a pooled session keeps the object for as long as its client stays.
+ */
 export function loginWait(deadline: { at: number }, limitMs: number, closing: AbortSignal | undefined): LoginWait {
-  const expired = new AbortController();
-  const timer = setTimeout(() => expired.abort(new Error(`the login deadline of ${formatSeconds(limitMs)} passed`)), Math.max(0, deadline.at - Date.now()));
-  return {
+  let expired: AbortController | undefined = new AbortController();
+  let timer: NodeJS.Timeout | undefined = setTimeout(() => expired?.abort(new Error(`the login deadline of ${formatSeconds(limitMs)} passed`)), Math.max(0, deadline.at - Date.now()));
+  const wait: LoginWait = {
     signal: closing ? AbortSignal.any([expired.signal, closing]) : expired.signal,
-    dispose: () => clearTimeout(timer),
+    dispose: () => {
+      clearTimeout(timer);
+      timer = undefined;
+      expired = undefined;
+      if (!wait.signal.aborted) wait.signal = DISPOSED;
+    },
   };
+  return wait;
 }
+
+const DISPOSED = new AbortController().signal;
 
 /** The reason a tunnel's closing signal carries. */
 export function tunnelClosing(): Error {

@@ -81,41 +81,40 @@ export async function openTunnel(options: TunnelOptions): Promise<Tunnel> {
   // Sessions still logging in (waiting for a token) end when the tunnel closes; relaying ones drain.
   const closing = new AbortController();
   const logins = options.logins ?? new LoginBackoff();
-  const { pool, runSession } = await protocolSide(options, cancels);
+  // The same for every client: made once, not per connection (an idle pooled client holds it).
+  const common: SessionOptions = {
+    target: options.target,
+    localPassword: password,
+    defaults: { dbUser: options.dbUser, dbName: options.dbName },
+    authorize: options.authorize,
+    ...(options.entra ? { entra: options.entra } : {}),
+    getToken: options.getToken,
+    audit: options.audit,
+    closing: closing.signal,
+    ...(options.handshakeTimeoutMs !== undefined ? { handshakeTimeoutMs: options.handshakeTimeoutMs } : {}),
+    logins,
+    ...(options.clientTls ? { clientTls: options.clientTls, requireClientTls: options.requireClientTls ?? false } : {}),
+    ...(options.onEvent ? { onEvent: options.onEvent } : {}),
+  };
+  const { pool, runSession } = await protocolSide(options, common, cancels);
+  const refuse = async (socket: Socket, gate: ConnectionGate): Promise<void> => {
+    const refusal = { limit: gate.limit, ...(options.clientTls ? { clientTls: options.clientTls } : {}), cancels };
+    // Loaded at the first refusal: it speaks both protocols, which a tunnel of one need not load.
+    const { refuseMySql, refusePostgres } = await import('./refuse.js');
+    const outcome = await (options.target.protocol === 'mysql' ? refuseMySql(socket, refusal) : refusePostgres(socket, refusal));
+    options.onRefused?.(outcome);
+  };
   const listener: Listener = await startListener({
     host: options.host,
     port: options.port,
     ...(options.maxConnections !== undefined ? { maxConnections: options.maxConnections } : {}),
     ...(options.onAcceptError ? { onError: options.onAcceptError } : {}),
-    handle: async (socket) => {
+    // Not an async function: an idle client's session would keep one more suspended frame.
+    handle: (socket) => {
       const gate = options.gate;
-      if (gate && !gate.tryAcquire()) {
-        const refusal = { limit: gate.limit, ...(options.clientTls ? { clientTls: options.clientTls } : {}), cancels };
-        // Loaded at the first refusal: it speaks both protocols, which a tunnel of one need not load.
-        const { refuseMySql, refusePostgres } = await import('./refuse.js');
-        const outcome = await (options.target.protocol === 'mysql' ? refuseMySql(socket, refusal) : refusePostgres(socket, refusal));
-        options.onRefused?.(outcome);
-        return;
-      }
-      const common = {
-        target: options.target,
-        localPassword: password,
-        defaults: { dbUser: options.dbUser, dbName: options.dbName },
-        authorize: options.authorize,
-        ...(options.entra ? { entra: options.entra } : {}),
-        getToken: options.getToken,
-        audit: options.audit,
-        closing: closing.signal,
-        ...(options.handshakeTimeoutMs !== undefined ? { handshakeTimeoutMs: options.handshakeTimeoutMs } : {}),
-        logins,
-        ...(options.clientTls ? { clientTls: options.clientTls, requireClientTls: options.requireClientTls ?? false } : {}),
-        ...(options.onEvent ? { onEvent: options.onEvent } : {}),
-      };
-      try {
-        await runSession(socket, common);
-      } finally {
-        gate?.release();
-      }
+      if (!gate) return runSession(socket);
+      if (!gate.tryAcquire()) return refuse(socket, gate);
+      return runSession(socket).finally(() => gate.release());
     },
   });
   const hostInUri = formatHost(listener.host);
@@ -150,14 +149,17 @@ export async function openTunnel(options: TunnelOptions): Promise<Tunnel> {
  */
 async function protocolSide(
   options: TunnelOptions,
+  common: SessionOptions,
   cancels: CancelRegistry,
-): Promise<{ pool: PostgresPool | MySqlPool | undefined; runSession(socket: Socket, common: SessionOptions): Promise<void> }> {
+): Promise<{ pool: PostgresPool | MySqlPool | undefined; runSession(socket: Socket): Promise<void> }> {
   if (options.target.protocol === 'mysql') {
     const [{ runMySqlSession }, pooled] = await Promise.all([import('./mysql/session.js'), options.pool ? import('./mysql/pool/mysql-pool.js') : undefined]);
     const pool = pooled && options.pool ? new pooled.MySqlPool(options.target, options.pool, options.poolEvents) : undefined;
-    return { pool, runSession: (socket, common) => runMySqlSession(socket, pool ? { ...common, pool } : common) };
+    const sessionOptions = pool ? { ...common, pool } : common;
+    return { pool, runSession: (socket) => runMySqlSession(socket, sessionOptions) };
   }
   const [{ runPostgresSession }, pooled] = await Promise.all([import('./postgres/session.js'), options.pool ? import('./postgres/pool/postgres-pool.js') : undefined]);
   const pool = pooled && options.pool ? new pooled.PostgresPool(options.target, options.pool, options.poolEvents) : undefined;
-  return { pool, runSession: (socket, common) => runPostgresSession(socket, { ...common, cancels, ...(pool ? { pool } : {}) }) };
+  const sessionOptions = { ...common, cancels, ...(pool ? { pool } : {}) };
+  return { pool, runSession: (socket) => runPostgresSession(socket, sessionOptions) };
 }
