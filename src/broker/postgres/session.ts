@@ -283,7 +283,7 @@ async function relayPooled(
   // Session mode: the client's stream on its connection, for the reset at the end.
   const tracker = connection && !transactionMode ? new SessionTracker(connection.parameters) : undefined;
   // Transaction mode: a connection taken at login gave the greeting its parameters; transactions take their own.
-  let greetParams: ReadonlyMap<string, string> | undefined = greetWith ?? (transactionMode ? new Map(connection!.parameters) : connection!.parameters);
+  const greetParams = greetWith ?? (transactionMode ? new Map(connection!.parameters) : connection!.parameters);
   if (transactionMode && lease) pool.releaseIdle(lease);
   let serverBroken = false;
   let minted: { processId: number; secretKey: Buffer } | undefined;
@@ -304,7 +304,6 @@ async function relayPooled(
     }
     const early = loginRest(reader.detach());
     socket.write(pooledGreeting(greetParams, minted));
-    greetParams = undefined; // the relay's callbacks share this function's context: let the copy go
     who.record.started(who.identity, who.dbUser, who.dbName, token, signedIn);
     const tap = options.audit.queries ? queryAudit(options.audit, who.identity) : undefined;
     const hold = tap ? () => options.audit.wait() : undefined;
@@ -361,8 +360,9 @@ async function relayPooled(
 }
 
 /**
- * A pooled client's greeting, in one buffer. Its own function: relayPooled stays suspended for the
- * whole session, and its messages (slices of Node's shared 8 KiB buffer pool) would stay with it.
+ * A pooled client's greeting, in one buffer. Its messages are slices of Node's shared 8 KiB buffer
+ * pool: none of them may stay with the session (a suspended function or a closure's context), or
+ * each would keep a whole slab alive.
  */
 function pooledGreeting(parameters: Iterable<[string, string]>, minted: { processId: number; secretKey: Buffer } | undefined): Buffer {
   const greeting = [encodeAuthentication({ type: 'ok' })];
