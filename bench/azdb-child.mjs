@@ -8,14 +8,15 @@
  * With `pool` (a `pool:` mapping as the config check returns it) the tunnel pools its server
  * connections, as a database with `pool:` in azdb.yaml does.
  *
- * Messages from the parent: {type:'start', ...}, {type:'stats'}, {type:'heap', file}, {type:'stop'}.
+ * Messages from the parent: {type:'start', ...}, {type:'stats'}, {type:'heap', file}, {type:'gc'}, {type:'stop'}.
  */
 import { openTunnel } from '../dist/broker/tunnel.js';
 import { TokenCache } from '../dist/azure/token-cache.js';
 import { CLOUDS, databaseScope } from '../dist/azure/clouds.js';
-import { writeHeapSnapshot } from 'node:v8';
+import { setFlagsFromString, writeHeapSnapshot } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { NO_AUDIT, createFileAuditSink } from '../dist/broker/audit.js';
-import { poolLimits } from '../dist/broker/postgres/pool/postgres-pool.js';
+import { poolLimits } from '../dist/broker/pool/pool-limits.js';
 
 if (!process.send) {
   console.error('bench/azdb-child.mjs is started by bench/run.mjs (it needs an IPC channel)');
@@ -82,6 +83,13 @@ async function handle(message) {
         pool: tunnel?.pool?.stats().map((s) => ({ ...s.info, clientsActive: s.clientsActive, clientsWaiting: s.clientsWaiting, serversActive: s.serversActive, serversIdle: s.serversIdle, serversOpening: s.serversOpening, logins: s.logins })),
       });
       break;
+    case 'gc': {
+      // A full GC on request, without running the whole child with --expose-gc.
+      setFlagsFromString('--expose-gc');
+      runInNewContext('gc')();
+      process.send({ type: 'gc', memory: process.memoryUsage() });
+      break;
+    }
     case 'heap':
       process.send({ type: 'heap', file: writeHeapSnapshot(message.file) });
       break;

@@ -33,7 +33,11 @@
  *   AZDB_BENCH_POOL_ROWS=connect,idle,clients,protocols   (none skips them)
  *       connect    pgbench -C -S, -c AZDB_BENCH_CLIENTS: azdb pool vs pgbouncer vs direct TLS
  *       idle       AZDB_BENCH_POOL_IDLE=1000 idle clients (10000 for the large run): RSS and the
- *                  server connections they take
+ *                  server connections they take; RSS 3 s after the last login, again after
+ *                  AZDB_BENCH_POOL_IDLE_SETTLE=15 s more (0 skips) and, for azdb, after a full GC;
+ *                  with AZDB_BENCH_HEAP_SNAPSHOT=1 a heap snapshot of the azdb child with them.
+ *                  The clients, the azdb child and pgbouncer each hold one descriptor per client: the
+ *                  bench checks the open-file limit first (10 000 need `ulimit -n 10500`)
  *       clients    pgbench -S and TPC-B, -c AZDB_BENCH_POOL_CLIENTS=200: TPS, failed transactions
  *       protocols  pgbench -S -M extended and -M prepared, -c AZDB_BENCH_POOL_CLIENTS: failures
  *   AZDB_BENCH_POOL_SERVERS=20
@@ -111,6 +115,7 @@ const config = {
     servers: Math.max(1, envInt('AZDB_BENCH_POOL_SERVERS', 20)),
     clients: Math.max(1, envInt('AZDB_BENCH_POOL_CLIENTS', 200)),
     idle: envInt('AZDB_BENCH_POOL_IDLE', 1000),
+    idleSettleSeconds: envInt('AZDB_BENCH_POOL_IDLE_SETTLE', 15),
   },
   mysqlPoolRows: process.env.AZDB_BENCH_MYSQL_POOL_ROWS === 'none' ? [] : envList('AZDB_BENCH_MYSQL_POOL_ROWS', ['connect', 'idle', 'clients'], ['connect', 'connect-mysql2', 'idle', 'clients']),
 };
@@ -447,6 +452,7 @@ async function startAzdbChild({ protocol = 'postgres', port, serverName = FQDN, 
     poolLimits: ready.poolLimits,
     stats: () => request({ type: 'stats' }, 'stats'),
     heapSnapshot: (file) => request({ type: 'heap', file }, 'heap'),
+    gc: () => request({ type: 'gc' }, 'gc'),
     async stop() {
       if (child.exitCode !== null) return;
       await Promise.race([request({ type: 'stop' }, 'stopped').catch(() => {}), sleep(10_000)]);
@@ -761,10 +767,31 @@ async function poolIdle(path, open, count, serverPort) {
   const rssKiB = procStatusKiB(path.pid, 'VmRSS');
   const heap = (await path.proxy.stats?.())?.memory;
   const serverConnections = connectionsTo(path.pid, serverPort);
+  // The login burst's garbage: RSS again once V8's memory reducer has run (it gives memory back
+  // 8–10 s after the last allocation, docs/performance.md "Base memory"), then after a full GC.
+  const settle = config.pool.idleSettleSeconds > 0 ? await settled(path, count) : {};
+  if (config.heapSnapshot && path.proxy.heapSnapshot) {
+    mkdirSync(join(RESULTS_DIR, 'profiles'), { recursive: true });
+    const { file } = await path.proxy.heapSnapshot(join(RESULTS_DIR, 'profiles', `pool-idle-${count}-${Date.now()}.heapsnapshot`));
+    log(`  heap snapshot with ${count} idle pooled clients: ${file}`);
+  }
   await idle.close();
   // azdb's own split of it (V8 heap in use, buffers outside it), to tell which one per-client state fills.
-  const split = heap && heapBefore ? { heapUsedMiB: heap.heapUsed / 1048576, heapUsedBeforeMiB: heapBefore.heapUsed / 1048576, externalMiB: (heap.external + heap.arrayBuffers) / 1048576, externalBeforeMiB: (heapBefore.external + heapBefore.arrayBuffers) / 1048576 } : {};
-  return { connections: idle.clients.length, openSeconds, rssBeforeMiB: rssBeforeKiB / 1024, rssMiB: rssKiB / 1024, kibPerClient: (rssKiB - rssBeforeKiB) / Math.max(1, idle.clients.length), serverConnections, ...split };
+  const split = heap && heapBefore ? { heapUsedMiB: heap.heapUsed / 1048576, heapUsedBeforeMiB: heapBefore.heapUsed / 1048576, heapTotalMiB: heap.heapTotal / 1048576, heapTotalBeforeMiB: heapBefore.heapTotal / 1048576, externalMiB: (heap.external + heap.arrayBuffers) / 1048576, externalBeforeMiB: (heapBefore.external + heapBefore.arrayBuffers) / 1048576 } : {};
+  return { connections: idle.clients.length, openSeconds, rssBeforeMiB: rssBeforeKiB / 1024, rssMiB: rssKiB / 1024, kibPerClient: (rssKiB - rssBeforeKiB) / Math.max(1, idle.clients.length), serverConnections, ...split, ...settle };
+}
+
+/** RSS after AZDB_BENCH_POOL_IDLE_SETTLE seconds more with the clients idle, and (azdb) after a full GC too. */
+async function settled(path, count) {
+  await sleep(config.pool.idleSettleSeconds * 1000);
+  const rssSettledMiB = procStatusKiB(path.pid, 'VmRSS') / 1024;
+  const gc = await path.proxy.gc?.();
+  const rssAfterGcMiB = gc ? procStatusKiB(path.pid, 'VmRSS') / 1024 : undefined;
+  log(
+    `  ${path.name ?? 'azdb'}, ${count} idle: RSS ${fmt(rssSettledMiB, 1)} MiB after ${config.pool.idleSettleSeconds} s more` +
+      (gc ? `, ${fmt(rssAfterGcMiB, 1)} MiB after a full GC (V8 heap used ${fmt(gc.memory.heapUsed / 1048576, 1)} MiB, total ${fmt(gc.memory.heapTotal / 1048576, 1)} MiB)` : ''),
+  );
+  return { rssSettledMiB, ...(gc ? { rssAfterGcMiB, heapUsedAfterGcMiB: gc.memory.heapUsed / 1048576, heapTotalAfterGcMiB: gc.memory.heapTotal / 1048576 } : {}) };
 }
 
 async function poolBench({ postgres, pgPort, ca, caFile, token, expiresOnTimestamp, ids, baseEnv, direct, skipped }) {
@@ -827,7 +854,7 @@ async function poolBench({ postgres, pgPort, ca, caFile, token, expiresOnTimesta
           const options = { host: '127.0.0.1', port: Number(path.env.PGPORT), user: ROLE, database: DB, password: path.env.PGPASSWORD, ssl: false };
           const r = await poolIdle(path, (n) => openIdle(n, options), config.pool.idle, pgPort);
           out.idle[path.name] = r;
-          log(`${label}: ${r.connections} idle clients through ${path.name}: RSS ${fmt(r.rssMiB, 1)} MiB (${fmt(r.rssBeforeMiB, 1)} before, ${fmt(r.kibPerClient, 1)} KiB per client${r.heapUsedMiB !== undefined ? `; V8 heap used ${fmt(r.heapUsedBeforeMiB, 1)} → ${fmt(r.heapUsedMiB, 1)} MiB` : ''}), ${r.serverConnections} server connections held`);
+          log(`${label}: ${r.connections} idle clients through ${path.name}: RSS ${fmt(r.rssMiB, 1)} MiB (${fmt(r.rssBeforeMiB, 1)} before, ${fmt(r.kibPerClient, 1)} KiB per client${r.heapUsedMiB !== undefined ? `; V8 heap used ${fmt(r.heapUsedBeforeMiB, 1)} → ${fmt(r.heapUsedMiB, 1)} MiB, total ${fmt(r.heapTotalBeforeMiB, 1)} → ${fmt(r.heapTotalMiB, 1)}` : ''}), ${r.serverConnections} server connections held`);
         }
       }
     }
@@ -1116,8 +1143,10 @@ async function mysqlPoolBench({ port, ca, token, expiresOnTimestamp, tlsArgs, ba
       }
     }
     if (config.mysqlPoolRows.includes('idle') && config.pool.idle > 0) {
-      out.idle = await poolIdle({ proxy: azdb, pid: azdb.pid }, (n) => openMysql(pooled, n), config.pool.idle, port);
-      log(`MySQL pool transaction: ${out.idle.connections} idle clients through azdb: RSS ${fmt(out.idle.rssMiB, 1)} MiB (${fmt(out.idle.rssBeforeMiB, 1)} before), ${out.idle.serverConnections} server connections held`);
+      // Idle clients prepare nothing: mysql2's statement cache is sized for its default of 16 000
+      // statements per connection, ~0.3 MiB each, which ran this process out of heap at 10 000 clients.
+      out.idle = await poolIdle({ proxy: azdb, pid: azdb.pid }, (n) => openMysql({ ...pooled, maxPreparedStatements: 1 }, n), config.pool.idle, port);
+      log(`MySQL pool transaction: ${out.idle.connections} idle clients through azdb: RSS ${fmt(out.idle.rssMiB, 1)} MiB (${fmt(out.idle.rssBeforeMiB, 1)} before, ${fmt(out.idle.kibPerClient, 1)} KiB per client; V8 heap used ${fmt(out.idle.heapUsedBeforeMiB, 1)} → ${fmt(out.idle.heapUsedMiB, 1)} MiB, total ${fmt(out.idle.heapTotalBeforeMiB, 1)} → ${fmt(out.idle.heapTotalMiB, 1)}), ${out.idle.serverConnections} server connections held`);
     }
     if (config.mysqlPoolRows.includes('clients')) {
       for (const [name, options] of [['direct', direct], ['azdb', pooled]]) {
@@ -1179,6 +1208,21 @@ function systemUserIds(name) {
 
 const tools = {};
 
+/**
+ * The idle rows hold their clients open in this process, and the proxies (the azdb child, pgbouncer)
+ * hold them too, each with the open-file limit it inherits from this process: say so before an
+ * idle row fails with EMFILE halfway. 10 000 idle clients need `ulimit -n 10500` or more.
+ */
+function checkOpenFileLimit() {
+  // Unpooled, the azdb child holds a client and a server socket per idle session.
+  const poolIdle = config.pool.rows.includes('idle') || config.mysqlPoolRows.includes('idle') ? config.pool.idle : 0;
+  const needed = Math.max(2 * config.idle, poolIdle) + 500;
+  const soft = Number(/^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1]);
+  if (Number.isFinite(soft) && soft < needed) {
+    throw new Error(`the open-file limit is ${soft}; the idle rows (AZDB_BENCH_IDLE=${config.idle}, AZDB_BENCH_POOL_IDLE=${poolIdle}) need ${needed}: run \`ulimit -n ${needed}\` in this shell first`);
+  }
+}
+
 async function main() {
   const startedAt = new Date();
   tools.pgbench = which('pgbench');
@@ -1186,6 +1230,7 @@ async function main() {
   tools.pgbouncer = which('pgbouncer');
   tools.haproxy = which('haproxy');
   if (!tools.pgbench) throw new Error('pgbench is not installed (Debian: apt-get install postgresql-client); the bench needs it for every path');
+  checkOpenFileLimit();
 
   const skipped = {};
   for (const name of ALL_PATHS) if (!config.paths.includes(name)) skipped[name] = 'not in AZDB_BENCH_PATHS';

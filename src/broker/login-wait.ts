@@ -14,22 +14,30 @@ export interface LoginWait {
 /**
  * One controller that the deadline and the tunnel's closing abort, unhooked at `dispose` — not
  * AbortSignal.any, whose every signal stays registered on the long-lived `closing` signal until a
- * garbage collection finalises it (a cost per connection, paid in the GC).
+ * garbage collection finalises it (a cost per connection, paid in the GC). After `dispose()` the
+ * wait's signal never aborts, and the wait lets go of its timer and controller: a pooled session
+ * keeps the object for as long as its client stays.
  */
 export function loginWait(deadline: { at: number }, limitMs: number, closing: AbortSignal | undefined): LoginWait {
-  const wait = new AbortController();
-  if (closing?.aborted) wait.abort(closing.reason);
-  const timer = setTimeout(() => wait.abort(new Error(`the login deadline of ${formatSeconds(limitMs)} passed`)), Math.max(0, deadline.at - Date.now()));
-  const onClosing = (): void => wait.abort(closing!.reason);
+  let controller: AbortController | undefined = new AbortController();
+  if (closing?.aborted) controller.abort(closing.reason);
+  let timer: NodeJS.Timeout | undefined = setTimeout(() => controller?.abort(new Error(`the login deadline of ${formatSeconds(limitMs)} passed`)), Math.max(0, deadline.at - Date.now()));
+  const onClosing = (): void => controller?.abort(closing!.reason);
   closing?.addEventListener('abort', onClosing, { once: true });
-  return {
-    signal: wait.signal,
+  const wait: LoginWait = {
+    signal: controller.signal,
     dispose: () => {
       clearTimeout(timer);
+      timer = undefined;
       closing?.removeEventListener('abort', onClosing);
+      controller = undefined;
+      if (!wait.signal.aborted) wait.signal = DISPOSED;
     },
   };
+  return wait;
 }
+
+const DISPOSED = new AbortController().signal;
 
 /** The reason a tunnel's closing signal carries. */
 export function tunnelClosing(): Error {

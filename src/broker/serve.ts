@@ -31,7 +31,7 @@ import { ConnectionGate } from './connection-gate.js';
 import type { Readiness } from './health-server.js';
 import type { Logger } from './log.js';
 import type { Counter, Gauge, Histogram, MetricsRegistry } from './metrics.js';
-import { poolLimits, type PoolKeyInfo, type PoolMode } from './postgres/pool/postgres-pool.js';
+import { poolLimits, type PoolKeyInfo, type PoolMode } from './pool/pool-limits.js';
 import { newLocalPassword, readPasswordFile, writeGeneratedPassword } from './password-file.js';
 import type { AccessDecision, SessionEvent, SessionOptions } from './session-record.js';
 import type { ClientTokenValidator } from '../azure/client-token.js';

@@ -4,6 +4,7 @@
  * as the chosen database user. Used by `azdb proxy db` (until Ctrl+C) and `azdb db connect`
  * (while psql or mysql runs).
  */
+import type { Socket } from 'node:net';
 import type { SecureContext } from 'node:tls';
 import type { AuditSink } from './audit.js';
 import { CancelRegistry } from './cancel-registry.js';
@@ -13,14 +14,13 @@ import { startListener, type Listener } from './listener.js';
 import { tunnelClosing } from './login-wait.js';
 import { LoginBackoff } from './login-backoff.js';
 import { newLocalPassword } from './password-file.js';
-import { runMySqlSession } from './mysql/session.js';
-import { runPostgresSession } from './postgres/session.js';
 import type { SessionEvent, SessionOptions } from './session-record.js';
 import type { EntraClientAuth } from './client-entra.js';
-import { refuseMySql, refusePostgres, type RefusalOutcome } from './refuse.js';
+import type { RefusalOutcome } from './refuse.js';
 import type { UpstreamTarget } from './target.js';
-import { PostgresPool, type PoolEvents, type PostgresPoolLimits } from './postgres/pool/postgres-pool.js';
-import { MySqlPool } from './mysql/pool/mysql-pool.js';
+import type { PoolEvents, PostgresPoolLimits } from './pool/pool-limits.js';
+import type { PostgresPool } from './postgres/pool/postgres-pool.js';
+import type { MySqlPool } from './mysql/pool/mysql-pool.js';
 
 export interface TunnelOptions {
   target: UpstreamTarget;
@@ -81,13 +81,8 @@ export async function openTunnel(options: TunnelOptions): Promise<Tunnel> {
   // Sessions still logging in (waiting for a token) end when the tunnel closes; relaying ones drain.
   const closing = new AbortController();
   const logins = options.logins ?? new LoginBackoff();
-  const pool = !options.pool
-    ? undefined
-    : options.target.protocol === 'postgres'
-      ? new PostgresPool(options.target, options.pool, options.poolEvents)
-      : new MySqlPool(options.target, options.pool, options.poolEvents);
-  // The same for every client: made once, not per connection.
-  const common = {
+  // The same for every client: made once, not per connection (an idle pooled client holds it).
+  const common: SessionOptions = {
     target: options.target,
     localPassword: password,
     defaults: { dbUser: options.dbUser, dbName: options.dbName },
@@ -101,26 +96,25 @@ export async function openTunnel(options: TunnelOptions): Promise<Tunnel> {
     ...(options.clientTls ? { clientTls: options.clientTls, requireClientTls: options.requireClientTls ?? false } : {}),
     ...(options.onEvent ? { onEvent: options.onEvent } : {}),
   };
-  const mysqlOptions = pool instanceof MySqlPool ? { ...common, pool } : common;
-  const postgresOptions = { ...common, cancels, ...(pool instanceof PostgresPool ? { pool } : {}) };
+  const { pool, runSession } = await protocolSide(options, common, cancels);
+  const refuse = async (socket: Socket, gate: ConnectionGate): Promise<void> => {
+    const refusal = { limit: gate.limit, ...(options.clientTls ? { clientTls: options.clientTls } : {}), cancels };
+    // Loaded at the first refusal: it speaks both protocols, which a tunnel of one need not load.
+    const { refuseMySql, refusePostgres } = await import('./refuse.js');
+    const outcome = await (options.target.protocol === 'mysql' ? refuseMySql(socket, refusal) : refusePostgres(socket, refusal));
+    options.onRefused?.(outcome);
+  };
   const listener: Listener = await startListener({
     host: options.host,
     port: options.port,
     ...(options.maxConnections !== undefined ? { maxConnections: options.maxConnections } : {}),
     ...(options.onAcceptError ? { onError: options.onAcceptError } : {}),
-    handle: async (socket) => {
+    // Not an async function: an idle client's session would keep one more suspended frame.
+    handle: (socket) => {
       const gate = options.gate;
-      if (gate && !gate.tryAcquire()) {
-        const refusal = { limit: gate.limit, ...(options.clientTls ? { clientTls: options.clientTls } : {}), cancels };
-        const outcome = await (options.target.protocol === 'mysql' ? refuseMySql(socket, refusal) : refusePostgres(socket, refusal));
-        options.onRefused?.(outcome);
-        return;
-      }
-      try {
-        await (options.target.protocol === 'mysql' ? runMySqlSession(socket, mysqlOptions) : runPostgresSession(socket, postgresOptions));
-      } finally {
-        gate?.release();
-      }
+      if (!gate) return runSession(socket);
+      if (!gate.tryAcquire()) return refuse(socket, gate);
+      return runSession(socket).finally(() => gate.release());
     },
   });
   const hostInUri = formatHost(listener.host);
@@ -146,4 +140,26 @@ export async function openTunnel(options: TunnelOptions): Promise<Tunnel> {
       }
     },
   };
+}
+
+/**
+ * The session and pool modules of the tunnel's protocol, loaded when a tunnel of that protocol
+ * opens: a process with PostgreSQL tunnels only never loads MySQL's, and the other way round
+ * (docs/performance.md, "Base memory").
+ */
+async function protocolSide(
+  options: TunnelOptions,
+  common: SessionOptions,
+  cancels: CancelRegistry,
+): Promise<{ pool: PostgresPool | MySqlPool | undefined; runSession(socket: Socket): Promise<void> }> {
+  if (options.target.protocol === 'mysql') {
+    const [{ runMySqlSession }, pooled] = await Promise.all([import('./mysql/session.js'), options.pool ? import('./mysql/pool/mysql-pool.js') : undefined]);
+    const pool = pooled && options.pool ? new pooled.MySqlPool(options.target, options.pool, options.poolEvents) : undefined;
+    const sessionOptions = pool ? { ...common, pool } : common;
+    return { pool, runSession: (socket) => runMySqlSession(socket, sessionOptions) };
+  }
+  const [{ runPostgresSession }, pooled] = await Promise.all([import('./postgres/session.js'), options.pool ? import('./postgres/pool/postgres-pool.js') : undefined]);
+  const pool = pooled && options.pool ? new pooled.PostgresPool(options.target, options.pool, options.poolEvents) : undefined;
+  const sessionOptions = { ...common, cancels, ...(pool ? { pool } : {}) };
+  return { pool, runSession: (socket) => runPostgresSession(socket, sessionOptions) };
 }

@@ -28,6 +28,8 @@ export class HandshakeTimeoutError extends Error {
   }
 }
 
+const EMPTY = Buffer.alloc(0);
+
 export class WireReader<D extends StreamDecoder> {
   /** Chunks the decoder has not been given yet. */
   private readonly chunks: Buffer[] = [];
@@ -49,10 +51,14 @@ export class WireReader<D extends StreamDecoder> {
     this.notify();
   };
 
+  /** Let go at detach: a relayed session keeps its login's reader, not the decoder's state. */
+  private decoder: D | undefined;
+
   constructor(
     private readonly socket: Duplex,
-    readonly decoder: D,
+    decoder: D,
   ) {
+    this.decoder = decoder;
     socket.on('data', this.onData);
     socket.on('end', this.onEnd);
     socket.on('close', this.onEnd);
@@ -64,12 +70,14 @@ export class WireReader<D extends StreamDecoder> {
    * PeerClosedError, a socket error, a timeout, or the decoder's protocol error.
    */
   async read<T>(take: (decoder: D) => T | undefined, deadline?: { at: number; what: string }): Promise<T> {
+    const decoder = this.decoder;
+    if (!decoder) throw new Error('WireReader: read after detach');
     for (;;) {
-      const value = take(this.decoder);
+      const value = take(decoder);
       if (value !== undefined) return value;
       const chunk = this.chunks.shift();
       if (chunk) {
-        this.decoder.push(chunk);
+        decoder.push(chunk);
         continue;
       }
       if (this.closed) throw this.closed;
@@ -85,7 +93,8 @@ export class WireReader<D extends StreamDecoder> {
     this.socket.off('end', this.onEnd);
     this.socket.off('close', this.onEnd);
     this.socket.off('error', this.onError);
-    const rest = this.decoder.rest();
+    const rest = this.decoder?.rest() ?? EMPTY;
+    this.decoder = undefined;
     const queued = this.chunks.splice(0);
     return queued.length === 0 ? rest : Buffer.concat([rest, ...queued]);
   }

@@ -8,6 +8,7 @@
 import * as v from 'valibot';
 import { isLoopbackHost, parseHostPort } from './address.js';
 import { clip, describe, expected, written } from './messages.js';
+import { POOL_DEFAULTS, POOL_MODES } from './pool-defaults.js';
 import {
   anyText,
   boolean,
@@ -140,18 +141,7 @@ const DiscoverySchema = mapping({
 // read names before the whole file is valid.
 export const DatabaseNameSchema = v.pipe(text(), refine(databaseNameProblem));
 
-export const POOL_MODES = ['session', 'transaction'] as const;
-
-/** Defaults of a `pool:` mapping as a file would write them (durations in seconds); README "Pooling" lists them too. */
-export const POOL_DEFAULTS = {
-  mode: 'session',
-  max_server_connections: 10,
-  min_idle: 0,
-  idle_timeout: 600,
-  server_lifetime: 3_600,
-  max_client_wait: 30,
-  max_prepared_statements: 200,
-} as const;
+export { POOL_DEFAULTS, POOL_MODES };
 
 /** Server connections shared by clients (session or transaction mode, PostgreSQL and MySQL). */
 const PoolSchema = v.pipe(

@@ -10,7 +10,7 @@ import { localTls, type LocalTls } from '../broker/local-tls.js';
 import { loadOrCreatePasswordFile } from '../broker/password-file.js';
 import { resolveTarget } from '../broker/resolve-target.js';
 import { openTunnel, type Tunnel, type TunnelOptions } from '../broker/tunnel.js';
-import { poolLimits } from '../broker/postgres/pool/postgres-pool.js';
+import { poolLimits } from '../broker/pool/pool-limits.js';
 import type { UserStateStore } from '../config/user-state.js';
 import { errorMessage, UserError } from '../errors.js';
 import { shellWord } from '../format.js';

@@ -49,6 +49,9 @@ const COMMAND_OFFSET = PACKET_HEADER_LENGTH;
 export const INTERCEPTED_HEAD_LENGTH = 4000;
 const EMPTY = Buffer.alloc(0);
 
+/** The default interception, one set for every gate (a relayed session keeps its gate). */
+const CHANGE_USER_ONLY: ReadonlySet<number> = new Set([Command.ChangeUser]);
+
 export class CommandGate {
   private readonly decoder: PacketDecoder;
   /** What to do with the packet in progress at the end of the last chunk, once known. */
@@ -63,7 +66,7 @@ export class CommandGate {
   constructor(
     /** Bytes of each command to hand to the audit; 0 when nothing is audited. */
     headLength: number,
-    private readonly intercepted: ReadonlySet<number> = new Set([Command.ChangeUser]),
+    private readonly intercepted: ReadonlySet<number> = CHANGE_USER_ONLY,
     private readonly rewrite?: QueryRewrite,
   ) {
     this.reportCommands = headLength > 0;

@@ -15,13 +15,12 @@
  * relaying, server→client bytes are piped raw; client→server bytes pass a gate that feeds the
  * audit, without buffering packet bodies, and hands COM_CHANGE_USER to change-user.ts.
  */
-import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import { errorMessage } from '../../errors.js';
 import { PeerClosedError } from '../wire-reader.js';
 import type { SessionIdentity } from '../audit.js';
-import { sessionRecord, type SessionOptions } from '../session-record.js';
+import { newSessionId, sessionRecord, type SessionOptions } from '../session-record.js';
 import { loginWait } from '../login-wait.js';
 import { hangUp, relay } from '../relay.js';
 import { afterWrongPassword, loginRefusal } from '../login-guard.js';
@@ -72,7 +71,7 @@ export type MySqlSessionOptions = SessionOptions & {
 const MAX_CLIENT_LOGIN_PACKET = 256 * 1024;
 
 export async function runMySqlSession(clientSocket: Socket, options: MySqlSessionOptions): Promise<void> {
-  const id = randomUUID();
+  const id = newSessionId();
   const started = Date.now();
   const record = sessionRecord(id, clientSocket, options.audit, options.onEvent, started);
   const { target } = options;

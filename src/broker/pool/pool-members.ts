@@ -17,31 +17,20 @@ export interface Membership {
   leave(): void;
 }
 
+interface KeyCounts<I> {
+  info: I;
+  connected: number;
+  pinned: number;
+}
+
 export class PoolMembers<I> {
-  private readonly byKey = new Map<string, { info: I; connected: number; pinned: number }>();
+  private readonly byKey = new Map<string, KeyCounts<I>>();
 
   join(key: string, info: I): Membership {
     let counts = this.byKey.get(key);
     if (!counts) this.byKey.set(key, (counts = { info, connected: 0, pinned: 0 }));
-    const mine = counts;
-    mine.connected++;
-    let pinned = false;
-    let left = false;
-    return {
-      pin: () => {
-        if (pinned || left) return false;
-        pinned = true;
-        mine.pinned++;
-        return true;
-      },
-      leave: () => {
-        if (left) return;
-        left = true;
-        mine.connected--;
-        if (pinned) mine.pinned--;
-        if (mine.connected === 0) this.byKey.delete(key);
-      },
-    };
+    counts.connected++;
+    return new KeyMembership(this.byKey, key, counts);
   }
 
   /** The manager's numbers of each key with its clients; a key with clients but no connection yet is listed too. */
@@ -55,5 +44,32 @@ export class PoolMembers<I> {
       byKey.set(key, s);
     }
     return [...byKey.values()];
+  }
+}
+
+/** A class, not an object of closures: an idle pooled client keeps its membership for its whole session. */
+class KeyMembership<I> implements Membership {
+  private pinned = false;
+  private left = false;
+
+  constructor(
+    private readonly byKey: Map<string, KeyCounts<I>>,
+    private readonly key: string,
+    private readonly counts: KeyCounts<I>,
+  ) {}
+
+  pin(): boolean {
+    if (this.pinned || this.left) return false;
+    this.pinned = true;
+    this.counts.pinned++;
+    return true;
+  }
+
+  leave(): void {
+    if (this.left) return;
+    this.left = true;
+    this.counts.connected--;
+    if (this.pinned) this.counts.pinned--;
+    if (this.counts.connected === 0) this.byKey.delete(this.key);
   }
 }

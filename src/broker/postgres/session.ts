@@ -12,11 +12,10 @@
  * in session mode, after each transaction in transaction mode); without one nothing of the pool
  * is on the path.
  */
-import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { errorMessage, redactSecrets } from '../../errors.js';
 import type { SessionIdentity } from '../audit.js';
-import { sessionRecord, type SessionOptions } from '../session-record.js';
+import { newSessionId, sessionRecord, type SessionOptions, type SessionRecord } from '../session-record.js';
 import { MAX_TOKEN_LOGIN_MESSAGE, awaitStartup, clientConnection, type ClientConnection } from './startup-phase.js';
 import { loginWait } from '../login-wait.js';
 import { hangUp, relay } from '../relay.js';
@@ -56,7 +55,7 @@ import { POSTGRES_FAREWELL, postgresBoundary } from './transaction-boundary.js';
 import type { ServerConnection } from './pool/server-connection.js';
 import { SessionTracker } from './pool/session-tracker.js';
 import { AttachRefused, transactionRelay } from './pool/transaction-relay.js';
-import { StatementMapper } from './pool/statement-mapper.js';
+import { LazyStatementMapper } from './pool/statement-mapper.js';
 
 /**
  * Clients prove the local password with SCRAM-SHA-256; with clientTls SSLRequest is answered 'S'.
@@ -89,7 +88,7 @@ const tooManyFailures = (address: string | undefined, retryIn: number): PgClient
   );
 
 export async function runPostgresSession(clientSocket: Socket, options: PostgresSessionOptions): Promise<void> {
-  const id = randomUUID();
+  const id = newSessionId();
   const started = Date.now();
   const record = sessionRecord(id, clientSocket, options.audit, options.onEvent, started);
   const handshakeMs = options.handshakeTimeoutMs ?? 60_000;
@@ -160,8 +159,11 @@ export async function runPostgresSession(clientSocket: Socket, options: Postgres
     // The client's OS user (read from /proc) is wanted only for the session's record: it is read while the upstream login runs.
     const signedInRecord = signedIn ? withOsUser({ person: signedIn.person, decision }, loopbackPeerUser(clientSocket)) : undefined;
     if (options.pool) {
-      await relayPooled(upstreamOptions, options.pool, client, startup.params, { identity, dbUser, dbName, record, ...(signedInRecord ? { signedIn: signedInRecord } : {}) }, () => loginWait(deadline, handshakeMs, options.closing));
-      return;
+      const relaying = await relayPooled(upstreamOptions, options.pool, client, startup.params, { identity, dbUser, dbName, record, ...(signedInRecord ? { signedIn: signedInRecord } : {}) }, () => loginWait(deadline, handshakeMs, options.closing));
+      // Returned, not awaited: this function's frame (and the login's locals in it) ends here, while
+      // the relay goes on in callbacks. An idle pooled client keeps no suspended function.
+      const sessionIdentity = identity;
+      return relaying.done.catch((error: unknown) => refuseClient(error, socket, undefined, record, sessionIdentity));
     }
 
     // ConnectingUpstream, within the client's login deadline
@@ -198,13 +200,21 @@ export async function runPostgresSession(clientSocket: Socket, options: Postgres
       if (minted) options.cancels.release(minted.processId);
     }
   } catch (error) {
-    const clientError = toClientError(error);
-    const message = clientError?.fields.message ?? errorMessage(error);
-    record.rejected(identity, message);
-    if (clientError && !client.socket.destroyed) {
-      client.reader.detach();
-      await hangUp(client.socket, clientError.frame ?? encodeErrorResponse(clientError.fields));
-    }
+    await refuseClient(error, client.socket, client.reader, record, identity);
+  }
+}
+
+/**
+ * A session that failed: recorded, and the client told why (when it is still there and there is
+ * something to say). `reader`: the login's, while it still reads the socket.
+ */
+async function refuseClient(error: unknown, socket: Socket, reader: WireReader<FrameDecoder> | undefined, record: SessionRecord, identity: SessionIdentity | undefined): Promise<void> {
+  const clientError = toClientError(error);
+  const message = clientError?.fields.message ?? errorMessage(error);
+  record.rejected(identity, message);
+  if (clientError && !socket.destroyed) {
+    reader?.detach();
+    await hangUp(socket, clientError.frame ?? encodeErrorResponse(clientError.fields));
   }
 }
 
@@ -253,6 +263,7 @@ function passthroughParams(params: Record<string, string>): Record<string, strin
  * the connection's ParameterStatus set and a BackendKeyData of its own. Session mode keeps that
  * connection for the whole session and then hands it back for reset (relayPooled's pooledRelay);
  * transaction mode hands it back at once and lends one per transaction (transactionRelay).
+ * Resolves once the client is greeted and relaying, with `done`, which settles when the session ends.
  */
 async function relayPooled(
   options: PostgresSessionOptions,
@@ -261,7 +272,7 @@ async function relayPooled(
   params: Record<string, string>,
   who: { identity: SessionIdentity; dbUser: string; dbName: string; record: ReturnType<typeof sessionRecord>; signedIn?: Promise<SignedInRecord> },
   startWait: () => ReturnType<typeof loginWait>,
-): Promise<void> {
+): Promise<{ done: Promise<void> }> {
   const { socket, reader } = client;
   const loginUser = upstreamLoginUser(options.target, who.dbUser);
   const { options: startupOptions, ...settings } = passthroughParams(params);
@@ -278,6 +289,12 @@ async function relayPooled(
   let minted: { processId: number; secretKey: Buffer } | undefined;
   // Transaction mode: the connection the client has now, if any, is where its cancel goes.
   let attached: ServerConnection | undefined;
+  /** When the session ends (or fails to start): its cancel key, its membership and, in session mode, its connection go back. */
+  const finish = async (): Promise<void> => {
+    if (minted) options.cancels.release(minted.processId);
+    member.leave();
+    if (!transactionMode) await pool.release(lease!, serverBroken ? undefined : tracker, serverBroken);
+  };
   try {
     if (transactionMode) {
       minted = options.cancels.mint(() => (attached?.backendKey ? forwardCancel(options.target, attached.backendKey) : Promise.resolve()));
@@ -285,12 +302,8 @@ async function relayPooled(
       const key = connection!.backendKey;
       minted = key ? options.cancels.mint(() => forwardCancel(options.target, key), key.processId) : undefined;
     }
-    const greeting = [encodeAuthentication({ type: 'ok' })];
-    for (const [name, value] of greetParams) greeting.push(encodeParameterStatus(name, value));
-    if (minted) greeting.push(encodeBackendKeyData(minted.processId, minted.secretKey));
-    greeting.push(encodeReadyForQuery('I'));
-    const early = reader.detach();
-    socket.write(Buffer.concat(greeting));
+    const early = loginRest(reader.detach());
+    socket.write(pooledGreeting(greetParams, minted));
     who.record.started(who.identity, who.dbUser, who.dbName, token, signedIn);
     const tap = options.audit.queries ? queryAudit(options.audit, who.identity) : undefined;
     const hold = tap ? () => options.audit.wait() : undefined;
@@ -305,7 +318,7 @@ async function relayPooled(
     };
     if (transactionMode) {
       const current = member;
-      const result = await transactionRelay({
+      const relaying = transactionRelay({
         client: socket,
         early,
         ...(tap ? { tap, hold } : {}),
@@ -313,30 +326,54 @@ async function relayPooled(
         releaseIdle: (held) => pool.releaseIdle(held),
         releaseEnd: (held, heldTracker) => pool.release(held, heldTracker, heldTracker === undefined),
         pin: (reason) => current.pin(reason),
-        ...(pool.maxPreparedStatements > 0 ? { statements: new StatementMapper(pool.maxPreparedStatements) } : {}),
+        ...(pool.maxPreparedStatements > 0 ? { statements: new LazyStatementMapper(pool.maxPreparedStatements) } : {}),
         onAttached: (now) => {
           attached = now;
         },
         ...(expiry ? { expiry } : {}),
       });
-      ended(result.error);
-    } else {
-      const sessionTracker = tracker!;
-      const result = await pooledRelay(socket, connection!, sessionTracker, {
-        early,
-        ...(tap ? { tap, hold } : {}),
-        ...(expiry ? { expiry } : {}),
-        atRest: () => sessionTracker.idleStatus() === 'I',
-        malformed: (message) => encodeErrorResponse({ severity: 'FATAL', code: '08P01', message: `invalid frontend message: ${message}` }),
-      }).done;
-      serverBroken = result.serverBroken;
-      ended(result.error);
+      return { done: relaying.then((result) => ended(result.error)).finally(finish) };
     }
-  } finally {
-    if (minted) options.cancels.release(minted.processId);
-    member.leave();
-    if (!transactionMode) await pool.release(lease!, serverBroken ? undefined : tracker, serverBroken);
+    const sessionTracker = tracker!;
+    const relaying = pooledRelay(socket, connection!, sessionTracker, {
+      early,
+      ...(tap ? { tap, hold } : {}),
+      ...(expiry ? { expiry } : {}),
+      atRest: () => sessionTracker.idleStatus() === 'I',
+      malformed: (message) => encodeErrorResponse({ severity: 'FATAL', code: '08P01', message: `invalid frontend message: ${message}` }),
+    }).done;
+    return {
+      done: relaying
+        .then((result) => {
+          serverBroken = result.serverBroken;
+          ended(result.error);
+        })
+        .finally(finish),
+    };
+  } catch (error) {
+    await finish();
+    throw error;
   }
+}
+
+/**
+ * A pooled client's greeting, in one buffer. Its messages are slices of Node's shared 8 KiB buffer
+ * pool: none of them may stay with the session (a suspended function or a closure's context), or
+ * each would keep a whole slab alive.
+ */
+function pooledGreeting(parameters: Iterable<[string, string]>, minted: { processId: number; secretKey: Buffer } | undefined): Buffer {
+  const greeting = [encodeAuthentication({ type: 'ok' })];
+  for (const [name, value] of parameters) greeting.push(encodeParameterStatus(name, value));
+  if (minted) greeting.push(encodeBackendKeyData(minted.processId, minted.secretKey));
+  greeting.push(encodeReadyForQuery('I'));
+  return Buffer.concat(greeting);
+}
+
+const NOTHING_EARLY = Buffer.alloc(0);
+
+/** The client's bytes read past its login; when none, not an empty view that keeps the login's last chunk alive for the session. */
+function loginRest(rest: Buffer): Buffer {
+  return rest.length > 0 ? rest : NOTHING_EARLY;
 }
 
 /**

@@ -58,8 +58,11 @@ export class PacketDecoder {
   /** The chunk being decoded and how far. */
   private input: Buffer = EMPTY;
   private offset = 0;
-  /** A header split across chunks. */
-  private readonly header = Buffer.allocUnsafe(PACKET_HEADER_LENGTH);
+  /**
+   * A header split across chunks; made when one is. Not from Node's shared buffer pool: a decoder
+   * lives as long as its session, and a small slice would keep a whole 8 KiB pool slab alive.
+   */
+  private header: Buffer | undefined;
   private headerFill = 0;
   /** A logical packet that spans chunks or is continued: its ids and length so far, kept bytes of its finished physical packets. */
   private started = false;
@@ -111,13 +114,14 @@ export class PacketDecoder {
           sequenceId = input[this.offset + 3]!;
           this.offset += PACKET_HEADER_LENGTH;
         } else {
-          const n = input.copy(this.header, this.headerFill, this.offset, Math.min(input.length, this.offset + PACKET_HEADER_LENGTH - this.headerFill));
+          const header = (this.header ??= Buffer.alloc(PACKET_HEADER_LENGTH));
+          const n = input.copy(header, this.headerFill, this.offset, Math.min(input.length, this.offset + PACKET_HEADER_LENGTH - this.headerFill));
           this.headerFill += n;
           this.offset += n;
           if (this.headerFill < PACKET_HEADER_LENGTH) return undefined;
           this.headerFill = 0;
-          length = this.header.readUIntLE(0, 3);
-          sequenceId = this.header[3]!;
+          length = header.readUIntLE(0, 3);
+          sequenceId = header[3]!;
         }
         if (!this.started) {
           if (length > this.maxPacketLength) throw packetTooLargeError(this.maxPacketLength);
@@ -195,7 +199,7 @@ export class PacketDecoder {
       }
       if (this.inPhysical) pieces.push(physicalHeader(this.physicalLength, this.lastSequenceId), this.body?.subarray(0, this.bodyFill) ?? EMPTY);
     }
-    if (this.headerFill > 0) pieces.push(Buffer.from(this.header.subarray(0, this.headerFill)));
+    if (this.headerFill > 0) pieces.push(Buffer.from(this.header!.subarray(0, this.headerFill)));
     const tail = this.input.subarray(this.offset);
     this.input = EMPTY;
     this.offset = 0;

@@ -16,7 +16,7 @@
  * reset) is closed instead.
  */
 import type { UpstreamTarget } from '../../target.js';
-import { DEFAULT_MAX_PREPARED_STATEMENTS, identityOf, type PoolEvents, type PoolKeyInfo, type PoolMode, type PostgresPoolLimits } from '../../postgres/pool/postgres-pool.js';
+import { DEFAULT_MAX_PREPARED_STATEMENTS, identityOf, type PoolEvents, type PoolKeyInfo, type PoolMode, type PostgresPoolLimits } from '../../pool/pool-limits.js';
 import { PoolManager, systemClock, type Clock, type Lease } from '../../pool/pool-manager.js';
 import { PoolMembers, type KeyStatsWithClients } from '../../pool/pool-members.js';
 import { capabilitiesLacking } from '../client-login.js';

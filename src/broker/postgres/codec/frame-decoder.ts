@@ -48,8 +48,11 @@ export class FrameDecoder {
   /** The chunk being decoded and how far. */
   private input: Buffer = EMPTY;
   private offset = 0;
-  /** A header split across chunks. */
-  private readonly header = Buffer.allocUnsafe(HEADER_LENGTH);
+  /**
+   * A header split across chunks; made when one is. Not from Node's shared buffer pool: a decoder
+   * lives as long as its session, and a small slice would keep a whole 8 KiB pool slab alive.
+   */
+  private header: Buffer | undefined;
   private headerFill = 0;
   /** The framing of a header or message in progress; 0 at a message boundary. */
   private framing: Framing | 0 = 0;
@@ -110,7 +113,7 @@ export class FrameDecoder {
       head.writeInt32BE(this.length + 4, this.framing - 4);
       this.body?.copy(head, this.framing, 0, this.bodyFill);
     } else if (this.headerFill > 0) {
-      head = Buffer.from(this.header.subarray(0, this.headerFill));
+      head = Buffer.from(this.header!.subarray(0, this.headerFill));
     }
     this.input = EMPTY;
     this.offset = 0;
@@ -134,13 +137,14 @@ export class FrameDecoder {
           this.offset += framing;
         } else {
           this.framing = framing;
-          const n = input.copy(this.header, this.headerFill, this.offset, Math.min(input.length, this.offset + framing - this.headerFill));
+          const header = (this.header ??= Buffer.alloc(HEADER_LENGTH));
+          const n = input.copy(header, this.headerFill, this.offset, Math.min(input.length, this.offset + framing - this.headerFill));
           this.headerFill += n;
           this.offset += n;
           if (this.headerFill < framing) return undefined;
           this.headerFill = 0;
-          if (framing === HEADER_LENGTH) code = this.header[0]!;
-          length = this.header.readInt32BE(framing - 4);
+          if (framing === HEADER_LENGTH) code = header[0]!;
+          length = header.readInt32BE(framing - 4);
         }
         const kept = framing === STARTUP_HEADER_LENGTH || this.keep === undefined || this.keep.has(code);
         this.check(framing, code, length, kept);

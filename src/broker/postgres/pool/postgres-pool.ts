@@ -9,9 +9,7 @@
  * transactions, with nothing to reset (releaseIdle): the client's parameters are tracked per
  * connection (applySettings) and what cannot be handed over pins the client instead.
  */
-import { createHash } from 'node:crypto';
-import { decodeTokenClaims } from '../../../azure/token-claims.js';
-import { POOL_DEFAULTS, type PoolConfig } from '../../../config/schema.js';
+import { DEFAULT_MAX_PREPARED_STATEMENTS, identityOf, type PoolEvents, type PoolKeyInfo, type PoolMode, type PostgresPoolLimits } from '../../pool/pool-limits.js';
 import type { UpstreamTarget } from '../../target.js';
 import { encodeMessage } from '../codec/frames.js';
 import { PgUpstreamRefused, loginUpstream } from '../upstream.js';
@@ -22,17 +20,8 @@ import { applySettings, hasSettings, settingsTarget, runOwnQuery, serverConnecti
 import type { SessionTracker } from './session-tracker.js';
 import { PoolMembers, type KeyStatsWithClients } from '../../pool/pool-members.js';
 
-export type PoolMode = 'session' | 'transaction';
-
-/** Server-side prepared statements kept per connection in transaction mode (PgBouncer's default too), when the limits leave it out. */
-export const DEFAULT_MAX_PREPARED_STATEMENTS = POOL_DEFAULTS.max_prepared_statements;
-
-export interface PostgresPoolLimits extends PoolLimits {
-  /** @default 'session' */
-  mode?: PoolMode;
-  /** Transaction mode: protocol-level prepared statements per server connection; 0 pins a client that prepares one. @default 200 */
-  maxPreparedStatements?: number;
-}
+// Shared with the MySQL pool, where callers found them before they moved.
+export { DEFAULT_MAX_PREPARED_STATEMENTS, identityOf, poolLimits, type PoolEvents, type PoolKeyInfo, type PoolMode, type PostgresPoolLimits } from '../../pool/pool-limits.js';
 
 /** The manager's numbers of a key, with its clients: connected (attached or not) and pinned. */
 export type PostgresKeyStats = KeyStatsWithClients<PoolKeyInfo>;
@@ -53,22 +42,6 @@ export interface PoolMember {
   /** The client keeps its connection from now on (counted once per client). */
   pin(reason: PinReason): void;
   leave(): void;
-}
-
-export interface PoolKeyInfo {
-  database: string;
-  dbUser: string;
-  dbName: string;
-  /** Who logs the connections in: `oid:…` or `appid:…`, with `@tenant`. */
-  identity: string;
-}
-
-export interface PoolEvents {
-  /** A new server connection logged in. */
-  onLogin?(info: PoolKeyInfo): void;
-  onWait?(info: PoolKeyInfo, waitedMs: number): void;
-  /** A client was pinned to its server connection (transaction mode), once per client. */
-  onPin?(info: PoolKeyInfo, reason: string): void;
 }
 
 export interface PoolLogin {
@@ -264,23 +237,3 @@ export class PostgresPool {
   }
 }
 
-/** The identity a token logs in as, from its claims; an opaque token stands for itself (hashed). */
-export function identityOf(token: string): string {
-  const claims = decodeTokenClaims(token);
-  const who = claims?.objectId ? `oid:${claims.objectId}` : claims?.appId ? `appid:${claims.appId}` : undefined;
-  if (who) return `${who}@${claims?.tenantId ?? '?'}`;
-  return `token:${createHash('sha256').update(token).digest('hex').slice(0, 16)}`;
-}
-
-/** A `pool:` mapping of azdb.yaml (validated, durations in seconds) as the pool reads it. */
-export function poolLimits(config: PoolConfig): PostgresPoolLimits {
-  return {
-    mode: config.mode,
-    maxPreparedStatements: config.max_prepared_statements,
-    maxServerConnections: config.max_server_connections,
-    minIdle: config.min_idle,
-    idleTimeoutMs: Math.round(config.idle_timeout * 1_000),
-    serverLifetimeMs: Math.round(config.server_lifetime * 1_000),
-    maxClientWaitMs: Math.round(config.max_client_wait * 1_000),
-  };
-}
