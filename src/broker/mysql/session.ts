@@ -20,7 +20,7 @@ import { TLSSocket } from 'node:tls';
 import { errorMessage } from '../../errors.js';
 import { PeerClosedError } from '../wire-reader.js';
 import type { SessionIdentity } from '../audit.js';
-import { newSessionId, sessionRecord, type SessionOptions } from '../session-record.js';
+import { newSessionId, sessionRecord, type SessionOptions, type SessionRecord } from '../session-record.js';
 import { loginWait } from '../login-wait.js';
 import { hangUp, relay } from '../relay.js';
 import { afterWrongPassword, loginRefusal } from '../login-guard.js';
@@ -81,6 +81,8 @@ export async function runMySqlSession(clientSocket: Socket, options: MySqlSessio
   let upstream: UpstreamConnection | undefined;
   let identity: SessionIdentity | undefined;
   let relaying = false;
+  /** A pooled session's end is awaited by the caller, not here: the connection id goes back then. */
+  let handedOff = false;
   let connectionId: number | undefined;
   try {
     // A source waiting out its login backoff: refused before any server connection, unaudited.
@@ -156,8 +158,13 @@ export async function runMySqlSession(clientSocket: Socket, options: MySqlSessio
       // The person's own token logs pooled connections in too (and keys them) with upstream_identity: client.
       const pooledOptions = upstreamTokenGetter(options, options.entra, signedIn);
       const who = signedIn ? { person: signedIn.person, decision, ...(osUser ? { osUser } : {}) } : undefined;
-      await relayPooled({ options: pooledOptions, pool: options.pool, client, login, dbUser, identity, record, scramble, connectionId, wait, ...(who ? { signedIn: who } : {}) });
-      return;
+      const relaying = await relayPooled({ options: pooledOptions, pool: options.pool, client, login, dbUser, identity, record, scramble, connectionId, wait, ...(who ? { signedIn: who } : {}) });
+      // Returned, not awaited: this function's frame (and the login's locals in it: the decoded
+      // handshake response, the greeting facts) ends here while the relay goes on in callbacks, so
+      // an idle pooled client keeps no suspended function. The connection id goes back at the end.
+      handedOff = true;
+      const [sessionIdentity, mintedId] = [identity, connectionId];
+      return relaying.done.catch((error: unknown) => refuseSession(error, client, record, sessionIdentity)).finally(() => connectionIds.release(mintedId));
     }
 
     // LoggingInUpstream, within the client's login deadline: the token first, so the server
@@ -221,16 +228,21 @@ export async function runMySqlSession(clientSocket: Socket, options: MySqlSessio
       upstream?.leg.socket.destroy();
       upstream?.tcp.destroy();
     }
-    const clientError = clientFailure(error);
-    const message = clientError?.message ?? errorMessage(error);
-    record.rejected(identity, message);
-    const socket = client.socket as Socket;
-    if (clientError && !socket.destroyed) {
-      client.reader.detach();
-      await hangUp(socket, client.frame(encodeErr(clientError.err)));
-    }
+    await refuseSession(error, client, record, identity);
   } finally {
-    if (connectionId !== undefined) connectionIds.release(connectionId);
+    if (connectionId !== undefined && !handedOff) connectionIds.release(connectionId);
+  }
+}
+
+/** A session that failed: recorded, and the client told why when it is still there and there is something to say. */
+async function refuseSession(error: unknown, client: PacketLeg, record: SessionRecord, identity: SessionIdentity | undefined): Promise<void> {
+  const clientError = clientFailure(error);
+  const message = clientError?.message ?? errorMessage(error);
+  record.rejected(identity, message);
+  const socket = client.socket as Socket;
+  if (clientError && !socket.destroyed) {
+    client.reader.detach();
+    await hangUp(socket, client.frame(encodeErr(clientError.err)));
   }
 }
 

@@ -57,8 +57,19 @@ interface PooledClient {
   signedIn?: SignedInRecord;
 }
 
-export async function relayPooled(p: PooledClient): Promise<void> {
+/**
+ * Resolves once the client is relaying (transaction mode) or at once (session mode), with `done`,
+ * which settles when the session ends: the caller returns it instead of waiting in a suspended
+ * frame for as long as the client stays. A failure to start rejects `done` in session mode, the
+ * returned promise in transaction mode.
+ */
+export async function relayPooled(p: PooledClient): Promise<{ done: Promise<void> }> {
   if (p.pool.mode === 'transaction') return relayTransactions(p);
+  return { done: relaySession(p) };
+}
+
+/** Session mode: one server connection of the client's key for its whole session. */
+async function relaySession(p: PooledClient): Promise<void> {
   const { options, pool, client } = p;
   const socket = client.socket as Socket;
   const loginUser = upstreamLoginUser(options.target, p.dbUser);
@@ -113,7 +124,7 @@ export async function relayPooled(p: PooledClient): Promise<void> {
  * Transaction mode: the client is greeted at once, without a server connection; each of its
  * transactions (or commands outside one) takes a connection of its key, see transaction-relay.ts.
  */
-async function relayTransactions(p: PooledClient): Promise<void> {
+async function relayTransactions(p: PooledClient): Promise<{ done: Promise<void> }> {
   const { options, pool } = p;
   const socket = p.client.socket as Socket;
   const loginUser = upstreamLoginUser(options.target, p.dbUser);
@@ -160,11 +171,14 @@ async function relayTransactions(p: PooledClient): Promise<void> {
     ...(expiry ? { expiry } : {}),
     ...(statements ? { statements } : {}),
   });
-  const result = await relay.done;
-  member.leave();
-  leaving.abort(CLIENT_LEFT);
-  ended(p, result.error, expiry);
-  if (result.lease) await pool.release(result.lease, result.serverBroken || changedUser ? undefined : result.tracker, () => options.getToken());
+  // Not awaited here: an idle client keeps no suspended frame of this function.
+  const done = relay.done.then(async (result) => {
+    member.leave();
+    leaving.abort(CLIENT_LEFT);
+    ended(p, result.error, expiry);
+    if (result.lease) await pool.release(result.lease, result.serverBroken || changedUser ? undefined : result.tracker, () => options.getToken());
+  });
+  return { done };
 }
 
 async function tokenFor(options: SessionOptions, signal: AbortSignal): Promise<string> {
