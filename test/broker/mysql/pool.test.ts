@@ -12,6 +12,7 @@ import type { PoolLimits } from '../../../src/broker/pool/pool-manager.js';
 import type { PoolKeyInfo } from '../../../src/broker/postgres/pool/postgres-pool.js';
 import { createMemoryAuditSink } from '../../../src/broker/audit.js';
 import { CLOUDS } from '../../../src/azure/clouds.js';
+import { connectionIds, serverKey } from '../../../src/broker/mysql/connection-ids.js';
 
 const mariadbd = await findTool('mariadbd');
 const broker = new BrokerFixture();
@@ -177,6 +178,16 @@ describe.skipIf(mariadbd.skip)('MySQL pooling, session mode, against emulated Az
     expect('errno' in outcome ? outcome.errno : (outcome.rows as mysql.RowDataPacket[])[0]!.slept).toSatisfy((v: unknown) => v === 1317 || Number(v) === 1);
     expect(await threadOf(a)).toBe(thread);
     await a.end();
+  });
+
+  it('gives the client\'s minted id back when its session ends, so a later KILL of it reaches nothing', async () => {
+    const { tunnel } = await pooled();
+    const a = await client(tunnel);
+    const thread = await threadOf(a);
+    const server = serverKey(broker.target('shopdb'));
+    expect(connectionIds.threadOf(a.threadId!, server)).toBe(thread);
+    await a.end();
+    await waitFor(() => (connectionIds.threadOf(a.threadId!, server) === undefined ? true : undefined), 'the minted id released');
   });
 
   it('never hands on a connection whose client left in the middle of a query', async () => {
