@@ -93,6 +93,16 @@ export class BrokerFixture {
 
 // ---- Session fuzzing ------------------------------------------------------------------------
 
+/** Runs `run(index)` for every index below `count`, `concurrency` at a time: each worker takes the next index when its last one is done. */
+export async function eachConcurrently(count: number, concurrency: number, run: (index: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      for (let index = next++; index < count; index = next++) await run(index);
+    }),
+  );
+}
+
 /** The PRNG of fuzz session `index` in the run seeded with `seed`. */
 export function sessionPrng(seed: number, index: number): Prng {
   return createPrng((seed ^ Math.imul(index + 1, 0x9e3779b1)) >>> 0);

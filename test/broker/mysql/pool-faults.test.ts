@@ -12,7 +12,7 @@ import { readdirSync } from 'node:fs';
 import { seedFromEnv } from '../../helpers/prng.js';
 import mysql from 'mysql2/promise';
 import { findTool } from '../../harness/tools.js';
-import { BrokerFixture, sessionPrng } from '../../helpers/broker-fixtures.js';
+import { BrokerFixture, sessionPrng, eachConcurrently } from '../../helpers/broker-fixtures.js';
 import { waitFor } from '../../helpers/wait.js';
 import { rawLogin } from '../../helpers/mysql-raw.js';
 import { comQuery } from '../../helpers/mysql-payloads.js';
@@ -90,27 +90,22 @@ describe.skipIf(mariadbd.skip)('MySQL transaction pool under faults', () => {
     const baseline = openFds();
     const tunnel = await broker.tunnel({ target: broker.target('shopdb'), dbName: 'shop', pool: { ...LIMITS, mode: 'transaction', maxServerConnections: MAX, maxClientWaitMs: 60_000 } });
     const base = 960_000;
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: 8 }, async () => {
-        for (let index = next++; index < CHURN_OPERATIONS; index = next++) {
-          // One generator per operation: the seed replays a run whatever order the workers take.
-          const prng = sessionPrng(CHURN_SEED, index);
-          const raw = await rawLogin(tunnel);
-          const kind = prng.int(4);
-          if (kind === 0) {
-            raw.socket.write(encodePacket(0, comQuery('start transaction')));
-            await raw.next(30_000);
-            raw.socket.write(encodePacket(0, comQuery(`insert into customers (id, name, email) values (${base + index}, 'churn', 'churn-${index}@example.com')`)));
-          } else if (kind === 1) raw.socket.write(encodePacket(0, comQuery("select repeat('y', 512) from seq_1_to_20000")));
-          else if (kind === 2) raw.socket.write(encodePacket(0, comQuery(`select sleep(0.0${prng.int(5)})`)));
-          else raw.socket.write(encodePacket(0, comQuery('select 1')));
-          if (prng.int(2) === 0) await raw.next(30_000).catch(() => undefined);
-          raw.close();
-          await raw.closed;
-        }
-      }),
-    );
+    await eachConcurrently(CHURN_OPERATIONS, 8, async (index) => {
+      // One generator per operation: the seed replays a run whatever order the workers take.
+      const prng = sessionPrng(CHURN_SEED, index);
+      const raw = await rawLogin(tunnel);
+      const kind = prng.int(4);
+      if (kind === 0) {
+        raw.socket.write(encodePacket(0, comQuery('start transaction')));
+        await raw.next(30_000);
+        raw.socket.write(encodePacket(0, comQuery(`insert into customers (id, name, email) values (${base + index}, 'churn', 'churn-${index}@example.com')`)));
+      } else if (kind === 1) raw.socket.write(encodePacket(0, comQuery("select repeat('y', 512) from seq_1_to_20000")));
+      else if (kind === 2) raw.socket.write(encodePacket(0, comQuery(`select sleep(0.0${prng.int(5)})`)));
+      else raw.socket.write(encodePacket(0, comQuery('select 1')));
+      if (prng.int(2) === 0) await raw.next(30_000).catch(() => undefined);
+      raw.close();
+      await raw.closed;
+    });
     const ours = async () => (await processlist()).filter((p) => !earlier.has(Number(p.id)));
     await waitFor(async () => {
       const list = await ours();

@@ -13,7 +13,7 @@ import mysql from 'mysql2/promise';
 import { findTool } from '../../harness/tools.js';
 import { waitFor } from '../../helpers/wait.js';
 import { mutateBytes, seedFromEnv } from '../../helpers/prng.js';
-import { BrokerFixture, JWT, sessionPrng, writeInPieces } from '../../helpers/broker-fixtures.js';
+import { BrokerFixture, JWT, sessionPrng, writeInPieces, eachConcurrently } from '../../helpers/broker-fixtures.js';
 import { RawMySql, rawLogin } from '../../helpers/mysql-raw.js';
 import { RawClient } from '../../helpers/pg-raw.js';
 import { comQuery, comStmtPrepare } from '../../helpers/mysql-payloads.js';
@@ -111,34 +111,29 @@ describe.skipIf(mariadbd.skip)('pooled MySQL under fuzzed client bytes after log
     })();
 
     const problems: string[] = [];
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: CONCURRENCY }, async () => {
-        for (let index = next++; index < SESSIONS; index = next++) {
-          const prng = sessionPrng(SEED, index);
-          const { bytes, ops } = fuzzedStream(index);
-          const raw = await rawLogin(tunnel);
-          await command(raw, comQuery('start transaction'));
-          await command(raw, comQuery(`insert into customers (id, name, email) values (${base + index}, 'fuzz', 'pool-fuzz-${mode}-${index}@example.com')`));
-          raw.socket.removeAllListeners('data');
-          const client = new RawClient(raw.socket);
-          await writeInPieces(prng, client, bytes);
-          const destroyed = prng.int(3) === 0;
-          if (destroyed) raw.socket.destroy();
-          else raw.socket.end();
-          const result = await client.finish(SESSION_BOUND_MS);
-          try {
-            if (result.ended === 'timeout') throw new Error(`no close within ${SESSION_BOUND_MS} ms`);
-            if (JWT.test(result.received.toString('latin1'))) throw new Error('a token reached the client');
-            const decoder = new PacketDecoder({ maxPacketLength: 64 * 1024 * 1024 });
-            drain(decoder, result.received);
-            if (decoder.rest().length > 0 && !destroyed && result.ended !== 'reset') throw new Error(`${decoder.rest().length} bytes of an unfinished packet`);
-          } catch (error) {
-            problems.push(`session ${index} [${ops.join(' ')}]: ${(error as Error).message}`);
-          }
-        }
-      }),
-    );
+    await eachConcurrently(SESSIONS, CONCURRENCY, async (index) => {
+      const prng = sessionPrng(SEED, index);
+      const { bytes, ops } = fuzzedStream(index);
+      const raw = await rawLogin(tunnel);
+      await command(raw, comQuery('start transaction'));
+      await command(raw, comQuery(`insert into customers (id, name, email) values (${base + index}, 'fuzz', 'pool-fuzz-${mode}-${index}@example.com')`));
+      raw.socket.removeAllListeners('data');
+      const client = new RawClient(raw.socket);
+      await writeInPieces(prng, client, bytes);
+      const destroyed = prng.int(3) === 0;
+      if (destroyed) raw.socket.destroy();
+      else raw.socket.end();
+      const result = await client.finish(SESSION_BOUND_MS);
+      try {
+        if (result.ended === 'timeout') throw new Error(`no close within ${SESSION_BOUND_MS} ms`);
+        if (JWT.test(result.received.toString('latin1'))) throw new Error('a token reached the client');
+        const decoder = new PacketDecoder({ maxPacketLength: 64 * 1024 * 1024 });
+        drain(decoder, result.received);
+        if (decoder.rest().length > 0 && !destroyed && result.ended !== 'reset') throw new Error(`${decoder.rest().length} bytes of an unfinished packet`);
+      } catch (error) {
+        problems.push(`session ${index} [${ops.join(' ')}]: ${(error as Error).message}`);
+      }
+    });
     stop = true;
     await bystander;
     expect(problems, `seed ${SEED}`).toEqual([]);

@@ -19,7 +19,7 @@ import mysql from 'mysql2/promise';
 import { findTool } from '../../harness/tools.js';
 import { waitFor } from '../../helpers/wait.js';
 import { mutateBytes, seedFromEnv, type Prng } from '../../helpers/prng.js';
-import { BrokerFixture, JWT, USER, expectNoProblems, memory, sessionPrng, tally, writeInPieces } from '../../helpers/broker-fixtures.js';
+import { BrokerFixture, JWT, USER, expectNoProblems, memory, sessionPrng, tally, writeInPieces, eachConcurrently } from '../../helpers/broker-fixtures.js';
 import type { Listener } from '../../../src/broker/listener.js';
 import { CLIENT_CAPABILITIES, RawMySql, loginResponse } from '../../helpers/mysql-raw.js';
 import { runMySqlSession } from '../../../src/broker/mysql/session.js';
@@ -345,14 +345,9 @@ describe.skipIf(mariadbd.skip)('fuzzing the MySQL broker', () => {
     for (let i = 0; i < 200; i++) outcomes.push(await malformedSession(SESSIONS + i));
     const before = memory();
     const started = Date.now();
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: CONCURRENCY }, async () => {
-        for (let index = next++; index < SESSIONS; index = next++) {
-          outcomes.push(await (index % LOGGED_IN_EVERY === LOGGED_IN_EVERY - 1 ? loggedInSession(index) : malformedSession(index)));
-        }
-      }),
-    );
+    await eachConcurrently(SESSIONS, CONCURRENCY, async (index) => {
+      outcomes.push(await (index % LOGGED_IN_EVERY === LOGGED_IN_EVERY - 1 ? loggedInSession(index) : malformedSession(index)));
+    });
     const seconds = (Date.now() - started) / 1_000;
     await waitFor(() => fuzzListener.connections === 0 && realListener.connections === 0, 'every broker session to end', 10_000);
     await waitFor(() => greeterSockets.size === 0, 'every upstream connection to close', 10_000);

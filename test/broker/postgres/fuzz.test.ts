@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { waitFor } from '../../helpers/wait.js';
 import { mutateBytes, seedFromEnv, type Prng } from '../../helpers/prng.js';
-import { BrokerFixture, JWT, USER, expectNoProblems, memory, sessionPrng, tally, writeInPieces } from '../../helpers/broker-fixtures.js';
+import { BrokerFixture, JWT, USER, expectNoProblems, memory, sessionPrng, tally, writeInPieces, eachConcurrently } from '../../helpers/broker-fixtures.js';
 import type { Listener } from '../../../src/broker/listener.js';
 import { RawClient, parseBackend, rawLogin, type RawResult } from '../../helpers/pg-raw.js';
 import { runPostgresSession } from '../../../src/broker/postgres/session.js';
@@ -248,15 +248,10 @@ describe('fuzzing the PostgreSQL broker', () => {
     const before = memory();
     const started = Date.now();
     const samples: number[] = [];
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: CONCURRENCY }, async () => {
-        for (let index = next++; index < SESSIONS; index = next++) {
-          outcomes.push(await (index % LOGGED_IN_EVERY === LOGGED_IN_EVERY - 1 ? loggedInSession(index) : malformedSession(index)));
-          if (index % 5_000 === 0) samples.push(Math.round(process.memoryUsage().rss / 2 ** 20));
-        }
-      }),
-    );
+    await eachConcurrently(SESSIONS, CONCURRENCY, async (index) => {
+      outcomes.push(await (index % LOGGED_IN_EVERY === LOGGED_IN_EVERY - 1 ? loggedInSession(index) : malformedSession(index)));
+      if (index % 5_000 === 0) samples.push(Math.round(process.memoryUsage().rss / 2 ** 20));
+    });
     const seconds = (Date.now() - started) / 1_000;
     await waitFor(() => listener.connections === 0 && realListener.connections === 0, 'every broker session to end', 10_000);
     const after = memory();

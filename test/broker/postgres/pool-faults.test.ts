@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readdirSync } from 'node:fs';
 import pg from 'pg';
 import { seedFromEnv } from '../../helpers/prng.js';
-import { BrokerFixture, sessionPrng } from '../../helpers/broker-fixtures.js';
+import { BrokerFixture, sessionPrng, eachConcurrently } from '../../helpers/broker-fixtures.js';
 import { waitFor } from '../../helpers/wait.js';
 import { cstring, encodeMessage, rawLogin } from '../../helpers/pg-raw.js';
 import type { PostgresPoolLimits } from '../../../src/broker/postgres/pool/postgres-pool.js';
@@ -121,26 +121,21 @@ describe('PostgreSQL transaction pool under faults', () => {
     const tunnel = await broker.tunnel({ target: broker.target('orders'), dbName: 'orders', pool: { ...LIMITS, maxServerConnections: MAX, maxClientWaitMs: 60_000 } });
     const direct = await broker.tunnel({ target: broker.target('orders'), dbName: 'orders' });
     const tag = `churn-${CHURN_SEED}`;
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: 8 }, async () => {
-        for (let index = next++; index < CHURN_OPERATIONS; index = next++) {
-          // One generator per operation: the seed replays a run whatever order the workers take.
-          const prng = sessionPrng(CHURN_SEED, index);
-          const raw = await rawLogin(tunnel.port, tunnel.user, tunnel.database, tunnel.password);
-          const kind = prng.int(4);
-          if (kind === 0) raw.write(encodeMessage(0x51, cstring(`begin; insert into customers (name, email) values ('churn', '${tag}-${index}@example.com')`)));
-          else if (kind === 1) raw.write(encodeMessage(0x51, cstring('select repeat(\'y\', 512) from generate_series(1, 20000)')));
-          else if (kind === 2) raw.write(encodeMessage(0x51, cstring(`begin; select pg_sleep(0.0${prng.int(5)})`)));
-          else raw.write(encodeMessage(0x51, cstring('select 1')));
-          const seen = raw.received.length;
-          // Gone somewhere between sending and the answer, or after part of it.
-          if (prng.int(2) === 0) await raw.until((b) => (b.length > seen ? true : undefined), 'some answer', 30_000).catch(() => {});
-          raw.socket.destroy();
-          await raw.finish(30_000);
-        }
-      }),
-    );
+    await eachConcurrently(CHURN_OPERATIONS, 8, async (index) => {
+      // One generator per operation: the seed replays a run whatever order the workers take.
+      const prng = sessionPrng(CHURN_SEED, index);
+      const raw = await rawLogin(tunnel.port, tunnel.user, tunnel.database, tunnel.password);
+      const kind = prng.int(4);
+      if (kind === 0) raw.write(encodeMessage(0x51, cstring(`begin; insert into customers (name, email) values ('churn', '${tag}-${index}@example.com')`)));
+      else if (kind === 1) raw.write(encodeMessage(0x51, cstring('select repeat(\'y\', 512) from generate_series(1, 20000)')));
+      else if (kind === 2) raw.write(encodeMessage(0x51, cstring(`begin; select pg_sleep(0.0${prng.int(5)})`)));
+      else raw.write(encodeMessage(0x51, cstring('select 1')));
+      const seen = raw.received.length;
+      // Gone somewhere between sending and the answer, or after part of it.
+      if (prng.int(2) === 0) await raw.until((b) => (b.length > seen ? true : undefined), 'some answer', 30_000).catch(() => {});
+      raw.socket.destroy();
+      await raw.finish(30_000);
+    });
     const watcher = await client(direct);
     await waitFor(async () => {
       const backends = (await backendsOf(watcher, tunnel.user)).filter((b) => !earlier.has(b.pid));

@@ -11,7 +11,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { mutateBytes, seedFromEnv } from '../../helpers/prng.js';
-import { BrokerFixture, JWT, sessionPrng, writeInPieces } from '../../helpers/broker-fixtures.js';
+import { BrokerFixture, JWT, sessionPrng, writeInPieces, eachConcurrently } from '../../helpers/broker-fixtures.js';
 import { waitFor } from '../../helpers/wait.js';
 import { cstring, encodeMessage, int32, parseBackend, rawLogin } from '../../helpers/pg-raw.js';
 import type { PoolMode, PostgresPoolLimits } from '../../../src/broker/postgres/pool/postgres-pool.js';
@@ -82,30 +82,25 @@ describe.each<PoolMode>(['transaction', 'session'])('pooled PostgreSQL (%s mode)
     })();
 
     const problems: string[] = [];
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: CONCURRENCY }, async () => {
-        for (let index = next++; index < SESSIONS; index = next++) {
-          const prng = sessionPrng(SEED, index);
-          const { bytes, ops } = fuzzedStream(index);
-          const raw = await rawLogin(tunnel.port, tunnel.user, tunnel.database, tunnel.password);
-          const opened = raw.received.length;
-          raw.write(query(`begin; insert into customers (name, email) values ('fuzz', '${tag}-${index}@example.com')`));
-          await raw.until((b) => (b.length > opened && b.subarray(opened).includes(Buffer.from([0x5a, 0, 0, 0, 5, 0x54])) ? true : undefined), 'the insert in a transaction', 30_000);
-          await writeInPieces(prng, raw, bytes);
-          if (prng.int(3) === 0) raw.socket.destroy();
-          else raw.socket.end();
-          const result = await raw.finish(SESSION_BOUND_MS);
-          try {
-            if (result.ended === 'timeout') throw new Error(`no close within ${SESSION_BOUND_MS} ms`);
-            if (JWT.test(result.received.toString('latin1'))) throw new Error('a token reached the client');
-            parseBackend(result.received, { partial: true });
-          } catch (error) {
-            problems.push(`session ${index} [${ops.join(' ')}]: ${(error as Error).message}`);
-          }
-        }
-      }),
-    );
+    await eachConcurrently(SESSIONS, CONCURRENCY, async (index) => {
+      const prng = sessionPrng(SEED, index);
+      const { bytes, ops } = fuzzedStream(index);
+      const raw = await rawLogin(tunnel.port, tunnel.user, tunnel.database, tunnel.password);
+      const opened = raw.received.length;
+      raw.write(query(`begin; insert into customers (name, email) values ('fuzz', '${tag}-${index}@example.com')`));
+      await raw.until((b) => (b.length > opened && b.subarray(opened).includes(Buffer.from([0x5a, 0, 0, 0, 5, 0x54])) ? true : undefined), 'the insert in a transaction', 30_000);
+      await writeInPieces(prng, raw, bytes);
+      if (prng.int(3) === 0) raw.socket.destroy();
+      else raw.socket.end();
+      const result = await raw.finish(SESSION_BOUND_MS);
+      try {
+        if (result.ended === 'timeout') throw new Error(`no close within ${SESSION_BOUND_MS} ms`);
+        if (JWT.test(result.received.toString('latin1'))) throw new Error('a token reached the client');
+        parseBackend(result.received, { partial: true });
+      } catch (error) {
+        problems.push(`session ${index} [${ops.join(' ')}]: ${(error as Error).message}`);
+      }
+    });
     stop = true;
     await bystander;
     expect(problems, `seed ${SEED}`).toEqual([]);
