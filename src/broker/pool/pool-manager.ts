@@ -86,7 +86,8 @@ interface Entry<C> {
 interface Waiter<C> {
   open: () => Promise<C>;
   since: number;
-  timer: unknown;
+  /** Set while it waits in the queue with a signal (see `watchSignal`). */
+  signal?: AbortSignal;
   resolve(lease: Lease<C>): void;
   reject(error: Error): void;
 }
@@ -97,12 +98,52 @@ interface KeyPool<C, I> {
   idle: Entry<C>[];
   busy: Set<Entry<C>>;
   opening: number;
+  /** In arrival order, so the first has the earliest deadline. */
   waiters: Waiter<C>[];
+  /**
+   * One timer per key, for the first waiter's deadline, instead of one per wait: in transaction
+   * mode most waits end within a transaction, and a timer armed and cleared for each cost CPU.
+   */
+  deadlineTimer: unknown;
   logins: number;
+}
+
+/** A server connection lent until `release`; a class, as one is made for every transaction. */
+class ManagedLease<C, I> implements Lease<C> {
+  private released = false;
+
+  constructor(
+    private readonly manager: PoolManager<C, I>,
+    private readonly key: string,
+    private readonly pool: KeyPool<C, I>,
+    private readonly entry: Entry<C>,
+    readonly fresh: boolean,
+    readonly waitedMs: number,
+  ) {}
+
+  get connection(): C {
+    return this.entry.connection;
+  }
+
+  release(reusable: boolean): void {
+    if (this.released) return;
+    this.released = true;
+    this.manager.takeBack(this.key, this.pool, this.entry, reusable);
+  }
+}
+
+/** Where a client's wait is queued, found again from its signal. */
+interface QueuedWait<C, I> {
+  key: string;
+  pool: KeyPool<C, I>;
+  waiter: Waiter<C>;
 }
 
 export class PoolManager<C, I = unknown> {
   private readonly keys = new Map<string, KeyPool<C, I>>();
+  /** The wait queued under each signal, until it is served or refused (`abandonWait` checks the queue all the same). */
+  private readonly queuedBy = new WeakMap<AbortSignal, QueuedWait<C, I>>();
+  private readonly watchedSignals = new WeakSet<AbortSignal>();
   private closed = false;
 
   constructor(
@@ -121,39 +162,39 @@ export class PoolManager<C, I = unknown> {
     const pool = this.pool(key, info);
     const since = this.clock.now();
     return new Promise<Lease<C>>((resolve, reject) => {
-      const waiter: Waiter<C> = { open, since, timer: undefined, resolve, reject };
+      const waiter: Waiter<C> = { open, since, resolve, reject };
       if (pool.waiters.length === 0 && this.serve(key, pool, waiter)) return;
-      // A client that gave up (went away, its login deadline passed) leaves the queue.
-      const onAbort = (): void => {
-        const at = pool.waiters.indexOf(waiter);
-        if (at < 0) return;
-        pool.waiters.splice(at, 1);
-        this.clock.clearTimeout(waiter.timer);
-        waiter.reject(signal!.reason);
-        this.forget(key, pool);
-      };
-      // The signal may outlive this wait (a client's, for all its transactions): its listener goes when the wait ends.
-      const unlisten = (): void => signal?.removeEventListener('abort', onAbort);
-      waiter.resolve = (lease) => {
-        unlisten();
-        resolve(lease);
-      };
-      waiter.reject = (error) => {
-        unlisten();
-        reject(error);
-      };
-      waiter.timer = this.clock.setTimeout(() => {
-        const at = pool.waiters.indexOf(waiter);
-        if (at < 0) return;
-        pool.waiters.splice(at, 1);
-        const waited = this.clock.now() - since;
-        this.hooks.onWait?.(pool.info, waited);
-        waiter.reject(new PoolWaitTimeout(waited));
-      }, this.limits.maxClientWaitMs);
       pool.waiters.push(waiter);
-      signal?.addEventListener('abort', onAbort, { once: true });
+      this.armDeadline(pool, since);
+      if (signal) this.watchSignal(signal, { key, pool, waiter });
     });
   }
+
+  /**
+   * A client that gives up (went away, its login deadline passed) leaves the queue. Its signal
+   * usually outlives the wait (a client's, for all its transactions), so it gets one listener for
+   * its life instead of one added and removed per wait, which cost a few µs per transaction.
+   */
+  private watchSignal(signal: AbortSignal, wait: QueuedWait<C, I>): void {
+    wait.waiter.signal = signal;
+    this.queuedBy.set(signal, wait);
+    if (this.watchedSignals.has(signal)) return;
+    this.watchedSignals.add(signal);
+    signal.addEventListener('abort', this.abandonWait, { once: true });
+  }
+
+  private readonly abandonWait = (event: Event): void => {
+    const signal = event.target as AbortSignal;
+    const wait = this.queuedBy.get(signal);
+    if (!wait) return;
+    this.queuedBy.delete(signal);
+    const { key, pool, waiter } = wait;
+    const at = pool.waiters.indexOf(waiter);
+    if (at < 0) return;
+    pool.waiters.splice(at, 1);
+    waiter.reject(signal.reason);
+    this.forget(key, pool);
+  };
 
   /** Closes an idle connection that broke while it waited (its socket closed); a busy one is left to its client. */
   drop(connection: C): void {
@@ -207,17 +248,15 @@ export class PoolManager<C, I = unknown> {
     for (const pool of this.keys.values()) {
       for (const entry of pool.idle) this.hooks.close(entry.connection);
       pool.idle = [];
-      for (const waiter of pool.waiters.splice(0)) {
-        this.clock.clearTimeout(waiter.timer);
-        waiter.reject(new PoolClosed());
-      }
+      this.disarmDeadline(pool);
+      for (const waiter of pool.waiters.splice(0)) waiter.reject(new PoolClosed());
     }
   }
 
   private pool(key: string, info: I): KeyPool<C, I> {
     let pool = this.keys.get(key);
     if (!pool) {
-      pool = { info, idle: [], busy: new Set(), opening: 0, waiters: [], logins: 0 };
+      pool = { info, idle: [], busy: new Set(), opening: 0, waiters: [], deadlineTimer: undefined, logins: 0 };
       this.keys.set(key, pool);
     }
     return pool;
@@ -259,29 +298,55 @@ export class PoolManager<C, I = unknown> {
   }
 
   private lend(key: string, pool: KeyPool<C, I>, entry: Entry<C>, waiter: Waiter<C>, fresh: boolean): void {
-    this.clock.clearTimeout(waiter.timer);
     pool.busy.add(entry);
+    // A served client keeps nothing of its wait (an idle client may hold its signal for hours).
+    if (waiter.signal) this.queuedBy.delete(waiter.signal);
     const waitedMs = this.clock.now() - waiter.since;
     this.hooks.onWait?.(pool.info, waitedMs);
-    let released = false;
-    waiter.resolve({
-      connection: entry.connection,
-      fresh,
-      waitedMs,
-      release: (reusable) => {
-        if (released) return;
-        released = true;
-        pool.busy.delete(entry);
-        const expired = this.clock.now() - entry.createdAt >= this.limits.serverLifetimeMs;
-        if (!reusable || expired || this.closed) {
-          this.hooks.close(entry.connection);
-        } else {
-          entry.idleSince = this.clock.now();
-          pool.idle.push(entry);
-        }
-        this.dispatch(key, pool);
-      },
-    });
+    waiter.resolve(new ManagedLease(this, key, pool, entry, fresh, waitedMs));
+  }
+
+  /** A lease's release: the connection goes back idle or is closed, and the next waiter is served. */
+  takeBack(key: string, pool: KeyPool<C, I>, entry: Entry<C>, reusable: boolean): void {
+    pool.busy.delete(entry);
+    const expired = this.clock.now() - entry.createdAt >= this.limits.serverLifetimeMs;
+    if (!reusable || expired || this.closed) {
+      this.hooks.close(entry.connection);
+    } else {
+      entry.idleSince = this.clock.now();
+      pool.idle.push(entry);
+    }
+    this.dispatch(key, pool);
+  }
+
+  /** Arms the key's timer for the first waiter's deadline, unless it is armed already. */
+  private armDeadline(pool: KeyPool<C, I>, since: number): void {
+    if (pool.deadlineTimer !== undefined) return;
+    const dueIn = Math.max(0, since + this.limits.maxClientWaitMs - this.clock.now());
+    pool.deadlineTimer = this.clock.setTimeout(() => {
+      pool.deadlineTimer = undefined;
+      this.refuseOverdue(pool);
+    }, dueIn);
+  }
+
+  private disarmDeadline(pool: KeyPool<C, I>): void {
+    if (pool.deadlineTimer === undefined) return;
+    this.clock.clearTimeout(pool.deadlineTimer);
+    pool.deadlineTimer = undefined;
+  }
+
+  /** Refuses the waiters that waited maxClientWaitMs (the first ones: they came first) and re-arms for the next. */
+  private refuseOverdue(pool: KeyPool<C, I>): void {
+    const now = this.clock.now();
+    for (let first = pool.waiters[0]; first && now - first.since >= this.limits.maxClientWaitMs; first = pool.waiters[0]) {
+      pool.waiters.shift();
+      if (first.signal) this.queuedBy.delete(first.signal);
+      const waited = now - first.since;
+      this.hooks.onWait?.(pool.info, waited);
+      first.reject(new PoolWaitTimeout(waited));
+    }
+    const next = pool.waiters[0];
+    if (next) this.armDeadline(pool, next.since);
   }
 
   /** Serves waiting clients in order while there is a connection or room for one. */
@@ -292,6 +357,9 @@ export class PoolManager<C, I = unknown> {
 
   /** A key with nothing left is removed, so that keys of past identities do not pile up. */
   private forget(key: string, pool: KeyPool<C, I>): void {
-    if (pool.idle.length === 0 && pool.busy.size === 0 && pool.opening === 0 && pool.waiters.length === 0) this.keys.delete(key);
+    if (pool.idle.length === 0 && pool.busy.size === 0 && pool.opening === 0 && pool.waiters.length === 0) {
+      this.disarmDeadline(pool);
+      this.keys.delete(key);
+    }
   }
 }

@@ -17,6 +17,9 @@ class FakeClock implements Clock {
   clearTimeout(handle: unknown): void {
     this.timers = this.timers.filter((t) => t !== handle);
   }
+  get pending(): number {
+    return this.timers.length;
+  }
   advance(ms: number): void {
     this.at += ms;
     const due = this.timers.filter((t) => t.due <= this.at);
@@ -79,6 +82,36 @@ describe('PoolManager', () => {
     s.release(true);
     (await third).release(true);
     expect(order).toEqual(['second', 'third']);
+  });
+
+  it('refuses each waiter at its own deadline with one timer for the key, however many wait', async () => {
+    const { acquire, clock } = setup({ maxServerConnections: 1, maxClientWaitMs: 5_000 });
+    const first = await acquire('k');
+    const early = acquire('k');
+    clock.advance(1_000);
+    const later = acquire('k');
+    const last = acquire('k');
+    expect(clock.pending).toBe(1);
+    clock.advance(2_000);
+    first.release(true);
+    const served = await early;
+    expect(served.waitedMs).toBe(3_000);
+    // The timer was for the first waiter's deadline; it finds the next one not due and re-arms.
+    clock.advance(2_000);
+    await settle();
+    expect(clock.pending).toBe(1);
+    let refused: unknown;
+    void later.catch((e: unknown) => (refused = e));
+    clock.advance(999);
+    await settle();
+    expect(refused).toBeUndefined();
+    clock.advance(1);
+    await settle();
+    expect(refused).toBeInstanceOf(PoolWaitTimeout);
+    expect((refused as PoolWaitTimeout).waitedMs).toBe(5_000);
+    expect(await last.catch((e: unknown) => e)).toBeInstanceOf(PoolWaitTimeout);
+    served.release(true);
+    expect(clock.pending).toBe(0);
   });
 
   it('refuses a client that waited maxClientWaitMs, and still serves the ones after it', async () => {
@@ -184,7 +217,7 @@ describe('PoolManager waiting clients', () => {
     expect((await staying).connection).toBe('k#1');
   });
 
-  it("takes its listener off a client's signal once the wait ends, so one signal serves all its transactions", async () => {
+  it("keeps one listener on a client's signal however many of its transactions waited, and a served wait ignores a later abort", async () => {
     const { acquire, pool, clock } = setup({ maxServerConnections: 1 });
     const client = new AbortController();
     for (let transaction = 0; transaction < 3; transaction++) {
@@ -193,13 +226,19 @@ describe('PoolManager waiting clients', () => {
       expect(getEventListeners(client.signal, 'abort')).toHaveLength(1);
       holder.release(true);
       (await waiting).release(true);
-      expect(getEventListeners(client.signal, 'abort')).toHaveLength(0);
     }
+    expect(getEventListeners(client.signal, 'abort')).toHaveLength(1);
     const holder = await acquire('k');
     const timedOut = pool.acquire('k', { who: 'k' }, () => Promise.reject(new Error('never opened')), client.signal);
     clock.advance(LIMITS.maxClientWaitMs);
     await expect(timedOut).rejects.toBeInstanceOf(PoolWaitTimeout);
+    expect(getEventListeners(client.signal, 'abort')).toHaveLength(1);
+    // The client leaves while another client waits: the other one's wait is untouched.
+    const other = acquire('k');
+    client.abort(new Error('client went away'));
     expect(getEventListeners(client.signal, 'abort')).toHaveLength(0);
+    expect(pool.stats()[0]).toMatchObject({ clientsWaiting: 1 });
     holder.release(true);
+    expect((await other).connection).toBe('k#1');
   });
 });
