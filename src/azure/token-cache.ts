@@ -61,6 +61,8 @@ export interface TokenWaitOptions {
 interface Entry {
   token: string;
   expiresOnTimestamp: number;
+  /** `token` as a settled promise, made at its first use. */
+  served?: Promise<string>;
 }
 
 export interface TokenCacheStats {
@@ -96,8 +98,8 @@ export class TokenCache {
     this.onEvent = options.onEvent ?? (() => {});
   }
 
-  /** A token for `scope`; throws ExternalError (with the failing source) when none can be had. */
-  async getToken(scope: string, options: TokenWaitOptions = {}): Promise<string> {
+  /** A token for `scope`; rejects with ExternalError (with the failing source) when none can be had. */
+  getToken(scope: string, options?: TokenWaitOptions): Promise<string> {
     const cached = this.entries.get(scope);
     const now = this.now();
     if (cached && cached.expiresOnTimestamp - now > this.minValidityMs) {
@@ -106,10 +108,11 @@ export class TokenCache {
         // Served from cache; a background refresh failure is already reported through onEvent.
         this.fetch(scope, 'refresh').catch(() => {});
       }
-      return cached.token;
+      // One settled promise per token for every caller: a login (or a pooled transaction) that
+      // finds the token cached allocates nothing here.
+      return (cached.served ??= Promise.resolve(cached.token));
     }
-    const entry = await this.waitFor(scope, this.fetch(scope, 'missing'), options.signal);
-    return entry.token;
+    return this.waitFor(scope, this.fetch(scope, 'missing'), options?.signal).then((entry) => entry.token);
   }
 
   /** When the cached token for `scope` expires, if there is one. */
@@ -169,7 +172,7 @@ export class TokenCache {
     } catch (error) {
       throw this.failed(scope, error);
     }
-    const entry = { token: result.token, expiresOnTimestamp: result.expiresOnTimestamp };
+    const entry: Entry = { token: result.token, expiresOnTimestamp: result.expiresOnTimestamp };
     this.entries.set(scope, entry);
     this.outcomes.set(scope, { state: 'ok', since: this.now() });
     this.onEvent({ type: 'fetched', scope, expiresOnTimestamp: entry.expiresOnTimestamp });

@@ -2,12 +2,12 @@
  * What every broker session reports about itself, whatever the protocol: the audit lines
  * (session.start / session.rejected / session.end) and the events for the UI and `azdb serve`.
  */
-import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { userInfo } from 'node:os';
 import type { SecureContext } from 'node:tls';
 import { decodeTokenClaims } from '../azure/token-claims.js';
 import { redactSecrets } from '../errors.js';
+import { randomUuid } from './random-pool.js';
 import type { AuditSink, SessionIdentity, SessionPerson } from './audit.js';
 import type { LoginBackoff } from './login-backoff.js';
 import type { UpstreamTarget } from './target.js';
@@ -128,12 +128,9 @@ class SessionRecorder implements SessionRecord {
   }
 }
 
-/**
- * A new session's id (a UUID). Flattened: crypto.randomUUID() builds its string from 16 pieces,
- * ~490 bytes of heap for as long as the session keeps it, against ~60 flat.
- */
+/** A new session's id: a random UUID, as one flat string (random-pool.ts). */
 export function newSessionId(): string {
-  return Buffer.from(randomUUID(), 'latin1').toString('latin1');
+  return randomUuid();
 }
 
 const OS_USER = (() => {

@@ -3,7 +3,8 @@
  * the broker is the server to local clients (checking the tunnel password) and the client to
  * upstream servers (the Entra token is the password).
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { pooledRandomBytes } from '../random-pool.js';
 import { withoutTrailingNul } from './codec/auth-messages.js';
 import { SCRAMBLE_LENGTH } from './codec/handshake.js';
 import { MySqlProtocolError } from './codec/protocol-error.js';
@@ -34,19 +35,6 @@ export function createScramble(random: (size: number) => Buffer = pooledRandomBy
     scramble[i] = byte;
   }
   return scramble;
-}
-
-/** Random bytes taken from a 4 KiB block filled at once (as Node's randomUUID does), not a call into the CSPRNG per connection. */
-let randomPool = Buffer.alloc(0);
-let randomOffset = 0;
-function pooledRandomBytes(size: number): Buffer {
-  if (randomOffset + size > randomPool.length) {
-    randomPool = randomBytes(4096);
-    randomOffset = 0;
-  }
-  const bytes = randomPool.subarray(randomOffset, randomOffset + size);
-  randomOffset += size;
-  return bytes;
 }
 
 function checkScramble(scramble: Buffer): void {
