@@ -163,7 +163,7 @@ export async function runMySqlSession(clientSocket: Socket, options: MySqlSessio
       // handshake response, the greeting facts) ends here while the relay goes on in callbacks, so
       // an idle pooled client keeps no suspended function. The connection id goes back at the end.
       handedOff = true;
-      return pooledSessionEnd(relaying.done, relaying.greeted ? undefined : client, record, identity, connectionId);
+      return relaying.greeted ? relaying.done : pooledSessionEnd(relaying.done, client, record, identity, connectionId);
     }
 
     // LoggingInUpstream, within the client's login deadline: the token first, so the server
@@ -234,14 +234,12 @@ export async function runMySqlSession(clientSocket: Socket, options: MySqlSessio
 }
 
 /**
- * A pooled session's end, from a function of its own: its callbacks keep what they name, not the
- * login's frame (runMySqlSession's context). A greeted client (transaction mode) is not kept for
- * a refusal it could no longer be sent. The minted connection id goes back at the end.
+ * A session-mode pooled session's end, from a function of its own: its callbacks keep what they
+ * name, not the login's frame (runMySqlSession's context). The minted connection id goes back at
+ * the end.
  */
-function pooledSessionEnd(done: Promise<void>, refusable: PacketLeg | undefined, record: SessionRecord, identity: SessionIdentity, mintedId: number): Promise<void> {
-  return done
-    .catch((error: unknown) => (refusable ? refuseSession(error, refusable, record, identity) : record.rejected(identity, clientFailure(error)?.message ?? errorMessage(error))))
-    .finally(() => connectionIds.release(mintedId));
+function pooledSessionEnd(done: Promise<void>, client: PacketLeg, record: SessionRecord, identity: SessionIdentity, mintedId: number): Promise<void> {
+  return done.catch((error: unknown) => refuseSession(error, client, record, identity)).finally(() => connectionIds.release(mintedId));
 }
 
 /** A session that failed: recorded, and the client told why when it is still there and there is something to say. */

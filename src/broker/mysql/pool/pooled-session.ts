@@ -21,7 +21,8 @@ import { encodeOk } from '../codec/responses.js';
 import { connectionIds } from '../connection-ids.js';
 import type { PacketLeg } from '../packet-leg.js';
 import { commandGate } from '../session-gate.js';
-import { MySqlClientError, tokenUnavailable, upstreamFailure, upstreamRefused } from '../session-errors.js';
+import { MySqlClientError, clientFailure, tokenUnavailable, upstreamFailure, upstreamRefused } from '../session-errors.js';
+import { errorMessage } from '../../../errors.js';
 import { MySqlUpstreamRefused, type UpstreamLogin } from '../upstream.js';
 import { PeerClosedError } from '../../wire-reader.js';
 import { ExchangeTracker } from './exchange-tracker.js';
@@ -65,8 +66,9 @@ interface PooledClient {
  * Resolves once the client is relaying (transaction mode) or at once (session mode), with `done`,
  * which settles when the session ends: the caller returns it instead of waiting in a suspended
  * frame for as long as the client stays. A failure to start rejects `done` in session mode (the
- * client is then refused), the returned promise in transaction mode; `greeted` says the client
- * already has its OK, so a rejection of `done` has nothing to tell it.
+ * client is then refused, and the caller gives its minted connection id back), the returned
+ * promise in transaction mode. `greeted` (transaction mode): the client has its OK, and `done`
+ * never rejects and gives the minted connection id back itself.
  */
 export async function relayPooled(p: PooledClient): Promise<{ done: Promise<void>; greeted: boolean }> {
   if (p.pool.mode === 'transaction') return relayTransactions(p);
@@ -253,11 +255,18 @@ class TransactionSession implements TransactionRelayHost, ChangeUserContext {
     queueMicrotask(() => this.resolveDone(this.finish(result)));
   }
 
+  /** Never rejects: `done` is the session's end as the tunnel waits for it (no promise chained on it per client). */
   private async finish(result: TransactionRelayResult): Promise<void> {
-    this.member.leave();
-    this.leaving?.abort(CLIENT_LEFT);
-    endRecord(this.record, this.identity, result.error, this.expiry);
-    if (result.lease) await this.pool.release(result.lease, result.serverBroken || this.changedUser ? undefined : result.tracker, () => this.options.getToken());
+    try {
+      this.member.leave();
+      this.leaving?.abort(CLIENT_LEFT);
+      endRecord(this.record, this.identity, result.error, this.expiry);
+      if (result.lease) await this.pool.release(result.lease, result.serverBroken || this.changedUser ? undefined : result.tracker, () => this.options.getToken());
+    } catch (error) {
+      this.record.rejected(this.identity, clientFailure(error)?.message ?? errorMessage(error));
+    } finally {
+      connectionIds.release(this.connectionId);
+    }
   }
 }
 
