@@ -107,6 +107,7 @@ export class PacketDecoder {
     const input = this.input;
     for (;;) {
       if (!this.inPhysical) {
+        if (this.offset === input.length) return this.usedUp();
         let length: number;
         let sequenceId: number;
         if (this.headerFill === 0 && input.length - this.offset >= PACKET_HEADER_LENGTH) {
@@ -118,7 +119,7 @@ export class PacketDecoder {
           const n = input.copy(header, this.headerFill, this.offset, Math.min(input.length, this.offset + PACKET_HEADER_LENGTH - this.headerFill));
           this.headerFill += n;
           this.offset += n;
-          if (this.headerFill < PACKET_HEADER_LENGTH) return undefined;
+          if (this.headerFill < PACKET_HEADER_LENGTH) return this.usedUp();
           this.headerFill = 0;
           length = header.readUIntLE(0, 3);
           sequenceId = header[3]!;
@@ -163,7 +164,7 @@ export class PacketDecoder {
       }
       this.offset += n;
       this.remaining -= n;
-      if (this.remaining > 0) return undefined;
+      if (this.remaining > 0) return this.usedUp();
       this.inPhysical = false;
       this.body = undefined;
       if (body !== undefined) {
@@ -182,6 +183,16 @@ export class PacketDecoder {
       this.head = undefined;
       return packet;
     }
+  }
+
+  /**
+   * The chunk is decoded to its end: let go of it (a decoder outlives its chunks, and a relayed
+   * session's can stay idle for hours: its last chunk, up to 64 KiB, would stay with it).
+   */
+  private usedUp(): undefined {
+    this.input = EMPTY;
+    this.offset = 0;
+    return undefined;
   }
 
   /**

@@ -253,6 +253,8 @@ export class StatementMapper {
       out.push(...sent);
       if (command !== Command.StmtClose && command !== Command.StmtSendLongData) outstanding = true;
     }
+    // An empty view would keep the chunk it was cut from for as long as the client stays.
+    if (this.inbox.length === 0) this.inbox = EMPTY;
     return out;
   }
 
