@@ -14,7 +14,7 @@
  * count on from 2 and wrap, so a 0 that follows a non-empty packet numbered 255 is more data.
  */
 import { Command } from './codec/commands.js';
-import { PacketDecoder, type Packet } from './codec/packet-decoder.js';
+import { PacketDecoder } from './codec/packet-decoder.js';
 import { PACKET_HEADER_LENGTH, encodePacket } from './codec/packets.js';
 import { MAX_KILL_PACKET } from './kill-translation.js';
 
@@ -58,7 +58,9 @@ export class CommandGate {
   private decision: Decision | undefined;
   /** That packet's first bytes, while undecided (fewer than 5). */
   private held: Buffer = EMPTY;
-  private previous: Pick<Packet, 'lastSequenceId' | 'length'> = { lastSequenceId: 0, length: 0 };
+  /** The last packet's last sequence id and length (numbers, not the packet: it would keep its chunk). */
+  private previousLastSequenceId = 0;
+  private previousLength = 0;
 
   /** Whether commands passed on are reported (for the audit); interceptions always are. */
   private readonly reportCommands: boolean;
@@ -102,7 +104,8 @@ export class CommandGate {
       }
       this.held = EMPTY;
       this.decision = undefined;
-      this.previous = packet;
+      this.previousLastSequenceId = packet.lastSequenceId;
+      this.previousLength = packet.length;
       cursor = end;
       if (decision === 'intercept') {
         const { payload, length, lastSequenceId } = packet;
@@ -132,7 +135,7 @@ export class CommandGate {
 
   private isCommand(sequenceId: number): boolean {
     if (sequenceId !== 0) return false;
-    return !(this.previous.lastSequenceId === 0xff && this.previous.length > 0);
+    return !(this.previousLastSequenceId === 0xff && this.previousLength > 0);
   }
 
   private decide(isCommand: boolean, code: number | undefined, length: number): Decision {

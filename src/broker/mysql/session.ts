@@ -163,8 +163,7 @@ export async function runMySqlSession(clientSocket: Socket, options: MySqlSessio
       // handshake response, the greeting facts) ends here while the relay goes on in callbacks, so
       // an idle pooled client keeps no suspended function. The connection id goes back at the end.
       handedOff = true;
-      const [sessionIdentity, mintedId] = [identity, connectionId];
-      return relaying.done.catch((error: unknown) => refuseSession(error, client, record, sessionIdentity)).finally(() => connectionIds.release(mintedId));
+      return relaying.greeted ? relaying.done : pooledSessionEnd(relaying.done, client, record, identity, connectionId);
     }
 
     // LoggingInUpstream, within the client's login deadline: the token first, so the server
@@ -232,6 +231,15 @@ export async function runMySqlSession(clientSocket: Socket, options: MySqlSessio
   } finally {
     if (connectionId !== undefined && !handedOff) connectionIds.release(connectionId);
   }
+}
+
+/**
+ * A session-mode pooled session's end, from a function of its own: its callbacks keep what they
+ * name, not the login's frame (runMySqlSession's context). The minted connection id goes back at
+ * the end.
+ */
+function pooledSessionEnd(done: Promise<void>, client: PacketLeg, record: SessionRecord, identity: SessionIdentity, mintedId: number): Promise<void> {
+  return done.catch((error: unknown) => refuseSession(error, client, record, identity)).finally(() => connectionIds.release(mintedId));
 }
 
 /** A session that failed: recorded, and the client told why when it is still there and there is something to say. */

@@ -215,6 +215,23 @@ describe.skipIf(mariadbd.skip)('MySQL pooling, transaction mode, against emulate
     await b.end();
     expect(logins).toHaveLength(1);
   });
+  it('answers COM_CHANGE_USER against the greeting scramble on the connection it attaches, pins the client there, and closes that connection after it', async () => {
+    const { tunnel, pins, logins } = await pooled();
+    const a = await client(tunnel);
+    const thread = await threadOf(a);
+    await a.changeUser({ user: tunnel.user, password: tunnel.password, database: 'shop' });
+    const [[row]] = await a.query<mysql.RowDataPacket[]>('select connection_id() as id, database() as db');
+    expect(row).toEqual({ id: thread, db: 'shop' });
+    expect(pins).toEqual(['change-user']);
+    // A wrong password is refused as at a login (against the same scramble), and ends the session.
+    await expect(a.changeUser({ user: tunnel.user, password: 'wrong', database: 'shop' })).rejects.toMatchObject({ errno: 1045 });
+    a.destroy();
+    const b = await client(tunnel);
+    expect(await threadOf(b)).not.toBe(thread);
+    await b.end();
+    expect(logins).toHaveLength(2);
+  });
+
   describe('prepared statements mapped across server connections', () => {
     const SUM = 'select ? + ? as sum';
     const idOf = (statement: unknown): number => (statement as { statement: { id: number } }).statement.id;

@@ -53,7 +53,8 @@ const EMPTY: Buffer = Buffer.alloc(0);
 
 export class PacketDecoder {
   private readonly maxPacketLength: number;
-  private readonly headLength: HeadLength;
+  /** A number for a fixed head (no closure per decoder: a relayed session keeps its decoders). */
+  private readonly headLength: HeadLength | number;
 
   /** The chunk being decoded and how far. */
   private input: Buffer = EMPTY;
@@ -86,8 +87,7 @@ export class PacketDecoder {
 
   constructor(options: PacketDecoderOptions = {}) {
     this.maxPacketLength = options.maxPacketLength ?? MAX_ALLOWED_PACKET_LIMIT;
-    const head = options.headLength ?? Infinity;
-    this.headLength = typeof head === 'number' ? () => head : head;
+    this.headLength = options.headLength ?? Infinity;
   }
 
   /** Where decoding stands in the last pushed chunk: the end of the packet `next` last returned. */
@@ -107,6 +107,7 @@ export class PacketDecoder {
     const input = this.input;
     for (;;) {
       if (!this.inPhysical) {
+        if (this.offset === input.length) return this.usedUp();
         let length: number;
         let sequenceId: number;
         if (this.headerFill === 0 && input.length - this.offset >= PACKET_HEADER_LENGTH) {
@@ -118,7 +119,7 @@ export class PacketDecoder {
           const n = input.copy(header, this.headerFill, this.offset, Math.min(input.length, this.offset + PACKET_HEADER_LENGTH - this.headerFill));
           this.headerFill += n;
           this.offset += n;
-          if (this.headerFill < PACKET_HEADER_LENGTH) return undefined;
+          if (this.headerFill < PACKET_HEADER_LENGTH) return this.usedUp();
           this.headerFill = 0;
           length = header.readUIntLE(0, 3);
           sequenceId = header[3]!;
@@ -129,7 +130,7 @@ export class PacketDecoder {
             // Whole within the chunk: a view, nothing copied.
             const start = this.offset;
             this.offset += length;
-            const head = this.headLength(sequenceId, length, input[start]);
+            const head = this.headFor(sequenceId, length, input[start]);
             return { sequenceId, lastSequenceId: sequenceId, length, payload: input.subarray(start, start + Math.min(length, head)) };
           }
           this.started = true;
@@ -151,7 +152,7 @@ export class PacketDecoder {
       const n = Math.min(this.remaining, input.length - this.offset);
       if (!this.bodySized && (n > 0 || this.remaining === 0)) {
         // A started packet's first physical packet is never empty, so its first byte decides the head.
-        this.head ??= this.headLength(this.firstSequenceId, this.physicalLength, input[this.offset]);
+        this.head ??= this.headFor(this.firstSequenceId, this.physicalLength, input[this.offset]);
         const keep = Math.min(this.physicalLength, this.head - this.partsLength);
         if (keep < this.physicalLength) this.skipped = true;
         this.body = keep > 0 ? Buffer.allocUnsafe(keep) : undefined;
@@ -163,7 +164,7 @@ export class PacketDecoder {
       }
       this.offset += n;
       this.remaining -= n;
-      if (this.remaining > 0) return undefined;
+      if (this.remaining > 0) return this.usedUp();
       this.inPhysical = false;
       this.body = undefined;
       if (body !== undefined) {
@@ -182,6 +183,21 @@ export class PacketDecoder {
       this.head = undefined;
       return packet;
     }
+  }
+
+  private headFor(sequenceId: number, length: number, first: number | undefined): number {
+    const head = this.headLength;
+    return typeof head === 'number' ? head : head(sequenceId, length, first);
+  }
+
+  /**
+   * The chunk is decoded to its end: let go of it (a decoder outlives its chunks, and a relayed
+   * session's can stay idle for hours: its last chunk, up to 64 KiB, would stay with it).
+   */
+  private usedUp(): undefined {
+    this.input = EMPTY;
+    this.offset = 0;
+    return undefined;
   }
 
   /**

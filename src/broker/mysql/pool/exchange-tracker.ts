@@ -63,6 +63,8 @@ const UNFOLLOWED: ReadonlySet<number> = new Set([
   Command.Multi,
 ]);
 
+const NO_OPTIONS: ExchangeTrackerOptions = {};
+
 /** Bytes a logical packet of `length` payload bytes takes on the wire. */
 function framedLength(length: number): number {
   return length + PACKET_HEADER_LENGTH * (Math.floor(length / MAX_PHYSICAL_PAYLOAD) + 1);
@@ -95,7 +97,7 @@ export class ExchangeTracker {
     /** Each client command as it completes: its first `commandHeadLength` bytes and its length. */
     private readonly onCommand?: (head: Buffer, length: number) => void,
     commandHeadLength = HEAD_LENGTH,
-    private readonly options: ExchangeTrackerOptions = {},
+    private readonly options: ExchangeTrackerOptions = NO_OPTIONS,
   ) {
     this.client = new PacketDecoder({ headLength: Math.max(HEAD_LENGTH, commandHeadLength) });
   }

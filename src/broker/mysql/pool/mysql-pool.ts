@@ -18,7 +18,7 @@
 import type { UpstreamTarget } from '../../target.js';
 import { DEFAULT_MAX_PREPARED_STATEMENTS, identityOf, type PoolEvents, type PoolKeyInfo, type PoolMode, type PostgresPoolLimits } from '../../pool/pool-limits.js';
 import { PoolManager, systemClock, type Clock, type Lease } from '../../pool/pool-manager.js';
-import { PoolMembers, type KeyStatsWithClients } from '../../pool/pool-members.js';
+import { PoolMembers, type KeyStatsWithClients, type Membership } from '../../pool/pool-members.js';
 import { capabilitiesLacking } from '../client-login.js';
 import { Command } from '../codec/commands.js';
 import { encodePacket } from '../codec/packets.js';
@@ -38,10 +38,48 @@ type MySqlPoolEvents = PoolEvents;
 /** How a client logs in: the key's parts beyond the identity, and what a new connection's login sends. */
 type MySqlPoolLogin = UpstreamLogin;
 
-interface MySqlPoolMember {
-  acquire(token: string, signal?: AbortSignal): Promise<Lease<MySqlServerConnection>>;
-  pin(reason: string): void;
-  leave(): void;
+/** What the clients of one key with the same login share while any of them is connected. */
+interface SharedLogin {
+  /** All of the login, as the pool's map of them is keyed. */
+  alike: string;
+  key: string;
+  info: PoolKeyInfo;
+  login: MySqlPoolLogin;
+  /** Members holding it; the entry goes with the last. */
+  members: number;
+}
+
+/**
+ * A client's place in the pool from join to leave: a class whose key, key info and login are
+ * shared with every client that logged in alike (an idle transaction-mode client keeps its member
+ * for its whole session; a per-client key string, info and connection attributes were ~0.7 KiB).
+ */
+export class MySqlPoolMember {
+  constructor(
+    private readonly pool: MySqlPool,
+    private readonly shared: SharedLogin,
+    private readonly membership: Membership,
+  ) {}
+
+  /** The upstream login user of the key. */
+  get loginUser(): string {
+    return this.shared.login.user;
+  }
+
+  acquire(token: string, signal?: AbortSignal): Promise<Lease<MySqlServerConnection>> {
+    const { key, info, login } = this.shared;
+    return this.pool.acquireKeyed(key, info, login, token, signal);
+  }
+
+  /** Reports the client's pin once. */
+  pin(reason: string): void {
+    if (this.membership.pin()) this.pool.events.onPin?.(this.shared.info, reason);
+  }
+
+  leave(): void {
+    this.membership.leave();
+    this.pool.unshare(this.shared);
+  }
 }
 
 const SWEEP_INTERVAL_MS = 1_000;
@@ -58,6 +96,8 @@ export class MySqlPool {
   readonly maxPreparedStatements: number;
   /** The login of each connection, for the COM_CHANGE_USER that resets it. */
   private readonly logins = new WeakMap<MySqlServerConnection, MySqlPoolLogin>();
+  /** The logins of the clients connected, one entry per distinct login (see MySqlPoolMember). */
+  private readonly shared = new Map<string, SharedLogin>();
 
   constructor(
     readonly target: UpstreamTarget,
@@ -90,7 +130,8 @@ export class MySqlPool {
     return this.acquireKeyed(key, info, login, token, signal);
   }
 
-  private async acquireKeyed(key: string, info: PoolKeyInfo, login: MySqlPoolLogin, token: string, signal: AbortSignal | undefined): Promise<Lease<MySqlServerConnection>> {
+  /** @internal for MySqlPoolMember */
+  async acquireKeyed(key: string, info: PoolKeyInfo, login: MySqlPoolLogin, token: string, signal: AbortSignal | undefined): Promise<Lease<MySqlServerConnection>> {
     const lease = await this.manager.acquire(key, info, () => this.open(login, token, info, signal), signal);
     this.unwatch.get(lease.connection)?.();
     this.unwatch.delete(lease.connection);
@@ -127,26 +168,33 @@ export class MySqlPool {
   /**
    * A client joins for its session (counted as connected until it leaves); `pin` reports its pin
    * once. `acquire` is the pool's for the key worked out here once (a transaction-mode client
-   * acquires per transaction), `token` logging in a new connection.
+   * acquires per transaction), `token` logging in a new connection. Clients whose logins are
+   * alike in every field share one key, info and login object.
    */
   join(login: MySqlPoolLogin, token: string): MySqlPoolMember {
-    const { key, info } = this.keyOf(login, token);
-    const membership = this.members.join(key, info);
-    return {
-      acquire: (fresh, signal) => this.acquireKeyed(key, info, login, fresh, signal),
-      pin: (reason) => {
-        if (membership.pin()) this.events.onPin?.(info, reason);
-      },
-      leave: () => membership.leave(),
-    };
+    const identity = identityOf(token);
+    const alike = JSON.stringify([identity, login.user, login.database, login.capabilities, login.mariadbCapabilities, login.characterSet, login.maxPacketSize, login.connectAttributes ?? null]);
+    let shared = this.shared.get(alike);
+    if (!shared) {
+      const { key, info } = this.keyOf(login, token, identity);
+      this.shared.set(alike, (shared = { alike, key, info, login, members: 0 }));
+    }
+    shared.members++;
+    return new MySqlPoolMember(this, shared, this.members.join(shared.key, shared.info));
+  }
+
+  /** @internal a member left */
+  unshare(shared: SharedLogin): void {
+    if (--shared.members > 0) return;
+    if (this.shared.get(shared.alike) === shared) this.shared.delete(shared.alike);
   }
 
   stats(): KeyStatsWithClients<PoolKeyInfo>[] {
     return this.members.merge(this.manager.stats());
   }
 
-  private keyOf(login: MySqlPoolLogin, token: string): { key: string; info: PoolKeyInfo } {
-    const info: PoolKeyInfo = { database: this.target.name, dbUser: login.user, dbName: login.database, identity: identityOf(token) };
+  private keyOf(login: MySqlPoolLogin, token: string, identity = identityOf(token)): { key: string; info: PoolKeyInfo } {
+    const info: PoolKeyInfo = { database: this.target.name, dbUser: login.user, dbName: login.database, identity };
     const protocol = [login.capabilities, login.mariadbCapabilities, login.characterSet];
     const key = JSON.stringify([info.database, info.dbUser, info.dbName, info.identity, ...protocol]);
     return { key, info };

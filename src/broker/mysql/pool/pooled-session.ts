@@ -7,6 +7,7 @@
  * connection per transaction (transaction-relay.ts); the minted id follows the one it holds.
  */
 import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { SessionIdentity } from '../../audit.js';
 import type { loginWait } from '../../login-wait.js';
 import type { sessionRecord, SessionOptions, SignedInRecord } from '../../session-record.js';
@@ -20,15 +21,19 @@ import { encodeOk } from '../codec/responses.js';
 import { connectionIds } from '../connection-ids.js';
 import type { PacketLeg } from '../packet-leg.js';
 import { commandGate } from '../session-gate.js';
-import { MySqlClientError, tokenUnavailable, upstreamFailure, upstreamRefused } from '../session-errors.js';
+import { MySqlClientError, clientFailure, tokenUnavailable, upstreamFailure, upstreamRefused } from '../session-errors.js';
+import { errorMessage } from '../../../errors.js';
 import { MySqlUpstreamRefused, type UpstreamLogin } from '../upstream.js';
 import { PeerClosedError } from '../../wire-reader.js';
 import { ExchangeTracker } from './exchange-tracker.js';
-import type { MySqlPool } from './mysql-pool.js';
+import type { MySqlPool, MySqlPoolMember } from './mysql-pool.js';
 import { pooledRelay, type PooledRelay, type PooledRelayResult } from '../../pool/pooled-relay.js';
 import { StatementMapper } from './statement-mapper.js';
-import { transactionRelay, type TransactionRelay } from './transaction-relay.js';
+import { TransactionRelay, type TransactionRelayHost, type TransactionRelayResult } from './transaction-relay.js';
 import type { MySqlServerConnection } from './server-connection.js';
+import type { PinReason } from './session-pins.js';
+import type { RelayFilter, RelayHold } from '../../relay.js';
+import type { HandshakeV10 } from '../codec/handshake.js';
 
 /**
  * Why a transaction-mode client's acquires stop when it left: one error for every session (making
@@ -60,12 +65,14 @@ interface PooledClient {
 /**
  * Resolves once the client is relaying (transaction mode) or at once (session mode), with `done`,
  * which settles when the session ends: the caller returns it instead of waiting in a suspended
- * frame for as long as the client stays. A failure to start rejects `done` in session mode, the
- * returned promise in transaction mode.
+ * frame for as long as the client stays. A failure to start rejects `done` in session mode (the
+ * client is then refused, and the caller gives its minted connection id back), the returned
+ * promise in transaction mode. `greeted` (transaction mode): the client has its OK, and `done`
+ * never rejects and gives the minted connection id back itself.
  */
-export async function relayPooled(p: PooledClient): Promise<{ done: Promise<void> }> {
+export async function relayPooled(p: PooledClient): Promise<{ done: Promise<void>; greeted: boolean }> {
   if (p.pool.mode === 'transaction') return relayTransactions(p);
-  return { done: relaySession(p) };
+  return { done: relaySession(p), greeted: false };
 }
 
 /** Session mode: one server connection of the client's key for its whole session. */
@@ -113,7 +120,7 @@ async function relaySession(p: PooledClient): Promise<void> {
       atRest: () => tracker.idle && !tracker.inTransaction,
     });
     result = await relay.done;
-    ended(p, result.error, expiry);
+    endRecord(p.record, p.identity, result.error, expiry);
   } finally {
     member.leave();
     await pool.release(lease, result.serverBroken || changedUser ? undefined : tracker, () => options.getToken());
@@ -124,61 +131,143 @@ async function relaySession(p: PooledClient): Promise<void> {
  * Transaction mode: the client is greeted at once, without a server connection; each of its
  * transactions (or commands outside one) takes a connection of its key, see transaction-relay.ts.
  */
-async function relayTransactions(p: PooledClient): Promise<{ done: Promise<void> }> {
-  const { options, pool } = p;
-  const socket = p.client.socket as Socket;
-  const loginUser = upstreamLoginUser(options.target, p.dbUser);
+async function relayTransactions(p: PooledClient): Promise<{ done: Promise<void>; greeted: true }> {
   let token: string;
   try {
-    token = await tokenFor(options, p.wait.signal);
+    token = await tokenFor(p.options, p.wait.signal);
   } finally {
     p.wait.dispose();
   }
-  const leaving = new AbortController();
-  const member = pool.join({ ...p.login, user: loginUser }, token);
-  let changedUser = false;
+  const member = p.pool.join({ ...p.login, user: upstreamLoginUser(p.options.target, p.dbUser) }, token);
   const early = greet(p, token);
-  const expiry = expiryFor(p);
-  let relay: TransactionRelay | undefined;
-  let attached: MySqlServerConnection | undefined;
-  const statements = pool.maxPreparedStatements > 0 ? new StatementMapper(pool.maxPreparedStatements, p.login.capabilities) : undefined;
-  const change = changeContext(p, () => attached!, async () => {
-    changedUser = true;
-    const connection = await relay!.attachFor('change-user');
-    // COM_CHANGE_USER drops the session's prepared statements on the server.
-    statements?.forgetAll(connection);
-    return relay!.hold();
-  });
-  relay = transactionRelay({
-    client: socket,
-    early,
-    capabilities: p.login.capabilities,
-    tap: commandGate(change),
-    ...(options.audit.queries ? { hold: () => options.audit.wait() } : {}),
-    acquire: async () => {
-      const fresh = await tokenFor(options, leaving.signal);
-      return member.acquire(fresh, leaving.signal).catch((error: unknown) => {
-        throw acquireFailure(pool, loginUser, error);
-      });
-    },
-    giveBack: (lease) => pool.giveBack(lease),
-    onAttach: (connection) => {
-      attached = connection;
-      if (connection) connectionIds.bind(p.connectionId, connection.greeting.connectionId);
-      else connectionIds.unbind(p.connectionId);
-    },
-    onPin: (reason) => member.pin(reason),
-    ...(expiry ? { expiry } : {}),
-    ...(statements ? { statements } : {}),
-  });
   // Not awaited here: an idle client keeps no suspended frame of this function.
-  const done = relay.done.then(async (result) => {
-    member.leave();
-    leaving.abort(CLIENT_LEFT);
-    ended(p, result.error, expiry);
-    if (result.lease) await pool.release(result.lease, result.serverBroken || changedUser ? undefined : result.tracker, () => options.getToken());
-  });
-  return { done };
+  return { done: new TransactionSession(p, member, early).done, greeted: true };
+}
+
+/**
+ * A transaction-mode client from its greeting to its end: the host of its relay and the context
+ * of its COM_CHANGE_USER. It keeps what those need of the login, not the login (its packet leg,
+ * wait, handshake response), and makes the rest at the client's first command: an idle client
+ * that never sent one holds this object, its relay and its pool member.
+ */
+class TransactionSession implements TransactionRelayHost, ChangeUserContext {
+  readonly done: Promise<void>;
+  readonly client: Socket;
+  readonly capabilities: number;
+  readonly options: SessionOptions;
+  readonly identity: SessionIdentity;
+  readonly expiry: PooledExpiry | undefined;
+  private readonly pool: MySqlPool;
+  private readonly record: PooledClient['record'];
+  private readonly connectionId: number;
+  /** azdb's greeting scramble as a string (its bytes are 1–127): a Buffer would keep a pool slab of the login's. */
+  private readonly scrambleText: string;
+  private readonly relay: TransactionRelay;
+  private resolveDone!: (ended: Promise<void>) => void;
+  /** Made at the first acquire: aborts it when the client leaves. */
+  private leaving: AbortController | undefined;
+  private attached: MySqlServerConnection | undefined;
+  private statementMapper: StatementMapper | undefined;
+  private changedUser = false;
+
+  constructor(
+    p: PooledClient,
+    private readonly member: MySqlPoolMember,
+    early: Buffer,
+  ) {
+    this.done = new Promise((resolve) => (this.resolveDone = resolve));
+    this.client = p.client.socket as Socket;
+    this.capabilities = p.login.capabilities;
+    this.options = p.options;
+    this.identity = p.identity;
+    this.expiry = expiryFor(p);
+    this.pool = p.pool;
+    this.record = p.record;
+    this.connectionId = p.connectionId;
+    this.scrambleText = p.scramble.toString('latin1');
+    this.relay = new TransactionRelay(this.client, this, early);
+  }
+
+  // ChangeUserContext: whichever server connection the client holds when the change runs.
+  get scramble(): Buffer {
+    return Buffer.from(this.scrambleText, 'latin1');
+  }
+
+  get upstream(): TLSSocket {
+    return this.attached!.socket;
+  }
+
+  get upstreamGreeting(): HandshakeV10 {
+    return this.attached!.greeting;
+  }
+
+  get upstreamCapabilities(): number {
+    return this.attached!.capabilities;
+  }
+
+  async holdUpstream(): Promise<() => void> {
+    this.changedUser = true;
+    const connection = await this.relay.attachFor('change-user');
+    // COM_CHANGE_USER drops the session's prepared statements on the server.
+    this.statementMapper?.forgetAll(connection);
+    return this.relay.hold();
+  }
+
+  // TransactionRelayHost
+  gate(fail: (message: string) => void): RelayFilter {
+    return commandGate(this)(fail);
+  }
+
+  auditHold(): RelayHold | undefined {
+    const audit = this.options.audit;
+    return audit.queries ? () => audit.wait() : undefined;
+  }
+
+  statements(): StatementMapper | undefined {
+    const max = this.pool.maxPreparedStatements;
+    return (this.statementMapper = max > 0 ? new StatementMapper(max, this.capabilities) : undefined);
+  }
+
+  async acquire(): Promise<Lease<MySqlServerConnection>> {
+    const leaving = (this.leaving ??= new AbortController());
+    const fresh = await tokenFor(this.options, leaving.signal);
+    return this.member.acquire(fresh, leaving.signal).catch((error: unknown) => {
+      throw acquireFailure(this.pool, this.member.loginUser, error);
+    });
+  }
+
+  giveBack(lease: Lease<MySqlServerConnection>): void {
+    this.pool.giveBack(lease);
+  }
+
+  onAttach(connection: MySqlServerConnection | undefined): void {
+    this.attached = connection;
+    if (connection) connectionIds.bind(this.connectionId, connection.greeting.connectionId);
+    else connectionIds.unbind(this.connectionId);
+  }
+
+  onPin(reason: PinReason): void {
+    this.member.pin(reason);
+  }
+
+  ended(result: TransactionRelayResult): void {
+    // A microtask later, as when this waited for a promise of the relay's result.
+    queueMicrotask(() => this.resolveDone(this.finish(result)));
+  }
+
+  /** Never rejects: `done` is the session's end as the tunnel waits for it (no promise chained on it per client). */
+  private async finish(result: TransactionRelayResult): Promise<void> {
+    try {
+      this.member.leave();
+      this.leaving?.abort(CLIENT_LEFT);
+      endRecord(this.record, this.identity, result.error, this.expiry);
+      if (result.lease) await this.pool.release(result.lease, result.serverBroken || this.changedUser ? undefined : result.tracker, () => this.options.getToken());
+    } catch (error) {
+      this.record.rejected(this.identity, clientFailure(error)?.message ?? errorMessage(error));
+    } finally {
+      connectionIds.release(this.connectionId);
+    }
+  }
 }
 
 async function tokenFor(options: SessionOptions, signal: AbortSignal): Promise<string> {
@@ -201,10 +290,10 @@ function expiryFor(p: PooledClient): PooledExpiry | undefined {
   return pooledExpiry(p.signedIn.person.expiresAt, MYSQL_FAREWELL.client, () => p.options.onEvent?.({ type: 'expired-disconnect' }));
 }
 
-function ended(p: PooledClient, error: string | undefined, expiry: PooledExpiry | undefined): void {
+function endRecord(record: PooledClient['record'], identity: SessionIdentity, error: string | undefined, expiry: PooledExpiry | undefined): void {
   expiry?.stop();
   const why = expiry?.fired ? EXPIRED_MESSAGE : error;
-  p.record.ended(p.identity, why ? 'error' : 'ok', why);
+  record.ended(identity, why ? 'error' : 'ok', why);
 }
 
 /** What change-user.ts needs, on whichever server connection the client holds when it runs. */

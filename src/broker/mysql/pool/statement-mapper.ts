@@ -87,10 +87,11 @@ export function isStatementCommand(command: number): boolean {
 }
 
 export class StatementMapper {
-  private readonly statements = new Map<number, ClientStatement>();
+  /** Made at their first entry: a client that prepares nothing (or sends no long data, opens no cursor) keeps none. */
+  private statements: Map<number, ClientStatement> | undefined;
   /** Client ids with long data sent and not yet executed, and with a cursor open: they keep the connection. */
-  private readonly longData = new Set<number>();
-  private readonly cursors = new Set<number>();
+  private longData: Set<number> | undefined;
+  private cursors: Set<number> | undefined;
   private lastId = 0;
   /** Client bytes not yet sent. */
   private inbox: Buffer = EMPTY;
@@ -122,7 +123,7 @@ export class StatementMapper {
 
   /** The client must keep its connection: long data or a cursor on it, a prepare answered or bytes waiting. */
   get holding(): boolean {
-    return this.awaited !== undefined || this.inbox.length > 0 || this.pendingLength > 0 || this.passing > 0 || this.continued || this.longData.size > 0 || this.cursors.size > 0;
+    return this.awaited !== undefined || this.inbox.length > 0 || this.pendingLength > 0 || this.passing > 0 || this.continued || (this.longData?.size ?? 0) > 0 || (this.cursors?.size ?? 0) > 0;
   }
 
   fromClient(chunk: Buffer, connection: ConnectionStatements, state: ExchangeState): Buffer[] {
@@ -179,7 +180,7 @@ export class StatementMapper {
       this.remember(connection, awaited.key, serverId);
       if (awaited.own) {
         const id = ++this.lastId;
-        this.statements.set(id, { key: awaited.key, sql: awaited.sql, params });
+        (this.statements ??= new Map()).set(id, { key: awaited.key, sql: awaited.sql, params });
         const rewritten = Buffer.from(payload);
         rewritten.writeUInt32LE(id, 1);
         awaited.packets.push(encodePacket(packet.sequenceId, rewritten));
@@ -253,6 +254,8 @@ export class StatementMapper {
       out.push(...sent);
       if (command !== Command.StmtClose && command !== Command.StmtSendLongData) outstanding = true;
     }
+    // An empty view would keep the chunk it was cut from for as long as the client stays.
+    if (this.inbox.length === 0) this.inbox = EMPTY;
     return out;
   }
 
@@ -268,15 +271,15 @@ export class StatementMapper {
   /** The connection's statements are gone (COM_RESET_CONNECTION, COM_CHANGE_USER), and with them the client's. */
   forgetAll(connection: ConnectionStatements): void {
     connection.prepared.clear();
-    this.statements.clear();
-    this.longData.clear();
-    this.cursors.clear();
+    this.statements?.clear();
+    this.longData?.clear();
+    this.cursors?.clear();
   }
 
   /** The command names a statement of the client that the connection does not have. */
   private lacks(payload: Buffer, connection: ConnectionStatements): boolean {
     if (payload[0] === Command.StmtClose || payload.length < 5) return false;
-    const statement = this.statements.get(payload.readUInt32LE(1));
+    const statement = this.statements?.get(payload.readUInt32LE(1));
     return statement !== undefined && !connection.prepared.has(statement.key);
   }
 
@@ -289,11 +292,11 @@ export class StatementMapper {
     }
     if (payload.length < 5) return [framed];
     const id = payload.readUInt32LE(1);
-    const statement = this.statements.get(id);
+    const statement = this.statements?.get(id);
     if (command === Command.StmtClose) {
-      this.statements.delete(id);
-      this.longData.delete(id);
-      this.cursors.delete(id);
+      this.statements?.delete(id);
+      this.longData?.delete(id);
+      this.cursors?.delete(id);
       return [];
     }
     if (!statement) {
@@ -310,20 +313,20 @@ export class StatementMapper {
     connection.prepared.set(statement.key, serverId);
     switch (command) {
       case Command.StmtSendLongData:
-        this.longData.add(id);
+        (this.longData ??= new Set()).add(id);
         break;
       case Command.StmtReset:
-        this.longData.delete(id);
-        this.cursors.delete(id);
+        this.longData?.delete(id);
+        this.cursors?.delete(id);
         break;
       case Command.StmtExecute:
-        this.longData.delete(id);
-        if (payload.length > 5 && (payload[5]! & CURSOR_TYPE_READ_ONLY) !== 0) this.cursors.add(id);
-        else this.cursors.delete(id);
+        this.longData?.delete(id);
+        if (payload.length > 5 && (payload[5]! & CURSOR_TYPE_READ_ONLY) !== 0) (this.cursors ??= new Set()).add(id);
+        else this.cursors?.delete(id);
         return [encodePacket(0, this.execute(statement, withId(payload, serverId)))];
       case Command.StmtBulkExecute:
         // Its types may rest on an earlier bulk execute's: keep the connection from now on.
-        this.longData.delete(id);
+        this.longData?.delete(id);
         this.pinReason = 'prepared-statement';
         break;
     }

@@ -11,7 +11,7 @@
  */
 import type { Socket } from 'node:net';
 import type { PooledExpiry } from '../../expiry-watch.js';
-import { clientHold, type RelayHold, type RelayTap } from '../../relay.js';
+import { clientHold, type RelayFilter, type RelayHold } from '../../relay.js';
 import type { Lease } from '../../pool/pool-manager.js';
 import { Command, decodeQuery } from '../codec/commands.js';
 import { encodePacket } from '../codec/packets.js';
@@ -25,15 +25,25 @@ import { isStatementCommand, type StatementMapper } from './statement-mapper.js'
 const MAX_SCANNED_QUERY = 1024 * 1024;
 /** ER_NEW_ABORTING_CONNECTION: the server connection went away under the client. */
 const ABORTED_CONNECTION = 1184;
+const ABORTED_MESSAGE =
+  'Aborted connection: the server connection of this session went away (killed, or the server restarted); its transaction was rolled back. Connect again';
 
-export interface TransactionRelayOptions {
-  client: Socket;
-  early: Buffer;
-  capabilities: number;
-  /** The session's command gate (audit, KILL translation, COM_CHANGE_USER). */
-  tap?: RelayTap;
-  /** Under `broker.audit.on_failure: block`: the client is not read while the audit waits (see relay()). */
-  hold?: RelayHold;
+/**
+ * The session around the relay: what it asks for connections, pins and its command gate. One
+ * object per client with methods, not a bag of closures: an idle client keeps it for its session.
+ */
+export interface TransactionRelayHost {
+  readonly capabilities: number;
+  /** End the client at its next transaction boundary once its token has expired. */
+  readonly expiry: PooledExpiry | undefined;
+  /**
+   * Made at the client's first bytes: the session's command gate (audit, KILL translation,
+   * COM_CHANGE_USER), its audit hold under `broker.audit.on_failure: block` (see relay()), and the
+   * mapper of its prepared statements onto whichever connection it holds (without one they pin).
+   */
+  gate(fail: (message: string) => void): RelayFilter | undefined;
+  auditHold(): RelayHold | undefined;
+  statements(): StatementMapper | undefined;
   /** A connection of the client's key; rejects with the ERR the client gets. */
   acquire(): Promise<Lease<MySqlServerConnection>>;
   /** Back to the pool between transactions (no reset: nothing of the client's is left on it). */
@@ -42,98 +52,167 @@ export interface TransactionRelayOptions {
   onAttach(connection: MySqlServerConnection | undefined): void;
   /** Once per client, when it is pinned. */
   onPin(reason: PinReason): void;
-  /** End the client at its next transaction boundary once its token has expired. */
-  expiry?: PooledExpiry;
-  /** Maps the client's prepared statements onto whichever connection it holds; without it they pin. */
-  statements?: StatementMapper;
+  /** Once, when the relay ended (the client's socket is ended or destroyed). */
+  ended(result: TransactionRelayResult): void;
 }
 
-interface TransactionRelayResult {
+export interface TransactionRelayResult {
   error?: string;
   /** The connection the client still holds (pinned, or left mid-transaction), for the pool to reset or close. */
   lease?: Lease<MySqlServerConnection>;
-  tracker: ExchangeTracker;
+  /** Set once the client sent anything (a lease implies it). */
+  tracker?: ExchangeTracker;
   serverBroken: boolean;
-}
-
-export interface TransactionRelay {
-  readonly done: Promise<TransactionRelayResult>;
-  /** The attached connection's socket, after attaching one (COM_CHANGE_USER pins). */
-  attachFor(reason: PinReason): Promise<MySqlServerConnection>;
-  /** Stops passing server bytes to the client; returns how to go on. */
-  hold(): () => void;
 }
 
 type Hold = 'none' | 'next' | 'this';
 
-export function transactionRelay(o: TransactionRelayOptions): TransactionRelay {
-  const { client, statements } = o;
-  let lease: Lease<MySqlServerConnection> | undefined;
-  let attaching: Promise<MySqlServerConnection> | undefined;
-  let pinned: PinReason | undefined;
-  let hold: Hold = 'none';
-  let finished = false;
-  let held = false;
-  /** Gated client bytes waiting for a connection. */
-  let pending: Buffer[] = [];
-  let resolveDone!: (result: TransactionRelayResult) => void;
-  const done = new Promise<TransactionRelayResult>((resolve) => (resolveDone = resolve));
+const NOT_BROKEN: Omit<TransactionRelayResult, 'tracker' | 'lease'> = { serverBroken: false };
 
-  const pin = (reason: PinReason): void => {
-    if (pinned) return;
-    pinned = reason;
-    o.onPin(reason);
+/**
+ * A class whose per-command state (the exchange tracker, the gate, the statement mapper, the
+ * server socket's listeners) is made at the client's first bytes: an idle client that never sent
+ * a command keeps this object, its host and three listeners on its socket.
+ */
+export class TransactionRelay {
+  private lease: Lease<MySqlServerConnection> | undefined;
+  private attaching: Promise<MySqlServerConnection> | undefined;
+  private pinned: PinReason | undefined;
+  private holdNext: Hold = 'none';
+  private finished = false;
+  private held = false;
+  private lostServer = false;
+  /** Gated client bytes waiting for a connection (undefined until the client's first bytes). */
+  private pending: Buffer[] | undefined;
+  private tracker: ExchangeTracker | undefined;
+  private statements: StatementMapper | undefined;
+  private filter: RelayFilter | undefined;
+  private audit: ReturnType<typeof clientHold> | undefined;
+  /** The server socket's listeners, made with the rest at the client's first bytes. */
+  private serverListeners: ServerListeners | undefined;
+
+  constructor(
+    private readonly client: Socket,
+    private readonly host: TransactionRelayHost,
+    early: Buffer,
+  ) {
+    client.on('error', this.onClientError);
+    client.on('close', this.onClientGone);
+    client.on('end', this.onClientGone);
+    client.on('data', this.fromClient);
+    host.expiry?.whenExpired(() => this.cutIfExpired());
+    if (early.length > 0) this.fromClient(early);
+    if (!this.auditHeld) client.resume();
+  }
+
+  /** The attached connection, after attaching one (COM_CHANGE_USER pins). */
+  async attachFor(reason: PinReason): Promise<MySqlServerConnection> {
+    this.pin(reason);
+    return this.attach();
+  }
+
+  /** Stops passing server bytes to the client; returns how to go on. */
+  hold(): () => void {
+    this.held = true;
+    const listeners = this.listeners();
+    this.lease?.connection.socket.off('data', listeners.data);
+    return () => {
+      this.held = false;
+      if (this.finished || !this.lease) return;
+      this.lease.connection.socket.on('data', listeners.data);
+      this.lease.connection.socket.resume();
+    };
+  }
+
+  private get auditHeld(): boolean {
+    return this.audit?.held ?? false;
+  }
+
+  private readonly onClientError = (e: Error): void => this.end({ error: `client: ${e.message}`, serverBroken: false });
+  private readonly onClientGone = (): void => this.end(NOT_BROKEN);
+
+  private readonly fromClient = (chunk: Buffer): void => {
+    if (!this.pending) this.activate();
+    const filter = this.filter;
+    const passed = filter ? filter(chunk) : chunk;
+    if (this.finished) return;
+    if (Buffer.isBuffer(passed)) {
+      if (passed.length > 0) this.pending!.push(passed);
+    } else for (const part of passed) if (part.length > 0) this.pending!.push(part);
+    this.pump();
+    if (filter && !this.finished) this.audit?.after();
   };
-  const onCommand = (head: Buffer, length: number): void => {
-    if (hold === 'next') hold = 'this';
+
+  /** The client's first bytes: what following its commands takes. */
+  private activate(): void {
+    const host = this.host;
+    this.pending = [];
+    this.statements = host.statements();
+    this.tracker = new ExchangeTracker(host.capabilities, (head, length) => this.onCommand(head, length), MAX_SCANNED_QUERY);
+    this.filter = host.gate((message) => this.end({ error: message, serverBroken: false }));
+    const hold = host.auditHold();
+    if (hold) this.audit = clientHold(this.client, hold, () => !this.finished && !this.attaching && !this.lease?.connection.socket.writableNeedDrain);
+    this.client.on('drain', this.listeners().drainClient);
+  }
+
+  private listeners(): ServerListeners {
+    return (this.serverListeners ??= new ServerListeners(this));
+  }
+
+  private pin(reason: PinReason): void {
+    if (this.pinned) return;
+    this.pinned = reason;
+    this.host.onPin(reason);
+  }
+
+  private onCommand(head: Buffer, length: number): void {
+    if (this.holdNext === 'next') this.holdNext = 'this';
     const command = head[0]!;
     if (command !== Command.Query) {
-      if (statements && isStatementCommand(command)) return;
+      if (this.statements && isStatementCommand(command)) return;
       const reason = commandPin(command);
-      if (reason) pin(reason);
+      if (reason) this.pin(reason);
       return;
     }
-    if (pinned) return;
-    if (length > head.length) return pin('unscanned');
+    if (this.pinned) return;
+    if (length > head.length) return this.pin('unscanned');
     let sql: string;
     try {
-      sql = decodeQuery(head, o.capabilities).sql;
+      sql = decodeQuery(head, this.host.capabilities).sql;
     } catch {
-      return pin('unscanned');
+      return this.pin('unscanned');
     }
     const verdict = scanQuery(sql);
-    if (verdict.pin) pin(verdict.pin);
-    else if (verdict.holdForNextTransaction) hold = 'next';
-  };
-  const tracker = new ExchangeTracker(o.capabilities, onCommand, MAX_SCANNED_QUERY);
+    if (verdict.pin) this.pin(verdict.pin);
+    else if (verdict.holdForNextTransaction) this.holdNext = 'next';
+  }
 
-  const end = (result: Omit<TransactionRelayResult, 'tracker' | 'lease'>, last?: Buffer): void => {
-    if (finished) return;
-    finished = true;
-    client.off('data', fromClient);
-    client.off('drain', resumeServer);
-    const holding = lease;
-    if (holding) unlisten(holding.connection);
+  private end(result: Omit<TransactionRelayResult, 'tracker' | 'lease'>, last?: Buffer): void {
+    if (this.finished) return;
+    this.finished = true;
+    const client = this.client;
+    client.off('data', this.fromClient);
+    if (this.serverListeners) client.off('drain', this.serverListeners.drainClient);
+    const holding = this.lease;
+    if (holding) this.unlisten(holding.connection);
     if (last) client.end(last);
     else client.destroy();
-    resolveDone({ ...result, tracker, ...(holding ? { lease: holding } : {}) });
-  };
+    this.host.ended({ ...result, ...(this.tracker ? { tracker: this.tracker } : {}), ...(holding ? { lease: holding } : {}) });
+  }
 
-  const audit = clientHold(client, o.hold, () => !finished && !attaching && !lease?.connection.socket.writableNeedDrain);
-  const resumeClient = (): void => {
-    if (!audit.held) client.resume();
-  };
-  const resumeServer = (): void => {
-    lease?.connection.socket.resume();
-  };
-  const fromServer = (chunk: Buffer): void => {
+  /** @internal the server socket's 'data' */
+  fromServer(chunk: Buffer): void {
+    const tracker = this.tracker!;
+    const client = this.client;
+    const statements = this.statements;
     tracker.fromServer(chunk);
-    if (!statements || !lease) {
-      if (!client.write(chunk)) lease?.connection.socket.pause();
-      cutIfExpired();
-      maybeDetach();
+    if (!statements || !this.lease) {
+      if (!client.write(chunk)) this.lease?.connection.socket.pause();
+      this.cutIfExpired();
+      this.maybeDetach();
       return;
     }
+    const lease = this.lease;
     const socket = lease.connection.socket;
     const mapped = statements.fromServer(chunk, lease.connection, tracker.idle);
     let flowing = true;
@@ -143,177 +222,171 @@ export function transactionRelay(o: TransactionRelayOptions): TransactionRelay {
       const out = tracker.fromClient(part);
       if (out.length > 0) socket.write(out);
     }
-    if (statements.pinReason) pin(statements.pinReason);
+    if (statements.pinReason) this.pin(statements.pinReason);
     // Cut before giving the connection back: it then goes back through the pool's reset, as a
     // pinned client's does (handed back as it is, a mapped client's cut lost its farewell).
-    cutIfExpired();
-    maybeDetach();
-  };
+    this.cutIfExpired();
+    this.maybeDetach();
+  }
+
+  /** @internal the client's 'drain': the server socket paused for it reads on. */
+  resumeServer(): void {
+    this.lease?.connection.socket.resume();
+  }
+
+  /** @internal the server socket's 'drain' */
+  resumeClient(): void {
+    if (!this.auditHeld) this.client.resume();
+  }
 
   /** At a transaction boundary (no connection, or one with every command answered outside a transaction) once the token expired. */
-  function cutIfExpired(): void {
-    const expiry = o.expiry;
-    if (finished || !expiry?.due || attaching || held || pending.length > 0 || lostServer) return;
-    if (lease && (!tracker.idle || tracker.inTransaction)) return;
-    end({ serverBroken: false }, expiry.cut());
+  private cutIfExpired(): void {
+    const expiry = this.host.expiry;
+    if (this.finished || !expiry?.due || this.attaching || this.held || (this.pending?.length ?? 0) > 0 || this.lostServer) return;
+    if (this.lease && (!this.tracker!.idle || this.tracker!.inTransaction)) return;
+    this.end(NOT_BROKEN, expiry.cut());
   }
-  const serverGone = (): void => {
-    if (finished) return;
+
+  /** @internal the server socket's 'close' and 'error' */
+  serverGone(): void {
+    if (this.finished) return;
     // The connection died under the client (killed, failover): its transaction is gone. A command
     // waiting for its answer gets an ERR; otherwise the client's next command does.
+    const tracker = this.tracker!;
     const answer = tracker.awaitingAnswer;
-    const lost = lease!;
-    unlisten(lost.connection);
+    const lost = this.lease!;
+    this.unlisten(lost.connection);
     lost.connection.broken = true;
-    lease = undefined;
-    o.onAttach(undefined);
+    this.lease = undefined;
+    this.host.onAttach(undefined);
     lost.release(false);
-    if (answer) return failClient({ code: ABORTED_CONNECTION, sqlState: '08S01', message: abortedMessage() }, tracker.lastClientSequenceId, 'the server connection closed');
+    if (answer) return this.failClient({ code: ABORTED_CONNECTION, sqlState: '08S01', message: ABORTED_MESSAGE }, tracker.lastClientSequenceId, 'the server connection closed');
     // Half an answer: nothing sensible can follow it.
-    if (!tracker.idle) return end({ error: 'the server connection closed in the middle of an answer', serverBroken: true });
-    lostServer = true;
-  };
-  let lostServer = false;
-  const serverError = (): void => serverGone();
+    if (!tracker.idle) return this.end({ error: 'the server connection closed in the middle of an answer', serverBroken: true });
+    this.lostServer = true;
+  }
 
-  function listen(connection: MySqlServerConnection): void {
+  private listen(connection: MySqlServerConnection): void {
     const socket = connection.socket;
+    const listeners = this.listeners();
     socket.setNoDelay(true);
-    socket.on('data', fromServer);
-    socket.on('drain', resumeClient);
-    socket.on('close', serverGone);
-    socket.on('error', serverError);
+    socket.on('data', listeners.data);
+    socket.on('drain', listeners.drainServer);
+    socket.on('close', listeners.gone);
+    socket.on('error', listeners.gone);
     socket.resume();
   }
 
-  function unlisten(connection: MySqlServerConnection): void {
+  private unlisten(connection: MySqlServerConnection): void {
     const socket = connection.socket;
-    socket.off('data', fromServer);
-    socket.off('drain', resumeClient);
-    socket.off('close', serverGone);
-    socket.off('error', serverError);
+    const listeners = this.listeners();
+    socket.off('data', listeners.data);
+    socket.off('drain', listeners.drainServer);
+    socket.off('close', listeners.gone);
+    socket.off('error', listeners.gone);
     socket.pause();
   }
 
-  function abortedMessage(): string {
-    return 'Aborted connection: the server connection of this session went away (killed, or the server restarted); its transaction was rolled back. Connect again';
-  }
-
-  function failClient(err: ErrPacket, after: number, why: string): void {
-    client.off('data', fromClient);
+  private failClient(err: ErrPacket, after: number, why: string): void {
+    const client = this.client;
+    client.off('data', this.fromClient);
     client.end(encodePacket((after + 1) & 0xff, encodeErr(err)));
-    client.once('finish', () => end({ error: why, serverBroken: true }));
+    client.once('finish', () => this.end({ error: why, serverBroken: true }));
   }
 
-  function attach(): Promise<MySqlServerConnection> {
-    if (lease) return Promise.resolve(lease.connection);
-    attaching ??= o.acquire().then(
+  private attach(): Promise<MySqlServerConnection> {
+    if (this.lease) return Promise.resolve(this.lease.connection);
+    this.attaching ??= this.host.acquire().then(
       (taken) => {
-        attaching = undefined;
-        if (finished) {
-          o.giveBack(taken);
+        this.attaching = undefined;
+        if (this.finished) {
+          this.host.giveBack(taken);
           throw new Error('the client left');
         }
-        lease = taken;
-        listen(taken.connection);
-        if (held) taken.connection.socket.off('data', fromServer);
-        o.onAttach(taken.connection);
+        this.lease = taken;
+        this.listen(taken.connection);
+        if (this.held) taken.connection.socket.off('data', this.listeners().data);
+        this.host.onAttach(taken.connection);
         return taken.connection;
       },
       (error: unknown) => {
-        attaching = undefined;
+        this.attaching = undefined;
         throw error;
       },
     );
-    return attaching;
+    return this.attaching;
   }
 
-  function maybeDetach(): void {
-    if (!lease || pinned || held || pending.length > 0 || hold === 'next' || finished || statements?.holding) return;
+  private maybeDetach(): void {
+    const lease = this.lease;
+    if (!lease || this.pinned || this.held || this.pending!.length > 0 || this.holdNext === 'next' || this.finished || this.statements?.holding) return;
+    const tracker = this.tracker!;
     if (!tracker.idle || tracker.inTransaction || lease.connection.broken) return;
-    if (hold === 'this') hold = 'none';
-    const free = lease;
-    lease = undefined;
-    unlisten(free.connection);
-    o.onAttach(undefined);
-    o.giveBack(free);
+    if (this.holdNext === 'this') this.holdNext = 'none';
+    this.lease = undefined;
+    this.unlisten(lease.connection);
+    this.host.onAttach(undefined);
+    this.host.giveBack(lease);
     // Paused for the connection's backpressure, whose drain it no longer hears.
-    if (!audit.held) client.resume();
+    if (!this.auditHeld) this.client.resume();
   }
 
   /** Sends what waits to the attached connection, attaching one first. */
-  function pump(): void {
-    if (finished || pending.length === 0) return;
-    if (lostServer) {
-      return failClient({ code: ABORTED_CONNECTION, sqlState: '08S01', message: abortedMessage() }, 0, 'the server connection closed');
+  private pump(): void {
+    const pending = this.pending!;
+    if (this.finished || pending.length === 0) return;
+    if (this.lostServer) {
+      return this.failClient({ code: ABORTED_CONNECTION, sqlState: '08S01', message: ABORTED_MESSAGE }, 0, 'the server connection closed');
     }
+    const lease = this.lease;
     if (!lease) {
-      if (pending.length === 1 && isQuit(pending[0]!)) return end({ serverBroken: false });
-      client.pause();
-      attach().then(
+      if (pending.length === 1 && isQuit(pending[0]!)) return this.end(NOT_BROKEN);
+      this.client.pause();
+      this.attach().then(
         () => {
-          if (!audit.held) client.resume();
-          pump();
+          if (!this.auditHeld) this.client.resume();
+          this.pump();
         },
         (error: unknown) => {
-          if (finished) return;
+          if (this.finished) return;
           const err = (error as { err?: ErrPacket }).err ?? { code: ABORTED_CONNECTION, sqlState: '08S01', message: String(error) };
-          failClient(err, 0, err.message);
+          this.failClient(err, 0, err.message);
         },
       );
       return;
     }
-    const parts = pending;
-    pending = [];
+    this.pending = [];
+    const tracker = this.tracker!;
+    const statements = this.statements;
     let flowing = true;
     const socket = lease.connection.socket;
-    for (const part of parts) {
+    for (const part of pending) {
       const mapped = statements ? statements.fromClient(part, lease.connection, { idle: tracker.idle, infile: tracker.infile }) : [part];
       for (const bytes of mapped) {
         const out = tracker.fromClient(bytes);
         if (out.length > 0) flowing = socket.write(out);
       }
     }
-    if (statements?.pinReason) pin(statements.pinReason);
-    if (tracker.terminated) return end({ serverBroken: false });
-    if (!flowing) client.pause();
-    maybeDetach();
+    if (statements?.pinReason) this.pin(statements.pinReason);
+    if (tracker.terminated) return this.end(NOT_BROKEN);
+    if (!flowing) this.client.pause();
+    this.maybeDetach();
   }
+}
 
-  const filter = o.tap?.((message) => end({ error: message, serverBroken: false }));
-  const fromClient = (chunk: Buffer): void => {
-    const passed = filter ? filter(chunk) : chunk;
-    if (finished) return;
-    for (const part of Buffer.isBuffer(passed) ? [passed] : passed) if (part.length > 0) pending.push(part);
-    pump();
-    if (filter && !finished) audit.after();
-  };
-  client.on('error', (e) => end({ error: `client: ${e.message}`, serverBroken: false }));
-  client.on('close', () => end({ serverBroken: false }));
-  client.on('end', () => end({ serverBroken: false }));
-  client.on('drain', resumeServer);
-  client.on('data', fromClient);
-  o.expiry?.whenExpired(cutIfExpired);
-  if (o.early.length > 0) fromClient(o.early);
-  if (!audit.held) client.resume();
+/** The listeners a relay puts on the server connection it holds (and the client's 'drain'), made once per client. */
+class ServerListeners {
+  readonly data: (chunk: Buffer) => void;
+  readonly drainServer: () => void;
+  readonly drainClient: () => void;
+  readonly gone: () => void;
 
-  return {
-    done,
-    attachFor: async (reason) => {
-      pin(reason);
-      return attach();
-    },
-    hold: () => {
-      held = true;
-      lease?.connection.socket.off('data', fromServer);
-      return () => {
-        held = false;
-        if (finished || !lease) return;
-        lease.connection.socket.on('data', fromServer);
-        lease.connection.socket.resume();
-      };
-    },
-  };
+  constructor(relay: TransactionRelay) {
+    this.data = (chunk) => relay.fromServer(chunk);
+    this.drainServer = () => relay.resumeClient();
+    this.drainClient = () => relay.resumeServer();
+    this.gone = () => relay.serverGone();
+  }
 }
 
 /** A lone COM_QUIT packet. */
