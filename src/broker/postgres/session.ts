@@ -18,10 +18,10 @@ import type { SessionIdentity } from '../audit.js';
 import { newSessionId, sessionRecord, type SessionOptions, type SessionRecord } from '../session-record.js';
 import { MAX_TOKEN_LOGIN_MESSAGE, awaitStartup, clientConnection, type ClientConnection } from './startup-phase.js';
 import { loginWait } from '../login-wait.js';
-import { hangUp, relay } from '../relay.js';
+import { hangUp, relay, type RelayHold, type RelayTap } from '../relay.js';
 import { sourceKey } from '../login-backoff.js';
 import { afterWrongPassword, loginRefusal } from '../login-guard.js';
-import type { CancelRegistry } from '../cancel-registry.js';
+import type { Cancellable, CancelRegistry } from '../cancel-registry.js';
 import { upstreamLoginUser, type UpstreamTarget } from '../target.js';
 import { UpstreamError, openTcp, startTls } from '../upstream-connect.js';
 import { HandshakeTimeoutError, PeerClosedError, WireReader } from '../wire-reader.js';
@@ -50,12 +50,12 @@ import { pooledRelay } from '../pool/pooled-relay.js';
 import { describeRefusal, isBlameless, refusalFor, upstreamTokenGetter, type SignedIn } from '../client-entra.js';
 import type { SignedInRecord } from '../session-record.js';
 import { loopbackPeerUser } from '../peer-user.js';
-import { EXPIRED_MESSAGE, pooledExpiry, watchExpiry } from '../expiry-watch.js';
+import { EXPIRED_MESSAGE, pooledExpiry, watchExpiry, type PooledExpiry } from '../expiry-watch.js';
 import { POSTGRES_FAREWELL, postgresBoundary } from './transaction-boundary.js';
 import type { ServerConnection } from './pool/server-connection.js';
 import { SessionTracker } from './pool/session-tracker.js';
-import { AttachRefused, transactionRelay } from './pool/transaction-relay.js';
-import { LazyStatementMapper } from './pool/statement-mapper.js';
+import { AttachRefused, transactionRelay, type TransactionRelayHost } from './pool/transaction-relay.js';
+import type { PinReason } from './pool/pin-scanner.js';
 
 /**
  * Clients prove the local password with SCRAM-SHA-256; with clientTls SSLRequest is answered 'S'.
@@ -172,7 +172,7 @@ export async function runPostgresSession(clientSocket: Socket, options: Postgres
 
     // Relaying
     const key = upstream.backendKey;
-    const minted = key ? options.cancels.mint(() => forwardCancel(options.target, key), key.processId) : undefined;
+    const minted = key ? options.cancels.mint({ cancel: () => forwardCancel(options.target, key) }, key.processId) : undefined;
     try {
       const greeting = upstream.greeting;
       const ready = greeting.pop()!;
@@ -287,8 +287,8 @@ async function relayPooled(
   if (transactionMode && lease) pool.releaseIdle(lease);
   let serverBroken = false;
   let minted: { processId: number; secretKey: Buffer } | undefined;
-  // Transaction mode: the connection the client has now, if any, is where its cancel goes.
-  let attached: ServerConnection | undefined;
+  // Transaction mode: the client's session object, which its relay and cancel key call back.
+  const session = transactionMode ? new TransactionModeClient(options, pool, member, settings, loginUser, who) : undefined;
   /** When the session ends (or fails to start): its cancel key, its membership and, in session mode, its connection go back. */
   const finish = async (): Promise<void> => {
     if (minted) options.cancels.release(minted.processId);
@@ -296,11 +296,11 @@ async function relayPooled(
     if (!transactionMode) await pool.release(lease!, serverBroken ? undefined : tracker, serverBroken);
   };
   try {
-    if (transactionMode) {
-      minted = options.cancels.mint(() => (attached?.backendKey ? forwardCancel(options.target, attached.backendKey) : Promise.resolve()));
+    if (session) {
+      minted = session.mintCancelKey();
     } else {
       const key = connection!.backendKey;
-      minted = key ? options.cancels.mint(() => forwardCancel(options.target, key), key.processId) : undefined;
+      minted = key ? options.cancels.mint({ cancel: () => forwardCancel(options.target, key) }, key.processId) : undefined;
     }
     const early = loginRest(reader.detach());
     socket.write(pooledGreeting(greetParams, minted));
@@ -311,29 +311,15 @@ async function relayPooled(
       signedIn && options.entra?.disconnectExpired
         ? pooledExpiry(signedIn.person.expiresAt, POSTGRES_FAREWELL.client, () => options.onEvent?.({ type: 'expired-disconnect' }))
         : undefined;
+    if (session) {
+      session.relay(socket, early, { ...(tap ? { tap, hold } : {}), ...(expiry ? { expiry } : {}) });
+      return { done: session.done };
+    }
     const ended = (error: string | undefined): void => {
       expiry?.stop();
       const why = expiry?.fired ? EXPIRED_MESSAGE : error;
       who.record.ended(who.identity, why ? 'error' : 'ok', why);
     };
-    if (transactionMode) {
-      const current = member;
-      const relaying = transactionRelay({
-        client: socket,
-        early,
-        ...(tap ? { tap, hold } : {}),
-        attach: (attachSignal) => acquirePooled(options, pool, current, settings, loginUser, who.dbName, attachSignal, true),
-        releaseIdle: (held) => pool.releaseIdle(held),
-        releaseEnd: (held, heldTracker) => pool.release(held, heldTracker, heldTracker === undefined),
-        pin: (reason) => current.pin(reason),
-        ...(pool.maxPreparedStatements > 0 ? { statements: new LazyStatementMapper(pool.maxPreparedStatements) } : {}),
-        onAttached: (now) => {
-          attached = now;
-        },
-        ...(expiry ? { expiry } : {}),
-      });
-      return { done: relaying.then((result) => ended(result.error)).finally(finish) };
-    }
     const sessionTracker = tracker!;
     const relaying = pooledRelay(socket, connection!, sessionTracker, {
       early,
@@ -353,6 +339,83 @@ async function relayPooled(
   } catch (error) {
     await finish();
     throw error;
+  }
+}
+
+/**
+ * A transaction-mode client for its whole session: what its relay asks of the pool, where its
+ * cancel goes, and its end. One object with methods, not closures over relayPooled's locals: an
+ * idle pooled client keeps this, its relay and its socket (docs/performance.md).
+ */
+class TransactionModeClient implements TransactionRelayHost, Cancellable {
+  /** Settles when the session has ended and its cancel key and membership went back. */
+  readonly done: Promise<void>;
+  private resolveDone!: () => void;
+  /** The connection the client has now, if any: where its cancel goes. */
+  private connection: ServerConnection | undefined;
+  private processId = 0;
+  private expiry: PooledExpiry | undefined;
+
+  constructor(
+    private readonly options: PostgresSessionOptions,
+    private readonly pool: PostgresPool,
+    private readonly member: PoolMember,
+    private readonly settings: Record<string, string>,
+    private readonly loginUser: string,
+    private readonly who: { identity: SessionIdentity; dbName: string; record: SessionRecord },
+  ) {
+    this.done = new Promise((resolve) => {
+      this.resolveDone = resolve;
+    });
+  }
+
+  /** The client's cancel key, which cancels on the connection it has at the time. */
+  mintCancelKey(): { processId: number; secretKey: Buffer } {
+    const minted = this.options.cancels.mint(this);
+    this.processId = minted.processId;
+    return minted;
+  }
+
+  relay(socket: Socket, early: Buffer, extra: { tap?: RelayTap; hold?: RelayHold; expiry?: PooledExpiry }): void {
+    this.expiry = extra.expiry;
+    transactionRelay({ client: socket, early, host: this, maxPreparedStatements: this.pool.maxPreparedStatements, ...extra });
+  }
+
+  attach(signal: AbortSignal): Promise<Lease<ServerConnection>> {
+    return acquirePooled(this.options, this.pool, this.member, this.settings, this.loginUser, this.who.dbName, signal, true);
+  }
+
+  releaseIdle(lease: Lease<ServerConnection>): void {
+    this.pool.releaseIdle(lease);
+  }
+
+  releaseEnd(lease: Lease<ServerConnection>, tracker: SessionTracker | undefined): Promise<void> {
+    return this.pool.release(lease, tracker, tracker === undefined);
+  }
+
+  pin(reason: PinReason): void {
+    this.member.pin(reason);
+  }
+
+  attached(connection: ServerConnection | undefined): void {
+    this.connection = connection;
+  }
+
+  cancel(): Promise<void> {
+    const key = this.connection?.backendKey;
+    return key ? forwardCancel(this.options.target, key) : Promise.resolve();
+  }
+
+  ended(error: string | undefined): void {
+    this.expiry?.stop();
+    const why = this.expiry?.fired ? EXPIRED_MESSAGE : error;
+    try {
+      this.who.record.ended(this.who.identity, why ? 'error' : 'ok', why);
+    } finally {
+      if (this.processId > 0) this.options.cancels.release(this.processId);
+      this.member.leave();
+      this.resolveDone();
+    }
   }
 }
 
