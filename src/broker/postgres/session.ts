@@ -162,8 +162,7 @@ export async function runPostgresSession(clientSocket: Socket, options: Postgres
       const relaying = await relayPooled(upstreamOptions, options.pool, client, startup.params, { identity, dbUser, dbName, record, ...(signedInRecord ? { signedIn: signedInRecord } : {}) }, () => loginWait(deadline, handshakeMs, options.closing));
       // Returned, not awaited: this function's frame (and the login's locals in it) ends here, while
       // the relay goes on in callbacks. An idle pooled client keeps no suspended function.
-      const sessionIdentity = identity;
-      return relaying.done.catch((error: unknown) => refuseClient(error, socket, undefined, record, sessionIdentity));
+      return refusedOnFailure(relaying.done, socket, record, identity);
     }
 
     // ConnectingUpstream, within the client's login deadline
@@ -202,6 +201,14 @@ export async function runPostgresSession(clientSocket: Socket, options: Postgres
   } catch (error) {
     await refuseClient(error, client.socket, client.reader, record, identity);
   }
+}
+
+/**
+ * The session's end, a failure refused as refuseClient does. Its own function so that the closure
+ * keeps only these, not runPostgresSession's context (its login's locals) for the whole session.
+ */
+function refusedOnFailure(done: Promise<void>, socket: Socket, record: SessionRecord, identity: SessionIdentity): Promise<void> {
+  return done.catch((error: unknown) => refuseClient(error, socket, undefined, record, identity));
 }
 
 /**

@@ -113,8 +113,9 @@ export class PostgresPool {
     });
   }
 
+  /** Not kept with the member: most clients greeted this way idle, and only a transaction's acquire needs `derive`. */
   knownGreetingFor(member: PostgresPoolMember, settings: Record<string, string>): Map<string, string> | undefined {
-    const signature = member.derive(settings).signature;
+    const signature = greetingSignature(settings);
     return signature && this.greetings.lookup(member.key, signature);
   }
 
