@@ -161,8 +161,9 @@ export async function runPostgresSession(clientSocket: Socket, options: Postgres
     if (options.pool) {
       const relaying = await relayPooled(upstreamOptions, options.pool, client, startup.params, { identity, dbUser, dbName, record, ...(signedInRecord ? { signedIn: signedInRecord } : {}) }, () => loginWait(deadline, handshakeMs, options.closing));
       // Returned, not awaited: this function's frame (and the login's locals in it) ends here, while
-      // the relay goes on in callbacks. An idle pooled client keeps no suspended function.
-      return refusedOnFailure(relaying.done, socket, record, identity);
+      // the relay goes on in callbacks. An idle pooled client keeps no suspended function, and no
+      // closure over this function's context (`done` refuses its own failures, never rejects).
+      return relaying.done;
     }
 
     // ConnectingUpstream, within the client's login deadline
@@ -201,14 +202,6 @@ export async function runPostgresSession(clientSocket: Socket, options: Postgres
   } catch (error) {
     await refuseClient(error, client.socket, client.reader, record, identity);
   }
-}
-
-/**
- * The session's end, a failure refused as refuseClient does. Its own function so that the closure
- * keeps only these, not runPostgresSession's context (its login's locals) for the whole session.
- */
-function refusedOnFailure(done: Promise<void>, socket: Socket, record: SessionRecord, identity: SessionIdentity): Promise<void> {
-  return done.catch((error: unknown) => refuseClient(error, socket, undefined, record, identity));
 }
 
 /**
@@ -270,7 +263,8 @@ function passthroughParams(params: Record<string, string>): Record<string, strin
  * the connection's ParameterStatus set and a BackendKeyData of its own. Session mode keeps that
  * connection for the whole session and then hands it back for reset (relayPooled's pooledRelay);
  * transaction mode hands it back at once and lends one per transaction (transactionRelay).
- * Resolves once the client is greeted and relaying, with `done`, which settles when the session ends.
+ * Resolves once the client is greeted and relaying, with `done`, which resolves when the session
+ * ends (a failure at its end refused as refuseClient does: it never rejects).
  */
 async function relayPooled(
   options: PostgresSessionOptions,
@@ -341,7 +335,8 @@ async function relayPooled(
           serverBroken = result.serverBroken;
           ended(result.error);
         })
-        .finally(finish),
+        .finally(finish)
+        .catch((error: unknown) => refuseClient(error, socket, undefined, who.record, who.identity)),
     };
   } catch (error) {
     await finish();
@@ -362,6 +357,7 @@ class TransactionModeClient implements TransactionRelayHost, Cancellable {
   private connection: ServerConnection | undefined;
   private processId = 0;
   private expiry: PooledExpiry | undefined;
+  private socket: Socket | undefined;
 
   constructor(
     private readonly options: PostgresSessionOptions,
@@ -384,6 +380,7 @@ class TransactionModeClient implements TransactionRelayHost, Cancellable {
   }
 
   relay(socket: Socket, early: Buffer, extra: { tap?: RelayTap; hold?: RelayHold; expiry?: PooledExpiry }): void {
+    this.socket = socket;
     this.expiry = extra.expiry;
     transactionRelay({ client: socket, early, host: this, maxPreparedStatements: this.pool.maxPreparedStatements, ...extra });
   }
@@ -418,6 +415,8 @@ class TransactionModeClient implements TransactionRelayHost, Cancellable {
     const why = this.expiry?.fired ? EXPIRED_MESSAGE : error;
     try {
       this.who.record.ended(this.who.identity, why ? 'error' : 'ok', why);
+    } catch (failure) {
+      void refuseClient(failure, this.socket!, undefined, this.who.record, this.who.identity);
     } finally {
       if (this.processId > 0) this.options.cancels.release(this.processId);
       this.member.leave();
