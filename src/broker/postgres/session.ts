@@ -15,7 +15,7 @@
 import type { Socket } from 'node:net';
 import { errorMessage, redactSecrets } from '../../errors.js';
 import type { SessionIdentity } from '../audit.js';
-import { newSessionId, sessionRecord, type SessionOptions, type SessionRecord } from '../session-record.js';
+import { clientAddress, newSessionId, sessionRecord, type SessionOptions, type SessionRecord } from '../session-record.js';
 import { MAX_TOKEN_LOGIN_MESSAGE, awaitStartup, clientConnection, type ClientConnection } from './startup-phase.js';
 import { loginWait } from '../login-wait.js';
 import { hangUp, relay, type RelayHold, type RelayTap } from '../relay.js';
@@ -127,7 +127,7 @@ export async function runPostgresSession(clientSocket: Socket, options: Postgres
       protocol: 'postgres',
       db_user: dbUser,
       db_name: dbName,
-      client_address: `${clientSocket.remoteAddress}:${clientSocket.remotePort}`,
+      client_address: clientAddress(clientSocket),
     };
 
     // Authenticating: the tunnel's local password (never forwarded anywhere), or the person's Entra token.
@@ -289,7 +289,7 @@ async function relayPooled(
   let serverBroken = false;
   let minted: { processId: number; secretKey: Buffer } | undefined;
   // Transaction mode: the client's session object, which its relay and cancel key call back.
-  const session = transactionMode ? new TransactionModeClient(options, pool, member, settings, loginUser, who) : undefined;
+  const session = transactionMode ? new TransactionModeClient(options, pool, member, settings, loginUser, who.identity, who.record) : undefined;
   /** When the session ends (or fails to start): its cancel key, its membership and, in session mode, its connection go back. */
   const finish = async (): Promise<void> => {
     if (minted) options.cancels.release(minted.processId);
@@ -365,7 +365,8 @@ class TransactionModeClient implements TransactionRelayHost, Cancellable {
     private readonly member: PoolMember,
     private readonly settings: Record<string, string>,
     private readonly loginUser: string,
-    private readonly who: { identity: SessionIdentity; dbName: string; record: SessionRecord },
+    private readonly identity: SessionIdentity,
+    private readonly record: SessionRecord,
   ) {
     this.done = new Promise((resolve) => {
       this.resolveDone = resolve;
@@ -386,7 +387,7 @@ class TransactionModeClient implements TransactionRelayHost, Cancellable {
   }
 
   attach(signal: AbortSignal): Promise<Lease<ServerConnection>> {
-    return acquirePooled(this.options, this.pool, this.member, this.settings, this.loginUser, this.who.dbName, signal, true);
+    return acquirePooled(this.options, this.pool, this.member, this.settings, this.loginUser, this.identity.db_name, signal, true);
   }
 
   releaseIdle(lease: Lease<ServerConnection>): void {
@@ -414,9 +415,9 @@ class TransactionModeClient implements TransactionRelayHost, Cancellable {
     this.expiry?.stop();
     const why = this.expiry?.fired ? EXPIRED_MESSAGE : error;
     try {
-      this.who.record.ended(this.who.identity, why ? 'error' : 'ok', why);
+      this.record.ended(this.identity, why ? 'error' : 'ok', why);
     } catch (failure) {
-      void refuseClient(failure, this.socket!, undefined, this.who.record, this.who.identity);
+      void refuseClient(failure, this.socket!, undefined, this.record, this.identity);
     } finally {
       if (this.processId > 0) this.options.cancels.release(this.processId);
       this.member.leave();

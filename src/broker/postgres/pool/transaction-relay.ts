@@ -127,8 +127,8 @@ class TransactionRelay implements ServerReader {
   private goneSignal: AbortController | undefined;
   /** Client messages that wait for a connection. */
   private pending: ClientPiece[] | undefined;
-  /** Messages for the attached connection, written once per client chunk. */
-  private readonly outbox: Buffer[] = [];
+  /** Messages for the attached connection, written once per client chunk (made at the first attach). */
+  private outbox: Buffer[] | undefined;
   private pinned = false;
   private done = false;
 
@@ -295,6 +295,7 @@ class TransactionRelay implements ServerReader {
     reusable.tracker.parameters = got.connection.parameters;
     this.tracker = reusable.tracker;
     this.replies = reusable.replies;
+    this.outbox ??= [];
     const socket = got.connection.socket;
     got.connection.reader = this;
     // Set at the TLS handshake (upstream-connect.ts) already: Node skips the syscall when it is unchanged.
@@ -349,7 +350,7 @@ class TransactionRelay implements ServerReader {
     if (piece.bytes !== undefined && out.length === 1 && out[0] === piece.bytes) {
       // The message as it came: the tracker has its frame already.
       this.tracker!.clientMessage(frame.code, frame.length);
-      this.outbox.push(piece.bytes);
+      this.outbox!.push(piece.bytes);
       return;
     }
     for (const bytes of out) this.throughToServer(bytes);
@@ -358,13 +359,13 @@ class TransactionRelay implements ServerReader {
   /** Bytes the tracker frames itself: CopyData as it streams, messages the mapper made. */
   private throughToServer(bytes: Buffer): void {
     this.tracker!.fromClient(bytes);
-    this.outbox.push(bytes);
+    this.outbox!.push(bytes);
   }
 
   /** Writes what toServer put in the outbox, in one write; false (the client paused) when the server pushes back. */
   private flush(): boolean {
     const outbox = this.outbox;
-    if (outbox.length === 0) return true;
+    if (outbox === undefined || outbox.length === 0) return true;
     const bytes = outbox.length === 1 ? outbox[0]! : joinBytes(outbox);
     outbox.length = 0;
     const flowing = this.upstream().write(bytes);
