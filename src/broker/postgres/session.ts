@@ -462,10 +462,10 @@ async function joinPool(
 ): Promise<{ token: string; member: PoolMember; lease?: Lease<ServerConnection>; greetWith?: Map<string, string> }> {
   const wait = startWait();
   // A client that hangs up while it waits for a busy pool leaves the queue at once.
-  const gone = new AbortController();
-  const hungUp = (): void => gone.abort(new PeerClosedError());
+  let hangUp: PeerClosedError | undefined;
+  const hungUp = (): void => wait.abort((hangUp = new PeerClosedError()));
   socket.once('close', hungUp);
-  const signal = AbortSignal.any([wait.signal, gone.signal]);
+  const signal = wait.signal;
   let member: PoolMember | undefined;
   try {
     const token = await tokenFor(options, signal);
@@ -473,7 +473,7 @@ async function joinPool(
     const greetWith = pool.mode === 'transaction' ? member.knownGreeting(settings) : undefined;
     if (greetWith) return { token, member, greetWith };
     const lease = await acquirePooled(options, pool, member, settings, login.loginUser, login.dbName, signal).catch((error: unknown) => {
-      throw gone.signal.aborted ? gone.signal.reason : error;
+      throw hangUp ?? error;
     });
     return { token, member, lease };
   } catch (error) {
