@@ -13,7 +13,7 @@
 import { openTunnel } from '../dist/broker/tunnel.js';
 import { TokenCache } from '../dist/azure/token-cache.js';
 import { CLOUDS, databaseScope } from '../dist/azure/clouds.js';
-import { setFlagsFromString, writeHeapSnapshot } from 'node:v8';
+import { getHeapSpaceStatistics, setFlagsFromString, writeHeapSnapshot } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { NO_AUDIT, createFileAuditSink } from '../dist/broker/audit.js';
 import { poolLimits } from '../dist/broker/pool/pool-limits.js';
@@ -85,9 +85,11 @@ async function handle(message) {
       break;
     case 'gc': {
       // A full GC on request, without running the whole child with --expose-gc.
+      // With each V8 heap space's size and use before and after, to tell which space keeps pages spare.
+      const spacesBefore = heapSpaces();
       setFlagsFromString('--expose-gc');
       runInNewContext('gc')();
-      process.send({ type: 'gc', memory: process.memoryUsage() });
+      process.send({ type: 'gc', memory: process.memoryUsage(), spacesBefore, spaces: heapSpaces() });
       break;
     }
     case 'heap':
@@ -99,4 +101,9 @@ async function handle(message) {
       process.send({ type: 'stopped' }, () => process.exit(0)); // a normal exit writes --cpu-prof
       break;
   }
+}
+
+/** Each V8 heap space's size (committed) and use, in KiB. */
+function heapSpaces() {
+  return Object.fromEntries(getHeapSpaceStatistics().map((s) => [s.space_name.replace(/_space$/, ''), { sizeKiB: Math.round(s.space_size / 1024), usedKiB: Math.round(s.space_used_size / 1024) }]));
 }

@@ -781,6 +781,14 @@ async function poolIdle(path, open, count, serverPort) {
   return { connections: idle.clients.length, openSeconds, rssBeforeMiB: rssBeforeKiB / 1024, rssMiB: rssKiB / 1024, kibPerClient: (rssKiB - rssBeforeKiB) / Math.max(1, idle.clients.length), serverConnections, ...split, ...settle };
 }
 
+/** `space a/b → c/d` for each V8 heap space that holds anything (bench/azdb-child.mjs heapSpaces). */
+function heapSpacesLine(before, after) {
+  return Object.entries(after)
+    .filter(([, a]) => a.sizeKiB > 0 || (before[a] && before[a].sizeKiB > 0))
+    .map(([name, a]) => `${name} ${before[name]?.sizeKiB}/${before[name]?.usedKiB} → ${a.sizeKiB}/${a.usedKiB}`)
+    .join(', ');
+}
+
 /** RSS after AZDB_BENCH_POOL_IDLE_SETTLE seconds more with the clients idle, and (azdb) after a full GC too. */
 async function settled(path, count) {
   await sleep(config.pool.idleSettleSeconds * 1000);
@@ -791,6 +799,7 @@ async function settled(path, count) {
     `  ${path.name ?? 'azdb'}, ${count} idle: RSS ${fmt(rssSettledMiB, 1)} MiB after ${config.pool.idleSettleSeconds} s more` +
       (gc ? `, ${fmt(rssAfterGcMiB, 1)} MiB after a full GC (V8 heap used ${fmt(gc.memory.heapUsed / 1048576, 1)} MiB, total ${fmt(gc.memory.heapTotal / 1048576, 1)} MiB)` : ''),
   );
+  if (gc?.spaces) log(`  ${path.name ?? 'azdb'}, ${count} idle, V8 heap spaces size/used KiB before → after the GC: ${heapSpacesLine(gc.spacesBefore, gc.spaces)}`);
   return { rssSettledMiB, ...(gc ? { rssAfterGcMiB, heapUsedAfterGcMiB: gc.memory.heapUsed / 1048576, heapTotalAfterGcMiB: gc.memory.heapTotal / 1048576 } : {}) };
 }
 

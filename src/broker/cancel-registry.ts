@@ -1,28 +1,34 @@
 /**
  * Cancel keys the broker hands to its clients. A client gets a secret key minted here, never the
  * server's; a CancelRequest that matches one is forwarded with the server's real key by the
- * callback the session registered. The process id is the server's own where it is free, so
+ * session's `cancel()`. The process id is the server's own where it is free, so
  * `pg_backend_pid()` and the sender of a notification still name the client's session.
  */
 import { randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
 
+/** What a minted key cancels: its session's query on the server connection it has. */
+export interface Cancellable {
+  cancel(): Promise<void>;
+}
+
 interface Entry {
-  secretKey: Buffer;
-  cancel: () => Promise<void>;
+  /** The secret key's 4 bytes as a number: no buffer of its own kept per session. */
+  secret: number;
+  target: Cancellable;
 }
 
 export class CancelRegistry {
   private readonly entries = new Map<number, Entry>();
 
   /**
-   * A (processId, secretKey) for a session whose cancel is `cancel`: `serverProcessId` unless
-   * another session holds it (two servers behind one broker may reuse a pid), else a random one.
+   * A (processId, secretKey) for a session `target` cancels: `serverProcessId` unless another
+   * session holds it (two servers behind one broker may reuse a pid), else a random one.
    */
-  mint(cancel: () => Promise<void>, serverProcessId?: number): { processId: number; secretKey: Buffer } {
+  mint(target: Cancellable, serverProcessId?: number): { processId: number; secretKey: Buffer } {
     let processId = serverProcessId ?? 0;
     while (processId <= 0 || this.entries.has(processId)) processId = randomInt(1, 0x7fffffff);
     const secretKey = randomBytes(4);
-    this.entries.set(processId, { secretKey, cancel });
+    this.entries.set(processId, { secret: secretKey.readUInt32BE(0), target });
     return { processId, secretKey };
   }
 
@@ -33,8 +39,11 @@ export class CancelRegistry {
   /** Forwards a cancel when the key matches; false when it does not (silently, as PostgreSQL does). */
   async cancel(processId: number, secretKey: Buffer): Promise<boolean> {
     const entry = this.entries.get(processId);
-    if (!entry || entry.secretKey.length !== secretKey.length || !timingSafeEqual(entry.secretKey, secretKey)) return false;
-    await entry.cancel();
+    if (!entry || secretKey.length !== 4) return false;
+    const expected = Buffer.alloc(4);
+    expected.writeUInt32BE(entry.secret, 0);
+    if (!timingSafeEqual(expected, secretKey)) return false;
+    await entry.target.cancel();
     return true;
   }
 

@@ -38,7 +38,7 @@ export async function startListener(options: ListenerOptions): Promise<Listener>
       return;
     }
     open.add(socket);
-    socket.on('error', () => {});
+    socket.on('error', ignoreError);
     socket.setNoDelay(true);
     socket.setKeepAlive(true, CLIENT_KEEPALIVE_MS);
     options.handle(socket).finally(() => {
@@ -81,3 +81,6 @@ export async function startListener(options: ListenerOptions): Promise<Listener>
     },
   };
 }
+
+/** One listener for every socket (a per-socket closure would be kept for each idle client). */
+function ignoreError(): void {}

@@ -8,6 +8,11 @@ import { formatSeconds } from '../time-limit.js';
 
 export interface LoginWait {
   signal: AbortSignal;
+  /**
+   * Ends the wait for another reason (the client hung up), as the deadline would: one signal for
+   * all, where AbortSignal.any would make one more per login, kept by its WeakRefs until a full GC.
+   */
+  abort(reason: Error): void;
   dispose(): void;
 }
 
@@ -26,6 +31,7 @@ export function loginWait(deadline: { at: number }, limitMs: number, closing: Ab
   closing?.addEventListener('abort', onClosing, { once: true });
   const wait: LoginWait = {
     signal: controller.signal,
+    abort: (reason) => controller?.abort(reason),
     dispose: () => {
       clearTimeout(timer);
       timer = undefined;

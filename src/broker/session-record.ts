@@ -133,6 +133,16 @@ export function newSessionId(): string {
   return randomUuid();
 }
 
+/** `address:port` of the client, flat (a template string is kept as pieces, ~100 bytes for as long as the session keeps it). */
+export function clientAddress(socket: Socket): string {
+  return flat(`${socket.remoteAddress}:${socket.remotePort}`);
+}
+
+/** One string of its characters (ASCII), not the pieces it was built from. */
+function flat(ascii: string): string {
+  return Buffer.from(ascii, 'latin1').toString('latin1');
+}
+
 const OS_USER = (() => {
   try {
     return userInfo().username;

@@ -38,4 +38,17 @@ describe('loginWait', () => {
     closing.abort(tunnelClosing());
     expect(wait.signal.aborted).toBe(false);
   });
+
+  it('ends with the reason it is aborted with (the client hung up), and not once disposed', () => {
+    const wait = loginWait({ at: Date.now() + 60_000 }, 60_000, undefined);
+    const reason = new Error('the client hung up');
+    wait.abort(reason);
+    expect(wait.signal.aborted).toBe(true);
+    expect(wait.signal.reason).toBe(reason);
+    wait.dispose();
+    const disposed = loginWait({ at: Date.now() + 60_000 }, 60_000, undefined);
+    disposed.dispose();
+    disposed.abort(reason);
+    expect(disposed.signal.aborted).toBe(false);
+  });
 });

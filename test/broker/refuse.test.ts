@@ -56,7 +56,7 @@ describe('refusePostgres', () => {
   it('still forwards a matching CancelRequest at the cap', async () => {
     const cancels = new CancelRegistry();
     let cancelled = 0;
-    const key = cancels.mint(async () => void (cancelled += 1));
+    const key = cancels.mint({ cancel: async () => void (cancelled += 1) });
     const { bytes, outcome } = await refusedExchange(
       (s) => refusePostgres(s, { limit: 1, cancels }),
       (client) => void client.write(encodeCancelRequest(key.processId, key.secretKey)),

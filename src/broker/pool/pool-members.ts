@@ -11,13 +11,17 @@ export interface KeyStatsWithClients<I> extends KeyStats<I> {
 }
 
 /** One client's place in the counts, from join to leave. */
-export interface Membership {
+export interface Membership<I = unknown> {
+  /** The key and its info as its first client joined with them: one copy for all its clients. */
+  readonly key: string;
+  readonly info: I;
   /** Counts the client as pinned (once); false when it already was, or has left. */
   pin(): boolean;
   leave(): void;
 }
 
 interface KeyCounts<I> {
+  key: string;
   info: I;
   connected: number;
   pinned: number;
@@ -26,11 +30,11 @@ interface KeyCounts<I> {
 export class PoolMembers<I> {
   private readonly byKey = new Map<string, KeyCounts<I>>();
 
-  join(key: string, info: I): Membership {
+  join(key: string, info: I): Membership<I> {
     let counts = this.byKey.get(key);
-    if (!counts) this.byKey.set(key, (counts = { info, connected: 0, pinned: 0 }));
+    if (!counts) this.byKey.set(key, (counts = { key, info, connected: 0, pinned: 0 }));
     counts.connected++;
-    return new KeyMembership(this.byKey, key, counts);
+    return new KeyMembership(this.byKey, counts);
   }
 
   /** The manager's numbers of each key with its clients; a key with clients but no connection yet is listed too. */
@@ -48,15 +52,22 @@ export class PoolMembers<I> {
 }
 
 /** A class, not an object of closures: an idle pooled client keeps its membership for its whole session. */
-class KeyMembership<I> implements Membership {
+class KeyMembership<I> implements Membership<I> {
   private pinned = false;
   private left = false;
 
   constructor(
     private readonly byKey: Map<string, KeyCounts<I>>,
-    private readonly key: string,
     private readonly counts: KeyCounts<I>,
   ) {}
+
+  get key(): string {
+    return this.counts.key;
+  }
+
+  get info(): I {
+    return this.counts.info;
+  }
 
   pin(): boolean {
     if (this.pinned || this.left) return false;

@@ -15,13 +15,13 @@
 import type { Socket } from 'node:net';
 import { errorMessage, redactSecrets } from '../../errors.js';
 import type { SessionIdentity } from '../audit.js';
-import { newSessionId, sessionRecord, type SessionOptions, type SessionRecord } from '../session-record.js';
+import { clientAddress, newSessionId, sessionRecord, type SessionOptions, type SessionRecord } from '../session-record.js';
 import { MAX_TOKEN_LOGIN_MESSAGE, awaitStartup, clientConnection, type ClientConnection } from './startup-phase.js';
 import { loginWait } from '../login-wait.js';
-import { hangUp, relay } from '../relay.js';
+import { hangUp, relay, type RelayHold, type RelayTap } from '../relay.js';
 import { sourceKey } from '../login-backoff.js';
 import { afterWrongPassword, loginRefusal } from '../login-guard.js';
-import type { CancelRegistry } from '../cancel-registry.js';
+import type { Cancellable, CancelRegistry } from '../cancel-registry.js';
 import { upstreamLoginUser, type UpstreamTarget } from '../target.js';
 import { UpstreamError, openTcp, startTls } from '../upstream-connect.js';
 import { HandshakeTimeoutError, PeerClosedError, WireReader } from '../wire-reader.js';
@@ -50,12 +50,12 @@ import { pooledRelay } from '../pool/pooled-relay.js';
 import { describeRefusal, isBlameless, refusalFor, upstreamTokenGetter, type SignedIn } from '../client-entra.js';
 import type { SignedInRecord } from '../session-record.js';
 import { loopbackPeerUser } from '../peer-user.js';
-import { EXPIRED_MESSAGE, pooledExpiry, watchExpiry } from '../expiry-watch.js';
+import { EXPIRED_MESSAGE, pooledExpiry, watchExpiry, type PooledExpiry } from '../expiry-watch.js';
 import { POSTGRES_FAREWELL, postgresBoundary } from './transaction-boundary.js';
 import type { ServerConnection } from './pool/server-connection.js';
 import { SessionTracker } from './pool/session-tracker.js';
-import { AttachRefused, transactionRelay } from './pool/transaction-relay.js';
-import { LazyStatementMapper } from './pool/statement-mapper.js';
+import { AttachRefused, transactionRelay, type TransactionRelayHost } from './pool/transaction-relay.js';
+import type { PinReason } from './pool/pin-scanner.js';
 
 /**
  * Clients prove the local password with SCRAM-SHA-256; with clientTls SSLRequest is answered 'S'.
@@ -127,7 +127,7 @@ export async function runPostgresSession(clientSocket: Socket, options: Postgres
       protocol: 'postgres',
       db_user: dbUser,
       db_name: dbName,
-      client_address: `${clientSocket.remoteAddress}:${clientSocket.remotePort}`,
+      client_address: clientAddress(clientSocket),
     };
 
     // Authenticating: the tunnel's local password (never forwarded anywhere), or the person's Entra token.
@@ -161,9 +161,9 @@ export async function runPostgresSession(clientSocket: Socket, options: Postgres
     if (options.pool) {
       const relaying = await relayPooled(upstreamOptions, options.pool, client, startup.params, { identity, dbUser, dbName, record, ...(signedInRecord ? { signedIn: signedInRecord } : {}) }, () => loginWait(deadline, handshakeMs, options.closing));
       // Returned, not awaited: this function's frame (and the login's locals in it) ends here, while
-      // the relay goes on in callbacks. An idle pooled client keeps no suspended function.
-      const sessionIdentity = identity;
-      return relaying.done.catch((error: unknown) => refuseClient(error, socket, undefined, record, sessionIdentity));
+      // the relay goes on in callbacks. An idle pooled client keeps no suspended function, and no
+      // closure over this function's context (`done` refuses its own failures, never rejects).
+      return relaying.done;
     }
 
     // ConnectingUpstream, within the client's login deadline
@@ -172,7 +172,7 @@ export async function runPostgresSession(clientSocket: Socket, options: Postgres
 
     // Relaying
     const key = upstream.backendKey;
-    const minted = key ? options.cancels.mint(() => forwardCancel(options.target, key), key.processId) : undefined;
+    const minted = key ? options.cancels.mint({ cancel: () => forwardCancel(options.target, key) }, key.processId) : undefined;
     try {
       const greeting = upstream.greeting;
       const ready = greeting.pop()!;
@@ -263,7 +263,8 @@ function passthroughParams(params: Record<string, string>): Record<string, strin
  * the connection's ParameterStatus set and a BackendKeyData of its own. Session mode keeps that
  * connection for the whole session and then hands it back for reset (relayPooled's pooledRelay);
  * transaction mode hands it back at once and lends one per transaction (transactionRelay).
- * Resolves once the client is greeted and relaying, with `done`, which settles when the session ends.
+ * Resolves once the client is greeted and relaying, with `done`, which resolves when the session
+ * ends (a failure at its end refused as refuseClient does: it never rejects).
  */
 async function relayPooled(
   options: PostgresSessionOptions,
@@ -287,8 +288,8 @@ async function relayPooled(
   if (transactionMode && lease) pool.releaseIdle(lease);
   let serverBroken = false;
   let minted: { processId: number; secretKey: Buffer } | undefined;
-  // Transaction mode: the connection the client has now, if any, is where its cancel goes.
-  let attached: ServerConnection | undefined;
+  // Transaction mode: the client's session object, which its relay and cancel key call back.
+  const session = transactionMode ? new TransactionModeClient(options, pool, member, settings, loginUser, who.identity, who.record) : undefined;
   /** When the session ends (or fails to start): its cancel key, its membership and, in session mode, its connection go back. */
   const finish = async (): Promise<void> => {
     if (minted) options.cancels.release(minted.processId);
@@ -296,11 +297,11 @@ async function relayPooled(
     if (!transactionMode) await pool.release(lease!, serverBroken ? undefined : tracker, serverBroken);
   };
   try {
-    if (transactionMode) {
-      minted = options.cancels.mint(() => (attached?.backendKey ? forwardCancel(options.target, attached.backendKey) : Promise.resolve()));
+    if (session) {
+      minted = session.mintCancelKey();
     } else {
       const key = connection!.backendKey;
-      minted = key ? options.cancels.mint(() => forwardCancel(options.target, key), key.processId) : undefined;
+      minted = key ? options.cancels.mint({ cancel: () => forwardCancel(options.target, key) }, key.processId) : undefined;
     }
     const early = loginRest(reader.detach());
     socket.write(pooledGreeting(greetParams, minted));
@@ -311,29 +312,15 @@ async function relayPooled(
       signedIn && options.entra?.disconnectExpired
         ? pooledExpiry(signedIn.person.expiresAt, POSTGRES_FAREWELL.client, () => options.onEvent?.({ type: 'expired-disconnect' }))
         : undefined;
+    if (session) {
+      session.relay(socket, early, { ...(tap ? { tap, hold } : {}), ...(expiry ? { expiry } : {}) });
+      return { done: session.done };
+    }
     const ended = (error: string | undefined): void => {
       expiry?.stop();
       const why = expiry?.fired ? EXPIRED_MESSAGE : error;
       who.record.ended(who.identity, why ? 'error' : 'ok', why);
     };
-    if (transactionMode) {
-      const current = member;
-      const relaying = transactionRelay({
-        client: socket,
-        early,
-        ...(tap ? { tap, hold } : {}),
-        attach: (attachSignal) => acquirePooled(options, pool, current, settings, loginUser, who.dbName, attachSignal, true),
-        releaseIdle: (held) => pool.releaseIdle(held),
-        releaseEnd: (held, heldTracker) => pool.release(held, heldTracker, heldTracker === undefined),
-        pin: (reason) => current.pin(reason),
-        ...(pool.maxPreparedStatements > 0 ? { statements: new LazyStatementMapper(pool.maxPreparedStatements) } : {}),
-        onAttached: (now) => {
-          attached = now;
-        },
-        ...(expiry ? { expiry } : {}),
-      });
-      return { done: relaying.then((result) => ended(result.error)).finally(finish) };
-    }
     const sessionTracker = tracker!;
     const relaying = pooledRelay(socket, connection!, sessionTracker, {
       early,
@@ -348,11 +335,94 @@ async function relayPooled(
           serverBroken = result.serverBroken;
           ended(result.error);
         })
-        .finally(finish),
+        .finally(finish)
+        .catch((error: unknown) => refuseClient(error, socket, undefined, who.record, who.identity)),
     };
   } catch (error) {
     await finish();
     throw error;
+  }
+}
+
+/**
+ * A transaction-mode client for its whole session: what its relay asks of the pool, where its
+ * cancel goes, and its end. One object with methods, not closures over relayPooled's locals: an
+ * idle pooled client keeps this, its relay and its socket (docs/performance.md).
+ */
+class TransactionModeClient implements TransactionRelayHost, Cancellable {
+  /** Settles when the session has ended and its cancel key and membership went back. */
+  readonly done: Promise<void>;
+  private resolveDone!: () => void;
+  /** The connection the client has now, if any: where its cancel goes. */
+  private connection: ServerConnection | undefined;
+  private processId = 0;
+  private expiry: PooledExpiry | undefined;
+  private socket: Socket | undefined;
+
+  constructor(
+    private readonly options: PostgresSessionOptions,
+    private readonly pool: PostgresPool,
+    private readonly member: PoolMember,
+    private readonly settings: Record<string, string>,
+    private readonly loginUser: string,
+    private readonly identity: SessionIdentity,
+    private readonly record: SessionRecord,
+  ) {
+    this.done = new Promise((resolve) => {
+      this.resolveDone = resolve;
+    });
+  }
+
+  /** The client's cancel key, which cancels on the connection it has at the time. */
+  mintCancelKey(): { processId: number; secretKey: Buffer } {
+    const minted = this.options.cancels.mint(this);
+    this.processId = minted.processId;
+    return minted;
+  }
+
+  relay(socket: Socket, early: Buffer, extra: { tap?: RelayTap; hold?: RelayHold; expiry?: PooledExpiry }): void {
+    this.socket = socket;
+    this.expiry = extra.expiry;
+    transactionRelay({ client: socket, early, host: this, maxPreparedStatements: this.pool.maxPreparedStatements, ...extra });
+  }
+
+  attach(signal: AbortSignal): Promise<Lease<ServerConnection>> {
+    return acquirePooled(this.options, this.pool, this.member, this.settings, this.loginUser, this.identity.db_name, signal, true);
+  }
+
+  releaseIdle(lease: Lease<ServerConnection>): void {
+    this.pool.releaseIdle(lease);
+  }
+
+  releaseEnd(lease: Lease<ServerConnection>, tracker: SessionTracker | undefined): Promise<void> {
+    return this.pool.release(lease, tracker, tracker === undefined);
+  }
+
+  pin(reason: PinReason): void {
+    this.member.pin(reason);
+  }
+
+  attached(connection: ServerConnection | undefined): void {
+    this.connection = connection;
+  }
+
+  cancel(): Promise<void> {
+    const key = this.connection?.backendKey;
+    return key ? forwardCancel(this.options.target, key) : Promise.resolve();
+  }
+
+  ended(error: string | undefined): void {
+    this.expiry?.stop();
+    const why = this.expiry?.fired ? EXPIRED_MESSAGE : error;
+    try {
+      this.record.ended(this.identity, why ? 'error' : 'ok', why);
+    } catch (failure) {
+      void refuseClient(failure, this.socket!, undefined, this.record, this.identity);
+    } finally {
+      if (this.processId > 0) this.options.cancels.release(this.processId);
+      this.member.leave();
+      this.resolveDone();
+    }
   }
 }
 
@@ -392,10 +462,10 @@ async function joinPool(
 ): Promise<{ token: string; member: PoolMember; lease?: Lease<ServerConnection>; greetWith?: Map<string, string> }> {
   const wait = startWait();
   // A client that hangs up while it waits for a busy pool leaves the queue at once.
-  const gone = new AbortController();
-  const hungUp = (): void => gone.abort(new PeerClosedError());
+  let hangUp: PeerClosedError | undefined;
+  const hungUp = (): void => wait.abort((hangUp = new PeerClosedError()));
   socket.once('close', hungUp);
-  const signal = AbortSignal.any([wait.signal, gone.signal]);
+  const signal = wait.signal;
   let member: PoolMember | undefined;
   try {
     const token = await tokenFor(options, signal);
@@ -403,7 +473,7 @@ async function joinPool(
     const greetWith = pool.mode === 'transaction' ? member.knownGreeting(settings) : undefined;
     if (greetWith) return { token, member, greetWith };
     const lease = await acquirePooled(options, pool, member, settings, login.loginUser, login.dbName, signal).catch((error: unknown) => {
-      throw gone.signal.aborted ? gone.signal.reason : error;
+      throw hangUp ?? error;
     });
     return { token, member, lease };
   } catch (error) {

@@ -18,7 +18,7 @@ import { PoolManager, systemClock, type Clock, type KeyStats, type Lease, type P
 import type { PinReason } from './pin-scanner.js';
 import { applySettings, hasSettings, settingsTarget, runOwnQuery, serverConnection, type OwnQueryResult, type ServerConnection, type ServerReader } from './server-connection.js';
 import type { SessionTracker } from './session-tracker.js';
-import { PoolMembers, type KeyStatsWithClients } from '../../pool/pool-members.js';
+import { PoolMembers, type KeyStatsWithClients, type Membership } from '../../pool/pool-members.js';
 
 // Shared with the MySQL pool, where callers found them before they moved.
 export { DEFAULT_MAX_PREPARED_STATEMENTS, identityOf, poolLimits, type PoolEvents, type PoolKeyInfo, type PoolMode, type PostgresPoolLimits } from '../../pool/pool-limits.js';
@@ -95,34 +95,32 @@ export class PostgresPool {
   join(login: PoolLogin, token: string): PoolMember {
     const info: PoolKeyInfo = { database: this.target.name, dbUser: login.loginUser, dbName: login.dbName, identity: identityOf(token) };
     const key = JSON.stringify([info.database, info.dbUser, info.dbName, login.options ?? '', info.identity]);
-    const membership = this.members.join(key, info);
-    // A client passes the same settings on every acquire: what the pool needs of them is worked
-    // out once (and whether its greeting was remembered), not per transaction.
-    let derived: { settings: Record<string, string>; target?: Map<string, string>; signature: GreetingSignature | undefined; remembered: boolean } | undefined;
-    const derive = (settings: Record<string, string>) => {
-      if (derived?.settings !== settings) derived = { settings, signature: greetingSignature(settings), remembered: false };
-      return derived;
-    };
-    return {
-      info,
-      // Per transaction in transaction mode: no promise beyond the manager's when the connection
-      // has the client's settings already (the usual case), as each one costs its share of CPU.
-      acquire: (settings, signal) =>
-        this.acquire(key, info, login, token, signal).then((lease) => {
-          const mine = derive(settings);
-          const target = (mine.target ??= settingsTarget(settings));
-          if (hasSettings(lease.connection, target)) return this.greeted(key, mine, lease);
-          return this.applyClientSettings(lease, target).then(() => this.greeted(key, derive(settings), lease));
-        }),
-      knownGreeting: (settings) => {
-        const signature = derive(settings).signature;
-        return signature && this.greetings.lookup(key, signature);
-      },
-      pin: (reason) => {
-        if (membership.pin()) this.events.onPin?.(info, reason);
-      },
-      leave: () => membership.leave(),
-    };
+    // The key's first member's key and info serve all its members: each client keeps no copy.
+    return new PostgresPoolMember(this, this.members.join(key, info), login, token);
+  }
+
+  /**
+   * Per transaction in transaction mode: no promise beyond the manager's when the connection has
+   * the client's settings already (the usual case), as each one costs its share of CPU.
+   */
+  acquireFor(member: PostgresPoolMember, settings: Record<string, string>, signal: AbortSignal | undefined): Promise<Lease<ServerConnection>> {
+    const key = member.key;
+    return this.acquire(key, member.info, member.login, member.token, signal).then((lease) => {
+      const mine = member.derive(settings);
+      const target = (mine.target ??= settingsTarget(settings));
+      if (hasSettings(lease.connection, target)) return this.greeted(key, mine, lease);
+      return this.applyClientSettings(lease, target).then(() => this.greeted(key, member.derive(settings), lease));
+    });
+  }
+
+  /** Not kept with the member: most clients greeted this way idle, and only a transaction's acquire needs `derive`. */
+  knownGreetingFor(member: PostgresPoolMember, settings: Record<string, string>): Map<string, string> | undefined {
+    const signature = greetingSignature(settings);
+    return signature && this.greetings.lookup(member.key, signature);
+  }
+
+  pinned(info: PoolKeyInfo, reason: PinReason): void {
+    this.events.onPin?.(info, reason);
   }
 
   /** Makes the lease's connection have `target`; on failure the lease is given back and the error thrown. */
@@ -142,7 +140,7 @@ export class PostgresPool {
   }
 
   /** Transaction mode: the key remembers what a connection reported for these settings, for later greetings. */
-  private greeted(key: string, mine: { signature: GreetingSignature | undefined; remembered: boolean }, lease: Lease<ServerConnection>): Lease<ServerConnection> {
+  private greeted(key: string, mine: DerivedSettings, lease: Lease<ServerConnection>): Lease<ServerConnection> {
     if (this.mode === 'transaction' && mine.signature && (lease.fresh || !mine.remembered)) {
       if (lease.fresh || !this.greetings.has(key, mine.signature)) this.greetings.remember(key, mine.signature, lease.connection.parameters);
       mine.remembered = true;
@@ -237,3 +235,52 @@ export class PostgresPool {
   }
 }
 
+/** What the pool needs of a client's settings, worked out once per client (it passes the same ones on every acquire). */
+interface DerivedSettings {
+  settings: Record<string, string>;
+  target?: Map<string, string>;
+  signature: GreetingSignature | undefined;
+  /** This client's greeting was remembered for its key. */
+  remembered: boolean;
+}
+
+/** A class, not an object of closures: an idle pooled client keeps its membership for its whole session. */
+class PostgresPoolMember implements PoolMember {
+  private derived: DerivedSettings | undefined;
+
+  constructor(
+    private readonly pool: PostgresPool,
+    private readonly membership: Membership<PoolKeyInfo>,
+    readonly login: PoolLogin,
+    readonly token: string,
+  ) {}
+
+  get info(): PoolKeyInfo {
+    return this.membership.info;
+  }
+
+  get key(): string {
+    return this.membership.key;
+  }
+
+  derive(settings: Record<string, string>): DerivedSettings {
+    if (this.derived?.settings !== settings) this.derived = { settings, signature: greetingSignature(settings), remembered: false };
+    return this.derived;
+  }
+
+  acquire(settings: Record<string, string>, signal?: AbortSignal): Promise<Lease<ServerConnection>> {
+    return this.pool.acquireFor(this, settings, signal);
+  }
+
+  knownGreeting(settings: Record<string, string>): Map<string, string> | undefined {
+    return this.pool.knownGreetingFor(this, settings);
+  }
+
+  pin(reason: PinReason): void {
+    if (this.membership.pin()) this.pool.pinned(this.info, reason);
+  }
+
+  leave(): void {
+    this.membership.leave();
+  }
+}

@@ -75,24 +75,6 @@ interface Reply {
   duplicate?: Buffer;
 }
 
-/**
- * A StatementMapper made at the client's first message: most pooled clients sit idle for long, and
- * until a client sends anything, no reply can be owed to it (nothing is attached before it sends).
- */
-export class LazyStatementMapper implements StatementMapping {
-  private mapper: StatementMapper | undefined;
-
-  constructor(private readonly max: number) {}
-
-  toServer(frame: Frame, connection: ConnectionStatements, bytes?: Buffer): Buffer[] {
-    return (this.mapper ??= new StatementMapper(this.max)).toServer(frame, connection, bytes);
-  }
-
-  fromServer(frame: Frame): boolean | Buffer {
-    return this.mapper ? this.mapper.fromServer(frame) : true;
-  }
-}
-
 export class StatementMapper implements StatementMapping {
   private readonly statements = new Map<string, ClientStatement>();
   /** Replies owed per Sync (or Query, FunctionCall): the first is being answered, the last takes new ones. */

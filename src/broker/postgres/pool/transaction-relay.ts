@@ -19,11 +19,11 @@
 import type { Socket } from 'node:net';
 import { errorMessage } from '../../../errors.js';
 import type { PooledExpiry } from '../../expiry-watch.js';
-import { clientHold, type RelayHold, type RelayTap } from '../../relay.js';
+import { clientHold, type RelayFilter, type RelayHold, type RelayTap } from '../../relay.js';
 import { encodeMessage, type Frame } from '../codec/frames.js';
 import { FrontendCode, decodeParse, decodeQuery, encodeErrorResponse } from '../codec/messages.js';
 import { ClientStream, type ClientPiece } from './client-stream.js';
-import { MAPPER_REPLIES, type StatementMapping } from './statement-mapper.js';
+import { MAPPER_REPLIES, StatementMapper } from './statement-mapper.js';
 import { joinBytes } from './join-bytes.js';
 import type { Lease } from '../../pool/pool-manager.js';
 import { sqlSessionEffects, type PinReason } from './pin-scanner.js';
@@ -31,24 +31,34 @@ import type { ServerConnection, ServerReader } from './server-connection.js';
 import { ReplyFilter } from './reply-filter.js';
 import { SERVER_TRACKED, SessionTracker } from './session-tracker.js';
 
-export interface TransactionRelayOptions {
-  client: Socket;
-  /** Client bytes read past the login. */
-  early: Buffer;
-  tap?: RelayTap;
-  /** Under `broker.audit.on_failure: block`: the client is not read while the audit waits (see relay()). */
-  hold?: RelayHold;
-  /** A server connection with the client's parameters; rejects with the ErrorResponse to send the client. */
+/**
+ * What the relay asks of its session: one object per client whose methods do it, so that a client
+ * holds no closures for them (a pooled client idles for long; see docs/performance.md).
+ */
+export interface TransactionRelayHost {
+  /** A server connection with the client's parameters; rejects with AttachRefused (its ErrorResponse for the client) or another error. */
   attach(signal: AbortSignal): Promise<Lease<ServerConnection>>;
   /** Back to the pool between transactions (nothing to reset). */
   releaseIdle(lease: Lease<ServerConnection>): void;
   /** Back to the pool when the session ends while attached: reset (tracker) or discarded (undefined). */
   releaseEnd(lease: Lease<ServerConnection>, tracker: SessionTracker | undefined): Promise<void>;
   pin(reason: PinReason): void;
-  /** Named prepared statements mapped onto each connection; absent: a named Parse pins. */
-  statements?: StatementMapping;
   /** The connection attached now, for cancel requests. */
-  onAttached?(connection: ServerConnection | undefined): void;
+  attached(connection: ServerConnection | undefined): void;
+  /** The session ended (once), after an attached connection went back; `error`: why, when it failed. */
+  ended(error: string | undefined): void;
+}
+
+export interface TransactionRelayOptions {
+  client: Socket;
+  /** Client bytes read past the login. */
+  early: Buffer;
+  host: TransactionRelayHost;
+  tap?: RelayTap;
+  /** Under `broker.audit.on_failure: block`: the client is not read while the audit waits (see relay()). */
+  hold?: RelayHold;
+  /** Named prepared statements mapped onto each connection (at most this many per connection); 0: a named Parse pins. */
+  maxPreparedStatements: number;
   /** End the client at its next transaction boundary once its token has expired. */
   expiry?: PooledExpiry;
 }
@@ -66,245 +76,310 @@ const READ_WITH_MAPPER: ReadonlySet<number> = new Set([...READ_WITHOUT_MAPPER, .
 const serverGone = (): Buffer =>
   encodeErrorResponse({ severity: 'FATAL', code: '08006', message: 'the server connection closed during the transaction', hint: 'The session has ended; connect again (the next session gets a new server connection).' });
 
-export function transactionRelay(options: TransactionRelayOptions): Promise<{ error?: string }> {
-  const { client } = options;
-  return new Promise((resolve) => {
-    const clientStream = new ClientStream();
-    let lease: Lease<ServerConnection> | undefined;
-    // Attached: the tracker and filter of the connection's stream. They are made at the first
-    // attach and serve every later one, as a connection is only handed back with both streams at
-    // a message boundary (idleStatus), where they are as new.
-    let tracker: SessionTracker | undefined;
-    let replies: ReplyFilter | undefined;
-    let reusable: { tracker: SessionTracker; replies: ReplyFilter } | undefined;
-    let attaching = false;
-    /** Ends the client's wait for a connection when it goes; one for all its transactions. */
-    let gone: AbortController | undefined;
-    const pending: ClientPiece[] = [];
-    /** Messages for the attached connection, written once per client chunk. */
-    const outbox: Buffer[] = [];
-    let pinned = false;
-    let done = false;
+/** Starts relaying the client; its host is told when the session ends. */
+export function transactionRelay(options: TransactionRelayOptions): void {
+  new TransactionRelay(options).start(options.early);
+}
 
-    const upstream = (): Socket => lease!.connection.socket;
-    const end = (error?: string, last?: Buffer): void => {
-      if (done) return;
-      done = true;
-      client.off('data', fromClient);
-      client.off('drain', resumeServer);
-      gone?.abort(new Error('the client went away'));
-      const held = lease;
-      const heldTracker = tracker;
-      const broken = held ? held.connection.broken || held.connection.socket.destroyed : false;
-      detach();
-      if (last && !client.destroyed) client.end(last);
-      else client.destroy();
-      const finish = (): void => resolve(error ? { error } : {});
-      if (held) void options.releaseEnd(held, broken ? undefined : heldTracker).finally(finish);
-      else finish();
-    };
+/** The relay of each client socket, for the listeners every relayed client socket shares. */
+const RELAY = Symbol('azdb transaction relay');
+type RelayedSocket = Socket & { [RELAY]: TransactionRelay };
 
-    /** Stops relaying the attached connection; the caller hands it back. */
-    function detach(): void {
-      if (!lease) return;
-      // Not paused: the pool's idle watch, or the reset's query, reads it next, in this same turn.
-      const connection = lease.connection;
-      if (connection.reader === reader) connection.reader = undefined;
-      lease = undefined;
-      tracker = undefined;
-      replies = undefined;
-      options.onAttached?.(undefined);
-    }
+// One set of listener functions for every client: each finds its relay on the socket (`this`).
+function clientData(this: RelayedSocket, chunk: Buffer): void {
+  this[RELAY].fromClient(chunk);
+}
+function clientDrain(this: RelayedSocket): void {
+  this[RELAY].resumeServer();
+}
+function clientError(this: RelayedSocket, error: Error): void {
+  this[RELAY].end(`client: ${error.message}`);
+}
+function clientGone(this: RelayedSocket): void {
+  this[RELAY].end();
+}
 
-    const audit = clientHold(client, options.hold, () => !done && !attaching && !(lease && upstream().writableNeedDrain));
-    const resumeClient = (): void => {
-      if (!attaching && !audit.held) client.resume();
-    };
-    const resumeServer = (): void => {
-      if (lease) upstream().resume();
-    };
-    // The client has the server's FATAL already when it sent one.
-    const serverError = (e: Error): void => end(`upstream: ${e.message}`, replies?.fatal ? undefined : serverGone());
-    const serverClosed = (): void => end('the server connection closed', replies?.fatal ? undefined : serverGone());
-    /** What the attached connection's socket tells (ServerConnection.reader): one object for every attach. */
-    const reader: ServerReader = {
-      data: (chunk) => fromServer(chunk),
-      drain: resumeClient,
-      gone: (error) => (error ? serverError(error) : serverClosed()),
-    };
+/**
+ * One client's relay. A class whose state is made when first needed: an idle client that never
+ * sent a message holds this object, its socket's shared listeners and nothing else of the relay.
+ * It is its attached connection's reader (ServerReader) too.
+ */
+class TransactionRelay implements ServerReader {
+  private readonly client: Socket;
+  private readonly host: TransactionRelayHost;
+  private readonly maxPreparedStatements: number;
+  private readonly expiry: PooledExpiry | undefined;
+  private readonly filter: RelayFilter | undefined;
+  private readonly audit: ReturnType<typeof clientHold> | undefined;
+  /** Made at the client's first message. */
+  private clientStream: ClientStream | undefined;
+  /** Made at the first attach when statements are mapped (maxPreparedStatements > 0). */
+  private statements: StatementMapper | undefined;
+  private lease: Lease<ServerConnection> | undefined;
+  // Attached: the tracker and filter of the connection's stream. They are made at the first
+  // attach and serve every later one, as a connection is only handed back with both streams at
+  // a message boundary (idleStatus), where they are as new.
+  private tracker: SessionTracker | undefined;
+  private replies: ReplyFilter | undefined;
+  private reusable: { tracker: SessionTracker; replies: ReplyFilter } | undefined;
+  private attaching = false;
+  /** Ends the client's wait for a connection when it goes; one for all its transactions. */
+  private goneSignal: AbortController | undefined;
+  /** Client messages that wait for a connection. */
+  private pending: ClientPiece[] | undefined;
+  /** Messages for the attached connection, written once per client chunk (made at the first attach). */
+  private outbox: Buffer[] | undefined;
+  private pinned = false;
+  private done = false;
 
-    function fromServer(chunk: Buffer): void {
-      if (!lease || !tracker || !replies) return;
-      let out: Buffer[];
-      try {
-        tracker.serverBytes(chunk.length);
-        out = replies.push(chunk);
-        tracker.serverFramedTo(replies.framedBytes);
-      } catch (error) {
-        // Never reused: the pool cannot tell where the server's stream stands.
-        lease.connection.broken = true;
-        end(`upstream broke the protocol: ${errorMessage(error)}`, serverGone());
-        return;
-      }
-      // One write (one syscall) however many pieces the filter cut the chunk into.
-      if (out.length > 0 && !client.write(out.length === 1 ? out[0]! : joinBytes(out))) upstream().pause();
-      if (!pinned && tracker.idleStatus() === 'I') {
-        const held = lease;
-        detach();
-        options.releaseIdle(held);
-      }
-      cutIfExpired();
-    }
+  constructor(options: TransactionRelayOptions) {
+    this.client = options.client;
+    this.host = options.host;
+    this.maxPreparedStatements = options.maxPreparedStatements;
+    this.expiry = options.expiry;
+    this.filter = options.tap?.((message) => this.end(message));
+    this.audit = options.hold ? clientHold(options.client, options.hold, () => !this.done && !this.attaching && !(this.lease && this.upstream().writableNeedDrain)) : undefined;
+  }
 
-    /** At a transaction boundary (no connection, or a pinned one idle outside a transaction) once the token expired. */
-    function cutIfExpired(): void {
-      const expiry = options.expiry;
-      if (done || !expiry?.due || attaching || pending.length > 0) return;
-      if (lease && tracker?.idleStatus() !== 'I') return;
-      end(undefined, expiry.cut());
-    }
-    options.expiry?.whenExpired(cutIfExpired);
-
-    const filter = options.tap?.((message) => end(message));
-    function fromClient(chunk: Buffer): void {
-      const audited = filter ? filter(chunk) : chunk;
-      if (done) return;
-      try {
-        for (const part of Buffer.isBuffer(audited) ? [audited] : audited) {
-          for (const piece of clientStream.push(part)) {
-            if (piece.frame?.code === FrontendCode.Terminate) {
-              if (lease && !attaching) flush();
-              end();
-              return;
-            }
-            // A piece is a view of a chunk the socket allocated for this read (or of its own
-            // buffer when it spanned chunks): nothing reuses it, so one that waits is not copied.
-            if (lease && !attaching) toServer(piece);
-            else pending.push(piece);
-          }
-        }
-      } catch (error) {
-        malformed(error);
-        return;
-      }
-      if (lease && !attaching) flush();
-      else if (pending.length > 0 && !attaching) void attach();
-      if (filter && !done) audit.after();
-    }
-
-    async function attach(): Promise<void> {
-      attaching = true;
-      gone ??= new AbortController();
-      client.pause();
-      let got: Lease<ServerConnection>;
-      try {
-        got = await options.attach(gone.signal);
-      } catch (error) {
-        attaching = false;
-        if (error instanceof AttachRefused) end('no server connection for the client', error.reply);
-        else end(errorMessage(error));
-        return;
-      }
-      if (done) {
-        options.releaseIdle(got);
-        return;
-      }
-      lease = got;
-      if (reusable) reusable.tracker.parameters = got.connection.parameters;
-      else {
-        const statements = options.statements;
-        const made = new SessionTracker(got.connection.parameters);
-        const replyFilter = new ReplyFilter((frame) => {
-          if (SERVER_TRACKED.has(frame.code)) made.serverMessage(frame);
-          return statements ? statements.fromServer(frame) : true;
-        }, statements ? READ_WITH_MAPPER : READ_WITHOUT_MAPPER);
-        reusable = { tracker: made, replies: replyFilter };
-      }
-      ({ tracker, replies } = reusable);
-      const socket = got.connection.socket;
-      got.connection.reader = reader;
-      // Set at the TLS handshake (upstream-connect.ts) already: Node skips the syscall when it is unchanged.
-      socket.setNoDelay(true);
-      options.onAttached?.(got.connection);
-      if (got.connection.broken || socket.destroyed) {
-        end('the server connection closed', serverGone());
-        return;
-      }
-      if (socket.isPaused()) socket.resume();
-      try {
-        for (const frame of pending.splice(0)) toServer(frame);
-      } catch (error) {
-        malformed(error);
-        return;
-      }
-      attaching = false;
-      if (flush() && !audit.held) client.resume();
-    }
-
-    /** Scans and maps one client message for the attached connection, into the outbox; CopyData bytes go as they are. */
-    function toServer(piece: ClientPiece): void {
-      if (piece.through) {
-        throughToServer(piece.through);
-        return;
-      }
-      const frame = piece.frame;
-      const connection = lease!.connection;
-      if (frame.code === FrontendCode.Query || frame.code === FrontendCode.Parse) {
-        const parse = frame.code === FrontendCode.Parse ? decodeParse(frame.payload) : undefined;
-        const effects = sqlSessionEffects(parse ? parse.query : decodeQuery(frame.payload));
-        for (const reason of effects.pins) pin(reason);
-        if (effects.resetsSession) {
-          connection.settings.clear();
-          connection.prepared.clear();
-        }
-        if (parse && !options.statements && parse.statement !== '') pin('prepared_statement');
-      }
-      const out = options.statements ? options.statements.toServer(frame, connection, piece.bytes) : [piece.bytes ?? encodeMessage(frame.code, frame.payload)];
-      if (piece.bytes !== undefined && out.length === 1 && out[0] === piece.bytes) {
-        // The message as it came: the tracker has its frame already.
-        tracker!.clientMessage(frame.code, frame.length);
-        outbox.push(piece.bytes);
-        return;
-      }
-      for (const bytes of out) throughToServer(bytes);
-    }
-
-    /** Bytes the tracker frames itself: CopyData as it streams, messages the mapper made. */
-    function throughToServer(bytes: Buffer): void {
-      tracker!.fromClient(bytes);
-      outbox.push(bytes);
-    }
-
-    /** Writes what toServer put in the outbox, in one write; false (the client paused) when the server pushes back. */
-    function flush(): boolean {
-      if (outbox.length === 0) return true;
-      const bytes = outbox.length === 1 ? outbox[0]! : joinBytes(outbox);
-      outbox.length = 0;
-      const flowing = upstream().write(bytes);
-      if (!flowing) client.pause();
-      return flowing;
-    }
-
-    function malformed(error: unknown): void {
-      end(`client sent a malformed message: ${errorMessage(error)}`, encodeErrorResponse({ severity: 'FATAL', code: '08P01', message: `invalid frontend message: ${errorMessage(error)}` }));
-    }
-
-    function pin(reason: PinReason): void {
-      if (pinned) return;
-      pinned = true;
-      options.pin(reason);
-    }
-
-    client.on('error', (e) => end(`client: ${e.message}`));
-    client.on('close', () => end());
-    client.on('end', () => end());
-    client.on('drain', resumeServer);
-    client.on('data', fromClient);
+  start(early: Buffer): void {
+    const client = this.client as RelayedSocket;
+    client[RELAY] = this;
+    this.expiry?.whenExpired(() => this.cutIfExpired());
+    client.on('error', clientError);
+    client.on('close', clientGone);
+    client.on('end', clientGone);
+    client.on('drain', clientDrain);
+    client.on('data', clientData);
     if (client.destroyed) {
-      end();
+      this.end();
       return;
     }
-    if (options.early.length > 0) fromClient(options.early);
-    if (!audit.held) client.resume();
-  });
+    if (early.length > 0) this.fromClient(early);
+    if (!this.audit?.held) client.resume();
+  }
+
+  private upstream(): Socket {
+    return this.lease!.connection.socket;
+  }
+
+  end(error?: string, last?: Buffer): void {
+    if (this.done) return;
+    this.done = true;
+    const client = this.client;
+    client.off('data', clientData);
+    client.off('drain', clientDrain);
+    this.goneSignal?.abort(new Error('the client went away'));
+    const held = this.lease;
+    const heldTracker = this.tracker;
+    const broken = held ? held.connection.broken || held.connection.socket.destroyed : false;
+    this.detach();
+    if (last && !client.destroyed) client.end(last);
+    else client.destroy();
+    const host = this.host;
+    if (held) void host.releaseEnd(held, broken ? undefined : heldTracker).finally(() => host.ended(error));
+    else host.ended(error);
+  }
+
+  /** Stops relaying the attached connection; the caller hands it back. */
+  private detach(): void {
+    if (!this.lease) return;
+    // Not paused: the pool's idle watch, or the reset's query, reads it next, in this same turn.
+    const connection = this.lease.connection;
+    if (connection.reader === this) connection.reader = undefined;
+    this.lease = undefined;
+    this.tracker = undefined;
+    this.replies = undefined;
+    this.host.attached(undefined);
+  }
+
+  private resumeClient(): void {
+    if (!this.attaching && !this.audit?.held) this.client.resume();
+  }
+
+  resumeServer(): void {
+    if (this.lease) this.upstream().resume();
+  }
+
+  // ServerReader: what the attached connection's socket tells.
+  data(chunk: Buffer): void {
+    this.fromServer(chunk);
+  }
+
+  drain(): void {
+    this.resumeClient();
+  }
+
+  gone(error?: Error): void {
+    // The client has the server's FATAL already when it sent one.
+    const farewell = this.replies?.fatal ? undefined : serverGone();
+    this.end(error ? `upstream: ${error.message}` : 'the server connection closed', farewell);
+  }
+
+  private fromServer(chunk: Buffer): void {
+    const { lease, tracker, replies } = this;
+    if (!lease || !tracker || !replies) return;
+    let out: Buffer[];
+    try {
+      tracker.serverBytes(chunk.length);
+      out = replies.push(chunk);
+      tracker.serverFramedTo(replies.framedBytes);
+    } catch (error) {
+      // Never reused: the pool cannot tell where the server's stream stands.
+      lease.connection.broken = true;
+      this.end(`upstream broke the protocol: ${errorMessage(error)}`, serverGone());
+      return;
+    }
+    // One write (one syscall) however many pieces the filter cut the chunk into.
+    if (out.length > 0 && !this.client.write(out.length === 1 ? out[0]! : joinBytes(out))) this.upstream().pause();
+    if (!this.pinned && tracker.idleStatus() === 'I') {
+      this.detach();
+      this.host.releaseIdle(lease);
+    }
+    this.cutIfExpired();
+  }
+
+  /** At a transaction boundary (no connection, or a pinned one idle outside a transaction) once the token expired. */
+  private cutIfExpired(): void {
+    const expiry = this.expiry;
+    if (this.done || !expiry?.due || this.attaching || (this.pending?.length ?? 0) > 0) return;
+    if (this.lease && this.tracker?.idleStatus() !== 'I') return;
+    this.end(undefined, expiry.cut());
+  }
+
+  fromClient(chunk: Buffer): void {
+    const audited = this.filter ? this.filter(chunk) : chunk;
+    if (this.done) return;
+    const clientStream = (this.clientStream ??= new ClientStream());
+    try {
+      for (const part of Buffer.isBuffer(audited) ? [audited] : audited) {
+        for (const piece of clientStream.push(part)) {
+          if (piece.frame?.code === FrontendCode.Terminate) {
+            if (this.lease && !this.attaching) this.flush();
+            this.end();
+            return;
+          }
+          // A piece is a view of a chunk the socket allocated for this read (or of its own
+          // buffer when it spanned chunks): nothing reuses it, so one that waits is not copied.
+          if (this.lease && !this.attaching) this.toServer(piece);
+          else (this.pending ??= []).push(piece);
+        }
+      }
+    } catch (error) {
+      this.malformed(error);
+      return;
+    }
+    if (this.lease && !this.attaching) this.flush();
+    else if ((this.pending?.length ?? 0) > 0 && !this.attaching) void this.attach();
+    if (this.filter && !this.done) this.audit?.after();
+  }
+
+  private async attach(): Promise<void> {
+    this.attaching = true;
+    const gone = (this.goneSignal ??= new AbortController());
+    this.client.pause();
+    let got: Lease<ServerConnection>;
+    try {
+      got = await this.host.attach(gone.signal);
+    } catch (error) {
+      this.attaching = false;
+      if (error instanceof AttachRefused) this.end('no server connection for the client', error.reply);
+      else this.end(errorMessage(error));
+      return;
+    }
+    if (this.done) {
+      this.host.releaseIdle(got);
+      return;
+    }
+    this.lease = got;
+    const reusable = (this.reusable ??= this.streamsOf(got.connection));
+    reusable.tracker.parameters = got.connection.parameters;
+    this.tracker = reusable.tracker;
+    this.replies = reusable.replies;
+    this.outbox ??= [];
+    const socket = got.connection.socket;
+    got.connection.reader = this;
+    // Set at the TLS handshake (upstream-connect.ts) already: Node skips the syscall when it is unchanged.
+    socket.setNoDelay(true);
+    this.host.attached(got.connection);
+    if (got.connection.broken || socket.destroyed) {
+      this.end('the server connection closed', serverGone());
+      return;
+    }
+    if (socket.isPaused()) socket.resume();
+    try {
+      for (const piece of this.pending!.splice(0)) this.toServer(piece);
+    } catch (error) {
+      this.malformed(error);
+      return;
+    }
+    this.attaching = false;
+    if (this.flush() && !this.audit?.held) this.client.resume();
+  }
+
+  /** The tracker and reply filter of the client's stream on a server connection (made once, at the first attach). */
+  private streamsOf(connection: ServerConnection): { tracker: SessionTracker; replies: ReplyFilter } {
+    const statements = this.maxPreparedStatements > 0 ? (this.statements = new StatementMapper(this.maxPreparedStatements)) : undefined;
+    const tracker = new SessionTracker(connection.parameters);
+    const replies = new ReplyFilter((frame) => {
+      if (SERVER_TRACKED.has(frame.code)) tracker.serverMessage(frame);
+      return statements ? statements.fromServer(frame) : true;
+    }, statements ? READ_WITH_MAPPER : READ_WITHOUT_MAPPER);
+    return { tracker, replies };
+  }
+
+  /** Scans and maps one client message for the attached connection, into the outbox; CopyData bytes go as they are. */
+  private toServer(piece: ClientPiece): void {
+    if (piece.through) {
+      this.throughToServer(piece.through);
+      return;
+    }
+    const frame = piece.frame;
+    const connection = this.lease!.connection;
+    const statements = this.statements;
+    if (frame.code === FrontendCode.Query || frame.code === FrontendCode.Parse) {
+      const parse = frame.code === FrontendCode.Parse ? decodeParse(frame.payload) : undefined;
+      const effects = sqlSessionEffects(parse ? parse.query : decodeQuery(frame.payload));
+      for (const reason of effects.pins) this.pin(reason);
+      if (effects.resetsSession) {
+        connection.settings.clear();
+        connection.prepared.clear();
+      }
+      if (parse && !statements && parse.statement !== '') this.pin('prepared_statement');
+    }
+    const out = statements ? statements.toServer(frame, connection, piece.bytes) : [piece.bytes ?? encodeMessage(frame.code, frame.payload)];
+    if (piece.bytes !== undefined && out.length === 1 && out[0] === piece.bytes) {
+      // The message as it came: the tracker has its frame already.
+      this.tracker!.clientMessage(frame.code, frame.length);
+      this.outbox!.push(piece.bytes);
+      return;
+    }
+    for (const bytes of out) this.throughToServer(bytes);
+  }
+
+  /** Bytes the tracker frames itself: CopyData as it streams, messages the mapper made. */
+  private throughToServer(bytes: Buffer): void {
+    this.tracker!.fromClient(bytes);
+    this.outbox!.push(bytes);
+  }
+
+  /** Writes what toServer put in the outbox, in one write; false (the client paused) when the server pushes back. */
+  private flush(): boolean {
+    const outbox = this.outbox;
+    if (outbox === undefined || outbox.length === 0) return true;
+    const bytes = outbox.length === 1 ? outbox[0]! : joinBytes(outbox);
+    outbox.length = 0;
+    const flowing = this.upstream().write(bytes);
+    if (!flowing) this.client.pause();
+    return flowing;
+  }
+
+  private malformed(error: unknown): void {
+    this.end(`client sent a malformed message: ${errorMessage(error)}`, encodeErrorResponse({ severity: 'FATAL', code: '08P01', message: `invalid frontend message: ${errorMessage(error)}` }));
+  }
+
+  private pin(reason: PinReason): void {
+    if (this.pinned) return;
+    this.pinned = true;
+    this.host.pin(reason);
+  }
 }
