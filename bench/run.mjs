@@ -50,7 +50,8 @@
  *   AZDB_BENCH_MYSQL_POOL_ROWS=connect,idle,clients   (none skips them; also connect-mysql2)
  *       connect    a new connection per point select: mariadb-slap --detach=1 -c AZDB_BENCH_CLIENTS
  *                  (a C client in its own process; about AZDB_BENCH_SECONDS of connections, sized by
- *                  a short first run), azdb pool vs direct TLS verify (target ≥ 3 ×), and azdb's CPU
+ *                  a short first run, after AZDB_BENCH_WARMUP_SECONDS of them unmeasured on each
+ *                  path), azdb pool vs direct TLS verify (target ≥ 3 ×), and azdb's CPU
  *                  per connection; the paths alternate for AZDB_BENCH_ROUNDS rounds (medians).
  *                  Without mariadb-slap it falls back to connect-mysql2 (said in the label).
  *       connect-mysql2  the same with mysql2 from this process, AZDB_BENCH_CLIENTS loops for
@@ -1078,8 +1079,13 @@ function openMysql(options, count) {
  */
 async function mysqlSlapConnect(path) {
   const query = 'SELECT v FROM points WHERE id = 4242';
+  const sized = (qps, seconds) => Math.max(config.clients * 50, Math.round((qps * seconds) / config.clients) * config.clients);
   const probe = await slap(path, query, config.clients * 25, ['--detach=1']);
-  const connections = Math.max(config.clients * 50, Math.round((probe.qps * config.seconds) / config.clients) * config.clients);
+  // A warm-up of AZDB_BENCH_WARMUP_SECONDS on each path, as the pgbench rows have: azdb's login
+  // path runs once per connection, so its code and heap settle over thousands of connections
+  // (10 s runs back to back in one child: 823, 554, 460 µs of CPU per connection).
+  if (config.warmupSeconds > 0) await slap(path, query, sized(probe.qps, config.warmupSeconds), ['--detach=1']);
+  const connections = sized(probe.qps, config.seconds);
   const r = await slap(path, query, connections, ['--detach=1']);
   return { tool: 'mariadb-slap', connections, seconds: r.seconds, perSecond: r.qps, errors: 0, azdbCpuUsPerConnection: r.proxyCpuUsPerQuery };
 }
