@@ -32,7 +32,8 @@
  *                             transaction falls back to session, said in every pool row's label)
  *   AZDB_BENCH_POOL_ROWS=connect,idle,clients,protocols   (none skips them)
  *       connect    pgbench -C -S, -c AZDB_BENCH_CLIENTS: azdb pool vs pgbouncer vs direct TLS
- *       idle       AZDB_BENCH_POOL_IDLE=1000 idle clients (10000 for the large run): RSS and the
+ *       idle       AZDB_BENCH_POOL_IDLE=1000 idle clients (10000 for the large run), the first row on
+ *                  the freshly started proxies (as for the MySQL pool): RSS and the
  *                  server connections they take; RSS 3 s after the last login, again after
  *                  AZDB_BENCH_POOL_IDLE_SETTLE=15 s more (0 skips) and, for azdb, after a full GC;
  *                  with AZDB_BENCH_HEAP_SNAPSHOT=1 a heap snapshot of the azdb child with them.
@@ -848,13 +849,8 @@ async function poolBench({ postgres, pgPort, ca, caFile, token, expiresOnTimesta
         out.upstreamTls[path.name] = { ssl: true, version, cipher };
       }
     }
-    if (config.pool.rows.includes('connect')) {
-      for (const path of [...(skipped.direct ? [] : [direct]), ...pooled]) {
-        const r = await poolPgbench(path, ['-C', '-S'], config.clients);
-        out.connect[path.name] = r;
-        log(`${label}: reconnect (-C -S) -c ${config.clients} through ${path.name === 'direct' ? 'direct TLS' : path.name}: ${fmt(r.tps)} tps${r.proxyCpuUsPerTx !== undefined ? `, proxy CPU ${fmt(r.proxyCpuUsPerTx, 1)} µs/tx` : ''}${r.abortedClients ? `, ${r.abortedClients} clients aborted` : ''}`);
-      }
-    }
+    // First, on the freshly started child: its RSS is then the idle clients' own, not what the
+    // rows before them left in the heap (after 20 s of -C -S, ~11 MiB more before any idle client).
     if (config.pool.rows.includes('idle')) {
       if (mode === 'session' && config.pool.idle > servers) {
         out.idleSkipped = `session mode logs in at most ${servers} clients (one server connection each); ${config.pool.idle} idle clients need transaction mode`;
@@ -866,6 +862,13 @@ async function poolBench({ postgres, pgPort, ca, caFile, token, expiresOnTimesta
           out.idle[path.name] = r;
           log(`${label}: ${r.connections} idle clients through ${path.name}: RSS ${fmt(r.rssMiB, 1)} MiB (${fmt(r.rssBeforeMiB, 1)} before, ${fmt(r.kibPerClient, 1)} KiB per client${r.heapUsedMiB !== undefined ? `; V8 heap used ${fmt(r.heapUsedBeforeMiB, 1)} → ${fmt(r.heapUsedMiB, 1)} MiB, total ${fmt(r.heapTotalBeforeMiB, 1)} → ${fmt(r.heapTotalMiB, 1)}` : ''}), ${r.serverConnections} server connections held`);
         }
+      }
+    }
+    if (config.pool.rows.includes('connect')) {
+      for (const path of [...(skipped.direct ? [] : [direct]), ...pooled]) {
+        const r = await poolPgbench(path, ['-C', '-S'], config.clients);
+        out.connect[path.name] = r;
+        log(`${label}: reconnect (-C -S) -c ${config.clients} through ${path.name === 'direct' ? 'direct TLS' : path.name}: ${fmt(r.tps)} tps${r.proxyCpuUsPerTx !== undefined ? `, proxy CPU ${fmt(r.proxyCpuUsPerTx, 1)} µs/tx` : ''}${r.abortedClients ? `, ${r.abortedClients} clients aborted` : ''}`);
       }
     }
     const runs = [
@@ -1136,6 +1139,13 @@ async function mysqlPoolBench({ port, ca, token, expiresOnTimestamp, tlsArgs, ba
         `MySQL pool transaction: new connection per query (${tool}) -c ${config.clients} through ${name === 'direct' ? 'direct TLS' : 'azdb'}: ${fmt(r.perSecond)} connections/s` +
           `${r.azdbCpuUsPerConnection !== undefined ? `, azdb CPU ${fmt(r.azdbCpuUsPerConnection, 1)} µs/connection` : ''}, ${r.errors} errors${r.firstError ? ` (${r.firstError})` : ''}`,
       );
+    // First, on the freshly started child (as the PostgreSQL pool's idle row).
+    if (config.mysqlPoolRows.includes('idle') && config.pool.idle > 0) {
+      // Idle clients prepare nothing: mysql2's statement cache is sized for its default of 16 000
+      // statements per connection, ~0.3 MiB each, which ran this process out of heap at 10 000 clients.
+      out.idle = await poolIdle({ proxy: azdb, pid: azdb.pid }, (n) => openMysql({ ...pooled, maxPreparedStatements: 1 }, n), config.pool.idle, port);
+      log(`MySQL pool transaction: ${out.idle.connections} idle clients through azdb: RSS ${fmt(out.idle.rssMiB, 1)} MiB (${fmt(out.idle.rssBeforeMiB, 1)} before, ${fmt(out.idle.kibPerClient, 1)} KiB per client; V8 heap used ${fmt(out.idle.heapUsedBeforeMiB, 1)} → ${fmt(out.idle.heapUsedMiB, 1)} MiB, total ${fmt(out.idle.heapTotalBeforeMiB, 1)} → ${fmt(out.idle.heapTotalMiB, 1)}), ${out.idle.serverConnections} server connections held`);
+    }
     if (rows.has('connect')) {
       // AZDB_BENCH_ROUNDS rounds, the two paths alternating (the other first every other round), medians kept.
       const runs = { direct: [], azdb: [] };
@@ -1156,12 +1166,6 @@ async function mysqlPoolBench({ port, ca, token, expiresOnTimestamp, tlsArgs, ba
         out.connectMysql2[name] = await mysqlDriverConnect(options, name === 'azdb' ? azdb.pid : undefined);
         logConnect('mysql2', name, out.connectMysql2[name]);
       }
-    }
-    if (config.mysqlPoolRows.includes('idle') && config.pool.idle > 0) {
-      // Idle clients prepare nothing: mysql2's statement cache is sized for its default of 16 000
-      // statements per connection, ~0.3 MiB each, which ran this process out of heap at 10 000 clients.
-      out.idle = await poolIdle({ proxy: azdb, pid: azdb.pid }, (n) => openMysql({ ...pooled, maxPreparedStatements: 1 }, n), config.pool.idle, port);
-      log(`MySQL pool transaction: ${out.idle.connections} idle clients through azdb: RSS ${fmt(out.idle.rssMiB, 1)} MiB (${fmt(out.idle.rssBeforeMiB, 1)} before, ${fmt(out.idle.kibPerClient, 1)} KiB per client; V8 heap used ${fmt(out.idle.heapUsedBeforeMiB, 1)} → ${fmt(out.idle.heapUsedMiB, 1)} MiB, total ${fmt(out.idle.heapTotalBeforeMiB, 1)} → ${fmt(out.idle.heapTotalMiB, 1)}), ${out.idle.serverConnections} server connections held`);
     }
     if (config.mysqlPoolRows.includes('clients')) {
       for (const [name, options] of [['direct', direct], ['azdb', pooled]]) {
