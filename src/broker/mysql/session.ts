@@ -20,7 +20,7 @@ import { TLSSocket } from 'node:tls';
 import { errorMessage } from '../../errors.js';
 import { PeerClosedError } from '../wire-reader.js';
 import type { SessionIdentity } from '../audit.js';
-import { newSessionId, sessionRecord, type SessionOptions, type SessionRecord } from '../session-record.js';
+import { clientAddress, newSessionId, sessionRecord, type SessionOptions, type SessionRecord } from '../session-record.js';
 import { loginWait } from '../login-wait.js';
 import { hangUp, relay } from '../relay.js';
 import { afterWrongPassword, loginRefusal } from '../login-guard.js';
@@ -126,7 +126,7 @@ export async function runMySqlSession(clientSocket: Socket, options: MySqlSessio
       protocol: 'mysql',
       db_user: dbUser,
       db_name: dbName,
-      client_address: `${clientSocket.remoteAddress}:${clientSocket.remotePort}`,
+      client_address: clientAddress(clientSocket),
     };
     const host = hostOf(clientSocket.remoteAddress);
     const signingIn = options.entra

@@ -4,6 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import mysql from 'mysql2/promise';
+import mysqlCallbacks from 'mysql2';
 import { findTool } from '../../harness/tools.js';
 import { BrokerFixture, USER } from '../../helpers/broker-fixtures.js';
 import { waitFor } from '../../helpers/wait.js';
@@ -140,6 +141,24 @@ describe.skipIf(mariadbd.skip)('MySQL pooling, session mode, against emulated Az
     expect(error?.message).toContain('max_client_wait');
     expect(await threadOf(holder)).toBeGreaterThan(0);
     await holder.end();
+  });
+
+  it('takes a client that hangs up while it waits out of the queue, and serves the next one the connection', async () => {
+    const { tunnel } = await pooled({ maxServerConnections: 1 });
+    const waiting = (n: number) => waitFor(() => ((tunnel.pool!.stats()[0]?.clientsWaiting ?? 0) === n ? true : undefined), `${n} waiting clients`);
+    const holder = await client(tunnel);
+    const holderThread = await threadOf(holder);
+    // Proves the password, then waits for the busy pool's only connection before its OK (a mysql2
+    // client, so that its login has the holder's key: capabilities and character set are in it).
+    const quitter = mysqlCallbacks.createConnection({ host: tunnel.host, port: tunnel.port, user: tunnel.user, password: tunnel.password, database: tunnel.database || undefined });
+    quitter.on('error', () => {});
+    await waiting(1);
+    quitter.destroy();
+    await waiting(0);
+    await holder.end();
+    const next = await client(tunnel);
+    expect(await threadOf(next)).toBe(holderThread);
+    await next.end();
   });
 
   it('follows the binary protocol (prepare, execute) so the connection is reused after prepared statements', async () => {

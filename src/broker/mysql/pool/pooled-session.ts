@@ -80,17 +80,18 @@ async function relaySession(p: PooledClient): Promise<void> {
   const { options, pool, client } = p;
   const socket = client.socket as Socket;
   const loginUser = upstreamLoginUser(options.target, p.dbUser);
-  // A client that hangs up while it waits for a busy pool leaves the queue at once.
-  const gone = new AbortController();
-  const hungUp = (): void => gone.abort(new PeerClosedError());
+  // A client that hangs up while it waits for a busy pool leaves the queue at once: its login wait
+  // ends (not a second signal joined with AbortSignal.any, whose pieces linger until a GC).
+  let hangUp: PeerClosedError | undefined;
+  const hungUp = (): void => p.wait.abort((hangUp = new PeerClosedError()));
   socket.once('close', hungUp);
-  const signal = AbortSignal.any([p.wait.signal, gone.signal]);
+  const signal = p.wait.signal;
   let token: string;
   let lease: Lease<MySqlServerConnection>;
   try {
     token = await tokenFor(options, signal);
     lease = await pool.acquire({ ...p.login, user: loginUser }, token, signal).catch((error: unknown) => {
-      if (gone.signal.aborted) throw gone.signal.reason;
+      if (hangUp) throw hangUp;
       throw acquireFailure(pool, loginUser, error);
     });
   } finally {
