@@ -4,6 +4,7 @@
  * closes, with a reason saying which, so a stuck credential costs the client no more than its
  * deadline and never holds up a shutdown.
  */
+import { setMaxListeners } from 'node:events';
 import { formatSeconds } from '../time-limit.js';
 
 export interface LoginWait {
@@ -44,6 +45,17 @@ export function loginWait(deadline: { at: number }, limitMs: number, closing: Ab
 }
 
 const DISPOSED = new AbortController().signal;
+
+/**
+ * A tunnel's closing controller. Every login wait and upstream connect in progress listens to its
+ * signal until it ends, so dozens at once are normal under load, not the leak Node's warning
+ * (MaxListenersExceededWarning, past 10) would report on the broker's stderr.
+ */
+export function tunnelClosingController(): AbortController {
+  const controller = new AbortController();
+  setMaxListeners(0, controller.signal);
+  return controller;
+}
 
 /** The reason a tunnel's closing signal carries. */
 export function tunnelClosing(): Error {

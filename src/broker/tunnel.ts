@@ -11,7 +11,7 @@ import { CancelRegistry } from './cancel-registry.js';
 import type { ConnectionGate } from './connection-gate.js';
 import { formatHost } from '../config/address.js';
 import { startListener, type Listener } from './listener.js';
-import { tunnelClosing } from './login-wait.js';
+import { tunnelClosing, tunnelClosingController } from './login-wait.js';
 import { LoginBackoff } from './login-backoff.js';
 import { newLocalPassword } from './password-file.js';
 import type { SessionEvent, SessionOptions } from './session-record.js';
@@ -79,7 +79,7 @@ export async function openTunnel(options: TunnelOptions): Promise<Tunnel> {
   const password = options.password ?? newLocalPassword();
   const cancels = options.cancels ?? new CancelRegistry();
   // Sessions still logging in (waiting for a token) end when the tunnel closes; relaying ones drain.
-  const closing = new AbortController();
+  const closing = tunnelClosingController();
   const logins = options.logins ?? new LoginBackoff();
   // The same for every client: made once, not per connection (an idle pooled client holds it).
   const common: SessionOptions = {

@@ -5,11 +5,29 @@
  */
 import { getEventListeners } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { loginWait, tunnelClosing } from '../../src/broker/login-wait.js';
+import { loginWait, tunnelClosing, tunnelClosingController } from '../../src/broker/login-wait.js';
 
 const aborted = (signal: AbortSignal): Promise<unknown> => new Promise((resolve) => signal.addEventListener('abort', () => resolve(signal.reason), { once: true }));
 
 describe('loginWait', () => {
+  it("holds many logins' waits on the tunnel's closing signal at once without Node's MaxListenersExceededWarning", async () => {
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error): void => void warnings.push(warning);
+    process.on('warning', onWarning);
+    try {
+      const closing = tunnelClosingController();
+      const waits = Array.from({ length: 50 }, () => loginWait({ at: Date.now() + 60_000 }, 60_000, closing.signal));
+      expect(getEventListeners(closing.signal, 'abort')).toHaveLength(50);
+      // Node emits the warning on the next tick.
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(warnings.map((w) => w.name)).not.toContain('MaxListenersExceededWarning');
+      for (const wait of waits) wait.dispose();
+      expect(getEventListeners(closing.signal, 'abort')).toHaveLength(0);
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
   it('aborts at the deadline, saying so', async () => {
     const wait = loginWait({ at: Date.now() + 20 }, 20, new AbortController().signal);
     expect(String(await aborted(wait.signal))).toContain('login deadline');
