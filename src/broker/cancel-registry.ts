@@ -4,7 +4,8 @@
  * session's `cancel()`. The process id is the server's own where it is free, so
  * `pg_backend_pid()` and the sender of a notification still name the client's session.
  */
-import { randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
+import { randomInt, timingSafeEqual } from 'node:crypto';
+import { pooledRandomBytes } from './random-pool.js';
 
 /** What a minted key cancels: its session's query on the server connection it has. */
 export interface Cancellable {
@@ -27,7 +28,8 @@ export class CancelRegistry {
   mint(target: Cancellable, serverProcessId?: number): { processId: number; secretKey: Buffer } {
     let processId = serverProcessId ?? 0;
     while (processId <= 0 || this.entries.has(processId)) processId = randomInt(1, 0x7fffffff);
-    const secretKey = randomBytes(4);
+    // Every PostgreSQL session mints one: from the pooled block, not a CSPRNG call per connection.
+    const secretKey = Buffer.from(pooledRandomBytes(4));
     this.entries.set(processId, { secret: secretKey.readUInt32BE(0), target });
     return { processId, secretKey };
   }

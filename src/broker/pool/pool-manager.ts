@@ -174,6 +174,7 @@ export class PoolManager<C, I = unknown> {
    * A client that gives up (went away, its login deadline passed) leaves the queue. Its signal
    * usually outlives the wait (a client's, for all its transactions), so it gets one listener for
    * its life instead of one added and removed per wait, which cost a few µs per transaction.
+   * A signal has one wait queued at a time: a client waits for one connection at a time.
    */
   private watchSignal(signal: AbortSignal, wait: QueuedWait<C, I>): void {
     wait.waiter.signal = signal;
