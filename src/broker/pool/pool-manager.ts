@@ -83,13 +83,32 @@ interface Entry<C> {
   idleSince: number;
 }
 
+/**
+ * A client's request for a connection, answered once: `granted` or `refused`. `granted` may be
+ * called before `request` returns (a connection was idle), and from inside another client's
+ * release; the manager's own state is settled before either is called, and neither may throw.
+ */
+export interface LeaseRequest<C> {
+  /** A new connection, when the key has room and no idle one. */
+  open(): Promise<C>;
+  granted(lease: Lease<C>): void;
+  refused(error: Error): void;
+}
+
 interface Waiter<C> {
-  open: () => Promise<C>;
+  request: LeaseRequest<C>;
   since: number;
   /** Set while it waits in the queue with a signal (see `watchSignal`). */
   signal?: AbortSignal;
-  resolve(lease: Lease<C>): void;
-  reject(error: Error): void;
+}
+
+/** The promise form's request: resolve and reject are the promise's. */
+class PromisedRequest<C> implements LeaseRequest<C> {
+  constructor(
+    readonly open: () => Promise<C>,
+    readonly granted: (lease: Lease<C>) => void,
+    readonly refused: (error: Error) => void,
+  ) {}
 }
 
 interface KeyPool<C, I> {
@@ -157,17 +176,26 @@ export class PoolManager<C, I = unknown> {
    * limit, else the first free one after the clients already waiting (FIFO), within maxClientWaitMs.
    */
   acquire(key: string, info: I, open: () => Promise<C>, signal?: AbortSignal): Promise<Lease<C>> {
-    if (this.closed) return Promise.reject(new PoolClosed());
-    if (signal?.aborted) return Promise.reject(signal.reason);
+    return new Promise<Lease<C>>((resolve, reject) => this.request(key, info, new PromisedRequest(open, resolve, reject), signal));
+  }
+
+  /**
+   * `acquire` without a promise: the request is answered through its own methods. The transaction
+   * pools ask once per transaction, where a promise and its callbacks each cost their share of CPU.
+   */
+  request(key: string, info: I, request: LeaseRequest<C>, signal?: AbortSignal): void {
+    if (this.closed) return request.refused(new PoolClosed());
+    if (signal?.aborted) return request.refused(signal.reason);
     const pool = this.pool(key, info);
     const since = this.clock.now();
-    return new Promise<Lease<C>>((resolve, reject) => {
-      const waiter: Waiter<C> = { open, since, resolve, reject };
-      if (pool.waiters.length === 0 && this.serve(key, pool, waiter)) return;
-      pool.waiters.push(waiter);
-      this.armDeadline(pool, since);
-      if (signal) this.watchSignal(signal, { key, pool, waiter });
-    });
+    const waiter: Waiter<C> = { request, since };
+    if (pool.waiters.length === 0 && this.hasRoom(pool)) {
+      this.serve(key, pool, waiter);
+      return;
+    }
+    pool.waiters.push(waiter);
+    this.armDeadline(pool, since);
+    if (signal) this.watchSignal(signal, { key, pool, waiter });
   }
 
   /**
@@ -193,7 +221,7 @@ export class PoolManager<C, I = unknown> {
     const at = pool.waiters.indexOf(waiter);
     if (at < 0) return;
     pool.waiters.splice(at, 1);
-    waiter.reject(signal.reason);
+    waiter.request.refused(signal.reason);
     this.forget(key, pool);
   };
 
@@ -250,7 +278,7 @@ export class PoolManager<C, I = unknown> {
       for (const entry of pool.idle) this.hooks.close(entry.connection);
       pool.idle = [];
       this.disarmDeadline(pool);
-      for (const waiter of pool.waiters.splice(0)) waiter.reject(new PoolClosed());
+      for (const waiter of pool.waiters.splice(0)) waiter.request.refused(new PoolClosed());
     }
   }
 
@@ -263,8 +291,19 @@ export class PoolManager<C, I = unknown> {
     return pool;
   }
 
-  /** Gives `waiter` an idle connection or opens one; false when the key is at its limit. */
-  private serve(key: string, pool: KeyPool<C, I>, waiter: Waiter<C>): boolean {
+  /**
+   * An idle connection, or room for a new one: idle ones are not counted against the limit, as
+   * one is only opened when none is idle.
+   */
+  private hasRoom(pool: KeyPool<C, I>): boolean {
+    return pool.idle.length > 0 || pool.busy.size + pool.opening < this.limits.maxServerConnections;
+  }
+
+  /**
+   * Gives `waiter` (out of the queue already) an idle connection or opens one; only called when
+   * hasRoom: closing expired idle connections leaves room for a new one.
+   */
+  private serve(key: string, pool: KeyPool<C, I>, waiter: Waiter<C>): void {
     const now = this.clock.now();
     for (let entry = pool.idle.pop(); entry; entry = pool.idle.pop()) {
       if (now - entry.createdAt >= this.limits.serverLifetimeMs) {
@@ -272,17 +311,16 @@ export class PoolManager<C, I = unknown> {
         continue;
       }
       this.lend(key, pool, entry, waiter, false);
-      return true;
+      return;
     }
-    if (pool.busy.size + pool.opening >= this.limits.maxServerConnections) return false;
     pool.opening++;
     pool.logins++;
-    waiter.open().then(
+    waiter.request.open().then(
       (connection) => {
         pool.opening--;
         if (this.closed) {
           this.hooks.close(connection);
-          waiter.reject(new PoolClosed());
+          waiter.request.refused(new PoolClosed());
           return;
         }
         this.lend(key, pool, { connection, createdAt: this.clock.now(), idleSince: 0 }, waiter, true);
@@ -290,12 +328,11 @@ export class PoolManager<C, I = unknown> {
       (error: unknown) => {
         pool.opening--;
         this.hooks.onWait?.(pool.info, this.clock.now() - waiter.since);
-        waiter.reject(error instanceof Error ? error : new Error(String(error)));
+        waiter.request.refused(error instanceof Error ? error : new Error(String(error)));
         // The slot this login would have taken is free for the next client.
         this.dispatch(key, pool);
       },
     );
-    return true;
   }
 
   private lend(key: string, pool: KeyPool<C, I>, entry: Entry<C>, waiter: Waiter<C>, fresh: boolean): void {
@@ -304,7 +341,7 @@ export class PoolManager<C, I = unknown> {
     if (waiter.signal) this.queuedBy.delete(waiter.signal);
     const waitedMs = this.clock.now() - waiter.since;
     this.hooks.onWait?.(pool.info, waitedMs);
-    waiter.resolve(new ManagedLease(this, key, pool, entry, fresh, waitedMs));
+    waiter.request.granted(new ManagedLease(this, key, pool, entry, fresh, waitedMs));
   }
 
   /** A lease's release: the connection goes back idle or is closed, and the next waiter is served. */
@@ -344,15 +381,18 @@ export class PoolManager<C, I = unknown> {
       if (first.signal) this.queuedBy.delete(first.signal);
       const waited = now - first.since;
       this.hooks.onWait?.(pool.info, waited);
-      first.reject(new PoolWaitTimeout(waited));
+      first.request.refused(new PoolWaitTimeout(waited));
     }
     const next = pool.waiters[0];
     if (next) this.armDeadline(pool, next.since);
   }
 
-  /** Serves waiting clients in order while there is a connection or room for one. */
+  /**
+   * Serves waiting clients in order while there is a connection or room for one. A waiter leaves
+   * the queue before it is served: its `granted` may release a connection, and so dispatch, again.
+   */
   private dispatch(key: string, pool: KeyPool<C, I>): void {
-    while (pool.waiters.length > 0 && this.serve(key, pool, pool.waiters[0]!)) pool.waiters.shift();
+    while (pool.waiters.length > 0 && this.hasRoom(pool)) this.serve(key, pool, pool.waiters.shift()!);
     this.forget(key, pool);
   }
 

@@ -45,7 +45,7 @@ import { SCRAM_MECHANISM, ScramServer } from './scram.js';
 import { encodeCancelRequest, encodeSslRequest } from './codec/startup.js';
 import { PgUpstreamRefused, loginUpstream, type UpstreamSession } from './upstream.js';
 import { PoolClosed, PoolWaitTimeout, type Lease } from '../pool/pool-manager.js';
-import type { PoolLogin, PoolMember, PostgresPool } from './pool/postgres-pool.js';
+import type { LeaseReceiver, PoolLogin, PoolMember, PostgresPool } from './pool/postgres-pool.js';
 import { pooledRelay } from '../pool/pooled-relay.js';
 import { describeRefusal, isBlameless, refusalFor, upstreamTokenGetter, type SignedIn } from '../client-entra.js';
 import type { SignedInRecord } from '../session-record.js';
@@ -54,7 +54,7 @@ import { EXPIRED_MESSAGE, pooledExpiry, watchExpiry, type PooledExpiry } from '.
 import { POSTGRES_FAREWELL, postgresBoundary } from './transaction-boundary.js';
 import type { ServerConnection } from './pool/server-connection.js';
 import { SessionTracker } from './pool/session-tracker.js';
-import { AttachRefused, transactionRelay, type TransactionRelayHost } from './pool/transaction-relay.js';
+import { AttachRefused, transactionRelay, type AttachReceiver, type TransactionRelayHost } from './pool/transaction-relay.js';
 import type { PinReason } from './pool/pin-scanner.js';
 
 /**
@@ -349,7 +349,7 @@ async function relayPooled(
  * cancel goes, and its end. One object with methods, not closures over relayPooled's locals: an
  * idle pooled client keeps this, its relay and its socket (docs/performance.md).
  */
-class TransactionModeClient implements TransactionRelayHost, Cancellable {
+class TransactionModeClient implements TransactionRelayHost, LeaseReceiver, Cancellable {
   /** Settles when the session has ended and its cancel key and membership went back. */
   readonly done: Promise<void>;
   private resolveDone!: () => void;
@@ -358,6 +358,9 @@ class TransactionModeClient implements TransactionRelayHost, Cancellable {
   private processId = 0;
   private expiry: PooledExpiry | undefined;
   private socket: Socket | undefined;
+  /** The relay, told when a transaction's connection is granted or refused. */
+  private receiver: AttachReceiver | undefined;
+  private signal: AbortSignal | undefined;
 
   constructor(
     private readonly options: PostgresSessionOptions,
@@ -386,8 +389,20 @@ class TransactionModeClient implements TransactionRelayHost, Cancellable {
     transactionRelay({ client: socket, early, host: this, maxPreparedStatements: this.pool.maxPreparedStatements, ...extra });
   }
 
-  attach(signal: AbortSignal): Promise<Lease<ServerConnection>> {
-    return acquirePooled(this.options, this.pool, this.member, this.settings, this.loginUser, this.identity.db_name, signal, true);
+  attach(signal: AbortSignal, receiver: AttachReceiver): void {
+    this.receiver = receiver;
+    this.signal = signal;
+    this.member.requestForTransaction(this.settings, signal, this);
+  }
+
+  // LeaseReceiver: the member's answer, passed on to the relay.
+  granted(lease: Lease<ServerConnection>): void {
+    this.receiver!.attachGranted(lease);
+  }
+
+  refused(error: unknown): void {
+    const refused = refusedAcquire(error, this.options, this.pool, this.loginUser, this.identity.db_name, this.signal!);
+    this.receiver!.attachRefused(refused instanceof PgClientError ? new AttachRefused(encodeErrorResponse(refused.fields)) : refused);
   }
 
   releaseIdle(lease: Lease<ServerConnection>): void {
@@ -486,7 +501,6 @@ async function joinPool(
 }
 
 /** A server connection of the client's key with its parameters applied, or the error for the client. */
-/** `refusal`: a refusal comes as AttachRefused with its ErrorResponse (transaction mode's attach) instead of a PgClientError. */
 function acquirePooled(
   options: PostgresSessionOptions,
   pool: PostgresPool,
@@ -495,14 +509,13 @@ function acquirePooled(
   loginUser: string,
   dbName: string,
   signal: AbortSignal,
-  refusal = false,
 ): Promise<Lease<ServerConnection>> {
   return member.acquire(settings, signal).catch((error: unknown) => {
-    const refused = refusedAcquire(error, options, pool, loginUser, dbName, signal);
-    throw refusal && refused instanceof PgClientError ? new AttachRefused(encodeErrorResponse(refused.fields)) : refused;
+    throw refusedAcquire(error, options, pool, loginUser, dbName, signal);
   });
 }
 
+/** What a client is told when no connection is had: a PgClientError, or the error as it came. */
 function refusedAcquire(error: unknown, options: PostgresSessionOptions, pool: PostgresPool, loginUser: string, dbName: string, signal: AbortSignal): unknown {
   if (error instanceof PoolWaitTimeout) {
     return fatal(

@@ -1,6 +1,6 @@
 import { getEventListeners } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { PoolClosed, PoolManager, PoolWaitTimeout, type Clock, type Lease, type PoolLimits } from '../../../src/broker/pool/pool-manager.js';
+import { PoolClosed, PoolManager, PoolWaitTimeout, type Clock, type Lease, type LeaseRequest, type PoolLimits } from '../../../src/broker/pool/pool-manager.js';
 
 /** Time that moves only when the test says so. */
 class FakeClock implements Clock {
@@ -241,5 +241,33 @@ describe('PoolManager waiting clients', () => {
     expect(pool.stats()[0]).toMatchObject({ clientsWaiting: 1 });
     holder.release(true);
     expect((await other).connection).toBe('k#1');
+  });
+
+  it('answers a request without a promise: at once when a connection is idle, and each waiter once even when its grant releases at once', async () => {
+    const { acquire, pool } = setup({ maxServerConnections: 1 });
+    const first = await acquire('k');
+    first.release(true);
+    const answers: string[] = [];
+    const request = (who: string, releaseAtOnce: boolean): LeaseRequest<string> => ({
+      open: () => Promise.reject(new Error('never opened')),
+      granted: (lease) => {
+        answers.push(`${who} got ${lease.connection}`);
+        if (releaseAtOnce) lease.release(true);
+      },
+      refused: (error) => answers.push(`${who} refused: ${error.message}`),
+    });
+    // Idle: granted before request returns.
+    pool.request('k', { who: 'k' }, request('now', true), undefined);
+    expect(answers).toEqual(['now got k#1']);
+    // Busy: two wait; the first releases inside its grant, which serves the second from inside
+    // the first's dispatch. Served from the queue's head before it left, the first would be
+    // granted the connection again.
+    const holder = await acquire('k');
+    pool.request('k', { who: 'k' }, request('a', true), undefined);
+    pool.request('k', { who: 'k' }, request('b', false), undefined);
+    expect(pool.stats()[0]).toMatchObject({ clientsWaiting: 2 });
+    holder.release(true);
+    expect(answers).toEqual(['now got k#1', 'a got k#1', 'b got k#1']);
+    expect(pool.stats()[0]).toMatchObject({ clientsWaiting: 0, serversActive: 1, serversIdle: 0 });
   });
 });

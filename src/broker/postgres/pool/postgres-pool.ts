@@ -14,7 +14,7 @@ import type { UpstreamTarget } from '../../target.js';
 import { encodeMessage } from '../codec/frames.js';
 import { PgUpstreamRefused, loginUpstream } from '../upstream.js';
 import { GreetingCache, greetingSignature, type GreetingSignature } from './greeting-cache.js';
-import { PoolManager, systemClock, type Clock, type KeyStats, type Lease, type PoolLimits } from '../../pool/pool-manager.js';
+import { PoolManager, systemClock, type Clock, type KeyStats, type Lease, type LeaseRequest, type PoolLimits } from '../../pool/pool-manager.js';
 import type { PinReason } from './pin-scanner.js';
 import { applySettings, hasSettings, settingsTarget, runOwnQuery, serverConnection, type OwnQueryResult, type ServerConnection, type ServerReader } from './server-connection.js';
 import type { SessionTracker } from './session-tracker.js';
@@ -35,6 +35,11 @@ export interface PoolMember {
    */
   acquire(settings: Record<string, string>, signal?: AbortSignal): Promise<Lease<ServerConnection>>;
   /**
+   * `acquire` for a transaction, answered through `receiver` (perhaps before this returns), which
+   * must read the connection in the same turn it is granted: it is not paused in between.
+   */
+  requestForTransaction(settings: Record<string, string>, signal: AbortSignal, receiver: LeaseReceiver): void;
+  /**
    * Transaction mode: the ParameterStatus values to greet the client with when a connection of its
    * key reported them for these settings before (greeting-cache.ts); undefined: borrow one.
    */
@@ -42,6 +47,13 @@ export interface PoolMember {
   /** The client keeps its connection from now on (counted once per client). */
   pin(reason: PinReason): void;
   leave(): void;
+}
+
+/** Who a transaction's connection is handed to; neither method may throw. */
+export interface LeaseReceiver {
+  granted(lease: Lease<ServerConnection>): void;
+  /** PgUpstreamRefused (a setting refused), PoolWaitTimeout, PoolClosed, the login's error or the signal's reason. */
+  refused(error: unknown): void;
 }
 
 export interface PoolLogin {
@@ -99,18 +111,47 @@ export class PostgresPool {
     return new PostgresPoolMember(this, this.members.join(key, info), login, token);
   }
 
-  /**
-   * Per transaction in transaction mode: no promise beyond the manager's when the connection has
-   * the client's settings already (the usual case), as each one costs its share of CPU.
-   */
+  /** Once per session (session mode, a transaction-mode client's first greeting): a promise will do. */
   acquireFor(member: PostgresPoolMember, settings: Record<string, string>, signal: AbortSignal | undefined): Promise<Lease<ServerConnection>> {
-    const key = member.key;
-    return this.acquire(key, member.info, member.login, member.token, signal).then((lease) => {
-      const mine = member.derive(settings);
-      const target = (mine.target ??= settingsTarget(settings));
-      if (hasSettings(lease.connection, target)) return this.greeted(key, mine, lease);
-      return this.applyClientSettings(lease, target).then(() => this.greeted(key, member.derive(settings), lease));
+    return new Promise((resolve, reject) => {
+      const request = new MemberRequest(this, member, false);
+      request.ask(settings, signal, { granted: resolve, refused: reject });
     });
+  }
+
+  /** @internal for MemberRequest: a connection of the member's key is the member's once its settings are applied. */
+  grant(member: PostgresPoolMember, settings: Record<string, string>, lease: Lease<ServerConnection>, receiver: LeaseReceiver, sameTurn: boolean): void {
+    const connection = lease.connection;
+    const watched = connection.reader === this.idleWatch;
+    if (watched) connection.reader = undefined;
+    const key = member.key;
+    const mine = member.derive(settings);
+    const target = (mine.target ??= settingsTarget(settings));
+    if (hasSettings(connection, target)) {
+      // The receiver reads it now, or it waits in the socket until its holder reads it.
+      if (watched && !sameTurn) connection.socket.pause();
+      receiver.granted(this.greeted(key, mine, lease));
+      return;
+    }
+    if (watched) connection.socket.pause();
+    this.applyClientSettings(lease, target).then(
+      () => receiver.granted(this.greeted(key, member.derive(settings), lease)),
+      (error: unknown) => receiver.refused(error),
+    );
+  }
+
+  /** @internal for MemberRequest: a new connection of the member's key, logged in with its token. */
+  open(member: PostgresPoolMember, signal: AbortSignal | undefined): Promise<ServerConnection> {
+    const { login, info } = member;
+    return loginUpstream(this.target, { user: login.loginUser, database: login.dbName, params: login.options ? { options: login.options } : {} }, member.token, signal).then((session) => {
+      this.events.onLogin?.(info);
+      return serverConnection(session, (connection) => this.manager.drop(connection));
+    });
+  }
+
+  /** @internal for MemberRequest */
+  request(member: PostgresPoolMember, request: LeaseRequest<ServerConnection>, signal: AbortSignal | undefined): void {
+    this.manager.request(member.key, member.info, request, signal);
   }
 
   /** Not kept with the member: most clients greeted this way idle, and only a transaction's acquire needs `derive`. */
@@ -146,23 +187,6 @@ export class PostgresPool {
       mine.remembered = true;
     }
     return lease;
-  }
-
-  /**
-   * A server connection of `key`, logged in with `token` when a new one is needed. Throws
-   * PoolWaitTimeout when every connection of the key stayed busy for max_client_wait, or the
-   * login's error.
-   */
-  private acquire(key: string, info: PoolKeyInfo, login: PoolLogin, token: string, signal?: AbortSignal): Promise<Lease<ServerConnection>> {
-    const open = async (): Promise<ServerConnection> => {
-      const session = await loginUpstream(this.target, { user: login.loginUser, database: login.dbName, params: login.options ? { options: login.options } : {} }, token, signal);
-      this.events.onLogin?.(info);
-      return serverConnection(session, (connection) => this.manager.drop(connection));
-    };
-    return this.manager.acquire(key, info, open, signal).then((lease) => {
-      this.unwatchIdle(lease.connection);
-      return lease;
-    });
   }
 
   /**
@@ -219,15 +243,11 @@ export class PostgresPool {
     if (connection.socket.isPaused()) connection.socket.resume();
   }
 
-  /** Its next holder reads it: until then what the server sends waits in the socket. */
-  private unwatchIdle(connection: ServerConnection): void {
-    if (connection.reader !== this.idleWatch) return;
-    connection.reader = undefined;
-    connection.socket.pause();
-  }
-
   private closeConnection(connection: ServerConnection): void {
-    this.unwatchIdle(connection);
+    if (connection.reader === this.idleWatch) {
+      connection.reader = undefined;
+      connection.socket.pause();
+    }
     connection.broken = true;
     if (connection.socket.destroyed) return;
     connection.socket.end(TERMINATE);
@@ -247,6 +267,8 @@ interface DerivedSettings {
 /** A class, not an object of closures: an idle pooled client keeps its membership for its whole session. */
 class PostgresPoolMember implements PoolMember {
   private derived: DerivedSettings | undefined;
+  /** The request its transactions reuse: one object for all of them. */
+  private transactions: MemberRequest | undefined;
 
   constructor(
     private readonly pool: PostgresPool,
@@ -272,6 +294,10 @@ class PostgresPoolMember implements PoolMember {
     return this.pool.acquireFor(this, settings, signal);
   }
 
+  requestForTransaction(settings: Record<string, string>, signal: AbortSignal, receiver: LeaseReceiver): void {
+    (this.transactions ??= new MemberRequest(this.pool, this, true)).ask(settings, signal, receiver);
+  }
+
   knownGreeting(settings: Record<string, string>): Map<string, string> | undefined {
     return this.pool.knownGreetingFor(this, settings);
   }
@@ -282,5 +308,41 @@ class PostgresPoolMember implements PoolMember {
 
   leave(): void {
     this.membership.leave();
+  }
+}
+
+/**
+ * A member's request to the manager, as an object rather than closures: a transaction-mode client
+ * asks once per transaction and reuses it (one wait at a time); `sameTurn` says its receiver reads
+ * the connection in the turn it is granted.
+ */
+class MemberRequest implements LeaseRequest<ServerConnection> {
+  private settings: Record<string, string> = {};
+  private signal: AbortSignal | undefined;
+  private receiver: LeaseReceiver | undefined;
+
+  constructor(
+    private readonly pool: PostgresPool,
+    private readonly member: PostgresPoolMember,
+    private readonly sameTurn: boolean,
+  ) {}
+
+  ask(settings: Record<string, string>, signal: AbortSignal | undefined, receiver: LeaseReceiver): void {
+    this.settings = settings;
+    this.signal = signal;
+    this.receiver = receiver;
+    this.pool.request(this.member, this, signal);
+  }
+
+  open(): Promise<ServerConnection> {
+    return this.pool.open(this.member, this.signal);
+  }
+
+  granted(lease: Lease<ServerConnection>): void {
+    this.pool.grant(this.member, this.settings, lease, this.receiver!, this.sameTurn);
+  }
+
+  refused(error: Error): void {
+    this.receiver!.refused(error);
   }
 }

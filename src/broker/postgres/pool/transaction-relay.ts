@@ -36,8 +36,11 @@ import { SERVER_TRACKED, SessionTracker } from './session-tracker.js';
  * holds no closures for them (a pooled client idles for long; see docs/performance.md).
  */
 export interface TransactionRelayHost {
-  /** A server connection with the client's parameters; rejects with AttachRefused (its ErrorResponse for the client) or another error. */
-  attach(signal: AbortSignal): Promise<Lease<ServerConnection>>;
+  /**
+   * A server connection with the client's parameters, handed to `receiver` (perhaps before this
+   * returns); refused with AttachRefused (its ErrorResponse for the client) or another error.
+   */
+  attach(signal: AbortSignal, receiver: AttachReceiver): void;
   /** Back to the pool between transactions (nothing to reset). */
   releaseIdle(lease: Lease<ServerConnection>): void;
   /** Back to the pool when the session ends while attached: reset (tracker) or discarded (undefined). */
@@ -63,6 +66,12 @@ export interface TransactionRelayOptions {
   expiry?: PooledExpiry;
 }
 
+/** The relay's side of an attach: it reads the connection in the turn it is granted. */
+export interface AttachReceiver {
+  attachGranted(lease: Lease<ServerConnection>): void;
+  attachRefused(error: unknown): void;
+}
+
 export class AttachRefused extends Error {
   constructor(readonly reply: Buffer) {
     super('no server connection for the client');
@@ -72,6 +81,13 @@ export class AttachRefused extends Error {
 /** The server messages the relay reads (the tracker's, the mapper's, ErrorResponse); the rest pass unread. */
 const READ_WITHOUT_MAPPER: ReadonlySet<number> = new Set([...SERVER_TRACKED, 0x45 /* E */]);
 const READ_WITH_MAPPER: ReadonlySet<number> = new Set([...READ_WITHOUT_MAPPER, ...MAPPER_REPLIES]);
+
+/**
+ * Client bytes kept while the client waits for a connection before it is no longer read. The
+ * client is not paused for every wait: pause() and resume() cost a tick and a read each, per
+ * transaction, and a client that waits has usually sent all it will until it is answered.
+ */
+const MAX_PENDING_BYTES = 64 * 1024;
 
 const serverGone = (): Buffer =>
   encodeErrorResponse({ severity: 'FATAL', code: '08006', message: 'the server connection closed during the transaction', hint: 'The session has ended; connect again (the next session gets a new server connection).' });
@@ -104,7 +120,7 @@ function clientGone(this: RelayedSocket): void {
  * sent a message holds this object, its socket's shared listeners and nothing else of the relay.
  * It is its attached connection's reader (ServerReader) too.
  */
-class TransactionRelay implements ServerReader {
+class TransactionRelay implements ServerReader, AttachReceiver {
   private readonly client: Socket;
   private readonly host: TransactionRelayHost;
   private readonly maxPreparedStatements: number;
@@ -125,8 +141,11 @@ class TransactionRelay implements ServerReader {
   private attaching = false;
   /** Ends the client's wait for a connection when it goes; one for all its transactions. */
   private goneSignal: AbortController | undefined;
-  /** Client messages that wait for a connection. */
+  /** Client messages that wait for a connection, and the bytes of the chunks they came in. */
   private pending: ClientPiece[] | undefined;
+  private pendingBytes = 0;
+  /** The client is not read until a connection is attached: it sent MAX_PENDING_BYTES while it waited. */
+  private pausedForWait = false;
   /** Messages for the attached connection, written once per client chunk (made at the first attach). */
   private outbox: Buffer[] | undefined;
   private pinned = false;
@@ -138,7 +157,7 @@ class TransactionRelay implements ServerReader {
     this.maxPreparedStatements = options.maxPreparedStatements;
     this.expiry = options.expiry;
     this.filter = options.tap?.((message) => this.end(message));
-    this.audit = options.hold ? clientHold(options.client, options.hold, () => !this.done && !this.attaching && !(this.lease && this.upstream().writableNeedDrain)) : undefined;
+    this.audit = options.hold ? clientHold(options.client, options.hold, () => !this.done && !this.pausedForWait && !(this.lease && this.upstream().writableNeedDrain)) : undefined;
   }
 
   start(early: Buffer): void {
@@ -193,7 +212,7 @@ class TransactionRelay implements ServerReader {
   }
 
   private resumeClient(): void {
-    if (!this.attaching && !this.audit?.held) this.client.resume();
+    if (!this.pausedForWait && !this.audit?.held) this.client.resume();
   }
 
   resumeServer(): void {
@@ -269,23 +288,30 @@ class TransactionRelay implements ServerReader {
       return;
     }
     if (this.lease && !this.attaching) this.flush();
-    else if ((this.pending?.length ?? 0) > 0 && !this.attaching) void this.attach();
+    else {
+      if (this.pending !== undefined) this.pendingBytes += chunk.length;
+      if ((this.pending?.length ?? 0) > 0 && !this.attaching) this.attach();
+      if (this.attaching && this.pendingBytes > MAX_PENDING_BYTES && !this.pausedForWait) {
+        this.pausedForWait = true;
+        this.client.pause();
+      }
+    }
     if (this.filter && !this.done) this.audit?.after();
   }
 
-  private async attach(): Promise<void> {
+  private attach(): void {
     this.attaching = true;
     const gone = (this.goneSignal ??= new AbortController());
-    this.client.pause();
-    let got: Lease<ServerConnection>;
-    try {
-      got = await this.host.attach(gone.signal);
-    } catch (error) {
-      this.attaching = false;
-      if (error instanceof AttachRefused) this.end('no server connection for the client', error.reply);
-      else this.end(errorMessage(error));
-      return;
-    }
+    this.host.attach(gone.signal, this);
+  }
+
+  attachRefused(error: unknown): void {
+    this.attaching = false;
+    if (error instanceof AttachRefused) this.end('no server connection for the client', error.reply);
+    else this.end(errorMessage(error));
+  }
+
+  attachGranted(got: Lease<ServerConnection>): void {
     if (this.done) {
       this.host.releaseIdle(got);
       return;
@@ -312,8 +338,13 @@ class TransactionRelay implements ServerReader {
       this.malformed(error);
       return;
     }
+    this.pendingBytes = 0;
     this.attaching = false;
-    if (this.flush() && !this.audit?.held) this.client.resume();
+    const flowing = this.flush();
+    if (this.pausedForWait) {
+      this.pausedForWait = false;
+      if (flowing && !this.audit?.held) this.client.resume();
+    }
   }
 
   /** The tracker and reply filter of the client's stream on a server connection (made once, at the first attach). */
