@@ -10,6 +10,8 @@
  * `serverLifetimeMs`; otherwise it is closed and its slot opens a new one for the next waiter.
  */
 
+import { WaitQueue } from './wait-queue.js';
+
 export interface PoolLimits {
   maxServerConnections: number;
   /** Idle connections per key that idleTimeoutMs leaves open. */
@@ -118,7 +120,7 @@ interface KeyPool<C, I> {
   busy: Set<Entry<C>>;
   opening: number;
   /** In arrival order, so the first has the earliest deadline. */
-  waiters: Waiter<C>[];
+  waiters: WaitQueue<Waiter<C>>;
   /**
    * One timer per key, for the first waiter's deadline, instead of one per wait: in transaction
    * mode most waits end within a transaction, and a timer armed and cleared for each cost CPU.
@@ -218,9 +220,7 @@ export class PoolManager<C, I = unknown> {
     if (!wait) return;
     this.queuedBy.delete(signal);
     const { key, pool, waiter } = wait;
-    const at = pool.waiters.indexOf(waiter);
-    if (at < 0) return;
-    pool.waiters.splice(at, 1);
+    if (!pool.waiters.remove(waiter)) return;
     waiter.request.refused(signal.reason);
     this.forget(key, pool);
   };
@@ -278,14 +278,14 @@ export class PoolManager<C, I = unknown> {
       for (const entry of pool.idle) this.hooks.close(entry.connection);
       pool.idle = [];
       this.disarmDeadline(pool);
-      for (const waiter of pool.waiters.splice(0)) waiter.request.refused(new PoolClosed());
+      for (const waiter of pool.waiters.drain()) waiter.request.refused(new PoolClosed());
     }
   }
 
   private pool(key: string, info: I): KeyPool<C, I> {
     let pool = this.keys.get(key);
     if (!pool) {
-      pool = { info, idle: [], busy: new Set(), opening: 0, waiters: [], deadlineTimer: undefined, logins: 0 };
+      pool = { info, idle: [], busy: new Set(), opening: 0, waiters: new WaitQueue(), deadlineTimer: undefined, logins: 0 };
       this.keys.set(key, pool);
     }
     return pool;
@@ -376,14 +376,14 @@ export class PoolManager<C, I = unknown> {
   /** Refuses the waiters that waited maxClientWaitMs (the first ones: they came first) and re-arms for the next. */
   private refuseOverdue(pool: KeyPool<C, I>): void {
     const now = this.clock.now();
-    for (let first = pool.waiters[0]; first && now - first.since >= this.limits.maxClientWaitMs; first = pool.waiters[0]) {
+    for (let first = pool.waiters.first(); first && now - first.since >= this.limits.maxClientWaitMs; first = pool.waiters.first()) {
       pool.waiters.shift();
       if (first.signal) this.queuedBy.delete(first.signal);
       const waited = now - first.since;
       this.hooks.onWait?.(pool.info, waited);
       first.request.refused(new PoolWaitTimeout(waited));
     }
-    const next = pool.waiters[0];
+    const next = pool.waiters.first();
     if (next) this.armDeadline(pool, next.since);
   }
 
