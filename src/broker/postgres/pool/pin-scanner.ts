@@ -36,8 +36,11 @@ const TEMP = new Set(['temp', 'temporary']);
  */
 const MAY_AFFECT_SESSION = /set|listen|prepare|temp|hold|advisory|discard|deallocate/i;
 
+/** What most SQL does to the session: nothing (shared, never changed). */
+const NO_EFFECTS: SqlSessionEffects = Object.freeze({ pins: Object.freeze([]) as unknown as PinReason[], resetsSession: false });
+
 export function sqlSessionEffects(sql: string): SqlSessionEffects {
-  if (!MAY_AFFECT_SESSION.test(sql)) return { pins: [], resetsSession: false };
+  if (!MAY_AFFECT_SESSION.test(sql)) return NO_EFFECTS;
   const pins = new Set<PinReason>();
   let resetsSession = false;
   for (const statement of statements(sql)) {
@@ -45,6 +48,32 @@ export function sqlSessionEffects(sql: string): SqlSessionEffects {
     if (isSessionReset(statement)) resetsSession = true;
   }
   return { pins: [...pins], resetsSession };
+}
+
+/** MAY_AFFECT_SESSION's words, lower-case, as bytes; a first byte's index says which may start there. */
+const SESSION_WORDS = ['set', 'listen', 'prepare', 'temp', 'hold', 'advisory', 'discard', 'deallocate'].map((word) => Buffer.from(word));
+const WORDS_BY_FIRST: Array<Buffer[] | undefined> = [];
+for (const word of SESSION_WORDS) (WORDS_BY_FIRST[word[0]!] ??= []).push(word);
+
+/**
+ * Whether the UTF-8 SQL in `bytes` from `start` to `end` holds a word of MAY_AFFECT_SESSION (as
+ * the regex finds it in the decoded text: ASCII letters in any case), read on the bytes, so that
+ * most SQL is never decoded into a string. Bytes of other characters are all 0x80 or above.
+ */
+export function mayAffectSession(bytes: Buffer, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) {
+    const words = WORDS_BY_FIRST[bytes[i]! | 0x20];
+    if (words === undefined) continue;
+    for (const word of words) if (wordAt(bytes, i, end, word)) return true;
+  }
+  return false;
+}
+
+/** `word` (lower-case letters) at `at`, in any case. */
+function wordAt(bytes: Buffer, at: number, end: number, word: Buffer): boolean {
+  if (end - at < word.length) return false;
+  for (let j = 1; j < word.length; j++) if ((bytes[at + j]! | 0x20) !== word[j]) return false;
+  return true;
 }
 
 function statementPins(t: Token[]): PinReason[] {

@@ -52,6 +52,9 @@ const NEVER_PREPARED = 'azdb_closed';
 const DUPLICATE = 'azdb_duplicate';
 const DUPLICATE_QUOTED = Buffer.from(`"${DUPLICATE}"`);
 
+/** A segment that owes nothing (most do: a Query's), shared: never added to (see expect). */
+const NO_REPLIES: Reply[] = [];
+
 /** Server-side statement names, unique in the process and so on every connection. */
 let lastServerStatement = 0;
 
@@ -78,9 +81,31 @@ interface Reply {
 export class StatementMapper implements StatementMapping {
   private readonly statements = new Map<string, ClientStatement>();
   /** Replies owed per Sync (or Query, FunctionCall): the first is being answered, the last takes new ones. */
-  private readonly segments: Reply[][] = [[]];
+  private readonly segments: Reply[][] = [NO_REPLIES];
 
   constructor(private readonly max: number) {}
+
+  /**
+   * For a client message the mapper never rewrites (any but Parse, Bind, Describe and Close): takes
+   * note of it and says true, so that it goes as it came without a Frame made for it; false for
+   * the others, which go through toServer.
+   */
+  passes(code: number): boolean {
+    switch (code) {
+      case PARSE:
+      case BIND:
+      case DESCRIBE:
+      case CLOSE:
+        return false;
+      case SYNC:
+      case QUERY:
+      case FUNCTION_CALL:
+        this.segments.push(NO_REPLIES);
+        return true;
+      default:
+        return true;
+    }
+  }
 
   toServer(frame: Frame, connection: ConnectionStatements, bytes?: Buffer): Buffer[] {
     const unchanged = (): Buffer => bytes ?? encodeMessage(frame.code, frame.payload);
@@ -95,7 +120,7 @@ export class StatementMapper implements StatementMapping {
       case SYNC:
       case QUERY:
       case FUNCTION_CALL:
-        this.segments.push([]);
+        this.segments.push(NO_REPLIES);
         return [unchanged()];
       default:
         return [unchanged()];
@@ -122,7 +147,7 @@ export class StatementMapper implements StatementMapping {
       }
     } else if (frame.code === READY_FOR_QUERY) {
       this.segments.shift();
-      if (this.segments.length === 0) this.segments.push([]);
+      if (this.segments.length === 0) this.segments.push(NO_REPLIES);
     }
     return true;
   }
@@ -223,7 +248,9 @@ export class StatementMapper implements StatementMapping {
   }
 
   private expect(reply: Reply): void {
-    this.segments[this.segments.length - 1]!.push(reply);
+    const last = this.segments.length - 1;
+    if (this.segments[last] === NO_REPLIES) this.segments[last] = [reply];
+    else this.segments[last]!.push(reply);
   }
 }
 
