@@ -21,7 +21,7 @@ import { errorMessage } from '../../../errors.js';
 import type { PooledExpiry } from '../../expiry-watch.js';
 import { clientHold, type RelayFilter, type RelayHold, type RelayTap } from '../../relay.js';
 import { HEADER_LENGTH } from '../codec/frames.js';
-import { FrontendCode, encodeErrorResponse, parseSqlStart, querySqlEnd } from '../codec/messages.js';
+import { BackendCode, FrontendCode, encodeErrorResponse, parseSqlStart, querySqlEnd } from '../codec/messages.js';
 import { ClientStream, TERMINATE, type ClientPiece } from './client-stream.js';
 import { MAPPER_REPLIES, StatementMapper } from './statement-mapper.js';
 import { joinBytes } from './join-bytes.js';
@@ -218,7 +218,7 @@ class TransactionRelay implements ServerReader {
   private fromServer(chunk: Buffer): void {
     const { lease, tracker, replies } = this;
     if (!lease || !tracker || !replies) return;
-    let out: Buffer[];
+    let out: Buffer;
     try {
       tracker.serverBytes(chunk.length);
       out = replies.push(chunk);
@@ -230,7 +230,7 @@ class TransactionRelay implements ServerReader {
       return;
     }
     // One write (one syscall) however many pieces the filter cut the chunk into.
-    if (out.length > 0 && !this.client.write(out.length === 1 ? out[0]! : joinBytes(out))) this.upstream().pause();
+    if (out.length > 0 && !this.client.write(out)) this.upstream().pause();
     if (!this.pinned && tracker.idleStatus() === 'I') {
       this.detach();
       this.host.releaseIdle(lease);
@@ -323,9 +323,11 @@ class TransactionRelay implements ServerReader {
   private streamsOf(connection: ServerConnection): { tracker: SessionTracker; replies: ReplyFilter } {
     const statements = this.maxPreparedStatements > 0 ? (this.statements = new StatementMapper(this.maxPreparedStatements)) : undefined;
     const tracker = new SessionTracker(connection.parameters);
-    const replies = new ReplyFilter((frame) => {
-      if (SERVER_TRACKED.has(frame.code)) tracker.serverMessage(frame);
-      return statements ? statements.fromServer(frame) : true;
+    const replies = new ReplyFilter((message) => {
+      // ReadyForQuery, one per transaction: its status byte read without a view of its payload.
+      if (message.code === BackendCode.ReadyForQuery) tracker.readyForQuery(message.byte(0));
+      else if (SERVER_TRACKED.has(message.code)) tracker.serverMessage(message);
+      return statements ? statements.fromServer(message) : true;
     }, statements ? READ_WITH_MAPPER : READ_WITHOUT_MAPPER);
     return { tracker, replies };
   }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { sqlSessionEffects } from '../../../../src/broker/postgres/pool/pin-scanner.js';
+import { mayAffectSession, sqlSessionEffects } from '../../../../src/broker/postgres/pool/pin-scanner.js';
 
 const pins = (sql: string) => sqlSessionEffects(sql).pins;
 
@@ -94,5 +94,16 @@ describe('sqlSessionEffects: what pins a client to its server connection', () =>
     expect(sqlSessionEffects('deallocate prepare all').resetsSession).toBe(true);
     expect(sqlSessionEffects('discard plans').resetsSession).toBe(false);
     expect(sqlSessionEffects("select 'discard all'").resetsSession).toBe(false);
+  });
+
+  it('reads the words that may pin on the bytes as the text check finds them in the decoded SQL', () => {
+    const texts = ['select 1', 'SELECT abalance FROM pgbench_accounts WHERE aid = 1', 'Update t SeT a = 1', 'LISTEN x', 'reset all', 'create TEMPORARY table t()', 'declare c cursor with HOLD for select 1', "select pg_advisory_lock(1)", 'DISCARD ALL', 'dealloCATE all', 'prepare p as select 1', 'sel\u00e9ct \u017fet', 'se', 'tem', '\u{1f600}listen', 'hol', 'xholdx'];
+    for (const text of texts) {
+      const bytes = Buffer.concat([Buffer.from('set'), Buffer.from(text), Buffer.from('listen')]);
+      const expected = /set|listen|prepare|temp|hold|advisory|discard|deallocate/i.test(text);
+      expect(mayAffectSession(bytes, 3, bytes.length - 6), text).toBe(expected);
+      // Not decoded, still the same findings where it matters: no word, no pin.
+      if (!expected) expect(sqlSessionEffects(text)).toEqual({ pins: [], resetsSession: false });
+    }
   });
 });
