@@ -52,6 +52,9 @@ const NEVER_PREPARED = 'azdb_closed';
 const DUPLICATE = 'azdb_duplicate';
 const DUPLICATE_QUOTED = Buffer.from(`"${DUPLICATE}"`);
 
+/** The server's answer to a Parse or Close passed as it came: the client gets it (shared: replies are only read). */
+const ANSWERED: Reply = Object.freeze({ swallow: false });
+
 /** A segment that owes nothing (most do: a Query's), shared: never added to (see expect). */
 const NO_REPLIES: Reply[] = [];
 
@@ -86,17 +89,32 @@ export class StatementMapper implements StatementMapping {
   constructor(private readonly max: number) {}
 
   /**
-   * For a client message the mapper never rewrites (any but Parse, Bind, Describe and Close): takes
-   * note of it and says true, so that it goes as it came without a Frame made for it; false for
-   * the others, which go through toServer.
+   * For a client message the mapper leaves as it is — any but Parse, Bind, Describe and Close, and
+   * those when they name no statement of the client (unnamed ones, portals) — takes note of it
+   * and says true, so that it goes as it came without a Frame made for it; false for the others,
+   * and for one it cannot read here, which go through toServer. `bytes` holds the message's
+   * payload from `start` to `end`.
    */
-  passes(code: number): boolean {
+  passes(code: number, bytes: Buffer, start: number, end: number): boolean {
     switch (code) {
       case PARSE:
-      case BIND:
+        // The unnamed statement (its name is empty), as parse() does it.
+        if (start >= end || bytes[start] !== 0) return false;
+        this.expect(ANSWERED);
+        return true;
+      case BIND: {
+        const portalEnd = bytes.indexOf(0, start);
+        // An empty statement name, terminated: bind() leaves it as it is.
+        return portalEnd >= 0 && portalEnd + 1 < end && bytes[portalEnd + 1] === 0;
+      }
       case DESCRIBE:
-      case CLOSE:
-        return false;
+      case CLOSE: {
+        // A portal, or the unnamed statement: describeOrClose() leaves it as it is (a Close is answered).
+        const nameEnd = start + 1 < end ? bytes.indexOf(0, start + 1) : -1;
+        if (nameEnd < 0 || nameEnd >= end || (bytes[start] === STATEMENT && nameEnd !== start + 1)) return false;
+        if (code === CLOSE) this.expect(ANSWERED);
+        return true;
+      }
       case SYNC:
       case QUERY:
       case FUNCTION_CALL:

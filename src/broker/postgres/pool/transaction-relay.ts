@@ -366,7 +366,7 @@ class TransactionRelay implements ServerReader {
         // A named statement (its name is not empty).
         if (code === FrontendCode.Parse && !statements && piece[payloadStart] !== 0) this.pin('prepared_statement');
       }
-      if (statements === undefined || statements.passes(code)) {
+      if (statements === undefined || statements.passes(code, piece, payloadStart, end)) {
         tracker.clientMessage(code, end - payloadStart);
       } else {
         const bytes = piece.subarray(offset, end);
