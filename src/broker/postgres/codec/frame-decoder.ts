@@ -102,6 +102,8 @@ export class FrameDecoder {
     if (this.offset < this.input.length) throw new Error('FrameDecoder: a chunk was pushed before the last one was decoded');
     this.input = chunk;
     this.offset = 0;
+    // The view's bytes of the last message (a spanning one's own buffer) are not kept past it.
+    this.view.source = EMPTY;
   }
 
   /** The next whole typed message (of a kept type), or undefined when more bytes are needed. */

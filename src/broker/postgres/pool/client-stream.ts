@@ -15,6 +15,7 @@ import { PgProtocolError } from '../codec/protocol-error.js';
 
 const COPY_DATA = 0x64; // d
 const TERMINATE_CODE = 0x58; // X
+const EMPTY: Buffer = Buffer.alloc(0);
 
 /** The client's Terminate: its session ends there (what follows it is never read). */
 export const TERMINATE = Symbol('Terminate');
@@ -32,7 +33,7 @@ export type ClientPiece = Buffer | ThroughPiece;
 
 export class ClientStream {
   /** The chunk being split and how far. */
-  private input: Buffer = Buffer.alloc(0);
+  private input: Buffer = EMPTY;
   private offset = 0;
   /** A header cut at a chunk's end (allocated the first time one is: most clients never need it). */
   private header: Buffer | undefined;
@@ -53,7 +54,7 @@ export class ClientStream {
   next(): ClientPiece | typeof TERMINATE | undefined {
     const input = this.input;
     const start = this.offset;
-    if (start >= input.length) return undefined;
+    if (start >= input.length) return this.drained();
     if (this.through > 0) {
       const n = Math.min(this.through, input.length - start);
       this.through -= n;
@@ -65,7 +66,7 @@ export class ClientStream {
       const n = input.copy(body, this.bodyFill, start, start + Math.min(body.length - this.bodyFill, input.length - start));
       this.bodyFill += n;
       this.offset = start + n;
-      if (this.bodyFill < body.length) return undefined;
+      if (this.bodyFill < body.length) return this.drained();
       this.body = undefined;
       return body[0] === TERMINATE_CODE ? TERMINATE : body;
     }
@@ -86,8 +87,7 @@ export class ClientStream {
     if (input.length - offset < HEADER_LENGTH) {
       this.header ??= Buffer.allocUnsafe(HEADER_LENGTH);
       this.headerFill = input.copy(this.header, 0, offset);
-      this.offset = input.length;
-      return undefined;
+      return this.drained();
     }
     const code = input[offset]!;
     const length = input.readInt32BE(offset + 1);
@@ -104,7 +104,13 @@ export class ClientStream {
     }
     this.body = Buffer.allocUnsafe(1 + length);
     this.bodyFill = input.copy(this.body, 0, offset);
-    this.offset = input.length;
+    return this.drained();
+  }
+
+  /** Every byte pushed is taken: the chunk is let go (an idle client would hold its last one). */
+  private drained(): undefined {
+    this.input = EMPTY;
+    this.offset = 0;
     return undefined;
   }
 
@@ -115,7 +121,7 @@ export class ClientStream {
     const n = input.copy(header, this.headerFill, this.offset, Math.min(input.length, this.offset + HEADER_LENGTH - this.headerFill));
     this.headerFill += n;
     this.offset += n;
-    if (this.headerFill < HEADER_LENGTH) return undefined;
+    if (this.headerFill < HEADER_LENGTH) return this.drained();
     this.headerFill = 0;
     const code = header[0]!;
     const length = header.readInt32BE(1);
