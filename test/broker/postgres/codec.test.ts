@@ -12,6 +12,8 @@ import {
   decodePasswordMessage,
   decodeQuery,
   decodeSaslInitialResponse,
+  parseSqlStart,
+  querySqlEnd,
   encodeAuthentication,
   encodeBackendKeyData,
   encodeErrorResponse,
@@ -110,6 +112,37 @@ describe('messages', () => {
     expect(decodeParse(Buffer.concat([cstring('s1'), Buffer.from('select lo')]), true)).toEqual({ statement: 's1', query: 'select lo' });
     expect(decodeParse(Buffer.from('s'), true)).toEqual({ statement: 's', query: '' });
     expect(decodeExecute(Buffer.from('por'), true)).toEqual({ portal: 'por' });
+  });
+
+  it('find the SQL of a Query or Parse inside a chunk without decoding it, and refuse what decodeQuery and decodeParse refuse, with their errors', () => {
+    // Each message between other bytes, as the relay finds it in a chunk.
+    const inChunk = (payload: Buffer): [Buffer, number, number] => [Buffer.concat([Buffer.from([0, 0x51, 0]), payload, Buffer.from([0, 0])]), 3, 3 + payload.length];
+    const [query, qStart, qEnd] = inChunk(cstring('select 1'));
+    expect(query.toString('utf8', qStart, querySqlEnd(query, qStart, qEnd))).toBe('select 1');
+    const [parse, pStart, pEnd] = inChunk(Buffer.concat([cstring('s1'), cstring('select $1'), Buffer.from([0, 1]), int32(23)]));
+    const sqlStart = parseSqlStart(parse, pStart, pEnd);
+    expect(parse.toString('utf8', pStart, sqlStart - 1)).toBe('s1');
+    expect(parse.toString('utf8', sqlStart, parse.indexOf(0, sqlStart))).toBe('select $1');
+    const refusals: Array<[Buffer, (payload: Buffer) => unknown, (bytes: Buffer, start: number, end: number) => number]> = [
+      [Buffer.from('select 1'), decodeQuery, querySqlEnd],
+      [Buffer.from('select 1\0x'), decodeQuery, querySqlEnd],
+      [Buffer.from('s\0select'), decodeParse, parseSqlStart],
+      [Buffer.from('s'), decodeParse, parseSqlStart],
+      [Buffer.concat([cstring(''), cstring('q'), Buffer.from([0xff, 0xff])]), decodeParse, parseSqlStart],
+      [Buffer.concat([cstring(''), cstring('q'), Buffer.from([0])]), decodeParse, parseSqlStart],
+      [Buffer.concat([cstring(''), cstring('q'), Buffer.from([0, 0, 1])]), decodeParse, parseSqlStart],
+    ];
+    for (const [payload, decode, find] of refusals) {
+      const [bytes, start, end] = inChunk(payload);
+      let expected: unknown;
+      try {
+        decode(payload);
+      } catch (error) {
+        expected = error;
+      }
+      expect(expected).toBeInstanceOf(PgProtocolError);
+      expect(() => find(bytes, start, end)).toThrow((expected as Error).message);
+    }
   });
 
   it.each([

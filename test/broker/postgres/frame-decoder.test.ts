@@ -39,6 +39,30 @@ describe('FrameDecoder: typed messages', () => {
     expect(whole.rest).toBe('');
   });
 
+  it('shows the same messages in one reused view (nextView), whole or cut to their heads, at every split', () => {
+    for (let at = 0; at <= stream.length; at++) {
+      for (const headLength of [Infinity, 3]) {
+        const viewer = new FrameDecoder({ headLength });
+        const framer = new FrameDecoder({ headLength });
+        const seen: Array<[number, number, string, number | undefined]> = [];
+        const framed: Array<[number, number, string, number | undefined]> = [];
+        let last: unknown;
+        for (const chunk of splitAt(stream, at)) {
+          viewer.push(chunk);
+          framer.push(chunk);
+          for (let view = viewer.nextView(); view; view = viewer.nextView()) {
+            if (last !== undefined) expect(view).toBe(last);
+            last = view;
+            seen.push([view.code, view.length, view.payload.toString('hex'), view.byte(0)]);
+          }
+          for (let frame = framer.next(); frame; frame = framer.next()) framed.push([frame.code, frame.length, frame.payload.toString('hex'), frame.payload[0]]);
+        }
+        expect(seen).toEqual(framed);
+        expect(seen).toHaveLength(5);
+      }
+    }
+  });
+
   it('yields the same frames whichever byte the stream is split at', () => {
     for (let at = 0; at <= stream.length; at++) expect(decode(splitAt(stream, at))).toEqual(whole);
   });

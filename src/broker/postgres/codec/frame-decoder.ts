@@ -35,6 +35,29 @@ export interface FrameDecoderOptions {
 }
 
 const EMPTY: Buffer = Buffer.alloc(0);
+
+/**
+ * A message as `nextView` finds it, in an object the decoder reuses (valid until its next call):
+ * its payload (a view) is made only when read, so that a caller who needs the type, or one byte,
+ * allocates nothing per message.
+ */
+export class FrameView implements Frame {
+  code = 0;
+  length = 0;
+  /** The bytes holding the kept payload, from `start` to `end`. */
+  source: Buffer = EMPTY;
+  start = 0;
+  end = 0;
+
+  get payload(): Buffer {
+    return this.source.subarray(this.start, this.end);
+  }
+
+  /** The payload's byte at `index`, undefined past what was kept. */
+  byte(index: number): number | undefined {
+    return index < this.end - this.start ? this.source[this.start + index] : undefined;
+  }
+}
 /** An untyped startup packet's header: the int32 length alone. */
 const STARTUP_HEADER_LENGTH = 4;
 /** What a header is being read for, or what the message in progress is. */
@@ -66,6 +89,7 @@ export class FrameDecoder {
   private remaining = 0;
   /** Bytes of the whole messages decoded so far, skipped ones included: where the last one ended in the stream. */
   framedBytes = 0;
+  private readonly view = new FrameView();
 
   constructor(options: FrameDecoderOptions = {}) {
     this.maxLength = options.maxLength ?? MAX_MESSAGE_LENGTH;
@@ -78,10 +102,18 @@ export class FrameDecoder {
     if (this.offset < this.input.length) throw new Error('FrameDecoder: a chunk was pushed before the last one was decoded');
     this.input = chunk;
     this.offset = 0;
+    // The view's bytes of the last message (a spanning one's own buffer) are not kept past it.
+    this.view.source = EMPTY;
   }
 
   /** The next whole typed message (of a kept type), or undefined when more bytes are needed. */
   next(): Frame | undefined {
+    const view = this.decode(HEADER_LENGTH);
+    return view && { code: view.code, length: view.length, payload: view.payload };
+  }
+
+  /** As `next`, in the decoder's one FrameView (see there): valid until the decoder is called again. */
+  nextView(): FrameView | undefined {
     return this.decode(HEADER_LENGTH);
   }
 
@@ -124,7 +156,7 @@ export class FrameDecoder {
     return head.length === 0 ? tail : Buffer.concat([head, tail]);
   }
 
-  private decode(framing: Framing): Frame | undefined {
+  private decode(framing: Framing): FrameView | undefined {
     if (this.framing !== 0 && this.framing !== framing) throw new Error('FrameDecoder: a message was asked for in another framing than the one in progress');
     const input = this.input;
     for (;;) {
@@ -157,7 +189,7 @@ export class FrameDecoder {
           this.offset += payloadLength;
           this.framing = 0;
           this.framedBytes += framing + payloadLength;
-          if (kept) return { code, length: payloadLength, payload: input.subarray(start, start + keepLength) };
+          if (kept) return this.found(code, payloadLength, input, start, start + keepLength);
           continue;
         }
         this.framing = framing;
@@ -181,8 +213,18 @@ export class FrameDecoder {
       this.framedBytes += this.framing + this.length;
       this.framing = 0;
       this.body = undefined;
-      if (this.kept) return { code: this.code, length: this.length, payload: body ?? EMPTY };
+      if (this.kept) return this.found(this.code, this.length, body ?? EMPTY, 0, body?.length ?? 0);
     }
+  }
+
+  private found(code: number, length: number, source: Buffer, start: number, end: number): FrameView {
+    const view = this.view;
+    view.code = code;
+    view.length = length;
+    view.source = source;
+    view.start = start;
+    view.end = end;
+    return view;
   }
 
   private check(framing: Framing, code: number, length: number, kept: boolean): void {

@@ -241,6 +241,35 @@ export function decodeParse(payload: Buffer, head = false): { statement: string;
   return { statement, query };
 }
 
+/**
+ * Where the SQL of a whole Query message lies in `bytes` (its payload from `start` to `end`):
+ * checked as decodeQuery checks it (with its errors), without making a string of it.
+ * Returns the offset of the SQL's terminating NUL; the SQL starts at `start`.
+ */
+export function querySqlEnd(bytes: Buffer, start: number, end: number): number {
+  const nul = bytes.indexOf(0, start);
+  if (nul !== end - 1) {
+    decodeQuery(bytes.subarray(start, end)); // throws what decodeQuery says
+    throw new PgProtocolError('Query: malformed');
+  }
+  return nul;
+}
+
+/**
+ * Where the SQL of a whole Parse message lies in `bytes` (its payload from `start` to `end`),
+ * checked as decodeParse checks it (with its errors), without making strings: the offset the
+ * SQL starts at (the statement name is before it, from `start`); it ends at the next NUL.
+ */
+export function parseSqlStart(bytes: Buffer, start: number, end: number): number {
+  const nameEnd = bytes.indexOf(0, start);
+  const sqlEnd = nameEnd >= 0 && nameEnd < end ? bytes.indexOf(0, nameEnd + 1) : -1;
+  if (sqlEnd < 0 || end - sqlEnd - 1 < 2 || sqlEnd + 3 + bytes.readUInt16BE(sqlEnd + 1) * 4 !== end) {
+    decodeParse(bytes.subarray(start, end)); // throws what decodeParse says
+    throw new PgProtocolError('Parse: malformed');
+  }
+  return nameEnd + 1;
+}
+
 /** Bind's names and parameter count; parameter values are skipped, never read into audit. */
 export function decodeBind(payload: Buffer, head = false): { portal: string; statement: string; parameterCount: number | undefined } {
   const reader = new PgPayloadReader(payload, 'Bind');

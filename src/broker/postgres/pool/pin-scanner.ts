@@ -36,8 +36,11 @@ const TEMP = new Set(['temp', 'temporary']);
  */
 const MAY_AFFECT_SESSION = /set|listen|prepare|temp|hold|advisory|discard|deallocate/i;
 
+/** What most SQL does to the session: nothing (shared, never changed). */
+const NO_EFFECTS: SqlSessionEffects = Object.freeze({ pins: Object.freeze([]) as unknown as PinReason[], resetsSession: false });
+
 export function sqlSessionEffects(sql: string): SqlSessionEffects {
-  if (!MAY_AFFECT_SESSION.test(sql)) return { pins: [], resetsSession: false };
+  if (!MAY_AFFECT_SESSION.test(sql)) return NO_EFFECTS;
   const pins = new Set<PinReason>();
   let resetsSession = false;
   for (const statement of statements(sql)) {
@@ -45,6 +48,74 @@ export function sqlSessionEffects(sql: string): SqlSessionEffects {
     if (isSessionReset(statement)) resetsSession = true;
   }
   return { pins: [...pins], resetsSession };
+}
+
+/** MAY_AFFECT_SESSION's words, lower-case, as bytes; a first byte's index says which may start there. */
+const SET = Buffer.from('set');
+const SESSION_WORDS = [SET, ...['listen', 'prepare', 'temp', 'hold', 'advisory', 'discard', 'deallocate'].map((word) => Buffer.from(word))];
+const WORDS_BY_FIRST: Array<Buffer[] | undefined> = [];
+for (const word of SESSION_WORDS) (WORDS_BY_FIRST[word[0]!] ??= []).push(word);
+const SET_CONFIG = Buffer.from('set_config');
+const RESET = Buffer.from('reset');
+
+/**
+ * Whether the UTF-8 SQL in `bytes` from `start` to `end` may do what sqlSessionEffects finds,
+ * read on the bytes so that most SQL is never decoded into a string: it holds a word of
+ * MAY_AFFECT_SESSION (ASCII letters in any case; bytes of other characters are all 0x80 or
+ * above) — except a `set` that can be neither set_config nor a SET or RESET command, as in
+ * `UPDATE t SET …` (see setMayPin). False only where sqlSessionEffects finds nothing.
+ */
+export function mayAffectSession(bytes: Buffer, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) {
+    const words = WORDS_BY_FIRST[bytes[i]! | 0x20];
+    if (words === undefined) continue;
+    for (const word of words) if (wordAt(bytes, i, end, word) && (word !== SET || setMayPin(bytes, start, end, i))) return true;
+  }
+  return false;
+}
+
+/**
+ * For a `set` at `at`: true unless it is certainly not set_config and not the first word of a
+ * statement that is SET or RESET. That is so when it lies in a longer ASCII word (offset,
+ * settings, …), or is the word set or reset with a token before it in its statement: the byte
+ * before it, whitespace skipped, is not a `;` — in SQL without comments (which the tokeniser
+ * skips like whitespace) and without other characters (some are whitespace to it) around.
+ */
+function setMayPin(bytes: Buffer, start: number, end: number, at: number): boolean {
+  if (wordAt(bytes, at, end, SET_CONFIG)) return true;
+  let wordStart = at;
+  while (wordStart > start && isAsciiWordByte(bytes[wordStart - 1]!)) wordStart--;
+  let wordEnd = at + SET.length;
+  while (wordEnd < end && isAsciiWordByte(bytes[wordEnd]!)) wordEnd++;
+  if ((wordStart > start && bytes[wordStart - 1]! >= 0x80) || (wordEnd < end && bytes[wordEnd]! >= 0x80)) return true;
+  const length = wordEnd - wordStart;
+  if (length !== SET.length && !(length === RESET.length && wordAt(bytes, wordStart, end, RESET))) return false;
+  for (let i = start; i + 1 < end; i++) {
+    if ((bytes[i] === 0x2d /* - */ && bytes[i + 1] === 0x2d) || (bytes[i] === 0x2f /* / */ && bytes[i + 1] === 0x2a) /* * */) return true;
+  }
+  for (let i = wordStart - 1; i >= start; i--) {
+    const byte = bytes[i]!;
+    if (byte === 0x20 || (byte >= 0x09 && byte <= 0x0d)) continue;
+    return byte === 0x3b /* ; */ || byte >= 0x80;
+  }
+  return true;
+}
+
+/** A byte the tokeniser may take into a word: A-Z, a-z, 0-9, _ and $. */
+function isAsciiWordByte(byte: number): boolean {
+  const letter = byte | 0x20;
+  return (letter >= 0x61 && letter <= 0x7a) || (byte >= 0x30 && byte <= 0x39) || byte === 0x5f || byte === 0x24;
+}
+
+/** `word` (lower-case ASCII) at `at`, its letters in any case. */
+function wordAt(bytes: Buffer, at: number, end: number, word: Buffer): boolean {
+  if (end - at < word.length) return false;
+  for (let j = 0; j < word.length; j++) {
+    const byte = bytes[at + j]!;
+    // Only a letter's lower case has the 0x20 bit that `| 0x20` sets: `_` matches itself alone.
+    if (byte !== word[j] && (byte | 0x20) !== word[j]) return false;
+  }
+  return true;
 }
 
 function statementPins(t: Token[]): PinReason[] {

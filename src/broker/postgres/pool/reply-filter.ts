@@ -8,8 +8,9 @@
  * holds a message to drop; the bytes of a header cut off at the end of a chunk wait for the next
  * one, so that a dropped message is never half sent. Pure: bytes in, bytes out.
  */
-import { FrameDecoder } from '../codec/frame-decoder.js';
-import { HEADER_LENGTH, type Frame } from '../codec/frames.js';
+import { FrameDecoder, type FrameView } from '../codec/frame-decoder.js';
+import { HEADER_LENGTH } from '../codec/frames.js';
+import { joinBytes } from './join-bytes.js';
 import { SERVER_HEAD_LENGTH } from './session-tracker.js';
 
 /**
@@ -18,6 +19,7 @@ import { SERVER_HEAD_LENGTH } from './session-tracker.js';
  */
 const HEAD_LENGTH = SERVER_HEAD_LENGTH;
 const ERROR_RESPONSE = 0x45; // E
+const NOTHING: Buffer = Buffer.alloc(0);
 
 export class ReplyFilter {
   private readonly decoder: FrameDecoder;
@@ -26,17 +28,18 @@ export class ReplyFilter {
   private framed = 0;
   private settled = 0;
   /** Bytes pushed but not yet settled (a header cut at a chunk's end). */
-  private held: Buffer = Buffer.alloc(0);
+  private held: Buffer = NOTHING;
   /** The server sent a FATAL (or PANIC) error: it ends the connection itself. */
   fatal = false;
 
   /**
    * `pass` says for each whole message whether it goes on to the client, or the message to send
    * instead; with `keep`, it is asked only about messages of those types (and an ErrorResponse),
-   * the others pass unread, without a Frame made for each DataRow.
+   * the others pass unread, without a Frame made for each DataRow. The message it is shown is
+   * the decoder's reusable view: valid only during the call.
    */
   constructor(
-    private readonly pass: (frame: Frame) => boolean | Buffer,
+    private readonly pass: (message: FrameView) => boolean | Buffer,
     keep?: ReadonlySet<number>,
   ) {
     this.decoder = new FrameDecoder({ headLength: HEAD_LENGTH, ...(keep ? { keep: keep.has(ERROR_RESPONSE) ? keep : new Set([...keep, ERROR_RESPONSE]) } : {}) });
@@ -47,40 +50,44 @@ export class ReplyFilter {
     return this.framed;
   }
 
-  /** The bytes of `chunk` (and of what was held) to send on, in order. */
-  push(chunk: Buffer): Buffer[] {
+  /**
+   * The bytes of `chunk` (and of what was held) to send on, in one buffer (empty when there are
+   * none): `chunk` itself when nothing is dropped or held, as most chunks are.
+   */
+  push(chunk: Buffer): Buffer {
     const start = this.pushed - this.held.length;
     this.pushed += chunk.length;
-    const cuts: Array<[number, number, Buffer?]> = [];
+    /** Made at the first message dropped or replaced: [start, end, instead?] in the stream. */
+    let cuts: Array<[number, number, Buffer?]> | undefined;
     this.decoder.push(chunk);
-    for (let frame = this.decoder.next(); frame; frame = this.decoder.next()) {
+    for (let message = this.decoder.nextView(); message; message = this.decoder.nextView()) {
       this.framed = this.decoder.framedBytes;
-      const at = this.framed - HEADER_LENGTH - frame.length;
-      if (frame.code === ERROR_RESPONSE && isFatal(frame.payload)) this.fatal = true;
-      const verdict = this.pass(frame);
-      if (verdict === false) cuts.push([at, this.framed]);
+      const at = this.framed - HEADER_LENGTH - message.length;
+      if (message.code === ERROR_RESPONSE && isFatal(message.payload)) this.fatal = true;
+      const verdict = this.pass(message);
+      if (verdict === false) (cuts ??= []).push([at, this.framed]);
       // Replaced only when none of it was passed on yet and all of it is here; else it goes as it came.
-      else if (verdict !== true && at >= this.settled && frame.payload.length === frame.length && this.framed <= this.pushed) cuts.push([at, this.framed, verdict]);
+      else if (verdict !== true && at >= this.settled && message.end - message.start === message.length && this.framed <= this.pushed) (cuts ??= []).push([at, this.framed, verdict]);
     }
     this.framed = this.decoder.framedBytes;
     // A message whose header is complete can be passed on in parts: only header-only ones are dropped.
     const until = this.pushed - this.framed < HEADER_LENGTH ? this.framed : this.pushed;
-    if (cuts.length === 0 && this.held.length === 0 && until === this.pushed) {
+    if (cuts === undefined && this.held.length === 0 && until === this.pushed) {
       this.settled = this.pushed;
-      return chunk.length > 0 ? [chunk] : [];
+      return chunk;
     }
     const bytes = this.held.length > 0 ? Buffer.concat([this.held, chunk]) : chunk;
     const out: Buffer[] = [];
     let from = this.settled;
-    for (const [cutStart, cutEnd, instead] of cuts) {
+    for (const [cutStart, cutEnd, instead] of cuts ?? []) {
       if (cutStart > from) out.push(bytes.subarray(from - start, cutStart - start));
       if (instead) out.push(instead);
       from = cutEnd;
     }
     if (until > from) out.push(bytes.subarray(from - start, until - start));
     this.settled = Math.max(from, until);
-    this.held = Buffer.from(bytes.subarray(this.settled - start));
-    return out;
+    this.held = this.settled - start < bytes.length ? Buffer.from(bytes.subarray(this.settled - start)) : NOTHING;
+    return out.length === 0 ? NOTHING : out.length === 1 ? out[0]! : joinBytes(out);
   }
 }
 

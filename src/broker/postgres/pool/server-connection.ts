@@ -128,7 +128,8 @@ export function settingsTarget(wanted: Record<string, string>): Map<string, stri
 export function hasSettings(connection: Pick<ServerConnection, 'settings'>, target: ReadonlyMap<string, string>): boolean {
   const current = connection.settings;
   if (current.size !== target.size) return false;
-  for (const [name, value] of target) if (current.get(name) !== value) return false;
+  // keys() and get(): V8 elides the iterator; `for (const [name, value] of target)` makes an entry array per setting.
+  for (const name of target.keys()) if (current.get(name) !== target.get(name)) return false;
   return true;
 }
 

@@ -100,12 +100,17 @@ export class SessionTracker {
   /** A whole server message of a type in SERVER_TRACKED, its payload cut to no less than SERVER_HEAD_LENGTH bytes. */
   serverMessage(frame: Frame): void {
     if (frame.code === BackendCode.ReadyForQuery) {
-      this.owed = Math.max(0, this.owed - 1);
-      this.status = String.fromCharCode(frame.payload[0] ?? 0x49) as TransactionStatus;
+      this.readyForQuery(frame.payload[0]);
     } else if (frame.code === BackendCode.ParameterStatus && frame.payload.length === frame.length) {
       const status = decodeParameterStatus(frame.payload);
       if (status) this.parameters.set(status.name, status.value);
     }
+  }
+
+  /** A ReadyForQuery whose payload starts with `status` (I, T or E), as serverMessage reads it. */
+  readyForQuery(status: number | undefined): void {
+    this.owed = Math.max(0, this.owed - 1);
+    this.status = String.fromCharCode(status ?? 0x49) as TransactionStatus;
   }
 
   private clientCode(code: number): void {

@@ -52,6 +52,12 @@ const NEVER_PREPARED = 'azdb_closed';
 const DUPLICATE = 'azdb_duplicate';
 const DUPLICATE_QUOTED = Buffer.from(`"${DUPLICATE}"`);
 
+/** The server's answer to a Parse or Close passed as it came: the client gets it (shared: replies are only read). */
+const ANSWERED: Reply = Object.freeze({ swallow: false });
+
+/** A segment that owes nothing (most do: a Query's), shared: never added to (see expect). */
+const NO_REPLIES: Reply[] = [];
+
 /** Server-side statement names, unique in the process and so on every connection. */
 let lastServerStatement = 0;
 
@@ -78,9 +84,46 @@ interface Reply {
 export class StatementMapper implements StatementMapping {
   private readonly statements = new Map<string, ClientStatement>();
   /** Replies owed per Sync (or Query, FunctionCall): the first is being answered, the last takes new ones. */
-  private readonly segments: Reply[][] = [[]];
+  private readonly segments: Reply[][] = [NO_REPLIES];
 
   constructor(private readonly max: number) {}
+
+  /**
+   * For a client message the mapper leaves as it is — any but Parse, Bind, Describe and Close, and
+   * those when they name no statement of the client (unnamed ones, portals) — takes note of it
+   * and says true, so that it goes as it came without a Frame made for it; false for the others,
+   * and for one it cannot read here, which go through toServer. `bytes` holds the message's
+   * payload from `start` to `end`.
+   */
+  passes(code: number, bytes: Buffer, start: number, end: number): boolean {
+    switch (code) {
+      case PARSE:
+        // The unnamed statement (its name is empty), as parse() does it.
+        if (start >= end || bytes[start] !== 0) return false;
+        this.expect(ANSWERED);
+        return true;
+      case BIND: {
+        const portalEnd = bytes.indexOf(0, start);
+        // An empty statement name, terminated: bind() leaves it as it is.
+        return portalEnd >= 0 && portalEnd + 1 < end && bytes[portalEnd + 1] === 0;
+      }
+      case DESCRIBE:
+      case CLOSE: {
+        // A portal, or the unnamed statement: describeOrClose() leaves it as it is (a Close is answered).
+        const nameEnd = start + 1 < end ? bytes.indexOf(0, start + 1) : -1;
+        if (nameEnd < 0 || nameEnd >= end || (bytes[start] === STATEMENT && nameEnd !== start + 1)) return false;
+        if (code === CLOSE) this.expect(ANSWERED);
+        return true;
+      }
+      case SYNC:
+      case QUERY:
+      case FUNCTION_CALL:
+        this.segments.push(NO_REPLIES);
+        return true;
+      default:
+        return true;
+    }
+  }
 
   toServer(frame: Frame, connection: ConnectionStatements, bytes?: Buffer): Buffer[] {
     const unchanged = (): Buffer => bytes ?? encodeMessage(frame.code, frame.payload);
@@ -95,7 +138,7 @@ export class StatementMapper implements StatementMapping {
       case SYNC:
       case QUERY:
       case FUNCTION_CALL:
-        this.segments.push([]);
+        this.segments.push(NO_REPLIES);
         return [unchanged()];
       default:
         return [unchanged()];
@@ -122,7 +165,7 @@ export class StatementMapper implements StatementMapping {
       }
     } else if (frame.code === READY_FOR_QUERY) {
       this.segments.shift();
-      if (this.segments.length === 0) this.segments.push([]);
+      if (this.segments.length === 0) this.segments.push(NO_REPLIES);
     }
     return true;
   }
@@ -223,7 +266,9 @@ export class StatementMapper implements StatementMapping {
   }
 
   private expect(reply: Reply): void {
-    this.segments[this.segments.length - 1]!.push(reply);
+    const last = this.segments.length - 1;
+    if (this.segments[last] === NO_REPLIES) this.segments[last] = [reply];
+    else this.segments[last]!.push(reply);
   }
 }
 

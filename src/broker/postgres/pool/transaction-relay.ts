@@ -20,13 +20,13 @@ import type { Socket } from 'node:net';
 import { errorMessage } from '../../../errors.js';
 import type { PooledExpiry } from '../../expiry-watch.js';
 import { clientHold, type RelayFilter, type RelayHold, type RelayTap } from '../../relay.js';
-import { encodeMessage, type Frame } from '../codec/frames.js';
-import { FrontendCode, decodeParse, decodeQuery, encodeErrorResponse } from '../codec/messages.js';
-import { ClientStream, type ClientPiece } from './client-stream.js';
+import { HEADER_LENGTH } from '../codec/frames.js';
+import { BackendCode, FrontendCode, encodeErrorResponse, parseSqlStart, querySqlEnd } from '../codec/messages.js';
+import { ClientStream, TERMINATE, type ClientPiece } from './client-stream.js';
 import { MAPPER_REPLIES, StatementMapper } from './statement-mapper.js';
 import { joinBytes } from './join-bytes.js';
 import type { Lease } from '../../pool/pool-manager.js';
-import { sqlSessionEffects, type PinReason } from './pin-scanner.js';
+import { mayAffectSession, sqlSessionEffects, type PinReason } from './pin-scanner.js';
 import type { ServerConnection, ServerReader } from './server-connection.js';
 import { ReplyFilter } from './reply-filter.js';
 import { SERVER_TRACKED, SessionTracker } from './session-tracker.js';
@@ -237,7 +237,7 @@ class TransactionRelay implements ServerReader, AttachReceiver {
   private fromServer(chunk: Buffer): void {
     const { lease, tracker, replies } = this;
     if (!lease || !tracker || !replies) return;
-    let out: Buffer[];
+    let out: Buffer;
     try {
       tracker.serverBytes(chunk.length);
       out = replies.push(chunk);
@@ -249,7 +249,7 @@ class TransactionRelay implements ServerReader, AttachReceiver {
       return;
     }
     // One write (one syscall) however many pieces the filter cut the chunk into.
-    if (out.length > 0 && !this.client.write(out.length === 1 ? out[0]! : joinBytes(out))) this.upstream().pause();
+    if (out.length > 0 && !this.client.write(out)) this.upstream().pause();
     if (!this.pinned && tracker.idleStatus() === 'I') {
       this.detach();
       this.host.releaseIdle(lease);
@@ -269,16 +269,19 @@ class TransactionRelay implements ServerReader, AttachReceiver {
     const audited = this.filter ? this.filter(chunk) : chunk;
     if (this.done) return;
     const clientStream = (this.clientStream ??= new ClientStream());
+    // No array made for the one chunk there is without an audit tap.
+    const parts = Buffer.isBuffer(audited) ? undefined : audited;
     try {
-      for (const part of Buffer.isBuffer(audited) ? [audited] : audited) {
-        for (const piece of clientStream.push(part)) {
-          if (piece.frame?.code === FrontendCode.Terminate) {
+      for (let i = 0, n = parts ? parts.length : 1; i < n; i++) {
+        clientStream.push(parts ? parts[i]! : (audited as Buffer));
+        for (let piece = clientStream.next(); piece !== undefined; piece = clientStream.next()) {
+          if (piece === TERMINATE) {
             if (this.lease && !this.attaching) this.flush();
             this.end();
             return;
           }
-          // A piece is a view of a chunk the socket allocated for this read (or of its own
-          // buffer when it spanned chunks): nothing reuses it, so one that waits is not copied.
+          // A piece is a chunk the socket allocated for this read, a view of one, or a buffer of
+          // its own when it spanned chunks: nothing reuses it, so one that waits is not copied.
           if (this.lease && !this.attaching) this.toServer(piece);
           else (this.pending ??= []).push(piece);
         }
@@ -351,40 +354,66 @@ class TransactionRelay implements ServerReader, AttachReceiver {
   private streamsOf(connection: ServerConnection): { tracker: SessionTracker; replies: ReplyFilter } {
     const statements = this.maxPreparedStatements > 0 ? (this.statements = new StatementMapper(this.maxPreparedStatements)) : undefined;
     const tracker = new SessionTracker(connection.parameters);
-    const replies = new ReplyFilter((frame) => {
-      if (SERVER_TRACKED.has(frame.code)) tracker.serverMessage(frame);
-      return statements ? statements.fromServer(frame) : true;
+    const replies = new ReplyFilter((message) => {
+      // ReadyForQuery, one per transaction: its status byte read without a view of its payload.
+      if (message.code === BackendCode.ReadyForQuery) tracker.readyForQuery(message.byte(0));
+      else if (SERVER_TRACKED.has(message.code)) tracker.serverMessage(message);
+      return statements ? statements.fromServer(message) : true;
     }, statements ? READ_WITH_MAPPER : READ_WITHOUT_MAPPER);
     return { tracker, replies };
   }
 
-  /** Scans and maps one client message for the attached connection, into the outbox; CopyData bytes go as they are. */
+  /**
+   * Scans and maps client messages for the attached connection, into the outbox; CopyData bytes
+   * go as they are. The messages the mapper leaves alone go as they came, the piece whole when
+   * none is rewritten (the tracker is told each one).
+   */
   private toServer(piece: ClientPiece): void {
-    if (piece.through) {
+    if (!Buffer.isBuffer(piece)) {
       this.throughToServer(piece.through);
       return;
     }
-    const frame = piece.frame;
     const connection = this.lease!.connection;
     const statements = this.statements;
-    if (frame.code === FrontendCode.Query || frame.code === FrontendCode.Parse) {
-      const parse = frame.code === FrontendCode.Parse ? decodeParse(frame.payload) : undefined;
-      const effects = sqlSessionEffects(parse ? parse.query : decodeQuery(frame.payload));
-      for (const reason of effects.pins) this.pin(reason);
-      if (effects.resetsSession) {
-        connection.settings.clear();
-        connection.prepared.clear();
+    const tracker = this.tracker!;
+    /** The piece's bytes up to here are in the outbox already (or were replaced). */
+    let sent = 0;
+    for (let offset = 0; offset < piece.length; ) {
+      const code = piece[offset]!;
+      const end = offset + 1 + piece.readInt32BE(offset + 1);
+      const payloadStart = offset + HEADER_LENGTH;
+      if (code === FrontendCode.Query || code === FrontendCode.Parse) {
+        const sqlStart = code === FrontendCode.Parse ? parseSqlStart(piece, payloadStart, end) : payloadStart;
+        const sqlEnd = code === FrontendCode.Parse ? piece.indexOf(0, sqlStart) : querySqlEnd(piece, payloadStart, end);
+        // Most SQL has no word that could pin: it is never decoded into a string.
+        if (mayAffectSession(piece, sqlStart, sqlEnd)) {
+          const effects = sqlSessionEffects(piece.toString('utf8', sqlStart, sqlEnd));
+          for (const reason of effects.pins) this.pin(reason);
+          if (effects.resetsSession) {
+            connection.settings.clear();
+            connection.prepared.clear();
+          }
+        }
+        // A named statement (its name is not empty).
+        if (code === FrontendCode.Parse && !statements && piece[payloadStart] !== 0) this.pin('prepared_statement');
       }
-      if (parse && !statements && parse.statement !== '') this.pin('prepared_statement');
+      if (statements === undefined || statements.passes(code, piece, payloadStart, end)) {
+        tracker.clientMessage(code, end - payloadStart);
+      } else {
+        const bytes = piece.subarray(offset, end);
+        const out = statements.toServer({ code, length: end - payloadStart, payload: piece.subarray(payloadStart, end) }, connection, bytes);
+        if (out.length === 1 && out[0] === bytes) {
+          // The message as it came.
+          tracker.clientMessage(code, end - payloadStart);
+        } else {
+          if (offset > sent) this.outbox!.push(piece.subarray(sent, offset));
+          for (const rewritten of out) this.throughToServer(rewritten);
+          sent = end;
+        }
+      }
+      offset = end;
     }
-    const out = statements ? statements.toServer(frame, connection, piece.bytes) : [piece.bytes ?? encodeMessage(frame.code, frame.payload)];
-    if (piece.bytes !== undefined && out.length === 1 && out[0] === piece.bytes) {
-      // The message as it came: the tracker has its frame already.
-      this.tracker!.clientMessage(frame.code, frame.length);
-      this.outbox!.push(piece.bytes);
-      return;
-    }
-    for (const bytes of out) this.throughToServer(bytes);
+    if (sent < piece.length) this.outbox!.push(sent === 0 ? piece : piece.subarray(sent));
   }
 
   /** Bytes the tracker frames itself: CopyData as it streams, messages the mapper made. */
@@ -398,7 +427,8 @@ class TransactionRelay implements ServerReader, AttachReceiver {
     const outbox = this.outbox;
     if (outbox === undefined || outbox.length === 0) return true;
     const bytes = outbox.length === 1 ? outbox[0]! : joinBytes(outbox);
-    outbox.length = 0;
+    // Emptied by pop, which keeps the array's store (`length = 0` drops it, and the next push makes a new one).
+    while (outbox.length > 0) outbox.pop();
     const flowing = this.upstream().write(bytes);
     if (!flowing) this.client.pause();
     return flowing;

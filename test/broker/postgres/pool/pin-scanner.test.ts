@@ -1,7 +1,18 @@
 import { describe, expect, it } from 'vitest';
-import { sqlSessionEffects } from '../../../../src/broker/postgres/pool/pin-scanner.js';
+import { mayAffectSession, sqlSessionEffects } from '../../../../src/broker/postgres/pool/pin-scanner.js';
 
-const pins = (sql: string) => sqlSessionEffects(sql).pins;
+/** What the byte check says of `sql` in a larger buffer, as the relay finds it in a chunk. */
+function mayAffect(sql: string): boolean {
+  const bytes = Buffer.concat([Buffer.from('set;'), Buffer.from(sql), Buffer.from('listen')]);
+  return mayAffectSession(bytes, 4, bytes.length - 6);
+}
+
+/** The pins of `sql`, checked to be seen by the byte check the relay runs first (which must never miss one). */
+function pins(sql: string) {
+  const effects = sqlSessionEffects(sql);
+  if (effects.pins.length > 0 || effects.resetsSession) expect(mayAffect(sql), sql).toBe(true);
+  return effects.pins;
+}
 
 describe('sqlSessionEffects: what pins a client to its server connection', () => {
   it.each([
@@ -94,5 +105,73 @@ describe('sqlSessionEffects: what pins a client to its server connection', () =>
     expect(sqlSessionEffects('deallocate prepare all').resetsSession).toBe(true);
     expect(sqlSessionEffects('discard plans').resetsSession).toBe(false);
     expect(sqlSessionEffects("select 'discard all'").resetsSession).toBe(false);
+  });
+
+  it('reads the words that may pin on the bytes, never missing one, and lets UPDATE … SET and words that only contain "set" pass undecoded', () => {
+    const mayPin = [
+      'LISTEN x',
+      'set x = 1',
+      '  SeT x = 1',
+      'select 1; set x = 1',
+      'RESET all',
+      'select 1;\treset x',
+      "select set_config('a', 'b', false)",
+      "select 1set_config('a', 'b', false)",
+      'select 1 -- c\nset x = 1',
+      '/* c */ set x = 1',
+      '\u00a0set x = 1',
+      '\ufeffreset x',
+      'create TEMPORARY table t()',
+      'declare c cursor with HOLD for select 1',
+      'select pg_advisory_lock(1)',
+      'DISCARD ALL',
+      'dealloCATE all',
+      'prepare p as select 1',
+      'select \u00e9set',
+    ];
+    const passes = [
+      'select 1',
+      'SELECT abalance FROM pgbench_accounts WHERE aid = 1',
+      'UPDATE pgbench_tellers SET tbalance = tbalance + 1 WHERE tid = 3',
+      'update t set a = 1; update u\nset b = 2',
+      "update t set a = 'x' where b = \"set\"",
+      'select offset_, settings, 1set, x$set, reset_val from t offset 1',
+      'select 1reset',
+      'insert into t (a) select "set"',
+      'sel\u00e9ct \u017fet',
+      'se',
+      'tem',
+      '\u{1f600}',
+    ];
+    for (const sql of mayPin) expect(mayAffect(sql), sql).toBe(true);
+    for (const sql of passes) {
+      expect(mayAffect(sql), sql).toBe(false);
+      expect(sqlSessionEffects(sql), sql).toEqual({ pins: [], resetsSession: false });
+    }
+    // Every statement that does pin or reset is seen (checked in pins() above for each case too).
+    for (const sql of mayPin) if (sqlSessionEffects(sql).pins.length > 0 || sqlSessionEffects(sql).resetsSession) expect(mayAffect(sql)).toBe(true);
+  });
+
+  it('never misses a pin or reset in SQL made up of the pieces that matter to the byte check (seeded)', () => {
+    const pieces = ['set', 'SeT', 'reset', 'set_config', '(', ';', ' ', '\n', '\t', '\u00a0', '\ufeff', '--', '/*', '*/', "'", '"', '$$', 'x', '1', '$', '_', 'E', '\u00e9', 'discard all'];
+    // mulberry32: the same SQL every run.
+    let seed = 42;
+    const random = (n: number): number => {
+      seed = (seed + 0x6d2b79f5) | 0;
+      let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+      return (((t ^ (t >>> 14)) >>> 0) / 2 ** 32) * n;
+    };
+    let pinned = 0;
+    for (let i = 0; i < 50_000; i++) {
+      let sql = '';
+      for (let n = 1 + Math.floor(random(6)); n > 0; n--) sql += pieces[Math.floor(random(pieces.length))];
+      const effects = sqlSessionEffects(sql);
+      if (effects.pins.length > 0 || effects.resetsSession) {
+        pinned++;
+        expect(mayAffect(sql), JSON.stringify(sql)).toBe(true);
+      }
+    }
+    expect(pinned).toBeGreaterThan(1000);
   });
 });

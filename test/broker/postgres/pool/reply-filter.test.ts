@@ -15,7 +15,7 @@ const READY = encodeReadyForQuery('I');
 const dropOwn = () => new ReplyFilter((frame) => frame.code !== 0x31 && frame.code !== 0x33);
 
 function feed(filter: ReplyFilter, parts: Buffer[]): Buffer {
-  return Buffer.concat(parts.flatMap((part) => filter.push(part)));
+  return Buffer.concat(parts.map((part) => filter.push(part)));
 }
 
 describe('ReplyFilter', () => {
@@ -54,12 +54,10 @@ describe('ReplyFilter', () => {
   it('passes chunks it drops nothing from as they are, without copying', () => {
     const filter = dropOwn();
     const chunk = Buffer.concat([ROW, DONE, READY]);
-    const out = filter.push(chunk);
-    expect(out).toHaveLength(1);
-    expect(out[0]).toBe(chunk);
+    expect(filter.push(chunk)).toBe(chunk);
     // A large message split over chunks is passed on in parts, as it comes.
     const first = ROW.subarray(0, 100);
-    expect(filter.push(first)[0]).toBe(first);
+    expect(filter.push(first)).toBe(first);
   });
 
   it('notices a FATAL error whatever the split', () => {
@@ -87,7 +85,7 @@ describe('ReplyFilter', () => {
       const first = filter.push(withError.subarray(0, at));
       // Where the whole messages of the first part end: at most the split, and a message boundary of the stream.
       expect(filter.framedBytes).toBeLessThanOrEqual(at);
-      expect(Buffer.concat([...first, ...filter.push(withError.subarray(at))])).toEqual(wanted);
+      expect(Buffer.concat([first, filter.push(withError.subarray(at))])).toEqual(wanted);
       expect([...asked].sort()).toEqual([0x31, 0x33, 0x45, 0x5a]);
       expect(filter.framedBytes).toBe(withError.length);
     }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { settingsDifference } from '../../../../src/broker/postgres/pool/server-connection.js';
+import { hasSettings, settingsDifference } from '../../../../src/broker/postgres/pool/server-connection.js';
 
 const map = (entries: Record<string, string>) => new Map(Object.entries(entries));
 
@@ -20,5 +20,21 @@ describe('settingsDifference', () => {
       "SELECT pg_catalog.set_config(E'application_name', E'x''); drop table t; --\\\\', false)",
     ]);
     expect(settingsDifference(map({ 'we"ird': 'v' }), new Map())).toEqual(['RESET "we""ird"']);
+  });
+});
+
+describe('hasSettings', () => {
+  it('says whether settingsDifference would be empty', () => {
+    const cases: Array<[Record<string, string>, Record<string, string>]> = [
+      [{ application_name: 'a', datestyle: 'ISO, DMY' }, { datestyle: 'ISO, DMY', application_name: 'a' }],
+      [{ application_name: 'a' }, { application_name: 'b' }],
+      [{ application_name: 'a', timezone: 'UTC' }, { application_name: 'a' }],
+      [{ application_name: 'a' }, { application_name: 'a', timezone: 'UTC' }],
+      [{ application_name: 'a' }, { timezone: 'a' }],
+      [{}, {}],
+    ];
+    for (const [current, target] of cases) {
+      expect(hasSettings({ settings: map(current) }, map(target)), JSON.stringify([current, target])).toBe(settingsDifference(map(current), map(target)).length === 0);
+    }
   });
 });

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { cstring, encodeMessage, int32 } from '../../../../src/broker/postgres/codec/frames.js';
 import { FrameDecoder } from '../../../../src/broker/postgres/codec/frame-decoder.js';
 import { encodeReadyForQuery } from '../../../../src/broker/postgres/codec/messages.js';
@@ -23,13 +23,22 @@ const ERROR = msg('E', Buffer.from('SERROR\0C26000\0Mnope\0\0'));
 
 const connection = (): ConnectionStatements => ({ prepared: new Map() });
 
+/** Whether toServer below asks `passes` first, as the relay does, or hands every message to toServer. */
+let viaPasses = false;
+
 /** The client's bytes, split in two at `at`, framed and mapped for `on`: what goes to the server. */
 function toServer(mapper: StatementMapper, on: ConnectionStatements, bytes: Buffer, at: number): Buffer {
   const decoder = new FrameDecoder();
   const out: Buffer[] = [];
   for (const part of [bytes.subarray(0, at), bytes.subarray(at)]) {
     decoder.push(part);
-    for (let frame = decoder.next(); frame; frame = decoder.next()) out.push(...mapper.toServer(frame, on));
+    for (let frame = decoder.next(); frame; frame = decoder.next()) {
+      const message = encodeMessage(frame.code, frame.payload);
+      // Between other bytes, as the relay finds it in a chunk.
+      const inChunk = Buffer.concat([Buffer.from([0, 0]), message, Buffer.from([0])]);
+      if (viaPasses && mapper.passes(frame.code, inChunk, 2 + 5, 2 + message.length)) out.push(message);
+      else out.push(...mapper.toServer(frame, on));
+    }
   }
   return Buffer.concat(out);
 }
@@ -57,7 +66,11 @@ const only = (on: ConnectionStatements): string => {
   return [...on.prepared.values()][0]!;
 };
 
-describe('StatementMapper', () => {
+describe.each([false, true])('StatementMapper (passes asked first: %s)', (passesFirst) => {
+  beforeAll(() => {
+    viaPasses = passesFirst;
+  });
+
   it('passes unnamed statements through byte for byte', () => {
     const bytes = Buffer.concat([parse('', 'select $1::int', 23), bind(''), describeStatement(''), execute(), closeStatement(''), SYNC]);
     atEverySplit(bytes, () => ({ mapper: new StatementMapper(10), on: connection() }), ({ mapper, on }, at) => {
@@ -92,6 +105,23 @@ describe('StatementMapper', () => {
       const name = only(on);
       expect(name).toMatch(/^azdb_s_\d+$/);
       expect(sent).toEqual(Buffer.concat([parse(name, 'select $1::int', 23), describeStatement(name), bind(name), execute(), SYNC]));
+    });
+  });
+
+  it("passes a client's Close of a portal or of the unnamed statement as it came, and its CloseComplete back in order with hidden replies", () => {
+    const closePortal = msg('C', Buffer.from('P'), cstring('p1'));
+    const closeUnnamed = closeStatement('');
+    const later = Buffer.concat([closePortal, closeUnnamed, bind('s1', '42'), execute(), SYNC]);
+    atEverySplit(later, () => {
+      const mapper = new StatementMapper(10);
+      toServer(mapper, connection(), Buffer.concat([parse('s1', 'select $1::int', 23), SYNC]), 0);
+      toClient(mapper, [PARSE_COMPLETE, READY]);
+      return { mapper, second: connection() };
+    }, ({ mapper, second }, at) => {
+      const sent = toServer(mapper, second, later, at);
+      const name = only(second);
+      expect(sent).toEqual(Buffer.concat([closePortal, closeUnnamed, parse(name, 'select $1::int', 23), bind(name, '42'), execute(), SYNC]));
+      expect(toClient(mapper, [CLOSE_COMPLETE, CLOSE_COMPLETE, PARSE_COMPLETE, BIND_COMPLETE, COMMAND_COMPLETE, READY])).toEqual([CLOSE_COMPLETE, CLOSE_COMPLETE, BIND_COMPLETE, COMMAND_COMPLETE, READY]);
     });
   });
 
