@@ -335,12 +335,15 @@ class TransactionRelay implements ServerReader, AttachReceiver {
       return;
     }
     if (socket.isPaused()) socket.resume();
+    const pending = this.pending!;
     try {
-      for (const piece of this.pending!.splice(0)) this.toServer(piece);
+      for (let i = 0; i < pending.length; i++) this.toServer(pending[i]!);
     } catch (error) {
       this.malformed(error);
       return;
     }
+    // Emptied by pop: `length = 0` (or splice) would drop the array's store, made again next time.
+    while (pending.length > 0) pending.pop();
     this.pendingBytes = 0;
     this.attaching = false;
     const flowing = this.flush();
