@@ -97,11 +97,11 @@ export interface LeaseRequest<C> {
   refused(error: Error): void;
 }
 
-interface Waiter<C> {
+interface Waiter<C, I> {
   request: LeaseRequest<C>;
   since: number;
-  /** Set while it waits in the queue with a signal (see `watchSignal`). */
-  signal?: AbortSignal;
+  /** Its signal's slot, while it waits in the queue with a signal (see `watchSignal`). */
+  slot?: SignalSlot<C, I> | undefined;
 }
 
 /** The promise form's request: resolve and reject are the promise's. */
@@ -120,7 +120,7 @@ interface KeyPool<C, I> {
   busy: Set<Entry<C>>;
   opening: number;
   /** In arrival order, so the first has the earliest deadline. */
-  waiters: WaitQueue<Waiter<C>>;
+  waiters: WaitQueue<Waiter<C, I>>;
   /**
    * One timer per key, for the first waiter's deadline, instead of one per wait: in transaction
    * mode most waits end within a transaction, and a timer armed and cleared for each cost CPU.
@@ -153,18 +153,31 @@ class ManagedLease<C, I> implements Lease<C> {
   }
 }
 
-/** Where a client's wait is queued, found again from its signal. */
-interface QueuedWait<C, I> {
-  key: string;
-  pool: KeyPool<C, I>;
-  waiter: Waiter<C>;
+/**
+ * Where a client's wait is queued, found again from its signal: one per signal for its life,
+ * filled while a wait of it is queued and emptied when that wait is served or refused.
+ */
+interface SignalSlot<C, I> {
+  key: string | undefined;
+  pool: KeyPool<C, I> | undefined;
+  waiter: Waiter<C, I> | undefined;
+}
+
+/** A served or refused wait leaves nothing in its signal's slot (an idle client may keep its signal for hours). */
+function leaveSlot<C, I>(waiter: Waiter<C, I>): void {
+  const slot = waiter.slot;
+  if (!slot) return;
+  waiter.slot = undefined;
+  if (slot.waiter !== waiter) return;
+  slot.key = undefined;
+  slot.pool = undefined;
+  slot.waiter = undefined;
 }
 
 export class PoolManager<C, I = unknown> {
   private readonly keys = new Map<string, KeyPool<C, I>>();
-  /** The wait queued under each signal, until it is served or refused (`abandonWait` checks the queue all the same). */
-  private readonly queuedBy = new WeakMap<AbortSignal, QueuedWait<C, I>>();
-  private readonly watchedSignals = new WeakSet<AbortSignal>();
+  /** Each signal's slot: the wait queued under it, if any (`abandonWait` checks the queue all the same). */
+  private readonly slots = new WeakMap<AbortSignal, SignalSlot<C, I>>();
   private closed = false;
 
   constructor(
@@ -190,36 +203,42 @@ export class PoolManager<C, I = unknown> {
     if (signal?.aborted) return request.refused(signal.reason);
     const pool = this.pool(key, info);
     const since = this.clock.now();
-    const waiter: Waiter<C> = { request, since };
+    const waiter: Waiter<C, I> = { request, since };
     if (pool.waiters.length === 0 && this.hasRoom(pool)) {
       this.serve(key, pool, waiter);
       return;
     }
     pool.waiters.push(waiter);
     this.armDeadline(pool, since);
-    if (signal) this.watchSignal(signal, { key, pool, waiter });
+    if (signal) this.watchSignal(signal, key, pool, waiter);
   }
 
   /**
    * A client that gives up (went away, its login deadline passed) leaves the queue. Its signal
    * usually outlives the wait (a client's, for all its transactions), so it gets one listener for
    * its life instead of one added and removed per wait, which cost a few µs per transaction.
-   * A signal has one wait queued at a time: a client waits for one connection at a time.
+   * A signal has one wait queued at a time: a client waits for one connection at a time. Its
+   * slot is made once too, so that a queued wait costs no object or WeakMap entry of its own.
    */
-  private watchSignal(signal: AbortSignal, wait: QueuedWait<C, I>): void {
-    wait.waiter.signal = signal;
-    this.queuedBy.set(signal, wait);
-    if (this.watchedSignals.has(signal)) return;
-    this.watchedSignals.add(signal);
-    signal.addEventListener('abort', this.abandonWait, { once: true });
+  private watchSignal(signal: AbortSignal, key: string, pool: KeyPool<C, I>, waiter: Waiter<C, I>): void {
+    let slot = this.slots.get(signal);
+    if (!slot) {
+      slot = { key: undefined, pool: undefined, waiter: undefined };
+      this.slots.set(signal, slot);
+      signal.addEventListener('abort', this.abandonWait, { once: true });
+    }
+    slot.key = key;
+    slot.pool = pool;
+    slot.waiter = waiter;
+    waiter.slot = slot;
   }
 
   private readonly abandonWait = (event: Event): void => {
     const signal = event.target as AbortSignal;
-    const wait = this.queuedBy.get(signal);
-    if (!wait) return;
-    this.queuedBy.delete(signal);
-    const { key, pool, waiter } = wait;
+    const slot = this.slots.get(signal);
+    const { key, pool, waiter } = slot ?? {};
+    if (!waiter || key === undefined || !pool) return;
+    leaveSlot(waiter);
     if (!pool.waiters.remove(waiter)) return;
     waiter.request.refused(signal.reason);
     this.forget(key, pool);
@@ -303,7 +322,7 @@ export class PoolManager<C, I = unknown> {
    * Gives `waiter` (out of the queue already) an idle connection or opens one; only called when
    * hasRoom: closing expired idle connections leaves room for a new one.
    */
-  private serve(key: string, pool: KeyPool<C, I>, waiter: Waiter<C>): void {
+  private serve(key: string, pool: KeyPool<C, I>, waiter: Waiter<C, I>): void {
     const now = this.clock.now();
     for (let entry = pool.idle.pop(); entry; entry = pool.idle.pop()) {
       if (now - entry.createdAt >= this.limits.serverLifetimeMs) {
@@ -335,10 +354,10 @@ export class PoolManager<C, I = unknown> {
     );
   }
 
-  private lend(key: string, pool: KeyPool<C, I>, entry: Entry<C>, waiter: Waiter<C>, fresh: boolean): void {
+  private lend(key: string, pool: KeyPool<C, I>, entry: Entry<C>, waiter: Waiter<C, I>, fresh: boolean): void {
     pool.busy.add(entry);
     // A served client keeps nothing of its wait (an idle client may hold its signal for hours).
-    if (waiter.signal) this.queuedBy.delete(waiter.signal);
+    leaveSlot(waiter);
     const waitedMs = this.clock.now() - waiter.since;
     this.hooks.onWait?.(pool.info, waitedMs);
     waiter.request.granted(new ManagedLease(this, key, pool, entry, fresh, waitedMs));
@@ -378,7 +397,7 @@ export class PoolManager<C, I = unknown> {
     const now = this.clock.now();
     for (let first = pool.waiters.first(); first && now - first.since >= this.limits.maxClientWaitMs; first = pool.waiters.first()) {
       pool.waiters.shift();
-      if (first.signal) this.queuedBy.delete(first.signal);
+      leaveSlot(first);
       const waited = now - first.since;
       this.hooks.onWait?.(pool.info, waited);
       first.request.refused(new PoolWaitTimeout(waited));
