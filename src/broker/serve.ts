@@ -623,21 +623,13 @@ export class BrokerServer {
     const tlsProblem = p.spec.client_auth === 'entra' ? entraTlsProblem(target.protocol, p.clientTls !== undefined) : undefined;
     if (tlsProblem) throw new UserError(`listener ${p.label}: ${tlsProblem}`);
     const poolLabels = (info: PoolKeyInfo) => ({ listener: listener.label, database: info.database, db_user: info.dbUser, db_name: info.dbName, identity: info.identity });
-    // Every transaction of a transaction pool observes its wait: the labelled histogram is looked
-    // up once per key (a key's info is one object), not hashed from its labels each time.
-    const waitOf = new WeakMap<PoolKeyInfo, { observe(seconds: number): void }>();
-    const observeWait = (info: PoolKeyInfo, waitedMs: number): void => {
-      let histogram = waitOf.get(info);
-      if (!histogram) waitOf.set(info, (histogram = this.metrics.poolWait.labels(poolLabels(info))));
-      histogram.observe(waitedMs / 1000);
-    };
     listener.tunnel = await openTunnel({
       ...(pool
         ? {
             pool: poolLimits(pool),
             poolEvents: {
               onLogin: (info: PoolKeyInfo) => this.metrics.poolServerLogins.inc(poolLabels(info)),
-              onWait: observeWait,
+              onWait: (info: PoolKeyInfo, waitedMs: number) => this.metrics.poolWait.observe(poolLabels(info), waitedMs / 1000),
               onPin: (info: PoolKeyInfo, reason: string) => {
                 this.metrics.poolPins.inc({ database: info.database, reason });
                 this.options.log.info('pool.pin', { listener: listener.label, database: info.database, db_user: info.dbUser, db_name: info.dbName, reason });
