@@ -13,13 +13,17 @@
  *   azdb       pgbench ──loopback──▶ azdb tunnel (child process) ──TLS verify-full──▶ PostgreSQL
  *   pgbouncer  pgbench ──loopback──▶ pgbouncer (session mode) ──TLS verify-full──▶ PostgreSQL
  *   haproxy    pgbench ──TLS verify-full, through──▶ haproxy (mode tcp) ──▶ PostgreSQL
+ *   node       pgbench ──loopback──▶ bench/node-floor-relay.mjs ──TLS verify-full──▶ PostgreSQL: the
+ *              least a Node relay does (pipe() both ways, none of azdb's code), printed in a table of
+ *              its own after the main one: azdb against the floor Node sets, and that floor against
+ *              pgbouncer
  *
  * Environment (all optional):
  *   AZDB_BENCH_SECONDS=15     pgbench -T per run          AZDB_BENCH_CLIENTS=8 / AZDB_BENCH_THREADS=2
  *   AZDB_BENCH_SCALE=10       pgbench -i -s               AZDB_BENCH_ROUNDS=1 (median of rounds)
  *   AZDB_BENCH_WARMUP_SECONDS=3                           AZDB_BENCH_COPY_MB=1024 (0 skips COPY)
  *   AZDB_BENCH_IDLE=1000      idle connections (0 skips)  AZDB_BENCH_AUDIT=off|sessions|queries
- *   AZDB_BENCH_PATHS=direct,azdb,pgbouncer,haproxy        AZDB_BENCH_WORKLOADS=select,tpcb,connect
+ *   AZDB_BENCH_PATHS=direct,azdb,pgbouncer,haproxy,node   AZDB_BENCH_WORKLOADS=select,tpcb,connect
  *   AZDB_BENCH_PROFILE=1      run the azdb child with --cpu-prof (profiles in bench/results/profiles;
  *                             summarise with `node bench/profile-top.mjs FILE.cpuprofile`)
  *   AZDB_BENCH_NODE_FLAGS=... the azdb child's Node flags instead of those on bin/azdb.js's first line
@@ -88,8 +92,9 @@ const RESULTS_DIR = join(BENCH_DIR, 'results');
 const FQDN = 'bench.postgres.database.azure.com';
 const DB = 'bench';
 const ROLE = 'bench';
+const FLOOR_ROLE = 'bench_floor';
 const PGBOUNCER_MAX_PASSWORD = 995;
-const ALL_PATHS = ['direct', 'azdb', 'pgbouncer', 'haproxy'];
+const ALL_PATHS = ['direct', 'azdb', 'pgbouncer', 'haproxy', 'node'];
 const WORKLOADS = [
   { key: 'select', label: 'select-only (-S)', args: ['-S'] },
   { key: 'tpcb', label: 'TPC-B-like', args: [] },
@@ -344,8 +349,14 @@ async function startPostgres({ dir, port, ids, tlsFiles }) {
     await runTool(bins.initdb, [`--pgdata=${dataDir}`, '--auth=trust', '--username=postgres', '--encoding=UTF8', '--locale=C', '--no-sync'], { env, name: 'initdb', ids }),
     'initdb',
   );
-  // TLS only, SCRAM only, over TCP; the superuser only over the Unix socket (bench setup).
-  await writeFile(join(dataDir, 'pg_hba.conf'), ['local all postgres trust', 'hostssl all all 127.0.0.1/32 scram-sha-256', ''].join('\n'));
+  // TLS only, SCRAM only, over TCP; the superuser only over the Unix socket (bench setup). The
+  // node path's role logs in with the password sent in the clear over the server's TLS: libpq
+  // refuses SCRAM through a relay that does not log in itself, since the server offers channel
+  // binding (SCRAM-SHA-256-PLUS) on a connection the client sees without TLS.
+  await writeFile(
+    join(dataDir, 'pg_hba.conf'),
+    ['local all postgres trust', `hostssl all ${FLOOR_ROLE} 127.0.0.1/32 password`, 'hostssl all all 127.0.0.1/32 scram-sha-256', ''].join('\n'),
+  );
   const flags = [
     '-D', dataDir,
     '-p', String(port),
@@ -390,7 +401,7 @@ async function startPostgres({ dir, port, ids, tlsFiles }) {
 async function waitForBackends(postgres, atMost, timeoutMs = 60_000) {
   const until = Date.now() + timeoutMs;
   for (;;) {
-    const { rows } = await postgres.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE backend_type = 'client backend' AND usename = 'bench'");
+    const { rows } = await postgres.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE backend_type = 'client backend' AND usename IN ('bench', 'bench_floor')");
     if (rows[0].n <= atMost || Date.now() > until) return rows[0].n;
     await sleep(200);
   }
@@ -538,6 +549,21 @@ async function startHaproxy({ file, dir, port, pgPort, name = 'postgres' }) {
   return { child, pid: child.pid, port, logTail, stop: () => stopChild(child) };
 }
 
+/** The `node` path: bench/node-floor-relay.mjs, with the azdb child's Node flags. */
+async function startNodeFloor({ protocol = 'postgres', port, upstreamPort, serverName = FQDN, caFile }) {
+  const child = track(
+    spawn(process.execPath, [...azdbNodeFlags(), join(BENCH_DIR, 'node-floor-relay.mjs'), protocol, String(port), String(upstreamPort), serverName, caFile], { stdio: ['ignore', 'ignore', 'pipe'] }),
+    'node floor relay',
+  );
+  const logTail = [];
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (text) => {
+    for (const line of text.split('\n')) if (line) logTail.push(line), logTail.length > 50 && logTail.shift();
+  });
+  await waitForPort(port, child, 'the node floor relay', logTail);
+  return { child, pid: child.pid, port, logTail, stop: () => stopChild(child) };
+}
+
 async function waitForPort(port, child, name, logTail) {
   const { connect } = await import('node:net');
   const until = Date.now() + 15_000;
@@ -670,7 +696,7 @@ async function idleRss(path, pid, options, postgres) {
   await sleep(3_000);
   const rssKiB = procStatusKiB(pid, 'VmRSS');
   const hwmKiB = procStatusKiB(pid, 'VmHWM');
-  const upstream = await postgres.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE backend_type = 'client backend' AND usename = 'bench'");
+  const upstream = await postgres.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE backend_type = 'client backend' AND usename IN ('bench', 'bench_floor')");
   const extra = path.name === 'azdb' ? await path.proxy.stats() : undefined;
   if (path.name === 'azdb' && config.heapSnapshot) {
     mkdirSync(join(RESULTS_DIR, 'profiles'), { recursive: true });
@@ -960,6 +986,7 @@ async function mysqlBench({ ca, caFile, token, expiresOnTimestamp, skipped }) {
     const paths = [{ name: 'direct', args: tlsArgs(port), env: { ...baseEnv, MYSQL_PWD: token } }];
     let azdb;
     let haproxy;
+    let floor;
     if (!skipped.azdb) {
       azdb = await startAzdbChild({ protocol: 'mysql', port, serverName: MYSQL_FQDN, dbUser: 'bench', dbName: 'bench', caPem: ca.caPem, token, expiresOnTimestamp });
       paths.push({ name: 'azdb', pid: azdb.pid, args: ['--host=127.0.0.1', `--port=${azdb.port}`, '--user=bench', '--skip-ssl'], env: { ...baseEnv, MYSQL_PWD: azdb.password } });
@@ -967,6 +994,10 @@ async function mysqlBench({ ca, caFile, token, expiresOnTimestamp, skipped }) {
     if (!skipped.haproxy) {
       haproxy = await startHaproxy({ file: tools.haproxy, dir: tmp, port: await freePort(), pgPort: port, name: 'mysql' });
       paths.push({ name: 'haproxy', pid: haproxy.pid, args: tlsArgs(haproxy.port), env: { ...baseEnv, MYSQL_PWD: token } });
+    }
+    if (!skipped.node && config.mysqlQueries > 0) {
+      floor = await startNodeFloor({ protocol: 'mysql', port: await freePort(), upstreamPort: port, serverName: MYSQL_FQDN, caFile });
+      paths.push({ name: 'node', pid: floor.pid, args: ['--host=127.0.0.1', `--port=${floor.port}`, '--user=bench', '--skip-ssl'], env: { ...baseEnv, MYSQL_PWD: token } });
     }
     const results = {};
     if (config.mysqlQueries > 0) for (const path of paths) await slap(path, MYSQL_WORKLOADS[0].query, Math.min(20_000, config.mysqlQueries)); // warm-up
@@ -980,6 +1011,7 @@ async function mysqlBench({ ca, caFile, token, expiresOnTimestamp, skipped }) {
     }
     await azdb?.stop();
     await haproxy?.stop();
+    await floor?.stop();
     const pool = skipped.azdb ? undefined : await mysqlPoolBench({ port, ca, token, expiresOnTimestamp, tlsArgs, baseEnv });
     return { results: config.mysqlQueries > 0 ? results : undefined, pool, version: (await server.query('SELECT VERSION() AS v'))[0]?.v };
   } finally {
@@ -1292,6 +1324,8 @@ async function main() {
   const postgres = await startPostgres({ dir: tmp, port: pgPort, ids, tlsFiles });
   await postgres.query(`CREATE ROLE ${ROLE} LOGIN PASSWORD '${token}'`);
   await postgres.query(`CREATE DATABASE ${DB} OWNER ${ROLE}`);
+  // The node path's login (see pg_hba above); as a member of bench it reads and writes pgbench's tables.
+  await postgres.query(`CREATE ROLE ${FLOOR_ROLE} LOGIN PASSWORD '${token}' IN ROLE ${ROLE}`);
 
   const baseEnv = { PATH: process.env.PATH ?? '', HOME: tmp, LC_ALL: 'C', PGCONNECT_TIMEOUT: '30', PGUSER: ROLE, PGDATABASE: DB, PGAPPNAME: 'azdb-bench' };
   const tlsEnv = (port) => ({ ...baseEnv, PGHOST: FQDN, PGHOSTADDR: '127.0.0.1', PGPORT: String(port), PGSSLMODE: 'verify-full', PGSSLROOTCERT: caFile, PGPASSWORD: token });
@@ -1326,6 +1360,12 @@ async function main() {
     const proxy = await startHaproxy({ file: tools.haproxy, dir: tmp, port, pgPort });
     paths.haproxy = { name: 'haproxy', proxy, pid: proxy.pid, env: tlsEnv(port) };
   }
+  if (!skipped.node) {
+    const port = await freePort();
+    log(`starting the node floor relay on 127.0.0.1:${port} (plain in, TLS verify-full out, pipe() both ways)...`);
+    const proxy = await startNodeFloor({ port, upstreamPort: pgPort, caFile });
+    paths.node = { name: 'node', proxy, pid: proxy.pid, env: { ...baseEnv, PGUSER: FLOOR_ROLE, PGHOST: '127.0.0.1', PGPORT: String(port), PGSSLMODE: 'disable', PGPASSWORD: token } };
+  }
   const active = ALL_PATHS.filter((name) => paths[name] && config.paths.includes(name)).map((name) => paths[name]);
   if (!config.paths.includes('direct')) skipped.direct = 'not in AZDB_BENCH_PATHS';
   // Check every path logs in before spending minutes on it, and how the server sees its session.
@@ -1350,8 +1390,9 @@ async function main() {
       azdb: paths.azdb && { host: '127.0.0.1', port: paths.azdb.proxy.port, user: ROLE, database: DB, password: paths.azdb.proxy.password, ssl: false },
       haproxy: paths.haproxy && { host: '127.0.0.1', port: paths.haproxy.proxy.port, user: ROLE, database: DB, password: token, ssl: { ca: ca.caPem, servername: FQDN } },
       pgbouncer: paths.pgbouncer && { host: '127.0.0.1', port: bouncerPort, user: ROLE, database: DB, password: token, ssl: false },
+      node: paths.node && { host: '127.0.0.1', port: paths.node.proxy.port, user: FLOOR_ROLE, database: DB, password: token, ssl: false },
     };
-    for (const name of ['azdb', 'haproxy', 'pgbouncer']) {
+    for (const name of ['azdb', 'haproxy', 'pgbouncer', 'node']) {
       const path = paths[name];
       if (!path || !active.includes(path)) continue;
       log(`${config.idle} idle logged-in connections through ${name}...`);
@@ -1381,6 +1422,8 @@ async function main() {
       // Rotate the order each round so no path always runs right after the same neighbour.
       const order = active.map((_, i) => active[(i + round) % active.length]);
       for (const path of order) {
+        // The node path logs in with a cleartext password, not SCRAM: its -C row would not compare.
+        if (path.name === 'node' && workload.key === 'connect') continue;
         const r = await pgbench(path, workload.args, config.seconds);
         (runs[path.name] ??= []).push(r);
         log(`${workload.label} through ${path.name}: ${fmt(r.tps)} tps${r.proxyCpuUsPerTx !== undefined ? `, proxy CPU ${fmt(r.proxyCpuUsPerTx, 1)} µs/tx` : ''}${r.failed ? `, ${r.failed} failed` : ''}`);
@@ -1446,6 +1489,7 @@ async function main() {
   }
   for (const path of active) if (path.pid) results.finalRssMiB[path.name] = procStatusKiB(path.pid, 'VmRSS') / 1024;
   if (paths.azdb) await paths.azdb.proxy.stop();
+  await paths.node?.proxy.stop();
 
   // ---- Report
   const versions = {
@@ -1460,6 +1504,7 @@ async function main() {
   };
   const tlsSeen = [...new Set(Object.values(results.upstreamTls).map((t) => `${t.version} ${t.cipher}`))].join(', ');
   const { rows, targets } = buildReport(results, skipped, copySkip);
+  const floor = floorReport(results, copySkip);
   const finishedAt = new Date();
   const machine = { cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryMiB: Math.round(totalmem() / 1048576), kernel: release() };
   const header = ['metric', 'direct', 'azdb', 'pgbouncer', 'haproxy', 'azdb/direct', 'azdb/pgbouncer', 'azdb/haproxy', 'DESIGN target', 'result'];
@@ -1473,6 +1518,10 @@ async function main() {
       '\n\n',
   );
   printTable(rows, header);
+  if (floor.rows.length > 0) {
+    process.stdout.write('\nThe Node floor: the node path is bench/node-floor-relay.mjs (plain TCP in, TLS verify-full out, pipe() both ways after the login, none of azdb\'s code), same Node and flags as azdb\n\n');
+    printTable(floor.rows, floor.header);
+  }
   for (const [name, reason] of Object.entries(skipped)) process.stdout.write(`skipped ${name}: ${reason}\n`);
   if (copySkip) process.stdout.write(`skipped COPY: ${copySkip}\n`);
   if (mysqlSkip) process.stdout.write(`skipped MySQL: ${mysqlSkip}\n`);
@@ -1486,7 +1535,7 @@ async function main() {
   mkdirSync(RESULTS_DIR, { recursive: true });
   const stamp = startedAt.toISOString().replace(/[:.]/g, '-');
   const file = join(RESULTS_DIR, `${stamp}.json`);
-  const json = { startedAt: startedAt.toISOString(), finishedAt: finishedAt.toISOString(), machine, versions, config, skipped, copySkipped: copySkip, mysqlSkipped: mysqlSkip, poolSkipped: poolSkip, results, targets, table: { header, rows } };
+  const json = { startedAt: startedAt.toISOString(), finishedAt: finishedAt.toISOString(), machine, versions, config, skipped, copySkipped: copySkip, mysqlSkipped: mysqlSkip, poolSkipped: poolSkip, results, targets, table: { header, rows }, floorTable: floor };
   writeFileSync(`${file}.tmp`, `${JSON.stringify(json, null, 2)}\n`);
   renameSync(`${file}.tmp`, file);
   process.stdout.write(`results: ${file}\n`);
@@ -1587,6 +1636,36 @@ function buildReport(results, skipped, copySkip) {
   }
   if (results.mysqlPool) rows.push(...mysqlPoolRows(results.mysqlPool, addTarget));
   return { rows, targets };
+}
+
+/**
+ * azdb against the node path (the least a Node relay with Node's TLS does), and that floor against
+ * pgbouncer: where azdb misses a pgbouncer target, this says whether azdb's own code or Node's
+ * per-read and per-connection cost stands between them. Information, not targets.
+ */
+function floorReport(results, copySkip) {
+  const header = ['metric', 'peer', 'node', 'azdb', 'peer value', 'node/peer', 'azdb/node'];
+  const rows = [];
+  const has = (r) => r?.node !== undefined;
+  const row = (label, peer, get, digits = 0) =>
+    rows.push([label, peer, fmt(get('node'), digits), fmt(get('azdb'), digits), fmt(get(peer), digits), fmt(ratio(get('node'), get(peer)), 2), fmt(ratio(get('azdb'), get('node')), 2)]);
+  for (const w of WORKLOADS) {
+    const r = results.pgbench[w.key];
+    if (has(r)) row(`TPS ${w.label}`, 'pgbouncer', (name) => r[name]?.tps);
+  }
+  for (const w of WORKLOADS) {
+    const r = results.pgbench[w.key];
+    if (has(r)) row(`proxy CPU µs/tx ${w.label}`, 'pgbouncer', (name) => r[name]?.proxyCpuUsPerTx, 1);
+  }
+  if (!copySkip && has(results.copy)) for (const dir of ['in', 'out']) row(`COPY ${dir} MiB/s`, 'pgbouncer', (name) => results.copy[name]?.[dir]?.mibPerSecond, 1);
+  if (has(results.idle)) row(`RSS MiB, ${config.idle} idle conns`, 'pgbouncer', (name) => results.idle[name]?.rssMiB, 1);
+  for (const w of MYSQL_WORKLOADS) {
+    const r = results.mysql?.[w.key];
+    if (!has(r)) continue;
+    row(`queries/s ${w.label}`, 'haproxy', (name) => r[name]?.qps);
+    row(`proxy CPU µs/query ${w.label}`, 'haproxy', (name) => r[name]?.proxyCpuUsPerQuery, 1);
+  }
+  return { header, rows };
 }
 
 /** The pool rows: azdb's pool in the azdb column, pgbouncer's in the same mode in pgbouncer's. */
