@@ -510,13 +510,7 @@ async function startPgbouncer({ file, dir, port, pgPort, caFile, token, ids, nam
   );
   await chownTo(ini, ids);
   const child = track(spawn(file, [ini], { stdio: ['ignore', 'ignore', 'pipe'], env: { PATH: process.env.PATH ?? '' }, ...(ids ?? {}) }), 'pgbouncer');
-  const logTail = [];
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (text) => {
-    for (const line of text.split('\n')) if (line) logTail.push(line), logTail.length > 50 && logTail.shift();
-  });
-  await waitForPort(port, child, 'pgbouncer', logTail);
-  return { child, pid: child.pid, port, logTail, stop: () => stopChild(child) };
+  return listeningProxy(child, port, 'pgbouncer');
 }
 
 async function startHaproxy({ file, dir, port, pgPort, name = 'postgres' }) {
@@ -540,13 +534,7 @@ async function startHaproxy({ file, dir, port, pgPort, name = 'postgres' }) {
     ].join('\n'),
   );
   const child = track(spawn(file, ['-db', '-q', '-f', cfg], { stdio: ['ignore', 'ignore', 'pipe'], env: { PATH: process.env.PATH ?? '' } }), 'haproxy');
-  const logTail = [];
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (text) => {
-    for (const line of text.split('\n')) if (line) logTail.push(line), logTail.length > 50 && logTail.shift();
-  });
-  await waitForPort(port, child, 'haproxy', logTail);
-  return { child, pid: child.pid, port, logTail, stop: () => stopChild(child) };
+  return listeningProxy(child, port, 'haproxy');
 }
 
 /** The `node` path: bench/node-floor-relay.mjs, with the azdb child's Node flags. */
@@ -555,12 +543,17 @@ async function startNodeFloor({ protocol = 'postgres', port, upstreamPort, serve
     spawn(process.execPath, [...azdbNodeFlags(), join(BENCH_DIR, 'node-floor-relay.mjs'), protocol, String(port), String(upstreamPort), serverName, caFile], { stdio: ['ignore', 'ignore', 'pipe'] }),
     'node floor relay',
   );
+  return listeningProxy(child, port, 'the node floor relay');
+}
+
+/** Keeps a proxy's last 50 lines of stderr, waits until it listens on `port`, and returns its handle. */
+async function listeningProxy(child, port, name) {
   const logTail = [];
   child.stderr.setEncoding('utf8');
   child.stderr.on('data', (text) => {
     for (const line of text.split('\n')) if (line) logTail.push(line), logTail.length > 50 && logTail.shift();
   });
-  await waitForPort(port, child, 'the node floor relay', logTail);
+  await waitForPort(port, child, name, logTail);
   return { child, pid: child.pid, port, logTail, stop: () => stopChild(child) };
 }
 
