@@ -43,7 +43,11 @@
  *                  with AZDB_BENCH_HEAP_SNAPSHOT=1 a heap snapshot of the azdb child with them.
  *                  The clients, the azdb child and pgbouncer each hold one descriptor per client: the
  *                  bench checks the open-file limit first (10 000 need `ulimit -n 10500`)
- *       clients    pgbench -S and TPC-B, -c AZDB_BENCH_POOL_CLIENTS=200: TPS, failed transactions
+ *       clients    pgbench -S and TPC-B, -c AZDB_BENCH_POOL_CLIENTS=200: TPS, failed transactions,
+ *                  and the proxy's CPU per transaction after the logins (pgbench --progress=1, the
+ *                  proxy's CPU read at each report, the first two and the last left out: pgbouncer
+ *                  checks 200 SCRAM proofs at the start); -S also through the node path without a
+ *                  pool (a server connection per client), for the floor table
  *       protocols  pgbench -S -M extended and -M prepared, -c AZDB_BENCH_POOL_CLIENTS: failures
  *   AZDB_BENCH_POOL_SERVERS=20
  *   In session mode every client holds a server connection, so `clients` and `protocols` run with
@@ -255,7 +259,7 @@ function freePort() {
 }
 
 /** Runs a program to its end; resolves with its output and wall time (never rejects on exit codes). */
-function runTool(file, args, { env, name = file, timeoutMs = 30 * 60_000, ids } = {}) {
+function runTool(file, args, { env, name = file, timeoutMs = 30 * 60_000, ids, onStderr } = {}) {
   if (stopping) return Promise.reject(new Error('stopping'));
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint();
@@ -263,7 +267,10 @@ function runTool(file, args, { env, name = file, timeoutMs = 30 * 60_000, ids } 
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
+    child.stderr.on('data', (d) => {
+      stderr += d;
+      onStderr?.(String(d));
+    });
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     child.once('error', (error) => {
       clearTimeout(timer);
@@ -733,10 +740,26 @@ function checkedPoolConfig(mode, servers, protocol = 'postgres') {
 /**
  * pgbench for the pool rows: clients a pool cannot serve (a statement it cannot carry, a wait
  * that runs out) abort instead of failing the bench; they are counted with the failed transactions.
+ * With `steady`, pgbench reports progress every second and the proxy's CPU is read at each report,
+ * for the CPU per transaction of the steady state (steadyCpuUsPerTx, see steadyCpu).
  */
-async function poolPgbench(path, args, clients, seconds = config.seconds) {
+async function poolPgbench(path, args, clients, seconds = config.seconds, { steady = false } = {}) {
   const before = path.pid ? cpuSeconds(path.pid) : undefined;
-  const result = await runTool(tools.pgbench, ['-c', String(clients), '-j', String(Math.min(config.threads, clients)), '-T', String(seconds), ...args, DB], { env: path.env, name: 'pgbench' });
+  const samples = [];
+  let partial = '';
+  const onStderr = (text) => {
+    const lines = (partial + text).split('\n');
+    partial = lines.pop();
+    for (const line of lines) {
+      const m = /^progress: ([\d.]+) s, ([\d.]+) tps/.exec(line);
+      if (m && path.pid) samples.push({ seconds: Number(m[1]), tps: Number(m[2]), cpu: cpuSeconds(path.pid) });
+    }
+  };
+  const result = await runTool(
+    tools.pgbench,
+    ['-c', String(clients), '-j', String(Math.min(config.threads, clients)), '-T', String(seconds), ...(steady ? ['--progress=1'] : []), ...args, DB],
+    { env: path.env, name: 'pgbench', onStderr: steady ? onStderr : undefined },
+  );
   const after = path.pid ? cpuSeconds(path.pid) : undefined;
   const parsed = parsePgbench(result.stdout);
   const aborts = result.stderr.match(/client \d+ (?:script \d+ )?aborted[^\n]*/g) ?? [];
@@ -745,7 +768,21 @@ async function poolPgbench(path, args, clients, seconds = config.seconds) {
   }
   const proxyCpuSeconds = before !== undefined ? after - before : undefined;
   const proxyCpuUsPerTx = proxyCpuSeconds !== undefined && parsed.transactions > 0 ? (proxyCpuSeconds * 1e6) / parsed.transactions : undefined;
-  return { ...parsed, clients, proxyCpuSeconds, proxyCpuUsPerTx, abortedClients: aborts.length, firstAbort: aborts[0]?.slice(0, 300) };
+  return { ...parsed, clients, proxyCpuSeconds, proxyCpuUsPerTx, ...(steady ? steadyCpu(samples) : {}), abortedClients: aborts.length, firstAbort: aborts[0]?.slice(0, 300) };
+}
+
+/**
+ * The proxy's CPU per transaction between pgbench's progress reports, leaving out the first two
+ * seconds (the clients' logins: pgbouncer checks 200 SCRAM proofs there, azdb 200 local
+ * passwords) and the last report (clients ending): what relaying costs once every client is in.
+ */
+function steadyCpu(samples) {
+  const window = samples.slice(2, -1);
+  if (window.length < 2) return {};
+  let transactions = 0;
+  for (let i = 1; i < window.length; i++) transactions += window[i].tps * (window[i].seconds - window[i - 1].seconds);
+  const cpu = window.at(-1).cpu - window[0].cpu;
+  return { steadyCpuUsPerTx: transactions > 0 ? (cpu * 1e6) / transactions : undefined, steadySeconds: window.at(-1).seconds - window[0].seconds };
 }
 
 /** Established TCP connections of process `pid` to `port` (its server connections), from /proc. */
@@ -824,7 +861,7 @@ async function settled(path, count) {
   return { rssSettledMiB, ...(gc ? { rssAfterGcMiB, heapUsedAfterGcMiB: gc.memory.heapUsed / 1048576, heapTotalAfterGcMiB: gc.memory.heapTotal / 1048576 } : {}) };
 }
 
-async function poolBench({ postgres, pgPort, ca, caFile, token, expiresOnTimestamp, ids, baseEnv, direct, skipped }) {
+async function poolBench({ postgres, pgPort, ca, caFile, token, expiresOnTimestamp, ids, baseEnv, direct, floor, skipped }) {
   if (config.pool.rows.length === 0) return { skipped: 'AZDB_BENCH_POOL_ROWS=none' };
   if (skipped.azdb) return { skipped: `the azdb path is skipped (${skipped.azdb})` };
   const servers = config.pool.servers;
@@ -895,10 +932,19 @@ async function poolBench({ postgres, pgPort, ca, caFile, token, expiresOnTimesta
       ...(config.pool.rows.includes('protocols') ? [{ key: 'extended', label: '-S -M extended', args: ['-S', '-M', 'extended'] }, { key: 'prepared', label: '-S -M prepared', args: ['-S', '-M', 'prepared'] }] : []),
     ];
     for (const run of runs) {
+      const steady = run.key === 'select' || run.key === 'tpcb';
       for (const path of pooled) {
-        const r = await poolPgbench(path, run.args, clients);
+        const r = await poolPgbench(path, run.args, clients, config.seconds, { steady });
         (out.pgbench[run.key] ??= { label: run.label })[path.name] = r;
-        log(`${label}: ${run.label} -c ${clients} over ${servers} server connections through ${path.name}: ${fmt(r.tps)} tps, proxy CPU ${fmt(r.proxyCpuUsPerTx, 1)} µs/tx, ${r.failed} failed, ${r.abortedClients} clients aborted${r.firstAbort ? ` (${r.firstAbort})` : ''}`);
+        log(`${label}: ${run.label} -c ${clients} over ${servers} server connections through ${path.name}: ${fmt(r.tps)} tps, proxy CPU ${fmt(r.proxyCpuUsPerTx, 1)} µs/tx${steady ? ` (${fmt(r.steadyCpuUsPerTx, 1)} in the steady state)` : ''}, ${r.failed} failed, ${r.abortedClients} clients aborted${r.firstAbort ? ` (${r.firstAbort})` : ''}`);
+      }
+      if (floor && run.key === 'select') {
+        // The bare Node relay at the same concurrency (no pool: a server connection per client),
+        // for the floor table: what the same socket work costs in Node with as many clients.
+        const r = await poolPgbench(floor, run.args, clients, config.seconds, { steady: true });
+        out.pgbench[run.key].node = r;
+        log(`${label}: ${run.label} -c ${clients} through the node relay (no pool, ${clients} server connections): ${fmt(r.tps)} tps, proxy CPU ${fmt(r.proxyCpuUsPerTx, 1)} µs/tx (${fmt(r.steadyCpuUsPerTx, 1)} in the steady state)`);
+        await waitForBackends(postgres, 0);
       }
     }
     const stats = await azdb.stats();
@@ -1469,7 +1515,7 @@ async function main() {
   if (mysqlSkip) log(`skipping MySQL: ${mysqlSkip}`);
 
   // 4b. Pooling (its own azdb child and pgbouncer, after the rest so their server connections do not linger there).
-  const pool = await poolBench({ postgres, pgPort, ca, caFile, token, expiresOnTimestamp, ids, baseEnv, direct, skipped });
+  const pool = await poolBench({ postgres, pgPort, ca, caFile, token, expiresOnTimestamp, ids, baseEnv, direct, floor: active.includes(paths.node) ? paths.node : undefined, skipped });
   const poolSkip = pool.skipped;
   if (!poolSkip) results.pool = pool;
   else log(`skipping the pool rows: ${poolSkip}`);
@@ -1652,6 +1698,14 @@ function floorReport(results, copySkip) {
   }
   if (!copySkip && has(results.copy)) for (const dir of ['in', 'out']) row(`COPY ${dir} MiB/s`, 'pgbouncer', (name) => results.copy[name]?.[dir]?.mibPerSecond, 1);
   if (has(results.idle)) row(`RSS MiB, ${config.idle} idle conns`, 'pgbouncer', (name) => results.idle[name]?.rssMiB, 1);
+  const pooled = results.pool?.pgbench?.select;
+  if (has(pooled)) {
+    // azdb and pgbouncer pool 200 clients over 20 server connections; the node relay gives each
+    // client its own: the same socket work per transaction, with as many clients.
+    const at = `-c ${results.pool.clients}`;
+    row(`${results.pool.label}: TPS select-only (-S) ${at} (node: no pool)`, 'pgbouncer', (name) => pooled[name]?.tps);
+    row(`${results.pool.label}: proxy CPU µs/tx after the logins, select-only (-S) ${at} (node: no pool)`, 'pgbouncer', (name) => pooled[name]?.steadyCpuUsPerTx, 1);
+  }
   for (const w of MYSQL_WORKLOADS) {
     const r = results.mysql?.[w.key];
     if (!has(r)) continue;
@@ -1684,6 +1738,7 @@ function poolRows(pool, skipped) {
     const b = run.pgbouncer;
     if (key === 'select' || key === 'tpcb') {
       rows.push([`${label}: TPS ${run.label} -c ${clients} over ${servers} servers`, '—', fmt(a?.tps), fmt(skip(b?.tps, 'pgbouncer')), '—', '—', fmt(ratio(a?.tps, b?.tps), 2), '—', 'info', 'n/a']);
+      rows.push([`${label}: proxy CPU µs/tx after the logins, ${run.label} -c ${clients}`, '—', fmt(a?.steadyCpuUsPerTx, 1), fmt(skip(b?.steadyCpuUsPerTx, 'pgbouncer'), 1), '—', '—', fmt(ratio(a?.steadyCpuUsPerTx, b?.steadyCpuUsPerTx), 2), '—', 'info', 'n/a']);
     }
     rows.push([`${label}: failed tx / aborted clients, ${run.label} -c ${clients}`, '—', failures(a), skipped.pgbouncer ? 'skip' : failures(b), '—', '—', '—', '—', '0 / 0', a ? (a.failed === 0 && a.abortedClients === 0 ? 'ok' : 'FAILURES') : 'n/a']);
   }
