@@ -31,7 +31,9 @@ const CLIENT_SSL = 0x800;
 function startTls(raw, onReady, fail) {
   raw.pause();
   const upstream = tlsConnect({ socket: raw, servername: serverName, secureContext, rejectUnauthorized: true });
+  fail.upstream = upstream;
   upstream.on('error', fail);
+  upstream.once('close', fail);
   upstream.once('secureConnect', () => {
     upstream.setNoDelay(true);
     onReady(upstream);
@@ -42,8 +44,6 @@ function startTls(raw, onReady, fail) {
 function pipeBoth(client, upstream) {
   client.pipe(upstream);
   upstream.pipe(client);
-  client.on('close', () => upstream.destroy());
-  upstream.on('close', () => client.destroy());
   client.resume();
 }
 
@@ -135,12 +135,16 @@ function renumberLogin(client, upstream) {
 
 const server = createServer({ noDelay: true, pauseOnConnect: true }, (client) => {
   const raw = tcpConnect({ host: '127.0.0.1', port: Number(upstreamPort), noDelay: true });
+  // Either side's end or error ends all of it, during the login too (fail.upstream once TLS starts).
   const fail = () => {
     client.destroy();
     raw.destroy();
+    fail.upstream?.destroy();
   };
   client.on('error', fail);
+  client.once('close', fail);
   raw.on('error', fail);
+  raw.once('close', fail);
   if (protocol === 'mysql') mysqlSession(client, raw, fail);
   else postgresSession(client, raw, fail);
 });

@@ -97,6 +97,8 @@ const FQDN = 'bench.postgres.database.azure.com';
 const DB = 'bench';
 const ROLE = 'bench';
 const FLOOR_ROLE = 'bench_floor';
+/** The bench roles' sessions on the server (every path's but the superuser's setup queries). */
+const BENCH_BACKENDS = `SELECT count(*)::int AS n FROM pg_stat_activity WHERE backend_type = 'client backend' AND usename IN ('${ROLE}', '${FLOOR_ROLE}')`;
 const PGBOUNCER_MAX_PASSWORD = 995;
 const ALL_PATHS = ['direct', 'azdb', 'pgbouncer', 'haproxy', 'node'];
 const WORKLOADS = [
@@ -408,7 +410,7 @@ async function startPostgres({ dir, port, ids, tlsFiles }) {
 async function waitForBackends(postgres, atMost, timeoutMs = 60_000) {
   const until = Date.now() + timeoutMs;
   for (;;) {
-    const { rows } = await postgres.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE backend_type = 'client backend' AND usename IN ('bench', 'bench_floor')");
+    const { rows } = await postgres.query(BENCH_BACKENDS);
     if (rows[0].n <= atMost || Date.now() > until) return rows[0].n;
     await sleep(200);
   }
@@ -696,7 +698,7 @@ async function idleRss(path, pid, options, postgres) {
   await sleep(3_000);
   const rssKiB = procStatusKiB(pid, 'VmRSS');
   const hwmKiB = procStatusKiB(pid, 'VmHWM');
-  const upstream = await postgres.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE backend_type = 'client backend' AND usename IN ('bench', 'bench_floor')");
+  const upstream = await postgres.query(BENCH_BACKENDS);
   const extra = path.name === 'azdb' ? await path.proxy.stats() : undefined;
   if (path.name === 'azdb' && config.heapSnapshot) {
     mkdirSync(join(RESULTS_DIR, 'profiles'), { recursive: true });
